@@ -1,1 +1,192 @@
-//! berth-api
+#![recursion_limit = "256"]
+//! berth-api: the Docker Engine API over HTTP/1.1 on a unix socket.
+//!
+//! Holds no state: each route translates a request into an engine call and the result back
+//! into Docker's JSON, headers and status codes. Errors are mapped to statuses in one place
+//! (`error_response`).
+
+mod body;
+mod containers;
+mod images;
+mod query;
+mod system;
+
+use berth_engine::{Engine, Error};
+use body::{full, Body};
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use query::Query;
+use std::sync::Arc;
+use tokio::net::UnixListener;
+
+/// The highest API version we speak, and the lowest we accept.
+pub const API_VERSION: &str = "1.41";
+pub const MIN_API_VERSION: &str = "1.12";
+
+/// Serves the API on `listener` until the task is dropped.
+pub async fn serve(engine: Arc<Engine>, listener: UnixListener) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                continue;
+            }
+        };
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let engine = engine.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(engine, req).await) }
+            });
+            if let Err(e) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades()
+                .await
+            {
+                tracing::debug!("connection: {e}");
+            }
+        });
+    }
+}
+
+/// Common headers every daemon response carries.
+pub(crate) fn with_headers(mut r: Response<Body>) -> Response<Body> {
+    let h = r.headers_mut();
+    h.insert("Api-Version", API_VERSION.parse().expect("static header"));
+    h.insert(
+        "Docker-Experimental",
+        "false".parse().expect("static header"),
+    );
+    h.insert("Ostype", "linux".parse().expect("static header"));
+    h.insert(
+        "Server",
+        concat!("Berth/", env!("CARGO_PKG_VERSION"), " (linux)")
+            .parse()
+            .expect("static header"),
+    );
+    r
+}
+
+pub(crate) fn json_response(status: StatusCode, v: &serde_json::Value) -> Response<Body> {
+    let mut data = serde_json::to_vec(v).unwrap_or_default();
+    data.push(b'\n');
+    let mut r = Response::new(full(data));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        "Content-Type",
+        "application/json".parse().expect("static header"),
+    );
+    with_headers(r)
+}
+
+pub(crate) fn empty(status: StatusCode) -> Response<Body> {
+    let mut r = Response::new(full(Bytes::new()));
+    *r.status_mut() = status;
+    with_headers(r)
+}
+
+pub(crate) fn message(status: StatusCode, msg: &str) -> Response<Body> {
+    json_response(status, &serde_json::json!({ "message": msg }))
+}
+
+/// The one place engine errors become HTTP statuses.
+pub(crate) fn error_response(e: Error) -> Response<Body> {
+    match e {
+        Error::NotFound(m) => message(StatusCode::NOT_FOUND, &m),
+        Error::Conflict(m) => message(StatusCode::CONFLICT, &m),
+        Error::InvalidParameter(m) => message(StatusCode::BAD_REQUEST, &m),
+        Error::NotModified => empty(StatusCode::NOT_MODIFIED),
+        Error::Internal(m) => message(StatusCode::INTERNAL_SERVER_ERROR, &m),
+    }
+}
+
+/// Splits `/v1.41/containers/json` into (Some("1.41"), "/containers/json").
+fn split_version(path: &str) -> (Option<&str>, &str) {
+    if let Some(rest) = path.strip_prefix("/v") {
+        if let Some(slash) = rest.find('/') {
+            let v = &rest[..slash];
+            if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.') {
+                return (Some(v), &rest[slash..]);
+            }
+        }
+    }
+    (None, path)
+}
+
+fn version_tuple(v: &str) -> (u32, u32) {
+    let mut it = v.split('.');
+    let a = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+    let b = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+    (a, b)
+}
+
+async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let (version, route) = split_version(&path);
+    if let Some(v) = version {
+        if version_tuple(v) > version_tuple(API_VERSION) {
+            return message(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "client version {v} is too new. Maximum supported API version is {API_VERSION}"
+                ),
+            );
+        }
+        if version_tuple(v) < version_tuple(MIN_API_VERSION) {
+            return message(
+                StatusCode::BAD_REQUEST,
+                &format!("client version {v} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"),
+            );
+        }
+    }
+    let route = route.to_string();
+    let q = Query::parse(req.uri().query().unwrap_or(""));
+    let method = req.method().clone();
+    tracing::debug!("{method} {path}");
+    let segs: Vec<&str> = route.trim_start_matches('/').split('/').collect();
+    match segs.first().copied() {
+        Some("_ping") | Some("version") | Some("info") => {
+            system::route(&engine, &method, &segs).await
+        }
+        Some("containers") => containers::route(engine, req, &method, &segs, &q).await,
+        Some("images") => images::route(engine, req, &method, &route, &q).await,
+        _ => not_found(),
+    }
+}
+
+pub(crate) fn not_found() -> Response<Body> {
+    let mut data = b"{\"message\":\"page not found\"}\n".to_vec();
+    data.shrink_to_fit();
+    let mut r = Response::new(full(data));
+    *r.status_mut() = StatusCode::NOT_FOUND;
+    r.headers_mut().insert(
+        "Content-Type",
+        "application/json".parse().expect("static header"),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_split_off() {
+        assert_eq!(
+            split_version("/v1.41/containers/json"),
+            (Some("1.41"), "/containers/json")
+        );
+        assert_eq!(
+            split_version("/containers/json"),
+            (None, "/containers/json")
+        );
+        assert_eq!(split_version("/_ping"), (None, "/_ping"));
+        assert!(version_tuple("1.50") > version_tuple("1.41"));
+        assert!(version_tuple("1.9") < version_tuple("1.12"));
+    }
+}

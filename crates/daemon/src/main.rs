@@ -1,1 +1,134 @@
-fn main() {}
+//! berthd: the berth daemon.
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(name = "berthd", version, about = "berth container engine daemon")]
+struct Args {
+    /// Root directory of persistent state
+    #[arg(long, default_value = "/var/lib/berth")]
+    data_root: PathBuf,
+    /// Root directory for execution state (bundles, shim sockets)
+    #[arg(long, default_value = "/run/berth")]
+    exec_root: PathBuf,
+    /// Daemon socket to listen on (unix:///path)
+    #[arg(short = 'H', long = "host")]
+    host: Vec<String>,
+    /// Path of the pid file (default: <exec-root>/berthd.pid)
+    #[arg(short = 'p', long)]
+    pidfile: Option<PathBuf>,
+    /// Log level: debug, info, warn, error, fatal
+    #[arg(short = 'l', long, default_value = "info")]
+    log_level: String,
+    /// The berth-shim binary (default: next to berthd)
+    #[arg(long)]
+    shim: Option<PathBuf>,
+}
+
+fn socket_path(host: &str) -> Result<PathBuf> {
+    match host.strip_prefix("unix://") {
+        Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
+        _ => bail!("unsupported host {host:?}: only unix:///path is supported"),
+    }
+}
+
+/// Refuses to start if the pid file names a live berthd; otherwise writes ours.
+fn write_pidfile(path: &Path) -> Result<()> {
+    if let Ok(old) = std::fs::read_to_string(path) {
+        if let Ok(pid) = old.trim().parse::<i32>() {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if pid != std::process::id() as i32 && comm.trim() == "berthd" {
+                bail!(
+                    "pid file found, ensure berthd is not running or delete {}",
+                    path.display()
+                );
+            }
+        }
+    }
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    std::fs::write(path, format!("{}\n", std::process::id()))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let level = match args.log_level.as_str() {
+        "fatal" => "error",
+        l => l,
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
+            "warn,berthd={level},berth_engine={level},berth_api={level}"
+        )))
+        .with_writer(std::io::stderr)
+        .init();
+    if !nix::unistd::geteuid().is_root() {
+        bail!("berthd needs to be started with root privileges");
+    }
+    let shim = match args.shim {
+        Some(s) => s,
+        None => std::env::current_exe()?
+            .parent()
+            .map(|d| d.join("berth-shim"))
+            .context("locating berth-shim")?,
+    };
+    if !shim.exists() {
+        bail!("berth-shim not found at {}", shim.display());
+    }
+    std::fs::create_dir_all(&args.exec_root)?;
+    std::fs::create_dir_all(&args.data_root)?;
+    let pidfile = args
+        .pidfile
+        .unwrap_or_else(|| args.exec_root.join("berthd.pid"));
+    write_pidfile(&pidfile)?;
+
+    let hosts = if args.host.is_empty() {
+        vec![format!(
+            "unix://{}",
+            args.exec_root.join("berth.sock").display()
+        )]
+    } else {
+        args.host.clone()
+    };
+    let engine = berth_engine::Engine::open(berth_engine::Config {
+        data_root: args.data_root.clone(),
+        exec_root: args.exec_root.clone(),
+        shim_path: shim,
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("opening state: {e}"))?;
+
+    let mut sockets = Vec::new();
+    for h in &hosts {
+        let path = socket_path(h)?;
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d)?;
+        }
+        let _ = std::fs::remove_file(&path);
+        let listener = tokio::net::UnixListener::bind(&path)
+            .with_context(|| format!("listening on {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;
+        tracing::info!("API listening on {}", path.display());
+        tokio::spawn(berth_api::serve(engine.clone(), listener));
+        sockets.push(path);
+    }
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+    tracing::info!("shutting down; running containers keep running");
+    for s in sockets {
+        let _ = std::fs::remove_file(s);
+    }
+    let _ = std::fs::remove_file(&pidfile);
+    Ok(())
+}

@@ -1,1 +1,204 @@
-//! berth-engine
+//! berth-engine: containers, their state and life, images as the engine sees them.
+//!
+//! One file per verb (`container_create.rs`, `container_start.rs`, …). The engine never clones
+//! into namespaces itself: it spawns one `berth-shim` per running container and talks to it over
+//! the shim protocol (`shim_client.rs`, docs/ARCHITECTURE.md).
+
+mod container;
+mod container_attach;
+mod container_create;
+mod container_inspect;
+mod container_kill;
+mod container_list;
+mod container_logs;
+mod container_remove;
+mod container_start;
+mod container_wait;
+mod fsutil;
+mod image_ops;
+mod names;
+mod restore;
+mod shim_client;
+mod spec;
+mod timefmt;
+
+pub use container::{Container, State, Status};
+pub use container_attach::AttachOptions;
+pub use container_list::ListOptions;
+pub use container_logs::LogsOptions;
+pub use container_wait::WaitCondition;
+pub use timefmt::{format_rfc3339_nanos, human_duration};
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+/// Errors of the engine; `api` maps each kind to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 404
+    #[error("{0}")]
+    NotFound(String),
+    /// 409
+    #[error("{0}")]
+    Conflict(String),
+    /// 400
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// 304
+    #[error("not modified")]
+    NotModified,
+    /// 500
+    #[error("{0}")]
+    Internal(String),
+}
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Internal(e.to_string())
+    }
+}
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::InvalidParameter(e.to_string())
+    }
+}
+impl From<berth_image::Error> for Error {
+    fn from(e: berth_image::Error) -> Self {
+        use berth_image::Error as E;
+        match e {
+            E::NotFound(_) => Error::NotFound(e.to_string()),
+            E::InvalidReference(_) | E::InvalidDigest(_) => Error::InvalidParameter(e.to_string()),
+            E::InvalidArchive(_) | E::DigestMismatch { .. } | E::Json(_) => {
+                Error::InvalidParameter(e.to_string())
+            }
+            E::Io(_) => Error::Internal(e.to_string()),
+        }
+    }
+}
+impl From<berth_snapshot::Error> for Error {
+    fn from(e: berth_snapshot::Error) -> Self {
+        use berth_snapshot::Error as E;
+        match e {
+            E::InvalidTar(_) | E::DigestMismatch { .. } => Error::InvalidParameter(e.to_string()),
+            E::NotFound(_) => Error::NotFound(e.to_string()),
+            _ => Error::Internal(e.to_string()),
+        }
+    }
+}
+
+/// Where the engine keeps things and what it runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    /// the `berth-shim` binary
+    pub shim_path: PathBuf,
+}
+
+/// The engine: one per daemon.
+pub struct Engine {
+    pub(crate) cfg: Config,
+    pub(crate) images: berth_image::ImageStore,
+    pub(crate) snaps: berth_snapshot::Snapshotter,
+    pub(crate) containers: RwLock<HashMap<String, Arc<Container>>>,
+    /// name (without `/`) → id
+    pub(crate) names: RwLock<HashMap<String, String>>,
+}
+
+impl Engine {
+    /// Opens (creating if needed) the state under the configured roots and reads every
+    /// container back; live shims are reconnected, dead ones give their recorded exit.
+    pub async fn open(cfg: Config) -> Result<Arc<Engine>> {
+        for d in [
+            cfg.data_root.join("containers"),
+            cfg.data_root.join("image"),
+            cfg.data_root.join("overlay2"),
+            cfg.data_root.join("tmp"),
+            cfg.exec_root.join("containers"),
+        ] {
+            std::fs::create_dir_all(&d)?;
+        }
+        let images = berth_image::ImageStore::open(&cfg.data_root.join("image"))?;
+        let snaps = berth_snapshot::Snapshotter::open(&cfg.data_root.join("overlay2"))?;
+        let engine = Arc::new(Engine {
+            cfg,
+            images,
+            snaps,
+            containers: RwLock::new(HashMap::new()),
+            names: RwLock::new(HashMap::new()),
+        });
+        restore::restore(&engine).await?;
+        Ok(engine)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub(crate) fn container_dir(&self, id: &str) -> PathBuf {
+        self.cfg.data_root.join("containers").join(id)
+    }
+
+    pub(crate) fn run_dir(&self, id: &str) -> PathBuf {
+        self.cfg.exec_root.join("containers").join(id)
+    }
+
+    /// Resolves a full ID, a name (with or without `/`) or a unique ID prefix.
+    pub fn get_container(&self, name_or_id: &str) -> Result<Arc<Container>> {
+        let not_found = || Error::NotFound(format!("No such container: {name_or_id}"));
+        if name_or_id.is_empty() {
+            return Err(not_found());
+        }
+        let map = self.containers.read().expect("containers lock");
+        if let Some(c) = map.get(name_or_id) {
+            return Ok(c.clone());
+        }
+        let name = name_or_id.trim_start_matches('/');
+        if let Some(id) = self.names.read().expect("names lock").get(name) {
+            if let Some(c) = map.get(id) {
+                return Ok(c.clone());
+            }
+        }
+        let mut found = None;
+        for (id, c) in map.iter() {
+            if id.starts_with(name_or_id) {
+                if found.is_some() {
+                    return Err(Error::NotFound(format!(
+                        "Multiple IDs found with provided prefix: {name_or_id}"
+                    )));
+                }
+                found = Some(c.clone());
+            }
+        }
+        found.ok_or_else(not_found)
+    }
+
+    pub(crate) fn all_containers(&self) -> Vec<Arc<Container>> {
+        self.containers
+            .read()
+            .expect("containers lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn images(&self) -> &berth_image::ImageStore {
+        &self.images
+    }
+
+    /// Counts for `/info`: (total, running, paused, stopped).
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        let all = self.all_containers();
+        let mut r = (all.len(), 0, 0, 0);
+        for c in all {
+            match c.state().status {
+                Status::Running => r.1 += 1,
+                Status::Paused => r.2 += 1,
+                _ => r.3 += 1,
+            }
+        }
+        r
+    }
+}

@@ -30,10 +30,18 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest(String);
 impl Digest {
-    pub fn parse(_s: &str) -> Result<Digest> { todo!() }
-    pub fn sha256_of(_data: &[u8]) -> Digest { todo!() }
-    pub fn as_str(&self) -> &str { &self.0 }
-    pub fn hex(&self) -> &str { &self.0[7..] }
+    pub fn parse(_s: &str) -> Result<Digest> {
+        todo!()
+    }
+    pub fn sha256_of(_data: &[u8]) -> Digest {
+        todo!()
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn hex(&self) -> &str {
+        &self.0[7..]
+    }
 }
 
 /// A docker image reference, normalised like docker's (`busybox` = `docker.io/library/busybox:latest`).
@@ -46,13 +54,21 @@ pub struct Reference {
 }
 impl Reference {
     /// Parses and normalises; adds `latest` when neither tag nor digest is given.
-    pub fn parse(_s: &str) -> Result<Reference> { todo!() }
+    pub fn parse(_s: &str) -> Result<Reference> {
+        todo!()
+    }
     /// `docker.io/library/busybox`
-    pub fn name(&self) -> String { todo!() }
+    pub fn name(&self) -> String {
+        todo!()
+    }
     /// `docker.io/library/busybox:latest`
-    pub fn full(&self) -> String { todo!() }
+    pub fn full(&self) -> String {
+        todo!()
+    }
     /// `busybox:latest`, `localhost:5000/a/b:c` (docker's "familiar" form, as in `docker images`)
-    pub fn familiar(&self) -> String { todo!() }
+    pub fn familiar(&self) -> String {
+        todo!()
+    }
 }
 
 /// Docker's image config (`application/vnd.docker.container.image.v1+json`).
@@ -120,21 +136,37 @@ pub struct Image {
     pub repo_tags: Vec<String>,
 }
 
-pub struct ImageStore { _root: PathBuf }
+pub struct ImageStore {
+    _root: PathBuf,
+}
 impl ImageStore {
-    pub fn open(_root: &Path) -> Result<ImageStore> { todo!() }
+    pub fn open(_root: &Path) -> Result<ImageStore> {
+        todo!()
+    }
     /// Streams `reader` into the store, verifying it hashes to `expected`; nothing is kept on mismatch.
-    pub fn put_blob_verified(&self, _expected: &Digest, _reader: impl Read) -> Result<u64> { todo!() }
-    pub fn read_blob(&self, _d: &Digest) -> Result<Vec<u8>> { todo!() }
+    pub fn put_blob_verified(&self, _expected: &Digest, _reader: impl Read) -> Result<u64> {
+        todo!()
+    }
+    pub fn read_blob(&self, _d: &Digest) -> Result<Vec<u8>> {
+        todo!()
+    }
     /// Stores a config blob and returns the image (ID = sha256 of the bytes). Validates it parses.
-    pub fn add_image(&self, _config_bytes: &[u8]) -> Result<Image> { todo!() }
+    pub fn add_image(&self, _config_bytes: &[u8]) -> Result<Image> {
+        todo!()
+    }
     /// Points `reference` at `id` (moving it from any previous image). Atomic write.
-    pub fn tag(&self, _id: &Digest, _reference: &Reference) -> Result<()> { todo!() }
+    pub fn tag(&self, _id: &Digest, _reference: &Reference) -> Result<()> {
+        todo!()
+    }
     /// All images, newest first.
-    pub fn list(&self) -> Result<Vec<Image>> { todo!() }
+    pub fn list(&self) -> Result<Vec<Image>> {
+        todo!()
+    }
     /// By reference (`busybox`, `busybox:latest`, `docker.io/library/busybox`), full ID
     /// (`sha256:…` or bare hex) or unique ID prefix. `Error::NotFound` otherwise.
-    pub fn get(&self, _name_or_id: &str) -> Result<Image> { todo!() }
+    pub fn get(&self, _name_or_id: &str) -> Result<Image> {
+        todo!()
+    }
 }
 
 /// Archive reading (`docker save` docker-archive incl. docker 25+'s OCI form, plain OCI
@@ -153,5 +185,7 @@ pub mod archive {
         pub repo_tags: Vec<Reference>,
     }
     /// Unpacks the archive into `staging` (created empty by the caller) and parses it.
-    pub fn unpack(_reader: impl Read, _staging: &Path) -> Result<Vec<ArchiveImage>> { todo!() }
+    pub fn unpack(_reader: impl Read, _staging: &Path) -> Result<Vec<ArchiveImage>> {
+        todo!()
+    }
 }

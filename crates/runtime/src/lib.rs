@@ -27,16 +27,26 @@ pub struct Stdio {
 }
 
 /// A container whose init is set up in its namespaces and blocked before `execve`.
-pub struct Created { _pid: i32 }
+pub struct Created {
+    _pid: i32,
+}
 impl Created {
-    pub fn pid(&self) -> i32 { todo!() }
+    pub fn pid(&self) -> i32 {
+        todo!()
+    }
     /// Lets the process `execve`; returns once exec succeeded or with the exec error.
-    pub fn start(&mut self) -> Result<()> { todo!() }
+    pub fn start(&mut self) -> Result<()> {
+        todo!()
+    }
 }
 
 /// Creates the container described by `spec` (cgroups at `linux.cgroupsPath` under every
 /// mounted hierarchy, v1 and v2).
-pub fn create(_id: &str, _spec: &oci_spec::runtime::Spec, _stdio: Stdio) -> Result<Created> { todo!() }
+pub fn create(_id: &str, _spec: &oci_spec::runtime::Spec, _stdio: Stdio) -> Result<Created> {
+    todo!()
+}
 
 /// Removes the container's cgroup directories (after its processes are gone).
-pub fn remove_cgroups(_cgroups_path: &str) -> Result<()> { todo!() }
+pub fn remove_cgroups(_cgroups_path: &str) -> Result<()> {
+    todo!()
+}

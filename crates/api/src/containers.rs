@@ -1,0 +1,237 @@
+//! `/containers/...` routes.
+
+use crate::body::{channel, Body};
+use crate::query::Query;
+use crate::{empty, error_response, json_response, message, not_found, with_headers};
+use berth_engine::{AttachOptions, Engine, Error, ListOptions, LogsOptions, WaitCondition};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// `1795343435` or `1795343435.123456789` → time.
+fn parse_unix_time(s: &str) -> Option<SystemTime> {
+    if s.is_empty() || s == "0" {
+        return None;
+    }
+    let (secs, nanos) = match s.split_once('.') {
+        Some((a, b)) => (
+            a.parse::<u64>().ok()?,
+            format!("{b:0<9}")[..9].parse::<u32>().ok()?,
+        ),
+        None => (s.parse::<u64>().ok()?, 0),
+    };
+    Some(UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(
+    req: Request<Incoming>,
+) -> Result<T, Response<Body>> {
+    let data = req
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| message(StatusCode::BAD_REQUEST, &format!("reading body: {e}")))?
+        .to_bytes();
+    if data.is_empty() {
+        return Err(message(
+            StatusCode::BAD_REQUEST,
+            "Config cannot be empty in order to create a container",
+        ));
+    }
+    serde_json::from_slice(&data)
+        .map_err(|e| message(StatusCode::BAD_REQUEST, &format!("invalid JSON: {e}")))
+}
+
+pub async fn route(
+    engine: Arc<Engine>,
+    mut req: Request<Incoming>,
+    method: &Method,
+    segs: &[&str],
+    q: &Query,
+) -> Response<Body> {
+    let r: Result<Response<Body>, Error> = match (method.as_str(), segs) {
+        ("POST", ["containers", "create"]) => {
+            let body = match read_json(req).await {
+                Ok(b) => b,
+                Err(resp) => return resp,
+            };
+            engine
+                .create(q.get("name"), body)
+                .await
+                .map(|(id, warnings)| {
+                    json_response(
+                        StatusCode::CREATED,
+                        &json!({"Id": id, "Warnings": warnings}),
+                    )
+                })
+        }
+        ("GET", ["containers", "json"]) => (|| {
+            let mut opts = ListOptions {
+                all: q.flag("all"),
+                ..Default::default()
+            };
+            if let Some(n) = q.get("limit").and_then(|l| l.parse::<i64>().ok()) {
+                if n > 0 {
+                    opts.limit = Some(n as usize);
+                }
+            }
+            if let Some(f) = q.get("filters").filter(|f| !f.is_empty()) {
+                opts.filters = ListOptions::parse_filters(f)?;
+            }
+            engine
+                .list(&opts)
+                .map(|v| json_response(StatusCode::OK, &v))
+        })(),
+        ("GET", ["containers", id, "json"]) => engine
+            .inspect(id)
+            .map(|v| json_response(StatusCode::OK, &v)),
+        ("POST", ["containers", id, "start"]) => engine
+            .start(id)
+            .await
+            .map(|_| empty(StatusCode::NO_CONTENT)),
+        ("POST", ["containers", id, "kill"]) => engine
+            .kill(id, q.get("signal"))
+            .await
+            .map(|_| empty(StatusCode::NO_CONTENT)),
+        ("POST", ["containers", id, "stop"]) => {
+            let t = q.get("t").and_then(|t| t.parse::<i64>().ok());
+            engine
+                .stop(id, t)
+                .await
+                .map(|_| empty(StatusCode::NO_CONTENT))
+        }
+        ("POST", ["containers", id, "restart"]) => {
+            let t = q.get("t").and_then(|t| t.parse::<i64>().ok());
+            match engine.stop(id, t).await {
+                Ok(()) | Err(Error::NotModified) => engine
+                    .start(id)
+                    .await
+                    .map(|_| empty(StatusCode::NO_CONTENT)),
+                Err(e) => Err(e),
+            }
+        }
+        ("DELETE", ["containers", id]) => engine
+            .remove(id, q.flag("force"))
+            .await
+            .map(|_| empty(StatusCode::NO_CONTENT)),
+        ("POST", ["containers", id, "wait"]) => (|| {
+            let cond = WaitCondition::parse(q.get("condition"))?;
+            let fut = engine.wait(id, cond)?;
+            let (tx, body) = channel();
+            tokio::spawn(async move {
+                let code = fut.await;
+                let mut b = serde_json::to_vec(&json!({"Error": null, "StatusCode": code}))
+                    .unwrap_or_default();
+                b.push(b'\n');
+                let _ = tx.send(Bytes::from(b)).await;
+            });
+            let mut r = Response::new(body);
+            r.headers_mut()
+                .insert("Content-Type", "application/json".parse().expect("static"));
+            Ok(with_headers(r))
+        })(),
+        ("GET", ["containers", id, "logs"]) => (|| {
+            let mut opts = LogsOptions {
+                stdout: q.flag("stdout"),
+                stderr: q.flag("stderr"),
+                follow: q.flag("follow"),
+                timestamps: q.flag("timestamps"),
+                tail: q.get("tail").and_then(|t| t.parse().ok()),
+                since: q.get("since").and_then(parse_unix_time),
+                until: q.get("until").and_then(parse_unix_time),
+            };
+            if !opts.stdout && !opts.stderr {
+                return Err(Error::InvalidParameter(
+                    "Bad parameters: you must choose at least one stream".into(),
+                ));
+            }
+            if q.get("tail") == Some("all") {
+                opts.tail = None;
+            }
+            let mut rx = engine.logs(id, opts)?;
+            let (tx, body) = channel();
+            tokio::spawn(async move {
+                while let Some(b) = rx.recv().await {
+                    if tx.send(b).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            Ok(with_headers(Response::new(body)))
+        })(),
+        ("POST", ["containers", id, "resize"]) => {
+            let h = q.get("h").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+            let w = q.get("w").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+            engine.resize(id, h, w).await.map(|_| {
+                let mut r = empty(StatusCode::OK);
+                r.headers_mut()
+                    .insert("Content-Length", "0".parse().expect("static"));
+                r
+            })
+        }
+        ("POST", ["containers", id, "attach"]) => {
+            let opts = AttachOptions {
+                stdin: q.flag("stdin"),
+                stdout: q.flag("stdout"),
+                stderr: q.flag("stderr"),
+            };
+            match engine.attach_check(id) {
+                Err(e) => Err(e),
+                Ok(full_id) => {
+                    let upgrade = hyper::upgrade::on(&mut req);
+                    let engine = engine.clone();
+                    tokio::spawn(async move {
+                        match upgrade.await {
+                            Ok(up) => {
+                                if let Err(e) = engine
+                                    .attach(&full_id, opts, Box::new(TokioIo::new(up)))
+                                    .await
+                                {
+                                    tracing::warn!("attach {full_id}: {e}");
+                                }
+                            }
+                            Err(e) => tracing::warn!("attach upgrade failed: {e}"),
+                        }
+                    });
+                    let mut r = Response::new(crate::body::full(Bytes::new()));
+                    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+                    let h = r.headers_mut();
+                    h.insert(
+                        "Content-Type",
+                        "application/vnd.docker.raw-stream".parse().expect("static"),
+                    );
+                    h.insert("Connection", "Upgrade".parse().expect("static"));
+                    h.insert("Upgrade", "tcp".parse().expect("static"));
+                    Ok(r)
+                }
+            }
+        }
+        _ => return not_found(),
+    };
+    r.unwrap_or_else(error_response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_unix_time;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn unix_times() {
+        assert_eq!(
+            parse_unix_time("10"),
+            Some(UNIX_EPOCH + Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_unix_time("10.5"),
+            Some(UNIX_EPOCH + Duration::new(10, 500_000_000))
+        );
+        assert_eq!(parse_unix_time("0"), None);
+        assert_eq!(parse_unix_time("x"), None);
+    }
+}

@@ -1,0 +1,119 @@
+//! `/images/...` routes. Image names come unescaped in the path (`/images/localhost:5000/a/b:c/json`).
+
+use crate::body::Body;
+use crate::query::Query;
+use crate::{error_response, json_response, message, not_found};
+use berth_engine::{Engine, Error};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::json;
+use std::io::Read;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// A blocking `Read` over request-body chunks sent from the async side.
+struct ChannelReader {
+    rx: mpsc::Receiver<std::io::Result<Bytes>>,
+    cur: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.cur = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        let _ = self.cur.split_to(n);
+        Ok(n)
+    }
+}
+
+fn json_lines(lines: &[serde_json::Value]) -> Response<Body> {
+    let mut data = Vec::new();
+    for l in lines {
+        data.extend_from_slice(&serde_json::to_vec(l).unwrap_or_default());
+        data.extend_from_slice(b"\r\n");
+    }
+    let mut r = Response::new(crate::body::full(data));
+    r.headers_mut()
+        .insert("Content-Type", "application/json".parse().expect("static"));
+    crate::with_headers(r)
+}
+
+pub async fn route(
+    engine: Arc<Engine>,
+    req: Request<Incoming>,
+    method: &Method,
+    path: &str,
+    q: &Query,
+) -> Response<Body> {
+    let rest = path.trim_start_matches("/images/");
+    let r: Result<Response<Body>, Error> = match (method.as_str(), rest) {
+        ("GET", "json") => engine
+            .image_list()
+            .map(|v| json_response(StatusCode::OK, &v)),
+        ("POST", "load") => {
+            let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
+            let mut body = req.into_body();
+            tokio::spawn(async move {
+                while let Some(frame) = body.frame().await {
+                    let item = match frame {
+                        Ok(f) => match f.into_data() {
+                            Ok(d) => Ok(d),
+                            Err(_) => continue,
+                        },
+                        Err(e) => Err(std::io::Error::other(e.to_string())),
+                    };
+                    let stop = item.is_err();
+                    if tx.send(item).await.is_err() || stop {
+                        break;
+                    }
+                }
+            });
+            let eng = engine.clone();
+            let res = tokio::task::spawn_blocking(move || {
+                let mut reader = ChannelReader {
+                    rx,
+                    cur: Bytes::new(),
+                };
+                let r = eng.load_image(&mut reader);
+                // Drain what the client still sends so it sees our answer, not a reset.
+                let mut sink = [0u8; 65536];
+                while matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
+                r
+            })
+            .await
+            .unwrap_or_else(|e| Err(Error::Internal(e.to_string())));
+            res.map(|lines| {
+                let v: Vec<_> = lines
+                    .iter()
+                    .map(|l| json!({"stream": format!("{l}\n")}))
+                    .collect();
+                json_lines(&v)
+            })
+        }
+        ("POST", "create") => {
+            let image = q.get("fromImage").or(q.get("fromSrc")).unwrap_or("");
+            let tag = q.get("tag").unwrap_or("latest");
+            return message(
+                StatusCode::NOT_FOUND,
+                &format!("pull access denied for {image}:{tag}: berth cannot pull from registries yet (load the image with `berth load`)"),
+            );
+        }
+        ("GET", name) if name.ends_with("/json") => {
+            let name = &name[..name.len() - "/json".len()];
+            engine
+                .image_inspect(name)
+                .map(|v| json_response(StatusCode::OK, &v))
+        }
+        _ => return not_found(),
+    };
+    r.unwrap_or_else(error_response)
+}

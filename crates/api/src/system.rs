@@ -1,0 +1,109 @@
+//! `/_ping`, `/version`, `/info`.
+
+use crate::body::{full, Body};
+use crate::{json_response, not_found, with_headers, API_VERSION, MIN_API_VERSION};
+use berth_engine::Engine;
+use hyper::{Method, Response, StatusCode};
+use serde_json::json;
+use std::sync::Arc;
+
+fn kernel_version() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn os_name() -> String {
+    let s = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_else(|| "Linux".into())
+}
+
+fn mem_total() -> u64 {
+    let s = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|k| k * 1024)
+        .unwrap_or(0)
+}
+
+pub async fn route(engine: &Arc<Engine>, method: &Method, segs: &[&str]) -> Response<Body> {
+    match (method.as_str(), segs) {
+        ("GET" | "HEAD", ["_ping"]) => {
+            let mut r = Response::new(full(if method == Method::HEAD { "" } else { "OK" }));
+            let h = r.headers_mut();
+            h.insert(
+                "Content-Type",
+                "text/plain; charset=utf-8".parse().expect("static"),
+            );
+            h.insert(
+                "Cache-Control",
+                "no-cache, no-store, must-revalidate"
+                    .parse()
+                    .expect("static"),
+            );
+            h.insert("Pragma", "no-cache".parse().expect("static"));
+            with_headers(r)
+        }
+        ("GET", ["version"]) => {
+            let kv = kernel_version();
+            let v = env!("CARGO_PKG_VERSION");
+            json_response(
+                StatusCode::OK,
+                &json!({
+                    "Platform": {"Name": "berth"},
+                    "Components": [{"Name": "Engine", "Version": v, "Details": {
+                        "ApiVersion": API_VERSION, "Arch": "amd64", "BuildTime": "", "Experimental": "false",
+                        "GitCommit": "", "GoVersion": "", "KernelVersion": kv, "MinAPIVersion": MIN_API_VERSION, "Os": "linux"}}],
+                    "Version": v, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+                    "GitCommit": "", "GoVersion": "", "Os": "linux", "Arch": "amd64",
+                    "KernelVersion": kv, "BuildTime": ""
+                }),
+            )
+        }
+        ("GET", ["info"]) => {
+            let (total, running, paused, stopped) = engine.counts();
+            let images = engine.images().list().map(|l| l.len()).unwrap_or(0);
+            let cfg = engine.config();
+            let cgv2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+            let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            let ncpu = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
+            json_response(
+                StatusCode::OK,
+                &json!({
+                    "ID": "", "Containers": total, "ContainersRunning": running, "ContainersPaused": paused,
+                    "ContainersStopped": stopped, "Images": images, "Driver": "overlay2",
+                    "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"], ["Native Overlay Diff", "true"]],
+                    "Plugins": {"Volume": ["local"], "Network": ["null"], "Authorization": null, "Log": ["json-file", "none"]},
+                    "MemoryLimit": true, "SwapLimit": false, "KernelMemory": false, "KernelMemoryTCP": false,
+                    "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
+                    "IPv4Forwarding": true, "BridgeNfIptables": false, "BridgeNfIp6tables": false, "Debug": false,
+                    "NFd": 0, "OomKillDisable": true, "NGoroutines": 0,
+                    "SystemTime": berth_engine::format_rfc3339_nanos(Some(std::time::SystemTime::now())),
+                    "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs", "CgroupVersion": if cgv2 { "2" } else { "1" },
+                    "NEventsListener": 0, "KernelVersion": kernel_version(), "OperatingSystem": os_name(),
+                    "OSVersion": "", "OSType": "linux", "Architecture": "x86_64",
+                    "IndexServerAddress": "https://index.docker.io/v1/",
+                    "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
+                        "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": []},
+                    "NCPU": ncpu, "MemTotal": mem_total(), "GenericResources": null,
+                    "DockerRootDir": cfg.data_root, "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
+                    "Name": hostname.trim(), "Labels": [], "ExperimentalBuild": false,
+                    "ServerVersion": env!("CARGO_PKG_VERSION"),
+                    "Runtimes": {"berth": {"path": cfg.shim_path}}, "DefaultRuntime": "berth",
+                    "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false,
+                        "Error": "", "RemoteManagers": null},
+                    "LiveRestoreEnabled": true, "Isolation": "", "InitBinary": "",
+                    "ContainerdCommit": {"ID": "", "Expected": ""}, "RuncCommit": {"ID": "", "Expected": ""},
+                    "InitCommit": {"ID": "", "Expected": ""}, "SecurityOptions": [], "Warnings": null
+                }),
+            )
+        }
+        _ => not_found(),
+    }
+}

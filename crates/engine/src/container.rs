@@ -1,0 +1,159 @@
+//! A container: its persisted record (`containers/<id>/config.v2.json`) and live state.
+
+use crate::fsutil::write_atomic;
+use crate::timefmt::from_unix_nanos;
+use berth_types::{ContainerConfig, HostConfig};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Removing => "removing",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+        }
+    }
+    pub fn is_running(&self) -> bool {
+        matches!(self, Status::Running | Status::Paused | Status::Restarting)
+    }
+}
+
+/// Runtime state, persisted with the record.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    pub status: Status,
+    pub pid: i32,
+    pub exit_code: i32,
+    pub error: String,
+    /// unix nanoseconds
+    pub started_at: Option<u128>,
+    pub finished_at: Option<u128>,
+    /// ever started (docker shows "Created" until then)
+    #[serde(default)]
+    pub has_started: bool,
+}
+
+impl State {
+    pub fn started(&self) -> Option<SystemTime> {
+        self.started_at.map(from_unix_nanos)
+    }
+    pub fn finished(&self) -> Option<SystemTime> {
+        self.finished_at.map(from_unix_nanos)
+    }
+}
+
+/// What is written to `config.v2.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub name: String,
+    pub created: u128,
+    pub image_id: String,
+    pub path: String,
+    pub args: Vec<String>,
+    pub config: ContainerConfig,
+    pub host_config: HostConfig,
+    /// chain ID of the image's top layer
+    pub layer_parent: Option<String>,
+    pub state: State,
+}
+
+pub fn now_nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// Progress that waiters watch: how many exits so far, and whether the container is gone.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    pub exits: u64,
+    pub exit_code: i32,
+    pub removed: bool,
+}
+
+/// Anything a hijacked client stream can be.
+pub trait ClientIo: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> ClientIo for T {}
+
+pub(crate) struct PendingAttach {
+    pub opts: crate::AttachOptions,
+    pub io: Box<dyn ClientIo>,
+}
+
+pub struct Container {
+    pub id: String,
+    pub(crate) rec: Mutex<Record>,
+    pub(crate) progress: tokio::sync::watch::Sender<Progress>,
+    pub(crate) pending: Mutex<Vec<PendingAttach>>,
+    /// serialises start / stop / remove
+    pub(crate) op: tokio::sync::Mutex<()>,
+}
+
+impl Container {
+    pub(crate) fn new(rec: Record) -> Container {
+        let (tx, _) = tokio::sync::watch::channel(Progress {
+            exits: 0,
+            exit_code: rec.state.exit_code,
+            removed: false,
+        });
+        Container {
+            id: rec.id.clone(),
+            rec: Mutex::new(rec),
+            progress: tx,
+            pending: Mutex::new(Vec::new()),
+            op: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn record(&self) -> Record {
+        self.rec.lock().expect("record lock").clone()
+    }
+    pub fn state(&self) -> State {
+        self.rec.lock().expect("record lock").state.clone()
+    }
+    pub fn name(&self) -> String {
+        self.rec.lock().expect("record lock").name.clone()
+    }
+    pub(crate) fn update<R>(&self, f: impl FnOnce(&mut Record) -> R) -> R {
+        f(&mut self.rec.lock().expect("record lock"))
+    }
+
+    /// Writes the record atomically into `dir/config.v2.json`.
+    pub(crate) fn save(&self, dir: &Path) -> std::io::Result<()> {
+        let data = serde_json::to_vec(&self.record())?;
+        write_atomic(&dir.join("config.v2.json"), &data)
+    }
+
+    pub(crate) fn notify_exit(&self, code: i32) {
+        self.progress.send_modify(|p| {
+            p.exits += 1;
+            p.exit_code = code;
+        });
+    }
+    pub(crate) fn notify_removed(&self) {
+        self.progress.send_modify(|p| p.removed = true);
+    }
+}

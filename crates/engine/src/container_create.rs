@@ -1,0 +1,212 @@
+//! `create`: resolve the image, merge its config, prepare the RW layer, write the record.
+
+use crate::container::{now_nanos, Container, Record, State};
+use crate::{names, Engine, Error, Result};
+use berth_types::CreateRequest;
+use rand::RngCore;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// docker's wording for an image that is not here.
+pub(crate) fn no_such_image(name: &str) -> Error {
+    let shown = berth_image::Reference::parse(name)
+        .map(|r| r.familiar())
+        .unwrap_or_else(|_| name.to_string());
+    Error::NotFound(format!("No such image: {shown}"))
+}
+
+/// Image env first, then the container's; a later `KEY=` replaces an earlier one.
+fn merge_env(image: &[String], own: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in image.iter().chain(own) {
+        let key = e.split('=').next().unwrap_or(e);
+        if let Some(slot) = out
+            .iter_mut()
+            .find(|x| x.split('=').next().unwrap_or(x) == key)
+        {
+            *slot = e.clone();
+        } else {
+            out.push(e.clone());
+        }
+    }
+    out
+}
+
+impl Engine {
+    /// Creates a container; returns its ID and warnings.
+    pub async fn create(
+        self: &Arc<Self>,
+        name: Option<&str>,
+        mut req: CreateRequest,
+    ) -> Result<(String, Vec<String>)> {
+        if req.config.image.is_empty() {
+            return Err(Error::InvalidParameter(
+                "Config cannot be empty in order to create a container".into(),
+            ));
+        }
+        if req.host_config.auto_remove
+            && !matches!(req.host_config.restart_policy.name.as_str(), "" | "no")
+        {
+            return Err(Error::InvalidParameter(
+                "can't create 'AutoRemove' container with restart policy".into(),
+            ));
+        }
+        let image = self
+            .images
+            .get(&req.config.image)
+            .map_err(|_| no_such_image(&req.config.image))?;
+
+        let mut idb = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut idb);
+        let id = hex::encode(idb);
+
+        let name = self.reserve_name(name, &id)?;
+        match self.create_reserved(&id, &name, &image, &mut req).await {
+            Ok(()) => Ok((id, Vec::new())),
+            Err(e) => {
+                self.names.write().expect("names lock").remove(&name);
+                let _ = self.snaps.remove_rw(&id);
+                let _ = std::fs::remove_dir_all(self.container_dir(&id));
+                Err(e)
+            }
+        }
+    }
+
+    /// Takes `name` (or a random one) for `id`, or says who has it.
+    pub(crate) fn reserve_name(&self, name: Option<&str>, id: &str) -> Result<String> {
+        let mut names = self.names.write().expect("names lock");
+        let name = match name {
+            Some(n) if !n.is_empty() => {
+                let n = n.trim_start_matches('/');
+                if !names::valid_name(n) {
+                    return Err(Error::InvalidParameter(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                if let Some(other) = names.get(n) {
+                    return Err(Error::Conflict(format!(
+                        "Conflict. The container name \"/{n}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                    )));
+                }
+                n.to_string()
+            }
+            _ => loop {
+                let n = names::random_name();
+                if !names.contains_key(&n) {
+                    break n;
+                }
+            },
+        };
+        names.insert(name.clone(), id.to_string());
+        Ok(name)
+    }
+
+    async fn create_reserved(
+        self: &Arc<Self>,
+        id: &str,
+        name: &str,
+        image: &berth_image::Image,
+        req: &mut CreateRequest,
+    ) -> Result<()> {
+        let icfg = image.config.config.clone().unwrap_or_default();
+        let c = &mut req.config;
+        c.env = Some(merge_env(
+            icfg.env.as_deref().unwrap_or(&[]),
+            c.env.as_deref().unwrap_or(&[]),
+        ));
+        // An entrypoint given at create time drops the image's Cmd (docker's rule).
+        match &c.entrypoint {
+            None => {
+                c.entrypoint = icfg.entrypoint.clone();
+                if c.cmd.is_none() {
+                    c.cmd = icfg.cmd.clone();
+                }
+            }
+            Some(ep) if ep.len() == 1 && ep[0].is_empty() => c.entrypoint = None,
+            Some(_) => {}
+        }
+        if c.working_dir.is_empty() {
+            c.working_dir = icfg.working_dir.clone().unwrap_or_default();
+        }
+        if c.user.is_empty() {
+            c.user = icfg.user.clone().unwrap_or_default();
+        }
+        if c.stop_signal.is_none() {
+            c.stop_signal = icfg.stop_signal.clone();
+        }
+        let mut labels: BTreeMap<String, String> = icfg.labels.clone().unwrap_or_default();
+        labels.extend(c.labels.take().unwrap_or_default());
+        c.labels = Some(labels);
+        if c.hostname.is_empty() {
+            c.hostname = id[..12].to_string();
+        }
+        let mut argv: Vec<String> = c.entrypoint.clone().unwrap_or_default();
+        argv.extend(c.cmd.clone().unwrap_or_default());
+        if argv.is_empty() {
+            return Err(Error::InvalidParameter("No command specified".into()));
+        }
+        let hc = &mut req.host_config;
+        if hc.network_mode.is_empty() {
+            hc.network_mode = "default".into();
+        }
+        if hc.log_config.kind.is_empty() {
+            hc.log_config.kind = "json-file".into();
+        }
+        if hc.restart_policy.name.is_empty() {
+            hc.restart_policy.name = "no".into();
+        }
+        if hc.console_size.is_none() {
+            hc.console_size = Some([0, 0]);
+        }
+
+        let dir = self.container_dir(id);
+        std::fs::create_dir_all(&dir)?;
+        let hostname = req.config.hostname.clone();
+        std::fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
+        std::fs::write(
+            dir.join("hosts"),
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+        )?;
+        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        std::fs::write(dir.join("resolv.conf"), resolv)?;
+
+        let mut parent: Option<String> = None;
+        for d in &image.config.rootfs.diff_ids {
+            parent = Some(berth_snapshot::Snapshotter::chain_id(parent.as_deref(), d));
+        }
+        self.snaps.create_rw(id, parent.as_deref())?;
+
+        let (path, args) = (argv[0].clone(), argv[1..].to_vec());
+        let rec = Record {
+            id: id.to_string(),
+            name: name.to_string(),
+            created: now_nanos(),
+            image_id: image.id.as_str().to_string(),
+            path,
+            args,
+            config: req.config.clone(),
+            host_config: req.host_config.clone(),
+            layer_parent: parent,
+            state: State::default(),
+        };
+        let ctr = Arc::new(Container::new(rec));
+        ctr.save(&dir)?;
+        self.containers
+            .write()
+            .expect("containers lock")
+            .insert(id.to_string(), ctr);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_env;
+
+    #[test]
+    fn env_merges_by_key() {
+        let img = vec!["PATH=/bin".to_string(), "A=1".to_string()];
+        let own = vec!["A=2".to_string(), "B=3".to_string()];
+        assert_eq!(merge_env(&img, &own), vec!["PATH=/bin", "A=2", "B=3"]);
+    }
+}

@@ -1,0 +1,84 @@
+//! `inspect`: docker's full key set, zero values included.
+
+use crate::container::Status;
+use crate::timefmt::{format_rfc3339_nanos, from_unix_nanos};
+use crate::{Engine, Result};
+use berth_types::{overlay, CONFIG_DEFAULTS, HOST_CONFIG_DEFAULTS};
+use serde_json::{json, Value};
+
+impl Engine {
+    pub fn inspect(&self, name_or_id: &str) -> Result<Value> {
+        let c = self.get_container(name_or_id)?;
+        let rec = c.record();
+        let st = &rec.state;
+        let dir = self.container_dir(&rec.id);
+        let graph = match self.snaps.rw_paths(&rec.id) {
+            Ok(p) => json!({
+                "Data": {
+                    "LowerDir": p.lowers.iter().map(|l| l.to_string_lossy().into_owned()).collect::<Vec<_>>().join(":"),
+                    "MergedDir": p.merged, "UpperDir": p.upper, "WorkDir": p.work
+                },
+                "Name": "overlay2"
+            }),
+            Err(_) => json!({"Data": null, "Name": "overlay2"}),
+        };
+        let status = if st.status == Status::Exited && !st.has_started {
+            "created"
+        } else {
+            st.status.as_str()
+        };
+        let mut config = overlay(CONFIG_DEFAULTS, &serde_json::to_value(&rec.config)?);
+        if let Value::Object(m) = &mut config {
+            m.remove("StopTimeout");
+        }
+        let host_config = overlay(
+            HOST_CONFIG_DEFAULTS,
+            &serde_json::to_value(&rec.host_config)?,
+        );
+        Ok(json!({
+            "Id": rec.id,
+            "Created": format_rfc3339_nanos(Some(from_unix_nanos(rec.created))),
+            "Path": rec.path,
+            "Args": rec.args,
+            "State": {
+                "Status": status,
+                "Running": st.status.is_running(),
+                "Paused": st.status == Status::Paused,
+                "Restarting": st.status == Status::Restarting,
+                "OOMKilled": false,
+                "Dead": st.status == Status::Dead,
+                "Pid": st.pid,
+                "ExitCode": st.exit_code,
+                "Error": st.error,
+                "StartedAt": format_rfc3339_nanos(st.started()),
+                "FinishedAt": format_rfc3339_nanos(st.finished())
+            },
+            "Image": rec.image_id,
+            "ResolvConfPath": dir.join("resolv.conf"),
+            "HostnamePath": dir.join("hostname"),
+            "HostsPath": dir.join("hosts"),
+            "LogPath": if rec.host_config.log_config.kind == "none" { Value::String(String::new()) } else { json!(self.log_path(&rec.id)) },
+            "Name": format!("/{}", rec.name),
+            "RestartCount": 0,
+            "Driver": "overlay2",
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": null,
+            "HostConfig": host_config,
+            "GraphDriver": graph,
+            "Mounts": [],
+            "Config": config,
+            "NetworkSettings": {
+                "Bridge": "", "SandboxID": "", "HairpinMode": false,
+                "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
+                "SandboxKey": if st.pid > 0 { format!("/proc/{}/ns/net", st.pid) } else { String::new() },
+                "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+                "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+                "Networks": {}
+            }
+        }))
+    }
+}

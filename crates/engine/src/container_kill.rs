@@ -1,0 +1,156 @@
+//! `kill` and `stop`.
+
+use crate::container::Status;
+use crate::{shim_client, Engine, Error, Result};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `9`, `KILL`, `SIGKILL`, `sigterm` → signal number.
+pub fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let n = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "ILL" => libc::SIGILL,
+        "TRAP" => libc::SIGTRAP,
+        "ABRT" | "IOT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "FPE" => libc::SIGFPE,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "SEGV" => libc::SIGSEGV,
+        "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "STKFLT" => libc::SIGSTKFLT,
+        "CHLD" => libc::SIGCHLD,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        "VTALRM" => libc::SIGVTALRM,
+        "PROF" => libc::SIGPROF,
+        "WINCH" => libc::SIGWINCH,
+        "IO" | "POLL" => libc::SIGIO,
+        "PWR" => libc::SIGPWR,
+        "SYS" => libc::SIGSYS,
+        _ => return Err(Error::InvalidParameter(format!("Invalid signal: {s}"))),
+    };
+    Ok(n)
+}
+
+impl Engine {
+    pub async fn kill(self: &Arc<Self>, name_or_id: &str, signal: Option<&str>) -> Result<()> {
+        let c = self.get_container(name_or_id)?;
+        let sig = match signal {
+            Some(s) if !s.is_empty() => parse_signal(s)?,
+            _ => libc::SIGKILL,
+        };
+        if !c.state().status.is_running() {
+            return Err(Error::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        self.signal(&c.id, sig).await
+    }
+
+    pub(crate) async fn signal(&self, id: &str, sig: i32) -> Result<()> {
+        let answer = shim_client::request(&self.shim_socket(id), &format!("KILL {sig}"))
+            .await
+            .map_err(|e| Error::Internal(format!("cannot signal container {id}: {e}")))?;
+        match answer.strip_prefix("ERROR ") {
+            Some(msg) => Err(Error::Internal(msg.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    /// The stop signal, then SIGKILL after `timeout` seconds (default: the container's
+    /// `StopTimeout`, else 10). 304 when not running.
+    pub async fn stop(self: &Arc<Self>, name_or_id: &str, timeout: Option<i64>) -> Result<()> {
+        let c = self.get_container(name_or_id)?;
+        let _op = c.op.lock().await;
+        if !c.state().status.is_running() {
+            return Err(Error::NotModified);
+        }
+        let rec = c.record();
+        let secs = timeout.or(rec.config.stop_timeout).unwrap_or(10);
+        let sig = match rec.config.stop_signal.as_deref() {
+            Some(s) if !s.is_empty() => parse_signal(s)?,
+            _ => libc::SIGTERM,
+        };
+        self.stop_locked(&c.id, sig, secs).await
+    }
+
+    /// Sends `sig`, waits up to `secs` (negative: forever), then kills.
+    pub(crate) async fn stop_locked(self: &Arc<Self>, id: &str, sig: i32, secs: i64) -> Result<()> {
+        let c = self.get_container(id)?;
+        let mut rx = c.progress.subscribe();
+        let exits = rx.borrow().exits;
+        let exited = |rx: &tokio::sync::watch::Receiver<crate::container::Progress>| {
+            rx.borrow().exits > exits
+        };
+        if secs != 0 {
+            let _ = self.signal(id, sig).await;
+            let wait = async {
+                while !exited(&rx) {
+                    if rx.changed().await.is_err() {
+                        break;
+                    }
+                }
+            };
+            if secs < 0 {
+                wait.await;
+                return Ok(());
+            }
+            if tokio::time::timeout(Duration::from_secs(secs as u64), wait)
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+        }
+        if c.state().status == Status::Exited || exited(&rx) {
+            return Ok(());
+        }
+        let _ = self.signal(id, libc::SIGKILL).await;
+        while !exited(&rx) {
+            if tokio::time::timeout(Duration::from_secs(30), rx.changed())
+                .await
+                .is_err()
+            {
+                return Err(Error::Internal(format!(
+                    "container {id} did not exit after SIGKILL"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_signal;
+
+    #[test]
+    fn signals_by_name_and_number() {
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert_eq!(parse_signal("KILL").unwrap(), 9);
+        assert_eq!(parse_signal("SIGTERM").unwrap(), 15);
+        assert_eq!(parse_signal("hup").unwrap(), 1);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("0").is_err());
+    }
+}

@@ -1,0 +1,151 @@
+//! `ps`: the list of containers with docker's status wording.
+
+use crate::container::{Container, Status};
+use crate::timefmt::{from_unix_nanos, human_duration, unix_secs};
+use crate::{Engine, Error, Result};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    pub all: bool,
+    /// -n / -l
+    pub limit: Option<usize>,
+    /// filter name → accepted values (docker's `{"status":{"exited":true}}`)
+    pub filters: HashMap<String, Vec<String>>,
+}
+
+impl ListOptions {
+    /// Parses docker's filter JSON: `{"k":{"v":true}}` (or the older `{"k":["v"]}`).
+    pub fn parse_filters(s: &str) -> Result<HashMap<String, Vec<String>>> {
+        let v: Value = serde_json::from_str(s)
+            .map_err(|e| Error::InvalidParameter(format!("invalid filter: {e}")))?;
+        let mut out = HashMap::new();
+        let Value::Object(m) = v else {
+            return Err(Error::InvalidParameter(
+                "invalid filter: not an object".into(),
+            ));
+        };
+        for (k, vals) in m {
+            let list = match vals {
+                Value::Object(o) => o.keys().cloned().collect(),
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect(),
+                _ => {
+                    return Err(Error::InvalidParameter(format!(
+                        "invalid filter value for {k}"
+                    )))
+                }
+            };
+            out.insert(k, list);
+        }
+        Ok(out)
+    }
+}
+
+/// docker's `Status` column text.
+pub fn status_text(c: &Container) -> String {
+    let st = c.state();
+    let ago = |t: Option<SystemTime>| {
+        t.and_then(|t| SystemTime::now().duration_since(t).ok())
+            .map(human_duration)
+            .unwrap_or_else(|| "Less than a second".into())
+    };
+    match st.status {
+        Status::Running => format!("Up {}", ago(st.started())),
+        Status::Paused => format!("Up {} (Paused)", ago(st.started())),
+        Status::Restarting => format!("Restarting ({}) {} ago", st.exit_code, ago(st.finished())),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+        Status::Created => "Created".into(),
+        Status::Exited if !st.has_started => "Created".into(),
+        Status::Exited => format!("Exited ({}) {} ago", st.exit_code, ago(st.finished())),
+    }
+}
+
+fn matches(c: &Container, filters: &HashMap<String, Vec<String>>) -> bool {
+    let rec = c.record();
+    filters.iter().all(|(k, vals)| {
+        vals.is_empty()
+            || vals.iter().any(|v| match k.as_str() {
+                "status" => {
+                    let s = rec.state.status;
+                    let shown = if s == Status::Exited && !rec.state.has_started {
+                        "created"
+                    } else {
+                        s.as_str()
+                    };
+                    shown == v
+                }
+                "name" => rec.name.contains(v.trim_start_matches('/')),
+                "id" => rec.id.starts_with(v.as_str()),
+                "exited" => {
+                    rec.state.status == Status::Exited
+                        && v.parse::<i32>().ok() == Some(rec.state.exit_code)
+                }
+                "label" => {
+                    let labels = rec.config.labels.clone().unwrap_or_default();
+                    match v.split_once('=') {
+                        Some((lk, lv)) => labels.get(lk).map(|x| x == lv).unwrap_or(false),
+                        None => labels.contains_key(v.as_str()),
+                    }
+                }
+                _ => true,
+            })
+    })
+}
+
+impl Engine {
+    /// The `/containers/json` array, newest first.
+    pub fn list(&self, opts: &ListOptions) -> Result<Value> {
+        let mut all = self.all_containers();
+        all.sort_by_key(|c| std::cmp::Reverse(c.record().created));
+        let show_all = opts.all || opts.limit.is_some() || opts.filters.contains_key("status");
+        let mut out = Vec::new();
+        for c in all {
+            let rec = c.record();
+            if !show_all && !rec.state.status.is_running() {
+                continue;
+            }
+            if !matches(&c, &opts.filters) {
+                continue;
+            }
+            let mut command = rec.path.clone();
+            for a in &rec.args {
+                command.push(' ');
+                command.push_str(a);
+            }
+            let shown_state = if rec.state.status == Status::Exited && !rec.state.has_started {
+                "created"
+            } else {
+                rec.state.status.as_str()
+            };
+            out.push(json!({
+                "Id": rec.id,
+                "Names": [format!("/{}", rec.name)],
+                "Image": rec.config.image,
+                "ImageID": rec.image_id,
+                "Command": command,
+                "Created": unix_secs(from_unix_nanos(rec.created)),
+                "Ports": [],
+                "Labels": rec.config.labels.clone().unwrap_or_default(),
+                "State": shown_state,
+                "Status": status_text(&c),
+                "HostConfig": {"NetworkMode": rec.host_config.network_mode},
+                "NetworkSettings": {"Networks": {}},
+                "Mounts": []
+            }));
+            if opts.limit.is_some_and(|n| out.len() >= n) {
+                break;
+            }
+        }
+        Ok(Value::Array(out))
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send(_: Arc<Engine>) {}

@@ -1,0 +1,203 @@
+//! `logs`: read docker's json-file log back, framed (no tty) or raw (tty), with follow.
+
+use crate::container::Status;
+use crate::timefmt::parse_rfc3339;
+use crate::{Engine, Result};
+use bytes::Bytes;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, Default)]
+pub struct LogsOptions {
+    pub stdout: bool,
+    pub stderr: bool,
+    pub follow: bool,
+    pub timestamps: bool,
+    /// None = all
+    pub tail: Option<usize>,
+    pub since: Option<SystemTime>,
+    pub until: Option<SystemTime>,
+}
+
+#[derive(serde::Deserialize)]
+struct Line {
+    log: String,
+    stream: String,
+    time: String,
+}
+
+/// One stdcopy frame: stream byte, three zero bytes, big-endian length, payload.
+pub fn frame(stream: u8, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 + payload.len());
+    v.extend_from_slice(&[stream, 0, 0, 0]);
+    v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
+struct Emitter {
+    opts: LogsOptions,
+    tty: bool,
+}
+
+impl Emitter {
+    /// Turns one json-file line into the bytes the client gets (None = filtered out).
+    fn render(&self, raw: &str) -> Option<Vec<u8>> {
+        let l: Line = serde_json::from_str(raw).ok()?;
+        let stream = if l.stream == "stderr" { 2 } else { 1 };
+        if (stream == 1 && !self.opts.stdout) || (stream == 2 && !self.opts.stderr) {
+            return None;
+        }
+        if self.opts.since.is_some() || self.opts.until.is_some() {
+            let t = parse_rfc3339(&l.time)?;
+            if self.opts.since.is_some_and(|s| t < s) || self.opts.until.is_some_and(|u| t > u) {
+                return None;
+            }
+        }
+        let mut payload = Vec::new();
+        if self.opts.timestamps {
+            payload.extend_from_slice(l.time.as_bytes());
+            payload.push(b' ');
+        }
+        payload.extend_from_slice(l.log.as_bytes());
+        Some(if self.tty {
+            payload
+        } else {
+            frame(stream, &payload)
+        })
+    }
+}
+
+impl Engine {
+    pub fn logs(
+        self: &Arc<Self>,
+        name_or_id: &str,
+        opts: LogsOptions,
+    ) -> Result<mpsc::Receiver<Bytes>> {
+        let c = self.get_container(name_or_id)?;
+        let tty = c.record().config.tty;
+        let path = self.log_path(&c.id);
+        let (tx, rx) = mpsc::channel::<Bytes>(64);
+        let engine = self.clone();
+        let em = Emitter { opts, tty };
+        tokio::task::spawn_blocking(move || {
+            let Ok(file) = std::fs::File::open(&path) else {
+                return;
+            };
+            let mut rd = BufReader::new(file);
+            // Whole lines read so far; a partial last line is kept until its newline comes.
+            let mut lines: Vec<String> = Vec::new();
+            let mut partial = String::new();
+            let read_more = |rd: &mut BufReader<std::fs::File>,
+                             out: &mut Vec<String>,
+                             partial: &mut String| {
+                loop {
+                    let mut s = String::new();
+                    match rd.read_line(&mut s) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {
+                            partial.push_str(&s);
+                            if partial.ends_with('\n') {
+                                out.push(std::mem::take(partial));
+                            }
+                        }
+                    }
+                }
+            };
+            read_more(&mut rd, &mut lines, &mut partial);
+            let skip = match em.opts.tail {
+                Some(n) => lines.len().saturating_sub(n),
+                None => 0,
+            };
+            let mut batch = Vec::new();
+            for l in &lines[skip..] {
+                if let Some(b) = em.render(l) {
+                    batch.extend_from_slice(&b);
+                    if batch.len() > 64 * 1024
+                        && tx
+                            .blocking_send(Bytes::from(std::mem::take(&mut batch)))
+                            .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+            if !batch.is_empty() && tx.blocking_send(Bytes::from(batch)).is_err() {
+                return;
+            }
+            if !em.opts.follow {
+                return;
+            }
+            let Ok(c) = engine.get_container(&c.id) else {
+                return;
+            };
+            let mut last_round = false;
+            loop {
+                let mut new = Vec::new();
+                let pos = rd.stream_position().unwrap_or(0);
+                let _ = rd.seek(SeekFrom::Start(pos));
+                read_more(&mut rd, &mut new, &mut partial);
+                for l in &new {
+                    if let Some(b) = em.render(l) {
+                        if tx.blocking_send(Bytes::from(b)).is_err() {
+                            return;
+                        }
+                    }
+                }
+                if last_round || tx.is_closed() {
+                    return;
+                }
+                let st = c.state().status;
+                if !st.is_running() && st != Status::Created {
+                    last_round = true; // one more read for lines written just before the exit
+                    continue;
+                }
+                if let Some(u) = em.opts.until {
+                    if SystemTime::now() > u {
+                        return;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        Ok(rx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_and_filters() {
+        let em = Emitter {
+            opts: LogsOptions {
+                stdout: true,
+                stderr: false,
+                ..Default::default()
+            },
+            tty: false,
+        };
+        let out = em
+            .render(r#"{"log":"hi\n","stream":"stdout","time":"2026-11-22T10:30:35.199492555Z"}"#)
+            .unwrap();
+        assert_eq!(out, [&[1u8, 0, 0, 0, 0, 0, 0, 3][..], b"hi\n"].concat());
+        assert!(em
+            .render(r#"{"log":"e\n","stream":"stderr","time":"2026-11-22T10:30:35Z"}"#)
+            .is_none());
+        let em = Emitter {
+            opts: LogsOptions {
+                stdout: true,
+                timestamps: true,
+                ..Default::default()
+            },
+            tty: true,
+        };
+        let out = em
+            .render(r#"{"log":"x\n","stream":"stdout","time":"2026-11-22T10:30:35Z"}"#)
+            .unwrap();
+        assert_eq!(out, b"2026-11-22T10:30:35Z x\n");
+    }
+}

@@ -1,0 +1,95 @@
+//! Daemon start: read every container back. Live shims are reconnected; a container whose
+//! shim is gone gets the exit the shim recorded (or 255 if it recorded none).
+
+use crate::container::{Container, Record, Status};
+use crate::{shim_client, Engine, Result};
+use std::sync::Arc;
+
+pub async fn restore(engine: &Arc<Engine>) -> Result<()> {
+    let dir = engine.cfg.data_root.join("containers");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let entry = entry?;
+        let path = entry.path().join("config.v2.json");
+        let rec: Record = match std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string()))
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("skipping {}: {e}", path.display());
+                continue;
+            }
+        };
+        let c = Arc::new(Container::new(rec.clone()));
+        engine
+            .names
+            .write()
+            .expect("names lock")
+            .insert(rec.name.clone(), rec.id.clone());
+        engine
+            .containers
+            .write()
+            .expect("containers lock")
+            .insert(rec.id.clone(), c.clone());
+        found.push(c);
+    }
+    for c in found {
+        let st = c.state();
+        match st.status {
+            Status::Running | Status::Paused | Status::Restarting => {
+                let sock = engine.shim_socket(&c.id);
+                match shim_client::request(&sock, "STATE").await {
+                    Ok(l) if l.starts_with("RUNNING") || l.starts_with("CREATED") => {
+                        tracing::info!(id = %c.id, "reconnected to running container");
+                        engine.spawn_monitor(c);
+                    }
+                    Ok(l) if l.starts_with("EXITED") => {
+                        let exit = shim_client::parse_exited(&l);
+                        engine.handle_exit(&c, exit).await;
+                    }
+                    _ => {
+                        let exit = shim_client::read_exit_file(&engine.exit_file(&c.id));
+                        if exit.is_none() {
+                            kill_orphan(&c.id, st.pid);
+                        }
+                        tracing::info!(id = %c.id, ?exit, "container's shim is gone");
+                        engine.handle_exit(&c, exit).await;
+                        remove_cgroups(&c.id);
+                    }
+                }
+            }
+            Status::Removing => {
+                let _ = engine.remove(&c.id, true).await;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Kills a container init left without its shim, if that pid is really in our cgroup.
+fn kill_orphan(id: &str, pid: i32) {
+    if pid <= 0 {
+        return;
+    }
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    if cg.contains(&format!("/berth/{id}")) {
+        // SAFETY: plain kill(2) on a pid we verified belongs to this container.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Best-effort removal of `/sys/fs/cgroup/*/berth/<id>` left by a dead shim.
+fn remove_cgroups(id: &str) {
+    let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    for e in rd.flatten() {
+        let _ = std::fs::remove_dir(e.path().join("berth").join(id));
+    }
+    let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/berth/{id}"));
+}
