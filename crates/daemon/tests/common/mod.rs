@@ -1,0 +1,304 @@
+//! Test harness: a real `berthd` on temporary roots and socket, the `berth` CLI and the real
+//! docker CLI pointed at it, raw HTTP on the socket, and a clean-up that leaves no mount,
+//! process or cgroup behind.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// `target/debug` (where cargo put the binaries next to this test).
+pub fn bin_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("BERTH_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let exe = std::env::current_exe().expect("test exe");
+    exe.parent().and_then(|p| p.parent()).expect("target dir").to_path_buf()
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The busybox image archive, built once per test process by scripts/make-busybox-image.sh.
+pub fn busybox_tar() -> &'static Path {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        let out = bin_dir().join(format!("busybox-test-{}.tar", std::process::id()));
+        let st = Command::new("bash")
+            .arg(repo_root().join("scripts/make-busybox-image.sh"))
+            .arg(&out)
+            .stdout(Stdio::null())
+            .status()
+            .expect("run make-busybox-image.sh");
+        assert!(st.success(), "make-busybox-image.sh failed");
+        out
+    })
+}
+
+pub struct Daemon {
+    pub root: PathBuf,
+    pub sock: PathBuf,
+    child: Option<Child>,
+}
+
+fn short_rand() -> String {
+    let mut b = [0u8; 4];
+    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Daemon {
+    /// A new daemon on fresh roots under /tmp (short paths: unix sockets have a 108-byte limit).
+    pub fn start() -> Daemon {
+        let root = PathBuf::from(format!("/tmp/bt-{}", short_rand()));
+        std::fs::create_dir_all(&root).expect("mkdir root");
+        Daemon::start_on(&root)
+    }
+
+    /// A daemon on existing roots (to test restarts).
+    pub fn start_on(root: &Path) -> Daemon {
+        let sock = root.join("run/berth.sock");
+        let _ = std::fs::remove_file(&sock);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(root.join("berthd.log"))
+            .expect("daemon log");
+        let child = Command::new(bin_dir().join("berthd"))
+            .arg("--data-root")
+            .arg(root.join("data"))
+            .arg("--exec-root")
+            .arg(root.join("run"))
+            .arg("-H")
+            .arg(format!("unix://{}", sock.display()))
+            .arg("--pidfile")
+            .arg(root.join("berthd.pid"))
+            .arg("--log-level")
+            .arg("debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn berthd");
+        let d = Daemon { root: root.to_path_buf(), sock, child: Some(child) };
+        let t0 = Instant::now();
+        while UnixStream::connect(&d.sock).is_err() {
+            assert!(t0.elapsed() < Duration::from_secs(20), "berthd did not come up: {}", d.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.sock.display())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root.join("berthd.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    /// `berth -H … args`
+    pub fn berth(&self, args: &[&str]) -> Output {
+        Command::new(bin_dir().join("berth"))
+            .arg("-H")
+            .arg(self.host())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run berth")
+    }
+
+    /// `berth` with `input` on stdin.
+    pub fn berth_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = Command::new(bin_dir().join("berth"))
+            .arg("-H")
+            .arg(self.host())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run berth");
+        child.stdin.take().expect("stdin").write_all(input).expect("write stdin");
+        child.wait_with_output().expect("berth output")
+    }
+
+    /// Runs berth and insists on success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.berth(args);
+        assert!(
+            o.status.success(),
+            "berth {args:?} failed ({:?}): {}{}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// The real docker CLI against this daemon, if installed.
+    pub fn docker(&self, args: &[&str]) -> Option<Output> {
+        let docker = Path::new("/usr/local/bin/docker");
+        if !docker.exists() {
+            eprintln!("skipping docker CLI check: /usr/local/bin/docker is not installed");
+            return None;
+        }
+        Some(
+            Command::new(docker)
+                .env("DOCKER_HOST", self.host())
+                .env("DOCKER_CONFIG", self.root.join("docker-config"))
+                .env_remove("DOCKER_API_VERSION")
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .expect("run docker"),
+        )
+    }
+
+    pub fn load_busybox(&self) {
+        self.ok(&["load", "-i", busybox_tar().to_str().expect("utf8 path")]);
+    }
+
+    /// Raw HTTP/1.1 request; returns (status, head, body). Reads until the server closes.
+    pub fn http(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String, Vec<u8>) {
+        let mut s = UnixStream::connect(&self.sock).expect("connect");
+        let body = body.unwrap_or("");
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("write request");
+        let mut resp = Vec::new();
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        let _ = s.read_to_end(&mut resp);
+        let split = resp.windows(4).position(|w| w == b"\r\n\r\n").expect("response head");
+        let head = String::from_utf8_lossy(&resp[..split]).into_owned();
+        let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let mut body = resp[split + 4..].to_vec();
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            body = dechunk(&body);
+        }
+        (status, head, body)
+    }
+
+    pub fn inspect(&self, name: &str) -> serde_json::Value {
+        let (st, _, body) = self.http("GET", &format!("/containers/{name}/json"), None);
+        assert_eq!(st, 200, "inspect {name}: {}", String::from_utf8_lossy(&body));
+        serde_json::from_slice(&body).expect("inspect json")
+    }
+
+    /// SIGKILL the daemon (containers and shims stay).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stops the daemon gracefully, keeping its roots.
+    pub fn stop_daemon(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: signalling the daemon we spawned, by pid.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let _ = c.wait();
+        }
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(nl) = b.windows(2).position(|w| w == b"\r\n") else { break };
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap_or("0").trim(), 16).unwrap_or(0);
+        if n == 0 || b.len() < nl + 2 + n {
+            break;
+        }
+        out.extend_from_slice(&b[nl + 2..nl + 2 + n]);
+        b = &b[(nl + 4 + n).min(b.len())..];
+    }
+    out
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            // Remove every container through the API so shims, mounts and cgroups go.
+            let o = self.berth(&["ps", "-aq"]);
+            for id in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                let _ = self.berth(&["rm", "-f", id]);
+            }
+            self.stop_daemon();
+        }
+        cleanup_root(&self.root);
+    }
+}
+
+/// Kills shims started under `root`, unmounts whatever is mounted below it, removes the cgroups
+/// of its containers, then deletes it.
+pub fn cleanup_root(root: &Path) {
+    let root_s = root.to_string_lossy().into_owned();
+    let ids: Vec<String> = std::fs::read_dir(root.join("data/containers"))
+        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd);
+            if cmd.starts_with(&*bin_dir().join("berth-shim").to_string_lossy()) && cmd.contains(&root_s) {
+                // SAFETY: a shim this test's daemon started (its command line names our root).
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut targets: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&root_s))
+        .collect();
+    targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    for t in targets {
+        if let Ok(c) = std::ffi::CString::new(t) {
+            // SAFETY: unmounting a path below this test's own root.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+    for id in &ids {
+        if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+            for e in rd.flatten() {
+                let _ = std::fs::remove_dir(e.path().join("berth").join(id));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(root);
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Polls `f` until it is true or `secs` pass.
+pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(secs) {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the Debian packages berth needs to build, run and test (only what is missing).
+set -euo pipefail
+need=()
+[ -x /bin/busybox ] || need+=(busybox-static)
+command -v cc >/dev/null || need+=(gcc)
+command -v tmux >/dev/null || need+=(tmux)
+if [ ${#need[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "cargo is required (rustup toolchain)" >&2; exit 1; }
