@@ -409,3 +409,72 @@ fn hostile_layers() {
     assert!(r.is_err(), "truncated");
     assert!(entries_of(&root).is_empty(), "truncated: leftovers");
 }
+
+#[test]
+fn ownership_pax_xattrs_and_replacements() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Snapshotter::open(tmp.path()).unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    // a file owned by 1000:1001 with a user xattr in a PAX header
+    b.append_pax_extensions([("SCHILY.xattr.user.berth", &b"yes"[..])])
+        .unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_path("owned").unwrap();
+    h.set_size(2);
+    h.set_mode(0o4755);
+    h.set_uid(1000);
+    h.set_gid(1001);
+    h.set_mtime(1_500_000_000);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    b.append(&h, &b"hi"[..]).unwrap();
+    // a symlink owned by 7 (lchown, not the target)
+    let mut h = tar::Header::new_ustar();
+    h.set_path("sl").unwrap();
+    h.set_link_name("owned").unwrap();
+    h.set_size(0);
+    h.set_uid(7);
+    h.set_gid(7);
+    h.set_mode(0o777);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_cksum();
+    b.append(&h, std::io::empty()).unwrap();
+    let mut l = b.into_inner().unwrap();
+    // later entries replace earlier ones of the same name
+    let replacements = build(&[
+        E::F("x", b"file", 0o644),
+        E::D("x", 0o755), // file -> dir
+        E::F("x/inner", b"i", 0o644),
+        E::F("x", b"file again", 0o644), // dir (non-empty) -> file
+        E::L("y", "x"),
+        E::F("y", b"not through the link", 0o644), // symlink -> file
+    ]);
+    // splice: drop the first archive's end marker (two zero blocks)
+    l.truncate(l.len() - 1024);
+    while l.ends_with(&[0u8; 512]) {
+        l.truncate(l.len() - 512);
+    }
+    l.extend_from_slice(&replacements);
+    let info = s.apply_layer(None, &diff_id(&l), &l[..]).unwrap();
+    let d = s.layer_diff_path(&info.chain_id).unwrap();
+    let m = fs::symlink_metadata(d.join("owned")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (1000, 1001));
+    assert_eq!(
+        m.permissions().mode() & 0o7777,
+        0o4755,
+        "setuid kept after chown"
+    );
+    assert_eq!(m.mtime(), 1_500_000_000);
+    assert_eq!(
+        xattr(&d.join("owned"), "user.berth").as_deref(),
+        Some(&b"yes"[..])
+    );
+    let sl = fs::symlink_metadata(d.join("sl")).unwrap();
+    assert!(sl.file_type().is_symlink());
+    assert_eq!(sl.uid(), 7);
+    assert_eq!(fs::read(d.join("x")).unwrap(), b"file again");
+    assert!(fs::symlink_metadata(d.join("y")).unwrap().is_file());
+    assert_eq!(fs::read(d.join("y")).unwrap(), b"not through the link");
+    assert_eq!(fs::read(d.join("x")).unwrap(), b"file again");
+}
