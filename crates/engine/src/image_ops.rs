@@ -72,7 +72,7 @@ impl Engine {
         let mut total = 0;
         for d in &img.config.rootfs.diff_ids {
             let chain = berth_snapshot::Snapshotter::chain_id(parent.as_deref(), d);
-            total += self.snaps.layer_size(&chain).unwrap_or(0);
+            total += self.snaps.layer_info(&chain).map(|i| i.size).unwrap_or(0);
             parent = Some(chain);
         }
         total
@@ -128,8 +128,8 @@ impl Engine {
         let mut lowers = Vec::new();
         for d in &cfg.rootfs.diff_ids {
             let chain = berth_snapshot::Snapshotter::chain_id(parent.as_deref(), d);
-            if let Some(p) = self.snaps.layer_dir(&chain) {
-                lowers.push(p.join("diff").to_string_lossy().into_owned());
+            if let Ok(p) = self.snaps.layer_diff_path(&chain) {
+                lowers.push(p.to_string_lossy().into_owned());
             }
             parent = Some(chain);
         }

@@ -1,8 +1,17 @@
 //! berth-snapshot: the overlay2 layer store and container RW layers.
 //!
-//! INTERFACE STUB — the engine is written against these signatures.
-//! Layout under `root` (= `<data-root>/overlay2`): `<chain-hex>/diff` per image layer
-//! (+ metadata files), `<key>/{diff,work,merged}` per container RW layer.
+//! Layout under `root` (= `<data-root>/overlay2`):
+//! - `<chain-hex>/diff` per image layer, with metadata files `diff_id`, `parent` (chain ID or
+//!   empty) and `size` next to it. A layer is unpacked into `tmp-<random>/` and renamed into
+//!   place only once complete and verified, so a layer directory is always whole.
+//! - `<key>/{diff,work,merged}` per container RW layer, plus `lower` (the chain IDs of the
+//!   image's layers, topmost first, one per line) and `empty/` (the lower dir of an image
+//!   without layers).
+
+mod layer;
+mod rw;
+mod tar_safe;
+mod util;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -15,6 +24,8 @@ pub enum Error {
     InvalidTar(String),
     #[error("layer digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch { expected: String, actual: String },
+    #[error("invalid RW layer key: {0:?}")]
+    InvalidKey(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]
@@ -43,58 +54,124 @@ pub struct RwPaths {
 }
 
 pub struct Snapshotter {
-    _root: PathBuf,
+    root: PathBuf,
 }
+
 impl Snapshotter {
-    pub fn open(_root: &Path) -> Result<Snapshotter> {
-        todo!()
+    pub fn open(root: &Path) -> Result<Snapshotter> {
+        std::fs::create_dir_all(root)?;
+        let root = root.canonicalize()?;
+        // half-written layers of an interrupted apply_layer / create_rw
+        for e in std::fs::read_dir(&root)?.flatten() {
+            if e.file_name().to_string_lossy().starts_with("tmp-") {
+                tracing::info!(path = %e.path().display(), "removing leftover temp dir");
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        Ok(Snapshotter { root })
     }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// chain(L1) = diff(L1); chain(Ln) = sha256(chain(Ln-1) + " " + diff(Ln)).
-    pub fn chain_id(_parent: Option<&str>, _diff_id: &str) -> String {
-        todo!()
+    pub fn chain_id(parent: Option<&str>, diff_id: &str) -> String {
+        match parent {
+            None => diff_id.to_string(),
+            Some(p) => format!(
+                "sha256:{}",
+                util::sha256_hex(format!("{p} {diff_id}").as_bytes())
+            ),
+        }
     }
-    pub fn has_layer(&self, _chain_id: &str) -> bool {
-        todo!()
+
+    pub fn has_layer(&self, chain_id: &str) -> bool {
+        match util::digest_hex(chain_id) {
+            Some(hex) => self.root.join(hex).join("diff_id").is_file(),
+            None => false,
+        }
     }
+
+    /// Metadata of a stored layer.
+    pub fn layer_info(&self, chain_id: &str) -> Result<LayerInfo> {
+        layer::info(self, chain_id)
+    }
+
+    /// The diff dir of a stored layer.
+    pub fn layer_diff_path(&self, chain_id: &str) -> Result<PathBuf> {
+        let hex = self.layer_hex(chain_id)?;
+        Ok(self.root.join(hex).join("diff"))
+    }
+
+    /// Deletes an image layer (the caller makes sure nothing still uses it).
+    pub fn remove_layer(&self, chain_id: &str) -> Result<()> {
+        let hex = self.layer_hex(chain_id)?;
+        std::fs::remove_dir_all(self.root.join(hex))?;
+        Ok(())
+    }
+
+    fn layer_hex<'a>(&self, chain_id: &'a str) -> Result<&'a str> {
+        match util::digest_hex(chain_id) {
+            Some(h) if self.has_layer(chain_id) => Ok(h),
+            _ => Err(Error::NotFound(chain_id.to_string())),
+        }
+    }
+
     /// Unpacks a layer tar (gzip auto-detected) on top of `parent`, verifying the uncompressed
     /// stream hashes to `expected_diff_id`. Whiteouts become overlay whiteouts. Hostile entries are
     /// rejected and nothing is left behind on any error.
     pub fn apply_layer(
         &self,
-        _parent: Option<&str>,
-        _expected_diff_id: &str,
-        _reader: impl Read,
+        parent: Option<&str>,
+        expected_diff_id: &str,
+        reader: impl Read,
     ) -> Result<LayerInfo> {
-        todo!()
+        layer::apply(self, parent, expected_diff_id, reader)
     }
+
     /// Creates `<key>/{diff,work,merged}` over the layer chain ending at `parent`.
-    pub fn create_rw(&self, _key: &str, _parent: Option<&str>) -> Result<RwPaths> {
-        todo!()
+    pub fn create_rw(&self, key: &str, parent: Option<&str>) -> Result<RwPaths> {
+        rw::create(self, key, parent)
     }
-    pub fn rw_paths(&self, _key: &str) -> Result<RwPaths> {
-        todo!()
+
+    pub fn rw_paths(&self, key: &str) -> Result<RwPaths> {
+        rw::paths(self, key)
     }
+
     /// Mounts the overlay at `merged` (no-op if mounted) and returns `merged`.
-    pub fn mount_rw(&self, _key: &str) -> Result<PathBuf> {
-        todo!()
+    pub fn mount_rw(&self, key: &str) -> Result<PathBuf> {
+        rw::mount(self, key)
     }
+
     /// Unmounts (no error if not mounted).
-    pub fn unmount_rw(&self, _key: &str) -> Result<()> {
-        todo!()
+    pub fn unmount_rw(&self, key: &str) -> Result<()> {
+        rw::unmount(self, key)
     }
+
     /// Unmounts if needed and deletes the RW layer; the image's layers are untouched.
-    pub fn remove_rw(&self, _key: &str) -> Result<()> {
-        todo!()
+    pub fn remove_rw(&self, key: &str) -> Result<()> {
+        rw::remove(self, key)
     }
 }
 
-impl Snapshotter {
-    /// Bytes of unpacked content of a layer (None if unknown).
-    pub fn layer_size(&self, _chain_id: &str) -> Option<u64> {
-        todo!()
-    }
-    /// The layer's directory (`<root>/<chain-hex>`, holding `diff/`), if present.
-    pub fn layer_dir(&self, _chain_id: &str) -> Option<PathBuf> {
-        todo!()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_ids() {
+        let d1 = format!("sha256:{}", "a".repeat(64));
+        let d2 = format!("sha256:{}", "b".repeat(64));
+        assert_eq!(Snapshotter::chain_id(None, &d1), d1);
+        let c2 = Snapshotter::chain_id(Some(&d1), &d2);
+        assert_eq!(
+            c2,
+            format!(
+                "sha256:{}",
+                util::sha256_hex(format!("{d1} {d2}").as_bytes())
+            )
+        );
+        assert!(util::digest_hex(&c2).is_some());
     }
 }

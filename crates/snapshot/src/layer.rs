@@ -1,0 +1,113 @@
+//! Image layers: `apply_layer` and layer metadata.
+
+use crate::tar_safe::Extractor;
+use crate::util::{self, HashingReader};
+use crate::{Error, LayerInfo, Result, Snapshotter};
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
+use std::fs;
+use std::io::{self, Read};
+use std::path::Path;
+
+fn read_meta(dir: &Path, name: &str) -> Result<String> {
+    Ok(fs::read_to_string(dir.join(name))?.trim().to_string())
+}
+
+pub(crate) fn info(s: &Snapshotter, chain_id: &str) -> Result<LayerInfo> {
+    let hex = s.layer_hex(chain_id)?;
+    let dir = s.root.join(hex);
+    Ok(LayerInfo {
+        chain_id: chain_id.to_string(),
+        diff_id: read_meta(&dir, "diff_id")?,
+        size: read_meta(&dir, "size")?.parse().unwrap_or(0),
+    })
+}
+
+/// The parent chain ID of a stored layer (None for a bottom layer).
+pub(crate) fn parent_of(s: &Snapshotter, chain_id: &str) -> Result<Option<String>> {
+    let hex = s.layer_hex(chain_id)?;
+    let p = read_meta(&s.root.join(hex), "parent")?;
+    Ok((!p.is_empty()).then_some(p))
+}
+
+pub(crate) fn apply(
+    s: &Snapshotter,
+    parent: Option<&str>,
+    expected_diff_id: &str,
+    reader: impl Read,
+) -> Result<LayerInfo> {
+    if util::digest_hex(expected_diff_id).is_none() {
+        return Err(Error::InvalidTar(format!(
+            "invalid diff ID {expected_diff_id:?}"
+        )));
+    }
+    if let Some(p) = parent {
+        if !s.has_layer(p) {
+            return Err(Error::NotFound(p.to_string()));
+        }
+    }
+    let chain_id = Snapshotter::chain_id(parent, expected_diff_id);
+    if s.has_layer(&chain_id) {
+        tracing::debug!(chain_id = %chain_id, "layer already present");
+        return info(s, &chain_id);
+    }
+    let hex = util::digest_hex(&chain_id)
+        .ok_or_else(|| Error::InvalidTar(format!("bad chain ID {chain_id}")))?
+        .to_string();
+
+    let tmp = s.root.join(format!("tmp-{}", util::unique_suffix()));
+    fs::create_dir(&tmp)?;
+    let res = (|| -> Result<u64> {
+        let diff = tmp.join("diff");
+        fs::create_dir(&diff)?;
+        let fd = open(
+            &diff,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        let mut hr = HashingReader::new(util::maybe_gunzip(reader)?);
+        let mut ex = Extractor::new(fd);
+        ex.run(&mut hr)?;
+        // the hash must cover the whole stream, including padding after the end marker
+        io::copy(&mut hr, &mut io::sink())
+            .map_err(|e| Error::InvalidTar(format!("reading layer: {e}")))?;
+        let actual = hr.finish();
+        if actual != expected_diff_id {
+            return Err(Error::DigestMismatch {
+                expected: expected_diff_id.to_string(),
+                actual,
+            });
+        }
+        util::write_synced(&tmp.join("diff_id"), expected_diff_id.as_bytes())?;
+        util::write_synced(&tmp.join("parent"), parent.unwrap_or("").as_bytes())?;
+        util::write_synced(&tmp.join("size"), ex.size.to_string().as_bytes())?;
+        util::sync_dir(&tmp)?;
+        Ok(ex.size)
+    })();
+    let size = match res {
+        Ok(size) => size,
+        Err(e) => {
+            if let Err(rm) = fs::remove_dir_all(&tmp) {
+                tracing::warn!(path = %tmp.display(), error = %rm, "could not remove temp layer");
+            }
+            tracing::warn!(diff_id = expected_diff_id, error = %e, "layer rejected");
+            return Err(e);
+        }
+    };
+    let dst = s.root.join(&hex);
+    if let Err(e) = fs::rename(&tmp, &dst) {
+        let _ = fs::remove_dir_all(&tmp);
+        if s.has_layer(&chain_id) {
+            // another apply of the same layer won the race
+            return info(s, &chain_id);
+        }
+        return Err(e.into());
+    }
+    util::sync_dir(&s.root)?;
+    tracing::info!(chain_id = %chain_id, diff_id = expected_diff_id, size, "layer applied");
+    Ok(LayerInfo {
+        chain_id,
+        diff_id: expected_diff_id.to_string(),
+        size,
+    })
+}
