@@ -1,9 +1,25 @@
 //! berth-runtime: an OCI runtime spec → a process in new namespaces and cgroups.
 //!
-//! INTERFACE STUB — the shim is written against these signatures. Synchronous code only;
-//! must be called from a single-threaded process (the shim), never from the daemon.
+//! Synchronous code only; must be called from a single-threaded process (the shim), never
+//! from the daemon: the container's init is `clone`d from the caller.
+//!
+//! Sequence: `clone` the init with the new namespaces; the parent creates the cgroups and
+//! moves the init in while the child mounts the rootfs, pivots, sets hostname and `lo`; the
+//! child then joins a new cgroup namespace, takes its stdio, drops to the user, resolves
+//! `args[0]` and reports ready. `Created::start` lets it `execve`.
 
-use std::os::fd::OwnedFd;
+mod cgroups;
+mod exec;
+mod init;
+pub mod mounts;
+mod sync;
+mod sys;
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use sync::{Msg, SyncSock};
+
+pub use exec::lookup;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -28,25 +44,168 @@ pub struct Stdio {
 
 /// A container whose init is set up in its namespaces and blocked before `execve`.
 pub struct Created {
-    _pid: i32,
+    pid: i32,
+    sync: Option<SyncSock>,
 }
+
 impl Created {
     pub fn pid(&self) -> i32 {
-        todo!()
+        self.pid
     }
+
     /// Lets the process `execve`; returns once exec succeeded or with the exec error.
+    /// After an error the init exits (126/127); the caller reaps it.
     pub fn start(&mut self) -> Result<()> {
-        todo!()
+        let sync = self
+            .sync
+            .take()
+            .ok_or_else(|| Error::Sys("container already started".into()))?;
+        sync.send(&Msg::Start)?;
+        match sync.recv()? {
+            Msg::Eof => Ok(()),
+            Msg::Error(e) => Err(e),
+            _ => Err(Error::Sys("unexpected message from container init".into())),
+        }
     }
+}
+
+/// The cgroup path used for a container: `linux.cgroupsPath`, or `/berth/<id>`.
+pub fn cgroups_path(id: &str, spec: &Spec) -> String {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| format!("/berth/{id}"))
 }
 
 /// Creates the container described by `spec` (cgroups at `linux.cgroupsPath` under every
 /// mounted hierarchy, v1 and v2).
-pub fn create(_id: &str, _spec: &oci_spec::runtime::Spec, _stdio: Stdio) -> Result<Created> {
-    todo!()
+pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
+    let root = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .ok_or_else(|| Error::Spec("no root".into()))?;
+    if !root.is_absolute() {
+        return Err(Error::Spec(format!(
+            "root.path {} is not absolute",
+            root.display()
+        )));
+    }
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Spec("no process".into()))?;
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(Error::Spec("process.args is empty".into()));
+    }
+    let linux = spec.linux().as_ref();
+    let mut flags = 0;
+    let mut join_owned: Vec<(OwnedFd, libc::c_int)> = Vec::new();
+    for ns in linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]) {
+        let f = init::ns_flag(ns.typ());
+        if ns.typ() == LinuxNamespaceType::User {
+            return Err(Error::Spec("user namespaces are not supported".into()));
+        }
+        match ns.path() {
+            Some(p) => {
+                if ns.typ() == LinuxNamespaceType::Pid {
+                    return Err(Error::Spec(
+                        "joining a pid namespace is not supported".into(),
+                    ));
+                }
+                let c = sys::cstr(p)?;
+                // SAFETY: valid C string.
+                let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+                let fd = sys::check(fd, || format!("open namespace {}", p.display()))?;
+                // SAFETY: fd was just opened and is ours.
+                join_owned.push((unsafe { OwnedFd::from_raw_fd(fd) }, f));
+            }
+            None => flags |= f,
+        }
+    }
+    let new_cgroup_ns = flags & libc::CLONE_NEWCGROUP != 0;
+    let clone_flags = flags & !libc::CLONE_NEWCGROUP;
+    let cg_path = cgroups_path(id, spec);
+    let hierarchies = cgroups::hierarchies()?;
+    let (parent_sock, child_sock) = sync::pair()?;
+    let join: Vec<(i32, libc::c_int)> = join_owned
+        .iter()
+        .map(|(f, n)| (f.as_raw_fd(), *n))
+        .collect();
+
+    // SAFETY: raw clone without a new stack behaves like fork; the caller is
+    // single-threaded (documented requirement), so the child may allocate.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (clone_flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if pid == -1 {
+        return Err(sys::last_err("clone"));
+    }
+    if pid == 0 {
+        // SAFETY: closing our copy of the parent's end so its death reads as EOF.
+        unsafe { libc::close(parent_sock.0.as_raw_fd()) };
+        let ctx = init::Ctx {
+            spec,
+            root: &root,
+            sync: &child_sock,
+            stdio: [
+                stdio.stdin.as_raw_fd(),
+                stdio.stdout.as_raw_fd(),
+                stdio.stderr.as_raw_fd(),
+            ],
+            terminal: stdio.terminal,
+            join: &join,
+            new_mount_ns: flags & libc::CLONE_NEWNS != 0,
+            new_uts_ns: flags & libc::CLONE_NEWUTS != 0,
+            new_net_ns: flags & libc::CLONE_NEWNET != 0,
+            new_cgroup_ns,
+        };
+        init::run(&ctx);
+    }
+    let pid = pid as i32;
+    drop(child_sock);
+    drop(stdio);
+    drop(join_owned);
+
+    let resources = linux.and_then(|l| l.resources().as_ref());
+    let res = cgroups::setup(&hierarchies, &cg_path, resources, pid)
+        .and_then(|()| parent_sock.send(&Msg::Go))
+        .and_then(|()| match parent_sock.recv()? {
+            Msg::Ready => Ok(()),
+            Msg::Error(e) => Err(e),
+            _ => Err(Error::Sys("container init exited during set-up".into())),
+        });
+    match res {
+        Ok(()) => Ok(Created {
+            pid,
+            sync: Some(parent_sock),
+        }),
+        Err(e) => {
+            // SAFETY: our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+            // prefer the child's own report (e.g. a mount error) over a follow-on error
+            let e = match parent_sock.recv() {
+                Ok(Msg::Error(child)) if !matches!(e, Error::Exec(_)) => child,
+                _ => e,
+            };
+            let _ = cgroups::remove(&cg_path);
+            Err(e)
+        }
+    }
 }
 
 /// Removes the container's cgroup directories (after its processes are gone).
-pub fn remove_cgroups(_cgroups_path: &str) -> Result<()> {
-    todo!()
+pub fn remove_cgroups(cgroups_path: &str) -> Result<()> {
+    cgroups::remove(cgroups_path)
 }

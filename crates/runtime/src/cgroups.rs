@@ -1,0 +1,272 @@
+//! cgroup v1 (every mounted hierarchy) and the v2 unified mount.
+
+use crate::{Error, Result};
+use oci_spec::runtime::LinuxResources;
+use std::fs;
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug)]
+pub(crate) struct Hierarchy {
+    pub mountpoint: PathBuf,
+    /// v1 controllers (superblock options) or empty for cgroup2
+    pub controllers: Vec<String>,
+}
+
+impl Hierarchy {
+    fn has(&self, c: &str) -> bool {
+        self.controllers.iter().any(|x| x == c)
+    }
+}
+
+/// Every cgroup hierarchy mounted in this mount namespace, one per superblock.
+pub(crate) fn hierarchies() -> Result<Vec<Hierarchy>> {
+    let info = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::Sys(format!("read /proc/self/mountinfo: {e}")))?;
+    Ok(parse_mountinfo(&info))
+}
+
+fn parse_mountinfo(info: &str) -> Vec<Hierarchy> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut out = Vec::new();
+    for line in info.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let pre: Vec<&str> = pre.split(' ').collect();
+        let post: Vec<&str> = post.split(' ').collect();
+        if pre.len() < 5 || post.len() < 3 {
+            continue;
+        }
+        let fstype = post[0];
+        if fstype != "cgroup" && fstype != "cgroup2" {
+            continue;
+        }
+        let dev = pre[2];
+        if seen.contains(&dev) {
+            continue;
+        }
+        seen.push(dev);
+        let controllers = if fstype == "cgroup" {
+            post[2]
+                .split(',')
+                .filter(|o| !matches!(*o, "rw" | "ro" | "relatime" | "noexec" | "nosuid" | "nodev"))
+                .map(str::to_string)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        out.push(Hierarchy {
+            mountpoint: PathBuf::from(unescape_octal(pre[4])),
+            controllers,
+        });
+    }
+    out
+}
+
+fn unescape_octal(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_string();
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn rel(cgroups_path: &str) -> Result<&str> {
+    let r = cgroups_path.trim_start_matches('/');
+    if r.is_empty() || r.split('/').any(|c| c == ".." || c == ".") {
+        return Err(Error::Spec(format!("bad cgroupsPath {cgroups_path:?}")));
+    }
+    Ok(r)
+}
+
+fn write_file(path: &Path, value: &str) -> Result<()> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::Sys(format!("open {}: {e}", path.display())))?;
+    f.write_all(value.as_bytes())
+        .map_err(|e| Error::Sys(format!("write {value:?} to {}: {e}", path.display())))
+}
+
+/// Like `write_file` but a missing file (controller feature not compiled in) is fine.
+fn write_optional(path: &Path, value: &str) -> Result<()> {
+    if path.exists() {
+        write_file(path, value)
+    } else {
+        Ok(())
+    }
+}
+
+/// cpuset cgroups start with empty cpus/mems: copy the parent's down to `dir`.
+fn init_cpuset(mountpoint: &Path, rel: &str) -> Result<()> {
+    let mut parent = mountpoint.to_path_buf();
+    for comp in rel.split('/').filter(|c| !c.is_empty()) {
+        let child = parent.join(comp);
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            let cur = fs::read_to_string(child.join(f)).unwrap_or_default();
+            if cur.trim().is_empty() {
+                let p = fs::read_to_string(parent.join(f))
+                    .map_err(|e| Error::Sys(format!("read {}: {e}", parent.join(f).display())))?;
+                write_file(&child.join(f), p.trim())?;
+            }
+        }
+        parent = child;
+    }
+    Ok(())
+}
+
+fn apply_resources(h: &Hierarchy, dir: &Path, r: &LinuxResources) -> Result<()> {
+    if h.has("memory") {
+        if let Some(m) = r.memory() {
+            if let Some(l) = m.limit() {
+                write_file(&dir.join("memory.limit_in_bytes"), &l.to_string())?;
+            }
+            if let Some(l) = m.reservation() {
+                write_file(&dir.join("memory.soft_limit_in_bytes"), &l.to_string())?;
+            }
+            if let Some(l) = m.swap() {
+                write_optional(&dir.join("memory.memsw.limit_in_bytes"), &l.to_string())?;
+            }
+            if let Some(s) = m.swappiness() {
+                write_optional(&dir.join("memory.swappiness"), &s.to_string())?;
+            }
+        }
+    }
+    if let Some(c) = r.cpu() {
+        if h.has("cpu") {
+            if let Some(s) = c.shares() {
+                write_file(&dir.join("cpu.shares"), &s.to_string())?;
+            }
+            if let Some(p) = c.period() {
+                write_file(&dir.join("cpu.cfs_period_us"), &p.to_string())?;
+            }
+            if let Some(q) = c.quota() {
+                write_file(&dir.join("cpu.cfs_quota_us"), &q.to_string())?;
+            }
+        }
+        if h.has("cpuset") {
+            if let Some(s) = c.cpus().as_deref().filter(|s| !s.is_empty()) {
+                write_file(&dir.join("cpuset.cpus"), s)?;
+            }
+            if let Some(s) = c.mems().as_deref().filter(|s| !s.is_empty()) {
+                write_file(&dir.join("cpuset.mems"), s)?;
+            }
+        }
+    }
+    if h.has("pids") {
+        if let Some(p) = r.pids() {
+            let v = if p.limit() > 0 {
+                p.limit().to_string()
+            } else {
+                "max".to_string()
+            };
+            write_file(&dir.join("pids.max"), &v)?;
+        }
+    }
+    if h.has("blkio") {
+        if let Some(w) = r.block_io().as_ref().and_then(|b| b.weight()) {
+            write_optional(&dir.join("blkio.weight"), &w.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates `cgroups_path` in every hierarchy, applies `resources` and moves `pid` in.
+pub(crate) fn setup(
+    hs: &[Hierarchy],
+    cgroups_path: &str,
+    resources: Option<&LinuxResources>,
+    pid: i32,
+) -> Result<()> {
+    let rel = rel(cgroups_path)?;
+    let pid = pid.to_string();
+    for h in hs {
+        let dir = h.mountpoint.join(rel);
+        match fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => fs::create_dir_all(&dir)
+                .map_err(|e| Error::Sys(format!("mkdir {}: {e}", dir.display())))?,
+            Err(e) => return Err(Error::Sys(format!("mkdir {}: {e}", dir.display()))),
+        }
+        if h.has("cpuset") {
+            init_cpuset(&h.mountpoint, rel)?;
+        }
+        if let Some(r) = resources {
+            apply_resources(h, &dir, r)?;
+        }
+        write_file(&dir.join("cgroup.procs"), &pid)?;
+    }
+    Ok(())
+}
+
+/// rmdir `cgroups_path` in every hierarchy; missing dirs are fine.
+pub(crate) fn remove(cgroups_path: &str) -> Result<()> {
+    let rel = rel(cgroups_path)?;
+    let mut first_err = None;
+    for h in hierarchies()? {
+        let dir = h.mountpoint.join(rel);
+        let mut tries = 0;
+        loop {
+            match fs::remove_dir(&dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == ErrorKind::NotFound => break,
+                // a just-reaped task can linger for a moment
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 200 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(e) => {
+                    first_err.get_or_insert(Error::Sys(format!("rmdir {}: {e}", dir.display())));
+                    break;
+                }
+            }
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_parsing() {
+        let info = "\
+25 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw
+30 25 0:26 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate
+31 25 0:27 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct
+32 25 0:28 / /sys/fs/cgroup/cpuset rw,nosuid - cgroup cgroup rw,cpuset
+33 25 0:28 / /other/cpuset rw,nosuid - cgroup cgroup rw,cpuset
+34 25 0:29 / /sys/fs/cgroup/systemd rw,nosuid - cgroup cgroup rw,xattr,name=systemd
+";
+        let hs = parse_mountinfo(info);
+        assert_eq!(hs.len(), 4);
+        assert!(hs[0].controllers.is_empty());
+        assert!(hs[1].has("cpu") && hs[1].has("cpuacct"));
+        assert_eq!(hs[2].mountpoint, PathBuf::from("/sys/fs/cgroup/cpuset"));
+        assert!(hs[3].has("name=systemd"));
+    }
+
+    #[test]
+    fn bad_paths() {
+        assert!(rel("/").is_err());
+        assert!(rel("/a/../b").is_err());
+        assert_eq!(rel("/berth/x").ok(), Some("berth/x"));
+    }
+}

@@ -1,0 +1,345 @@
+//! What runs in the cloned child: set-up inside the new namespaces, then exec on start.
+
+use crate::sync::{Msg, SyncSock};
+use crate::sys::{self, check, cstr, last_err};
+use crate::{exec, mounts, Error, Result};
+use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType, Spec};
+use std::ffi::CString;
+use std::os::fd::RawFd;
+use std::path::Path;
+
+pub(crate) struct Ctx<'a> {
+    pub spec: &'a Spec,
+    pub root: &'a Path,
+    pub sync: &'a SyncSock,
+    pub stdio: [RawFd; 3],
+    pub terminal: bool,
+    /// (fd, CLONE_NEW* flag) of namespaces to join
+    pub join: &'a [(RawFd, libc::c_int)],
+    pub new_mount_ns: bool,
+    pub new_uts_ns: bool,
+    pub new_net_ns: bool,
+    pub new_cgroup_ns: bool,
+}
+
+/// Never returns: execs the user's process or exits.
+pub(crate) fn run(ctx: &Ctx) -> ! {
+    let code = match setup(ctx) {
+        Ok(prepared) => {
+            let _ = ctx.sync.send(&Msg::Ready);
+            match ctx.sync.recv() {
+                Ok(Msg::Start) => {
+                    let (err, code) = prepared.exec();
+                    let _ = ctx.sync.send(&Msg::Error(err));
+                    code
+                }
+                _ => 1,
+            }
+        }
+        Err(e) => {
+            let _ = ctx.sync.send(&Msg::Error(e));
+            1
+        }
+    };
+    // SAFETY: plain process exit, no destructors needed in the forked child.
+    unsafe { libc::_exit(code) }
+}
+
+fn reset_signals() {
+    // SAFETY: setting default dispositions and an empty mask is always valid.
+    unsafe {
+        for sig in 1..libc::SIGRTMIN() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+struct Prepared {
+    path: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+impl Prepared {
+    fn exec(&self) -> (Error, i32) {
+        let mut argv: Vec<*const libc::c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let mut envp: Vec<*const libc::c_char> = self.envp.iter().map(|a| a.as_ptr()).collect();
+        envp.push(std::ptr::null());
+        // SAFETY: NULL-terminated arrays of valid C strings that outlive the call.
+        unsafe { libc::execve(self.path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+        let e = std::io::Error::last_os_error();
+        let arg0 = self
+            .argv
+            .first()
+            .map(|a| a.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let code = if e.raw_os_error() == Some(libc::ENOENT) {
+            127
+        } else {
+            126
+        };
+        let msg = match e.raw_os_error() {
+            Some(libc::EACCES) | Some(libc::EPERM) => format!("exec: {arg0:?}: permission denied"),
+            Some(libc::ENOENT) => format!("exec: {arg0:?}: no such file or directory"),
+            _ => format!("exec: {arg0:?}: {e}"),
+        };
+        (Error::Exec(msg), code)
+    }
+}
+
+fn setup(ctx: &Ctx) -> Result<Prepared> {
+    reset_signals();
+    let spec = ctx.spec;
+    for &(fd, flag) in ctx.join {
+        // SAFETY: fd is an open namespace file.
+        check(unsafe { libc::setns(fd, flag) }, || {
+            format!("setns {flag:#x}")
+        })?;
+    }
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Spec("no process".into()))?;
+    let linux = spec.linux().as_ref();
+    // SAFETY: umask never fails.
+    unsafe { libc::umask(0) };
+
+    if ctx.new_mount_ns {
+        sys::mount(
+            None,
+            Path::new("/"),
+            None,
+            libc::MS_SLAVE | libc::MS_REC,
+            None,
+        )?;
+        sys::mount(
+            Some(ctx.root),
+            ctx.root,
+            None,
+            libc::MS_BIND | libc::MS_REC,
+            None,
+        )?;
+        let mut dev_tmpfs = false;
+        for m in spec.mounts().as_deref().unwrap_or(&[]) {
+            mounts::mount_one(ctx.root, m)?;
+            if m.destination() == Path::new("/dev") {
+                dev_tmpfs = true;
+            }
+        }
+        if dev_tmpfs {
+            let extra = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
+            mounts::create_devices(ctx.root, extra)?;
+        }
+        let cwd = mounts::resolve_in_root(ctx.root, process.cwd())?;
+        if !cwd.exists() {
+            let _ = std::fs::create_dir_all(&cwd);
+        }
+        if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
+            for (k, v) in sysctl {
+                let p = ctx.root.join("proc/sys").join(k.replace('.', "/"));
+                std::fs::write(&p, v.as_bytes())
+                    .map_err(|e| Error::Sys(format!("sysctl {k}={v}: {e}")))?;
+            }
+        }
+        mounts::pivot_root(ctx.root)?;
+        if spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false)
+        {
+            sys::mount(
+                None,
+                Path::new("/"),
+                None,
+                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+                None,
+            )?;
+        }
+        for p in linux
+            .and_then(|l| l.masked_paths().as_deref())
+            .unwrap_or(&[])
+        {
+            mounts::mask_path(p)?;
+        }
+        for p in linux
+            .and_then(|l| l.readonly_paths().as_deref())
+            .unwrap_or(&[])
+        {
+            mounts::readonly_path(p)?;
+        }
+    } else {
+        let c = cstr(ctx.root)?;
+        // SAFETY: valid C strings.
+        unsafe {
+            check(libc::chroot(c.as_ptr()), || "chroot".to_string())?;
+            check(libc::chdir(c"/".as_ptr()), || "chdir /".to_string())?;
+        }
+    }
+
+    if ctx.new_uts_ns {
+        if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+            // SAFETY: pointer and length of a valid buffer.
+            let r = unsafe { libc::sethostname(h.as_ptr() as *const libc::c_char, h.len()) };
+            check(r, || format!("sethostname {h:?}"))?;
+        }
+    }
+    if ctx.new_net_ns {
+        loopback_up()?;
+    }
+
+    // cgroups are in place once the parent says go
+    match ctx.sync.recv()? {
+        Msg::Go => {}
+        _ => return Err(Error::Sys("unexpected message from parent".into())),
+    }
+    if ctx.new_cgroup_ns {
+        // SAFETY: plain syscall.
+        check(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) }, || {
+            "unshare cgroup namespace".to_string()
+        })?;
+    }
+
+    // SAFETY: plain syscalls on fds we own.
+    unsafe {
+        libc::setsid();
+        let mut tmp = [0; 3];
+        for (i, fd) in ctx.stdio.iter().enumerate() {
+            tmp[i] = check(libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3), || {
+                "dup stdio".into()
+            })?;
+        }
+        for (i, fd) in tmp.iter().enumerate() {
+            check(libc::dup2(*fd, i as libc::c_int), || "dup2 stdio".into())?;
+            libc::close(*fd);
+        }
+        if ctx.terminal {
+            check(libc::ioctl(0, libc::TIOCSCTTY, 0), || {
+                "set controlling terminal".into()
+            })?;
+        }
+    }
+
+    for r in process.rlimits().as_deref().unwrap_or(&[]) {
+        let lim = libc::rlimit {
+            rlim_cur: r.soft(),
+            rlim_max: r.hard(),
+        };
+        // SAFETY: valid rlimit struct.
+        let ret = unsafe { libc::setrlimit(rlimit_resource(r.typ()), &lim) };
+        check(ret, || format!("setrlimit {:?}", r.typ()))?;
+    }
+    if process.no_new_privileges().unwrap_or(false) {
+        // SAFETY: plain prctl.
+        check(
+            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) },
+            || "no_new_privs".into(),
+        )?;
+    }
+
+    let user = process.user();
+    let groups: Vec<libc::gid_t> = user.additional_gids().clone().unwrap_or_default();
+    // SAFETY: valid buffer of gids; plain id syscalls.
+    unsafe {
+        check(libc::setgroups(groups.len(), groups.as_ptr()), || {
+            "setgroups".into()
+        })?;
+        check(libc::setgid(user.gid()), || {
+            format!("setgid {}", user.gid())
+        })?;
+        check(libc::setuid(user.uid()), || {
+            format!("setuid {}", user.uid())
+        })?;
+    }
+    let cwd = cstr(process.cwd())?;
+    // SAFETY: valid C string.
+    if unsafe { libc::chdir(cwd.as_ptr()) } == -1 {
+        return Err(last_err(format!(
+            "chdir to cwd ({:?}) set in config.json failed",
+            process.cwd().display().to_string()
+        )));
+    }
+
+    let args = process.args().as_deref().unwrap_or(&[]);
+    let arg0 = args
+        .first()
+        .ok_or_else(|| Error::Spec("process.args is empty".into()))?;
+    let env = process.env().as_deref().unwrap_or(&[]);
+    let path = exec::lookup(arg0, env)?;
+    let argv = args.iter().map(cstr).collect::<Result<Vec<_>>>()?;
+    let envp = env.iter().map(cstr).collect::<Result<Vec<_>>>()?;
+    // SAFETY: umask never fails.
+    unsafe { libc::umask(0o022) };
+    Ok(Prepared {
+        path: cstr(path)?,
+        argv,
+        envp,
+    })
+}
+
+fn loopback_up() -> Result<()> {
+    // SAFETY: plain socket/ioctl on a zeroed ifreq naming "lo".
+    unsafe {
+        let s = check(
+            libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0),
+            || "socket".into(),
+        )?;
+        let mut ifr: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo".iter().enumerate() {
+            ifr.ifr_name[i] = *b as libc::c_char;
+        }
+        let r = libc::ioctl(s, libc::SIOCGIFFLAGS, &mut ifr);
+        if r == 0 {
+            ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            let r = libc::ioctl(s, libc::SIOCSIFFLAGS, &ifr);
+            if r == -1 {
+                let e = last_err("bring lo up");
+                libc::close(s);
+                return Err(e);
+            }
+        }
+        libc::close(s);
+    }
+    Ok(())
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+    use PosixRlimitType::*;
+    match t {
+        RlimitCpu => libc::RLIMIT_CPU,
+        RlimitFsize => libc::RLIMIT_FSIZE,
+        RlimitData => libc::RLIMIT_DATA,
+        RlimitStack => libc::RLIMIT_STACK,
+        RlimitCore => libc::RLIMIT_CORE,
+        RlimitRss => libc::RLIMIT_RSS,
+        RlimitNproc => libc::RLIMIT_NPROC,
+        RlimitNofile => libc::RLIMIT_NOFILE,
+        RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        RlimitAs => libc::RLIMIT_AS,
+        RlimitLocks => libc::RLIMIT_LOCKS,
+        RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        RlimitNice => libc::RLIMIT_NICE,
+        RlimitRtprio => libc::RLIMIT_RTPRIO,
+        RlimitRttime => libc::RLIMIT_RTTIME,
+    }
+}
+
+pub(crate) fn ns_flag(t: LinuxNamespaceType) -> libc::c_int {
+    match t {
+        LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
+        LinuxNamespaceType::User => libc::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
+        LinuxNamespaceType::Network => libc::CLONE_NEWNET,
+        LinuxNamespaceType::Time => libc::CLONE_NEWTIME,
+    }
+}

@@ -1,0 +1,397 @@
+//! Mounts inside the container's rootfs, device nodes, masked and read-only paths.
+
+use crate::sys::{self, check, cstr};
+use crate::{Error, Result};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount};
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Component, Path, PathBuf};
+
+/// Resolves `path` as if `root` were `/`: symlinks (absolute or relative) and `..` never
+/// leave `root`. Missing trailing components are kept as they are.
+pub fn resolve_in_root(root: &Path, path: &Path) -> Result<PathBuf> {
+    let mut parts: VecDeque<OsString> = VecDeque::new();
+    push_components(&mut parts, path, false);
+    let mut cur = PathBuf::new();
+    let mut links = 0;
+    while let Some(p) = parts.pop_front() {
+        if p == ".." {
+            cur.pop();
+            continue;
+        }
+        let full = root.join(&cur).join(&p);
+        match fs::symlink_metadata(&full) {
+            Ok(md) if md.file_type().is_symlink() => {
+                links += 1;
+                if links > 40 {
+                    return Err(Error::Sys(format!(
+                        "resolve {}: too many levels of symbolic links",
+                        path.display()
+                    )));
+                }
+                let target = fs::read_link(&full)
+                    .map_err(|e| Error::Sys(format!("readlink {}: {e}", full.display())))?;
+                if target.is_absolute() {
+                    cur = PathBuf::new();
+                }
+                push_components(&mut parts, &target, true);
+            }
+            _ => cur.push(p),
+        }
+    }
+    Ok(root.join(cur))
+}
+
+fn push_components(parts: &mut VecDeque<OsString>, p: &Path, front: bool) {
+    let comps: Vec<OsString> = p
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some(OsString::from("..")),
+            _ => None,
+        })
+        .collect();
+    if front {
+        for c in comps.into_iter().rev() {
+            parts.push_front(c);
+        }
+    } else {
+        parts.extend(comps);
+    }
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct MountOpts {
+    pub flags: libc::c_ulong,
+    pub propagation: libc::c_ulong,
+    pub data: String,
+}
+
+pub(crate) fn parse_options(opts: &[String]) -> MountOpts {
+    let mut m = MountOpts::default();
+    for o in opts {
+        let (set, clear): (libc::c_ulong, libc::c_ulong) = match o.as_str() {
+            "ro" => (libc::MS_RDONLY, 0),
+            "rw" => (0, libc::MS_RDONLY),
+            "nosuid" => (libc::MS_NOSUID, 0),
+            "suid" => (0, libc::MS_NOSUID),
+            "nodev" => (libc::MS_NODEV, 0),
+            "dev" => (0, libc::MS_NODEV),
+            "noexec" => (libc::MS_NOEXEC, 0),
+            "exec" => (0, libc::MS_NOEXEC),
+            "sync" => (libc::MS_SYNCHRONOUS, 0),
+            "async" => (0, libc::MS_SYNCHRONOUS),
+            "dirsync" => (libc::MS_DIRSYNC, 0),
+            "remount" => (libc::MS_REMOUNT, 0),
+            "mand" => (libc::MS_MANDLOCK, 0),
+            "nomand" => (0, libc::MS_MANDLOCK),
+            "noatime" => (libc::MS_NOATIME, 0),
+            "atime" => (0, libc::MS_NOATIME),
+            "nodiratime" => (libc::MS_NODIRATIME, 0),
+            "diratime" => (0, libc::MS_NODIRATIME),
+            "relatime" => (libc::MS_RELATIME, 0),
+            "norelatime" => (0, libc::MS_RELATIME),
+            "strictatime" => (libc::MS_STRICTATIME, 0),
+            "nostrictatime" => (0, libc::MS_STRICTATIME),
+            "bind" => (libc::MS_BIND, 0),
+            "rbind" => (libc::MS_BIND | libc::MS_REC, 0),
+            "private" => {
+                m.propagation |= libc::MS_PRIVATE;
+                continue;
+            }
+            "rprivate" => {
+                m.propagation |= libc::MS_PRIVATE | libc::MS_REC;
+                continue;
+            }
+            "shared" => {
+                m.propagation |= libc::MS_SHARED;
+                continue;
+            }
+            "rshared" => {
+                m.propagation |= libc::MS_SHARED | libc::MS_REC;
+                continue;
+            }
+            "slave" => {
+                m.propagation |= libc::MS_SLAVE;
+                continue;
+            }
+            "rslave" => {
+                m.propagation |= libc::MS_SLAVE | libc::MS_REC;
+                continue;
+            }
+            "unbindable" => {
+                m.propagation |= libc::MS_UNBINDABLE;
+                continue;
+            }
+            "runbindable" => {
+                m.propagation |= libc::MS_UNBINDABLE | libc::MS_REC;
+                continue;
+            }
+            _ => {
+                if !m.data.is_empty() {
+                    m.data.push(',');
+                }
+                m.data.push_str(o);
+                continue;
+            }
+        };
+        m.flags = (m.flags | set) & !clear;
+    }
+    m
+}
+
+fn mkdir_all(p: &Path) -> Result<()> {
+    fs::create_dir_all(p).map_err(|e| Error::Sys(format!("mkdir {}: {e}", p.display())))
+}
+
+fn touch(p: &Path) -> Result<()> {
+    if let Some(parent) = p.parent() {
+        mkdir_all(parent)?;
+    }
+    match fs::OpenOptions::new().create(true).append(true).open(p) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::IsADirectory => Ok(()),
+        Err(e) => Err(Error::Sys(format!("create {}: {e}", p.display()))),
+    }
+}
+
+/// Performs one spec mount inside `root` (before pivot_root).
+pub(crate) fn mount_one(root: &Path, m: &Mount) -> Result<()> {
+    let dest = resolve_in_root(root, m.destination())?;
+    let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
+    let typ = m.typ().as_deref().unwrap_or("");
+    let is_bind = typ == "bind" || opts.flags & libc::MS_BIND != 0;
+    if is_bind {
+        let src = m.source().as_deref().ok_or_else(|| {
+            Error::Spec(format!(
+                "bind mount {} without source",
+                m.destination().display()
+            ))
+        })?;
+        let md = fs::metadata(src)
+            .map_err(|e| Error::Sys(format!("bind mount source {}: {e}", src.display())))?;
+        if md.is_dir() {
+            mkdir_all(&dest)?;
+        } else {
+            touch(&dest)?;
+        }
+        sys::mount(
+            Some(src),
+            &dest,
+            None,
+            libc::MS_BIND | (opts.flags & libc::MS_REC),
+            None,
+        )?;
+        let extra = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
+        if extra != 0 {
+            sys::mount(
+                None,
+                &dest,
+                None,
+                libc::MS_BIND | libc::MS_REMOUNT | extra,
+                None,
+            )?;
+        }
+    } else if typ == "cgroup" || typ == "cgroup2" {
+        // minimal: an empty read-only tmpfs (the host hierarchy stays hidden)
+        mkdir_all(&dest)?;
+        sys::mount(
+            Some(Path::new("tmpfs")),
+            &dest,
+            Some("tmpfs"),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RDONLY,
+            Some("mode=755"),
+        )?;
+    } else {
+        mkdir_all(&dest)?;
+        let src = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
+        sys::mount(
+            Some(&src),
+            &dest,
+            Some(typ).filter(|t| !t.is_empty()),
+            opts.flags,
+            Some(&opts.data),
+        )?;
+    }
+    if opts.propagation != 0 {
+        sys::mount(None, &dest, None, opts.propagation, None)?;
+    }
+    Ok(())
+}
+
+fn mknod(path: &Path, kind: libc::mode_t, mode: u32, major: u64, minor: u64) -> Result<()> {
+    let c = cstr(path)?;
+    let dev = libc::makedev(major as u32, minor as u32);
+    // SAFETY: valid C string.
+    let r = unsafe { libc::mknod(c.as_ptr(), kind | (mode & 0o7777) as libc::mode_t, dev) };
+    if r == -1 && sys::errno() == libc::EEXIST {
+        return Ok(());
+    }
+    check(r, || format!("mknod {}", path.display())).map(|_| ())
+}
+
+/// The devices every container gets (when /dev is a fresh tmpfs), plus the spec's.
+pub(crate) fn create_devices(root: &Path, extra: &[LinuxDevice]) -> Result<()> {
+    let dev = root.join("dev");
+    for (name, major, minor) in [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ] {
+        mknod(&dev.join(name), libc::S_IFCHR, 0o666, major, minor)?;
+    }
+    for d in extra {
+        let p = resolve_in_root(root, d.path())?;
+        if let Some(parent) = p.parent() {
+            mkdir_all(parent)?;
+        }
+        let kind = match d.typ() {
+            LinuxDeviceType::B => libc::S_IFBLK,
+            LinuxDeviceType::P => libc::S_IFIFO,
+            _ => libc::S_IFCHR,
+        };
+        mknod(
+            &p,
+            kind,
+            d.file_mode().unwrap_or(0o666),
+            d.major() as u64,
+            d.minor() as u64,
+        )?;
+        let c = cstr(&p)?;
+        // SAFETY: valid C string.
+        let r = unsafe { libc::chown(c.as_ptr(), d.uid().unwrap_or(0), d.gid().unwrap_or(0)) };
+        check(r, || format!("chown {}", p.display()))?;
+    }
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+        ("core", "/proc/kcore"),
+    ] {
+        match std::os::unix::fs::symlink(target, dev.join(name)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::Sys(format!("symlink /dev/{name}: {e}"))),
+        }
+    }
+    Ok(())
+}
+
+/// After pivot_root: hide `path` (/dev/null over a file, an empty ro tmpfs over a dir).
+pub(crate) fn mask_path(path: &str) -> Result<()> {
+    let p = Path::new(path);
+    match fs::metadata(p) {
+        Err(_) => Ok(()), // missing: nothing to hide
+        Ok(md) if md.is_dir() => sys::mount(
+            Some(Path::new("tmpfs")),
+            p,
+            Some("tmpfs"),
+            libc::MS_RDONLY,
+            None,
+        ),
+        Ok(_) => sys::mount(Some(Path::new("/dev/null")), p, None, libc::MS_BIND, None),
+    }
+}
+
+/// After pivot_root: make `path` read-only.
+pub(crate) fn readonly_path(path: &str) -> Result<()> {
+    let p = Path::new(path);
+    if fs::symlink_metadata(p).is_err() {
+        return Ok(());
+    }
+    sys::mount(Some(p), p, None, libc::MS_BIND | libc::MS_REC, None)?;
+    sys::mount(
+        None,
+        p,
+        None,
+        libc::MS_BIND
+            | libc::MS_REMOUNT
+            | libc::MS_RDONLY
+            | libc::MS_NOSUID
+            | libc::MS_NODEV
+            | libc::MS_NOEXEC,
+        None,
+    )
+    .or_else(|_| {
+        sys::mount(
+            None,
+            p,
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+            None,
+        )
+    })
+}
+
+/// `pivot_root(".", ".")` then detach the old root stacked on top.
+pub(crate) fn pivot_root(root: &Path) -> Result<()> {
+    let c = cstr(root)?;
+    let dot = cstr(".")?;
+    // SAFETY: valid C strings.
+    unsafe {
+        check(libc::chdir(c.as_ptr()), || {
+            format!("chdir {}", root.display())
+        })?;
+        check(
+            libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) as libc::c_int,
+            || "pivot_root".to_string(),
+        )?;
+        check(libc::umount2(dot.as_ptr(), libc::MNT_DETACH), || {
+            "umount old root".to_string()
+        })?;
+        check(libc::chdir(c"/".as_ptr()), || "chdir /".to_string())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options() {
+        let o: Vec<String> = ["rbind", "ro", "rprivate", "mode=755", "size=65536k"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let m = parse_options(&o);
+        assert_eq!(m.flags, libc::MS_BIND | libc::MS_REC | libc::MS_RDONLY);
+        assert_eq!(m.propagation, libc::MS_PRIVATE | libc::MS_REC);
+        assert_eq!(m.data, "mode=755,size=65536k");
+    }
+
+    #[test]
+    fn resolve_stays_inside() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        fs::create_dir_all(root.join("a/b")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("a/abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../..", root.join("a/up")).unwrap();
+        std::os::unix::fs::symlink("b", root.join("a/rel")).unwrap();
+        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+        assert_eq!(
+            resolve_in_root(root, Path::new("/a/abs/x")).unwrap(),
+            root.join("etc/x")
+        );
+        assert_eq!(
+            resolve_in_root(root, Path::new("/a/up/etc")).unwrap(),
+            root.join("etc")
+        );
+        assert_eq!(
+            resolve_in_root(root, Path::new("/../../x")).unwrap(),
+            root.join("x")
+        );
+        assert_eq!(
+            resolve_in_root(root, Path::new("/a/rel/c")).unwrap(),
+            root.join("a/b/c")
+        );
+        assert!(resolve_in_root(root, Path::new("/loop/x")).is_err());
+    }
+}

@@ -1,0 +1,236 @@
+//! Root-only tests of real containers. `harness = false`: the runtime clones from the
+//! calling process, which must be single-threaded, so the cases run sequentially in `main`.
+
+use berth_runtime::{create, remove_cgroups, Error, Stdio};
+use std::fs;
+use std::io::Read;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::Path;
+
+const APPLETS: &[&str] = &[
+    "sh", "echo", "cat", "hostname", "ls", "ps", "true", "false", "sleep", "wc", "touch", "id",
+    "pwd", "ip", "grep",
+];
+
+fn rootfs(dir: &Path) {
+    fs::create_dir_all(dir.join("bin")).unwrap();
+    fs::create_dir_all(dir.join("etc")).unwrap();
+    fs::copy("/bin/busybox", dir.join("bin/busybox")).unwrap();
+    for a in APPLETS {
+        std::os::unix::fs::symlink("busybox", dir.join("bin").join(a)).unwrap();
+    }
+}
+
+fn spec(
+    root: &Path,
+    args: &[&str],
+    cg: &str,
+    extra_mounts: serde_json::Value,
+) -> oci_spec::runtime::Spec {
+    let mut mounts = serde_json::json!([
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]}
+    ]);
+    if let (Some(m), Some(e)) = (mounts.as_array_mut(), extra_mounts.as_array()) {
+        m.extend(e.iter().cloned());
+    }
+    let v = serde_json::json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": root, "readonly": false},
+        "hostname": "berthtest",
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": args,
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "cwd": "/"
+        },
+        "mounts": mounts,
+        "linux": {
+            "cgroupsPath": cg,
+            "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"}, {"type": "network"}, {"type": "cgroup"}],
+            "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/acpi", "/sys/firmware", "/proc/scsi"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+        }
+    });
+    serde_json::from_value(v).unwrap()
+}
+
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+struct Out {
+    status: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn cg_exists(cg: &str) -> bool {
+    Path::new("/sys/fs/cgroup/memory")
+        .join(cg.trim_start_matches('/'))
+        .exists()
+        || Path::new("/sys/fs/cgroup/unified")
+            .join(cg.trim_start_matches('/'))
+            .exists()
+}
+
+/// create + start + wait; cleans up its cgroups.
+fn run(root: &Path, args: &[&str], extra: serde_json::Value) -> Result<Out, Error> {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let cg = format!(
+        "/berth/rt-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let spec = spec(root, args, &cg, extra);
+    let (out_r, out_w) = pipe();
+    let (err_r, err_w) = pipe();
+    let devnull = OwnedFd::from(fs::File::open("/dev/null").unwrap());
+    let res = create(
+        "t",
+        &spec,
+        Stdio {
+            stdin: devnull,
+            stdout: out_w,
+            stderr: err_w,
+            terminal: false,
+        },
+    );
+    let mut c = match res {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(!cg_exists(&cg), "cgroup left behind after failed create");
+            return Err(e);
+        }
+    };
+    assert!(cg_exists(&cg));
+    let started = c.start();
+    let mut status = 0;
+    unsafe { libc::waitpid(c.pid(), &mut status, 0) };
+    drop(c);
+    let mut stdout = String::new();
+    fs::File::from(out_r).read_to_string(&mut stdout).unwrap();
+    let mut stderr = String::new();
+    fs::File::from(err_r).read_to_string(&mut stderr).unwrap();
+    remove_cgroups(&cg).unwrap();
+    assert!(!cg_exists(&cg));
+    let _ = fs::remove_dir("/sys/fs/cgroup/memory/berth"); // shared parent: best effort
+    started?;
+    let status = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    };
+    Ok(Out {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+fn main() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("container tests need root: skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("rootfs");
+    rootfs(&root);
+    let none = serde_json::json!([]);
+    let mut passed = 0;
+
+    // PID 1, hostname, only lo, only our processes
+    let o = run(
+        &root,
+        &[
+            "sh",
+            "-c",
+            "echo $$; hostname; cat /proc/net/dev | grep -c :; ps -o pid= | wc -l; ls /dev",
+        ],
+        none.clone(),
+    )
+    .unwrap();
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(lines[0], "1", "{o:?}", o = o.stdout);
+    assert_eq!(lines[1], "berthtest");
+    assert_eq!(
+        lines[2].trim(),
+        "1",
+        "only lo in /proc/net/dev: {}",
+        o.stdout
+    );
+    assert!(
+        lines[3].trim().parse::<u32>().unwrap() <= 3,
+        "ps: {}",
+        o.stdout
+    );
+    for d in ["null", "zero", "urandom", "pts", "shm", "ptmx", "fd"] {
+        assert!(
+            o.stdout.lines().any(|l| l == d),
+            "/dev/{d} missing: {}",
+            o.stdout
+        );
+    }
+    assert_eq!(o.status, 0, "{}", o.stderr);
+    passed += 1;
+
+    // exit codes and stderr
+    let o = run(&root, &["sh", "-c", "echo oops >&2; exit 3"], none.clone()).unwrap();
+    assert_eq!((o.status, o.stderr.as_str()), (3, "oops\n"));
+    passed += 1;
+
+    // masked and read-only paths; loopback up
+    let o = run(&root, &["sh", "-c", "cat /proc/kcore | wc -c; ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/ostype || echo ro; ip link"], none.clone()).unwrap();
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(&lines[..3], &["0", "0", "ro"], "{}", o.stdout);
+    assert!(
+        o.stdout.contains("lo:") && o.stdout.contains("UP"),
+        "{}",
+        o.stdout
+    );
+    passed += 1;
+
+    // not found in PATH
+    match run(&root, &["nosuch"], none.clone()) {
+        Err(Error::Exec(m)) => {
+            assert_eq!(m, "exec: \"nosuch\": executable file not found in $PATH")
+        }
+        other => panic!("{:?}", other.map(|o| o.stdout)),
+    }
+    passed += 1;
+    match run(&root, &["/etc"], none.clone()) {
+        Err(Error::Exec(m)) => assert!(m.contains("permission denied"), "{m}"),
+        other => panic!("{:?}", other.map(|o| o.stdout)),
+    }
+    passed += 1;
+
+    // read-only bind mount, through a symlinked destination that must stay inside root
+    let host = dir.path().join("host");
+    fs::create_dir_all(&host).unwrap();
+    fs::write(host.join("f"), "hello\n").unwrap();
+    std::os::unix::fs::symlink("/../../../../data", root.join("escape")).unwrap();
+    let m = serde_json::json!([{"destination": "/escape", "type": "bind", "source": host, "options": ["rbind", "ro"]}]);
+    let o = run(
+        &root,
+        &[
+            "sh",
+            "-c",
+            "cat /data/f; touch /data/g 2>/dev/null || echo rofs",
+        ],
+        m,
+    )
+    .unwrap();
+    assert_eq!(o.stdout, "hello\nrofs\n");
+    assert!(root.join("data").is_dir() && !host.join("g").exists());
+    passed += 1;
+
+    println!("container tests: {passed} passed");
+}
