@@ -415,7 +415,7 @@ pub fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<
             for r in &raws {
                 let v: Value = serde_json::from_slice(r)?;
                 let line = t.execute(&v).map_err(|e| {
-                    let _ = out(&text);
+                    let _ = out(&format!("{text}\n"));
                     fail(format!("template parsing error: {e}"), 1)
                 })?;
                 text.push_str(&line);

@@ -46,7 +46,11 @@ impl Template {
                 segs.push(Seg::Text(text));
             }
             let lead = inner.len() - inner.trim_start().len();
-            segs.push(Seg::Action { expr: inner.trim().to_string(), pos: pos + lead });
+            let expr = inner.trim().to_string();
+            // Go reports a field chain at its last field: `{{.State.Pid}}` → 1:8.
+            let first = expr.split_whitespace().next().unwrap_or("");
+            let shift = if first.starts_with('.') { first.rfind('.').unwrap_or(0) } else { 0 };
+            segs.push(Seg::Action { expr, pos: pos + lead + shift });
             let consumed = i + 2 + j + 2;
             off += consumed;
             rest = &rest[consumed..];
@@ -275,8 +279,11 @@ fn go_print_str(v: &Value) -> String {
 /// Go's `%v` of a value decoded from JSON into `interface{}`.
 pub fn go_print(v: &Value) -> String {
     match v {
-        Value::Null => "<no value>".into(),
+        // docker evaluates container templates on typed structs first: nil
+        // slices print as `[]`, integers as integers.
+        Value::Null => "[]".into(),
         Value::Bool(b) => b.to_string(),
+        Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
         Value::Number(n) => go_float(n.as_f64().unwrap_or(0.0)),
         Value::String(s) => s.clone(),
         Value::Array(a) => {
@@ -298,10 +305,10 @@ pub fn go_print(v: &Value) -> String {
     }
 }
 
-/// Go's `json.Marshal` of a decoded value: keys sorted, `<>&` escaped.
+/// docker's template `json` function (an encoder with HTML escaping off).
+/// Object keys come out sorted (docker keeps the struct order).
 pub fn go_json(v: &Value) -> String {
-    let s = serde_json::to_string(v).unwrap_or_default();
-    s.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
+    serde_json::to_string(v).unwrap_or_default()
 }
 
 /// Go's `json.Indent(dst, src, "", indent)`: keeps key order and string
@@ -387,7 +394,7 @@ mod tests {
         assert_eq!(run("{{json .Config.Cmd}}", &v).unwrap(), "[\"sleep\",\"100\"]");
         assert_eq!(run("{{.Config.Cmd}}", &v).unwrap(), "[sleep 100]");
         assert_eq!(run("{{json .Config.Labels}}", &v).unwrap(), "{}");
-        assert_eq!(run("{{.Config.Env}}", &v).unwrap(), "<no value>");
+        assert_eq!(run("{{.Config.Env}}", &v).unwrap(), "[]");
         assert_eq!(run("{{index .Config.Cmd 1}}", &v).unwrap(), "100");
         assert_eq!(run("{{join .Config.Cmd \",\"}}", &v).unwrap(), "sleep,100");
         assert_eq!(run("{{.Name | upper}}", &v).unwrap(), "/X");
@@ -403,8 +410,8 @@ mod tests {
     }
 
     #[test]
-    fn json_html_escape() {
-        assert_eq!(go_json(&json!({"b":"<a&b>","a":1})), "{\"a\":1,\"b\":\"\\u003ca\\u0026b\\u003e\"}");
+    fn json_no_html_escape() {
+        assert_eq!(go_json(&json!({"b":"<a&b>","a":1})), "{\"a\":1,\"b\":\"<a&b>\"}");
     }
 
     #[test]
