@@ -297,6 +297,27 @@ pub fn attach_start_wait(c: &mut Client, id: &str, tty: bool, stdin: bool, rm: b
         .stream("POST", &format!("/containers/{id}/wait?condition={cond}"), ReqBody::EmptyPost, &[], false)
         .map_err(|e| run_error(cmd, &e.to_string(), 125))?;
 
+    // Signal handlers first: the mask must be set before any thread starts.
+    let socket = c.socket.clone();
+    let version = c.version.clone();
+    let idc = id.to_string();
+    if tty {
+        term::handle_signals(&[libc::SIGWINCH], move |_| {
+            if let Some((h, w)) = term::winsize(1) {
+                if let Ok(mut c2) = Client::with_version(socket.clone(), version.clone()) {
+                    let _ = c2.post(&format!("/containers/{idc}/resize?h={h}&w={w}"));
+                }
+            }
+        });
+    } else if sig_proxy {
+        let sigs = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
+        term::handle_signals(&sigs, move |sig| {
+            if let Ok(mut c2) = Client::with_version(socket.clone(), version.clone()) {
+                let _ = c2.post(&format!("/containers/{idc}/kill?signal={}", term::signal_name(sig)));
+            }
+        });
+    }
+
     // Stdin: raw terminal when -t, copied until EOF, then half-close.
     let raw = if tty && stdin && term::isatty(0) { term::RawMode::enter(0) } else { None };
     if stdin {
@@ -325,28 +346,10 @@ pub fn attach_start_wait(c: &mut Client, id: &str, tty: bool, stdin: bool, rm: b
         let msg = e.to_string();
         return Err(run_error(cmd, &msg, start_exit_code(&msg)));
     }
-
-    let socket = c.socket.clone();
-    let version = c.version.clone();
-    let idc = id.to_string();
     if tty {
         if let Some((h, w)) = term::winsize(1) {
             let _ = c.post(&format!("/containers/{id}/resize?h={h}&w={w}"));
         }
-        term::handle_signals(&[libc::SIGWINCH], move |_| {
-            if let Some((h, w)) = term::winsize(1) {
-                if let Ok(mut c2) = Client::with_version(socket.clone(), version.clone()) {
-                    let _ = c2.post(&format!("/containers/{idc}/resize?h={h}&w={w}"));
-                }
-            }
-        });
-    } else if sig_proxy {
-        let sigs = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
-        term::handle_signals(&sigs, move |sig| {
-            if let Ok(mut c2) = Client::with_version(socket.clone(), version.clone()) {
-                let _ = c2.post(&format!("/containers/{idc}/kill?signal={}", term::signal_name(sig)));
-            }
-        });
     }
 
     let out_res = stream_output(sock, rest, tty);
