@@ -1,1 +1,185 @@
-fn main() {}
+//! berth: docker's command line over the Engine API.
+
+mod client;
+mod cmds;
+mod flags;
+mod http;
+mod run;
+mod stdcopy;
+mod term;
+mod tmpl;
+mod units;
+
+use client::{Client, DaemonError};
+use std::fmt;
+
+pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
+
+/// An error already worded for the user, with the exit code to use.
+#[derive(Debug)]
+pub struct CliError {
+    pub msg: String,
+    pub code: i32,
+}
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+impl std::error::Error for CliError {}
+
+pub fn fail(msg: impl Into<String>, code: i32) -> anyhow::Error {
+    CliError { msg: msg.into(), code }.into()
+}
+
+/// Usage line for each command (after `berth CMD `).
+pub fn usage_of(cmd: &str) -> &'static str {
+    match cmd {
+        "run" | "create" => "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+        "ps" | "version" | "info" | "load" => "[OPTIONS]",
+        "images" => "[OPTIONS] [REPOSITORY[:TAG]]",
+        "logs" => "[OPTIONS] CONTAINER",
+        "inspect" => "[OPTIONS] NAME|ID [NAME|ID...]",
+        _ => "[OPTIONS] CONTAINER [CONTAINER...]",
+    }
+}
+
+/// docker's flag error: message, usage, hint; exit 125.
+pub fn flag_error(cmd: &str, msg: &str) -> anyhow::Error {
+    fail(
+        format!("{msg}\n\nUsage:  berth {cmd} {}\n\nRun 'berth {cmd} --help' for more information", usage_of(cmd)),
+        125,
+    )
+}
+
+/// docker's "requires at least N argument(s)" error; exit 1.
+pub fn args_error(cmd: &str, what: &str) -> anyhow::Error {
+    fail(
+        format!(
+            "berth: 'berth {cmd}' {what}\n\nUsage:  berth {cmd} {}\n\nSee 'berth {cmd} --help' for more information",
+            usage_of(cmd)
+        ),
+        1,
+    )
+}
+
+pub fn help_text(cmd: &str, specs: &[flags::Spec]) -> String {
+    let mut s = format!("\nUsage:  berth {cmd} {}\n\nOptions:\n", usage_of(cmd));
+    for sp in specs {
+        let short = sp.short.map(|c| format!("-{c}, ")).unwrap_or_else(|| "    ".into());
+        s.push_str(&format!("  {short}--{}{}\n", sp.long, if sp.value { " string" } else { "" }));
+    }
+    s
+}
+
+const COMMANDS: &[(&str, &str)] = &[
+    ("create", "Create a new container"),
+    ("images", "List images"),
+    ("info", "Display system-wide information"),
+    ("inspect", "Return low-level information on Docker objects"),
+    ("kill", "Kill one or more running containers"),
+    ("load", "Load an image from a tar archive or STDIN"),
+    ("logs", "Fetch the logs of a container"),
+    ("ps", "List containers"),
+    ("rm", "Remove one or more containers"),
+    ("run", "Create and run a new container from an image"),
+    ("start", "Start one or more stopped containers"),
+    ("stop", "Stop one or more running containers"),
+    ("version", "Show the Docker version information"),
+];
+
+fn main_help() -> String {
+    let mut s = String::from(
+        "\nUsage:  berth [OPTIONS] COMMAND\n\nA container engine speaking the Docker Engine API\n\nCommands:\n",
+    );
+    for (c, d) in COMMANDS {
+        s.push_str(&format!("  {c:<10}{d}\n"));
+    }
+    s.push_str("\nGlobal Options:\n  -H, --host string   Daemon socket to connect to (env BERTH_HOST, default unix:///run/berth/berth.sock)\n  -v, --version       Print version information and quit\n");
+    s
+}
+
+fn real_main() -> anyhow::Result<i32> {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut host = std::env::var("BERTH_HOST").ok().filter(|h| !h.is_empty());
+    let mut i = 0;
+    while i < argv.len() {
+        let a = argv[i].as_str();
+        match a {
+            "-H" | "--host" => {
+                let v = argv.get(i + 1).ok_or_else(|| fail(format!("flag needs an argument: {a}"), 125))?;
+                host = Some(v.clone());
+                i += 2;
+            }
+            _ if a.starts_with("--host=") => {
+                host = Some(a["--host=".len()..].to_string());
+                i += 1;
+            }
+            _ if a.starts_with("-H") && a.len() > 2 => {
+                host = Some(a[2..].trim_start_matches('=').to_string());
+                i += 1;
+            }
+            "-v" | "--version" => {
+                println!("berth version {}", env!("CARGO_PKG_VERSION"));
+                return Ok(0);
+            }
+            "--help" | "-h" | "help" => {
+                print!("{}", main_help());
+                return Ok(0);
+            }
+            "-D" | "--debug" => i += 1,
+            _ if a.starts_with('-') => {
+                return Err(fail(format!("unknown flag: {a}\n\nUsage:  berth [OPTIONS] COMMAND\n\nRun 'berth --help' for more information"), 125));
+            }
+            _ => break,
+        }
+    }
+    if i >= argv.len() {
+        print!("{}", main_help());
+        return Ok(0);
+    }
+    let cmd = argv[i].as_str();
+    let rest = &argv[i + 1..];
+    let socket = client::parse_host(host.as_deref().unwrap_or(DEFAULT_HOST))?;
+    let connect = || Client::connect(socket.clone());
+    match cmd {
+        "run" => run::cmd_run(connect, rest, false),
+        "create" => run::cmd_run(connect, rest, true),
+        "start" => run::cmd_start(connect, rest),
+        "ps" => cmds::ps(connect, rest),
+        "images" => cmds::images(connect, rest),
+        "logs" => cmds::logs(connect, rest),
+        "stop" | "kill" | "rm" => cmds::lifecycle(connect, cmd, rest),
+        "inspect" => cmds::inspect(connect, rest),
+        "load" => cmds::load(connect, rest),
+        "version" => cmds::version(connect, rest),
+        "info" => cmds::info(connect, rest),
+        _ => Err(fail(
+            format!("berth: unknown command: berth {cmd}\n\nRun 'berth --help' for more information"),
+            1,
+        )),
+    }
+}
+
+fn main() {
+    let code = match real_main() {
+        Ok(c) => c,
+        Err(e) => {
+            if let Some(c) = e.downcast_ref::<CliError>() {
+                if !c.msg.is_empty() {
+                    eprintln!("{}", c.msg);
+                }
+                c.code
+            } else if let Some(d) = e.downcast_ref::<DaemonError>() {
+                eprintln!("{d}");
+                1
+            } else {
+                eprintln!("{e}");
+                1
+            }
+        }
+    };
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    std::process::exit(code);
+}

@@ -1,0 +1,306 @@
+//! The Engine API client: ping + version negotiation, keep-alive reuse,
+//! JSON requests, streaming responses and hijacked connections.
+
+use crate::http::{self, Body, Conn, Framing, Head, ReqBody};
+use anyhow::{anyhow, Result};
+use std::fmt;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+
+/// Highest API version this client speaks.
+pub const MAX_API: &str = "1.41";
+
+/// An error the daemon returned (`{"message":…}`), printed like docker does.
+#[derive(Debug)]
+pub struct DaemonError {
+    pub status: u16,
+    pub message: String,
+}
+impl fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Error response from daemon: {}", self.message)
+    }
+}
+impl std::error::Error for DaemonError {}
+
+pub struct Client {
+    pub socket: String,
+    pub version: String,
+    conn: Option<Conn>,
+}
+
+pub struct Response {
+    pub status: u16,
+    pub head: Head,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> Result<serde_json::Value> {
+        serde_json::from_slice(&self.body).map_err(|e| anyhow!("invalid JSON from the daemon: {e}"))
+    }
+}
+
+/// A response whose body is read as it arrives (logs -f, load, wait).
+pub struct Streaming {
+    pub head: Head,
+    pub body: Body<Conn>,
+}
+
+pub fn parse_host(h: &str) -> Result<String> {
+    if let Some(p) = h.strip_prefix("unix://") {
+        Ok(p.to_string())
+    } else if h.starts_with('/') {
+        Ok(h.to_string())
+    } else {
+        Err(anyhow!("unsupported host {h:?}: only unix:///path sockets are supported"))
+    }
+}
+
+fn version_lt(a: &str, b: &str) -> bool {
+    let p = |s: &str| -> Vec<u32> { s.split('.').map(|x| x.parse().unwrap_or(0)).collect() };
+    p(a) < p(b)
+}
+
+pub fn error_from(status: u16, body: &[u8]) -> DaemonError {
+    let message = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string());
+    DaemonError { status, message }
+}
+
+impl Client {
+    /// Connects and pings (`HEAD /_ping`, falling back to `GET` on 404/405).
+    pub fn connect(socket: String) -> Result<Client> {
+        let mut c = Client { socket, version: MAX_API.to_string(), conn: None };
+        let mut r = c.raw("HEAD", "/_ping", ReqBody::Empty, &[])?;
+        if r.status == 404 || r.status == 405 {
+            r = c.raw("GET", "/_ping", ReqBody::Empty, &[])?;
+        }
+        let v = r.head.header("Api-Version").unwrap_or("1.24").to_string();
+        c.version = if let Ok(env) = std::env::var("DOCKER_API_VERSION") {
+            env
+        } else if version_lt(&v, MAX_API) {
+            v
+        } else {
+            MAX_API.to_string()
+        };
+        Ok(c)
+    }
+
+    /// A client for an already negotiated version (no ping).
+    pub fn with_version(socket: String, version: String) -> Result<Client> {
+        Ok(Client { socket, version, conn: None })
+    }
+
+    pub fn path(&self, p: &str) -> String {
+        format!("/v{}{}", self.version, p)
+    }
+
+    fn conn(&mut self) -> Result<Conn> {
+        match self.conn.take() {
+            Some(c) => Ok(c),
+            None => Ok(Conn::connect(&self.socket)?),
+        }
+    }
+
+    /// Takes the keep-alive connection away (e.g. for a wait whose body comes later).
+    pub fn new_conn(&self) -> Result<Conn> {
+        Ok(Conn::connect(&self.socket)?)
+    }
+
+    fn send(&mut self, method: &str, path: &str, body: ReqBody<'_>, extra: &[(&str, &str)]) -> Result<(Conn, Head)> {
+        let reused = self.conn.is_some();
+        let mut conn = self.conn()?;
+        // A reused connection may have been closed by the daemon meanwhile:
+        // retry once on a fresh one, but only if nothing streamed was sent.
+        let retryable = reused && !matches!(body, ReqBody::Chunked(..));
+        match http::write_request(&mut conn.stream, method, path, body, extra) {
+            Ok(()) => {}
+            Err(e) if retryable => {
+                let _ = e;
+                return self.send_fresh(method, path, extra);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        match http::read_head(&mut conn) {
+            Ok(h) => Ok((conn, h)),
+            Err(_) if retryable => self.send_fresh(method, path, extra),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn send_fresh(&mut self, method: &str, path: &str, extra: &[(&str, &str)]) -> Result<(Conn, Head)> {
+        // Only bodiless requests are retried (that is all we reuse for).
+        let mut conn = Conn::connect(&self.socket)?;
+        let body = if method == "POST" { ReqBody::EmptyPost } else { ReqBody::Empty };
+        http::write_request(&mut conn.stream, method, path, body, extra)?;
+        let h = http::read_head(&mut conn)?;
+        Ok((conn, h))
+    }
+
+    /// A request whose whole body is read; the connection is kept for reuse.
+    pub fn raw(&mut self, method: &str, path: &str, body: ReqBody<'_>, extra: &[(&str, &str)]) -> Result<Response> {
+        let (conn, head) = self.send(method, path, body, extra)?;
+        let fr = http::framing(method, &head);
+        let mut b = Body::new(conn, fr);
+        let mut data = Vec::new();
+        b.read_to_end(&mut data)?;
+        if fr != Framing::UntilEof && head.header("Connection").map(|v| !v.eq_ignore_ascii_case("close")).unwrap_or(true) {
+            self.conn = Some(b.inner);
+        }
+        Ok(Response { status: head.status, head, body: data })
+    }
+
+    /// Versioned request; non-2xx becomes a `DaemonError`.
+    pub fn call(&mut self, method: &str, p: &str, body: ReqBody<'_>) -> Result<Response> {
+        let path = self.path(p);
+        let r = self.raw(method, &path, body, &[])?;
+        if r.status >= 400 {
+            return Err(error_from(r.status, &r.body).into());
+        }
+        Ok(r)
+    }
+
+    pub fn get_json(&mut self, p: &str) -> Result<serde_json::Value> {
+        self.call("GET", p, ReqBody::Empty)?.json()
+    }
+
+    pub fn post_json(&mut self, p: &str, json: &str) -> Result<Response> {
+        self.call("POST", p, ReqBody::Bytes("application/json", json.as_bytes()))
+    }
+
+    pub fn post(&mut self, p: &str) -> Result<Response> {
+        self.call("POST", p, ReqBody::EmptyPost)
+    }
+
+    /// Sends a request and returns once the headers are in; the body is
+    /// read by the caller. Errors (status ≥ 400) are read whole and returned.
+    pub fn stream(&mut self, method: &str, p: &str, body: ReqBody<'_>, extra: &[(&str, &str)], fresh: bool) -> Result<Streaming> {
+        let path = self.path(p);
+        let (conn, head) = if fresh {
+            let mut conn = Conn::connect(&self.socket)?;
+            http::write_request(&mut conn.stream, method, &path, body, extra)?;
+            let h = http::read_head(&mut conn)?;
+            (conn, h)
+        } else {
+            self.send(method, &path, body, extra)?
+        };
+        let fr = http::framing(method, &head);
+        let mut b = Body::new(conn, fr);
+        if head.status >= 400 {
+            let mut data = Vec::new();
+            b.read_to_end(&mut data)?;
+            return Err(error_from(head.status, &data).into());
+        }
+        Ok(Streaming { head, body: b })
+    }
+
+    /// `POST` with `Connection: Upgrade` / `Upgrade: tcp` on a new
+    /// connection; expects 101 and returns the raw socket plus any bytes
+    /// that arrived with the headers.
+    pub fn hijack(&mut self, p: &str) -> Result<(UnixStream, Vec<u8>)> {
+        let path = self.path(p);
+        let mut conn = Conn::connect(&self.socket)?;
+        http::write_request(
+            &mut conn.stream,
+            "POST",
+            &path,
+            ReqBody::EmptyPost,
+            &[("Connection", "Upgrade"), ("Content-Type", "text/plain"), ("Upgrade", "tcp")],
+        )?;
+        let head = http::read_head(&mut conn)?;
+        if head.status != 101 {
+            let fr = http::framing("POST", &head);
+            let mut b = Body::new(conn, fr);
+            let mut data = Vec::new();
+            let _ = b.read_to_end(&mut data);
+            if head.status >= 400 {
+                return Err(error_from(head.status, &data).into());
+            }
+            return Err(anyhow!("unable to upgrade to tcp, received {}", head.status));
+        }
+        let rest = conn.take_buffered();
+        Ok((conn.stream, rest))
+    }
+}
+
+/// Reads a JSON-lines stream (`{"stream":…}`, `{"status":…}`, `{"error":…}`)
+/// and prints its text; returns the error line's message and code if any.
+pub fn print_json_messages<R: Read, W: Write>(r: R, out: &mut W) -> Result<Option<(String, i32)>> {
+    let reader = std::io::BufReader::new(r);
+    use std::io::BufRead;
+    for line in reader.lines() {
+        let line = line?;
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(_) => continue,
+        };
+        if let Some(e) = v.get("errorDetail").or_else(|| v.get("error")) {
+            let msg = e
+                .get("message")
+                .and_then(|m| m.as_str())
+                .or_else(|| e.as_str())
+                .or_else(|| v.get("error").and_then(|m| m.as_str()))
+                .unwrap_or("unknown error")
+                .to_string();
+            let code = e.get("code").and_then(|c| c.as_i64()).filter(|c| *c != 0).unwrap_or(1) as i32;
+            return Ok(Some((msg, code)));
+        }
+        if let Some(s) = v.get("stream").and_then(|s| s.as_str()) {
+            out.write_all(s.as_bytes())?;
+        } else if let Some(s) = v.get("status").and_then(|s| s.as_str()) {
+            if let Some(id) = v.get("id").and_then(|s| s.as_str()) {
+                writeln!(out, "{id}: {s}")?;
+            } else {
+                writeln!(out, "{s}")?;
+            }
+        }
+        out.flush()?;
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_parsing() {
+        assert_eq!(parse_host("unix:///run/x.sock").unwrap(), "/run/x.sock");
+        assert!(parse_host("tcp://1.2.3.4:2375").is_err());
+    }
+
+    #[test]
+    fn versions() {
+        assert!(version_lt("1.24", "1.41"));
+        assert!(version_lt("1.9", "1.41"));
+        assert!(!version_lt("1.50", "1.41"));
+    }
+
+    #[test]
+    fn daemon_error_text() {
+        let e = error_from(404, br#"{"message":"No such container: x"}"#);
+        assert_eq!(e.to_string(), "Error response from daemon: No such container: x");
+        let e = error_from(500, b"plain text\n");
+        assert_eq!(e.message, "plain text");
+    }
+
+    #[test]
+    fn json_messages() {
+        let input = b"{\"stream\":\"Loaded image: busybox:latest\\n\"}\r\n";
+        let mut out = Vec::new();
+        assert!(print_json_messages(&input[..], &mut out).unwrap().is_none());
+        assert_eq!(out, b"Loaded image: busybox:latest\n");
+        let input = b"{\"errorDetail\":{\"code\":3,\"message\":\"boom\"},\"error\":\"boom\"}\r\n";
+        let mut out = Vec::new();
+        assert_eq!(print_json_messages(&input[..], &mut out).unwrap(), Some(("boom".into(), 3)));
+        let input = b"{\"errorDetail\":{\"message\":\"bad tar\"},\"error\":\"bad tar\"}\n";
+        assert_eq!(print_json_messages(&input[..], &mut Vec::new()).unwrap(), Some(("bad tar".into(), 1)));
+    }
+}

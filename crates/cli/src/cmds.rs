@@ -1,0 +1,662 @@
+//! ps, images, logs, stop/kill/rm, inspect, load, version, info.
+
+use crate::client::{print_json_messages, Client, DaemonError};
+use crate::flags::{self, b, v, Parsed, Spec};
+use crate::http::ReqBody;
+use crate::run::query_escape;
+use crate::units::{ago, ellipsis, go_quote, human_size, table};
+use crate::{args_error, fail, flag_error, help_text, stdcopy, tmpl};
+use anyhow::Result;
+use serde_json::Value;
+use std::io::{Read, Write};
+
+fn parse(cmd: &str, args: &[String], specs: &[Spec]) -> Result<Option<Parsed>> {
+    let p = flags::parse(args, specs, true).map_err(|e| flag_error(cmd, &e))?;
+    if p.help {
+        print!("{}", help_text(cmd, specs));
+        return Ok(None);
+    }
+    Ok(Some(p))
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(|x| x.as_str()).unwrap_or("")
+}
+
+fn short_id(id: &str) -> String {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    id.chars().take(12).collect()
+}
+
+fn out(text: &str) -> Result<()> {
+    let mut o = std::io::stdout().lock();
+    match o.write_all(text.as_bytes()).and_then(|_| o.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}
+
+// ---------------------------------------------------------------- ps
+
+const PS_FLAGS: &[Spec] = &[b(Some('a'), "all"), b(Some('q'), "quiet"), b(None, "no-trunc"), v(Some('f'), "filter")];
+
+pub fn format_ports(ports: &Value) -> String {
+    let mut v: Vec<String> = Vec::new();
+    for p in ports.as_array().into_iter().flatten() {
+        let private = p.get("PrivatePort").and_then(|x| x.as_u64()).unwrap_or(0);
+        let public = p.get("PublicPort").and_then(|x| x.as_u64()).unwrap_or(0);
+        let typ = s(p, "Type");
+        let ip = s(p, "IP");
+        if public != 0 {
+            let ip = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
+            v.push(format!("{ip}:{public}->{private}/{typ}"));
+        } else {
+            v.push(format!("{private}/{typ}"));
+        }
+    }
+    v.join(", ")
+}
+
+pub fn ps_rows(list: &Value, now: f64, trunc: bool) -> Vec<Vec<String>> {
+    let mut rows = vec![["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+        .iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()];
+    for c in list.as_array().into_iter().flatten() {
+        let id = s(c, "Id");
+        let mut image = s(c, "Image").to_string();
+        if image.is_empty() {
+            image = "<no image>".into();
+        } else if trunc && image.starts_with("sha256:") {
+            image = short_id(&image);
+        }
+        let command = if trunc { ellipsis(s(c, "Command"), 20) } else { s(c, "Command").to_string() };
+        let created = c.get("Created").and_then(|x| x.as_i64()).unwrap_or(0);
+        let names: Vec<String> = c
+            .get("Names")
+            .and_then(|n| n.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.as_str())
+            .map(|n| n.strip_prefix('/').unwrap_or(n).to_string())
+            .filter(|n| !trunc || !n.contains('/'))
+            .collect();
+        rows.push(vec![
+            if trunc { id.chars().take(12).collect() } else { id.to_string() },
+            image,
+            go_quote(&command),
+            ago(created, now),
+            s(c, "Status").to_string(),
+            format_ports(c.get("Ports").unwrap_or(&Value::Null)),
+            names.join(","),
+        ]);
+    }
+    rows
+}
+
+fn filters_query(filters: &[String]) -> Result<String> {
+    if filters.is_empty() {
+        return Ok(String::new());
+    }
+    let mut m: std::collections::BTreeMap<String, std::collections::BTreeMap<String, bool>> = Default::default();
+    for f in filters {
+        let (k, v) = f.split_once('=').ok_or_else(|| fail(format!("invalid argument \"{f}\" for \"-f, --filter\" flag: bad format of filter (expected name=value)"), 125))?;
+        m.entry(k.to_string()).or_default().insert(v.to_string(), true);
+    }
+    Ok(format!("filters={}", query_escape(&serde_json::to_string(&m)?)))
+}
+
+pub fn ps(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
+    let Some(p) = parse("ps", args, PS_FLAGS)? else { return Ok(0) };
+    let mut q = Vec::new();
+    if p.has("all") {
+        q.push("all=1".to_string());
+    }
+    let fq = filters_query(&p.all("filter"))?;
+    if !fq.is_empty() {
+        q.push(fq);
+    }
+    let path = if q.is_empty() { "/containers/json".to_string() } else { format!("/containers/json?{}", q.join("&")) };
+    let mut c = connect()?;
+    let list = c.get_json(&path)?;
+    let trunc = !p.has("no-trunc");
+    if p.has("quiet") {
+        let mut t = String::new();
+        for x in list.as_array().into_iter().flatten() {
+            let id = s(x, "Id");
+            t.push_str(&if trunc { id.chars().take(12).collect::<String>() } else { id.to_string() });
+            t.push('\n');
+        }
+        out(&t)?;
+        return Ok(0);
+    }
+    out(&table(&ps_rows(&list, now(), trunc)))?;
+    Ok(0)
+}
+
+// ---------------------------------------------------------------- images
+
+const IMAGES_FLAGS: &[Spec] = &[b(Some('a'), "all"), b(Some('q'), "quiet"), b(None, "no-trunc"), v(Some('f'), "filter")];
+
+pub fn images_rows(list: &Value, now: f64, trunc: bool) -> Vec<Vec<String>> {
+    let mut rows = vec![["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"].iter().map(|x| x.to_string()).collect::<Vec<_>>()];
+    for img in list.as_array().into_iter().flatten() {
+        let id = s(img, "Id");
+        let id = if trunc { short_id(id) } else { id.to_string() };
+        let created = ago(img.get("Created").and_then(|x| x.as_i64()).unwrap_or(0), now);
+        let size = human_size(img.get("Size").and_then(|x| x.as_f64()).unwrap_or(0.0));
+        let tags: Vec<&str> = img
+            .get("RepoTags")
+            .and_then(|t| t.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str())
+            .collect();
+        let mut pairs: Vec<(String, String)> = tags
+            .iter()
+            .map(|t| match t.rfind(':') {
+                Some(i) if !t[i..].contains('/') => (t[..i].to_string(), t[i + 1..].to_string()),
+                _ => (t.to_string(), "<none>".to_string()),
+            })
+            .collect();
+        if pairs.is_empty() {
+            let repo = img
+                .get("RepoDigests")
+                .and_then(|d| d.as_array())
+                .and_then(|d| d.first())
+                .and_then(|d| d.as_str())
+                .and_then(|d| d.split('@').next())
+                .unwrap_or("<none>")
+                .to_string();
+            pairs.push((repo, "<none>".into()));
+        }
+        for (repo, tag) in pairs {
+            rows.push(vec![repo, tag, id.clone(), created.clone(), size.clone()]);
+        }
+    }
+    rows
+}
+
+pub fn images(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
+    let Some(p) = parse("images", args, IMAGES_FLAGS)? else { return Ok(0) };
+    let mut filters = p.all("filter");
+    if let Some(r) = p.args.first() {
+        filters.push(format!("reference={r}"));
+    }
+    let mut q = Vec::new();
+    if p.has("all") {
+        q.push("all=1".to_string());
+    }
+    let fq = filters_query(&filters)?;
+    if !fq.is_empty() {
+        q.push(fq);
+    }
+    let path = if q.is_empty() { "/images/json".to_string() } else { format!("/images/json?{}", q.join("&")) };
+    let mut c = connect()?;
+    let list = c.get_json(&path)?;
+    let trunc = !p.has("no-trunc");
+    if p.has("quiet") {
+        let mut seen = Vec::new();
+        let mut t = String::new();
+        for x in list.as_array().into_iter().flatten() {
+            let id = if trunc { short_id(s(x, "Id")) } else { s(x, "Id").to_string() };
+            if !seen.contains(&id) {
+                t.push_str(&id);
+                t.push('\n');
+                seen.push(id);
+            }
+        }
+        out(&t)?;
+        return Ok(0);
+    }
+    out(&table(&images_rows(&list, now(), trunc)))?;
+    Ok(0)
+}
+
+// ---------------------------------------------------------------- logs
+
+const LOGS_FLAGS: &[Spec] = &[
+    b(Some('f'), "follow"),
+    v(Some('n'), "tail"),
+    b(Some('t'), "timestamps"),
+    v(None, "since"),
+    v(None, "until"),
+    b(None, "details"),
+];
+
+fn time_arg(v: &str) -> String {
+    // Relative durations ("2s", "5m", "1h") become absolute unix seconds, like docker.
+    let units = [("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)];
+    for (u, mul) in units {
+        if let Some(n) = v.strip_suffix(u) {
+            if let Ok(n) = n.parse::<f64>() {
+                return format!("{}", (now() - n * mul) as i64);
+            }
+        }
+    }
+    v.to_string()
+}
+
+pub fn logs(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
+    let Some(p) = parse("logs", args, LOGS_FLAGS)? else { return Ok(0) };
+    if p.args.len() != 1 {
+        return Err(args_error("logs", "requires exactly 1 argument"));
+    }
+    let mut c = connect()?;
+    let info = c.get_json(&format!("/containers/{}/json", p.args[0]))?;
+    let id = s(&info, "Id").to_string();
+    let tty = info.pointer("/Config/Tty").and_then(|v| v.as_bool()).unwrap_or(false);
+    let mut q = Vec::new();
+    if p.has("details") {
+        q.push("details=1".to_string());
+    }
+    if p.has("follow") {
+        q.push("follow=1".into());
+    }
+    if let Some(since) = p.get("since") {
+        q.push(format!("since={}", time_arg(since)));
+    }
+    q.push("stderr=1".into());
+    q.push("stdout=1".into());
+    q.push(format!("tail={}", query_escape(p.get("tail").unwrap_or("all"))));
+    if p.has("timestamps") {
+        q.push("timestamps=1".into());
+    }
+    if let Some(until) = p.get("until") {
+        q.push(format!("until={}", time_arg(until)));
+    }
+    let st = c.stream("GET", &format!("/containers/{id}/logs?{}", q.join("&")), ReqBody::Empty, &[], false)?;
+    let res = if tty {
+        let mut o = std::io::stdout().lock();
+        let mut body = st.body;
+        std::io::copy(&mut body, &mut o).map(|_| ())
+    } else {
+        stdcopy::demux(st.body, &mut std::io::stdout().lock(), &mut std::io::stderr().lock())
+    };
+    match res {
+        Ok(()) => Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err(fail(e.to_string(), 1)),
+    }
+}
+
+// ---------------------------------------------------------------- stop / kill / rm
+
+const STOP_FLAGS: &[Spec] = &[v(Some('t'), "time"), v(Some('s'), "signal")];
+const KILL_FLAGS: &[Spec] = &[v(Some('s'), "signal")];
+const RM_FLAGS: &[Spec] = &[b(Some('f'), "force"), b(Some('v'), "volumes"), b(Some('l'), "link")];
+
+pub fn lifecycle(connect: impl Fn() -> Result<Client>, cmd: &str, args: &[String]) -> Result<i32> {
+    let specs = match cmd {
+        "stop" => STOP_FLAGS,
+        "kill" => KILL_FLAGS,
+        _ => RM_FLAGS,
+    };
+    let Some(p) = parse(cmd, args, specs)? else { return Ok(0) };
+    if p.args.is_empty() {
+        return Err(args_error(cmd, "requires at least 1 argument"));
+    }
+    let mut c = connect()?;
+    let mut failed = false;
+    for name in &p.args {
+        let r = match cmd {
+            "stop" => {
+                let mut q = Vec::new();
+                if let Some(sig) = p.get("signal") {
+                    q.push(format!("signal={}", query_escape(sig)));
+                }
+                if let Some(t) = p.get("time") {
+                    q.push(format!("t={}", query_escape(t)));
+                }
+                let qs = if q.is_empty() { String::new() } else { format!("?{}", q.join("&")) };
+                c.post(&format!("/containers/{name}/stop{qs}"))
+            }
+            "kill" => {
+                let qs = p.get("signal").map(|s| format!("?signal={}", query_escape(s))).unwrap_or_default();
+                c.post(&format!("/containers/{name}/kill{qs}"))
+            }
+            _ => {
+                let mut q = Vec::new();
+                if p.has("force") {
+                    q.push("force=1");
+                }
+                if p.has("link") {
+                    q.push("link=1");
+                }
+                if p.has("volumes") {
+                    q.push("v=1");
+                }
+                let qs = if q.is_empty() { String::new() } else { format!("?{}", q.join("&")) };
+                c.call("DELETE", &format!("/containers/{name}{qs}"), ReqBody::Empty)
+            }
+        };
+        match r {
+            Ok(_) => out(&format!("{name}\n"))?,
+            Err(e) => {
+                eprintln!("{e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+// ---------------------------------------------------------------- inspect
+
+const INSPECT_FLAGS: &[Spec] = &[v(Some('f'), "format"), v(None, "type"), b(Some('s'), "size")];
+
+pub fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
+    let Some(p) = parse("inspect", args, INSPECT_FLAGS)? else { return Ok(0) };
+    if p.args.is_empty() {
+        return Err(args_error("inspect", "requires at least 1 argument"));
+    }
+    let template = match p.get("format") {
+        Some(f) if !f.is_empty() && f != "json" => {
+            Some(tmpl::Template::parse(f).map_err(|e| fail(format!("template parsing error: {e}"), 1))?)
+        }
+        _ => None,
+    };
+    let typ = p.get("type").unwrap_or("");
+    let mut c = connect()?;
+    let mut raws: Vec<Vec<u8>> = Vec::new();
+    let mut errors = Vec::new();
+    let size = if p.has("size") { "?size=1" } else { "" };
+    for name in &p.args {
+        let mut found = None;
+        if typ.is_empty() || typ == "container" {
+            match c.call("GET", &format!("/containers/{name}/json{size}"), ReqBody::Empty) {
+                Ok(r) => found = Some(r.body),
+                Err(e) => match e.downcast_ref::<DaemonError>() {
+                    Some(d) if d.status == 404 => {}
+                    _ => return Err(e),
+                },
+            }
+        }
+        if found.is_none() && (typ.is_empty() || typ == "image") {
+            match c.call("GET", &format!("/images/{name}/json"), ReqBody::Empty) {
+                Ok(r) => found = Some(r.body),
+                Err(e) => match e.downcast_ref::<DaemonError>() {
+                    Some(d) if d.status == 404 => {}
+                    _ => return Err(e),
+                },
+            }
+        }
+        match found {
+            Some(b) => raws.push(b),
+            None => errors.push(format!("Error: No such object: {name}")),
+        }
+    }
+    let mut text = String::new();
+    match template {
+        None => {
+            if raws.is_empty() {
+                text.push_str("[]\n");
+            } else {
+                let mut all = b"[".to_vec();
+                for (i, r) in raws.iter().enumerate() {
+                    if i > 0 {
+                        all.push(b',');
+                    }
+                    all.extend_from_slice(r.trim_ascii());
+                }
+                all.push(b']');
+                text.push_str(&tmpl::indent_json(&all, "    "));
+                text.push('\n');
+            }
+        }
+        Some(t) => {
+            for r in &raws {
+                let v: Value = serde_json::from_slice(r)?;
+                let line = t.execute(&v).map_err(|e| {
+                    let _ = out(&format!("{text}\n"));
+                    fail(format!("template parsing error: {e}"), 1)
+                })?;
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
+    }
+    out(&text)?;
+    if !errors.is_empty() {
+        eprintln!("{}", errors.join("\n"));
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+// ---------------------------------------------------------------- load
+
+const LOAD_FLAGS: &[Spec] = &[v(Some('i'), "input"), b(Some('q'), "quiet")];
+
+pub fn load(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
+    let Some(p) = parse("load", args, LOAD_FLAGS)? else { return Ok(0) };
+    let mut input: Box<dyn Read> = match p.get("input") {
+        Some(f) => Box::new(std::fs::File::open(f).map_err(|e| fail(format!("open {f}: {}", io_msg(&e)), 1))?),
+        None => {
+            if crate::term::isatty(0) {
+                return Err(fail("requested load from stdin, but stdin is empty", 1));
+            }
+            Box::new(std::io::stdin())
+        }
+    };
+    let quiet = p.has("quiet") || !crate::term::isatty(1);
+    let mut c = connect()?;
+    let path = format!("/images/load?quiet={}", if quiet { 1 } else { 0 });
+    let st = c.stream("POST", &path, ReqBody::Chunked("application/x-tar", &mut *input), &[], false)?;
+    match print_json_messages(st.body, &mut std::io::stdout().lock())? {
+        None => Ok(0),
+        Some((m, code)) => {
+            eprintln!("{m}");
+            Ok(code)
+        }
+    }
+}
+
+fn io_msg(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------- version / info
+
+/// RFC 3339 → Go's `time.ANSIC` ("Mon Jan  2 15:04:05 2006"), in UTC.
+pub fn ansic(rfc: &str) -> String {
+    let parse = || -> Option<String> {
+        let (date, time) = rfc.split_once('T')?;
+        let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+        let (y, m, dd) = (d.next()??, d.next()??, d.next()??);
+        let hms: Vec<&str> = time.get(..8)?.split(':').collect();
+        if hms.len() != 3 {
+            return None;
+        }
+        // days from civil (Howard Hinnant)
+        let yy = if m <= 2 { y - 1 } else { y };
+        let era = yy.div_euclid(400);
+        let yoe = yy - era * 400;
+        let mp = (m + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + dd - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146097 + doe - 719468;
+        let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
+        let mon = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].get((m - 1) as usize)?;
+        Some(format!("{wd} {mon} {dd:>2} {}:{}:{} {y}", hms[0], hms[1], hms[2]))
+    };
+    parse().unwrap_or_else(|| rfc.to_string())
+}
+
+fn kv(out: &mut String, indent: &str, width: usize, k: &str, v: &str) {
+    let label = format!("{indent}{k}:");
+    out.push_str(&format!("{label:<width$}{v}\n"));
+}
+
+pub fn version(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
+    let Some(_p) = parse("version", args, &[v(Some('f'), "format")])? else { return Ok(0) };
+    let mut t = String::from("Client:\n");
+    kv(&mut t, " ", 20, "Version", env!("CARGO_PKG_VERSION"));
+    let conn = connect();
+    let api = match &conn {
+        Ok(c) if c.version != crate::client::MAX_API => format!("{} (downgraded from {})", c.version, crate::client::MAX_API),
+        _ => crate::client::MAX_API.to_string(),
+    };
+    kv(&mut t, " ", 20, "API version", &api);
+    kv(&mut t, " ", 20, "OS/Arch", &format!("linux/{}", if cfg!(target_arch = "x86_64") { "amd64" } else { std::env::consts::ARCH }));
+    kv(&mut t, " ", 20, "Context", "default");
+    let mut c = match conn {
+        Ok(c) => c,
+        Err(e) => {
+            out(&t)?;
+            return Err(fail(e.to_string(), 1));
+        }
+    };
+    let v = c.get_json("/version")?;
+    let pname = v.pointer("/Platform/Name").and_then(|x| x.as_str()).unwrap_or("");
+    t.push_str(&format!("\nServer:{}\n", if pname.is_empty() { String::new() } else { format!(" {pname}") }));
+    for comp in v.get("Components").and_then(|c| c.as_array()).into_iter().flatten() {
+        let name = s(comp, "Name");
+        let det = comp.get("Details").cloned().unwrap_or(Value::Null);
+        let d = |k: &str| -> String {
+            match det.get(k) {
+                Some(Value::String(x)) => x.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(o) => o.to_string(),
+            }
+        };
+        t.push_str(&format!(" {name}:\n"));
+        if name == "Engine" {
+            kv(&mut t, "  ", 20, "Version", s(comp, "Version"));
+            kv(&mut t, "  ", 20, "API version", &format!("{} (minimum version {})", d("ApiVersion"), d("MinAPIVersion")));
+            kv(&mut t, "  ", 20, "Go version", &d("GoVersion"));
+            kv(&mut t, "  ", 20, "Git commit", &d("GitCommit"));
+            kv(&mut t, "  ", 20, "Built", &ansic(&d("BuildTime")));
+            kv(&mut t, "  ", 20, "OS/Arch", &format!("{}/{}", d("Os"), d("Arch")));
+            kv(&mut t, "  ", 20, "Experimental", &d("Experimental"));
+        } else {
+            kv(&mut t, "  ", 20, "Version", s(comp, "Version"));
+            let mut keys: Vec<String> = det.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+            keys.sort();
+            for k in keys {
+                kv(&mut t, "  ", 20, &k, &d(&k));
+            }
+        }
+    }
+    out(&t)?;
+    Ok(0)
+}
+
+/// go-units `BytesSize` (%.4g, powers of 1024).
+pub fn bytes_size(n: f64) -> String {
+    const U: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+    let mut x = n;
+    let mut i = 0;
+    while x >= 1024.0 && i < U.len() - 1 {
+        x /= 1024.0;
+        i += 1;
+    }
+    format!("{}{}", crate::units::go_g(x, 4), U[i])
+}
+
+pub fn info(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
+    let Some(_p) = parse("info", args, &[v(Some('f'), "format")])? else { return Ok(0) };
+    let mut t = String::from("Client:\n Version:    ");
+    t.push_str(env!("CARGO_PKG_VERSION"));
+    t.push_str("\n Context:    default\n Debug Mode: false\n\nServer:\n");
+    let mut c = match connect() {
+        Ok(c) => c,
+        Err(e) => {
+            out(&t)?;
+            return Err(fail(e.to_string(), 1));
+        }
+    };
+    let i = c.get_json("/info")?;
+    let n = |k: &str| i.get(k).map(|x| crate::tmpl::go_print(x)).unwrap_or_else(|| "0".into());
+    let st = |k: &str| s(&i, k).to_string();
+    let b = |k: &str| i.get(k).and_then(|x| x.as_bool()).unwrap_or(false).to_string();
+    t.push_str(&format!(" Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}\n", n("Containers"), n("ContainersRunning"), n("ContainersPaused"), n("ContainersStopped")));
+    t.push_str(&format!(" Images: {}\n Server Version: {}\n Storage Driver: {}\n", n("Images"), st("ServerVersion"), st("Driver")));
+    for pair in i.get("DriverStatus").and_then(|d| d.as_array()).into_iter().flatten() {
+        if let (Some(k), Some(v)) = (pair.get(0).and_then(|x| x.as_str()), pair.get(1).and_then(|x| x.as_str())) {
+            t.push_str(&format!("  {k}: {v}\n"));
+        }
+    }
+    t.push_str(&format!(" Logging Driver: {}\n Cgroup Driver: {}\n Cgroup Version: {}\n", st("LoggingDriver"), st("CgroupDriver"), st("CgroupVersion")));
+    t.push_str(&format!(" Default Runtime: {}\n", st("DefaultRuntime")));
+    t.push_str(&format!(" Kernel Version: {}\n Operating System: {}\n OSType: {}\n Architecture: {}\n", st("KernelVersion"), st("OperatingSystem"), st("OSType"), st("Architecture")));
+    t.push_str(&format!(" CPUs: {}\n Total Memory: {}\n", n("NCPU"), bytes_size(i.get("MemTotal").and_then(|x| x.as_f64()).unwrap_or(0.0))));
+    t.push_str(&format!(" Name: {}\n ID: {}\n Docker Root Dir: {}\n Debug Mode: {}\n Experimental: {}\n Live Restore Enabled: {}\n", st("Name"), st("ID"), st("DockerRootDir"), b("Debug"), b("ExperimentalBuild"), b("LiveRestoreEnabled")));
+    out(&t)?;
+    for w in i.get("Warnings").and_then(|w| w.as_array()).into_iter().flatten() {
+        if let Some(w) = w.as_str() {
+            eprintln!("{w}");
+        }
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ps_table() {
+        let list = json!([{"Id":"7886aaaaaaaaaaaaaaaa","Names":["/ac-w1"],"Image":"busybox","Command":"sh -c 'while true; do sleep 1; done'","Created":1000,"Status":"Up 13 seconds","Ports":[]}]);
+        let t = table(&ps_rows(&list, 1013.2, true));
+        assert_eq!(
+            t,
+            "CONTAINER ID   IMAGE     COMMAND                  CREATED          STATUS          PORTS     NAMES\n\
+             7886aaaaaaaa   busybox   \"sh -c 'while true; …\"   13 seconds ago   Up 13 seconds             ac-w1\n"
+        );
+    }
+
+    #[test]
+    fn ps_minimal_item() {
+        let t = table(&ps_rows(&json!([{"Id":"abc"}]), 1.78e9, true));
+        assert!(t.contains("abc            <no image>   \"\"        56 years ago"), "{t}");
+    }
+
+    #[test]
+    fn ports() {
+        let p = json!([{"IP":"0.0.0.0","PrivatePort":80,"PublicPort":8080,"Type":"tcp"},{"IP":"::","PrivatePort":80,"PublicPort":8080,"Type":"tcp"},{"PrivatePort":81,"Type":"tcp"}]);
+        assert_eq!(format_ports(&p), "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 81/tcp");
+    }
+
+    #[test]
+    fn images_table() {
+        let list = json!([{"Id":"sha256:d72df08b3844be1b02d81ebd1a0405d9b91bab38159c18b7914084896a628401","RepoTags":["busybox:latest"],"Created":1704067200,"Size":1982256},
+                          {"Id":"sha256:0123456789abcdef","RepoTags":null,"Created":0,"Size":0}]);
+        let t = table(&images_rows(&list, 1704067200.0 + 2.5 * 365.0 * 86400.0, true));
+        assert_eq!(
+            t,
+            "REPOSITORY   TAG       IMAGE ID       CREATED        SIZE\n\
+             busybox      latest    d72df08b3844   2 years ago    1.98MB\n\
+             <none>       <none>    0123456789ab   56 years ago   0B\n"
+        );
+    }
+
+    #[test]
+    fn ansic_time() {
+        assert_eq!(ansic("2026-05-07T21:09:36.000000000+00:00"), "Thu May  7 21:09:36 2026");
+        assert_eq!(ansic("2025-05-30T12:07:14Z"), "Fri May 30 12:07:14 2025");
+    }
+
+    #[test]
+    fn binary_sizes() {
+        assert_eq!(bytes_size(25_275_000_000.0), "23.54GiB");
+        assert_eq!(bytes_size(512.0), "512B");
+    }
+
+    #[test]
+    fn filters() {
+        assert_eq!(filters_query(&["status=exited".into()]).unwrap(), "filters=%7B%22status%22%3A%7B%22exited%22%3Atrue%7D%7D");
+    }
+}
