@@ -53,7 +53,9 @@ pub fn parse_host(h: &str) -> Result<String> {
     } else if h.starts_with('/') {
         Ok(h.to_string())
     } else {
-        Err(anyhow!("unsupported host {h:?}: only unix:///path sockets are supported"))
+        Err(anyhow!(
+            "unsupported host {h:?}: only unix:///path sockets are supported"
+        ))
     }
 }
 
@@ -65,7 +67,11 @@ fn version_lt(a: &str, b: &str) -> bool {
 pub fn error_from(status: u16, body: &[u8]) -> DaemonError {
     let message = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
-        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+        .and_then(|v| {
+            v.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string());
     DaemonError { status, message }
 }
@@ -73,7 +79,11 @@ pub fn error_from(status: u16, body: &[u8]) -> DaemonError {
 impl Client {
     /// Connects and pings (`HEAD /_ping`, falling back to `GET` on 404/405).
     pub fn connect(socket: String) -> Result<Client> {
-        let mut c = Client { socket, version: MAX_API.to_string(), conn: None };
+        let mut c = Client {
+            socket,
+            version: MAX_API.to_string(),
+            conn: None,
+        };
         let mut r = c.raw("HEAD", "/_ping", ReqBody::Empty, &[])?;
         if r.status == 404 || r.status == 405 {
             r = c.raw("GET", "/_ping", ReqBody::Empty, &[])?;
@@ -91,7 +101,11 @@ impl Client {
 
     /// A client for an already negotiated version (no ping).
     pub fn with_version(socket: String, version: String) -> Result<Client> {
-        Ok(Client { socket, version, conn: None })
+        Ok(Client {
+            socket,
+            version,
+            conn: None,
+        })
     }
 
     pub fn path(&self, p: &str) -> String {
@@ -110,7 +124,13 @@ impl Client {
         Ok(Conn::connect(&self.socket)?)
     }
 
-    fn send(&mut self, method: &str, path: &str, body: ReqBody<'_>, extra: &[(&str, &str)]) -> Result<(Conn, Head)> {
+    fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: ReqBody<'_>,
+        extra: &[(&str, &str)],
+    ) -> Result<(Conn, Head)> {
         let reused = self.conn.is_some();
         let mut conn = self.conn()?;
         // A reused connection may have been closed by the daemon meanwhile:
@@ -131,26 +151,50 @@ impl Client {
         }
     }
 
-    fn send_fresh(&mut self, method: &str, path: &str, extra: &[(&str, &str)]) -> Result<(Conn, Head)> {
+    fn send_fresh(
+        &mut self,
+        method: &str,
+        path: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<(Conn, Head)> {
         // Only bodiless requests are retried (that is all we reuse for).
         let mut conn = Conn::connect(&self.socket)?;
-        let body = if method == "POST" { ReqBody::EmptyPost } else { ReqBody::Empty };
+        let body = if method == "POST" {
+            ReqBody::EmptyPost
+        } else {
+            ReqBody::Empty
+        };
         http::write_request(&mut conn.stream, method, path, body, extra)?;
         let h = http::read_head(&mut conn)?;
         Ok((conn, h))
     }
 
     /// A request whose whole body is read; the connection is kept for reuse.
-    pub fn raw(&mut self, method: &str, path: &str, body: ReqBody<'_>, extra: &[(&str, &str)]) -> Result<Response> {
+    pub fn raw(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: ReqBody<'_>,
+        extra: &[(&str, &str)],
+    ) -> Result<Response> {
         let (conn, head) = self.send(method, path, body, extra)?;
         let fr = http::framing(method, &head);
         let mut b = Body::new(conn, fr);
         let mut data = Vec::new();
         b.read_to_end(&mut data)?;
-        if fr != Framing::UntilEof && head.header("Connection").map(|v| !v.eq_ignore_ascii_case("close")).unwrap_or(true) {
+        if fr != Framing::UntilEof
+            && head
+                .header("Connection")
+                .map(|v| !v.eq_ignore_ascii_case("close"))
+                .unwrap_or(true)
+        {
             self.conn = Some(b.inner);
         }
-        Ok(Response { status: head.status, head, body: data })
+        Ok(Response {
+            status: head.status,
+            head,
+            body: data,
+        })
     }
 
     /// Versioned request; non-2xx becomes a `DaemonError`.
@@ -168,7 +212,11 @@ impl Client {
     }
 
     pub fn post_json(&mut self, p: &str, json: &str) -> Result<Response> {
-        self.call("POST", p, ReqBody::Bytes("application/json", json.as_bytes()))
+        self.call(
+            "POST",
+            p,
+            ReqBody::Bytes("application/json", json.as_bytes()),
+        )
     }
 
     pub fn post(&mut self, p: &str) -> Result<Response> {
@@ -177,7 +225,14 @@ impl Client {
 
     /// Sends a request and returns once the headers are in; the body is
     /// read by the caller. Errors (status ≥ 400) are read whole and returned.
-    pub fn stream(&mut self, method: &str, p: &str, body: ReqBody<'_>, extra: &[(&str, &str)], fresh: bool) -> Result<Streaming> {
+    pub fn stream(
+        &mut self,
+        method: &str,
+        p: &str,
+        body: ReqBody<'_>,
+        extra: &[(&str, &str)],
+        fresh: bool,
+    ) -> Result<Streaming> {
         let path = self.path(p);
         let (conn, head) = if fresh {
             let mut conn = Conn::connect(&self.socket)?;
@@ -208,7 +263,11 @@ impl Client {
             "POST",
             &path,
             ReqBody::EmptyPost,
-            &[("Connection", "Upgrade"), ("Content-Type", "text/plain"), ("Upgrade", "tcp")],
+            &[
+                ("Connection", "Upgrade"),
+                ("Content-Type", "text/plain"),
+                ("Upgrade", "tcp"),
+            ],
         )?;
         let head = http::read_head(&mut conn)?;
         if head.status != 101 {
@@ -219,7 +278,10 @@ impl Client {
             if head.status >= 400 {
                 return Err(error_from(head.status, &data).into());
             }
-            return Err(anyhow!("unable to upgrade to tcp, received {}", head.status));
+            return Err(anyhow!(
+                "unable to upgrade to tcp, received {}",
+                head.status
+            ));
         }
         let rest = conn.take_buffered();
         Ok((conn.stream, rest))
@@ -249,7 +311,11 @@ pub fn print_json_messages<R: Read, W: Write>(r: R, out: &mut W) -> Result<Optio
                 .or_else(|| v.get("error").and_then(|m| m.as_str()))
                 .unwrap_or("unknown error")
                 .to_string();
-            let code = e.get("code").and_then(|c| c.as_i64()).filter(|c| *c != 0).unwrap_or(1) as i32;
+            let code = e
+                .get("code")
+                .and_then(|c| c.as_i64())
+                .filter(|c| *c != 0)
+                .unwrap_or(1) as i32;
             return Ok(Some((msg, code)));
         }
         if let Some(s) = v.get("stream").and_then(|s| s.as_str()) {
@@ -286,7 +352,10 @@ mod tests {
     #[test]
     fn daemon_error_text() {
         let e = error_from(404, br#"{"message":"No such container: x"}"#);
-        assert_eq!(e.to_string(), "Error response from daemon: No such container: x");
+        assert_eq!(
+            e.to_string(),
+            "Error response from daemon: No such container: x"
+        );
         let e = error_from(500, b"plain text\n");
         assert_eq!(e.message, "plain text");
     }
@@ -299,8 +368,14 @@ mod tests {
         assert_eq!(out, b"Loaded image: busybox:latest\n");
         let input = b"{\"errorDetail\":{\"code\":3,\"message\":\"boom\"},\"error\":\"boom\"}\r\n";
         let mut out = Vec::new();
-        assert_eq!(print_json_messages(&input[..], &mut out).unwrap(), Some(("boom".into(), 3)));
+        assert_eq!(
+            print_json_messages(&input[..], &mut out).unwrap(),
+            Some(("boom".into(), 3))
+        );
         let input = b"{\"errorDetail\":{\"message\":\"bad tar\"},\"error\":\"bad tar\"}\n";
-        assert_eq!(print_json_messages(&input[..], &mut Vec::new()).unwrap(), Some(("bad tar".into(), 1)));
+        assert_eq!(
+            print_json_messages(&input[..], &mut Vec::new()).unwrap(),
+            Some(("bad tar".into(), 1))
+        );
     }
 }

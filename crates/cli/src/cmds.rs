@@ -45,7 +45,12 @@ fn out(text: &str) -> Result<()> {
 
 // ---------------------------------------------------------------- ps
 
-const PS_FLAGS: &[Spec] = &[b(Some('a'), "all"), b(Some('q'), "quiet"), b(None, "no-trunc"), v(Some('f'), "filter")];
+const PS_FLAGS: &[Spec] = &[
+    b(Some('a'), "all"),
+    b(Some('q'), "quiet"),
+    b(None, "no-trunc"),
+    v(Some('f'), "filter"),
+];
 
 pub fn format_ports(ports: &Value) -> String {
     let mut v: Vec<String> = Vec::new();
@@ -55,7 +60,11 @@ pub fn format_ports(ports: &Value) -> String {
         let typ = s(p, "Type");
         let ip = s(p, "IP");
         if public != 0 {
-            let ip = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
+            let ip = if ip.contains(':') {
+                format!("[{ip}]")
+            } else {
+                ip.to_string()
+            };
             v.push(format!("{ip}:{public}->{private}/{typ}"));
         } else {
             v.push(format!("{private}/{typ}"));
@@ -65,10 +74,18 @@ pub fn format_ports(ports: &Value) -> String {
 }
 
 pub fn ps_rows(list: &Value, now: f64, trunc: bool) -> Vec<Vec<String>> {
-    let mut rows = vec![["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
-        .iter()
-        .map(|x| x.to_string())
-        .collect::<Vec<_>>()];
+    let mut rows = vec![[
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ]
+    .iter()
+    .map(|x| x.to_string())
+    .collect::<Vec<_>>()];
     for c in list.as_array().into_iter().flatten() {
         let id = s(c, "Id");
         let mut image = s(c, "Image").to_string();
@@ -77,7 +94,11 @@ pub fn ps_rows(list: &Value, now: f64, trunc: bool) -> Vec<Vec<String>> {
         } else if trunc && image.starts_with("sha256:") {
             image = short_id(&image);
         }
-        let command = if trunc { ellipsis(s(c, "Command"), 20) } else { s(c, "Command").to_string() };
+        let command = if trunc {
+            ellipsis(s(c, "Command"), 20)
+        } else {
+            s(c, "Command").to_string()
+        };
         let created = c.get("Created").and_then(|x| x.as_i64()).unwrap_or(0);
         let names: Vec<String> = c
             .get("Names")
@@ -89,7 +110,11 @@ pub fn ps_rows(list: &Value, now: f64, trunc: bool) -> Vec<Vec<String>> {
             .filter(|n| !trunc || !n.contains('/'))
             .collect();
         rows.push(vec![
-            if trunc { id.chars().take(12).collect() } else { id.to_string() },
+            if trunc {
+                id.chars().take(12).collect()
+            } else {
+                id.to_string()
+            },
             image,
             go_quote(&command),
             ago(created, now),
@@ -105,16 +130,24 @@ fn filters_query(filters: &[String]) -> Result<String> {
     if filters.is_empty() {
         return Ok(String::new());
     }
-    let mut m: std::collections::BTreeMap<String, std::collections::BTreeMap<String, bool>> = Default::default();
+    let mut m: std::collections::BTreeMap<String, std::collections::BTreeMap<String, bool>> =
+        Default::default();
     for f in filters {
         let (k, v) = f.split_once('=').ok_or_else(|| fail(format!("invalid argument \"{f}\" for \"-f, --filter\" flag: bad format of filter (expected name=value)"), 125))?;
-        m.entry(k.to_string()).or_default().insert(v.to_string(), true);
+        m.entry(k.to_string())
+            .or_default()
+            .insert(v.to_string(), true);
     }
-    Ok(format!("filters={}", query_escape(&serde_json::to_string(&m)?)))
+    Ok(format!(
+        "filters={}",
+        query_escape(&serde_json::to_string(&m)?)
+    ))
 }
 
 pub fn ps(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
-    let Some(p) = parse("ps", args, PS_FLAGS)? else { return Ok(0) };
+    let Some(p) = parse("ps", args, PS_FLAGS)? else {
+        return Ok(0);
+    };
     let mut q = Vec::new();
     if p.has("all") {
         q.push("all=1".to_string());
@@ -123,7 +156,11 @@ pub fn ps(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> 
     if !fq.is_empty() {
         q.push(fq);
     }
-    let path = if q.is_empty() { "/containers/json".to_string() } else { format!("/containers/json?{}", q.join("&")) };
+    let path = if q.is_empty() {
+        "/containers/json".to_string()
+    } else {
+        format!("/containers/json?{}", q.join("&"))
+    };
     let mut c = connect()?;
     let list = c.get_json(&path)?;
     let trunc = !p.has("no-trunc");
@@ -131,7 +168,11 @@ pub fn ps(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> 
         let mut t = String::new();
         for x in list.as_array().into_iter().flatten() {
             let id = s(x, "Id");
-            t.push_str(&if trunc { id.chars().take(12).collect::<String>() } else { id.to_string() });
+            t.push_str(&if trunc {
+                id.chars().take(12).collect::<String>()
+            } else {
+                id.to_string()
+            });
             t.push('\n');
         }
         out(&t)?;
@@ -143,14 +184,25 @@ pub fn ps(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> 
 
 // ---------------------------------------------------------------- images
 
-const IMAGES_FLAGS: &[Spec] = &[b(Some('a'), "all"), b(Some('q'), "quiet"), b(None, "no-trunc"), v(Some('f'), "filter")];
+const IMAGES_FLAGS: &[Spec] = &[
+    b(Some('a'), "all"),
+    b(Some('q'), "quiet"),
+    b(None, "no-trunc"),
+    v(Some('f'), "filter"),
+];
 
 pub fn images_rows(list: &Value, now: f64, trunc: bool) -> Vec<Vec<String>> {
-    let mut rows = vec![["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"].iter().map(|x| x.to_string()).collect::<Vec<_>>()];
+    let mut rows = vec![["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]
+        .iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()];
     for img in list.as_array().into_iter().flatten() {
         let id = s(img, "Id");
         let id = if trunc { short_id(id) } else { id.to_string() };
-        let created = ago(img.get("Created").and_then(|x| x.as_i64()).unwrap_or(0), now);
+        let created = ago(
+            img.get("Created").and_then(|x| x.as_i64()).unwrap_or(0),
+            now,
+        );
         let size = human_size(img.get("Size").and_then(|x| x.as_f64()).unwrap_or(0.0));
         let tags: Vec<&str> = img
             .get("RepoTags")
@@ -185,7 +237,9 @@ pub fn images_rows(list: &Value, now: f64, trunc: bool) -> Vec<Vec<String>> {
 }
 
 pub fn images(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
-    let Some(p) = parse("images", args, IMAGES_FLAGS)? else { return Ok(0) };
+    let Some(p) = parse("images", args, IMAGES_FLAGS)? else {
+        return Ok(0);
+    };
     let mut filters = p.all("filter");
     if let Some(r) = p.args.first() {
         filters.push(format!("reference={r}"));
@@ -198,7 +252,11 @@ pub fn images(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i
     if !fq.is_empty() {
         q.push(fq);
     }
-    let path = if q.is_empty() { "/images/json".to_string() } else { format!("/images/json?{}", q.join("&")) };
+    let path = if q.is_empty() {
+        "/images/json".to_string()
+    } else {
+        format!("/images/json?{}", q.join("&"))
+    };
     let mut c = connect()?;
     let list = c.get_json(&path)?;
     let trunc = !p.has("no-trunc");
@@ -206,7 +264,11 @@ pub fn images(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i
         let mut seen = Vec::new();
         let mut t = String::new();
         for x in list.as_array().into_iter().flatten() {
-            let id = if trunc { short_id(s(x, "Id")) } else { s(x, "Id").to_string() };
+            let id = if trunc {
+                short_id(s(x, "Id"))
+            } else {
+                s(x, "Id").to_string()
+            };
             if !seen.contains(&id) {
                 t.push_str(&id);
                 t.push('\n');
@@ -245,14 +307,19 @@ fn time_arg(v: &str) -> String {
 }
 
 pub fn logs(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
-    let Some(p) = parse("logs", args, LOGS_FLAGS)? else { return Ok(0) };
+    let Some(p) = parse("logs", args, LOGS_FLAGS)? else {
+        return Ok(0);
+    };
     if p.args.len() != 1 {
         return Err(args_error("logs", "requires exactly 1 argument"));
     }
     let mut c = connect()?;
     let info = c.get_json(&format!("/containers/{}/json", p.args[0]))?;
     let id = s(&info, "Id").to_string();
-    let tty = info.pointer("/Config/Tty").and_then(|v| v.as_bool()).unwrap_or(false);
+    let tty = info
+        .pointer("/Config/Tty")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
     let mut q = Vec::new();
     if p.has("details") {
         q.push("details=1".to_string());
@@ -265,20 +332,33 @@ pub fn logs(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32
     }
     q.push("stderr=1".into());
     q.push("stdout=1".into());
-    q.push(format!("tail={}", query_escape(p.get("tail").unwrap_or("all"))));
+    q.push(format!(
+        "tail={}",
+        query_escape(p.get("tail").unwrap_or("all"))
+    ));
     if p.has("timestamps") {
         q.push("timestamps=1".into());
     }
     if let Some(until) = p.get("until") {
         q.push(format!("until={}", time_arg(until)));
     }
-    let st = c.stream("GET", &format!("/containers/{id}/logs?{}", q.join("&")), ReqBody::Empty, &[], false)?;
+    let st = c.stream(
+        "GET",
+        &format!("/containers/{id}/logs?{}", q.join("&")),
+        ReqBody::Empty,
+        &[],
+        false,
+    )?;
     let res = if tty {
         let mut o = std::io::stdout().lock();
         let mut body = st.body;
         std::io::copy(&mut body, &mut o).map(|_| ())
     } else {
-        stdcopy::demux(st.body, &mut std::io::stdout().lock(), &mut std::io::stderr().lock())
+        stdcopy::demux(
+            st.body,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        )
     };
     match res {
         Ok(()) => Ok(0),
@@ -291,7 +371,11 @@ pub fn logs(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32
 
 const STOP_FLAGS: &[Spec] = &[v(Some('t'), "time"), v(Some('s'), "signal")];
 const KILL_FLAGS: &[Spec] = &[v(Some('s'), "signal")];
-const RM_FLAGS: &[Spec] = &[b(Some('f'), "force"), b(Some('v'), "volumes"), b(Some('l'), "link")];
+const RM_FLAGS: &[Spec] = &[
+    b(Some('f'), "force"),
+    b(Some('v'), "volumes"),
+    b(Some('l'), "link"),
+];
 
 pub fn lifecycle(connect: impl Fn() -> Result<Client>, cmd: &str, args: &[String]) -> Result<i32> {
     let specs = match cmd {
@@ -299,7 +383,9 @@ pub fn lifecycle(connect: impl Fn() -> Result<Client>, cmd: &str, args: &[String
         "kill" => KILL_FLAGS,
         _ => RM_FLAGS,
     };
-    let Some(p) = parse(cmd, args, specs)? else { return Ok(0) };
+    let Some(p) = parse(cmd, args, specs)? else {
+        return Ok(0);
+    };
     if p.args.is_empty() {
         return Err(args_error(cmd, "requires at least 1 argument"));
     }
@@ -315,11 +401,18 @@ pub fn lifecycle(connect: impl Fn() -> Result<Client>, cmd: &str, args: &[String
                 if let Some(t) = p.get("time") {
                     q.push(format!("t={}", query_escape(t)));
                 }
-                let qs = if q.is_empty() { String::new() } else { format!("?{}", q.join("&")) };
+                let qs = if q.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{}", q.join("&"))
+                };
                 c.post(&format!("/containers/{name}/stop{qs}"))
             }
             "kill" => {
-                let qs = p.get("signal").map(|s| format!("?signal={}", query_escape(s))).unwrap_or_default();
+                let qs = p
+                    .get("signal")
+                    .map(|s| format!("?signal={}", query_escape(s)))
+                    .unwrap_or_default();
                 c.post(&format!("/containers/{name}/kill{qs}"))
             }
             _ => {
@@ -333,7 +426,11 @@ pub fn lifecycle(connect: impl Fn() -> Result<Client>, cmd: &str, args: &[String
                 if p.has("volumes") {
                     q.push("v=1");
                 }
-                let qs = if q.is_empty() { String::new() } else { format!("?{}", q.join("&")) };
+                let qs = if q.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{}", q.join("&"))
+                };
                 c.call("DELETE", &format!("/containers/{name}{qs}"), ReqBody::Empty)
             }
         };
@@ -350,17 +447,24 @@ pub fn lifecycle(connect: impl Fn() -> Result<Client>, cmd: &str, args: &[String
 
 // ---------------------------------------------------------------- inspect
 
-const INSPECT_FLAGS: &[Spec] = &[v(Some('f'), "format"), v(None, "type"), b(Some('s'), "size")];
+const INSPECT_FLAGS: &[Spec] = &[
+    v(Some('f'), "format"),
+    v(None, "type"),
+    b(Some('s'), "size"),
+];
 
 pub fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
-    let Some(p) = parse("inspect", args, INSPECT_FLAGS)? else { return Ok(0) };
+    let Some(p) = parse("inspect", args, INSPECT_FLAGS)? else {
+        return Ok(0);
+    };
     if p.args.is_empty() {
         return Err(args_error("inspect", "requires at least 1 argument"));
     }
     let template = match p.get("format") {
-        Some(f) if !f.is_empty() && f != "json" => {
-            Some(tmpl::Template::parse(f).map_err(|e| fail(format!("template parsing error: {e}"), 1))?)
-        }
+        Some(f) if !f.is_empty() && f != "json" => Some(
+            tmpl::Template::parse(f)
+                .map_err(|e| fail(format!("template parsing error: {e}"), 1))?,
+        ),
         _ => None,
     };
     let typ = p.get("type").unwrap_or("");
@@ -371,7 +475,11 @@ pub fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<
     for name in &p.args {
         let mut found = None;
         if typ.is_empty() || typ == "container" {
-            match c.call("GET", &format!("/containers/{name}/json{size}"), ReqBody::Empty) {
+            match c.call(
+                "GET",
+                &format!("/containers/{name}/json{size}"),
+                ReqBody::Empty,
+            ) {
                 Ok(r) => found = Some(r.body),
                 Err(e) => match e.downcast_ref::<DaemonError>() {
                     Some(d) if d.status == 404 => {}
@@ -436,9 +544,13 @@ pub fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<
 const LOAD_FLAGS: &[Spec] = &[v(Some('i'), "input"), b(Some('q'), "quiet")];
 
 pub fn load(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
-    let Some(p) = parse("load", args, LOAD_FLAGS)? else { return Ok(0) };
+    let Some(p) = parse("load", args, LOAD_FLAGS)? else {
+        return Ok(0);
+    };
     let mut input: Box<dyn Read> = match p.get("input") {
-        Some(f) => Box::new(std::fs::File::open(f).map_err(|e| fail(format!("open {f}: {}", io_msg(&e)), 1))?),
+        Some(f) => Box::new(
+            std::fs::File::open(f).map_err(|e| fail(format!("open {f}: {}", io_msg(&e)), 1))?,
+        ),
         None => {
             if crate::term::isatty(0) {
                 return Err(fail("requested load from stdin, but stdin is empty", 1));
@@ -449,7 +561,13 @@ pub fn load(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32
     let quiet = p.has("quiet") || !crate::term::isatty(1);
     let mut c = connect()?;
     let path = format!("/images/load?quiet={}", if quiet { 1 } else { 0 });
-    let st = c.stream("POST", &path, ReqBody::Chunked("application/x-tar", &mut *input), &[], false)?;
+    let st = c.stream(
+        "POST",
+        &path,
+        ReqBody::Chunked("application/x-tar", &mut *input),
+        &[],
+        false,
+    )?;
     match print_json_messages(st.body, &mut std::io::stdout().lock())? {
         None => Ok(0),
         Some((m, code)) => {
@@ -488,8 +606,14 @@ pub fn ansic(rfc: &str) -> String {
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
         let days = era * 146097 + doe - 719468;
         let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
-        let mon = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].get((m - 1) as usize)?;
-        Some(format!("{wd} {mon} {dd:>2} {}:{}:{} {y}", hms[0], hms[1], hms[2]))
+        let mon = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ]
+        .get((m - 1) as usize)?;
+        Some(format!(
+            "{wd} {mon} {dd:>2} {}:{}:{} {y}",
+            hms[0], hms[1], hms[2]
+        ))
     };
     parse().unwrap_or_else(|| rfc.to_string())
 }
@@ -500,16 +624,33 @@ fn kv(out: &mut String, indent: &str, width: usize, k: &str, v: &str) {
 }
 
 pub fn version(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
-    let Some(_p) = parse("version", args, &[v(Some('f'), "format")])? else { return Ok(0) };
+    let Some(_p) = parse("version", args, &[v(Some('f'), "format")])? else {
+        return Ok(0);
+    };
     let mut t = String::from("Client:\n");
     kv(&mut t, " ", 20, "Version", env!("CARGO_PKG_VERSION"));
     let conn = connect();
     let api = match &conn {
-        Ok(c) if c.version != crate::client::MAX_API => format!("{} (downgraded from {})", c.version, crate::client::MAX_API),
+        Ok(c) if c.version != crate::client::MAX_API => {
+            format!("{} (downgraded from {})", c.version, crate::client::MAX_API)
+        }
         _ => crate::client::MAX_API.to_string(),
     };
     kv(&mut t, " ", 20, "API version", &api);
-    kv(&mut t, " ", 20, "OS/Arch", &format!("linux/{}", if cfg!(target_arch = "x86_64") { "amd64" } else { std::env::consts::ARCH }));
+    kv(
+        &mut t,
+        " ",
+        20,
+        "OS/Arch",
+        &format!(
+            "linux/{}",
+            if cfg!(target_arch = "x86_64") {
+                "amd64"
+            } else {
+                std::env::consts::ARCH
+            }
+        ),
+    );
     kv(&mut t, " ", 20, "Context", "default");
     let mut c = match conn {
         Ok(c) => c,
@@ -519,9 +660,24 @@ pub fn version(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<
         }
     };
     let v = c.get_json("/version")?;
-    let pname = v.pointer("/Platform/Name").and_then(|x| x.as_str()).unwrap_or("");
-    t.push_str(&format!("\nServer:{}\n", if pname.is_empty() { String::new() } else { format!(" {pname}") }));
-    for comp in v.get("Components").and_then(|c| c.as_array()).into_iter().flatten() {
+    let pname = v
+        .pointer("/Platform/Name")
+        .and_then(|x| x.as_str())
+        .unwrap_or("");
+    t.push_str(&format!(
+        "\nServer:{}\n",
+        if pname.is_empty() {
+            String::new()
+        } else {
+            format!(" {pname}")
+        }
+    ));
+    for comp in v
+        .get("Components")
+        .and_then(|c| c.as_array())
+        .into_iter()
+        .flatten()
+    {
         let name = s(comp, "Name");
         let det = comp.get("Details").cloned().unwrap_or(Value::Null);
         let d = |k: &str| -> String {
@@ -534,15 +690,34 @@ pub fn version(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<
         t.push_str(&format!(" {name}:\n"));
         if name == "Engine" {
             kv(&mut t, "  ", 20, "Version", s(comp, "Version"));
-            kv(&mut t, "  ", 20, "API version", &format!("{} (minimum version {})", d("ApiVersion"), d("MinAPIVersion")));
+            kv(
+                &mut t,
+                "  ",
+                20,
+                "API version",
+                &format!(
+                    "{} (minimum version {})",
+                    d("ApiVersion"),
+                    d("MinAPIVersion")
+                ),
+            );
             kv(&mut t, "  ", 20, "Go version", &d("GoVersion"));
             kv(&mut t, "  ", 20, "Git commit", &d("GitCommit"));
             kv(&mut t, "  ", 20, "Built", &ansic(&d("BuildTime")));
-            kv(&mut t, "  ", 20, "OS/Arch", &format!("{}/{}", d("Os"), d("Arch")));
+            kv(
+                &mut t,
+                "  ",
+                20,
+                "OS/Arch",
+                &format!("{}/{}", d("Os"), d("Arch")),
+            );
             kv(&mut t, "  ", 20, "Experimental", &d("Experimental"));
         } else {
             kv(&mut t, "  ", 20, "Version", s(comp, "Version"));
-            let mut keys: Vec<String> = det.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+            let mut keys: Vec<String> = det
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default();
             keys.sort();
             for k in keys {
                 kv(&mut t, "  ", 20, &k, &d(&k));
@@ -566,7 +741,9 @@ pub fn bytes_size(n: f64) -> String {
 }
 
 pub fn info(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
-    let Some(_p) = parse("info", args, &[v(Some('f'), "format")])? else { return Ok(0) };
+    let Some(_p) = parse("info", args, &[v(Some('f'), "format")])? else {
+        return Ok(0);
+    };
     let mut t = String::from("Client:\n Version:    ");
     t.push_str(env!("CARGO_PKG_VERSION"));
     t.push_str("\n Context:    default\n Debug Mode: false\n\nServer:\n");
@@ -578,23 +755,71 @@ pub fn info(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32
         }
     };
     let i = c.get_json("/info")?;
-    let n = |k: &str| i.get(k).map(|x| crate::tmpl::go_print(x)).unwrap_or_else(|| "0".into());
+    let n = |k: &str| {
+        i.get(k)
+            .map(|x| crate::tmpl::go_print(x))
+            .unwrap_or_else(|| "0".into())
+    };
     let st = |k: &str| s(&i, k).to_string();
-    let b = |k: &str| i.get(k).and_then(|x| x.as_bool()).unwrap_or(false).to_string();
-    t.push_str(&format!(" Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}\n", n("Containers"), n("ContainersRunning"), n("ContainersPaused"), n("ContainersStopped")));
-    t.push_str(&format!(" Images: {}\n Server Version: {}\n Storage Driver: {}\n", n("Images"), st("ServerVersion"), st("Driver")));
-    for pair in i.get("DriverStatus").and_then(|d| d.as_array()).into_iter().flatten() {
-        if let (Some(k), Some(v)) = (pair.get(0).and_then(|x| x.as_str()), pair.get(1).and_then(|x| x.as_str())) {
+    let b = |k: &str| {
+        i.get(k)
+            .and_then(|x| x.as_bool())
+            .unwrap_or(false)
+            .to_string()
+    };
+    t.push_str(&format!(
+        " Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}\n",
+        n("Containers"),
+        n("ContainersRunning"),
+        n("ContainersPaused"),
+        n("ContainersStopped")
+    ));
+    t.push_str(&format!(
+        " Images: {}\n Server Version: {}\n Storage Driver: {}\n",
+        n("Images"),
+        st("ServerVersion"),
+        st("Driver")
+    ));
+    for pair in i
+        .get("DriverStatus")
+        .and_then(|d| d.as_array())
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(k), Some(v)) = (
+            pair.get(0).and_then(|x| x.as_str()),
+            pair.get(1).and_then(|x| x.as_str()),
+        ) {
             t.push_str(&format!("  {k}: {v}\n"));
         }
     }
-    t.push_str(&format!(" Logging Driver: {}\n Cgroup Driver: {}\n Cgroup Version: {}\n", st("LoggingDriver"), st("CgroupDriver"), st("CgroupVersion")));
+    t.push_str(&format!(
+        " Logging Driver: {}\n Cgroup Driver: {}\n Cgroup Version: {}\n",
+        st("LoggingDriver"),
+        st("CgroupDriver"),
+        st("CgroupVersion")
+    ));
     t.push_str(&format!(" Default Runtime: {}\n", st("DefaultRuntime")));
-    t.push_str(&format!(" Kernel Version: {}\n Operating System: {}\n OSType: {}\n Architecture: {}\n", st("KernelVersion"), st("OperatingSystem"), st("OSType"), st("Architecture")));
-    t.push_str(&format!(" CPUs: {}\n Total Memory: {}\n", n("NCPU"), bytes_size(i.get("MemTotal").and_then(|x| x.as_f64()).unwrap_or(0.0))));
+    t.push_str(&format!(
+        " Kernel Version: {}\n Operating System: {}\n OSType: {}\n Architecture: {}\n",
+        st("KernelVersion"),
+        st("OperatingSystem"),
+        st("OSType"),
+        st("Architecture")
+    ));
+    t.push_str(&format!(
+        " CPUs: {}\n Total Memory: {}\n",
+        n("NCPU"),
+        bytes_size(i.get("MemTotal").and_then(|x| x.as_f64()).unwrap_or(0.0))
+    ));
     t.push_str(&format!(" Name: {}\n ID: {}\n Docker Root Dir: {}\n Debug Mode: {}\n Experimental: {}\n Live Restore Enabled: {}\n", st("Name"), st("ID"), st("DockerRootDir"), b("Debug"), b("ExperimentalBuild"), b("LiveRestoreEnabled")));
     out(&t)?;
-    for w in i.get("Warnings").and_then(|w| w.as_array()).into_iter().flatten() {
+    for w in i
+        .get("Warnings")
+        .and_then(|w| w.as_array())
+        .into_iter()
+        .flatten()
+    {
         if let Some(w) = w.as_str() {
             eprintln!("{w}");
         }
@@ -621,20 +846,30 @@ mod tests {
     #[test]
     fn ps_minimal_item() {
         let t = table(&ps_rows(&json!([{"Id":"abc"}]), 1.78e9, true));
-        assert!(t.contains("abc            <no image>   \"\"        56 years ago"), "{t}");
+        assert!(
+            t.contains("abc            <no image>   \"\"        56 years ago"),
+            "{t}"
+        );
     }
 
     #[test]
     fn ports() {
         let p = json!([{"IP":"0.0.0.0","PrivatePort":80,"PublicPort":8080,"Type":"tcp"},{"IP":"::","PrivatePort":80,"PublicPort":8080,"Type":"tcp"},{"PrivatePort":81,"Type":"tcp"}]);
-        assert_eq!(format_ports(&p), "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 81/tcp");
+        assert_eq!(
+            format_ports(&p),
+            "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 81/tcp"
+        );
     }
 
     #[test]
     fn images_table() {
         let list = json!([{"Id":"sha256:d72df08b3844be1b02d81ebd1a0405d9b91bab38159c18b7914084896a628401","RepoTags":["busybox:latest"],"Created":1704067200,"Size":1982256},
                           {"Id":"sha256:0123456789abcdef","RepoTags":null,"Created":0,"Size":0}]);
-        let t = table(&images_rows(&list, 1704067200.0 + 2.5 * 365.0 * 86400.0, true));
+        let t = table(&images_rows(
+            &list,
+            1704067200.0 + 2.5 * 365.0 * 86400.0,
+            true,
+        ));
         assert_eq!(
             t,
             "REPOSITORY   TAG       IMAGE ID       CREATED        SIZE\n\
@@ -645,7 +880,10 @@ mod tests {
 
     #[test]
     fn ansic_time() {
-        assert_eq!(ansic("2026-05-07T21:09:36.000000000+00:00"), "Thu May  7 21:09:36 2026");
+        assert_eq!(
+            ansic("2026-05-07T21:09:36.000000000+00:00"),
+            "Thu May  7 21:09:36 2026"
+        );
         assert_eq!(ansic("2025-05-30T12:07:14Z"), "Fri May 30 12:07:14 2025");
     }
 
@@ -657,6 +895,9 @@ mod tests {
 
     #[test]
     fn filters() {
-        assert_eq!(filters_query(&["status=exited".into()]).unwrap(), "filters=%7B%22status%22%3A%7B%22exited%22%3Atrue%7D%7D");
+        assert_eq!(
+            filters_query(&["status=exited".into()]).unwrap(),
+            "filters=%7B%22status%22%3A%7B%22exited%22%3Atrue%7D%7D"
+        );
     }
 }

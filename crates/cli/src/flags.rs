@@ -9,10 +9,18 @@ pub struct Spec {
 }
 
 pub const fn b(short: Option<char>, long: &'static str) -> Spec {
-    Spec { short, long, value: false }
+    Spec {
+        short,
+        long,
+        value: false,
+    }
 }
 pub const fn v(short: Option<char>, long: &'static str) -> Spec {
-    Spec { short, long, value: true }
+    Spec {
+        short,
+        long,
+        value: true,
+    }
 }
 
 #[derive(Debug, Default)]
@@ -32,10 +40,18 @@ impl Parsed {
             .unwrap_or(false)
     }
     pub fn get(&self, long: &str) -> Option<&str> {
-        self.flags.iter().rev().find(|(k, _)| *k == long).map(|(_, v)| v.as_str())
+        self.flags
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == long)
+            .map(|(_, v)| v.as_str())
     }
     pub fn all(&self, long: &str) -> Vec<String> {
-        self.flags.iter().filter(|(k, _)| *k == long).map(|(_, v)| v.clone()).collect()
+        self.flags
+            .iter()
+            .filter(|(k, _)| *k == long)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 }
 
@@ -116,7 +132,14 @@ pub fn parse(args: &[String], specs: &[Spec], interspersed: bool) -> Result<Pars
                     break;
                 } else if shorts.get(j) == Some(&'=') {
                     let rest: String = shorts[j + 1..].iter().collect();
-                    p.flags.push((spec.long, if rest == "false" { "false".into() } else { "true".into() }));
+                    p.flags.push((
+                        spec.long,
+                        if rest == "false" {
+                            "false".into()
+                        } else {
+                            "true".into()
+                        },
+                    ));
                     break;
                 } else {
                     p.flags.push((spec.long, "true".into()));
@@ -154,7 +177,12 @@ mod tests {
 
     #[test]
     fn combined_shorts_and_command() {
-        let p = parse(&s(&["-it", "--rm", "busybox", "sh", "-c", "exit 3"]), RUN, false).unwrap();
+        let p = parse(
+            &s(&["-it", "--rm", "busybox", "sh", "-c", "exit 3"]),
+            RUN,
+            false,
+        )
+        .unwrap();
         assert!(p.has("interactive") && p.has("tty") && p.has("rm") && !p.has("detach"));
         assert_eq!(p.args, s(&["busybox", "sh", "-c", "exit 3"]));
     }
@@ -162,7 +190,19 @@ mod tests {
     #[test]
     fn values_in_all_spellings() {
         let p = parse(
-            &s(&["-e", "A=1", "-eB=2", "--env", "C=3", "--env=D=4", "--name=x", "-w/tmp", "-h", "host", "img"]),
+            &s(&[
+                "-e",
+                "A=1",
+                "-eB=2",
+                "--env",
+                "C=3",
+                "--env=D=4",
+                "--name=x",
+                "-w/tmp",
+                "-h",
+                "host",
+                "img",
+            ]),
             RUN,
             false,
         )
@@ -184,10 +224,22 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(parse(&s(&["--foo"]), RUN, false).unwrap_err(), "unknown flag: --foo");
-        assert_eq!(parse(&s(&["-x"]), RUN, false).unwrap_err(), "unknown shorthand flag: 'x' in -x");
-        assert_eq!(parse(&s(&["--name"]), RUN, false).unwrap_err(), "flag needs an argument: --name");
-        assert_eq!(parse(&s(&["-e"]), RUN, false).unwrap_err(), "flag needs an argument: 'e' in -e");
+        assert_eq!(
+            parse(&s(&["--foo"]), RUN, false).unwrap_err(),
+            "unknown flag: --foo"
+        );
+        assert_eq!(
+            parse(&s(&["-x"]), RUN, false).unwrap_err(),
+            "unknown shorthand flag: 'x' in -x"
+        );
+        assert_eq!(
+            parse(&s(&["--name"]), RUN, false).unwrap_err(),
+            "flag needs an argument: --name"
+        );
+        assert_eq!(
+            parse(&s(&["-e"]), RUN, false).unwrap_err(),
+            "flag needs an argument: 'e' in -e"
+        );
         assert!(parse(&s(&["--rm=maybe"]), RUN, false).is_err());
     }
 

@@ -24,7 +24,12 @@ impl Conn {
                 ),
             )
         })?;
-        Ok(Conn { stream, buf: vec![0; 16384], pos: 0, end: 0 })
+        Ok(Conn {
+            stream,
+            buf: vec![0; 16384],
+            pos: 0,
+            end: 0,
+        })
     }
 
     /// Bytes already buffered but not consumed (after a hijack).
@@ -80,12 +85,18 @@ impl Head {
 pub fn read_head<R: BufRead>(r: &mut R) -> io::Result<Head> {
     let mut line = String::new();
     if r.read_line(&mut line)? == 0 {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed by the daemon"));
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "connection closed by the daemon",
+        ));
     }
     let mut parts = line.trim_end().splitn(3, ' ');
     let proto = parts.next().unwrap_or("");
     if !proto.starts_with("HTTP/1.") {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("malformed HTTP response {:?}", line.trim_end())));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("malformed HTTP response {:?}", line.trim_end()),
+        ));
     }
     let status: u16 = parts
         .next()
@@ -95,7 +106,10 @@ pub fn read_head<R: BufRead>(r: &mut R) -> io::Result<Head> {
     loop {
         line.clear();
         if r.read_line(&mut line)? == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated HTTP headers"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "truncated HTTP headers",
+            ));
         }
         let l = line.trim_end_matches(['\r', '\n']);
         if l.is_empty() {
@@ -118,7 +132,12 @@ pub enum Framing {
 }
 
 pub fn framing(method: &str, head: &Head) -> Framing {
-    if method == "HEAD" || head.status == 204 || head.status == 304 || head.status == 101 || head.status < 200 {
+    if method == "HEAD"
+        || head.status == 204
+        || head.status == 304
+        || head.status == 101
+        || head.status < 200
+    {
         return Framing::None;
     }
     if head
@@ -129,7 +148,11 @@ pub fn framing(method: &str, head: &Head) -> Framing {
         return Framing::Chunked;
     }
     if let Some(n) = head.header("Content-Length").and_then(|v| v.parse().ok()) {
-        return if n == 0 { Framing::None } else { Framing::Length(n) };
+        return if n == 0 {
+            Framing::None
+        } else {
+            Framing::Length(n)
+        };
     }
     Framing::UntilEof
 }
@@ -149,7 +172,12 @@ impl<R: BufRead> Body<R> {
             Framing::Length(n) => (n, false),
             _ => (0, false),
         };
-        Body { inner, framing, left, done }
+        Body {
+            inner,
+            framing,
+            left,
+            done,
+        }
     }
     pub fn is_done(&self) -> bool {
         self.done
@@ -158,11 +186,18 @@ impl<R: BufRead> Body<R> {
     fn next_chunk(&mut self) -> io::Result<()> {
         let mut line = String::new();
         if self.inner.read_line(&mut line)? == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated chunked body"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "truncated chunked body",
+            ));
         }
         let hex = line.trim().split(';').next().unwrap_or("").trim();
-        let size = u64::from_str_radix(hex, 16)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("bad chunk size {hex:?}")))?;
+        let size = u64::from_str_radix(hex, 16).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("bad chunk size {hex:?}"),
+            )
+        })?;
         if size == 0 {
             // trailers up to an empty line
             loop {
@@ -196,7 +231,10 @@ impl<R: BufRead> Read for Body<R> {
                 let max = (out.len() as u64).min(self.left) as usize;
                 let n = self.inner.read(&mut out[..max])?;
                 if n == 0 {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated body"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "truncated body",
+                    ));
                 }
                 self.left -= n as u64;
                 if self.left == 0 {
@@ -214,7 +252,10 @@ impl<R: BufRead> Read for Body<R> {
                 let max = (out.len() as u64).min(self.left) as usize;
                 let n = self.inner.read(&mut out[..max])?;
                 if n == 0 {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated chunked body"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "truncated chunked body",
+                    ));
                 }
                 self.left -= n as u64;
                 if self.left == 0 {
@@ -278,13 +319,18 @@ pub fn write_request(
             w.write_all(h.as_bytes())
         }
         ReqBody::Bytes(ct, b) => {
-            h.push_str(&format!("Content-Length: {}\r\nContent-Type: {ct}\r\n\r\n", b.len()));
+            h.push_str(&format!(
+                "Content-Length: {}\r\nContent-Type: {ct}\r\n\r\n",
+                b.len()
+            ));
             let mut all = h.into_bytes();
             all.extend_from_slice(b);
             w.write_all(&all)
         }
         ReqBody::Chunked(ct, r) => {
-            h.push_str(&format!("Content-Type: {ct}\r\nTransfer-Encoding: chunked\r\n\r\n"));
+            h.push_str(&format!(
+                "Content-Type: {ct}\r\nTransfer-Encoding: chunked\r\n\r\n"
+            ));
             w.write_all(h.as_bytes())?;
             let mut bw = io::BufWriter::with_capacity(65536, &mut *w);
             write_chunked(&mut bw, r)
@@ -312,7 +358,10 @@ mod tests {
 
     #[test]
     fn chunked_extensions_and_trailers() {
-        assert_eq!(decode(b"A;foo=bar\r\n0123456789\r\n0\r\nX-Trailer: 1\r\n\r\n"), b"0123456789");
+        assert_eq!(
+            decode(b"A;foo=bar\r\n0123456789\r\n0\r\nX-Trailer: 1\r\n\r\n"),
+            b"0123456789"
+        );
     }
 
     #[test]

@@ -29,7 +29,11 @@ impl fmt::Display for CliError {
 impl std::error::Error for CliError {}
 
 pub fn fail(msg: impl Into<String>, code: i32) -> anyhow::Error {
-    CliError { msg: msg.into(), code }.into()
+    CliError {
+        msg: msg.into(),
+        code,
+    }
+    .into()
 }
 
 /// Usage line for each command (after `berth CMD `).
@@ -47,7 +51,10 @@ pub fn usage_of(cmd: &str) -> &'static str {
 /// docker's flag error: message, usage, hint; exit 125.
 pub fn flag_error(cmd: &str, msg: &str) -> anyhow::Error {
     fail(
-        format!("{msg}\n\nUsage:  berth {cmd} {}\n\nRun 'berth {cmd} --help' for more information", usage_of(cmd)),
+        format!(
+            "{msg}\n\nUsage:  berth {cmd} {}\n\nRun 'berth {cmd} --help' for more information",
+            usage_of(cmd)
+        ),
         125,
     )
 }
@@ -66,8 +73,15 @@ pub fn args_error(cmd: &str, what: &str) -> anyhow::Error {
 pub fn help_text(cmd: &str, specs: &[flags::Spec]) -> String {
     let mut s = format!("\nUsage:  berth {cmd} {}\n\nOptions:\n", usage_of(cmd));
     for sp in specs {
-        let short = sp.short.map(|c| format!("-{c}, ")).unwrap_or_else(|| "    ".into());
-        s.push_str(&format!("  {short}--{}{}\n", sp.long, if sp.value { " string" } else { "" }));
+        let short = sp
+            .short
+            .map(|c| format!("-{c}, "))
+            .unwrap_or_else(|| "    ".into());
+        s.push_str(&format!(
+            "  {short}--{}{}\n",
+            sp.long,
+            if sp.value { " string" } else { "" }
+        ));
     }
     s
 }
@@ -107,7 +121,9 @@ fn real_main() -> anyhow::Result<i32> {
         let a = argv[i].as_str();
         match a {
             "-H" | "--host" => {
-                let v = argv.get(i + 1).ok_or_else(|| fail(format!("flag needs an argument: {a}"), 125))?;
+                let v = argv
+                    .get(i + 1)
+                    .ok_or_else(|| fail(format!("flag needs an argument: {a}"), 125))?;
                 host = Some(v.clone());
                 i += 2;
             }
@@ -155,7 +171,9 @@ fn real_main() -> anyhow::Result<i32> {
         "version" => cmds::version(connect, rest),
         "info" => cmds::info(connect, rest),
         _ => Err(fail(
-            format!("berth: unknown command: berth {cmd}\n\nRun 'berth --help' for more information"),
+            format!(
+                "berth: unknown command: berth {cmd}\n\nRun 'berth --help' for more information"
+            ),
             1,
         )),
     }

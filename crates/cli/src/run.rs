@@ -3,7 +3,7 @@
 use crate::client::{Client, DaemonError};
 use crate::flags::{self, b, v, Spec};
 use crate::http::ReqBody;
-use crate::{fail, flag_error, help_text, args_error, stdcopy, term};
+use crate::{args_error, fail, flag_error, help_text, stdcopy, term};
 use anyhow::Result;
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -50,14 +50,25 @@ pub struct RunOpts {
 
 /// The create body, key for key and in the order docker 28 sends it.
 pub fn create_body(o: &RunOpts) -> String {
-    let env = if o.env.is_empty() { "null".into() } else { js_list(&o.env) };
-    let cmd = if o.cmd.is_empty() { "null".into() } else { js_list(&o.cmd) };
+    let env = if o.env.is_empty() {
+        "null".into()
+    } else {
+        js_list(&o.env)
+    };
+    let cmd = if o.cmd.is_empty() {
+        "null".into()
+    } else {
+        js_list(&o.cmd)
+    };
     let entrypoint = match &o.entrypoint {
         Some(e) => js_list(std::slice::from_ref(e)),
         None => "null".into(),
     };
-    let labels: serde_json::Map<String, Value> =
-        o.labels.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+    let labels: serde_json::Map<String, Value> = o
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
     let attach_out = !o.detach;
     let attach_in = o.stdin && !o.detach;
     let stdin_once = o.stdin && !o.detach;
@@ -111,7 +122,11 @@ pub fn parse_run(args: &[String], is_create: bool) -> Result<RunOpts> {
         return Err(args_error(cmd, "requires at least 1 argument"));
     }
     let tty = p.has("tty");
-    let console = if tty { term::winsize(1).unwrap_or((0, 0)) } else { (0, 0) };
+    let console = if tty {
+        term::winsize(1).unwrap_or((0, 0))
+    } else {
+        (0, 0)
+    };
     let env = p
         .all("env")
         .into_iter()
@@ -160,7 +175,8 @@ pub fn normalize_ref(r: &str) -> (String, String) {
         _ => (r, "latest".to_string()),
     };
     let first = name.split('/').next().unwrap_or("");
-    let has_domain = name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let has_domain =
+        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
     let full = if has_domain {
         name.to_string()
     } else if name.contains('/') {
@@ -175,7 +191,9 @@ pub fn query_escape(s: &str) -> String {
     let mut o = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => o.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                o.push(b as char)
+            }
             b' ' => o.push('+'),
             _ => o.push_str(&format!("%{b:02X}")),
         }
@@ -185,7 +203,10 @@ pub fn query_escape(s: &str) -> String {
 
 /// docker prefixes run errors with the program name and a hint.
 fn run_error(cmd: &str, msg: &str, code: i32) -> anyhow::Error {
-    fail(format!("berth: {msg}\n\nRun 'berth {cmd} --help' for more information"), code)
+    fail(
+        format!("berth: {msg}\n\nRun 'berth {cmd} --help' for more information"),
+        code,
+    )
 }
 
 fn create(c: &mut Client, o: &RunOpts, cmd: &str) -> Result<String> {
@@ -194,35 +215,60 @@ fn create(c: &mut Client, o: &RunOpts, cmd: &str) -> Result<String> {
         Some(n) => format!("/containers/create?name={}", query_escape(n)),
         None => "/containers/create".to_string(),
     };
-    let r = c.call("POST", &path, ReqBody::Bytes("application/json", body.as_bytes()));
+    let r = c.call(
+        "POST",
+        &path,
+        ReqBody::Bytes("application/json", body.as_bytes()),
+    );
     let r = match r {
         Ok(r) => r,
         Err(e) => match e.downcast::<DaemonError>() {
             Ok(d) if d.status == 404 && d.message.to_lowercase().contains("no such image") => {
                 let (full, tag) = normalize_ref(&o.image);
-                let shown = if o.image.contains(':') || o.image.contains('@') { o.image.clone() } else { format!("{}:latest", o.image) };
+                let shown = if o.image.contains(':') || o.image.contains('@') {
+                    o.image.clone()
+                } else {
+                    format!("{}:latest", o.image)
+                };
                 eprintln!("Unable to find image '{shown}' locally");
                 let mut q = format!("/images/create?fromImage={}", query_escape(&full));
                 if !tag.is_empty() {
                     q.push_str(&format!("&tag={}", query_escape(&tag)));
                 }
                 let pulled = c
-                    .stream("POST", &q, ReqBody::EmptyPost, &[("X-Registry-Auth", "e30=")], false)
-                    .and_then(|s| crate::client::print_json_messages(s.body, &mut std::io::stderr()));
+                    .stream(
+                        "POST",
+                        &q,
+                        ReqBody::EmptyPost,
+                        &[("X-Registry-Auth", "e30=")],
+                        false,
+                    )
+                    .and_then(|s| {
+                        crate::client::print_json_messages(s.body, &mut std::io::stderr())
+                    });
                 match pulled {
                     Ok(None) => {}
                     Ok(Some((m, _))) => return Err(run_error(cmd, &m, 125)),
                     Err(e) => return Err(run_error(cmd, &e.to_string(), 125)),
                 }
-                c.call("POST", &path, ReqBody::Bytes("application/json", body.as_bytes()))
-                    .map_err(|e| run_error(cmd, &e.to_string(), 125))?
+                c.call(
+                    "POST",
+                    &path,
+                    ReqBody::Bytes("application/json", body.as_bytes()),
+                )
+                .map_err(|e| run_error(cmd, &e.to_string(), 125))?
             }
             Ok(d) => return Err(run_error(cmd, &d.to_string(), 125)),
             Err(e) => return Err(run_error(cmd, &e.to_string(), 125)),
         },
     };
     let v = r.json().map_err(|e| run_error(cmd, &e.to_string(), 125))?;
-    for w in v.get("Warnings").and_then(|w| w.as_array()).into_iter().flatten() {
+    for w in v
+        .get("Warnings")
+        .and_then(|w| w.as_array())
+        .into_iter()
+        .flatten()
+    {
         if let Some(w) = w.as_str() {
             eprintln!("WARNING: {w}");
         }
@@ -244,7 +290,11 @@ pub fn start_exit_code(msg: &str) -> i32 {
     }
 }
 
-pub fn cmd_run(connect: impl Fn() -> Result<Client>, args: &[String], is_create: bool) -> Result<i32> {
+pub fn cmd_run(
+    connect: impl Fn() -> Result<Client>,
+    args: &[String],
+    is_create: bool,
+) -> Result<i32> {
     let cmd = if is_create { "create" } else { "run" };
     let o = match parse_run(args, is_create) {
         Ok(o) => o,
@@ -269,7 +319,13 @@ pub fn cmd_run(connect: impl Fn() -> Result<Client>, args: &[String], is_create:
     if o.detach {
         // docker: wait?condition=next-exit (headers only), start, print ID.
         let wait = c
-            .stream("POST", &format!("/containers/{id}/wait?condition=next-exit"), ReqBody::EmptyPost, &[], false)
+            .stream(
+                "POST",
+                &format!("/containers/{id}/wait?condition=next-exit"),
+                ReqBody::EmptyPost,
+                &[],
+                false,
+            )
             .map_err(|e| run_error(cmd, &e.to_string(), 125))?;
         if let Err(e) = c.post(&format!("/containers/{id}/start")) {
             let msg = e.to_string();
@@ -284,8 +340,20 @@ pub fn cmd_run(connect: impl Fn() -> Result<Client>, args: &[String], is_create:
 
 /// attach (hijack) → wait (headers) → start → resize; stream output;
 /// return the exit code from the wait body.
-pub fn attach_start_wait(c: &mut Client, id: &str, tty: bool, stdin: bool, rm: bool, sig_proxy: bool, cmd: &str) -> Result<i32> {
-    let q = if stdin { "stderr=1&stdin=1&stdout=1&stream=1" } else { "stderr=1&stdout=1&stream=1" };
+pub fn attach_start_wait(
+    c: &mut Client,
+    id: &str,
+    tty: bool,
+    stdin: bool,
+    rm: bool,
+    sig_proxy: bool,
+    cmd: &str,
+) -> Result<i32> {
+    let q = if stdin {
+        "stderr=1&stdin=1&stdout=1&stream=1"
+    } else {
+        "stderr=1&stdout=1&stream=1"
+    };
     let (sock, rest) = c
         .hijack(&format!("/containers/{id}/attach?{q}"))
         .map_err(|e| run_error(cmd, &e.to_string(), 125))?;
@@ -294,7 +362,13 @@ pub fn attach_start_wait(c: &mut Client, id: &str, tty: bool, stdin: bool, rm: b
     }
     let cond = if rm { "removed" } else { "next-exit" };
     let wait = c
-        .stream("POST", &format!("/containers/{id}/wait?condition={cond}"), ReqBody::EmptyPost, &[], false)
+        .stream(
+            "POST",
+            &format!("/containers/{id}/wait?condition={cond}"),
+            ReqBody::EmptyPost,
+            &[],
+            false,
+        )
         .map_err(|e| run_error(cmd, &e.to_string(), 125))?;
 
     // Signal handlers first: the mask must be set before any thread starts.
@@ -310,16 +384,30 @@ pub fn attach_start_wait(c: &mut Client, id: &str, tty: bool, stdin: bool, rm: b
             }
         });
     } else if sig_proxy {
-        let sigs = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
+        let sigs = [
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGQUIT,
+            libc::SIGUSR1,
+            libc::SIGUSR2,
+        ];
         term::handle_signals(&sigs, move |sig| {
             if let Ok(mut c2) = Client::with_version(socket.clone(), version.clone()) {
-                let _ = c2.post(&format!("/containers/{idc}/kill?signal={}", term::signal_name(sig)));
+                let _ = c2.post(&format!(
+                    "/containers/{idc}/kill?signal={}",
+                    term::signal_name(sig)
+                ));
             }
         });
     }
 
     // Stdin: raw terminal when -t, copied until EOF, then half-close.
-    let raw = if tty && stdin && term::isatty(0) { term::RawMode::enter(0) } else { None };
+    let raw = if tty && stdin && term::isatty(0) {
+        term::RawMode::enter(0)
+    } else {
+        None
+    };
     if stdin {
         let mut w = sock.try_clone()?;
         std::thread::spawn(move || {
@@ -361,9 +449,14 @@ pub fn attach_start_wait(c: &mut Client, id: &str, tty: bool, stdin: bool, rm: b
     }
     let mut body = Vec::new();
     let mut wb = wait.body;
-    wb.read_to_end(&mut body).map_err(|e| run_error(cmd, &e.to_string(), 125))?;
+    wb.read_to_end(&mut body)
+        .map_err(|e| run_error(cmd, &e.to_string(), 125))?;
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if let Some(m) = v.get("Error").and_then(|e| e.get("Message")).and_then(|m| m.as_str()) {
+    if let Some(m) = v
+        .get("Error")
+        .and_then(|e| e.get("Message"))
+        .and_then(|m| m.as_str())
+    {
         if !m.is_empty() {
             return Err(run_error(cmd, m, 125));
         }
@@ -410,9 +503,19 @@ pub fn cmd_start(connect: impl Fn() -> Result<Client>, args: &[String]) -> Resul
     if p.has("attach") || p.has("interactive") {
         let name = &p.args[0];
         let info = c.get_json(&format!("/containers/{name}/json"))?;
-        let id = info.get("Id").and_then(|v| v.as_str()).unwrap_or(name).to_string();
-        let tty = info.pointer("/Config/Tty").and_then(|v| v.as_bool()).unwrap_or(false);
-        let rm = info.pointer("/HostConfig/AutoRemove").and_then(|v| v.as_bool()).unwrap_or(false);
+        let id = info
+            .get("Id")
+            .and_then(|v| v.as_str())
+            .unwrap_or(name)
+            .to_string();
+        let tty = info
+            .pointer("/Config/Tty")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        let rm = info
+            .pointer("/HostConfig/AutoRemove")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
         let stdin = p.has("interactive");
         return attach_start_wait(&mut c, &id, tty, stdin, rm, true, "start");
     }
@@ -427,7 +530,10 @@ pub fn cmd_start(connect: impl Fn() -> Result<Client>, args: &[String]) -> Resul
         }
     }
     if !failed.is_empty() {
-        return Err(fail(format!("Error: failed to start containers: {}", failed.join(", ")), 1));
+        return Err(fail(
+            format!("Error: failed to start containers: {}", failed.join(", ")),
+            1,
+        ));
     }
     Ok(0)
 }
@@ -454,7 +560,10 @@ mod tests {
         o.console = (24, 80);
         let want = DOCKER_04
             .replace(r#""AttachStdin":false"#, r#""AttachStdin":true"#)
-            .replace(r#""Tty":false,"OpenStdin":false,"StdinOnce":false"#, r#""Tty":true,"OpenStdin":true,"StdinOnce":true"#)
+            .replace(
+                r#""Tty":false,"OpenStdin":false,"StdinOnce":false"#,
+                r#""Tty":true,"OpenStdin":true,"StdinOnce":true"#,
+            )
             .replace(r#"["echo","hi"]"#, r#"["sh"]"#)
             .replace("[0,0]", "[24,80]");
         assert_eq!(create_body(&o), want);
@@ -463,7 +572,21 @@ mod tests {
     #[test]
     fn create_body_detached_with_options() {
         let o = parse_run(
-            &s(&["-d", "-i", "--name", "x", "-e", "A=1", "-w", "/tmp", "-h", "hh", "--entrypoint", "sh", "busybox"]),
+            &s(&[
+                "-d",
+                "-i",
+                "--name",
+                "x",
+                "-e",
+                "A=1",
+                "-w",
+                "/tmp",
+                "-h",
+                "hh",
+                "--entrypoint",
+                "sh",
+                "busybox",
+            ]),
             false,
         )
         .unwrap();
@@ -477,17 +600,38 @@ mod tests {
 
     #[test]
     fn refs() {
-        assert_eq!(normalize_ref("busybox"), ("docker.io/library/busybox".into(), "latest".into()));
-        assert_eq!(normalize_ref("ac-nosuchimage:1"), ("docker.io/library/ac-nosuchimage".into(), "1".into()));
-        assert_eq!(normalize_ref("me/app"), ("docker.io/me/app".into(), "latest".into()));
-        assert_eq!(normalize_ref("localhost:5000/x"), ("localhost:5000/x".into(), "latest".into()));
-        assert_eq!(query_escape("docker.io/library/x"), "docker.io%2Flibrary%2Fx");
+        assert_eq!(
+            normalize_ref("busybox"),
+            ("docker.io/library/busybox".into(), "latest".into())
+        );
+        assert_eq!(
+            normalize_ref("ac-nosuchimage:1"),
+            ("docker.io/library/ac-nosuchimage".into(), "1".into())
+        );
+        assert_eq!(
+            normalize_ref("me/app"),
+            ("docker.io/me/app".into(), "latest".into())
+        );
+        assert_eq!(
+            normalize_ref("localhost:5000/x"),
+            ("localhost:5000/x".into(), "latest".into())
+        );
+        assert_eq!(
+            query_escape("docker.io/library/x"),
+            "docker.io%2Flibrary%2Fx"
+        );
     }
 
     #[test]
     fn start_codes() {
-        assert_eq!(start_exit_code(r#"exec: "nosuch": executable file not found in $PATH: unknown"#), 127);
-        assert_eq!(start_exit_code(r#"exec: "/etc/passwd": permission denied: unknown"#), 126);
+        assert_eq!(
+            start_exit_code(r#"exec: "nosuch": executable file not found in $PATH: unknown"#),
+            127
+        );
+        assert_eq!(
+            start_exit_code(r#"exec: "/etc/passwd": permission denied: unknown"#),
+            126
+        );
         assert_eq!(start_exit_code("something else"), 125);
     }
 
@@ -496,7 +640,9 @@ mod tests {
         let e = parse_run(&s(&["--foo", "busybox"]), false).err().unwrap();
         let c = e.downcast_ref::<crate::CliError>().unwrap();
         assert_eq!(c.code, 125);
-        assert!(c.msg.starts_with("unknown flag: --foo\n\nUsage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]"));
+        assert!(c.msg.starts_with(
+            "unknown flag: --foo\n\nUsage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]"
+        ));
         let e = parse_run(&s(&[]), false).err().unwrap();
         assert_eq!(e.downcast_ref::<crate::CliError>().unwrap().code, 1);
     }

@@ -13,7 +13,12 @@ pub fn demux<R: Read, O: Write, E: Write>(mut r: R, out: &mut O, err: &mut E) ->
         while got < 8 {
             match r.read(&mut hdr[got..]) {
                 Ok(0) if got == 0 => return Ok(()),
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated stream header")),
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "truncated stream header",
+                    ))
+                }
                 Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -22,13 +27,21 @@ pub fn demux<R: Read, O: Write, E: Write>(mut r: R, out: &mut O, err: &mut E) ->
         let stream = hdr[0];
         let mut len = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
         if stream > 3 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("Unrecognized input header: {stream}")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("Unrecognized input header: {stream}"),
+            ));
         }
         let mut syserr = Vec::new();
         while len > 0 {
             let want = len.min(buf.len());
             let n = match r.read(&mut buf[..want]) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated stream frame")),
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "truncated stream frame",
+                    ))
+                }
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),

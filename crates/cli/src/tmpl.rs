@@ -25,7 +25,9 @@ impl Template {
         while let Some(i) = rest.find("{{") {
             let mut text = rest[..i].to_string();
             let after = &rest[i + 2..];
-            let j = after.find("}}").ok_or_else(|| "template: :1: unclosed action".to_string())?;
+            let j = after
+                .find("}}")
+                .ok_or_else(|| "template: :1: unclosed action".to_string())?;
             let mut inner = &after[..j];
             let mut pos = off + i + 2;
             if let Some(s) = inner.strip_prefix('-') {
@@ -49,8 +51,15 @@ impl Template {
             let expr = inner.trim().to_string();
             // Go reports a field chain at its last field: `{{.State.Pid}}` → 1:8.
             let first = expr.split_whitespace().next().unwrap_or("");
-            let shift = if first.starts_with('.') { first.rfind('.').unwrap_or(0) } else { 0 };
-            segs.push(Seg::Action { expr, pos: pos + lead + shift });
+            let shift = if first.starts_with('.') {
+                first.rfind('.').unwrap_or(0)
+            } else {
+                0
+            };
+            segs.push(Seg::Action {
+                expr,
+                pos: pos + lead + shift,
+            });
             let consumed = i + 2 + j + 2;
             off += consumed;
             rest = &rest[consumed..];
@@ -66,8 +75,13 @@ impl Template {
         for s in &segs {
             if let Seg::Action { expr, .. } = s {
                 let w = expr.split_whitespace().next().unwrap_or("");
-                if matches!(w, "range" | "if" | "end" | "else" | "with" | "define" | "template" | "block") {
-                    return Err(format!("template: unsupported action {{{{{w}}}}} in berth's template evaluator"));
+                if matches!(
+                    w,
+                    "range" | "if" | "end" | "else" | "with" | "define" | "template" | "block"
+                ) {
+                    return Err(format!(
+                        "template: unsupported action {{{{{w}}}}} in berth's template evaluator"
+                    ));
                 }
             }
         }
@@ -145,7 +159,9 @@ fn field<'a>(data: &'a Value, path: &str) -> Result<&'a Value, String> {
     let mut v = data;
     for key in path.split('.').filter(|k| !k.is_empty()) {
         v = match v {
-            Value::Object(m) => m.get(key).ok_or_else(|| format!("map has no entry for key \"{key}\""))?,
+            Value::Object(m) => m
+                .get(key)
+                .ok_or_else(|| format!("map has no entry for key \"{key}\""))?,
             Value::Null => return Err(format!("nil pointer evaluating interface {{}}.{key}")),
             _ => return Err(format!("can't evaluate field {key} in type interface {{}}")),
         };
@@ -194,7 +210,9 @@ fn eval_pipeline(expr: &str, data: &Value) -> Result<String, String> {
 }
 
 fn call(toks: &[String], data: &Value, piped: Option<Value>) -> Result<Value, String> {
-    let Some(first) = toks.first() else { return Ok(Value::Null) };
+    let Some(first) = toks.first() else {
+        return Ok(Value::Null);
+    };
     let mut piped = piped;
     let mut args = |from: usize| -> Result<Vec<Value>, String> {
         toks[from..]
@@ -227,7 +245,9 @@ fn call(toks: &[String], data: &Value, piped: Option<Value>) -> Result<Value, St
                 "lower" => s.to_lowercase(),
                 _ => {
                     let mut c = s.chars();
-                    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+                    c.next()
+                        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                        .unwrap_or_default()
                 }
             }))
         }
@@ -247,9 +267,13 @@ fn call(toks: &[String], data: &Value, piped: Option<Value>) -> Result<Value, St
                 v = match (&v, &k) {
                     (Value::Array(x), Value::Number(n)) => {
                         let i = n.as_u64().unwrap_or(u64::MAX) as usize;
-                        x.get(i).cloned().ok_or_else(|| format!("error calling index: index out of range: {i}"))?
+                        x.get(i).cloned().ok_or_else(|| {
+                            format!("error calling index: index out of range: {i}")
+                        })?
                     }
-                    (Value::Object(m), Value::String(s)) => m.get(s).cloned().unwrap_or(Value::Null),
+                    (Value::Object(m), Value::String(s)) => {
+                        m.get(s).cloned().unwrap_or(Value::Null)
+                    }
                     _ => return Err("error calling index: cannot index".into()),
                 };
             }
@@ -263,8 +287,12 @@ fn call(toks: &[String], data: &Value, piped: Option<Value>) -> Result<Value, St
             let sep = a.get(1).map(go_print_str).unwrap_or_default();
             Ok(Value::String(list.join(&sep)))
         }
-        "println" => Ok(Value::String(a.iter().map(go_print_str).collect::<Vec<_>>().join(" ") + "\n")),
-        "print" => Ok(Value::String(a.iter().map(go_print_str).collect::<Vec<_>>().join(""))),
+        "println" => Ok(Value::String(
+            a.iter().map(go_print_str).collect::<Vec<_>>().join(" ") + "\n",
+        )),
+        "print" => Ok(Value::String(
+            a.iter().map(go_print_str).collect::<Vec<_>>().join(""),
+        )),
         other => Err(format!("function \"{other}\" not defined")),
     }
 }
@@ -287,7 +315,16 @@ pub fn go_print(v: &Value) -> String {
         Value::Number(n) => go_float(n.as_f64().unwrap_or(0.0)),
         Value::String(s) => s.clone(),
         Value::Array(a) => {
-            let inner: Vec<String> = a.iter().map(|x| if x.is_null() { "<nil>".into() } else { go_print(x) }).collect();
+            let inner: Vec<String> = a
+                .iter()
+                .map(|x| {
+                    if x.is_null() {
+                        "<nil>".into()
+                    } else {
+                        go_print(x)
+                    }
+                })
+                .collect();
             format!("[{}]", inner.join(" "))
         }
         Value::Object(m) => {
@@ -297,7 +334,14 @@ pub fn go_print(v: &Value) -> String {
                 .iter()
                 .map(|k| {
                     let x = &m[*k];
-                    format!("{k}:{}", if x.is_null() { "<nil>".into() } else { go_print(x) })
+                    format!(
+                        "{k}:{}",
+                        if x.is_null() {
+                            "<nil>".into()
+                        } else {
+                            go_print(x)
+                        }
+                    )
                 })
                 .collect();
             format!("map[{}]", inner.join(" "))
@@ -390,8 +434,14 @@ mod tests {
     fn fields_and_json() {
         let v = json!({"State":{"Pid":1234,"Running":true,"Status":"running"},"Config":{"Cmd":["sleep","100"],"Env":null,"Labels":{}},"Name":"/x"});
         assert_eq!(run("{{.State.Pid}}", &v).unwrap(), "1234");
-        assert_eq!(run("pid={{.State.Pid}} {{.State.Status}}", &v).unwrap(), "pid=1234 running");
-        assert_eq!(run("{{json .Config.Cmd}}", &v).unwrap(), "[\"sleep\",\"100\"]");
+        assert_eq!(
+            run("pid={{.State.Pid}} {{.State.Status}}", &v).unwrap(),
+            "pid=1234 running"
+        );
+        assert_eq!(
+            run("{{json .Config.Cmd}}", &v).unwrap(),
+            "[\"sleep\",\"100\"]"
+        );
         assert_eq!(run("{{.Config.Cmd}}", &v).unwrap(), "[sleep 100]");
         assert_eq!(run("{{json .Config.Labels}}", &v).unwrap(), "{}");
         assert_eq!(run("{{.Config.Env}}", &v).unwrap(), "[]");
@@ -411,7 +461,10 @@ mod tests {
 
     #[test]
     fn json_no_html_escape() {
-        assert_eq!(go_json(&json!({"b":"<a&b>","a":1})), "{\"a\":1,\"b\":\"<a&b>\"}");
+        assert_eq!(
+            go_json(&json!({"b":"<a&b>","a":1})),
+            "{\"a\":1,\"b\":\"<a&b>\"}"
+        );
     }
 
     #[test]

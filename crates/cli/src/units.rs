@@ -146,7 +146,9 @@ pub fn go_quote(s: &str) -> String {
             '\n' => o.push_str("\\n"),
             '\t' => o.push_str("\\t"),
             '\r' => o.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => o.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                o.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => o.push(c),
         }
     }
@@ -214,7 +216,10 @@ mod tests {
     #[test]
     fn quoting_and_ellipsis() {
         assert_eq!(go_quote("sleep 1000"), "\"sleep 1000\"");
-        assert_eq!(ellipsis("sh -c 'while true; do sleep 1; done'", 20), "sh -c 'while true; …");
+        assert_eq!(
+            ellipsis("sh -c 'while true; do sleep 1; done'", 20),
+            "sh -c 'while true; …"
+        );
         assert_eq!(go_quote("a\"b"), "\"a\\\"b\"");
     }
 }

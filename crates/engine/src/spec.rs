@@ -156,7 +156,6 @@ pub fn build(rec: &Record, rootfs: &Path, ctr_dir: &Path) -> Result<Value> {
             "env": env,
             "cwd": cwd,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1048576u64, "soft": 1048576u64}],
             "noNewPrivileges": false
         },
         "root": {"path": rootfs, "readonly": readonly},

@@ -16,7 +16,10 @@ pub fn bin_dir() -> PathBuf {
         return PathBuf::from(d);
     }
     let exe = std::env::current_exe().expect("test exe");
-    exe.parent().and_then(|p| p.parent()).expect("target dir").to_path_buf()
+    exe.parent()
+        .and_then(|p| p.parent())
+        .expect("target dir")
+        .to_path_buf()
 }
 
 pub fn repo_root() -> PathBuf {
@@ -84,10 +87,18 @@ impl Daemon {
             .stderr(log)
             .spawn()
             .expect("spawn berthd");
-        let d = Daemon { root: root.to_path_buf(), sock, child: Some(child) };
+        let d = Daemon {
+            root: root.to_path_buf(),
+            sock,
+            child: Some(child),
+        };
         let t0 = Instant::now();
         while UnixStream::connect(&d.sock).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(20), "berthd did not come up: {}", d.log());
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "berthd did not come up: {}",
+                d.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         d
@@ -127,7 +138,12 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .expect("run berth");
-        child.stdin.take().expect("stdin").write_all(input).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write stdin");
         child.wait_with_output().expect("berth output")
     }
 
@@ -180,11 +196,21 @@ impl Daemon {
         let mut resp = Vec::new();
         s.set_read_timeout(Some(Duration::from_secs(30))).ok();
         let _ = s.read_to_end(&mut resp);
-        let split = resp.windows(4).position(|w| w == b"\r\n\r\n").expect("response head");
+        let split = resp
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("response head");
         let head = String::from_utf8_lossy(&resp[..split]).into_owned();
-        let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
         let mut body = resp[split + 4..].to_vec();
-        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
             body = dechunk(&body);
         }
         (status, head, body)
@@ -192,7 +218,12 @@ impl Daemon {
 
     pub fn inspect(&self, name: &str) -> serde_json::Value {
         let (st, _, body) = self.http("GET", &format!("/containers/{name}/json"), None);
-        assert_eq!(st, 200, "inspect {name}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            st,
+            200,
+            "inspect {name}: {}",
+            String::from_utf8_lossy(&body)
+        );
         serde_json::from_slice(&body).expect("inspect json")
     }
 
@@ -217,8 +248,11 @@ impl Daemon {
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
-        let Some(nl) = b.windows(2).position(|w| w == b"\r\n") else { break };
-        let n = usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap_or("0").trim(), 16).unwrap_or(0);
+        let Some(nl) = b.windows(2).position(|w| w == b"\r\n") else {
+            break;
+        };
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap_or("0").trim(), 16)
+            .unwrap_or(0);
         if n == 0 || b.len() < nl + 2 + n {
             break;
         }
@@ -247,14 +281,22 @@ impl Drop for Daemon {
 pub fn cleanup_root(root: &Path) {
     let root_s = root.to_string_lossy().into_owned();
     let ids: Vec<String> = std::fs::read_dir(root.join("data/containers"))
-        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     if let Ok(rd) = std::fs::read_dir("/proc") {
         for e in rd.flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
             let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let cmd = String::from_utf8_lossy(&cmd);
-            if cmd.starts_with(&*bin_dir().join("berth-shim").to_string_lossy()) && cmd.contains(&root_s) {
+            if cmd.starts_with(&*bin_dir().join("berth-shim").to_string_lossy())
+                && cmd.contains(&root_s)
+            {
                 // SAFETY: a shim this test's daemon started (its command line names our root).
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
