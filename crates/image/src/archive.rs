@@ -772,6 +772,37 @@ mod tests {
         (build(&entries), cfg)
     }
 
+    /// docker 25+: manifest.json naming `blobs/sha256/…` next to an OCI index.json.
+    #[test]
+    fn docker25_archive_prefers_manifest_json_and_verifies_blobs() {
+        let (oci, cfg) = oci_archive(false, false);
+        let l1 = layer("a");
+        let cfg_blob = format!("blobs/sha256/{}", Digest::sha256_of(&cfg).hex());
+        let l1_blob = format!("blobs/sha256/{}", Digest::sha256_of(&l1).hex());
+        let manifest = serde_json::to_vec(&serde_json::json!([{
+            "Config": cfg_blob, "RepoTags": ["other:tag"], "Layers": [l1_blob]
+        }]))
+        .unwrap();
+        // append manifest.json to the OCI layout tar (drop its end marker first)
+        let mut t = oci.clone();
+        t.truncate(t.len() - 1024); // tar::Builder ends with two zero blocks
+        t.extend_from_slice(&build(&[E::F("manifest.json", manifest.clone())]));
+        let (_d, r) = unpack_bytes(&t);
+        let imgs = r.unwrap();
+        assert_eq!(imgs.len(), 1);
+        assert_eq!(imgs[0].repo_tags[0].familiar(), "other:tag");
+        assert_eq!(imgs[0].config, cfg);
+
+        // the same with a tampered layer blob
+        let (oci_bad, _) = oci_archive(false, true);
+        let mut t = oci_bad;
+        t.truncate(t.len() - 1024); // tar::Builder ends with two zero blocks
+        t.extend_from_slice(&build(&[E::F("manifest.json", manifest)]));
+        let (_d, r) = unpack_bytes(&t);
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("digest mismatch"), "{e}");
+    }
+
     #[test]
     fn oci_layout_single_manifest() {
         let (tar, cfg) = oci_archive(false, false);

@@ -5,6 +5,7 @@ use crate::util::{self, HashingReader};
 use crate::{Error, LayerInfo, Result, Snapshotter};
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
+use sha2::Digest as _;
 use std::fs;
 use std::io::{self, Read};
 use std::path::Path;
@@ -104,10 +105,46 @@ pub(crate) fn apply(
         return Err(e.into());
     }
     util::sync_dir(&s.root)?;
+    if let Err(e) = ensure_link(s, &hex) {
+        // not fatal: mounts fall back to the full path
+        tracing::warn!(chain_id = %chain_id, error = %e, "could not create short link");
+    }
     tracing::info!(chain_id = %chain_id, diff_id = expected_diff_id, size, "layer applied");
     Ok(LayerInfo {
         chain_id,
         diff_id: expected_diff_id.to_string(),
         size,
     })
+}
+
+const LINK_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// The name of a layer's short link `l/<id>` (26 characters, derived from the chain hex).
+/// Overlay's mount options must fit in one page: `l/<id>` is about half as long as
+/// `<chain-hex>/diff`, which doubles the number of layers an image can have.
+pub(crate) fn short_id(chain_hex: &str) -> String {
+    let h = sha2::Sha256::digest(chain_hex.as_bytes());
+    h.iter()
+        .take(26)
+        .map(|b| LINK_ALPHABET[(*b & 31) as usize] as char)
+        .collect()
+}
+
+/// Creates `l/<id> -> ../<hex>/diff` if missing; returns the link path.
+pub(crate) fn ensure_link(s: &Snapshotter, hex: &str) -> io::Result<std::path::PathBuf> {
+    let ldir = s.root.join("l");
+    fs::create_dir_all(&ldir)?;
+    let link = ldir.join(short_id(hex));
+    let target = format!("../{hex}/diff");
+    match fs::read_link(&link) {
+        Ok(t) if t == Path::new(&target) => return Ok(link),
+        Ok(_) => fs::remove_file(&link)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    match std::os::unix::fs::symlink(&target, &link) {
+        Ok(()) => Ok(link),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(link),
+        Err(e) => Err(e),
+    }
 }

@@ -14,6 +14,7 @@ const MAX_OPTIONS: usize = 4096;
 fn check_key(key: &str) -> Result<()> {
     let ok = !key.is_empty()
         && key.len() <= 128
+        && key != "l"
         && !key.starts_with("tmp-")
         && !key.starts_with('.')
         && key
@@ -116,11 +117,26 @@ fn is_mounted(p: &Path) -> Result<bool> {
     Ok(mount_points()?.iter().any(|m| m == p))
 }
 
-/// The overlay mount options for `p`; errors if too long for the kernel or unparsable.
-pub(crate) fn overlay_options(p: &RwPaths) -> Result<String> {
-    let mut all: Vec<&Path> = p.lowers.iter().map(PathBuf::as_path).collect();
-    all.push(&p.upper);
-    all.push(&p.work);
+/// The path to give overlay for a lower dir: its short link `l/<id>` when it is a layer's
+/// `diff` dir (falls back to the full path if the link cannot be made).
+fn mount_lower(s: &Snapshotter, lower: &Path) -> PathBuf {
+    let hex = lower
+        .strip_prefix(&s.root)
+        .ok()
+        .and_then(|rel| rel.parent())
+        .and_then(|p| p.to_str())
+        .filter(|h| util::digest_hex(&format!("sha256:{h}")).is_some());
+    match hex.map(|h| layer::ensure_link(s, h)) {
+        Some(Ok(link)) => link,
+        _ => lower.to_path_buf(),
+    }
+}
+
+/// The overlay mount options; errors if too long for the kernel or unparsable.
+pub(crate) fn overlay_options(lowers: &[PathBuf], upper: &Path, work: &Path) -> Result<String> {
+    let mut all: Vec<&Path> = lowers.iter().map(PathBuf::as_path).collect();
+    all.push(upper);
+    all.push(work);
     for path in &all {
         let s = path.to_string_lossy();
         if s.contains(':') || s.contains(',') || s.contains('\\') {
@@ -130,23 +146,22 @@ pub(crate) fn overlay_options(p: &RwPaths) -> Result<String> {
             )));
         }
     }
-    let lowers: Vec<String> = p
-        .lowers
+    let lower_strs: Vec<String> = lowers
         .iter()
         .map(|l| l.to_string_lossy().into_owned())
         .collect();
     let opts = format!(
         "lowerdir={},upperdir={},workdir={}",
-        lowers.join(":"),
-        p.upper.display(),
-        p.work.display()
+        lower_strs.join(":"),
+        upper.display(),
+        work.display()
     );
     if opts.len() >= MAX_OPTIONS {
         return Err(Error::Io(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
                 "overlay options for {} layers are {} bytes, over the kernel's {MAX_OPTIONS}",
-                p.lowers.len(),
+                lowers.len(),
                 opts.len()
             ),
         )));
@@ -159,7 +174,8 @@ pub(crate) fn mount(s: &Snapshotter, key: &str) -> Result<PathBuf> {
     if is_mounted(&p.merged)? {
         return Ok(p.merged);
     }
-    let opts = overlay_options(&p)?;
+    let lowers: Vec<PathBuf> = p.lowers.iter().map(|l| mount_lower(s, l)).collect();
+    let opts = overlay_options(&lowers, &p.upper, &p.work)?;
     match sys_mount(
         Some("overlay"),
         &p.merged,
