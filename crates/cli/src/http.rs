@@ -151,6 +151,7 @@ impl<R: BufRead> Body<R> {
         };
         Body { inner, framing, left, done }
     }
+    #[cfg(test)]
     pub fn is_done(&self) -> bool {
         self.done
     }
