@@ -43,6 +43,7 @@ impl Response {
 
 /// A response whose body is read as it arrives (logs -f, load, wait).
 pub struct Streaming {
+    #[allow(dead_code)]
     pub head: Head,
     pub body: Body<Conn>,
 }
@@ -117,11 +118,6 @@ impl Client {
             Some(c) => Ok(c),
             None => Ok(Conn::connect(&self.socket)?),
         }
-    }
-
-    /// Takes the keep-alive connection away (e.g. for a wait whose body comes later).
-    pub fn new_conn(&self) -> Result<Conn> {
-        Ok(Conn::connect(&self.socket)?)
     }
 
     fn send(
@@ -209,14 +205,6 @@ impl Client {
 
     pub fn get_json(&mut self, p: &str) -> Result<serde_json::Value> {
         self.call("GET", p, ReqBody::Empty)?.json()
-    }
-
-    pub fn post_json(&mut self, p: &str, json: &str) -> Result<Response> {
-        self.call(
-            "POST",
-            p,
-            ReqBody::Bytes("application/json", json.as_bytes()),
-        )
     }
 
     pub fn post(&mut self, p: &str) -> Result<Response> {

@@ -179,6 +179,7 @@ impl<R: BufRead> Body<R> {
             done,
         }
     }
+    #[cfg(test)]
     pub fn is_done(&self) -> bool {
         self.done
     }
