@@ -26,7 +26,14 @@ pub(crate) struct Ctx<'a> {
 pub(crate) fn run(ctx: &Ctx) -> ! {
     let code = match setup(ctx) {
         Ok(prepared) => {
-            let _ = ctx.sync.send(&Msg::Ready);
+            let _ = match prepared.console {
+                Some(fd) => ctx.sync.send_fd(b'R', fd),
+                None => ctx.sync.send(&Msg::Ready),
+            };
+            if let Some(fd) = prepared.console {
+                // SAFETY: our copy of the master, now owned by the parent.
+                unsafe { libc::close(fd) };
+            }
             match ctx.sync.recv() {
                 Ok(Msg::Start) => {
                     let (err, code) = prepared.exec();
@@ -60,6 +67,8 @@ fn reset_signals() {
 }
 
 struct Prepared {
+    /// pty master allocated inside the container, for the parent
+    console: Option<RawFd>,
     path: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
@@ -206,11 +215,24 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
         })?;
     }
 
+    let user = process.user();
+    // With a terminal and the container's own devpts, the pty comes from inside (so that
+    // `tty` names /dev/pts/0); the master goes back to the parent with the ready message.
+    let console = if ctx.terminal && ctx.new_mount_ns && Path::new("/dev/pts/ptmx").exists() {
+        Some(open_console(user.uid())?)
+    } else {
+        None
+    };
+    let stdio = match console {
+        Some((_, slave)) => [slave; 3],
+        None => ctx.stdio,
+    };
+    let console = console.map(|(m, _)| m);
     // SAFETY: plain syscalls on fds we own.
     unsafe {
         libc::setsid();
         let mut tmp = [0; 3];
-        for (i, fd) in ctx.stdio.iter().enumerate() {
+        for (i, fd) in stdio.iter().enumerate() {
             tmp[i] = check(libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3), || {
                 "dup stdio".into()
             })?;
@@ -243,7 +265,6 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
         )?;
     }
 
-    let user = process.user();
     let groups: Vec<libc::gid_t> = user.additional_gids().clone().unwrap_or_default();
     // SAFETY: valid buffer of gids; plain id syscalls.
     unsafe {
@@ -277,10 +298,45 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
     // SAFETY: umask never fails.
     unsafe { libc::umask(0o022) };
     Ok(Prepared {
+        console,
         path: cstr(path)?,
         argv,
         envp,
     })
+}
+
+/// Opens a pty in the container's devpts: (master, slave), both CLOEXEC.
+fn open_console(uid: u32) -> Result<(RawFd, RawFd)> {
+    // SAFETY: standard pty allocation on fresh fds.
+    unsafe {
+        let m = check(
+            libc::open(
+                c"/dev/ptmx".as_ptr(),
+                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+            ),
+            || "open /dev/ptmx".into(),
+        )?;
+        check(libc::unlockpt(m), || "unlockpt".into())?;
+        let mut name = [0 as libc::c_char; 128];
+        let r = libc::ptsname_r(m, name.as_mut_ptr(), name.len());
+        if r != 0 {
+            return Err(Error::Sys(format!(
+                "ptsname: {}",
+                std::io::Error::from_raw_os_error(r)
+            )));
+        }
+        let s = check(
+            libc::open(
+                name.as_ptr(),
+                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+            ),
+            || "open pty slave".into(),
+        )?;
+        if uid != 0 {
+            libc::fchown(s, uid, u32::MAX);
+        }
+        Ok((m, s))
+    }
 }
 
 fn loopback_up() -> Result<()> {

@@ -46,11 +46,19 @@ pub struct Stdio {
 pub struct Created {
     pid: i32,
     sync: Option<SyncSock>,
+    console: Option<OwnedFd>,
 }
 
 impl Created {
     pub fn pid(&self) -> i32 {
         self.pid
+    }
+
+    /// With `Stdio::terminal` and a devpts mounted in the container: the master of the pty
+    /// allocated inside the container (its slave is the init's stdio, so `tty` prints
+    /// `/dev/pts/0`). The fds passed in `Stdio` were then not used. `None` otherwise.
+    pub fn take_console(&mut self) -> Option<OwnedFd> {
+        self.console.take()
     }
 
     /// Lets the process `execve`; returns once exec succeeded or with the exec error.
@@ -178,15 +186,16 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
     let resources = linux.and_then(|l| l.resources().as_ref());
     let res = cgroups::setup(&hierarchies, &cg_path, resources, pid)
         .and_then(|()| parent_sock.send(&Msg::Go))
-        .and_then(|()| match parent_sock.recv()? {
-            Msg::Ready => Ok(()),
-            Msg::Error(e) => Err(e),
+        .and_then(|()| match parent_sock.recv_with_fd()? {
+            (Msg::Ready, console) => Ok(console),
+            (Msg::Error(e), _) => Err(e),
             _ => Err(Error::Sys("container init exited during set-up".into())),
         });
     match res {
-        Ok(()) => Ok(Created {
+        Ok(console) => Ok(Created {
             pid,
             sync: Some(parent_sock),
+            console,
         }),
         Err(e) => {
             // SAFETY: our own child.

@@ -3,7 +3,7 @@
 
 use crate::sys::{check, last_err};
 use crate::{Error, Result};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 pub(crate) enum Msg {
     Go,
@@ -39,6 +39,73 @@ pub(crate) fn pair() -> Result<(SyncSock, SyncSock)> {
 }
 
 impl SyncSock {
+    /// Sends `fd` (SCM_RIGHTS) along with a one-byte message.
+    pub fn send_fd(&self, tag: u8, fd: RawFd) -> Result<()> {
+        let mut byte = [tag];
+        let mut iov = libc::iovec {
+            iov_base: byte.as_mut_ptr() as *mut libc::c_void,
+            iov_len: 1,
+        };
+        // SAFETY: cmsg buffer sized with CMSG_SPACE for one fd; all pointers valid.
+        unsafe {
+            let space = libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as usize;
+            let mut cbuf = vec![0u8; space];
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+            msg.msg_controllen = space;
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = libc::SCM_RIGHTS;
+            (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut RawFd, fd);
+            check(
+                libc::sendmsg(self.0.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) as libc::c_int,
+                || "sync sendmsg".into(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Receives one message and the fd passed with it, if any.
+    pub fn recv_with_fd(&self) -> Result<(Msg, Option<OwnedFd>)> {
+        let mut buf = [0u8; 4096];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+            iov_len: buf.len(),
+        };
+        // SAFETY: buffers sized for the data and one fd; the received fd is fresh.
+        unsafe {
+            let space = libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as usize;
+            let mut cbuf = vec![0u8; space];
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+            msg.msg_controllen = space;
+            let n = loop {
+                let r = libc::recvmsg(self.0.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC);
+                if r >= 0 {
+                    break r as usize;
+                }
+                if crate::sys::errno() != libc::EINTR {
+                    return Err(last_err("sync recvmsg"));
+                }
+            };
+            let mut fd = None;
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            if !c.is_null()
+                && (*c).cmsg_level == libc::SOL_SOCKET
+                && (*c).cmsg_type == libc::SCM_RIGHTS
+            {
+                let raw = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const RawFd);
+                fd = Some(OwnedFd::from_raw_fd(raw));
+            }
+            Ok((parse(&buf[..n])?, fd))
+        }
+    }
+
     pub fn send(&self, m: &Msg) -> Result<()> {
         let buf: Vec<u8> = match m {
             Msg::Go => b"G".to_vec(),
@@ -94,21 +161,24 @@ impl SyncSock {
                 return Err(last_err("sync recv"));
             }
         };
-        let b = &buf[..n];
-        Ok(match b {
-            [] => Msg::Eof,
-            [b'G'] => Msg::Go,
-            [b'R'] => Msg::Ready,
-            [b'S'] => Msg::Start,
-            [b'E', k, rest @ ..] => {
-                let s = String::from_utf8_lossy(rest).into_owned();
-                Msg::Error(match k {
-                    b'X' => Error::Exec(s),
-                    b'P' => Error::Spec(s),
-                    _ => Error::Sys(s),
-                })
-            }
-            _ => return Err(Error::Sys("bad sync message".into())),
-        })
+        parse(&buf[..n])
     }
+}
+
+fn parse(b: &[u8]) -> Result<Msg> {
+    Ok(match b {
+        [] => Msg::Eof,
+        [b'G'] => Msg::Go,
+        [b'R'] => Msg::Ready,
+        [b'S'] => Msg::Start,
+        [b'E', k, rest @ ..] => {
+            let s = String::from_utf8_lossy(rest).into_owned();
+            Msg::Error(match k {
+                b'X' => Error::Exec(s),
+                b'P' => Error::Spec(s),
+                _ => Error::Sys(s),
+            })
+        }
+        _ => return Err(Error::Sys("bad sync message".into())),
+    })
 }

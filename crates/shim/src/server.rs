@@ -201,7 +201,7 @@ pub fn run(args: Args, spec: oci_spec::runtime::Spec) -> i32 {
         None => None,
     };
     let cg_path = berth_runtime::cgroups_path(&args.id, &spec);
-    let created = match berth_runtime::create(&args.id, &spec, cstdio) {
+    let mut created = match berth_runtime::create(&args.id, &spec, cstdio) {
         Ok(c) => c,
         Err(e) => {
             let _ = std::fs::remove_file(&args.socket);
@@ -209,6 +209,14 @@ pub fn run(args: Args, spec: oci_spec::runtime::Spec) -> i32 {
         }
     };
     drop(spec);
+    let mut side = side;
+    if let Some(console) = created.take_console() {
+        // the pty from inside the container replaces the one allocated here
+        if let Err(e) = use_console(&args, &mut side, console) {
+            let _ = std::fs::remove_file(&args.socket);
+            return fail(format!("console: {e}"));
+        }
+    }
     let pid = created.pid();
     write_stdout_line(&format!("READY {pid}\n"));
     redirect_std(&args.bundle);
@@ -237,6 +245,21 @@ pub fn run(args: Args, spec: oci_spec::runtime::Spec) -> i32 {
     0
 }
 
+fn use_console(args: &Args, side: &mut stdio::ShimSide, master: OwnedFd) -> io::Result<()> {
+    if args.rows > 0 || args.cols > 0 {
+        stdio::set_winsize(master.as_raw_fd(), args.rows, args.cols)?;
+    }
+    stdio::set_nonblock(master.as_raw_fd())?;
+    side.out = master.try_clone()?;
+    side.stdin = if args.stdin {
+        Some(master.try_clone()?)
+    } else {
+        None
+    };
+    side.master = Some(master);
+    Ok(())
+}
+
 // poll tokens
 const T_LISTEN: usize = usize::MAX;
 const T_SIG: usize = usize::MAX - 1;
@@ -249,6 +272,7 @@ impl Shim {
         let mut fds: Vec<libc::pollfd> = Vec::new();
         let mut tokens: Vec<usize> = Vec::new();
         loop {
+            self.clients.retain(|c| !c.dead);
             if let State::Exited(..) = self.state {
                 let timed_out = self.exit_deadline.is_some_and(|d| Instant::now() >= d);
                 if self.clients.is_empty() || timed_out {
