@@ -757,7 +757,7 @@ pub fn info(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32
     let i = c.get_json("/info")?;
     let n = |k: &str| {
         i.get(k)
-            .map(|x| crate::tmpl::go_print(x))
+            .map(crate::tmpl::go_print)
             .unwrap_or_else(|| "0".into())
     };
     let st = |k: &str| s(&i, k).to_string();

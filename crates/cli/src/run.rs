@@ -130,13 +130,14 @@ pub fn parse_run(args: &[String], is_create: bool) -> Result<RunOpts> {
     let env = p
         .all("env")
         .into_iter()
-        .filter_map(|e| {
+        .map(|e| {
+            // `-e NAME` takes NAME's value from our environment, as docker does.
             if e.contains('=') {
-                Some(e)
+                e
             } else {
                 match std::env::var(&e) {
-                    Ok(v) => Some(format!("{e}={v}")),
-                    Err(_) => Some(e),
+                    Ok(v) => format!("{e}={v}"),
+                    Err(_) => e,
                 }
             }
         })
