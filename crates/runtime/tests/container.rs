@@ -122,7 +122,7 @@ fn run(root: &Path, args: &[&str], extra: serde_json::Value) -> Result<Out, Erro
     fs::File::from(err_r).read_to_string(&mut stderr).unwrap();
     remove_cgroups(&cg).unwrap();
     assert!(!cg_exists(&cg));
-    let _ = fs::remove_dir("/sys/fs/cgroup/memory/berth"); // shared parent: best effort
+    remove_parent_cgroups();
     started?;
     let status = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
@@ -134,6 +134,18 @@ fn run(root: &Path, args: &[&str], extra: serde_json::Value) -> Result<Out, Erro
         stdout,
         stderr,
     })
+}
+
+/// Best-effort removal of the shared `/berth` parent cgroups the tests may have created
+/// (fails harmlessly while another container still uses them).
+fn remove_parent_cgroups() {
+    for base in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
+        if let Ok(rd) = fs::read_dir(base) {
+            for e in rd.flatten() {
+                let _ = fs::remove_dir(e.path().join("berth"));
+            }
+        }
+    }
 }
 
 fn main() {

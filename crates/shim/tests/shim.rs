@@ -130,6 +130,19 @@ fn wait_gone(b: &Bundle) {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert!(b.cgroup_gone(), "cgroup left behind");
+    remove_parent_cgroups();
+}
+
+/// Best-effort removal of the shared `/berth` parent cgroups the tests may have created
+/// (fails harmlessly while another container still uses them).
+fn remove_parent_cgroups() {
+    for base in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
+        if let Ok(rd) = fs::read_dir(base) {
+            for e in rd.flatten() {
+                let _ = fs::remove_dir(e.path().join("berth"));
+            }
+        }
+    }
 }
 
 fn log_lines(b: &Bundle) -> Vec<serde_json::Value> {
