@@ -9,6 +9,7 @@
 //! `args[0]` and reports ready. `Created::start` lets it `execve`.
 
 mod cgroups;
+pub mod stats;
 mod exec;
 mod init;
 pub mod mounts;
