@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `1795343435` or `1795343435.123456789` → time.
-fn parse_unix_time(s: &str) -> Option<SystemTime> {
+pub(crate) fn parse_unix_time(s: &str) -> Option<SystemTime> {
     if s.is_empty() || s == "0" {
         return None;
     }
@@ -28,7 +28,7 @@ fn parse_unix_time(s: &str) -> Option<SystemTime> {
     Some(UNIX_EPOCH + Duration::new(secs, nanos))
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     req: Request<Incoming>,
 ) -> Result<T, Response<Body>> {
     let data = req
@@ -73,6 +73,7 @@ pub async fn route(
         ("GET", ["containers", "json"]) => (|| {
             let mut opts = ListOptions {
                 all: q.flag("all"),
+                size: q.flag("size"),
                 ..Default::default()
             };
             if let Some(n) = q.get("limit").and_then(|l| l.parse::<i64>().ok()) {
@@ -88,7 +89,7 @@ pub async fn route(
                 .map(|v| json_response(StatusCode::OK, &v))
         })(),
         ("GET", ["containers", id, "json"]) => engine
-            .inspect(id)
+            .inspect(id, q.flag("size"))
             .map(|v| json_response(StatusCode::OK, &v)),
         ("POST", ["containers", id, "start"]) => engine
             .start(id)

@@ -7,6 +7,8 @@
 
 mod body;
 mod containers;
+mod events;
+mod exec;
 mod images;
 mod query;
 mod system;
@@ -155,6 +157,10 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         }
         Some("containers") => containers::route(engine, req, &method, &segs, &q).await,
         Some("images") => images::route(engine, req, &method, &route, &q).await,
+        Some("exec") => exec::route(engine, req, &method, &segs, &q).await,
+        Some("events") if method == hyper::Method::GET && segs.len() == 1 => {
+            events::route(engine, &q)
+        }
         _ => not_found(),
     }
 }

@@ -125,6 +125,7 @@ async fn main() -> Result<()> {
         _ = term.recv() => {},
         _ = int.recv() => {},
     }
+    engine.shutdown();
     tracing::info!("shutting down; running containers keep running");
     for s in sockets {
         let _ = std::fs::remove_file(s);

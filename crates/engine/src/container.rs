@@ -52,6 +52,29 @@ pub struct State {
     /// ever started (docker shows "Created" until then)
     #[serde(default)]
     pub has_started: bool,
+    #[serde(default)]
+    pub oom_killed: bool,
+    /// stopped by `stop`/`kill`: restart policies other than `always` leave it stopped
+    #[serde(default)]
+    pub manually_stopped: bool,
+    #[serde(default)]
+    pub health: Option<Health>,
+}
+
+/// `State.Health` as docker shows it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub failing_streak: u32,
+    pub log: Vec<HealthLog>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HealthLog {
+    pub start: u128,
+    pub end: u128,
+    pub exit_code: i32,
+    pub output: String,
 }
 
 impl State {
@@ -77,6 +100,8 @@ pub struct Record {
     /// chain ID of the image's top layer
     pub layer_parent: Option<String>,
     pub state: State,
+    #[serde(default)]
+    pub restart_count: u32,
 }
 
 pub fn now_nanos() -> u128 {
@@ -110,6 +135,8 @@ pub struct Container {
     pub(crate) pending: Mutex<Vec<PendingAttach>>,
     /// serialises start / stop / remove
     pub(crate) op: tokio::sync::Mutex<()>,
+    /// current restart back-off (in memory only)
+    pub(crate) backoff: Mutex<std::time::Duration>,
 }
 
 impl Container {
@@ -125,6 +152,7 @@ impl Container {
             progress: tx,
             pending: Mutex::new(Vec::new()),
             op: tokio::sync::Mutex::new(()),
+            backoff: Mutex::new(std::time::Duration::ZERO),
         }
     }
 

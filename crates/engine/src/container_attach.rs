@@ -34,6 +34,7 @@ impl Engine {
             Status::Running | Status::Paused => {
                 let sock = self.shim_socket(&c.id);
                 self.spawn_attach(&sock, opts, io).await;
+                self.emit(&c, "attach", &[]);
                 Ok(())
             }
             Status::Created | Status::Exited => {
@@ -72,25 +73,28 @@ impl Engine {
         // The shim acknowledges nothing; a STATE round trip makes sure it has read our
         // ATTACH line before anything else (START) reaches it.
         let _ = shim_client::request(sock, "STATE").await;
-        tokio::spawn(async move {
-            let (mut shim_r, mut shim_w) = shim.into_split();
-            let (mut cli_r, mut cli_w) = tokio::io::split(io);
-            let stdin = opts.stdin;
-            let to_shim = tokio::spawn(async move {
-                if stdin {
-                    let _ = tokio::io::copy(&mut cli_r, &mut shim_w).await;
-                } else {
-                    // Drain and ignore whatever the client sends.
-                    let mut buf = [0u8; 4096];
-                    while matches!(cli_r.read(&mut buf).await, Ok(n) if n > 0) {}
-                }
-                let _ = shim_w.shutdown().await;
-            });
-            let _ = tokio::io::copy(&mut shim_r, &mut cli_w).await;
-            let _ = cli_w.shutdown().await;
-            to_shim.abort();
-        });
+        tokio::spawn(splice(shim, io, opts.stdin));
     }
+}
+
+/// Copies the client's stdin to the shim (only if `stdin`) and the shim's output to the
+/// client until the shim closes; a client half-close does not end the output.
+pub(crate) async fn splice(shim: tokio::net::UnixStream, io: Box<dyn ClientIo>, stdin: bool) {
+    let (mut shim_r, mut shim_w) = shim.into_split();
+    let (mut cli_r, mut cli_w) = tokio::io::split(io);
+    let to_shim = tokio::spawn(async move {
+        if stdin {
+            let _ = tokio::io::copy(&mut cli_r, &mut shim_w).await;
+        } else {
+            // Drain and ignore whatever the client sends.
+            let mut buf = [0u8; 4096];
+            while matches!(cli_r.read(&mut buf).await, Ok(n) if n > 0) {}
+        }
+        let _ = shim_w.shutdown().await;
+    });
+    let _ = tokio::io::copy(&mut shim_r, &mut cli_w).await;
+    let _ = cli_w.shutdown().await;
+    to_shim.abort();
 }
 
 impl Engine {

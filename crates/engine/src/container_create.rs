@@ -134,6 +134,11 @@ impl Engine {
         if c.stop_signal.is_none() {
             c.stop_signal = icfg.stop_signal.clone();
         }
+        if !c.extra.contains_key("Healthcheck") {
+            if let Some(h) = icfg.extra.get("Healthcheck").filter(|h| !h.is_null()) {
+                c.extra.insert("Healthcheck".into(), h.clone());
+            }
+        }
         let mut labels: BTreeMap<String, String> = icfg.labels.clone().unwrap_or_default();
         labels.extend(c.labels.take().unwrap_or_default());
         c.labels = Some(labels);
@@ -151,6 +156,29 @@ impl Engine {
         }
         if hc.log_config.kind.is_empty() {
             hc.log_config.kind = "json-file".into();
+        }
+        if !matches!(hc.log_config.kind.as_str(), "json-file" | "none") {
+            return Err(Error::InvalidParameter(format!(
+                "logger: no log driver named '{}' is registered",
+                hc.log_config.kind
+            )));
+        }
+        for (k, v) in &hc.log_config.config {
+            match k.as_str() {
+                "max-size" if crate::container_start::parse_size(v).is_some() => {}
+                "max-file" if v.parse::<u32>().map(|n| n > 0).unwrap_or(false) => {}
+                "max-size" | "max-file" => {
+                    return Err(Error::InvalidParameter(format!(
+                        "invalid value for log option {k}: {v}"
+                    )))
+                }
+                "compress" | "labels" | "env" | "tag" | "mode" | "max-buffer-size" => {}
+                _ => {
+                    return Err(Error::InvalidParameter(format!(
+                        "unknown log opt '{k}' for json-file log driver"
+                    )))
+                }
+            }
         }
         if hc.restart_policy.name.is_empty() {
             hc.restart_policy.name = "no".into();
@@ -188,13 +216,15 @@ impl Engine {
             host_config: req.host_config.clone(),
             layer_parent: parent,
             state: State::default(),
+            restart_count: 0,
         };
         let ctr = Arc::new(Container::new(rec));
         ctr.save(&dir)?;
         self.containers
             .write()
             .expect("containers lock")
-            .insert(id.to_string(), ctr);
+            .insert(id.to_string(), ctr.clone());
+        self.emit(&ctr, "create", &[]);
         Ok(())
     }
 }

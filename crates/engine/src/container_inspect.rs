@@ -7,7 +7,7 @@ use berth_types::{overlay, CONFIG_DEFAULTS, HOST_CONFIG_DEFAULTS};
 use serde_json::{json, Value};
 
 impl Engine {
-    pub fn inspect(&self, name_or_id: &str) -> Result<Value> {
+    pub fn inspect(&self, name_or_id: &str, size: bool) -> Result<Value> {
         let c = self.get_container(name_or_id)?;
         let rec = c.record();
         let st = &rec.state;
@@ -35,7 +35,13 @@ impl Engine {
             HOST_CONFIG_DEFAULTS,
             &serde_json::to_value(&rec.host_config)?,
         );
-        Ok(json!({
+        let ids = self.exec_ids(&rec.id);
+        let exec_ids = if ids.is_empty() {
+            Value::Null
+        } else {
+            json!(ids)
+        };
+        let mut v = json!({
             "Id": rec.id,
             "Created": format_rfc3339_nanos(Some(from_unix_nanos(rec.created))),
             "Path": rec.path,
@@ -45,7 +51,7 @@ impl Engine {
                 "Running": st.status.is_running(),
                 "Paused": st.status == Status::Paused,
                 "Restarting": st.status == Status::Restarting,
-                "OOMKilled": false,
+                "OOMKilled": st.oom_killed,
                 "Dead": st.status == Status::Dead,
                 "Pid": st.pid,
                 "ExitCode": st.exit_code,
@@ -59,13 +65,13 @@ impl Engine {
             "HostsPath": dir.join("hosts"),
             "LogPath": if rec.host_config.log_config.kind == "none" { Value::String(String::new()) } else { json!(self.log_path(&rec.id)) },
             "Name": format!("/{}", rec.name),
-            "RestartCount": 0,
+            "RestartCount": rec.restart_count,
             "Driver": "overlay2",
             "Platform": "linux",
             "MountLabel": "",
             "ProcessLabel": "",
             "AppArmorProfile": "",
-            "ExecIDs": null,
+            "ExecIDs": exec_ids,
             "HostConfig": host_config,
             "GraphDriver": graph,
             "Mounts": [],
@@ -79,6 +85,39 @@ impl Engine {
                 "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
                 "Networks": {}
             }
-        }))
+        });
+        if let Some(h) = &st.health {
+            v["State"]["Health"] = json!({
+                "Status": h.status,
+                "FailingStreak": h.failing_streak,
+                "Log": h.log.iter().map(|l| json!({
+                    "Start": format_rfc3339_nanos(Some(from_unix_nanos(l.start))),
+                    "End": format_rfc3339_nanos(Some(from_unix_nanos(l.end))),
+                    "ExitCode": l.exit_code,
+                    "Output": l.output
+                })).collect::<Vec<_>>()
+            });
+        }
+        if size {
+            let (rw, rootfs) = self.container_size(&rec.id, &rec.image_id);
+            v["SizeRw"] = json!(rw);
+            v["SizeRootFs"] = json!(rootfs);
+        }
+        Ok(v)
+    }
+
+    /// (bytes in the RW layer, RW layer + image).
+    pub(crate) fn container_size(&self, id: &str, image_id: &str) -> (u64, u64) {
+        let rw = self
+            .snaps
+            .rw_paths(id)
+            .map(|p| crate::container_prune::dir_size(&p.upper))
+            .unwrap_or(0);
+        let image = self
+            .images
+            .get(image_id)
+            .map(|i| self.image_size(&i))
+            .unwrap_or(0);
+        (rw, rw + image)
     }
 }

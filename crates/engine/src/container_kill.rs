@@ -58,12 +58,24 @@ impl Engine {
             Some(s) if !s.is_empty() => parse_signal(s)?,
             _ => libc::SIGKILL,
         };
-        if !c.state().status.is_running() {
-            return Err(Error::Conflict(format!(
-                "Container {} is not running",
-                c.id
-            )));
+        match c.state().status {
+            Status::Running | Status::Paused => {}
+            Status::Restarting => {
+                return Err(Error::Conflict(format!(
+                    "Container {} is restarting, wait until the container is running",
+                    c.id
+                )))
+            }
+            _ => {
+                return Err(Error::Conflict(format!(
+                    "Container {} is not running",
+                    c.id
+                )))
+            }
         }
+        c.update(|r| r.state.manually_stopped = true);
+        let _ = c.save(&self.container_dir(&c.id));
+        self.emit(&c, "kill", &[("signal", sig.to_string())]);
         self.signal(&c.id, sig).await
     }
 
@@ -82,16 +94,34 @@ impl Engine {
     pub async fn stop(self: &Arc<Self>, name_or_id: &str, timeout: Option<i64>) -> Result<()> {
         let c = self.get_container(name_or_id)?;
         let _op = c.op.lock().await;
-        if !c.state().status.is_running() {
-            return Err(Error::NotModified);
+        match c.state().status {
+            Status::Running | Status::Paused => {}
+            Status::Restarting => {
+                // Cancels the pending restart.
+                c.update(|r| {
+                    r.state.status = Status::Exited;
+                    r.state.manually_stopped = true;
+                });
+                let _ = c.save(&self.container_dir(&c.id));
+                self.emit(&c, "stop", &[]);
+                return Ok(());
+            }
+            _ => return Err(Error::NotModified),
         }
+        c.update(|r| r.state.manually_stopped = true);
+        let _ = c.save(&self.container_dir(&c.id));
         let rec = c.record();
         let secs = timeout.or(rec.config.stop_timeout).unwrap_or(10);
         let sig = match rec.config.stop_signal.as_deref() {
             Some(s) if !s.is_empty() => parse_signal(s)?,
             _ => libc::SIGTERM,
         };
-        self.stop_locked(&c.id, sig, secs).await
+        if secs != 0 {
+            self.emit(&c, "kill", &[("signal", sig.to_string())]);
+        }
+        self.stop_locked(&c.id, sig, secs).await?;
+        self.emit(&c, "stop", &[]);
+        Ok(())
     }
 
     /// Sends `sig`, waits up to `secs` (negative: forever), then kills.
@@ -125,6 +155,7 @@ impl Engine {
         if c.state().status == Status::Exited || exited(&rx) {
             return Ok(());
         }
+        self.emit(&c, "kill", &[("signal", libc::SIGKILL.to_string())]);
         let _ = self.signal(id, libc::SIGKILL).await;
         while !exited(&rx) {
             if tokio::time::timeout(Duration::from_secs(30), rx.changed())
@@ -136,6 +167,20 @@ impl Engine {
                 )));
             }
         }
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// `restart`: stop (if running), then start; docker's `restart` event.
+    pub async fn restart(self: &Arc<Self>, name_or_id: &str, timeout: Option<i64>) -> Result<()> {
+        let c = self.get_container(name_or_id)?;
+        match self.stop(&c.id, timeout).await {
+            Ok(()) | Err(Error::NotModified) => {}
+            Err(e) => return Err(e),
+        }
+        self.start(&c.id).await?;
+        self.emit(&c, "restart", &[]);
         Ok(())
     }
 }

@@ -5,12 +5,13 @@ use crate::timefmt::{from_unix_nanos, human_duration, unix_secs};
 use crate::{Engine, Error, Result};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 #[derive(Debug, Clone, Default)]
 pub struct ListOptions {
     pub all: bool,
+    /// `size=1`: SizeRw and SizeRootFs
+    pub size: bool,
     /// -n / -l
     pub limit: Option<usize>,
     /// filter name → accepted values (docker's `{"status":{"exited":true}}`)
@@ -55,8 +56,14 @@ pub fn status_text(c: &Container) -> String {
             .map(human_duration)
             .unwrap_or_else(|| "Less than a second".into())
     };
+    let health = match st.health.as_ref().map(|h| h.status.as_str()) {
+        Some("starting") => " (health: starting)",
+        Some("healthy") => " (healthy)",
+        Some("unhealthy") => " (unhealthy)",
+        _ => "",
+    };
     match st.status {
-        Status::Running => format!("Up {}", ago(st.started())),
+        Status::Running => format!("Up {}{health}", ago(st.started())),
         Status::Paused => format!("Up {} (Paused)", ago(st.started())),
         Status::Restarting => format!("Restarting ({}) {} ago", st.exit_code, ago(st.finished())),
         Status::Removing => "Removal In Progress".into(),
@@ -67,8 +74,9 @@ pub fn status_text(c: &Container) -> String {
     }
 }
 
-fn matches(c: &Container, filters: &HashMap<String, Vec<String>>) -> bool {
+fn matches(engine: &Engine, c: &Container, filters: &HashMap<String, Vec<String>>) -> bool {
     let rec = c.record();
+    let created_of = |v: &str| engine.get_container(v).ok().map(|o| o.record().created);
     filters.iter().all(|(k, vals)| {
         vals.is_empty()
             || vals.iter().any(|v| match k.as_str() {
@@ -87,6 +95,30 @@ fn matches(c: &Container, filters: &HashMap<String, Vec<String>>) -> bool {
                     rec.state.status == Status::Exited
                         && v.parse::<i32>().ok() == Some(rec.state.exit_code)
                 }
+                "ancestor" => {
+                    rec.config.image == *v
+                        || rec
+                            .image_id
+                            .trim_start_matches("sha256:")
+                            .starts_with(v.trim_start_matches("sha256:"))
+                        || engine
+                            .images
+                            .get(v)
+                            .map(|i| i.id.as_str() == rec.image_id)
+                            .unwrap_or(false)
+                }
+                "before" => created_of(v).map(|t| rec.created < t).unwrap_or(false),
+                "since" => created_of(v).map(|t| rec.created > t).unwrap_or(false),
+                "health" => {
+                    let h = rec
+                        .state
+                        .health
+                        .as_ref()
+                        .map(|h| h.status.as_str())
+                        .unwrap_or("none");
+                    h == v
+                }
+                "volume" | "network" | "publish" | "expose" | "is-task" => false,
                 "label" => {
                     let labels = rec.config.labels.clone().unwrap_or_default();
                     match v.split_once('=') {
@@ -111,7 +143,7 @@ impl Engine {
             if !show_all && !rec.state.status.is_running() {
                 continue;
             }
-            if !matches(&c, &opts.filters) {
+            if !matches(self, &c, &opts.filters) {
                 continue;
             }
             let mut command = rec.path.clone();
@@ -124,7 +156,7 @@ impl Engine {
             } else {
                 rec.state.status.as_str()
             };
-            out.push(json!({
+            let mut item = json!({
                 "Id": rec.id,
                 "Names": [format!("/{}", rec.name)],
                 "Image": rec.config.image,
@@ -138,7 +170,13 @@ impl Engine {
                 "HostConfig": {"NetworkMode": rec.host_config.network_mode},
                 "NetworkSettings": {"Networks": {}},
                 "Mounts": []
-            }));
+            });
+            if opts.size {
+                let (rw, rootfs) = self.container_size(&rec.id, &rec.image_id);
+                item["SizeRw"] = json!(rw);
+                item["SizeRootFs"] = json!(rootfs);
+            }
+            out.push(item);
             if opts.limit.is_some_and(|n| out.len() >= n) {
                 break;
             }
@@ -146,6 +184,3 @@ impl Engine {
         Ok(Value::Array(out))
     }
 }
-
-#[allow(dead_code)]
-fn _assert_send(_: Arc<Engine>) {}

@@ -77,8 +77,22 @@ impl Engine {
         opts: LogsOptions,
     ) -> Result<mpsc::Receiver<Bytes>> {
         let c = self.get_container(name_or_id)?;
-        let tty = c.record().config.tty;
+        let rec = c.record();
+        if rec.host_config.log_config.kind == "none" {
+            return Err(crate::Error::InvalidParameter(
+                "configured logging driver does not support reading".into(),
+            ));
+        }
+        let tty = rec.config.tty;
         let path = self.log_path(&c.id);
+        // rotated files first, oldest first: <log>.N … <log>.1
+        let mut rotated = Vec::new();
+        for i in (1..100).rev() {
+            let p = std::path::PathBuf::from(format!("{}.{i}", path.display()));
+            if p.exists() {
+                rotated.push(p);
+            }
+        }
         let (tx, rx) = mpsc::channel::<Bytes>(64);
         let engine = self.clone();
         let em = Emitter { opts, tty };
@@ -106,6 +120,13 @@ impl Engine {
                     }
                 }
             };
+            for p in &rotated {
+                if let Ok(f) = std::fs::File::open(p) {
+                    let mut r = BufReader::new(f);
+                    let mut part = String::new();
+                    read_more(&mut r, &mut lines, &mut part);
+                }
+            }
             read_more(&mut rd, &mut lines, &mut partial);
             let skip = match em.opts.tail {
                 Some(n) => lines.len().saturating_sub(n),
@@ -134,8 +155,21 @@ impl Engine {
                 return;
             };
             let mut last_round = false;
+            use std::os::unix::fs::MetadataExt;
+            let mut ino = std::fs::metadata(&path).map(|m| m.ino()).unwrap_or(0);
             loop {
                 let mut new = Vec::new();
+                let pos = rd.stream_position().unwrap_or(0);
+                // rotated or truncated under us: continue with the new file from its start
+                if let Ok(m) = std::fs::metadata(&path) {
+                    if m.ino() != ino || m.len() < pos {
+                        read_more(&mut rd, &mut new, &mut partial);
+                        if let Ok(f) = std::fs::File::open(&path) {
+                            rd = BufReader::new(f);
+                            ino = m.ino();
+                        }
+                    }
+                }
                 let pos = rd.stream_position().unwrap_or(0);
                 let _ = rd.seek(SeekFrom::Start(pos));
                 read_more(&mut rd, &mut new, &mut partial);

@@ -17,7 +17,14 @@ impl Engine {
             return Ok(()); // removed while we waited for the lock
         }
         let st = c.state().status;
-        if st.is_running() {
+        if st == Status::Restarting {
+            if !force {
+                return Err(Error::Conflict(format!(
+                    "You cannot remove a restarting container {}. Stop the container before attempting removal or force remove",
+                    c.id
+                )));
+            }
+        } else if st.is_running() {
             if !force {
                 return Err(Error::Conflict(format!(
                     "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
@@ -41,6 +48,7 @@ impl Engine {
                 names.remove(&name);
             }
         }
+        self.emit(&c, "destroy", &[]);
         c.notify_removed();
         Ok(())
     }

@@ -1,12 +1,28 @@
 //! `start`: mount the rootfs, write the bundle, spawn the shim, connect waiting attaches, go.
 
 use crate::container::{now_nanos, Container, Status};
-use crate::shim_client;
+use crate::shim_client::{self, Exit};
 use crate::{spec, Engine, Error, Result};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// docker's size units for log options: `10m`, `512k`, `1g`, plain bytes (powers of 1024).
+pub(crate) fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let s = s.trim_end_matches('b');
+    let (num, mult) = match s.chars().last()? {
+        'k' => (&s[..s.len() - 1], 1u64 << 10),
+        'm' => (&s[..s.len() - 1], 1 << 20),
+        'g' => (&s[..s.len() - 1], 1 << 30),
+        't' => (&s[..s.len() - 1], 1 << 40),
+        _ => (s, 1),
+    };
+    let n: f64 = num.trim().parse().ok()?;
+    (n > 0.0).then_some((n * mult as f64) as u64)
+}
 
 impl Engine {
     pub(crate) fn shim_socket(&self, id: &str) -> PathBuf {
@@ -64,7 +80,7 @@ impl Engine {
         }
     }
 
-    async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
+    pub(crate) async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
         let id = c.id.clone();
         let rec = c.record();
         let rootfs = self.snaps.mount_rw(&id)?;
@@ -90,6 +106,20 @@ impl Engine {
             .arg(self.exit_file(&id))
             .arg("--log")
             .arg(&log);
+        if let Some(size) = rec.host_config.log_config.config.get("max-size") {
+            let bytes = parse_size(size).ok_or_else(|| {
+                Error::InvalidParameter(format!("invalid value for log option max-size: {size}"))
+            })?;
+            cmd.arg("--log-max-size").arg(bytes.to_string());
+            let files = rec
+                .host_config
+                .log_config
+                .config
+                .get("max-file")
+                .map(String::as_str)
+                .unwrap_or("1");
+            cmd.arg("--log-max-file").arg(files);
+        }
         if rec.config.tty {
             cmd.arg("--tty");
             if let Some([h, w]) = rec.host_config.console_size {
@@ -153,9 +183,17 @@ impl Engine {
             r.state.started_at = Some(now_nanos());
             r.state.finished_at = None;
             r.state.has_started = true;
+            r.state.oom_killed = false;
+            r.state.manually_stopped = false;
+            if let Some(h) = r.state.health.as_mut() {
+                h.status = "starting".into();
+                h.failing_streak = 0;
+            }
         });
         c.save(&self.container_dir(&id))?;
         self.spawn_monitor(c.clone());
+        self.emit(c, "start", &[]);
+        self.spawn_health(c.clone());
         Ok(())
     }
 
@@ -172,32 +210,111 @@ impl Engine {
         });
     }
 
-    /// Records an exit (or a lost shim: exit code 255), unmounts, and applies `--rm`.
-    pub(crate) async fn handle_exit(
-        self: &Arc<Self>,
-        c: &Arc<Container>,
-        exit: Option<(i32, u128)>,
-    ) {
-        let (code, nanos) = exit.unwrap_or((255, now_nanos()));
+    /// Records an exit (or a lost shim: exit code 255), unmounts, then applies `--rm` or the
+    /// restart policy.
+    pub(crate) async fn handle_exit(self: &Arc<Self>, c: &Arc<Container>, exit: Option<Exit>) {
+        let lost = exit.is_none();
+        let exit = exit.unwrap_or(Exit {
+            code: 255,
+            at: now_nanos(),
+            oom: false,
+        });
         let _ = self.snaps.unmount_rw(&c.id);
         let _ = std::fs::remove_dir_all(self.run_dir(&c.id));
-        c.update(|r| {
+        let ran_for = c.update(|r| {
+            let ran = r
+                .state
+                .started_at
+                .map(|s| exit.at.saturating_sub(s))
+                .unwrap_or(0);
             r.state.status = Status::Exited;
             r.state.pid = 0;
-            r.state.exit_code = code;
-            r.state.finished_at = Some(if nanos == 0 { now_nanos() } else { nanos });
-            if exit.is_none() {
+            r.state.exit_code = exit.code;
+            r.state.oom_killed = exit.oom;
+            r.state.finished_at = Some(if exit.at == 0 { now_nanos() } else { exit.at });
+            if lost {
                 r.state.error = "container's shim exited without recording an exit".into();
             }
+            if let Some(h) = r.state.health.as_mut() {
+                h.status = "unhealthy".into();
+            }
+            ran
         });
         if let Err(e) = c.save(&self.container_dir(&c.id)) {
             tracing::warn!(id = %c.id, "cannot save state: {e}");
         }
-        c.notify_exit(code);
-        if c.record().host_config.auto_remove {
+        if exit.oom {
+            self.emit(c, "oom", &[]);
+        }
+        self.emit(c, "die", &[("exitCode", exit.code.to_string())]);
+        c.notify_exit(exit.code);
+        let rec = c.record();
+        if rec.host_config.auto_remove {
             if let Err(e) = self.remove(&c.id, true).await {
                 tracing::warn!(id = %c.id, "auto-remove failed: {e}");
             }
+            return;
         }
+        if let Some(delay) = self.restart_delay(c, exit.code, ran_for) {
+            self.schedule_restart(c.clone(), delay);
+        }
+    }
+
+    /// The restart policy's verdict, with docker's back-off: 100 ms doubling while the
+    /// container keeps dying within 10 s of its start, up to a minute.
+    fn restart_delay(&self, c: &Container, code: i32, ran_for_ns: u128) -> Option<Duration> {
+        let rec = c.record();
+        if rec.state.manually_stopped || self.shutting_down() {
+            return None;
+        }
+        let p = &rec.host_config.restart_policy;
+        let restart = match p.name.as_str() {
+            "always" | "unless-stopped" => true,
+            "on-failure" => {
+                code != 0
+                    && (p.maximum_retry_count <= 0
+                        || (rec.restart_count as i64) < p.maximum_retry_count)
+            }
+            _ => false,
+        };
+        if !restart {
+            return None;
+        }
+        let mut backoff = c.backoff.lock().expect("backoff lock");
+        *backoff = if ran_for_ns >= 10_000_000_000 || backoff.is_zero() {
+            Duration::from_millis(100)
+        } else {
+            (*backoff * 2).min(Duration::from_secs(60))
+        };
+        Some(*backoff)
+    }
+
+    fn schedule_restart(self: &Arc<Self>, c: Arc<Container>, delay: Duration) {
+        c.update(|r| r.state.status = Status::Restarting);
+        let _ = c.save(&self.container_dir(&c.id));
+        let engine = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _op = c.op.lock().await;
+            if c.state().status != Status::Restarting
+                || !engine
+                    .containers
+                    .read()
+                    .expect("containers lock")
+                    .contains_key(&c.id)
+            {
+                return;
+            }
+            c.update(|r| r.restart_count += 1);
+            if let Err(e) = engine.start_locked(&c).await {
+                tracing::warn!(id = %c.id, "restart failed: {e}");
+                let _ = engine.snaps.unmount_rw(&c.id);
+                c.update(|r| {
+                    r.state.status = Status::Exited;
+                    r.state.error = e.to_string();
+                });
+                let _ = c.save(&engine.container_dir(&c.id));
+            }
+        });
     }
 }

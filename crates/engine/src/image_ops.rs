@@ -67,7 +67,7 @@ impl Engine {
         Ok(out)
     }
 
-    fn image_size(&self, img: &berth_image::Image) -> u64 {
+    pub(crate) fn image_size(&self, img: &berth_image::Image) -> u64 {
         let mut parent: Option<String> = None;
         let mut total = 0;
         for d in &img.config.rootfs.diff_ids {

@@ -11,10 +11,19 @@ mod container_inspect;
 mod container_kill;
 mod container_list;
 mod container_logs;
+mod container_pause;
+mod container_prune;
 mod container_remove;
+mod container_rename;
 mod container_start;
+mod container_stats;
+mod container_top;
+mod container_update;
 mod container_wait;
+mod events;
+mod exec;
 mod fsutil;
+mod health;
 mod image_ops;
 mod names;
 mod restore;
@@ -22,11 +31,13 @@ mod shim_client;
 mod spec;
 mod timefmt;
 
-pub use container::{Container, State, Status};
+pub use container::{Container, Health, HealthLog, State, Status};
 pub use container_attach::AttachOptions;
 pub use container_list::ListOptions;
 pub use container_logs::LogsOptions;
 pub use container_wait::WaitCondition;
+pub use events::{Event, EventBus};
+pub use exec::ExecConfig;
 pub use timefmt::{format_rfc3339_nanos, human_duration};
 
 use std::collections::HashMap;
@@ -105,6 +116,9 @@ pub struct Engine {
     pub(crate) containers: RwLock<HashMap<String, Arc<Container>>>,
     /// name (without `/`) → id
     pub(crate) names: RwLock<HashMap<String, String>>,
+    pub events: EventBus,
+    pub(crate) execs: std::sync::Mutex<HashMap<String, Arc<std::sync::Mutex<exec::Exec>>>>,
+    pub(crate) shutting_down: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -128,9 +142,22 @@ impl Engine {
             snaps,
             containers: RwLock::new(HashMap::new()),
             names: RwLock::new(HashMap::new()),
+            events: EventBus::default(),
+            execs: std::sync::Mutex::new(HashMap::new()),
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
         });
         restore::restore(&engine).await?;
         Ok(engine)
+    }
+
+    /// Stops restart policies from acting (the daemon is going away; containers keep running).
+    pub fn shutdown(&self) {
+        self.shutting_down
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub(crate) fn shutting_down(&self) -> bool {
+        self.shutting_down.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn config(&self) -> &Config {
@@ -182,6 +209,24 @@ impl Engine {
             .values()
             .cloned()
             .collect()
+    }
+
+    /// Emits a container event with docker's attributes (image, name, labels) plus `extra`.
+    pub(crate) fn emit(&self, c: &Container, action: &str, extra: &[(&str, String)]) {
+        let rec = c.record();
+        let mut attrs: std::collections::BTreeMap<String, String> = rec
+            .config
+            .labels
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        attrs.insert("image".into(), rec.config.image.clone());
+        attrs.insert("name".into(), rec.name.clone());
+        for (k, v) in extra {
+            attrs.insert(k.to_string(), v.clone());
+        }
+        self.events.emit("container", action, &c.id, attrs);
     }
 
     pub fn images(&self) -> &berth_image::ImageStore {

@@ -36,13 +36,41 @@ pub async fn restore(engine: &Arc<Engine>) -> Result<()> {
     }
     for c in found {
         let st = c.state();
+        let st = if st.status == Status::Restarting {
+            // The daemon died while a restart was pending: treat it as exited, policy applies.
+            c.update(|r| r.state.status = Status::Exited);
+            let _ = c.save(&engine.container_dir(&c.id));
+            engine
+                .handle_exit(
+                    &c,
+                    Some(shim_client::Exit {
+                        code: st.exit_code,
+                        at: st.finished_at.unwrap_or(0),
+                        oom: st.oom_killed,
+                    }),
+                )
+                .await;
+            continue;
+        } else {
+            st
+        };
         match st.status {
-            Status::Running | Status::Paused | Status::Restarting => {
+            Status::Running | Status::Paused => {
                 let sock = engine.shim_socket(&c.id);
                 match shim_client::request(&sock, "STATE").await {
-                    Ok(l) if l.starts_with("RUNNING") || l.starts_with("CREATED") => {
+                    Ok(l)
+                        if l.starts_with("RUNNING")
+                            || l.starts_with("CREATED")
+                            || l.starts_with("PAUSED") =>
+                    {
+                        if l.starts_with("PAUSED") {
+                            c.update(|r| r.state.status = Status::Paused);
+                        } else if st.status == Status::Paused {
+                            c.update(|r| r.state.status = Status::Running);
+                        }
                         tracing::info!(id = %c.id, "reconnected to running container");
-                        engine.spawn_monitor(c);
+                        engine.spawn_monitor(c.clone());
+                        engine.spawn_health(c);
                     }
                     Ok(l) if l.starts_with("EXITED") => {
                         let exit = shim_client::parse_exited(&l);
@@ -61,6 +89,17 @@ pub async fn restore(engine: &Arc<Engine>) -> Result<()> {
             }
             Status::Removing => {
                 let _ = engine.remove(&c.id, true).await;
+            }
+            Status::Exited | Status::Created if st.has_started => {
+                // docker's rule at daemon start: `always` comes back even after a manual stop,
+                // `unless-stopped` only if it was not stopped by hand.
+                let policy = c.record().host_config.restart_policy.name;
+                if policy == "always" || (policy == "unless-stopped" && !st.manually_stopped) {
+                    tracing::info!(id = %c.id, "restarting on daemon start ({policy})");
+                    if let Err(e) = engine.start(&c.id).await {
+                        tracing::warn!(id = %c.id, "restart on daemon start failed: {e}");
+                    }
+                }
             }
             _ => {}
         }

@@ -27,25 +27,36 @@ pub async fn connect(sock: &Path, line: &str) -> std::io::Result<UnixStream> {
     Ok(s)
 }
 
-/// `EXITED <code> <nanos>` → (code, nanos).
-pub fn parse_exited(line: &str) -> Option<(i32, u128)> {
+/// How a process ended, as the shim reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    pub code: i32,
+    /// unix nanoseconds (0 = unknown)
+    pub at: u128,
+    /// the memory cgroup recorded an OOM kill
+    pub oom: bool,
+}
+
+/// `EXITED <code> <nanos> [oom]` → Exit.
+pub fn parse_exited(line: &str) -> Option<Exit> {
     let mut it = line.split_whitespace();
     if it.next()? != "EXITED" {
         return None;
     }
     let code = it.next()?.parse().ok()?;
-    let nanos = it.next().and_then(|n| n.parse().ok()).unwrap_or(0);
-    Some((code, nanos))
+    let at = it.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let oom = it.next() == Some("oom");
+    Some(Exit { code, at, oom })
 }
 
-/// The exit file a shim leaves: `<code> <nanos>`.
-pub fn read_exit_file(path: &Path) -> Option<(i32, u128)> {
+/// The exit file a shim leaves: `<code> <nanos> [oom]`.
+pub fn read_exit_file(path: &Path) -> Option<Exit> {
     let s = std::fs::read_to_string(path).ok()?;
     parse_exited(&format!("EXITED {}", s.trim()))
 }
 
 /// Connects `WAIT` and returns the exit, or None if the shim is gone without saying.
-pub async fn wait_exit(sock: &Path) -> Option<(i32, u128)> {
+pub async fn wait_exit(sock: &Path) -> Option<Exit> {
     let line = request(sock, "WAIT").await.ok()?;
     parse_exited(&line)
 }
@@ -58,8 +69,13 @@ mod tests {
     fn parses_exit_lines() {
         assert_eq!(
             parse_exited("EXITED 3 1700000000000000000"),
-            Some((3, 1_700_000_000_000_000_000))
+            Some(Exit {
+                code: 3,
+                at: 1_700_000_000_000_000_000,
+                oom: false
+            })
         );
+        assert!(parse_exited("EXITED 137 5 oom").unwrap().oom);
         assert_eq!(parse_exited("RUNNING 42"), None);
     }
 }

@@ -9,10 +9,10 @@
 //! `args[0]` and reports ready. `Created::start` lets it `execve`.
 
 mod cgroups;
-pub mod stats;
 mod exec;
 mod init;
 pub mod mounts;
+pub mod stats;
 mod sync;
 mod sys;
 

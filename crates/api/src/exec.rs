@@ -1,0 +1,97 @@
+//! `/exec/{id}/...` routes.
+
+use crate::body::Body;
+use crate::query::Query;
+use crate::{empty, error_response, json_response, not_found};
+use berth_engine::{Engine, Error};
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::sync::Arc;
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct StartBody {
+    detach: bool,
+}
+
+pub async fn route(
+    engine: Arc<Engine>,
+    mut req: Request<Incoming>,
+    method: &Method,
+    segs: &[&str],
+    q: &Query,
+) -> Response<Body> {
+    let r: Result<Response<Body>, Error> = match (method.as_str(), segs) {
+        ("GET", ["exec", id, "json"]) => engine
+            .exec_inspect(id)
+            .map(|v| json_response(StatusCode::OK, &v)),
+        ("POST", ["exec", id, "resize"]) => {
+            let h = q.get("h").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+            let w = q.get("w").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+            engine.exec_resize(id, h, w).await.map(|_| {
+                let mut r = empty(StatusCode::OK);
+                r.headers_mut()
+                    .insert("Content-Length", "0".parse().expect("static"));
+                r
+            })
+        }
+        ("POST", ["exec", id, "start"]) => {
+            let upgrade = req.headers().get("upgrade").is_some();
+            let on_upgrade = hyper::upgrade::on(&mut req);
+            let body: StartBody = {
+                use http_body_util::BodyExt;
+                match req.into_body().collect().await {
+                    Ok(b) => serde_json::from_slice(&b.to_bytes()).unwrap_or_default(),
+                    Err(_) => StartBody::default(),
+                }
+            };
+            let id = id.to_string();
+            if let Err(e) = engine.exec_check(&id) {
+                return error_response(e);
+            }
+            if body.detach || !upgrade {
+                if body.detach {
+                    engine.exec_start(&id, None).await.map(|_| {
+                        let mut r = empty(StatusCode::OK);
+                        r.headers_mut()
+                            .insert("Content-Length", "0".parse().expect("static"));
+                        r
+                    })
+                } else {
+                    Err(Error::InvalidParameter(
+                        "exec start without a detach needs a connection upgrade".into(),
+                    ))
+                }
+            } else {
+                let engine = engine.clone();
+                tokio::spawn(async move {
+                    match on_upgrade.await {
+                        Ok(up) => {
+                            if let Err(e) = engine
+                                .exec_start(&id, Some(Box::new(TokioIo::new(up))))
+                                .await
+                            {
+                                tracing::warn!("exec {id}: {e}");
+                            }
+                        }
+                        Err(e) => tracing::warn!("exec upgrade failed: {e}"),
+                    }
+                });
+                let mut r = Response::new(crate::body::full(Bytes::new()));
+                *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+                let h = r.headers_mut();
+                h.insert(
+                    "Content-Type",
+                    "application/vnd.docker.raw-stream".parse().expect("static"),
+                );
+                h.insert("Connection", "Upgrade".parse().expect("static"));
+                h.insert("Upgrade", "tcp".parse().expect("static"));
+                Ok(crate::with_headers(r))
+            }
+        }
+        _ => return not_found(),
+    };
+    r.unwrap_or_else(error_response)
+}
