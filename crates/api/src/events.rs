@@ -26,7 +26,10 @@ pub fn route(engine: Arc<Engine>, q: &Query) -> Response<Body> {
         Some(Ok(f)) => f,
         None => Default::default(),
     };
-    let since = q.get("since").and_then(parse_unix_time).map(nanos);
+    // `since=0` means "from the start", unlike `logs` where 0 means unset
+    let since = q
+        .get("since")
+        .map(|s| parse_unix_time(s).map(nanos).unwrap_or(0));
     let until = q.get("until").and_then(parse_unix_time).map(nanos);
     let (past, mut rx) = engine.events.subscribe();
     let (tx, body) = channel();

@@ -17,8 +17,12 @@ pub struct AttachOptions {
 
 impl Engine {
     /// Checks that the container exists (so the API can answer 404 before upgrading).
+    /// Emits docker's `attach` event here, before the API answers 101, so it comes before
+    /// the `start` that follows.
     pub fn attach_check(&self, name_or_id: &str) -> Result<String> {
-        Ok(self.get_container(name_or_id)?.id.clone())
+        let c = self.get_container(name_or_id)?;
+        self.emit(&c, "attach", &[]);
+        Ok(c.id.clone())
     }
 
     /// Runs the attach on an upgraded stream until the container's output ends.
@@ -34,7 +38,6 @@ impl Engine {
             Status::Running | Status::Paused => {
                 let sock = self.shim_socket(&c.id);
                 self.spawn_attach(&sock, opts, io).await;
-                self.emit(&c, "attach", &[]);
                 Ok(())
             }
             Status::Created | Status::Exited => {
