@@ -29,25 +29,7 @@ fn bad(msg: impl Into<String>) -> Error {
     Error::InvalidArchive(msg.into())
 }
 
-/// Returns a reader that yields the decompressed stream if `r` starts with the gzip magic.
-pub fn maybe_gunzip<'a>(mut r: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
-    let mut magic = [0u8; 2];
-    let mut n = 0;
-    while n < 2 {
-        match r.read(&mut magic[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let joined = io::Cursor::new(magic[..n].to_vec()).chain(r);
-    if n == 2 && magic == [0x1f, 0x8b] {
-        Ok(Box::new(flate2::read::MultiGzDecoder::new(joined)))
-    } else {
-        Ok(Box::new(joined))
-    }
-}
+pub use berth_util::io::maybe_gunzip;
 
 /// Splits a tar path into its components: strips `./` and empty components, rejects
 /// absolute paths and `..`.

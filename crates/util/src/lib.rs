@@ -1,0 +1,6 @@
+//! berth-util: the few helpers several layers share (a leaf crate: it depends on no other
+//! berth crate). Atomic metadata writes, gzip sniffing, `/proc/self/mountinfo` decoding.
+
+pub mod fs;
+pub mod io;
+pub mod mountinfo;
