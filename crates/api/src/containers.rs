@@ -8,7 +8,6 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -181,36 +180,14 @@ pub async fn route(
                 stdout: q.flag("stdout"),
                 stderr: q.flag("stderr"),
             };
-            match engine.attach_check(id) {
-                Err(e) => Err(e),
-                Ok(full_id) => {
-                    let upgrade = hyper::upgrade::on(&mut req);
-                    let engine = engine.clone();
-                    tokio::spawn(async move {
-                        match upgrade.await {
-                            Ok(up) => {
-                                if let Err(e) = engine
-                                    .attach(&full_id, opts, Box::new(TokioIo::new(up)))
-                                    .await
-                                {
-                                    tracing::warn!("attach {full_id}: {e}");
-                                }
-                            }
-                            Err(e) => tracing::warn!("attach upgrade failed: {e}"),
-                        }
-                    });
-                    let mut r = Response::new(crate::body::full(Bytes::new()));
-                    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-                    let h = r.headers_mut();
-                    h.insert(
-                        "Content-Type",
-                        "application/vnd.docker.raw-stream".parse().expect("static"),
-                    );
-                    h.insert("Connection", "Upgrade".parse().expect("static"));
-                    h.insert("Upgrade", "tcp".parse().expect("static"));
-                    Ok(r)
-                }
-            }
+            engine.attach_check(id).map(|full_id| {
+                let engine = engine.clone();
+                crate::hijack(hyper::upgrade::on(&mut req), false, move |io| async move {
+                    if let Err(e) = engine.attach(&full_id, opts, io).await {
+                        tracing::warn!("attach {full_id}: {e}");
+                    }
+                })
+            })
         }
         _ => return not_found(),
     };

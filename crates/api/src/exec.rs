@@ -4,10 +4,8 @@ use crate::body::Body;
 use crate::query::Query;
 use crate::{empty, error_response, json_response, not_found};
 use berth_engine::{Engine, Error};
-use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 
 #[derive(serde::Deserialize, Default)]
@@ -66,29 +64,11 @@ pub async fn route(
                 }
             } else {
                 let engine = engine.clone();
-                tokio::spawn(async move {
-                    match on_upgrade.await {
-                        Ok(up) => {
-                            if let Err(e) = engine
-                                .exec_start(&id, Some(Box::new(TokioIo::new(up))))
-                                .await
-                            {
-                                tracing::warn!("exec {id}: {e}");
-                            }
-                        }
-                        Err(e) => tracing::warn!("exec upgrade failed: {e}"),
+                Ok(crate::hijack(on_upgrade, true, move |io| async move {
+                    if let Err(e) = engine.exec_start(&id, Some(io)).await {
+                        tracing::warn!("exec {id}: {e}");
                     }
-                });
-                let mut r = Response::new(crate::body::full(Bytes::new()));
-                *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-                let h = r.headers_mut();
-                h.insert(
-                    "Content-Type",
-                    "application/vnd.docker.raw-stream".parse().expect("static"),
-                );
-                h.insert("Connection", "Upgrade".parse().expect("static"));
-                h.insert("Upgrade", "tcp".parse().expect("static"));
-                Ok(crate::with_headers(r))
+                }))
             }
         }
         _ => return not_found(),

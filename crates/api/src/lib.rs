@@ -74,6 +74,40 @@ pub(crate) fn with_headers(mut r: Response<Body>) -> Response<Body> {
     r
 }
 
+/// Answers `101 UPGRADED` and, once hyper hands over the raw connection, runs `f` on it
+/// (attach and exec start). `api_version`: exec's 101 carries the version header, attach's not.
+pub(crate) fn hijack<F, Fut>(
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    api_version: bool,
+    f: F,
+) -> Response<Body>
+where
+    F: FnOnce(Box<dyn berth_engine::ClientIo>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(up) => f(Box::new(TokioIo::new(up))).await,
+            Err(e) => tracing::warn!("connection upgrade failed: {e}"),
+        }
+    });
+    let mut r = Response::new(full(Bytes::new()));
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(
+        "Content-Type",
+        "application/vnd.docker.raw-stream"
+            .parse()
+            .expect("static header"),
+    );
+    h.insert("Connection", "Upgrade".parse().expect("static header"));
+    h.insert("Upgrade", "tcp".parse().expect("static header"));
+    if api_version {
+        h.insert("Api-Version", API_VERSION.parse().expect("static header"));
+    }
+    r
+}
+
 pub(crate) fn json_response(status: StatusCode, v: &serde_json::Value) -> Response<Body> {
     let mut data = serde_json::to_vec(v).unwrap_or_default();
     data.push(b'\n');

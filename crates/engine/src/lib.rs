@@ -31,7 +31,7 @@ mod shim_client;
 mod spec;
 mod timefmt;
 
-pub use container::{Container, Health, HealthLog, State, Status};
+pub use container::{ClientIo, Container, Health, HealthLog, State, Status};
 pub use container_attach::AttachOptions;
 pub use container_list::ListOptions;
 pub use container_logs::LogsOptions;
