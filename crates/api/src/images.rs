@@ -56,9 +56,46 @@ pub async fn route(
 ) -> Response<Body> {
     let rest = path.trim_start_matches("/images/");
     let r: Result<Response<Body>, Error> = match (method.as_str(), rest) {
-        ("GET", "json") => engine
-            .image_list()
-            .map(|v| json_response(StatusCode::OK, &v)),
+        ("GET", "json") => (|| {
+            let filters = match q.get("filters").filter(|f| !f.is_empty()) {
+                Some(f) => berth_engine::ListOptions::parse_filters(f)?,
+                None => Default::default(),
+            };
+            engine
+                .image_list(&filters)
+                .map(|v| json_response(StatusCode::OK, &v))
+        })(),
+        ("POST", "prune") => (|| {
+            let filters = match q.get("filters").filter(|f| !f.is_empty()) {
+                Some(f) => berth_engine::ListOptions::parse_filters(f)?,
+                None => Default::default(),
+            };
+            let all = filters
+                .get("dangling")
+                .map(|v| v.iter().any(|x| x == "false" || x == "0"))
+                .unwrap_or(false);
+            engine.image_prune(all).map(|(deleted, space)| {
+                json_response(
+                    StatusCode::OK,
+                    &json!({"ImagesDeleted": if deleted.is_empty() { serde_json::Value::Null } else { json!(deleted) }, "SpaceReclaimed": space}),
+                )
+            })
+        })(),
+        ("POST", name) if name.ends_with("/tag") => {
+            let name = &name[..name.len() - "/tag".len()];
+            engine
+                .image_tag(name, q.get("repo").unwrap_or(""), q.get("tag"))
+                .map(|_| crate::empty(StatusCode::CREATED))
+        }
+        ("GET", name) if name.ends_with("/history") => {
+            let name = &name[..name.len() - "/history".len()];
+            engine
+                .image_history(name)
+                .map(|v| json_response(StatusCode::OK, &v))
+        }
+        ("DELETE", name) if !name.is_empty() => engine
+            .image_remove(name, q.flag("force"))
+            .map(|v| json_response(StatusCode::OK, &serde_json::Value::Array(v))),
         ("POST", "load") => {
             let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
             let mut body = req.into_body();

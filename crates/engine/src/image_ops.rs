@@ -56,6 +56,7 @@ impl Engine {
                 parent = Some(chain);
             }
             let image = self.images.add_image(&img.config)?;
+            // A tag that moves leaves its old image dangling (`<none>:<none>`), as with docker.
             if img.repo_tags.is_empty() {
                 out.push(format!("Loaded image ID: {}", image.id.as_str()));
             }
@@ -88,11 +89,26 @@ impl Engine {
     }
 
     /// The `/images/json` array.
-    pub fn image_list(&self) -> Result<Value> {
+    pub fn image_list(
+        &self,
+        filters: &std::collections::HashMap<String, Vec<String>>,
+    ) -> Result<Value> {
         let mut out = Vec::new();
         for img in self.images.list()? {
+            if !self.image_matches(&img, filters) {
+                continue;
+            }
             let size = self.image_size(&img);
-            let tags: Vec<String> = img.repo_tags.clone();
+            // docker narrows the names it lists to those the reference filter matched
+            let tags: Vec<String> = match filters.get("reference").filter(|v| !v.is_empty()) {
+                Some(pats) => img
+                    .repo_tags
+                    .iter()
+                    .filter(|t| pats.iter().any(|p| Self::reference_matches(p, t)))
+                    .cloned()
+                    .collect(),
+                None => img.repo_tags.clone(),
+            };
             let labels = img.config.config.as_ref().and_then(|c| c.labels.clone());
             out.push(json!({
                 "Containers": -1,

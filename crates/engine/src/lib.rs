@@ -25,6 +25,7 @@ mod exec;
 mod fsutil;
 mod health;
 mod image_ops;
+mod image_remove;
 mod names;
 mod restore;
 mod shim_client;
