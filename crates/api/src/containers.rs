@@ -107,13 +107,10 @@ pub async fn route(
         }
         ("POST", ["containers", id, "restart"]) => {
             let t = q.get("t").and_then(|t| t.parse::<i64>().ok());
-            match engine.stop(id, t).await {
-                Ok(()) | Err(Error::NotModified) => engine
-                    .start(id)
-                    .await
-                    .map(|_| empty(StatusCode::NO_CONTENT)),
-                Err(e) => Err(e),
-            }
+            engine
+                .restart(id, t)
+                .await
+                .map(|_| empty(StatusCode::NO_CONTENT))
         }
         ("DELETE", ["containers", id]) => engine
             .remove(id, q.flag("force"))
@@ -173,6 +170,78 @@ pub async fn route(
                     .insert("Content-Length", "0".parse().expect("static"));
                 r
             })
+        }
+        ("POST", ["containers", id, "pause"]) => engine
+            .pause(id)
+            .await
+            .map(|_| empty(StatusCode::NO_CONTENT)),
+        ("POST", ["containers", id, "unpause"]) => engine
+            .unpause(id)
+            .await
+            .map(|_| empty(StatusCode::NO_CONTENT)),
+        ("POST", ["containers", id, "rename"]) => engine
+            .rename(id, q.get("name").unwrap_or(""))
+            .await
+            .map(|_| empty(StatusCode::NO_CONTENT)),
+        ("POST", ["containers", id, "update"]) => {
+            let body: serde_json::Map<String, serde_json::Value> = match read_json(req).await {
+                Ok(b) => b,
+                Err(resp) => return resp,
+            };
+            engine
+                .update(id, body)
+                .await
+                .map(|w| json_response(StatusCode::OK, &json!({"Warnings": w})))
+        }
+        ("POST", ["containers", "prune"]) => {
+            let filters = match q
+                .get("filters")
+                .filter(|f| !f.is_empty())
+                .map(ListOptions::parse_filters)
+            {
+                Some(Err(e)) => return error_response(e),
+                Some(Ok(f)) => f,
+                None => Default::default(),
+            };
+            engine.prune(&filters).await.map(|(ids, space)| {
+                json_response(
+                    StatusCode::OK,
+                    &json!({"ContainersDeleted": if ids.is_empty() { serde_json::Value::Null } else { json!(ids) }, "SpaceReclaimed": space}),
+                )
+            })
+        }
+        ("GET", ["containers", id, "top"]) => engine
+            .top(id, q.get("ps_args"))
+            .await
+            .map(|v| json_response(StatusCode::OK, &v)),
+        ("GET", ["containers", id, "stats"]) => {
+            let stream = q.get("stream").map(|_| q.flag("stream")).unwrap_or(true);
+            engine.stats(id, stream, q.flag("one-shot")).map(|rx| {
+                let mut r = Response::new(crate::body::Body::Stream(rx));
+                r.headers_mut()
+                    .insert("Content-Type", "application/json".parse().expect("static"));
+                with_headers(r)
+            })
+        }
+        ("GET", ["containers", id, "changes"]) => engine
+            .changes(id)
+            .map(|v| json_response(StatusCode::OK, &v)),
+        ("GET", ["containers", id, "export"]) => engine.export(id).map(|rx| {
+            let mut r = Response::new(crate::body::Body::Stream(rx));
+            r.headers_mut().insert(
+                "Content-Type",
+                "application/octet-stream".parse().expect("static"),
+            );
+            with_headers(r)
+        }),
+        ("POST", ["containers", id, "exec"]) => {
+            let body: berth_engine::ExecConfig = match read_json(req).await {
+                Ok(b) => b,
+                Err(resp) => return resp,
+            };
+            engine
+                .exec_create(id, body)
+                .map(|eid| json_response(StatusCode::CREATED, &json!({"Id": eid})))
         }
         ("POST", ["containers", id, "attach"]) => {
             let opts = AttachOptions {

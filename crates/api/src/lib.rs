@@ -186,7 +186,7 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
     tracing::debug!("{method} {path}");
     let segs: Vec<&str> = route.trim_start_matches('/').split('/').collect();
     match segs.first().copied() {
-        Some("_ping") | Some("version") | Some("info") => {
+        Some("_ping") | Some("version") | Some("info") | Some("system") => {
             system::route(&engine, &method, &segs).await
         }
         Some("containers") => containers::route(engine, req, &method, &segs, &q).await,

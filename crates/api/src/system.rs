@@ -104,6 +104,10 @@ pub async fn route(engine: &Arc<Engine>, method: &Method, segs: &[&str]) -> Resp
                 }),
             )
         }
+        ("GET", ["system", "df"]) => match engine.system_df() {
+            Ok(v) => json_response(StatusCode::OK, &v),
+            Err(e) => crate::error_response(e),
+        },
         _ => not_found(),
     }
 }

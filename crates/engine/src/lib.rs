@@ -7,6 +7,7 @@
 mod container;
 mod container_attach;
 mod container_create;
+mod container_fs;
 mod container_inspect;
 mod container_kill;
 mod container_list;
