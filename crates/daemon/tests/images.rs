@@ -123,3 +123,71 @@ fn tag_rmi_history_filters_prune() {
         stderr(&o)
     );
 }
+
+#[test]
+fn diff_export_system_df() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let Some(_) = docker_ok(
+        &d,
+        &[
+            "run",
+            "--name",
+            "df1",
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir /tmp/d1; echo x > /tmp/d1/a; rm /bin/vi; echo y >> /etc/passwd",
+        ],
+    ) else {
+        return;
+    };
+    let diff = docker_ok(&d, &["diff", "df1"]).unwrap();
+    let lines: Vec<&str> = diff.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "C /bin",
+            "D /bin/vi",
+            "C /etc",
+            "C /etc/passwd",
+            "C /tmp",
+            "A /tmp/d1",
+            "A /tmp/d1/a"
+        ],
+        "{diff}"
+    );
+    // export: one flattened tar of the container's view, the deletion applied
+    let o = std::process::Command::new("/usr/local/bin/docker")
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.root.join("dc"))
+        .args(["export", "df1"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let mut ar = tar::Archive::new(&o.stdout[..]);
+    let mut names = Vec::new();
+    let mut passwd = String::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let p = e
+            .path()
+            .unwrap()
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_string();
+        if p == "etc/passwd" {
+            std::io::Read::read_to_string(&mut e, &mut passwd).unwrap();
+        }
+        names.push(p);
+    }
+    assert!(names.iter().any(|n| n == "tmp/d1/a"));
+    assert!(names.iter().any(|n| n == "bin/sh"));
+    assert!(
+        !names.iter().any(|n| n == "bin/vi"),
+        "deleted file exported"
+    );
+    assert!(passwd.ends_with("y\n"));
+    let df = docker_ok(&d, &["system", "df"]).unwrap();
+    assert!(df.contains("Images") && df.contains("Containers"), "{df}");
+}
