@@ -113,7 +113,7 @@ pub async fn route(
                 .map(|_| empty(StatusCode::NO_CONTENT))
         }
         ("DELETE", ["containers", id]) => engine
-            .remove(id, q.flag("force"))
+            .remove_with_volumes(id, q.flag("force"), q.flag("v"))
             .await
             .map(|_| empty(StatusCode::NO_CONTENT)),
         ("POST", ["containers", id, "wait"]) => (|| {

@@ -12,6 +12,7 @@ mod exec;
 mod images;
 mod query;
 mod system;
+mod volumes;
 
 use berth_engine::{Engine, Error};
 use body::{full, Body};
@@ -191,6 +192,7 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         }
         Some("containers") => containers::route(engine, req, &method, &segs, &q).await,
         Some("images") => images::route(engine, req, &method, &route, &q).await,
+        Some("volumes") => volumes::route(engine, req, &method, &segs, &q).await,
         Some("exec") => exec::route(engine, req, &method, &segs, &q).await,
         Some("events") if method == hyper::Method::GET && segs.len() == 1 => {
             events::route(engine, &q)

@@ -102,6 +102,8 @@ pub struct Record {
     pub state: State,
     #[serde(default)]
     pub restart_count: u32,
+    #[serde(default)]
+    pub mounts: Vec<crate::MountPoint>,
 }
 
 pub fn now_nanos() -> u128 {

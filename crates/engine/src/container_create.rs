@@ -204,6 +204,12 @@ impl Engine {
         }
         self.snaps.create_rw(id, parent.as_deref())?;
 
+        let image_volumes: Vec<String> = icfg
+            .volumes
+            .clone()
+            .map(|v| v.keys().cloned().collect())
+            .unwrap_or_default();
+        let mounts = self.resolve_mounts(req, &image_volumes)?;
         let (path, args) = (argv[0].clone(), argv[1..].to_vec());
         let rec = Record {
             id: id.to_string(),
@@ -217,6 +223,7 @@ impl Engine {
             layer_parent: parent,
             state: State::default(),
             restart_count: 0,
+            mounts,
         };
         let ctr = Arc::new(Container::new(rec));
         ctr.save(&dir)?;

@@ -190,7 +190,7 @@ impl Engine {
             "LayersSize": layers_size,
             "Images": images,
             "Containers": containers,
-            "Volumes": [],
+            "Volumes": self.volume_list(&Default::default(), true)?,
             "BuildCache": null,
             "BuilderSize": 0
         }))

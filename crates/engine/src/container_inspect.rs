@@ -74,7 +74,7 @@ impl Engine {
             "ExecIDs": exec_ids,
             "HostConfig": host_config,
             "GraphDriver": graph,
-            "Mounts": [],
+            "Mounts": rec.mounts.iter().map(|m| m.to_json()).collect::<Vec<_>>(),
             "Config": config,
             "NetworkSettings": {
                 "Bridge": "", "SandboxID": "", "HairpinMode": false,

@@ -169,7 +169,7 @@ impl Engine {
                 "Status": status_text(&c),
                 "HostConfig": {"NetworkMode": rec.host_config.network_mode},
                 "NetworkSettings": {"Networks": {}},
-                "Mounts": []
+                "Mounts": rec.mounts.iter().map(|m| m.to_json()).collect::<Vec<_>>()
             });
             if opts.size {
                 let (rw, rootfs) = self.container_size(&rec.id, &rec.image_id);

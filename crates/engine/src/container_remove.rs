@@ -6,6 +6,16 @@ use std::sync::Arc;
 
 impl Engine {
     pub async fn remove(self: &Arc<Self>, name_or_id: &str, force: bool) -> Result<()> {
+        self.remove_with_volumes(name_or_id, force, false).await
+    }
+
+    /// `rm [-f] [-v]`: with `volumes`, the container's anonymous volumes go too.
+    pub async fn remove_with_volumes(
+        self: &Arc<Self>,
+        name_or_id: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<()> {
         let c = self.get_container(name_or_id)?;
         let _op = c.op.lock().await;
         if !self
@@ -47,6 +57,9 @@ impl Engine {
             if names.get(&name) == Some(&c.id) {
                 names.remove(&name);
             }
+        }
+        if volumes {
+            self.remove_anonymous_volumes(&c.record().mounts);
         }
         self.emit(&c, "destroy", &[]);
         c.notify_removed();

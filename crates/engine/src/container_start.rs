@@ -84,6 +84,7 @@ impl Engine {
         let id = c.id.clone();
         let rec = c.record();
         let rootfs = self.snaps.mount_rw(&id)?;
+        self.copy_up_volumes(c, &rootfs)?;
         let run_dir = self.run_dir(&id);
         std::fs::create_dir_all(&run_dir)?;
         let _ = std::fs::remove_file(self.exit_file(&id));
@@ -250,7 +251,8 @@ impl Engine {
         c.notify_exit(exit.code);
         let rec = c.record();
         if rec.host_config.auto_remove {
-            if let Err(e) = self.remove(&c.id, true).await {
+            // --rm takes the anonymous volumes with it, as docker does
+            if let Err(e) = self.remove_with_volumes(&c.id, true, true).await {
                 tracing::warn!(id = %c.id, "auto-remove failed: {e}");
             }
             return;

@@ -12,6 +12,7 @@ mod container_inspect;
 mod container_kill;
 mod container_list;
 mod container_logs;
+mod container_mounts;
 mod container_pause;
 mod container_prune;
 mod container_remove;
@@ -37,6 +38,7 @@ pub use container::{ClientIo, Container, Health, HealthLog, State, Status};
 pub use container_attach::AttachOptions;
 pub use container_list::ListOptions;
 pub use container_logs::LogsOptions;
+pub use container_mounts::MountPoint;
 pub use container_wait::WaitCondition;
 pub use events::{Event, EventBus};
 pub use exec::ExecConfig;
@@ -115,6 +117,7 @@ pub struct Engine {
     pub(crate) cfg: Config,
     pub(crate) images: berth_image::ImageStore,
     pub(crate) snaps: berth_snapshot::Snapshotter,
+    pub(crate) volumes: berth_volume::VolumeStore,
     pub(crate) containers: RwLock<HashMap<String, Arc<Container>>>,
     /// name (without `/`) → id
     pub(crate) names: RwLock<HashMap<String, String>>,
@@ -138,10 +141,13 @@ impl Engine {
         }
         let images = berth_image::ImageStore::open(&cfg.data_root.join("image"))?;
         let snaps = berth_snapshot::Snapshotter::open(&cfg.data_root.join("overlay2"))?;
+        let volumes = berth_volume::VolumeStore::open(&cfg.data_root.join("volumes"))
+            .map_err(|e| Error::Internal(e.to_string()))?;
         let engine = Arc::new(Engine {
             cfg,
             images,
             snaps,
+            volumes,
             containers: RwLock::new(HashMap::new()),
             names: RwLock::new(HashMap::new()),
             events: EventBus::default(),

@@ -391,7 +391,7 @@ pub fn build(rec: &Record, rootfs: &Path, ctr_dir: &Path) -> Result<Value> {
     } else {
         json!(["nosuid", "noexec", "nodev", "ro"])
     };
-    let mounts = vec![
+    let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
@@ -402,6 +402,14 @@ pub fn build(rec: &Record, rootfs: &Path, ctr_dir: &Path) -> Result<Value> {
         bind(&ctr_dir.join("hostname"), "/etc/hostname"),
         bind(&ctr_dir.join("hosts"), "/etc/hosts"),
     ];
+    mounts.extend(rec.mounts.iter().map(|m| m.to_spec()));
+    // parents before children (a volume on /etc must not hide /etc/hostname): docker's order
+    mounts.sort_by_key(|m| {
+        m["destination"]
+            .as_str()
+            .map(|d| d.trim_end_matches('/').matches('/').count())
+            .unwrap_or(0)
+    });
     let (masked, readonly_paths): (&[&str], &[&str]) = if privileged {
         (&[], &[])
     } else {

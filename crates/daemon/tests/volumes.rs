@@ -1,0 +1,214 @@
+//! Volumes and mounts through the real docker CLI.
+
+mod common;
+use common::{stderr, stdout, Daemon};
+
+fn docker_ok(d: &Daemon, args: &[&str]) -> Option<String> {
+    let o = d.docker(args)?;
+    assert!(
+        o.status.success(),
+        "docker {args:?} failed ({:?}): {}{}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    Some(stdout(&o))
+}
+
+#[test]
+fn volumes_binds_tmpfs_volumes_from() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let host = d.root.join("host");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("f.txt"), "hostfile\n").unwrap();
+    let h = host.to_str().unwrap();
+    let Some(_) = docker_ok(&d, &["volume", "create", "--label", "team=a", "v1"]) else {
+        return;
+    };
+    assert!(docker_ok(&d, &["volume", "ls", "-q"])
+        .unwrap()
+        .contains("v1"));
+    assert_eq!(
+        docker_ok(&d, &["volume", "ls", "-q", "-f", "label=team=a"])
+            .unwrap()
+            .trim(),
+        "v1"
+    );
+    let mp = docker_ok(&d, &["volume", "inspect", "-f", "{{.Mountpoint}}", "v1"]).unwrap();
+    assert!(mp.trim().ends_with("volumes/v1/_data"), "{mp}");
+    // an empty volume gets the image's content at that path; our /etc files stay on top
+    let out = docker_ok(
+        &d,
+        &["run", "--rm", "-v", "v1:/etc", "busybox", "ls", "/etc"],
+    )
+    .unwrap();
+    for f in ["group", "hostname", "hosts", "passwd", "resolv.conf"] {
+        assert!(out.lines().any(|l| l == f), "{f} missing: {out}");
+    }
+    assert!(std::path::Path::new(mp.trim()).join("passwd").exists());
+    // data persists across containers
+    docker_ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "v1:/data",
+            "busybox",
+            "sh",
+            "-c",
+            "echo kept > /data/k",
+        ],
+    );
+    assert_eq!(
+        docker_ok(
+            &d,
+            &[
+                "run",
+                "--rm",
+                "-v",
+                "v1:/data:ro",
+                "busybox",
+                "cat",
+                "/data/k"
+            ]
+        )
+        .unwrap(),
+        "kept\n"
+    );
+    // binds: a directory read-only, a single file
+    let out = docker_ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{h}:/h:ro"),
+            "busybox",
+            "sh",
+            "-c",
+            "cat /h/f.txt; touch /h/x 2>&1; true",
+        ],
+    )
+    .unwrap();
+    assert!(
+        out.contains("hostfile") && out.contains("Read-only file system"),
+        "{out}"
+    );
+    assert!(!host.join("x").exists());
+    let out = docker_ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{h}/f.txt:/in.txt"),
+            "busybox",
+            "cat",
+            "/in.txt",
+        ],
+    )
+    .unwrap();
+    assert_eq!(out, "hostfile\n");
+    let o = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--mount",
+            "type=bind,source=/nonexistent-berth,target=/x",
+            "busybox",
+            "true",
+        ])
+        .unwrap();
+    assert!(
+        stderr(&o).contains("bind source path does not exist"),
+        "{}",
+        stderr(&o)
+    );
+    // tmpfs both ways
+    let out = docker_ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--tmpfs",
+            "/scratch:size=1m",
+            "busybox",
+            "sh",
+            "-c",
+            "mount | grep ' /scratch '",
+        ],
+    )
+    .unwrap();
+    assert!(out.contains("tmpfs") && out.contains("size=1024k"), "{out}");
+    let out = docker_ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--mount",
+            "type=tmpfs,target=/t",
+            "busybox",
+            "sh",
+            "-c",
+            "mount | grep ' /t '",
+        ],
+    )
+    .unwrap();
+    assert!(out.contains("tmpfs"), "{out}");
+    // anonymous volumes, --volumes-from, in-use refusal, rm -v
+    docker_ok(
+        &d,
+        &[
+            "run", "-d", "--name", "vu", "-v", "v1:/data", "-v", "/anon", "busybox", "sleep", "300",
+        ],
+    );
+    let mounts: serde_json::Value =
+        serde_json::from_str(&docker_ok(&d, &["inspect", "-f", "{{json .Mounts}}", "vu"]).unwrap())
+            .unwrap();
+    assert_eq!(mounts.as_array().unwrap().len(), 2);
+    let anon = mounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["Destination"] == "/anon")
+        .unwrap()["Name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(anon.len(), 64);
+    assert_eq!(
+        docker_ok(
+            &d,
+            &[
+                "run",
+                "--rm",
+                "--volumes-from",
+                "vu",
+                "busybox",
+                "cat",
+                "/data/k"
+            ]
+        )
+        .unwrap(),
+        "kept\n"
+    );
+    let o = d.docker(&["volume", "rm", "v1"]).unwrap();
+    assert!(stderr(&o).contains("volume is in use"), "{}", stderr(&o));
+    docker_ok(&d, &["rm", "-f", "-v", "vu"]);
+    let vols = docker_ok(&d, &["volume", "ls", "-q"]).unwrap();
+    assert!(
+        vols.contains("v1") && !vols.contains(&anon),
+        "rm -v keeps named volumes, drops anonymous ones: {vols}"
+    );
+    docker_ok(&d, &["volume", "rm", "v1"]);
+    assert!(docker_ok(&d, &["volume", "ls", "-q"])
+        .unwrap()
+        .trim()
+        .is_empty());
+    let o = d.docker(&["volume", "inspect", "nosuch"]).unwrap();
+    assert!(!o.status.success());
+    let o = d.docker(&["volume", "create", "x"]).unwrap();
+    assert!(stderr(&o).contains("too short"), "{}", stderr(&o));
+}
