@@ -35,6 +35,43 @@ impl Read for ChannelReader {
     }
 }
 
+/// The request body as a blocking reader (for the archive parsers, run in blocking tasks).
+fn body_reader(req: Request<Incoming>) -> ChannelReader {
+    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
+    let mut body = req.into_body();
+    tokio::spawn(async move {
+        while let Some(frame) = body.frame().await {
+            let item = match frame {
+                Ok(f) => match f.into_data() {
+                    Ok(d) => Ok(d),
+                    Err(_) => continue,
+                },
+                Err(e) => Err(std::io::Error::other(e.to_string())),
+            };
+            let stop = item.is_err();
+            if tx.send(item).await.is_err() || stop {
+                break;
+            }
+        }
+    });
+    ChannelReader {
+        rx,
+        cur: Bytes::new(),
+    }
+}
+
+fn save(engine: &Arc<Engine>, names: &[String]) -> Result<Response<Body>, Error> {
+    if names.is_empty() {
+        return Err(Error::InvalidParameter("no images given".into()));
+    }
+    engine.save(names).map(|rx| {
+        let mut r = Response::new(Body::Stream(rx));
+        r.headers_mut()
+            .insert("Content-Type", "application/x-tar".parse().expect("static"));
+        crate::with_headers(r)
+    })
+}
+
 fn json_lines(lines: &[serde_json::Value]) -> Response<Body> {
     let mut data = Vec::new();
     for l in lines {
@@ -97,29 +134,10 @@ pub async fn route(
             .image_remove(name, q.flag("force"))
             .map(|v| json_response(StatusCode::OK, &serde_json::Value::Array(v))),
         ("POST", "load") => {
-            let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
-            let mut body = req.into_body();
-            tokio::spawn(async move {
-                while let Some(frame) = body.frame().await {
-                    let item = match frame {
-                        Ok(f) => match f.into_data() {
-                            Ok(d) => Ok(d),
-                            Err(_) => continue,
-                        },
-                        Err(e) => Err(std::io::Error::other(e.to_string())),
-                    };
-                    let stop = item.is_err();
-                    if tx.send(item).await.is_err() || stop {
-                        break;
-                    }
-                }
-            });
+            let reader = body_reader(req);
             let eng = engine.clone();
-            let res = tokio::task::spawn_blocking(move || {
-                let mut reader = ChannelReader {
-                    rx,
-                    cur: Bytes::new(),
-                };
+            tokio::task::spawn_blocking(move || {
+                let mut reader = reader;
                 let r = eng.load_image(&mut reader);
                 // Drain what the client still sends so it sees our answer, not a reset.
                 let mut sink = [0u8; 65536];
@@ -127,8 +145,8 @@ pub async fn route(
                 r
             })
             .await
-            .unwrap_or_else(|e| Err(Error::Internal(e.to_string())));
-            res.map(|lines| {
+            .unwrap_or_else(|e| Err(Error::Internal(e.to_string())))
+            .map(|lines| {
                 let v: Vec<_> = lines
                     .iter()
                     .map(|l| json!({"stream": format!("{l}\n")}))
@@ -136,13 +154,45 @@ pub async fn route(
                 json_lines(&v)
             })
         }
+        ("POST", "create") if q.get("fromSrc").is_some() => {
+            let src = q.get("fromSrc").unwrap_or("").to_string();
+            if src != "-" {
+                return message(StatusCode::BAD_REQUEST, &format!("importing from {src} is not supported: send the tar in the request body (fromSrc=-)"));
+            }
+            let reference = match (
+                q.get("repo").filter(|r| !r.is_empty()),
+                q.get("tag").filter(|t| !t.is_empty()),
+            ) {
+                (Some(r), Some(t)) => Some(format!("{r}:{t}")),
+                (Some(r), None) => Some(r.to_string()),
+                _ => None,
+            };
+            let msg = q.get("message").unwrap_or("").to_string();
+            let changes = q.all("changes");
+            let reader = body_reader(req);
+            let eng = engine.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut reader = reader;
+                let r = eng.import(&mut reader, reference.as_deref(), &msg, &changes);
+                let mut sink = [0u8; 65536];
+                while matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
+                r
+            })
+            .await
+            .unwrap_or_else(|e| Err(Error::Internal(e.to_string())))
+            .map(|id| json_lines(&[json!({"status": id})]))
+        }
         ("POST", "create") => {
-            let image = q.get("fromImage").or(q.get("fromSrc")).unwrap_or("");
+            let image = q.get("fromImage").unwrap_or("");
             let tag = q.get("tag").unwrap_or("latest");
             return message(
                 StatusCode::NOT_FOUND,
                 &format!("pull access denied for {image}:{tag}: berth cannot pull from registries yet (load the image with `berth load`)"),
             );
+        }
+        ("GET", "get") => save(&engine, &q.all("names")),
+        ("GET", name) if name.ends_with("/get") => {
+            save(&engine, &[name[..name.len() - "/get".len()].to_string()])
         }
         ("GET", name) if name.ends_with("/json") => {
             let name = &name[..name.len() - "/json".len()];

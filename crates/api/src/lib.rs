@@ -192,6 +192,32 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         }
         Some("containers") => containers::route(engine, req, &method, &segs, &q).await,
         Some("images") => images::route(engine, req, &method, &route, &q).await,
+        Some("commit") if method == hyper::Method::POST => {
+            let container = q.get("container").unwrap_or("").to_string();
+            let reference = match (
+                q.get("repo").filter(|r| !r.is_empty()),
+                q.get("tag").filter(|t| !t.is_empty()),
+            ) {
+                (Some(r), Some(t)) => Some(format!("{r}:{t}")),
+                (Some(r), None) => Some(r.to_string()),
+                _ => None,
+            };
+            let pause = q.get("pause").map(|_| q.flag("pause")).unwrap_or(true);
+            match engine
+                .commit(
+                    &container,
+                    reference,
+                    q.get("comment").unwrap_or(""),
+                    q.get("author").unwrap_or(""),
+                    &q.all("changes"),
+                    pause,
+                )
+                .await
+            {
+                Ok(id) => json_response(StatusCode::CREATED, &serde_json::json!({"Id": id})),
+                Err(e) => error_response(e),
+            }
+        }
         Some("volumes") => volumes::route(engine, req, &method, &segs, &q).await,
         Some("exec") => exec::route(engine, req, &method, &segs, &q).await,
         Some("events") if method == hyper::Method::GET && segs.len() == 1 => {

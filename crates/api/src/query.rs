@@ -44,6 +44,15 @@ impl Query {
             .find(|(key, _)| key == k)
             .map(|(_, v)| v.as_str())
     }
+    /// Every value of a repeated parameter (`changes=…&changes=…`).
+    pub fn all(&self, k: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
     /// docker's `BoolValue`: absent, "", "0", "no", "false", "none" are false.
     pub fn flag(&self, k: &str) -> bool {
         match self.get(k) {

@@ -191,3 +191,240 @@ fn diff_export_system_df() {
     let df = docker_ok(&d, &["system", "df"]).unwrap();
     assert!(df.contains("Images") && df.contains("Containers"), "{df}");
 }
+
+/// A private dockerd (own roots and socket, no bridge, no iptables) for round trips, stopped
+/// by pid on drop. None when dockerd is not installed.
+struct Dockerd {
+    root: std::path::PathBuf,
+    child: std::process::Child,
+}
+
+impl Dockerd {
+    fn start(root: &std::path::Path) -> Option<Dockerd> {
+        if !std::path::Path::new("/usr/sbin/dockerd").exists() {
+            eprintln!("skipping the docker engine round trip: dockerd is not installed");
+            return None;
+        }
+        let root = root.join("dockerd");
+        std::fs::create_dir_all(&root).unwrap();
+        let log = std::fs::File::create(root.join("log")).unwrap();
+        let child = std::process::Command::new("/usr/sbin/dockerd")
+            .args(["--data-root", root.join("data").to_str().unwrap()])
+            .args(["--exec-root", root.join("exec").to_str().unwrap()])
+            .args(["--pidfile", root.join("pid").to_str().unwrap()])
+            .args(["-H", &format!("unix://{}", root.join("d.sock").display())])
+            .args(["--bridge", "none", "--iptables=false", "--ip-masq=false"])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let d = Dockerd { root, child };
+        let ok = common::eventually(30, || d.docker(&["version"]).status.success());
+        assert!(
+            ok,
+            "private dockerd did not come up: {}",
+            std::fs::read_to_string(d.root.join("log")).unwrap_or_default()
+        );
+        Some(d)
+    }
+
+    fn docker(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("/usr/local/bin/docker")
+            .env(
+                "DOCKER_HOST",
+                format!("unix://{}", self.root.join("d.sock").display()),
+            )
+            .env("DOCKER_CONFIG", self.root.join("cfg"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        let _ = self.docker(&["rm", "-f", "rt"]);
+        // SAFETY: the dockerd this test started, by pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        // its containerd child follows it; unmount whatever it left below our root
+        common::cleanup_root(&self.root);
+    }
+}
+
+#[test]
+fn commit_save_load_import_round_trips() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let Some(_) = docker_ok(
+        &d,
+        &[
+            "run",
+            "--name",
+            "c1",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hello > /greeting; rm /bin/vi",
+        ],
+    ) else {
+        return;
+    };
+    let id = docker_ok(
+        &d,
+        &[
+            "commit",
+            "-m",
+            "add greeting",
+            "-a",
+            "me",
+            "-c",
+            r#"CMD ["cat","/greeting"]"#,
+            "c1",
+            "mine:1",
+        ],
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    assert!(id.starts_with("sha256:"));
+    let h = docker_ok(&d, &["history", "mine:1"]).unwrap();
+    assert_eq!(h.lines().count(), 3, "{h}");
+    assert!(h.contains("add greeting"), "{h}");
+    assert_eq!(
+        docker_ok(&d, &["run", "--rm", "mine:1"]).unwrap(),
+        "hello\n"
+    );
+    let o = d
+        .docker(&["run", "--rm", "mine:1", "ls", "/bin/vi"])
+        .unwrap();
+    assert!(!o.status.success(), "the deletion was committed");
+    assert_eq!(
+        docker_ok(&d, &["inspect", "-f", "{{.Author}} {{.Comment}}", "mine:1"])
+            .unwrap()
+            .trim(),
+        "me add greeting"
+    );
+    // save: both images, the shared layer once
+    let tar = d.root.join("s.tar");
+    docker_ok(
+        &d,
+        &["save", "-o", tar.to_str().unwrap(), "mine:1", "busybox"],
+    );
+    let mut ar = tar::Archive::new(std::fs::File::open(&tar).unwrap());
+    let layers = ar
+        .entries()
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().unwrap().ends_with("layer.tar"))
+        .count();
+    assert_eq!(layers, 2);
+    // berth → berth
+    let d2 = Daemon::start();
+    let out = d2.ok(&["load", "-i", tar.to_str().unwrap()]);
+    assert!(
+        out.contains("Loaded image: mine:1") && out.contains("Loaded image: busybox:latest"),
+        "{out}"
+    );
+    assert_eq!(
+        docker_ok(&d2, &["inspect", "-f", "{{.Id}}", "mine:1"])
+            .unwrap()
+            .trim(),
+        id
+    );
+    assert_eq!(
+        docker_ok(&d2, &["run", "--rm", "mine:1"]).unwrap(),
+        "hello\n"
+    );
+    // export → import: one flattened layer, history lost
+    let exported = d.root.join("e.tar");
+    docker_ok(&d, &["export", "-o", exported.to_str().unwrap(), "c1"]);
+    let out = docker_ok(
+        &d,
+        &[
+            "import",
+            "-c",
+            r#"CMD ["cat","/greeting"]"#,
+            "-m",
+            "flat",
+            exported.to_str().unwrap(),
+            "flat:1",
+        ],
+    )
+    .unwrap();
+    assert!(out.trim().starts_with("sha256:"), "{out}");
+    assert_eq!(
+        docker_ok(&d, &["history", "-q", "flat:1"])
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    assert_eq!(
+        docker_ok(&d, &["run", "--rm", "flat:1"]).unwrap(),
+        "hello\n"
+    );
+    // hostile and broken imports keep nothing
+    let before = docker_ok(&d, &["images", "-q"]).unwrap();
+    let bad = d.root.join("bad.tar");
+    std::fs::write(
+        &bad,
+        b"not a tar at all, just text that is long enough to be read",
+    )
+    .unwrap();
+    assert!(!d
+        .docker(&["import", bad.to_str().unwrap(), "bad:1"])
+        .unwrap()
+        .status
+        .success());
+    let mut evil = tar::Builder::new(Vec::new());
+    let mut hd = tar::Header::new_gnu();
+    hd.set_size(4);
+    hd.set_mode(0o644);
+    hd.set_uid(0);
+    hd.set_gid(0);
+    hd.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"../escape.txt");
+    hd.set_cksum();
+    evil.append(&hd, &b"evil"[..]).unwrap();
+    std::fs::write(&bad, evil.into_inner().unwrap()).unwrap();
+    let o = d
+        .docker(&["import", bad.to_str().unwrap(), "bad:2"])
+        .unwrap();
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert_eq!(docker_ok(&d, &["images", "-q"]).unwrap(), before);
+    assert_eq!(
+        std::fs::read_dir(d.root.join("data/image/tmp"))
+            .unwrap()
+            .count(),
+        0,
+        "staging left behind"
+    );
+    // the real docker engine, both ways
+    let Some(dk) = Dockerd::start(&d.root) else {
+        return;
+    };
+    let o = dk.docker(&["load", "-i", tar.to_str().unwrap()]);
+    assert!(
+        o.status.success(),
+        "docker load of berth's save: {}",
+        stderr(&o)
+    );
+    let did = stdout(&dk.docker(&["inspect", "-f", "{{.Id}}", "mine:1"]))
+        .trim()
+        .to_string();
+    assert_eq!(did, id, "same image ID in docker");
+    let dtar = d.root.join("d.tar");
+    let o = dk.docker(&["save", "-o", dtar.to_str().unwrap(), "mine:1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d3 = Daemon::start();
+    d3.ok(&["load", "-i", dtar.to_str().unwrap()]);
+    assert_eq!(
+        docker_ok(&d3, &["inspect", "-f", "{{.Id}}", "mine:1"])
+            .unwrap()
+            .trim(),
+        id
+    );
+    assert_eq!(
+        docker_ok(&d3, &["run", "--rm", "mine:1"]).unwrap(),
+        "hello\n"
+    );
+}

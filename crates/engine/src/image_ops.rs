@@ -48,10 +48,19 @@ impl Engine {
             let mut parent: Option<String> = None;
             for (diff, path) in diff_ids.iter().zip(&img.layers) {
                 let chain = berth_snapshot::Snapshotter::chain_id(parent.as_deref(), diff);
-                if !self.snaps.has_layer(&chain) {
+                let have_tar = berth_image::Digest::parse(diff)
+                    .map(|d| self.images.has_blob(&d))
+                    .unwrap_or(false);
+                if !self.snaps.has_layer(&chain) || !have_tar {
                     let f = std::fs::File::open(path)?;
-                    self.snaps
-                        .apply_layer(parent.as_deref(), diff, std::io::BufReader::new(f))?;
+                    let staged = self.stage_layer(std::io::BufReader::new(f))?;
+                    if staged.diff_id != *diff {
+                        return Err(Error::InvalidParameter(format!(
+                            "layer digest mismatch: expected {diff}, got {}",
+                            staged.diff_id
+                        )));
+                    }
+                    self.commit_layer(parent.as_deref(), staged)?;
                 }
                 parent = Some(chain);
             }

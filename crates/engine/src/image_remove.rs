@@ -102,6 +102,19 @@ impl Engine {
                 out.push(json!({"Deleted": chain}));
             }
         }
+        let kept_diffs: HashSet<String> = self
+            .images
+            .list()?
+            .iter()
+            .flat_map(|o| o.config.rootfs.diff_ids.clone())
+            .collect();
+        for d in &img.config.rootfs.diff_ids {
+            if !kept_diffs.contains(d) {
+                if let Ok(d) = Digest::parse(d) {
+                    let _ = std::fs::remove_file(self.images.blob_path(&d));
+                }
+            }
+        }
         self.emit_image("delete", img.id.as_str(), img.id.as_str());
         Ok(())
     }

@@ -28,6 +28,8 @@ mod fsutil;
 mod health;
 mod image_ops;
 mod image_remove;
+mod image_save;
+mod layers;
 mod names;
 mod restore;
 mod shim_client;
