@@ -1,9 +1,10 @@
 //! What runs in the cloned child: set-up inside the new namespaces, then exec on start.
 
+use crate::caps::CapSets;
 use crate::sync::{Msg, SyncSock};
 use crate::sys::{self, check, cstr, last_err};
 use crate::{exec, mounts, Error, Result};
-use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType, Process, Spec};
 use std::ffi::CString;
 use std::os::fd::RawFd;
 use std::path::Path;
@@ -52,7 +53,7 @@ pub(crate) fn run(ctx: &Ctx) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-fn reset_signals() {
+pub(crate) fn reset_signals() {
     // SAFETY: setting default dispositions and an empty mask is always valid.
     unsafe {
         for sig in 1..libc::SIGRTMIN() {
@@ -66,16 +67,16 @@ fn reset_signals() {
     }
 }
 
-struct Prepared {
+pub(crate) struct Prepared {
     /// pty master allocated inside the container, for the parent
-    console: Option<RawFd>,
+    pub console: Option<RawFd>,
     path: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
 }
 
 impl Prepared {
-    fn exec(&self) -> (Error, i32) {
+    pub fn exec(&self) -> (Error, i32) {
         let mut argv: Vec<*const libc::c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
         argv.push(std::ptr::null());
         let mut envp: Vec<*const libc::c_char> = self.envp.iter().map(|a| a.as_ptr()).collect();
@@ -248,6 +249,13 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
         }
     }
 
+    let p = prepare_process(process)?;
+    Ok(Prepared { console, ..p })
+}
+
+/// Everything after stdio, shared by the container's init and exec: rlimits, bounding set,
+/// user and groups, capabilities, no_new_privs, cwd, and `args[0]` resolved in PATH.
+pub(crate) fn prepare_process(process: &Process) -> Result<Prepared> {
     for r in process.rlimits().as_deref().unwrap_or(&[]) {
         let lim = libc::rlimit {
             rlim_cur: r.soft(),
@@ -255,16 +263,24 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
         };
         // SAFETY: valid rlimit struct.
         let ret = unsafe { libc::setrlimit(rlimit_resource(r.typ()), &lim) };
-        check(ret, || format!("setrlimit {:?}", r.typ()))?;
+        check(ret, || {
+            format!(
+                "setrlimit {} (soft {}, hard {})",
+                rlimit_name(r.typ()),
+                r.soft(),
+                r.hard()
+            )
+        })?;
     }
-    if process.no_new_privileges().unwrap_or(false) {
-        // SAFETY: plain prctl.
-        check(
-            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) },
-            || "no_new_privs".into(),
-        )?;
+    let caps = process
+        .capabilities()
+        .as_ref()
+        .map(CapSets::from_spec)
+        .transpose()?;
+    if let Some(c) = &caps {
+        c.drop_bounding()?;
     }
-
+    let user = process.user();
     let groups: Vec<libc::gid_t> = user.additional_gids().clone().unwrap_or_default();
     // SAFETY: valid buffer of gids; plain id syscalls.
     unsafe {
@@ -277,6 +293,16 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
         check(libc::setuid(user.uid()), || {
             format!("setuid {}", user.uid())
         })?;
+    }
+    if let Some(c) = &caps {
+        c.apply()?;
+    }
+    if process.no_new_privileges().unwrap_or(false) {
+        // SAFETY: plain prctl.
+        check(
+            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) },
+            || "no_new_privs".into(),
+        )?;
     }
     let cwd = cstr(process.cwd())?;
     // SAFETY: valid C string.
@@ -298,7 +324,7 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
     // SAFETY: umask never fails.
     unsafe { libc::umask(0o022) };
     Ok(Prepared {
-        console,
+        console: None,
         path: cstr(path)?,
         argv,
         envp,
@@ -306,7 +332,7 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
 }
 
 /// Opens a pty in the container's devpts: (master, slave), both CLOEXEC.
-fn open_console(uid: u32) -> Result<(RawFd, RawFd)> {
+pub(crate) fn open_console(uid: u32) -> Result<(RawFd, RawFd)> {
     // SAFETY: standard pty allocation on fresh fds.
     unsafe {
         let m = check(
@@ -363,6 +389,13 @@ fn loopback_up() -> Result<()> {
         libc::close(s);
     }
     Ok(())
+}
+
+fn rlimit_name(t: PosixRlimitType) -> String {
+    serde_json::to_value(t)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{t:?}"))
 }
 
 fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {

@@ -8,11 +8,12 @@
 //! child then joins a new cgroup namespace, takes its stdio, drops to the user, resolves
 //! `args[0]` and reports ready. `Created::start` lets it `execve`.
 
+mod caps;
 mod cgroups;
-pub mod stats;
 mod exec;
 mod init;
 pub mod mounts;
+pub mod stats;
 mod sync;
 mod sys;
 

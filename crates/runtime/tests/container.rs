@@ -26,6 +26,7 @@ fn spec(
     args: &[&str],
     cg: &str,
     extra_mounts: serde_json::Value,
+    patch: &dyn Fn(&mut serde_json::Value),
 ) -> oci_spec::runtime::Spec {
     let mut mounts = serde_json::json!([
         {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
@@ -58,6 +59,8 @@ fn spec(
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
         }
     });
+    let mut v = v;
+    patch(&mut v);
     serde_json::from_value(v).unwrap()
 }
 
@@ -84,13 +87,23 @@ fn cg_exists(cg: &str) -> bool {
 
 /// create + start + wait; cleans up its cgroups.
 fn run(root: &Path, args: &[&str], extra: serde_json::Value) -> Result<Out, Error> {
+    run_patched(root, args, extra, &|_| {})
+}
+
+/// `run` with the spec JSON changed by `patch` first.
+fn run_patched(
+    root: &Path,
+    args: &[&str],
+    extra: serde_json::Value,
+    patch: &dyn Fn(&mut serde_json::Value),
+) -> Result<Out, Error> {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let cg = format!(
         "/berth/rt-test-{}-{}",
         std::process::id(),
         N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
-    let spec = spec(root, args, &cg, extra);
+    let spec = spec(root, args, &cg, extra, patch);
     let (out_r, out_w) = pipe();
     let (err_r, err_w) = pipe();
     let devnull = OwnedFd::from(fs::File::open("/dev/null").unwrap());
@@ -244,5 +257,180 @@ fn main() {
     assert!(root.join("data").is_dir() && !host.join("g").exists());
     passed += 1;
 
+    passed += caps_and_limits(&root);
     println!("container tests: {passed} passed");
+}
+
+const DOCKER_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+fn status_field(out: &str, key: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("{key} missing in {out}"))
+}
+
+fn caps_and_limits(root: &Path) -> u32 {
+    let none = serde_json::json!([]);
+    let status = &["grep", "-E", "^(Cap|NoNewPrivs)", "/proc/self/status"];
+    let mut passed = 0;
+
+    // docker's default set: bounding = effective = permitted = 0xa80425fb
+    let o = run_patched(root, status, none.clone(), &|v| {
+        v["process"]["capabilities"] = serde_json::json!({
+            "bounding": DOCKER_CAPS, "effective": DOCKER_CAPS, "permitted": DOCKER_CAPS
+        });
+        v["process"]["noNewPrivileges"] = serde_json::json!(true);
+    })
+    .unwrap();
+    for k in ["CapBnd:", "CapEff:", "CapPrm:"] {
+        assert_eq!(
+            status_field(&o.stdout, k),
+            "00000000a80425fb",
+            "{}",
+            o.stdout
+        );
+    }
+    assert_eq!(status_field(&o.stdout, "CapInh:"), "0000000000000000");
+    assert_eq!(status_field(&o.stdout, "NoNewPrivs:"), "1");
+    passed += 1;
+
+    // privileged: every capability the kernel has
+    let last: u32 = fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let all: Vec<&str> = [
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_KILL",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETPCAP",
+        "CAP_LINUX_IMMUTABLE",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST",
+        "CAP_NET_ADMIN",
+        "CAP_NET_RAW",
+        "CAP_IPC_LOCK",
+        "CAP_IPC_OWNER",
+        "CAP_SYS_MODULE",
+        "CAP_SYS_RAWIO",
+        "CAP_SYS_CHROOT",
+        "CAP_SYS_PTRACE",
+        "CAP_SYS_PACCT",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_BOOT",
+        "CAP_SYS_NICE",
+        "CAP_SYS_RESOURCE",
+        "CAP_SYS_TIME",
+        "CAP_SYS_TTY_CONFIG",
+        "CAP_MKNOD",
+        "CAP_LEASE",
+        "CAP_AUDIT_WRITE",
+        "CAP_AUDIT_CONTROL",
+        "CAP_SETFCAP",
+        "CAP_MAC_OVERRIDE",
+        "CAP_MAC_ADMIN",
+        "CAP_SYSLOG",
+        "CAP_WAKE_ALARM",
+        "CAP_BLOCK_SUSPEND",
+        "CAP_AUDIT_READ",
+        "CAP_PERFMON",
+        "CAP_BPF",
+        "CAP_CHECKPOINT_RESTORE",
+    ][..=last as usize]
+        .to_vec();
+    // all the kernel has, as far as this test process holds them itself
+    let own = fs::read_to_string("/proc/self/status").unwrap();
+    let full = status_field(&own, "CapBnd:");
+    assert_eq!(
+        u64::from_str_radix(&full, 16).unwrap() & !((1u64 << (last + 1)) - 1),
+        0
+    );
+    let o = run_patched(root, status, none.clone(), &|v| {
+        v["process"]["capabilities"] = serde_json::json!({
+            "bounding": all, "effective": all, "permitted": all
+        });
+    })
+    .unwrap();
+    assert_eq!(status_field(&o.stdout, "CapBnd:"), full);
+    assert_eq!(status_field(&o.stdout, "CapEff:"), full);
+    assert_eq!(status_field(&o.stdout, "NoNewPrivs:"), "0");
+    passed += 1;
+
+    // a non-root user: nothing effective unless ambient; ambient caps survive exec
+    let o = run_patched(root, status, none.clone(), &|v| {
+        v["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000, "additionalGids": [5]});
+        v["process"]["capabilities"] = serde_json::json!({
+            "bounding": DOCKER_CAPS, "effective": DOCKER_CAPS, "permitted": DOCKER_CAPS,
+            "inheritable": ["CAP_NET_BIND_SERVICE"], "ambient": ["CAP_NET_BIND_SERVICE"]
+        });
+    })
+    .unwrap();
+    assert_eq!(
+        status_field(&o.stdout, "CapEff:"),
+        "0000000000000400",
+        "{}",
+        o.stdout
+    );
+    assert_eq!(status_field(&o.stdout, "CapAmb:"), "0000000000000400");
+    assert_eq!(status_field(&o.stdout, "CapBnd:"), "00000000a80425fb");
+    let o = run_patched(root, &["id"], none.clone(), &|v| {
+        v["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000, "additionalGids": [5]});
+        v["process"]["capabilities"] = serde_json::json!({"bounding": DOCKER_CAPS});
+    })
+    .unwrap();
+    assert_eq!(o.stdout, "uid=1000 gid=1000 groups=5\n");
+    passed += 1;
+
+    // rlimits
+    let o = run_patched(
+        root,
+        &["sh", "-c", "ulimit -n; ulimit -Hn; ulimit -c"],
+        none.clone(),
+        &|v| {
+            v["process"]["rlimits"] = serde_json::json!([
+                {"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456},
+                {"type": "RLIMIT_CORE", "soft": 0, "hard": 0}
+            ]);
+        },
+    )
+    .unwrap();
+    assert_eq!(o.stdout, "123\n456\n0\n");
+    passed += 1;
+    // more than the hard limit allows: a clear error at create
+    match run_patched(root, &["true"], none.clone(), &|v| {
+        v["process"]["rlimits"] = serde_json::json!([
+            {"type": "RLIMIT_NOFILE", "soft": 100, "hard": u64::MAX - 1}
+        ]);
+    }) {
+        Err(e) => assert!(
+            e.to_string()
+                .starts_with("setrlimit RLIMIT_NOFILE (soft 100, hard 18446744073709551614): "),
+            "{e}"
+        ),
+        Ok(_) => panic!("setrlimit above nr_open accepted"),
+    }
+    passed += 1;
+    passed
 }
