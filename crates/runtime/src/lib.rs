@@ -17,7 +17,7 @@ pub mod stats;
 mod sync;
 mod sys;
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Spec};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use sync::{Msg, SyncSock};
 
@@ -214,6 +214,16 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
             Err(e)
         }
     }
+}
+
+/// Applies `linux.resources` to a running container's cgroups (UPDATE).
+pub fn update_resources(cgroups_path: &str, resources: &LinuxResources) -> Result<()> {
+    cgroups::update(cgroups_path, resources)
+}
+
+/// Freezes (`true`) or thaws the container's cgroup; returns once the kernel agrees.
+pub fn freeze(cgroups_path: &str, frozen: bool) -> Result<()> {
+    cgroups::freeze(cgroups_path, frozen)
 }
 
 /// Removes the container's cgroup directories (after its processes are gone).

@@ -1,7 +1,7 @@
 //! Root-only tests of real containers. `harness = false`: the runtime clones from the
 //! calling process, which must be single-threaded, so the cases run sequentially in `main`.
 
-use berth_runtime::{create, remove_cgroups, Error, Stdio};
+use berth_runtime::{create, freeze, remove_cgroups, stats, update_resources, Error, Stdio};
 use std::fs;
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -258,6 +258,7 @@ fn main() {
     passed += 1;
 
     passed += caps_and_limits(&root);
+    passed += resources_stats_freeze(&root);
     println!("container tests: {passed} passed");
 }
 
@@ -432,5 +433,157 @@ fn caps_and_limits(root: &Path) -> u32 {
         Ok(_) => panic!("setrlimit above nr_open accepted"),
     }
     passed += 1;
+    passed
+}
+
+fn cgfile(ctrl: &str, cg: &str, f: &str) -> String {
+    fs::read_to_string(
+        Path::new("/sys/fs/cgroup")
+            .join(ctrl)
+            .join(cg.trim_start_matches('/'))
+            .join(f),
+    )
+    .unwrap_or_else(|e| panic!("{ctrl}/{f}: {e}"))
+    .trim()
+    .to_string()
+}
+
+fn resources_stats_freeze(root: &Path) -> u32 {
+    let mut passed = 0;
+    let none = serde_json::json!([]);
+    let cg = format!("/berth/rt-res-{}", std::process::id());
+    let resources = serde_json::json!({
+        "memory": {"limit": 64 << 20, "swap": 128 << 20},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
+        "pids": {"limit": 50},
+        "devices": [
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": -1, "minor": -1, "access": "m"},
+            {"allow": true, "type": "b", "major": -1, "minor": -1, "access": "m"},
+            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 136, "access": "rwm"}
+        ]
+    });
+    let spec = spec(
+        root,
+        &[
+            "sh",
+            "-c",
+            "head -c 1 /dev/urandom >/dev/null 2>&1 || echo denied; head -c 3 /dev/zero | wc -c; sleep 30",
+        ],
+        &cg,
+        none,
+        &|v| v["linux"]["resources"] = resources.clone(),
+    );
+    let (out_r, out_w) = pipe();
+    let devnull = OwnedFd::from(fs::File::open("/dev/null").unwrap());
+    let errfd = OwnedFd::from(fs::File::create("/dev/null").unwrap());
+    let mut c = create(
+        "t",
+        &spec,
+        Stdio {
+            stdin: devnull,
+            stdout: out_w,
+            stderr: errfd,
+            terminal: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        cgfile("memory", &cg, "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
+    if Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
+        assert_eq!(
+            cgfile("memory", &cg, "memory.memsw.limit_in_bytes"),
+            (128u64 << 20).to_string()
+        );
+    }
+    assert_eq!(cgfile("cpu", &cg, "cpu.shares"), "512");
+    assert_eq!(cgfile("cpu", &cg, "cpu.cfs_quota_us"), "50000");
+    assert_eq!(cgfile("cpu", &cg, "cpu.cfs_period_us"), "100000");
+    assert_eq!(cgfile("cpuset", &cg, "cpuset.cpus"), "0");
+    assert_eq!(cgfile("pids", &cg, "pids.max"), "50");
+    let list = cgfile("devices", &cg, "devices.list");
+    assert!(
+        list.contains("c 1:3 rwm") && !list.contains("a *:* rwm"),
+        "{list}"
+    );
+    c.start().unwrap();
+    let pid = c.pid();
+    // wait for the first output: the shell is running
+    let mut out = fs::File::from(out_r);
+    let mut buf = [0u8; 64];
+    let mut got = String::new();
+    while !got.ends_with("3\n") {
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0, "{got}");
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert_eq!(got, "denied\n3\n");
+    passed += 1;
+
+    // stats of the running container
+    let t = std::time::Instant::now();
+    let st = stats::stats(&cg).unwrap();
+    let took = t.elapsed();
+    eprintln!("stats() took {took:?}");
+    assert!(st.cpu_total_ns > 0, "{st:?}");
+    assert!(!st.cpu_percpu_ns.is_empty());
+    assert!(st.mem_usage > 0 && st.mem_limit == 64 << 20, "{st:?}");
+    assert!(st.mem_stats.contains_key("total_rss") || st.mem_stats.contains_key("rss"));
+    assert_eq!((st.pids_current, st.pids_limit), (1, 50), "{st:?}");
+    assert_eq!(st.oom_kills, 0);
+    let pids = stats::pids(&cg).unwrap();
+    assert_eq!(pids, [pid]);
+    passed += 1;
+
+    // live update: raise memory above the old memsw (memsw first), then lower it again
+    let up: oci_spec::runtime::LinuxResources = serde_json::from_value(serde_json::json!({
+        "memory": {"limit": 256 << 20, "swap": 512 << 20},
+        "cpu": {"shares": 256},
+        "pids": {"limit": 0}
+    }))
+    .unwrap();
+    update_resources(&cg, &up).unwrap();
+    assert_eq!(
+        cgfile("memory", &cg, "memory.limit_in_bytes"),
+        (256u64 << 20).to_string()
+    );
+    assert_eq!(cgfile("cpu", &cg, "cpu.shares"), "256");
+    assert_eq!(cgfile("pids", &cg, "pids.max"), "max");
+    let down: oci_spec::runtime::LinuxResources = serde_json::from_value(serde_json::json!({
+        "memory": {"limit": 32 << 20, "swap": 48 << 20}
+    }))
+    .unwrap();
+    update_resources(&cg, &down).unwrap();
+    assert_eq!(
+        cgfile("memory", &cg, "memory.limit_in_bytes"),
+        (32u64 << 20).to_string()
+    );
+    assert_eq!(stats::stats(&cg).unwrap().pids_limit, 0);
+    passed += 1;
+
+    // freeze / thaw
+    freeze(&cg, true).unwrap();
+    assert_eq!(cgfile("freezer", &cg, "freezer.state"), "FROZEN");
+    let state = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(
+        state.contains("State:\tS") || state.contains("State:\tD"),
+        "{state}"
+    );
+    freeze(&cg, false).unwrap();
+    assert_eq!(cgfile("freezer", &cg, "freezer.state"), "THAWED");
+    passed += 1;
+
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let mut status = 0;
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    drop(c);
+    remove_cgroups(&cg).unwrap();
+    assert!(!cg_exists(&cg));
+    remove_parent_cgroups();
     passed
 }
