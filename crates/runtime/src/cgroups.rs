@@ -310,7 +310,7 @@ pub(crate) fn freeze(cgroups_path: &str, frozen: bool) -> Result<()> {
     let mut n = 0u32;
     loop {
         // v1 can stay FREEZING while a task is in an uninterruptible sleep: write again
-        if n % 10 == 0 {
+        if n.is_multiple_of(10) {
             write_file(&file, value)?;
         }
         let cur = fs::read_to_string(&check_file)

@@ -6,7 +6,7 @@ use crate::sys::{self, check, cstr, last_err};
 use crate::{exec, mounts, Error, Result};
 use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType, Process, Spec};
 use std::ffi::CString;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 
 pub(crate) struct Ctx<'a> {
@@ -21,6 +21,8 @@ pub(crate) struct Ctx<'a> {
     pub new_uts_ns: bool,
     pub new_net_ns: bool,
     pub new_cgroup_ns: bool,
+    /// annotation `io.berth.init=true`: stay as a minimal PID 1 above the user's process
+    pub init: bool,
 }
 
 /// Never returns: execs the user's process or exits.
@@ -36,6 +38,7 @@ pub(crate) fn run(ctx: &Ctx) -> ! {
                 unsafe { libc::close(fd) };
             }
             match ctx.sync.recv() {
+                Ok(Msg::Start) if ctx.init => run_init(ctx, &prepared),
                 Ok(Msg::Start) => {
                     let (err, code) = prepared.exec();
                     let _ = ctx.sync.send(&Msg::Error(err));
@@ -51,6 +54,77 @@ pub(crate) fn run(ctx: &Ctx) -> ! {
     };
     // SAFETY: plain process exit, no destructors needed in the forked child.
     unsafe { libc::_exit(code) }
+}
+
+/// Signals the minimal init passes on to the user's process.
+const FORWARDED: &[libc::c_int] = &[
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+];
+
+/// docker's `--init`: fork the user's process (pid 2), then stay as PID 1: forward signals,
+/// reap every zombie, exit with the user's process's status. Returns the exit code.
+fn run_init(ctx: &Ctx, prepared: &Prepared) -> i32 {
+    // SAFETY: signal mask and fork in a single-threaded process; the child only execs.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in FORWARDED {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let child = libc::fork();
+        if child == -1 {
+            let _ = ctx.sync.send(&Msg::Error(last_err("fork")));
+            return 1;
+        }
+        if child == 0 {
+            // own process group (and the terminal's foreground), so ^C reaches it once
+            libc::setpgid(0, 0);
+            if ctx.terminal {
+                libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+                libc::tcsetpgrp(0, libc::getpid());
+                libc::signal(libc::SIGTTOU, libc::SIG_DFL);
+            }
+            reset_signals();
+            let (err, code) = prepared.exec();
+            let _ = ctx.sync.send(&Msg::Error(err));
+            libc::_exit(code);
+        }
+        // the child's exec (or its error report) is what the parent waits for
+        libc::close(ctx.sync.0.as_raw_fd());
+        loop {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let sig = libc::sigwaitinfo(&set, &mut info);
+            if sig == -1 {
+                continue;
+            }
+            if sig != libc::SIGCHLD {
+                libc::kill(child, sig);
+                continue;
+            }
+            loop {
+                let mut st = 0;
+                let pid = libc::waitpid(-1, &mut st, libc::WNOHANG);
+                if pid <= 0 {
+                    break;
+                }
+                if pid == child {
+                    return if libc::WIFEXITED(st) {
+                        libc::WEXITSTATUS(st)
+                    } else {
+                        128 + libc::WTERMSIG(st)
+                    };
+                }
+            }
+        }
+    }
 }
 
 pub(crate) fn reset_signals() {
@@ -229,6 +303,13 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
         None => ctx.stdio,
     };
     let console = console.map(|(m, _)| m);
+    take_stdio(stdio, ctx.terminal)?;
+    let p = prepare_process(process)?;
+    Ok(Prepared { console, ..p })
+}
+
+/// New session; `stdio` onto 0/1/2; with a terminal, it becomes the controlling tty.
+pub(crate) fn take_stdio(stdio: [RawFd; 3], terminal: bool) -> Result<()> {
     // SAFETY: plain syscalls on fds we own.
     unsafe {
         libc::setsid();
@@ -242,15 +323,13 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
             check(libc::dup2(*fd, i as libc::c_int), || "dup2 stdio".into())?;
             libc::close(*fd);
         }
-        if ctx.terminal {
+        if terminal {
             check(libc::ioctl(0, libc::TIOCSCTTY, 0), || {
                 "set controlling terminal".into()
             })?;
         }
     }
-
-    let p = prepare_process(process)?;
-    Ok(Prepared { console, ..p })
+    Ok(())
 }
 
 /// Everything after stdio, shared by the container's init and exec: rlimits, bounding set,

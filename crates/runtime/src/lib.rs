@@ -11,6 +11,7 @@
 mod caps;
 mod cgroups;
 mod exec;
+mod exec_in;
 mod init;
 pub mod mounts;
 pub mod stats;
@@ -22,6 +23,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use sync::{Msg, SyncSock};
 
 pub use exec::lookup;
+pub use exec_in::{exec, ExecProcess};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -177,6 +179,11 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
             new_uts_ns: flags & libc::CLONE_NEWUTS != 0,
             new_net_ns: flags & libc::CLONE_NEWNET != 0,
             new_cgroup_ns,
+            init: spec
+                .annotations()
+                .as_ref()
+                .and_then(|a| a.get("io.berth.init"))
+                .is_some_and(|v| v == "true"),
         };
         init::run(&ctx);
     }

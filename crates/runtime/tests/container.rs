@@ -259,6 +259,7 @@ fn main() {
 
     passed += caps_and_limits(&root);
     passed += resources_stats_freeze(&root);
+    passed += init_and_exec(&root);
     println!("container tests: {passed} passed");
 }
 
@@ -585,5 +586,125 @@ fn resources_stats_freeze(root: &Path) -> u32 {
     remove_cgroups(&cg).unwrap();
     assert!(!cg_exists(&cg));
     remove_parent_cgroups();
+    passed
+}
+
+fn init_and_exec(root: &Path) -> u32 {
+    let mut passed = 0;
+    let none = serde_json::json!([]);
+    let with_init = |v: &mut serde_json::Value| {
+        v["annotations"] = serde_json::json!({"io.berth.init": "true"});
+    };
+    // PID 1 is not the user's command; orphans get reaped; exit code passes through
+    let o = run_patched(
+        root,
+        &[
+            "sh",
+            "-c",
+            "echo $$; (sleep 0.1 &); sleep 0.4; cat /proc/1/comm; ps -o stat= | grep -c Z; exit 7",
+        ],
+        none.clone(),
+        &with_init,
+    )
+    .unwrap();
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(lines[0], "2", "{}", o.stdout);
+    assert_ne!(lines[1], "sh");
+    assert_eq!(lines[2], "0", "zombie left: {}", o.stdout);
+    assert_eq!(o.status, 7);
+    passed += 1;
+    // exec errors still come before start
+    match run_patched(root, &["nosuch"], none.clone(), &with_init) {
+        Err(Error::Exec(m)) => assert!(m.contains("executable file not found"), "{m}"),
+        other => panic!("{:?}", other.map(|o| o.stdout)),
+    }
+    passed += 1;
+
+    // a running container under init: SIGTERM reaches sleep (143); exec joins it
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let cg = format!("/berth/rt-exec-{}", std::process::id());
+    let sp = spec(root, &["sleep", "30"], &cg, none, &with_init);
+    let devnull = || OwnedFd::from(fs::File::open("/dev/null").unwrap());
+    let mut c = create(
+        "t",
+        &sp,
+        Stdio {
+            stdin: devnull(),
+            stdout: devnull(),
+            stderr: devnull(),
+            terminal: false,
+        },
+    )
+    .unwrap();
+    c.start().unwrap();
+    let pid = c.pid();
+    let proc_json = serde_json::json!({
+        "args": ["sh", "-c", "echo $$ $(hostname) $(cat /proc/1/comm); grep CapBnd /proc/self/status; id -u"],
+        "env": ["PATH=/bin"], "cwd": "/etc", "user": {"uid": 1000, "gid": 1000},
+        "capabilities": {"bounding": ["CAP_KILL"]}
+    });
+    let process: oci_spec::runtime::Process = serde_json::from_value(proc_json).unwrap();
+    let (out_r, out_w) = pipe();
+    let e = berth_runtime::exec(
+        pid,
+        &cg,
+        &process,
+        Stdio {
+            stdin: devnull(),
+            stdout: out_w,
+            stderr: devnull(),
+            terminal: false,
+        },
+    )
+    .unwrap();
+    let mut st = 0;
+    assert_eq!(unsafe { libc::waitpid(e.pid(), &mut st, 0) }, e.pid());
+    assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0);
+    let mut out = String::new();
+    fs::File::from(out_r).read_to_string(&mut out).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    let first: Vec<&str> = lines[0].split(' ').collect();
+    assert!(first[0].parse::<u32>().unwrap() > 2, "{out}");
+    assert_eq!(first[1], "berthtest");
+    assert_eq!(
+        lines[1].split_whitespace().nth(1),
+        Some("0000000000000020"),
+        "{out}"
+    );
+    assert_eq!(lines[2], "1000");
+    // not found: docker's message, nothing left running
+    let mut bad = process.clone();
+    bad.set_args(Some(vec!["nosuch".into()]));
+    match berth_runtime::exec(
+        pid,
+        &cg,
+        &bad,
+        Stdio {
+            stdin: devnull(),
+            stdout: devnull(),
+            stderr: devnull(),
+            terminal: false,
+        },
+    ) {
+        Err(Error::Exec(m)) => {
+            assert_eq!(m, "exec: \"nosuch\": executable file not found in $PATH")
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("exec of nosuch succeeded"),
+    }
+    // reap the failed exec child (a child of ours via the subreaper)
+    unsafe { libc::waitpid(-1, &mut st, 0) };
+    passed += 1;
+
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
+    assert!(
+        libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 143,
+        "{st:#x}"
+    );
+    drop(c);
+    remove_cgroups(&cg).unwrap();
+    remove_parent_cgroups();
+    passed += 1;
     passed
 }
