@@ -1,7 +1,7 @@
 //! cgroup v1 (every mounted hierarchy) and the v2 unified mount.
 
 use crate::{Error, Result};
-use oci_spec::runtime::LinuxResources;
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxMemory, LinuxResources};
 use std::fs;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ pub(crate) struct Hierarchy {
 }
 
 impl Hierarchy {
-    fn has(&self, c: &str) -> bool {
+    pub(crate) fn has(&self, c: &str) -> bool {
         self.controllers.iter().any(|x| x == c)
     }
 }
@@ -86,7 +86,7 @@ fn unescape_octal(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn rel(cgroups_path: &str) -> Result<&str> {
+pub(crate) fn rel(cgroups_path: &str) -> Result<&str> {
     let r = cgroups_path.trim_start_matches('/');
     if r.is_empty() || r.split('/').any(|c| c == ".." || c == ".") {
         return Err(Error::Spec(format!("bad cgroupsPath {cgroups_path:?}")));
@@ -133,18 +133,7 @@ fn init_cpuset(mountpoint: &Path, rel: &str) -> Result<()> {
 fn apply_resources(h: &Hierarchy, dir: &Path, r: &LinuxResources) -> Result<()> {
     if h.has("memory") {
         if let Some(m) = r.memory() {
-            if let Some(l) = m.limit() {
-                write_file(&dir.join("memory.limit_in_bytes"), &l.to_string())?;
-            }
-            if let Some(l) = m.reservation() {
-                write_file(&dir.join("memory.soft_limit_in_bytes"), &l.to_string())?;
-            }
-            if let Some(l) = m.swap() {
-                write_optional(&dir.join("memory.memsw.limit_in_bytes"), &l.to_string())?;
-            }
-            if let Some(s) = m.swappiness() {
-                write_optional(&dir.join("memory.swappiness"), &s.to_string())?;
-            }
+            apply_memory(dir, m)?;
         }
     }
     if let Some(c) = r.cpu() {
@@ -178,12 +167,173 @@ fn apply_resources(h: &Hierarchy, dir: &Path, r: &LinuxResources) -> Result<()> 
             write_file(&dir.join("pids.max"), &v)?;
         }
     }
+    if h.has("devices") {
+        if let Some(rules) = r.devices() {
+            write_file(&dir.join("devices.deny"), "a")?;
+            for d in rules {
+                let f = if d.allow() {
+                    "devices.allow"
+                } else {
+                    "devices.deny"
+                };
+                write_file(&dir.join(f), &device_rule(d))?;
+            }
+        }
+    }
     if h.has("blkio") {
         if let Some(w) = r.block_io().as_ref().and_then(|b| b.weight()) {
             write_optional(&dir.join("blkio.weight"), &w.to_string())?;
         }
     }
     Ok(())
+}
+
+/// A limit as the kernel compares them: -1 (or any negative) = unlimited.
+fn limit_value(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
+/// memory.limit_in_bytes must stay ≤ memory.memsw.limit_in_bytes at every step: when the
+/// limit goes up, memsw is raised first; when it goes down, memory is lowered first.
+fn apply_memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
+    let memsw = dir.join("memory.memsw.limit_in_bytes");
+    let has_memsw = memsw.exists();
+    let swap = m.swap().filter(|_| has_memsw);
+    if let Some(l) = m.limit() {
+        let cur = fs::read_to_string(dir.join("memory.limit_in_bytes"))
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(u64::MAX);
+        let raising = limit_value(l) > cur;
+        if raising {
+            if let Some(sw) = swap {
+                write_file(&memsw, &sw.to_string())?;
+            }
+        }
+        write_file(&dir.join("memory.limit_in_bytes"), &l.to_string())?;
+        if !raising {
+            if let Some(sw) = swap {
+                write_file(&memsw, &sw.to_string())?;
+            }
+        }
+    } else if let Some(sw) = swap {
+        write_file(&memsw, &sw.to_string())?;
+    }
+    if let Some(l) = m.reservation() {
+        write_file(&dir.join("memory.soft_limit_in_bytes"), &l.to_string())?;
+    }
+    if let Some(s) = m.swappiness() {
+        write_optional(&dir.join("memory.swappiness"), &s.to_string())?;
+    }
+    if m.disable_oom_killer() == Some(true) {
+        write_optional(&dir.join("memory.oom_control"), "1")?;
+    }
+    Ok(())
+}
+
+/// `c 1:3 rwm`, with `*` for a missing or negative major/minor.
+fn device_rule(d: &LinuxDeviceCgroup) -> String {
+    let num = |n: Option<i64>| match n {
+        Some(n) if n >= 0 => n.to_string(),
+        _ => "*".to_string(),
+    };
+    let typ = d.typ().unwrap_or_default();
+    if typ == LinuxDeviceType::A {
+        return "a".to_string();
+    }
+    format!(
+        "{} {}:{} {}",
+        typ.as_str(),
+        num(d.major()),
+        num(d.minor()),
+        d.access()
+            .as_deref()
+            .filter(|a| !a.is_empty())
+            .unwrap_or("rwm")
+    )
+}
+
+/// Applies `resources` to the live cgroups of a container (UPDATE).
+pub(crate) fn update(cgroups_path: &str, resources: &LinuxResources) -> Result<()> {
+    let rel = rel(cgroups_path)?;
+    for h in hierarchies()? {
+        let dir = h.mountpoint.join(rel);
+        if dir.is_dir() {
+            apply_resources(&h, &dir, resources)?;
+        }
+    }
+    Ok(())
+}
+
+/// Moves `pid` into the container's cgroup in every hierarchy (exec).
+pub(crate) fn join(cgroups_path: &str, pid: i32) -> Result<()> {
+    let rel = rel(cgroups_path)?;
+    let pid = pid.to_string();
+    for h in hierarchies()? {
+        let dir = h.mountpoint.join(rel);
+        if dir.is_dir() {
+            write_file(&dir.join("cgroup.procs"), &pid)?;
+        }
+    }
+    Ok(())
+}
+
+/// Freezes or thaws the container's cgroup (v1 freezer, else v2 `cgroup.freeze`) and waits
+/// until the kernel reports the new state.
+pub(crate) fn freeze(cgroups_path: &str, frozen: bool) -> Result<()> {
+    let rel = rel(cgroups_path)?;
+    let hs = hierarchies()?;
+    let v1 = hs.iter().find(|h| h.has("freezer"));
+    let (file, value, check_file, want): (PathBuf, &str, PathBuf, &str) = match v1 {
+        Some(h) => {
+            let dir = h.mountpoint.join(rel);
+            let v = if frozen { "FROZEN" } else { "THAWED" };
+            (dir.join("freezer.state"), v, dir.join("freezer.state"), v)
+        }
+        None => {
+            let h = hs
+                .iter()
+                .find(|h| h.controllers.is_empty())
+                .ok_or_else(|| Error::Sys("no freezer cgroup".into()))?;
+            let dir = h.mountpoint.join(rel);
+            let v = if frozen { "1" } else { "0" };
+            let want = if frozen { "frozen 1" } else { "frozen 0" };
+            (
+                dir.join("cgroup.freeze"),
+                v,
+                dir.join("cgroup.events"),
+                want,
+            )
+        }
+    };
+    let start = std::time::Instant::now();
+    let mut n = 0u32;
+    loop {
+        // v1 can stay FREEZING while a task is in an uninterruptible sleep: write again
+        if n.is_multiple_of(10) {
+            write_file(&file, value)?;
+        }
+        let cur = fs::read_to_string(&check_file)
+            .map_err(|e| Error::Sys(format!("read {}: {e}", check_file.display())))?;
+        if cur.lines().any(|l| l.trim() == want) {
+            return Ok(());
+        }
+        if start.elapsed() > std::time::Duration::from_secs(2) {
+            if frozen {
+                let _ = write_file(&file, if v1.is_some() { "THAWED" } else { "0" });
+            }
+            return Err(Error::Sys(format!(
+                "timed out waiting for the cgroup to be {}",
+                if frozen { "frozen" } else { "thawed" }
+            )));
+        }
+        n += 1;
+        std::thread::sleep(std::time::Duration::from_micros(if n < 20 {
+            100
+        } else {
+            2000
+        }));
+    }
 }
 
 /// Creates `cgroups_path` in every hierarchy, applies `resources` and moves `pid` in.
@@ -261,6 +411,19 @@ mod tests {
         assert!(hs[1].has("cpu") && hs[1].has("cpuacct"));
         assert_eq!(hs[2].mountpoint, PathBuf::from("/sys/fs/cgroup/cpuset"));
         assert!(hs[3].has("name=systemd"));
+    }
+
+    #[test]
+    fn device_rules() {
+        let d: Vec<LinuxDeviceCgroup> = serde_json::from_value(serde_json::json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 136, "access": "rwm"},
+            {"allow": true, "type": "b", "major": -1, "minor": -1, "access": "m"}
+        ]))
+        .unwrap();
+        let got: Vec<String> = d.iter().map(device_rule).collect();
+        assert_eq!(got, ["a", "c 1:3 rwm", "c 136:* rwm", "b *:* m"]);
     }
 
     #[test]

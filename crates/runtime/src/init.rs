@@ -1,11 +1,12 @@
 //! What runs in the cloned child: set-up inside the new namespaces, then exec on start.
 
+use crate::caps::CapSets;
 use crate::sync::{Msg, SyncSock};
 use crate::sys::{self, check, cstr, last_err};
 use crate::{exec, mounts, Error, Result};
-use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType, Process, Spec};
 use std::ffi::CString;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 
 pub(crate) struct Ctx<'a> {
@@ -20,6 +21,8 @@ pub(crate) struct Ctx<'a> {
     pub new_uts_ns: bool,
     pub new_net_ns: bool,
     pub new_cgroup_ns: bool,
+    /// annotation `io.berth.init=true`: stay as a minimal PID 1 above the user's process
+    pub init: bool,
 }
 
 /// Never returns: execs the user's process or exits.
@@ -35,6 +38,7 @@ pub(crate) fn run(ctx: &Ctx) -> ! {
                 unsafe { libc::close(fd) };
             }
             match ctx.sync.recv() {
+                Ok(Msg::Start) if ctx.init => run_init(ctx, &prepared),
                 Ok(Msg::Start) => {
                     let (err, code) = prepared.exec();
                     let _ = ctx.sync.send(&Msg::Error(err));
@@ -52,7 +56,78 @@ pub(crate) fn run(ctx: &Ctx) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-fn reset_signals() {
+/// Signals the minimal init passes on to the user's process.
+const FORWARDED: &[libc::c_int] = &[
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+];
+
+/// docker's `--init`: fork the user's process (pid 2), then stay as PID 1: forward signals,
+/// reap every zombie, exit with the user's process's status. Returns the exit code.
+fn run_init(ctx: &Ctx, prepared: &Prepared) -> i32 {
+    // SAFETY: signal mask and fork in a single-threaded process; the child only execs.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in FORWARDED {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let child = libc::fork();
+        if child == -1 {
+            let _ = ctx.sync.send(&Msg::Error(last_err("fork")));
+            return 1;
+        }
+        if child == 0 {
+            // own process group (and the terminal's foreground), so ^C reaches it once
+            libc::setpgid(0, 0);
+            if ctx.terminal {
+                libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+                libc::tcsetpgrp(0, libc::getpid());
+                libc::signal(libc::SIGTTOU, libc::SIG_DFL);
+            }
+            reset_signals();
+            let (err, code) = prepared.exec();
+            let _ = ctx.sync.send(&Msg::Error(err));
+            libc::_exit(code);
+        }
+        // the child's exec (or its error report) is what the parent waits for
+        libc::close(ctx.sync.0.as_raw_fd());
+        loop {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let sig = libc::sigwaitinfo(&set, &mut info);
+            if sig == -1 {
+                continue;
+            }
+            if sig != libc::SIGCHLD {
+                libc::kill(child, sig);
+                continue;
+            }
+            loop {
+                let mut st = 0;
+                let pid = libc::waitpid(-1, &mut st, libc::WNOHANG);
+                if pid <= 0 {
+                    break;
+                }
+                if pid == child {
+                    return if libc::WIFEXITED(st) {
+                        libc::WEXITSTATUS(st)
+                    } else {
+                        128 + libc::WTERMSIG(st)
+                    };
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn reset_signals() {
     // SAFETY: setting default dispositions and an empty mask is always valid.
     unsafe {
         for sig in 1..libc::SIGRTMIN() {
@@ -66,16 +141,16 @@ fn reset_signals() {
     }
 }
 
-struct Prepared {
+pub(crate) struct Prepared {
     /// pty master allocated inside the container, for the parent
-    console: Option<RawFd>,
+    pub console: Option<RawFd>,
     path: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
 }
 
 impl Prepared {
-    fn exec(&self) -> (Error, i32) {
+    pub fn exec(&self) -> (Error, i32) {
         let mut argv: Vec<*const libc::c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
         argv.push(std::ptr::null());
         let mut envp: Vec<*const libc::c_char> = self.envp.iter().map(|a| a.as_ptr()).collect();
@@ -228,6 +303,13 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
         None => ctx.stdio,
     };
     let console = console.map(|(m, _)| m);
+    take_stdio(stdio, ctx.terminal)?;
+    let p = prepare_process(process)?;
+    Ok(Prepared { console, ..p })
+}
+
+/// New session; `stdio` onto 0/1/2; with a terminal, it becomes the controlling tty.
+pub(crate) fn take_stdio(stdio: [RawFd; 3], terminal: bool) -> Result<()> {
     // SAFETY: plain syscalls on fds we own.
     unsafe {
         libc::setsid();
@@ -241,13 +323,18 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
             check(libc::dup2(*fd, i as libc::c_int), || "dup2 stdio".into())?;
             libc::close(*fd);
         }
-        if ctx.terminal {
+        if terminal {
             check(libc::ioctl(0, libc::TIOCSCTTY, 0), || {
                 "set controlling terminal".into()
             })?;
         }
     }
+    Ok(())
+}
 
+/// Everything after stdio, shared by the container's init and exec: rlimits, bounding set,
+/// user and groups, capabilities, no_new_privs, cwd, and `args[0]` resolved in PATH.
+pub(crate) fn prepare_process(process: &Process) -> Result<Prepared> {
     for r in process.rlimits().as_deref().unwrap_or(&[]) {
         let lim = libc::rlimit {
             rlim_cur: r.soft(),
@@ -255,16 +342,24 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
         };
         // SAFETY: valid rlimit struct.
         let ret = unsafe { libc::setrlimit(rlimit_resource(r.typ()), &lim) };
-        check(ret, || format!("setrlimit {:?}", r.typ()))?;
+        check(ret, || {
+            format!(
+                "setrlimit {} (soft {}, hard {})",
+                rlimit_name(r.typ()),
+                r.soft(),
+                r.hard()
+            )
+        })?;
     }
-    if process.no_new_privileges().unwrap_or(false) {
-        // SAFETY: plain prctl.
-        check(
-            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) },
-            || "no_new_privs".into(),
-        )?;
+    let caps = process
+        .capabilities()
+        .as_ref()
+        .map(CapSets::from_spec)
+        .transpose()?;
+    if let Some(c) = &caps {
+        c.drop_bounding()?;
     }
-
+    let user = process.user();
     let groups: Vec<libc::gid_t> = user.additional_gids().clone().unwrap_or_default();
     // SAFETY: valid buffer of gids; plain id syscalls.
     unsafe {
@@ -277,6 +372,16 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
         check(libc::setuid(user.uid()), || {
             format!("setuid {}", user.uid())
         })?;
+    }
+    if let Some(c) = &caps {
+        c.apply()?;
+    }
+    if process.no_new_privileges().unwrap_or(false) {
+        // SAFETY: plain prctl.
+        check(
+            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) },
+            || "no_new_privs".into(),
+        )?;
     }
     let cwd = cstr(process.cwd())?;
     // SAFETY: valid C string.
@@ -298,7 +403,7 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
     // SAFETY: umask never fails.
     unsafe { libc::umask(0o022) };
     Ok(Prepared {
-        console,
+        console: None,
         path: cstr(path)?,
         argv,
         envp,
@@ -306,7 +411,7 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
 }
 
 /// Opens a pty in the container's devpts: (master, slave), both CLOEXEC.
-fn open_console(uid: u32) -> Result<(RawFd, RawFd)> {
+pub(crate) fn open_console(uid: u32) -> Result<(RawFd, RawFd)> {
     // SAFETY: standard pty allocation on fresh fds.
     unsafe {
         let m = check(
@@ -363,6 +468,13 @@ fn loopback_up() -> Result<()> {
         libc::close(s);
     }
     Ok(())
+}
+
+fn rlimit_name(t: PosixRlimitType) -> String {
+    serde_json::to_value(t)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{t:?}"))
 }
 
 fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {

@@ -8,19 +8,22 @@
 //! child then joins a new cgroup namespace, takes its stdio, drops to the user, resolves
 //! `args[0]` and reports ready. `Created::start` lets it `execve`.
 
+mod caps;
 mod cgroups;
 mod exec;
+mod exec_in;
 mod init;
 pub mod mounts;
 pub mod stats;
 mod sync;
 mod sys;
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Spec};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use sync::{Msg, SyncSock};
 
 pub use exec::lookup;
+pub use exec_in::{exec, ExecProcess};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -176,6 +179,11 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
             new_uts_ns: flags & libc::CLONE_NEWUTS != 0,
             new_net_ns: flags & libc::CLONE_NEWNET != 0,
             new_cgroup_ns,
+            init: spec
+                .annotations()
+                .as_ref()
+                .and_then(|a| a.get("io.berth.init"))
+                .is_some_and(|v| v == "true"),
         };
         init::run(&ctx);
     }
@@ -213,6 +221,16 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
             Err(e)
         }
     }
+}
+
+/// Applies `linux.resources` to a running container's cgroups (UPDATE).
+pub fn update_resources(cgroups_path: &str, resources: &LinuxResources) -> Result<()> {
+    cgroups::update(cgroups_path, resources)
+}
+
+/// Freezes (`true`) or thaws the container's cgroup; returns once the kernel agrees.
+pub fn freeze(cgroups_path: &str, frozen: bool) -> Result<()> {
+    cgroups::freeze(cgroups_path, frozen)
 }
 
 /// Removes the container's cgroup directories (after its processes are gone).

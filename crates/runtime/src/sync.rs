@@ -9,6 +9,8 @@ pub(crate) enum Msg {
     Go,
     Ready,
     Start,
+    /// the exec'd process's pid, from the intermediate child
+    Pid(i32),
     Error(Error),
     Eof,
 }
@@ -111,6 +113,11 @@ impl SyncSock {
             Msg::Go => b"G".to_vec(),
             Msg::Ready => b"R".to_vec(),
             Msg::Start => b"S".to_vec(),
+            Msg::Pid(p) => {
+                let mut v = vec![b'I'];
+                v.extend_from_slice(&p.to_le_bytes());
+                v
+            }
             Msg::Eof => return Ok(()),
             Msg::Error(e) => {
                 let (k, s) = match e {
@@ -171,6 +178,7 @@ fn parse(b: &[u8]) -> Result<Msg> {
         [b'G'] => Msg::Go,
         [b'R'] => Msg::Ready,
         [b'S'] => Msg::Start,
+        [b'I', a, b, c, d] => Msg::Pid(i32::from_le_bytes([*a, *b, *c, *d])),
         [b'E', k, rest @ ..] => {
             let s = String::from_utf8_lossy(rest).into_owned();
             Msg::Error(match k {

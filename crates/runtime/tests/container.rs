@@ -1,7 +1,7 @@
 //! Root-only tests of real containers. `harness = false`: the runtime clones from the
 //! calling process, which must be single-threaded, so the cases run sequentially in `main`.
 
-use berth_runtime::{create, remove_cgroups, Error, Stdio};
+use berth_runtime::{create, freeze, remove_cgroups, stats, update_resources, Error, Stdio};
 use std::fs;
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -26,6 +26,7 @@ fn spec(
     args: &[&str],
     cg: &str,
     extra_mounts: serde_json::Value,
+    patch: &dyn Fn(&mut serde_json::Value),
 ) -> oci_spec::runtime::Spec {
     let mut mounts = serde_json::json!([
         {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
@@ -58,6 +59,8 @@ fn spec(
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
         }
     });
+    let mut v = v;
+    patch(&mut v);
     serde_json::from_value(v).unwrap()
 }
 
@@ -84,13 +87,23 @@ fn cg_exists(cg: &str) -> bool {
 
 /// create + start + wait; cleans up its cgroups.
 fn run(root: &Path, args: &[&str], extra: serde_json::Value) -> Result<Out, Error> {
+    run_patched(root, args, extra, &|_| {})
+}
+
+/// `run` with the spec JSON changed by `patch` first.
+fn run_patched(
+    root: &Path,
+    args: &[&str],
+    extra: serde_json::Value,
+    patch: &dyn Fn(&mut serde_json::Value),
+) -> Result<Out, Error> {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let cg = format!(
         "/berth/rt-test-{}-{}",
         std::process::id(),
         N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
-    let spec = spec(root, args, &cg, extra);
+    let spec = spec(root, args, &cg, extra, patch);
     let (out_r, out_w) = pipe();
     let (err_r, err_w) = pipe();
     let devnull = OwnedFd::from(fs::File::open("/dev/null").unwrap());
@@ -244,5 +257,454 @@ fn main() {
     assert!(root.join("data").is_dir() && !host.join("g").exists());
     passed += 1;
 
+    passed += caps_and_limits(&root);
+    passed += resources_stats_freeze(&root);
+    passed += init_and_exec(&root);
     println!("container tests: {passed} passed");
+}
+
+const DOCKER_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+fn status_field(out: &str, key: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("{key} missing in {out}"))
+}
+
+fn caps_and_limits(root: &Path) -> u32 {
+    let none = serde_json::json!([]);
+    let status = &["grep", "-E", "^(Cap|NoNewPrivs)", "/proc/self/status"];
+    let mut passed = 0;
+
+    // docker's default set: bounding = effective = permitted = 0xa80425fb
+    let o = run_patched(root, status, none.clone(), &|v| {
+        v["process"]["capabilities"] = serde_json::json!({
+            "bounding": DOCKER_CAPS, "effective": DOCKER_CAPS, "permitted": DOCKER_CAPS
+        });
+        v["process"]["noNewPrivileges"] = serde_json::json!(true);
+    })
+    .unwrap();
+    for k in ["CapBnd:", "CapEff:", "CapPrm:"] {
+        assert_eq!(
+            status_field(&o.stdout, k),
+            "00000000a80425fb",
+            "{}",
+            o.stdout
+        );
+    }
+    assert_eq!(status_field(&o.stdout, "CapInh:"), "0000000000000000");
+    assert_eq!(status_field(&o.stdout, "NoNewPrivs:"), "1");
+    passed += 1;
+
+    // privileged: every capability the kernel has
+    let last: u32 = fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let all: Vec<&str> = [
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_KILL",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETPCAP",
+        "CAP_LINUX_IMMUTABLE",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST",
+        "CAP_NET_ADMIN",
+        "CAP_NET_RAW",
+        "CAP_IPC_LOCK",
+        "CAP_IPC_OWNER",
+        "CAP_SYS_MODULE",
+        "CAP_SYS_RAWIO",
+        "CAP_SYS_CHROOT",
+        "CAP_SYS_PTRACE",
+        "CAP_SYS_PACCT",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_BOOT",
+        "CAP_SYS_NICE",
+        "CAP_SYS_RESOURCE",
+        "CAP_SYS_TIME",
+        "CAP_SYS_TTY_CONFIG",
+        "CAP_MKNOD",
+        "CAP_LEASE",
+        "CAP_AUDIT_WRITE",
+        "CAP_AUDIT_CONTROL",
+        "CAP_SETFCAP",
+        "CAP_MAC_OVERRIDE",
+        "CAP_MAC_ADMIN",
+        "CAP_SYSLOG",
+        "CAP_WAKE_ALARM",
+        "CAP_BLOCK_SUSPEND",
+        "CAP_AUDIT_READ",
+        "CAP_PERFMON",
+        "CAP_BPF",
+        "CAP_CHECKPOINT_RESTORE",
+    ][..=last as usize]
+        .to_vec();
+    // all the kernel has, as far as this test process holds them itself
+    let own = fs::read_to_string("/proc/self/status").unwrap();
+    let full = status_field(&own, "CapBnd:");
+    assert_eq!(
+        u64::from_str_radix(&full, 16).unwrap() & !((1u64 << (last + 1)) - 1),
+        0
+    );
+    let o = run_patched(root, status, none.clone(), &|v| {
+        v["process"]["capabilities"] = serde_json::json!({
+            "bounding": all, "effective": all, "permitted": all
+        });
+    })
+    .unwrap();
+    assert_eq!(status_field(&o.stdout, "CapBnd:"), full);
+    assert_eq!(status_field(&o.stdout, "CapEff:"), full);
+    assert_eq!(status_field(&o.stdout, "NoNewPrivs:"), "0");
+    passed += 1;
+
+    // a non-root user: nothing effective unless ambient; ambient caps survive exec
+    let o = run_patched(root, status, none.clone(), &|v| {
+        v["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000, "additionalGids": [5]});
+        v["process"]["capabilities"] = serde_json::json!({
+            "bounding": DOCKER_CAPS, "effective": DOCKER_CAPS, "permitted": DOCKER_CAPS,
+            "inheritable": ["CAP_NET_BIND_SERVICE"], "ambient": ["CAP_NET_BIND_SERVICE"]
+        });
+    })
+    .unwrap();
+    assert_eq!(
+        status_field(&o.stdout, "CapEff:"),
+        "0000000000000400",
+        "{}",
+        o.stdout
+    );
+    assert_eq!(status_field(&o.stdout, "CapAmb:"), "0000000000000400");
+    assert_eq!(status_field(&o.stdout, "CapBnd:"), "00000000a80425fb");
+    let o = run_patched(root, &["id"], none.clone(), &|v| {
+        v["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000, "additionalGids": [5]});
+        v["process"]["capabilities"] = serde_json::json!({"bounding": DOCKER_CAPS});
+    })
+    .unwrap();
+    assert_eq!(o.stdout, "uid=1000 gid=1000 groups=5\n");
+    passed += 1;
+
+    // rlimits
+    let o = run_patched(
+        root,
+        &["sh", "-c", "ulimit -n; ulimit -Hn; ulimit -c"],
+        none.clone(),
+        &|v| {
+            v["process"]["rlimits"] = serde_json::json!([
+                {"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456},
+                {"type": "RLIMIT_CORE", "soft": 0, "hard": 0}
+            ]);
+        },
+    )
+    .unwrap();
+    assert_eq!(o.stdout, "123\n456\n0\n");
+    passed += 1;
+    // more than the hard limit allows: a clear error at create
+    match run_patched(root, &["true"], none.clone(), &|v| {
+        v["process"]["rlimits"] = serde_json::json!([
+            {"type": "RLIMIT_NOFILE", "soft": 100, "hard": u64::MAX - 1}
+        ]);
+    }) {
+        Err(e) => assert!(
+            e.to_string()
+                .starts_with("setrlimit RLIMIT_NOFILE (soft 100, hard 18446744073709551614): "),
+            "{e}"
+        ),
+        Ok(_) => panic!("setrlimit above nr_open accepted"),
+    }
+    passed += 1;
+    passed
+}
+
+fn cgfile(ctrl: &str, cg: &str, f: &str) -> String {
+    fs::read_to_string(
+        Path::new("/sys/fs/cgroup")
+            .join(ctrl)
+            .join(cg.trim_start_matches('/'))
+            .join(f),
+    )
+    .unwrap_or_else(|e| panic!("{ctrl}/{f}: {e}"))
+    .trim()
+    .to_string()
+}
+
+fn resources_stats_freeze(root: &Path) -> u32 {
+    let mut passed = 0;
+    let none = serde_json::json!([]);
+    let cg = format!("/berth/rt-res-{}", std::process::id());
+    let resources = serde_json::json!({
+        "memory": {"limit": 64 << 20, "swap": 128 << 20},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
+        "pids": {"limit": 50},
+        "devices": [
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": -1, "minor": -1, "access": "m"},
+            {"allow": true, "type": "b", "major": -1, "minor": -1, "access": "m"},
+            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 136, "access": "rwm"}
+        ]
+    });
+    let spec = spec(
+        root,
+        &[
+            "sh",
+            "-c",
+            "head -c 1 /dev/urandom >/dev/null 2>&1 || echo denied; head -c 3 /dev/zero | wc -c; sleep 30",
+        ],
+        &cg,
+        none,
+        &|v| v["linux"]["resources"] = resources.clone(),
+    );
+    let (out_r, out_w) = pipe();
+    let devnull = OwnedFd::from(fs::File::open("/dev/null").unwrap());
+    let errfd = OwnedFd::from(fs::File::create("/dev/null").unwrap());
+    let mut c = create(
+        "t",
+        &spec,
+        Stdio {
+            stdin: devnull,
+            stdout: out_w,
+            stderr: errfd,
+            terminal: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        cgfile("memory", &cg, "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
+    if Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
+        assert_eq!(
+            cgfile("memory", &cg, "memory.memsw.limit_in_bytes"),
+            (128u64 << 20).to_string()
+        );
+    }
+    assert_eq!(cgfile("cpu", &cg, "cpu.shares"), "512");
+    assert_eq!(cgfile("cpu", &cg, "cpu.cfs_quota_us"), "50000");
+    assert_eq!(cgfile("cpu", &cg, "cpu.cfs_period_us"), "100000");
+    assert_eq!(cgfile("cpuset", &cg, "cpuset.cpus"), "0");
+    assert_eq!(cgfile("pids", &cg, "pids.max"), "50");
+    let list = cgfile("devices", &cg, "devices.list");
+    assert!(
+        list.contains("c 1:3 rwm") && !list.contains("a *:* rwm"),
+        "{list}"
+    );
+    c.start().unwrap();
+    let pid = c.pid();
+    // wait for the first output: the shell is running
+    let mut out = fs::File::from(out_r);
+    let mut buf = [0u8; 64];
+    let mut got = String::new();
+    while !got.ends_with("3\n") {
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0, "{got}");
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert_eq!(got, "denied\n3\n");
+    passed += 1;
+
+    // stats of the running container
+    let t = std::time::Instant::now();
+    let st = stats::stats(&cg).unwrap();
+    let took = t.elapsed();
+    eprintln!("stats() took {took:?}");
+    assert!(st.cpu_total_ns > 0, "{st:?}");
+    assert!(!st.cpu_percpu_ns.is_empty());
+    assert!(st.mem_usage > 0 && st.mem_limit == 64 << 20, "{st:?}");
+    assert!(st.mem_stats.contains_key("total_rss") || st.mem_stats.contains_key("rss"));
+    assert_eq!((st.pids_current, st.pids_limit), (1, 50), "{st:?}");
+    assert_eq!(st.oom_kills, 0);
+    let pids = stats::pids(&cg).unwrap();
+    assert_eq!(pids, [pid]);
+    passed += 1;
+
+    // live update: raise memory above the old memsw (memsw first), then lower it again
+    let up: oci_spec::runtime::LinuxResources = serde_json::from_value(serde_json::json!({
+        "memory": {"limit": 256 << 20, "swap": 512 << 20},
+        "cpu": {"shares": 256},
+        "pids": {"limit": 0}
+    }))
+    .unwrap();
+    update_resources(&cg, &up).unwrap();
+    assert_eq!(
+        cgfile("memory", &cg, "memory.limit_in_bytes"),
+        (256u64 << 20).to_string()
+    );
+    assert_eq!(cgfile("cpu", &cg, "cpu.shares"), "256");
+    assert_eq!(cgfile("pids", &cg, "pids.max"), "max");
+    let down: oci_spec::runtime::LinuxResources = serde_json::from_value(serde_json::json!({
+        "memory": {"limit": 32 << 20, "swap": 48 << 20}
+    }))
+    .unwrap();
+    update_resources(&cg, &down).unwrap();
+    assert_eq!(
+        cgfile("memory", &cg, "memory.limit_in_bytes"),
+        (32u64 << 20).to_string()
+    );
+    assert_eq!(stats::stats(&cg).unwrap().pids_limit, 0);
+    passed += 1;
+
+    // freeze / thaw
+    freeze(&cg, true).unwrap();
+    assert_eq!(cgfile("freezer", &cg, "freezer.state"), "FROZEN");
+    let state = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(
+        state.contains("State:\tS") || state.contains("State:\tD"),
+        "{state}"
+    );
+    freeze(&cg, false).unwrap();
+    assert_eq!(cgfile("freezer", &cg, "freezer.state"), "THAWED");
+    passed += 1;
+
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let mut status = 0;
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    drop(c);
+    remove_cgroups(&cg).unwrap();
+    assert!(!cg_exists(&cg));
+    remove_parent_cgroups();
+    passed
+}
+
+fn init_and_exec(root: &Path) -> u32 {
+    let mut passed = 0;
+    let none = serde_json::json!([]);
+    let with_init = |v: &mut serde_json::Value| {
+        v["annotations"] = serde_json::json!({"io.berth.init": "true"});
+    };
+    // PID 1 is not the user's command; orphans get reaped; exit code passes through
+    let o = run_patched(
+        root,
+        &[
+            "sh",
+            "-c",
+            "echo $$; (sleep 0.1 &); sleep 0.4; cat /proc/1/comm; ps -o stat= | grep -c Z; exit 7",
+        ],
+        none.clone(),
+        &with_init,
+    )
+    .unwrap();
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(lines[0], "2", "{}", o.stdout);
+    assert_ne!(lines[1], "sh");
+    assert_eq!(lines[2], "0", "zombie left: {}", o.stdout);
+    assert_eq!(o.status, 7);
+    passed += 1;
+    // exec errors still come before start
+    match run_patched(root, &["nosuch"], none.clone(), &with_init) {
+        Err(Error::Exec(m)) => assert!(m.contains("executable file not found"), "{m}"),
+        other => panic!("{:?}", other.map(|o| o.stdout)),
+    }
+    passed += 1;
+
+    // a running container under init: SIGTERM reaches sleep (143); exec joins it
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let cg = format!("/berth/rt-exec-{}", std::process::id());
+    let sp = spec(root, &["sleep", "30"], &cg, none, &with_init);
+    let devnull = || OwnedFd::from(fs::File::open("/dev/null").unwrap());
+    let mut c = create(
+        "t",
+        &sp,
+        Stdio {
+            stdin: devnull(),
+            stdout: devnull(),
+            stderr: devnull(),
+            terminal: false,
+        },
+    )
+    .unwrap();
+    c.start().unwrap();
+    let pid = c.pid();
+    let proc_json = serde_json::json!({
+        "args": ["sh", "-c", "echo $$ $(hostname) $(cat /proc/1/comm); grep CapBnd /proc/self/status; id -u"],
+        "env": ["PATH=/bin"], "cwd": "/etc", "user": {"uid": 1000, "gid": 1000},
+        "capabilities": {"bounding": ["CAP_KILL"]}
+    });
+    let process: oci_spec::runtime::Process = serde_json::from_value(proc_json).unwrap();
+    let (out_r, out_w) = pipe();
+    let e = berth_runtime::exec(
+        pid,
+        &cg,
+        &process,
+        Stdio {
+            stdin: devnull(),
+            stdout: out_w,
+            stderr: devnull(),
+            terminal: false,
+        },
+    )
+    .unwrap();
+    let mut st = 0;
+    assert_eq!(unsafe { libc::waitpid(e.pid(), &mut st, 0) }, e.pid());
+    assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0);
+    let mut out = String::new();
+    fs::File::from(out_r).read_to_string(&mut out).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    let first: Vec<&str> = lines[0].split(' ').collect();
+    assert!(first[0].parse::<u32>().unwrap() > 2, "{out}");
+    assert_eq!(first[1], "berthtest");
+    assert_eq!(
+        lines[1].split_whitespace().nth(1),
+        Some("0000000000000020"),
+        "{out}"
+    );
+    assert_eq!(lines[2], "1000");
+    // not found: docker's message, nothing left running
+    let mut bad = process.clone();
+    bad.set_args(Some(vec!["nosuch".into()]));
+    match berth_runtime::exec(
+        pid,
+        &cg,
+        &bad,
+        Stdio {
+            stdin: devnull(),
+            stdout: devnull(),
+            stderr: devnull(),
+            terminal: false,
+        },
+    ) {
+        Err(Error::Exec(m)) => {
+            assert_eq!(m, "exec: \"nosuch\": executable file not found in $PATH")
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("exec of nosuch succeeded"),
+    }
+    // reap the failed exec child (a child of ours via the subreaper)
+    unsafe { libc::waitpid(-1, &mut st, 0) };
+    passed += 1;
+
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
+    assert!(
+        libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 143,
+        "{st:#x}"
+    );
+    drop(c);
+    remove_cgroups(&cg).unwrap();
+    remove_parent_cgroups();
+    passed += 1;
+    passed
 }

@@ -15,6 +15,10 @@ pub struct Args {
     pub stdin_once: bool,
     pub rows: u16,
     pub cols: u16,
+    /// json-file rotation: rotate once the log would exceed this many bytes (0 = never)
+    pub log_max_size: u64,
+    /// files kept, the current one included (`log`, `log.1`, … `log.(N-1)`); at least 1
+    pub log_max_file: u32,
 }
 
 pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -33,12 +37,25 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--log" => log = Some(val("--log")?),
             "--rows" => a.rows = num(&val("--rows")?)?,
             "--cols" => a.cols = num(&val("--cols")?)?,
+            "--log-max-size" => {
+                let v = val("--log-max-size")?;
+                a.log_max_size = v.parse().map_err(|_| format!("invalid number: {v:?}"))?
+            }
+            "--log-max-file" => {
+                let v = val("--log-max-file")?;
+                a.log_max_file = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("invalid number: {v:?}"))?
+            }
             "--tty" => a.tty = true,
             "--stdin" => a.stdin = true,
             "--stdin-once" => a.stdin_once = true,
             other => return Err(format!("unknown flag: {other}")),
         }
     }
+    a.log_max_file = a.log_max_file.max(1);
     a.id = id.ok_or("missing --id")?;
     a.bundle = bundle.ok_or("missing --bundle")?.into();
     a.socket = socket.ok_or("missing --socket")?.into();
@@ -95,5 +112,24 @@ mod tests {
         assert!(p(&["--id", "x"]).is_err());
         assert!(p(&["--bogus"]).unwrap_err().contains("unknown flag"));
         assert!(p(&["--id"]).is_err());
+        let a = p(&[
+            "--id",
+            "x",
+            "--bundle",
+            "/b",
+            "--socket",
+            "/s",
+            "--exit-file",
+            "/e",
+            "--log",
+            "/l",
+            "--log-max-size",
+            "100",
+            "--log-max-file",
+            "3",
+        ])
+        .unwrap();
+        assert_eq!((a.log_max_size, a.log_max_file), (100, 3));
+        assert!(p(&["--log-max-file", "0"]).is_err());
     }
 }

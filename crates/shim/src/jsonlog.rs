@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 /// Lines longer than this are logged in pieces (docker does the same at 16 KiB).
@@ -12,6 +13,9 @@ pub const STDERR: usize = 1;
 
 pub struct JsonLog {
     file: Option<File>,
+    /// (path, max size, max files) when rotating
+    rotate: Option<(PathBuf, u64, u32)>,
+    size: u64,
     partial: [Vec<u8>; 2],
     buf: Vec<u8>,
 }
@@ -20,9 +24,60 @@ impl JsonLog {
     pub fn new(file: Option<File>) -> Self {
         JsonLog {
             file,
+            rotate: None,
+            size: 0,
             partial: [Vec::new(), Vec::new()],
             buf: Vec::new(),
         }
+    }
+
+    /// Rotates `path` (the file's name) once it would exceed `max_size` bytes, keeping
+    /// `max_file` files in all (1 = truncate in place).
+    pub fn with_rotation(mut self, path: PathBuf, max_size: u64, max_file: u32) -> Self {
+        if max_size > 0 {
+            self.size = self
+                .file
+                .as_ref()
+                .and_then(|f| f.metadata().ok())
+                .map_or(0, |m| m.len());
+            self.rotate = Some((path, max_size, max_file.max(1)));
+        }
+        self
+    }
+
+    fn rotate_if_needed(&mut self, incoming: u64) -> std::io::Result<()> {
+        let Some((path, max, n)) = &self.rotate else {
+            return Ok(());
+        };
+        if self.size == 0 || self.size + incoming <= *max {
+            return Ok(());
+        }
+        if *n == 1 {
+            if let Some(f) = &self.file {
+                f.set_len(0)?;
+            }
+        } else {
+            let name = |i: u32| {
+                let mut p = path.as_os_str().to_owned();
+                p.push(format!(".{i}"));
+                PathBuf::from(p)
+            };
+            for i in (1..*n - 1).rev() {
+                match std::fs::rename(name(i), name(i + 1)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            std::fs::rename(path, name(1))?;
+            self.file = Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            );
+        }
+        self.size = 0;
+        Ok(())
     }
 
     /// Logs the complete lines of `data`; keeps a trailing partial line for later.
@@ -70,12 +125,30 @@ impl JsonLog {
         if self.buf.is_empty() {
             return;
         }
-        if let Some(f) = &mut self.file {
-            if let Err(e) = f.write_all(&self.buf) {
-                eprintln!("berth-shim: writing log: {e}");
+        let buf = std::mem::take(&mut self.buf);
+        if self.rotate.is_none() {
+            self.write_entries(&buf);
+        } else {
+            // one entry (one line: newlines inside are escaped) at a time, so that rotation
+            // happens between entries and no file exceeds the maximum
+            for entry in buf.split_inclusive(|&b| b == b'\n') {
+                self.write_entries(entry);
             }
         }
+        self.buf = buf;
         self.buf.clear();
+    }
+
+    fn write_entries(&mut self, data: &[u8]) {
+        if let Err(e) = self.rotate_if_needed(data.len() as u64) {
+            eprintln!("berth-shim: rotating log: {e}");
+        }
+        if let Some(f) = &mut self.file {
+            if let Err(e) = f.write_all(data) {
+                eprintln!("berth-shim: writing log: {e}");
+            }
+            self.size += data.len() as u64;
+        }
     }
 }
 
@@ -148,5 +221,56 @@ mod tests {
         );
         let t = lines[0]["time"].as_str().unwrap();
         assert!(t.ends_with('Z') && t.len() == 30, "{t}");
+    }
+}
+
+#[cfg(test)]
+mod rotation_tests {
+    use super::*;
+
+    fn setup(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("berth-rot-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("log")
+    }
+
+    fn open(p: &PathBuf) -> File {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .unwrap()
+    }
+
+    #[test]
+    fn rotates_keeping_n_files() {
+        let p = setup("n3");
+        let mut l = JsonLog::new(Some(open(&p))).with_rotation(p.clone(), 200, 3);
+        for i in 0..20 {
+            l.write(STDOUT, format!("line {i}\n").as_bytes());
+        }
+        let read = |s: &str| std::fs::read_to_string(p.with_file_name(s)).unwrap_or_default();
+        for f in ["log", "log.1", "log.2"] {
+            let t = read(f);
+            assert!(!t.is_empty() && t.len() <= 200, "{f}: {t}");
+        }
+        assert!(!p.with_file_name("log.3").exists());
+        assert!(read("log").contains("line 19"));
+        assert!(!read("log.2").contains("line 0\\n"));
+        std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn one_file_truncates() {
+        let p = setup("n1");
+        let mut l = JsonLog::new(Some(open(&p))).with_rotation(p.clone(), 200, 1);
+        for i in 0..20 {
+            l.write(STDOUT, format!("line {i}\n").as_bytes());
+        }
+        let t = std::fs::read_to_string(&p).unwrap();
+        assert!(t.len() <= 200 && t.contains("line 19"), "{t}");
+        assert!(!p.with_file_name("log.1").exists());
+        std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
     }
 }

@@ -31,6 +31,10 @@ enum State {
 #[derive(PartialEq)]
 enum Kind {
     Cmd,
+    /// the stream of exec number n
+    Exec(usize),
+    /// EXECWAIT on exec number n
+    ExecWait(usize),
     Attach {
         stdin: bool,
         stdout: bool,
@@ -105,6 +109,60 @@ struct Shim {
     clients: Vec<Client>,
     drain_deadline: Option<Instant>,
     exit_deadline: Option<Instant>,
+    /// frozen by PAUSE
+    paused: bool,
+    /// the memory cgroup recorded an OOM kill
+    oom: bool,
+    /// every exec started, finished ones included (for EXECWAIT)
+    execs: Vec<Exec>,
+}
+
+/// A process started by EXEC and its stream.
+struct Exec {
+    id: String,
+    pid: i32,
+    tty: bool,
+    out: Option<File>,
+    err: Option<File>,
+    stdin: Option<File>,
+    stdin_buf: Vec<u8>,
+    stdin_close_pending: bool,
+    master: Option<OwnedFd>,
+    /// reaped: (code, unix nanos), and when to stop waiting for its output
+    exited: Option<(i32, u128)>,
+    drain_deadline: Option<Instant>,
+    /// exit recorded and output drained: EXECWAIT is answered
+    done: bool,
+}
+
+impl Exec {
+    fn flush_stdin(&mut self) {
+        while let Some(f) = &mut self.stdin {
+            if self.stdin_buf.is_empty() {
+                break;
+            }
+            match f.write(&self.stdin_buf) {
+                Ok(n) => {
+                    self.stdin_buf.drain(..n);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    self.stdin = None;
+                    self.stdin_buf.clear();
+                }
+            }
+        }
+        if self.stdin_close_pending && self.stdin_buf.is_empty() {
+            // a pty has no half-close: send ^D (EOF at the start of a line) instead
+            if self.tty {
+                if let Some(f) = &mut self.stdin {
+                    let _ = f.write(b"\x04");
+                }
+            }
+            self.stdin = None;
+        }
+    }
 }
 
 fn now_nanos() -> u128 {
@@ -221,6 +279,7 @@ pub fn run(args: Args, spec: oci_spec::runtime::Spec) -> i32 {
     write_stdout_line(&format!("READY {pid}\n"));
     redirect_std(&args.bundle);
 
+    let (args_log, max_size, max_file) = (args.log.clone(), args.log_max_size, args.log_max_file);
     let mut shim = Shim {
         args,
         cg_path,
@@ -236,7 +295,13 @@ pub fn run(args: Args, spec: oci_spec::runtime::Spec) -> i32 {
         pid,
         forced_code: None,
         state: State::Created,
-        log: JsonLog::new(log_file),
+        log: match &args_log {
+            Some(p) => JsonLog::new(log_file).with_rotation(p.clone(), max_size, max_file),
+            None => JsonLog::new(log_file),
+        },
+        paused: false,
+        oom: false,
+        execs: Vec::new(),
         clients: Vec::new(),
         drain_deadline: None,
         exit_deadline: None,
@@ -266,6 +331,8 @@ const T_SIG: usize = usize::MAX - 1;
 const T_OUT: usize = usize::MAX - 2;
 const T_ERR: usize = usize::MAX - 3;
 const T_STDIN: usize = usize::MAX - 4;
+/// exec j's fds: T_EXEC + 4j + (0 out, 1 err, 2 stdin)
+const T_EXEC: usize = 1 << 40;
 
 impl Shim {
     fn run_loop(&mut self) {
@@ -303,12 +370,29 @@ impl Shim {
                     add(f.as_raw_fd(), libc::POLLOUT, T_STDIN);
                 }
             }
+            for (j, e) in self.execs.iter().enumerate() {
+                if let Some(f) = &e.out {
+                    add(f.as_raw_fd(), libc::POLLIN, T_EXEC + 4 * j);
+                }
+                if let Some(f) = &e.err {
+                    add(f.as_raw_fd(), libc::POLLIN, T_EXEC + 4 * j + 1);
+                }
+                if let Some(f) = &e.stdin {
+                    if !e.stdin_buf.is_empty() {
+                        add(f.as_raw_fd(), libc::POLLOUT, T_EXEC + 4 * j + 2);
+                    }
+                }
+            }
             let stdin_room = self.stdin.is_some() && self.stdin_buf.len() < MAX_STDIN_BUF;
             for (i, c) in self.clients.iter().enumerate() {
                 let read = match c.kind {
                     Kind::Cmd => true,
                     Kind::Attach { stdin, .. } => stdin && !c.rd_eof && stdin_room,
-                    Kind::Wait => false,
+                    Kind::Exec(j) => {
+                        let e = &self.execs[j];
+                        e.stdin.is_some() && !c.rd_eof && e.stdin_buf.len() < MAX_STDIN_BUF
+                    }
+                    Kind::Wait | Kind::ExecWait(_) => false,
                 };
                 let mut ev = 0;
                 if read {
@@ -324,6 +408,13 @@ impl Shim {
                 State::Exited(..) => self.exit_deadline,
                 _ => None,
             };
+            let deadline = self
+                .execs
+                .iter()
+                .filter(|e| !e.done)
+                .filter_map(|e| e.drain_deadline)
+                .chain(deadline)
+                .min();
             let timeout = deadline.map_or(-1, |d| {
                 d.saturating_duration_since(Instant::now())
                     .as_millis()
@@ -348,6 +439,9 @@ impl Shim {
                 match t {
                     T_OUT => self.read_output(STDOUT),
                     T_ERR => self.read_output(STDERR),
+                    t if (T_EXEC..T_STDIN - 1).contains(&t) && (t - T_EXEC) % 4 < 2 => {
+                        self.read_exec_output((t - T_EXEC) / 4, (t - T_EXEC) % 4)
+                    }
                     _ => {}
                 }
             }
@@ -360,6 +454,11 @@ impl Shim {
                     T_LISTEN => self.accept(),
                     T_SIG => self.reap(),
                     T_OUT | T_ERR => {}
+                    t if t >= T_EXEC => {
+                        if (t - T_EXEC) % 4 == 2 {
+                            self.execs[(t - T_EXEC) / 4].flush_stdin();
+                        }
+                    }
                     i => {
                         if pfd.revents & libc::POLLOUT != 0 {
                             self.clients[i].flush();
@@ -370,6 +469,7 @@ impl Shim {
                     }
                 }
             }
+            self.finish_execs();
             self.clients.retain(|c| !c.dead);
             if let State::Draining(code, nanos) = self.state {
                 let done = self.out.is_none() && self.err.is_none();
@@ -495,7 +595,8 @@ impl Shim {
         let reading = match self.clients[i].kind {
             Kind::Cmd => true,
             Kind::Attach { stdin, .. } => stdin && !self.clients[i].rd_eof,
-            Kind::Wait => false,
+            Kind::Exec(j) => self.execs[j].stdin.is_some() && !self.clients[i].rd_eof,
+            Kind::Wait | Kind::ExecWait(_) => false,
         };
         if !reading {
             if revents & (libc::POLLHUP | libc::POLLERR) != 0 {
@@ -519,11 +620,25 @@ impl Shim {
                             let rest = c.inbuf.split_off(pos + 1);
                             c.inbuf.clear();
                             self.command(i, line.trim_end_matches('\r'), rest);
-                            if !matches!(self.clients[i].kind, Kind::Attach { stdin: true, .. }) {
+                            let more = match self.clients[i].kind {
+                                Kind::Attach { stdin, .. } => stdin,
+                                Kind::Exec(j) => self.execs[j].stdin.is_some(),
+                                _ => false,
+                            };
+                            if !more {
                                 return;
                             }
-                        } else if c.inbuf.len() > 4096 {
+                        } else if c.inbuf.len() > 1 << 20 {
                             c.dead = true;
+                            return;
+                        }
+                    } else if let Kind::Exec(j) = c.kind {
+                        let e = &mut self.execs[j];
+                        if e.stdin.is_some() && !e.stdin_close_pending {
+                            e.stdin_buf.extend_from_slice(&buf[..n]);
+                            e.flush_stdin();
+                        }
+                        if e.stdin_buf.len() >= MAX_STDIN_BUF {
                             return;
                         }
                     } else {
@@ -548,6 +663,11 @@ impl Shim {
             Kind::Attach { stdin: true, .. } if self.args.stdin_once => {
                 self.stdin_close_pending = true;
                 self.flush_stdin();
+            }
+            Kind::Exec(j) => {
+                let e = &mut self.execs[j];
+                e.stdin_close_pending = true;
+                e.flush_stdin();
             }
             _ => {}
         }
@@ -599,11 +719,70 @@ impl Shim {
             }
             "STATE" => match self.state {
                 State::Created => format!("CREATED {}\n", self.pid),
+                State::Running if self.paused => format!("PAUSED {}\n", self.pid),
                 State::Running => format!("RUNNING {}\n", self.pid),
-                State::Draining(c, n) | State::Exited(c, n) => format!("EXITED {c} {n}\n"),
+                State::Draining(c, n) | State::Exited(c, n) => self.exited_line(c, n),
             },
+            "PAUSE" | "RESUME" => self.pause(verb == "PAUSE"),
+            "UPDATE" => {
+                let json = line.split_once(' ').map_or("", |(_, j)| j);
+                match serde_json::from_str::<oci_spec::runtime::LinuxResources>(json) {
+                    Err(e) => format!("ERROR invalid resources: {e}\n"),
+                    Ok(_) if !matches!(self.state, State::Created | State::Running) => {
+                        "ERROR container is not running\n".to_string()
+                    }
+                    Ok(r) => match berth_runtime::update_resources(&self.cg_path, &r) {
+                        Ok(()) => "OK\n".to_string(),
+                        Err(e) => format!("ERROR {}\n", e.to_string().replace('\n', " ")),
+                    },
+                }
+            }
+            "EXEC" => {
+                let json = line.split_once(' ').map_or("", |(_, j)| j);
+                match self.exec(i, json) {
+                    Ok(pid) => {
+                        let c = &mut self.clients[i];
+                        c.send(format!("OK {pid}\n").as_bytes());
+                        if let Kind::Exec(j) = c.kind {
+                            let e = &mut self.execs[j];
+                            if e.stdin.is_some() && !rest.is_empty() {
+                                e.stdin_buf.extend_from_slice(&rest);
+                                e.flush_stdin();
+                            }
+                        }
+                        return;
+                    }
+                    Err(e) => format!("ERROR {}\n", e.replace('\n', " ")),
+                }
+            }
+            "EXECWAIT" => match self.find_exec(w.first().copied()) {
+                None => "ERROR no such exec\n".to_string(),
+                Some(j) if self.execs[j].done => {
+                    let (c, n) = self.execs[j].exited.unwrap_or((0, 0));
+                    format!("EXITED {c} {n}\n")
+                }
+                Some(j) => {
+                    self.clients[i].kind = Kind::ExecWait(j);
+                    return;
+                }
+            },
+            "EXECRESIZE" => {
+                let rows = w.get(1).and_then(|s| s.parse::<u16>().ok());
+                let cols = w.get(2).and_then(|s| s.parse::<u16>().ok());
+                match (self.find_exec(w.first().copied()), rows, cols) {
+                    (None, ..) => "ERROR no such exec\n".to_string(),
+                    (Some(j), Some(r), Some(c)) => match &self.execs[j].master {
+                        Some(m) => match stdio::set_winsize(m.as_raw_fd(), r, c) {
+                            Ok(()) => "OK\n".to_string(),
+                            Err(e) => format!("ERROR resize: {e}\n"),
+                        },
+                        None => "OK\n".to_string(),
+                    },
+                    _ => "ERROR invalid size\n".to_string(),
+                }
+            }
             "WAIT" => match self.state {
-                State::Exited(c, n) => format!("EXITED {c} {n}\n"),
+                State::Exited(c, n) => self.exited_line(c, n),
                 _ => {
                     self.clients[i].kind = Kind::Wait;
                     return;
@@ -653,6 +832,13 @@ impl Shim {
             State::Running => {
                 // SAFETY: our own child (not yet reaped, so the pid cannot be reused).
                 if unsafe { libc::kill(self.pid, sig) } == 0 {
+                    // as docker: a paused container is thawed after SIGKILL so it can die
+                    if self.paused && sig == libc::SIGKILL {
+                        if let Err(e) = berth_runtime::freeze(&self.cg_path, false) {
+                            eprintln!("berth-shim: thaw after kill: {e}");
+                        }
+                        self.paused = false;
+                    }
                     "OK\n".to_string()
                 } else {
                     format!("ERROR kill: {}\n", io::Error::last_os_error())
@@ -691,6 +877,181 @@ impl Shim {
                 self.state = State::Draining(code, now_nanos());
                 self.created = None;
                 self.drain_deadline = Some(Instant::now() + DRAIN_TIMEOUT);
+                self.paused = false;
+            } else if let Some(e) = self
+                .execs
+                .iter_mut()
+                .find(|e| e.pid == pid && e.exited.is_none())
+            {
+                let code = if libc::WIFEXITED(st) {
+                    libc::WEXITSTATUS(st)
+                } else {
+                    128 + libc::WTERMSIG(st)
+                };
+                e.exited = Some((code, now_nanos()));
+                e.drain_deadline = Some(Instant::now() + DRAIN_TIMEOUT);
+            }
+        }
+    }
+
+    fn exited_line(&self, code: i32, nanos: u128) -> String {
+        let oom = if self.oom { " oom" } else { "" };
+        format!("EXITED {code} {nanos}{oom}\n")
+    }
+
+    fn pause(&mut self, freeze: bool) -> String {
+        if !matches!(self.state, State::Running) {
+            return "ERROR container is not running\n".to_string();
+        }
+        match berth_runtime::freeze(&self.cg_path, freeze) {
+            Ok(()) => {
+                self.paused = freeze;
+                "OK\n".to_string()
+            }
+            Err(e) => format!("ERROR {}\n", e.to_string().replace('\n', " ")),
+        }
+    }
+
+    fn find_exec(&self, id: Option<&str>) -> Option<usize> {
+        let id = id?;
+        self.execs.iter().rposition(|e| e.id == id)
+    }
+
+    /// EXEC: starts the process; on success client `i` becomes its stream.
+    fn exec(&mut self, i: usize, json: &str) -> Result<i32, String> {
+        let v: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| format!("invalid exec request: {e}"))?;
+        let id = v["id"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or("invalid exec request: no id")?
+            .to_string();
+        let process: oci_spec::runtime::Process = serde_json::from_value(v["process"].clone())
+            .map_err(|e| format!("invalid exec request: {e}"))?;
+        let stdin = v["stdin"].as_bool().unwrap_or(false);
+        let rows = v["rows"].as_u64().unwrap_or(0).min(u16::MAX as u64) as u16;
+        let cols = v["cols"].as_u64().unwrap_or(0).min(u16::MAX as u64) as u16;
+        if self.state != State::Running || self.created.is_some() {
+            return Err("container is not running".into());
+        }
+        if self.paused {
+            return Err("cannot exec in a paused container".into());
+        }
+        let tty = process.terminal().unwrap_or(false);
+        let (mut side, cstdio) =
+            stdio::setup_with(tty, stdin, rows, cols).map_err(|e| format!("exec stdio: {e}"))?;
+        let mut p = berth_runtime::exec(self.pid, &self.cg_path, &process, cstdio)
+            .map_err(|e| e.to_string())?;
+        if let Some(m) = p.take_console() {
+            if rows > 0 || cols > 0 {
+                let _ = stdio::set_winsize(m.as_raw_fd(), rows, cols);
+            }
+            stdio::set_nonblock(m.as_raw_fd()).map_err(|e| format!("console: {e}"))?;
+            side.out = m.try_clone().map_err(|e| format!("console: {e}"))?;
+            side.stdin = if stdin {
+                Some(m.try_clone().map_err(|e| format!("console: {e}"))?)
+            } else {
+                None
+            };
+            side.master = Some(m);
+        }
+        let pid = p.pid();
+        self.execs.push(Exec {
+            id,
+            pid,
+            tty,
+            out: Some(File::from(side.out)),
+            err: side.err.map(File::from),
+            stdin: side.stdin.map(File::from),
+            stdin_buf: Vec::new(),
+            stdin_close_pending: false,
+            master: side.master,
+            exited: None,
+            drain_deadline: None,
+            done: false,
+        });
+        self.clients[i].kind = Kind::Exec(self.execs.len() - 1);
+        Ok(pid)
+    }
+
+    fn read_exec_output(&mut self, j: usize, stream: usize) {
+        let mut buf = [0u8; 32 * 1024];
+        loop {
+            let e = &mut self.execs[j];
+            let f = match if stream == STDOUT {
+                &mut e.out
+            } else {
+                &mut e.err
+            } {
+                Some(f) => f,
+                None => return,
+            };
+            match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let tty = e.tty;
+                    let data = &buf[..n];
+                    let mut frame = Vec::new();
+                    if !tty {
+                        frame.push(if stream == STDOUT { 1 } else { 2 });
+                        frame.extend_from_slice(&[0, 0, 0]);
+                        frame.extend_from_slice(&(n as u32).to_be_bytes());
+                        frame.extend_from_slice(data);
+                    }
+                    for c in &mut self.clients {
+                        if c.kind == Kind::Exec(j) {
+                            c.send(if tty { data } else { &frame });
+                        }
+                    }
+                    if n < buf.len() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(_) => break,
+            }
+        }
+        let e = &mut self.execs[j];
+        if stream == STDOUT {
+            e.out = None;
+        } else {
+            e.err = None;
+        }
+    }
+
+    /// Execs that have exited and whose output is drained (or timed out): close their
+    /// streams and answer EXECWAIT.
+    fn finish_execs(&mut self) {
+        let now = Instant::now();
+        for j in 0..self.execs.len() {
+            let e = &self.execs[j];
+            let Some((code, nanos)) = e.exited else {
+                continue;
+            };
+            if e.done {
+                continue;
+            }
+            let drained = e.out.is_none() && e.err.is_none();
+            if !drained && e.drain_deadline.is_none_or(|d| now < d) {
+                continue;
+            }
+            self.read_exec_output(j, STDOUT);
+            self.read_exec_output(j, STDERR);
+            let e = &mut self.execs[j];
+            e.out = None;
+            e.err = None;
+            e.stdin = None;
+            e.master = None;
+            e.done = true;
+            let line = format!("EXITED {code} {nanos}\n");
+            for c in &mut self.clients {
+                if c.kind == Kind::ExecWait(j) {
+                    c.send(line.as_bytes());
+                    c.finish();
+                } else if c.kind == Kind::Exec(j) {
+                    c.finish();
+                }
             }
         }
     }
@@ -703,11 +1064,13 @@ impl Shim {
         self.err = None;
         self.stdin = None;
         self.log.finish();
-        if let Err(e) = write_exit_file(&self.args.exit_file, code, nanos) {
+        self.oom = berth_runtime::stats::oom_kills(&self.cg_path) > 0;
+        let oom = if self.oom { " oom" } else { "" };
+        if let Err(e) = write_exit_file(&self.args.exit_file, code, nanos, oom) {
             eprintln!("berth-shim: exit file: {e}");
         }
         self.state = State::Exited(code, nanos);
-        let line = format!("EXITED {code} {nanos}\n");
+        let line = self.exited_line(code, nanos);
         for c in &mut self.clients {
             match c.kind {
                 Kind::Wait => {
@@ -715,7 +1078,7 @@ impl Shim {
                     c.finish();
                 }
                 Kind::Attach { .. } => c.finish(),
-                Kind::Cmd => {}
+                _ => {}
             }
         }
         if let Err(e) = berth_runtime::remove_cgroups(&self.cg_path) {
@@ -725,11 +1088,11 @@ impl Shim {
     }
 }
 
-fn write_exit_file(path: &std::path::Path, code: i32, nanos: u128) -> io::Result<()> {
+fn write_exit_file(path: &std::path::Path, code: i32, nanos: u128, oom: &str) -> io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let mut f = File::create(&tmp)?;
-    f.write_all(format!("{code} {nanos}\n").as_bytes())?;
+    f.write_all(format!("{code} {nanos}{oom}\n").as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
 }

@@ -57,7 +57,18 @@ pub fn set_winsize(fd: RawFd, rows: u16, cols: u16) -> io::Result<()> {
 }
 
 pub fn setup(a: &Args) -> io::Result<(ShimSide, berth_runtime::Stdio)> {
-    if a.tty {
+    setup_with(a.tty, a.stdin, a.rows, a.cols)
+}
+
+/// Stdio for a container or exec process: a pty (`tty`), else pipes; a stdin pipe only
+/// with `stdin` (else /dev/null).
+pub fn setup_with(
+    tty: bool,
+    stdin: bool,
+    rows: u16,
+    cols: u16,
+) -> io::Result<(ShimSide, berth_runtime::Stdio)> {
+    if tty {
         // SAFETY: standard pty allocation; the slave is opened O_NOCTTY so the shim (a
         // session leader) never acquires it as its controlling terminal.
         let (master, slave) = unsafe {
@@ -78,11 +89,11 @@ pub fn setup(a: &Args) -> io::Result<(ShimSide, berth_runtime::Stdio)> {
             ))?;
             (master, OwnedFd::from_raw_fd(s))
         };
-        if a.rows > 0 || a.cols > 0 {
-            set_winsize(master.as_raw_fd(), a.rows, a.cols)?;
+        if rows > 0 || cols > 0 {
+            set_winsize(master.as_raw_fd(), rows, cols)?;
         }
         set_nonblock(master.as_raw_fd())?;
-        let stdin = if a.stdin { Some(dup(&master)?) } else { None };
+        let stdin = if stdin { Some(dup(&master)?) } else { None };
         let side = ShimSide {
             out: dup(&master)?,
             err: None,
@@ -101,7 +112,7 @@ pub fn setup(a: &Args) -> io::Result<(ShimSide, berth_runtime::Stdio)> {
     let (err_r, err_w) = pipe()?;
     set_nonblock(out_r.as_raw_fd())?;
     set_nonblock(err_r.as_raw_fd())?;
-    let (stdin_c, stdin_s) = if a.stdin {
+    let (stdin_c, stdin_s) = if stdin {
         let (r, w) = pipe()?;
         set_nonblock(w.as_raw_fd())?;
         (r, Some(w))

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const APPLETS: &[&str] = &["sh", "echo", "cat", "true", "sleep", "tty", "ls"];
+const APPLETS: &[&str] = &[
+    "sh", "echo", "cat", "true", "sleep", "tty", "ls", "head", "tr", "ps", "id", "hostname",
+];
 
 fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
@@ -20,6 +22,14 @@ struct Bundle {
 
 impl Bundle {
     fn new(name: &str, args: &[&str], tty: bool) -> Bundle {
+        Self::with(name, args, tty, |_| {})
+    }
+    fn with(
+        name: &str,
+        args: &[&str],
+        tty: bool,
+        patch: impl Fn(&mut serde_json::Value),
+    ) -> Bundle {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("rootfs");
         fs::create_dir_all(root.join("bin")).unwrap();
@@ -49,6 +59,8 @@ impl Bundle {
                 "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"}, {"type": "network"}]
             }
         });
+        let mut spec = spec;
+        patch(&mut spec);
         fs::write(dir.path().join("config.json"), spec.to_string()).unwrap();
         Bundle { dir, id }
     }
@@ -357,4 +369,219 @@ fn bench_true() {
         "spawn→READY→START→WAIT of `true`: min {:?} median {:?} p90 {:?}",
         times[0], times[50], times[90]
     );
+}
+
+fn exec_req(b: &Bundle, id: &str, args: &[&str], tty: bool, stdin: bool) -> (UnixStream, String) {
+    let req = serde_json::json!({
+        "id": id,
+        "process": {"args": args, "env": ["PATH=/bin"], "cwd": "/", "terminal": tty,
+                    "user": {"uid": 0, "gid": 0}},
+        "stdin": stdin, "rows": 24, "cols": 80
+    });
+    let mut s = UnixStream::connect(b.path("shim.sock")).unwrap();
+    s.write_all(format!("EXEC {req}\n").as_bytes()).unwrap();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while s.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    (s, String::from_utf8(line).unwrap())
+}
+
+fn start_running(b: &Bundle, extra: &[&str]) -> i32 {
+    let ready = spawn(b, extra);
+    let pid: i32 = ready.trim_start_matches("READY ").trim().parse().unwrap();
+    assert_eq!(request(b, "START\n"), format!("OK {pid}\n"));
+    pid
+}
+
+#[test]
+fn exec_pause_update() {
+    if !is_root() {
+        return;
+    }
+    let b = Bundle::new("exec", &["sleep", "100"], false);
+    let pid = start_running(&b, &[]);
+    // non-tty exec with stdin: stdcopy frames, stdin EOF closes its stdin
+    let (mut s, ok) = exec_req(
+        &b,
+        "e1",
+        &["sh", "-c", "cat; echo err >&2; hostname; exit 5"],
+        false,
+        true,
+    );
+    assert!(ok.starts_with("OK "), "{ok}");
+    s.write_all(b"from stdin\n").unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut data = Vec::new();
+    s.read_to_end(&mut data).unwrap();
+    assert_eq!(
+        demux(&data),
+        ("from stdin\nshimtest\n".into(), "err\n".into())
+    );
+    let w = request(&b, "EXECWAIT e1\n");
+    assert!(w.starts_with("EXITED 5 "), "{w}");
+    // tty exec: the pty is allocated inside the container
+    let (mut s, ok) = exec_req(&b, "e2", &["tty"], true, false);
+    assert!(ok.starts_with("OK "), "{ok}");
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("/dev/pts/"), "{out:?}");
+    assert!(request(&b, "EXECWAIT e2\n").starts_with("EXITED 0 "));
+    // not found
+    let (_, err) = exec_req(&b, "e3", &["nosuch"], false, false);
+    assert_eq!(
+        err,
+        "ERROR exec: \"nosuch\": executable file not found in $PATH"
+    );
+    assert_eq!(request(&b, "EXECWAIT zzz\n"), "ERROR no such exec\n");
+    // an exec still running when the container dies gets its wait answered
+    let (_s4, ok) = exec_req(&b, "e4", &["sleep", "100"], false, false);
+    assert!(ok.starts_with("OK "), "{ok}");
+    // update
+    assert_eq!(
+        request(
+            &b,
+            "UPDATE {\"cpu\":{\"shares\":300},\"pids\":{\"limit\":20}}\n"
+        ),
+        "OK\n"
+    );
+    let cg = format!("berth/{}", b.id);
+    assert_eq!(
+        fs::read_to_string(Path::new("/sys/fs/cgroup/pids").join(&cg).join("pids.max")).unwrap(),
+        "20\n"
+    );
+    assert!(request(&b, "UPDATE nope\n").starts_with("ERROR invalid resources"));
+    // pause / resume / kill while paused
+    assert_eq!(request(&b, "PAUSE\n"), "OK\n");
+    assert_eq!(request(&b, "STATE\n"), format!("PAUSED {pid}\n"));
+    let (_, err) = exec_req(&b, "e5", &["true"], false, false);
+    assert_eq!(err, "ERROR cannot exec in a paused container");
+    assert_eq!(request(&b, "RESUME\n"), "OK\n");
+    assert_eq!(request(&b, "STATE\n"), format!("RUNNING {pid}\n"));
+    assert_eq!(request(&b, "PAUSE\n"), "OK\n");
+    let mut w = UnixStream::connect(b.path("shim.sock")).unwrap();
+    w.write_all(b"WAIT\n").unwrap();
+    let mut w4 = UnixStream::connect(b.path("shim.sock")).unwrap();
+    w4.write_all(b"EXECWAIT e4\n").unwrap();
+    assert_eq!(request(&b, "KILL 9\n"), "OK\n");
+    let mut out = String::new();
+    w.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("EXITED 137 "), "{out}");
+    let mut out = String::new();
+    w4.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("EXITED 137 "), "{out}");
+    wait_gone(&b);
+}
+
+/// `cargo test -p berth-shim --release -- --ignored --nocapture bench_exec`
+#[test]
+#[ignore]
+fn bench_exec() {
+    let b = Bundle::new("benchexec", &["sleep", "100"], false);
+    start_running(&b, &[]);
+    let mut times = Vec::new();
+    for i in 0..50 {
+        let t = Instant::now();
+        let id = format!("b{i}");
+        let (mut s, ok) = exec_req(&b, &id, &["true"], false, false);
+        assert!(ok.starts_with("OK "));
+        let mut d = Vec::new();
+        s.read_to_end(&mut d).unwrap();
+        assert!(request(&b, &format!("EXECWAIT {id}\n")).starts_with("EXITED 0"));
+        times.push(t.elapsed());
+    }
+    times.sort();
+    eprintln!(
+        "EXEC→OK→exit→EXITED of `true`: min {:?} median {:?} max {:?}",
+        times[0], times[25], times[49]
+    );
+    assert_eq!(request(&b, "KILL 9\n"), "OK\n");
+    wait_gone(&b);
+}
+
+#[test]
+fn oom_is_reported() {
+    if !is_root() {
+        return;
+    }
+    let b = Bundle::with(
+        "oom",
+        &[
+            "sh",
+            "-c",
+            "x=$(head -c 50000000 /dev/zero | tr '\\0' a); echo survived",
+        ],
+        false,
+        |v| {
+            v["linux"]["resources"] =
+                serde_json::json!({"memory": {"limit": 8 << 20, "swap": 8 << 20}});
+        },
+    );
+    start_running(&b, &[]);
+    let out = request(&b, "WAIT\n");
+    assert!(
+        out.starts_with("EXITED 137 ") && out.ends_with(" oom\n"),
+        "{out}"
+    );
+    let f = fs::read_to_string(b.path("exit")).unwrap();
+    assert!(f.starts_with("137 ") && f.ends_with(" oom\n"), "{f}");
+    wait_gone(&b);
+}
+
+#[test]
+fn init_forwards_term() {
+    if !is_root() {
+        return;
+    }
+    let b = Bundle::with("init", &["sleep", "100"], false, |v| {
+        v["annotations"] = serde_json::json!({"io.berth.init": "true"});
+    });
+    start_running(&b, &[]);
+    let (mut s, ok) = exec_req(&b, "ps", &["ps", "-o", "pid,comm"], false, false);
+    assert!(ok.starts_with("OK "), "{ok}");
+    let mut d = Vec::new();
+    s.read_to_end(&mut d).unwrap();
+    let ps = demux(&d).0;
+    let pid1 = ps
+        .lines()
+        .find(|l| l.trim_start().starts_with("1 "))
+        .unwrap();
+    assert!(!pid1.contains("sleep"), "{ps}");
+    assert!(
+        ps.lines()
+            .any(|l| l.trim_start().starts_with("2 ") && l.contains("sleep")),
+        "{ps}"
+    );
+    assert_eq!(request(&b, "KILL 15\n"), "OK\n");
+    let out = request(&b, "WAIT\n");
+    assert!(out.starts_with("EXITED 143 "), "{out}");
+    wait_gone(&b);
+}
+
+#[test]
+fn log_rotation() {
+    if !is_root() {
+        return;
+    }
+    let b = Bundle::new(
+        "rotate",
+        &[
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 200 ]; do echo line $i; i=$((i+1)); done",
+        ],
+        false,
+    );
+    start_running(&b, &["--log-max-size", "1000", "--log-max-file", "3"]);
+    assert!(request(&b, "WAIT\n").starts_with("EXITED 0 "));
+    for f in ["json.log", "json.log.1", "json.log.2"] {
+        let t = fs::read_to_string(b.path(f)).unwrap();
+        assert!(!t.is_empty() && t.len() <= 1000, "{f}: {}", t.len());
+    }
+    assert!(!b.path("json.log.3").exists());
+    assert!(fs::read_to_string(b.path("json.log"))
+        .unwrap()
+        .contains("line 199"));
+    wait_gone(&b);
 }
