@@ -249,11 +249,12 @@ pub async fn route(
                 stdout: q.flag("stdout"),
                 stderr: q.flag("stderr"),
             };
-            engine.attach_check(id).map(|full_id| {
+            engine.attach_prepare(id, opts).map(|ticket| {
                 let engine = engine.clone();
                 crate::hijack(hyper::upgrade::on(&mut req), false, move |io| async move {
-                    if let Err(e) = engine.attach(&full_id, opts, io).await {
-                        tracing::warn!("attach {full_id}: {e}");
+                    let id = ticket.id.clone();
+                    if let Err(e) = engine.attach(ticket, io).await {
+                        tracing::warn!("attach {id}: {e}");
                     }
                 })
             })

@@ -27,7 +27,6 @@ fn cgroup_file(ctrl: &str, id: &str, file: &str) -> String {
 }
 
 #[test]
-#[ignore = "needs the shim PAUSE/RESUME and EXEC requests (in progress)"]
 fn pause_unpause_rename_restart_kill() {
     let d = Daemon::start();
     d.load_busybox();
@@ -82,7 +81,6 @@ fn pause_unpause_rename_restart_kill() {
 }
 
 #[test]
-#[ignore = "needs the shim EXEC request (in progress)"]
 fn exec_in_running_container() {
     let d = Daemon::start();
     d.load_busybox();
@@ -174,7 +172,6 @@ fn exec_in_running_container() {
 }
 
 #[test]
-#[ignore = "needs the shim --log-max-size/--log-max-file flags (in progress)"]
 fn logs_options_rotation_and_none_driver() {
     let d = Daemon::start();
     d.load_busybox();
@@ -304,7 +301,6 @@ fn logs_options_rotation_and_none_driver() {
 }
 
 #[test]
-#[ignore = "needs berth_runtime::stats (in progress)"]
 fn inspect_templates_ps_filters_top_stats() {
     let d = Daemon::start();
     d.load_busybox();
@@ -385,7 +381,6 @@ fn inspect_templates_ps_filters_top_stats() {
 }
 
 #[test]
-#[ignore = "needs the shim EXEC/UPDATE requests and OOM reporting (in progress)"]
 fn limits_and_oom() {
     let d = Daemon::start();
     d.load_busybox();
@@ -628,7 +623,6 @@ fn policies_survive_daemon_restart() {
 }
 
 #[test]
-#[ignore = "needs the shim EXEC request (in progress)"]
 fn health_checks() {
     let d = Daemon::start();
     d.load_busybox();
@@ -683,7 +677,6 @@ fn health_checks() {
 }
 
 #[test]
-#[ignore = "needs the runtime --init annotation (in progress)"]
 fn init_labels_env_file_user() {
     let d = Daemon::start();
     d.load_busybox();
@@ -728,7 +721,7 @@ fn init_labels_env_file_user() {
         &[
             "run",
             "--name",
-            "u",
+            "usr1",
             "--env-file",
             envf.to_str().unwrap(),
             "--label-file",
@@ -742,10 +735,10 @@ fn init_labels_env_file_user() {
         ],
     );
     let _ = out;
-    let o = d.docker(&["logs", "u"]).unwrap();
+    let o = d.docker(&["logs", "usr1"]).unwrap();
     let out = stdout(&o);
     assert!(out.starts_with("bar\n65534\n"), "{out}");
-    assert_eq!(d.inspect("u")["Config"]["Labels"]["b"], "2");
+    assert_eq!(d.inspect("usr1")["Config"]["Labels"]["b"], "2");
 }
 
 #[test]

@@ -125,9 +125,11 @@ pub struct Progress {
 pub trait ClientIo: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> ClientIo for T {}
 
+/// An attach reserved before the API answered 101; its stream arrives through `io` once the
+/// connection is upgraded.
 pub(crate) struct PendingAttach {
     pub opts: crate::AttachOptions,
-    pub io: Box<dyn ClientIo>,
+    pub io: tokio::sync::oneshot::Receiver<Box<dyn ClientIo>>,
 }
 
 pub struct Container {

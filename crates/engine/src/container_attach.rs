@@ -8,6 +8,13 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// A reserved attach (see `Engine::attach_prepare`).
+pub struct AttachTicket {
+    pub id: String,
+    opts: AttachOptions,
+    slot: Option<tokio::sync::oneshot::Sender<Box<dyn ClientIo>>>,
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AttachOptions {
     pub stdin: bool,
@@ -17,41 +24,56 @@ pub struct AttachOptions {
 
 impl Engine {
     /// Checks that the container exists (so the API can answer 404 before upgrading).
-    /// Emits docker's `attach` event here, before the API answers 101, so it comes before
-    /// the `start` that follows.
-    pub fn attach_check(&self, name_or_id: &str) -> Result<String> {
+    /// Resolves the container and, before the API answers 101, reserves the attach: for a
+    /// container not yet running the slot is queued now, so a `start` that follows the 101 finds
+    /// it. Emits docker's `attach` event (before the `start` event, as docker does).
+    pub fn attach_prepare(&self, name_or_id: &str, opts: AttachOptions) -> Result<AttachTicket> {
         let c = self.get_container(name_or_id)?;
-        self.emit(&c, "attach", &[]);
-        Ok(c.id.clone())
-    }
-
-    /// Runs the attach on an upgraded stream until the container's output ends.
-    pub async fn attach(
-        self: &Arc<Self>,
-        id: &str,
-        opts: AttachOptions,
-        io: Box<dyn ClientIo>,
-    ) -> Result<()> {
-        let c = self.get_container(id)?;
-        let _op = c.op.lock().await;
-        match c.state().status {
-            Status::Running | Status::Paused => {
-                let sock = self.shim_socket(&c.id);
-                self.spawn_attach(&sock, opts, io).await;
-                Ok(())
-            }
+        let slot = match c.state().status {
             Status::Created | Status::Exited => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
                 c.pending
                     .lock()
                     .expect("pending lock")
-                    .push(PendingAttach { opts, io });
-                Ok(())
+                    .push(PendingAttach { opts, io: rx });
+                Some(tx)
             }
-            _ => Err(Error::Conflict(format!(
-                "container {} is being removed",
-                c.id
-            ))),
+            Status::Running | Status::Paused | Status::Restarting => None,
+            _ => {
+                return Err(Error::Conflict(format!(
+                    "container {} is being removed",
+                    c.id
+                )))
+            }
+        };
+        self.emit(&c, "attach", &[]);
+        Ok(AttachTicket {
+            id: c.id.clone(),
+            opts,
+            slot,
+        })
+    }
+
+    /// Runs a prepared attach on the upgraded stream.
+    pub async fn attach(
+        self: &Arc<Self>,
+        ticket: AttachTicket,
+        io: Box<dyn ClientIo>,
+    ) -> Result<()> {
+        if let Some(slot) = ticket.slot {
+            // `start` takes it from here; if the container is gone the stream just closes
+            let _ = slot.send(io);
+            return Ok(());
         }
+        let c = self.get_container(&ticket.id)?;
+        if c.state().status.is_running() {
+            let sock = self.shim_socket(&c.id);
+            self.spawn_attach(&sock, ticket.opts, io).await;
+        } else {
+            let mut io = io;
+            let _ = io.shutdown().await;
+        }
+        Ok(())
     }
 
     /// Connects to the shim and copies both ways in a task of its own.
@@ -83,6 +105,17 @@ impl Engine {
 /// Copies the client's stdin to the shim (only if `stdin`) and the shim's output to the
 /// client until the shim closes; a client half-close does not end the output.
 pub(crate) async fn splice(shim: tokio::net::UnixStream, io: Box<dyn ClientIo>, stdin: bool) {
+    let mut cli_w = splice_open(shim, io, stdin).await;
+    let _ = cli_w.shutdown().await;
+}
+
+/// Like `splice`, but leaves the client's write side open for the caller to finish (exec
+/// records its exit code before the client sees the end of the stream).
+pub(crate) async fn splice_open(
+    shim: tokio::net::UnixStream,
+    io: Box<dyn ClientIo>,
+    stdin: bool,
+) -> tokio::io::WriteHalf<Box<dyn ClientIo>> {
     let (mut shim_r, mut shim_w) = shim.into_split();
     let (mut cli_r, mut cli_w) = tokio::io::split(io);
     let to_shim = tokio::spawn(async move {
@@ -96,8 +129,8 @@ pub(crate) async fn splice(shim: tokio::net::UnixStream, io: Box<dyn ClientIo>, 
         let _ = shim_w.shutdown().await;
     });
     let _ = tokio::io::copy(&mut shim_r, &mut cli_w).await;
-    let _ = cli_w.shutdown().await;
     to_shim.abort();
+    cli_w
 }
 
 impl Engine {

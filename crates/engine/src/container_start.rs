@@ -164,7 +164,10 @@ impl Engine {
         let sock = self.shim_socket(&id);
         let pending: Vec<_> = std::mem::take(&mut *c.pending.lock().expect("pending lock"));
         for p in pending {
-            self.spawn_attach(&sock, p.opts, p.io).await;
+            // the client got its 101 before it sent `start`; its stream is on its way
+            if let Ok(Ok(io)) = tokio::time::timeout(Duration::from_secs(5), p.io).await {
+                self.spawn_attach(&sock, p.opts, io).await;
+            }
         }
         let answer = shim_client::request(&sock, "START").await?;
         let pid: i32 = match answer.strip_prefix("OK ") {

@@ -165,6 +165,7 @@ impl Engine {
             "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.groups},
             "terminal": e.config.tty,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "rlimits": spec::rlimits(&rec.host_config)?,
             "noNewPrivileges": false
         }))
     }
@@ -250,13 +251,16 @@ impl Engine {
         let engine = self.clone();
         let id = id.to_string();
         let finish = async move {
-            match io {
-                Some(io) => crate::container_attach::splice(conn, io, cfg.attach_stdin).await,
+            let client = match io {
+                Some(io) => {
+                    Some(crate::container_attach::splice_open(conn, io, cfg.attach_stdin).await)
+                }
                 None => {
                     let mut sink = [0u8; 8192];
                     while matches!(conn.read(&mut sink).await, Ok(n) if n > 0) {}
+                    None
                 }
-            }
+            };
             let code = shim_client::request(&sock, &format!("EXECWAIT {id}"))
                 .await
                 .ok()
@@ -267,6 +271,9 @@ impl Engine {
                 let mut e = ex.lock().expect("exec lock");
                 e.running = false;
                 e.exit_code = Some(code);
+            }
+            if let Some(mut w) = client {
+                let _ = w.shutdown().await;
             }
             engine.emit(
                 &c,

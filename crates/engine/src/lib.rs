@@ -37,7 +37,7 @@ mod spec;
 mod timefmt;
 
 pub use container::{ClientIo, Container, Health, HealthLog, State, Status};
-pub use container_attach::AttachOptions;
+pub use container_attach::{AttachOptions, AttachTicket};
 pub use container_list::ListOptions;
 pub use container_logs::LogsOptions;
 pub use container_mounts::MountPoint;

@@ -304,7 +304,7 @@ pub fn capabilities(hc: &HostConfig, privileged: bool) -> Vec<String> {
 }
 
 /// `Ulimits: [{"Name":"nofile","Soft":1024,"Hard":2048}]` → OCI rlimits.
-fn rlimits(hc: &HostConfig) -> Result<Vec<Value>> {
+pub(crate) fn rlimits(hc: &HostConfig) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     for u in hc
         .extra
