@@ -13,6 +13,28 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `1795343435` or `1795343435.123456789` → time.
+/// Standard base64 (with padding), for the path-stat header.
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 pub(crate) fn parse_unix_time(s: &str) -> Option<SystemTime> {
     if s.is_empty() || s == "0" {
         return None;
@@ -243,6 +265,51 @@ pub async fn route(
                 .exec_create(id, body)
                 .map(|eid| json_response(StatusCode::CREATED, &json!({"Id": eid})))
         }
+        ("HEAD", ["containers", id, "archive"]) => {
+            let path = q.get("path").unwrap_or("").to_string();
+            engine.archive_stat(id, &path).map(|stat| {
+                let mut r = empty(StatusCode::OK);
+                r.headers_mut()
+                    .insert("Content-Type", "application/x-tar".parse().expect("static"));
+                if let Ok(h) = base64(&serde_json::to_vec(&stat).unwrap_or_default()).parse() {
+                    r.headers_mut().insert("X-Docker-Container-Path-Stat", h);
+                }
+                r
+            })
+        }
+        ("GET", ["containers", id, "archive"]) => {
+            let path = q.get("path").unwrap_or("").to_string();
+            engine.archive_get(id, &path).map(|(stat, rx)| {
+                let mut r = Response::new(crate::body::Body::Stream(rx));
+                r.headers_mut()
+                    .insert("Content-Type", "application/x-tar".parse().expect("static"));
+                if let Ok(h) = base64(&serde_json::to_vec(&stat).unwrap_or_default()).parse() {
+                    r.headers_mut().insert("X-Docker-Container-Path-Stat", h);
+                }
+                with_headers(r)
+            })
+        }
+        ("PUT", ["containers", id, "archive"]) => {
+            let path = q.get("path").unwrap_or("").to_string();
+            let id = id.to_string();
+            let reader = crate::images::body_reader(req);
+            let eng = engine.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut reader = reader;
+                let r = eng.archive_put_reader(&id, &path, &mut reader);
+                let mut sink = [0u8; 65536];
+                while matches!(std::io::Read::read(&mut reader, &mut sink), Ok(n) if n > 0) {}
+                r
+            })
+            .await
+            .unwrap_or_else(|e| Err(Error::Internal(e.to_string())))
+            .map(|_| {
+                let mut r = empty(StatusCode::OK);
+                r.headers_mut()
+                    .insert("Content-Length", "0".parse().expect("static"));
+                r
+            })
+        }
         ("POST", ["containers", id, "attach"]) => {
             let opts = AttachOptions {
                 stdin: q.flag("stdin"),
@@ -268,6 +335,14 @@ pub async fn route(
 mod tests {
     use super::parse_unix_time;
     use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn base64_matches_the_standard() {
+        assert_eq!(super::base64(b""), "");
+        assert_eq!(super::base64(b"f"), "Zg==");
+        assert_eq!(super::base64(b"fo"), "Zm8=");
+        assert_eq!(super::base64(b"foobar"), "Zm9vYmFy");
+    }
 
     #[test]
     fn unix_times() {

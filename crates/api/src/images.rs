@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// A blocking `Read` over request-body chunks sent from the async side.
-struct ChannelReader {
+pub(crate) struct ChannelReader {
     rx: mpsc::Receiver<std::io::Result<Bytes>>,
     cur: Bytes,
 }
@@ -36,7 +36,7 @@ impl Read for ChannelReader {
 }
 
 /// The request body as a blocking reader (for the archive parsers, run in blocking tasks).
-fn body_reader(req: Request<Incoming>) -> ChannelReader {
+pub(crate) fn body_reader(req: Request<Incoming>) -> ChannelReader {
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
     let mut body = req.into_body();
     tokio::spawn(async move {

@@ -212,3 +212,58 @@ fn volumes_binds_tmpfs_volumes_from() {
     let o = d.docker(&["volume", "create", "x"]).unwrap();
     assert!(stderr(&o).contains("too short"), "{}", stderr(&o));
 }
+
+#[test]
+fn cp_both_ways_stays_inside_the_container() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let h = d.root.join("h.txt");
+    std::fs::write(&h, "hostdata\n").unwrap();
+    let Some(_) = docker_ok(&d, &["run", "-d", "--name", "cp1", "busybox", "sh", "-c", "mkdir -p /tmp/d/sub; echo a > /tmp/d/a; echo b > /tmp/d/sub/b; ln -s /etc /tmp/etclink; sleep 300"]) else { return };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    docker_ok(&d, &["cp", h.to_str().unwrap(), "cp1:/tmp/h.txt"]);
+    assert_eq!(
+        docker_ok(&d, &["exec", "cp1", "cat", "/tmp/h.txt"]).unwrap(),
+        "hostdata\n"
+    );
+    let out = d.root.join("out");
+    docker_ok(&d, &["cp", "cp1:/tmp/d", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(out.join("sub/b")).unwrap(), "b\n");
+    // through a symlink to /etc: the container's /etc, never the host's
+    docker_ok(&d, &["cp", h.to_str().unwrap(), "cp1:/tmp/etclink/"]);
+    assert_eq!(
+        docker_ok(&d, &["exec", "cp1", "cat", "/etc/h.txt"]).unwrap(),
+        "hostdata\n"
+    );
+    assert!(!std::path::Path::new("/etc/h.txt").exists());
+    let o = d
+        .docker(&["cp", "cp1:/nonexist", out.to_str().unwrap()])
+        .unwrap();
+    assert!(
+        stderr(&o).contains("Could not find the file /nonexist"),
+        "{}",
+        stderr(&o)
+    );
+    // a stopped container, both ways
+    docker_ok(&d, &["stop", "-t", "0", "cp1"]);
+    docker_ok(&d, &["cp", h.to_str().unwrap(), "cp1:/h2.txt"]);
+    let back = d.root.join("back.txt");
+    docker_ok(&d, &["cp", "cp1:/h2.txt", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "hostdata\n");
+    // a hostile tar is refused before anything is written
+    let mut evil = tar::Builder::new(Vec::new());
+    let mut hd = tar::Header::new_gnu();
+    hd.set_size(4);
+    hd.set_mode(0o644);
+    hd.set_uid(0);
+    hd.set_gid(0);
+    hd.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"../escape.txt");
+    hd.set_cksum();
+    evil.append(&hd, &b"evil"[..]).unwrap();
+    let (st, _, _) = d.http_body(
+        "PUT",
+        "/containers/cp1/archive?path=/tmp",
+        &evil.into_inner().unwrap(),
+    );
+    assert_eq!(st, 400);
+}

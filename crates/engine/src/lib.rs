@@ -5,6 +5,7 @@
 //! the shim protocol (`shim_client.rs`, docs/ARCHITECTURE.md).
 
 mod container;
+mod container_archive;
 mod container_attach;
 mod container_create;
 mod container_fs;

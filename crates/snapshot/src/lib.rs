@@ -158,6 +158,36 @@ impl Snapshotter {
     }
 }
 
+/// Checks that every entry of a tar stays below its root (no absolute path, no `..`).
+pub fn validate_tar(reader: impl Read) -> Result<u64> {
+    let mut ar = tar::Archive::new(reader);
+    let mut n = 0;
+    for e in ar.entries().map_err(|e| Error::InvalidTar(e.to_string()))? {
+        let e = e.map_err(|e| Error::InvalidTar(e.to_string()))?;
+        tar_safe::clean_path(&e.path_bytes())?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Extracts a plain tar into the existing directory `dir` with the rules layers follow (no
+/// entry escapes `dir`, no symlink is followed while creating); `.wh.` names are kept as they
+/// are. For `cp` into a container. Returns the bytes of file content written.
+pub fn extract_into(dir: &Path, reader: impl Read) -> Result<u64> {
+    use nix::fcntl::{open, OFlag};
+    use nix::sys::stat::Mode;
+    let fd = open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut ex = tar_safe::Extractor::new(fd);
+    ex.whiteouts = false;
+    let mut reader = reader;
+    ex.run(&mut reader)?;
+    Ok(ex.size)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

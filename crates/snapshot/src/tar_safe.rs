@@ -73,6 +73,8 @@ pub(crate) struct Extractor {
     dir_times: Vec<(Vec<Vec<u8>>, i64)>,
     /// bytes of regular file content
     pub(crate) size: u64,
+    /// turn `.wh.` entries into overlay whiteouts (layers), or keep them as files (`cp`)
+    pub(crate) whiteouts: bool,
 }
 
 fn set_xattr_fd(fd: BorrowedFd, name: &[u8], value: &[u8]) -> io::Result<()> {
@@ -100,6 +102,7 @@ impl Extractor {
             root,
             dir_times: Vec::new(),
             size: 0,
+            whiteouts: true,
         }
     }
 
@@ -247,7 +250,7 @@ impl Extractor {
         let pfd = self.open_dir(parents, true, &raw)?;
         let p = pfd.as_fd();
 
-        if name.starts_with(WHITEOUT_PREFIX) {
+        if self.whiteouts && name.starts_with(WHITEOUT_PREFIX) {
             if name.as_slice() == OPAQUE_MARKER {
                 set_xattr_fd(p, b"trusted.overlay.opaque", b"y")?;
             } else if name.starts_with(WHITEOUT_META_PREFIX) {

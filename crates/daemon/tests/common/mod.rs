@@ -216,6 +216,28 @@ impl Daemon {
         (status, head, body)
     }
 
+    /// Raw request with a binary body.
+    pub fn http_body(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+        let mut s = UnixStream::connect(&self.sock).expect("connect");
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", body.len())
+            .expect("write head");
+        s.write_all(body).expect("write body");
+        let mut resp = Vec::new();
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        let _ = s.read_to_end(&mut resp);
+        let split = resp
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(resp.len());
+        let head = String::from_utf8_lossy(&resp[..split]).into_owned();
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (status, head, resp[(split + 4).min(resp.len())..].to_vec())
+    }
+
     pub fn inspect(&self, name: &str) -> serde_json::Value {
         let (st, _, body) = self.http("GET", &format!("/containers/{name}/json"), None);
         assert_eq!(
