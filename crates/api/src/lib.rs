@@ -218,6 +218,19 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
                 Err(e) => error_response(e),
             }
         }
+        // berth has no user networks or build cache yet: there is nothing to prune
+        Some("networks") if method == hyper::Method::POST && segs == ["networks", "prune"] => {
+            json_response(
+                StatusCode::OK,
+                &serde_json::json!({"NetworksDeleted": null}),
+            )
+        }
+        Some("build") if method == hyper::Method::POST && segs == ["build", "prune"] => {
+            json_response(
+                StatusCode::OK,
+                &serde_json::json!({"CachesDeleted": null, "SpaceReclaimed": 0}),
+            )
+        }
         Some("volumes") => volumes::route(engine, req, &method, &segs, &q).await,
         Some("exec") => exec::route(engine, req, &method, &segs, &q).await,
         Some("events") if method == hyper::Method::GET && segs.len() == 1 => {

@@ -267,3 +267,38 @@ fn cp_both_ways_stays_inside_the_container() {
     );
     assert_eq!(st, 400);
 }
+
+#[test]
+fn system_prune_with_volumes_and_all() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let Some(_) = docker_ok(
+        &d,
+        &["run", "--name", "gone", "-v", "pv:/data", "busybox", "true"],
+    ) else {
+        return;
+    };
+    docker_ok(&d, &["tag", "busybox", "extra:1"]);
+    docker_ok(
+        &d,
+        &["run", "-d", "--name", "keep", "busybox", "sleep", "300"],
+    );
+    let out = docker_ok(&d, &["system", "prune", "-f", "--volumes"]).unwrap();
+    assert!(out.contains("Deleted Containers"), "{out}");
+    let names = docker_ok(&d, &["ps", "-a", "--format", "{{.Names}}"]).unwrap();
+    assert_eq!(names.trim(), "keep");
+    assert!(
+        docker_ok(&d, &["volume", "ls", "-q"])
+            .unwrap()
+            .trim()
+            .is_empty(),
+        "unused volume kept"
+    );
+    // -a: unused images go too; the one `keep` uses stays
+    docker_ok(&d, &["system", "prune", "-a", "-f"]);
+    let imgs = docker_ok(&d, &["images", "--format", "{{.Repository}}:{{.Tag}}"]).unwrap();
+    assert!(
+        imgs.contains("busybox:latest") || imgs.contains("extra:1"),
+        "{imgs}"
+    );
+}
