@@ -4,7 +4,8 @@ use crate::container::Status;
 use crate::timefmt::parse_rfc3339;
 use crate::{Engine, Result};
 use bytes::Bytes;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Seek};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
@@ -101,54 +102,73 @@ impl Engine {
                 return;
             };
             let mut rd = BufReader::new(file);
-            // Whole lines read so far; a partial last line is kept until its newline comes.
-            let mut lines: Vec<String> = Vec::new();
+            // Sends what is batched; false once the client is gone.
+            let flush = |batch: &mut Vec<u8>| -> bool {
+                batch.is_empty() || tx.blocking_send(Bytes::from(std::mem::take(batch))).is_ok()
+            };
+            let mut batch: Vec<u8> = Vec::new();
+            // With --tail N only the last N lines are kept; without, lines stream as read.
+            let mut ring: VecDeque<String> = VecDeque::new();
+            let mut take = |line: String, batch: &mut Vec<u8>| -> bool {
+                match em.opts.tail {
+                    Some(0) => true,
+                    Some(n) => {
+                        if ring.len() == n {
+                            ring.pop_front();
+                        }
+                        ring.push_back(line);
+                        true
+                    }
+                    None => {
+                        if let Some(b) = em.render(&line) {
+                            batch.extend_from_slice(&b);
+                        }
+                        batch.len() < 64 * 1024 || flush(batch)
+                    }
+                }
+            };
             let mut partial = String::new();
-            let read_more = |rd: &mut BufReader<std::fs::File>,
-                             out: &mut Vec<String>,
-                             partial: &mut String| {
+            for p in &rotated {
+                let Ok(f) = std::fs::File::open(p) else {
+                    continue;
+                };
+                let mut r = BufReader::new(f);
                 loop {
                     let mut s = String::new();
-                    match rd.read_line(&mut s) {
+                    match r.read_line(&mut s) {
                         Ok(0) | Err(_) => break,
-                        Ok(_) => {
-                            partial.push_str(&s);
-                            if partial.ends_with('\n') {
-                                out.push(std::mem::take(partial));
+                        Ok(_) if s.ends_with('\n') => {
+                            if !take(s, &mut batch) {
+                                return;
                             }
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            }
+            loop {
+                let mut s = String::new();
+                match rd.read_line(&mut s) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        partial.push_str(&s);
+                        if partial.ends_with('\n')
+                            && !take(std::mem::take(&mut partial), &mut batch)
+                        {
+                            return;
                         }
                     }
                 }
-            };
-            for p in &rotated {
-                if let Ok(f) = std::fs::File::open(p) {
-                    let mut r = BufReader::new(f);
-                    let mut part = String::new();
-                    read_more(&mut r, &mut lines, &mut part);
-                }
             }
-            read_more(&mut rd, &mut lines, &mut partial);
-            let skip = match em.opts.tail {
-                Some(n) => lines.len().saturating_sub(n),
-                None => 0,
-            };
-            let mut batch = Vec::new();
-            for l in &lines[skip..] {
-                if let Some(b) = em.render(l) {
+            for l in ring.drain(..) {
+                if let Some(b) = em.render(&l) {
                     batch.extend_from_slice(&b);
-                    if batch.len() > 64 * 1024
-                        && tx
-                            .blocking_send(Bytes::from(std::mem::take(&mut batch)))
-                            .is_err()
-                    {
-                        return;
-                    }
+                }
+                if batch.len() >= 64 * 1024 && !flush(&mut batch) {
+                    return;
                 }
             }
-            if !batch.is_empty() && tx.blocking_send(Bytes::from(batch)).is_err() {
-                return;
-            }
-            if !em.opts.follow {
+            if !flush(&mut batch) || !em.opts.follow {
                 return;
             }
             let Ok(c) = engine.get_container(&c.id) else {
@@ -158,25 +178,29 @@ impl Engine {
             use std::os::unix::fs::MetadataExt;
             let mut ino = std::fs::metadata(&path).map(|m| m.ino()).unwrap_or(0);
             loop {
-                let mut new = Vec::new();
                 let pos = rd.stream_position().unwrap_or(0);
                 // rotated or truncated under us: continue with the new file from its start
                 if let Ok(m) = std::fs::metadata(&path) {
                     if m.ino() != ino || m.len() < pos {
-                        read_more(&mut rd, &mut new, &mut partial);
                         if let Ok(f) = std::fs::File::open(&path) {
                             rd = BufReader::new(f);
                             ino = m.ino();
                         }
                     }
                 }
-                let pos = rd.stream_position().unwrap_or(0);
-                let _ = rd.seek(SeekFrom::Start(pos));
-                read_more(&mut rd, &mut new, &mut partial);
-                for l in &new {
-                    if let Some(b) = em.render(l) {
-                        if tx.blocking_send(Bytes::from(b)).is_err() {
-                            return;
+                loop {
+                    let mut s = String::new();
+                    match rd.read_line(&mut s) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {
+                            partial.push_str(&s);
+                            if partial.ends_with('\n') {
+                                if let Some(b) = em.render(&std::mem::take(&mut partial)) {
+                                    if tx.blocking_send(Bytes::from(b)).is_err() {
+                                        return;
+                                    }
+                                }
+                            }
                         }
                     }
                 }
