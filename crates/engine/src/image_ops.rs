@@ -52,8 +52,14 @@ impl Engine {
                     .map(|d| self.images.has_blob(&d))
                     .unwrap_or(false);
                 if !self.snaps.has_layer(&chain) || !have_tar {
-                    let f = std::fs::File::open(path)?;
-                    let staged = self.stage_layer(std::io::BufReader::new(f))?;
+                    // a layer file shared by two images of the archive may already be moved
+                    // into the store by the first: read it back from there
+                    let staged = match path.exists() {
+                        true => self.stage_layer_file(path)?,
+                        false => self.stage_layer(std::io::BufReader::new(std::fs::File::open(
+                            self.layer_tar(diff)?,
+                        )?))?,
+                    };
                     if staged.diff_id != *diff {
                         return Err(Error::InvalidParameter(format!(
                             "layer digest mismatch: expected {diff}, got {}",

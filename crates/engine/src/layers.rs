@@ -73,6 +73,34 @@ impl Engine {
         }
     }
 
+    /// Stages a layer that already is a file (from an unpacked archive): an uncompressed tar is
+    /// hashed where it is and moved, not copied; a gzip one is decompressed into staging.
+    pub(crate) fn stage_layer_file(&self, path: &std::path::Path) -> Result<Staged> {
+        let mut f = std::fs::File::open(path)?;
+        let mut magic = [0u8; 2];
+        let n = f.read(&mut magic)?;
+        drop(f);
+        if n == 2 && magic == [0x1f, 0x8b] {
+            return self.stage_layer(std::io::BufReader::new(std::fs::File::open(path)?));
+        }
+        let mut hasher = Sha256::new();
+        let mut f = std::fs::File::open(path)?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        let dst = self.staging_path("layer");
+        std::fs::rename(path, &dst)?;
+        Ok(Staged {
+            path: dst,
+            diff_id: format!("sha256:{}", hex::encode(hasher.finalize())),
+        })
+    }
+
     /// Unpacks a staged layer on top of `parent` and keeps its tar as the diff-ID blob.
     /// Returns the layer's chain ID.
     pub(crate) fn commit_layer(&self, parent: Option<&str>, staged: Staged) -> Result<String> {
