@@ -521,7 +521,7 @@ pub fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<
         }
         Some(t) => {
             for r in &raws {
-                let v: Value = serde_json::from_slice(r)?;
+                let v = crate::jv::J::parse(r).map_err(|e| fail(e, 1))?;
                 let line = t.execute(&v).map_err(|e| {
                     let _ = out(&format!("{text}\n"));
                     fail(format!("template parsing error: {e}"), 1)
@@ -757,7 +757,7 @@ pub fn info(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32
     let i = c.get_json("/info")?;
     let n = |k: &str| {
         i.get(k)
-            .map(crate::tmpl::go_print)
+            .map(|x| crate::tmpl::go_print(&crate::jv::J::from_serde(x)))
             .unwrap_or_else(|| "0".into())
     };
     let st = |k: &str| s(&i, k).to_string();

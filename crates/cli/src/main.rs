@@ -4,6 +4,7 @@ mod client;
 mod cmds;
 mod flags;
 mod http;
+mod jv;
 mod run;
 mod stdcopy;
 mod term;
