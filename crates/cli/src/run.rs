@@ -22,6 +22,32 @@ const RUN_FLAGS: &[Spec] = &[
     v(Some('u'), "user"),
     v(Some('l'), "label"),
     b(None, "sig-proxy"),
+    v(None, "restart"),
+    v(None, "health-cmd"),
+    v(None, "health-interval"),
+    v(None, "health-retries"),
+    v(None, "health-timeout"),
+    v(None, "health-start-period"),
+    b(None, "no-healthcheck"),
+    b(None, "init"),
+    v(None, "label-file"),
+    v(None, "env-file"),
+    v(Some('m'), "memory"),
+    v(None, "memory-swap"),
+    v(None, "cpus"),
+    v(Some('c'), "cpu-shares"),
+    v(None, "cpuset-cpus"),
+    v(None, "pids-limit"),
+    v(None, "ulimit"),
+    v(None, "shm-size"),
+    v(None, "log-driver"),
+    v(None, "log-opt"),
+    v(None, "stop-signal"),
+    v(None, "stop-timeout"),
+    v(None, "detach-keys"),
+    v(Some('a'), "attach"),
+    b(None, "privileged"),
+    b(None, "read-only"),
 ];
 
 fn js(s: &str) -> String {
@@ -46,6 +72,34 @@ pub struct RunOpts {
     pub user: String,
     pub labels: Vec<(String, String)>,
     pub console: (u16, u16),
+    pub x: Extra,
+}
+
+/// The rest of the run/create options, already in wire form.
+#[derive(Default)]
+pub struct Extra {
+    /// `,"Healthcheck":{…}` or empty
+    pub healthcheck: String,
+    /// `,"StopSignal":"…","StopTimeout":N` parts or empty
+    pub stop: String,
+    pub restart: (String, i64),
+    pub init: bool,
+    pub memory: i64,
+    pub memory_swap: i64,
+    pub nano_cpus: i64,
+    pub cpu_shares: i64,
+    pub cpuset_cpus: String,
+    pub pids_limit: i64,
+    pub ulimits: String,
+    pub shm_size: i64,
+    pub log_type: String,
+    pub log_config: String,
+    pub privileged: bool,
+    pub read_only: bool,
+    /// `-a` streams; empty = docker's default (stdout+stderr, stdin if -i)
+    pub attach: Vec<String>,
+    pub sig_proxy: bool,
+    pub detach_keys: Option<String>,
 }
 
 /// The create body, key for key and in the order docker 28 sends it.
@@ -69,24 +123,27 @@ pub fn create_body(o: &RunOpts) -> String {
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
-    let attach_out = !o.detach;
-    let attach_in = o.stdin && !o.detach;
+    let x = &o.x;
+    let want = |n: &str| x.attach.is_empty() || x.attach.iter().any(|a| a.eq_ignore_ascii_case(n));
+    let attach_out = !o.detach && want("stdout");
+    let attach_err = !o.detach && want("stderr");
+    let attach_in = o.stdin && !o.detach && (x.attach.is_empty() || want("stdin"));
     let stdin_once = o.stdin && !o.detach;
     format!(
         concat!(
             r#"{{"Hostname":{},"Domainname":"","User":{},"AttachStdin":{},"AttachStdout":{},"AttachStderr":{},"#,
-            r#""Tty":{},"OpenStdin":{},"StdinOnce":{},"Env":{},"Cmd":{},"Image":{},"Volumes":{{}},"WorkingDir":{},"#,
-            r#""Entrypoint":{},"OnBuild":null,"Labels":{},"#,
-            r#""HostConfig":{{"Binds":null,"ContainerIDFile":"","LogConfig":{{"Type":"","Config":{{}}}},"NetworkMode":"default","PortBindings":{{}},"#,
-            r#""RestartPolicy":{{"Name":"no","MaximumRetryCount":0}},"AutoRemove":{},"VolumeDriver":"","VolumesFrom":null,"ConsoleSize":[{},{}],"#,
+            r#""Tty":{},"OpenStdin":{},"StdinOnce":{},"Env":{},"Cmd":{}{},"Image":{},"Volumes":{{}},"WorkingDir":{},"#,
+            r#""Entrypoint":{},"OnBuild":null,"Labels":{}{},"#,
+            r#""HostConfig":{{"Binds":null,"ContainerIDFile":"","LogConfig":{{"Type":{},"Config":{}}},"NetworkMode":"default","PortBindings":{{}},"#,
+            r#""RestartPolicy":{{"Name":{},"MaximumRetryCount":{}}},"AutoRemove":{},"VolumeDriver":"","VolumesFrom":null,"ConsoleSize":[{},{}],"#,
             r#""CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":[],"DnsOptions":[],"DnsSearch":[],"ExtraHosts":null,"GroupAdd":null,"#,
-            r#""IpcMode":"","Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":false,"PublishAllPorts":false,"#,
-            r#""ReadonlyRootfs":false,"SecurityOpt":null,"UTSMode":"","UsernsMode":"","ShmSize":0,"Isolation":"","CpuShares":0,"#,
-            r#""Memory":0,"NanoCpus":0,"CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"#,
+            r#""IpcMode":"","Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":{},"PublishAllPorts":false,"#,
+            r#""ReadonlyRootfs":{},"SecurityOpt":null,"UTSMode":"","UsernsMode":"","ShmSize":{},"Isolation":"","CpuShares":{},"#,
+            r#""Memory":{},"NanoCpus":{},"CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"#,
             r#""BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":0,"CpuQuota":0,"#,
-            r#""CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":"","CpusetMems":"","Devices":[],"DeviceCgroupRules":null,"#,
-            r#""DeviceRequests":null,"MemoryReservation":0,"MemorySwap":0,"MemorySwappiness":-1,"OomKillDisable":false,"PidsLimit":0,"#,
-            r#""Ulimits":[],"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,"MaskedPaths":null,"ReadonlyPaths":null}},"#,
+            r#""CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":{},"CpusetMems":"","Devices":[],"DeviceCgroupRules":null,"#,
+            r#""DeviceRequests":null,"MemoryReservation":0,"MemorySwap":{},"MemorySwappiness":-1,"OomKillDisable":false,"PidsLimit":{},"#,
+            r#""Ulimits":{},"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,"MaskedPaths":null,"ReadonlyPaths":null{}}},"#,
             r#""NetworkingConfig":{{"EndpointsConfig":{{"default":{{"IPAMConfig":null,"Links":null,"Aliases":null,"MacAddress":"","#,
             r#""DriverOpts":null,"GwPriority":0,"NetworkID":"","EndpointID":"","Gateway":"","IPAddress":"","IPPrefixLen":0,"#,
             r#""IPv6Gateway":"","GlobalIPv6Address":"","GlobalIPv6PrefixLen":0,"DNSNames":null}}}}}}}}"#
@@ -95,19 +152,36 @@ pub fn create_body(o: &RunOpts) -> String {
         js(&o.user),
         attach_in,
         attach_out,
-        attach_out,
+        attach_err,
         o.tty,
         o.stdin,
         stdin_once,
         env,
         cmd,
+        x.healthcheck,
         js(&o.image),
         js(&o.workdir),
         entrypoint,
         serde_json::to_string(&labels).unwrap_or_else(|_| "{}".into()),
+        x.stop,
+        js(&x.log_type),
+        if x.log_config.is_empty() { "{}" } else { &x.log_config },
+        js(&x.restart.0),
+        x.restart.1,
         o.rm,
         o.console.0,
         o.console.1,
+        x.privileged,
+        x.read_only,
+        x.shm_size,
+        x.cpu_shares,
+        x.memory,
+        x.nano_cpus,
+        js(&x.cpuset_cpus),
+        x.memory_swap,
+        x.pids_limit,
+        if x.ulimits.is_empty() { "[]" } else { &x.ulimits },
+        if x.init { ",\"Init\":true" } else { "" },
     )
 }
 
@@ -127,8 +201,13 @@ pub fn parse_run(args: &[String], is_create: bool) -> Result<RunOpts> {
     } else {
         (0, 0)
     };
-    let env = p
-        .all("env")
+    let cerr = |m: String| fail(format!("berth: {m}\n\nRun 'berth {cmd} --help' for more information"), 125);
+    let mut env_src = Vec::new();
+    for f in p.all("env-file") {
+        env_src.extend(read_kv_file(&f).map_err(cerr)?);
+    }
+    env_src.extend(p.all("env"));
+    let env = env_src
         .into_iter()
         .map(|e| {
             // `-e NAME` takes NAME's value from our environment, as docker does.
@@ -142,14 +221,28 @@ pub fn parse_run(args: &[String], is_create: bool) -> Result<RunOpts> {
             }
         })
         .collect();
-    let labels = p
-        .all("label")
+    let mut label_src = Vec::new();
+    for f in p.all("label-file") {
+        label_src.extend(read_kv_file(&f).map_err(cerr)?);
+    }
+    label_src.extend(p.all("label"));
+    let labels = label_src
         .into_iter()
         .map(|l| match l.split_once('=') {
             Some((k, v)) => (k.to_string(), v.to_string()),
             None => (l, String::new()),
         })
         .collect();
+    let x = parse_extra(&p).map_err(|e| {
+        if e.starts_with("invalid argument") {
+            flag_error(cmd, &e)
+        } else {
+            cerr(e)
+        }
+    })?;
+    if p.has("rm") && x.restart.0 != "no" && !x.restart.0.is_empty() {
+        return Err(cerr("conflicting options: cannot specify both --restart and --rm".into()));
+    }
     Ok(RunOpts {
         detach: p.has("detach"),
         stdin: p.has("interactive"),
@@ -165,7 +258,217 @@ pub fn parse_run(args: &[String], is_create: bool) -> Result<RunOpts> {
         user: p.get("user").unwrap_or("").to_string(),
         labels,
         console,
+        x,
     })
+}
+
+/// Reads an `--env-file`/`--label-file`: one `K=V` per line, `#` comments
+/// and blank lines skipped.
+pub fn read_kv_file(path: &str) -> Result<Vec<String>, String> {
+    let data = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "open {path}: {}",
+            match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+                _ => e.to_string(),
+            }
+        )
+    })?;
+    let mut out = Vec::new();
+    for line in data.lines() {
+        let l = line.trim_start();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        if l.split_once('=').map(|(k, _)| k.contains([' ', '\t'])).unwrap_or(false) {
+            return Err(format!("variable '{}' contains whitespaces", l.split_once('=').unwrap().0));
+        }
+        out.push(l.to_string());
+    }
+    Ok(out)
+}
+
+/// `--restart` spec → (Name, MaximumRetryCount).
+pub fn parse_restart(v: &str) -> Result<(String, i64), String> {
+    let (name, count) = match v.split_once(':') {
+        Some((n, c)) => (n, Some(c)),
+        None => (v, None),
+    };
+    match name {
+        "" => Ok(("no".into(), 0)),
+        "on-failure" => {
+            let n = match count {
+                Some(c) => c
+                    .parse::<i64>()
+                    .map_err(|_| "invalid restart policy format: maximum retry count must be an integer".to_string())?,
+                None => 0,
+            };
+            Ok(("on-failure".into(), n))
+        }
+        // unknown names are the daemon's to reject
+        _ => Ok((name.into(), count.and_then(|c| c.parse().ok()).unwrap_or(0))),
+    }
+}
+
+/// `--ulimit nofile=1024:2048` → `{"Name":"nofile","Hard":2048,"Soft":1024}`.
+pub fn parse_ulimit(v: &str) -> Result<String, String> {
+    let (name, vals) = v
+        .split_once('=')
+        .ok_or_else(|| format!("invalid ulimit argument: {v}"))?;
+    let (soft, hard) = match vals.split_once(':') {
+        Some((s, h)) => (s, h),
+        None => (vals, vals),
+    };
+    let p = |x: &str| x.parse::<i64>().map_err(|_| format!("invalid ulimit argument: {v}"));
+    let (soft, hard) = (p(soft)?, p(hard)?);
+    if soft > hard {
+        return Err(format!("ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"));
+    }
+    Ok(format!(r#"{{"Name":{},"Hard":{hard},"Soft":{soft}}}"#, js(name)))
+}
+
+fn fname(k: &str) -> String {
+    match RUN_FLAGS.iter().find(|s| s.long == k).and_then(|s| s.short) {
+        Some(c) => format!("-{c}, --{k}"),
+        None => format!("--{k}"),
+    }
+}
+
+fn parse_extra(p: &flags::Parsed) -> Result<Extra, String> {
+    use crate::units::{parse_go_duration, ram_in_bytes};
+    let mut x = Extra {
+        restart: ("no".into(), 0),
+        sig_proxy: p.get("sig-proxy").map(|v| v != "false").unwrap_or(true),
+        ..Default::default()
+    };
+    if let Some(r) = p.get("restart") {
+        x.restart = parse_restart(r)?;
+    }
+    // healthcheck
+    let hkeys = ["health-cmd", "health-interval", "health-retries", "health-timeout", "health-start-period"];
+    let any_health = hkeys.iter().any(|k| p.get(k).is_some());
+    if p.has("no-healthcheck") {
+        if any_health {
+            return Err("--no-healthcheck conflicts with --health-* options".into());
+        }
+        x.healthcheck = r#","Healthcheck":{"Test":["NONE"]}"#.into();
+    } else if any_health {
+        let mut parts = Vec::new();
+        if let Some(c) = p.get("health-cmd") {
+            parts.push(format!(r#""Test":["CMD-SHELL",{}]"#, js(c)));
+        }
+        for (k, name) in [("health-interval", "Interval"), ("health-timeout", "Timeout"), ("health-start-period", "StartPeriod")] {
+            if let Some(d) = p.get(k) {
+                let ns = parse_go_duration(d).map_err(|e| format!("invalid argument \"{d}\" for \"{}\" flag: {e}", fname(k)))?;
+                if ns < 0 {
+                    return Err(format!("--{k} cannot be negative"));
+                }
+                if ns != 0 {
+                    parts.push(format!(r#""{name}":{ns}"#));
+                }
+            }
+        }
+        if let Some(r) = p.get("health-retries") {
+            let n: i64 = r.parse().map_err(|_| format!("invalid argument \"{r}\" for \"--health-retries\" flag: strconv.ParseInt: parsing \"{r}\": invalid syntax"))?;
+            if n < 0 {
+                return Err("--health-retries cannot be negative".into());
+            }
+            if n != 0 {
+                parts.push(format!(r#""Retries":{n}"#));
+            }
+        }
+        x.healthcheck = format!(r#","Healthcheck":{{{}}}"#, parts.join(","));
+    }
+    if let Some(s) = p.get("stop-signal") {
+        x.stop.push_str(&format!(r#","StopSignal":{}"#, js(s)));
+    }
+    if let Some(t) = p.get("stop-timeout") {
+        let n: i64 = t.parse().map_err(|_| format!("invalid argument \"{t}\" for \"--stop-timeout\" flag: strconv.ParseInt: parsing \"{t}\": invalid syntax"))?;
+        x.stop.push_str(&format!(r#","StopTimeout":{n}"#));
+    }
+    x.init = p.has("init");
+    let size = |k: &str| -> Result<i64, String> {
+        match p.get(k) {
+            None | Some("") => Ok(0),
+            Some(v) => ram_in_bytes(v).map_err(|e| format!("invalid argument \"{v}\" for \"{}\" flag: {e}", fname(k))),
+        }
+    };
+    x.memory = size("memory")?;
+    x.shm_size = size("shm-size")?;
+    x.memory_swap = match p.get("memory-swap") {
+        Some("-1") => -1,
+        _ => size("memory-swap")?,
+    };
+    if let Some(c) = p.get("cpus") {
+        let f: f64 = c.parse().map_err(|_| format!("invalid argument \"{c}\" for \"--cpus\" flag: failed to parse {c} as a rational number"))?;
+        x.nano_cpus = (f * 1e9).round() as i64;
+    }
+    let int = |k: &str| -> Result<i64, String> {
+        match p.get(k) {
+            None => Ok(0),
+            Some(v) => v.parse().map_err(|_| format!("invalid argument \"{v}\" for \"{}\" flag: strconv.ParseInt: parsing \"{v}\": invalid syntax", fname(k))),
+        }
+    };
+    x.cpu_shares = int("cpu-shares")?;
+    x.pids_limit = int("pids-limit")?;
+    x.cpuset_cpus = p.get("cpuset-cpus").unwrap_or("").to_string();
+    let ul: Vec<String> = p
+        .all("ulimit")
+        .iter()
+        .map(|u| parse_ulimit(u).map_err(|e| format!("invalid argument \"{u}\" for \"--ulimit\" flag: {e}")))
+        .collect::<Result<_, _>>()?;
+    if !ul.is_empty() {
+        x.ulimits = format!("[{}]", ul.join(","));
+    }
+    x.log_type = p.get("log-driver").unwrap_or("").to_string();
+    let mut opts = serde_json::Map::new();
+    for o in p.all("log-opt") {
+        let (k, v) = o.split_once('=').ok_or_else(|| format!("invalid key/value pair format in logging opts: {o}"))?;
+        opts.insert(k.to_string(), Value::String(v.to_string()));
+    }
+    if !opts.is_empty() {
+        x.log_config = serde_json::to_string(&opts).unwrap_or_default();
+    }
+    x.privileged = p.has("privileged");
+    x.read_only = p.has("read-only");
+    for a in p.all("attach") {
+        let l = a.to_lowercase();
+        if !matches!(l.as_str(), "stdin" | "stdout" | "stderr") {
+            return Err(format!("invalid argument \"{a}\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR"));
+        }
+        x.attach.push(l);
+    }
+    if let Some(k) = p.get("detach-keys") {
+        parse_detach_keys(k)?;
+        x.detach_keys = Some(k.to_string());
+    }
+    Ok(x)
+}
+
+/// docker's detach key spec (`ctrl-p,ctrl-q`, `ctrl-a,x`) → bytes.
+pub fn parse_detach_keys(spec: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    for k in spec.split(',') {
+        let lk = k.to_lowercase();
+        if let Some(c) = lk.strip_prefix("ctrl-") {
+            let b = match c.as_bytes() {
+                [b @ b'a'..=b'z'] => b - b'a' + 1,
+                [b'@'] => 0,
+                [b'['] => 27,
+                [b'\\'] => 28,
+                [b']'] => 29,
+                [b'^'] => 30,
+                [b'_'] => 31,
+                _ => return Err(format!("Unknown character: '{c}'")),
+            };
+            out.push(b);
+        } else if k.len() == 1 {
+            out.push(k.as_bytes()[0]);
+        } else {
+            return Err(format!("Unknown character: '{k}'"));
+        }
+    }
+    Ok(out)
 }
 
 /// Splits an image reference into docker's normalised name and tag.
