@@ -126,7 +126,7 @@ pub fn ps_rows(list: &Value, now: f64, trunc: bool) -> Vec<Vec<String>> {
     rows
 }
 
-fn filters_query(filters: &[String]) -> Result<String> {
+pub fn filters_query(filters: &[String]) -> Result<String> {
     if filters.is_empty() {
         return Ok(String::new());
     }

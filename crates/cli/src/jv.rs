@@ -217,7 +217,10 @@ impl P<'_> {
             b'-' | b'0'..=b'9' => {
                 let st = self.i;
                 while self.i < self.s.len()
-                    && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                    && matches!(
+                        self.s[self.i],
+                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                    )
                 {
                     self.i += 1;
                 }
@@ -251,11 +254,14 @@ impl P<'_> {
                         b'f' => out.push(12),
                         b'u' => {
                             let mut cp = self.hex4()?;
-                            if (0xD800..0xDC00).contains(&cp) && self.s[self.i..].starts_with(b"\\u")
+                            if (0xD800..0xDC00).contains(&cp)
+                                && self.s[self.i..].starts_with(b"\\u")
                             {
                                 self.i += 2;
                                 let lo = self.hex4()?;
-                                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo.wrapping_sub(0xDC00) & 0x3ff);
+                                cp = 0x10000
+                                    + ((cp - 0xD800) << 10)
+                                    + (lo.wrapping_sub(0xDC00) & 0x3ff);
                             }
                             let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
                             let mut b = [0u8; 4];
@@ -284,7 +290,10 @@ mod tests {
     fn keeps_order_and_numbers() {
         let src = r#"{"Id":"x","B":[1,2.5,-3e2],"A":{"z":null,"a":true},"S":"a\"b\u00e9<&>"}"#;
         let v = J::parse(src.as_bytes()).unwrap();
-        assert_eq!(v.to_json(), r#"{"Id":"x","B":[1,2.5,-3e2],"A":{"z":null,"a":true},"S":"a\"bé<&>"}"#);
+        assert_eq!(
+            v.to_json(),
+            r#"{"Id":"x","B":[1,2.5,-3e2],"A":{"z":null,"a":true},"S":"a\"bé<&>"}"#
+        );
         assert_eq!(v.get("Id").unwrap().as_str(), Some("x"));
         assert!(J::parse(b"{\"a\":}").is_err());
         assert!(J::parse(b" [ ] \n").is_ok());

@@ -11,8 +11,8 @@ use crate::units::go_float;
 
 #[derive(Debug, Clone)]
 enum Tok {
-    Field(String, usize),        // ".A.B"
-    Var(String, String, usize),  // "$x", ".A.B" suffix
+    Field(String, usize),       // ".A.B"
+    Var(String, String, usize), // "$x", ".A.B" suffix
     Str(String),
     Num(String),
     Bool(bool),
@@ -48,14 +48,39 @@ pub struct Template {
     src: String,
 }
 
-const KEYWORDS: &[&str] = &["if", "else", "end", "range", "with", "define", "template", "block", "break", "continue"];
+const KEYWORDS: &[&str] = &[
+    "if", "else", "end", "range", "with", "define", "template", "block", "break", "continue",
+];
 
 fn is_fn(name: &str) -> bool {
     matches!(
         name,
-        "and" | "or" | "not" | "eq" | "ne" | "lt" | "le" | "gt" | "ge" | "len" | "index"
-            | "slice" | "print" | "printf" | "println" | "json" | "join" | "split" | "upper"
-            | "lower" | "title" | "pad" | "truncate" | "html" | "js" | "urlquery"
+        "and"
+            | "or"
+            | "not"
+            | "eq"
+            | "ne"
+            | "lt"
+            | "le"
+            | "gt"
+            | "ge"
+            | "len"
+            | "index"
+            | "slice"
+            | "print"
+            | "printf"
+            | "println"
+            | "json"
+            | "join"
+            | "split"
+            | "upper"
+            | "lower"
+            | "title"
+            | "pad"
+            | "truncate"
+            | "html"
+            | "js"
+            | "urlquery"
     )
 }
 
@@ -175,7 +200,9 @@ impl Lexer<'_> {
                 break;
             }
             self.ws();
-            if self.s[self.i..].starts_with(b":=") || (self.s[self.i..].starts_with(b"=") && !self.s[self.i..].starts_with(b"==")) {
+            if self.s[self.i..].starts_with(b":=")
+                || (self.s[self.i..].starts_with(b"=") && !self.s[self.i..].starts_with(b"=="))
+            {
                 self.i += if self.s[self.i] == b':' { 2 } else { 1 };
                 decl = names;
             } else {
@@ -202,7 +229,9 @@ impl Lexer<'_> {
                     break;
                 }
                 b'|' => {
-                    let text = String::from_utf8_lossy(&self.s[cmd_start..self.i]).trim().to_string();
+                    let text = String::from_utf8_lossy(&self.s[cmd_start..self.i])
+                        .trim()
+                        .to_string();
                     if args.is_empty() {
                         return Err(self.err("missing command"));
                     }
@@ -221,15 +250,13 @@ impl Lexer<'_> {
                     // (x).Field
                     if self.s.get(self.i) == Some(&b'.') {
                         let w = self.word();
-                        t = Tok::Paren(
-                            Box::new(Pipe {
-                                decl: vec![],
-                                cmds: vec![Cmd {
-                                    args: vec![t, Tok::Field(w, at)],
-                                    text: String::new(),
-                                }],
-                            }),
-                        );
+                        t = Tok::Paren(Box::new(Pipe {
+                            decl: vec![],
+                            cmds: vec![Cmd {
+                                args: vec![t, Tok::Field(w, at)],
+                                text: String::new(),
+                            }],
+                        }));
                     }
                     args.push(t);
                 }
@@ -277,7 +304,9 @@ impl Lexer<'_> {
                     if self.i >= self.s.len() {
                         return Err(self.err("unterminated raw quoted string"));
                     }
-                    args.push(Tok::Str(String::from_utf8_lossy(&self.s[st..self.i]).into_owned()));
+                    args.push(Tok::Str(
+                        String::from_utf8_lossy(&self.s[st..self.i]).into_owned(),
+                    ));
                     self.i += 1;
                 }
                 b'.' => {
@@ -300,10 +329,14 @@ impl Lexer<'_> {
                 b'-' | b'+' | b'0'..=b'9' => {
                     let st = self.i;
                     self.i += 1;
-                    while self.i < self.s.len() && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'.') {
+                    while self.i < self.s.len()
+                        && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'.')
+                    {
                         self.i += 1;
                     }
-                    args.push(Tok::Num(String::from_utf8_lossy(&self.s[st..self.i]).into_owned()));
+                    args.push(Tok::Num(
+                        String::from_utf8_lossy(&self.s[st..self.i]).into_owned(),
+                    ));
                 }
                 c if c.is_ascii_alphabetic() || c == b'_' => {
                     let w = self.word();
@@ -320,7 +353,9 @@ impl Lexer<'_> {
                 }
             }
         }
-        let text = String::from_utf8_lossy(&self.s[cmd_start..self.i]).trim().to_string();
+        let text = String::from_utf8_lossy(&self.s[cmd_start..self.i])
+            .trim()
+            .to_string();
         if !args.is_empty() {
             cmds.push(Cmd { args, text });
         } else if !cmds.is_empty() {
@@ -371,14 +406,20 @@ fn parse_list(src: &str, raws: &[Raw], i: &mut usize) -> Result<(Vec<Node>, Stop
         let after = &t[kw.len()..];
         let kpos = pos + lead + kw.len();
         let line = 1 + src[..pos.min(src.len())].matches('\n').count();
-        if KEYWORDS.contains(&kw.as_str()) && (after.is_empty() || after.starts_with([' ', '\t', '\n', '\r'])) {
+        if KEYWORDS.contains(&kw.as_str())
+            && (after.is_empty() || after.starts_with([' ', '\t', '\n', '\r']))
+        {
             match kw.as_str() {
                 "end" => return Ok((nodes, Stop::End)),
                 "else" => {
                     let rest = after.trim();
                     return Ok((
                         nodes,
-                        Stop::Else(if rest.is_empty() { None } else { Some((after.to_string(), kpos)) }),
+                        Stop::Else(if rest.is_empty() {
+                            None
+                        } else {
+                            Some((after.to_string(), kpos))
+                        }),
                     ));
                 }
                 "if" | "range" | "with" => {
@@ -394,7 +435,14 @@ fn parse_list(src: &str, raws: &[Raw], i: &mut usize) -> Result<(Vec<Node>, Stop
     Ok((nodes, Stop::Eof))
 }
 
-fn parse_block(src: &str, raws: &[Raw], i: &mut usize, kw: &str, head: &str, pos: usize) -> Result<Node, String> {
+fn parse_block(
+    src: &str,
+    raws: &[Raw],
+    i: &mut usize,
+    kw: &str,
+    head: &str,
+    pos: usize,
+) -> Result<Node, String> {
     let line = 1 + src[..pos.min(src.len())].matches('\n').count();
     let pipe = parse_pipe(src, head, pos)?;
     let (body, stop) = parse_list(src, raws, i)?;
@@ -416,7 +464,14 @@ fn parse_block(src: &str, raws: &[Raw], i: &mut usize, kw: &str, head: &str, pos
             if k != "if" && k != "with" {
                 return Err(format!("template: :{line}: unexpected \"{}\" in else", r));
             }
-            vec![parse_block(src, raws, i, &k, &r[k.len()..], p + lead + k.len())?]
+            vec![parse_block(
+                src,
+                raws,
+                i,
+                &k,
+                &r[k.len()..],
+                p + lead + k.len(),
+            )?]
         }
     };
     Ok(match kw {
@@ -479,7 +534,10 @@ impl State<'_> {
         let before = &self.src[..e.pos.min(self.src.len())];
         let line = 1 + before.matches('\n').count();
         let col = before.len() - before.rfind('\n').map(|x| x + 1).unwrap_or(0);
-        format!("template: :{line}:{col}: executing \"\" at <{}>: {}", e.at, e.msg)
+        format!(
+            "template: :{line}:{col}: executing \"\" at <{}>: {}",
+            e.at, e.msg
+        )
     }
 
     fn walk(&mut self, nodes: &[Node], dot: &J, out: &mut String) -> Result<(), String> {
@@ -528,7 +586,9 @@ impl State<'_> {
                         J::Null => vec![],
                         J::Num(n) => {
                             let k: i64 = n.parse().unwrap_or(0);
-                            (0..k.max(0)).map(|i| (J::Num(i.to_string()), J::Num(i.to_string()))).collect()
+                            (0..k.max(0))
+                                .map(|i| (J::Num(i.to_string()), J::Num(i.to_string())))
+                                .collect()
                         }
                         other => {
                             return Err(self.fmt_err(ee(
@@ -628,7 +688,11 @@ impl State<'_> {
                 Tok::Field(p, at) => (p.clone(), *at),
                 _ => (c.text.clone(), 0),
             };
-            return Err(ee(&at, pos, format!("can't give argument to non-function {at}")));
+            return Err(ee(
+                &at,
+                pos,
+                format!("can't give argument to non-function {at}"),
+            ));
         }
         self.arg(first, dot)
     }
@@ -637,7 +701,11 @@ impl State<'_> {
         let err = |m: String| ee(text, at, format!("error calling {name}: {m}"));
         let want = |n: usize| -> R<()> {
             if a.len() != n {
-                Err(ee(text, at, format!("wrong number of args for {name}: want {n} got {}", a.len())))
+                Err(ee(
+                    text,
+                    at,
+                    format!("wrong number of args for {name}: want {n} got {}", a.len()),
+                ))
             } else {
                 Ok(())
             }
@@ -681,7 +749,12 @@ impl State<'_> {
             }
             "ne" | "lt" | "le" | "gt" | "ge" => {
                 want(2)?;
-                if name != "ne" && !matches!((&a[0], &a[1]), (J::Num(_), J::Num(_)) | (J::Str(_), J::Str(_))) {
+                if name != "ne"
+                    && !matches!(
+                        (&a[0], &a[1]),
+                        (J::Num(_), J::Num(_)) | (J::Str(_), J::Str(_))
+                    )
+                {
                     return Err(err("invalid type for comparison".into()));
                 }
                 let o = compare(&a[0], &a[1]).map_err(err)?;
@@ -711,7 +784,9 @@ impl State<'_> {
                 for k in a.iter().skip(1) {
                     v = match (&v, k) {
                         (J::Arr(x), J::Num(n)) => {
-                            let i: i64 = n.parse().map_err(|_| err(format!("cannot index slice/array with type {n}")))?;
+                            let i: i64 = n.parse().map_err(|_| {
+                                err(format!("cannot index slice/array with type {n}"))
+                            })?;
                             if i < 0 || i as usize >= x.len() {
                                 return Err(err(format!("index out of range: {i}")));
                             }
@@ -719,7 +794,9 @@ impl State<'_> {
                         }
                         (J::Obj(_), J::Str(s)) => v.get(s).cloned().unwrap_or(J::Null),
                         (J::Null, _) => return Err(err("index of untyped nil".into())),
-                        _ => return Err(err(format!("can't index item of type {}", type_name(&v)))),
+                        _ => {
+                            return Err(err(format!("can't index item of type {}", type_name(&v))))
+                        }
                     };
                 }
                 v
@@ -731,12 +808,20 @@ impl State<'_> {
                     J::Str(s) => {
                         let lo = n(1).unwrap_or(0);
                         let hi = n(2).unwrap_or(s.len());
-                        J::Str(s.get(lo..hi).ok_or_else(|| err(format!("index out of range: {hi}")))?.to_string())
+                        J::Str(
+                            s.get(lo..hi)
+                                .ok_or_else(|| err(format!("index out of range: {hi}")))?
+                                .to_string(),
+                        )
                     }
                     J::Arr(x) => {
                         let lo = n(1).unwrap_or(0);
                         let hi = n(2).unwrap_or(x.len());
-                        J::Arr(x.get(lo..hi).ok_or_else(|| err(format!("index out of range: {hi}")))?.to_vec())
+                        J::Arr(
+                            x.get(lo..hi)
+                                .ok_or_else(|| err(format!("index out of range: {hi}")))?
+                                .to_vec(),
+                        )
                     }
                     o => return Err(err(format!("can't slice item of type {}", type_name(&o)))),
                 }
@@ -756,7 +841,12 @@ impl State<'_> {
                 let list: Vec<String> = match &a[0] {
                     J::Arr(x) => x.iter().map(go_print).collect(),
                     J::Null => vec![],
-                    o => return Err(err(format!("wrong type for value; expected []string; got {}", type_name(o)))),
+                    o => {
+                        return Err(err(format!(
+                            "wrong type for value; expected []string; got {}",
+                            type_name(o)
+                        )))
+                    }
                 };
                 J::Str(list.join(&go_print(&a[1])))
             }
@@ -821,7 +911,10 @@ fn compare(a: &J, b: &J) -> Result<std::cmp::Ordering, String> {
     use std::cmp::Ordering::*;
     match (a, b) {
         (J::Num(x), J::Num(y)) => {
-            let (x, y) = (x.parse::<f64>().unwrap_or(0.0), y.parse::<f64>().unwrap_or(0.0));
+            let (x, y) = (
+                x.parse::<f64>().unwrap_or(0.0),
+                y.parse::<f64>().unwrap_or(0.0),
+            );
             Ok(x.partial_cmp(&y).unwrap_or(Equal))
         }
         (J::Str(x), J::Str(y)) => Ok(x.cmp(y)),
@@ -843,13 +936,25 @@ fn field(v: &J, path: &str, at: usize) -> R<J> {
         seen.push_str(key);
         cur = match cur {
             J::Obj(_) => cur.get(key).ok_or_else(|| {
-                ee(path, at + path.rfind('.').unwrap_or(0), format!("map has no entry for key \"{key}\""))
+                ee(
+                    path,
+                    at + path.rfind('.').unwrap_or(0),
+                    format!("map has no entry for key \"{key}\""),
+                )
             })?,
             J::Null => {
-                return Err(ee(path, at + path.rfind('.').unwrap_or(0), format!("nil pointer evaluating interface {{}}.{key}")))
+                return Err(ee(
+                    path,
+                    at + path.rfind('.').unwrap_or(0),
+                    format!("nil pointer evaluating interface {{}}.{key}"),
+                ))
             }
             o => {
-                return Err(ee(path, at + path.rfind('.').unwrap_or(0), format!("can't evaluate field {key} in type {}", type_name(o))))
+                return Err(ee(
+                    path,
+                    at + path.rfind('.').unwrap_or(0),
+                    format!("can't evaluate field {key} in type {}", type_name(o)),
+                ))
             }
         };
     }
@@ -1008,7 +1113,13 @@ pub fn go_print(v: &J) -> String {
         J::Arr(a) => {
             let inner: Vec<String> = a
                 .iter()
-                .map(|x| if matches!(x, J::Null) { "<nil>".into() } else { go_print(x) })
+                .map(|x| {
+                    if matches!(x, J::Null) {
+                        "<nil>".into()
+                    } else {
+                        go_print(x)
+                    }
+                })
                 .collect();
             format!("[{}]", inner.join(" "))
         }
@@ -1018,7 +1129,16 @@ pub fn go_print(v: &J) -> String {
             let inner: Vec<String> = kv
                 .iter()
                 .filter(|(k, _)| !k.starts_with('\u{0}'))
-                .map(|(k, x)| format!("{k}:{}", if matches!(x, J::Null) { "<nil>".into() } else { go_print(x) }))
+                .map(|(k, x)| {
+                    format!(
+                        "{k}:{}",
+                        if matches!(x, J::Null) {
+                            "<nil>".into()
+                        } else {
+                            go_print(x)
+                        }
+                    )
+                })
                 .collect();
             format!("map[{}]", inner.join(" "))
         }
@@ -1033,7 +1153,10 @@ pub fn render_list(format: &str, items: &[J], headers: &[(&str, &str)]) -> Resul
         Some(rest) => (true, rest),
         None => (false, format),
     };
-    let f = f.trim_matches(' ').replace("\\t", "\t").replace("\\n", "\n");
+    let f = f
+        .trim_matches(' ')
+        .replace("\\t", "\t")
+        .replace("\\n", "\n");
     let t = Template::parse(&f)?;
     let mut text = String::new();
     if is_table {
@@ -1139,15 +1262,23 @@ mod tests {
         Template::parse(t)?.execute(v)
     }
     fn data() -> J {
-        j(r#"{"State":{"Pid":1234,"Running":true,"Status":"running","ExitCode":0},"Config":{"Cmd":["sleep","100"],"Env":null,"Labels":{"z":"1","a":"2"},"Tty":false},"Name":"/x","HostConfig":{"Memory":67108864,"NanoCpus":1.5e9},"Mounts":[]}"#)
+        j(
+            r#"{"State":{"Pid":1234,"Running":true,"Status":"running","ExitCode":0},"Config":{"Cmd":["sleep","100"],"Env":null,"Labels":{"z":"1","a":"2"},"Tty":false},"Name":"/x","HostConfig":{"Memory":67108864,"NanoCpus":1.5e9},"Mounts":[]}"#,
+        )
     }
 
     #[test]
     fn fields_and_functions() {
         let v = data();
         assert_eq!(run("{{.State.Pid}}", &v).unwrap(), "1234");
-        assert_eq!(run("pid={{.State.Pid}} {{.State.Status}}", &v).unwrap(), "pid=1234 running");
-        assert_eq!(run("{{json .Config.Cmd}}", &v).unwrap(), "[\"sleep\",\"100\"]");
+        assert_eq!(
+            run("pid={{.State.Pid}} {{.State.Status}}", &v).unwrap(),
+            "pid=1234 running"
+        );
+        assert_eq!(
+            run("{{json .Config.Cmd}}", &v).unwrap(),
+            "[\"sleep\",\"100\"]"
+        );
         assert_eq!(run("{{.Config.Cmd}}", &v).unwrap(), "[sleep 100]");
         assert_eq!(run("{{.Config.Env}}", &v).unwrap(), "[]");
         assert_eq!(run("{{index .Config.Cmd 1}}", &v).unwrap(), "100");
@@ -1157,10 +1288,26 @@ mod tests {
         assert_eq!(run("{{- .Name -}}  x", &v).unwrap(), "/xx");
         assert_eq!(run("{{len .Config.Cmd}}", &v).unwrap(), "2");
         assert_eq!(run("{{.HostConfig.NanoCpus}}", &v).unwrap(), "1.5e+09");
-        assert_eq!(run("{{printf \"%s-%d|%5s|%-4s|%.2f\" .Name .State.Pid \"ab\" \"c\" 1.5}}", &v).unwrap(), "/x-1234|   ab|c   |1.50");
-        assert_eq!(run("{{printf \"%v %q\" .Config.Cmd .Name}}", &v).unwrap(), "[sleep 100] \"/x\"");
-        assert_eq!(run("{{(index .Config.Cmd 0) | printf \"<%s>\"}}", &v).unwrap(), "<sleep>");
-        assert_eq!(run("{{$n := .Name}}{{$n}}{{$.State.Pid}}", &v).unwrap(), "/x1234");
+        assert_eq!(
+            run(
+                "{{printf \"%s-%d|%5s|%-4s|%.2f\" .Name .State.Pid \"ab\" \"c\" 1.5}}",
+                &v
+            )
+            .unwrap(),
+            "/x-1234|   ab|c   |1.50"
+        );
+        assert_eq!(
+            run("{{printf \"%v %q\" .Config.Cmd .Name}}", &v).unwrap(),
+            "[sleep 100] \"/x\""
+        );
+        assert_eq!(
+            run("{{(index .Config.Cmd 0) | printf \"<%s>\"}}", &v).unwrap(),
+            "<sleep>"
+        );
+        assert_eq!(
+            run("{{$n := .Name}}{{$n}}{{$.State.Pid}}", &v).unwrap(),
+            "/x1234"
+        );
         assert_eq!(run("{{split \"a:b\" \":\"}}", &v).unwrap(), "[a b]");
         assert_eq!(run("{{title \"hello world\"}}", &v).unwrap(), "Hello World");
     }
@@ -1168,32 +1315,99 @@ mod tests {
     #[test]
     fn json_keeps_daemon_order() {
         let v = data();
-        assert_eq!(run("{{json .State}}", &v).unwrap(), r#"{"Pid":1234,"Running":true,"Status":"running","ExitCode":0}"#);
-        assert_eq!(run("{{json .Config.Labels}}", &v).unwrap(), r#"{"z":"1","a":"2"}"#);
+        assert_eq!(
+            run("{{json .State}}", &v).unwrap(),
+            r#"{"Pid":1234,"Running":true,"Status":"running","ExitCode":0}"#
+        );
+        assert_eq!(
+            run("{{json .Config.Labels}}", &v).unwrap(),
+            r#"{"z":"1","a":"2"}"#
+        );
         assert_eq!(run("{{json .Mounts}}", &v).unwrap(), "[]");
-        assert_eq!(run("{{json .Name}}", &j(r#"{"Name":"<a&b>"}"#)).unwrap(), "\"<a&b>\"");
+        assert_eq!(
+            run("{{json .Name}}", &j(r#"{"Name":"<a&b>"}"#)).unwrap(),
+            "\"<a&b>\""
+        );
     }
 
     #[test]
     fn range_if_with() {
         let v = data();
-        assert_eq!(run("{{range .Config.Cmd}}[{{.}}]{{end}}", &v).unwrap(), "[sleep][100]");
-        assert_eq!(run("{{range $i, $c := .Config.Cmd}}{{$i}}={{$c}} {{end}}", &v).unwrap(), "0=sleep 1=100 ");
+        assert_eq!(
+            run("{{range .Config.Cmd}}[{{.}}]{{end}}", &v).unwrap(),
+            "[sleep][100]"
+        );
+        assert_eq!(
+            run("{{range $i, $c := .Config.Cmd}}{{$i}}={{$c}} {{end}}", &v).unwrap(),
+            "0=sleep 1=100 "
+        );
         // maps iterate in sorted key order, like Go
-        assert_eq!(run("{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}", &v).unwrap(), "a=2;z=1;");
-        assert_eq!(run("{{range .Mounts}}x{{else}}none{{end}}", &v).unwrap(), "none");
+        assert_eq!(
+            run(
+                "{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}",
+                &v
+            )
+            .unwrap(),
+            "a=2;z=1;"
+        );
+        assert_eq!(
+            run("{{range .Mounts}}x{{else}}none{{end}}", &v).unwrap(),
+            "none"
+        );
         assert_eq!(run("{{range .Config.Env}}x{{end}}", &v).unwrap(), "");
-        assert_eq!(run("{{if .State.Running}}up{{else}}down{{end}}", &v).unwrap(), "up");
-        assert_eq!(run("{{if .State.ExitCode}}bad{{else}}ok{{end}}", &v).unwrap(), "ok");
+        assert_eq!(
+            run("{{if .State.Running}}up{{else}}down{{end}}", &v).unwrap(),
+            "up"
+        );
+        assert_eq!(
+            run("{{if .State.ExitCode}}bad{{else}}ok{{end}}", &v).unwrap(),
+            "ok"
+        );
         assert_eq!(run("{{if eq .State.Status \"exited\"}}e{{else if eq .State.Status \"running\"}}r{{else}}?{{end}}", &v).unwrap(), "r");
-        assert_eq!(run("{{if and .State.Running (not .Config.Tty)}}y{{end}}", &v).unwrap(), "y");
-        assert_eq!(run("{{if or .Config.Tty .Mounts}}y{{else}}n{{end}}", &v).unwrap(), "n");
-        assert_eq!(run("{{if gt .State.Pid 1000}}big{{end}}{{if lt .State.Pid 10}}small{{end}}", &v).unwrap(), "big");
-        assert_eq!(run("{{if ne .Name \"/y\"}}ne{{end}}{{if eq .State.Pid 1 1234}}any{{end}}", &v).unwrap(), "neany");
-        assert_eq!(run("{{with .State}}{{.Status}}/{{$.Name}}{{end}}", &v).unwrap(), "running//x");
-        assert_eq!(run("{{with .Mounts}}m{{else}}no mounts{{end}}", &v).unwrap(), "no mounts");
-        assert_eq!(run("{{range .Config.Cmd}}{{if eq . \"100\"}}{{.}}{{end}}{{end}}", &v).unwrap(), "100");
-        assert_eq!(run("{{/* c */}}a\n{{- range .Config.Cmd}}\n  {{.}}{{end}}", &v).unwrap(), "a\n  sleep\n  100");
+        assert_eq!(
+            run("{{if and .State.Running (not .Config.Tty)}}y{{end}}", &v).unwrap(),
+            "y"
+        );
+        assert_eq!(
+            run("{{if or .Config.Tty .Mounts}}y{{else}}n{{end}}", &v).unwrap(),
+            "n"
+        );
+        assert_eq!(
+            run(
+                "{{if gt .State.Pid 1000}}big{{end}}{{if lt .State.Pid 10}}small{{end}}",
+                &v
+            )
+            .unwrap(),
+            "big"
+        );
+        assert_eq!(
+            run(
+                "{{if ne .Name \"/y\"}}ne{{end}}{{if eq .State.Pid 1 1234}}any{{end}}",
+                &v
+            )
+            .unwrap(),
+            "neany"
+        );
+        assert_eq!(
+            run("{{with .State}}{{.Status}}/{{$.Name}}{{end}}", &v).unwrap(),
+            "running//x"
+        );
+        assert_eq!(
+            run("{{with .Mounts}}m{{else}}no mounts{{end}}", &v).unwrap(),
+            "no mounts"
+        );
+        assert_eq!(
+            run(
+                "{{range .Config.Cmd}}{{if eq . \"100\"}}{{.}}{{end}}{{end}}",
+                &v
+            )
+            .unwrap(),
+            "100"
+        );
+        assert_eq!(
+            run("{{/* c */}}a\n{{- range .Config.Cmd}}\n  {{.}}{{end}}", &v).unwrap(),
+            "a\n  sleep\n  100"
+        );
     }
 
     #[test]
@@ -1207,27 +1421,48 @@ mod tests {
             run("{{.State.Nope}}", &v).unwrap_err(),
             "template: :1:8: executing \"\" at <.State.Nope>: map has no entry for key \"Nope\""
         );
-        assert!(Template::parse("{{range .X}}").err().unwrap().contains("unexpected EOF"));
+        assert!(Template::parse("{{range .X}}")
+            .err()
+            .unwrap()
+            .contains("unexpected EOF"));
         assert!(Template::parse("{{.X").is_err());
-        assert_eq!(Template::parse("{{foo .X}}").err().unwrap(), "template: :1: function \"foo\" not defined");
-        assert!(run("{{eq .Name 1}}", &v).unwrap_err().contains("incompatible types for comparison"));
-        assert!(run("{{index .Config.Cmd 5}}", &v).unwrap_err().contains("index out of range: 5"));
+        assert_eq!(
+            Template::parse("{{foo .X}}").err().unwrap(),
+            "template: :1: function \"foo\" not defined"
+        );
+        assert!(run("{{eq .Name 1}}", &v)
+            .unwrap_err()
+            .contains("incompatible types for comparison"));
+        assert!(run("{{index .Config.Cmd 5}}", &v)
+            .unwrap_err()
+            .contains("index out of range: 5"));
     }
 
     #[test]
     fn list_table() {
         let items = vec![
-            j(r#"{"ID":"7886aaaaaaaa","Status":"Up 2 seconds","Names":"a","\u0000labels":{"k":"v"}}"#),
-            j(r#"{"ID":"1234bbbbbbbb","Status":"Exited (0) 3 seconds ago","Names":"long-name","\u0000labels":{}}"#),
+            j(
+                r#"{"ID":"7886aaaaaaaa","Status":"Up 2 seconds","Names":"a","\u0000labels":{"k":"v"}}"#,
+            ),
+            j(
+                r#"{"ID":"1234bbbbbbbb","Status":"Exited (0) 3 seconds ago","Names":"long-name","\u0000labels":{}}"#,
+            ),
         ];
-        let h = [("ID", "CONTAINER ID"), ("Status", "STATUS"), ("Names", "NAMES")];
+        let h = [
+            ("ID", "CONTAINER ID"),
+            ("Status", "STATUS"),
+            ("Names", "NAMES"),
+        ];
         assert_eq!(
             render_list("table {{.ID}}\\t{{.Status}}\\t{{.Names}}", &items, &h).unwrap(),
             "CONTAINER ID   STATUS                     NAMES\n\
              7886aaaaaaaa   Up 2 seconds               a\n\
              1234bbbbbbbb   Exited (0) 3 seconds ago   long-name\n"
         );
-        assert_eq!(render_list("{{.Names}}:{{.Label \"k\"}}", &items, &h).unwrap(), "a:v\nlong-name:\n");
+        assert_eq!(
+            render_list("{{.Names}}:{{.Label \"k\"}}", &items, &h).unwrap(),
+            "a:v\nlong-name:\n"
+        );
     }
 
     #[test]

@@ -156,7 +156,6 @@ pub fn go_quote(s: &str) -> String {
     o
 }
 
-
 /// go-units `RAMInBytes`: `64m`, `1g`, `512k`, `1.5GiB`, `100` (bytes);
 /// binary multipliers.
 pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
@@ -172,8 +171,14 @@ pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
                 't' => 1 << 40,
                 'p' => 1 << 50,
                 _ => {
-                    let n = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(0);
-                    return Err(if n > 0 { format!("invalid suffix: '{}'", &s[n..]) } else { bad() });
+                    let n = s
+                        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                        .unwrap_or(0);
+                    return Err(if n > 0 {
+                        format!("invalid suffix: '{}'", &s[n..])
+                    } else {
+                        bad()
+                    });
                 }
             };
             (&t[..t.len() - 1], m)
@@ -187,7 +192,10 @@ pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
         }
     };
     let num = num.trim_end_matches(' ');
-    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit() || b == b'.') || num.starts_with('.') {
+    if num.is_empty()
+        || !num.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        || num.starts_with('.')
+    {
         return Err(bad());
     }
     let x: f64 = num.parse().map_err(|_| bad())?;
@@ -209,13 +217,17 @@ pub fn parse_go_duration(s: &str) -> Result<i64, String> {
     }
     let mut total = 0f64;
     while !rest.is_empty() {
-        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if n == 0 {
             return Err(bad());
         }
         let x: f64 = rest[..n].parse().map_err(|_| bad())?;
         rest = &rest[n..];
-        let u = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let mult = match &rest[..u] {
             "ns" => 1.0,
             "us" | "µs" | "μs" => 1e3,
@@ -335,7 +347,9 @@ pub fn get_timestamp(v: &str, now: f64) -> Result<String, String> {
             if a.parse::<i64>().is_ok() && b.parse::<i64>().is_ok() {
                 Ok(v.to_string())
             } else {
-                Err(format!("failed to parse value as time or duration: \"{v}\""))
+                Err(format!(
+                    "failed to parse value as time or duration: \"{v}\""
+                ))
             }
         }
     }
@@ -439,18 +453,39 @@ mod tests {
         assert_eq!(get_timestamp("1m", now).unwrap(), "1795343617");
         assert_eq!(get_timestamp("1795343617", now).unwrap(), "1795343617");
         assert_eq!(get_timestamp("1795343617.5", now).unwrap(), "1795343617.5");
-        assert_eq!(get_timestamp("2026-11-22T10:34:39Z", now).unwrap(), "1795343679.000000000");
-        assert_eq!(get_timestamp("2026-11-22T10:34:39.5Z", now).unwrap(), "1795343679.500000000");
-        assert_eq!(get_timestamp("2026-11-22T11:34:39+01:00", now).unwrap(), "1795343679.000000000");
-        assert_eq!(get_timestamp("2026-11-22", now).unwrap(), "1795305600.000000000");
+        assert_eq!(
+            get_timestamp("2026-11-22T10:34:39Z", now).unwrap(),
+            "1795343679.000000000"
+        );
+        assert_eq!(
+            get_timestamp("2026-11-22T10:34:39.5Z", now).unwrap(),
+            "1795343679.500000000"
+        );
+        assert_eq!(
+            get_timestamp("2026-11-22T11:34:39+01:00", now).unwrap(),
+            "1795343679.000000000"
+        );
+        assert_eq!(
+            get_timestamp("2026-11-22", now).unwrap(),
+            "1795305600.000000000"
+        );
         assert!(get_timestamp("yesterday", now).is_err());
     }
 
     #[test]
     fn time_formats() {
-        assert_eq!(rfc3339_nano_fixed(1_795_343_679_884_013_345), "2026-11-22T10:34:39.884013345Z");
-        assert_eq!(rfc3339_nano_fixed(1_000_000_000), "1970-01-01T00:00:01.000000000Z");
-        assert_eq!(go_time_string(1_795_343_679), "2026-11-22 10:34:39 +0000 UTC");
+        assert_eq!(
+            rfc3339_nano_fixed(1_795_343_679_884_013_345),
+            "2026-11-22T10:34:39.884013345Z"
+        );
+        assert_eq!(
+            rfc3339_nano_fixed(1_000_000_000),
+            "1970-01-01T00:00:01.000000000Z"
+        );
+        assert_eq!(
+            go_time_string(1_795_343_679),
+            "2026-11-22 10:34:39 +0000 UTC"
+        );
         assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
     }
 }
