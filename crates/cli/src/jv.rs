@@ -89,7 +89,12 @@ impl J {
             }
             J::Obj(m) => {
                 o.push('{');
-                for (i, (k, x)) in m.iter().enumerate() {
+                // keys starting with NUL are the CLI's own (hidden) fields
+                for (i, (k, x)) in m
+                    .iter()
+                    .filter(|(k, _)| !k.starts_with('\u{0}'))
+                    .enumerate()
+                {
                     if i > 0 {
                         o.push(',');
                     }
