@@ -435,17 +435,10 @@ const LOGS_FLAGS: &[Spec] = &[
     b(None, "details"),
 ];
 
-fn time_arg(v: &str) -> String {
-    // Relative durations ("2s", "5m", "1h") become absolute unix seconds, like docker.
-    let units = [("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)];
-    for (u, mul) in units {
-        if let Some(n) = v.strip_suffix(u) {
-            if let Ok(n) = n.parse::<f64>() {
-                return format!("{}", (now() - n * mul) as i64);
-            }
-        }
-    }
-    v.to_string()
+fn time_arg(k: &str, v: &str) -> Result<String> {
+    crate::units::get_timestamp(v, now())
+        .map(|t| query_escape(&t))
+        .map_err(|e| fail(format!("invalid value for \"{k}\": {e}"), 1))
 }
 
 pub fn logs(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
@@ -470,7 +463,7 @@ pub fn logs(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32
         q.push("follow=1".into());
     }
     if let Some(since) = p.get("since") {
-        q.push(format!("since={}", time_arg(since)));
+        q.push(format!("since={}", time_arg("since", since)?));
     }
     q.push("stderr=1".into());
     q.push("stdout=1".into());
@@ -482,7 +475,7 @@ pub fn logs(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32
         q.push("timestamps=1".into());
     }
     if let Some(until) = p.get("until") {
-        q.push(format!("until={}", time_arg(until)));
+        q.push(format!("until={}", time_arg("until", until)?));
     }
     let st = c.stream(
         "GET",
@@ -610,6 +603,31 @@ pub fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<
         _ => None,
     };
     let typ = p.get("type").unwrap_or("");
+    const TYPES: [&str; 10] = [
+        "config",
+        "container",
+        "image",
+        "network",
+        "node",
+        "plugin",
+        "secret",
+        "service",
+        "task",
+        "volume",
+    ];
+    if !typ.is_empty() && !TYPES.contains(&typ) {
+        return Err(fail(
+            format!(
+                "unknown type: \"{typ}\": must be one of {}",
+                TYPES
+                    .iter()
+                    .map(|t| format!("\"{t}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            1,
+        ));
+    }
     let mut c = connect()?;
     let mut raws: Vec<Vec<u8>> = Vec::new();
     let mut errors = Vec::new();

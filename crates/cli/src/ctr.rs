@@ -1028,7 +1028,7 @@ pub fn events(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i
             if f == "json" {
                 tmpl::Template::parse("{{json .}}")
             } else {
-                tmpl::Template::parse(f)
+                tmpl::Template::parse(f).map(|t| t.lenient())
             }
             .map_err(|e| fail(format!("template parsing error: {e}"), 1))?,
         ),

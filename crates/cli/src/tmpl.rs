@@ -46,6 +46,7 @@ enum Node {
 pub struct Template {
     nodes: Vec<Node>,
     src: String,
+    lenient: bool,
 }
 
 const KEYWORDS: &[&str] = &[
@@ -494,13 +495,22 @@ impl Template {
         Ok(Template {
             nodes,
             src: src.to_string(),
+            lenient: false,
         })
+    }
+
+    /// Missing map keys print `<no value>` instead of failing (Go's
+    /// default; `docker events --format` runs templates that way).
+    pub fn lenient(mut self) -> Self {
+        self.lenient = true;
+        self
     }
 
     pub fn execute(&self, data: &J) -> Result<String, String> {
         let mut st = State {
             vars: vec![("$".into(), data.clone())],
             src: &self.src,
+            lenient: self.lenient,
         };
         let mut out = String::new();
         st.walk(&self.nodes, data, &mut out)?;
@@ -511,6 +521,7 @@ impl Template {
 struct State<'a> {
     vars: Vec<(String, J)>,
     src: &'a str,
+    lenient: bool,
 }
 
 struct EvalErr {
@@ -644,13 +655,13 @@ impl State<'_> {
 
     fn arg(&mut self, t: &Tok, dot: &J) -> R<J> {
         Ok(match t {
-            Tok::Field(path, at) => field(dot, path, *at)?,
+            Tok::Field(path, at) => self.field(dot, path, *at)?,
             Tok::Var(name, path, at) => {
                 let v = self.var(name, *at)?;
                 if path.is_empty() {
                     v
                 } else {
-                    field(&v, path, *at)?
+                    self.field(&v, path, *at)?
                 }
             }
             Tok::Str(s) => J::Str(s.clone()),
@@ -661,6 +672,15 @@ impl State<'_> {
             Tok::Paren(p) => self.pipe(p, dot)?,
             Tok::Ident(name, at) => self.call(name, &[], *at, name, dot)?,
         })
+    }
+
+    fn field(&self, v: &J, path: &str, at: usize) -> R<J> {
+        match field(v, path, at) {
+            Err(e) if self.lenient && e.msg.starts_with("map has no entry") => {
+                Ok(J::str("<no value>"))
+            }
+            r => r,
+        }
     }
 
     fn cmd(&mut self, c: &Cmd, dot: &J, piped: Option<J>) -> R<J> {
