@@ -524,60 +524,46 @@ pub fn lifecycle(connect: impl Fn() -> Result<Client>, cmd: &str, args: &[String
     if p.args.is_empty() {
         return Err(args_error(cmd, "requires at least 1 argument"));
     }
-    let mut c = connect()?;
-    let mut failed = false;
-    for name in &p.args {
-        let r = match cmd {
-            "stop" => {
-                let mut q = Vec::new();
-                if let Some(sig) = p.get("signal") {
-                    q.push(format!("signal={}", query_escape(sig)));
-                }
-                if let Some(t) = p.get("time") {
-                    q.push(format!("t={}", query_escape(t)));
-                }
-                let qs = if q.is_empty() {
-                    String::new()
-                } else {
-                    format!("?{}", q.join("&"))
-                };
-                c.post(&format!("/containers/{name}/stop{qs}"))
+    let mut q = Vec::new();
+    match cmd {
+        "stop" => {
+            if let Some(sig) = p.get("signal") {
+                q.push(format!("signal={}", query_escape(sig)));
             }
-            "kill" => {
-                let qs = p
-                    .get("signal")
-                    .map(|s| format!("?signal={}", query_escape(s)))
-                    .unwrap_or_default();
-                c.post(&format!("/containers/{name}/kill{qs}"))
+            if let Some(t) = p.get("time") {
+                q.push(format!("t={}", query_escape(t)));
             }
-            _ => {
-                let mut q = Vec::new();
-                if p.has("force") {
-                    q.push("force=1");
-                }
-                if p.has("link") {
-                    q.push("link=1");
-                }
-                if p.has("volumes") {
-                    q.push("v=1");
-                }
-                let qs = if q.is_empty() {
-                    String::new()
-                } else {
-                    format!("?{}", q.join("&"))
-                };
-                c.call("DELETE", &format!("/containers/{name}{qs}"), ReqBody::Empty)
+        }
+        "kill" => {
+            if let Some(sig) = p.get("signal") {
+                q.push(format!("signal={}", query_escape(sig)));
             }
-        };
-        match r {
-            Ok(_) => out(&format!("{name}\n"))?,
-            Err(e) => {
-                eprintln!("{e}");
-                failed = true;
+        }
+        _ => {
+            if p.has("force") {
+                q.push("force=1".into());
+            }
+            if p.has("link") {
+                q.push("link=1".into());
+            }
+            if p.has("volumes") {
+                q.push("v=1".into());
             }
         }
     }
-    Ok(if failed { 1 } else { 0 })
+    let qs = if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    };
+    let verb = cmd.to_string();
+    crate::ctr::each(&connect, &p.args, true, move |c, name| {
+        match verb.as_str() {
+            "rm" => c.call("DELETE", &format!("/containers/{name}{qs}"), ReqBody::Empty),
+            v => c.post(&format!("/containers/{name}/{v}{qs}")),
+        }
+        .map(|_| ())
+    })
 }
 
 // ---------------------------------------------------------------- inspect

@@ -301,7 +301,12 @@ pub fn attach(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i
 
 /// Runs `f` for each name on its own connection, in parallel like docker;
 /// prints the name on success and the daemon's error otherwise, in order.
-fn each<F>(connect: &dyn Fn() -> Result<Client>, names: &[String], print: bool, f: F) -> Result<i32>
+pub fn each<F>(
+    connect: &dyn Fn() -> Result<Client>,
+    names: &[String],
+    print: bool,
+    f: F,
+) -> Result<i32>
 where
     F: Fn(&mut Client, &str) -> Result<()> + Sync,
 {
@@ -326,7 +331,8 @@ where
             })
             .collect()
     });
-    let mut failed = false;
+    // names in argument order on stdout, then the errors (as docker does)
+    let mut errs = Vec::new();
     let mut text = String::new();
     for (n, r) in names.iter().zip(results) {
         match r {
@@ -336,12 +342,12 @@ where
                     text.push('\n');
                 }
             }
-            Err(e) => {
-                out(&std::mem::take(&mut text))?;
-                eprintln!("{e}");
-                failed = true;
-            }
+            Err(e) => errs.push(e.to_string()),
         }
+    }
+    let failed = !errs.is_empty();
+    for e in errs {
+        eprintln!("{e}");
     }
     out(&text)?;
     Ok(if failed { 1 } else { 0 })
@@ -688,6 +694,8 @@ pub fn table_w(rows: &[Vec<String>], minwidth: usize, padding: usize) -> String 
 /// One row of `docker stats`, computed like docker does.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct StatRow {
+    /// the name or ID as the user gave it
+    pub container: String,
     pub id: String,
     pub name: String,
     pub cpu: f64,
@@ -760,6 +768,7 @@ pub fn stat_row(id: &str, s: &serde_json::Value) -> StatRow {
     }
     let name = s.get("name").and_then(|x| x.as_str()).unwrap_or("");
     StatRow {
+        container: id.to_string(),
         id: s
             .get("id")
             .and_then(|x| x.as_str())
@@ -787,17 +796,14 @@ impl StatRow {
     pub fn fields(&self) -> J {
         let o = |k: &str, v: String| (k.to_string(), J::Str(v));
         J::Obj(vec![
-            o("Container", self.id.clone()),
-            o("ID", self.id.clone()),
             o(
-                "Name",
-                if self.name.is_empty() {
-                    "--".into()
-                } else {
-                    self.name.clone()
-                },
+                "BlockIO",
+                format!("{} / {}", human_size(self.blk_r), human_size(self.blk_w)),
             ),
             o("CPUPerc", format!("{:.2}%", self.cpu)),
+            o("Container", self.container.clone()),
+            o("ID", self.id.clone()),
+            o("MemPerc", format!("{:.2}%", self.mem_pct)),
             o(
                 "MemUsage",
                 format!(
@@ -806,14 +812,17 @@ impl StatRow {
                     crate::cmds::bytes_size(self.limit)
                 ),
             ),
-            o("MemPerc", format!("{:.2}%", self.mem_pct)),
+            o(
+                "Name",
+                if self.name.is_empty() {
+                    "--".into()
+                } else {
+                    self.name.clone()
+                },
+            ),
             o(
                 "NetIO",
                 format!("{} / {}", human_size(self.net_rx), human_size(self.net_tx)),
-            ),
-            o(
-                "BlockIO",
-                format!("{} / {}", human_size(self.blk_r), human_size(self.blk_w)),
             ),
             o("PIDs", self.pids.to_string()),
         ])
@@ -855,11 +864,11 @@ pub fn stats(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i3
     else {
         return Ok(0);
     };
-    let format = p
-        .get("format")
-        .filter(|f| !f.is_empty())
-        .unwrap_or(STATS_DEFAULT)
-        .to_string();
+    let format = match p.get("format") {
+        Some("json") => "{{json .}}".to_string(),
+        Some(f) if !f.is_empty() && f != "table" => f.to_string(),
+        _ => STATS_DEFAULT.to_string(),
+    };
     tmpl::Template::parse(format.strip_prefix("table").unwrap_or(&format))
         .map_err(|e| fail(format!("template parsing error: {e}"), 1))?;
     let mut c = connect()?;
