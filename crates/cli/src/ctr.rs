@@ -276,13 +276,17 @@ pub fn attach(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i
     if tty {
         // h+1/w+1 first, then the real size: forces a redraw (capture 11).
         let _ = c.get_json(&format!("/containers/{name}/json"));
-        if let Some((h, w)) = term::winsize(1) {
+        // docker skips a 0x0 resize but still sends the +1 one.
+        let (h, w) = term::winsize(1).unwrap_or((0, 0));
+        if term::isatty(1) {
             let _ = c.post(&format!(
                 "/containers/{name}/resize?h={}&w={}",
                 h + 1,
                 w + 1
             ));
-            let _ = c.post(&format!("/containers/{name}/resize?h={h}&w={w}"));
+            if (h, w) != (0, 0) {
+                let _ = c.post(&format!("/containers/{name}/resize?h={h}&w={w}"));
+            }
         }
     }
     let _ = rx.recv();
