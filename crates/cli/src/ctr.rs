@@ -100,6 +100,14 @@ pub fn exec(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32
         env.extend(crate::run::read_kv_file(&f).map_err(|e| fail(e, 1))?);
     }
     env.extend(p.all("env"));
+    // `-e NAME` takes NAME's value from our environment, as for run
+    let env: Vec<String> = env
+        .into_iter()
+        .map(|e| match (e.contains('='), std::env::var(&e)) {
+            (false, Ok(v)) => format!("{e}={v}"),
+            _ => e,
+        })
+        .collect();
     let o = ExecOpts {
         detach: p.has("detach"),
         stdin: p.has("interactive"),
