@@ -244,19 +244,33 @@ impl Client {
     /// connection; expects 101 and returns the raw socket plus any bytes
     /// that arrived with the headers.
     pub fn hijack(&mut self, p: &str) -> Result<(UnixStream, Vec<u8>)> {
+        self.hijack_with(p, None)
+    }
+
+    /// `hijack` with a JSON body (exec start).
+    pub fn hijack_with(&mut self, p: &str, json: Option<&[u8]>) -> Result<(UnixStream, Vec<u8>)> {
         let path = self.path(p);
         let mut conn = Conn::connect(&self.socket)?;
-        http::write_request(
-            &mut conn.stream,
-            "POST",
-            &path,
-            ReqBody::EmptyPost,
-            &[
-                ("Connection", "Upgrade"),
-                ("Content-Type", "text/plain"),
-                ("Upgrade", "tcp"),
-            ],
-        )?;
+        match json {
+            None => http::write_request(
+                &mut conn.stream,
+                "POST",
+                &path,
+                ReqBody::EmptyPost,
+                &[
+                    ("Connection", "Upgrade"),
+                    ("Content-Type", "text/plain"),
+                    ("Upgrade", "tcp"),
+                ],
+            )?,
+            Some(b) => http::write_request(
+                &mut conn.stream,
+                "POST",
+                &path,
+                ReqBody::Bytes("application/json", b),
+                &[("Connection", "Upgrade"), ("Upgrade", "tcp")],
+            )?,
+        }
         let head = http::read_head(&mut conn)?;
         if head.status != 101 {
             let fr = http::framing("POST", &head);

@@ -3,6 +3,7 @@
 use crate::client::{print_json_messages, Client, DaemonError};
 use crate::flags::{self, b, v, Parsed, Spec};
 use crate::http::ReqBody;
+use crate::jv::J;
 use crate::run::query_escape;
 use crate::units::{ago, ellipsis, go_quote, human_size, table};
 use crate::{args_error, fail, flag_error, help_text, stdcopy, tmpl};
@@ -50,6 +51,10 @@ const PS_FLAGS: &[Spec] = &[
     b(Some('q'), "quiet"),
     b(None, "no-trunc"),
     v(Some('f'), "filter"),
+    b(Some('l'), "latest"),
+    v(Some('n'), "last"),
+    b(Some('s'), "size"),
+    v(None, "format"),
 ];
 
 pub fn format_ports(ports: &Value) -> String {
@@ -73,60 +78,162 @@ pub fn format_ports(ports: &Value) -> String {
     v.join(", ")
 }
 
-pub fn ps_rows(list: &Value, now: f64, trunc: bool) -> Vec<Vec<String>> {
-    let mut rows = vec![[
-        "CONTAINER ID",
-        "IMAGE",
-        "COMMAND",
-        "CREATED",
-        "STATUS",
-        "PORTS",
-        "NAMES",
-    ]
-    .iter()
-    .map(|x| x.to_string())
-    .collect::<Vec<_>>()];
-    for c in list.as_array().into_iter().flatten() {
-        let id = s(c, "Id");
-        let mut image = s(c, "Image").to_string();
-        if image.is_empty() {
-            image = "<no image>".into();
-        } else if trunc && image.starts_with("sha256:") {
-            image = short_id(&image);
+/// One `ps` list item as docker's container formatter shows it; keys
+/// sorted like docker's `{{json .}}`.
+pub fn ps_item(c: &Value, now: f64, trunc: bool) -> J {
+    let id = s(c, "Id");
+    let mut image = s(c, "Image").to_string();
+    if image.is_empty() {
+        image = "<no image>".into();
+    } else if trunc && image.starts_with("sha256:") {
+        image = short_id(&image);
+    } else if trunc {
+        if let Some((name, _)) = image.split_once('@') {
+            image = name.to_string();
         }
-        let command = if trunc {
-            ellipsis(s(c, "Command"), 20)
-        } else {
-            s(c, "Command").to_string()
-        };
-        let created = c.get("Created").and_then(|x| x.as_i64()).unwrap_or(0);
-        let names: Vec<String> = c
-            .get("Names")
-            .and_then(|n| n.as_array())
-            .into_iter()
-            .flatten()
-            .filter_map(|n| n.as_str())
-            .map(|n| n.strip_prefix('/').unwrap_or(n).to_string())
-            .filter(|n| !trunc || !n.contains('/'))
-            .collect();
-        rows.push(vec![
+    }
+    let command = if trunc {
+        ellipsis(s(c, "Command"), 20)
+    } else {
+        s(c, "Command").to_string()
+    };
+    let created = c.get("Created").and_then(|x| x.as_i64()).unwrap_or(0);
+    let names: Vec<String> = c
+        .get("Names")
+        .and_then(|n| n.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.as_str())
+        .map(|n| n.strip_prefix('/').unwrap_or(n).to_string())
+        .filter(|n| !trunc || !n.contains('/'))
+        .collect();
+    let mut labels: Vec<(String, String)> = c
+        .get("Labels")
+        .and_then(|l| l.as_object())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    labels.sort();
+    let mounts: Vec<String> = c
+        .get("Mounts")
+        .and_then(|m| m.as_array())
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let n = if s(m, "Name").is_empty() {
+                s(m, "Source")
+            } else {
+                s(m, "Name")
+            };
             if trunc {
+                ellipsis(n, 15)
+            } else {
+                n.to_string()
+            }
+        })
+        .collect();
+    let local_vols = c
+        .get("Mounts")
+        .and_then(|m| m.as_array())
+        .map(|a| a.iter().filter(|m| s(m, "Driver") == "local").count())
+        .unwrap_or(0);
+    let mut nets: Vec<String> = c
+        .pointer("/NetworkSettings/Networks")
+        .and_then(|n| n.as_object())
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    nets.sort();
+    let srw = c.get("SizeRw").and_then(|x| x.as_f64()).unwrap_or(0.0);
+    let sroot = c.get("SizeRootFs").and_then(|x| x.as_f64()).unwrap_or(0.0);
+    let size = if sroot > 0.0 {
+        format!("{} (virtual {})", human_size(srw), human_size(sroot))
+    } else {
+        human_size(srw)
+    };
+    let st = |v: String| J::Str(v);
+    J::Obj(vec![
+        ("Command".into(), st(go_quote(&command))),
+        (
+            "CreatedAt".into(),
+            st(crate::units::go_time_string(created)),
+        ),
+        (
+            "ID".into(),
+            st(if trunc {
                 id.chars().take(12).collect()
             } else {
                 id.to_string()
-            },
-            image,
-            go_quote(&command),
-            ago(created, now),
-            s(c, "Status").to_string(),
-            format_ports(c.get("Ports").unwrap_or(&Value::Null)),
-            names.join(","),
-        ]);
-    }
-    rows
+            }),
+        ),
+        ("Image".into(), st(image)),
+        (
+            "Labels".into(),
+            st(labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")),
+        ),
+        ("LocalVolumes".into(), st(local_vols.to_string())),
+        ("Mounts".into(), st(mounts.join(","))),
+        ("Names".into(), st(names.join(","))),
+        ("Networks".into(), st(nets.join(","))),
+        ("Platform".into(), J::Null),
+        (
+            "Ports".into(),
+            st(format_ports(c.get("Ports").unwrap_or(&Value::Null))),
+        ),
+        ("RunningFor".into(), st(ago(created, now))),
+        ("Size".into(), st(size)),
+        ("State".into(), st(s(c, "State").to_string())),
+        ("Status".into(), st(s(c, "Status").to_string())),
+        (
+            "\u{0}labels".into(),
+            J::Obj(labels.into_iter().map(|(k, v)| (k, J::Str(v))).collect()),
+        ),
+    ])
 }
 
-fn filters_query(filters: &[String]) -> Result<String> {
+/// docker's list formatters run templates on Go structs: a missing field
+/// reads "can't evaluate field X in type T".
+pub fn formatter_error(e: &str, typ: &str) -> String {
+    if let Some(i) = e.find("map has no entry for key \"") {
+        let key = e[i + 26..].trim_end_matches('"');
+        return format!(
+            "failed to execute template: {}can't evaluate field {key} in type {typ}",
+            &e[..i]
+        );
+    }
+    if e.starts_with("template: :") && e.contains("executing") {
+        return format!("failed to execute template: {e}");
+    }
+    format!("template parsing error: {e}")
+}
+
+pub const PS_HEADERS: &[(&str, &str)] = &[
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Labels", "LABELS"),
+    ("LocalVolumes", "LOCAL VOLUMES"),
+    ("Mounts", "MOUNTS"),
+    ("Names", "NAMES"),
+    ("Networks", "NETWORKS"),
+    ("Ports", "PORTS"),
+    ("RunningFor", "CREATED"),
+    ("Size", "SIZE"),
+    ("State", "STATE"),
+    ("Status", "STATUS"),
+];
+
+const PS_DEFAULT: &str =
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+
+pub fn filters_query(filters: &[String]) -> Result<String> {
     if filters.is_empty() {
         return Ok(String::new());
     }
@@ -148,6 +255,24 @@ pub fn ps(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> 
     let Some(p) = parse("ps", args, PS_FLAGS)? else {
         return Ok(0);
     };
+    let format = match p.get("format") {
+        Some("json") => "{{json .}}".to_string(),
+        Some(f) if !f.is_empty() && f != "table" => f.to_string(),
+        _ if p.has("size") => format!("{PS_DEFAULT}\t{{{{.Size}}}}"),
+        _ => PS_DEFAULT.to_string(),
+    };
+    let limit: i64 = match p.get("last") {
+        Some(n) => n.parse().map_err(|_| {
+            flag_error("ps", &format!("invalid argument \"{n}\" for \"-n, --last\" flag: strconv.ParseInt: parsing \"{n}\": invalid syntax"))
+        })?,
+        None => -1,
+    };
+    let limit = if p.has("latest") && limit == -1 {
+        1
+    } else {
+        limit
+    };
+    let size = p.has("size") || (!p.has("quiet") && format.contains(".Size"));
     let mut q = Vec::new();
     if p.has("all") {
         q.push("all=1".to_string());
@@ -156,14 +281,22 @@ pub fn ps(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> 
     if !fq.is_empty() {
         q.push(fq);
     }
+    if limit > 0 {
+        q.push(format!("limit={limit}"));
+    }
+    if size {
+        q.push("size=1".into());
+    }
     let path = if q.is_empty() {
         "/containers/json".to_string()
     } else {
         format!("/containers/json?{}", q.join("&"))
     };
+    let trunc = !p.has("no-trunc");
+    let tp = format.strip_prefix("table").unwrap_or(&format);
+    tmpl::Template::parse(tp).map_err(|e| fail(format!("template parsing error: {e}"), 1))?;
     let mut c = connect()?;
     let list = c.get_json(&path)?;
-    let trunc = !p.has("no-trunc");
     if p.has("quiet") {
         let mut t = String::new();
         for x in list.as_array().into_iter().flatten() {
@@ -178,7 +311,16 @@ pub fn ps(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> 
         out(&t)?;
         return Ok(0);
     }
-    out(&table(&ps_rows(&list, now(), trunc)))?;
+    let n = now();
+    let items: Vec<J> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| ps_item(x, n, trunc))
+        .collect();
+    let text = tmpl::render_list(&format, &items, PS_HEADERS)
+        .map_err(|e| fail(formatter_error(&e, "*formatter.ContainerContext"), 1))?;
+    out(&text)?;
     Ok(0)
 }
 
@@ -293,17 +435,10 @@ const LOGS_FLAGS: &[Spec] = &[
     b(None, "details"),
 ];
 
-fn time_arg(v: &str) -> String {
-    // Relative durations ("2s", "5m", "1h") become absolute unix seconds, like docker.
-    let units = [("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)];
-    for (u, mul) in units {
-        if let Some(n) = v.strip_suffix(u) {
-            if let Ok(n) = n.parse::<f64>() {
-                return format!("{}", (now() - n * mul) as i64);
-            }
-        }
-    }
-    v.to_string()
+fn time_arg(k: &str, v: &str) -> Result<String> {
+    crate::units::get_timestamp(v, now())
+        .map(|t| query_escape(&t))
+        .map_err(|e| fail(format!("invalid value for \"{k}\": {e}"), 1))
 }
 
 pub fn logs(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
@@ -328,7 +463,7 @@ pub fn logs(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32
         q.push("follow=1".into());
     }
     if let Some(since) = p.get("since") {
-        q.push(format!("since={}", time_arg(since)));
+        q.push(format!("since={}", time_arg("since", since)?));
     }
     q.push("stderr=1".into());
     q.push("stdout=1".into());
@@ -340,7 +475,7 @@ pub fn logs(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32
         q.push("timestamps=1".into());
     }
     if let Some(until) = p.get("until") {
-        q.push(format!("until={}", time_arg(until)));
+        q.push(format!("until={}", time_arg("until", until)?));
     }
     let st = c.stream(
         "GET",
@@ -389,60 +524,46 @@ pub fn lifecycle(connect: impl Fn() -> Result<Client>, cmd: &str, args: &[String
     if p.args.is_empty() {
         return Err(args_error(cmd, "requires at least 1 argument"));
     }
-    let mut c = connect()?;
-    let mut failed = false;
-    for name in &p.args {
-        let r = match cmd {
-            "stop" => {
-                let mut q = Vec::new();
-                if let Some(sig) = p.get("signal") {
-                    q.push(format!("signal={}", query_escape(sig)));
-                }
-                if let Some(t) = p.get("time") {
-                    q.push(format!("t={}", query_escape(t)));
-                }
-                let qs = if q.is_empty() {
-                    String::new()
-                } else {
-                    format!("?{}", q.join("&"))
-                };
-                c.post(&format!("/containers/{name}/stop{qs}"))
+    let mut q = Vec::new();
+    match cmd {
+        "stop" => {
+            if let Some(sig) = p.get("signal") {
+                q.push(format!("signal={}", query_escape(sig)));
             }
-            "kill" => {
-                let qs = p
-                    .get("signal")
-                    .map(|s| format!("?signal={}", query_escape(s)))
-                    .unwrap_or_default();
-                c.post(&format!("/containers/{name}/kill{qs}"))
+            if let Some(t) = p.get("time") {
+                q.push(format!("t={}", query_escape(t)));
             }
-            _ => {
-                let mut q = Vec::new();
-                if p.has("force") {
-                    q.push("force=1");
-                }
-                if p.has("link") {
-                    q.push("link=1");
-                }
-                if p.has("volumes") {
-                    q.push("v=1");
-                }
-                let qs = if q.is_empty() {
-                    String::new()
-                } else {
-                    format!("?{}", q.join("&"))
-                };
-                c.call("DELETE", &format!("/containers/{name}{qs}"), ReqBody::Empty)
+        }
+        "kill" => {
+            if let Some(sig) = p.get("signal") {
+                q.push(format!("signal={}", query_escape(sig)));
             }
-        };
-        match r {
-            Ok(_) => out(&format!("{name}\n"))?,
-            Err(e) => {
-                eprintln!("{e}");
-                failed = true;
+        }
+        _ => {
+            if p.has("force") {
+                q.push("force=1".into());
+            }
+            if p.has("link") {
+                q.push("link=1".into());
+            }
+            if p.has("volumes") {
+                q.push("v=1".into());
             }
         }
     }
-    Ok(if failed { 1 } else { 0 })
+    let qs = if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    };
+    let verb = cmd.to_string();
+    crate::ctr::each(&connect, &p.args, true, move |c, name| {
+        match verb.as_str() {
+            "rm" => c.call("DELETE", &format!("/containers/{name}{qs}"), ReqBody::Empty),
+            v => c.post(&format!("/containers/{name}/{v}{qs}")),
+        }
+        .map(|_| ())
+    })
 }
 
 // ---------------------------------------------------------------- inspect
@@ -468,6 +589,31 @@ pub fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<
         _ => None,
     };
     let typ = p.get("type").unwrap_or("");
+    const TYPES: [&str; 10] = [
+        "config",
+        "container",
+        "image",
+        "network",
+        "node",
+        "plugin",
+        "secret",
+        "service",
+        "task",
+        "volume",
+    ];
+    if !typ.is_empty() && !TYPES.contains(&typ) {
+        return Err(fail(
+            format!(
+                "unknown type: \"{typ}\": must be one of {}",
+                TYPES
+                    .iter()
+                    .map(|t| format!("\"{t}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            1,
+        ));
+    }
     let mut c = connect()?;
     let mut raws: Vec<Vec<u8>> = Vec::new();
     let mut errors = Vec::new();
@@ -521,7 +667,7 @@ pub fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<
         }
         Some(t) => {
             for r in &raws {
-                let v: Value = serde_json::from_slice(r)?;
+                let v = crate::jv::J::parse(r).map_err(|e| fail(e, 1))?;
                 let line = t.execute(&v).map_err(|e| {
                     let _ = out(&format!("{text}\n"));
                     fail(format!("template parsing error: {e}"), 1)
@@ -757,7 +903,7 @@ pub fn info(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32
     let i = c.get_json("/info")?;
     let n = |k: &str| {
         i.get(k)
-            .map(crate::tmpl::go_print)
+            .map(|x| crate::tmpl::go_print(&crate::jv::J::from_serde(x)))
             .unwrap_or_else(|| "0".into())
     };
     let st = |k: &str| s(&i, k).to_string();
@@ -835,7 +981,13 @@ mod tests {
     #[test]
     fn ps_table() {
         let list = json!([{"Id":"7886aaaaaaaaaaaaaaaa","Names":["/ac-w1"],"Image":"busybox","Command":"sh -c 'while true; do sleep 1; done'","Created":1000,"Status":"Up 13 seconds","Ports":[]}]);
-        let t = table(&ps_rows(&list, 1013.2, true));
+        let items: Vec<J> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| ps_item(x, 1013.2, true))
+            .collect();
+        let t = tmpl::render_list(PS_DEFAULT, &items, PS_HEADERS).unwrap();
         assert_eq!(
             t,
             "CONTAINER ID   IMAGE     COMMAND                  CREATED          STATUS          PORTS     NAMES\n\
@@ -845,7 +997,12 @@ mod tests {
 
     #[test]
     fn ps_minimal_item() {
-        let t = table(&ps_rows(&json!([{"Id":"abc"}]), 1.78e9, true));
+        let t = tmpl::render_list(
+            PS_DEFAULT,
+            &[ps_item(&json!({"Id":"abc"}), 1.78e9, true)],
+            PS_HEADERS,
+        )
+        .unwrap();
         assert!(
             t.contains("abc            <no image>   \"\"        56 years ago"),
             "{t}"

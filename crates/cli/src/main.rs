@@ -2,8 +2,10 @@
 
 mod client;
 mod cmds;
+mod ctr;
 mod flags;
 mod http;
+mod jv;
 mod run;
 mod stdcopy;
 mod term;
@@ -40,7 +42,12 @@ pub fn fail(msg: impl Into<String>, code: i32) -> anyhow::Error {
 pub fn usage_of(cmd: &str) -> &'static str {
     match cmd {
         "run" | "create" => "[OPTIONS] IMAGE [COMMAND] [ARG...]",
-        "ps" | "version" | "info" | "load" => "[OPTIONS]",
+        "ps" | "version" | "info" | "load" | "events" | "container prune" => "[OPTIONS]",
+        "exec" => "[OPTIONS] CONTAINER COMMAND [ARG...]",
+        "attach" => "[OPTIONS] CONTAINER",
+        "rename" => "CONTAINER NEW_NAME",
+        "top" => "CONTAINER [ps OPTIONS]",
+        "stats" => "[OPTIONS] [CONTAINER...]",
         "images" => "[OPTIONS] [REPOSITORY[:TAG]]",
         "logs" => "[OPTIONS] CONTAINER",
         "inspect" => "[OPTIONS] NAME|ID [NAME|ID...]",
@@ -87,18 +94,42 @@ pub fn help_text(cmd: &str, specs: &[flags::Spec]) -> String {
 }
 
 const COMMANDS: &[(&str, &str)] = &[
+    (
+        "attach",
+        "Attach local standard input, output, and error streams to a running container",
+    ),
+    ("container", "Manage containers"),
     ("create", "Create a new container"),
+    ("events", "Get real time events from the server"),
+    ("exec", "Execute a command in a running container"),
     ("images", "List images"),
     ("info", "Display system-wide information"),
     ("inspect", "Return low-level information on Docker objects"),
     ("kill", "Kill one or more running containers"),
     ("load", "Load an image from a tar archive or STDIN"),
     ("logs", "Fetch the logs of a container"),
+    ("pause", "Pause all processes within one or more containers"),
     ("ps", "List containers"),
+    ("rename", "Rename a container"),
+    ("restart", "Restart one or more containers"),
     ("rm", "Remove one or more containers"),
     ("run", "Create and run a new container from an image"),
     ("start", "Start one or more stopped containers"),
+    (
+        "stats",
+        "Display a live stream of container(s) resource usage statistics",
+    ),
     ("stop", "Stop one or more running containers"),
+    ("top", "Display the running processes of a container"),
+    (
+        "unpause",
+        "Unpause all processes within one or more containers",
+    ),
+    ("update", "Update configuration of one or more containers"),
+    (
+        "wait",
+        "Block until one or more containers stop, then print their exit codes",
+    ),
     ("version", "Show the Docker version information"),
 ];
 
@@ -154,8 +185,18 @@ fn real_main() -> anyhow::Result<i32> {
         print!("{}", main_help());
         return Ok(0);
     }
-    let cmd = argv[i].as_str();
-    let rest = &argv[i + 1..];
+    let mut cmd = argv[i].as_str();
+    let mut rest = &argv[i + 1..];
+    // `container X` is X (and `container ls`/`list` is ps).
+    if cmd == "container" && !rest.is_empty() {
+        cmd = match rest[0].as_str() {
+            "ls" | "list" => "ps",
+            "prune" => "container prune",
+            "remove" => "rm",
+            other => other,
+        };
+        rest = &rest[1..];
+    }
     let socket = client::parse_host(host.as_deref().unwrap_or(DEFAULT_HOST))?;
     let connect = || Client::connect(socket.clone());
     match cmd {
@@ -167,6 +208,16 @@ fn real_main() -> anyhow::Result<i32> {
         "logs" => cmds::logs(connect, rest),
         "stop" | "kill" | "rm" => cmds::lifecycle(connect, cmd, rest),
         "inspect" => cmds::inspect(connect, rest),
+        "exec" => ctr::exec(connect, rest),
+        "attach" => ctr::attach(connect, rest),
+        "restart" | "pause" | "unpause" => ctr::simple(connect, cmd, rest),
+        "rename" => ctr::rename(connect, rest),
+        "wait" => ctr::wait(connect, rest),
+        "update" => ctr::update(connect, rest),
+        "container prune" => ctr::prune(connect, rest),
+        "top" => ctr::top(connect, rest),
+        "stats" => ctr::stats(connect, rest),
+        "events" => ctr::events(connect, rest),
         "load" => cmds::load(connect, rest),
         "version" => cmds::version(connect, rest),
         "info" => cmds::info(connect, rest),

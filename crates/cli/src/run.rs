@@ -22,6 +22,32 @@ const RUN_FLAGS: &[Spec] = &[
     v(Some('u'), "user"),
     v(Some('l'), "label"),
     b(None, "sig-proxy"),
+    v(None, "restart"),
+    v(None, "health-cmd"),
+    v(None, "health-interval"),
+    v(None, "health-retries"),
+    v(None, "health-timeout"),
+    v(None, "health-start-period"),
+    b(None, "no-healthcheck"),
+    b(None, "init"),
+    v(None, "label-file"),
+    v(None, "env-file"),
+    v(Some('m'), "memory"),
+    v(None, "memory-swap"),
+    v(None, "cpus"),
+    v(Some('c'), "cpu-shares"),
+    v(None, "cpuset-cpus"),
+    v(None, "pids-limit"),
+    v(None, "ulimit"),
+    v(None, "shm-size"),
+    v(None, "log-driver"),
+    v(None, "log-opt"),
+    v(None, "stop-signal"),
+    v(None, "stop-timeout"),
+    v(None, "detach-keys"),
+    v(Some('a'), "attach"),
+    b(None, "privileged"),
+    b(None, "read-only"),
 ];
 
 fn js(s: &str) -> String {
@@ -46,6 +72,34 @@ pub struct RunOpts {
     pub user: String,
     pub labels: Vec<(String, String)>,
     pub console: (u16, u16),
+    pub x: Extra,
+}
+
+/// The rest of the run/create options, already in wire form.
+#[derive(Default)]
+pub struct Extra {
+    /// `,"Healthcheck":{…}` or empty
+    pub healthcheck: String,
+    /// `,"StopSignal":"…","StopTimeout":N` parts or empty
+    pub stop: String,
+    pub restart: (String, i64),
+    pub init: bool,
+    pub memory: i64,
+    pub memory_swap: i64,
+    pub nano_cpus: i64,
+    pub cpu_shares: i64,
+    pub cpuset_cpus: String,
+    pub pids_limit: i64,
+    pub ulimits: String,
+    pub shm_size: i64,
+    pub log_type: String,
+    pub log_config: String,
+    pub privileged: bool,
+    pub read_only: bool,
+    /// `-a` streams; empty = docker's default (stdout+stderr, stdin if -i)
+    pub attach: Vec<String>,
+    pub sig_proxy: bool,
+    pub detach_keys: Option<String>,
 }
 
 /// The create body, key for key and in the order docker 28 sends it.
@@ -69,24 +123,27 @@ pub fn create_body(o: &RunOpts) -> String {
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
-    let attach_out = !o.detach;
-    let attach_in = o.stdin && !o.detach;
+    let x = &o.x;
+    let want = |n: &str| x.attach.is_empty() || x.attach.iter().any(|a| a.eq_ignore_ascii_case(n));
+    let attach_out = !o.detach && want("stdout");
+    let attach_err = !o.detach && want("stderr");
+    let attach_in = o.stdin && !o.detach && (x.attach.is_empty() || want("stdin"));
     let stdin_once = o.stdin && !o.detach;
     format!(
         concat!(
             r#"{{"Hostname":{},"Domainname":"","User":{},"AttachStdin":{},"AttachStdout":{},"AttachStderr":{},"#,
-            r#""Tty":{},"OpenStdin":{},"StdinOnce":{},"Env":{},"Cmd":{},"Image":{},"Volumes":{{}},"WorkingDir":{},"#,
-            r#""Entrypoint":{},"OnBuild":null,"Labels":{},"#,
-            r#""HostConfig":{{"Binds":null,"ContainerIDFile":"","LogConfig":{{"Type":"","Config":{{}}}},"NetworkMode":"default","PortBindings":{{}},"#,
-            r#""RestartPolicy":{{"Name":"no","MaximumRetryCount":0}},"AutoRemove":{},"VolumeDriver":"","VolumesFrom":null,"ConsoleSize":[{},{}],"#,
+            r#""Tty":{},"OpenStdin":{},"StdinOnce":{},"Env":{},"Cmd":{}{},"Image":{},"Volumes":{{}},"WorkingDir":{},"#,
+            r#""Entrypoint":{},"OnBuild":null,"Labels":{}{},"#,
+            r#""HostConfig":{{"Binds":null,"ContainerIDFile":"","LogConfig":{{"Type":{},"Config":{}}},"NetworkMode":"default","PortBindings":{{}},"#,
+            r#""RestartPolicy":{{"Name":{},"MaximumRetryCount":{}}},"AutoRemove":{},"VolumeDriver":"","VolumesFrom":null,"ConsoleSize":[{},{}],"#,
             r#""CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":[],"DnsOptions":[],"DnsSearch":[],"ExtraHosts":null,"GroupAdd":null,"#,
-            r#""IpcMode":"","Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":false,"PublishAllPorts":false,"#,
-            r#""ReadonlyRootfs":false,"SecurityOpt":null,"UTSMode":"","UsernsMode":"","ShmSize":0,"Isolation":"","CpuShares":0,"#,
-            r#""Memory":0,"NanoCpus":0,"CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"#,
+            r#""IpcMode":"","Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":{},"PublishAllPorts":false,"#,
+            r#""ReadonlyRootfs":{},"SecurityOpt":null,"UTSMode":"","UsernsMode":"","ShmSize":{},"Isolation":"","CpuShares":{},"#,
+            r#""Memory":{},"NanoCpus":{},"CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"#,
             r#""BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":0,"CpuQuota":0,"#,
-            r#""CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":"","CpusetMems":"","Devices":[],"DeviceCgroupRules":null,"#,
-            r#""DeviceRequests":null,"MemoryReservation":0,"MemorySwap":0,"MemorySwappiness":-1,"OomKillDisable":false,"PidsLimit":0,"#,
-            r#""Ulimits":[],"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,"MaskedPaths":null,"ReadonlyPaths":null}},"#,
+            r#""CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":{},"CpusetMems":"","Devices":[],"DeviceCgroupRules":null,"#,
+            r#""DeviceRequests":null,"MemoryReservation":0,"MemorySwap":{},"MemorySwappiness":-1,"OomKillDisable":false,"PidsLimit":{},"#,
+            r#""Ulimits":{},"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,"MaskedPaths":null,"ReadonlyPaths":null{}}},"#,
             r#""NetworkingConfig":{{"EndpointsConfig":{{"default":{{"IPAMConfig":null,"Links":null,"Aliases":null,"MacAddress":"","#,
             r#""DriverOpts":null,"GwPriority":0,"NetworkID":"","EndpointID":"","Gateway":"","IPAddress":"","IPPrefixLen":0,"#,
             r#""IPv6Gateway":"","GlobalIPv6Address":"","GlobalIPv6PrefixLen":0,"DNSNames":null}}}}}}}}"#
@@ -95,19 +152,44 @@ pub fn create_body(o: &RunOpts) -> String {
         js(&o.user),
         attach_in,
         attach_out,
-        attach_out,
+        attach_err,
         o.tty,
         o.stdin,
         stdin_once,
         env,
         cmd,
+        x.healthcheck,
         js(&o.image),
         js(&o.workdir),
         entrypoint,
         serde_json::to_string(&labels).unwrap_or_else(|_| "{}".into()),
+        x.stop,
+        js(&x.log_type),
+        if x.log_config.is_empty() {
+            "{}"
+        } else {
+            &x.log_config
+        },
+        js(&x.restart.0),
+        x.restart.1,
         o.rm,
         o.console.0,
         o.console.1,
+        x.privileged,
+        x.read_only,
+        x.shm_size,
+        x.cpu_shares,
+        x.memory,
+        x.nano_cpus,
+        js(&x.cpuset_cpus),
+        x.memory_swap,
+        x.pids_limit,
+        if x.ulimits.is_empty() {
+            "[]"
+        } else {
+            &x.ulimits
+        },
+        if x.init { ",\"Init\":true" } else { "" },
     )
 }
 
@@ -127,8 +209,18 @@ pub fn parse_run(args: &[String], is_create: bool) -> Result<RunOpts> {
     } else {
         (0, 0)
     };
-    let env = p
-        .all("env")
+    let cerr = |m: String| {
+        fail(
+            format!("berth: {m}\n\nRun 'berth {cmd} --help' for more information"),
+            125,
+        )
+    };
+    let mut env_src = Vec::new();
+    for f in p.all("env-file") {
+        env_src.extend(read_kv_file(&f).map_err(cerr)?);
+    }
+    env_src.extend(p.all("env"));
+    let env = env_src
         .into_iter()
         .map(|e| {
             // `-e NAME` takes NAME's value from our environment, as docker does.
@@ -142,14 +234,30 @@ pub fn parse_run(args: &[String], is_create: bool) -> Result<RunOpts> {
             }
         })
         .collect();
-    let labels = p
-        .all("label")
+    let mut label_src = Vec::new();
+    for f in p.all("label-file") {
+        label_src.extend(read_kv_file(&f).map_err(cerr)?);
+    }
+    label_src.extend(p.all("label"));
+    let labels = label_src
         .into_iter()
         .map(|l| match l.split_once('=') {
             Some((k, v)) => (k.to_string(), v.to_string()),
             None => (l, String::new()),
         })
         .collect();
+    let x = parse_extra(&p).map_err(|e| {
+        if e.starts_with("invalid argument") {
+            flag_error(cmd, &e)
+        } else {
+            cerr(e)
+        }
+    })?;
+    if p.has("rm") && x.restart.0 != "no" && !x.restart.0.is_empty() {
+        return Err(cerr(
+            "conflicting options: cannot specify both --restart and --rm".into(),
+        ));
+    }
     Ok(RunOpts {
         detach: p.has("detach"),
         stdin: p.has("interactive"),
@@ -165,7 +273,250 @@ pub fn parse_run(args: &[String], is_create: bool) -> Result<RunOpts> {
         user: p.get("user").unwrap_or("").to_string(),
         labels,
         console,
+        x,
     })
+}
+
+/// Reads an `--env-file`/`--label-file`: one `K=V` per line, `#` comments
+/// and blank lines skipped.
+pub fn read_kv_file(path: &str) -> Result<Vec<String>, String> {
+    let data = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "open {path}: {}",
+            match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+                _ => e.to_string(),
+            }
+        )
+    })?;
+    let mut out = Vec::new();
+    for line in data.lines() {
+        let l = line.trim_start();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        if l.split_once('=')
+            .map(|(k, _)| k.contains([' ', '\t']))
+            .unwrap_or(false)
+        {
+            return Err(format!(
+                "variable '{}' contains whitespaces",
+                l.split_once('=').unwrap().0
+            ));
+        }
+        out.push(l.to_string());
+    }
+    Ok(out)
+}
+
+/// `--restart` spec → (Name, MaximumRetryCount).
+pub fn parse_restart(v: &str) -> Result<(String, i64), String> {
+    let (name, count) = match v.split_once(':') {
+        Some((n, c)) => (n, Some(c)),
+        None => (v, None),
+    };
+    match name {
+        "" => Ok(("no".into(), 0)),
+        "on-failure" => {
+            let n = match count {
+                Some(c) => c.parse::<i64>().map_err(|_| {
+                    "invalid restart policy format: maximum retry count must be an integer"
+                        .to_string()
+                })?,
+                None => 0,
+            };
+            Ok(("on-failure".into(), n))
+        }
+        // unknown names are the daemon's to reject
+        _ => Ok((name.into(), count.and_then(|c| c.parse().ok()).unwrap_or(0))),
+    }
+}
+
+/// `--ulimit nofile=1024:2048` → `{"Name":"nofile","Hard":2048,"Soft":1024}`.
+pub fn parse_ulimit(v: &str) -> Result<String, String> {
+    let (name, vals) = v
+        .split_once('=')
+        .ok_or_else(|| format!("invalid ulimit argument: {v}"))?;
+    let (soft, hard) = match vals.split_once(':') {
+        Some((s, h)) => (s, h),
+        None => (vals, vals),
+    };
+    let p = |x: &str| {
+        x.parse::<i64>()
+            .map_err(|_| format!("invalid ulimit argument: {v}"))
+    };
+    let (soft, hard) = (p(soft)?, p(hard)?);
+    if soft > hard {
+        return Err(format!(
+            "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+        ));
+    }
+    Ok(format!(
+        r#"{{"Name":{},"Hard":{hard},"Soft":{soft}}}"#,
+        js(name)
+    ))
+}
+
+fn fname(k: &str) -> String {
+    match RUN_FLAGS.iter().find(|s| s.long == k).and_then(|s| s.short) {
+        Some(c) => format!("-{c}, --{k}"),
+        None => format!("--{k}"),
+    }
+}
+
+fn parse_extra(p: &flags::Parsed) -> Result<Extra, String> {
+    use crate::units::{parse_go_duration, ram_in_bytes};
+    let mut x = Extra {
+        restart: ("no".into(), 0),
+        sig_proxy: p.get("sig-proxy").map(|v| v != "false").unwrap_or(true),
+        ..Default::default()
+    };
+    if let Some(r) = p.get("restart") {
+        x.restart = parse_restart(r)?;
+    }
+    // healthcheck
+    let hkeys = [
+        "health-cmd",
+        "health-interval",
+        "health-retries",
+        "health-timeout",
+        "health-start-period",
+    ];
+    let any_health = hkeys.iter().any(|k| p.get(k).is_some());
+    if p.has("no-healthcheck") {
+        if any_health {
+            return Err("--no-healthcheck conflicts with --health-* options".into());
+        }
+        x.healthcheck = r#","Healthcheck":{"Test":["NONE"]}"#.into();
+    } else if any_health {
+        let mut parts = Vec::new();
+        if let Some(c) = p.get("health-cmd") {
+            parts.push(format!(r#""Test":["CMD-SHELL",{}]"#, js(c)));
+        }
+        for (k, name) in [
+            ("health-interval", "Interval"),
+            ("health-timeout", "Timeout"),
+            ("health-start-period", "StartPeriod"),
+        ] {
+            if let Some(d) = p.get(k) {
+                let ns = parse_go_duration(d).map_err(|e| {
+                    format!("invalid argument \"{d}\" for \"{}\" flag: {e}", fname(k))
+                })?;
+                if ns < 0 {
+                    return Err(format!("--{k} cannot be negative"));
+                }
+                if ns != 0 {
+                    parts.push(format!(r#""{name}":{ns}"#));
+                }
+            }
+        }
+        if let Some(r) = p.get("health-retries") {
+            let n: i64 = r.parse().map_err(|_| format!("invalid argument \"{r}\" for \"--health-retries\" flag: strconv.ParseInt: parsing \"{r}\": invalid syntax"))?;
+            if n < 0 {
+                return Err("--health-retries cannot be negative".into());
+            }
+            if n != 0 {
+                parts.push(format!(r#""Retries":{n}"#));
+            }
+        }
+        x.healthcheck = format!(r#","Healthcheck":{{{}}}"#, parts.join(","));
+    }
+    if let Some(s) = p.get("stop-signal") {
+        x.stop.push_str(&format!(r#","StopSignal":{}"#, js(s)));
+    }
+    if let Some(t) = p.get("stop-timeout") {
+        let n: i64 = t.parse().map_err(|_| format!("invalid argument \"{t}\" for \"--stop-timeout\" flag: strconv.ParseInt: parsing \"{t}\": invalid syntax"))?;
+        x.stop.push_str(&format!(r#","StopTimeout":{n}"#));
+    }
+    x.init = p.has("init");
+    let size = |k: &str| -> Result<i64, String> {
+        match p.get(k) {
+            None | Some("") => Ok(0),
+            Some(v) => ram_in_bytes(v)
+                .map_err(|e| format!("invalid argument \"{v}\" for \"{}\" flag: {e}", fname(k))),
+        }
+    };
+    x.memory = size("memory")?;
+    x.shm_size = size("shm-size")?;
+    x.memory_swap = match p.get("memory-swap") {
+        Some("-1") => -1,
+        _ => size("memory-swap")?,
+    };
+    if let Some(c) = p.get("cpus") {
+        let f: f64 = c.parse().map_err(|_| format!("invalid argument \"{c}\" for \"--cpus\" flag: failed to parse {c} as a rational number"))?;
+        x.nano_cpus = (f * 1e9).round() as i64;
+    }
+    let int = |k: &str| -> Result<i64, String> {
+        match p.get(k) {
+            None => Ok(0),
+            Some(v) => v.parse().map_err(|_| format!("invalid argument \"{v}\" for \"{}\" flag: strconv.ParseInt: parsing \"{v}\": invalid syntax", fname(k))),
+        }
+    };
+    x.cpu_shares = int("cpu-shares")?;
+    x.pids_limit = int("pids-limit")?;
+    x.cpuset_cpus = p.get("cpuset-cpus").unwrap_or("").to_string();
+    let ul: Vec<String> = p
+        .all("ulimit")
+        .iter()
+        .map(|u| {
+            parse_ulimit(u)
+                .map_err(|e| format!("invalid argument \"{u}\" for \"--ulimit\" flag: {e}"))
+        })
+        .collect::<Result<_, _>>()?;
+    if !ul.is_empty() {
+        x.ulimits = format!("[{}]", ul.join(","));
+    }
+    x.log_type = p.get("log-driver").unwrap_or("").to_string();
+    let mut opts = serde_json::Map::new();
+    for o in p.all("log-opt") {
+        let (k, v) = o
+            .split_once('=')
+            .ok_or_else(|| format!("invalid key/value pair format in logging opts: {o}"))?;
+        opts.insert(k.to_string(), Value::String(v.to_string()));
+    }
+    if !opts.is_empty() {
+        x.log_config = serde_json::to_string(&opts).unwrap_or_default();
+    }
+    x.privileged = p.has("privileged");
+    x.read_only = p.has("read-only");
+    for a in p.all("attach") {
+        let l = a.to_lowercase();
+        if !matches!(l.as_str(), "stdin" | "stdout" | "stderr") {
+            return Err(format!("invalid argument \"{a}\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR"));
+        }
+        x.attach.push(l);
+    }
+    if let Some(k) = p.get("detach-keys") {
+        parse_detach_keys(k)?;
+        x.detach_keys = Some(k.to_string());
+    }
+    Ok(x)
+}
+
+/// docker's detach key spec (`ctrl-p,ctrl-q`, `ctrl-a,x`) → bytes.
+pub fn parse_detach_keys(spec: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    for k in spec.split(',') {
+        let lk = k.to_lowercase();
+        if let Some(c) = lk.strip_prefix("ctrl-") {
+            let b = match c.as_bytes() {
+                [b @ b'a'..=b'z'] => b - b'a' + 1,
+                [b'@'] => 0,
+                [b'['] => 27,
+                [b'\\'] => 28,
+                [b']'] => 29,
+                [b'^'] => 30,
+                [b'_'] => 31,
+                _ => return Err(format!("Unknown character: '{c}'")),
+            };
+            out.push(b);
+        } else if k.len() == 1 {
+            out.push(k.as_bytes()[0]);
+        } else {
+            return Err(format!("Unknown character: '{k}'"));
+        }
+    }
+    Ok(out)
 }
 
 /// Splits an image reference into docker's normalised name and tag.
@@ -336,43 +687,63 @@ pub fn cmd_run(
         println!("{id}");
         return Ok(0);
     }
-    attach_start_wait(&mut c, &id, o.tty, o.stdin, o.rm, true, cmd)
+    let want = |n: &str| o.x.attach.is_empty() || o.x.attach.iter().any(|a| a == n);
+    let ao = AttachOpts {
+        tty: o.tty,
+        stdin: o.stdin && (o.x.attach.is_empty() || want("stdin")),
+        stdout: want("stdout"),
+        stderr: want("stderr"),
+        rm: o.rm,
+        sig_proxy: o.x.sig_proxy,
+        detach_keys: o.x.detach_keys.clone(),
+    };
+    attach_start_wait(&mut c, &id, &ao, cmd)
 }
 
-/// attach (hijack) → wait (headers) → start → resize; stream output;
-/// return the exit code from the wait body.
-pub fn attach_start_wait(
-    c: &mut Client,
-    id: &str,
-    tty: bool,
-    stdin: bool,
-    rm: bool,
-    sig_proxy: bool,
-    cmd: &str,
-) -> Result<i32> {
-    let q = if stdin {
-        "stderr=1&stdin=1&stdout=1&stream=1"
-    } else {
-        "stderr=1&stdout=1&stream=1"
-    };
-    let (sock, rest) = c
-        .hijack(&format!("/containers/{id}/attach?{q}"))
-        .map_err(|e| run_error(cmd, &e.to_string(), 125))?;
-    if !stdin {
-        let _ = sock.shutdown(std::net::Shutdown::Write);
-    }
-    let cond = if rm { "removed" } else { "next-exit" };
-    let wait = c
-        .stream(
-            "POST",
-            &format!("/containers/{id}/wait?condition={cond}"),
-            ReqBody::EmptyPost,
-            &[],
-            false,
-        )
-        .map_err(|e| run_error(cmd, &e.to_string(), 125))?;
+/// How an attached session is set up.
+pub struct AttachOpts {
+    pub tty: bool,
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub rm: bool,
+    pub sig_proxy: bool,
+    pub detach_keys: Option<String>,
+}
 
-    // Signal handlers first: the mask must be set before any thread starts.
+impl AttachOpts {
+    pub fn query(&self) -> String {
+        let mut q = Vec::new();
+        if let Some(k) = &self.detach_keys {
+            q.push(format!("detachKeys={}", query_escape(k)));
+        }
+        if self.stderr {
+            q.push("stderr=1".into());
+        }
+        if self.stdin {
+            q.push("stdin=1".into());
+        }
+        if self.stdout {
+            q.push("stdout=1".into());
+        }
+        q.push("stream=1".into());
+        q.join("&")
+    }
+    /// Detach keys in effect (client side, TTY sessions with stdin only).
+    pub fn keys(&self) -> Option<Vec<u8>> {
+        if !(self.tty && self.stdin) {
+            return None;
+        }
+        match &self.detach_keys {
+            Some(k) => parse_detach_keys(k).ok(),
+            None => Some(vec![0x10, 0x11]),
+        }
+    }
+}
+
+/// Proxies SIGWINCH to `resize_path` (TTY) or the usual signals to
+/// `kill?signal=` (no TTY, `--sig-proxy`). Call before spawning threads.
+pub fn install_signal_proxy(c: &Client, id: &str, tty: bool, sig_proxy: bool, resize_base: String) {
     let socket = c.socket.clone();
     let version = c.version.clone();
     let idc = id.to_string();
@@ -380,7 +751,7 @@ pub fn attach_start_wait(
         term::handle_signals(&[libc::SIGWINCH], move |_| {
             if let Some((h, w)) = term::winsize(1) {
                 if let Ok(mut c2) = Client::with_version(socket.clone(), version.clone()) {
-                    let _ = c2.post(&format!("/containers/{idc}/resize?h={h}&w={w}"));
+                    let _ = c2.post(&format!("{resize_base}?h={h}&w={w}"));
                 }
             }
         });
@@ -402,23 +773,84 @@ pub fn attach_start_wait(
             }
         });
     }
+}
 
-    // Stdin: raw terminal when -t, copied until EOF, then half-close.
-    let raw = if tty && stdin && term::isatty(0) {
-        term::RawMode::enter(0)
-    } else {
-        None
-    };
+/// Scans typed input for the detach sequence, docker's escape proxy: a
+/// partial match is held back and let through once it stops matching.
+pub struct EscapeScan {
+    keys: Vec<u8>,
+    held: usize,
+}
+
+impl EscapeScan {
+    pub fn new(keys: Vec<u8>) -> Self {
+        EscapeScan { keys, held: 0 }
+    }
+    /// Returns the bytes to forward, and whether the sequence completed.
+    pub fn feed(&mut self, input: &[u8]) -> (Vec<u8>, bool) {
+        let mut out = Vec::with_capacity(input.len());
+        for &b in input {
+            if self.keys.is_empty() {
+                out.push(b);
+                continue;
+            }
+            if b == self.keys[self.held] {
+                self.held += 1;
+                if self.held == self.keys.len() {
+                    self.held = 0;
+                    return (out, true);
+                }
+                continue;
+            }
+            out.extend_from_slice(&self.keys[..self.held]);
+            self.held = 0;
+            if b == self.keys[0] {
+                self.held = 1;
+                if self.keys.len() == 1 {
+                    self.held = 0;
+                    return (out, true);
+                }
+            } else {
+                out.push(b);
+            }
+        }
+        (out, false)
+    }
+}
+
+/// Copies stdin to the hijacked socket (half-closing at EOF) and the
+/// socket to stdout/stderr; returns true if the user typed the detach keys.
+pub fn pump(
+    sock: UnixStream,
+    rest: Vec<u8>,
+    tty: bool,
+    stdin: bool,
+    keys: Option<Vec<u8>>,
+) -> std::io::Result<bool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let detached = Arc::new(AtomicBool::new(false));
     if stdin {
         let mut w = sock.try_clone()?;
+        let flag = detached.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 32768];
             let mut input = std::io::stdin().lock();
+            let mut scan = keys.map(EscapeScan::new);
             loop {
                 match input.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => {
-                        if w.write_all(&buf[..n]).is_err() {
+                        let (data, hit) = match scan.as_mut() {
+                            Some(s) => s.feed(&buf[..n]),
+                            None => (buf[..n].to_vec(), false),
+                        };
+                        if !data.is_empty() && w.write_all(&data).is_err() {
+                            return;
+                        }
+                        if hit {
+                            flag.store(true, Ordering::SeqCst);
+                            let _ = w.shutdown(std::net::Shutdown::Both);
                             return;
                         }
                     }
@@ -428,26 +860,82 @@ pub fn attach_start_wait(
             }
             let _ = w.shutdown(std::net::Shutdown::Write);
         });
+    } else {
+        let _ = sock.shutdown(std::net::Shutdown::Write);
     }
+    let res = stream_output(sock, rest, tty);
+    if detached.load(Ordering::SeqCst) {
+        return Ok(true);
+    }
+    res.map(|_| false)
+}
 
+/// attach (hijack) → wait (headers) → start → resize; stream output;
+/// return the exit code from the wait body (0 when the user detached).
+pub fn attach_start_wait(c: &mut Client, id: &str, o: &AttachOpts, cmd: &str) -> Result<i32> {
+    let (sock, rest) = c
+        .hijack(&format!("/containers/{id}/attach?{}", o.query()))
+        .map_err(|e| run_error(cmd, &e.to_string(), 125))?;
+    let cond = if o.rm { "removed" } else { "next-exit" };
+    let wait = c
+        .stream(
+            "POST",
+            &format!("/containers/{id}/wait?condition={cond}"),
+            ReqBody::EmptyPost,
+            &[],
+            false,
+        )
+        .map_err(|e| run_error(cmd, &e.to_string(), 125))?;
+
+    // Signal handlers first: the mask must be set before any thread starts.
+    install_signal_proxy(
+        c,
+        id,
+        o.tty,
+        o.sig_proxy,
+        format!("/containers/{id}/resize"),
+    );
+
+    let raw = if o.tty && o.stdin && term::isatty(0) {
+        term::RawMode::enter(0)
+    } else {
+        None
+    };
+    // Start before pumping: stdin may already flow (the daemon buffers it).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let keys = o.keys();
+    let (tty, stdin) = (o.tty, o.stdin);
+    let out = std::thread::spawn(move || {
+        let r = pump(sock, rest, tty, stdin, keys);
+        let _ = tx.send(());
+        r
+    });
     if let Err(e) = c.post(&format!("/containers/{id}/start")) {
         drop(raw);
         let msg = e.to_string();
         return Err(run_error(cmd, &msg, start_exit_code(&msg)));
     }
-    if tty {
+    if o.tty {
         if let Some((h, w)) = term::winsize(1) {
             let _ = c.post(&format!("/containers/{id}/resize?h={h}&w={w}"));
         }
     }
-
-    let out_res = stream_output(sock, rest, tty);
+    let _ = rx.recv();
+    let out_res = out.join().unwrap_or(Ok(false));
     drop(raw);
-    if let Err(e) = out_res {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("{e}");
+    match out_res {
+        Ok(true) => return Ok(0),
+        Ok(false) => {}
+        Err(e) => {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                eprintln!("{e}");
+            }
         }
     }
+    wait_code(wait, cmd)
+}
+
+pub fn wait_code(wait: crate::client::Streaming, cmd: &str) -> Result<i32> {
     let mut body = Vec::new();
     let mut wb = wait.body;
     wb.read_to_end(&mut body)
@@ -465,7 +953,7 @@ pub fn attach_start_wait(
     Ok(v.get("StatusCode").and_then(|s| s.as_i64()).unwrap_or(125) as i32)
 }
 
-fn stream_output(sock: UnixStream, rest: Vec<u8>, tty: bool) -> std::io::Result<()> {
+pub fn stream_output(sock: UnixStream, rest: Vec<u8>, tty: bool) -> std::io::Result<()> {
     let reader = std::io::Cursor::new(rest).chain(sock);
     let stdout = std::io::stdout();
     if tty {
@@ -489,7 +977,11 @@ fn stream_output(sock: UnixStream, rest: Vec<u8>, tty: bool) -> std::io::Result<
     }
 }
 
-const START_FLAGS: &[Spec] = &[b(Some('a'), "attach"), b(Some('i'), "interactive")];
+const START_FLAGS: &[Spec] = &[
+    b(Some('a'), "attach"),
+    b(Some('i'), "interactive"),
+    v(None, "detach-keys"),
+];
 
 pub fn cmd_start(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     let p = flags::parse(args, START_FLAGS, true).map_err(|e| flag_error("start", &e))?;
@@ -518,7 +1010,16 @@ pub fn cmd_start(connect: impl Fn() -> Result<Client>, args: &[String]) -> Resul
             .and_then(|v| v.as_bool())
             .unwrap_or(false);
         let stdin = p.has("interactive");
-        return attach_start_wait(&mut c, &id, tty, stdin, rm, true, "start");
+        let ao = AttachOpts {
+            tty,
+            stdin,
+            stdout: true,
+            stderr: true,
+            rm,
+            sig_proxy: true,
+            detach_keys: p.get("detach-keys").map(str::to_string),
+        };
+        return attach_start_wait(&mut c, &id, &ao, "start");
     }
     let mut failed = Vec::new();
     for name in &p.args {
@@ -597,6 +1098,78 @@ mod tests {
         assert!(b.contains(r#""WorkingDir":"/tmp","Entrypoint":["sh"]"#));
         let _: Value = serde_json::from_str(&b).unwrap();
         assert_eq!(o.name.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn detach_keys() {
+        assert_eq!(
+            parse_detach_keys("ctrl-p,ctrl-q").unwrap(),
+            vec![0x10, 0x11]
+        );
+        assert_eq!(parse_detach_keys("ctrl-a,x").unwrap(), vec![1, b'x']);
+        assert_eq!(
+            parse_detach_keys("ctrl-@,ctrl-[,ctrl-_").unwrap(),
+            vec![0, 27, 31]
+        );
+        assert!(parse_detach_keys("ctrl-foo").is_err());
+        assert!(parse_detach_keys("ab").is_err());
+        let mut s = EscapeScan::new(vec![0x10, 0x11]);
+        assert_eq!(s.feed(b"ls\n"), (b"ls\n".to_vec(), false));
+        assert_eq!(s.feed(b"a\x10"), (b"a".to_vec(), false));
+        assert_eq!(s.feed(b"b"), (b"\x10b".to_vec(), false));
+        assert_eq!(s.feed(b"\x10\x10"), (b"\x10".to_vec(), false));
+        assert_eq!(s.feed(b"\x11rest"), (vec![], true));
+    }
+
+    #[test]
+    fn run_new_flags() {
+        let o = parse_run(
+            &s(&[
+                "--restart",
+                "on-failure:3",
+                "-m",
+                "64m",
+                "--cpus",
+                "1.5",
+                "--ulimit",
+                "nofile=1024:2048",
+                "--health-cmd",
+                "true",
+                "--health-interval",
+                "5s",
+                "--init",
+                "--stop-timeout",
+                "5",
+                "-a",
+                "stdout",
+                "busybox",
+            ]),
+            false,
+        )
+        .unwrap();
+        let b = create_body(&o);
+        assert!(b.contains(r#""AttachStdout":true,"AttachStderr":false"#));
+        assert!(b.contains(r#""Cmd":null,"Healthcheck":{"Test":["CMD-SHELL","true"],"Interval":5000000000},"Image""#));
+        assert!(b.contains(r#""Labels":{},"StopTimeout":5,"HostConfig""#));
+        assert!(b.contains(r#""RestartPolicy":{"Name":"on-failure","MaximumRetryCount":3}"#));
+        assert!(b.contains(r#""Memory":67108864,"NanoCpus":1500000000"#));
+        assert!(b.contains(r#""Ulimits":[{"Name":"nofile","Hard":2048,"Soft":1024}]"#));
+        assert!(b.contains(r#""ReadonlyPaths":null,"Init":true}"#));
+        let o = parse_run(&s(&["--no-healthcheck", "busybox"]), false).unwrap();
+        assert!(create_body(&o).contains(r#""Healthcheck":{"Test":["NONE"]}"#));
+        let e = parse_run(&s(&["--rm", "--restart", "always", "busybox"]), false)
+            .err()
+            .unwrap();
+        let c = e.downcast_ref::<crate::CliError>().unwrap();
+        assert_eq!(c.code, 125);
+        assert!(c
+            .msg
+            .contains("conflicting options: cannot specify both --restart and --rm"));
+        assert_eq!(
+            parse_restart("unless-stopped").unwrap(),
+            ("unless-stopped".into(), 0)
+        );
+        assert!(parse_restart("on-failure:x").is_err());
     }
 
     #[test]

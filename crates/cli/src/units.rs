@@ -156,6 +156,205 @@ pub fn go_quote(s: &str) -> String {
     o
 }
 
+/// go-units `RAMInBytes`: `64m`, `1g`, `512k`, `1.5GiB`, `100` (bytes);
+/// binary multipliers.
+pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
+    let bad = || format!("invalid size: '{s}'");
+    let t = s.trim_end_matches(['b', 'B']);
+    let t = t.trim_end_matches(['i', 'I']);
+    let (num, mult) = match t.chars().last() {
+        Some(c) if c.is_ascii_alphabetic() => {
+            let m: i64 = match c.to_ascii_lowercase() {
+                'k' => 1 << 10,
+                'm' => 1 << 20,
+                'g' => 1 << 30,
+                't' => 1 << 40,
+                'p' => 1 << 50,
+                _ => {
+                    let n = s
+                        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                        .unwrap_or(0);
+                    return Err(if n > 0 {
+                        format!("invalid suffix: '{}'", &s[n..])
+                    } else {
+                        bad()
+                    });
+                }
+            };
+            (&t[..t.len() - 1], m)
+        }
+        _ => {
+            // only a bare "b"/"B" suffix may follow a number without unit
+            if t.len() != s.len() && (s.len() - t.len() > 1 || s.ends_with(['i', 'I'])) {
+                return Err(bad());
+            }
+            (t, 1)
+        }
+    };
+    let num = num.trim_end_matches(' ');
+    if num.is_empty()
+        || !num.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        || num.starts_with('.')
+    {
+        return Err(bad());
+    }
+    let x: f64 = num.parse().map_err(|_| bad())?;
+    Ok((x * mult as f64) as i64)
+}
+
+/// Go's `time.ParseDuration` → nanoseconds.
+pub fn parse_go_duration(s: &str) -> Result<i64, String> {
+    let bad = || format!("time: invalid duration \"{s}\"");
+    let (neg, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if rest == "0" {
+        return Ok(0);
+    }
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if n == 0 {
+            return Err(bad());
+        }
+        let x: f64 = rest[..n].parse().map_err(|_| bad())?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..u] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            "" => return Err(format!("time: missing unit in duration \"{s}\"")),
+            o => return Err(format!("time: unknown unit \"{o}\" in duration \"{s}\"")),
+        };
+        total += x * mult;
+        rest = &rest[u..];
+    }
+    Ok(if neg { -(total as i64) } else { total as i64 })
+}
+
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let yy = if m <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + if m <= 2 { 1 } else { 0 }, m, d)
+}
+
+/// Unix nanoseconds → `2006-01-02T15:04:05.000000000Z` (UTC).
+pub fn rfc3339_nano_fixed(nanos: i128) -> String {
+    let secs = nanos.div_euclid(1_000_000_000) as i64;
+    let ns = nanos.rem_euclid(1_000_000_000);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86400));
+    let t = secs.rem_euclid(86400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ns:09}Z",
+        t / 3600,
+        t / 60 % 60,
+        t % 60
+    )
+}
+
+/// Unix seconds → Go's `time.Time.String()` in UTC: `2006-01-02 15:04:05 +0000 UTC`.
+pub fn go_time_string(secs: i64) -> String {
+    let (y, m, d) = civil_from_days(secs.div_euclid(86400));
+    let t = secs.rem_euclid(86400);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} +0000 UTC",
+        t / 3600,
+        t / 60 % 60,
+        t % 60
+    )
+}
+
+/// docker's `GetTimestamp` for `--since`/`--until`: a duration is taken
+/// back from `now` (whole seconds), dates/RFC 3339 times become
+/// `secs.nanos`, unix timestamps pass through. Local time is UTC here.
+pub fn get_timestamp(v: &str, now: f64) -> Result<String, String> {
+    if v != "0" {
+        if let Ok(d) = parse_go_duration(v) {
+            return Ok(format!("{}", (now - d as f64 / 1e9).floor() as i64));
+        }
+    }
+    let parsed = (|| -> Option<(i64, i64)> {
+        let (date, rest) = match v.split_once('T') {
+            Some((a, b)) => (a, Some(b)),
+            None => (v, None),
+        };
+        let mut dp = date.splitn(3, '-');
+        let y: i64 = dp.next()?.parse().ok()?;
+        let m: i64 = dp.next()?.parse().ok()?;
+        let dd_s = dp.next()?;
+        // date with zone is e.g. 2006-01-02Z07:00: ignore zone here
+        let dd: i64 = dd_s.get(..2)?.parse().ok()?;
+        let mut secs = days_from_civil(y, m, dd) * 86400;
+        let mut nanos = 0i64;
+        if let Some(r) = rest {
+            // split off zone
+            let zi = r.find(['Z', 'z', '+', '-']).unwrap_or(r.len());
+            let (clock, zone) = r.split_at(zi);
+            let (hms, frac) = match clock.split_once('.') {
+                Some((a, b)) => (a, Some(b)),
+                None => (clock, None),
+            };
+            let mut it = hms.split(':');
+            let h: i64 = it.next()?.parse().ok()?;
+            let mi: i64 = it.next().map(|x| x.parse().ok()).unwrap_or(Some(0))?;
+            let s: i64 = it.next().map(|x| x.parse().ok()).unwrap_or(Some(0))?;
+            secs += h * 3600 + mi * 60 + s;
+            if let Some(f) = frac {
+                let f: String = f.chars().chain(std::iter::repeat('0')).take(9).collect();
+                nanos = f.parse().ok()?;
+            }
+            if let Some(z) = zone.strip_prefix(['+', '-']) {
+                let (zh, zm) = z.split_once(':').unwrap_or((z, "0"));
+                let off = zh.parse::<i64>().ok()? * 3600 + zm.parse::<i64>().ok()? * 60;
+                secs += if zone.starts_with('+') { -off } else { off };
+            }
+        }
+        Some((secs, nanos))
+    })();
+    match parsed {
+        Some((s, n)) => Ok(format!("{s}.{n:09}")),
+        None if v.contains('-') => Err(format!("parsing time \"{v}\": cannot parse")),
+        None => {
+            let (a, b) = v.split_once('.').unwrap_or((v, "0"));
+            if a.parse::<i64>().is_ok() && b.parse::<i64>().is_ok() {
+                Ok(v.to_string())
+            } else {
+                Err(format!(
+                    "failed to parse value as time or duration: \"{v}\""
+                ))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,5 +420,72 @@ mod tests {
             "sh -c 'while true; …"
         );
         assert_eq!(go_quote("a\"b"), "\"a\\\"b\"");
+    }
+
+    #[test]
+    fn ram_sizes() {
+        assert_eq!(ram_in_bytes("64m").unwrap(), 64 << 20);
+        assert_eq!(ram_in_bytes("1g").unwrap(), 1 << 30);
+        assert_eq!(ram_in_bytes("1GB").unwrap(), 1 << 30);
+        assert_eq!(ram_in_bytes("512KiB").unwrap(), 512 << 10);
+        assert_eq!(ram_in_bytes("1.5g").unwrap(), 3 << 29);
+        assert_eq!(ram_in_bytes("100").unwrap(), 100);
+        assert_eq!(ram_in_bytes("100b").unwrap(), 100);
+        assert_eq!(ram_in_bytes("10x").unwrap_err(), "invalid suffix: 'x'");
+        assert!(ram_in_bytes("m").is_err());
+        assert!(ram_in_bytes("-1").is_err());
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("10s").unwrap(), 10_000_000_000);
+        assert_eq!(parse_go_duration("1h30m").unwrap(), 5_400_000_000_000);
+        assert_eq!(parse_go_duration("1.5s").unwrap(), 1_500_000_000);
+        assert_eq!(parse_go_duration("300ms").unwrap(), 300_000_000);
+        assert!(parse_go_duration("10").is_err());
+        assert!(parse_go_duration("abc").is_err());
+    }
+
+    #[test]
+    fn timestamps() {
+        let now = 1_795_343_677.4;
+        assert_eq!(get_timestamp("10s", now).unwrap(), "1795343667");
+        assert_eq!(get_timestamp("1m", now).unwrap(), "1795343617");
+        assert_eq!(get_timestamp("1795343617", now).unwrap(), "1795343617");
+        assert_eq!(get_timestamp("1795343617.5", now).unwrap(), "1795343617.5");
+        assert_eq!(
+            get_timestamp("2026-11-22T10:34:39Z", now).unwrap(),
+            "1795343679.000000000"
+        );
+        assert_eq!(
+            get_timestamp("2026-11-22T10:34:39.5Z", now).unwrap(),
+            "1795343679.500000000"
+        );
+        assert_eq!(
+            get_timestamp("2026-11-22T11:34:39+01:00", now).unwrap(),
+            "1795343679.000000000"
+        );
+        assert_eq!(
+            get_timestamp("2026-11-22", now).unwrap(),
+            "1795305600.000000000"
+        );
+        assert!(get_timestamp("yesterday", now).is_err());
+    }
+
+    #[test]
+    fn time_formats() {
+        assert_eq!(
+            rfc3339_nano_fixed(1_795_343_679_884_013_345),
+            "2026-11-22T10:34:39.884013345Z"
+        );
+        assert_eq!(
+            rfc3339_nano_fixed(1_000_000_000),
+            "1970-01-01T00:00:01.000000000Z"
+        );
+        assert_eq!(
+            go_time_string(1_795_343_679),
+            "2026-11-22 10:34:39 +0000 UTC"
+        );
+        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
     }
 }
