@@ -23,10 +23,73 @@ pub struct LogsOptions {
 }
 
 #[derive(serde::Deserialize)]
-struct Line {
-    log: String,
-    stream: String,
-    time: String,
+struct Line<'a> {
+    log: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    stream: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    time: std::borrow::Cow<'a, str>,
+}
+
+/// Decodes a JSON string body (without quotes), copying the runs between escapes whole.
+fn json_unescape(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let esc = rest.as_bytes().get(i + 1)?;
+        rest = &rest[i + 2..];
+        match esc {
+            b'n' => out.push('\n'),
+            b't' => out.push('\t'),
+            b'r' => out.push('\r'),
+            b'b' => out.push('\u{8}'),
+            b'f' => out.push('\u{c}'),
+            b'/' => out.push('/'),
+            b'\\' => out.push('\\'),
+            b'"' => out.push('"'),
+            b'u' => {
+                let mut cp = u32::from_str_radix(rest.get(..4)?, 16).ok()?;
+                rest = &rest[4..];
+                if (0xD800..0xDC00).contains(&cp) {
+                    // a surrogate pair: \uD83D\uDE00
+                    let lo = rest.strip_prefix("\\u")?;
+                    let lo_cp = u32::from_str_radix(lo.get(..4)?, 16).ok()?;
+                    rest = &lo[4..];
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + lo_cp.checked_sub(0xDC00)?;
+                }
+                out.push(char::from_u32(cp).unwrap_or('\u{fffd}'));
+            }
+            _ => return None,
+        }
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// The shim's own line shape, `{"log":"…","stream":"…","time":"…"}`, read without a JSON
+/// parser (the escaped log text cannot contain `","stream":"`); anything else goes to serde.
+fn parse_line(raw: &str) -> Option<Line<'_>> {
+    let fast = (|| {
+        let body = raw.trim_end().strip_prefix("{\"log\":\"")?;
+        let (log, rest) = body.rsplit_once("\",\"stream\":\"")?;
+        let (stream, rest) = rest.split_once("\",\"time\":\"")?;
+        let time = rest.strip_suffix("\"}")?;
+        if stream.contains('"') || time.contains('"') {
+            return None;
+        }
+        let log = if log.contains('\\') {
+            json_unescape(log)?.into()
+        } else {
+            log.into()
+        };
+        Some(Line {
+            log,
+            stream: stream.into(),
+            time: time.into(),
+        })
+    })();
+    fast.or_else(|| serde_json::from_str(raw).ok())
 }
 
 /// One stdcopy frame: stream byte, three zero bytes, big-endian length, payload.
@@ -44,30 +107,42 @@ struct Emitter {
 }
 
 impl Emitter {
-    /// Turns one json-file line into the bytes the client gets (None = filtered out).
-    fn render(&self, raw: &str) -> Option<Vec<u8>> {
-        let l: Line = serde_json::from_str(raw).ok()?;
+    /// Appends what the client gets for one json-file line to `out` (nothing if filtered out).
+    fn render_into(&self, raw: &str, out: &mut Vec<u8>) {
+        let Some(l) = parse_line(raw) else { return };
         let stream = if l.stream == "stderr" { 2 } else { 1 };
         if (stream == 1 && !self.opts.stdout) || (stream == 2 && !self.opts.stderr) {
-            return None;
+            return;
         }
         if self.opts.since.is_some() || self.opts.until.is_some() {
-            let t = parse_rfc3339(&l.time)?;
+            let Some(t) = parse_rfc3339(&l.time) else {
+                return;
+            };
             if self.opts.since.is_some_and(|s| t < s) || self.opts.until.is_some_and(|u| t > u) {
-                return None;
+                return;
             }
         }
-        let mut payload = Vec::new();
-        if self.opts.timestamps {
-            payload.extend_from_slice(l.time.as_bytes());
-            payload.push(b' ');
-        }
-        payload.extend_from_slice(l.log.as_bytes());
-        Some(if self.tty {
-            payload
+        let ts = if self.opts.timestamps {
+            l.time.len() + 1
         } else {
-            frame(stream, &payload)
-        })
+            0
+        };
+        if !self.tty {
+            out.extend_from_slice(&[stream, 0, 0, 0]);
+            out.extend_from_slice(&((ts + l.log.len()) as u32).to_be_bytes());
+        }
+        if self.opts.timestamps {
+            out.extend_from_slice(l.time.as_bytes());
+            out.push(b' ');
+        }
+        out.extend_from_slice(l.log.as_bytes());
+    }
+
+    /// One line rendered on its own (tests, follow mode).
+    fn render(&self, raw: &str) -> Option<Vec<u8>> {
+        let mut v = Vec::new();
+        self.render_into(raw, &mut v);
+        (!v.is_empty()).then_some(v)
     }
 }
 
@@ -101,7 +176,7 @@ impl Engine {
             let Ok(file) = std::fs::File::open(&path) else {
                 return;
             };
-            let mut rd = BufReader::new(file);
+            let mut rd = BufReader::with_capacity(1 << 20, file);
             // Sends what is batched; false once the client is gone.
             let flush = |batch: &mut Vec<u8>| -> bool {
                 batch.is_empty() || tx.blocking_send(Bytes::from(std::mem::take(batch))).is_ok()
@@ -109,21 +184,19 @@ impl Engine {
             let mut batch: Vec<u8> = Vec::new();
             // With --tail N only the last N lines are kept; without, lines stream as read.
             let mut ring: VecDeque<String> = VecDeque::new();
-            let mut take = |line: String, batch: &mut Vec<u8>| -> bool {
+            let mut take = |line: &str, batch: &mut Vec<u8>| -> bool {
                 match em.opts.tail {
                     Some(0) => true,
                     Some(n) => {
                         if ring.len() == n {
                             ring.pop_front();
                         }
-                        ring.push_back(line);
+                        ring.push_back(line.to_string());
                         true
                     }
                     None => {
-                        if let Some(b) = em.render(&line) {
-                            batch.extend_from_slice(&b);
-                        }
-                        batch.len() < 64 * 1024 || flush(batch)
+                        em.render_into(line, batch);
+                        batch.len() < 1024 * 1024 || flush(batch)
                     }
                 }
             };
@@ -132,13 +205,14 @@ impl Engine {
                 let Ok(f) = std::fs::File::open(p) else {
                     continue;
                 };
-                let mut r = BufReader::new(f);
+                let mut r = BufReader::with_capacity(1 << 20, f);
+                let mut s = String::new();
                 loop {
-                    let mut s = String::new();
+                    s.clear();
                     match r.read_line(&mut s) {
                         Ok(0) | Err(_) => break,
                         Ok(_) if s.ends_with('\n') => {
-                            if !take(s, &mut batch) {
+                            if !take(&s, &mut batch) {
                                 return;
                             }
                         }
@@ -146,14 +220,20 @@ impl Engine {
                     }
                 }
             }
+            let mut s = String::new();
             loop {
-                let mut s = String::new();
+                s.clear();
                 match rd.read_line(&mut s) {
                     Ok(0) | Err(_) => break,
+                    Ok(_) if partial.is_empty() && s.ends_with('\n') => {
+                        if !take(&s, &mut batch) {
+                            return;
+                        }
+                    }
                     Ok(_) => {
                         partial.push_str(&s);
                         if partial.ends_with('\n')
-                            && !take(std::mem::take(&mut partial), &mut batch)
+                            && !take(&std::mem::take(&mut partial), &mut batch)
                         {
                             return;
                         }
@@ -161,10 +241,8 @@ impl Engine {
                 }
             }
             for l in ring.drain(..) {
-                if let Some(b) = em.render(&l) {
-                    batch.extend_from_slice(&b);
-                }
-                if batch.len() >= 64 * 1024 && !flush(&mut batch) {
+                em.render_into(&l, &mut batch);
+                if batch.len() >= 1024 * 1024 && !flush(&mut batch) {
                     return;
                 }
             }
@@ -227,6 +305,24 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_line_parser_agrees_with_serde() {
+        for raw in [
+            r#"{"log":"hi\n","stream":"stdout","time":"2026-11-22T10:30:35.199492555Z"}"#,
+            r#"{"log":"q\"uote \\ tab\t \u001b[0m \ud83d\ude00\r\n","stream":"stderr","time":"2026-11-22T10:30:35Z"}"#,
+            r#"{"log":"\",\"stream\":\"x","stream":"stdout","time":"t"}"#,
+        ] {
+            let fast = parse_line(raw).unwrap();
+            let slow: Line = serde_json::from_str(raw).unwrap();
+            assert_eq!(
+                (fast.log, fast.stream, fast.time),
+                (slow.log, slow.stream, slow.time),
+                "{raw}"
+            );
+        }
+        assert!(parse_line("not json").is_none());
+    }
 
     #[test]
     fn frames_and_filters() {
