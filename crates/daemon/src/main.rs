@@ -55,8 +55,22 @@ fn write_pidfile(path: &Path) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
+    // glibc keeps freed memory in per-thread arenas; two arenas and mmap for big buffers
+    // (log batches, archive chunks) let the daemon give memory back after heavy requests.
+    // SAFETY: mallopt only tunes the allocator; no other thread exists yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 512 * 1024);
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(daemon())
+}
+
+async fn daemon() -> Result<()> {
     let args = Args::parse();
     let level = match args.log_level.as_str() {
         "fatal" => "error",
