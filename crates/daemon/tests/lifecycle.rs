@@ -873,3 +873,108 @@ fn find_shim(id: &str) -> i32 {
     }
     panic!("no shim for {id}");
 }
+
+/// The same lifecycle through the `berth` CLI itself.
+#[test]
+fn berth_cli_drives_the_lifecycle() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let id = d
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "w1",
+            "--restart",
+            "on-failure:2",
+            "-m",
+            "32m",
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "20",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "300ms",
+            "-l",
+            "app=x",
+            "busybox",
+            "sleep",
+            "300",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(
+        d.ok(&["exec", "w1", "sh", "-c", "hostname"]).trim(),
+        &id[..12]
+    );
+    assert_eq!(
+        d.berth(&["exec", "w1", "sh", "-c", "exit 3"]).status.code(),
+        Some(3)
+    );
+    assert_eq!(d.berth(&["exec", "w1", "nosuch"]).status.code(), Some(127));
+    assert_eq!(
+        d.ok(&[
+            "exec",
+            "-u",
+            "nobody",
+            "-w",
+            "/tmp",
+            "w1",
+            "sh",
+            "-c",
+            "id -u; pwd"
+        ]),
+        "65534\n/tmp\n"
+    );
+    d.ok(&["pause", "w1"]);
+    let table = d.ok(&["ps", "--format", "table {{.Names}}\t{{.Status}}"]);
+    assert!(
+        table.starts_with("NAMES") && table.contains("(Paused)"),
+        "{table}"
+    );
+    d.ok(&["unpause", "w1"]);
+    d.ok(&["rename", "w1", "w2"]);
+    let top = d.ok(&["top", "w2"]);
+    assert!(top.contains("sleep 300"), "{top}");
+    let stats = d.ok(&["stats", "--no-stream", "w2"]);
+    assert!(stats.contains("w2") && stats.contains("32MiB"), "{stats}");
+    d.ok(&["update", "--pids-limit", "30", "w2"]);
+    assert_eq!(
+        d.ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.PidsLimit}} {{json .Config.Labels}}",
+            "w2"
+        ])
+        .trim(),
+        r#"30 {"app":"x"}"#
+    );
+    assert!(eventually(5, || d.ok(&["ps"]).contains("(healthy)")));
+    let pid0 = d.inspect("w2")["State"]["Pid"].clone();
+    d.ok(&["restart", "-t", "0", "w2"]);
+    assert_ne!(d.inspect("w2")["State"]["Pid"], pid0);
+    d.ok(&["kill", "w2"]);
+    assert_eq!(d.ok(&["wait", "w2"]).trim(), "137");
+    std::thread::sleep(Duration::from_millis(1100));
+    let ev = d.ok(&[
+        "events",
+        "--since",
+        "1m",
+        "--until",
+        "0s",
+        "--filter",
+        &format!("container={id}"),
+        "--format",
+        "{{.Action}}",
+    ]);
+    for a in [
+        "create", "start", "pause", "unpause", "rename", "kill", "die",
+    ] {
+        assert!(ev.lines().any(|l| l == a), "{a} missing from {ev}");
+    }
+    let pruned = d.ok(&["container", "prune", "-f"]);
+    assert!(pruned.contains(&id), "{pruned}");
+    assert!(d.ok(&["ps", "-aq"]).trim().is_empty());
+}
