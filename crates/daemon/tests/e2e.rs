@@ -580,3 +580,99 @@ fn interactive_tty_with_berth_and_docker() {
         assert_eq!(rc, "6", "{screen}");
     }
 }
+
+#[test]
+fn detach_with_ctrl_p_ctrl_q_then_attach_again() {
+    let d = Daemon::start();
+    d.load_busybox();
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipping: tmux not installed");
+        return;
+    }
+    let berth = common::bin_dir().join("berth");
+    let s1 = format!("dt{}", std::process::id());
+    let rc1 = d.root.join("rc1");
+    let cmd = format!(
+        "{} -H {} run -it --name t1 busybox sh; echo $? > {}; sleep 2",
+        berth.display(),
+        d.host(),
+        rc1.display()
+    );
+    Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &s1,
+            "-x",
+            "100",
+            "-y",
+            "30",
+            &cmd,
+        ])
+        .status()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    Command::new("tmux")
+        .args(["send-keys", "-t", &s1, "C-p", "C-q"])
+        .status()
+        .unwrap();
+    assert!(eventually(5, || rc1.exists()), "run -it did not detach");
+    assert_eq!(std::fs::read_to_string(&rc1).unwrap().trim(), "0");
+    assert_eq!(
+        d.inspect("t1")["State"]["Status"],
+        "running",
+        "detaching stopped the container"
+    );
+    let s2 = format!("at{}", std::process::id());
+    let rc2 = d.root.join("rc2");
+    let cmd = format!(
+        "{} -H {} attach t1; echo $? > {}; sleep 2",
+        berth.display(),
+        d.host(),
+        rc2.display()
+    );
+    Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &s2,
+            "-x",
+            "100",
+            "-y",
+            "30",
+            &cmd,
+        ])
+        .status()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    Command::new("tmux")
+        .args(["send-keys", "-t", &s2, "echo again$((1+1))", "Enter"])
+        .status()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let screen = stdout(
+        &Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &s2])
+            .output()
+            .unwrap(),
+    );
+    Command::new("tmux")
+        .args(["send-keys", "-t", &s2, "exit 7", "Enter"])
+        .status()
+        .unwrap();
+    assert!(
+        eventually(5, || rc2.exists()),
+        "attach did not end: {screen}"
+    );
+    let _ = Command::new("tmux")
+        .args(["kill-session", "-t", &s1])
+        .status();
+    let _ = Command::new("tmux")
+        .args(["kill-session", "-t", &s2])
+        .status();
+    assert!(screen.contains("again2"), "{screen}");
+    assert_eq!(std::fs::read_to_string(&rc2).unwrap().trim(), "7");
+    assert_eq!(d.inspect("t1")["State"]["ExitCode"], 7);
+}

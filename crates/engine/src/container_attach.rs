@@ -68,7 +68,8 @@ impl Engine {
         let c = self.get_container(&ticket.id)?;
         if c.state().status.is_running() {
             let sock = self.shim_socket(&c.id);
-            self.spawn_attach(&sock, ticket.opts, io).await;
+            self.spawn_attach(&sock, ticket.opts, io, c.record().config.tty)
+                .await;
         } else {
             let mut io = io;
             let _ = io.shutdown().await;
@@ -82,6 +83,7 @@ impl Engine {
         sock: &Path,
         opts: AttachOptions,
         mut io: Box<dyn ClientIo>,
+        tty: bool,
     ) {
         let line = format!(
             "ATTACH {} {} {}",
@@ -98,14 +100,19 @@ impl Engine {
         // The shim acknowledges nothing; a STATE round trip makes sure it has read our
         // ATTACH line before anything else (START) reaches it.
         let _ = shim_client::request(sock, "STATE").await;
-        tokio::spawn(splice(shim, io, opts.stdin));
+        tokio::spawn(splice(shim, io, opts.stdin, !tty));
     }
 }
 
 /// Copies the client's stdin to the shim (only if `stdin`) and the shim's output to the
 /// client until the shim closes; a client half-close does not end the output.
-pub(crate) async fn splice(shim: tokio::net::UnixStream, io: Box<dyn ClientIo>, stdin: bool) {
-    let mut cli_w = splice_open(shim, io, stdin).await;
+pub(crate) async fn splice(
+    shim: tokio::net::UnixStream,
+    io: Box<dyn ClientIo>,
+    stdin: bool,
+    close_stdin: bool,
+) {
+    let mut cli_w = splice_open(shim, io, stdin, close_stdin).await;
     let _ = cli_w.shutdown().await;
 }
 
@@ -115,12 +122,18 @@ pub(crate) async fn splice_open(
     shim: tokio::net::UnixStream,
     io: Box<dyn ClientIo>,
     stdin: bool,
+    close_stdin: bool,
 ) -> tokio::io::WriteHalf<Box<dyn ClientIo>> {
     let (mut shim_r, mut shim_w) = shim.into_split();
     let (mut cli_r, mut cli_w) = tokio::io::split(io);
     let to_shim = tokio::spawn(async move {
         if stdin {
             let _ = tokio::io::copy(&mut cli_r, &mut shim_w).await;
+            if !close_stdin {
+                // a tty's stdin is not closed when the client goes (docker's rule); keep the
+                // write side open until the output ends
+                std::future::pending::<()>().await;
+            }
         } else {
             // Drain and ignore whatever the client sends.
             let mut buf = [0u8; 4096];

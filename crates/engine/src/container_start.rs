@@ -135,7 +135,9 @@ impl Engine {
         if rec.config.open_stdin {
             cmd.arg("--stdin");
         }
-        if rec.config.stdin_once {
+        // docker closes a container's stdin after the first attach only without a tty: a
+        // detached `run -it` must leave the shell reading, for a later `attach`
+        if rec.config.stdin_once && !rec.config.tty {
             cmd.arg("--stdin-once");
         }
         cmd.stdin(Stdio::null())
@@ -166,7 +168,7 @@ impl Engine {
         for p in pending {
             // the client got its 101 before it sent `start`; its stream is on its way
             if let Ok(Ok(io)) = tokio::time::timeout(Duration::from_secs(5), p.io).await {
-                self.spawn_attach(&sock, p.opts, io).await;
+                self.spawn_attach(&sock, p.opts, io, rec.config.tty).await;
             }
         }
         let answer = shim_client::request(&sock, "START").await?;

@@ -252,9 +252,10 @@ impl Engine {
         let id = id.to_string();
         let finish = async move {
             let client = match io {
-                Some(io) => {
-                    Some(crate::container_attach::splice_open(conn, io, cfg.attach_stdin).await)
-                }
+                Some(io) => Some(
+                    crate::container_attach::splice_open(conn, io, cfg.attach_stdin, !cfg.tty)
+                        .await,
+                ),
                 None => {
                     let mut sink = [0u8; 8192];
                     while matches!(conn.read(&mut sink).await, Ok(n) if n > 0) {}
