@@ -112,7 +112,8 @@ impl Engine {
         }
         let d = berth_image::Digest::parse(&staged.diff_id)?;
         if !self.images.has_blob(&d) {
-            std::fs::File::open(&staged.path)?.sync_all()?;
+            // not fsynced, like the unpacked layer itself: a kill -9 cannot tear it (the
+            // rename is atomic); only a power loss could, as for any layer
             std::fs::rename(&staged.path, self.images.blob_path(&d))?;
         }
         Ok(chain)
