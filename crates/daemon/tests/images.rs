@@ -1,19 +1,7 @@
 //! Image commands (tag, rmi, history, images filters, image prune) through the real docker CLI.
 
 mod common;
-use common::{stderr, stdout, Daemon};
-
-fn docker_ok(d: &Daemon, args: &[&str]) -> Option<String> {
-    let o = d.docker(args)?;
-    assert!(
-        o.status.success(),
-        "docker {args:?} failed ({:?}): {}{}",
-        o.status.code(),
-        stdout(&o),
-        stderr(&o)
-    );
-    Some(stdout(&o))
-}
+use common::{docker_ok, stderr, stdout, Daemon};
 
 #[test]
 fn tag_rmi_history_filters_prune() {

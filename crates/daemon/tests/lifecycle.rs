@@ -3,21 +3,9 @@
 //! through the raw API.
 
 mod common;
-use common::{eventually, stderr, stdout, Daemon};
+use common::{docker_ok, eventually, stderr, stdout, Daemon};
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn docker_ok(d: &Daemon, args: &[&str]) -> Option<String> {
-    let o = d.docker(args)?;
-    assert!(
-        o.status.success(),
-        "docker {args:?} failed ({:?}): {}{}",
-        o.status.code(),
-        stdout(&o),
-        stderr(&o)
-    );
-    Some(stdout(&o))
-}
 
 fn cgroup_file(ctrl: &str, id: &str, file: &str) -> String {
     std::fs::read_to_string(format!("/sys/fs/cgroup/{ctrl}/berth/{id}/{file}"))

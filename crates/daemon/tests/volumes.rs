@@ -1,19 +1,7 @@
 //! Volumes and mounts through the real docker CLI.
 
 mod common;
-use common::{stderr, stdout, Daemon};
-
-fn docker_ok(d: &Daemon, args: &[&str]) -> Option<String> {
-    let o = d.docker(args)?;
-    assert!(
-        o.status.success(),
-        "docker {args:?} failed ({:?}): {}{}",
-        o.status.code(),
-        stdout(&o),
-        stderr(&o)
-    );
-    Some(stdout(&o))
-}
+use common::{docker_ok, stderr, Daemon};
 
 #[test]
 fn volumes_binds_tmpfs_volumes_from() {

@@ -363,3 +363,16 @@ pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// The real docker CLI against `d`, insisting on success; None when docker is not installed.
+pub fn docker_ok(d: &Daemon, args: &[&str]) -> Option<String> {
+    let o = d.docker(args)?;
+    assert!(
+        o.status.success(),
+        "docker {args:?} failed ({:?}): {}{}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    Some(stdout(&o))
+}
