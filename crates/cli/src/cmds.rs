@@ -5,7 +5,7 @@ use crate::flags::{self, b, v, Parsed, Spec};
 use crate::http::ReqBody;
 use crate::jv::J;
 use crate::run::query_escape;
-use crate::units::{ago, ellipsis, go_quote, human_size, table};
+use crate::units::{ago, ellipsis, go_quote, human_size};
 use crate::{args_error, fail, flag_error, help_text, stdcopy, tmpl};
 use anyhow::Result;
 use serde_json::Value;
@@ -324,106 +324,6 @@ pub fn ps(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> 
     Ok(0)
 }
 
-// ---------------------------------------------------------------- images
-
-const IMAGES_FLAGS: &[Spec] = &[
-    b(Some('a'), "all"),
-    b(Some('q'), "quiet"),
-    b(None, "no-trunc"),
-    v(Some('f'), "filter"),
-];
-
-pub fn images_rows(list: &Value, now: f64, trunc: bool) -> Vec<Vec<String>> {
-    let mut rows = vec![["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]
-        .iter()
-        .map(|x| x.to_string())
-        .collect::<Vec<_>>()];
-    for img in list.as_array().into_iter().flatten() {
-        let id = s(img, "Id");
-        let id = if trunc { short_id(id) } else { id.to_string() };
-        let created = ago(
-            img.get("Created").and_then(|x| x.as_i64()).unwrap_or(0),
-            now,
-        );
-        let size = human_size(img.get("Size").and_then(|x| x.as_f64()).unwrap_or(0.0));
-        let tags: Vec<&str> = img
-            .get("RepoTags")
-            .and_then(|t| t.as_array())
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t.as_str())
-            .collect();
-        let mut pairs: Vec<(String, String)> = tags
-            .iter()
-            .map(|t| match t.rfind(':') {
-                Some(i) if !t[i..].contains('/') => (t[..i].to_string(), t[i + 1..].to_string()),
-                _ => (t.to_string(), "<none>".to_string()),
-            })
-            .collect();
-        if pairs.is_empty() {
-            let repo = img
-                .get("RepoDigests")
-                .and_then(|d| d.as_array())
-                .and_then(|d| d.first())
-                .and_then(|d| d.as_str())
-                .and_then(|d| d.split('@').next())
-                .unwrap_or("<none>")
-                .to_string();
-            pairs.push((repo, "<none>".into()));
-        }
-        for (repo, tag) in pairs {
-            rows.push(vec![repo, tag, id.clone(), created.clone(), size.clone()]);
-        }
-    }
-    rows
-}
-
-pub fn images(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
-    let Some(p) = parse("images", args, IMAGES_FLAGS)? else {
-        return Ok(0);
-    };
-    let mut filters = p.all("filter");
-    if let Some(r) = p.args.first() {
-        filters.push(format!("reference={r}"));
-    }
-    let mut q = Vec::new();
-    if p.has("all") {
-        q.push("all=1".to_string());
-    }
-    let fq = filters_query(&filters)?;
-    if !fq.is_empty() {
-        q.push(fq);
-    }
-    let path = if q.is_empty() {
-        "/images/json".to_string()
-    } else {
-        format!("/images/json?{}", q.join("&"))
-    };
-    let mut c = connect()?;
-    let list = c.get_json(&path)?;
-    let trunc = !p.has("no-trunc");
-    if p.has("quiet") {
-        let mut seen = Vec::new();
-        let mut t = String::new();
-        for x in list.as_array().into_iter().flatten() {
-            let id = if trunc {
-                short_id(s(x, "Id"))
-            } else {
-                s(x, "Id").to_string()
-            };
-            if !seen.contains(&id) {
-                t.push_str(&id);
-                t.push('\n');
-                seen.push(id);
-            }
-        }
-        out(&t)?;
-        return Ok(0);
-    }
-    out(&table(&images_rows(&list, now(), trunc)))?;
-    Ok(0)
-}
-
 // ---------------------------------------------------------------- logs
 
 const LOGS_FLAGS: &[Spec] = &[
@@ -575,11 +475,27 @@ const INSPECT_FLAGS: &[Spec] = &[
 ];
 
 pub fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
-    let Some(p) = parse("inspect", args, INSPECT_FLAGS)? else {
+    inspect_as(connect, "inspect", args, None)
+}
+
+/// `inspect`, or `image inspect`/`volume inspect` (`forced` type: only
+/// that kind is looked up and a miss prints the daemon's error).
+pub fn inspect_as(
+    connect: impl Fn() -> Result<Client>,
+    cmd: &str,
+    args: &[String],
+    forced: Option<&str>,
+) -> Result<i32> {
+    let specs: &[Spec] = if forced.is_some() {
+        &INSPECT_FLAGS[..1]
+    } else {
+        INSPECT_FLAGS
+    };
+    let Some(p) = parse(cmd, args, specs)? else {
         return Ok(0);
     };
     if p.args.is_empty() {
-        return Err(args_error("inspect", "requires at least 1 argument"));
+        return Err(args_error(cmd, "requires at least 1 argument"));
     }
     let template = match p.get("format") {
         Some(f) if !f.is_empty() && f != "json" => Some(
@@ -588,7 +504,7 @@ pub fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<
         ),
         _ => None,
     };
-    let typ = p.get("type").unwrap_or("");
+    let typ = forced.unwrap_or(p.get("type").unwrap_or(""));
     const TYPES: [&str; 10] = [
         "config",
         "container",
@@ -620,6 +536,16 @@ pub fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<
     let size = if p.has("size") { "?size=1" } else { "" };
     for name in &p.args {
         let mut found = None;
+        let mut miss = None;
+        if typ == "volume" {
+            match c.call("GET", &format!("/volumes/{name}"), ReqBody::Empty) {
+                Ok(r) => found = Some(r.body),
+                Err(e) => match e.downcast_ref::<DaemonError>() {
+                    Some(d) if d.status == 404 => miss = Some(d.to_string()),
+                    _ => return Err(e),
+                },
+            }
+        }
         if typ.is_empty() || typ == "container" {
             match c.call(
                 "GET",
@@ -628,7 +554,7 @@ pub fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<
             ) {
                 Ok(r) => found = Some(r.body),
                 Err(e) => match e.downcast_ref::<DaemonError>() {
-                    Some(d) if d.status == 404 => {}
+                    Some(d) if d.status == 404 => miss = Some(d.to_string()),
                     _ => return Err(e),
                 },
             }
@@ -637,13 +563,14 @@ pub fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<
             match c.call("GET", &format!("/images/{name}/json"), ReqBody::Empty) {
                 Ok(r) => found = Some(r.body),
                 Err(e) => match e.downcast_ref::<DaemonError>() {
-                    Some(d) if d.status == 404 => {}
+                    Some(d) if d.status == 404 => miss = Some(d.to_string()),
                     _ => return Err(e),
                 },
             }
         }
         match found {
             Some(b) => raws.push(b),
+            None if !typ.is_empty() => errors.push(miss.unwrap_or_default()),
             None => errors.push(format!("Error: No such object: {name}")),
         }
     }
@@ -723,7 +650,7 @@ pub fn load(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32
     }
 }
 
-fn io_msg(e: &std::io::Error) -> String {
+pub fn io_msg(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file or directory".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
@@ -1022,11 +949,14 @@ mod tests {
     fn images_table() {
         let list = json!([{"Id":"sha256:d72df08b3844be1b02d81ebd1a0405d9b91bab38159c18b7914084896a628401","RepoTags":["busybox:latest"],"Created":1704067200,"Size":1982256},
                           {"Id":"sha256:0123456789abcdef","RepoTags":null,"Created":0,"Size":0}]);
-        let t = table(&images_rows(
-            &list,
-            1704067200.0 + 2.5 * 365.0 * 86400.0,
-            true,
-        ));
+        let items =
+            crate::img::image_items(&list, 1704067200.0 + 2.5 * 365.0 * 86400.0, true, false);
+        let t = tmpl::render_list(
+            "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",
+            &items,
+            crate::img::IMAGES_HEADERS,
+        )
+        .unwrap();
         assert_eq!(
             t,
             "REPOSITORY   TAG       IMAGE ID       CREATED        SIZE\n\

@@ -5,6 +5,7 @@ mod cmds;
 mod ctr;
 mod flags;
 mod http;
+mod img;
 mod jv;
 mod run;
 mod stdcopy;
@@ -48,7 +49,19 @@ pub fn usage_of(cmd: &str) -> &'static str {
         "rename" => "CONTAINER NEW_NAME",
         "top" => "CONTAINER [ps OPTIONS]",
         "stats" => "[OPTIONS] [CONTAINER...]",
-        "images" => "[OPTIONS] [REPOSITORY[:TAG]]",
+        "images" | "image ls" => "[OPTIONS] [REPOSITORY[:TAG]]",
+        "image prune" | "system prune" | "volume prune" | "system df" | "volume ls" => "[OPTIONS]",
+        "rmi" | "image rm" | "save" | "image save" => "[OPTIONS] IMAGE [IMAGE...]",
+        "history" | "image history" => "[OPTIONS] IMAGE",
+        "image inspect" => "[OPTIONS] IMAGE [IMAGE...]",
+        "tag" => "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
+        "commit" => "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+        "diff" => "CONTAINER",
+        "export" => "[OPTIONS] CONTAINER",
+        "import" | "image import" => "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
+        "cp" => "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+        "volume create" => "[OPTIONS] [VOLUME]",
+        "volume inspect" | "volume rm" => "[OPTIONS] VOLUME [VOLUME...]",
         "logs" => "[OPTIONS] CONTAINER",
         "inspect" => "[OPTIONS] NAME|ID [NAME|ID...]",
         _ => "[OPTIONS] CONTAINER [CONTAINER...]",
@@ -68,9 +81,15 @@ pub fn flag_error(cmd: &str, msg: &str) -> anyhow::Error {
 
 /// docker's "requires at least N argument(s)" error; exit 1.
 pub fn args_error(cmd: &str, what: &str) -> anyhow::Error {
+    // cobra's MinArgs says "See", the exact/range checks say "Run".
+    let verb = if what.starts_with("requires at least") && !what.contains("at most") {
+        "See"
+    } else {
+        "Run"
+    };
     fail(
         format!(
-            "berth: 'berth {cmd}' {what}\n\nUsage:  berth {cmd} {}\n\nSee 'berth {cmd} --help' for more information",
+            "berth: 'berth {cmd}' {what}\n\nUsage:  berth {cmd} {}\n\n{verb} 'berth {cmd} --help' for more information",
             usage_of(cmd)
         ),
         1,
@@ -196,6 +215,37 @@ fn real_main() -> anyhow::Result<i32> {
             other => other,
         };
         rest = &rest[1..];
+    } else if cmd == "image" && !rest.is_empty() {
+        cmd = match rest[0].as_str() {
+            "ls" | "list" => "image ls",
+            "rm" | "remove" => "image rm",
+            "prune" => "image prune",
+            "inspect" => "image inspect",
+            "history" => "image history",
+            "tag" => "tag",
+            "load" => "load",
+            "save" => "image save",
+            "import" => "image import",
+            other => other,
+        };
+        rest = &rest[1..];
+    } else if (cmd == "system" || cmd == "volume") && !rest.is_empty() {
+        let sub = format!("{cmd} {}", rest[0]);
+        cmd = match sub.as_str() {
+            "system df" => "system df",
+            "system prune" => "system prune",
+            "system info" => "info",
+            "system events" => "events",
+            "volume create" => "volume create",
+            "volume ls" | "volume list" => "volume ls",
+            "volume inspect" => "volume inspect",
+            "volume rm" | "volume remove" => "volume rm",
+            "volume prune" => "volume prune",
+            _ => cmd,
+        };
+        if cmd != "system" && cmd != "volume" {
+            rest = &rest[1..];
+        }
     }
     let socket = client::parse_host(host.as_deref().unwrap_or(DEFAULT_HOST))?;
     let connect = || Client::connect(socket.clone());
@@ -204,7 +254,17 @@ fn real_main() -> anyhow::Result<i32> {
         "create" => run::cmd_run(connect, rest, true),
         "start" => run::cmd_start(connect, rest),
         "ps" => cmds::ps(connect, rest),
-        "images" => cmds::images(connect, rest),
+        "images" | "image ls" => img::images(connect, cmd, rest),
+        "image inspect" => cmds::inspect_as(connect, cmd, rest, Some("image")),
+        "rmi" | "image rm" => img::rmi(connect, cmd, rest),
+        "image prune" => img::image_prune(connect, rest),
+        "history" | "image history" => img::history(connect, cmd, rest),
+        "tag" => img::tag(connect, rest),
+        "commit" => img::commit(connect, rest),
+        "diff" => img::diff(connect, cmd, rest),
+        "export" => img::export(connect, cmd, rest),
+        "save" | "image save" => img::save(connect, cmd, rest),
+        "import" | "image import" => img::import(connect, cmd, rest),
         "logs" => cmds::logs(connect, rest),
         "stop" | "kill" | "rm" => cmds::lifecycle(connect, cmd, rest),
         "inspect" => cmds::inspect(connect, rest),

@@ -71,6 +71,11 @@ fn trim_zeros(s: &str) -> &str {
 
 /// go-units `HumanSizeWithPrecision(size, 3)` (powers of 1000).
 pub fn human_size(size: f64) -> String {
+    go_g_size(size, 3)
+}
+
+/// go-units `HumanSizeWithPrecision(size, prec)`; `HumanSize` is prec 4.
+pub fn go_g_size(size: f64, prec: usize) -> String {
     const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
     let mut s = size;
     let mut i = 0;
@@ -78,7 +83,7 @@ pub fn human_size(size: f64) -> String {
         s /= 1000.0;
         i += 1;
     }
-    format!("{}{}", go_g(s, 3), UNITS[i])
+    format!("{}{}", go_g(s, prec), UNITS[i])
 }
 
 /// Go's `%v` of a float64 from decoded JSON: shortest digits, `%e` form when
