@@ -416,3 +416,37 @@ fn commit_save_load_import_round_trips() {
         "hello\n"
     );
 }
+
+/// The image commands through the `berth` CLI itself.
+#[test]
+fn berth_cli_image_commands() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let table = d.ok(&["images", "--format", "table {{.Repository}}\t{{.Tag}}"]);
+    assert!(
+        table.starts_with("REPOSITORY") && table.contains("busybox"),
+        "{table}"
+    );
+    let o = d.berth(&["run", "--name", "c1", "busybox", "sh", "-c", "echo hi > /g"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(d.ok(&["diff", "c1"]), "A /g\n");
+    let id = d
+        .ok(&["commit", "-c", r#"CMD ["cat","/g"]"#, "c1", "mine:1"])
+        .trim()
+        .to_string();
+    assert!(id.starts_with("sha256:"));
+    assert_eq!(d.ok(&["run", "--rm", "mine:1"]), "hi\n");
+    assert_eq!(d.ok(&["history", "-q", "mine:1"]).lines().count(), 2);
+    d.ok(&["tag", "mine:1", "mine:2"]);
+    assert!(d.ok(&["rmi", "mine:2"]).contains("Untagged: mine:2"));
+    let tar = d.root.join("s.tar");
+    d.ok(&["save", "-o", tar.to_str().unwrap(), "mine:1"]);
+    let d2 = Daemon::start();
+    d2.ok(&["load", "-i", tar.to_str().unwrap()]);
+    assert_eq!(d2.ok(&["inspect", "-f", "{{.Id}}", "mine:1"]).trim(), id);
+    let exported = d.root.join("e.tar");
+    std::fs::write(&exported, d.berth(&["export", "c1"]).stdout).unwrap();
+    let out = d.ok(&["import", exported.to_str().unwrap(), "flat:1"]);
+    assert!(out.trim().starts_with("sha256:"), "{out}");
+    assert_eq!(d.ok(&["run", "--rm", "flat:1", "cat", "/g"]), "hi\n");
+}
