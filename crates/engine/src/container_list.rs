@@ -3,8 +3,9 @@
 use crate::container::{Container, Status};
 use crate::timefmt::{from_unix_nanos, human_duration, unix_secs};
 use crate::{Engine, Error, Result};
+use berth_util::filters::labels_match;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
 #[derive(Debug, Clone, Default)]
@@ -78,6 +79,9 @@ fn matches(engine: &Engine, c: &Container, filters: &HashMap<String, Vec<String>
     let rec = c.record();
     let created_of = |v: &str| engine.get_container(v).ok().map(|o| o.record().created);
     filters.iter().all(|(k, vals)| {
+        if k == "label" {
+            return labels_match(vals, rec.config.labels.as_ref().unwrap_or(&BTreeMap::new()));
+        }
         vals.is_empty()
             || vals.iter().any(|v| match k.as_str() {
                 "status" => {
@@ -119,13 +123,6 @@ fn matches(engine: &Engine, c: &Container, filters: &HashMap<String, Vec<String>
                     h == v
                 }
                 "volume" | "network" | "publish" | "expose" | "is-task" => false,
-                "label" => {
-                    let labels = rec.config.labels.clone().unwrap_or_default();
-                    match v.split_once('=') {
-                        Some((lk, lv)) => labels.get(lk).map(|x| x == lv).unwrap_or(false),
-                        None => labels.contains_key(v.as_str()),
-                    }
-                }
                 _ => true,
             })
     })

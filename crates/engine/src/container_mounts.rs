@@ -450,6 +450,9 @@ impl Engine {
         filters: &HashMap<String, Vec<String>>,
     ) -> bool {
         filters.iter().all(|(k, vals)| {
+            if k == "label" {
+                return berth_util::filters::labels_match(vals, &v.labels);
+            }
             vals.is_empty()
                 || vals.iter().any(|x| match k.as_str() {
                     "name" => v.name.contains(x.as_str()),
@@ -457,10 +460,6 @@ impl Engine {
                     "dangling" => {
                         (x == "true" || x == "1") == self.volume_users(&v.name).is_empty()
                     }
-                    "label" => match x.split_once('=') {
-                        Some((lk, lv)) => v.labels.get(lk).map(|y| y == lv).unwrap_or(false),
-                        None => v.labels.contains_key(x.as_str()),
-                    },
                     _ => true,
                 })
         })

@@ -54,11 +54,7 @@ impl Engine {
             }
             if let Some(labels) = filters.get("label") {
                 let have = rec.config.labels.clone().unwrap_or_default();
-                let ok = labels.iter().all(|l| match l.split_once('=') {
-                    Some((k, v)) => have.get(k).map(|x| x == v).unwrap_or(false),
-                    None => have.contains_key(l.as_str()),
-                });
-                if !ok {
+                if !berth_util::filters::labels_match(labels, &have) {
                     continue;
                 }
             }

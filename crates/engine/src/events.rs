@@ -1,6 +1,7 @@
 //! Events: a broadcast for live subscribers and a ring of recent ones for `--since`.
 
 use crate::container::now_nanos;
+use berth_util::filters::labels_match;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -43,9 +44,12 @@ impl Event {
     }
 
     /// docker's event filters: type, event (action, also `health_status` prefix), container
-    /// (ID, prefix or name), image, label (`k` or `k=v`).
+    /// (ID, prefix or name), image, label (`k` or `k=v`, all of them must match).
     pub fn matches(&self, filters: &HashMap<String, Vec<String>>) -> bool {
         filters.iter().all(|(k, vals)| {
+            if k == "label" {
+                return labels_match(vals, &self.attributes);
+            }
             vals.is_empty()
                 || vals.iter().any(|v| match k.as_str() {
                     "type" => self.kind == v,
@@ -64,10 +68,6 @@ impl Event {
                             .unwrap_or(false)
                             || (self.kind == "image" && self.id == *v)
                     }
-                    "label" => match v.split_once('=') {
-                        Some((lk, lv)) => self.attributes.get(lk).map(|x| x == lv).unwrap_or(false),
-                        None => self.attributes.contains_key(v.as_str()),
-                    },
                     _ => true,
                 })
         })

@@ -242,6 +242,10 @@ impl Engine {
     pub fn image_matches(&self, img: &Image, filters: &HashMap<String, Vec<String>>) -> bool {
         let created = |i: &Image| i.config.created.clone().unwrap_or_default();
         filters.iter().all(|(k, vals)| {
+            if k == "label" {
+                let labels = img.config.config.as_ref().and_then(|c| c.labels.clone());
+                return berth_util::filters::labels_match(vals, &labels.unwrap_or_default());
+            }
             vals.is_empty()
                 || vals.iter().any(|v| match k.as_str() {
                     "dangling" => (v == "true") == img.repo_tags.is_empty(),
@@ -256,18 +260,6 @@ impl Engine {
                         .get(v)
                         .map(|o| created(img) > created(&o))
                         .unwrap_or(false),
-                    "label" => {
-                        let labels = img
-                            .config
-                            .config
-                            .as_ref()
-                            .and_then(|c| c.labels.clone())
-                            .unwrap_or_default();
-                        match v.split_once('=') {
-                            Some((lk, lv)) => labels.get(lk).map(|x| x == lv).unwrap_or(false),
-                            None => labels.contains_key(v.as_str()),
-                        }
-                    }
                     _ => true,
                 })
         })

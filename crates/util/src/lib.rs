@@ -1,6 +1,8 @@
 //! berth-util: the few helpers several layers share (a leaf crate: it depends on no other
-//! berth crate). Atomic metadata writes, gzip sniffing, `/proc/self/mountinfo` decoding.
+//! berth crate). Atomic metadata writes, gzip sniffing, `/proc/self/mountinfo` decoding,
+//! docker's label filter.
 
+pub mod filters;
 pub mod fs;
 pub mod io;
 pub mod mountinfo;
