@@ -1,0 +1,221 @@
+//! Debian's docker-compose (1.29, Python, on docker-py) against berthd, for a project that
+//! needs no networking (`network_mode: none` everywhere, so compose creates no network).
+
+mod common;
+use common::{eventually, stderr, stdout, Daemon};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const COMPOSE: &str = "/usr/bin/docker-compose";
+const PROJECT: &str = "bt";
+
+const COMPOSE_FILE: &str = r#"version: "3.8"
+services:
+  web:
+    image: busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo web-started; echo persisted > /data/f; while :; do sleep 1; done"]
+    network_mode: none
+    volumes: ["vol:/data"]
+    labels: {com.example.tier: front}
+  job:
+    image: busybox:latest
+    command: ["sh", "-c", "echo job-says-hi; echo FOO=$$FOO"]
+    network_mode: none
+    environment: {FOO: bar}
+    depends_on: [web]
+volumes:
+  vol: {}
+"#;
+
+/// `docker-compose -p bt args…` in `dir` against `d`; killed after two minutes.
+fn compose(d: &Daemon, dir: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(COMPOSE)
+        .current_dir(dir)
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.root.join("docker-config"))
+        .env("COMPOSE_INTERACTIVE_NO_CLI", "1")
+        .env_remove("DOCKER_API_VERSION")
+        .env_remove("COMPOSE_FILE")
+        .env_remove("COMPOSE_PROJECT_NAME")
+        .arg("-p")
+        .arg(PROJECT)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run docker-compose");
+    let t0 = Instant::now();
+    loop {
+        if child.try_wait().expect("wait docker-compose").is_some() {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("docker-compose output")
+}
+
+fn compose_ok(d: &Daemon, dir: &Path, args: &[&str]) -> Output {
+    let o = compose(d, dir, args);
+    assert!(
+        o.status.success(),
+        "docker-compose {args:?} failed ({:?}):\n{}{}\n--- berthd log tail ---\n{}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o),
+        tail(&d.log(), 40)
+    );
+    o
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The project's containers as the API lists them (compose's own filter).
+fn project_containers(d: &Daemon) -> Vec<serde_json::Value> {
+    let (st, _, body) = d.http(
+        "GET",
+        "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22com.docker.compose.project%3Dbt%22%5D%7D",
+        None,
+    );
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    serde_json::from_slice::<Vec<serde_json::Value>>(&body).expect("list json")
+}
+
+/// The `ps` table row of one container.
+fn ps_row<'a>(ps: &'a str, name: &str) -> Vec<&'a str> {
+    ps.lines()
+        .filter(|l| l.split_whitespace().next() == Some(name))
+        .collect()
+}
+
+#[test]
+fn compose_up_ps_logs_run_down_without_networks() {
+    if !Path::new(COMPOSE).exists() {
+        eprintln!("skipping: {COMPOSE} is not installed (apt-get install docker-compose)");
+        return;
+    }
+    let d = Daemon::start();
+    d.load_busybox();
+    let dir: PathBuf = d.root.join("proj");
+    std::fs::create_dir_all(&dir).expect("mkdir project");
+    std::fs::write(dir.join("docker-compose.yml"), COMPOSE_FILE).expect("write compose file");
+
+    // config is compose alone, but proves the file parses
+    let cfg = compose_ok(&d, &dir, &["config", "--services"]);
+    let cfg = stdout(&cfg);
+    let mut services: Vec<&str> = cfg.lines().map(str::trim).collect();
+    services.sort();
+    assert_eq!(services, ["job", "web"]);
+
+    // up -d: volume, then web, then job (depends_on)
+    let up = compose_ok(&d, &dir, &["up", "-d"]);
+    let err = stderr(&up);
+    assert!(
+        err.contains("Creating volume \"bt_vol\" with default driver"),
+        "{err}"
+    );
+    assert!(!err.contains("network"), "compose created a network: {err}");
+    for name in ["bt_web_1", "bt_job_1"] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&format!("Creating {name}")) && l.contains("done")),
+            "{name} not created: {err}"
+        );
+    }
+    let list = project_containers(&d);
+    assert_eq!(list.len(), 2, "{list:#?}");
+    for c in &list {
+        let labels = &c["Labels"];
+        let svc = labels["com.docker.compose.service"].as_str().unwrap_or("");
+        assert!(svc == "web" || svc == "job", "{c:#}");
+        assert_eq!(labels["com.docker.compose.container-number"], "1", "{c:#}");
+        assert_eq!(labels["com.docker.compose.oneoff"], "False", "{c:#}");
+        assert_eq!(c["HostConfig"]["NetworkMode"], "none", "{c:#}");
+    }
+    let web = d.inspect("bt_web_1");
+    assert_eq!(web["Config"]["Labels"]["com.example.tier"], "front");
+    assert_eq!(web["State"]["Running"], true);
+    assert!(
+        web["Mounts"]
+            .as_array()
+            .expect("mounts")
+            .iter()
+            .any(|m| m["Name"] == "bt_vol" && m["Destination"] == "/data"),
+        "{:#}",
+        web["Mounts"]
+    );
+
+    // ps: web up, job exited 0 once it has run; each container listed once
+    let mut ps = String::new();
+    let done = eventually(30, || {
+        ps = stdout(&compose_ok(&d, &dir, &["ps"]));
+        ps_row(&ps, "bt_job_1")
+            .first()
+            .is_some_and(|r| r.contains("Exit 0"))
+    });
+    assert!(done, "job did not exit 0:\n{ps}");
+    let web_rows = ps_row(&ps, "bt_web_1");
+    assert_eq!(web_rows.len(), 1, "{ps}");
+    assert!(web_rows[0].contains(" Up"), "{ps}");
+    assert_eq!(ps_row(&ps, "bt_job_1").len(), 1, "{ps}");
+    let ids = stdout(&compose_ok(&d, &dir, &["ps", "-q"]));
+    assert_eq!(ids.split_whitespace().count(), 2, "{ids}");
+
+    // logs of both services, with compose's prefixes
+    let logs = stdout(&compose_ok(&d, &dir, &["logs", "--no-color"]));
+    for want in [
+        "web_1  | web-started",
+        "job_1  | job-says-hi",
+        "job_1  | FOO=bar",
+    ] {
+        assert!(
+            logs.lines().any(|l| l.trim_end() == want),
+            "{want:?} in:\n{logs}"
+        );
+    }
+    let one = stdout(&compose_ok(
+        &d,
+        &dir,
+        &["logs", "--no-color", "--tail=1", "job"],
+    ));
+    assert!(one.contains("job_1  | FOO=bar"), "{one}");
+    assert!(!one.contains("job-says-hi"), "{one}");
+    assert!(!one.contains("web_1"), "{one}");
+
+    // exec into the running service sees the named volume
+    let ex = compose_ok(&d, &dir, &["exec", "-T", "web", "cat", "/data/f"]);
+    assert_eq!(stdout(&ex).trim(), "persisted");
+
+    // a one-off container: attach, start, wait, then removed with its anonymous volumes
+    let run = compose_ok(
+        &d,
+        &dir,
+        &["run", "--rm", "-T", "job", "sh", "-c", "echo run-$FOO"],
+    );
+    assert_eq!(stdout(&run).trim(), "run-bar", "{}", stderr(&run));
+    assert_eq!(
+        project_containers(&d).len(),
+        2,
+        "run --rm left its container"
+    );
+
+    // down -v: both containers stopped and removed, the volume gone
+    let down = compose_ok(&d, &dir, &["down", "-v"]);
+    let err = stderr(&down);
+    assert!(err.contains("Stopping bt_web_1"), "{err}");
+    assert!(err.contains("Removing bt_job_1"), "{err}");
+    assert!(err.contains("Removing volume bt_vol"), "{err}");
+    assert!(project_containers(&d).is_empty());
+    let (st, _, _) = d.http("GET", "/volumes/bt_vol", None);
+    assert_eq!(st, 404, "bt_vol survived down -v");
+    let ps = stdout(&compose_ok(&d, &dir, &["ps", "-q"]));
+    assert!(ps.trim().is_empty(), "{ps}");
+}
