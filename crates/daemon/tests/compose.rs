@@ -18,6 +18,7 @@ services:
     network_mode: none
     volumes: ["vol:/data"]
     labels: {com.example.tier: front}
+    group_add: [users]
   job:
     image: busybox:latest
     command: ["sh", "-c", "echo job-says-hi; echo FOO=$$FOO"]
@@ -190,9 +191,13 @@ fn compose_up_ps_logs_run_down_without_networks() {
     assert!(!one.contains("job-says-hi"), "{one}");
     assert!(!one.contains("web_1"), "{one}");
 
-    // exec into the running service sees the named volume
-    let ex = compose_ok(&d, &dir, &["exec", "-T", "web", "cat", "/data/f"]);
-    assert_eq!(stdout(&ex).trim(), "persisted");
+    // exec into the running service sees the named volume and the service's group_add
+    let ex = compose_ok(
+        &d,
+        &dir,
+        &["exec", "-T", "web", "sh", "-c", "cat /data/f; id -G"],
+    );
+    assert_eq!(stdout(&ex), "persisted\n0 10 100\n");
 
     // a one-off container: attach, start, wait, then removed with its anonymous volumes
     let run = compose_ok(

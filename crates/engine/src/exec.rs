@@ -138,7 +138,7 @@ impl Engine {
         } else {
             e.config.user.clone()
         };
-        let user = spec::resolve_user(&rootfs, &user_spec)?;
+        let user = spec::resolve_user(&rootfs, &user_spec, &spec::group_add(&rec.host_config))?;
         let mut base = rec.config.env.clone().unwrap_or_default();
         base.extend(e.config.env.clone().unwrap_or_default());
         let env = spec::process_env(&base, &rec.config.hostname, e.config.tty, &user.home);

@@ -35,14 +35,28 @@ pub struct User {
     pub home: String,
 }
 
-/// Resolves `user[:group]` (names or numbers) against the rootfs's /etc/passwd and /etc/group.
-pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<User> {
+/// Resolves `user[:group]` (names or numbers) against the rootfs's /etc/passwd and /etc/group,
+/// plus `HostConfig.GroupAdd` (names or numbers) as extra groups.
+pub fn resolve_user(rootfs: &Path, spec: &str, group_add: &[String]) -> Result<User> {
     let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
     let group = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
-    resolve_user_in(&passwd, &group, spec)
+    resolve_user_in(&passwd, &group, spec, group_add)
 }
 
-fn resolve_user_in(passwd: &str, group: &str, spec: &str) -> Result<User> {
+/// `HostConfig.GroupAdd` as a list of strings (absent or null: none).
+pub fn group_add(hc: &HostConfig) -> Vec<String> {
+    hc.extra
+        .get("GroupAdd")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|g| g.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn resolve_user_in(passwd: &str, group: &str, spec: &str, group_add: &[String]) -> Result<User> {
     let (u, g) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -83,12 +97,26 @@ fn resolve_user_in(passwd: &str, group: &str, spec: &str) -> Result<User> {
             })?,
         };
     }
-    let groups = gr
-        .iter()
-        .filter(|f| !uname.is_empty() && f[3].split(',').any(|m| m == uname))
-        .filter_map(|f| f[2].parse().ok())
-        .filter(|&x| x != gid)
-        .collect();
+    // like docker: the primary group, the groups listing the user, then GroupAdd
+    let mut groups = vec![gid];
+    groups.extend(
+        gr.iter()
+            .filter(|f| !uname.is_empty() && f[3].split(',').any(|m| m == uname))
+            .filter_map(|f| f[2].parse::<u32>().ok()),
+    );
+    for g in group_add {
+        let id = match gr.iter().find(|f| f[0] == g.as_str()) {
+            Some(f) => f[2].parse().unwrap_or(0),
+            None => g.parse().map_err(|_| {
+                Error::InvalidParameter(format!(
+                    "Unable to find group {g}: no matching entries in group file"
+                ))
+            })?,
+        };
+        groups.push(id);
+    }
+    let mut seen = std::collections::HashSet::new();
+    groups.retain(|g| seen.insert(*g));
     Ok(User {
         uid,
         gid,
@@ -367,7 +395,7 @@ pub fn build(rec: &Record, rootfs: &Path, ctr_dir: &Path) -> Result<Value> {
     let cfg = &rec.config;
     let hc = &rec.host_config;
     let privileged = hc_bool(hc, "Privileged");
-    let user = resolve_user(rootfs, &cfg.user)?;
+    let user = resolve_user(rootfs, &cfg.user, &group_add(hc))?;
     let env = process_env(
         cfg.env.as_deref().unwrap_or(&[]),
         &cfg.hostname,
@@ -486,12 +514,21 @@ mod tests {
 
     #[test]
     fn users_resolve_by_name_and_number() {
-        let u = resolve_user_in(PW, GR, "").unwrap();
+        let u = resolve_user_in(PW, GR, "", &[]).unwrap();
         assert_eq!((u.uid, u.gid, u.home.as_str()), (0, 0, "/root"));
-        let u = resolve_user_in(PW, GR, "bob").unwrap();
-        assert_eq!((u.uid, u.gid, u.groups.clone()), (1000, 1000, vec![50]));
-        let u = resolve_user_in(PW, GR, "1234:staff").unwrap();
+        assert_eq!(u.groups, [0]);
+        let u = resolve_user_in(PW, GR, "bob", &[]).unwrap();
+        assert_eq!(
+            (u.uid, u.gid, u.groups.clone()),
+            (1000, 1000, vec![1000, 50])
+        );
+        let u = resolve_user_in(PW, GR, "1234:staff", &[]).unwrap();
         assert_eq!((u.uid, u.gid), (1234, 50));
-        assert!(resolve_user_in(PW, GR, "nosuch").is_err());
+        assert!(resolve_user_in(PW, GR, "nosuch", &[]).is_err());
+        // GroupAdd by name or number, without repeats
+        let add = ["staff".to_string(), "100".to_string(), "1000".to_string()];
+        let u = resolve_user_in(PW, GR, "bob", &add).unwrap();
+        assert_eq!(u.groups, [1000, 50, 100]);
+        assert!(resolve_user_in(PW, GR, "bob", &["nosuch".to_string()]).is_err());
     }
 }
