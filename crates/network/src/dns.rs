@@ -36,7 +36,12 @@ impl Drop for DnsHandle {
 /// on the current tokio runtime. A names → A records; AAAA of a known name → NOERROR with
 /// no answer; anything else forwarded (UDP, 2 s timeout, SERVFAIL if no upstream answers).
 pub fn serve(container_id: &str, netns: &Path, lookup: Arc<dyn Lookup>) -> Result<DnsHandle> {
-    let _ = (container_id, netns, lookup, Vec::<tokio::task::JoinHandle<()>>::new());
+    let _ = (
+        container_id,
+        netns,
+        lookup,
+        Vec::<tokio::task::JoinHandle<()>>::new(),
+    );
     todo!()
 }
 
