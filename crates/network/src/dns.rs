@@ -17,7 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-/// What the engine knows; called for every query.
+/// What the engine knows; called for every query, on the daemon's runtime (so it must not
+/// block: answer from memory).
 pub trait Lookup: Send + Sync + 'static {
     /// The addresses `name` (lower-cased, without the trailing dot) has for this container:
     /// empty when it is not a container name on any of its networks.
@@ -1104,6 +1105,48 @@ mod tests {
         assert_eq!(r[3] & 0xf, 3);
         assert_eq!(&r[4..], &q[4..]);
         assert!(forward(&q, &[], false).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn truncated_forward_is_fetched_again_over_tcp_for_tcp_queriers() {
+        // an upstream on loopback answering UDP with TC set and TCP in full
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let udp = std::net::UdpSocket::bind(addr).unwrap();
+        let t = std::thread::spawn(move || {
+            for _ in 0..2 {
+                let mut buf = [0u8; 512];
+                let (n, peer) = udp.recv_from(&mut buf).unwrap();
+                let mut r = buf[..n].to_vec();
+                r[2] |= 0x82; // QR, TC
+                udp.send_to(&r, peer).unwrap();
+            }
+            let (mut s, _) = tcp.accept().unwrap();
+            use std::io::{Read, Write};
+            let mut l = [0u8; 2];
+            s.read_exact(&mut l).unwrap();
+            let mut m = vec![0u8; usize::from(u16::from_be_bytes(l))];
+            s.read_exact(&mut m).unwrap();
+            m[2] |= 0x80;
+            m[7] = 1;
+            m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+            s.write_all(&(m.len() as u16).to_be_bytes()).unwrap();
+            s.write_all(&m).unwrap();
+        });
+        let q = query(0x0a0b, "big.example", TYPE_A);
+        // a UDP querier gets the truncated answer as it is
+        let r = forward(&q, &[addr], false).await.unwrap();
+        assert_eq!(
+            (&r[..2], r[2] & 0x02, be16(&r, 6)),
+            (&[0x0a, 0x0b][..], 0x02, Some(0))
+        );
+        // a TCP querier gets the full one
+        let r = forward(&q, &[addr], true).await.unwrap();
+        assert_eq!(
+            (&r[..2], r[2] & 0x02, be16(&r, 6)),
+            (&[0x0a, 0x0b][..], 0, Some(1))
+        );
+        t.join().unwrap();
     }
 
     #[test]
