@@ -270,9 +270,14 @@ impl Engine {
     }
 
     /// The endpoints of a record in interface order: the network of `NetworkMode` first.
-    fn ordered_endpoints(rec: &Record) -> Vec<String> {
+    fn ordered_endpoints(&self, rec: &Record) -> Vec<String> {
         let primary = match mode_of(&rec.host_config.network_mode) {
-            Mode::User(n) => n.to_string(),
+            // NetworkMode may name the network by ID or prefix; endpoints are keyed by name
+            Mode::User(n) => self
+                .net()
+                .get(n)
+                .map(|net| net.rec.name.clone())
+                .unwrap_or_else(|_| n.to_string()),
             Mode::Host => "host".into(),
             Mode::None => "none".into(),
             _ => "bridge".into(),
@@ -339,7 +344,7 @@ impl Engine {
         let rec = c.record();
         let mut own = Vec::new();
         let mut user = false;
-        for name in Self::ordered_endpoints(&rec) {
+        for name in self.ordered_endpoints(&rec) {
             let ep = &rec.networks[&name];
             if let Some(ip) = ep.ip {
                 own.push(ip);
@@ -440,7 +445,7 @@ impl Engine {
     /// Takes the addresses and host ports of every bridge endpoint.
     fn net_allocate(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
         let rec = c.record();
-        let order = Self::ordered_endpoints(&rec);
+        let order = self.ordered_endpoints(&rec);
         let mut updated = rec.networks.clone();
         let mut primary: Option<(Ipv4Addr, String)> = None;
         for (i, name) in order.iter().enumerate() {
@@ -550,7 +555,7 @@ impl Engine {
         let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
         let mut user = false;
         let mut specs = Vec::new();
-        for (i, name) in Self::ordered_endpoints(&rec).iter().enumerate() {
+        for (i, name) in self.ordered_endpoints(&rec).iter().enumerate() {
             let ep = &rec.networks[name];
             let Ok(net) = self.net().get(&ep.network_id) else {
                 continue;
@@ -656,7 +661,7 @@ impl Engine {
         let rec = c.record();
         let mut user = false;
         let mut primary: Option<(Ipv4Addr, String)> = None;
-        for name in Self::ordered_endpoints(&rec) {
+        for name in self.ordered_endpoints(&rec) {
             let ep = &rec.networks[&name];
             let (Some(ip), Ok(net)) = (ep.ip, self.net().get(&ep.network_id)) else {
                 continue;
