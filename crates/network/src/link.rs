@@ -164,9 +164,9 @@ pub struct VethSpec {
 /// address, brings it and `lo` up, adds the default route. On failure nothing is left.
 ///
 /// The peer is created in the namespace directly under its final name (the name only has
-/// to be free inside the namespace), with its MAC and MTU, and up; the host side is created
+/// to be free inside the namespace), with its MAC and MTU; the host side is created
 /// enslaved to the bridge and up — one request. A thread in the namespace then adds the
-/// address, brings `lo` up and adds the route.
+/// address, brings the peer and `lo` up and adds the route.
 pub fn attach_veth(spec: &VethSpec) -> Result<()> {
     check_name(&spec.host_name)?;
     check_name(&spec.ifname)?;
@@ -178,9 +178,9 @@ pub fn attach_veth(spec: &VethSpec) -> Result<()> {
         .get_link(&spec.bridge)?
         .ok_or_else(|| Error::NotFound(format!("bridge {} not found", spec.bridge)))?;
 
+    // the peer cannot be brought up here: the kernel configures it before it is paired
+    // (veth_open would answer ENOTCONN); it goes up inside the namespace
     let mut peer = LinkMessage::default();
-    peer.header.flags = LinkFlags::Up;
-    peer.header.change_mask = LinkFlags::Up;
     peer.attributes
         .push(LinkAttribute::IfName(spec.ifname.clone()));
     peer.attributes
@@ -230,6 +230,7 @@ pub fn attach_veth(spec: &VethSpec) -> Result<()> {
                     spec.addr, spec.prefix, spec.ifname
                 ))
             })?;
+        nl.set_up(&spec.ifname)?;
         nl.set_up("lo")?;
         if let Some(gw) = spec.gateway {
             nl.add_default_route(idx.header.index, gw)
