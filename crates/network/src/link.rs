@@ -54,7 +54,7 @@ pub fn ensure_bridge(spec: &BridgeSpec) -> Result<()> {
                 )]));
             match nl.ack(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL) {
                 // created by someone else meanwhile (two daemons, a racing call): check below
-                Ok(()) | Err(NlError::Os(libc::EEXIST)) => {}
+                Ok(()) | Err(NlError::Os(libc::EEXIST, _)) => {}
                 Err(e) => return Err(e.into_error(&format!("create bridge {}", spec.name))),
             }
             nl.get_link(&spec.name)?.ok_or_else(|| {
@@ -209,7 +209,7 @@ pub fn attach_veth(spec: &VethSpec) -> Result<()> {
         NLM_F_CREATE | NLM_F_EXCL,
     )
     .map_err(|e| match e {
-        NlError::Os(libc::EEXIST) => Error::Conflict(format!(
+        NlError::Os(libc::EEXIST, _) => Error::Conflict(format!(
             "cannot create veth {}/{}: a link of that name exists",
             spec.host_name, spec.ifname
         )),
@@ -364,17 +364,21 @@ fn broadcast(addr: Ipv4Addr, prefix: u8) -> Ipv4Addr {
 /// A netlink failure: the kernel's errno, or something else already phrased.
 #[derive(Debug)]
 enum NlError {
-    Os(i32),
+    /// errno, and the kernel's extended-ack message if it gave one
+    Os(i32, Option<String>),
     Other(Error),
 }
 
 impl NlError {
     fn into_error(self, what: &str) -> Error {
         match self {
-            NlError::Os(code) => Error::Netlink(format!(
-                "{what}: {}",
-                std::io::Error::from_raw_os_error(code)
-            )),
+            NlError::Os(code, msg) => {
+                let err = std::io::Error::from_raw_os_error(code);
+                match msg {
+                    Some(m) => Error::Netlink(format!("{what}: {err} ({m})")),
+                    None => Error::Netlink(format!("{what}: {err}")),
+                }
+            }
             NlError::Other(e) => e,
         }
     }
@@ -384,6 +388,39 @@ impl From<NlError> for Error {
     fn from(e: NlError) -> Error {
         e.into_error("request")
     }
+}
+
+const NLM_F_CAPPED: u16 = 0x100;
+const NLM_F_ACK_TLVS: u16 = 0x200;
+const NLMSGERR_ATTR_MSG: u16 = 1;
+
+/// The `NLMSGERR_ATTR_MSG` text of an error answer: `rest` is what follows the errno (the
+/// request echoed back — whole, or its header when capped — then attributes).
+fn ext_ack_msg(flags: u16, rest: &[u8]) -> Option<String> {
+    if flags & NLM_F_ACK_TLVS == 0 || rest.len() < 16 {
+        return None;
+    }
+    let echoed = if flags & NLM_F_CAPPED != 0 {
+        16
+    } else {
+        u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize
+    };
+    let mut off = (echoed + 3) & !3;
+    while off + 4 <= rest.len() {
+        let len = u16::from_ne_bytes([rest[off], rest[off + 1]]) as usize;
+        let ty = u16::from_ne_bytes([rest[off + 2], rest[off + 3]]) & 0x3fff;
+        if len < 4 || off + len > rest.len() {
+            return None;
+        }
+        if ty == NLMSGERR_ATTR_MSG {
+            let v = &rest[off + 4..off + len];
+            let end = v.iter().position(|b| *b == 0).unwrap_or(v.len());
+            let m = String::from_utf8_lossy(&v[..end]).trim().to_string();
+            return (!m.is_empty()).then_some(m);
+        }
+        off += (len + 3) & !3;
+    }
+    None
 }
 
 /// A blocking rtnetlink socket in the namespace of the thread that opened it.
@@ -399,6 +436,10 @@ impl Nl {
     fn open() -> Result<Nl> {
         let mut sock = Socket::new(NETLINK_ROUTE).map_err(Error::Io)?;
         sock.bind_auto().map_err(Error::Io)?;
+        // the kernel's reason in words along with an errno ("Unknown device type", …)
+        if let Err(e) = sock.set_ext_ack(true) {
+            tracing::debug!(error = %e, "no netlink extended acks");
+        }
         sock.connect(&SocketAddr::new(0, 0)).map_err(Error::Io)?;
         Ok(Nl {
             sock,
@@ -430,14 +471,17 @@ impl Nl {
         let mut answers = Vec::new();
         loop {
             self.buf.clear();
-            let n = self
-                .sock
-                .recv(&mut self.buf, 0)
-                .map_err(|e| NlError::Other(Error::Io(e)))?;
+            // MSG_TRUNC: the answer's real length, so a message too big for the buffer is
+            // an error rather than silently cut
+            let n = match self.sock.recv(&mut self.buf, libc::MSG_TRUNC) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(NlError::Other(Error::Io(e))),
+            };
             if n > self.buf.len() {
-                return Err(NlError::Other(Error::Netlink(
-                    "netlink answer truncated".into(),
-                )));
+                return Err(NlError::Other(Error::Netlink(format!(
+                    "netlink answer of {n} bytes truncated"
+                ))));
             }
             let mut off = 0;
             while off < self.buf.len() {
@@ -456,7 +500,10 @@ impl Nl {
                     NetlinkPayload::Error(err) => {
                         return match err.code {
                             None => Ok(answers),
-                            Some(code) => Err(NlError::Os(-code.get())),
+                            Some(code) => {
+                                let flags = msg.header.flags;
+                                Err(NlError::Os(-code.get(), ext_ack_msg(flags, &err.header)))
+                            }
                         };
                     }
                     NetlinkPayload::Done(_) => return Ok(answers),
@@ -489,7 +536,7 @@ impl Nl {
                 RouteNetlinkMessage::NewLink(l) => Some(l),
                 _ => None,
             })),
-            Err(NlError::Os(libc::ENODEV)) => Ok(None),
+            Err(NlError::Os(libc::ENODEV, _)) => Ok(None),
             Err(e) => Err(e.into_error(&format!("get link {name}"))),
         }
     }
@@ -498,7 +545,7 @@ impl Nl {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
         match self.ack(RouteNetlinkMessage::DelLink(msg), 0) {
-            Ok(()) | Err(NlError::Os(libc::ENODEV)) => Ok(()),
+            Ok(()) | Err(NlError::Os(libc::ENODEV, _)) => Ok(()),
             Err(e) => Err(e.into_error(&format!("delete link {name}"))),
         }
     }
@@ -595,6 +642,33 @@ mod tests {
         for bad in ["", "0123456789abcdef", "a/b", "a b", "a:b", ".", ".."] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn extended_ack_text() {
+        // echoed request header (16 bytes, capped), then NLMSGERR_ATTR_MSG "Unknown device type"
+        let mut rest = vec![0u8; 16];
+        let text = b"Unknown device type\0";
+        let len = (4 + text.len()) as u16;
+        rest.extend_from_slice(&len.to_ne_bytes());
+        rest.extend_from_slice(&NLMSGERR_ATTR_MSG.to_ne_bytes());
+        rest.extend_from_slice(text);
+        assert_eq!(
+            ext_ack_msg(NLM_F_CAPPED | NLM_F_ACK_TLVS, &rest).as_deref(),
+            Some("Unknown device type")
+        );
+        assert_eq!(ext_ack_msg(NLM_F_CAPPED, &rest), None);
+        // not capped: the echoed message's own length says where the attributes start
+        let mut full = vec![0u8; 20];
+        full[..4].copy_from_slice(&20u32.to_ne_bytes());
+        full.extend_from_slice(&rest[16..]);
+        assert_eq!(
+            ext_ack_msg(NLM_F_ACK_TLVS, &full).as_deref(),
+            Some("Unknown device type")
+        );
+        // garbage does not panic
+        assert_eq!(ext_ack_msg(NLM_F_ACK_TLVS, &[0xff; 40]), None);
+        assert_eq!(ext_ack_msg(NLM_F_ACK_TLVS, &[]), None);
     }
 
     #[test]

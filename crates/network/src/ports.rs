@@ -107,6 +107,19 @@ mod tests {
 
     const LO: Option<Ipv4Addr> = Some(Ipv4Addr::LOCALHOST);
 
+    /// Reserves a fresh port, drops it and takes it again; other processes on the host may
+    /// grab a freed port in between, so a few tries are allowed.
+    fn freed_port_can_be_taken_again(proto: Proto) -> bool {
+        (0..5).any(|_| {
+            let Ok(a) = reserve(proto, LO, 0) else {
+                return false;
+            };
+            let port = a.port;
+            drop(a);
+            reserve(proto, LO, port).is_ok_and(|b| b.port == port)
+        })
+    }
+
     #[test]
     fn second_reservation_of_a_port_conflicts() {
         for proto in [Proto::Tcp, Proto::Udp] {
@@ -121,10 +134,16 @@ mod tests {
                 )
             );
             assert!(matches!(err, Error::Conflict(_)));
-            let port = a.port;
-            drop(a);
-            let b = reserve(proto, LO, port).unwrap();
-            assert_eq!(b.port, port);
+            // 0.0.0.0 covers 127.0.0.1
+            let err = reserve(proto, None, a.port).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "Bind for 0.0.0.0:{} failed: port is already allocated",
+                    a.port
+                )
+            );
+            assert!(freed_port_can_be_taken_again(proto));
         }
     }
 
@@ -136,10 +155,11 @@ mod tests {
             reserve(Proto::Tcp, LO, port),
             Err(Error::Conflict(_))
         ));
-        drop(l);
-        let r = reserve(Proto::Tcp, LO, port).unwrap();
-        assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_err());
-        drop(r);
+        let r = reserve(Proto::Tcp, LO, 0).unwrap();
+        // std's listener sets SO_REUSEADDR too: the reservation must still keep it out
+        assert!(std::net::TcpListener::bind(("127.0.0.1", r.port)).is_err());
+        let u = reserve(Proto::Udp, LO, 0).unwrap();
+        assert!(std::net::UdpSocket::bind(("127.0.0.1", u.port)).is_err());
     }
 
     #[test]

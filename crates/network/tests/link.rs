@@ -203,6 +203,7 @@ fn veth_into_a_namespace() {
     );
     let e = link::attach_veth(&bad).unwrap_err();
     assert!(matches!(e, Error::Netlink(_)), "{e}");
+    eprintln!("unreachable gateway: {e}");
     assert!(!link::link_exists(&host2));
     let mut names = link::links_in_netns(&ns.path).unwrap();
     names.sort();
