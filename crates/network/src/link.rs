@@ -45,6 +45,10 @@ pub fn ensure_bridge(spec: &BridgeSpec) -> Result<()> {
             let mut msg = LinkMessage::default();
             msg.attributes
                 .push(LinkAttribute::IfName(spec.name.clone()));
+            // a MAC of its own: otherwise the bridge takes the lowest MAC of its ports, and
+            // it changes as containers come and go (stale gateway ARP entries inside)
+            msg.attributes
+                .push(LinkAttribute::Address(random_mac().to_vec()));
             if spec.mtu > 0 {
                 msg.attributes.push(LinkAttribute::Mtu(spec.mtu));
             }
@@ -354,6 +358,13 @@ fn link_kind(l: &LinkMessage) -> Option<InfoKind> {
         }),
         _ => None,
     })
+}
+
+/// A random unicast, locally administered MAC.
+fn random_mac() -> [u8; 6] {
+    let mut mac: [u8; 6] = rand::random();
+    mac[0] = (mac[0] & 0xfe) | 0x02;
+    mac
 }
 
 fn broadcast(addr: Ipv4Addr, prefix: u8) -> Ipv4Addr {
@@ -669,6 +680,14 @@ mod tests {
         // garbage does not panic
         assert_eq!(ext_ack_msg(NLM_F_ACK_TLVS, &[0xff; 40]), None);
         assert_eq!(ext_ack_msg(NLM_F_ACK_TLVS, &[]), None);
+    }
+
+    #[test]
+    fn random_macs_are_local_unicast() {
+        for _ in 0..100 {
+            let m = random_mac();
+            assert_eq!(m[0] & 0x03, 0x02);
+        }
     }
 
     #[test]

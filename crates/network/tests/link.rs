@@ -50,6 +50,11 @@ fn bridge_is_made_and_kept_as_asked() {
     assert_eq!(sys_read(&format!("/sys/class/net/{name}/mtu")), "1500");
     assert_eq!(sys_read(&format!("/sys/class/net/{name}/flags")), "0x1003"); // UP|BROADCAST|MULTICAST
     assert!(std::path::Path::new(&format!("/sys/class/net/{name}/bridge")).exists());
+    // its MAC was set (3 = NET_ADDR_SET), so ports joining and leaving do not change it
+    assert_eq!(
+        sys_read(&format!("/sys/class/net/{name}/addr_assign_type")),
+        "3"
+    );
 
     // again: nothing changes, no error
     link::ensure_bridge(&spec).unwrap();
