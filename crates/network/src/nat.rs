@@ -277,6 +277,12 @@ impl Nat {
         *last = Some(text);
         Ok(())
     }
+    /// Forgets what was applied last, so the next `apply` loads the table even if its text
+    /// is unchanged (after something outside berth flushed the ruleset, e.g. a firewall
+    /// reload).
+    pub fn invalidate(&self) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
     /// Deletes the table (tests, and a daemon told to clean up); missing is not an error.
     pub fn remove(&self) -> Result<()> {
         check_table(&self.table)?;

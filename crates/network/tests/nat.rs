@@ -76,6 +76,18 @@ fn apply_replaces_and_remove_deletes() {
     assert!(!listed.contains("btstnone1"), "{listed}");
     assert_eq!(listed.matches("chain postrouting").count(), 1);
 
+    // deleted behind its back: the same text is not loaded again until invalidated
+    assert!(Command::new("nft")
+        .args(["delete", "table", "ip", &table])
+        .status()
+        .unwrap()
+        .success());
+    nat.0.apply(&rs).unwrap();
+    assert!(nft_list(&table).is_none());
+    nat.0.invalidate();
+    nat.0.apply(&rs).unwrap();
+    assert!(nft_list(&table).is_some());
+
     nat.0.remove().unwrap();
     assert!(nft_list(&table).is_none());
     nat.0.remove().unwrap(); // missing: fine
@@ -131,6 +143,40 @@ fn serve_in_netns(
     h
 }
 
+/// Answers one datagram inside the namespace at `ip:port` with `pong:<what it got>`.
+fn udp_echo_in_netns(
+    ns: &std::path::Path,
+    ip: Ipv4Addr,
+    port: u16,
+) -> std::thread::JoinHandle<std::io::Result<()>> {
+    let f = std::fs::File::open(ns).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = std::thread::spawn(move || -> std::io::Result<()> {
+        let r = nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(std::io::Error::from)
+            .and_then(|_| std::net::UdpSocket::bind((ip, port)));
+        let s = match r {
+            Ok(s) => {
+                let _ = tx.send(Ok(()));
+                s
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e.to_string()));
+                return Err(e);
+            }
+        };
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut buf = [0u8; 64];
+        let (n, peer) = s.recv_from(&mut buf)?;
+        let mut answer = b"pong:".to_vec();
+        answer.extend_from_slice(&buf[..n]);
+        s.send_to(&answer, peer)?;
+        Ok(())
+    });
+    rx.recv().unwrap().expect("udp socket in the namespace");
+    h
+}
+
 fn fetch(port: u16) -> std::io::Result<Vec<u8>> {
     let mut s =
         TcpStream::connect_timeout(&(Ipv4Addr::LOCALHOST, port).into(), Duration::from_secs(3))?;
@@ -171,10 +217,12 @@ fn published_port_answers_on_localhost() {
     })
     .unwrap();
     let server = serve_in_netns(&ns.path, ctr, 80, 2, b"hello from the namespace\n");
+    let udp_server = udp_echo_in_netns(&ns.path, ctr, 53);
 
     // the host ports, held like the engine holds them
     let r1 = ports::reserve(Proto::Tcp, Some(Ipv4Addr::LOCALHOST), 0).unwrap();
     let r2 = ports::reserve(Proto::Tcp, None, 0).unwrap();
+    let r3 = ports::reserve(Proto::Udp, Some(Ipv4Addr::LOCALHOST), 0).unwrap();
     assert!(matches!(
         ports::reserve(Proto::Tcp, Some(Ipv4Addr::LOCALHOST), r2.port),
         Err(Error::Conflict(_))
@@ -202,6 +250,11 @@ fn published_port_answers_on_localhost() {
         ports: vec![
             rule(Some(Ipv4Addr::LOCALHOST), r1.port),
             rule(None, r2.port),
+            PortRule {
+                proto: Proto::Udp,
+                ctr_port: 53,
+                ..rule(Some(Ipv4Addr::LOCALHOST), r3.port)
+            },
         ],
     };
     let t = Instant::now();
@@ -219,8 +272,18 @@ fn published_port_answers_on_localhost() {
     assert_eq!(got2.unwrap(), b"hello from the namespace\n");
     served.unwrap();
 
+    // UDP: a datagram to 127.0.0.1:<r3> reaches the namespace and the answer comes back
+    let u = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    u.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    u.send_to(b"ping", (Ipv4Addr::LOCALHOST, r3.port)).unwrap();
+    let mut buf = [0u8; 64];
+    let (n, from) = u.recv_from(&mut buf).expect("udp answer");
+    assert_eq!(&buf[..n], b"pong:ping");
+    assert_eq!(from, (Ipv4Addr::LOCALHOST, r3.port).into());
+    udp_server.join().unwrap().unwrap();
+
     // without the table the reserved port is just a bound socket: refused
     nat.0.remove().unwrap();
     assert!(fetch(r1.port).is_err());
-    drop((r1, r2));
+    drop((r1, r2, r3));
 }
