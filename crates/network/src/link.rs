@@ -164,13 +164,14 @@ pub struct VethSpec {
 }
 
 /// Creates the veth pair with its peer already in the namespace, attaches the host side to
-/// the bridge and brings it up; inside: renames the peer to `ifname`, sets MAC, MTU and
-/// address, brings it and `lo` up, adds the default route. On failure nothing is left.
+/// the bridge and brings it up; inside: the peer is `ifname` with MAC, MTU and address, it
+/// and `lo` are up, and the default route is added. On failure nothing is left.
 ///
-/// The peer is created in the namespace directly under its final name (the name only has
-/// to be free inside the namespace), with its MAC and MTU; the host side is created
-/// enslaved to the bridge and up — one request. A thread in the namespace then adds the
-/// address, brings the peer and `lo` up and adds the route.
+/// One request creates both ends: the peer directly in the namespace under its final name
+/// (the name only has to be free inside the namespace, so no rename), with its MAC and
+/// MTU; the host side enslaved to the bridge and up. A thread in the namespace then adds
+/// the address, brings the peer and `lo` up and adds the route. Errors: a taken name is
+/// `Conflict`, a missing bridge or namespace `NotFound`, a kernel refusal `Netlink`.
 pub fn attach_veth(spec: &VethSpec) -> Result<()> {
     check_name(&spec.host_name)?;
     check_name(&spec.ifname)?;
