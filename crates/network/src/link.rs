@@ -11,7 +11,8 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -169,7 +170,9 @@ pub struct VethSpec {
 ///
 /// One request creates both ends: the peer directly in the namespace under its final name
 /// (the name only has to be free inside the namespace, so no rename), with its MAC and
-/// MTU; the host side enslaved to the bridge and up. A thread in the namespace then adds
+/// MTU; the host side enslaved to the bridge and up (then put in hairpin mode, as docker
+/// does without its userland proxy, so a container reaches its own published ports when
+/// br_netfilter is on). A thread in the namespace then adds
 /// the address, brings the peer and `lo` up and adds the route. Errors: a taken name is
 /// `Conflict`, a missing bridge or namespace `NotFound`, a kernel refusal `Netlink`.
 pub fn attach_veth(spec: &VethSpec) -> Result<()> {
@@ -209,6 +212,18 @@ pub fn attach_veth(spec: &VethSpec) -> Result<()> {
         LinkInfo::Kind(InfoKind::Veth),
         LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
     ]));
+    // hairpin: with br_netfilter, a container reaching its own published port is DNATed
+    // while being bridged and has to leave by the port it came in on
+    let mut hairpin = LinkMessage::default();
+    hairpin
+        .attributes
+        .push(LinkAttribute::IfName(spec.host_name.clone()));
+    hairpin.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::PortKind(InfoPortKind::Bridge),
+        LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(
+            true,
+        )])),
+    ]));
     nl.ack(
         RouteNetlinkMessage::NewLink(host),
         NLM_F_CREATE | NLM_F_EXCL,
@@ -220,6 +235,11 @@ pub fn attach_veth(spec: &VethSpec) -> Result<()> {
         )),
         e => e.into_error(&format!("create veth {}/{}", spec.host_name, spec.ifname)),
     })?;
+
+    if let Err(e) = nl.ack(RouteNetlinkMessage::NewLink(hairpin), 0) {
+        let _ = nl.del_link(&spec.host_name);
+        return Err(e.into_error(&format!("set hairpin mode on {}", spec.host_name)));
+    }
 
     let inside = in_netns_fd(ns, |nl| {
         let idx = nl.get_link(&spec.ifname)?.ok_or_else(|| {

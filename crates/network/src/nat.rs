@@ -517,6 +517,9 @@ mod tests {
             return;
         }
         let t = render("berth_check", &sample());
+        if std::env::var_os("BERTH_SHOW_NFT").is_some() {
+            eprintln!("{t}");
+        }
         let out = std::process::Command::new("nft")
             .args(["-c", "-f", "-"])
             .stdin(std::process::Stdio::piped())

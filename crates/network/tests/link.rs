@@ -147,6 +147,10 @@ fn veth_into_a_namespace() {
             .to_string_lossy(),
         br
     );
+    assert_eq!(
+        sys_read(&format!("/sys/class/net/{host}/brport/hairpin_mode")),
+        "1"
+    );
     assert_eq!(sys_read(&format!("/sys/class/net/{host}/mtu")), "1400");
     let flags = u32::from_str_radix(
         sys_read(&format!("/sys/class/net/{host}/flags")).trim_start_matches("0x"),
