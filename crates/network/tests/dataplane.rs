@@ -108,6 +108,7 @@ fn masquerade_isolation_internal_hairpin_and_published_ports() {
     let c1 = Netns::new();
     let c2 = Netns::new();
     let c3 = Netns::new();
+    let c4 = Netns::new();
     let outside = Netns::new();
     host.ip(&["link", "set", "lo", "up"]);
 
@@ -150,6 +151,18 @@ fn masquerade_isolation_internal_hairpin_and_published_ports() {
             attach("veth1", "br1", &c1, n1, true);
             attach("veth2", "br2", &c2, n2, true);
             attach("veth3", "br3", &c3, n3, true);
+            link::attach_veth(&VethSpec {
+                host_name: "veth4".into(),
+                bridge: "br3".into(),
+                netns: c4.path.clone(),
+                ifname: "eth0".into(),
+                addr: ip(n3, 4),
+                prefix: 24,
+                gateway: Some(ip(n3, 1)),
+                mac: mac_for(ip(n3, 4)),
+                mtu: 1500,
+            })
+            .unwrap();
             // the outside machine has no route to the containers: it only ever sees the
             // host's own address, thanks to masquerade
             attach("vethx", "uplink", &outside, up, false);
@@ -157,6 +170,7 @@ fn masquerade_isolation_internal_hairpin_and_published_ports() {
             let _srv1 = PeerServer::start(&c1.path, ip(n1, 2), 80);
             let _srv2 = PeerServer::start(&c2.path, ip(n2, 2), 80);
             let _srvx = PeerServer::start(&outside.path, ip(up, 2), 9000);
+            let _srv4 = PeerServer::start(&c4.path, ip(n3, 4), 80);
 
             // before any rules, with forwarding on: c1 reaches c2 with its own address
             sysctl::set("net.ipv4.ip_forward", "1").unwrap();
@@ -214,6 +228,11 @@ fn masquerade_isolation_internal_hairpin_and_published_ports() {
             // internal: c3 reaches neither the outside nor other networks
             assert!(connect_from(Some(&c3.path), (ip(up, 2), 9000)).is_err());
             assert!(connect_from(Some(&c3.path), (ip(n1, 2), 80)).is_err());
+            // … but containers on it reach each other
+            assert_eq!(
+                connect_from(Some(&c3.path), (ip(n3, 4), 80)).unwrap(),
+                ip(n3, 2).to_string()
+            );
 
             // published port, from the outside to the host's address
             assert_eq!(
