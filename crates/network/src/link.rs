@@ -87,12 +87,16 @@ pub fn ensure_bridge(spec: &BridgeSpec) -> Result<()> {
         }
     }
     if !have {
-        nl.add_addr(index, spec.addr, spec.prefix).map_err(|e| {
-            e.into_error(&format!(
-                "add {}/{} to {}",
-                spec.addr, spec.prefix, spec.name
-            ))
-        })?;
+        match nl.add_addr(index, spec.addr, spec.prefix) {
+            // added by a racing call meanwhile
+            Ok(()) | Err(NlError::Os(libc::EEXIST, _)) => {}
+            Err(e) => {
+                return Err(e.into_error(&format!(
+                    "add {}/{} to {}",
+                    spec.addr, spec.prefix, spec.name
+                )))
+            }
+        }
     }
 
     // mtu and up, in one request when something differs

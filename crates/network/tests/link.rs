@@ -296,3 +296,29 @@ fn attach_veth_timing() {
         rem / n
     );
 }
+
+#[test]
+fn racing_ensure_bridge_calls_all_succeed() {
+    need_root!();
+    let name = format!("btst{}", common::rand_hex(8));
+    let _g = LinkGuard(name.clone());
+    let [a, b, c] = common::test_net(19);
+    let spec = BridgeSpec {
+        name: name.clone(),
+        addr: Ipv4Addr::new(a, b, c, 1),
+        prefix: 24,
+        mtu: 1500,
+    };
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| link::ensure_bridge(&spec)))
+            .collect();
+        for h in hs {
+            h.join().unwrap().unwrap();
+        }
+    });
+    assert_eq!(
+        link::link_ipv4(&name).unwrap(),
+        Some((Ipv4Addr::new(a, b, c, 1), 24))
+    );
+}
