@@ -66,10 +66,12 @@ pub fn render(table: &str, rs: &Ruleset) -> String {
     nets.sort_by(|a, b| (&a.bridge, a.subnet).cmp(&(&b.bridge, b.subnet)));
     nets.dedup_by(|a, b| a.bridge == b.bridge && a.subnet == b.subnet);
     let mut ports: Vec<&PortRule> = rs.ports.iter().filter(|p| quotable(&p.bridge)).collect();
+    // a rule for one address before a rule for any address of the same port
     ports.sort_by_key(|p| {
         (
             p.proto,
             p.host_port,
+            p.host_ip.is_none_or(|ip| ip.is_unspecified()),
             p.host_ip,
             p.ctr_ip,
             p.ctr_port,
@@ -439,9 +441,7 @@ mod tests {
         assert_eq!(
             chain(&t, "ports"),
             [
-                "tcp dport 5353 dnat to 198.18.1.3:53"
-                    .to_string()
-                    .replace("tcp dport 5353", "ip daddr 127.0.0.1 tcp dport 5353"),
+                "ip daddr 127.0.0.1 tcp dport 5353 dnat to 198.18.1.3:53".to_string(),
                 "tcp dport 8080 dnat to 198.18.0.2:80".to_string(),
                 "udp dport 5353 dnat to 198.18.1.3:53".to_string(),
             ]
@@ -450,6 +450,26 @@ mod tests {
             assert_eq!(chain(&t, c)[1], "fib daddr type local jump ports", "{c}");
             assert_eq!(chain(&t, c).len(), 2, "{c}");
         }
+    }
+
+    #[test]
+    fn a_port_of_one_address_comes_before_any_address() {
+        let rs = Ruleset {
+            networks: vec![],
+            ports: vec![
+                port(None, 9000, [198, 18, 0, 2], 80, "br-a"),
+                port(Some([0, 0, 0, 0]), 9001, [198, 18, 0, 2], 81, "br-a"),
+                port(Some([198, 18, 9, 1]), 9000, [198, 18, 0, 3], 80, "br-a"),
+            ],
+        };
+        assert_eq!(
+            chain(&render("t", &rs), "ports"),
+            [
+                "ip daddr 198.18.9.1 tcp dport 9000 dnat to 198.18.0.3:80",
+                "tcp dport 9000 dnat to 198.18.0.2:80",
+                "tcp dport 9001 dnat to 198.18.0.2:81",
+            ]
+        );
     }
 
     #[test]
