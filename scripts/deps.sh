@@ -5,6 +5,8 @@ need=()
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v cc >/dev/null || need+=(gcc)
 command -v tmux >/dev/null || need+=(tmux)
+command -v nft >/dev/null || need+=(nftables)   # berth-network's nat table and its tests
+command -v ip >/dev/null || need+=(iproute2)    # berth-network's root tests (ip netns)
 if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
