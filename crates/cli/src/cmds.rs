@@ -57,25 +57,9 @@ const PS_FLAGS: &[Spec] = &[
     v(None, "format"),
 ];
 
+/// The PORTS column (docker's grouping of runs of ports).
 pub fn format_ports(ports: &Value) -> String {
-    let mut v: Vec<String> = Vec::new();
-    for p in ports.as_array().into_iter().flatten() {
-        let private = p.get("PrivatePort").and_then(|x| x.as_u64()).unwrap_or(0);
-        let public = p.get("PublicPort").and_then(|x| x.as_u64()).unwrap_or(0);
-        let typ = s(p, "Type");
-        let ip = s(p, "IP");
-        if public != 0 {
-            let ip = if ip.contains(':') {
-                format!("[{ip}]")
-            } else {
-                ip.to_string()
-            };
-            v.push(format!("{ip}:{public}->{private}/{typ}"));
-        } else {
-            v.push(format!("{private}/{typ}"));
-        }
-    }
-    v.join(", ")
+    crate::ports::display_ports(&crate::ports::ps_ports(ports))
 }
 
 /// One `ps` list item as docker's container formatter shows it; keys
@@ -140,12 +124,11 @@ pub fn ps_item(c: &Value, now: f64, trunc: bool) -> J {
         .and_then(|m| m.as_array())
         .map(|a| a.iter().filter(|m| s(m, "Driver") == "local").count())
         .unwrap_or(0);
-    let mut nets: Vec<String> = c
+    let nets: Vec<String> = c
         .pointer("/NetworkSettings/Networks")
         .and_then(|n| n.as_object())
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
-    nets.sort();
     let srw = c.get("SizeRw").and_then(|x| x.as_f64()).unwrap_or(0.0);
     let sroot = c.get("SizeRootFs").and_then(|x| x.as_f64()).unwrap_or(0.0);
     let size = if sroot > 0.0 {
@@ -296,7 +279,10 @@ pub fn ps(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> 
     let tp = format.strip_prefix("table").unwrap_or(&format);
     tmpl::Template::parse(tp).map_err(|e| fail(format!("template parsing error: {e}"), 1))?;
     let mut c = connect()?;
-    let list = c.get_json(&path)?;
+    let raw = c.call("GET", &path, ReqBody::Empty)?;
+    let list = raw.json()?;
+    // docker lists a container's networks in the order the daemon sent them
+    let order = J::parse(&raw.body).unwrap_or(J::Null);
     if p.has("quiet") {
         let mut t = String::new();
         for x in list.as_array().into_iter().flatten() {
@@ -316,7 +302,29 @@ pub fn ps(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> 
         .as_array()
         .into_iter()
         .flatten()
-        .map(|x| ps_item(x, n, trunc))
+        .enumerate()
+        .map(|(i, x)| {
+            let mut it = ps_item(x, n, trunc);
+            if let (J::Arr(a), J::Obj(fields)) = (&order, &mut it) {
+                let names = a
+                    .get(i)
+                    .and_then(|c| c.get("NetworkSettings"))
+                    .and_then(|s| s.get("Networks"));
+                if let Some(J::Obj(m)) = names {
+                    let joined = m
+                        .iter()
+                        .map(|(k, _)| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    for (k, v) in fields.iter_mut() {
+                        if k == "Networks" {
+                            *v = J::Str(joined.clone());
+                        }
+                    }
+                }
+            }
+            it
+        })
         .collect();
     let text = tmpl::render_list(&format, &items, PS_HEADERS)
         .map_err(|e| fail(formatter_error(&e, "*formatter.ContainerContext"), 1))?;
@@ -486,10 +494,11 @@ pub fn inspect_as(
     args: &[String],
     forced: Option<&str>,
 ) -> Result<i32> {
-    let specs: &[Spec] = if forced.is_some() {
-        &INSPECT_FLAGS[..1]
-    } else {
-        INSPECT_FLAGS
+    let net_specs = [v(Some('f'), "format"), b(Some('v'), "verbose")];
+    let specs: &[Spec] = match forced {
+        Some("network") => &net_specs,
+        Some(_) => &INSPECT_FLAGS[..1],
+        None => INSPECT_FLAGS,
     };
     let Some(p) = parse(cmd, args, specs)? else {
         return Ok(0);
@@ -534,36 +543,39 @@ pub fn inspect_as(
     let mut raws: Vec<Vec<u8>> = Vec::new();
     let mut errors = Vec::new();
     let size = if p.has("size") { "?size=1" } else { "" };
+    let verbose = if p.has("verbose") {
+        "?verbose=true"
+    } else {
+        ""
+    };
+    // docker's order when no type is given: container, image, network,
+    // volume, then plugin (swarm objects only on a manager).
+    let kinds: Vec<&str> = if typ.is_empty() {
+        vec!["container", "image", "network", "volume", "plugin"]
+    } else {
+        vec![typ]
+    };
     for name in &p.args {
         let mut found = None;
         let mut miss = None;
-        if typ == "volume" {
-            match c.call("GET", &format!("/volumes/{name}"), ReqBody::Empty) {
-                Ok(r) => found = Some(r.body),
+        for k in &kinds {
+            let path = match *k {
+                "container" => format!("/containers/{name}/json{size}"),
+                "image" => format!("/images/{name}/json"),
+                "network" => format!("/networks/{name}{verbose}"),
+                "volume" => format!("/volumes/{name}"),
+                "plugin" => format!("/plugins/{name}/json"),
+                _ => continue,
+            };
+            match c.call("GET", &path, ReqBody::Empty) {
+                Ok(r) => {
+                    found = Some(r.body);
+                    break;
+                }
                 Err(e) => match e.downcast_ref::<DaemonError>() {
-                    Some(d) if d.status == 404 => miss = Some(d.to_string()),
-                    _ => return Err(e),
-                },
-            }
-        }
-        if typ.is_empty() || typ == "container" {
-            match c.call(
-                "GET",
-                &format!("/containers/{name}/json{size}"),
-                ReqBody::Empty,
-            ) {
-                Ok(r) => found = Some(r.body),
-                Err(e) => match e.downcast_ref::<DaemonError>() {
-                    Some(d) if d.status == 404 => miss = Some(d.to_string()),
-                    _ => return Err(e),
-                },
-            }
-        }
-        if found.is_none() && (typ.is_empty() || typ == "image") {
-            match c.call("GET", &format!("/images/{name}/json"), ReqBody::Empty) {
-                Ok(r) => found = Some(r.body),
-                Err(e) => match e.downcast_ref::<DaemonError>() {
-                    Some(d) if d.status == 404 => miss = Some(d.to_string()),
+                    Some(d) if d.status == 404 || (typ.is_empty() && d.status < 500) => {
+                        miss = Some(d.to_string())
+                    }
                     _ => return Err(e),
                 },
             }
@@ -941,7 +953,8 @@ mod tests {
         let p = json!([{"IP":"0.0.0.0","PrivatePort":80,"PublicPort":8080,"Type":"tcp"},{"IP":"::","PrivatePort":80,"PublicPort":8080,"Type":"tcp"},{"PrivatePort":81,"Type":"tcp"}]);
         assert_eq!(
             format_ports(&p),
-            "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 81/tcp"
+            // docker lists the runs of unmapped ports before the mappings
+            "81/tcp, 0.0.0.0:8080->80/tcp, [::]:8080->80/tcp"
         );
     }
 

@@ -48,10 +48,31 @@ const RUN_FLAGS: &[Spec] = &[
     v(Some('a'), "attach"),
     b(None, "privileged"),
     b(None, "read-only"),
+    v(None, "network"),
+    v(None, "net"),
+    v(None, "ip"),
+    v(None, "ip6"),
+    v(None, "network-alias"),
+    v(None, "net-alias"),
+    v(None, "mac-address"),
+    v(Some('p'), "publish"),
+    b(Some('P'), "publish-all"),
+    v(None, "expose"),
+    v(None, "dns"),
+    v(None, "dns-search"),
+    v(None, "dns-option"),
+    v(None, "dns-opt"),
+    v(None, "add-host"),
+    v(None, "link"),
+    v(None, "domainname"),
 ];
 
 fn js(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
+}
+/// A JSON list, `[]` when empty.
+fn strs(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
 fn js_list(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_default()
@@ -100,6 +121,7 @@ pub struct Extra {
     pub attach: Vec<String>,
     pub sig_proxy: bool,
     pub detach_keys: Option<String>,
+    pub net: crate::netopts::NetOpts,
 }
 
 /// The create body, key for key and in the order docker 28 sends it.
@@ -124,6 +146,7 @@ pub fn create_body(o: &RunOpts) -> String {
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
     let x = &o.x;
+    let n = &x.net;
     let want = |n: &str| x.attach.is_empty() || x.attach.iter().any(|a| a.eq_ignore_ascii_case(n));
     let attach_out = !o.detach && want("stdout");
     let attach_err = !o.detach && want("stderr");
@@ -131,28 +154,28 @@ pub fn create_body(o: &RunOpts) -> String {
     let stdin_once = o.stdin && !o.detach;
     format!(
         concat!(
-            r#"{{"Hostname":{},"Domainname":"","User":{},"AttachStdin":{},"AttachStdout":{},"AttachStderr":{},"#,
+            r#"{{"Hostname":{},"Domainname":{},"User":{},"AttachStdin":{},"AttachStdout":{},"AttachStderr":{}{},"#,
             r#""Tty":{},"OpenStdin":{},"StdinOnce":{},"Env":{},"Cmd":{}{},"Image":{},"Volumes":{{}},"WorkingDir":{},"#,
             r#""Entrypoint":{},"OnBuild":null,"Labels":{}{},"#,
-            r#""HostConfig":{{"Binds":null,"ContainerIDFile":"","LogConfig":{{"Type":{},"Config":{}}},"NetworkMode":"default","PortBindings":{{}},"#,
+            r#""HostConfig":{{"Binds":null,"ContainerIDFile":"","LogConfig":{{"Type":{},"Config":{}}},"NetworkMode":{},"PortBindings":{},"#,
             r#""RestartPolicy":{{"Name":{},"MaximumRetryCount":{}}},"AutoRemove":{},"VolumeDriver":"","VolumesFrom":null,"ConsoleSize":[{},{}],"#,
-            r#""CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":[],"DnsOptions":[],"DnsSearch":[],"ExtraHosts":null,"GroupAdd":null,"#,
-            r#""IpcMode":"","Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":{},"PublishAllPorts":false,"#,
+            r#""CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":{},"DnsOptions":{},"DnsSearch":{},"ExtraHosts":{},"GroupAdd":null,"#,
+            r#""IpcMode":"","Cgroup":"","Links":{},"OomScoreAdj":0,"PidMode":"","Privileged":{},"PublishAllPorts":{},"#,
             r#""ReadonlyRootfs":{},"SecurityOpt":null,"UTSMode":"","UsernsMode":"","ShmSize":{},"Isolation":"","CpuShares":{},"#,
             r#""Memory":{},"NanoCpus":{},"CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"#,
             r#""BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":0,"CpuQuota":0,"#,
             r#""CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":{},"CpusetMems":"","Devices":[],"DeviceCgroupRules":null,"#,
             r#""DeviceRequests":null,"MemoryReservation":0,"MemorySwap":{},"MemorySwappiness":-1,"OomKillDisable":false,"PidsLimit":{},"#,
             r#""Ulimits":{},"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,"MaskedPaths":null,"ReadonlyPaths":null{}}},"#,
-            r#""NetworkingConfig":{{"EndpointsConfig":{{"default":{{"IPAMConfig":null,"Links":null,"Aliases":null,"MacAddress":"","#,
-            r#""DriverOpts":null,"GwPriority":0,"NetworkID":"","EndpointID":"","Gateway":"","IPAddress":"","IPPrefixLen":0,"#,
-            r#""IPv6Gateway":"","GlobalIPv6Address":"","GlobalIPv6PrefixLen":0,"DNSNames":null}}}}}}}}"#
+            r#""NetworkingConfig":{{"EndpointsConfig":{}}}}}"#
         ),
         js(&o.hostname),
+        js(&n.domainname),
         js(&o.user),
         attach_in,
         attach_out,
         attach_err,
+        n.ports.exposed_json(),
         o.tty,
         o.stdin,
         stdin_once,
@@ -170,12 +193,28 @@ pub fn create_body(o: &RunOpts) -> String {
         } else {
             &x.log_config
         },
+        js(&n.network_mode),
+        n.ports.bindings_json(),
         js(&x.restart.0),
         x.restart.1,
         o.rm,
         o.console.0,
         o.console.1,
+        strs(&n.dns),
+        strs(&n.dns_options),
+        strs(&n.dns_search),
+        if n.extra_hosts.is_empty() {
+            "null".into()
+        } else {
+            strs(&n.extra_hosts)
+        },
+        if n.links.is_empty() {
+            "null".into()
+        } else {
+            strs(&n.links)
+        },
         x.privileged,
+        n.publish_all,
         x.read_only,
         x.shm_size,
         x.cpu_shares,
@@ -190,6 +229,7 @@ pub fn create_body(o: &RunOpts) -> String {
             &x.ulimits
         },
         if x.init { ",\"Init\":true" } else { "" },
+        n.endpoints_json(),
     )
 }
 
@@ -490,6 +530,7 @@ fn parse_extra(p: &flags::Parsed) -> Result<Extra, String> {
         parse_detach_keys(k)?;
         x.detach_keys = Some(k.to_string());
     }
+    x.net = crate::netopts::parse_net_opts(p)?;
     Ok(x)
 }
 
@@ -663,6 +704,17 @@ pub fn cmd_run(
         return Err(run_error(cmd, "the input device is not a TTY", 1));
     }
     let mut c = connect().map_err(|e| run_error(cmd, &e.to_string(), 125))?;
+    if o.x.net.has_mac() && crate::client::version_lt(&c.version, "1.44") {
+        let m = format!(
+            "\"specify mac-address per network\" requires API version 1.44, but the Docker daemon API version is {}",
+            c.version
+        );
+        return Err(if is_create {
+            fail(m, 1)
+        } else {
+            run_error(cmd, &m, 125)
+        });
+    }
     let id = create(&mut c, &o, cmd)?;
     if is_create {
         println!("{id}");
