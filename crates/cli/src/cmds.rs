@@ -124,11 +124,13 @@ pub fn ps_item(c: &Value, now: f64, trunc: bool) -> J {
         .and_then(|m| m.as_array())
         .map(|a| a.iter().filter(|m| s(m, "Driver") == "local").count())
         .unwrap_or(0);
-    let nets: Vec<String> = c
+    // docker shows them in Go's random map order; sorted here
+    let mut nets: Vec<String> = c
         .pointer("/NetworkSettings/Networks")
         .and_then(|n| n.as_object())
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
+    nets.sort();
     let srw = c.get("SizeRw").and_then(|x| x.as_f64()).unwrap_or(0.0);
     let sroot = c.get("SizeRootFs").and_then(|x| x.as_f64()).unwrap_or(0.0);
     let size = if sroot > 0.0 {
@@ -255,7 +257,8 @@ pub fn ps(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> 
     } else {
         limit
     };
-    let size = p.has("size") || (!p.has("quiet") && format.contains(".Size"));
+    let size = p.has("size")
+        || (!p.has("quiet") && (format.contains(".Size") || format.contains("json .")));
     let mut q = Vec::new();
     if p.has("all") {
         q.push("all=1".to_string());
@@ -279,10 +282,7 @@ pub fn ps(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> 
     let tp = format.strip_prefix("table").unwrap_or(&format);
     tmpl::Template::parse(tp).map_err(|e| fail(format!("template parsing error: {e}"), 1))?;
     let mut c = connect()?;
-    let raw = c.call("GET", &path, ReqBody::Empty)?;
-    let list = raw.json()?;
-    // docker lists a container's networks in the order the daemon sent them
-    let order = J::parse(&raw.body).unwrap_or(J::Null);
+    let list = c.get_json(&path)?;
     if p.has("quiet") {
         let mut t = String::new();
         for x in list.as_array().into_iter().flatten() {
@@ -302,32 +302,17 @@ pub fn ps(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> 
         .as_array()
         .into_iter()
         .flatten()
-        .enumerate()
-        .map(|(i, x)| {
-            let mut it = ps_item(x, n, trunc);
-            if let (J::Arr(a), J::Obj(fields)) = (&order, &mut it) {
-                let names = a
-                    .get(i)
-                    .and_then(|c| c.get("NetworkSettings"))
-                    .and_then(|s| s.get("Networks"));
-                if let Some(J::Obj(m)) = names {
-                    let joined = m
-                        .iter()
-                        .map(|(k, _)| k.as_str())
-                        .collect::<Vec<_>>()
-                        .join(",");
-                    for (k, v) in fields.iter_mut() {
-                        if k == "Networks" {
-                            *v = J::Str(joined.clone());
-                        }
-                    }
-                }
-            }
-            it
-        })
+        .map(|x| ps_item(x, n, trunc))
         .collect();
-    let text = tmpl::render_list(&format, &items, PS_HEADERS)
-        .map_err(|e| fail(formatter_error(&e, "*formatter.ContainerContext"), 1))?;
+    let text = if format == "{{json .}}" {
+        crate::img::html_escape_json(
+            &tmpl::render_list(&format, &items, PS_HEADERS)
+                .map_err(|e| fail(formatter_error(&e, "*formatter.ContainerContext"), 1))?,
+        )
+    } else {
+        tmpl::render_list(&format, &items, PS_HEADERS)
+            .map_err(|e| fail(formatter_error(&e, "*formatter.ContainerContext"), 1))?
+    };
     out(&text)?;
     Ok(0)
 }
@@ -564,7 +549,13 @@ pub fn inspect_as(
                 "image" => format!("/images/{name}/json"),
                 "network" => format!("/networks/{name}{verbose}"),
                 "volume" => format!("/volumes/{name}"),
-                "plugin" => format!("/plugins/{name}/json"),
+                "plugin" => {
+                    // docker asks whether this is a swarm manager first
+                    if typ.is_empty() {
+                        let _ = c.call("GET", "/info", ReqBody::Empty);
+                    }
+                    format!("/plugins/{name}/json")
+                }
                 _ => continue,
             };
             match c.call("GET", &path, ReqBody::Empty) {

@@ -207,7 +207,7 @@ fn parse(cmd: &str, args: &[String], specs: &[Spec]) -> Result<Option<Parsed>> {
 /// `berth network …`: `sub` is the word after `network`.
 pub fn network(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     let Some(sub) = args.first() else {
-        print!("{NETWORK_HELP}");
+        eprint!("{NETWORK_HELP}");
         return Ok(0);
     };
     let rest = &args[1..];
