@@ -195,6 +195,19 @@ fn flag_err(cmd: &str, msg: &str) -> anyhow::Error {
     )
 }
 
+/// `filters=` query; a bad filter is a flag error with the usage.
+fn filters(cmd: &str, p: &Parsed, flag: &str) -> Result<String> {
+    for f in p.all("filter") {
+        if !f.contains('=') {
+            return Err(flag_err(
+                cmd,
+                &format!("invalid argument \"{f}\" for \"{flag}\" flag: bad format of filter (expected name=value)"),
+            ));
+        }
+    }
+    filters_query(&p.all("filter"))
+}
+
 fn parse(cmd: &str, args: &[String], specs: &[Spec]) -> Result<Option<Parsed>> {
     let p = flags::parse(args, specs, true).map_err(|e| flag_err(cmd, &e))?;
     if p.help {
@@ -610,9 +623,9 @@ fn ls(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
         "json" => "{{json .}}".to_string(),
         f => f.to_string(),
     };
+    let fq = filters(cmd, &p, "-f, --filter")?;
     let tp = format.strip_prefix("table").unwrap_or(&format);
     tmpl::Template::parse(tp).map_err(|e| fail(format!("template parsing error: {e}"), 1))?;
-    let fq = filters_query(&p.all("filter"))?;
     let path = if fq.is_empty() {
         "/networks".to_string()
     } else {
@@ -632,7 +645,7 @@ fn ls(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     });
     let trunc = !p.has("no-trunc");
     let items: Vec<J> = nets.iter().map(|n| net_item(n, trunc)).collect();
-    let text = render(&format, &items, NET_HEADERS, "*formatter.networkContext")?;
+    let text = render(&format, &items, NET_HEADERS, "*network.networkContext")?;
     out(&text)?;
     Ok(0)
 }
@@ -709,6 +722,7 @@ fn prune(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     if !p.args.is_empty() {
         return Err(nargs_error(cmd, "accepts no arguments"));
     }
+    let fq = filters(cmd, &p, "--filter")?;
     if !p.has("force")
         && !confirm(
             "WARNING! This will remove all custom networks not used by at least one container.",
@@ -716,7 +730,6 @@ fn prune(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     {
         return Ok(0);
     }
-    let fq = filters_query(&p.all("filter"))?;
     let path = if fq.is_empty() {
         "/networks/prune".to_string()
     } else {

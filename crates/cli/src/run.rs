@@ -1152,6 +1152,124 @@ mod tests {
         assert_eq!(o.name.as_deref(), Some("x"));
     }
 
+    // Bodies docker CLI 28.2.2 sent for the same command lines (recorded
+    // with a fake daemon on a unix socket; Go's trailing newline dropped).
+    #[test]
+    fn create_body_networking_golden() {
+        let o = parse_run(
+            &s(&[
+                "--rm",
+                "-p",
+                "8080:80",
+                "-p",
+                "127.0.0.1::81/udp",
+                "--network",
+                "ac-n1",
+                "--ip",
+                "172.30.0.5",
+                "--network-alias",
+                "web",
+                "--dns",
+                "1.1.1.1",
+                "--dns-search",
+                "example.com",
+                "--dns-option",
+                "ndots:2",
+                "--add-host",
+                "db:10.0.0.2",
+                "busybox",
+                "echo",
+                "hi",
+            ]),
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            create_body(&o),
+            include_str!("../testdata/create-run-p-network-ip-dns.json")
+        );
+        // at API 1.50 (the MAC address goes on the first network's endpoint)
+        let o = parse_run(
+            &s(&[
+                "-P",
+                "--expose",
+                "90-91",
+                "-p",
+                "[::1]:8443:443",
+                "--link",
+                "a:b",
+                "--domainname",
+                "d",
+                "--hostname",
+                "h",
+                "--mac-address",
+                "02:42:ac:11:00:02",
+                "--network",
+                "ac-n1",
+                "--network",
+                "ac-n2",
+                "--add-host",
+                "gw:host-gateway",
+                "busybox",
+            ]),
+            true,
+        )
+        .unwrap();
+        assert!(o.x.net.has_mac());
+        assert_eq!(
+            create_body(&o),
+            include_str!("../testdata/create-publish-all-links-mac-two-networks-v150.json")
+        );
+    }
+
+    #[test]
+    fn networking_flag_errors() {
+        let err = |a: &[&str]| {
+            let e = parse_run(&s(a), false).err().unwrap();
+            let c = e.downcast_ref::<crate::CliError>().unwrap();
+            (c.code, c.msg.clone())
+        };
+        let (code, msg) = err(&["-p", "99999:80", "busybox"]);
+        assert_eq!(code, 125);
+        assert_eq!(
+            msg,
+            "berth: invalid hostPort: 99999\n\nRun 'berth run --help' for more information"
+        );
+        let (code, msg) = err(&["--add-host", "foo", "busybox"]);
+        assert_eq!(code, 125);
+        assert!(msg.starts_with("invalid argument \"foo\" for \"--add-host\" flag: bad format for add-host: \"foo\"\n\nUsage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]"));
+        let (_, msg) = err(&["--dns", "notanip", "busybox"]);
+        assert!(msg.starts_with("invalid argument \"notanip\" for \"--dns\" flag: IP address is not correctly formatted: notanip\n"));
+        let (_, msg) = err(&["--network", "bridge", "--network-alias", "x", "busybox"]);
+        assert!(msg.starts_with(
+            "berth: network-scoped aliases are only supported for user-defined networks\n"
+        ));
+        let (_, msg) = err(&["--network", "host", "--network", "n1", "busybox"]);
+        assert!(msg.contains("cannot attach both user-defined and non-user-defined network-modes"));
+        let (_, msg) = err(&["--network", "n1", "--network", "n1", "busybox"]);
+        assert!(msg.contains("network \"n1\" is specified multiple times"));
+        let (_, msg) = err(&["--mac-address", "zz", "busybox"]);
+        assert!(msg.starts_with("berth: zz is not a valid mac address\n"));
+    }
+
+    #[test]
+    fn create_body_network_keys() {
+        let body = |a: &[&str]| create_body(&parse_run(&s(a), true).unwrap());
+        // one plain --network: no endpoint is sent
+        let b = body(&["--network", "n1", "busybox"]);
+        assert!(b.contains(r#""NetworkMode":"n1","#));
+        assert!(b.ends_with(r#""NetworkingConfig":{"EndpointsConfig":{}}}"#));
+        // --ip on the default network keeps the "default" key
+        let b = body(&["--ip", "10.0.0.4", "busybox"]);
+        assert!(b.contains(
+            r#""EndpointsConfig":{"default":{"IPAMConfig":{"IPv4Address":"10.0.0.4"},"Links":null"#
+        ));
+        // --link on the default bridge is a legacy link only
+        let b = body(&["--network", "bridge", "--link", "a:b", "busybox"]);
+        assert!(b.contains(r#""Links":["a:b"],"OomScoreAdj""#));
+        assert!(b.ends_with(r#""EndpointsConfig":{}}}"#));
+    }
+
     #[test]
     fn detach_keys() {
         assert_eq!(
