@@ -127,31 +127,30 @@ pub fn parse_network_opt(v: &str) -> Result<Endpoint, String> {
     for field in v.split(',') {
         let (k, val) = field
             .split_once('=')
-            .ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"))?;
+            .ok_or_else(|| format!("invalid field {field}"))?;
         match k.trim().to_lowercase().as_str() {
             "name" => e.target = val.to_string(),
             "alias" => e.aliases.push(val.to_string()),
-            "link" => e.links.push(val.to_string()),
             "ip" => e.ipv4 = val.to_string(),
             "ip6" => e.ipv6 = val.to_string(),
             "mac-address" => e.mac = val.to_string(),
             "link-local-ip" => e.link_local.push(val.to_string()),
             "driver-opt" => {
-                let (a, b) = val.split_once('=').ok_or_else(|| {
-                    format!("invalid key value pair format in driver options: {val}")
-                })?;
+                let (a, b) = val
+                    .split_once('=')
+                    .ok_or("invalid key value pair format in driver options")?;
                 e.driver_opts.insert(a.to_string(), b.to_string());
             }
             "gw-priority" => {
-                e.gw_priority = val.parse().map_err(|_| {
-                    format!(
-                        "invalid gw-priority: strconv.Atoi: parsing {}: invalid syntax",
-                        js(val)
-                    )
-                })?
+                e.gw_priority = val
+                    .parse()
+                    .map_err(|_| format!("invalid gw-priority ({val}): invalid syntax"))?
             }
             _ => return Err(format!("invalid field key {k}")),
         }
+    }
+    if e.target.is_empty() {
+        return Err("network name/id is not specified".into());
     }
     Ok(e)
 }
@@ -186,6 +185,43 @@ pub fn parse_extra_host(v: &str) -> Result<String, String> {
         return Err(format!("invalid IP address in add-host: {}", js(ip)));
     }
     Ok(format!("{k}:{ip}"))
+}
+
+/// docker's `--dns-search` check: `.`, or a domain name (with at least one
+/// letter); a trailing dot is dropped.
+pub fn validate_dns_search(v: &str) -> Result<String, String> {
+    if v == "." {
+        return Ok(v.into());
+    }
+    let bad = || format!("{v} is not a valid domain");
+    let d = v.strip_suffix('.').unwrap_or(v);
+    let label_ok = |l: &str| {
+        let b = l.as_bytes();
+        !b.is_empty()
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+    };
+    if !d.split('.').all(label_ok) || !d.bytes().any(|c| c.is_ascii_alphabetic()) {
+        return Err(bad());
+    }
+    if d.len() > 255 {
+        return Err(format!(
+            "domain name can not be longer than 255 characters: {d}"
+        ));
+    }
+    Ok(d.to_string())
+}
+
+/// docker warns (once) about a loopback resolver.
+pub fn dns_warning(dns: &[String]) -> Option<String> {
+    dns.iter()
+        .find(|d| {
+            d.parse::<std::net::IpAddr>()
+                .map(|ip| ip.is_loopback())
+                .unwrap_or(false)
+        })
+        .map(|d| format!("WARNING: Localhost DNS ({d}) may fail in containers."))
 }
 
 pub fn validate_link(v: &str) -> Result<(), String> {
@@ -255,7 +291,12 @@ pub fn parse_net_opts(p: &Parsed) -> Result<NetOpts, String> {
         }
         o.dns.push(d);
     }
-    o.dns_search = p.all("dns-search");
+    for d in p.all("dns-search") {
+        o.dns_search.push(
+            validate_dns_search(&d)
+                .map_err(|e| format!("invalid argument \"{d}\" for \"--dns-search\" flag: {e}"))?,
+        );
+    }
     o.dns_options = all_of(p, &["dns-option", "dns-opt"]);
     for h in p.all("add-host") {
         o.extra_hosts.push(
@@ -283,7 +324,12 @@ pub fn parse_net_opts(p: &Parsed) -> Result<NetOpts, String> {
     let ipv6 = p.get("ip6").unwrap_or("").to_string();
     let mut nets = Vec::new();
     for n in all_of(p, &["network", "net"]) {
-        nets.push(parse_network_opt(&n)?);
+        let e = parse_network_opt(&n)
+            .map_err(|e| format!("invalid argument \"{n}\" for \"--network\" flag: {e}"))?;
+        if e.target.is_empty() {
+            return Err("no name set for network".into());
+        }
+        nets.push(e);
     }
     o.network_mode = nets
         .first()

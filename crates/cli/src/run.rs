@@ -603,6 +603,9 @@ fn run_error(cmd: &str, msg: &str, code: i32) -> anyhow::Error {
 }
 
 fn create(c: &mut Client, o: &RunOpts, cmd: &str) -> Result<String> {
+    if let Some(w) = crate::netopts::dns_warning(&o.x.net.dns) {
+        eprintln!("{w}");
+    }
     let body = create_body(o);
     let path = match &o.name {
         Some(n) => format!("/containers/create?name={}", query_escape(n)),
