@@ -526,6 +526,9 @@ pub fn inspect_as(
     }
     let mut c = connect()?;
     let mut raws: Vec<Vec<u8>> = Vec::new();
+    // which raws are networks (docker decodes those into its typed struct
+    // before templating, which adds the fields the daemon left out)
+    let mut is_net: Vec<bool> = Vec::new();
     let mut errors = Vec::new();
     let size = if p.has("size") { "?size=1" } else { "" };
     let verbose = if p.has("verbose") {
@@ -543,6 +546,7 @@ pub fn inspect_as(
     for name in &p.args {
         let mut found = None;
         let mut miss = None;
+        let mut kind = "";
         for k in &kinds {
             let path = match *k {
                 "container" => format!("/containers/{name}/json{size}"),
@@ -561,6 +565,7 @@ pub fn inspect_as(
             match c.call("GET", &path, ReqBody::Empty) {
                 Ok(r) => {
                     found = Some(r.body);
+                    kind = k;
                     break;
                 }
                 Err(e) => match e.downcast_ref::<DaemonError>() {
@@ -572,13 +577,27 @@ pub fn inspect_as(
             }
         }
         match found {
-            Some(b) => raws.push(b),
+            Some(b) => {
+                raws.push(b);
+                is_net.push(kind == "network");
+            }
             None if !typ.is_empty() => errors.push(miss.unwrap_or_default()),
             None => errors.push(format!("Error: No such object: {name}")),
         }
     }
     let mut text = String::new();
     match template {
+        None if p.get("format") == Some("json") => {
+            // `--format json`: the objects as the daemon sent them, compact
+            let mut parts = Vec::new();
+            for r in &raws {
+                parts.push(J::parse(r).map_err(|e| fail(e, 1))?.to_json());
+            }
+            text.push_str(&crate::img::html_escape_json(&format!(
+                "[{}]\n",
+                parts.join(",")
+            )));
+        }
         None => {
             if raws.is_empty() {
                 text.push_str("[]\n");
@@ -596,8 +615,11 @@ pub fn inspect_as(
             }
         }
         Some(t) => {
-            for r in &raws {
-                let v = crate::jv::J::parse(r).map_err(|e| fail(e, 1))?;
+            for (r, net) in raws.iter().zip(&is_net) {
+                let mut v = crate::jv::J::parse(r).map_err(|e| fail(e, 1))?;
+                if *net {
+                    typed_network(&mut v);
+                }
                 let line = t.execute(&v).map_err(|e| {
                     let _ = out(&format!("{text}\n"));
                     fail(format!("template parsing error: {e}"), 1)
@@ -613,6 +635,21 @@ pub fn inspect_as(
         return Ok(1);
     }
     Ok(0)
+}
+
+/// docker 28's network struct has `EnableIPv4` after `Driver`; a daemon
+/// that does not send it reads as false.
+fn typed_network(v: &mut J) {
+    if let J::Obj(m) = v {
+        if !m.iter().any(|(k, _)| k == "EnableIPv4") {
+            let at = m
+                .iter()
+                .position(|(k, _)| k == "Driver")
+                .map(|i| i + 1)
+                .unwrap_or(m.len());
+            m.insert(at, ("EnableIPv4".into(), J::Bool(false)));
+        }
+    }
 }
 
 // ---------------------------------------------------------------- load
