@@ -103,7 +103,9 @@ pub fn args_error(cmd: &str, what: &str) -> anyhow::Error {
 
 pub fn help_text(cmd: &str, specs: &[flags::Spec]) -> String {
     let mut s = format!("\nUsage:  berth {cmd} {}\n\nOptions:\n", usage_of(cmd));
-    for sp in specs {
+    // docker keeps these spellings working but out of the help
+    const HIDDEN: [&str; 3] = ["net", "net-alias", "dns-opt"];
+    for sp in specs.iter().filter(|s| !HIDDEN.contains(&s.long)) {
         let short = sp
             .short
             .map(|c| format!("-{c}, "))

@@ -410,3 +410,84 @@ pub fn parse_net_opts(p: &Parsed) -> Result<NetOpts, String> {
     }
     Ok(o)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Texts and rewrites as docker CLI 28.2.2 showed them.
+    #[test]
+    fn validators() {
+        assert_eq!(
+            parse_extra_host("h2=host-gateway").unwrap(),
+            "h2:host-gateway"
+        );
+        assert_eq!(parse_extra_host("h3:::1").unwrap(), "h3:::1");
+        assert_eq!(parse_extra_host("h:[::1]").unwrap(), "h:::1");
+        assert_eq!(
+            parse_extra_host("foo").unwrap_err(),
+            r#"bad format for add-host: "foo""#
+        );
+        assert_eq!(
+            parse_extra_host("foo:notanip").unwrap_err(),
+            r#"invalid IP address in add-host: "notanip""#
+        );
+        assert_eq!(
+            parse_extra_host(":1.2.3.4").unwrap_err(),
+            r#"bad format for add-host: ":1.2.3.4""#
+        );
+        assert_eq!(validate_dns_search("x.com.").unwrap(), "x.com");
+        assert_eq!(validate_dns_search(".").unwrap(), ".");
+        assert_eq!(validate_dns_search("A-b.c0").unwrap(), "A-b.c0");
+        for bad in ["-bad", "a..b", "a-.b", "1.2.3.4"] {
+            assert_eq!(
+                validate_dns_search(bad).unwrap_err(),
+                format!("{bad} is not a valid domain")
+            );
+        }
+        assert!(is_mac("02:42:ac:11:00:02") && is_mac("02-42-ac-11-00-02"));
+        assert!(!is_mac("zz") && !is_mac("02:42:ac:11:00"));
+        assert_eq!(
+            validate_link("a:b:c").unwrap_err(),
+            "bad format for links: a:b:c"
+        );
+        assert_eq!(
+            validate_link("").unwrap_err(),
+            "empty string specified for links"
+        );
+        assert_eq!(
+            dns_warning(&["1.1.1.1".into(), "127.0.0.2".into(), "::1".into()]).unwrap(),
+            "WARNING: Localhost DNS (127.0.0.2) may fail in containers."
+        );
+    }
+
+    #[test]
+    fn network_opts() {
+        let e =
+            parse_network_opt("name=n1,alias=q,ip=10.1.1.1,driver-opt=a=b,gw-priority=5").unwrap();
+        assert_eq!(e.target, "n1");
+        assert_eq!(e.aliases, vec!["q".to_string()]);
+        assert_eq!(e.driver_opts.get("a").map(String::as_str), Some("b"));
+        assert_eq!(e.gw_priority, 5);
+        assert_eq!(
+            parse_network_opt("alias=x").unwrap_err(),
+            "network name/id is not specified"
+        );
+        assert_eq!(
+            parse_network_opt("foo=bar").unwrap_err(),
+            "invalid field key foo"
+        );
+        assert_eq!(
+            parse_network_opt("name=n1,zz").unwrap_err(),
+            "invalid field zz"
+        );
+        assert_eq!(
+            parse_network_opt("name=n1,gw-priority=x").unwrap_err(),
+            "invalid gw-priority (x): invalid syntax"
+        );
+        assert!(is_user_defined("n1"));
+        for m in ["default", "bridge", "host", "none", "container:abc"] {
+            assert!(!is_user_defined(m));
+        }
+    }
+}
