@@ -7,7 +7,7 @@ use crate::http::ReqBody;
 use crate::img::{confirm, out, render};
 use crate::jv::J;
 use crate::netopts::Endpoint;
-use crate::{fail, flag_error, tmpl};
+use crate::{fail, tmpl};
 use anyhow::Result;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -236,7 +236,12 @@ pub fn network(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<
             print!("{NETWORK_HELP}");
             Ok(0)
         }
-        s if s.starts_with('-') => Err(flag_error("network", &format!("unknown flag: {s}"))),
+        s if s.starts_with('-') => Err(fail(
+            format!(
+                "unknown flag: {s}\n\nUsage:  berth network\n\nRun 'berth network --help' for more information"
+            ),
+            125,
+        )),
         s => Err(fail(
             format!(
                 "berth: unknown command: berth network {s}\n\nUsage:  berth network\n\nRun 'berth network --help' for more information"
