@@ -81,9 +81,9 @@ fn default_bridge_addresses_routes_files_and_cleanup() {
     let d = Daemon::start();
     d.load_busybox();
     let bridge = common::bridge_name(&d.root);
-    d.ok(&["run", "-d", "--name", "a", "busybox", "sleep", "300"]);
+    d.ok(&["run", "-d", "--name", "ca", "busybox", "sleep", "300"]);
     d.ok(&[
-        "run", "-d", "--name", "b", "-h", "bee", "busybox", "sleep", "300",
+        "run", "-d", "--name", "cb", "-h", "bee", "busybox", "sleep", "300",
     ]);
     let net = d.ok(&["network", "inspect", "bridge"]);
     let net: serde_json::Value = serde_json::from_str(&net).expect("network json");
@@ -104,33 +104,40 @@ fn default_bridge_addresses_routes_files_and_cleanup() {
         Some(2),
         "{net}"
     );
-    let ipa = ip_of(&d, "a", "bridge");
-    let ipb = ip_of(&d, "b", "bridge");
+    let ipa = ip_of(&d, "ca", "bridge");
+    let ipb = ip_of(&d, "cb", "bridge");
     assert!(!ipa.is_empty() && ipa != ipb, "{ipa} {ipb}");
     let prefix = subnet.split('/').next().unwrap();
     let net16: Vec<&str> = prefix.split('.').take(2).collect();
     assert!(ipa.starts_with(&net16.join(".")), "{ipa} in {subnet}");
-    assert_eq!(d.inspect("a")["NetworkSettings"]["IPAddress"], ipa.as_str());
-    assert_eq!(d.inspect("a")["NetworkSettings"]["Gateway"], gw.as_str());
+    assert_eq!(
+        d.inspect("ca")["NetworkSettings"]["IPAddress"],
+        ipa.as_str()
+    );
+    assert_eq!(d.inspect("ca")["NetworkSettings"]["Gateway"], gw.as_str());
     // eth0 with the address and docker's MAC, the default route through the gateway
-    let addr = sh(&d, "a", "ip -4 addr show eth0; ip link show eth0; ip route");
+    let addr = sh(
+        &d,
+        "ca",
+        "ip -4 addr show eth0; ip link show eth0; ip route",
+    );
     assert!(addr.contains(&format!("inet {ipa}/")), "{addr}");
     assert!(addr.contains("link/ether 02:42:"), "{addr}");
     assert!(addr.contains(&format!("default via {gw}")), "{addr}");
     // the files docker writes
-    let hosts = sh(&d, "b", "cat /etc/hosts");
+    let hosts = sh(&d, "cb", "cat /etc/hosts");
     assert!(hosts.contains(&format!("{ipb}\tbee")), "{hosts}");
     assert!(hosts.contains("127.0.0.1\tlocalhost"), "{hosts}");
-    let resolv = sh(&d, "b", "cat /etc/resolv.conf");
+    let resolv = sh(&d, "cb", "cat /etc/resolv.conf");
     assert!(
         !resolv.contains("127.0.0.11"),
         "no embedded DNS on the default bridge: {resolv}"
     );
     assert!(resolv.contains("nameserver"), "{resolv}");
     // containers reach each other and the host's end of the bridge
-    assert!(sh_status(&d, "a", &format!("ping -c1 -W2 {ipb}")), "a → b");
+    assert!(sh_status(&d, "ca", &format!("ping -c1 -W2 {ipb}")), "a → b");
     assert!(
-        sh_status(&d, "b", &format!("ping -c1 -W2 {gw}")),
+        sh_status(&d, "cb", &format!("ping -c1 -W2 {gw}")),
         "b → gateway"
     );
     assert_eq!(ports_of_bridge(&bridge), 2);
@@ -142,7 +149,7 @@ fn default_bridge_addresses_routes_files_and_cleanup() {
     );
 
     // stop: the address goes back, the veth goes with the namespace
-    d.ok(&["rm", "-f", "a"]);
+    d.ok(&["rm", "-f", "ca"]);
     assert!(
         eventually(10, || ports_of_bridge(&bridge) == 1),
         "veth of a left behind"
@@ -151,8 +158,8 @@ fn default_bridge_addresses_routes_files_and_cleanup() {
         serde_json::from_str(&d.ok(&["network", "inspect", "bridge"])).unwrap();
     assert_eq!(net[0]["Containers"].as_object().map(|m| m.len()), Some(1));
     // a new container gets an address again (sequential, never b's)
-    d.ok(&["run", "-d", "--name", "c", "busybox", "sleep", "300"]);
-    let ipc = ip_of(&d, "c", "bridge");
+    d.ok(&["run", "-d", "--name", "cc", "busybox", "sleep", "300"]);
+    let ipc = ip_of(&d, "cc", "bridge");
     assert!(!ipc.is_empty() && ipc != ipb);
     // the bridge is not removable, and not re-creatable
     let o = d.berth(&["network", "rm", "bridge"]);
@@ -177,7 +184,7 @@ fn default_bridge_addresses_routes_files_and_cleanup() {
         "ip -4 addr show eth0 | grep -c inet",
     ]);
     assert_eq!(out.trim(), "1");
-    d.ok(&["rm", "-f", "b", "c"]);
+    d.ok(&["rm", "-f", "cb", "cc"]);
     assert!(
         eventually(10, || ports_of_bridge(&bridge) == 0),
         "veths left behind"
@@ -525,20 +532,20 @@ fn dns_forwards_other_names_to_the_daemons_upstream() {
         "run",
         "-d",
         "--name",
-        "q",
+        "qq",
         "--network",
         "fw",
         "busybox",
         "sleep",
         "300",
     ]);
-    let out = sh(&d, "q", "nslookup somewhere.example 127.0.0.11 || true");
+    let out = sh(&d, "qq", "nslookup somewhere.example 127.0.0.11 || true");
     assert!(out.contains("198.51.100.7"), "{out}");
     // its own name still comes from the daemon
-    let ip = ip_of(&d, "q", "fw");
-    let out = sh(&d, "q", "nslookup q 127.0.0.11 || true");
+    let ip = ip_of(&d, "qq", "fw");
+    let out = sh(&d, "qq", "nslookup qq 127.0.0.11 || true");
     assert!(out.contains(&ip), "{out}");
-    d.ok(&["rm", "-f", "q"]);
+    d.ok(&["rm", "-f", "qq"]);
     d.ok(&["network", "rm", "fw"]);
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = server.join();
@@ -734,11 +741,20 @@ fn legacy_links_and_extra_hosts() {
     assert!(hosts.contains("nameserver 198.18.50.53"), "{hosts}");
     assert!(hosts.contains("search corp.example"), "{hosts}");
     let o = d.berth(&["run", "--rm", "--network-alias", "x", "busybox", "true"]);
+    assert!(!o.status.success());
     assert!(
-        stderr(&o).contains(
-            "network-scoped alias is supported only for containers in user defined networks"
-        ),
+        stderr(&o).contains("only supported for user-defined networks"),
         "{}",
         stderr(&o)
     );
+    // the daemon refuses it too, whatever the client checked
+    let (code, _, body) = d.http(
+        "POST",
+        "/v1.41/containers/create",
+        Some(r#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"bridge"},"NetworkingConfig":{"EndpointsConfig":{"bridge":{"Aliases":["x"]}}}}"#),
+    );
+    assert_eq!(code, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains(
+        "network-scoped alias is supported only for containers in user defined networks"
+    ));
 }

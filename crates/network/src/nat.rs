@@ -229,6 +229,68 @@ fn nft(script: &str) -> Result<()> {
     Ok(())
 }
 
+/// docker's firewall hook: a `FORWARD` policy of drop there (docker sets it) would drop our
+/// bridges' forwarded and, with `br_netfilter`, even bridged traffic, and no accept in our own
+/// table can overrule another table's drop. docker leaves `DOCKER-USER` to its users, so
+/// while that chain exists our bridges are accepted there; our own table still isolates them.
+const DOCKER_USER: &str = "ip filter DOCKER-USER";
+
+/// The handles of the rules of `chain_listing` (`nft -a list chain`) tagged `tag`.
+fn tagged_handles(chain_listing: &str, tag: &str) -> Vec<u64> {
+    let needle = format!("comment \"{tag}\"");
+    chain_listing
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .filter_map(|l| l.rsplit("# handle ").next()?.trim().parse().ok())
+        .collect()
+}
+
+/// The script that replaces our rules in `DOCKER-USER` (deletes of the old, inserts of the new).
+fn docker_user_script(tag: &str, old: &[u64], rs: &Ruleset) -> String {
+    let mut s = String::new();
+    for h in old {
+        s.push_str(&format!("delete rule {DOCKER_USER} handle {h}\n"));
+    }
+    let mut nets: Vec<&NetRules> = rs.networks.iter().filter(|n| quotable(&n.bridge)).collect();
+    nets.sort_by(|a, b| a.bridge.cmp(&b.bridge));
+    for n in nets {
+        let b = &n.bridge;
+        if n.internal {
+            s.push_str(&format!(
+                "insert rule {DOCKER_USER} iifname \"{b}\" oifname \"{b}\" accept comment \"{tag}\"\n"
+            ));
+        } else {
+            s.push_str(&format!(
+                "insert rule {DOCKER_USER} iifname \"{b}\" accept comment \"{tag}\"\n"
+            ));
+            s.push_str(&format!(
+                "insert rule {DOCKER_USER} oifname \"{b}\" accept comment \"{tag}\"\n"
+            ));
+        }
+    }
+    s
+}
+
+/// Makes our rules in `DOCKER-USER` match `rs` (nothing when the chain is not there).
+fn sync_docker_user(table: &str, rs: Option<&Ruleset>) -> Result<()> {
+    let out = std::process::Command::new("nft")
+        .args(["-a", "list", "chain", "ip", "filter", "DOCKER-USER"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .map_err(|e| Error::Nft(format!("cannot run nft: {e}")))?;
+    if !out.status.success() {
+        return Ok(()); // no docker firewall here
+    }
+    let tag = format!("berth:{table}");
+    let old = tagged_handles(&String::from_utf8_lossy(&out.stdout), &tag);
+    let empty = Ruleset::default();
+    let script = docker_user_script(&tag, &old, rs.unwrap_or(&empty));
+    if script.is_empty() {
+        return Ok(());
+    }
+    nft(&script)
+}
+
 /// Applies rulesets for one daemon's table.
 pub struct Nat {
     table: String,
@@ -275,6 +337,9 @@ impl Nat {
         }
         let t = std::time::Instant::now();
         nft(&text)?;
+        if let Err(e) = sync_docker_user(&self.table, Some(rs)) {
+            tracing::warn!("accepting our bridges in docker's DOCKER-USER chain: {e}");
+        }
         tracing::debug!(table = %self.table, elapsed = ?t.elapsed(), "nftables table replaced");
         *last = Some(text);
         Ok(())
@@ -290,6 +355,9 @@ impl Nat {
         check_table(&self.table)?;
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         *last = None;
+        if let Err(e) = sync_docker_user(&self.table, None) {
+            tracing::warn!("removing our rules from docker's DOCKER-USER chain: {e}");
+        }
         nft(&format!(
             "add table ip {t}\ndelete table ip {t}\n",
             t = self.table
@@ -371,6 +439,25 @@ mod tests {
             .take_while(|x| *x != "}")
             .cloned()
             .collect()
+    }
+
+    #[test]
+    fn docker_user_rules_are_tagged_and_replaced() {
+        let listing = "table ip filter {\n\tchain DOCKER-USER { # handle 12\n\t\tiifname \"br-a\" accept comment \"berth:berth\" # handle 40\n\t\tiifname \"x\" accept comment \"berth:other\" # handle 41\n\t\tcounter packets 0 bytes 0 return # handle 13\n\t}\n}\n";
+        assert_eq!(tagged_handles(listing, "berth:berth"), vec![40]);
+        let s = docker_user_script("berth:berth", &[40], &sample());
+        assert!(
+            s.starts_with("delete rule ip filter DOCKER-USER handle 40\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains(
+                "insert rule ip filter DOCKER-USER iifname \"br-a\" accept comment \"berth:berth\""
+            ),
+            "{s}"
+        );
+        assert!(s.contains("oifname \"br-a\" accept"), "{s}");
+        assert_eq!(docker_user_script("t", &[], &Ruleset::default()), "");
     }
 
     #[test]

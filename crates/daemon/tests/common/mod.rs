@@ -351,6 +351,32 @@ fn cleanup_network(root: &Path) {
         .args(["delete", "table", "ip", &table])
         .stderr(Stdio::null())
         .status();
+    // the accepts the daemon put in docker's DOCKER-USER chain, if docker's firewall is here
+    let tag = format!("comment \"berth:{table}\"");
+    if let Ok(o) = Command::new("nft")
+        .args(["-a", "list", "chain", "ip", "filter", "DOCKER-USER"])
+        .stderr(Stdio::null())
+        .output()
+    {
+        for l in String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.contains(&tag))
+        {
+            if let Some(h) = l.rsplit("# handle ").next() {
+                let _ = Command::new("nft")
+                    .args([
+                        "delete",
+                        "rule",
+                        "ip",
+                        "filter",
+                        "DOCKER-USER",
+                        "handle",
+                        h.trim(),
+                    ])
+                    .status();
+            }
+        }
+    }
 }
 
 /// Kills shims started under `root`, unmounts whatever is mounted below it, removes the cgroups
