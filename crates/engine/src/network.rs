@@ -145,12 +145,15 @@ pub struct PortMap {
     pub host_port: u16,
 }
 
+/// A container's published ports: the sockets holding the host ports, and their DNAT rules.
+pub(crate) type Published = (Vec<berth_network::ports::Reservation>, Vec<PortRule>);
+
 /// What the network layer holds in memory for the daemon.
 pub(crate) struct NetState {
     pub nets: RwLock<BTreeMap<String, Arc<Net>>>,
     pub nat: berth_network::nat::Nat,
     /// per container: reserved host ports and the rules that publish them
-    pub published: Mutex<HashMap<String, (Vec<berth_network::ports::Reservation>, Vec<PortRule>)>>,
+    pub published: Mutex<HashMap<String, Published>>,
     pub dns: Mutex<HashMap<String, berth_network::dns::DnsHandle>>,
     pub cfg: NetConfig,
 }
