@@ -24,33 +24,8 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# median_ms NAME CMD... : prints the median wall time in ms
-median_ms() {
-  local name=$1; shift
-  if command -v hyperfine >/dev/null 2>&1; then
-    if ! hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$tmp/$name.json" \
-         "$(printf '%q ' "$@")" >"$tmp/$name.log" 2>&1; then
-      echo "$name: hyperfine failed:" >&2; tail -5 "$tmp/$name.log" >&2; return 1
-    fi
-    # median is in seconds in the JSON export
-    sed -n 's/.*"median": *\([0-9.eE+-]*\).*/\1/p' "$tmp/$name.json" | head -1 |
-      awk '{ printf "%.2f\n", $1 * 1000 }'
-  else
-    local i t0 t1
-    for ((i = 0; i < WARMUP; i++)); do "$@" >/dev/null 2>&1 || { echo "$name: warm-up run failed" >&2; return 1; }; done
-    : >"$tmp/$name.times"
-    for ((i = 0; i < RUNS; i++)); do
-      t0=$(date +%s%N)
-      "$@" >/dev/null 2>&1 || { echo "$name: run failed" >&2; return 1; }
-      t1=$(date +%s%N)
-      echo $(( t1 - t0 )) >>"$tmp/$name.times"
-    done
-    sort -n "$tmp/$name.times" | awk '{ a[NR] = $1 } END {
-      m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.2f\n", m / 1e6 }'
-  fi
-}
-
-vmrss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+# shellcheck source=bench/lib.sh
+. "$here/bench/lib.sh"
 
 echo "berth: $BERTH  host: $BERTH_HOST  runs: $RUNS (+$WARMUP warm-up)"
 berth_ms=""

@@ -5,6 +5,9 @@ need=()
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v cc >/dev/null || need+=(gcc)
 command -v tmux >/dev/null || need+=(tmux)
+command -v nft >/dev/null || need+=(nftables)
+command -v ip >/dev/null || need+=(iproute2)
+command -v docker-compose >/dev/null || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

@@ -10,6 +10,7 @@ mod containers;
 mod events;
 mod exec;
 mod images;
+mod networks;
 mod query;
 mod system;
 mod volumes;
@@ -136,6 +137,7 @@ pub(crate) fn error_response(e: Error) -> Response<Body> {
     match e {
         Error::NotFound(m) => message(StatusCode::NOT_FOUND, &m),
         Error::Conflict(m) => message(StatusCode::CONFLICT, &m),
+        Error::Forbidden(m) => message(StatusCode::FORBIDDEN, &m),
         Error::InvalidParameter(m) => message(StatusCode::BAD_REQUEST, &m),
         Error::NotModified => empty(StatusCode::NOT_MODIFIED),
         Error::Internal(m) => message(StatusCode::INTERNAL_SERVER_ERROR, &m),
@@ -218,13 +220,7 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
                 Err(e) => error_response(e),
             }
         }
-        // berth has no user networks or build cache yet: there is nothing to prune
-        Some("networks") if method == hyper::Method::POST && segs == ["networks", "prune"] => {
-            json_response(
-                StatusCode::OK,
-                &serde_json::json!({"NetworksDeleted": null}),
-            )
-        }
+        Some("networks") => networks::route(engine, req, &method, &segs, &q).await,
         Some("build") if method == hyper::Method::POST && segs == ["build", "prune"] => {
             json_response(
                 StatusCode::OK,

@@ -60,7 +60,7 @@ pub fn parse_host(h: &str) -> Result<String> {
     }
 }
 
-fn version_lt(a: &str, b: &str) -> bool {
+pub fn version_lt(a: &str, b: &str) -> bool {
     let p = |s: &str| -> Vec<u32> { s.split('.').map(|x| x.parse().unwrap_or(0)).collect() };
     p(a) < p(b)
 }

@@ -57,25 +57,9 @@ const PS_FLAGS: &[Spec] = &[
     v(None, "format"),
 ];
 
+/// The PORTS column (docker's grouping of runs of ports).
 pub fn format_ports(ports: &Value) -> String {
-    let mut v: Vec<String> = Vec::new();
-    for p in ports.as_array().into_iter().flatten() {
-        let private = p.get("PrivatePort").and_then(|x| x.as_u64()).unwrap_or(0);
-        let public = p.get("PublicPort").and_then(|x| x.as_u64()).unwrap_or(0);
-        let typ = s(p, "Type");
-        let ip = s(p, "IP");
-        if public != 0 {
-            let ip = if ip.contains(':') {
-                format!("[{ip}]")
-            } else {
-                ip.to_string()
-            };
-            v.push(format!("{ip}:{public}->{private}/{typ}"));
-        } else {
-            v.push(format!("{private}/{typ}"));
-        }
-    }
-    v.join(", ")
+    crate::ports::display_ports(&crate::ports::ps_ports(ports))
 }
 
 /// One `ps` list item as docker's container formatter shows it; keys
@@ -140,6 +124,7 @@ pub fn ps_item(c: &Value, now: f64, trunc: bool) -> J {
         .and_then(|m| m.as_array())
         .map(|a| a.iter().filter(|m| s(m, "Driver") == "local").count())
         .unwrap_or(0);
+    // docker shows them in Go's random map order; sorted here
     let mut nets: Vec<String> = c
         .pointer("/NetworkSettings/Networks")
         .and_then(|n| n.as_object())
@@ -272,7 +257,8 @@ pub fn ps(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> 
     } else {
         limit
     };
-    let size = p.has("size") || (!p.has("quiet") && format.contains(".Size"));
+    let size = p.has("size")
+        || (!p.has("quiet") && (format.contains(".Size") || format.contains("json .")));
     let mut q = Vec::new();
     if p.has("all") {
         q.push("all=1".to_string());
@@ -318,8 +304,15 @@ pub fn ps(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> 
         .flatten()
         .map(|x| ps_item(x, n, trunc))
         .collect();
-    let text = tmpl::render_list(&format, &items, PS_HEADERS)
-        .map_err(|e| fail(formatter_error(&e, "*formatter.ContainerContext"), 1))?;
+    let text = if format == "{{json .}}" {
+        crate::img::html_escape_json(
+            &tmpl::render_list(&format, &items, PS_HEADERS)
+                .map_err(|e| fail(formatter_error(&e, "*formatter.ContainerContext"), 1))?,
+        )
+    } else {
+        tmpl::render_list(&format, &items, PS_HEADERS)
+            .map_err(|e| fail(formatter_error(&e, "*formatter.ContainerContext"), 1))?
+    };
     out(&text)?;
     Ok(0)
 }
@@ -486,10 +479,11 @@ pub fn inspect_as(
     args: &[String],
     forced: Option<&str>,
 ) -> Result<i32> {
-    let specs: &[Spec] = if forced.is_some() {
-        &INSPECT_FLAGS[..1]
-    } else {
-        INSPECT_FLAGS
+    let net_specs = [v(Some('f'), "format"), b(Some('v'), "verbose")];
+    let specs: &[Spec] = match forced {
+        Some("network") => &net_specs,
+        Some(_) => &INSPECT_FLAGS[..1],
+        None => INSPECT_FLAGS,
     };
     let Some(p) = parse(cmd, args, specs)? else {
         return Ok(0);
@@ -532,50 +526,78 @@ pub fn inspect_as(
     }
     let mut c = connect()?;
     let mut raws: Vec<Vec<u8>> = Vec::new();
+    // which raws are networks (docker decodes those into its typed struct
+    // before templating, which adds the fields the daemon left out)
+    let mut is_net: Vec<bool> = Vec::new();
     let mut errors = Vec::new();
     let size = if p.has("size") { "?size=1" } else { "" };
+    let verbose = if p.has("verbose") {
+        "?verbose=true"
+    } else {
+        ""
+    };
+    // docker's order when no type is given: container, image, network,
+    // volume, then plugin (swarm objects only on a manager).
+    let kinds: Vec<&str> = if typ.is_empty() {
+        vec!["container", "image", "network", "volume", "plugin"]
+    } else {
+        vec![typ]
+    };
     for name in &p.args {
         let mut found = None;
         let mut miss = None;
-        if typ == "volume" {
-            match c.call("GET", &format!("/volumes/{name}"), ReqBody::Empty) {
-                Ok(r) => found = Some(r.body),
+        let mut kind = "";
+        for k in &kinds {
+            let path = match *k {
+                "container" => format!("/containers/{name}/json{size}"),
+                "image" => format!("/images/{name}/json"),
+                "network" => format!("/networks/{name}{verbose}"),
+                "volume" => format!("/volumes/{name}"),
+                "plugin" => {
+                    // docker asks whether this is a swarm manager first
+                    if typ.is_empty() {
+                        let _ = c.call("GET", "/info", ReqBody::Empty);
+                    }
+                    format!("/plugins/{name}/json")
+                }
+                _ => continue,
+            };
+            match c.call("GET", &path, ReqBody::Empty) {
+                Ok(r) => {
+                    found = Some(r.body);
+                    kind = k;
+                    break;
+                }
                 Err(e) => match e.downcast_ref::<DaemonError>() {
-                    Some(d) if d.status == 404 => miss = Some(d.to_string()),
-                    _ => return Err(e),
-                },
-            }
-        }
-        if typ.is_empty() || typ == "container" {
-            match c.call(
-                "GET",
-                &format!("/containers/{name}/json{size}"),
-                ReqBody::Empty,
-            ) {
-                Ok(r) => found = Some(r.body),
-                Err(e) => match e.downcast_ref::<DaemonError>() {
-                    Some(d) if d.status == 404 => miss = Some(d.to_string()),
-                    _ => return Err(e),
-                },
-            }
-        }
-        if found.is_none() && (typ.is_empty() || typ == "image") {
-            match c.call("GET", &format!("/images/{name}/json"), ReqBody::Empty) {
-                Ok(r) => found = Some(r.body),
-                Err(e) => match e.downcast_ref::<DaemonError>() {
-                    Some(d) if d.status == 404 => miss = Some(d.to_string()),
+                    Some(d) if d.status == 404 || (typ.is_empty() && d.status < 500) => {
+                        miss = Some(d.to_string())
+                    }
                     _ => return Err(e),
                 },
             }
         }
         match found {
-            Some(b) => raws.push(b),
+            Some(b) => {
+                raws.push(b);
+                is_net.push(kind == "network");
+            }
             None if !typ.is_empty() => errors.push(miss.unwrap_or_default()),
             None => errors.push(format!("Error: No such object: {name}")),
         }
     }
     let mut text = String::new();
     match template {
+        None if p.get("format") == Some("json") => {
+            // `--format json`: the objects as the daemon sent them, compact
+            let mut parts = Vec::new();
+            for r in &raws {
+                parts.push(J::parse(r).map_err(|e| fail(e, 1))?.to_json());
+            }
+            text.push_str(&crate::img::html_escape_json(&format!(
+                "[{}]\n",
+                parts.join(",")
+            )));
+        }
         None => {
             if raws.is_empty() {
                 text.push_str("[]\n");
@@ -593,8 +615,11 @@ pub fn inspect_as(
             }
         }
         Some(t) => {
-            for r in &raws {
-                let v = crate::jv::J::parse(r).map_err(|e| fail(e, 1))?;
+            for (r, net) in raws.iter().zip(&is_net) {
+                let mut v = crate::jv::J::parse(r).map_err(|e| fail(e, 1))?;
+                if *net {
+                    typed_network(&mut v);
+                }
                 let line = t.execute(&v).map_err(|e| {
                     let _ = out(&format!("{text}\n"));
                     fail(format!("template parsing error: {e}"), 1)
@@ -610,6 +635,21 @@ pub fn inspect_as(
         return Ok(1);
     }
     Ok(0)
+}
+
+/// docker 28's network struct has `EnableIPv4` after `Driver`; a daemon
+/// that does not send it reads as false.
+fn typed_network(v: &mut J) {
+    if let J::Obj(m) = v {
+        if !m.iter().any(|(k, _)| k == "EnableIPv4") {
+            let at = m
+                .iter()
+                .position(|(k, _)| k == "Driver")
+                .map(|i| i + 1)
+                .unwrap_or(m.len());
+            m.insert(at, ("EnableIPv4".into(), J::Bool(false)));
+        }
+    }
 }
 
 // ---------------------------------------------------------------- load
@@ -941,7 +981,8 @@ mod tests {
         let p = json!([{"IP":"0.0.0.0","PrivatePort":80,"PublicPort":8080,"Type":"tcp"},{"IP":"::","PrivatePort":80,"PublicPort":8080,"Type":"tcp"},{"PrivatePort":81,"Type":"tcp"}]);
         assert_eq!(
             format_ports(&p),
-            "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 81/tcp"
+            // docker lists the runs of unmapped ports before the mappings
+            "81/tcp, 0.0.0.0:8080->80/tcp, [::]:8080->80/tcp"
         );
     }
 

@@ -7,6 +7,9 @@ mod flags;
 mod http;
 mod img;
 mod jv;
+mod net;
+mod netopts;
+mod ports;
 mod run;
 mod stdcopy;
 mod term;
@@ -64,6 +67,8 @@ pub fn usage_of(cmd: &str) -> &'static str {
         "volume inspect" | "volume rm" => "[OPTIONS] VOLUME [VOLUME...]",
         "logs" => "[OPTIONS] CONTAINER",
         "inspect" => "[OPTIONS] NAME|ID [NAME|ID...]",
+        "port" => "CONTAINER [PRIVATE_PORT[/PROTO]]",
+        "network inspect" => "[OPTIONS] NETWORK [NETWORK...]",
         _ => "[OPTIONS] CONTAINER [CONTAINER...]",
     }
 }
@@ -98,7 +103,9 @@ pub fn args_error(cmd: &str, what: &str) -> anyhow::Error {
 
 pub fn help_text(cmd: &str, specs: &[flags::Spec]) -> String {
     let mut s = format!("\nUsage:  berth {cmd} {}\n\nOptions:\n", usage_of(cmd));
-    for sp in specs {
+    // docker keeps these spellings working but out of the help
+    const HIDDEN: [&str; 3] = ["net", "net-alias", "dns-opt"];
+    for sp in specs.iter().filter(|s| !HIDDEN.contains(&s.long)) {
         let short = sp
             .short
             .map(|c| format!("-{c}, "))
@@ -127,7 +134,12 @@ const COMMANDS: &[(&str, &str)] = &[
     ("kill", "Kill one or more running containers"),
     ("load", "Load an image from a tar archive or STDIN"),
     ("logs", "Fetch the logs of a container"),
+    ("network", "Manage networks"),
     ("pause", "Pause all processes within one or more containers"),
+    (
+        "port",
+        "List port mappings or a specific mapping for the container",
+    ),
     ("ps", "List containers"),
     ("rename", "Rename a container"),
     ("restart", "Restart one or more containers"),
@@ -281,6 +293,8 @@ fn real_main() -> anyhow::Result<i32> {
         "load" => cmds::load(connect, rest),
         "version" => cmds::version(connect, rest),
         "info" => cmds::info(connect, rest),
+        "network" => net::network(connect, rest),
+        "port" => ports::port(connect, rest),
         _ => Err(fail(
             format!(
                 "berth: unknown command: berth {cmd}\n\nRun 'berth --help' for more information"

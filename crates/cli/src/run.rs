@@ -48,10 +48,31 @@ const RUN_FLAGS: &[Spec] = &[
     v(Some('a'), "attach"),
     b(None, "privileged"),
     b(None, "read-only"),
+    v(None, "network"),
+    v(None, "net"),
+    v(None, "ip"),
+    v(None, "ip6"),
+    v(None, "network-alias"),
+    v(None, "net-alias"),
+    v(None, "mac-address"),
+    v(Some('p'), "publish"),
+    b(Some('P'), "publish-all"),
+    v(None, "expose"),
+    v(None, "dns"),
+    v(None, "dns-search"),
+    v(None, "dns-option"),
+    v(None, "dns-opt"),
+    v(None, "add-host"),
+    v(None, "link"),
+    v(None, "domainname"),
 ];
 
 fn js(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
+}
+/// A JSON list, `[]` when empty.
+fn strs(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
 fn js_list(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_default()
@@ -100,6 +121,7 @@ pub struct Extra {
     pub attach: Vec<String>,
     pub sig_proxy: bool,
     pub detach_keys: Option<String>,
+    pub net: crate::netopts::NetOpts,
 }
 
 /// The create body, key for key and in the order docker 28 sends it.
@@ -124,6 +146,7 @@ pub fn create_body(o: &RunOpts) -> String {
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
     let x = &o.x;
+    let n = &x.net;
     let want = |n: &str| x.attach.is_empty() || x.attach.iter().any(|a| a.eq_ignore_ascii_case(n));
     let attach_out = !o.detach && want("stdout");
     let attach_err = !o.detach && want("stderr");
@@ -131,28 +154,28 @@ pub fn create_body(o: &RunOpts) -> String {
     let stdin_once = o.stdin && !o.detach;
     format!(
         concat!(
-            r#"{{"Hostname":{},"Domainname":"","User":{},"AttachStdin":{},"AttachStdout":{},"AttachStderr":{},"#,
+            r#"{{"Hostname":{},"Domainname":{},"User":{},"AttachStdin":{},"AttachStdout":{},"AttachStderr":{}{},"#,
             r#""Tty":{},"OpenStdin":{},"StdinOnce":{},"Env":{},"Cmd":{}{},"Image":{},"Volumes":{{}},"WorkingDir":{},"#,
             r#""Entrypoint":{},"OnBuild":null,"Labels":{}{},"#,
-            r#""HostConfig":{{"Binds":null,"ContainerIDFile":"","LogConfig":{{"Type":{},"Config":{}}},"NetworkMode":"default","PortBindings":{{}},"#,
+            r#""HostConfig":{{"Binds":null,"ContainerIDFile":"","LogConfig":{{"Type":{},"Config":{}}},"NetworkMode":{},"PortBindings":{},"#,
             r#""RestartPolicy":{{"Name":{},"MaximumRetryCount":{}}},"AutoRemove":{},"VolumeDriver":"","VolumesFrom":null,"ConsoleSize":[{},{}],"#,
-            r#""CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":[],"DnsOptions":[],"DnsSearch":[],"ExtraHosts":null,"GroupAdd":null,"#,
-            r#""IpcMode":"","Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":{},"PublishAllPorts":false,"#,
+            r#""CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":{},"DnsOptions":{},"DnsSearch":{},"ExtraHosts":{},"GroupAdd":null,"#,
+            r#""IpcMode":"","Cgroup":"","Links":{},"OomScoreAdj":0,"PidMode":"","Privileged":{},"PublishAllPorts":{},"#,
             r#""ReadonlyRootfs":{},"SecurityOpt":null,"UTSMode":"","UsernsMode":"","ShmSize":{},"Isolation":"","CpuShares":{},"#,
             r#""Memory":{},"NanoCpus":{},"CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"#,
             r#""BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":0,"CpuQuota":0,"#,
             r#""CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":{},"CpusetMems":"","Devices":[],"DeviceCgroupRules":null,"#,
             r#""DeviceRequests":null,"MemoryReservation":0,"MemorySwap":{},"MemorySwappiness":-1,"OomKillDisable":false,"PidsLimit":{},"#,
             r#""Ulimits":{},"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,"MaskedPaths":null,"ReadonlyPaths":null{}}},"#,
-            r#""NetworkingConfig":{{"EndpointsConfig":{{"default":{{"IPAMConfig":null,"Links":null,"Aliases":null,"MacAddress":"","#,
-            r#""DriverOpts":null,"GwPriority":0,"NetworkID":"","EndpointID":"","Gateway":"","IPAddress":"","IPPrefixLen":0,"#,
-            r#""IPv6Gateway":"","GlobalIPv6Address":"","GlobalIPv6PrefixLen":0,"DNSNames":null}}}}}}}}"#
+            r#""NetworkingConfig":{{"EndpointsConfig":{}}}}}"#
         ),
         js(&o.hostname),
+        js(&n.domainname),
         js(&o.user),
         attach_in,
         attach_out,
         attach_err,
+        n.ports.exposed_json(),
         o.tty,
         o.stdin,
         stdin_once,
@@ -170,12 +193,28 @@ pub fn create_body(o: &RunOpts) -> String {
         } else {
             &x.log_config
         },
+        js(&n.network_mode),
+        n.ports.bindings_json(),
         js(&x.restart.0),
         x.restart.1,
         o.rm,
         o.console.0,
         o.console.1,
+        strs(&n.dns),
+        strs(&n.dns_options),
+        strs(&n.dns_search),
+        if n.extra_hosts.is_empty() {
+            "null".into()
+        } else {
+            strs(&n.extra_hosts)
+        },
+        if n.links.is_empty() {
+            "null".into()
+        } else {
+            strs(&n.links)
+        },
         x.privileged,
+        n.publish_all,
         x.read_only,
         x.shm_size,
         x.cpu_shares,
@@ -190,6 +229,7 @@ pub fn create_body(o: &RunOpts) -> String {
             &x.ulimits
         },
         if x.init { ",\"Init\":true" } else { "" },
+        n.endpoints_json(),
     )
 }
 
@@ -490,6 +530,7 @@ fn parse_extra(p: &flags::Parsed) -> Result<Extra, String> {
         parse_detach_keys(k)?;
         x.detach_keys = Some(k.to_string());
     }
+    x.net = crate::netopts::parse_net_opts(p)?;
     Ok(x)
 }
 
@@ -562,6 +603,9 @@ fn run_error(cmd: &str, msg: &str, code: i32) -> anyhow::Error {
 }
 
 fn create(c: &mut Client, o: &RunOpts, cmd: &str) -> Result<String> {
+    if let Some(w) = crate::netopts::dns_warning(&o.x.net.dns) {
+        eprintln!("{w}");
+    }
     let body = create_body(o);
     let path = match &o.name {
         Some(n) => format!("/containers/create?name={}", query_escape(n)),
@@ -663,6 +707,17 @@ pub fn cmd_run(
         return Err(run_error(cmd, "the input device is not a TTY", 1));
     }
     let mut c = connect().map_err(|e| run_error(cmd, &e.to_string(), 125))?;
+    if o.x.net.has_mac() && crate::client::version_lt(&c.version, "1.44") {
+        let m = format!(
+            "\"specify mac-address per network\" requires API version 1.44, but the Docker daemon API version is {}",
+            c.version
+        );
+        return Err(if is_create {
+            fail(m, 1)
+        } else {
+            run_error(cmd, &m, 125)
+        });
+    }
     let id = create(&mut c, &o, cmd)?;
     if is_create {
         println!("{id}");
@@ -1098,6 +1153,124 @@ mod tests {
         assert!(b.contains(r#""WorkingDir":"/tmp","Entrypoint":["sh"]"#));
         let _: Value = serde_json::from_str(&b).unwrap();
         assert_eq!(o.name.as_deref(), Some("x"));
+    }
+
+    // Bodies docker CLI 28.2.2 sent for the same command lines (recorded
+    // with a fake daemon on a unix socket; Go's trailing newline dropped).
+    #[test]
+    fn create_body_networking_golden() {
+        let o = parse_run(
+            &s(&[
+                "--rm",
+                "-p",
+                "8080:80",
+                "-p",
+                "127.0.0.1::81/udp",
+                "--network",
+                "ac-n1",
+                "--ip",
+                "172.30.0.5",
+                "--network-alias",
+                "web",
+                "--dns",
+                "1.1.1.1",
+                "--dns-search",
+                "example.com",
+                "--dns-option",
+                "ndots:2",
+                "--add-host",
+                "db:10.0.0.2",
+                "busybox",
+                "echo",
+                "hi",
+            ]),
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            create_body(&o),
+            include_str!("../testdata/create-run-p-network-ip-dns.json")
+        );
+        // at API 1.50 (the MAC address goes on the first network's endpoint)
+        let o = parse_run(
+            &s(&[
+                "-P",
+                "--expose",
+                "90-91",
+                "-p",
+                "[::1]:8443:443",
+                "--link",
+                "a:b",
+                "--domainname",
+                "d",
+                "--hostname",
+                "h",
+                "--mac-address",
+                "02:42:ac:11:00:02",
+                "--network",
+                "ac-n1",
+                "--network",
+                "ac-n2",
+                "--add-host",
+                "gw:host-gateway",
+                "busybox",
+            ]),
+            true,
+        )
+        .unwrap();
+        assert!(o.x.net.has_mac());
+        assert_eq!(
+            create_body(&o),
+            include_str!("../testdata/create-publish-all-links-mac-two-networks-v150.json")
+        );
+    }
+
+    #[test]
+    fn networking_flag_errors() {
+        let err = |a: &[&str]| {
+            let e = parse_run(&s(a), false).err().unwrap();
+            let c = e.downcast_ref::<crate::CliError>().unwrap();
+            (c.code, c.msg.clone())
+        };
+        let (code, msg) = err(&["-p", "99999:80", "busybox"]);
+        assert_eq!(code, 125);
+        assert_eq!(
+            msg,
+            "berth: invalid hostPort: 99999\n\nRun 'berth run --help' for more information"
+        );
+        let (code, msg) = err(&["--add-host", "foo", "busybox"]);
+        assert_eq!(code, 125);
+        assert!(msg.starts_with("invalid argument \"foo\" for \"--add-host\" flag: bad format for add-host: \"foo\"\n\nUsage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]"));
+        let (_, msg) = err(&["--dns", "notanip", "busybox"]);
+        assert!(msg.starts_with("invalid argument \"notanip\" for \"--dns\" flag: IP address is not correctly formatted: notanip\n"));
+        let (_, msg) = err(&["--network", "bridge", "--network-alias", "x", "busybox"]);
+        assert!(msg.starts_with(
+            "berth: network-scoped aliases are only supported for user-defined networks\n"
+        ));
+        let (_, msg) = err(&["--network", "host", "--network", "n1", "busybox"]);
+        assert!(msg.contains("cannot attach both user-defined and non-user-defined network-modes"));
+        let (_, msg) = err(&["--network", "n1", "--network", "n1", "busybox"]);
+        assert!(msg.contains("network \"n1\" is specified multiple times"));
+        let (_, msg) = err(&["--mac-address", "zz", "busybox"]);
+        assert!(msg.starts_with("berth: zz is not a valid mac address\n"));
+    }
+
+    #[test]
+    fn create_body_network_keys() {
+        let body = |a: &[&str]| create_body(&parse_run(&s(a), true).unwrap());
+        // one plain --network: no endpoint is sent
+        let b = body(&["--network", "n1", "busybox"]);
+        assert!(b.contains(r#""NetworkMode":"n1","#));
+        assert!(b.ends_with(r#""NetworkingConfig":{"EndpointsConfig":{}}}"#));
+        // --ip on the default network keeps the "default" key
+        let b = body(&["--ip", "10.0.0.4", "busybox"]);
+        assert!(b.contains(
+            r#""EndpointsConfig":{"default":{"IPAMConfig":{"IPv4Address":"10.0.0.4"},"Links":null"#
+        ));
+        // --link on the default bridge is a legacy link only
+        let b = body(&["--network", "bridge", "--link", "a:b", "busybox"]);
+        assert!(b.contains(r#""Links":["a:b"],"OomScoreAdj""#));
+        assert!(b.ends_with(r#""EndpointsConfig":{}}}"#));
     }
 
     #[test]

@@ -26,6 +26,21 @@ struct Args {
     /// The berth-shim binary (default: next to berthd)
     #[arg(long)]
     shim: Option<PathBuf>,
+    /// Name of the default bridge (created if missing)
+    #[arg(short = 'b', long, default_value = "berth0")]
+    bridge: String,
+    /// The default bridge's address and prefix, e.g. 172.30.0.1/16
+    #[arg(long)]
+    bip: Option<String>,
+    /// Containers on the default bridge get addresses from this subnet of --bip's
+    #[arg(long)]
+    fixed_cidr: Option<String>,
+    /// MTU of the default bridge and its containers' interfaces
+    #[arg(long, default_value_t = 1500)]
+    mtu: u32,
+    /// DNS server for containers (and upstream of the embedded DNS); repeatable
+    #[arg(long)]
+    dns: Vec<String>,
 }
 
 fn socket_path(host: &str) -> Result<PathBuf> {
@@ -114,6 +129,13 @@ async fn daemon() -> Result<()> {
         data_root: args.data_root.clone(),
         exec_root: args.exec_root.clone(),
         shim_path: shim,
+        net: berth_engine::NetConfig {
+            bridge: args.bridge.clone(),
+            bip: args.bip.clone(),
+            fixed_cidr: args.fixed_cidr.clone(),
+            mtu: args.mtu,
+            dns: args.dns.clone(),
+        },
     })
     .await
     .map_err(|e| anyhow::anyhow!("opening state: {e}"))?;

@@ -104,6 +104,12 @@ pub struct Record {
     pub restart_count: u32,
     #[serde(default)]
     pub mounts: Vec<crate::MountPoint>,
+    /// endpoints by network name (addresses set while running)
+    #[serde(default)]
+    pub networks: std::collections::BTreeMap<String, crate::network::Endpoint>,
+    /// host ports bound while running
+    #[serde(default)]
+    pub ports: Vec<crate::network::PortMap>,
 }
 
 pub fn now_nanos() -> u128 {

@@ -109,7 +109,18 @@ impl Engine {
         req: &mut CreateRequest,
     ) -> Result<()> {
         let icfg = image.config.config.clone().unwrap_or_default();
+        let hostname_given = !req.config.hostname.is_empty();
         let c = &mut req.config;
+        if let Some(ports) = &icfg.exposed_ports {
+            let mut all = ports.clone();
+            if let Some(serde_json::Value::Object(own)) = c.extra.get("ExposedPorts") {
+                all.extend(own.clone());
+            }
+            if !all.is_empty() {
+                c.extra
+                    .insert("ExposedPorts".into(), serde_json::Value::Object(all));
+            }
+        }
         c.env = Some(merge_env(
             icfg.env.as_deref().unwrap_or(&[]),
             c.env.as_deref().unwrap_or(&[]),
@@ -180,6 +191,8 @@ impl Engine {
                 }
             }
         }
+        let networks = self.plan_networks(req, hostname_given)?;
+        let hc = &mut req.host_config;
         if hc.restart_policy.name.is_empty() {
             hc.restart_policy.name = "no".into();
         }
@@ -224,6 +237,8 @@ impl Engine {
             state: State::default(),
             restart_count: 0,
             mounts,
+            networks,
+            ports: Vec::new(),
         };
         let ctr = Arc::new(Container::new(rec));
         ctr.save(&dir)?;

@@ -76,15 +76,7 @@ impl Engine {
             "GraphDriver": graph,
             "Mounts": rec.mounts.iter().map(|m| m.to_json()).collect::<Vec<_>>(),
             "Config": config,
-            "NetworkSettings": {
-                "Bridge": "", "SandboxID": "", "HairpinMode": false,
-                "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
-                "SandboxKey": if st.pid > 0 { format!("/proc/{}/ns/net", st.pid) } else { String::new() },
-                "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
-                "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-                "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-                "Networks": {}
-            }
+            "NetworkSettings": self.network_settings(&rec)
         });
         if let Some(h) = &st.health {
             v["State"]["Health"] = json!({

@@ -122,7 +122,30 @@ fn matches(engine: &Engine, c: &Container, filters: &HashMap<String, Vec<String>
                         .unwrap_or("none");
                     h == v
                 }
-                "volume" | "network" | "publish" | "expose" | "is-task" => false,
+                "network" => rec.networks.iter().any(|(n, ep)| {
+                    n == v || (!v.is_empty() && ep.network_id.starts_with(v.as_str()))
+                }),
+                "publish" => {
+                    let (port, proto) = v.split_once('/').unwrap_or((v.as_str(), "tcp"));
+                    rec.state.status.is_running()
+                        && rec
+                            .ports
+                            .iter()
+                            .any(|p| p.host_port.to_string() == port && p.proto == proto)
+                }
+                "expose" => {
+                    let key = if v.contains('/') {
+                        v.clone()
+                    } else {
+                        format!("{v}/tcp")
+                    };
+                    rec.config
+                        .extra
+                        .get("ExposedPorts")
+                        .and_then(|e| e.as_object())
+                        .is_some_and(|m| m.contains_key(&key))
+                }
+                "volume" | "is-task" => false,
                 _ => true,
             })
     })
@@ -160,12 +183,12 @@ impl Engine {
                 "ImageID": rec.image_id,
                 "Command": command,
                 "Created": unix_secs(from_unix_nanos(rec.created)),
-                "Ports": [],
+                "Ports": self.ports_list(&rec),
                 "Labels": rec.config.labels.clone().unwrap_or_default(),
                 "State": shown_state,
                 "Status": status_text(&c),
                 "HostConfig": {"NetworkMode": rec.host_config.network_mode},
-                "NetworkSettings": {"Networks": {}},
+                "NetworkSettings": {"Networks": self.networks_list(&rec)},
                 "Mounts": rec.mounts.iter().map(|m| m.to_json()).collect::<Vec<_>>()
             });
             if opts.size {

@@ -53,6 +53,7 @@ impl Engine {
         match self.start_locked(&c).await {
             Ok(()) => Ok(()),
             Err(e) => {
+                self.net_release(&c, false);
                 let _ = self.snaps.unmount_rw(&c.id);
                 let msg = e.to_string();
                 let code = if msg.contains("executable file not found")
@@ -85,10 +86,11 @@ impl Engine {
         let rec = c.record();
         let rootfs = self.snaps.mount_rw(&id)?;
         self.copy_up_volumes(c, &rootfs)?;
+        let net = self.net_prepare(c)?;
         let run_dir = self.run_dir(&id);
         std::fs::create_dir_all(&run_dir)?;
         let _ = std::fs::remove_file(self.exit_file(&id));
-        let spec = spec::build(&rec, &rootfs, &self.container_dir(&id))?;
+        let spec = spec::build(&rec, &rootfs, &net)?;
         std::fs::write(run_dir.join("config.json"), serde_json::to_vec(&spec)?)?;
 
         let log = if rec.host_config.log_config.kind == "none" {
@@ -157,13 +159,22 @@ impl Engine {
                 "failed to create task for container: OCI runtime create failed: {msg}: unknown"
             )));
         }
-        if !line.starts_with("READY") {
+        let Some(ready_pid) = line
+            .strip_prefix("READY ")
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        else {
             return Err(Error::Internal(format!(
                 "berth-shim failed to start the container (said {line:?})"
             )));
-        }
+        };
 
         let sock = self.shim_socket(&id);
+        if let Err(e) = self.net_attach(c, ready_pid).await {
+            // the init is still blocked before exec: the shim kills it and goes
+            let _ = shim_client::request(&sock, "KILL 9").await;
+            let _ = shim_client::wait_exit(&sock).await;
+            return Err(e);
+        }
         let pending: Vec<_> = std::mem::take(&mut *c.pending.lock().expect("pending lock"));
         for p in pending {
             // the client got its 101 before it sent `start`; its stream is on its way
@@ -225,6 +236,7 @@ impl Engine {
             at: now_nanos(),
             oom: false,
         });
+        self.net_release(c, true);
         let _ = self.snaps.unmount_rw(&c.id);
         let _ = std::fs::remove_dir_all(self.run_dir(&c.id));
         let ran_for = c.update(|r| {
@@ -315,6 +327,7 @@ impl Engine {
             c.update(|r| r.restart_count += 1);
             if let Err(e) = engine.start_locked(&c).await {
                 tracing::warn!(id = %c.id, "restart failed: {e}");
+                engine.net_release(&c, false);
                 let _ = engine.snaps.unmount_rw(&c.id);
                 c.update(|r| {
                     r.state.status = Status::Exited;

@@ -14,6 +14,7 @@ mod container_kill;
 mod container_list;
 mod container_logs;
 mod container_mounts;
+mod container_network;
 mod container_pause;
 mod container_prune;
 mod container_remove;
@@ -32,6 +33,8 @@ mod image_remove;
 mod image_save;
 mod layers;
 mod names;
+mod network;
+mod network_ops;
 mod restore;
 mod shim_client;
 mod spec;
@@ -45,6 +48,8 @@ pub use container_mounts::MountPoint;
 pub use container_wait::WaitCondition;
 pub use events::{Event, EventBus};
 pub use exec::ExecConfig;
+pub use network::{NetConfig, NetworkRecord};
+pub use network_ops::NetworkCreate;
 pub use timefmt::{format_rfc3339_nanos, human_duration};
 
 use std::collections::HashMap;
@@ -63,6 +68,9 @@ pub enum Error {
     /// 400
     #[error("{0}")]
     InvalidParameter(String),
+    /// 403
+    #[error("{0}")]
+    Forbidden(String),
     /// 304
     #[error("not modified")]
     NotModified,
@@ -113,6 +121,8 @@ pub struct Config {
     pub exec_root: PathBuf,
     /// the `berth-shim` binary
     pub shim_path: PathBuf,
+    /// the default bridge, NAT table and DNS upstreams
+    pub net: NetConfig,
 }
 
 /// The engine: one per daemon.
@@ -127,6 +137,7 @@ pub struct Engine {
     pub events: EventBus,
     pub(crate) execs: std::sync::Mutex<HashMap<String, Arc<std::sync::Mutex<exec::Exec>>>>,
     pub(crate) shutting_down: std::sync::atomic::AtomicBool,
+    pub(crate) net: network::NetState,
 }
 
 impl Engine {
@@ -146,6 +157,7 @@ impl Engine {
         let snaps = berth_snapshot::Snapshotter::open(&cfg.data_root.join("overlay2"))?;
         let volumes = berth_volume::VolumeStore::open(&cfg.data_root.join("volumes"))
             .map_err(|e| Error::Internal(e.to_string()))?;
+        let net = network::NetState::open(&cfg.data_root.join("network"), cfg.net.clone())?;
         let engine = Arc::new(Engine {
             cfg,
             images,
@@ -156,8 +168,12 @@ impl Engine {
             events: EventBus::default(),
             execs: std::sync::Mutex::new(HashMap::new()),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
+            net,
         });
         restore::restore(&engine).await?;
+        if let Err(e) = engine.net.sync_nat() {
+            tracing::warn!("nftables: {e}");
+        }
         Ok(engine)
     }
 

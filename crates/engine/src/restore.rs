@@ -69,6 +69,7 @@ pub async fn restore(engine: &Arc<Engine>) -> Result<()> {
                             c.update(|r| r.state.status = Status::Running);
                         }
                         tracing::info!(id = %c.id, "reconnected to running container");
+                        engine.net_restore(&c);
                         engine.spawn_monitor(c.clone());
                         engine.spawn_health(c);
                     }

@@ -391,7 +391,13 @@ pub fn process_env(base: &[String], hostname: &str, tty: bool, home: &str) -> Ve
 }
 
 /// Builds the spec and checks it against the OCI types.
-pub fn build(rec: &Record, rootfs: &Path, ctr_dir: &Path) -> Result<Value> {
+pub(crate) fn build(
+    rec: &Record,
+    rootfs: &Path,
+    net: &crate::container_network::NetPlan,
+) -> Result<Value> {
+    use crate::container_network::NetNs;
+    let ctr_dir = net.files.as_path();
     let cfg = &rec.config;
     let hc = &rec.host_config;
     let privileged = hc_bool(hc, "Privileged");
@@ -447,6 +453,18 @@ pub fn build(rec: &Record, rootfs: &Path, ctr_dir: &Path) -> Result<Value> {
     if hc_bool(hc, "Init") {
         annotations.insert("io.berth.init".into(), json!("true"));
     }
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+        json!({"type": "cgroup"}),
+    ];
+    match &net.ns {
+        NetNs::New => namespaces.push(json!({"type": "network"})),
+        NetNs::Host => {}
+        NetNs::Join(path) => namespaces.push(json!({"type": "network", "path": path})),
+    }
     let spec = json!({
         "ociVersion": "1.0.2",
         "process": {
@@ -464,7 +482,7 @@ pub fn build(rec: &Record, rootfs: &Path, ctr_dir: &Path) -> Result<Value> {
         "mounts": mounts,
         "annotations": annotations,
         "linux": {
-            "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network"}, {"type": "cgroup"}],
+            "namespaces": namespaces,
             "cgroupsPath": format!("/berth/{}", rec.id),
             "resources": resources(hc, privileged)?,
             "maskedPaths": masked,

@@ -62,8 +62,19 @@ impl Daemon {
         Daemon::start_on(&root)
     }
 
+    /// A new daemon with extra `berthd` flags.
+    pub fn start_args(extra: &[&str]) -> Daemon {
+        let root = PathBuf::from(format!("/tmp/bt-{}", short_rand()));
+        std::fs::create_dir_all(&root).expect("mkdir root");
+        Daemon::start_on_args(&root, extra)
+    }
+
     /// A daemon on existing roots (to test restarts).
     pub fn start_on(root: &Path) -> Daemon {
+        Daemon::start_on_args(root, &[])
+    }
+
+    pub fn start_on_args(root: &Path, extra: &[&str]) -> Daemon {
         let sock = root.join("run/berth.sock");
         let _ = std::fs::remove_file(&sock);
         let log = std::fs::OpenOptions::new()
@@ -82,6 +93,9 @@ impl Daemon {
             .arg(root.join("berthd.pid"))
             .arg("--log-level")
             .arg("debug")
+            .arg("--bridge")
+            .arg(bridge_name(root))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -295,8 +309,78 @@ impl Drop for Daemon {
     }
 }
 
+/// The default bridge of the daemon on `root`: `bt-<hex>` from `/tmp/bt-<hex>`, so a restarted
+/// daemon finds its own bridge and daemons side by side never share one.
+pub fn bridge_name(root: &Path) -> String {
+    let base = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut name: String = base
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    name.truncate(15);
+    name
+}
+
+/// Removes the bridges of the networks recorded under `root` and the daemon's nft table.
+fn cleanup_network(root: &Path) {
+    let mut bridges = vec![bridge_name(root)];
+    if let Ok(rd) = std::fs::read_dir(root.join("data/network")) {
+        for e in rd.flatten() {
+            let rec: serde_json::Value = std::fs::read(e.path())
+                .ok()
+                .and_then(|d| serde_json::from_slice(&d).ok())
+                .unwrap_or_default();
+            if let Some(b) = rec["bridge"].as_str().filter(|b| !b.is_empty()) {
+                bridges.push(b.to_string());
+            }
+        }
+    }
+    bridges.sort();
+    bridges.dedup();
+    for b in &bridges {
+        let _ = Command::new("ip")
+            .args(["link", "del", b])
+            .stderr(Stdio::null())
+            .status();
+    }
+    let table = format!("berth_{}", bridge_name(root).replace(['-', '.'], "_"));
+    let _ = Command::new("nft")
+        .args(["delete", "table", "ip", &table])
+        .stderr(Stdio::null())
+        .status();
+    // the accepts the daemon put in docker's DOCKER-USER chain, if docker's firewall is here
+    let tag = format!("comment \"berth:{table}\"");
+    if let Ok(o) = Command::new("nft")
+        .args(["-a", "list", "chain", "ip", "filter", "DOCKER-USER"])
+        .stderr(Stdio::null())
+        .output()
+    {
+        for l in String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.contains(&tag))
+        {
+            if let Some(h) = l.rsplit("# handle ").next() {
+                let _ = Command::new("nft")
+                    .args([
+                        "delete",
+                        "rule",
+                        "ip",
+                        "filter",
+                        "DOCKER-USER",
+                        "handle",
+                        h.trim(),
+                    ])
+                    .status();
+            }
+        }
+    }
+}
+
 /// Kills shims started under `root`, unmounts whatever is mounted below it, removes the cgroups
-/// of its containers, then deletes it.
+/// of its containers, its bridges and nft table, then deletes it.
 pub fn cleanup_root(root: &Path) {
     let root_s = root.to_string_lossy().into_owned();
     let ids: Vec<String> = std::fs::read_dir(root.join("data/containers"))
@@ -342,6 +426,7 @@ pub fn cleanup_root(root: &Path) {
             }
         }
     }
+    cleanup_network(root);
     let _ = std::fs::remove_dir_all(root);
 }
 

@@ -1,0 +1,1096 @@
+//! A container's networking: which networks it is on (decided at create), addresses, ports,
+//! hosts and resolv.conf (before the shim starts), veths and DNS (between READY and START),
+//! and the release of all of it when the container exits.
+
+use crate::container::{Container, Record, Status};
+use crate::network::{
+    hosts_file, net_err, parse_port_key, parse_port_range, random_id, Endpoint, PortMap,
+};
+use crate::{Engine, Error, Result};
+use berth_network::dns::{self, Lookup};
+use berth_network::nat::{PortRule, Proto};
+use berth_network::{link, ports};
+use berth_types::CreateRequest;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+
+/// How the container's network namespace is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum NetNs {
+    /// a new namespace (bridge networks, `none`)
+    New,
+    /// the host's (`--network host`)
+    Host,
+    /// another container's (`container:<x>`): its `/proc/<pid>/ns/net`
+    Join(String),
+}
+
+/// What `spec::build` needs to know of the network.
+#[derive(Debug, Clone)]
+pub(crate) struct NetPlan {
+    pub ns: NetNs,
+    /// the directory whose `hosts`, `hostname` and `resolv.conf` are bind-mounted
+    pub files: PathBuf,
+}
+
+fn hc_list(v: Option<&Value>) -> Vec<String> {
+    v.and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn has_entries(v: Option<&Value>) -> bool {
+    match v {
+        Some(Value::Object(m)) => !m.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        _ => false,
+    }
+}
+
+/// `HostConfig.NetworkMode` read as docker does.
+pub(crate) enum Mode<'a> {
+    Bridge,
+    Host,
+    None,
+    Container(&'a str),
+    User(&'a str),
+}
+
+pub(crate) fn mode_of(m: &str) -> Mode<'_> {
+    match m {
+        "" | "default" | "bridge" => Mode::Bridge,
+        "host" => Mode::Host,
+        "none" => Mode::None,
+        _ => match m.strip_prefix("container:") {
+            Some(c) => Mode::Container(c),
+            None => Mode::User(m),
+        },
+    }
+}
+
+fn host_hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+impl Engine {
+    /// Checks the network options of a create request as docker does and returns the
+    /// container's endpoints, keyed by network name. May set the hostname (host mode).
+    pub(crate) fn plan_networks(
+        &self,
+        req: &mut CreateRequest,
+        hostname_given: bool,
+    ) -> Result<BTreeMap<String, Endpoint>> {
+        let hc = &req.host_config;
+        let x = &hc.extra;
+        let mode = hc.network_mode.clone();
+        let published = has_entries(x.get("PortBindings"))
+            || x.get("PublishAllPorts")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+        let conflict = |m: &str| Err(Error::InvalidParameter(format!("conflicting options: {m}")));
+        match mode_of(&mode) {
+            Mode::Container(_) => {
+                if hostname_given {
+                    return conflict("hostname and the network mode");
+                }
+                if has_entries(x.get("Links")) {
+                    return conflict("container type network can't be used with links. This would result in undefined behavior");
+                }
+                if has_entries(x.get("Dns")) {
+                    return conflict("dns and the network mode");
+                }
+                if has_entries(x.get("ExtraHosts")) {
+                    return conflict("custom host-to-IP mapping and the network mode");
+                }
+                if published {
+                    return conflict("port publishing and the container type network mode");
+                }
+                if has_entries(req.config.extra.get("ExposedPorts")) {
+                    return conflict("port exposing and the container type network mode");
+                }
+            }
+            Mode::Host => {
+                if has_entries(x.get("Links")) {
+                    return conflict("host type networking can't be used with links. This would result in undefined behavior");
+                }
+                if !hostname_given {
+                    req.config.hostname = host_hostname();
+                }
+            }
+            _ => {}
+        }
+        if matches!(mode_of(&mode), Mode::Container(_) | Mode::Host)
+            && req
+                .config
+                .extra
+                .get("MacAddress")
+                .and_then(|v| v.as_str())
+                .is_some_and(|m| !m.is_empty())
+        {
+            return conflict("mac-address and the network mode");
+        }
+        // check port keys early: a bad one is a 400 at create, as docker
+        for key in ["ExposedPorts"] {
+            if let Some(Value::Object(m)) = req.config.extra.get(key) {
+                for k in m.keys() {
+                    parse_port_key(k)?;
+                }
+            }
+        }
+        if let Some(Value::Object(m)) = x.get("PortBindings") {
+            for (k, v) in m {
+                parse_port_key(k)?;
+                for b in v.as_array().into_iter().flatten() {
+                    let hp = b.get("HostPort").and_then(|p| p.as_str()).unwrap_or("");
+                    if !hp.is_empty() && parse_port_range(hp).is_none() {
+                        return Err(Error::InvalidParameter(format!(
+                            "invalid port specification: \"{hp}\""
+                        )));
+                    }
+                    let hip = b.get("HostIp").and_then(|p| p.as_str()).unwrap_or("");
+                    if !hip.is_empty() && hip.parse::<std::net::IpAddr>().is_err() {
+                        return Err(Error::InvalidParameter(format!(
+                            "invalid IP address: {hip}"
+                        )));
+                    }
+                }
+            }
+        }
+
+        let configs: BTreeMap<String, Value> = req
+            .networking_config
+            .as_ref()
+            .and_then(|n| n.get("EndpointsConfig"))
+            .and_then(|e| e.as_object())
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        let primary = match mode_of(&mode) {
+            Mode::Container(_) => return Ok(BTreeMap::new()),
+            Mode::Bridge => "bridge".to_string(),
+            Mode::Host => "host".to_string(),
+            Mode::None => "none".to_string(),
+            Mode::User(n) => n.to_string(),
+        };
+        let mut names: Vec<String> = vec![primary.clone()];
+        for k in configs.keys() {
+            let k = if k == "default" { "bridge" } else { k.as_str() };
+            if !names.iter().any(|n| n == k) {
+                names.push(k.to_string());
+            }
+        }
+        let mut out = BTreeMap::new();
+        for name in names {
+            let net = self.net().get(&name)?;
+            let cfg = configs
+                .get(&name)
+                .or_else(|| configs.get(&net.rec.id))
+                .or_else(|| (name == primary).then(|| configs.get("default")).flatten())
+                .cloned()
+                .unwrap_or(Value::Null);
+            if !net.rec.is_bridge() && out.len() + 1 > 1 && name != primary {
+                return Err(Error::InvalidParameter(
+                    "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+                ));
+            }
+            let ep = self.endpoint_from(&net.rec, &cfg)?;
+            out.insert(net.rec.name.clone(), ep);
+        }
+        if out.len() > 1 && out.keys().any(|k| k == "host" || k == "none") {
+            return Err(Error::InvalidParameter(
+                "container cannot be connected to host or none network together with other networks".into(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// An endpoint from an `EndpointSettings` body (create or `network connect`).
+    pub(crate) fn endpoint_from(
+        &self,
+        net: &crate::network::NetworkRecord,
+        cfg: &Value,
+    ) -> Result<Endpoint> {
+        let static_ip = match cfg
+            .get("IPAMConfig")
+            .and_then(|i| i.get("IPv4Address"))
+            .and_then(|a| a.as_str())
+            .filter(|a| !a.is_empty())
+        {
+            Some(a) => Some(
+                a.parse::<Ipv4Addr>()
+                    .map_err(|_| Error::InvalidParameter(format!("invalid IPv4 address: {a}")))?,
+            ),
+            None => None,
+        };
+        let aliases = hc_list(cfg.get("Aliases"));
+        if !net.is_user() {
+            if static_ip.is_some() {
+                return Err(Error::InvalidParameter(
+                    "user specified IP address is supported on user defined networks only".into(),
+                ));
+            }
+            if !aliases.is_empty() {
+                return Err(Error::InvalidParameter(
+                    "network-scoped alias is supported only for containers in user defined networks".into(),
+                ));
+            }
+        }
+        if let (Some(ip), Some(subnet)) = (static_ip, net.subnet) {
+            if !subnet.contains(ip) {
+                return Err(Error::InvalidParameter(format!(
+                    "no configured subnet or ip-range contain the IP address {ip}"
+                )));
+            }
+        }
+        Ok(Endpoint {
+            network_id: net.id.clone(),
+            static_ip,
+            aliases,
+            links: hc_list(cfg.get("Links")),
+            mac_request: cfg
+                .get("MacAddress")
+                .and_then(|m| m.as_str())
+                .unwrap_or("")
+                .to_string(),
+            driver_opts: cfg
+                .get("DriverOpts")
+                .and_then(|d| serde_json::from_value(d.clone()).ok())
+                .unwrap_or_default(),
+            ..Default::default()
+        })
+    }
+
+    /// The endpoints of a record in interface order: the network of `NetworkMode` first.
+    fn ordered_endpoints(&self, rec: &Record) -> Vec<String> {
+        let primary = match mode_of(&rec.host_config.network_mode) {
+            // NetworkMode may name the network by ID or prefix; endpoints are keyed by name
+            Mode::User(n) => self
+                .net()
+                .get(n)
+                .map(|net| net.rec.name.clone())
+                .unwrap_or_else(|_| n.to_string()),
+            Mode::Host => "host".into(),
+            Mode::None => "none".into(),
+            _ => "bridge".into(),
+        };
+        let mut names: Vec<String> = rec.networks.keys().cloned().collect();
+        names.sort_by_key(|n| (n != &primary, n.clone()));
+        names
+    }
+
+    /// Before the shim is spawned: addresses, host ports, `/etc/hosts` and `resolv.conf`.
+    /// On error everything taken is given back.
+    pub(crate) fn net_prepare(self: &Arc<Self>, c: &Arc<Container>) -> Result<NetPlan> {
+        let rec = c.record();
+        let dir = self.container_dir(&c.id);
+        let mode = rec.host_config.network_mode.clone();
+        if let Mode::Container(other) = mode_of(&mode) {
+            let o = self.get_container(other)?;
+            let ost = o.state();
+            if !ost.status.is_running() || ost.pid <= 0 {
+                return Err(Error::Conflict(format!(
+                    "cannot join network of a non running container: {}",
+                    o.id
+                )));
+            }
+            return Ok(NetPlan {
+                ns: NetNs::Join(format!("/proc/{}/ns/net", ost.pid)),
+                files: self.container_dir(&o.id),
+            });
+        }
+        let hc = &rec.host_config.extra;
+        let host_resolv = dns::parse_resolv_conf(
+            &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        );
+        let dns_servers = hc_list(hc.get("Dns"));
+        let dns_search = hc_list(hc.get("DnsSearch"));
+        let dns_opts = hc_list(hc.get("DnsOptions"));
+        if matches!(mode_of(&mode), Mode::Host) {
+            let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+            std::fs::write(dir.join("hosts"), hosts)?;
+            let resolv = if dns_servers.is_empty() && dns_search.is_empty() && dns_opts.is_empty() {
+                std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
+            } else {
+                dns::container_resolv_conf(
+                    &host_resolv,
+                    &dns_servers,
+                    &dns_search,
+                    &dns_opts,
+                    false,
+                )
+            };
+            std::fs::write(dir.join("resolv.conf"), resolv)?;
+            return Ok(NetPlan {
+                ns: NetNs::Host,
+                files: dir,
+            });
+        }
+        match self.net_allocate(c) {
+            Ok(()) => {}
+            Err(e) => {
+                self.net_release(c, false);
+                return Err(e);
+            }
+        }
+        let rec = c.record();
+        let mut own = Vec::new();
+        let mut user = false;
+        for name in self.ordered_endpoints(&rec) {
+            let ep = &rec.networks[&name];
+            if let Some(ip) = ep.ip {
+                own.push(ip);
+            }
+            if let Ok(n) = self.net().get(&ep.network_id) {
+                user |= n.rec.is_user();
+            }
+        }
+        let mut extra: Vec<(String, String)> = Vec::new();
+        for h in hc_list(hc.get("ExtraHosts")) {
+            let (host, ip) = match h.split_once(':').or_else(|| h.split_once('=')) {
+                Some(p) => p,
+                None => {
+                    return Err(Error::InvalidParameter(format!(
+                        "invalid argument {h:?} for add-host"
+                    )))
+                }
+            };
+            let ip = if ip == "host-gateway" {
+                self.net()
+                    .default_bridge()
+                    .and_then(|b| b.rec.gateway)
+                    .map(|g| g.to_string())
+                    .unwrap_or_default()
+            } else {
+                ip.to_string()
+            };
+            extra.push((host.to_string(), ip));
+        }
+        for l in self.link_entries(&rec)? {
+            extra.push(l);
+        }
+        std::fs::write(
+            dir.join("hosts"),
+            hosts_file(
+                &rec.config.hostname,
+                own.first().copied().as_slice(),
+                &extra,
+            ),
+        )?;
+        let mut upstream_dns = dns_servers.clone();
+        if upstream_dns.is_empty() && !user {
+            upstream_dns = self.net().cfg.dns.clone();
+        }
+        std::fs::write(
+            dir.join("resolv.conf"),
+            dns::container_resolv_conf(
+                &host_resolv,
+                if user { &[] } else { &upstream_dns },
+                &dns_search,
+                &dns_opts,
+                user,
+            ),
+        )?;
+        Ok(NetPlan {
+            ns: NetNs::New,
+            files: dir,
+        })
+    }
+
+    /// `--link name:alias` → hosts entries `ip\talias id12 name` (running targets only).
+    fn link_entries(&self, rec: &Record) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for l in hc_list(rec.host_config.extra.get("Links")) {
+            let (target, alias) = match l.split_once(':') {
+                Some((t, a)) => (t.trim_start_matches('/'), a.rsplit('/').next().unwrap_or(a)),
+                None => (l.trim_start_matches('/'), l.trim_start_matches('/')),
+            };
+            let t = self.get_container(target).map_err(|_| {
+                Error::InvalidParameter(format!("could not get container for {target}"))
+            })?;
+            let trec = t.record();
+            if !trec.state.status.is_running() {
+                return Err(Error::InvalidParameter(format!(
+                    "Cannot link to a non running container: /{} AS /{}/{alias}",
+                    trec.name, rec.name
+                )));
+            }
+            let ip = trec
+                .networks
+                .get("bridge")
+                .and_then(|e| e.ip)
+                .or_else(|| trec.networks.values().find_map(|e| e.ip));
+            if let Some(ip) = ip {
+                let mut names = alias.to_string();
+                names.push(' ');
+                names.push_str(&trec.id[..12]);
+                if trec.name != alias {
+                    names.push(' ');
+                    names.push_str(&trec.name);
+                }
+                out.push((names, ip.to_string()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes the addresses and host ports of every bridge endpoint.
+    fn net_allocate(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
+        let rec = c.record();
+        let order = self.ordered_endpoints(&rec);
+        let mut updated = rec.networks.clone();
+        let mut primary: Option<(Ipv4Addr, String)> = None;
+        for (i, name) in order.iter().enumerate() {
+            let ep = updated.get_mut(name).expect("endpoint by name");
+            let net = self
+                .net()
+                .get(&ep.network_id)
+                .or_else(|_| self.net().get(name))
+                .map_err(|_| Error::NotFound(format!("network {name} not found")))?;
+            ep.network_id = net.rec.id.clone();
+            if !net.rec.is_bridge() {
+                continue;
+            }
+            let (Some(subnet), Some(gw)) = (net.rec.subnet, net.rec.gateway) else {
+                continue;
+            };
+            let ip = {
+                let mut pool = net.pool.lock().expect("pool lock");
+                let pool = pool
+                    .as_mut()
+                    .ok_or_else(|| Error::Internal(format!("network {name} has no pool")))?;
+                match ep.static_ip {
+                    Some(ip) => {
+                        pool.reserve(ip).map_err(net_err)?;
+                        ip
+                    }
+                    None => pool.allocate().map_err(|e| match e {
+                        berth_network::Error::Conflict(_) => Error::Conflict(format!(
+                            "no available IPv4 addresses on this network's address pools: {name} ({})",
+                            net.rec.id
+                        )),
+                        e => net_err(e),
+                    })?,
+                }
+            };
+            ep.ip = Some(ip);
+            ep.prefix = subnet.prefix;
+            ep.gateway = Some(gw);
+            ep.mac = if ep.mac_request.is_empty() {
+                berth_network::format_mac(&berth_network::mac_for(ip))
+            } else {
+                ep.mac_request.clone()
+            };
+            ep.endpoint_id = random_id();
+            ep.ifname = format!("eth{i}");
+            if primary.is_none() {
+                primary = Some((ip, net.rec.bridge.clone()));
+            }
+            // written as we go, so a failure part-way releases what was taken
+            c.update(|r| r.networks = updated.clone());
+        }
+        c.update(|r| r.networks = updated.clone());
+        let Some((ctr_ip, bridge)) = primary else {
+            return Ok(());
+        };
+        let wanted = published_ports(&rec)?;
+        let mut reservations = Vec::new();
+        let mut rules = Vec::new();
+        let mut maps = Vec::new();
+        for w in wanted {
+            let r = match w.host_range {
+                Some((a, b)) if a != b => ports::reserve_in_range(w.proto, w.host_ip, a, b),
+                Some((a, _)) => ports::reserve(w.proto, w.host_ip, a),
+                None => ports::reserve(w.proto, w.host_ip, 0),
+            }
+            .map_err(net_err)?;
+            rules.push(PortRule {
+                proto: w.proto,
+                host_ip: w.host_ip,
+                host_port: r.port,
+                ctr_ip,
+                ctr_port: w.ctr_port,
+                bridge: bridge.clone(),
+            });
+            maps.push(PortMap {
+                proto: w.proto.as_str().to_string(),
+                ctr_port: w.ctr_port,
+                host_ip: w
+                    .host_ip
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| "0.0.0.0".into()),
+                host_port: r.port,
+            });
+            // dropped (so freed) if a later port fails
+            reservations.push(r);
+        }
+        c.update(|r| r.ports = maps);
+        if !rules.is_empty() {
+            self.net()
+                .published
+                .lock()
+                .expect("published lock")
+                .insert(c.id.clone(), (reservations, rules));
+        }
+        Ok(())
+    }
+
+    /// Between READY and START: veths into the container's namespace, its DNS server, NAT.
+    pub(crate) async fn net_attach(self: &Arc<Self>, c: &Arc<Container>, pid: i32) -> Result<()> {
+        let rec = c.record();
+        if matches!(
+            mode_of(&rec.host_config.network_mode),
+            Mode::Host | Mode::Container(_)
+        ) {
+            return Ok(());
+        }
+        let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        let mut user = false;
+        let mut specs = Vec::new();
+        for (i, name) in self.ordered_endpoints(&rec).iter().enumerate() {
+            let ep = &rec.networks[name];
+            let Ok(net) = self.net().get(&ep.network_id) else {
+                continue;
+            };
+            let Some(ip) = ep.ip else { continue };
+            user |= net.rec.is_user();
+            specs.push(link::VethSpec {
+                host_name: format!("veth{}", &random_id()[..7]),
+                bridge: net.rec.bridge.clone(),
+                netns: netns.clone(),
+                ifname: ep.ifname.clone(),
+                addr: ip,
+                prefix: ep.prefix,
+                gateway: if i == 0 { ep.gateway } else { None },
+                mac: parse_mac(&ep.mac).unwrap_or_else(|| berth_network::mac_for(ip)),
+                mtu: if net.rec.mtu > 0 { net.rec.mtu } else { 1500 },
+            });
+        }
+        let has_ports = self
+            .net()
+            .published
+            .lock()
+            .expect("published lock")
+            .contains_key(&c.id);
+        let engine = self.clone();
+        let id = c.id.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            for s in &specs {
+                link::attach_veth(s).map_err(net_err)?;
+            }
+            if has_ports {
+                engine.net().sync_nat()?;
+            }
+            let _ = id;
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("network set-up task: {e}")))??;
+        if user {
+            let lookup: Arc<dyn Lookup> = Arc::new(EngineLookup(Arc::downgrade(self)));
+            let h = dns::serve(&c.id, &netns, lookup).map_err(net_err)?;
+            self.net()
+                .dns
+                .lock()
+                .expect("dns lock")
+                .insert(c.id.clone(), h);
+        }
+        for name in rec.networks.keys() {
+            if let Ok(n) = self.net().get(name) {
+                self.emit_network(&n.rec, "connect", Some(&c.id));
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives back what the container held: DNS server, host ports and rules, addresses.
+    /// The veths went with the namespace. `events`: emit `disconnect` (a real exit).
+    pub(crate) fn net_release(&self, c: &Container, events: bool) {
+        self.net().dns.lock().expect("dns lock").remove(&c.id);
+        let had_ports = self
+            .net()
+            .published
+            .lock()
+            .expect("published lock")
+            .remove(&c.id)
+            .is_some();
+        if had_ports {
+            if let Err(e) = self.net().sync_nat() {
+                tracing::warn!(id = %c.id, "removing port rules: {e}");
+            }
+        }
+        let rec = c.record();
+        for (name, ep) in &rec.networks {
+            let Ok(net) = self.net().get(&ep.network_id) else {
+                continue;
+            };
+            if let Some(ip) = ep.ip {
+                if let Some(p) = net.pool.lock().expect("pool lock").as_mut() {
+                    p.release(ip);
+                }
+                if events {
+                    self.emit_network(&net.rec, "disconnect", Some(&c.id));
+                }
+            }
+            let _ = name;
+        }
+        c.update(|r| {
+            for ep in r.networks.values_mut() {
+                ep.ip = None;
+                ep.prefix = 0;
+                ep.gateway = None;
+                ep.mac.clear();
+                ep.endpoint_id.clear();
+                ep.ifname.clear();
+            }
+            r.ports.clear();
+        });
+    }
+
+    /// Daemon start, for a container that is still running: take its addresses and ports
+    /// back and serve its DNS again. The kernel kept its veths; NAT is synced once after.
+    pub(crate) fn net_restore(self: &Arc<Self>, c: &Arc<Container>) {
+        let rec = c.record();
+        let mut user = false;
+        let mut primary: Option<(Ipv4Addr, String)> = None;
+        for name in self.ordered_endpoints(&rec) {
+            let ep = &rec.networks[&name];
+            let (Some(ip), Ok(net)) = (ep.ip, self.net().get(&ep.network_id)) else {
+                continue;
+            };
+            user |= net.rec.is_user();
+            if let Some(p) = net.pool.lock().expect("pool lock").as_mut() {
+                if let Err(e) = p.reserve(ip) {
+                    tracing::warn!(id = %c.id, "address {ip} on {name}: {e}");
+                }
+            }
+            if primary.is_none() {
+                primary = Some((ip, net.rec.bridge.clone()));
+            }
+        }
+        if let (Some((ctr_ip, bridge)), false) = (primary, rec.ports.is_empty()) {
+            let mut res = Vec::new();
+            let mut rules = Vec::new();
+            for m in &rec.ports {
+                let proto = if m.proto == "udp" {
+                    Proto::Udp
+                } else {
+                    Proto::Tcp
+                };
+                let host_ip = m
+                    .host_ip
+                    .parse::<Ipv4Addr>()
+                    .ok()
+                    .filter(|i| !i.is_unspecified());
+                match ports::reserve(proto, host_ip, m.host_port) {
+                    Ok(r) => res.push(r),
+                    Err(e) => tracing::warn!(id = %c.id, "port {}: {e}", m.host_port),
+                }
+                rules.push(PortRule {
+                    proto,
+                    host_ip,
+                    host_port: m.host_port,
+                    ctr_ip,
+                    ctr_port: m.ctr_port,
+                    bridge: bridge.clone(),
+                });
+            }
+            self.net()
+                .published
+                .lock()
+                .expect("published lock")
+                .insert(c.id.clone(), (res, rules));
+        }
+        if user && rec.state.pid > 0 {
+            let netns = PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid));
+            let lookup: Arc<dyn Lookup> = Arc::new(EngineLookup(Arc::downgrade(self)));
+            match dns::serve(&c.id, &netns, lookup) {
+                Ok(h) => {
+                    self.net()
+                        .dns
+                        .lock()
+                        .expect("dns lock")
+                        .insert(c.id.clone(), h);
+                }
+                Err(e) => tracing::warn!(id = %c.id, "DNS server: {e}"),
+            }
+        }
+    }
+
+    /// `NetworkSettings` of inspect.
+    pub(crate) fn network_settings(&self, rec: &Record) -> Value {
+        let mut networks = serde_json::Map::new();
+        let running = rec.state.status.is_running();
+        for (name, ep) in &rec.networks {
+            let user = self
+                .net()
+                .get(&ep.network_id)
+                .map(|n| n.rec.is_user())
+                .unwrap_or(false);
+            let mut aliases: Vec<String> = ep.aliases.clone();
+            if user && running {
+                aliases.push(rec.id[..12].to_string());
+            }
+            networks.insert(
+                name.clone(),
+                json!({
+                    "IPAMConfig": ep.static_ip.map(|ip| json!({"IPv4Address": ip.to_string()})),
+                    "Links": if ep.links.is_empty() { Value::Null } else { json!(ep.links) },
+                    "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
+                    "NetworkID": ep.network_id,
+                    "EndpointID": ep.endpoint_id,
+                    "Gateway": ep.gateway.map(|g| g.to_string()).unwrap_or_default(),
+                    "IPAddress": ep.ip.map(|g| g.to_string()).unwrap_or_default(),
+                    "IPPrefixLen": ep.prefix,
+                    "IPv6Gateway": "",
+                    "GlobalIPv6Address": "",
+                    "GlobalIPv6PrefixLen": 0,
+                    "MacAddress": ep.mac,
+                    "DriverOpts": if ep.driver_opts.is_empty() { Value::Null } else { json!(ep.driver_opts) }
+                }),
+            );
+        }
+        let bridge = rec.networks.get("bridge");
+        let g = |f: &dyn Fn(&Endpoint) -> Value, zero: Value| bridge.map(f).unwrap_or(zero);
+        json!({
+            "Bridge": "",
+            "SandboxID": if running { rec.id.clone() } else { String::new() },
+            "HairpinMode": false,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "Ports": self.ports_json(rec),
+            "SandboxKey": if rec.state.pid > 0 && running { format!("/proc/{}/ns/net", rec.state.pid) } else { String::new() },
+            "SecondaryIPAddresses": null,
+            "SecondaryIPv6Addresses": null,
+            "EndpointID": g(&|e| json!(e.endpoint_id), json!("")),
+            "Gateway": g(&|e| json!(e.gateway.map(|x| x.to_string()).unwrap_or_default()), json!("")),
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "IPAddress": g(&|e| json!(e.ip.map(|x| x.to_string()).unwrap_or_default()), json!("")),
+            "IPPrefixLen": g(&|e| json!(e.prefix), json!(0)),
+            "IPv6Gateway": "",
+            "MacAddress": g(&|e| json!(e.mac), json!("")),
+            "Networks": networks
+        })
+    }
+
+    /// `{"80/tcp": [{"HostIp":"0.0.0.0","HostPort":"8080"}], "81/tcp": null}` while running.
+    pub(crate) fn ports_json(&self, rec: &Record) -> Value {
+        let mut m = serde_json::Map::new();
+        if !rec.state.status.is_running() {
+            return Value::Object(m);
+        }
+        if let Some(Value::Object(e)) = rec.config.extra.get("ExposedPorts") {
+            for k in e.keys() {
+                m.insert(normal_port_key(k), Value::Null);
+            }
+        }
+        for p in &rec.ports {
+            let k = format!("{}/{}", p.ctr_port, p.proto);
+            let entry = m.entry(k).or_insert(Value::Null);
+            if entry.is_null() {
+                *entry = json!([]);
+            }
+            if let Value::Array(a) = entry {
+                a.push(json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}));
+            }
+        }
+        Value::Object(m)
+    }
+
+    /// `Ports` of `/containers/json`.
+    pub(crate) fn ports_list(&self, rec: &Record) -> Value {
+        let mut out = Vec::new();
+        let mut published: std::collections::BTreeSet<(u16, String)> = Default::default();
+        if rec.state.status.is_running() {
+            for p in &rec.ports {
+                published.insert((p.ctr_port, p.proto.clone()));
+                out.push(json!({"IP": p.host_ip, "PrivatePort": p.ctr_port, "PublicPort": p.host_port, "Type": p.proto}));
+            }
+        }
+        if let Some(Value::Object(e)) = rec.config.extra.get("ExposedPorts") {
+            for k in e.keys() {
+                if let Ok((a, b, proto)) = parse_port_key(k) {
+                    for port in a..=b {
+                        if !published.contains(&(port, proto.as_str().to_string())) {
+                            out.push(json!({"PrivatePort": port, "Type": proto.as_str()}));
+                        }
+                    }
+                }
+            }
+        }
+        Value::Array(out)
+    }
+
+    /// `NetworkSettings.Networks` of `/containers/json` (same objects as inspect).
+    pub(crate) fn networks_list(&self, rec: &Record) -> Value {
+        self.network_settings(rec)["Networks"].clone()
+    }
+}
+
+fn normal_port_key(k: &str) -> String {
+    if k.contains('/') {
+        k.to_string()
+    } else {
+        format!("{k}/tcp")
+    }
+}
+
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let parts: Vec<u8> = s
+        .split(':')
+        .map(|p| u8::from_str_radix(p, 16))
+        .collect::<std::result::Result<_, _>>()
+        .ok()?;
+    parts.try_into().ok()
+}
+
+/// One port a container wants published.
+#[derive(Debug, PartialEq)]
+struct Wanted {
+    proto: Proto,
+    ctr_port: u16,
+    host_ip: Option<Ipv4Addr>,
+    /// None: any free port
+    host_range: Option<(u16, u16)>,
+}
+
+/// `PortBindings` (+ `PublishAllPorts` over `ExposedPorts`) as a list of ports to bind.
+fn published_ports(rec: &Record) -> Result<Vec<Wanted>> {
+    let hc = &rec.host_config.extra;
+    let mut out = Vec::new();
+    let mut bound: std::collections::BTreeSet<(u16, Proto)> = Default::default();
+    if let Some(Value::Object(m)) = hc.get("PortBindings") {
+        for (k, v) in m {
+            let (a, b, proto) = parse_port_key(k)?;
+            let list = v.as_array().cloned().unwrap_or_default();
+            let list = if list.is_empty() {
+                vec![json!({})]
+            } else {
+                list
+            };
+            for bnd in list {
+                let hip = bnd.get("HostIp").and_then(|x| x.as_str()).unwrap_or("");
+                let host_ip = match hip {
+                    "" | "0.0.0.0" => None,
+                    s => match s.parse::<std::net::IpAddr>() {
+                        Ok(std::net::IpAddr::V4(ip)) => Some(ip),
+                        // no IPv6 NAT here: an IPv6 host address is left unbound, as docker
+                        // does without ip6tables
+                        Ok(std::net::IpAddr::V6(_)) => continue,
+                        Err(_) => {
+                            return Err(Error::InvalidParameter(format!("invalid IP address: {s}")))
+                        }
+                    },
+                };
+                let hp = bnd.get("HostPort").and_then(|x| x.as_str()).unwrap_or("");
+                let hrange = if hp.is_empty() {
+                    None
+                } else {
+                    Some(parse_port_range(hp).ok_or_else(|| {
+                        Error::InvalidParameter(format!("invalid port specification: \"{hp}\""))
+                    })?)
+                };
+                let n = b - a + 1;
+                for (i, ctr_port) in (a..=b).enumerate() {
+                    let host_range = match hrange {
+                        // 8000-8010:80-90 maps one to one; 8000-8010:80 picks one in range
+                        Some((ha, hb)) if hb - ha + 1 == n && n > 1 => {
+                            Some((ha + i as u16, ha + i as u16))
+                        }
+                        other => other,
+                    };
+                    bound.insert((ctr_port, proto));
+                    out.push(Wanted {
+                        proto,
+                        ctr_port,
+                        host_ip,
+                        host_range,
+                    });
+                }
+            }
+        }
+    }
+    if hc
+        .get("PublishAllPorts")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+    {
+        if let Some(Value::Object(e)) = rec.config.extra.get("ExposedPorts") {
+            for k in e.keys() {
+                let (a, b, proto) = parse_port_key(k)?;
+                for ctr_port in a..=b {
+                    if bound.insert((ctr_port, proto)) {
+                        out.push(Wanted {
+                            proto,
+                            ctr_port,
+                            host_ip: None,
+                            host_range: None,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The engine as the DNS server sees it.
+pub(crate) struct EngineLookup(Weak<Engine>);
+
+pub(crate) fn engine_lookup(e: &Arc<Engine>) -> EngineLookup {
+    EngineLookup(Arc::downgrade(e))
+}
+
+impl Lookup for EngineLookup {
+    fn lookup(&self, container_id: &str, name: &str) -> Vec<Ipv4Addr> {
+        let Some(engine) = self.0.upgrade() else {
+            return Vec::new();
+        };
+        let Ok(me) = engine.get_container(container_id) else {
+            return Vec::new();
+        };
+        let mine: Vec<String> = me
+            .record()
+            .networks
+            .values()
+            .filter(|e| e.ip.is_some())
+            .map(|e| e.network_id.clone())
+            .filter(|id| {
+                engine
+                    .net()
+                    .get(id)
+                    .map(|n| n.rec.is_user())
+                    .unwrap_or(false)
+            })
+            .collect();
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let mut out = Vec::new();
+        for c in engine.all_containers() {
+            let rec = c.record();
+            if !matches!(rec.state.status, Status::Running | Status::Paused) {
+                continue;
+            }
+            for ep in rec.networks.values() {
+                let Some(ip) = ep.ip else { continue };
+                if !mine.contains(&ep.network_id) {
+                    continue;
+                }
+                let hit = rec.name.to_ascii_lowercase() == name
+                    || ep.aliases.iter().any(|a| a.to_ascii_lowercase() == name)
+                    || (name.len() == 12 && rec.id.starts_with(&name));
+                if hit && !out.contains(&ip) {
+                    out.push(ip);
+                }
+            }
+        }
+        out
+    }
+
+    fn upstreams(&self, container_id: &str) -> Vec<SocketAddr> {
+        let Some(engine) = self.0.upgrade() else {
+            return Vec::new();
+        };
+        let mut servers = engine
+            .get_container(container_id)
+            .map(|c| hc_list(c.record().host_config.extra.get("Dns")))
+            .unwrap_or_default();
+        if servers.is_empty() {
+            servers = engine.net().cfg.dns.clone();
+        }
+        if servers.is_empty() {
+            servers = dns::parse_resolv_conf(
+                &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            )
+            .nameservers;
+        }
+        servers
+            .iter()
+            .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
+            .map(|ip| SocketAddr::new(ip, 53))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec_with(hc: Value, exposed: Value) -> Record {
+        let mut r: Record = serde_json::from_value(json!({
+            "id": "0123456789abcdef", "name": "t", "created": 0, "image_id": "", "path": "sh",
+            "args": [], "config": {}, "host_config": {}, "layer_parent": null,
+            "state": {"status": "created", "pid": 0, "exit_code": 0, "error": "", "started_at": null, "finished_at": null}
+        }))
+        .unwrap();
+        if let Value::Object(m) = hc {
+            r.host_config.extra = m;
+        }
+        r.config.extra.insert("ExposedPorts".into(), exposed);
+        r
+    }
+
+    #[test]
+    fn published_port_forms() {
+        let r = rec_with(
+            json!({"PortBindings": {
+                "80/tcp": [{"HostIp": "", "HostPort": "8080"}],
+                "53/udp": [{"HostIp": "127.0.0.1", "HostPort": ""}],
+                "90-91/tcp": [{"HostIp": "", "HostPort": "9000-9001"}],
+                "100/tcp": [{"HostIp": "::", "HostPort": "100"}]
+            }, "PublishAllPorts": true}),
+            json!({"80/tcp": {}, "7000/tcp": {}}),
+        );
+        let w = published_ports(&r).unwrap();
+        assert!(w.contains(&Wanted {
+            proto: Proto::Tcp,
+            ctr_port: 80,
+            host_ip: None,
+            host_range: Some((8080, 8080))
+        }));
+        assert!(w.contains(&Wanted {
+            proto: Proto::Udp,
+            ctr_port: 53,
+            host_ip: Some(Ipv4Addr::LOCALHOST),
+            host_range: None
+        }));
+        assert!(w.contains(&Wanted {
+            proto: Proto::Tcp,
+            ctr_port: 91,
+            host_ip: None,
+            host_range: Some((9001, 9001))
+        }));
+        assert!(w.contains(&Wanted {
+            proto: Proto::Tcp,
+            ctr_port: 7000,
+            host_ip: None,
+            host_range: None
+        }));
+        assert!(
+            !w.iter().any(|x| x.ctr_port == 100),
+            "IPv6 host address left unbound"
+        );
+        assert_eq!(
+            w.iter().filter(|x| x.ctr_port == 80).count(),
+            1,
+            "-P does not publish 80 twice"
+        );
+    }
+
+    #[test]
+    fn macs_parse() {
+        assert_eq!(
+            parse_mac("02:42:ac:11:00:02"),
+            Some([2, 0x42, 0xac, 0x11, 0, 2])
+        );
+        assert_eq!(parse_mac("zz"), None);
+    }
+}

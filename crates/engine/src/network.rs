@@ -1,0 +1,506 @@
+//! Networks as the engine sees them: records under `<data-root>/network/<id>.json`, one
+//! address pool each, the daemon's nftables table, and what each running container holds
+//! (port reservations, its DNS server). The kernel side is `berth-network`'s.
+//!
+//! A container's network namespace is its init's (`/proc/<pid>/ns/net`): veths are made
+//! between the shim's READY and START, and vanish with the namespace when the container dies.
+
+use crate::container::now_nanos;
+use crate::{Engine, Error, Result};
+use berth_network::nat::{NetRules, PortRule, Proto, Ruleset};
+use berth_network::{ipam, link, Pool, Subnet};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Daemon-wide network settings (`berthd --bridge --bip --fixed-cidr --mtu --dns`).
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// the default bridge's kernel name
+    pub bridge: String,
+    /// `--bip`: the default bridge's address with prefix, e.g. `172.30.0.1/16`
+    pub bip: Option<String>,
+    /// `--fixed-cidr`: containers on the default bridge get addresses from here
+    pub fixed_cidr: Option<String>,
+    pub mtu: u32,
+    /// upstream servers of the embedded DNS (and the default bridge's resolv.conf)
+    pub dns: Vec<String>,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            bridge: "berth0".into(),
+            bip: None,
+            fixed_cidr: None,
+            mtu: 1500,
+            dns: Vec::new(),
+        }
+    }
+}
+
+impl NetConfig {
+    /// The nftables table of this daemon: `berth` for the default bridge, else one per bridge
+    /// name, so daemons side by side never touch each other's rules.
+    pub fn nft_table(&self) -> String {
+        if self.bridge == "berth0" {
+            "berth".into()
+        } else {
+            format!("berth_{}", self.bridge.replace(['-', '.'], "_"))
+        }
+    }
+}
+
+/// A network's record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NetworkRecord {
+    pub id: String,
+    pub name: String,
+    /// `bridge`, `host` or `null`
+    pub driver: String,
+    pub created: u128,
+    #[serde(default)]
+    pub subnet: Option<Subnet>,
+    #[serde(default)]
+    pub gateway: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub ip_range: Option<Subnet>,
+    #[serde(default)]
+    pub internal: bool,
+    #[serde(default)]
+    pub attachable: bool,
+    #[serde(default)]
+    pub enable_ipv6: bool,
+    /// the kernel bridge (empty for host/none)
+    #[serde(default)]
+    pub bridge: String,
+    #[serde(default)]
+    pub mtu: u32,
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub ipam_options: BTreeMap<String, String>,
+    /// `bridge`, `host`, `none`: made by the daemon, not removable
+    #[serde(default)]
+    pub predefined: bool,
+}
+
+impl NetworkRecord {
+    pub fn is_bridge(&self) -> bool {
+        self.driver == "bridge"
+    }
+    /// user-defined bridge networks have the embedded DNS and aliases
+    pub fn is_user(&self) -> bool {
+        self.is_bridge() && !self.predefined
+    }
+}
+
+pub(crate) struct Net {
+    pub rec: NetworkRecord,
+    pub pool: Mutex<Option<Pool>>,
+}
+
+/// A container's attachment to one network, kept in its record (keyed by network name).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub network_id: String,
+    /// `IPAMConfig.IPv4Address`: a fixed address
+    #[serde(default)]
+    pub static_ip: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub links: Vec<String>,
+    /// `MacAddress` asked for
+    #[serde(default)]
+    pub mac_request: String,
+    #[serde(default)]
+    pub driver_opts: BTreeMap<String, String>,
+    // --- set while the container runs
+    #[serde(default)]
+    pub endpoint_id: String,
+    #[serde(default)]
+    pub ip: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub prefix: u8,
+    #[serde(default)]
+    pub gateway: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub mac: String,
+    #[serde(default)]
+    pub ifname: String,
+}
+
+/// One published port, as bound.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortMap {
+    pub proto: String,
+    pub ctr_port: u16,
+    /// `0.0.0.0` or the address asked for
+    pub host_ip: String,
+    pub host_port: u16,
+}
+
+/// A container's published ports: the sockets holding the host ports, and their DNAT rules.
+pub(crate) type Published = (Vec<berth_network::ports::Reservation>, Vec<PortRule>);
+
+/// What the network layer holds in memory for the daemon.
+pub(crate) struct NetState {
+    pub nets: RwLock<BTreeMap<String, Arc<Net>>>,
+    pub nat: berth_network::nat::Nat,
+    /// per container: reserved host ports and the rules that publish them
+    pub published: Mutex<HashMap<String, Published>>,
+    pub dns: Mutex<HashMap<String, berth_network::dns::DnsHandle>>,
+    pub cfg: NetConfig,
+}
+
+pub(crate) fn net_err(e: berth_network::Error) -> Error {
+    use berth_network::Error as E;
+    match e {
+        E::InvalidParameter(m) => Error::InvalidParameter(m),
+        E::Conflict(m) => Error::Conflict(m),
+        E::NotFound(m) => Error::NotFound(m),
+        other => Error::Internal(other.to_string()),
+    }
+}
+
+pub(crate) fn random_id() -> String {
+    let b: [u8; 32] = rand::random();
+    hex::encode(b)
+}
+
+fn write_record(dir: &Path, rec: &NetworkRecord) -> Result<()> {
+    let data = serde_json::to_vec_pretty(rec)?;
+    crate::fsutil::write_atomic(&dir.join(format!("{}.json", rec.id)), &data)?;
+    Ok(())
+}
+
+impl NetState {
+    /// Reads the records back, makes the three predefined networks, sets up the default
+    /// bridge (its subnet: `--bip`, else what the bridge already has, else the first free
+    /// default pool) and every user bridge.
+    pub fn open(dir: &Path, cfg: NetConfig) -> Result<NetState> {
+        std::fs::create_dir_all(dir)?;
+        let mut recs: Vec<NetworkRecord> = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            match std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string()))
+            {
+                Ok(r) => recs.push(r),
+                Err(e) => tracing::warn!("skipping {}: {e}", path.display()),
+            }
+        }
+        let st = NetState {
+            nets: RwLock::new(BTreeMap::new()),
+            nat: berth_network::nat::Nat::new(&cfg.nft_table()),
+            published: Mutex::new(HashMap::new()),
+            dns: Mutex::new(HashMap::new()),
+            cfg,
+        };
+        for (name, driver) in [("bridge", "bridge"), ("host", "host"), ("none", "null")] {
+            if !recs.iter().any(|r| r.predefined && r.name == name) {
+                let rec = NetworkRecord {
+                    id: random_id(),
+                    name: name.into(),
+                    driver: driver.into(),
+                    created: now_nanos(),
+                    subnet: None,
+                    gateway: None,
+                    ip_range: None,
+                    internal: false,
+                    attachable: false,
+                    enable_ipv6: false,
+                    bridge: String::new(),
+                    mtu: 0,
+                    options: BTreeMap::new(),
+                    labels: BTreeMap::new(),
+                    ipam_options: BTreeMap::new(),
+                    predefined: true,
+                };
+                write_record(dir, &rec)?;
+                recs.push(rec);
+            }
+        }
+        let _lock = ipam::host_lock().map_err(net_err)?;
+        for mut rec in recs {
+            if rec.predefined && rec.name == "bridge" {
+                st.setup_default_bridge(&mut rec)?;
+                write_record(dir, &rec)?;
+            } else if rec.is_bridge() {
+                if let Err(e) = st.ensure_bridge(&rec) {
+                    tracing::warn!(network = %rec.name, "cannot set up bridge {}: {e}", rec.bridge);
+                }
+            }
+            let pool = match (rec.subnet, rec.gateway) {
+                (Some(s), Some(g)) => Some(Pool::new(s, g, rec.ip_range).map_err(net_err)?),
+                _ => None,
+            };
+            st.nets.write().expect("nets lock").insert(
+                rec.id.clone(),
+                Arc::new(Net {
+                    rec,
+                    pool: Mutex::new(pool),
+                }),
+            );
+        }
+        Ok(st)
+    }
+
+    fn setup_default_bridge(&self, rec: &mut NetworkRecord) -> Result<()> {
+        let cfg = &self.cfg;
+        let (subnet, gateway) = if let Some(bip) = &cfg.bip {
+            let (addr, prefix) = parse_cidr_addr(bip)?;
+            (
+                Subnet::parse(&format!("{addr}/{prefix}")).map_err(net_err)?,
+                addr,
+            )
+        } else if let Some((addr, prefix)) = link::link_ipv4(&cfg.bridge).ok().flatten() {
+            (
+                Subnet::parse(&format!("{addr}/{prefix}")).map_err(net_err)?,
+                addr,
+            )
+        } else {
+            let taken = self.taken_subnets();
+            let s = ipam::pick_subnet(&taken).map_err(net_err)?;
+            (s, s.first_host())
+        };
+        let range = match &cfg.fixed_cidr {
+            Some(c) => {
+                let r = Subnet::parse(c).map_err(net_err)?;
+                if !subnet.contains(r.addr) {
+                    return Err(Error::InvalidParameter(format!(
+                        "fixed-cidr {c} is not inside the bridge's subnet {subnet}"
+                    )));
+                }
+                Some(r)
+            }
+            None => None,
+        };
+        rec.subnet = Some(subnet);
+        rec.gateway = Some(gateway);
+        rec.ip_range = range;
+        rec.bridge = cfg.bridge.clone();
+        rec.mtu = cfg.mtu;
+        rec.options = [
+            ("com.docker.network.bridge.default_bridge", "true"),
+            ("com.docker.network.bridge.enable_icc", "true"),
+            ("com.docker.network.bridge.enable_ip_masquerade", "true"),
+            ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
+            ("com.docker.network.bridge.name", cfg.bridge.as_str()),
+            ("com.docker.network.driver.mtu", &cfg.mtu.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        self.ensure_bridge(rec)
+    }
+
+    fn ensure_bridge(&self, rec: &NetworkRecord) -> Result<()> {
+        let (Some(subnet), Some(gw)) = (rec.subnet, rec.gateway) else {
+            return Ok(());
+        };
+        link::ensure_bridge(&link::BridgeSpec {
+            name: rec.bridge.clone(),
+            addr: gw,
+            prefix: subnet.prefix,
+            mtu: if rec.mtu > 0 { rec.mtu } else { 1500 },
+        })
+        .map_err(net_err)
+    }
+
+    pub fn taken_subnets(&self) -> Vec<Subnet> {
+        self.nets
+            .read()
+            .expect("nets lock")
+            .values()
+            .filter_map(|n| n.rec.subnet)
+            .collect()
+    }
+
+    pub fn all(&self) -> Vec<Arc<Net>> {
+        self.nets
+            .read()
+            .expect("nets lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// By full ID, name, or unique ID prefix (docker's order).
+    pub fn get(&self, name_or_id: &str) -> Result<Arc<Net>> {
+        let nets = self.nets.read().expect("nets lock");
+        if let Some(n) = nets.get(name_or_id) {
+            return Ok(n.clone());
+        }
+        if let Some(n) = nets.values().find(|n| n.rec.name == name_or_id) {
+            return Ok(n.clone());
+        }
+        let found: Vec<_> = nets
+            .values()
+            .filter(|n| !name_or_id.is_empty() && n.rec.id.starts_with(name_or_id))
+            .collect();
+        match found.len() {
+            1 => Ok(found[0].clone()),
+            0 => Err(Error::NotFound(format!("network {name_or_id} not found"))),
+            _ => Err(Error::NotFound(format!(
+                "network {name_or_id} is ambiguous ({} matches found based on ID prefix)",
+                found.len()
+            ))),
+        }
+    }
+
+    pub fn default_bridge(&self) -> Option<Arc<Net>> {
+        self.all()
+            .into_iter()
+            .find(|n| n.rec.predefined && n.rec.name == "bridge")
+    }
+
+    /// Makes the nftables table match every bridge and every published port.
+    pub fn sync_nat(&self) -> Result<()> {
+        let mut rs = Ruleset::default();
+        for n in self.all() {
+            if let (true, Some(subnet)) = (n.rec.is_bridge(), n.rec.subnet) {
+                rs.networks.push(NetRules {
+                    bridge: n.rec.bridge.clone(),
+                    subnet,
+                    internal: n.rec.internal,
+                });
+            }
+        }
+        for (_, rules) in self.published.lock().expect("published lock").values() {
+            rs.ports.extend(rules.iter().cloned());
+        }
+        rs.networks.sort_by(|a, b| a.bridge.cmp(&b.bridge));
+        rs.ports.sort_by_key(|p| (p.host_port, p.proto, p.host_ip));
+        self.nat.apply(&rs).map_err(net_err)
+    }
+}
+
+/// `172.30.0.1/16` → (172.30.0.1, 16)
+pub(crate) fn parse_cidr_addr(s: &str) -> Result<(Ipv4Addr, u8)> {
+    let bad = || Error::InvalidParameter(format!("invalid CIDR address: {s}"));
+    let (a, p) = s.split_once('/').ok_or_else(bad)?;
+    let addr: Ipv4Addr = a.parse().map_err(|_| bad())?;
+    let prefix: u8 = p.parse().map_err(|_| bad())?;
+    if prefix > 32 {
+        return Err(bad());
+    }
+    Ok((addr, prefix))
+}
+
+/// A port key of `ExposedPorts`/`PortBindings`: `80/tcp`, `53/udp`, `80` (tcp).
+pub(crate) fn parse_port_key(k: &str) -> Result<(u16, u16, Proto)> {
+    let (ports, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+    let proto = match proto.to_ascii_lowercase().as_str() {
+        "tcp" => Proto::Tcp,
+        "udp" => Proto::Udp,
+        "sctp" => {
+            return Err(Error::InvalidParameter(
+                "sctp ports are not supported by berth".into(),
+            ))
+        }
+        other => return Err(Error::InvalidParameter(format!("invalid proto: {other}"))),
+    };
+    let (a, b) = parse_port_range(ports)
+        .ok_or_else(|| Error::InvalidParameter(format!("invalid port: {k}")))?;
+    Ok((a, b, proto))
+}
+
+/// `80` → (80, 80); `8000-8010` → (8000, 8010); 0 or reversed ranges are refused.
+pub(crate) fn parse_port_range(s: &str) -> Option<(u16, u16)> {
+    let (a, b) = match s.split_once('-') {
+        Some((a, b)) => (a.trim().parse().ok()?, b.trim().parse().ok()?),
+        None => {
+            let p = s.trim().parse().ok()?;
+            (p, p)
+        }
+    };
+    (a > 0 && a <= b).then_some((a, b))
+}
+
+/// `/etc/hosts` as docker writes it for a container with addresses `own`.
+pub(crate) fn hosts_file(hostname: &str, own: &[Ipv4Addr], extra: &[(String, String)]) -> String {
+    let mut s = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+    );
+    for (host, ip) in extra {
+        s.push_str(&format!("{ip}\t{host}\n"));
+    }
+    for ip in own {
+        s.push_str(&format!("{ip}\t{hostname}\n"));
+    }
+    s
+}
+
+impl Engine {
+    pub(crate) fn net(&self) -> &NetState {
+        &self.net
+    }
+
+    pub(crate) fn networks_dir(&self) -> std::path::PathBuf {
+        self.cfg.data_root.join("network")
+    }
+
+    /// Emits a network event (`create`, `destroy`, `connect`, `disconnect`).
+    pub(crate) fn emit_network(&self, n: &NetworkRecord, action: &str, container: Option<&str>) {
+        let mut attrs = BTreeMap::new();
+        attrs.insert("name".to_string(), n.name.clone());
+        attrs.insert("type".to_string(), n.driver.clone());
+        if let Some(c) = container {
+            attrs.insert("container".to_string(), c.to_string());
+        }
+        self.events.emit("network", action, &n.id, attrs);
+    }
+
+    pub(crate) fn save_network(&self, rec: &NetworkRecord) -> Result<()> {
+        write_record(&self.networks_dir(), rec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_keys_and_ranges() {
+        assert_eq!(parse_port_key("80/tcp").unwrap(), (80, 80, Proto::Tcp));
+        assert_eq!(parse_port_key("53/udp").unwrap(), (53, 53, Proto::Udp));
+        assert_eq!(
+            parse_port_key("8000-8010/tcp").unwrap(),
+            (8000, 8010, Proto::Tcp)
+        );
+        assert!(parse_port_key("0/tcp").is_err());
+        assert!(parse_port_key("90-80/tcp").is_err());
+        assert!(parse_port_key("80/xyz").is_err());
+        assert!(parse_port_key("http/tcp").is_err());
+    }
+
+    #[test]
+    fn hosts_file_has_own_and_extra_entries() {
+        let h = hosts_file(
+            "abc",
+            &["172.18.0.2".parse().unwrap()],
+            &[("db".into(), "10.1.2.3".into())],
+        );
+        assert!(h.starts_with("127.0.0.1\tlocalhost\n"));
+        assert!(h.contains("10.1.2.3\tdb\n"));
+        assert!(h.ends_with("172.18.0.2\tabc\n"));
+    }
+
+    #[test]
+    fn nft_table_names() {
+        let mut c = NetConfig::default();
+        assert_eq!(c.nft_table(), "berth");
+        c.bridge = "bt-12ab".into();
+        assert_eq!(c.nft_table(), "berth_bt_12ab");
+    }
+}

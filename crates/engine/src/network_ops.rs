@@ -1,0 +1,602 @@
+//! The network verbs: create, inspect, list, remove, prune, connect, disconnect.
+
+use crate::container::now_nanos;
+use crate::container_network::{mode_of, Mode};
+use crate::network::{net_err, random_id, Net, NetworkRecord};
+use crate::timefmt::{format_rfc3339_nanos, from_unix_nanos};
+use crate::{Engine, Error, Result};
+use berth_network::{ipam, link, Pool, Subnet};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+
+/// Body of `POST /networks/create` (the parts berth uses).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkCreate {
+    pub name: String,
+    pub driver: String,
+    pub internal: bool,
+    pub attachable: bool,
+    #[serde(rename = "EnableIPv6")]
+    pub enable_ipv6: bool,
+    #[serde(rename = "IPAM")]
+    pub ipam: Option<IpamBody>,
+    pub options: Option<BTreeMap<String, String>>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub check_duplicate: Option<bool>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct IpamBody {
+    pub driver: String,
+    pub config: Option<Vec<IpamConfig>>,
+    pub options: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct IpamConfig {
+    pub subnet: String,
+    #[serde(rename = "IPRange")]
+    pub ip_range: String,
+    pub gateway: String,
+}
+
+fn valid_name(n: &str) -> bool {
+    let mut chars = n.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+impl Engine {
+    pub fn network_create(&self, req: NetworkCreate) -> Result<Value> {
+        let name = req.name.trim().to_string();
+        if name.is_empty() {
+            return Err(Error::InvalidParameter(
+                "network name must not be empty".into(),
+            ));
+        }
+        if !valid_name(&name) {
+            return Err(Error::InvalidParameter(format!(
+                "invalid network name \"{name}\", only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let driver = if req.driver.is_empty() {
+            "bridge".to_string()
+        } else {
+            req.driver.clone()
+        };
+        match driver.as_str() {
+            "bridge" => {}
+            "host" | "null" => {
+                return Err(Error::Conflict(format!(
+                    "only one instance of \"{driver}\" network is allowed"
+                )))
+            }
+            other => {
+                return Err(Error::NotFound(format!("plugin \"{other}\" not found")));
+            }
+        }
+        if let Some(ipam) = &req.ipam {
+            if !ipam.driver.is_empty() && ipam.driver != "default" {
+                return Err(Error::NotFound(format!(
+                    "plugin \"{}\" not found",
+                    ipam.driver
+                )));
+            }
+        }
+        let _lock = ipam::host_lock().map_err(net_err)?;
+        if self.net().all().iter().any(|n| n.rec.name == name) {
+            return Err(Error::Conflict(format!(
+                "network with name {name} already exists"
+            )));
+        }
+        // the first IPv4 config (IPv6 ones are not served: no IPv6 here)
+        let v4 = req
+            .ipam
+            .as_ref()
+            .and_then(|i| i.config.as_ref())
+            .and_then(|c| c.iter().find(|c| !c.subnet.contains(':')));
+        let taken = self.net().taken_subnets();
+        let (subnet, gateway, range) = match v4 {
+            Some(c) if !c.subnet.is_empty() => {
+                let s = Subnet::parse(&c.subnet).map_err(net_err)?;
+                if taken.iter().any(|t| t.overlaps(&s)) {
+                    return Err(Error::Conflict(
+                        "Pool overlaps with other one on this address space".into(),
+                    ));
+                }
+                let gw = if c.gateway.is_empty() {
+                    s.first_host()
+                } else {
+                    c.gateway.parse::<Ipv4Addr>().map_err(|_| {
+                        Error::InvalidParameter(format!("invalid gateway address: {}", c.gateway))
+                    })?
+                };
+                if !s.contains(gw) {
+                    return Err(Error::InvalidParameter(format!(
+                        "no matching subnet for gateway {gw}"
+                    )));
+                }
+                let range = if c.ip_range.is_empty() {
+                    None
+                } else {
+                    let r = Subnet::parse(&c.ip_range).map_err(net_err)?;
+                    if !s.contains(r.addr) || r.prefix < s.prefix {
+                        return Err(Error::InvalidParameter(format!(
+                            "no matching subnet for range {}",
+                            c.ip_range
+                        )));
+                    }
+                    Some(r)
+                };
+                (s, gw, range)
+            }
+            Some(c) if !c.gateway.is_empty() || !c.ip_range.is_empty() => {
+                return Err(Error::InvalidParameter(
+                    "gateway or ip-range given without a subnet".into(),
+                ))
+            }
+            _ => {
+                let s = ipam::pick_subnet(&taken).map_err(net_err)?;
+                (s, s.first_host(), None)
+            }
+        };
+        let pool = Pool::new(subnet, gateway, range).map_err(net_err)?;
+        let id = random_id();
+        let options = req.options.clone().unwrap_or_default();
+        let bridge = options
+            .get("com.docker.network.bridge.name")
+            .cloned()
+            .unwrap_or_else(|| format!("br-{}", &id[..12]));
+        if bridge.len() > 15 {
+            return Err(Error::InvalidParameter(format!(
+                "bridge name {bridge} is longer than 15 characters"
+            )));
+        }
+        if self.net().all().iter().any(|n| n.rec.bridge == bridge) {
+            return Err(Error::Conflict(format!(
+                "bridge name {bridge} is in use by another network"
+            )));
+        }
+        let mtu = options
+            .get("com.docker.network.driver.mtu")
+            .map(|m| {
+                m.parse::<u32>()
+                    .map_err(|_| Error::InvalidParameter(format!("invalid MTU: {m}")))
+            })
+            .transpose()?
+            .unwrap_or(self.net().cfg.mtu);
+        let rec = NetworkRecord {
+            id: id.clone(),
+            name: name.clone(),
+            driver,
+            created: now_nanos(),
+            subnet: Some(subnet),
+            gateway: Some(gateway),
+            ip_range: range,
+            internal: req.internal,
+            attachable: req.attachable,
+            enable_ipv6: req.enable_ipv6,
+            bridge: bridge.clone(),
+            mtu,
+            options,
+            labels: req.labels.clone().unwrap_or_default(),
+            ipam_options: req
+                .ipam
+                .as_ref()
+                .and_then(|i| i.options.clone())
+                .unwrap_or_default(),
+            predefined: false,
+        };
+        link::ensure_bridge(&link::BridgeSpec {
+            name: bridge.clone(),
+            addr: gateway,
+            prefix: subnet.prefix,
+            mtu,
+        })
+        .map_err(net_err)?;
+        if let Err(e) = self.save_network(&rec) {
+            let _ = link::delete_link(&bridge);
+            return Err(e);
+        }
+        self.net().nets.write().expect("nets lock").insert(
+            id.clone(),
+            Arc::new(Net {
+                rec: rec.clone(),
+                pool: Mutex::new(Some(pool)),
+            }),
+        );
+        drop(_lock);
+        if let Err(e) = self.net().sync_nat() {
+            tracing::warn!(network = %name, "nftables: {e}");
+        }
+        self.emit_network(&rec, "create", None);
+        Ok(json!({"Id": id, "Warning": ""}))
+    }
+
+    /// Running containers with an address on `net`: (id, name, endpoint).
+    fn network_users(&self, net_id: &str) -> Vec<(String, String, crate::network::Endpoint)> {
+        let mut out = Vec::new();
+        for c in self.all_containers() {
+            let rec = c.record();
+            for ep in rec.networks.values() {
+                if ep.network_id == net_id && (ep.ip.is_some() || rec.state.status.is_running()) {
+                    out.push((rec.id.clone(), rec.name.clone(), ep.clone()));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.1.cmp(&b.1));
+        out
+    }
+
+    fn network_json(&self, n: &Net) -> Value {
+        let r = &n.rec;
+        let mut containers = serde_json::Map::new();
+        for (id, name, ep) in self.network_users(&r.id) {
+            containers.insert(
+                id,
+                json!({
+                    "Name": name,
+                    "EndpointID": ep.endpoint_id,
+                    "MacAddress": ep.mac,
+                    "IPv4Address": ep.ip.map(|ip| format!("{ip}/{}", ep.prefix)).unwrap_or_default(),
+                    "IPv6Address": ""
+                }),
+            );
+        }
+        let config: Vec<Value> = match r.subnet {
+            Some(s) => {
+                let mut c = json!({"Subnet": s.to_string()});
+                if let Some(g) = r.gateway {
+                    c["Gateway"] = json!(g.to_string());
+                }
+                if let Some(rg) = r.ip_range {
+                    c["IPRange"] = json!(rg.to_string());
+                }
+                vec![c]
+            }
+            None => vec![],
+        };
+        json!({
+            "Name": r.name,
+            "Id": r.id,
+            "Created": format_rfc3339_nanos(Some(from_unix_nanos(r.created))),
+            "Scope": "local",
+            "Driver": r.driver,
+            "EnableIPv6": r.enable_ipv6,
+            "IPAM": {
+                "Driver": "default",
+                "Options": if r.predefined { Value::Null } else { json!(r.ipam_options) },
+                "Config": config
+            },
+            "Internal": r.internal,
+            "Attachable": r.attachable,
+            "Ingress": false,
+            "ConfigFrom": {"Network": ""},
+            "ConfigOnly": false,
+            "Containers": containers,
+            "Options": r.options,
+            "Labels": r.labels
+        })
+    }
+
+    pub fn network_inspect(&self, name_or_id: &str) -> Result<Value> {
+        let n = self.net().get(name_or_id)?;
+        Ok(self.network_json(&n))
+    }
+
+    fn network_matches(&self, n: &Net, filters: &HashMap<String, Vec<String>>) -> Result<bool> {
+        let r = &n.rec;
+        for (k, vals) in filters {
+            let ok = match k.as_str() {
+                "name" => vals.iter().any(|v| r.name.contains(v.as_str())),
+                "id" => vals.iter().any(|v| r.id.starts_with(v.as_str())),
+                "driver" => vals.iter().any(|v| &r.driver == v),
+                "scope" => vals.iter().any(|v| v == "local"),
+                "type" => vals.iter().any(|v| match v.as_str() {
+                    "custom" => !r.predefined,
+                    "builtin" => r.predefined,
+                    _ => false,
+                }),
+                "label" => vals.iter().any(|v| match v.split_once('=') {
+                    Some((lk, lv)) => r.labels.get(lk).is_some_and(|x| x == lv),
+                    None => r.labels.contains_key(v),
+                }),
+                "dangling" => vals.iter().any(|v| {
+                    let dangling = !r.predefined && self.network_users(&r.id).is_empty();
+                    matches!(v.as_str(), "true" | "1") == dangling
+                }),
+                "until" => true,
+                other => return Err(Error::InvalidParameter(format!("invalid filter '{other}'"))),
+            };
+            if !ok {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    pub fn network_list(&self, filters: &HashMap<String, Vec<String>>) -> Result<Value> {
+        let mut nets = self.net().all();
+        nets.sort_by(|a, b| a.rec.name.cmp(&b.rec.name));
+        let mut out = Vec::new();
+        for n in nets {
+            if self.network_matches(&n, filters)? {
+                out.push(self.network_json(&n));
+            }
+        }
+        Ok(Value::Array(out))
+    }
+
+    pub fn network_remove(&self, name_or_id: &str) -> Result<()> {
+        let n = self.net().get(name_or_id)?;
+        if n.rec.predefined {
+            return Err(Error::Forbidden(format!(
+                "{} is a pre-defined network and cannot be removed",
+                n.rec.name
+            )));
+        }
+        let users = self.network_users(&n.rec.id);
+        if !users.is_empty() {
+            return Err(Error::Forbidden(format!(
+                "error while removing network: network {} id {} has active endpoints",
+                n.rec.name, n.rec.id
+            )));
+        }
+        link::delete_link(&n.rec.bridge).map_err(net_err)?;
+        let _ = std::fs::remove_file(self.networks_dir().join(format!("{}.json", n.rec.id)));
+        self.net()
+            .nets
+            .write()
+            .expect("nets lock")
+            .remove(&n.rec.id);
+        if let Err(e) = self.net().sync_nat() {
+            tracing::warn!(network = %n.rec.name, "nftables: {e}");
+        }
+        self.emit_network(&n.rec, "destroy", None);
+        Ok(())
+    }
+
+    /// Removes user networks no running container is on; returns their names.
+    pub fn network_prune(&self, filters: &HashMap<String, Vec<String>>) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        let until = filters
+            .get("until")
+            .and_then(|v| v.first())
+            .and_then(|s| s.parse::<u128>().ok())
+            .map(|secs| secs * 1_000_000_000);
+        let mut f = filters.clone();
+        f.remove("until");
+        for n in self.net().all() {
+            if n.rec.predefined || !self.network_users(&n.rec.id).is_empty() {
+                continue;
+            }
+            if !self.network_matches(&n, &f)? {
+                continue;
+            }
+            if until.is_some_and(|u| n.rec.created >= u) {
+                continue;
+            }
+            if self.network_remove(&n.rec.id).is_ok() {
+                removed.push(n.rec.name.clone());
+            }
+        }
+        removed.sort();
+        Ok(removed)
+    }
+
+    /// `POST /networks/{id}/connect`: recorded for a stopped container; a running one gets
+    /// its interface now.
+    pub async fn network_connect(
+        self: &Arc<Self>,
+        net: &str,
+        container: &str,
+        endpoint: &Value,
+    ) -> Result<()> {
+        let n = self.net().get(net)?;
+        let c = self.get_container(container)?;
+        let _op = c.op.lock().await;
+        let rec = c.record();
+        match mode_of(&rec.host_config.network_mode) {
+            Mode::Host | Mode::Container(_) | Mode::None => {
+                return Err(Error::Forbidden(
+                    "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+                ))
+            }
+            _ => {}
+        }
+        if !n.rec.is_bridge() {
+            return Err(Error::Forbidden(
+                "container cannot be disconnected from host network or connected to host network"
+                    .into(),
+            ));
+        }
+        if rec.networks.contains_key(&n.rec.name) {
+            return Err(Error::Forbidden(format!(
+                "endpoint with name {} already exists in network {}",
+                rec.name, n.rec.name
+            )));
+        }
+        let mut ep = self.endpoint_from(&n.rec, endpoint)?;
+        let running = rec.state.status.is_running();
+        if running {
+            self.connect_running(&c, &n, &mut ep, rec.state.pid).await?;
+        }
+        c.update(|r| {
+            r.networks.insert(n.rec.name.clone(), ep);
+        });
+        c.save(&self.container_dir(&c.id))?;
+        if running {
+            self.emit_network(&n.rec, "connect", Some(&c.id));
+        }
+        Ok(())
+    }
+
+    async fn connect_running(
+        self: &Arc<Self>,
+        c: &Arc<crate::Container>,
+        n: &Arc<Net>,
+        ep: &mut crate::network::Endpoint,
+        pid: i32,
+    ) -> Result<()> {
+        let (Some(subnet), Some(gw)) = (n.rec.subnet, n.rec.gateway) else {
+            return Err(Error::Internal(format!(
+                "network {} has no subnet",
+                n.rec.name
+            )));
+        };
+        let ip = {
+            let mut pool = n.pool.lock().expect("pool lock");
+            let pool = pool
+                .as_mut()
+                .ok_or_else(|| Error::Internal("network has no pool".into()))?;
+            match ep.static_ip {
+                Some(ip) => {
+                    pool.reserve(ip).map_err(net_err)?;
+                    ip
+                }
+                None => pool.allocate().map_err(net_err)?,
+            }
+        };
+        let netns = std::path::PathBuf::from(format!("/proc/{pid}/ns/net"));
+        let existing = {
+            let ns = netns.clone();
+            tokio::task::spawn_blocking(move || link::links_in_netns(&ns))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?
+                .unwrap_or_default()
+        };
+        let ifname = (0..)
+            .map(|i| format!("eth{i}"))
+            .find(|n| !existing.contains(n))
+            .unwrap_or_else(|| "eth9".into());
+        let mac = if ep.mac_request.is_empty() {
+            berth_network::mac_for(ip)
+        } else {
+            parse_mac_or(&ep.mac_request, ip)
+        };
+        let spec = link::VethSpec {
+            host_name: format!("veth{}", &random_id()[..7]),
+            bridge: n.rec.bridge.clone(),
+            netns,
+            ifname: ifname.clone(),
+            addr: ip,
+            prefix: subnet.prefix,
+            gateway: None,
+            mac,
+            mtu: if n.rec.mtu > 0 { n.rec.mtu } else { 1500 },
+        };
+        let res = tokio::task::spawn_blocking(move || link::attach_veth(&spec))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        if let Err(e) = res {
+            if let Some(p) = n.pool.lock().expect("pool lock").as_mut() {
+                p.release(ip);
+            }
+            return Err(net_err(e));
+        }
+        ep.ip = Some(ip);
+        ep.prefix = subnet.prefix;
+        ep.gateway = Some(gw);
+        ep.mac = berth_network::format_mac(&mac);
+        ep.endpoint_id = random_id();
+        ep.ifname = ifname;
+        if n.rec.is_user() && !self.net().dns.lock().expect("dns lock").contains_key(&c.id) {
+            let lookup: Arc<dyn berth_network::dns::Lookup> =
+                Arc::new(crate::container_network::engine_lookup(self));
+            let netns = std::path::PathBuf::from(format!("/proc/{pid}/ns/net"));
+            match berth_network::dns::serve(&c.id, &netns, lookup) {
+                Ok(h) => {
+                    self.net()
+                        .dns
+                        .lock()
+                        .expect("dns lock")
+                        .insert(c.id.clone(), h);
+                }
+                Err(e) => tracing::warn!(id = %c.id, "DNS server: {e}"),
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn network_disconnect(
+        self: &Arc<Self>,
+        net: &str,
+        container: &str,
+        force: bool,
+    ) -> Result<()> {
+        let n = self.net().get(net)?;
+        let c = match self.get_container(container) {
+            Ok(c) => c,
+            Err(e) if force => {
+                tracing::debug!("disconnect -f of a missing container: {e}");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let _op = c.op.lock().await;
+        let rec = c.record();
+        let Some(ep) = rec.networks.get(&n.rec.name).cloned() else {
+            return Err(Error::Forbidden(format!(
+                "container {} is not connected to network {}",
+                rec.id, n.rec.name
+            )));
+        };
+        if !n.rec.is_bridge() {
+            return Err(Error::Forbidden(
+                "container cannot be disconnected from host network or connected to host network"
+                    .into(),
+            ));
+        }
+        if let (Some(ip), true) = (ep.ip, rec.state.status.is_running()) {
+            let netns = std::path::PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid));
+            let ifname = ep.ifname.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || link::remove_in_netns(&netns, &ifname)).await;
+            if let Some(p) = n.pool.lock().expect("pool lock").as_mut() {
+                p.release(ip);
+            }
+            self.emit_network(&n.rec, "disconnect", Some(&c.id));
+        }
+        c.update(|r| {
+            r.networks.remove(&n.rec.name);
+        });
+        c.save(&self.container_dir(&c.id))?;
+        Ok(())
+    }
+}
+
+fn parse_mac_or(s: &str, ip: Ipv4Addr) -> [u8; 6] {
+    let parts: Option<Vec<u8>> = s
+        .split(':')
+        .map(|p| u8::from_str_radix(p, 16).ok())
+        .collect();
+    parts
+        .and_then(|p| p.try_into().ok())
+        .unwrap_or_else(|| berth_network::mac_for(ip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_names() {
+        assert!(valid_name("ac-n1"));
+        assert!(valid_name("a.b_c"));
+        assert!(!valid_name("-x"));
+        assert!(!valid_name("a b"));
+        assert!(!valid_name(""));
+    }
+
+    #[test]
+    fn create_body_parses_docker_cli_28() {
+        let b: NetworkCreate = serde_json::from_str(r#"{"Driver":"bridge","Scope":"","IPAM":{"Driver":"default","Options":{},"Config":[{"Subnet":"172.30.0.0/16"}]},"Internal":false,"Attachable":false,"Ingress":false,"ConfigOnly":false,"ConfigFrom":null,"Options":{},"Labels":{},"Name":"ac-n1"}"#).unwrap();
+        assert_eq!(b.name, "ac-n1");
+        assert_eq!(b.ipam.unwrap().config.unwrap()[0].subnet, "172.30.0.0/16");
+    }
+}
