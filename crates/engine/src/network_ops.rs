@@ -302,10 +302,7 @@ impl Engine {
                     "builtin" => r.predefined,
                     _ => false,
                 }),
-                "label" => vals.iter().any(|v| match v.split_once('=') {
-                    Some((lk, lv)) => r.labels.get(lk).is_some_and(|x| x == lv),
-                    None => r.labels.contains_key(v),
-                }),
+                "label" => berth_util::filters::labels_match(vals, &r.labels),
                 "dangling" => vals.iter().any(|v| {
                     let dangling = !r.predefined && self.network_users(&r.id).is_empty();
                     matches!(v.as_str(), "true" | "1") == dangling
