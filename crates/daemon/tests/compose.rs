@@ -8,7 +8,6 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const COMPOSE: &str = "/usr/bin/docker-compose";
-const PROJECT: &str = "bt";
 
 const COMPOSE_FILE: &str = r#"version: "3.8"
 services:
@@ -29,7 +28,7 @@ volumes:
   vol: {}
 "#;
 
-/// `docker-compose -p bt args…` in `dir` against `d`; killed after two minutes.
+/// `docker-compose -p <dir's name> args…` in `dir` against `d`; killed after two minutes.
 fn compose(d: &Daemon, dir: &Path, args: &[&str]) -> Output {
     let mut child = Command::new(COMPOSE)
         .current_dir(dir)
@@ -39,7 +38,7 @@ fn compose(d: &Daemon, dir: &Path, args: &[&str]) -> Output {
         .env_remove("COMPOSE_FILE")
         .env_remove("COMPOSE_PROJECT_NAME")
         .arg("-p")
-        .arg(PROJECT)
+        .arg(dir.file_name().expect("project dir name"))
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -89,12 +88,11 @@ fn tail(s: &str, n: usize) -> String {
 }
 
 /// The project's containers as the API lists them (compose's own filter).
-fn project_containers(d: &Daemon) -> Vec<serde_json::Value> {
-    let (st, _, body) = d.http(
-        "GET",
-        "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22com.docker.compose.project%3Dbt%22%5D%7D",
-        None,
+fn project_containers(d: &Daemon, project: &str) -> Vec<serde_json::Value> {
+    let path = format!(
+        "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22com.docker.compose.project%3D{project}%22%5D%7D"
     );
+    let (st, _, body) = d.http("GET", &path, None);
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
     serde_json::from_slice::<Vec<serde_json::Value>>(&body).expect("list json")
 }
@@ -114,7 +112,7 @@ fn compose_up_ps_logs_run_down_without_networks() {
     }
     let d = Daemon::start();
     d.load_busybox();
-    let dir: PathBuf = d.root.join("proj");
+    let dir: PathBuf = d.root.join("bt");
     std::fs::create_dir_all(&dir).expect("mkdir project");
     std::fs::write(dir.join("docker-compose.yml"), COMPOSE_FILE).expect("write compose file");
 
@@ -140,7 +138,7 @@ fn compose_up_ps_logs_run_down_without_networks() {
             "{name} not created: {err}"
         );
     }
-    let list = project_containers(&d);
+    let list = project_containers(&d, "bt");
     assert_eq!(list.len(), 2, "{list:#?}");
     for c in &list {
         let labels = &c["Labels"];
@@ -237,7 +235,7 @@ fn compose_up_ps_logs_run_down_without_networks() {
     assert_ne!(web2["Id"], old_id.as_str());
     assert_eq!(web2["State"]["Running"], true);
     assert_eq!(
-        project_containers(&d).len(),
+        project_containers(&d, "bt").len(),
         2,
         "the old web container stayed"
     );
@@ -251,7 +249,7 @@ fn compose_up_ps_logs_run_down_without_networks() {
         );
         assert_eq!(stdout(&run).trim(), "run-bar", "{}", stderr(&run));
         assert_eq!(
-            project_containers(&d).len(),
+            project_containers(&d, "bt").len(),
             2,
             "run --rm left its container"
         );
@@ -263,9 +261,130 @@ fn compose_up_ps_logs_run_down_without_networks() {
     assert!(err.contains("Stopping bt_web_1"), "{err}");
     assert!(err.contains("Removing bt_job_1"), "{err}");
     assert!(err.contains("Removing volume bt_vol"), "{err}");
-    assert!(project_containers(&d).is_empty());
+    assert!(project_containers(&d, "bt").is_empty());
     let (st, _, _) = d.http("GET", "/volumes/bt_vol", None);
     assert_eq!(st, 404, "bt_vol survived down -v");
     let ps = stdout(&compose_ok(&d, &dir, &["ps", "-q"]));
     assert!(ps.trim().is_empty(), "{ps}");
+}
+
+/// A free TCP port on the host (bound and released; the daemon binds it again).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("0.0.0.0:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// `GET /` on 127.0.0.1:port; the response body, or "" when nothing answers.
+fn http_get_local(port: u16) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    if write!(s, "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
+        return String::new();
+    }
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// The project of issue 5: two services on a user network, one publishing a port and the
+/// other reaching it by service name.
+#[test]
+fn compose_two_services_on_a_user_network() {
+    if !Path::new(COMPOSE).exists() {
+        eprintln!("skipping: {COMPOSE} is not installed (apt-get install docker-compose)");
+        return;
+    }
+    let d = Daemon::start();
+    d.load_busybox();
+    let dir: PathBuf = d.root.join("btn");
+    std::fs::create_dir_all(&dir).expect("mkdir project");
+    let port = free_port();
+    let file = format!(
+        r#"version: "3.8"
+services:
+  web:
+    image: busybox:latest
+    command: ["sh", "-c", "mkdir -p /www && echo hello-from-web > /www/index.html && exec httpd -f -p 80 -h /www"]
+    ports: ["{port}:80"]
+    networks: [appnet]
+    stop_grace_period: 2s
+  client:
+    image: busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do wget -qO- http://web/ || echo fail; sleep 1; done"]
+    networks: [appnet]
+    depends_on: [web]
+networks:
+  appnet: {{}}
+"#
+    );
+    std::fs::write(dir.join("docker-compose.yml"), file).expect("write compose file");
+
+    let up = compose_ok(&d, &dir, &["up", "-d"]);
+    let err = stderr(&up);
+    assert!(
+        err.contains("Creating network \"btn_appnet\" with the default driver"),
+        "{err}"
+    );
+    let (st, _, body) = d.http("GET", "/networks/btn_appnet", None);
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let net: serde_json::Value = serde_json::from_slice(&body).expect("network json");
+    assert_eq!(net["Labels"]["com.docker.compose.network"], "appnet");
+    assert_eq!(net["Containers"].as_object().map(|m| m.len()), Some(2));
+
+    // the client reaches web by its service name through the embedded DNS
+    let mut logs = String::new();
+    let ok = eventually(30, || {
+        logs = stdout(&compose_ok(&d, &dir, &["logs", "--no-color", "client"]));
+        logs.contains("client_1  | hello-from-web")
+    });
+    assert!(ok, "client never reached web:\n{logs}");
+
+    // the published port, as ps and port show it and from the host
+    let ps = stdout(&compose_ok(&d, &dir, &["ps"]));
+    let web_row = ps_row(&ps, "btn_web_1");
+    assert_eq!(web_row.len(), 1, "{ps}");
+    assert!(
+        web_row[0].contains(&format!("0.0.0.0:{port}->80/tcp")),
+        "{ps}"
+    );
+    let p = stdout(&compose_ok(&d, &dir, &["port", "web", "80"]));
+    assert_eq!(p.trim(), format!("0.0.0.0:{port}"));
+    let mut page = String::new();
+    assert!(
+        eventually(10, || {
+            page = http_get_local(port);
+            page.contains("hello-from-web")
+        }),
+        "127.0.0.1:{port}: {page:?}"
+    );
+
+    // compose's aliases: the service name and the short ID, kept over stop/start
+    let web = d.inspect("btn_web_1");
+    let short = &web["Id"].as_str().expect("id")[..12];
+    let aliases = web["NetworkSettings"]["Networks"]["btn_appnet"]["Aliases"].clone();
+    assert!(
+        aliases
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "web") && a.iter().any(|x| x == short)),
+        "{aliases}"
+    );
+    compose_ok(&d, &dir, &["stop"]);
+    compose_ok(&d, &dir, &["start"]);
+    let ok = eventually(30, || http_get_local(port).contains("hello-from-web"));
+    assert!(ok, "web not published again after stop/start");
+
+    let down = compose_ok(&d, &dir, &["down", "-v"]);
+    assert!(
+        stderr(&down).contains("Removing network btn_appnet"),
+        "{}",
+        stderr(&down)
+    );
+    let (st, _, _) = d.http("GET", "/networks/btn_appnet", None);
+    assert_eq!(st, 404, "btn_appnet survived down");
+    assert!(project_containers(&d, "btn").is_empty());
 }
