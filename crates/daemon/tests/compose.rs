@@ -20,10 +20,11 @@ services:
     group_add: [users]
   job:
     image: busybox:latest
-    command: ["sh", "-c", "echo job-says-hi; echo FOO=$$FOO"]
+    command: ["sh", "-c", "echo job-says-hi; echo FOO=$$FOO; grep -q web-started /proc/1/cmdline && echo shares-web-pids"]
     network_mode: none
     environment: {FOO: bar}
     depends_on: [web]
+    pid: "service:web"
 volumes:
   vol: {}
 "#;
@@ -183,6 +184,7 @@ fn compose_up_ps_logs_run_down_without_networks() {
         "web_1  | web-started",
         "job_1  | job-says-hi",
         "job_1  | FOO=bar",
+        "job_1  | shares-web-pids",
     ] {
         assert!(
             logs.lines().any(|l| l.trim_end() == want),
@@ -194,8 +196,8 @@ fn compose_up_ps_logs_run_down_without_networks() {
         &dir,
         &["logs", "--no-color", "--tail=1", "job"],
     ));
-    assert!(one.contains("job_1  | FOO=bar"), "{one}");
-    assert!(!one.contains("job-says-hi"), "{one}");
+    assert!(one.contains("job_1  | shares-web-pids"), "{one}");
+    assert!(!one.contains("FOO=bar"), "{one}");
     assert!(!one.contains("web_1"), "{one}");
 
     // exec into the running service sees the named volume and the service's group_add

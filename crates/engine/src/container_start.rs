@@ -86,11 +86,14 @@ impl Engine {
         let rec = c.record();
         let rootfs = self.snaps.mount_rw(&id)?;
         self.copy_up_volumes(c, &rootfs)?;
+        let pid_mode = rec.host_config.extra.get("PidMode");
+        let pid_ns = self.pid_namespace(pid_mode.and_then(|m| m.as_str()).unwrap_or(""))?;
         let net = self.net_prepare(c)?;
         let run_dir = self.run_dir(&id);
         std::fs::create_dir_all(&run_dir)?;
         let _ = std::fs::remove_file(self.exit_file(&id));
-        let spec = spec::build(&rec, &rootfs, &net)?;
+        let mut spec = spec::build(&rec, &rootfs, &net)?;
+        crate::container_pid::apply(&mut spec, &pid_ns);
         std::fs::write(run_dir.join("config.json"), serde_json::to_vec(&spec)?)?;
 
         let log = if rec.host_config.log_config.kind == "none" {

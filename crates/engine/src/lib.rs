@@ -16,6 +16,7 @@ mod container_logs;
 mod container_mounts;
 mod container_network;
 mod container_pause;
+mod container_pid;
 mod container_prune;
 mod container_remove;
 mod container_rename;

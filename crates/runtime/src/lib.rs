@@ -114,6 +114,8 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
     let linux = spec.linux().as_ref();
     let mut flags = 0;
     let mut join_owned: Vec<(OwnedFd, libc::c_int)> = Vec::new();
+    // a pid namespace is entered by the parent before the clone (setns only moves children)
+    let mut join_pid: Option<OwnedFd> = None;
     for ns in linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]) {
         let f = init::ns_flag(ns.typ());
         if ns.typ() == LinuxNamespaceType::User {
@@ -121,17 +123,17 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
         }
         match ns.path() {
             Some(p) => {
-                if ns.typ() == LinuxNamespaceType::Pid {
-                    return Err(Error::Spec(
-                        "joining a pid namespace is not supported".into(),
-                    ));
-                }
                 let c = sys::cstr(p)?;
                 // SAFETY: valid C string.
                 let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
                 let fd = sys::check(fd, || format!("open namespace {}", p.display()))?;
                 // SAFETY: fd was just opened and is ours.
-                join_owned.push((unsafe { OwnedFd::from_raw_fd(fd) }, f));
+                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                if ns.typ() == LinuxNamespaceType::Pid {
+                    join_pid = Some(fd);
+                } else {
+                    join_owned.push((fd, f));
+                }
             }
             None => flags |= f,
         }
@@ -146,6 +148,10 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
         .map(|(f, n)| (f.as_raw_fd(), *n))
         .collect();
 
+    let own_pid_ns = match &join_pid {
+        Some(target) => Some(enter_pid_ns_for_children(target)?),
+        None => None,
+    };
     // SAFETY: raw clone without a new stack behaves like fork; the caller is
     // single-threaded (documented requirement), so the child may allocate.
     let pid = unsafe {
@@ -158,8 +164,22 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
             0usize,
         )
     };
-    if pid == -1 {
-        return Err(sys::last_err("clone"));
+    let clone_err = (pid == -1).then(|| sys::last_err("clone"));
+    if pid != 0 {
+        if let Some(own) = &own_pid_ns {
+            // back to our own namespace for later children (execs join by themselves)
+            // SAFETY: setns on a namespace fd we hold open.
+            let r = unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWPID) };
+            if r != 0 {
+                tracing::warn!(
+                    "restoring the pid namespace: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+    }
+    if let Some(e) = clone_err {
+        return Err(e);
     }
     if pid == 0 {
         // SAFETY: closing our copy of the parent's end so its death reads as EOF.
@@ -221,6 +241,22 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
             Err(e)
         }
     }
+}
+
+/// Makes our next children start in `target`'s pid namespace; returns our own, to go back.
+fn enter_pid_ns_for_children(target: &OwnedFd) -> Result<OwnedFd> {
+    let own = sys::cstr("/proc/self/ns/pid")?;
+    // SAFETY: valid C string.
+    let fd = unsafe { libc::open(own.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    let fd = sys::check(fd, || "open /proc/self/ns/pid".to_string())?;
+    // SAFETY: fd was just opened and is ours.
+    let own = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: setns on a namespace fd we hold open; only pid_for_children changes.
+    sys::check(
+        unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWPID) },
+        || "setns pid".to_string(),
+    )?;
+    Ok(own)
 }
 
 /// Applies `linux.resources` to a running container's cgroups (UPDATE).
