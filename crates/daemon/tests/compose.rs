@@ -293,10 +293,12 @@ fn http_get_local(port: u16) -> String {
     out
 }
 
-/// The project of issue 5: two services on a user network, one publishing a port and the
-/// other reaching it by service name.
+/// The project of issue 5 (two services on a user network, one publishing a port, the other
+/// reaching it by service name), for what compose reads back beyond tests/network.rs's run of
+/// it: the network's labels and endpoints, `port`, the aliases compose connects with (service
+/// name and short ID) surviving stop/start without a reconnect, and the port published again.
 #[test]
-fn compose_two_services_on_a_user_network() {
+fn compose_network_port_aliases_stop_start() {
     if !Path::new(COMPOSE).exists() {
         eprintln!("skipping: {COMPOSE} is not installed (apt-get install docker-compose)");
         return;
@@ -338,22 +340,7 @@ networks:
     assert_eq!(net["Labels"]["com.docker.compose.network"], "appnet");
     assert_eq!(net["Containers"].as_object().map(|m| m.len()), Some(2));
 
-    // the client reaches web by its service name through the embedded DNS
-    let mut logs = String::new();
-    let ok = eventually(30, || {
-        logs = stdout(&compose_ok(&d, &dir, &["logs", "--no-color", "client"]));
-        logs.contains("client_1  | hello-from-web")
-    });
-    assert!(ok, "client never reached web:\n{logs}");
-
-    // the published port, as ps and port show it and from the host
-    let ps = stdout(&compose_ok(&d, &dir, &["ps"]));
-    let web_row = ps_row(&ps, "btn_web_1");
-    assert_eq!(web_row.len(), 1, "{ps}");
-    assert!(
-        web_row[0].contains(&format!("0.0.0.0:{port}->80/tcp")),
-        "{ps}"
-    );
+    // the published port, as `port` shows it and from the host
     let p = stdout(&compose_ok(&d, &dir, &["port", "web", "80"]));
     assert_eq!(p.trim(), format!("0.0.0.0:{port}"));
     let mut page = String::new();
