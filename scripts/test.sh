@@ -8,4 +8,4 @@ scripts/deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 cargo build --workspace --bins -q
-cargo test --workspace -q 2>&1 | tee /tmp/berth-test.log
+cargo test --workspace -q --no-fail-fast 2>&1 | tee /tmp/berth-test.log

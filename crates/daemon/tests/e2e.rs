@@ -168,10 +168,13 @@ fn isolation_pid1_hostname_namespaces() {
     let lines: Vec<&str> = out.lines().map(str::trim).collect();
     assert_eq!(lines[0], "1", "{out}");
     assert_eq!(lines[1].len(), 12, "{out}");
-    assert_eq!(lines[2], "lo", "only loopback in the netns: {out}");
-    assert_eq!(lines[3].split_whitespace().next(), Some("PID"), "{out}");
+    // its own network namespace: loopback and its end of the default bridge
+    let mut links = lines[2..4].to_vec();
+    links.sort_unstable();
+    assert_eq!(links, ["eth0", "lo"], "{out}");
+    assert_eq!(lines[4].split_whitespace().next(), Some("PID"), "{out}");
     // only the container's own processes: sh exec'd ps as its last command, so ps is PID 1
-    assert_eq!(&lines[4..], ["1 ps"], "{out}");
+    assert_eq!(&lines[5..], ["1 ps"], "{out}");
     assert!(!out.contains("berth"), "host processes visible: {out}");
     // the host pid from inspect enters the same namespaces (nsenter)
     let info = d.inspect("iso");

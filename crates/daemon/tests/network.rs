@@ -758,3 +758,300 @@ fn legacy_links_and_extra_hosts() {
         "network-scoped alias is supported only for containers in user defined networks"
     ));
 }
+
+#[test]
+fn networks_through_the_docker_cli() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let Some(_) = common::docker_ok(
+        &d,
+        &["network", "create", "--subnet", "198.18.60.0/24", "dn"],
+    ) else {
+        return;
+    };
+    let p = free_port();
+    let dock = |args: &[&str]| common::docker_ok(&d, args).expect("docker CLI");
+    dock(&[
+        "run",
+        "-d",
+        "--name",
+        "dweb",
+        "--network",
+        "dn",
+        "--ip",
+        "198.18.60.7",
+        "-p",
+        &format!("127.0.0.1:{p}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /w && echo via-docker > /w/index.html && exec httpd -f -p 80 -h /w",
+    ]);
+    assert!(eventually(10, || http_get(&format!("127.0.0.1:{p}"))
+        .contains("via-docker")));
+    assert_eq!(
+        dock(&["port", "dweb", "80"]).trim(),
+        format!("127.0.0.1:{p}")
+    );
+    let ps = dock(&["ps", "--format", "{{.Ports}}"]);
+    assert!(ps.contains(&format!("127.0.0.1:{p}->80/tcp")), "{ps}");
+    let ip = dock(&[
+        "inspect",
+        "-f",
+        "{{(index .NetworkSettings.Networks \"dn\").IPAddress}}",
+        "dweb",
+    ]);
+    assert_eq!(ip.trim(), "198.18.60.7");
+    let out = dock(&[
+        "run",
+        "--rm",
+        "--network",
+        "dn",
+        "busybox",
+        "wget",
+        "-qO-",
+        "http://dweb/",
+    ]);
+    assert!(out.contains("via-docker"), "{out}");
+    let ls = dock(&[
+        "network",
+        "ls",
+        "--format",
+        "{{.Name}} {{.Driver}} {{.Scope}}",
+    ]);
+    assert!(ls.lines().any(|l| l == "dn bridge local"), "{ls}");
+    dock(&["network", "connect", "bridge", "dweb"]);
+    let nets = dock(&["inspect", "-f", "{{len .NetworkSettings.Networks}}", "dweb"]);
+    assert_eq!(nets.trim(), "2");
+    dock(&["network", "disconnect", "bridge", "dweb"]);
+    let o = d.docker(&["network", "rm", "dn"]).expect("docker");
+    assert!(
+        !o.status.success() && stderr(&o).contains("active endpoints"),
+        "{}",
+        stderr(&o)
+    );
+    dock(&["rm", "-f", "dweb"]);
+    dock(&["network", "rm", "dn"]);
+}
+
+#[test]
+fn compose_two_services_on_a_user_network() {
+    let compose = std::path::Path::new("/usr/bin/docker-compose");
+    if !compose.exists() {
+        eprintln!("skipping: /usr/bin/docker-compose is not installed");
+        return;
+    }
+    let d = Daemon::start();
+    d.load_busybox();
+    let p = free_port();
+    let dir = d.root.join("proj");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        format!(
+            r#"version: "3"
+services:
+  web:
+    image: busybox
+    command: sh -c "mkdir -p /www && echo hello-from-web > /www/index.html && exec httpd -f -p 80 -h /www"
+    ports: ["127.0.0.1:{p}:80"]
+    networks: [appnet]
+  client:
+    image: busybox
+    command: sh -c "while true; do wget -qO- http://web/ || echo fetch-failed; sleep 1; done"
+    networks: [appnet]
+    depends_on: [web]
+networks:
+  appnet: {{}}
+"#
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(compose)
+            .current_dir(&dir)
+            .env("DOCKER_HOST", d.host())
+            .args(["-p", "btc"])
+            .args(args)
+            .output()
+            .expect("docker-compose")
+    };
+    let ok = |args: &[&str]| {
+        let o = run(args);
+        assert!(
+            o.status.success(),
+            "docker-compose {args:?}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        stdout(&o) + &stderr(&o)
+    };
+    ok(&["up", "-d"]);
+    assert!(
+        eventually(15, || http_get(&format!("127.0.0.1:{p}"))
+            .contains("hello-from-web")),
+        "published port"
+    );
+    let ps = ok(&["ps"]);
+    assert!(
+        ps.contains("btc_web_1") && ps.contains("btc_client_1"),
+        "{ps}"
+    );
+    assert!(ps.contains(&format!("127.0.0.1:{p}->80/tcp")), "{ps}");
+    assert!(
+        eventually(15, || ok(&["logs", "client"]).contains("hello-from-web")),
+        "client reached web by service name: {}",
+        ok(&["logs", "client"])
+    );
+    let nets = d.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(nets.lines().any(|l| l == "btc_appnet"), "{nets}");
+    ok(&["down", "-v"]);
+    let nets = d.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!nets.contains("btc_appnet"), "{nets}");
+    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
+}
+
+#[test]
+fn daemon_bip_fixed_cidr_mtu_and_network_options() {
+    // how flannel hands a host its subnet: --bip and --mtu from subnet.env
+    let d = Daemon::start_args(&[
+        "--bip",
+        "198.18.70.1/24",
+        "--fixed-cidr",
+        "198.18.70.128/25",
+        "--mtu",
+        "1400",
+    ]);
+    d.load_busybox();
+    let bridge = common::bridge_name(&d.root);
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -4 addr show eth0; ip link show eth0",
+    ]);
+    assert!(
+        out.contains("inet 198.18.70.128/24") || out.contains("inet 198.18.70.129/24"),
+        "{out}"
+    );
+    assert!(out.contains("mtu 1400"), "{out}");
+    // with a port attached the bridge follows (an empty bridge's MTU is the kernel's choice)
+    d.ok(&["run", "-d", "--name", "mtu", "busybox", "sleep", "300"]);
+    let br = std::fs::read_to_string(format!("/sys/class/net/{bridge}/mtu")).unwrap_or_default();
+    assert_eq!(br.trim(), "1400");
+    d.ok(&["rm", "-f", "mtu"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&d.ok(&["network", "inspect", "bridge"])).unwrap();
+    assert_eq!(v[0]["IPAM"]["Config"][0]["Subnet"], "198.18.70.0/24");
+    assert_eq!(v[0]["IPAM"]["Config"][0]["Gateway"], "198.18.70.1");
+
+    // --ip-range and the bridge name option of a user network
+    d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "198.18.71.0/24",
+        "--ip-range",
+        "198.18.71.64/26",
+        "-o",
+        "com.docker.network.bridge.name=btnamed",
+        "ranged",
+    ]);
+    assert!(std::path::Path::new("/sys/class/net/btnamed").exists());
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "ranged",
+        "busybox",
+        "ip",
+        "-4",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    // the range's first address comes first (docker hands out a range's .0 too)
+    assert!(out.contains("inet 198.18.71.64/24"), "{out}");
+    assert!(
+        out.contains("mtu 1500"),
+        "--mtu is the default bridge's only: {out}"
+    );
+
+    // a UDP port: held on the host and DNATed (Debian's busybox nc has no -u, so the datagram
+    // path itself is checked by berth-network's own root tests)
+    let p = free_port();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "udp",
+        "-p",
+        &format!("127.0.0.1:{p}:53/udp"),
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    assert!(
+        UdpSocket::bind(("127.0.0.1", p)).is_err(),
+        "udp port {p} not held"
+    );
+    let ip = ip_of(&d, "udp", "bridge");
+    assert!(
+        nft_table(&d).contains(&format!("udp dport {p} dnat to {ip}:53")),
+        "{}",
+        nft_table(&d)
+    );
+    let (a, b) = (free_port(), free_port());
+    let (lo, hi) = (a.min(b), a.min(b) + 1);
+    let o = d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "rng",
+        "-p",
+        &format!("127.0.0.1:{lo}-{hi}:80-81"),
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    if o.status.success() {
+        let ports = &d.inspect("rng")["NetworkSettings"]["Ports"];
+        assert_eq!(ports["80/tcp"][0]["HostPort"], lo.to_string(), "{ports}");
+        assert_eq!(ports["81/tcp"][0]["HostPort"], hi.to_string(), "{ports}");
+    } else {
+        // hi was not free on this host: then it must be docker's clash error
+        assert!(
+            stderr(&o).contains("port is already allocated"),
+            "{}",
+            stderr(&o)
+        );
+    }
+
+    // system prune: stopped containers, then their unused networks and bridges go
+    d.ok(&["rm", "-f", "udp"]);
+    let _ = d.berth(&["rm", "-f", "rng"]);
+    d.ok(&[
+        "run",
+        "--name",
+        "stopped",
+        "--network",
+        "ranged",
+        "busybox",
+        "true",
+    ]);
+    let Some(out) = common::docker_ok(&d, &["system", "prune", "-f"]) else {
+        return;
+    };
+    assert!(out.contains("ranged"), "{out}");
+    assert!(
+        !std::path::Path::new("/sys/class/net/btnamed").exists(),
+        "bridge left after prune"
+    );
+    assert!(
+        eventually(10, || ports_of_bridge(&bridge) == 0),
+        "veths left after prune"
+    );
+    assert!(!nft_table(&d).contains("dnat"), "{}", nft_table(&d));
+}

@@ -169,7 +169,8 @@ impl Engine {
                     .map_err(|_| Error::InvalidParameter(format!("invalid MTU: {m}")))
             })
             .transpose()?
-            .unwrap_or(self.net().cfg.mtu);
+            // berthd --mtu is the default bridge's, as docker's; user networks say their own
+            .unwrap_or(1500);
         let rec = NetworkRecord {
             id: id.clone(),
             name: name.clone(),
