@@ -736,8 +736,9 @@ impl Engine {
                 .map(|n| n.rec.is_user())
                 .unwrap_or(false);
             let mut aliases: Vec<String> = ep.aliases.clone();
-            if user && running {
-                aliases.push(rec.id[..12].to_string());
+            let short = &rec.id[..12];
+            if user && running && !aliases.iter().any(|a| a == short) {
+                aliases.push(short.to_string());
             }
             networks.insert(
                 name.clone(),
