@@ -95,6 +95,13 @@ impl Daemon {
             .arg("debug")
             .arg("--bridge")
             .arg(bridge_name(root))
+            // names the daemon does not know are forwarded to loopback only, never to the
+            // host's resolvers (tests send no traffic off this machine)
+            .args(if extra.contains(&"--dns") {
+                &[][..]
+            } else {
+                &["--dns", "127.0.0.1"][..]
+            })
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
