@@ -2,9 +2,9 @@
 
 use crate::body::Body;
 use crate::containers::read_json;
-use crate::query::Query;
+use crate::query::{filters, Query};
 use crate::{empty, error_response, json_response, not_found};
-use berth_engine::{Engine, Error, ListOptions};
+use berth_engine::{Engine, Error};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
@@ -16,13 +16,6 @@ struct ConnectBody {
     container: String,
     endpoint_config: Option<Value>,
     force: bool,
-}
-
-fn filters(q: &Query) -> Result<std::collections::HashMap<String, Vec<String>>, Error> {
-    match q.get("filters").filter(|f| !f.is_empty()) {
-        Some(f) => ListOptions::parse_filters(f),
-        None => Ok(Default::default()),
-    }
 }
 
 pub async fn route(

@@ -65,6 +65,16 @@ impl Query {
     }
 }
 
+/// The `filters` parameter of list and prune routes (`{"name":{"x":true}}` or arrays).
+pub(crate) fn filters(
+    q: &Query,
+) -> Result<std::collections::HashMap<String, Vec<String>>, berth_engine::Error> {
+    match q.get("filters").filter(|f| !f.is_empty()) {
+        Some(f) => berth_engine::ListOptions::parse_filters(f),
+        None => Ok(Default::default()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,9 +2,9 @@
 
 use crate::body::Body;
 use crate::containers::read_json;
-use crate::query::Query;
+use crate::query::{filters, Query};
 use crate::{empty, error_response, json_response, not_found};
-use berth_engine::{Engine, Error, ListOptions};
+use berth_engine::{Engine, Error};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
@@ -18,13 +18,6 @@ struct CreateBody {
     driver: String,
     driver_opts: Option<BTreeMap<String, String>>,
     labels: Option<BTreeMap<String, String>>,
-}
-
-fn filters(q: &Query) -> Result<std::collections::HashMap<String, Vec<String>>, Error> {
-    match q.get("filters").filter(|f| !f.is_empty()) {
-        Some(f) => ListOptions::parse_filters(f),
-        None => Ok(Default::default()),
-    }
 }
 
 pub async fn route(

@@ -595,13 +595,7 @@ impl Engine {
         .await
         .map_err(|e| Error::Internal(format!("network set-up task: {e}")))??;
         if user {
-            let lookup: Arc<dyn Lookup> = Arc::new(EngineLookup(Arc::downgrade(self)));
-            let h = dns::serve(&c.id, &netns, lookup).map_err(net_err)?;
-            self.net()
-                .dns
-                .lock()
-                .expect("dns lock")
-                .insert(c.id.clone(), h);
+            self.serve_dns(&c.id, pid)?;
         }
         for name in rec.networks.keys() {
             if let Ok(n) = self.net().get(name) {
@@ -710,19 +704,24 @@ impl Engine {
                 .insert(c.id.clone(), (res, rules));
         }
         if user && rec.state.pid > 0 {
-            let netns = PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid));
-            let lookup: Arc<dyn Lookup> = Arc::new(EngineLookup(Arc::downgrade(self)));
-            match dns::serve(&c.id, &netns, lookup) {
-                Ok(h) => {
-                    self.net()
-                        .dns
-                        .lock()
-                        .expect("dns lock")
-                        .insert(c.id.clone(), h);
-                }
-                Err(e) => tracing::warn!(id = %c.id, "DNS server: {e}"),
+            if let Err(e) = self.serve_dns(&c.id, rec.state.pid) {
+                tracing::warn!(id = %c.id, "DNS server: {e}");
             }
         }
+    }
+
+    /// Starts the embedded DNS server in the namespace of `pid` for container `id`, unless
+    /// it already has one.
+    pub(crate) fn serve_dns(self: &Arc<Self>, id: &str, pid: i32) -> Result<()> {
+        let mut servers = self.net().dns.lock().expect("dns lock");
+        if servers.contains_key(id) {
+            return Ok(());
+        }
+        let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        let lookup: Arc<dyn Lookup> = Arc::new(EngineLookup(Arc::downgrade(self)));
+        let h = dns::serve(id, &netns, lookup).map_err(net_err)?;
+        servers.insert(id.to_string(), h);
+        Ok(())
     }
 
     /// `NetworkSettings` of inspect.
@@ -945,11 +944,7 @@ fn published_ports(rec: &Record) -> Result<Vec<Wanted>> {
 }
 
 /// The engine as the DNS server sees it.
-pub(crate) struct EngineLookup(Weak<Engine>);
-
-pub(crate) fn engine_lookup(e: &Arc<Engine>) -> EngineLookup {
-    EngineLookup(Arc::downgrade(e))
-}
+struct EngineLookup(Weak<Engine>);
 
 impl Lookup for EngineLookup {
     fn lookup(&self, container_id: &str, name: &str) -> Vec<Ipv4Addr> {

@@ -503,19 +503,9 @@ impl Engine {
         ep.mac = berth_network::format_mac(&mac);
         ep.endpoint_id = random_id();
         ep.ifname = ifname;
-        if n.rec.is_user() && !self.net().dns.lock().expect("dns lock").contains_key(&c.id) {
-            let lookup: Arc<dyn berth_network::dns::Lookup> =
-                Arc::new(crate::container_network::engine_lookup(self));
-            let netns = std::path::PathBuf::from(format!("/proc/{pid}/ns/net"));
-            match berth_network::dns::serve(&c.id, &netns, lookup) {
-                Ok(h) => {
-                    self.net()
-                        .dns
-                        .lock()
-                        .expect("dns lock")
-                        .insert(c.id.clone(), h);
-                }
-                Err(e) => tracing::warn!(id = %c.id, "DNS server: {e}"),
+        if n.rec.is_user() {
+            if let Err(e) = self.serve_dns(&c.id, pid) {
+                tracing::warn!(id = %c.id, "DNS server: {e}");
             }
         }
         Ok(())
