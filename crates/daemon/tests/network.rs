@@ -718,7 +718,9 @@ fn networking_survives_a_daemon_kill() {
 fn legacy_links_and_extra_hosts() {
     let d = Daemon::start();
     d.load_busybox();
-    d.ok(&["run", "-d", "--name", "db", "busybox", "sleep", "300"]);
+    d.ok(&[
+        "run", "-d", "--name", "db", "--expose", "80", "-e", "DBVAR=x1", "busybox", "sleep", "300",
+    ]);
     let dbip = ip_of(&d, "db", "bridge");
     let hosts = d.ok(&[
         "run",
@@ -734,12 +736,27 @@ fn legacy_links_and_extra_hosts() {
         "busybox",
         "sh",
         "-c",
-        "cat /etc/hosts /etc/resolv.conf",
+        "cat /etc/hosts /etc/resolv.conf; env",
     ]);
     assert!(hosts.contains(&format!("{dbip}\tdatabase ")), "{hosts}");
     assert!(hosts.contains("198.18.50.1\textra.example"), "{hosts}");
     assert!(hosts.contains("nameserver 198.18.50.53"), "{hosts}");
     assert!(hosts.contains("search corp.example"), "{hosts}");
+    assert!(
+        hosts
+            .lines()
+            .any(|l| l.starts_with("DATABASE_NAME=/") && l.ends_with("/database")),
+        "{hosts}"
+    );
+    assert!(
+        hosts.contains(&format!("DATABASE_PORT_80_TCP_ADDR={dbip}")),
+        "{hosts}"
+    );
+    assert!(
+        hosts.contains(&format!("DATABASE_PORT=tcp://{dbip}:80")),
+        "{hosts}"
+    );
+    assert!(hosts.contains("DATABASE_ENV_DBVAR=x1"), "{hosts}");
     let o = d.berth(&["run", "--rm", "--network-alias", "x", "busybox", "true"]);
     assert!(!o.status.success());
     assert!(

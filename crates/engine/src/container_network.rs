@@ -34,6 +34,8 @@ pub(crate) struct NetPlan {
     pub ns: NetNs,
     /// the directory whose `hosts`, `hostname` and `resolv.conf` are bind-mounted
     pub files: PathBuf,
+    /// docker's variables for legacy `--link`s (`DB_PORT_5432_TCP_ADDR=…`)
+    pub link_env: Vec<String>,
 }
 
 fn hc_list(v: Option<&Value>) -> Vec<String> {
@@ -305,6 +307,7 @@ impl Engine {
             return Ok(NetPlan {
                 ns: NetNs::Join(format!("/proc/{}/ns/net", ost.pid)),
                 files: self.container_dir(&o.id),
+                link_env: Vec::new(),
             });
         }
         let hc = &rec.host_config.extra;
@@ -332,6 +335,7 @@ impl Engine {
             return Ok(NetPlan {
                 ns: NetNs::Host,
                 files: dir,
+                link_env: Vec::new(),
             });
         }
         match self.net_allocate(c) {
@@ -374,8 +378,10 @@ impl Engine {
             };
             extra.push((host.to_string(), ip));
         }
-        for l in self.link_entries(&rec)? {
-            extra.push(l);
+        let mut link_env = Vec::new();
+        for (names, ip, env) in self.link_entries(&rec)? {
+            extra.push((names, ip));
+            link_env.extend(env);
         }
         std::fs::write(
             dir.join("hosts"),
@@ -402,11 +408,13 @@ impl Engine {
         Ok(NetPlan {
             ns: NetNs::New,
             files: dir,
+            link_env,
         })
     }
 
-    /// `--link name:alias` → hosts entries `ip\talias id12 name` (running targets only).
-    fn link_entries(&self, rec: &Record) -> Result<Vec<(String, String)>> {
+    /// `--link name:alias` → hosts entries `ip\talias id12 name` and docker's link variables
+    /// (running targets only).
+    fn link_entries(&self, rec: &Record) -> Result<Vec<(String, String, Vec<String>)>> {
         let mut out = Vec::new();
         for l in hc_list(rec.host_config.extra.get("Links")) {
             let (target, alias) = match l.split_once(':') {
@@ -436,7 +444,8 @@ impl Engine {
                     names.push(' ');
                     names.push_str(&trec.name);
                 }
-                out.push((names, ip.to_string()));
+                let env = link_env(alias, &rec.name, ip, &trec);
+                out.push((names, ip.to_string(), env));
             }
         }
         Ok(out)
@@ -836,6 +845,48 @@ impl Engine {
     }
 }
 
+/// docker's variables for a link to `target` as `alias` from container `me`.
+fn link_env(alias: &str, me: &str, ip: Ipv4Addr, target: &Record) -> Vec<String> {
+    let a: String = alias
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut env = vec![format!("{a}_NAME=/{me}/{alias}")];
+    let mut ports: Vec<(u16, String)> = Vec::new();
+    if let Some(Value::Object(m)) = target.config.extra.get("ExposedPorts") {
+        for k in m.keys() {
+            if let Ok((lo, hi, proto)) = parse_port_key(k) {
+                ports.extend((lo..=hi).map(|p| (p, proto.as_str().to_string())));
+            }
+        }
+    }
+    ports.sort();
+    if let Some((p, proto)) = ports.first() {
+        env.push(format!("{a}_PORT={proto}://{ip}:{p}"));
+    }
+    for (p, proto) in &ports {
+        let k = format!("{a}_PORT_{p}_{}", proto.to_ascii_uppercase());
+        env.push(format!("{k}={proto}://{ip}:{p}"));
+        env.push(format!("{k}_ADDR={ip}"));
+        env.push(format!("{k}_PORT={p}"));
+        env.push(format!("{k}_PROTO={proto}"));
+    }
+    for e in target.config.env.iter().flatten() {
+        if let Some((k, v)) = e.split_once('=') {
+            if !matches!(k, "HOME" | "PATH" | "HOSTNAME") {
+                env.push(format!("{a}_ENV_{k}={v}"));
+            }
+        }
+    }
+    env
+}
+
 fn normal_port_key(k: &str) -> String {
     if k.contains('/') {
         k.to_string()
@@ -1079,6 +1130,23 @@ mod tests {
             1,
             "-P does not publish 80 twice"
         );
+    }
+
+    #[test]
+    fn link_variables_as_docker() {
+        let mut t = rec_with(json!({}), json!({"5432/tcp": {}, "53/udp": {}}));
+        t.config.env = Some(vec!["PATH=/bin".into(), "PGDATA=/data".into()]);
+        let env = link_env("my-db", "web", "172.17.0.3".parse().unwrap(), &t);
+        assert_eq!(env[0], "MY_DB_NAME=/web/my-db");
+        assert!(
+            env.contains(&"MY_DB_PORT=udp://172.17.0.3:53".to_string()),
+            "{env:?}"
+        );
+        assert!(env.contains(&"MY_DB_PORT_5432_TCP=tcp://172.17.0.3:5432".to_string()));
+        assert!(env.contains(&"MY_DB_PORT_5432_TCP_ADDR=172.17.0.3".to_string()));
+        assert!(env.contains(&"MY_DB_PORT_53_UDP_PROTO=udp".to_string()));
+        assert!(env.contains(&"MY_DB_ENV_PGDATA=/data".to_string()));
+        assert!(!env.iter().any(|e| e.contains("_ENV_PATH")));
     }
 
     #[test]

@@ -402,12 +402,16 @@ pub(crate) fn build(
     let hc = &rec.host_config;
     let privileged = hc_bool(hc, "Privileged");
     let user = resolve_user(rootfs, &cfg.user, &group_add(hc))?;
-    let env = process_env(
+    let mut env = process_env(
         cfg.env.as_deref().unwrap_or(&[]),
         &cfg.hostname,
         cfg.tty,
         &user.home,
     );
+    // legacy links' variables come before the container's own, which win in getenv
+    for (i, e) in net.link_env.iter().enumerate() {
+        env.insert(i, e.clone());
+    }
     let mut args = vec![rec.path.clone()];
     args.extend(rec.args.iter().cloned());
     let cwd = if cfg.working_dir.is_empty() {
