@@ -2,6 +2,7 @@
 
 mod client;
 mod cmds;
+mod cp;
 mod ctr;
 mod flags;
 mod http;
@@ -125,6 +126,10 @@ const COMMANDS: &[(&str, &str)] = &[
         "Attach local standard input, output, and error streams to a running container",
     ),
     ("container", "Manage containers"),
+    (
+        "cp",
+        "Copy files/folders between a container and the local filesystem",
+    ),
     ("create", "Create a new container"),
     ("events", "Get real time events from the server"),
     ("exec", "Execute a command in a running container"),
@@ -295,6 +300,7 @@ fn real_main() -> anyhow::Result<i32> {
         "info" => cmds::info(connect, rest),
         "network" => net::network(connect, rest),
         "port" => ports::port(connect, rest),
+        "cp" => cp::cp(connect, rest),
         _ => Err(fail(
             format!(
                 "berth: unknown command: berth {cmd}\n\nRun 'berth --help' for more information"
