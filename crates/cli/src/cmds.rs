@@ -236,6 +236,20 @@ pub fn filters_query(filters: &[String]) -> Result<String> {
     ))
 }
 
+/// `filters=` query from `--filter`; a value without `=` is a flag error
+/// with the command's usage, as docker's.
+pub fn checked_filters(cmd: &str, p: &Parsed, flag: &str) -> Result<String> {
+    for f in p.all("filter") {
+        if !f.contains('=') {
+            return Err(flag_error(
+                cmd,
+                &format!("invalid argument \"{f}\" for \"{flag}\" flag: bad format of filter (expected name=value)"),
+            ));
+        }
+    }
+    filters_query(&p.all("filter"))
+}
+
 pub fn ps(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     let Some(p) = parse("ps", args, PS_FLAGS)? else {
         return Ok(0);
