@@ -821,16 +821,22 @@ fn write_tar(src: &CopyInfo, renames: &[(String, String)], w: impl Write) -> std
         h.set_size(0);
         if ft.is_dir() {
             h.set_entry_type(tar::EntryType::Directory);
-            b.append_data(&mut h, &name, std::io::empty())?;
+            put(&mut b, &mut h, &name, None, std::io::empty())?;
         } else if ft.is_symlink() {
             h.set_entry_type(tar::EntryType::Symlink);
             let t = std::fs::read_link(&fp)?;
-            b.append_link(&mut h, &name, &t)?;
+            put(&mut b, &mut h, &name, Some(&t), std::io::empty())?;
         } else if ft.is_file() {
             if md.nlink() > 1 {
                 if let Some(first) = seen.get(&(md.dev(), md.ino())) {
                     h.set_entry_type(tar::EntryType::Link);
-                    b.append_link(&mut h, &name, first)?;
+                    put(
+                        &mut b,
+                        &mut h,
+                        &name,
+                        Some(Path::new(first)),
+                        std::io::empty(),
+                    )?;
                     continue;
                 }
                 seen.insert((md.dev(), md.ino()), name.clone());
@@ -838,7 +844,7 @@ fn write_tar(src: &CopyInfo, renames: &[(String, String)], w: impl Write) -> std
             h.set_entry_type(tar::EntryType::Regular);
             h.set_size(md.len());
             let f = std::fs::File::open(&fp)?;
-            b.append_data(&mut h, &name, f)?;
+            put(&mut b, &mut h, &name, None, f)?;
         } else {
             let t = if ft.is_char_device() {
                 tar::EntryType::Char
@@ -853,10 +859,37 @@ fn write_tar(src: &CopyInfo, renames: &[(String, String)], w: impl Write) -> std
                 h.set_device_major(nix::sys::stat::major(r) as u32)?;
                 h.set_device_minor(nix::sys::stat::minor(r) as u32)?;
             }
-            b.append_data(&mut h, &name, std::io::empty())?;
+            put(&mut b, &mut h, &name, None, std::io::empty())?;
         }
     }
     b.into_inner()?.flush()
+}
+
+/// Appends one entry with the header bytes Go's `archive/tar` writes for
+/// a USTAR entry (device fields "0000000", checksum "%06o\0 "); names or
+/// link targets too long for USTAR fall back to GNU long-name records.
+fn put<W: Write>(
+    b: &mut tar::Builder<W>,
+    h: &mut tar::Header,
+    name: &str,
+    link: Option<&Path>,
+    data: impl Read,
+) -> std::io::Result<()> {
+    let short = h.set_path(name).is_ok() && link.is_none_or(|l| h.set_link_name(l).is_ok());
+    if !short {
+        return match link {
+            Some(l) => b.append_link(h, name, l),
+            None => b.append_data(h, name, data),
+        };
+    }
+    if !matches!(h.entry_type(), tar::EntryType::Char | tar::EntryType::Block) {
+        h.set_device_major(0)?;
+        h.set_device_minor(0)?;
+    }
+    h.as_mut_bytes()[148..156].fill(b' ');
+    let sum: u32 = h.as_bytes().iter().map(|&x| x as u32).sum();
+    h.as_mut_bytes()[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    b.append(h, data)
 }
 
 fn to_container(

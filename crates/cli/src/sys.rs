@@ -418,14 +418,13 @@ pub fn prune_build_cache(c: &mut Client, all: bool, fq: &str) -> Result<(String,
     if all {
         q.push("all=1".to_string());
     }
-    if !fq.is_empty() {
-        q.push(fq.to_string());
-    }
-    let path = if q.is_empty() {
-        "/build/prune".to_string()
+    // docker sends `filters=` even when there are none
+    q.push(if fq.is_empty() {
+        "filters=".to_string()
     } else {
-        format!("/build/prune?{}", q.join("&"))
-    };
+        fq.to_string()
+    });
+    let path = format!("/build/prune?{}", q.join("&"));
     let v = c.post(&path)?.json()?;
     Ok((
         crate::img::deleted_list(&v, "CachesDeleted", "build cache objects"),
