@@ -245,12 +245,15 @@ pub struct CopyInfo {
     pub rebase: String,
 }
 
+/// A renaming of the archive's top entry: (old name, new name).
+pub type Rename = (String, String);
+
 /// docker's `PrepareArchiveCopy`: the directory to extract into and the
 /// renaming (old top name → new) the archive needs, if any.
 pub fn prepare_copy(
     src: &CopyInfo,
     dst: &CopyInfo,
-) -> Result<(String, Option<(String, String)>), &'static str> {
+) -> Result<(String, Option<Rename>), &'static str> {
     let (dst_dir, dst_base) = split_dir_entry(&dst.path);
     let (_, mut src_base) = split_dir_entry(&src.path);
     if !src.rebase.is_empty() {
@@ -271,6 +274,11 @@ pub fn prepare_copy(
 /// docker's `RebaseArchiveEntries` on one name (the first occurrence).
 pub fn rebase(name: &str, old: &str, new: &str) -> String {
     let old = if old == "/" { "" } else { old };
+    // an archive of `dir/.` holds `./x`; tar writers that drop the `./`
+    // (berthd's) still mean it
+    if old == "." && name != "." && !name.starts_with("./") {
+        return format!("{new}/{name}");
+    }
     name.replacen(old, new, 1)
 }
 
@@ -1059,6 +1067,8 @@ mod tests {
             ("/tmp".into(), Some((".".into(), "new".into())))
         );
         assert_eq!(rebase("./a", ".", "new"), "new/a");
+        assert_eq!(rebase("a", ".", "new"), "new/a");
+        assert_eq!(rebase(".hidden", ".", "new"), "new/.hidden");
         assert_eq!(rebase("d1/sub/", "d1", "x"), "x/sub/");
         assert_eq!(rebase("etc/x", "/", "y"), "yetc/x");
     }

@@ -106,10 +106,15 @@ impl Engine {
             } else {
                 String::new()
             };
-            let name = Path::new(path)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "/".into());
+            // Go's filepath.Base: `/tmp/d/.` is "." (its archive holds `./…`, the contents)
+            let name = if path == "." || path.ends_with("/.") {
+                ".".to_string()
+            } else {
+                Path::new(path)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "/".into())
+            };
             let mtime = std::time::UNIX_EPOCH
                 + std::time::Duration::new(md.mtime().max(0) as u64, md.mtime_nsec() as u32);
             Ok(json!({
