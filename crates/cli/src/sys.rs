@@ -500,7 +500,7 @@ Local Volumes   0         0         0B        0B
 Build Cache     0         0         0B        0B
 "
         );
-        let t = df_verbose_table(&df, 0.0).unwrap();
+        let t = df_verbose_table(&df, 3.0 * 365.0 * 86400.0).unwrap();
         assert!(t.starts_with("Images space usage:\n\nREPOSITORY   TAG       IMAGE ID       CREATED       SIZE      SHARED SIZE   UNIQUE SIZE   CONTAINERS\nbusybox      latest    d72df08b3844"), "{t}");
         assert!(t.ends_with("\nLocal Volumes space usage:\n\nVOLUME NAME   LINKS     SIZE\n\nBuild cache usage: 0B\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n"), "{t}");
     }
