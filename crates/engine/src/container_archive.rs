@@ -150,7 +150,9 @@ impl Engine {
                 let mut b = tar::Builder::new(&mut w);
                 b.follow_symlinks(false);
                 b.mode(tar::HeaderMode::Complete);
-                if r.host.symlink_metadata()?.is_dir() {
+                if base == "." {
+                    append_contents(&mut b, &r.host)?;
+                } else if r.host.symlink_metadata()?.is_dir() {
                     b.append_dir_all(&base, &r.host)?;
                 } else {
                     b.append_path_with_name(&r.host, &base)?;
@@ -200,6 +202,53 @@ impl Engine {
         self.release(&r);
         out
     }
+}
+
+/// The archive of `dir/.`: entries named `./`, `./x`, … as docker's (the
+/// tar crate's path setters would drop the leading `./`).
+fn append_contents<W: std::io::Write>(b: &mut tar::Builder<W>, dir: &Path) -> std::io::Result<()> {
+    let mut stack = vec![(dir.to_path_buf(), "./".to_string())];
+    while let Some((p, name)) = stack.pop() {
+        let md = p.symlink_metadata()?;
+        let mut h = tar::Header::new_gnu();
+        h.set_metadata_in_mode(&md, tar::HeaderMode::Complete);
+        if md.is_dir() {
+            let mut kids: Vec<_> = std::fs::read_dir(&p)?
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name())
+                .collect();
+            kids.sort();
+            for k in kids.into_iter().rev() {
+                let n = format!("{}{}", name, k.to_string_lossy());
+                let n = if p.join(&k).symlink_metadata()?.is_dir() {
+                    format!("{n}/")
+                } else {
+                    n
+                };
+                stack.push((p.join(&k), n));
+            }
+        }
+        if md.file_type().is_socket() {
+            continue;
+        }
+        if name.len() > 100 {
+            // too long for the plain header: a GNU long name (without `./`)
+            b.append_path_with_name(&p, name.trim_start_matches("./"))?;
+            continue;
+        }
+        h.as_old_mut().name = [0; 100];
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        if md.file_type().is_symlink() {
+            h.set_link_name(std::fs::read_link(&p)?)?;
+        }
+        h.set_cksum();
+        if md.is_file() {
+            b.append(&h, std::fs::File::open(&p)?)?;
+        } else {
+            b.append(&h, std::io::empty())?;
+        }
+    }
+    Ok(())
 }
 
 impl Engine {
