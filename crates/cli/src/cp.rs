@@ -605,18 +605,29 @@ pub fn untar(r: impl Read, dest: &str, renames: &[(String, String)]) -> Result<(
         let name = clean(&apply_renames(&raw, renames));
         let h = e.header().clone();
         let kind = h.entry_type();
-        let parent = join(dest, &dir(&name));
-        if std::fs::symlink_metadata(&parent).is_err() {
-            std::fs::create_dir_all(&parent).map_err(|e| op_err("mkdir", &parent, &e))?;
-        }
         let path = join(dest, &name);
         let d = clean(dest);
         let under = if d == "/" { d.clone() } else { format!("{d}/") };
-        if path != d && !path.starts_with(&under) {
+        // no entry may leave `dest`, neither by `..` nor through a symlink
+        // an earlier entry (or the host) put below it
+        let mut via_link = false;
+        let mut at = d.clone();
+        for part in dir(&name).split('/').filter(|p| !p.is_empty() && *p != ".") {
+            at = join(&at, part);
+            if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                via_link = true;
+                break;
+            }
+        }
+        if via_link || (path != d && !path.starts_with(&under)) {
             return Err(fail(
                 format!("{} is outside of {}", go_quote(&name), go_quote(dest)),
                 1,
             ));
+        }
+        let parent = join(dest, &dir(&name));
+        if std::fs::symlink_metadata(&parent).is_err() {
+            std::fs::create_dir_all(&parent).map_err(|e| op_err("mkdir", &parent, &e))?;
         }
         if let Ok(fi) = std::fs::symlink_metadata(&path) {
             let is_dir = kind.is_dir();
@@ -1123,6 +1134,29 @@ mod tests {
             &[("new".into(), ".".into())],
         );
         assert!(e.is_err());
+        // nothing lands outside the destination
+        let mut tb = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        tb.append_link(&mut h, "l", "/").unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        tb.append_data(&mut h, "l/evil", &b"x"[..]).unwrap();
+        let evil = tb.into_inner().unwrap();
+        let dest = t.join("safe");
+        std::fs::create_dir_all(&dest).unwrap();
+        let e = untar(&evil[..], &dest.to_string_lossy(), &[]).unwrap_err();
+        assert!(e.to_string().contains("is outside of"), "{e}");
+        assert!(!Path::new("/evil").exists());
         std::fs::remove_dir_all(&t).unwrap();
     }
 }
