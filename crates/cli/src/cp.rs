@@ -208,14 +208,12 @@ fn eval_symlinks(p: &str) -> Result<String> {
         }
         cur = next;
     }
-    if !md_is_dir_or_any(&cur) && trailing_sep(p) {
+    // `file/` names a directory
+    let is_dir = std::fs::metadata(&cur).map(|m| m.is_dir()).unwrap_or(false);
+    if trailing_sep(p) && !is_dir {
         return Err(fail("not a directory", 1));
     }
     Ok(cur)
-}
-
-fn md_is_dir_or_any(p: &str) -> bool {
-    std::fs::metadata(p).map(|m| m.is_dir()).unwrap_or(false)
 }
 
 /// docker's `GetRebaseName`.
