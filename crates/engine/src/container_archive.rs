@@ -207,12 +207,18 @@ impl Engine {
 /// The archive of `dir/.`: entries named `./`, `./x`, … as docker's (the
 /// tar crate's path setters would drop the leading `./`).
 fn append_contents<W: std::io::Write>(b: &mut tar::Builder<W>, dir: &Path) -> std::io::Result<()> {
+    let root_dev = dir.metadata()?.dev();
     let mut stack = vec![(dir.to_path_buf(), "./".to_string())];
     while let Some((p, name)) = stack.pop() {
-        let md = p.symlink_metadata()?;
+        // the top is followed: a running container's root is /proc/<pid>/root
+        let md = if name == "./" {
+            p.metadata()?
+        } else {
+            p.symlink_metadata()?
+        };
         let mut h = tar::Header::new_gnu();
         h.set_metadata_in_mode(&md, tar::HeaderMode::Complete);
-        if md.is_dir() {
+        if md.is_dir() && !pseudo_mount(&p, &md, root_dev) {
             let mut kids: Vec<_> = std::fs::read_dir(&p)?
                 .filter_map(|e| e.ok())
                 .map(|e| e.file_name())
@@ -249,6 +255,30 @@ fn append_contents<W: std::io::Write>(b: &mut tar::Builder<W>, dir: &Path) -> st
         }
     }
     Ok(())
+}
+
+/// A kernel filesystem mounted into a running container (/proc, /sys, /dev, …): docker
+/// archives the container's own files, where these are empty mount points.
+fn pseudo_mount(p: &Path, md: &std::fs::Metadata, root_dev: u64) -> bool {
+    if md.dev() == root_dev {
+        return false;
+    }
+    let Ok(st) = nix::sys::statfs::statfs(p) else {
+        return false;
+    };
+    const KERNEL_FS: [i64; 9] = [
+        0x9fa0,      // proc
+        0x6265_6572, // sysfs
+        0x1cd1,      // devpts
+        0x0027_e0eb, // cgroup
+        0x6367_7270, // cgroup2
+        0x1980_0202, // mqueue
+        0x7363_6673, // securityfs
+        0x6462_6720, // debugfs
+        0x0102_1994, // tmpfs: only /dev (a user's --tmpfs is kept below)
+    ];
+    let t = st.filesystem_type().0 as i64;
+    KERNEL_FS.contains(&t) && (t != 0x0102_1994 || p.ends_with("dev"))
 }
 
 impl Engine {
