@@ -277,6 +277,7 @@ fn pseudo_mount(p: &Path, md: &std::fs::Metadata, root_dev: u64) -> bool {
         0x6462_6720, // debugfs
         0x0102_1994, // tmpfs: only /dev (a user's --tmpfs is kept below)
     ];
+    #[allow(clippy::unnecessary_cast)] // the word's width differs between targets
     let t = st.filesystem_type().0 as i64;
     KERNEL_FS.contains(&t) && (t != 0x0102_1994 || p.ends_with("dev"))
 }
