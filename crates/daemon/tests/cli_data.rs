@@ -134,6 +134,19 @@ fn cp_both_ways() {
         "destination \"cpc:/tmp/f.txt\" must be a directory\n"
     );
 
+    // the whole root of a running container: its files, not the kernel's
+    let o = d.berth(&["cp", "cpc:/", "-"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let names = tar_names(&o.stdout);
+    assert!(names.contains(&"./etc/hostname".to_string()), "{names:?}");
+    assert!(names.contains(&"./proc/".to_string()), "{names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with("./proc/") && n.len() > 7),
+        "{names:?}"
+    );
+
     // a stopped container (never started)
     d.ok(&["create", "--name", "cps", "busybox", "true"]);
     d.ok(&["cp", &p("f.txt"), "cps:/f.txt"]);
