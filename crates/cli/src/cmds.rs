@@ -236,6 +236,20 @@ pub fn filters_query(filters: &[String]) -> Result<String> {
     ))
 }
 
+/// `filters=` query from `--filter`; a value without `=` is a flag error
+/// with the command's usage, as docker's.
+pub fn checked_filters(cmd: &str, p: &Parsed, flag: &str) -> Result<String> {
+    for f in p.all("filter") {
+        if !f.contains('=') {
+            return Err(flag_error(
+                cmd,
+                &format!("invalid argument \"{f}\" for \"{flag}\" flag: bad format of filter (expected name=value)"),
+            ));
+        }
+    }
+    filters_query(&p.all("filter"))
+}
+
 pub fn ps(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     let Some(p) = parse("ps", args, PS_FLAGS)? else {
         return Ok(0);
@@ -614,6 +628,8 @@ pub fn inspect_as(
                 text.push('\n');
             }
         }
+        // docker's template inspector writes a bare newline when it printed nothing
+        Some(_) if raws.is_empty() => text.push('\n'),
         Some(t) => {
             for (r, net) in raws.iter().zip(&is_net) {
                 let mut v = crate::jv::J::parse(r).map_err(|e| fail(e, 1))?;
@@ -622,6 +638,15 @@ pub fn inspect_as(
                 }
                 let line = t.execute(&v).map_err(|e| {
                     let _ = out(&format!("{text}\n"));
+                    // volume inspect templates a typed struct
+                    let e = match (forced, e.find("map has no entry for key \"")) {
+                        (Some("volume"), Some(i)) => format!(
+                            "{}can't evaluate field {} in type volume.Volume",
+                            &e[..i],
+                            e[i + 26..].trim_end_matches('"')
+                        ),
+                        _ => e,
+                    };
                     fail(format!("template parsing error: {e}"), 1)
                 })?;
                 text.push_str(&line);

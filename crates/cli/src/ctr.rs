@@ -595,47 +595,30 @@ pub fn prune(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i3
     else {
         return Ok(0);
     };
-    if !p.has("force") {
-        print!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
-        let _ = std::io::stdout().flush();
-        let mut line = String::new();
-        let _ = std::io::stdin().read_line(&mut line);
-        let a = line.trim().to_lowercase();
-        if a != "y" && a != "yes" {
-            return Ok(0);
-        }
+    if !p.has("force") && !crate::img::confirm("WARNING! This will remove all stopped containers.")?
+    {
+        return Ok(0);
     }
     let fq = crate::cmds::filters_query(&p.all("filter"))?;
+    let mut c = connect()?;
+    let (t, n) = prune_containers(&mut c, &fq)?;
+    out(&format!("{t}{}", crate::img::reclaimed(n)))?;
+    Ok(0)
+}
+
+/// Calls container prune (`fq`: a `filters=` query or ""); returns the
+/// "Deleted Containers:" text and the bytes reclaimed.
+pub fn prune_containers(c: &mut Client, fq: &str) -> Result<(String, u64)> {
     let path = if fq.is_empty() {
         "/containers/prune".to_string()
     } else {
         format!("/containers/prune?{fq}")
     };
-    let mut c = connect()?;
     let v = c.post(&path)?.json()?;
-    let mut t = String::new();
-    let del: Vec<&str> = v
-        .get("ContainersDeleted")
-        .and_then(|d| d.as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x.as_str())
-        .collect();
-    if !del.is_empty() {
-        t.push_str("Deleted Containers:\n");
-        for d in del {
-            t.push_str(d);
-            t.push('\n');
-        }
-        t.push('\n');
-    }
-    let space = v
-        .get("SpaceReclaimed")
-        .and_then(|x| x.as_f64())
-        .unwrap_or(0.0);
-    t.push_str(&format!("Total reclaimed space: {}\n", human_size(space)));
-    out(&t)?;
-    Ok(0)
+    Ok((
+        crate::img::deleted_list(&v, "ContainersDeleted", "Containers"),
+        crate::img::space(&v),
+    ))
 }
 
 // ---------------------------------------------------------------- top

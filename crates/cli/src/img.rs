@@ -538,11 +538,45 @@ pub fn image_prune(connect: impl Fn() -> Result<Client>, args: &[String]) -> Res
     }
     let mut c = connect()?;
     let (text, n) = prune_images(&mut c, all, &p.all("filter"))?;
-    out(&format!(
-        "{text}Total reclaimed space: {}\n",
-        human_size(n as f64)
-    ))?;
+    out(&format!("{text}{}", reclaimed(n)))?;
     Ok(0)
+}
+
+/// docker's last prune line (go-units `HumanSize`, 4 digits).
+pub fn reclaimed(bytes: u64) -> String {
+    format!(
+        "Total reclaimed space: {}\n",
+        crate::units::go_g_size(bytes as f64, 4)
+    )
+}
+
+/// `SpaceReclaimed` of a prune answer.
+pub fn space(v: &Value) -> u64 {
+    v.get("SpaceReclaimed")
+        .and_then(|x| x.as_u64())
+        .unwrap_or(0)
+}
+
+/// A prune answer's list under `key` as docker prints it: "Deleted
+/// {what}:", one per line, a blank line; nothing when the list is empty.
+pub fn deleted_list(v: &Value, key: &str, what: &str) -> String {
+    let gone: Vec<&str> = v
+        .get(key)
+        .and_then(|d| d.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str())
+        .collect();
+    if gone.is_empty() {
+        return String::new();
+    }
+    let mut t = format!("Deleted {what}:\n");
+    for g in gone {
+        t.push_str(g);
+        t.push('\n');
+    }
+    t.push('\n');
+    t
 }
 
 /// `[y/N]` prompt as docker's `command.PromptForConfirmation`.
@@ -584,11 +618,7 @@ pub fn prune_images(c: &mut Client, all: bool, filters: &[String]) -> Result<(St
         }
         t.push('\n');
     }
-    let n = v
-        .get("SpaceReclaimed")
-        .and_then(|x| x.as_u64())
-        .unwrap_or(0);
-    Ok((t, n))
+    Ok((t, space(&v)))
 }
 
 // ---------------------------------------------------------------- commit / diff

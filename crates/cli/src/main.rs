@@ -2,6 +2,7 @@
 
 mod client;
 mod cmds;
+mod cp;
 mod ctr;
 mod flags;
 mod http;
@@ -12,9 +13,11 @@ mod netopts;
 mod ports;
 mod run;
 mod stdcopy;
+mod sys;
 mod term;
 mod tmpl;
 mod units;
+mod vol;
 
 use client::{Client, DaemonError};
 use std::fmt;
@@ -69,6 +72,7 @@ pub fn usage_of(cmd: &str) -> &'static str {
         "inspect" => "[OPTIONS] NAME|ID [NAME|ID...]",
         "port" => "CONTAINER [PRIVATE_PORT[/PROTO]]",
         "network inspect" => "[OPTIONS] NETWORK [NETWORK...]",
+        "network ls" | "network prune" => "[OPTIONS]",
         _ => "[OPTIONS] CONTAINER [CONTAINER...]",
     }
 }
@@ -125,6 +129,10 @@ const COMMANDS: &[(&str, &str)] = &[
         "Attach local standard input, output, and error streams to a running container",
     ),
     ("container", "Manage containers"),
+    (
+        "cp",
+        "Copy files/folders between a container and the local filesystem",
+    ),
     ("create", "Create a new container"),
     ("events", "Get real time events from the server"),
     ("exec", "Execute a command in a running container"),
@@ -151,6 +159,7 @@ const COMMANDS: &[(&str, &str)] = &[
         "Display a live stream of container(s) resource usage statistics",
     ),
     ("stop", "Stop one or more running containers"),
+    ("system", "Manage Docker"),
     ("top", "Display the running processes of a container"),
     (
         "unpause",
@@ -162,6 +171,7 @@ const COMMANDS: &[(&str, &str)] = &[
         "Block until one or more containers stop, then print their exit codes",
     ),
     ("version", "Show the Docker version information"),
+    ("volume", "Manage volumes"),
 ];
 
 fn main_help() -> String {
@@ -295,6 +305,16 @@ fn real_main() -> anyhow::Result<i32> {
         "info" => cmds::info(connect, rest),
         "network" => net::network(connect, rest),
         "port" => ports::port(connect, rest),
+        "cp" => cp::cp(connect, rest),
+        "volume create" => vol::create(connect, rest),
+        "volume ls" => vol::ls(connect, rest),
+        "volume inspect" => vol::inspect(connect, rest),
+        "volume rm" => vol::rm(connect, rest),
+        "volume prune" => vol::prune(connect, rest),
+        "volume" => vol::volume(rest),
+        "system df" => sys::df(connect, rest),
+        "system prune" => sys::prune(connect, rest),
+        "system" => sys::system(rest),
         _ => Err(fail(
             format!(
                 "berth: unknown command: berth {cmd}\n\nRun 'berth --help' for more information"

@@ -1,7 +1,7 @@
 //! `network create/ls/inspect/rm/prune/connect/disconnect`.
 
 use crate::client::{Client, DaemonError};
-use crate::cmds::filters_query;
+use crate::cmds::checked_filters as filters;
 use crate::flags::{self, b, v, Parsed, Spec};
 use crate::http::ReqBody;
 use crate::img::{confirm, out, render};
@@ -193,19 +193,6 @@ fn flag_err(cmd: &str, msg: &str) -> anyhow::Error {
         ),
         125,
     )
-}
-
-/// `filters=` query; a bad filter is a flag error with the usage.
-fn filters(cmd: &str, p: &Parsed, flag: &str) -> Result<String> {
-    for f in p.all("filter") {
-        if !f.contains('=') {
-            return Err(flag_err(
-                cmd,
-                &format!("invalid argument \"{f}\" for \"{flag}\" flag: bad format of filter (expected name=value)"),
-            ));
-        }
-    }
-    filters_query(&p.all("filter"))
 }
 
 fn parse(cmd: &str, args: &[String], specs: &[Spec]) -> Result<Option<Parsed>> {
@@ -735,30 +722,21 @@ fn prune(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     {
         return Ok(0);
     }
+    let mut c = connect()?;
+    out(&prune_networks(&mut c, &fq)?)?;
+    Ok(0)
+}
+
+/// Calls network prune (`fq`: a `filters=` query or ""); returns the
+/// "Deleted Networks:" text docker prints.
+pub fn prune_networks(c: &mut Client, fq: &str) -> Result<String> {
     let path = if fq.is_empty() {
         "/networks/prune".to_string()
     } else {
         format!("/networks/prune?{fq}")
     };
-    let mut c = connect()?;
     let v = c.post(&path)?.json()?;
-    let gone: Vec<&str> = v
-        .get("NetworksDeleted")
-        .and_then(|d| d.as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x.as_str())
-        .collect();
-    if !gone.is_empty() {
-        let mut t = String::from("Deleted Networks:\n");
-        for g in gone {
-            t.push_str(g);
-            t.push('\n');
-        }
-        t.push('\n');
-        out(&t)?;
-    }
-    Ok(0)
+    Ok(crate::img::deleted_list(&v, "NetworksDeleted", "Networks"))
 }
 
 // ---------------------------------------------------------------- connect / disconnect

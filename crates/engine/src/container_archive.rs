@@ -106,10 +106,15 @@ impl Engine {
             } else {
                 String::new()
             };
-            let name = Path::new(path)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "/".into());
+            // Go's filepath.Base: `/tmp/d/.` is "." (its archive holds `./…`, the contents)
+            let name = if path == "." || path.ends_with("/.") {
+                ".".to_string()
+            } else {
+                Path::new(path)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "/".into())
+            };
             let mtime = std::time::UNIX_EPOCH
                 + std::time::Duration::new(md.mtime().max(0) as u64, md.mtime_nsec() as u32);
             Ok(json!({
@@ -145,7 +150,9 @@ impl Engine {
                 let mut b = tar::Builder::new(&mut w);
                 b.follow_symlinks(false);
                 b.mode(tar::HeaderMode::Complete);
-                if r.host.symlink_metadata()?.is_dir() {
+                if base == "." {
+                    append_contents(&mut b, &r.host)?;
+                } else if r.host.symlink_metadata()?.is_dir() {
                     b.append_dir_all(&base, &r.host)?;
                 } else {
                     b.append_path_with_name(&r.host, &base)?;
@@ -195,6 +202,84 @@ impl Engine {
         self.release(&r);
         out
     }
+}
+
+/// The archive of `dir/.`: entries named `./`, `./x`, … as docker's (the
+/// tar crate's path setters would drop the leading `./`).
+fn append_contents<W: std::io::Write>(b: &mut tar::Builder<W>, dir: &Path) -> std::io::Result<()> {
+    let root_dev = dir.metadata()?.dev();
+    let mut stack = vec![(dir.to_path_buf(), "./".to_string())];
+    while let Some((p, name)) = stack.pop() {
+        // the top is followed: a running container's root is /proc/<pid>/root
+        let md = if name == "./" {
+            p.metadata()?
+        } else {
+            p.symlink_metadata()?
+        };
+        let mut h = tar::Header::new_gnu();
+        h.set_metadata_in_mode(&md, tar::HeaderMode::Complete);
+        if md.is_dir() && !pseudo_mount(&p, &md, root_dev) {
+            let mut kids: Vec<_> = std::fs::read_dir(&p)?
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name())
+                .collect();
+            kids.sort();
+            for k in kids.into_iter().rev() {
+                let n = format!("{}{}", name, k.to_string_lossy());
+                let n = if p.join(&k).symlink_metadata()?.is_dir() {
+                    format!("{n}/")
+                } else {
+                    n
+                };
+                stack.push((p.join(&k), n));
+            }
+        }
+        if md.file_type().is_socket() {
+            continue;
+        }
+        if name.len() > 100 {
+            // too long for the plain header: a GNU long name (without `./`)
+            b.append_path_with_name(&p, name.trim_start_matches("./"))?;
+            continue;
+        }
+        h.as_old_mut().name = [0; 100];
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        if md.file_type().is_symlink() {
+            h.set_link_name(std::fs::read_link(&p)?)?;
+        }
+        h.set_cksum();
+        if md.is_file() {
+            b.append(&h, std::fs::File::open(&p)?)?;
+        } else {
+            b.append(&h, std::io::empty())?;
+        }
+    }
+    Ok(())
+}
+
+/// A kernel filesystem mounted into a running container (/proc, /sys, /dev, …): docker
+/// archives the container's own files, where these are empty mount points.
+fn pseudo_mount(p: &Path, md: &std::fs::Metadata, root_dev: u64) -> bool {
+    if md.dev() == root_dev {
+        return false;
+    }
+    let Ok(st) = nix::sys::statfs::statfs(p) else {
+        return false;
+    };
+    const KERNEL_FS: [i64; 9] = [
+        0x9fa0,      // proc
+        0x6265_6572, // sysfs
+        0x1cd1,      // devpts
+        0x0027_e0eb, // cgroup
+        0x6367_7270, // cgroup2
+        0x1980_0202, // mqueue
+        0x7363_6673, // securityfs
+        0x6462_6720, // debugfs
+        0x0102_1994, // tmpfs: only /dev (a user's --tmpfs is kept below)
+    ];
+    #[allow(clippy::unnecessary_cast)] // the word's width differs between targets
+    let t = st.filesystem_type().0 as i64;
+    KERNEL_FS.contains(&t) && (t != 0x0102_1994 || p.ends_with("dev"))
 }
 
 impl Engine {
