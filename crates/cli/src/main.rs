@@ -8,6 +8,7 @@ mod flags;
 mod http;
 mod img;
 mod jv;
+mod mountopts;
 mod net;
 mod netopts;
 mod ports;

@@ -48,6 +48,10 @@ const RUN_FLAGS: &[Spec] = &[
     v(Some('a'), "attach"),
     b(None, "privileged"),
     b(None, "read-only"),
+    v(Some('v'), "volume"),
+    v(None, "mount"),
+    v(None, "tmpfs"),
+    v(None, "volumes-from"),
     v(None, "network"),
     v(None, "net"),
     v(None, "ip"),
@@ -122,6 +126,7 @@ pub struct Extra {
     pub sig_proxy: bool,
     pub detach_keys: Option<String>,
     pub net: crate::netopts::NetOpts,
+    pub storage: crate::mountopts::MountOpts,
 }
 
 /// The create body, key for key and in the order docker 28 sends it.
@@ -155,18 +160,18 @@ pub fn create_body(o: &RunOpts) -> String {
     format!(
         concat!(
             r#"{{"Hostname":{},"Domainname":{},"User":{},"AttachStdin":{},"AttachStdout":{},"AttachStderr":{}{},"#,
-            r#""Tty":{},"OpenStdin":{},"StdinOnce":{},"Env":{},"Cmd":{}{},"Image":{},"Volumes":{{}},"WorkingDir":{},"#,
+            r#""Tty":{},"OpenStdin":{},"StdinOnce":{},"Env":{},"Cmd":{}{},"Image":{},"Volumes":{},"WorkingDir":{},"#,
             r#""Entrypoint":{},"OnBuild":null,"Labels":{}{},"#,
-            r#""HostConfig":{{"Binds":null,"ContainerIDFile":"","LogConfig":{{"Type":{},"Config":{}}},"NetworkMode":{},"PortBindings":{},"#,
-            r#""RestartPolicy":{{"Name":{},"MaximumRetryCount":{}}},"AutoRemove":{},"VolumeDriver":"","VolumesFrom":null,"ConsoleSize":[{},{}],"#,
+            r#""HostConfig":{{"Binds":{},"ContainerIDFile":"","LogConfig":{{"Type":{},"Config":{}}},"NetworkMode":{},"PortBindings":{},"#,
+            r#""RestartPolicy":{{"Name":{},"MaximumRetryCount":{}}},"AutoRemove":{},"VolumeDriver":"","VolumesFrom":{},"ConsoleSize":[{},{}],"#,
             r#""CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":{},"DnsOptions":{},"DnsSearch":{},"ExtraHosts":{},"GroupAdd":null,"#,
             r#""IpcMode":"","Cgroup":"","Links":{},"OomScoreAdj":0,"PidMode":"","Privileged":{},"PublishAllPorts":{},"#,
-            r#""ReadonlyRootfs":{},"SecurityOpt":null,"UTSMode":"","UsernsMode":"","ShmSize":{},"Isolation":"","CpuShares":{},"#,
+            r#""ReadonlyRootfs":{},"SecurityOpt":null{},"UTSMode":"","UsernsMode":"","ShmSize":{},"Isolation":"","CpuShares":{},"#,
             r#""Memory":{},"NanoCpus":{},"CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"#,
             r#""BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":0,"CpuQuota":0,"#,
             r#""CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":{},"CpusetMems":"","Devices":[],"DeviceCgroupRules":null,"#,
             r#""DeviceRequests":null,"MemoryReservation":0,"MemorySwap":{},"MemorySwappiness":-1,"OomKillDisable":false,"PidsLimit":{},"#,
-            r#""Ulimits":{},"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,"MaskedPaths":null,"ReadonlyPaths":null{}}},"#,
+            r#""Ulimits":{},"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0{},"MaskedPaths":null,"ReadonlyPaths":null{}}},"#,
             r#""NetworkingConfig":{{"EndpointsConfig":{}}}}}"#
         ),
         js(&o.hostname),
@@ -183,10 +188,12 @@ pub fn create_body(o: &RunOpts) -> String {
         cmd,
         x.healthcheck,
         js(&o.image),
+        x.storage.volumes_json(),
         js(&o.workdir),
         entrypoint,
         serde_json::to_string(&labels).unwrap_or_else(|_| "{}".into()),
         x.stop,
+        x.storage.binds_json(),
         js(&x.log_type),
         if x.log_config.is_empty() {
             "{}"
@@ -198,6 +205,7 @@ pub fn create_body(o: &RunOpts) -> String {
         js(&x.restart.0),
         x.restart.1,
         o.rm,
+        x.storage.volumes_from_json(),
         o.console.0,
         o.console.1,
         strs(&n.dns),
@@ -216,6 +224,7 @@ pub fn create_body(o: &RunOpts) -> String {
         x.privileged,
         n.publish_all,
         x.read_only,
+        x.storage.tmpfs_part(),
         x.shm_size,
         x.cpu_shares,
         x.memory,
@@ -228,6 +237,7 @@ pub fn create_body(o: &RunOpts) -> String {
         } else {
             &x.ulimits
         },
+        x.storage.mounts_part(),
         if x.init { ",\"Init\":true" } else { "" },
         n.endpoints_json(),
     )
@@ -531,6 +541,7 @@ fn parse_extra(p: &flags::Parsed) -> Result<Extra, String> {
         x.detach_keys = Some(k.to_string());
     }
     x.net = crate::netopts::parse_net_opts(p)?;
+    x.storage = crate::mountopts::parse_mount_opts(p)?;
     Ok(x)
 }
 

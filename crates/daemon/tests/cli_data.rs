@@ -363,3 +363,106 @@ fn system_prune_all() {
         "Total reclaimed space: 0B\n"
     );
 }
+
+#[test]
+fn run_volume_and_mount_flags_through_berth() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let host = d.root.join("hostdir");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("in.txt"), "from-host\n").unwrap();
+    let file = d.root.join("single.conf");
+    std::fs::write(&file, "single-file\n").unwrap();
+    let h = host.to_str().unwrap();
+    let f = file.to_str().unwrap();
+    // a named volume is created on first use and gets the image's content at its path
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "etcvol:/etc",
+        "busybox",
+        "cat",
+        "/etc/passwd",
+    ]);
+    assert!(out.contains("root:"), "{out}");
+    let out = d.ok(&["volume", "ls", "-q"]);
+    assert!(out.lines().any(|l| l == "etcvol"), "{out}");
+    // binds of a directory and of one file, read-only refused for writes
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{h}:/in:ro"),
+        "-v",
+        &format!("{f}:/etc/single.conf"),
+        "busybox",
+        "sh",
+        "-c",
+        "cat /in/in.txt /etc/single.conf; touch /in/x 2>&1 || echo ro-refused",
+    ]);
+    assert!(
+        out.contains("from-host") && out.contains("single-file"),
+        "{out}"
+    );
+    assert!(out.contains("ro-refused"), "{out}");
+    // --mount bind/volume/tmpfs and --tmpfs
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--mount",
+        &format!("type=bind,source={h},target=/b"),
+        "--mount",
+        "type=volume,src=mvol,dst=/v",
+        "--mount",
+        "type=tmpfs,dst=/t,tmpfs-size=1m",
+        "--tmpfs",
+        "/scratch:size=2m",
+        "busybox",
+        "sh",
+        "-c",
+        "echo w > /b/written; echo v > /v/f; grep -E ' /(t|scratch) ' /proc/mounts",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("written")).unwrap(),
+        "w\n"
+    );
+    assert!(
+        out.contains(" /t tmpfs") && out.contains(" /scratch tmpfs"),
+        "{out}"
+    );
+    // --volumes-from, an anonymous volume removed with the container by rm -v
+    d.ok(&[
+        "create", "--name", "vsrc", "-v", "/anon", "-v", "mvol:/v", "busybox", "true",
+    ]);
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "vsrc",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /v/f; ls -d /anon",
+    ]);
+    assert!(out.contains("v\n") && out.contains("/anon"), "{out}");
+    let anon = d.inspect("vsrc")["Mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["Destination"] == "/anon")
+        .and_then(|m| m["Name"].as_str())
+        .unwrap()
+        .to_string();
+    d.ok(&["rm", "-v", "vsrc"]);
+    let out = d.ok(&["volume", "ls", "-q"]);
+    assert!(!out.contains(&anon), "anonymous volume kept: {out}");
+    assert!(out.contains("mvol"), "named volume removed: {out}");
+    // --read-only rootfs
+    let o = d.berth(&["run", "--rm", "--read-only", "busybox", "touch", "/x"]);
+    assert!(!o.status.success());
+    // bad --mount is the client's error, as docker's
+    let o = d.berth(&["run", "--rm", "--mount", "src=/a", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("target is required"));
+}
