@@ -63,6 +63,10 @@ impl Snapshotter {
     pub fn open(root: &Path) -> Result<Snapshotter> {
         std::fs::create_dir_all(root)?;
         let root = root.canonicalize()?;
+        // each layer and RW layer in a fresh block group: see spread_subdirs
+        if let Err(e) = berth_util::fs::spread_subdirs(&root) {
+            tracing::debug!(path = %root.display(), error = %e, "top-directory flag not set");
+        }
         // half-written layers of an interrupted apply_layer / create_rw
         for e in std::fs::read_dir(&root)?.flatten() {
             if e.file_name().to_string_lossy().starts_with("tmp-") {
