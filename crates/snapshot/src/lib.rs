@@ -18,6 +18,8 @@ mod util;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+pub use layer::Unpacked;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("layer not found: {0}")]
@@ -135,6 +137,14 @@ impl Snapshotter {
         reader: impl Read,
     ) -> Result<LayerInfo> {
         layer::apply(self, parent, expected_diff_id, reader)
+    }
+
+    /// Unpacks a layer tar (gzip auto-detected) into a temp dir while hashing it, for callers
+    /// that learn the diff ID from the stream itself (import, commit) or only later (load).
+    /// Hostile entries are rejected with nothing left behind; the result is published with
+    /// [`Unpacked::commit`] once the caller has checked its diff ID, and removed if dropped.
+    pub fn unpack_layer(&self, reader: impl Read) -> Result<Unpacked<'_>> {
+        layer::unpack(self, reader)
     }
 
     /// Creates `<key>/{diff,work,merged}` over the layer chain ending at `parent`.

@@ -11,6 +11,7 @@ use std::io::{self, Read};
 pub(crate) struct HashingReader<R> {
     inner: R,
     hasher: sha2::Sha256,
+    len: u64,
 }
 
 impl<R: Read> HashingReader<R> {
@@ -18,7 +19,12 @@ impl<R: Read> HashingReader<R> {
         HashingReader {
             inner,
             hasher: sha2::Sha256::new(),
+            len: 0,
         }
+    }
+    /// Bytes read so far.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
     }
     /// `sha256:<hex>` of everything read so far.
     pub(crate) fn finish(self) -> String {
@@ -30,6 +36,7 @@ impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
+        self.len += n as u64;
         Ok(n)
     }
 }
