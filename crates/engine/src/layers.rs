@@ -79,7 +79,7 @@ impl ChunkSink for LayerPipe {
 
 impl LayerPipe {
     /// Sends a whole stream (a request body, decompressed) in chunks; returns its length.
-    pub(crate) fn copy_from(&mut self, r: &mut impl Read) -> Result<u64> {
+    pub(crate) fn copy_from(&mut self, r: &mut (impl Read + ?Sized)) -> Result<u64> {
         let mut total = 0u64;
         loop {
             let mut chunk = vec![0u8; tar_out::CHUNK];
