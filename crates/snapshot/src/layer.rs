@@ -83,10 +83,69 @@ fn remove_tmp(tmp: &Path) {
     }
 }
 
+/// Inodes in one ext4 flex group with mke2fs's defaults for a disk this size (8192 inodes per
+/// block group, 16 groups per flex group). Only a heuristic: a wrong guess costs speed, never
+/// correctness.
+const INODES_PER_FLEX: u64 = 8192 * 16;
+
+/// How long ext4 (without a journal) treats a freed inode as recently deleted: 60 s, plus
+/// 300 s while its inode table block is dirty.
+const RECENTLY_DELETED: std::time::Duration = std::time::Duration::from_secs(360);
+
+/// Records that the tree at `dir` is about to be removed (its inodes become "recently
+/// deleted" in their flex group).
+pub(crate) fn note_removal(s: &Snapshotter, dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(md) = fs::symlink_metadata(dir) {
+        let now = std::time::Instant::now();
+        let mut r = s.removed.lock().unwrap_or_else(|e| e.into_inner());
+        r.retain(|(t, _)| now.duration_since(*t) < RECENTLY_DELETED);
+        r.push((now, md.ino() / INODES_PER_FLEX));
+        tracing::debug!(path = %dir.display(), flex_group = md.ino() / INODES_PER_FLEX, "removing a layer");
+    }
+}
+
+/// Makes the temp dir of a layer to unpack. With the top-directory flag on the store, ext4
+/// puts it in the flex group with the fewest directories, which is often the one a layer
+/// was just removed from; there every new inode would scan past the recently deleted ones
+/// (about 1 ms per file). So a dir landing where this process removed a layer in the last
+/// minutes is kept aside (so that ext4 counts it there) and another one is made, a few times.
+fn fresh_tmp_dir(s: &Snapshotter) -> Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let recent: Vec<u64> = {
+        let now = std::time::Instant::now();
+        let r = s.removed.lock().unwrap_or_else(|e| e.into_inner());
+        r.iter()
+            .filter(|(t, _)| now.duration_since(*t) < RECENTLY_DELETED)
+            .map(|(_, g)| *g)
+            .collect()
+    };
+    let mut rejected = Vec::new();
+    let chosen = loop {
+        let tmp = s.root.join(format!("tmp-{}", util::unique_suffix()));
+        fs::create_dir(&tmp)?;
+        let group = fs::metadata(&tmp)?.ino() / INODES_PER_FLEX;
+        if !recent.contains(&group) || rejected.len() >= 8 {
+            tracing::debug!(flex_group = group, "temp layer dir");
+            break tmp;
+        }
+        rejected.push(tmp);
+    };
+    if !rejected.is_empty() {
+        tracing::debug!(
+            tries = rejected.len() + 1,
+            "temp layer dir moved away from recently removed layers"
+        );
+    }
+    for r in rejected {
+        let _ = fs::remove_dir(r);
+    }
+    Ok(chosen)
+}
+
 /// Unpacks a layer tar (gzip detected) into a fresh temp dir, hashing the uncompressed stream.
 pub(crate) fn unpack(s: &Snapshotter, reader: impl Read) -> Result<Unpacked<'_>> {
-    let tmp = s.root.join(format!("tmp-{}", util::unique_suffix()));
-    fs::create_dir(&tmp)?;
+    let tmp = fresh_tmp_dir(s)?;
     let mut out = Unpacked {
         s,
         tmp: Some(tmp.clone()),

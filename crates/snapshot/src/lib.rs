@@ -59,6 +59,8 @@ pub struct RwPaths {
 
 pub struct Snapshotter {
     root: PathBuf,
+    /// where (inode region) and when this process removed layers: see `layer::fresh_tmp_dir`
+    removed: std::sync::Mutex<Vec<(std::time::Instant, u64)>>,
 }
 
 impl Snapshotter {
@@ -76,7 +78,10 @@ impl Snapshotter {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
-        Ok(Snapshotter { root })
+        Ok(Snapshotter {
+            root,
+            removed: std::sync::Mutex::new(Vec::new()),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -116,6 +121,7 @@ impl Snapshotter {
     pub fn remove_layer(&self, chain_id: &str) -> Result<()> {
         let hex = self.layer_hex(chain_id)?;
         let _ = std::fs::remove_file(self.root.join("l").join(layer::short_id(hex)));
+        layer::note_removal(self, &self.root.join(hex));
         std::fs::remove_dir_all(self.root.join(hex))?;
         Ok(())
     }
