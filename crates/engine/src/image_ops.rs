@@ -1,6 +1,6 @@
 //! Images as the engine sees them: load an archive, list, inspect.
 
-use crate::layers::Staged;
+use crate::layers::{Hashing, Staged};
 use crate::timefmt::{parse_rfc3339, unix_secs};
 use crate::{Engine, Error, Result};
 use berth_types::{overlay, CONFIG_DEFAULTS};
@@ -37,7 +37,9 @@ impl berth_image::archive::FileSink for LoadSink<'_> {
     fn take(&mut self, path: &str, content: &mut dyn Read) -> Option<berth_image::Digest> {
         let res = self
             .engine
-            .unpack_streamed(|pipe| pipe.copy_from(content).map(|_| ()))
+            .unpack_streamed(Hashing::Producer, |pipe| {
+                pipe.copy_from(content).map(|_| ())
+            })
             .and_then(|(u, staged)| {
                 let d = berth_image::Digest::parse(&staged.diff_id)?;
                 Ok((d, u, staged))

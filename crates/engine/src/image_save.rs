@@ -2,6 +2,7 @@
 //! own), `import` (a tar → a one-layer image), and the `--change` Dockerfile instructions.
 
 use crate::layers::tar_out::{append_path, BodySink, ChunkSink, TarOut};
+use crate::layers::Hashing;
 use crate::timefmt::format_rfc3339_nanos;
 use crate::{Engine, Error, Result};
 use berth_image::{ContainerConfig, ImageConfig, Reference};
@@ -216,7 +217,7 @@ impl Engine {
             let img = self.images.get(&rec.image_id)?;
             let paths = self.snaps.rw_paths(&c.id)?;
             let t0 = std::time::Instant::now();
-            let (unpacked, staged) = self.unpack_streamed(|pipe| {
+            let (unpacked, staged) = self.unpack_streamed(Hashing::Unpacker, |pipe| {
                 let mut out = TarOut::new(pipe);
                 Self::write_upper(&mut out, &paths.upper, &paths.lowers)?;
                 out.finish()?;
@@ -287,7 +288,7 @@ impl Engine {
         apply_changes(&mut cc, changes)?;
         // unpacked as it arrives; the extractor refuses garbage and hostile entries and keeps
         // nothing of a bad layer
-        let (unpacked, staged) = self.unpack_streamed(|pipe| {
+        let (unpacked, staged) = self.unpack_streamed(Hashing::Producer, |pipe| {
             let mut plain = berth_util::io::maybe_gunzip(reader)?;
             pipe.copy_from(&mut plain)?;
             Ok(())

@@ -4,8 +4,8 @@
 //!
 //! The stream is split over two threads: the producer (reading the request body, walking a
 //! container's RW layer, or the archive reader) writes the tar into a staging file in
-//! `image/tmp/` and hands the same chunks to an unpacker thread, which hashes them and creates
-//! the files. Each byte is read once and hashed once.
+//! `image/tmp/` and hands the same chunks to an unpacker thread, which creates the files; one
+//! of the two hashes them. Each byte is read once and hashed once.
 
 pub(crate) mod tar_out;
 
@@ -54,6 +54,8 @@ impl Drop for Staged {
 /// Chunks of a layer tar on their way to the unpacker thread, also written to the staging file.
 pub(crate) struct LayerPipe {
     file: std::fs::File,
+    /// the diff ID, when the producer's thread hashes
+    hasher: Option<Sha256>,
     tx: Option<mpsc::SyncSender<Vec<u8>>>,
     /// the unpacker stopped reading (it failed: its error is the one to report)
     closed: bool,
@@ -62,6 +64,9 @@ pub(crate) struct LayerPipe {
 impl ChunkSink for LayerPipe {
     fn send(&mut self, chunk: Vec<u8>) -> std::io::Result<()> {
         self.file.write_all(&chunk)?;
+        if let Some(h) = &mut self.hasher {
+            h.update(&chunk);
+        }
         let sent = match &self.tx {
             Some(tx) => tx.send(chunk).is_ok(),
             None => false,
@@ -104,6 +109,15 @@ impl LayerPipe {
     }
 }
 
+/// Which of the two threads of [`Engine::unpack_streamed`] hashes the stream: the one with
+/// less else to do (the unpacker when the producer reads files, as commit's walk does; the
+/// producer when the unpacker creates many files, as for import and load).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hashing {
+    Producer,
+    Unpacker,
+}
+
 /// The unpacker's side of the pipe.
 struct ChunkReader {
     rx: mpsc::Receiver<Vec<u8>>,
@@ -138,11 +152,13 @@ impl Engine {
     }
 
     /// Unpacks the layer tar that `produce` writes into the pipe, as it is written: `produce`
-    /// runs on this thread, a second thread hashes and unpacks. Returns the unpacked (not yet
-    /// published) layer and the staged copy of its tar, named by the diff ID the unpacker
-    /// computed. On any error nothing is left: neither the temp layer nor the staging file.
+    /// runs on this thread and the pipe stages its chunks, a second thread unpacks them; one
+    /// of the two hashes them (`hashing`). Returns the unpacked (not yet published) layer and the staged copy of its tar,
+    /// both named by the hash of exactly the bytes staged and unpacked. On any error nothing
+    /// is left: neither the temp layer nor the staging file.
     pub(crate) fn unpack_streamed<'a>(
         &'a self,
+        hashing: Hashing,
         produce: impl FnOnce(&mut LayerPipe) -> Result<()>,
     ) -> Result<(berth_snapshot::Unpacked<'a>, Staged)> {
         let t0 = std::time::Instant::now();
@@ -157,11 +173,15 @@ impl Engine {
             let worker = std::thread::Builder::new()
                 .name("layer-unpack".into())
                 .spawn_scoped(sc, move || {
-                    snaps.unpack_layer(ChunkReader {
+                    let r = ChunkReader {
                         rx,
                         cur: Vec::new(),
                         pos: 0,
-                    })
+                    };
+                    match hashing {
+                        Hashing::Producer => snaps.unpack_layer_unhashed(r),
+                        Hashing::Unpacker => snaps.unpack_layer(r),
+                    }
                 });
             let worker = match worker {
                 Ok(w) => w,
@@ -169,6 +189,7 @@ impl Engine {
             };
             let mut pipe = LayerPipe {
                 file,
+                hasher: (hashing == Hashing::Producer).then(Sha256::new),
                 tx: Some(tx),
                 closed: false,
             };
@@ -180,6 +201,13 @@ impl Engine {
                     "the layer unpacker panicked",
                 )))
             });
+            let unpacked = match pipe.hasher.take() {
+                Some(h) => {
+                    let diff_id = format!("sha256:{}", hex::encode(h.finalize()));
+                    unpacked.and_then(|mut u| u.set_diff_id(&diff_id).map(|()| u))
+                }
+                None => unpacked,
+            };
             (produced, Some(unpacked), pipe.closed)
         });
         let unpacked = match unpacked {

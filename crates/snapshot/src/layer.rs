@@ -52,13 +52,25 @@ impl Unpacked<'_> {
         self.tar_len
     }
 
+    /// Names the layer by the diff ID its producer computed (after
+    /// [`Snapshotter::unpack_layer_unhashed`](crate::Snapshotter::unpack_layer_unhashed)).
+    pub fn set_diff_id(&mut self, diff_id: &str) -> Result<()> {
+        if util::digest_hex(diff_id).is_none() {
+            return Err(Error::InvalidTar(format!("invalid diff ID {diff_id:?}")));
+        }
+        self.diff_id = diff_id.to_string();
+        Ok(())
+    }
+
     /// Publishes the layer on top of `parent` under its chain ID. If that layer is already
     /// stored (another unpack of the same content won), this copy is dropped.
     pub fn commit(mut self, parent: Option<&str>) -> Result<LayerInfo> {
-        let tmp = self
-            .tmp
-            .take()
-            .expect("an unpacked layer is committed once");
+        if util::digest_hex(&self.diff_id).is_none() {
+            return Err(Error::InvalidTar("the layer has no diff ID".into()));
+        }
+        let Some(tmp) = self.tmp.take() else {
+            return Err(Error::InvalidTar("the layer was committed already".into()));
+        };
         let res = publish(self.s, &tmp, parent, &self.diff_id, self.size);
         if res.is_err() || tmp.exists() {
             remove_tmp(&tmp);
@@ -143,8 +155,9 @@ fn fresh_tmp_dir(s: &Snapshotter) -> Result<PathBuf> {
     Ok(chosen)
 }
 
-/// Unpacks a layer tar (gzip detected) into a fresh temp dir, hashing the uncompressed stream.
-pub(crate) fn unpack(s: &Snapshotter, reader: impl Read) -> Result<Unpacked<'_>> {
+/// Unpacks a layer tar (gzip detected) into a fresh temp dir, hashing the uncompressed stream
+/// unless `hash` is false (the producer hashes it, and names the layer with `set_diff_id`).
+pub(crate) fn unpack(s: &Snapshotter, reader: impl Read, hash: bool) -> Result<Unpacked<'_>> {
     let tmp = fresh_tmp_dir(s)?;
     let mut out = Unpacked {
         s,
@@ -160,14 +173,16 @@ pub(crate) fn unpack(s: &Snapshotter, reader: impl Read) -> Result<Unpacked<'_>>
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
     )?;
-    let mut hr = HashingReader::new(util::maybe_gunzip(reader)?);
+    let mut hr = HashingReader::new(util::maybe_gunzip(reader)?, hash);
     let mut ex = Extractor::new(fd);
     ex.run(&mut hr)?;
     // the hash must cover the whole stream, including padding after the end marker
     io::copy(&mut hr, &mut io::sink())
         .map_err(|e| Error::InvalidTar(format!("reading layer: {e}")))?;
     out.tar_len = hr.len();
-    out.diff_id = hr.finish();
+    if hash {
+        out.diff_id = hr.finish();
+    }
     out.size = ex.size;
     Ok(out)
 }
@@ -239,7 +254,7 @@ pub(crate) fn apply(
         tracing::debug!(chain_id = %chain_id, "layer already present");
         return info(s, &chain_id);
     }
-    let res = unpack(s, reader).and_then(|u| {
+    let res = unpack(s, reader, true).and_then(|u| {
         if u.diff_id() != expected_diff_id {
             return Err(Error::DigestMismatch {
                 expected: expected_diff_id.to_string(),

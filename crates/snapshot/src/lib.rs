@@ -150,7 +150,14 @@ impl Snapshotter {
     /// Hostile entries are rejected with nothing left behind; the result is published with
     /// [`Unpacked::commit`] once the caller has checked its diff ID, and removed if dropped.
     pub fn unpack_layer(&self, reader: impl Read) -> Result<Unpacked<'_>> {
-        layer::unpack(self, reader)
+        layer::unpack(self, reader, true)
+    }
+
+    /// [`Snapshotter::unpack_layer`] for a producer that hashes the stream itself as it writes
+    /// it (on another thread, so that the two share the work): it names the layer with
+    /// [`Unpacked::set_diff_id`] before committing it.
+    pub fn unpack_layer_unhashed(&self, reader: impl Read) -> Result<Unpacked<'_>> {
+        layer::unpack(self, reader, false)
     }
 
     /// Creates `<key>/{diff,work,merged}` over the layer chain ending at `parent`.
