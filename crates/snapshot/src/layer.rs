@@ -104,6 +104,11 @@ const INODES_PER_FLEX: u64 = 8192 * 16;
 /// 300 s while its inode table block is dirty.
 const RECENTLY_DELETED: std::time::Duration = std::time::Duration::from_secs(360);
 
+/// A file creation slower than this means the temp dir landed in a bad place: measured here,
+/// 14-31 µs in a fresh place, 260-420 µs (up to ≈1 ms) past thousands of recently deleted
+/// inodes. A false alarm costs one more mkdir.
+const SLOW_CREATE: std::time::Duration = std::time::Duration::from_micros(120);
+
 /// Records that the tree at `dir` is about to be removed (its inodes become "recently
 /// deleted" in their flex group).
 pub(crate) fn note_removal(s: &Snapshotter, dir: &Path) {
@@ -121,7 +126,8 @@ pub(crate) fn note_removal(s: &Snapshotter, dir: &Path) {
 /// puts it in the flex group with the fewest directories, which is often the one a layer
 /// was just removed from; there every new inode would scan past the recently deleted ones
 /// (about 1 ms per file). So a dir landing where this process removed a layer in the last
-/// minutes is kept aside (so that ext4 counts it there) and another one is made, a few times.
+/// minutes, or where making one file is slow, is kept aside (so that ext4 counts it there)
+/// and another one is made, a few times.
 fn fresh_tmp_dir(s: &Snapshotter) -> Result<PathBuf> {
     use std::os::unix::fs::MetadataExt;
     let recent: Vec<u64> = {
@@ -137,8 +143,19 @@ fn fresh_tmp_dir(s: &Snapshotter) -> Result<PathBuf> {
         let tmp = s.root.join(format!("tmp-{}", util::unique_suffix()));
         fs::create_dir(&tmp)?;
         let group = fs::metadata(&tmp)?.ino() / INODES_PER_FLEX;
-        if !recent.contains(&group) || rejected.len() >= 8 {
-            tracing::debug!(flex_group = group, "temp layer dir");
+        // others (builds, another engine) remove files too: one file made there tells
+        let probe = tmp.join(".probe");
+        let t0 = std::time::Instant::now();
+        fs::File::create(&probe)?;
+        let cost = t0.elapsed();
+        fs::remove_file(&probe)?;
+        let bad = recent.contains(&group) || cost > SLOW_CREATE;
+        if !bad || rejected.len() >= 8 {
+            tracing::debug!(
+                flex_group = group,
+                probe_us = cost.as_micros() as u64,
+                "temp layer dir"
+            );
             break tmp;
         }
         rejected.push(tmp);
