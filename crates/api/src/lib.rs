@@ -47,7 +47,11 @@ pub async fn serve(engine: Arc<Engine>, listener: UnixListener) {
                 let engine = engine.clone();
                 async move { Ok::<_, std::convert::Infallible>(handle(engine, req).await) }
             });
+            // buffers below malloc's mmap threshold (256 KiB, set by berthd): hyper's default
+            // (~400 KiB) made every read buffer of a large upload a fresh mmap, faulted in
+            // and unmapped again
             if let Err(e) = http1::Builder::new()
+                .max_buf_size(128 * 1024)
                 .serve_connection(TokioIo::new(stream), svc)
                 .with_upgrades()
                 .await

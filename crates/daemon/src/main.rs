@@ -93,7 +93,7 @@ async fn daemon() -> Result<()> {
     };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
-            "warn,berthd={level},berth_engine={level},berth_api={level}"
+            "warn,berthd={level},berth_engine={level},berth_api={level},berth_snapshot={level},berth_image={level}"
         )))
         .with_writer(std::io::stderr)
         .init();

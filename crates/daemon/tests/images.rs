@@ -450,3 +450,120 @@ fn berth_cli_image_commands() {
     assert!(out.trim().starts_with("sha256:"), "{out}");
     assert_eq!(d.ok(&["run", "--rm", "flat:1", "cat", "/g"]), "hi\n");
 }
+
+/// A layer tar; names are written raw (no checks) to build hostile layers. `(name, kind, data
+/// or link target, declared size)`.
+fn raw_layer(entries: &[(&str, tar::EntryType, &[u8], u64)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, kind, data, size) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_entry_type(*kind);
+        if kind.is_symlink() {
+            h.set_link_name(std::str::from_utf8(data).unwrap()).unwrap();
+            h.set_size(0);
+        } else {
+            h.set_size(*size);
+        }
+        h.set_cksum();
+        out.extend_from_slice(h.as_bytes());
+        if !kind.is_symlink() {
+            out.extend_from_slice(data);
+            out.resize(out.len().div_ceil(512) * 512, 0);
+        }
+    }
+    out.resize(out.len() + 1024, 0);
+    out
+}
+
+/// A docker-archive of one image with one layer, its config naming `diff_id`.
+fn archive_of(layer: &[u8], diff_id: &str) -> Vec<u8> {
+    let cfg = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#
+    );
+    let manifest = r#"[{"Config":"config.json","RepoTags":["evil:1"],"Layers":["l1/layer.tar"]}]"#;
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        ("l1/layer.tar", layer),
+        ("config.json", cfg.as_bytes()),
+        ("manifest.json", manifest.as_bytes()),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn entries_below(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Layers are unpacked while the archive streams in; a hostile, truncated or mismatched one
+/// is refused and leaves nothing behind: no image, no temp layer, no staged tar.
+#[test]
+fn load_refuses_bad_layers_streamed_and_keeps_nothing() {
+    use tar::EntryType as T;
+    let d = Daemon::start();
+    let data = d.root.join("data");
+    let zeros = format!("sha256:{}", "0".repeat(64));
+    let big = vec![b'x'; 3000];
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "an entry with ..",
+            raw_layer(&[
+                ("ok.txt", T::Regular, &big, 3000),
+                ("../escape.txt", T::Regular, b"evil", 4),
+            ]),
+        ),
+        (
+            "a write through a symlink",
+            raw_layer(&[
+                ("etc", T::Symlink, b"/etc", 0),
+                ("etc/berth-escape", T::Regular, b"evil", 4),
+            ]),
+        ),
+        (
+            "an absolute path",
+            raw_layer(&[("/berth-escape", T::Regular, b"evil", 4)]),
+        ),
+        (
+            "a file cut short",
+            raw_layer(&[("a.txt", T::Regular, &big[..1000], 8192)])[..2048].to_vec(),
+        ),
+        (
+            "a digest mismatch",
+            raw_layer(&[("a.txt", T::Regular, &big, 3000)]),
+        ),
+    ];
+    for (what, layer) in cases {
+        let o = d.berth_stdin(&["load"], &archive_of(&layer, &zeros));
+        assert!(!o.status.success(), "{what}: loaded: {}", stdout(&o));
+        assert!(d.ok(&["images", "-q"]).trim().is_empty(), "{what}");
+        assert!(
+            entries_below(&data.join("image/tmp")).is_empty(),
+            "{what}: staging left: {:?}",
+            entries_below(&data.join("image/tmp"))
+        );
+        let layers: Vec<String> = entries_below(&data.join("overlay2"))
+            .into_iter()
+            .filter(|n| n != "l")
+            .collect();
+        assert!(layers.is_empty(), "{what}: layers left: {layers:?}");
+        assert!(entries_below(&data.join("tmp")).is_empty(), "{what}");
+    }
+    assert!(!std::path::Path::new("/etc/berth-escape").exists());
+    assert!(!std::path::Path::new("/berth-escape").exists());
+}

@@ -1,5 +1,6 @@
 //! A container's filesystem: `diff` (changes in its RW layer) and `export` (its whole view).
 
+use crate::layers::tar_out::{append_tree, BodySink, TarOut};
 use crate::{Engine, Result};
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -19,6 +20,7 @@ const ENGINE_PATHS: &[&str] = &[
 const ENGINE_DIRS: &[&str] = &["/dev", "/proc", "/sys"];
 
 /// A `Write` that hands chunks to an async receiver (for streaming tars from a blocking task).
+/// Chunks have one fixed size below malloc's mmap threshold, so their memory is reused.
 pub(crate) struct ChannelWriter {
     pub tx: mpsc::Sender<Bytes>,
     pub buf: Vec<u8>,
@@ -26,11 +28,16 @@ pub(crate) struct ChannelWriter {
 
 impl std::io::Write for ChannelWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= 256 * 1024 {
+        const CHUNK: usize = crate::layers::tar_out::CHUNK;
+        if self.buf.capacity() < CHUNK {
+            self.buf.reserve_exact(CHUNK - self.buf.len());
+        }
+        let n = (CHUNK - self.buf.len()).min(data.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() >= CHUNK {
             self.flush()?;
         }
-        Ok(data.len())
+        Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
         if !self.buf.is_empty() {
@@ -123,19 +130,16 @@ impl Engine {
         let engine = self.clone();
         let id = c.id.clone();
         tokio::task::spawn_blocking(move || {
-            let mut w = ChannelWriter {
-                tx,
-                buf: Vec::new(),
-            };
-            let res = (|| -> std::io::Result<()> {
-                let mut b = tar::Builder::new(&mut w);
-                b.follow_symlinks(false);
-                b.mode(tar::HeaderMode::Complete);
-                b.append_dir_all(".", &merged)?;
-                b.finish()?;
-                Ok(())
-            })();
-            let _ = std::io::Write::flush(&mut w);
+            let t0 = std::time::Instant::now();
+            let mut out = TarOut::new(BodySink(tx));
+            let res = append_tree(&mut out, &merged)
+                .and_then(|()| {
+                    let n = out.written;
+                    out.finish().map(|_| n)
+                })
+                .map(|n| {
+                    tracing::debug!(id = %id, bytes = n, ms = t0.elapsed().as_millis() as u64, "exported");
+                });
             if let Err(e) = res {
                 tracing::warn!(id = %id, "export: {e}");
             }

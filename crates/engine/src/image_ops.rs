@@ -1,12 +1,62 @@
 //! Images as the engine sees them: load an archive, list, inspect.
 
+use crate::layers::{Hashing, Staged};
 use crate::timefmt::{parse_rfc3339, unix_secs};
 use crate::{Engine, Error, Result};
 use berth_types::{overlay, CONFIG_DEFAULTS};
 use rand::RngCore;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::io::Read;
 use std::sync::Arc;
+
+/// Unpacks the layer tars of an archive being loaded as they stream by (each byte read and
+/// hashed once); the loader publishes them once the manifest has named and verified them.
+struct LoadSink<'a> {
+    engine: &'a Engine,
+    taken: HashMap<String, (berth_snapshot::Unpacked<'a>, Staged)>,
+    /// why a layer was refused
+    error: Option<Error>,
+}
+
+impl berth_image::archive::FileSink for LoadSink<'_> {
+    fn wants(&mut self, path: &str, size: u64, head: &[u8]) -> bool {
+        // an uncompressed tar (compressed layers take the staged path); not a layer this
+        // store already holds, when its name gives its diff ID (berth's own `save`)
+        let is_tar = size >= 1024 && head.len() == 512 && &head[257..262] == b"ustar";
+        if !is_tar {
+            return false;
+        }
+        let named = path
+            .strip_suffix("/layer.tar")
+            .or_else(|| path.strip_prefix("blobs/sha256/"))
+            .and_then(|h| berth_image::Digest::from_hex(h).ok());
+        !named.is_some_and(|d| self.engine.images.has_blob(&d))
+    }
+
+    fn take(&mut self, path: &str, content: &mut dyn Read) -> Option<berth_image::Digest> {
+        let res = self
+            .engine
+            .unpack_streamed(Hashing::Producer, |pipe| {
+                pipe.copy_from(content).map(|_| ())
+            })
+            .and_then(|(u, staged)| {
+                let d = berth_image::Digest::parse(&staged.diff_id)?;
+                Ok((d, u, staged))
+            });
+        match res {
+            Ok((d, u, staged)) => {
+                self.taken.insert(path.to_string(), (u, staged));
+                Some(d)
+            }
+            Err(e) => {
+                tracing::warn!(path, error = %e, "layer refused while loading");
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+}
 
 impl Engine {
     /// Loads a `docker save` / OCI archive (blocking: call from a blocking task). Returns the
@@ -27,7 +77,21 @@ impl Engine {
     }
 
     fn load_staged(&self, reader: impl Read, staging: &std::path::Path) -> Result<Vec<String>> {
-        let found = berth_image::archive::unpack(reader, staging)?;
+        let t0 = std::time::Instant::now();
+        let mut sink = LoadSink {
+            engine: self,
+            taken: HashMap::new(),
+            error: None,
+        };
+        let found = match berth_image::archive::unpack_with(reader, staging, &mut sink) {
+            Ok(f) => f,
+            Err(e) => return Err(sink.error.take().unwrap_or_else(|| e.into())),
+        };
+        tracing::debug!(
+            layers_unpacked = sink.taken.len(),
+            ms = t0.elapsed().as_millis() as u64,
+            "archive read"
+        );
         if found.is_empty() {
             return Err(Error::InvalidParameter(
                 "no images found in the archive".into(),
@@ -52,6 +116,23 @@ impl Engine {
                     .map(|d| self.images.has_blob(&d))
                     .unwrap_or(false);
                 if !self.snaps.has_layer(&chain) || !have_tar {
+                    let key = path
+                        .strip_prefix(staging)
+                        .ok()
+                        .and_then(|p| p.to_str())
+                        .unwrap_or("");
+                    if let Some((unpacked, staged)) = sink.taken.remove(key) {
+                        // unpacked while the archive streamed
+                        if staged.diff_id != *diff {
+                            return Err(Error::InvalidParameter(format!(
+                                "layer digest mismatch: expected {diff}, got {}",
+                                staged.diff_id
+                            )));
+                        }
+                        self.publish_layer(parent.as_deref(), unpacked, staged)?;
+                        parent = Some(chain);
+                        continue;
+                    }
                     // a layer file shared by two images of the archive may already be moved
                     // into the store by the first: read it back from there
                     let staged = match path.exists() {

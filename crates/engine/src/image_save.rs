@@ -1,16 +1,16 @@
 //! `save` (docker-archive out), `commit` (a container's RW layer → a new image on top of its
 //! own), `import` (a tar → a one-layer image), and the `--change` Dockerfile instructions.
 
-use crate::container_fs::ChannelWriter;
-use crate::layers::{HashingWriter, Staged};
+use crate::layers::tar_out::{append_path, BodySink, ChunkSink, TarOut};
+use crate::layers::Hashing;
 use crate::timefmt::format_rfc3339_nanos;
 use crate::{Engine, Error, Result};
 use berth_image::{ContainerConfig, ImageConfig, Reference};
 use bytes::Bytes;
 use serde_json::{json, Value};
-use sha2::Digest as _;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::sync::Arc;
@@ -125,6 +125,17 @@ fn file_header(size: u64) -> tar::Header {
     h
 }
 
+/// Whether `rel` may be one of the engine's own paths (so that the lower layers are looked up
+/// only for those).
+fn maybe_placeholder(rel: &str) -> bool {
+    matches!(
+        rel,
+        "etc/hostname" | "etc/hosts" | "etc/resolv.conf" | ".dockerenv" | "dev" | "proc" | "sys"
+    ) || rel.starts_with("dev/")
+        || rel.starts_with("proc/")
+        || rel.starts_with("sys/")
+}
+
 /// The paths the engine adds to every container (mount points), left out of commits.
 fn engine_placeholder(rel: &str, md: &std::fs::Metadata, in_lower: bool) -> bool {
     if in_lower {
@@ -139,59 +150,53 @@ fn engine_placeholder(rel: &str, md: &std::fs::Metadata, in_lower: bool) -> bool
 
 impl Engine {
     /// Writes the RW layer at `upper` as a docker layer tar (overlay whiteouts → `.wh.` files,
-    /// opaque dirs → `.wh..wh..opq`) into a staging file.
-    fn stage_upper(&self, upper: &Path, lowers: &[std::path::PathBuf]) -> Result<Staged> {
-        let path = self.staging_path("commit");
-        // removes the file on any early return
-        let mut staged = Staged {
-            path: path.clone(),
-            diff_id: String::new(),
-        };
-        let file = std::fs::File::create(&path)?;
-        let mut w = HashingWriter {
-            inner: std::io::BufWriter::new(file),
-            hasher: sha2::Sha256::new(),
-        };
-        {
-            let mut b = tar::Builder::new(&mut w);
-            b.follow_symlinks(false);
-            let mut stack = vec![std::path::PathBuf::new()];
-            while let Some(rel) = stack.pop() {
-                let mut entries: Vec<_> = std::fs::read_dir(upper.join(&rel))?.flatten().collect();
-                entries.sort_by_key(|e| e.file_name());
-                for e in entries.into_iter().rev() {
-                    let r = rel.join(e.file_name());
-                    let rs = r.to_string_lossy().into_owned();
-                    let md = e.path().symlink_metadata()?;
+    /// opaque dirs → `.wh..wh..opq`), each file read once.
+    fn write_upper<S: ChunkSink>(
+        out: &mut TarOut<S>,
+        upper: &Path,
+        lowers: &[std::path::PathBuf],
+    ) -> Result<()> {
+        let mut stack = vec![std::path::PathBuf::new()];
+        while let Some(rel) = stack.pop() {
+            let dir = upper.join(&rel);
+            let mut names: Vec<_> = std::fs::read_dir(&dir)?
+                .map(|e| e.map(|e| e.file_name()))
+                .collect::<std::io::Result<_>>()?;
+            names.sort();
+            let mut subdirs = Vec::new();
+            for n in names {
+                let r = rel.join(&n);
+                let p = dir.join(&n);
+                let rs = r.to_string_lossy();
+                let md = p.symlink_metadata()?;
+                if maybe_placeholder(&rs) {
                     let in_lower = lowers.iter().any(|l| l.join(&r).symlink_metadata().is_ok());
                     if engine_placeholder(&rs, &md, in_lower) {
                         continue;
                     }
-                    if md.file_type().is_char_device() && md.rdev() == 0 {
-                        let name = rel.join(format!(".wh.{}", e.file_name().to_string_lossy()));
-                        b.append_data(&mut file_header(0), name, std::io::empty())?;
-                        continue;
+                }
+                if md.file_type().is_char_device() && md.rdev() == 0 {
+                    let mut name = rel.as_os_str().as_bytes().to_vec();
+                    if !name.is_empty() {
+                        name.push(b'/');
                     }
-                    b.append_path_with_name(e.path(), &r)?;
-                    if md.is_dir() {
-                        let opaque =
-                            nix::sys::stat::stat(&e.path()).is_ok() && xattr_opaque(&e.path());
-                        if opaque {
-                            b.append_data(
-                                &mut file_header(0),
-                                r.join(".wh..wh..opq"),
-                                std::io::empty(),
-                            )?;
-                        }
-                        stack.push(r);
+                    name.extend_from_slice(b".wh.");
+                    name.extend_from_slice(n.as_bytes());
+                    out.data(&mut file_header(0), &name, &[])?;
+                    continue;
+                }
+                append_path(out, r.as_os_str().as_bytes(), &p, &md)?;
+                if md.is_dir() {
+                    if xattr_opaque(&p) {
+                        let name = r.join(".wh..wh..opq");
+                        out.data(&mut file_header(0), name.as_os_str().as_bytes(), &[])?;
                     }
+                    subdirs.push(r);
                 }
             }
-            b.finish()?;
+            stack.extend(subdirs.into_iter().rev());
         }
-        w.flush()?;
-        staged.diff_id = w.digest();
-        Ok(staged)
+        Ok(())
     }
 
     /// `POST /commit`: the container's RW layer becomes a new layer on top of its image.
@@ -211,10 +216,17 @@ impl Engine {
         let result = (|| -> Result<String> {
             let img = self.images.get(&rec.image_id)?;
             let paths = self.snaps.rw_paths(&c.id)?;
-            let staged = self.stage_upper(&paths.upper, &paths.lowers)?;
+            let t0 = std::time::Instant::now();
+            let (unpacked, staged) = self.unpack_streamed(Hashing::Unpacker, |pipe| {
+                let mut out = TarOut::new(pipe);
+                Self::write_upper(&mut out, &paths.upper, &paths.lowers)?;
+                out.finish()?;
+                Ok(())
+            })?;
             let diff_id = staged.diff_id.clone();
             let parent = Self::chain_ids(&img).last().cloned();
-            self.commit_layer(parent.as_deref(), staged)?;
+            self.publish_layer(parent.as_deref(), unpacked, staged)?;
+            tracing::debug!(id = %c.id, ms = t0.elapsed().as_millis() as u64, "RW layer committed");
             let mut cfg: ImageConfig = img.config.clone();
             let mut cc: ContainerConfig = cfg.config.clone().unwrap_or_default();
             let own = &rec.config;
@@ -272,15 +284,20 @@ impl Engine {
         message: &str,
         changes: &[String],
     ) -> Result<String> {
-        let staged = self.stage_layer(reader)?;
-        if std::fs::metadata(&staged.path)?.len() < 512 {
-            return Err(Error::InvalidParameter("invalid tar: too short".into()));
-        }
-        // the extractor refuses garbage and hostile entries and keeps nothing of a bad layer
-        let diff_id = staged.diff_id.clone();
-        self.commit_layer(None, staged)?;
         let mut cc = ContainerConfig::default();
         apply_changes(&mut cc, changes)?;
+        // unpacked as it arrives; the extractor refuses garbage and hostile entries and keeps
+        // nothing of a bad layer
+        let (unpacked, staged) = self.unpack_streamed(Hashing::Producer, |pipe| {
+            let mut plain = berth_util::io::maybe_gunzip(reader)?;
+            pipe.copy_from(&mut plain)?;
+            Ok(())
+        })?;
+        if unpacked.tar_len() < 512 {
+            return Err(Error::InvalidParameter("invalid tar: too short".into()));
+        }
+        let diff_id = staged.diff_id.clone();
+        self.publish_layer(None, unpacked, staged)?;
         let now = format_rfc3339_nanos(Some(SystemTime::now()));
         let cfg = json!({
             "architecture": "amd64",
@@ -337,12 +354,8 @@ impl Engine {
             .collect();
         let (tx, rx) = mpsc::channel(8);
         tokio::task::spawn_blocking(move || {
-            let mut w = ChannelWriter {
-                tx,
-                buf: Vec::new(),
-            };
             let res = (|| -> std::io::Result<()> {
-                let mut b = tar::Builder::new(&mut w);
+                let mut b = TarOut::new(BodySink(tx));
                 let mut written = std::collections::HashSet::new();
                 let mut manifest = Vec::new();
                 let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
@@ -358,29 +371,34 @@ impl Engine {
                             h.set_mode(0o755);
                             h.set_size(0);
                             h.set_mtime(0);
-                            b.append_data(&mut h, format!("{hexd}/"), std::io::empty())?;
-                            b.append_data(
+                            b.header(&mut h, format!("{hexd}/").as_bytes(), None)?;
+                            b.data(
                                 &mut file_header(3),
-                                format!("{hexd}/VERSION"),
-                                &b"1.0"[..],
+                                format!("{hexd}/VERSION").as_bytes(),
+                                b"1.0",
                             )?;
                             let js = format!("{{\"id\":\"{hexd}\"}}");
-                            b.append_data(
+                            b.data(
                                 &mut file_header(js.len() as u64),
-                                format!("{hexd}/json"),
+                                format!("{hexd}/json").as_bytes(),
                                 js.as_bytes(),
                             )?;
-                            let f = std::fs::File::open(&layer_paths[d])?;
+                            let mut f = std::fs::File::open(&layer_paths[d])?;
                             let len = f.metadata()?.len();
-                            b.append_data(&mut file_header(len), format!("{hexd}/layer.tar"), f)?;
+                            b.header(
+                                &mut file_header(len),
+                                format!("{hexd}/layer.tar").as_bytes(),
+                                None,
+                            )?;
+                            b.content(&mut f, len)?;
                         }
                         layers.push(format!("{hexd}/layer.tar"));
                     }
                     let cfg_name = format!("{}.json", it.config_hex);
-                    b.append_data(
+                    b.data(
                         &mut file_header(it.config.len() as u64),
-                        &cfg_name,
-                        &it.config[..],
+                        cfg_name.as_bytes(),
+                        &it.config,
                     )?;
                     for t in &it.tags {
                         if let Some((repo, tag)) = t.rsplit_once(':') {
@@ -398,14 +416,13 @@ impl Engine {
                     manifest.push(json!({"Config": cfg_name, "RepoTags": if it.tags.is_empty() { Value::Null } else { json!(it.tags) }, "Layers": layers}));
                 }
                 let m = serde_json::to_vec(&manifest)?;
-                b.append_data(&mut file_header(m.len() as u64), "manifest.json", &m[..])?;
+                b.data(&mut file_header(m.len() as u64), b"manifest.json", &m)?;
                 if !repositories.is_empty() {
                     let r = serde_json::to_vec(&repositories)?;
-                    b.append_data(&mut file_header(r.len() as u64), "repositories", &r[..])?;
+                    b.data(&mut file_header(r.len() as u64), b"repositories", &r)?;
                 }
-                b.finish()
+                b.finish().map(|_| ())
             })();
-            let _ = w.flush();
             if let Err(e) = res {
                 tracing::warn!("save: {e}");
             }

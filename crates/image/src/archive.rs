@@ -122,7 +122,44 @@ fn symlink_target(link: &[String], target: &str, raw: &str) -> Result<String> {
     Ok(out.join("/"))
 }
 
-fn extract(reader: impl Read, staging: &Path) -> Result<Staged> {
+/// Is offered each regular file of an archive as it streams by, so that layer tars can be
+/// unpacked in the same pass instead of being written to staging and read back.
+pub trait FileSink {
+    /// `head` holds the file's first bytes (up to 512): true to take the file.
+    fn wants(&mut self, path: &str, size: u64, head: &[u8]) -> bool;
+    /// Reads the whole of `content` (the raw bytes of the file at `path`, `head` included)
+    /// and returns their sha256. The archive keeps no copy of a file taken. `None` when the
+    /// sink failed: the archive is then refused, and the sink keeps the reason.
+    fn take(&mut self, path: &str, content: &mut dyn Read) -> Option<Digest>;
+}
+
+/// A sink that takes nothing.
+struct NoSink;
+
+impl FileSink for NoSink {
+    fn wants(&mut self, _: &str, _: u64, _: &[u8]) -> bool {
+        false
+    }
+    fn take(&mut self, _: &str, _: &mut dyn Read) -> Option<Digest> {
+        None
+    }
+}
+
+/// Reads up to `buf.len()` bytes (fewer only at the end of the stream).
+fn read_head(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+fn extract(reader: impl Read, staging: &Path, sink: &mut dyn FileSink) -> Result<Staged> {
     let mut ar = tar::Archive::new(maybe_gunzip(reader)?);
     let mut st = Staged::default();
     for entry in ar.entries().map_err(|e| bad(format!("reading tar: {e}")))? {
@@ -167,12 +204,26 @@ fn extract(reader: impl Read, staging: &Path) -> Result<Staged> {
                 st.dirs.insert(comps[..i].join("/"));
             }
             let _ = fs::remove_file(&dst);
+            let mut head = [0u8; 512];
+            let hn =
+                read_head(&mut entry, &mut head).map_err(|e| bad(format!("reading {raw}: {e}")))?;
+            let size = entry.header().size().unwrap_or(0);
+            if sink.wants(&key, size, &head[..hn]) {
+                let mut content = io::Cursor::new(&head[..hn]).chain(&mut entry);
+                let digest = sink
+                    .take(&key, &mut content)
+                    .ok_or_else(|| bad(format!("layer {raw} refused")))?;
+                st.files.insert(key, digest);
+                continue;
+            }
             let mut f = OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(&dst)?;
             let mut h = Hasher::new();
+            h.update(&head[..hn]);
+            f.write_all(&head[..hn])?;
             let mut buf = vec![0u8; 128 * 1024];
             loop {
                 let k = match entry.read(&mut buf) {
@@ -493,7 +544,18 @@ fn oci_layout(cx: &Ctx) -> Result<Vec<ArchiveImage>> {
 
 /// Unpacks the archive into `staging` (created empty by the caller) and parses it.
 pub fn unpack(reader: impl Read, staging: &Path) -> Result<Vec<ArchiveImage>> {
-    let st = extract(reader, staging)?;
+    unpack_with(reader, staging, &mut NoSink)
+}
+
+/// [`unpack`], offering each regular file to `sink` first. A file the sink takes is not
+/// written to staging: its path in [`ArchiveImage::layers`] does not exist, and the caller
+/// finds it in its sink by that path relative to `staging`.
+pub fn unpack_with(
+    reader: impl Read,
+    staging: &Path,
+    sink: &mut dyn FileSink,
+) -> Result<Vec<ArchiveImage>> {
+    let st = extract(reader, staging, sink)?;
     let cx = Ctx { staging, st };
     let images = if cx.exists("manifest.json") {
         docker_archive(&cx)?

@@ -18,6 +18,8 @@ mod util;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+pub use layer::Unpacked;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("layer not found: {0}")]
@@ -57,12 +59,18 @@ pub struct RwPaths {
 
 pub struct Snapshotter {
     root: PathBuf,
+    /// where (inode region) and when this process removed layers: see `layer::fresh_tmp_dir`
+    removed: std::sync::Mutex<Vec<(std::time::Instant, u64)>>,
 }
 
 impl Snapshotter {
     pub fn open(root: &Path) -> Result<Snapshotter> {
         std::fs::create_dir_all(root)?;
         let root = root.canonicalize()?;
+        // each layer and RW layer in a fresh block group: see spread_subdirs
+        if let Err(e) = berth_util::fs::spread_subdirs(&root) {
+            tracing::debug!(path = %root.display(), error = %e, "top-directory flag not set");
+        }
         // half-written layers of an interrupted apply_layer / create_rw
         for e in std::fs::read_dir(&root)?.flatten() {
             if e.file_name().to_string_lossy().starts_with("tmp-") {
@@ -70,7 +78,10 @@ impl Snapshotter {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
-        Ok(Snapshotter { root })
+        Ok(Snapshotter {
+            root,
+            removed: std::sync::Mutex::new(Vec::new()),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -110,6 +121,7 @@ impl Snapshotter {
     pub fn remove_layer(&self, chain_id: &str) -> Result<()> {
         let hex = self.layer_hex(chain_id)?;
         let _ = std::fs::remove_file(self.root.join("l").join(layer::short_id(hex)));
+        layer::note_removal(self, &self.root.join(hex));
         std::fs::remove_dir_all(self.root.join(hex))?;
         Ok(())
     }
@@ -131,6 +143,21 @@ impl Snapshotter {
         reader: impl Read,
     ) -> Result<LayerInfo> {
         layer::apply(self, parent, expected_diff_id, reader)
+    }
+
+    /// Unpacks a layer tar (gzip auto-detected) into a temp dir while hashing it, for callers
+    /// that learn the diff ID from the stream itself (import, commit) or only later (load).
+    /// Hostile entries are rejected with nothing left behind; the result is published with
+    /// [`Unpacked::commit`] once the caller has checked its diff ID, and removed if dropped.
+    pub fn unpack_layer(&self, reader: impl Read) -> Result<Unpacked<'_>> {
+        layer::unpack(self, reader, true)
+    }
+
+    /// [`Snapshotter::unpack_layer`] for a producer that hashes the stream itself as it writes
+    /// it (on another thread, so that the two share the work): it names the layer with
+    /// [`Unpacked::set_diff_id`] before committing it.
+    pub fn unpack_layer_unhashed(&self, reader: impl Read) -> Result<Unpacked<'_>> {
+        layer::unpack(self, reader, false)
     }
 
     /// Creates `<key>/{diff,work,merged}` over the layer chain ending at `parent`.

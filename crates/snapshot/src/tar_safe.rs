@@ -67,8 +67,20 @@ impl Attrs {
     }
 }
 
+/// Directories below the root are kept open along the path of the last entry, so that the
+/// next entry in the same or a nearby directory needs no walk from the root.
+const MAX_CACHED_DIRS: usize = 64;
+
+/// Buffer for file contents (one allocation per extraction).
+const COPY_BUF: usize = 256 * 1024;
+
 pub(crate) struct Extractor {
     root: OwnedFd,
+    /// components of the directory path held open in `dir_fds` (`dir_fds[i]` is the directory
+    /// `dir_path[..=i]`, each opened with `O_NOFOLLOW` from the one before)
+    dir_path: Vec<Vec<u8>>,
+    dir_fds: Vec<OwnedFd>,
+    buf: Vec<u8>,
     /// directories whose mtime is set once the whole stream is extracted
     dir_times: Vec<(Vec<Vec<u8>>, i64)>,
     /// bytes of regular file content
@@ -100,52 +112,93 @@ impl Extractor {
     pub(crate) fn new(root: OwnedFd) -> Extractor {
         Extractor {
             root,
+            dir_path: Vec::new(),
+            dir_fds: Vec::new(),
+            buf: Vec::new(),
             dir_times: Vec::new(),
             size: 0,
             whiteouts: true,
         }
     }
 
-    /// Opens the directory `comps` below the root without following symlinks, creating
-    /// missing components (0755) when `create`.
-    fn open_dir(&self, comps: &[Vec<u8>], create: bool, entry: &[u8]) -> Result<OwnedFd> {
+    /// Forgets the open directories at or below `comps`, which the entry about to be applied
+    /// may replace or remove.
+    fn invalidate(&mut self, comps: &[Vec<u8>]) {
+        if self.dir_path.len() >= comps.len() && self.dir_path[..comps.len()] == *comps {
+            let keep = comps.len().saturating_sub(1);
+            self.dir_path.truncate(keep);
+            self.dir_fds.truncate(keep);
+        }
+    }
+
+    /// Opens `name` in `dir` as a directory without following symlinks, creating it (0755)
+    /// when missing and `create`.
+    fn open_child(dir: BorrowedFd, name: &[u8], create: bool, entry: &[u8]) -> Result<OwnedFd> {
         let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let mut cur: Option<OwnedFd> = None;
-        for c in comps {
+        match openat(dir, os(name), flags, Mode::empty()) {
+            Ok(fd) => Ok(fd),
+            Err(Errno::ENOENT) if create => {
+                mkdirat(dir, os(name), Mode::from_bits_truncate(0o755))?;
+                Ok(openat(dir, os(name), flags, Mode::empty())?)
+            }
+            Err(Errno::ENOENT) => Err(invalid(format!(
+                "{}: {} does not exist in the layer",
+                show(entry),
+                show(name)
+            ))),
+            Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => Err(invalid(format!(
+                "{}: parent {} is a symlink or not a directory",
+                show(entry),
+                show(name)
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Opens the directory `comps` below the root without following symlinks, creating
+    /// missing components (0755) when `create`. Reuses the directories held open for the
+    /// previous entry.
+    fn open_dir(&mut self, comps: &[Vec<u8>], create: bool, entry: &[u8]) -> Result<OwnedFd> {
+        let common = self
+            .dir_path
+            .iter()
+            .zip(comps)
+            .take_while(|(a, b)| a == b)
+            .count();
+        self.dir_path.truncate(common);
+        self.dir_fds.truncate(common);
+        let mut deep: Option<OwnedFd> = None;
+        for c in &comps[common..] {
             let next = {
-                let dir = match &cur {
-                    Some(fd) => fd.as_fd(),
-                    None => self.root.as_fd(),
+                let dir = match (&deep, self.dir_fds.last()) {
+                    (Some(fd), _) => fd.as_fd(),
+                    (None, Some(fd)) => fd.as_fd(),
+                    (None, None) => self.root.as_fd(),
                 };
-                match openat(dir, os(c), flags, Mode::empty()) {
-                    Ok(fd) => fd,
-                    Err(Errno::ENOENT) if create => {
-                        mkdirat(dir, os(c), Mode::from_bits_truncate(0o755))?;
-                        openat(dir, os(c), flags, Mode::empty())?
-                    }
-                    Err(Errno::ENOENT) => {
-                        return Err(invalid(format!(
-                            "{}: {} does not exist in the layer",
-                            show(entry),
-                            show(c)
-                        )))
-                    }
-                    Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => {
-                        return Err(invalid(format!(
-                            "{}: parent {} is a symlink or not a directory",
-                            show(entry),
-                            show(c)
-                        )))
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+                Self::open_child(dir, c, create, entry)?
             };
-            cur = Some(next);
+            if deep.is_none() && self.dir_fds.len() < MAX_CACHED_DIRS {
+                self.dir_path.push(c.clone());
+                self.dir_fds.push(next);
+            } else {
+                deep = Some(next);
+            }
         }
-        match cur {
-            Some(fd) => Ok(fd),
-            None => Ok(self.root.try_clone()?),
+        match (deep, self.dir_fds.last()) {
+            (Some(fd), _) => Ok(fd),
+            (None, Some(fd)) => Ok(fd.try_clone()?),
+            (None, None) => Ok(self.root.try_clone()?),
         }
+    }
+
+    /// Opens `comps` walking from the root, without touching the open directories (for
+    /// hard link targets).
+    fn open_dir_uncached(&self, comps: &[Vec<u8>], entry: &[u8]) -> Result<OwnedFd> {
+        let mut cur = self.root.try_clone()?;
+        for c in comps {
+            cur = Self::open_child(cur.as_fd(), c, false, entry)?;
+        }
+        Ok(cur)
     }
 
     /// Removes whatever is at `dir/name` (recursively for directories) unless it is a
@@ -179,6 +232,8 @@ impl Extractor {
         drop(ar);
         // directory mtimes last (deepest first) since creating children changed them
         let dir_times = std::mem::take(&mut self.dir_times);
+        self.dir_path.clear();
+        self.dir_fds.clear();
         for (comps, mtime) in dir_times.iter().rev() {
             if let Ok(fd) = self.open_dir(comps, false, b"") {
                 let t = TimeSpec::new(*mtime as _, 0);
@@ -231,6 +286,26 @@ impl Extractor {
         }
     }
 
+    /// Copies a file's content from the tar in large writes.
+    fn copy_content(&mut self, from: &mut impl Read, to: &mut File, raw: &[u8]) -> Result<u64> {
+        use std::io::Write as _;
+        if self.buf.is_empty() {
+            self.buf = vec![0; COPY_BUF];
+        }
+        let mut total = 0u64;
+        loop {
+            let n = match from.read(&mut self.buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(invalid(format!("reading {}: {e}", show(raw)))),
+            };
+            to.write_all(&self.buf[..n])?;
+            total += n as u64;
+        }
+        Ok(total)
+    }
+
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<R>) -> Result<()> {
         let kind = entry.header().entry_type();
         if kind.is_pax_global_extensions()
@@ -247,6 +322,15 @@ impl Extractor {
             return Ok(());
         };
         let attrs = Self::attrs(entry)?;
+        // what this entry may replace: its own path, or the whited-out one
+        match name.strip_prefix(WHITEOUT_PREFIX) {
+            Some(real) if self.whiteouts && !real.starts_with(WHITEOUT_PREFIX) => {
+                let mut target = parents.to_vec();
+                target.push(real.to_vec());
+                self.invalidate(&target);
+            }
+            _ => self.invalidate(&comps),
+        }
         let pfd = self.open_dir(parents, true, &raw)?;
         let p = pfd.as_fd();
 
@@ -292,20 +376,29 @@ impl Extractor {
             Self::xattrs_fd(fd.as_fd(), &attrs, &raw);
             self.dir_times.push((comps.clone(), attrs.mtime));
         } else if kind.is_file() || kind.is_contiguous() {
-            self.clear(p, name, false)?;
-            let fd = openat(
-                p,
-                os(name),
-                OFlag::O_WRONLY
-                    | OFlag::O_CREAT
-                    | OFlag::O_EXCL
-                    | OFlag::O_NOFOLLOW
-                    | OFlag::O_CLOEXEC,
-                Mode::from_bits_truncate(0o600),
-            )?;
+            let create = || {
+                openat(
+                    p,
+                    os(name),
+                    OFlag::O_WRONLY
+                        | OFlag::O_CREAT
+                        | OFlag::O_EXCL
+                        | OFlag::O_NOFOLLOW
+                        | OFlag::O_CLOEXEC,
+                    Mode::from_bits_truncate(0o600),
+                )
+            };
+            // most names are new: try first, clear what is there only if that fails
+            let fd = match create() {
+                Ok(fd) => fd,
+                Err(Errno::EEXIST) => {
+                    self.clear(p, name, false)?;
+                    create()?
+                }
+                Err(e) => return Err(e.into()),
+            };
             let mut f = File::from(fd);
-            let n = io::copy(entry, &mut f)
-                .map_err(|e| invalid(format!("reading {}: {e}", show(&raw))))?;
+            let n = self.copy_content(entry, &mut f, &raw)?;
             self.size += n;
             fchown(&f, uid, gid)?;
             fchmod(&f, mode)?;
@@ -336,7 +429,7 @@ impl Extractor {
             if tcomps == comps {
                 return Err(invalid(format!("hardlink {} to itself", show(&raw))));
             }
-            let tfd = self.open_dir(tparents, false, &target)?;
+            let tfd = self.open_dir_uncached(tparents, &target)?;
             match fstatat(&tfd, os(tname), AtFlags::AT_SYMLINK_NOFOLLOW) {
                 Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {
                     return Err(invalid(format!("hardlink {} to a directory", show(&raw))))

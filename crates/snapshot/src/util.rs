@@ -10,26 +10,37 @@ use std::io::{self, Read};
 /// Hashes (sha256) and counts everything read through it.
 pub(crate) struct HashingReader<R> {
     inner: R,
-    hasher: sha2::Sha256,
+    hasher: Option<sha2::Sha256>,
+    len: u64,
 }
 
 impl<R: Read> HashingReader<R> {
-    pub(crate) fn new(inner: R) -> Self {
+    /// Counts, and hashes if `hash`.
+    pub(crate) fn new(inner: R, hash: bool) -> Self {
         HashingReader {
             inner,
-            hasher: sha2::Sha256::new(),
+            hasher: hash.then(sha2::Sha256::new),
+            len: 0,
         }
+    }
+    /// Bytes read so far.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
     }
     /// `sha256:<hex>` of everything read so far.
     pub(crate) fn finish(self) -> String {
-        format!("sha256:{}", hex::encode(self.hasher.finalize().as_slice()))
+        let h = self.hasher.unwrap_or_default();
+        format!("sha256:{}", hex::encode(h.finalize().as_slice()))
     }
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
+        self.len += n as u64;
         Ok(n)
     }
 }

@@ -52,6 +52,35 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// ext4's "top of directory hierarchies" inode flag (`chattr +T`, `FS_TOPDIR_FL`).
+const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
+
+/// Marks `dir` with ext4's top-directory flag (`chattr +T`), so that every directory made
+/// directly in it starts in a fresh block group and everything below it follows there.
+///
+/// Why: on ext4 without a journal the inode allocator skips inodes deleted in the last minutes
+/// (`recently_deleted`), scanning them one by one for every new inode. A new layer unpacked
+/// where the last one was just removed then costs about 1 ms per file; spread out, about 20 µs.
+/// Best effort: other filesystems refuse the ioctl, which changes nothing else.
+pub fn spread_subdirs(dir: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = File::open(dir)?;
+    let mut flags: libc::c_int = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes one int through the pointer we pass; valid fd.
+    if unsafe { libc::ioctl(f.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if flags & FS_TOPDIR_FL != 0 {
+        return Ok(());
+    }
+    flags |= FS_TOPDIR_FL;
+    // SAFETY: FS_IOC_SETFLAGS reads one int through the pointer we pass; valid fd.
+    if unsafe { libc::ioctl(f.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
