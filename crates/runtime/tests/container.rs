@@ -527,6 +527,13 @@ fn resources_stats_freeze(root: &Path) -> u32 {
     passed += 1;
 
     // stats of the running container
+    // `wc` has printed "3" but may not have exited yet: let the pid count settle first
+    let settle = std::time::Instant::now();
+    while stats::stats(&cg).unwrap().pids_current > 1
+        && settle.elapsed() < std::time::Duration::from_secs(5)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let t = std::time::Instant::now();
     let st = stats::stats(&cg).unwrap();
     let took = t.elapsed();
