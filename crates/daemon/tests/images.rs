@@ -180,11 +180,20 @@ fn diff_export_system_df() {
     assert!(df.contains("Images") && df.contains("Containers"), "{df}");
 }
 
-/// A private dockerd (own roots and socket, no bridge, no iptables) for round trips, stopped
-/// by pid on drop. None when dockerd is not installed.
+/// A private dockerd (own roots, socket and bridge, no iptables) for round trips, stopped by
+/// pid on drop. None when dockerd is not installed. Not `--bridge none`: with that, dockerd
+/// deletes the host's `docker0`, breaking a docker engine that runs beside us.
 struct Dockerd {
     root: std::path::PathBuf,
     child: std::process::Child,
+    bridge: String,
+}
+
+fn ip(args: &[&str]) {
+    let _ = std::process::Command::new("ip")
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .status();
 }
 
 impl Dockerd {
@@ -195,18 +204,26 @@ impl Dockerd {
         }
         let root = root.join("dockerd");
         std::fs::create_dir_all(&root).unwrap();
+        let bridge = format!("btdk{}", std::process::id() % 100_000);
+        ip(&["link", "add", "name", &bridge, "type", "bridge"]);
+        ip(&["addr", "add", "198.18.99.1/24", "dev", &bridge]);
+        ip(&["link", "set", &bridge, "up"]);
         let log = std::fs::File::create(root.join("log")).unwrap();
         let child = std::process::Command::new("/usr/sbin/dockerd")
             .args(["--data-root", root.join("data").to_str().unwrap()])
             .args(["--exec-root", root.join("exec").to_str().unwrap()])
             .args(["--pidfile", root.join("pid").to_str().unwrap()])
             .args(["-H", &format!("unix://{}", root.join("d.sock").display())])
-            .args(["--bridge", "none", "--iptables=false", "--ip-masq=false"])
+            .args(["--bridge", &bridge, "--iptables=false", "--ip-masq=false"])
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .unwrap();
-        let d = Dockerd { root, child };
+        let d = Dockerd {
+            root,
+            child,
+            bridge,
+        };
         let ok = common::eventually(30, || d.docker(&["version"]).status.success());
         assert!(
             ok,
@@ -237,6 +254,7 @@ impl Drop for Dockerd {
         let _ = self.child.wait();
         // its containerd child follows it; unmount whatever it left below our root
         common::cleanup_root(&self.root);
+        ip(&["link", "del", &self.bridge]);
     }
 }
 
