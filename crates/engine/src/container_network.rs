@@ -77,6 +77,15 @@ pub(crate) fn mode_of(m: &str) -> Mode<'_> {
     }
 }
 
+/// Writes `text` in place (the container's bind mount sees the same inode) unless the file
+/// already holds it: a write on this ext4 costs far more than the read.
+fn write_if_changed(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    if std::fs::read(path).is_ok_and(|old| old == text.as_bytes()) {
+        return Ok(());
+    }
+    std::fs::write(path, text)
+}
+
 fn host_hostname() -> String {
     nix::unistd::gethostname()
         .ok()
@@ -319,7 +328,7 @@ impl Engine {
         let dns_opts = hc_list(hc.get("DnsOptions"));
         if matches!(mode_of(&mode), Mode::Host) {
             let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
-            std::fs::write(dir.join("hosts"), hosts)?;
+            write_if_changed(&dir.join("hosts"), &hosts)?;
             let resolv = if dns_servers.is_empty() && dns_search.is_empty() && dns_opts.is_empty() {
                 std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
             } else {
@@ -331,7 +340,7 @@ impl Engine {
                     false,
                 )
             };
-            std::fs::write(dir.join("resolv.conf"), resolv)?;
+            write_if_changed(&dir.join("resolv.conf"), &resolv)?;
             return Ok(NetPlan {
                 ns: NetNs::Host,
                 files: dir,
@@ -383,9 +392,9 @@ impl Engine {
             extra.push((names, ip));
             link_env.extend(env);
         }
-        std::fs::write(
-            dir.join("hosts"),
-            hosts_file(
+        write_if_changed(
+            &dir.join("hosts"),
+            &hosts_file(
                 &rec.config.hostname,
                 own.first().copied().as_slice(),
                 &extra,
@@ -395,9 +404,9 @@ impl Engine {
         if upstream_dns.is_empty() && !user {
             upstream_dns = self.net().cfg.dns.clone();
         }
-        std::fs::write(
-            dir.join("resolv.conf"),
-            dns::container_resolv_conf(
+        write_if_changed(
+            &dir.join("resolv.conf"),
+            &dns::container_resolv_conf(
                 &host_resolv,
                 if user { &[] } else { &upstream_dns },
                 &dns_search,
