@@ -91,16 +91,7 @@ pub fn ps_item(c: &Value, now: f64, trunc: bool) -> J {
         .map(|n| n.strip_prefix('/').unwrap_or(n).to_string())
         .filter(|n| !trunc || !n.contains('/'))
         .collect();
-    let mut labels: Vec<(String, String)> = c
-        .get("Labels")
-        .and_then(|l| l.as_object())
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
-    labels.sort();
+    let labels = crate::jv::sorted_labels(c);
     let mounts: Vec<String> = c
         .get("Mounts")
         .and_then(|m| m.as_array())

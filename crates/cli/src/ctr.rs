@@ -4,6 +4,7 @@
 use crate::client::Client;
 use crate::flags::{self, b, v, Parsed, Spec};
 use crate::http::ReqBody;
+use crate::jv::js;
 use crate::jv::J;
 use crate::run::{install_signal_proxy, pump, query_escape, AttachOpts};
 use crate::units::{human_size, rfc3339_nano_fixed};
@@ -18,10 +19,6 @@ fn parse(cmd: &str, args: &[String], specs: &[Spec], interspersed: bool) -> Resu
         return Ok(None);
     }
     Ok(Some(p))
-}
-
-fn js(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
 }
 
 fn out(text: &str) -> Result<()> {

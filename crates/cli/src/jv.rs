@@ -3,6 +3,35 @@
 
 use std::fmt::Write as _;
 
+/// A JSON string literal.
+pub fn js(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+/// A string map as JSON, keys sorted (as Go encodes maps).
+pub fn map_json(m: &std::collections::BTreeMap<String, String>) -> String {
+    let parts: Vec<String> = m
+        .iter()
+        .map(|(k, v)| format!("{}:{}", js(k), js(v)))
+        .collect();
+    format!("{{{}}}", parts.join(","))
+}
+
+/// The `Labels` object of a daemon answer as sorted (key, value) pairs.
+pub fn sorted_labels(v: &serde_json::Value) -> Vec<(String, String)> {
+    let mut labels: Vec<(String, String)> = v
+        .get("Labels")
+        .and_then(|l| l.as_object())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    labels.sort();
+    labels
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum J {
     Null,

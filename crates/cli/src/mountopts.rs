@@ -4,6 +4,7 @@
 //! client checks only the shape; the daemon judges sources, types and options.
 
 use crate::flags::Parsed;
+use crate::jv::map_json;
 use crate::units::ram_in_bytes;
 use serde_json::{json, Map, Value};
 
@@ -25,15 +26,6 @@ fn obj(fields: &[(&str, String)]) -> String {
         .map(|(k, v)| format!("{}:{v}", Value::String(k.to_string())))
         .collect();
     format!("{{{}}}", parts.join(","))
-}
-
-/// `{"k":"v",…}` in insertion order.
-fn str_obj(pairs: &[(String, String)]) -> String {
-    let f: Vec<(&str, String)> = pairs
-        .iter()
-        .map(|(k, v)| (k.as_str(), Value::String(v.clone()).to_string()))
-        .collect();
-    obj(&f)
 }
 
 fn list_or_null(v: &[String]) -> String {
@@ -134,9 +126,9 @@ pub fn parse_mount(v: &str) -> Result<String, String> {
     let mut read_only = false;
     let mut bind: Vec<(&str, String)> = Vec::new();
     let mut nocopy = false;
-    let mut vol_labels: Vec<(String, String)> = Vec::new();
+    let mut vol_labels = std::collections::BTreeMap::new();
     let mut driver_name = String::new();
-    let mut driver_opts: Vec<(String, String)> = Vec::new();
+    let mut driver_opts = std::collections::BTreeMap::new();
     let mut tmpfs: Vec<(&str, String)> = Vec::new();
     let mut any_vol = false;
     for field in v.split(',') {
@@ -167,7 +159,7 @@ pub fn parse_mount(v: &str) -> Result<String, String> {
                 any_vol = true;
                 let l = need(val)?;
                 let (lk, lv) = l.split_once('=').unwrap_or((&l, ""));
-                vol_labels.push((lk.to_string(), lv.to_string()));
+                vol_labels.insert(lk.to_string(), lv.to_string());
             }
             "volume-driver" => {
                 any_vol = true;
@@ -177,7 +169,7 @@ pub fn parse_mount(v: &str) -> Result<String, String> {
                 any_vol = true;
                 let o = need(val)?;
                 let (ok, ov) = o.split_once('=').unwrap_or((&o, ""));
-                driver_opts.push((ok.to_string(), ov.to_string()));
+                driver_opts.insert(ok.to_string(), ov.to_string());
             }
             "tmpfs-size" => {
                 let s = need(val)?;
@@ -216,14 +208,14 @@ pub fn parse_mount(v: &str) -> Result<String, String> {
             vol.push(("NoCopy", "true".into()));
         }
         if !vol_labels.is_empty() {
-            vol.push(("Labels", str_obj(&vol_labels)));
+            vol.push(("Labels", map_json(&vol_labels)));
         }
         let mut driver: Vec<(&str, String)> = Vec::new();
         if !driver_name.is_empty() {
             driver.push(("Name", js(&driver_name)));
         }
         if !driver_opts.is_empty() {
-            driver.push(("Options", str_obj(&driver_opts)));
+            driver.push(("Options", map_json(&driver_opts)));
         }
         vol.push(("DriverConfig", obj(&driver)));
         m.push(("VolumeOptions", obj(&vol)));

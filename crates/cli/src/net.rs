@@ -6,23 +6,12 @@ use crate::flags::{self, b, v, Parsed, Spec};
 use crate::http::ReqBody;
 use crate::img::{confirm, out, render};
 use crate::jv::J;
+use crate::jv::{js, map_json};
 use crate::netopts::Endpoint;
 use crate::{fail, tmpl};
 use anyhow::Result;
 use serde_json::Value;
 use std::collections::BTreeMap;
-
-fn js(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
-}
-
-fn map_json(m: &BTreeMap<String, String>) -> String {
-    let parts: Vec<String> = m
-        .iter()
-        .map(|(k, v)| format!("{}:{}", js(k), js(v)))
-        .collect();
-    format!("{{{}}}", parts.join(","))
-}
 
 pub const NETWORK_HELP: &str = "Usage:  berth network COMMAND
 
@@ -554,16 +543,7 @@ pub fn net_item(n: &Value, trunc: bool) -> J {
             .to_string()
     };
     let id = s("Id");
-    let mut labels: Vec<(String, String)> = n
-        .get("Labels")
-        .and_then(|l| l.as_object())
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
-    labels.sort();
+    let labels = crate::jv::sorted_labels(n);
     J::Obj(vec![
         (
             "CreatedAt".into(),

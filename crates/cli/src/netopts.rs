@@ -4,12 +4,9 @@
 //! `--link`, in the create body's wire form.
 
 use crate::flags::Parsed;
+use crate::jv::{js, map_json};
 use crate::ports::{add_expose, add_publish, is_ip, PortSet};
 use std::collections::BTreeMap;
-
-fn js(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
-}
 
 fn list_or_null(v: &[String]) -> String {
     if v.is_empty() {
@@ -17,14 +14,6 @@ fn list_or_null(v: &[String]) -> String {
     } else {
         serde_json::to_string(v).unwrap_or_default()
     }
-}
-
-fn map_json(m: &BTreeMap<String, String>) -> String {
-    let parts: Vec<String> = m
-        .iter()
-        .map(|(k, v)| format!("{}:{}", js(k), js(v)))
-        .collect();
-    format!("{{{}}}", parts.join(","))
 }
 
 /// One network attachment (an `EndpointSettings` as the CLI fills it).

@@ -2,6 +2,7 @@
 //! the PORTS column of `ps`, and `berth port`.
 
 use crate::client::Client;
+use crate::jv::js;
 use crate::{args_error, fail};
 use anyhow::Result;
 use serde_json::Value;
@@ -57,10 +58,6 @@ impl PortSet {
             .collect();
         format!("{{{}}}", parts.join(","))
     }
-}
-
-fn js(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
 }
 
 /// Go's `strconv.ParseUint(s, 10, 16)` error text.

@@ -3,6 +3,7 @@
 use crate::client::{Client, DaemonError};
 use crate::flags::{self, b, v, Spec};
 use crate::http::ReqBody;
+use crate::jv::js;
 use crate::{args_error, fail, flag_error, help_text, stdcopy, term};
 use anyhow::Result;
 use serde_json::Value;
@@ -71,9 +72,6 @@ const RUN_FLAGS: &[Spec] = &[
     v(None, "domainname"),
 ];
 
-fn js(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
-}
 /// A JSON list, `[]` when empty.
 fn strs(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
