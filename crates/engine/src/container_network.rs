@@ -208,7 +208,8 @@ impl Engine {
                 .or_else(|| (name == primary).then(|| configs.get("default")).flatten())
                 .cloned()
                 .unwrap_or(Value::Null);
-            if !net.rec.is_bridge() && out.len() + 1 > 1 && name != primary {
+            // host/none/container networks cannot be an extra network
+            if !net.rec.is_bridge() && name != primary {
                 return Err(Error::InvalidParameter(
                     "container sharing network namespace with another container or host cannot be connected to any other network".into(),
                 ));
@@ -599,7 +600,6 @@ impl Engine {
             .expect("published lock")
             .contains_key(&c.id);
         let engine = self.clone();
-        let id = c.id.clone();
         tokio::task::spawn_blocking(move || -> Result<()> {
             for s in &specs {
                 link::attach_veth(s).map_err(net_err)?;
@@ -607,7 +607,6 @@ impl Engine {
             if has_ports {
                 engine.net().sync_nat()?;
             }
-            let _ = id;
             Ok(())
         })
         .await
@@ -635,12 +634,12 @@ impl Engine {
             .remove(&c.id)
             .is_some();
         if had_ports {
-            if let Err(e) = self.net().sync_nat() {
+            if let Err(e) = self.net().sync_nat_in_task() {
                 tracing::warn!(id = %c.id, "removing port rules: {e}");
             }
         }
         let rec = c.record();
-        for (name, ep) in &rec.networks {
+        for ep in rec.networks.values() {
             let Ok(net) = self.net().get(&ep.network_id) else {
                 continue;
             };
@@ -652,7 +651,6 @@ impl Engine {
                     self.emit_network(&net.rec, "disconnect", Some(&c.id));
                 }
             }
-            let _ = name;
         }
         c.update(|r| {
             for ep in r.networks.values_mut() {

@@ -364,6 +364,17 @@ impl NetState {
             .find(|n| n.rec.predefined && n.rec.name == "bridge")
     }
 
+    /// [`NetState::sync_nat`] from async code: `nft` runs for 10-40 ms, so the worker thread
+    /// is handed over to the runtime's other tasks meanwhile.
+    pub fn sync_nat_in_task(&self) -> Result<()> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| self.sync_nat())
+            }
+            _ => self.sync_nat(),
+        }
+    }
+
     /// Makes the nftables table match every bridge and every published port.
     pub fn sync_nat(&self) -> Result<()> {
         let mut rs = Ruleset::default();

@@ -212,7 +212,7 @@ impl Engine {
             }),
         );
         drop(_lock);
-        if let Err(e) = self.net().sync_nat() {
+        if let Err(e) = self.net().sync_nat_in_task() {
             tracing::warn!(network = %name, "nftables: {e}");
         }
         self.emit_network(&rec, "create", None);
@@ -352,7 +352,7 @@ impl Engine {
             .write()
             .expect("nets lock")
             .remove(&n.rec.id);
-        if let Err(e) = self.net().sync_nat() {
+        if let Err(e) = self.net().sync_nat_in_task() {
             tracing::warn!(network = %n.rec.name, "nftables: {e}");
         }
         self.emit_network(&n.rec, "destroy", None);
