@@ -3,6 +3,10 @@
 set -euo pipefail
 need=()
 [ -x /bin/busybox ] || need+=(busybox-static)
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
+command -v dockerd >/dev/null || need+=(docker.io)
+python3 -c "import docker" 2>/dev/null || need+=(python3-docker)
 command -v cc >/dev/null || need+=(gcc)
 command -v tmux >/dev/null || need+=(tmux)
 command -v nft >/dev/null || need+=(nftables)

@@ -1,6 +1,7 @@
 //! Image commands (tag, rmi, history, images filters, image prune) through the real docker CLI.
 
 mod common;
+use common::dockerd::Dockerd;
 use common::{docker_ok, stderr, stdout, Daemon};
 
 #[test]
@@ -178,84 +179,6 @@ fn diff_export_system_df() {
     assert!(passwd.ends_with("y\n"));
     let df = docker_ok(&d, &["system", "df"]).unwrap();
     assert!(df.contains("Images") && df.contains("Containers"), "{df}");
-}
-
-/// A private dockerd (own roots, socket and bridge, no iptables) for round trips, stopped by
-/// pid on drop. None when dockerd is not installed. Not `--bridge none`: with that, dockerd
-/// deletes the host's `docker0`, breaking a docker engine that runs beside us.
-struct Dockerd {
-    root: std::path::PathBuf,
-    child: std::process::Child,
-    bridge: String,
-}
-
-fn ip(args: &[&str]) {
-    let _ = std::process::Command::new("ip")
-        .args(args)
-        .stderr(std::process::Stdio::null())
-        .status();
-}
-
-impl Dockerd {
-    fn start(root: &std::path::Path) -> Option<Dockerd> {
-        if !std::path::Path::new("/usr/sbin/dockerd").exists() {
-            eprintln!("skipping the docker engine round trip: dockerd is not installed");
-            return None;
-        }
-        let root = root.join("dockerd");
-        std::fs::create_dir_all(&root).unwrap();
-        let bridge = format!("btdk{}", std::process::id() % 100_000);
-        ip(&["link", "add", "name", &bridge, "type", "bridge"]);
-        ip(&["addr", "add", "198.18.99.1/24", "dev", &bridge]);
-        ip(&["link", "set", &bridge, "up"]);
-        let log = std::fs::File::create(root.join("log")).unwrap();
-        let child = std::process::Command::new("/usr/sbin/dockerd")
-            .args(["--data-root", root.join("data").to_str().unwrap()])
-            .args(["--exec-root", root.join("exec").to_str().unwrap()])
-            .args(["--pidfile", root.join("pid").to_str().unwrap()])
-            .args(["-H", &format!("unix://{}", root.join("d.sock").display())])
-            .args(["--bridge", &bridge, "--iptables=false", "--ip-masq=false"])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let d = Dockerd {
-            root,
-            child,
-            bridge,
-        };
-        let ok = common::eventually(30, || d.docker(&["version"]).status.success());
-        assert!(
-            ok,
-            "private dockerd did not come up: {}",
-            std::fs::read_to_string(d.root.join("log")).unwrap_or_default()
-        );
-        Some(d)
-    }
-
-    fn docker(&self, args: &[&str]) -> std::process::Output {
-        std::process::Command::new("/usr/local/bin/docker")
-            .env(
-                "DOCKER_HOST",
-                format!("unix://{}", self.root.join("d.sock").display()),
-            )
-            .env("DOCKER_CONFIG", self.root.join("cfg"))
-            .args(args)
-            .output()
-            .unwrap()
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        let _ = self.docker(&["rm", "-f", "rt"]);
-        // SAFETY: the dockerd this test started, by pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-        // its containerd child follows it; unmount whatever it left below our root
-        common::cleanup_root(&self.root);
-        ip(&["link", "del", &self.bridge]);
-    }
 }
 
 #[test]
@@ -584,4 +507,29 @@ fn load_refuses_bad_layers_streamed_and_keeps_nothing() {
     }
     assert!(!std::path::Path::new("/etc/berth-escape").exists());
     assert!(!std::path::Path::new("/berth-escape").exists());
+}
+
+/// The registry harness itself: a plain and an htpasswd registry answer /v2/ as the
+/// distribution spec says (200, and 401 with a Basic challenge).
+#[test]
+fn registry_harness_serves_v2() {
+    let Some(r) = common::registry::Registry::start() else {
+        return;
+    };
+    let get = |addr: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).expect("connect registry");
+        write!(s, "GET /v2/ HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read");
+        out
+    };
+    let plain = get(&r.addr);
+    assert!(plain.contains("200 OK"), "{plain}");
+    let Some(a) = common::registry::Registry::start_htpasswd("u", "p") else {
+        return;
+    };
+    let auth = get(&a.addr);
+    assert!(auth.contains("401"), "{auth}");
+    assert!(auth.contains("Basic realm=\"berth-test\""), "{auth}");
 }

@@ -10,6 +10,16 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod dockerd;
+pub mod registry;
+
+/// A fresh directory under /tmp (short paths: unix sockets have a 108-byte limit).
+pub fn tmpdir(what: &str) -> PathBuf {
+    let d = PathBuf::from(format!("/tmp/bt-{what}-{}", short_rand()));
+    std::fs::create_dir_all(&d).expect("mkdir tmpdir");
+    d
+}
+
 /// `target/debug` (where cargo put the binaries next to this test).
 pub fn bin_dir() -> PathBuf {
     if let Ok(d) = std::env::var("BERTH_BIN_DIR") {
