@@ -3,7 +3,7 @@
 use crate::caps::CapSets;
 use crate::sync::{Msg, SyncSock};
 use crate::sys::{self, check, cstr, last_err};
-use crate::{exec, mounts, Error, Result};
+use crate::{exec, mounts, userns, Error, Result};
 use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType, Process, Spec};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, RawFd};
@@ -21,6 +21,8 @@ pub(crate) struct Ctx<'a> {
     pub new_uts_ns: bool,
     pub new_net_ns: bool,
     pub new_cgroup_ns: bool,
+    /// cloned into a new user namespace: wait for the maps, then become its root
+    pub new_user_ns: bool,
     /// annotation `io.berth.init=true`: stay as a minimal PID 1 above the user's process
     pub init: bool,
 }
@@ -180,6 +182,12 @@ impl Prepared {
 fn setup(ctx: &Ctx) -> Result<Prepared> {
     reset_signals();
     let spec = ctx.spec;
+    if ctx.new_user_ns {
+        match ctx.sync.recv()? {
+            Msg::Mapped => userns::become_root()?,
+            _ => return Err(Error::Sys("unexpected message from parent".into())),
+        }
+    }
     for &(fd, flag) in ctx.join {
         // SAFETY: fd is an open namespace file.
         check(unsafe { libc::setns(fd, flag) }, || {
@@ -211,14 +219,14 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
         )?;
         let mut dev_tmpfs = false;
         for m in spec.mounts().as_deref().unwrap_or(&[]) {
-            mounts::mount_one(ctx.root, m)?;
+            mounts::mount_one(ctx.root, m, ctx.new_user_ns)?;
             if m.destination() == Path::new("/dev") {
                 dev_tmpfs = true;
             }
         }
         if dev_tmpfs {
             let extra = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
-            mounts::create_devices(ctx.root, extra)?;
+            mounts::create_devices(ctx.root, extra, ctx.new_user_ns)?;
         }
         let cwd = mounts::resolve_in_root(ctx.root, process.cwd())?;
         if !cwd.exists() {
@@ -238,11 +246,16 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
             .and_then(|r| r.readonly())
             .unwrap_or(false)
         {
+            let keep = if ctx.new_user_ns {
+                userns::locked_flags(Path::new("/"))?
+            } else {
+                0
+            };
             sys::mount(
                 None,
                 Path::new("/"),
                 None,
-                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | keep,
                 None,
             )?;
         }

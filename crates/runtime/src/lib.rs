@@ -17,6 +17,7 @@ pub mod mounts;
 pub mod stats;
 mod sync;
 mod sys;
+mod userns;
 
 use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Spec};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -118,8 +119,10 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
     let mut join_pid: Option<OwnedFd> = None;
     for ns in linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]) {
         let f = init::ns_flag(ns.typ());
-        if ns.typ() == LinuxNamespaceType::User {
-            return Err(Error::Spec("user namespaces are not supported".into()));
+        if ns.typ() == LinuxNamespaceType::User && ns.path().is_some() {
+            return Err(Error::Spec(
+                "joining an existing user namespace is not supported".into(),
+            ));
         }
         match ns.path() {
             Some(p) => {
@@ -138,6 +141,35 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
             None => flags |= f,
         }
     }
+    let new_user_ns = flags & libc::CLONE_NEWUSER != 0;
+    let maps = if new_user_ns {
+        let l = linux.ok_or_else(|| Error::Spec("no linux section".into()))?;
+        let uid = userns::map_text(l.uid_mappings().as_deref().unwrap_or(&[]))?;
+        let gid = userns::map_text(l.gid_mappings().as_deref().unwrap_or(&[]))?;
+        Some((uid, gid))
+    } else {
+        None
+    };
+    // In a new user namespace the child could not enter namespaces owned by another one
+    // (another container's network namespace): the parent, still privileged, enters them just
+    // for the clone (the child inherits them) and goes back, as for the pid namespace.
+    let mut parent_join: Vec<(OwnedFd, libc::c_int)> = Vec::new();
+    if new_user_ns {
+        let (mine, keep): (Vec<_>, Vec<_>) = join_owned.into_iter().partition(|(_, f)| {
+            matches!(
+                *f,
+                libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS
+            )
+        });
+        if !keep.is_empty() {
+            return Err(Error::Spec(
+                "with a new user namespace only network, ipc and uts namespaces can be joined"
+                    .into(),
+            ));
+        }
+        parent_join = mine;
+        join_owned = Vec::new();
+    }
     let new_cgroup_ns = flags & libc::CLONE_NEWCGROUP != 0;
     let clone_flags = flags & !libc::CLONE_NEWCGROUP;
     let cg_path = cgroups_path(id, spec);
@@ -152,6 +184,20 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
         Some(target) => Some(enter_pid_ns_for_children(target)?),
         None => None,
     };
+    let mut own_other_ns: Vec<(OwnedFd, libc::c_int)> = Vec::new();
+    for (fd, flag) in &parent_join {
+        match enter_ns(fd, *flag) {
+            Ok(own) => own_other_ns.push((own, *flag)),
+            Err(e) => {
+                leave_ns(&own_other_ns);
+                if let Some(own) = &own_pid_ns {
+                    // SAFETY: setns on a namespace fd we hold open.
+                    unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWPID) };
+                }
+                return Err(e);
+            }
+        }
+    }
     // SAFETY: raw clone without a new stack behaves like fork; the caller is
     // single-threaded (documented requirement), so the child may allocate.
     let pid = unsafe {
@@ -166,6 +212,7 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
     };
     let clone_err = (pid == -1).then(|| sys::last_err("clone"));
     if pid != 0 {
+        leave_ns(&own_other_ns);
         if let Some(own) = &own_pid_ns {
             // back to our own namespace for later children (execs join by themselves)
             // SAFETY: setns on a namespace fd we hold open.
@@ -199,6 +246,7 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
             new_uts_ns: flags & libc::CLONE_NEWUTS != 0,
             new_net_ns: flags & libc::CLONE_NEWNET != 0,
             new_cgroup_ns,
+            new_user_ns,
             init: spec
                 .annotations()
                 .as_ref()
@@ -213,7 +261,14 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
     drop(join_owned);
 
     let resources = linux.and_then(|l| l.resources().as_ref());
-    let res = cgroups::setup(&hierarchies, &cg_path, resources, pid)
+    let mapped = match &maps {
+        Some((uid, gid)) => {
+            userns::write_maps(pid, uid, gid).and_then(|()| parent_sock.send(&Msg::Mapped))
+        }
+        None => Ok(()),
+    };
+    let res = mapped
+        .and_then(|()| cgroups::setup(&hierarchies, &cg_path, resources, pid))
         .and_then(|()| parent_sock.send(&Msg::Go))
         .and_then(|()| match parent_sock.recv_with_fd()? {
             (Msg::Ready, console) => Ok(console),
@@ -239,6 +294,39 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
             };
             let _ = cgroups::remove(&cg_path);
             Err(e)
+        }
+    }
+}
+
+/// Enters `target` (a net/ipc/uts namespace) ourselves; returns our own, to go back.
+fn enter_ns(target: &OwnedFd, flag: libc::c_int) -> Result<OwnedFd> {
+    let name = match flag {
+        libc::CLONE_NEWNET => "net",
+        libc::CLONE_NEWIPC => "ipc",
+        _ => "uts",
+    };
+    let own = sys::cstr(format!("/proc/self/ns/{name}"))?;
+    // SAFETY: valid C string.
+    let fd = unsafe { libc::open(own.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    let fd = sys::check(fd, || format!("open /proc/self/ns/{name}"))?;
+    // SAFETY: fd was just opened and is ours.
+    let own = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: setns on a namespace fd we hold open.
+    sys::check(unsafe { libc::setns(target.as_raw_fd(), flag) }, || {
+        format!("setns {name}")
+    })?;
+    Ok(own)
+}
+
+/// Goes back to the namespaces saved by `enter_ns`.
+fn leave_ns(own: &[(OwnedFd, libc::c_int)]) {
+    for (fd, flag) in own {
+        // SAFETY: setns on a namespace fd we hold open.
+        if unsafe { libc::setns(fd.as_raw_fd(), *flag) } != 0 {
+            tracing::warn!(
+                "restoring namespace {flag:#x}: {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
 }
