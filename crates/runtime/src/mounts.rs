@@ -213,13 +213,35 @@ pub(crate) fn mount_one(root: &Path, m: &Mount, userns: bool) -> Result<()> {
     } else {
         mkdir_all(&dest)?;
         let src = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
-        sys::mount(
+        let r = sys::mount(
             Some(&src),
             &dest,
             Some(typ).filter(|t| !t.is_empty()),
             opts.flags,
             Some(&opts.data),
-        )?;
+        );
+        match r {
+            // in a user namespace that does not own the network namespace (one joined from
+            // another container), sysfs cannot be mounted: bind the host's, read-only
+            Err(e) if userns && typ == "sysfs" && e.to_string().ends_with("(os error 1)") => {
+                sys::mount(
+                    Some(Path::new("/sys")),
+                    &dest,
+                    None,
+                    libc::MS_BIND | libc::MS_REC,
+                    None,
+                )?;
+                let keep = crate::userns::locked_flags(&dest)?;
+                sys::mount(
+                    None,
+                    &dest,
+                    None,
+                    libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | keep | opts.flags,
+                    None,
+                )?;
+            }
+            r => r?,
+        }
     }
     if opts.propagation != 0 {
         sys::mount(None, &dest, None, opts.propagation, None)?;

@@ -25,7 +25,12 @@ pub(crate) fn map_text(maps: &[LinuxIdMapping]) -> Result<String> {
         if m.size() == 0 {
             return Err(Error::Spec("an id mapping of size 0".into()));
         }
-        s.push_str(&format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()));
+        s.push_str(&format!(
+            "{} {} {}\n",
+            m.container_id(),
+            m.host_id(),
+            m.size()
+        ));
     }
     Ok(s)
 }

@@ -765,7 +765,12 @@ fn user_namespace(dir: &Path) -> u32 {
         .collect();
     assert_eq!(lines[0], format!("0 {HOST} 65536"), "{}", o.stdout);
     assert_eq!(lines[1], format!("0 {HOST} 65536"), "{}", o.stdout);
-    assert_eq!(&lines[2..6], &["0", "0", "hostfile", "rofs"], "{}", o.stdout);
+    assert_eq!(
+        &lines[2..6],
+        &["0", "0", "hostfile", "rofs"],
+        "{}",
+        o.stdout
+    );
     assert!(lines.iter().any(|l| l == "lo"), "{}", o.stdout);
     let md = fs::metadata(root.join("made")).unwrap();
     assert_eq!((md.uid(), md.gid()), (HOST, HOST));

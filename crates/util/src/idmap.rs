@@ -70,7 +70,10 @@ impl IdMaps {
 
     /// The host uid and gid of the container's root (the name of the data-root subdir).
     pub fn root(&self) -> (u32, u32) {
-        (self.uid_to_host(0).unwrap_or(0), self.gid_to_host(0).unwrap_or(0))
+        (
+            self.uid_to_host(0).unwrap_or(0),
+            self.gid_to_host(0).unwrap_or(0),
+        )
     }
 }
 
