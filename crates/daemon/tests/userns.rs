@@ -154,7 +154,7 @@ fn remap_to_a_named_user() {
     // uid's; a set-uid-root binary it makes is set-uid to an unprivileged host uid
     d.ok(&[
         "run", "-d", "--name", "c1", "busybox", "sh", "-c",
-        "touch /made && cp /bin/busybox /suid && chmod 4755 /suid && echo ok > /ready && exec sleep 600",
+        "touch /made && cp /bin/busybox /id && chmod 4755 /id && echo ok > /ready && exec sleep 600",
     ]);
     let upper = PathBuf::from(
         d.inspect("c1")["GraphDriver"]["Data"]["UpperDir"]
@@ -169,13 +169,33 @@ fn remap_to_a_named_user() {
     assert_eq!(status_ids(pid, "Uid:"), vec![start; 4]);
     assert_eq!(status_ids(pid, "Gid:"), vec![start; 4]);
     assert_eq!(owner(&upper.join("made")), (start, start));
-    let suid = std::fs::metadata(upper.join("suid")).unwrap();
+    let suid = std::fs::metadata(upper.join("id")).unwrap();
     assert_eq!((suid.uid(), suid.mode() & 0o7777), (start, 0o4755));
     assert_ne!(
         suid.uid(),
         0,
         "a set-uid file of the container is root's on the host"
     );
+    // the attack: root in the container makes a set-uid-root binary (the host's `id`, copied
+    // in); an unprivileged host process that can reach it (here a uid in the remapped group)
+    // runs it: without remapping that is euid 0 on the host, now the container root's uid
+    d.ok(&["cp", "/usr/bin/id", "c1:/hostid"]);
+    d.ok(&[
+        "exec",
+        "c1",
+        "sh",
+        "-c",
+        "chown 0:0 /hostid && chmod 4755 /hostid",
+    ]);
+    let o = Command::new("setpriv")
+        .arg(format!("--reuid={}", start + 4242))
+        .arg(format!("--regid={start}"))
+        .arg("--clear-groups")
+        .arg(upper.join("hostid"))
+        .arg("-u")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o).trim(), start.to_string(), "{}", stderr(&o));
     // image files are shifted too
     let lower = d.inspect("c1")["GraphDriver"]["Data"]["LowerDir"]
         .as_str()
@@ -224,7 +244,7 @@ fn remap_to_a_named_user() {
         "stat",
         "-c",
         "%u %g %a",
-        "/suid",
+        "/id",
         "/made",
     ]);
     assert_eq!(out, "0 0 4755\n0 0 644\n");
@@ -245,6 +265,30 @@ fn remap_to_a_named_user() {
     let mp = PathBuf::from(mp.trim());
     assert_eq!(owner(&mp), (start, start));
     assert_eq!(owner(&mp.join("x")), (start, start));
+
+    // a read-only bind of a host dir (its locked mount flags kept) and a read-only rootfs
+    let host_dir = d.root.join("hostdir");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("f"), "from host\n").unwrap();
+    let bind = format!("{}:/h:ro", host_dir.display());
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &bind,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /h/f; touch /h/g 2>/dev/null || echo refused",
+    ]);
+    assert_eq!(out, "from host\nrefused\n");
+    let o = d.berth(&["run", "--rm", "--read-only", "busybox", "touch", "/x"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains("Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
 
     // docker's refusals with a private user namespace, and the per-container opt-out
     let o = d.berth(&["run", "--rm", "--privileged", "busybox", "true"]);
