@@ -354,10 +354,30 @@ fn remap_to_a_named_user() {
         "busybox",
         "sh",
         "-c",
-        "id -u; cat /proc/self/uid_map",
+        "id -u; readlink /proc/self/ns/user; ping -c1 -W2 127.0.0.1 >/dev/null && echo rawsock",
     ]);
-    assert!(out.starts_with("0\n"), "{out}");
-    assert!(out.contains(&start.to_string()), "{out}");
+    // same user namespace as c1, so its root has its capabilities (raw sockets) there
+    assert_eq!(out, format!("0\n{}\nrawsock\n", ns.to_string_lossy()));
+    // sharing c1's pid namespace: its user namespace too (proc can be mounted), c1's
+    // processes visible
+    if let Some(out) = docker_ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--pid",
+            "container:c1",
+            "busybox",
+            "sh",
+            "-c",
+            "id -u; readlink /proc/self/ns/user; ps -o comm",
+        ],
+    ) {
+        let l: Vec<&str> = out.lines().collect();
+        assert_eq!(l[0], "0", "{out}");
+        assert_eq!(l[1], ns.to_string_lossy(), "{out}");
+        assert!(l.contains(&"sleep"), "{out}");
+    }
     d.ok(&["rm", "-f", "c1"]);
     drop(d);
 }

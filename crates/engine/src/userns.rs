@@ -54,9 +54,31 @@ fn ranges(r: &[IdRange]) -> Value {
         .collect()
 }
 
-/// Adds the user namespace and its maps to a built spec.
+/// The process whose namespaces the spec joins (`/proc/<pid>/ns/…`: another container's).
+fn joined_pid(spec: &Value) -> Option<String> {
+    spec["linux"]["namespaces"]
+        .as_array()?
+        .iter()
+        .find_map(|n| {
+            let p = n["path"].as_str()?.strip_prefix("/proc/")?;
+            let (pid, rest) = p.split_once('/')?;
+            (rest.starts_with("ns/") && pid.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| pid.to_string())
+        })
+}
+
+/// Adds the user namespace and its maps to a built spec. A container that shares another's
+/// network, ipc or pid namespace shares its user namespace too (docker's rule: only a
+/// namespace's own user namespace has the capabilities to use it).
 pub(crate) fn apply(spec: &mut Value, ids: &IdMaps) {
+    let joined = joined_pid(spec);
     let linux = &mut spec["linux"];
+    if let Some(pid) = joined {
+        if let Some(ns) = linux["namespaces"].as_array_mut() {
+            ns.push(json!({"type": "user", "path": format!("/proc/{pid}/ns/user")}));
+        }
+        return;
+    }
     if let Some(ns) = linux["namespaces"].as_array_mut() {
         ns.push(json!({"type": "user"}));
     }
@@ -136,5 +158,15 @@ mod tests {
             spec["linux"]["gidMappings"][1],
             json!({"containerID": 1000, "hostID": 300000, "size": 10})
         );
+        // sharing another container's network namespace: its user namespace too
+        let mut spec = json!({"linux": {"namespaces": [
+            {"type": "pid"}, {"type": "network", "path": "/proc/4242/ns/net"}
+        ]}});
+        apply(&mut spec, &ids);
+        assert_eq!(
+            spec["linux"]["namespaces"][2],
+            json!({"type": "user", "path": "/proc/4242/ns/user"})
+        );
+        assert!(spec["linux"].get("uidMappings").is_none());
     }
 }

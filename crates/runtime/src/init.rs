@@ -9,6 +9,17 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 
+/// The init's user namespace.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum UserNs {
+    /// the caller's
+    Host,
+    /// cloned into a new one: wait for the maps, then become its root
+    New,
+    /// another container's, entered (as its root) before the clone: wait for the go-ahead
+    Joined,
+}
+
 pub(crate) struct Ctx<'a> {
     pub spec: &'a Spec,
     pub root: &'a Path,
@@ -21,8 +32,7 @@ pub(crate) struct Ctx<'a> {
     pub new_uts_ns: bool,
     pub new_net_ns: bool,
     pub new_cgroup_ns: bool,
-    /// cloned into a new user namespace: wait for the maps, then become its root
-    pub new_user_ns: bool,
+    pub user_ns: UserNs,
     /// annotation `io.berth.init=true`: stay as a minimal PID 1 above the user's process
     pub init: bool,
 }
@@ -182,12 +192,14 @@ impl Prepared {
 fn setup(ctx: &Ctx) -> Result<Prepared> {
     reset_signals();
     let spec = ctx.spec;
-    if ctx.new_user_ns {
+    if ctx.user_ns != UserNs::Host {
         match ctx.sync.recv()? {
-            Msg::Mapped => userns::become_root()?,
+            Msg::Mapped if ctx.user_ns == UserNs::New => userns::become_root()?,
+            Msg::Mapped => {}
             _ => return Err(Error::Sys("unexpected message from parent".into())),
         }
     }
+    let in_userns = ctx.user_ns != UserNs::Host;
     for &(fd, flag) in ctx.join {
         // SAFETY: fd is an open namespace file.
         check(unsafe { libc::setns(fd, flag) }, || {
@@ -219,14 +231,14 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
         )?;
         let mut dev_tmpfs = false;
         for m in spec.mounts().as_deref().unwrap_or(&[]) {
-            mounts::mount_one(ctx.root, m, ctx.new_user_ns)?;
+            mounts::mount_one(ctx.root, m, in_userns)?;
             if m.destination() == Path::new("/dev") {
                 dev_tmpfs = true;
             }
         }
         if dev_tmpfs {
             let extra = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
-            mounts::create_devices(ctx.root, extra, ctx.new_user_ns)?;
+            mounts::create_devices(ctx.root, extra, in_userns)?;
         }
         let cwd = mounts::resolve_in_root(ctx.root, process.cwd())?;
         if !cwd.exists() {
@@ -246,7 +258,7 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
             .and_then(|r| r.readonly())
             .unwrap_or(false)
         {
-            let keep = if ctx.new_user_ns {
+            let keep = if in_userns {
                 userns::locked_flags(Path::new("/"))?
             } else {
                 0

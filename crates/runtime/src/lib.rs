@@ -117,13 +117,9 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
     let mut join_owned: Vec<(OwnedFd, libc::c_int)> = Vec::new();
     // a pid namespace is entered by the parent before the clone (setns only moves children)
     let mut join_pid: Option<OwnedFd> = None;
+    let mut join_user: Option<OwnedFd> = None;
     for ns in linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]) {
         let f = init::ns_flag(ns.typ());
-        if ns.typ() == LinuxNamespaceType::User && ns.path().is_some() {
-            return Err(Error::Spec(
-                "joining an existing user namespace is not supported".into(),
-            ));
-        }
         match ns.path() {
             Some(p) => {
                 let c = sys::cstr(p)?;
@@ -132,16 +128,30 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
                 let fd = sys::check(fd, || format!("open namespace {}", p.display()))?;
                 // SAFETY: fd was just opened and is ours.
                 let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-                if ns.typ() == LinuxNamespaceType::Pid {
-                    join_pid = Some(fd);
-                } else {
-                    join_owned.push((fd, f));
+                match ns.typ() {
+                    LinuxNamespaceType::Pid => join_pid = Some(fd),
+                    // our own user namespace: nothing to join
+                    LinuxNamespaceType::User if !userns::is_own(&fd)? => join_user = Some(fd),
+                    LinuxNamespaceType::User => {}
+                    _ => join_owned.push((fd, f)),
                 }
             }
             None => flags |= f,
         }
     }
     let new_user_ns = flags & libc::CLONE_NEWUSER != 0;
+    if new_user_ns && join_user.is_some() {
+        return Err(Error::Spec(
+            "a new user namespace and an existing one in one spec".into(),
+        ));
+    }
+    let user_ns = if new_user_ns {
+        init::UserNs::New
+    } else if join_user.is_some() {
+        init::UserNs::Joined
+    } else {
+        init::UserNs::Host
+    };
     let maps = if new_user_ns {
         let l = linux.ok_or_else(|| Error::Spec("no linux section".into()))?;
         let uid = userns::map_text(l.uid_mappings().as_deref().unwrap_or(&[]))?;
@@ -151,7 +161,7 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
         None
     };
     // In a new user namespace the child could not enter namespaces owned by another one
-    // (another container's network namespace): the parent, still privileged, enters them just
+    // (a network namespace made elsewhere): the parent, still privileged, enters them just
     // for the clone (the child inherits them) and goes back, as for the pid namespace.
     let mut parent_join: Vec<(OwnedFd, libc::c_int)> = Vec::new();
     if new_user_ns {
@@ -179,93 +189,160 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
         .iter()
         .map(|(f, n)| (f.as_raw_fd(), *n))
         .collect();
+    let ctx = init::Ctx {
+        spec,
+        root: &root,
+        sync: &child_sock,
+        stdio: [
+            stdio.stdin.as_raw_fd(),
+            stdio.stdout.as_raw_fd(),
+            stdio.stderr.as_raw_fd(),
+        ],
+        terminal: stdio.terminal,
+        join: &[],
+        new_mount_ns: flags & libc::CLONE_NEWNS != 0,
+        new_uts_ns: flags & libc::CLONE_NEWUTS != 0,
+        new_net_ns: flags & libc::CLONE_NEWNET != 0,
+        new_cgroup_ns,
+        user_ns,
+        init: spec
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get("io.berth.init"))
+            .is_some_and(|v| v == "true"),
+    };
 
-    let own_pid_ns = match &join_pid {
-        Some(target) => Some(enter_pid_ns_for_children(target)?),
-        None => None,
-    };
-    let mut own_other_ns: Vec<(OwnedFd, libc::c_int)> = Vec::new();
-    for (fd, flag) in &parent_join {
-        match enter_ns(fd, *flag) {
-            Ok(own) => own_other_ns.push((own, *flag)),
-            Err(e) => {
-                leave_ns(&own_other_ns);
-                if let Some(own) = &own_pid_ns {
-                    // SAFETY: setns on a namespace fd we hold open.
-                    unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWPID) };
+    let pid = if let Some(user_fd) = &join_user {
+        // Another container's user namespace (to share its network, ipc or pid namespace):
+        // an intermediate child enters it and the namespaces to share, then clones the init,
+        // whose new namespaces are thereby owned by that user namespace; the init is then
+        // re-parented to the caller (a subreaper, as for exec).
+        let mut all = join.clone();
+        if let Some(p) = &join_pid {
+            all.push((p.as_raw_fd(), libc::CLONE_NEWPID));
+        }
+        // SAFETY: the caller is single-threaded (documented), so the child may allocate.
+        let a = unsafe { libc::fork() };
+        if a == -1 {
+            return Err(sys::last_err("fork"));
+        }
+        if a == 0 {
+            // SAFETY: our copy of the parent's end.
+            unsafe { libc::close(parent_sock.0.as_raw_fd()) };
+            let res = (|| -> Result<i64> {
+                // SAFETY: setns on namespace fds we hold open, user first.
+                sys::check(
+                    unsafe { libc::setns(user_fd.as_raw_fd(), libc::CLONE_NEWUSER) },
+                    || "setns user".into(),
+                )?;
+                userns::become_root()?;
+                for &(fd, f) in &all {
+                    // SAFETY: as above.
+                    sys::check(unsafe { libc::setns(fd, f) }, || format!("setns {f:#x}"))?;
                 }
-                return Err(e);
-            }
+                // SAFETY: raw clone without a new stack behaves like fork (single-threaded).
+                let pid = unsafe {
+                    libc::syscall(
+                        libc::SYS_clone,
+                        (clone_flags | libc::SIGCHLD) as libc::c_ulong,
+                        0usize,
+                        0usize,
+                        0usize,
+                        0usize,
+                    )
+                };
+                if pid == -1 {
+                    return Err(sys::last_err("clone"));
+                }
+                if pid == 0 {
+                    init::run(&ctx);
+                }
+                Ok(pid)
+            })();
+            let _ = match res {
+                Ok(pid) => child_sock.send(&Msg::Pid(pid as i32)),
+                Err(e) => child_sock.send(&Msg::Error(e)),
+            };
+            // SAFETY: plain exit of a forked child.
+            unsafe { libc::_exit(0) };
         }
-    }
-    // SAFETY: raw clone without a new stack behaves like fork; the caller is
-    // single-threaded (documented requirement), so the child may allocate.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (clone_flags | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
-    let clone_err = (pid == -1).then(|| sys::last_err("clone"));
-    if pid != 0 {
-        leave_ns(&own_other_ns);
-        if let Some(own) = &own_pid_ns {
-            // back to our own namespace for later children (execs join by themselves)
-            // SAFETY: setns on a namespace fd we hold open.
-            let r = unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWPID) };
-            if r != 0 {
-                tracing::warn!(
-                    "restoring the pid namespace: {}",
-                    std::io::Error::last_os_error()
-                );
-            }
+        let got = parent_sock.recv();
+        // SAFETY: our own child; it exits right after reporting.
+        unsafe { libc::waitpid(a, std::ptr::null_mut(), 0) };
+        match got? {
+            Msg::Pid(p) => p as libc::c_long,
+            Msg::Error(e) => return Err(e),
+            _ => return Err(Error::Sys("container set-up child died".into())),
         }
-    }
-    if let Some(e) = clone_err {
-        return Err(e);
-    }
-    if pid == 0 {
-        // SAFETY: closing our copy of the parent's end so its death reads as EOF.
-        unsafe { libc::close(parent_sock.0.as_raw_fd()) };
-        let ctx = init::Ctx {
-            spec,
-            root: &root,
-            sync: &child_sock,
-            stdio: [
-                stdio.stdin.as_raw_fd(),
-                stdio.stdout.as_raw_fd(),
-                stdio.stderr.as_raw_fd(),
-            ],
-            terminal: stdio.terminal,
-            join: &join,
-            new_mount_ns: flags & libc::CLONE_NEWNS != 0,
-            new_uts_ns: flags & libc::CLONE_NEWUTS != 0,
-            new_net_ns: flags & libc::CLONE_NEWNET != 0,
-            new_cgroup_ns,
-            new_user_ns,
-            init: spec
-                .annotations()
-                .as_ref()
-                .and_then(|a| a.get("io.berth.init"))
-                .is_some_and(|v| v == "true"),
+    } else {
+        let own_pid_ns = match &join_pid {
+            Some(target) => Some(enter_pid_ns_for_children(target)?),
+            None => None,
         };
-        init::run(&ctx);
-    }
+        let mut own_other_ns: Vec<(OwnedFd, libc::c_int)> = Vec::new();
+        for (fd, flag) in &parent_join {
+            match enter_ns(fd, *flag) {
+                Ok(own) => own_other_ns.push((own, *flag)),
+                Err(e) => {
+                    leave_ns(&own_other_ns);
+                    if let Some(own) = &own_pid_ns {
+                        // SAFETY: setns on a namespace fd we hold open.
+                        unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWPID) };
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        // SAFETY: raw clone without a new stack behaves like fork; the caller is
+        // single-threaded (documented requirement), so the child may allocate.
+        let pid = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                (clone_flags | libc::SIGCHLD) as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
+        };
+        let clone_err = (pid == -1).then(|| sys::last_err("clone"));
+        if pid != 0 {
+            leave_ns(&own_other_ns);
+            if let Some(own) = &own_pid_ns {
+                // back to our own namespace for later children (execs join by themselves)
+                // SAFETY: setns on a namespace fd we hold open.
+                let r = unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWPID) };
+                if r != 0 {
+                    tracing::warn!(
+                        "restoring the pid namespace: {}",
+                        std::io::Error::last_os_error()
+                    );
+                }
+            }
+        }
+        if let Some(e) = clone_err {
+            return Err(e);
+        }
+        if pid == 0 {
+            // SAFETY: closing our copy of the parent's end so its death reads as EOF.
+            unsafe { libc::close(parent_sock.0.as_raw_fd()) };
+            init::run(&init::Ctx { join: &join, ..ctx });
+        }
+        pid
+    };
     let pid = pid as i32;
     drop(child_sock);
     drop(stdio);
     drop(join_owned);
 
     let resources = linux.and_then(|l| l.resources().as_ref());
-    let mapped = match &maps {
-        Some((uid, gid)) => {
+    let mapped = match (&maps, user_ns) {
+        (Some((uid, gid)), _) => {
             userns::write_maps(pid, uid, gid).and_then(|()| parent_sock.send(&Msg::Mapped))
         }
-        None => Ok(()),
+        // the init waits for this before anything (as in a new user namespace)
+        (None, init::UserNs::Joined) => parent_sock.send(&Msg::Mapped),
+        (None, _) => Ok(()),
     };
     let res = mapped
         .and_then(|()| cgroups::setup(&hierarchies, &cg_path, resources, pid))

@@ -60,6 +60,20 @@ pub(crate) fn become_root() -> Result<()> {
     Ok(())
 }
 
+/// Whether `fd` (an opened `/proc/…/ns/user`) is the caller's own user namespace.
+pub(crate) fn is_own(fd: &std::os::fd::OwnedFd) -> Result<bool> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let own = std::fs::metadata("/proc/self/ns/user")
+        .map_err(|e| Error::Sys(format!("stat /proc/self/ns/user: {e}")))?;
+    // SAFETY: fstat into a zeroed struct on an fd we hold.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == -1 {
+        return Err(last_err("fstat user namespace"));
+    }
+    Ok(st.st_ino == own.ino() && st.st_dev == own.dev())
+}
+
 /// `statvfs` flags of the mount at `p` that a bind remount inside a user namespace must keep
 /// (the kernel refuses to clear locked nosuid/nodev/noexec/ro/atime flags there).
 pub(crate) fn locked_flags(p: &std::path::Path) -> Result<libc::c_ulong> {
