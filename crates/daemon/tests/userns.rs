@@ -378,6 +378,16 @@ fn remap_to_a_named_user() {
         assert_eq!(l[1], ns.to_string_lossy(), "{out}");
         assert!(l.contains(&"sleep"), "{out}");
     }
+    // a restarted daemon (same remap) finds its state in the same <uid>.<gid> root; the
+    // container kept running and still execs in its user namespace
+    let mut d = d;
+    d.kill9();
+    let root = d.root.clone();
+    std::mem::forget(d);
+    let d = Daemon::start_on_args(&root, &["--userns-remap", &name]);
+    assert_eq!(d.inspect("c1")["State"]["Pid"].as_i64(), Some(pid));
+    let out = d.ok(&["exec", "c1", "readlink", "/proc/self/ns/user"]);
+    assert_eq!(out.trim(), ns.to_string_lossy());
     d.ok(&["rm", "-f", "c1"]);
     drop(d);
 }
