@@ -775,5 +775,51 @@ fn user_namespace(dir: &Path) -> u32 {
     let md = fs::metadata(root.join("made")).unwrap();
     assert_eq!((md.uid(), md.gid()), (HOST, HOST));
     assert!(!host.join("g").exists());
-    1
+
+    // a new user namespace in a network namespace made elsewhere (owned by the host's user
+    // namespace): the parent enters it for the clone; sysfs, which cannot be mounted there,
+    // is the host's bound read-only
+    let mut holder = std::process::Command::new("unshare")
+        .args(["--net", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    let netns = format!("/proc/{}/ns/net", holder.id());
+    assert!(eventually_differs(&netns));
+    let want = fs::read_link(&netns).unwrap();
+    let res = run_patched(
+        &root,
+        &["sh", "-c", "readlink /proc/self/ns/net; id -u; ls /sys/class >/dev/null && echo sys; touch /sys/x 2>/dev/null || echo rosys"],
+        serde_json::json!([]),
+        &|v| {
+            let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| n["type"] != "network");
+            ns.push(serde_json::json!({"type": "network", "path": netns}));
+            ns.push(serde_json::json!({"type": "user"}));
+            v["linux"]["uidMappings"] = map.clone();
+            v["linux"]["gidMappings"] = map.clone();
+        },
+    );
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let o = res.unwrap();
+    assert_eq!(
+        o.stdout,
+        format!("{}\n0\nsys\nrosys\n", want.to_string_lossy()),
+        "{}",
+        o.stderr
+    );
+    2
+}
+
+/// Until `unshare` has entered its new namespace (the link differs from ours).
+fn eventually_differs(ns: &str) -> bool {
+    for _ in 0..200 {
+        if let (Ok(a), Ok(b)) = (fs::read_link(ns), fs::read_link("/proc/self/ns/net")) {
+            if a != b {
+                return true;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
 }
