@@ -100,7 +100,7 @@ pub async fn route(engine: &Arc<Engine>, method: &Method, segs: &[&str]) -> Resp
                         "Error": "", "RemoteManagers": null},
                     "LiveRestoreEnabled": true, "Isolation": "", "InitBinary": "",
                     "ContainerdCommit": {"ID": "", "Expected": ""}, "RuncCommit": {"ID": "", "Expected": ""},
-                    "InitCommit": {"ID": "", "Expected": ""}, "SecurityOptions": [], "Warnings": null
+                    "InitCommit": {"ID": "", "Expected": ""}, "SecurityOptions": security_options(cfg), "Warnings": null
                 }),
             )
         }
@@ -110,4 +110,13 @@ pub async fn route(engine: &Arc<Engine>, method: &Method, segs: &[&str]) -> Resp
         },
         _ => not_found(),
     }
+}
+
+/// `/info` SecurityOptions as docker lists them (`name=userns` with `--userns-remap`).
+fn security_options(cfg: &berth_engine::Config) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if cfg.userns.is_some() {
+        v.push("name=userns");
+    }
+    v
 }

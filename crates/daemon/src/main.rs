@@ -5,6 +5,8 @@ use clap::Parser;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+mod userns;
+
 #[derive(Parser, Debug)]
 #[command(name = "berthd", version, about = "berth container engine daemon")]
 struct Args {
@@ -41,6 +43,10 @@ struct Args {
     /// DNS server for containers (and upstream of the embedded DNS); repeatable
     #[arg(long)]
     dns: Vec<String>,
+    /// User/Group setting for user namespaces: `default` (the user berthremap),
+    /// `user[:group]` or `uid[:gid]`, with ranges in /etc/subuid and /etc/subgid
+    #[arg(long)]
+    userns_remap: Option<String>,
 }
 
 fn socket_path(host: &str) -> Result<PathBuf> {
@@ -112,6 +118,30 @@ async fn daemon() -> Result<()> {
     }
     std::fs::create_dir_all(&args.exec_root)?;
     std::fs::create_dir_all(&args.data_root)?;
+    let ids = match &args.userns_remap {
+        Some(spec) => Some(userns::resolve(spec)?),
+        None => None,
+    };
+    // docker's layout: a remapped daemon keeps all its state in `<data-root>/<uid>.<gid>`,
+    // whose owners are shifted; the data root must let the remapped root pass through
+    let data_root = match &ids {
+        Some(ids) => {
+            let (uid, gid) = ids.root();
+            let mode = std::fs::metadata(&args.data_root)?.permissions().mode() & 0o7777;
+            std::fs::set_permissions(
+                &args.data_root,
+                std::fs::Permissions::from_mode(mode | 0o001),
+            )?;
+            let sub = args.data_root.join(format!("{uid}.{gid}"));
+            if !sub.exists() {
+                std::fs::create_dir(&sub)?;
+                std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o710))?;
+            }
+            tracing::info!(uid, gid, root = %sub.display(), "user namespaces: containers' root is remapped");
+            sub
+        }
+        None => args.data_root.clone(),
+    };
     let pidfile = args
         .pidfile
         .unwrap_or_else(|| args.exec_root.join("berthd.pid"));
@@ -126,7 +156,7 @@ async fn daemon() -> Result<()> {
         args.host.clone()
     };
     let engine = berth_engine::Engine::open(berth_engine::Config {
-        data_root: args.data_root.clone(),
+        data_root,
         exec_root: args.exec_root.clone(),
         shim_path: shim,
         net: berth_engine::NetConfig {
@@ -136,6 +166,7 @@ async fn daemon() -> Result<()> {
             mtu: args.mtu,
             dns: args.dns.clone(),
         },
+        userns: ids,
     })
     .await
     .map_err(|e| anyhow::anyhow!("opening state: {e}"))?;

@@ -193,9 +193,10 @@ impl Engine {
                     "extraction point is not a directory".into(),
                 ));
             }
-            berth_snapshot::extract_into(
+            berth_snapshot::extract_into_mapped(
                 &host,
                 std::io::BufReader::new(std::fs::File::open(staged)?),
+                self.snaps.id_maps(),
             )?;
             Ok(())
         })();

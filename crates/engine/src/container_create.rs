@@ -51,6 +51,9 @@ impl Engine {
                 "can't create 'AutoRemove' container with restart policy".into(),
             ));
         }
+        if self.cfg.userns.is_some() {
+            crate::userns::check_create(&req.host_config)?;
+        }
         let image = self
             .images
             .get(&req.config.image)

@@ -132,6 +132,7 @@ impl Engine {
         tokio::task::spawn_blocking(move || {
             let t0 = std::time::Instant::now();
             let mut out = TarOut::new(BodySink(tx));
+            out.ids = engine.snaps.id_maps().cloned();
             let res = append_tree(&mut out, &merged)
                 .and_then(|()| {
                     let n = out.written;

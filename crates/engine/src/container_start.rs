@@ -94,6 +94,10 @@ impl Engine {
         let _ = std::fs::remove_file(self.exit_file(&id));
         let mut spec = spec::build(&rec, &rootfs, &net)?;
         crate::container_pid::apply(&mut spec, &pid_ns);
+        if let Some(ids) = self.userns_of(&rec.host_config) {
+            crate::userns::apply(&mut spec, ids);
+            crate::userns::own_container_files(&net.files, ids);
+        }
         std::fs::write(run_dir.join("config.json"), serde_json::to_vec(&spec)?)?;
 
         let log = if rec.host_config.log_config.kind == "none" {

@@ -219,6 +219,7 @@ impl Engine {
             let t0 = std::time::Instant::now();
             let (unpacked, staged) = self.unpack_streamed(Hashing::Unpacker, |pipe| {
                 let mut out = TarOut::new(pipe);
+                out.ids = self.snaps.id_maps().cloned();
                 Self::write_upper(&mut out, &paths.upper, &paths.lowers)?;
                 out.finish()?;
                 Ok(())

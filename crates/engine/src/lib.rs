@@ -40,6 +40,7 @@ mod restore;
 mod shim_client;
 mod spec;
 mod timefmt;
+mod userns;
 
 pub use container::{ClientIo, Container, Health, HealthLog, State, Status};
 pub use container_attach::{AttachOptions, AttachTicket};
@@ -124,6 +125,9 @@ pub struct Config {
     pub shim_path: PathBuf,
     /// the default bridge, NAT table and DNS upstreams
     pub net: NetConfig,
+    /// `berthd --userns-remap`: containers get a user namespace with these maps (unless
+    /// `--userns host`); `data_root` is then already the `<uid>.<gid>` subdir
+    pub userns: Option<berth_util::idmap::IdMaps>,
 }
 
 /// The engine: one per daemon.
@@ -155,9 +159,14 @@ impl Engine {
             std::fs::create_dir_all(&d)?;
         }
         let images = berth_image::ImageStore::open(&cfg.data_root.join("image"))?;
-        let snaps = berth_snapshot::Snapshotter::open(&cfg.data_root.join("overlay2"))?;
+        let snaps = berth_snapshot::Snapshotter::open(&cfg.data_root.join("overlay2"))?
+            .with_id_maps(cfg.userns.clone());
         let volumes = berth_volume::VolumeStore::open(&cfg.data_root.join("volumes"))
-            .map_err(|e| Error::Internal(e.to_string()))?;
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .with_owner(cfg.userns.as_ref().map(|m| m.root()));
+        if let Some(ids) = &cfg.userns {
+            userns::open_paths(&cfg.data_root, ids)?;
+        }
         let net = network::NetState::open(&cfg.data_root.join("network"), cfg.net.clone())?;
         let engine = Arc::new(Engine {
             cfg,
@@ -190,6 +199,14 @@ impl Engine {
 
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// The id maps a container runs with: the daemon's, unless it said `--userns host`.
+    pub(crate) fn userns_of(
+        &self,
+        hc: &berth_types::HostConfig,
+    ) -> Option<&berth_util::idmap::IdMaps> {
+        self.cfg.userns.as_ref().filter(|_| !userns::opted_out(hc))
     }
 
     pub(crate) fn container_dir(&self, id: &str) -> PathBuf {

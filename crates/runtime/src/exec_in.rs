@@ -31,8 +31,10 @@ impl ExecProcess {
     }
 }
 
-/// Namespaces joined, in this order (mnt last: after it, `/proc` is the container's).
+/// Namespaces joined, in this order (user first: the others may be owned by it; mnt last:
+/// after it, `/proc` is the container's).
 const NAMESPACES: &[(&str, libc::c_int)] = &[
+    ("user", libc::CLONE_NEWUSER),
     ("ipc", libc::CLONE_NEWIPC),
     ("uts", libc::CLONE_NEWUTS),
     ("net", libc::CLONE_NEWNET),
@@ -153,6 +155,11 @@ fn intermediate(
             sys::check(unsafe { libc::setns(fd, flag) }, || {
                 format!("setns {flag:#x}")
             })?;
+        }
+        if ns.iter().any(|&(_, f)| f == libc::CLONE_NEWUSER) {
+            // still the host's (unmapped) root: take the namespace's root before anything
+            // is created (the pty), as the init did
+            crate::userns::become_root()?;
         }
         // SAFETY: single-threaded child.
         let b = unsafe { libc::fork() };

@@ -3,11 +3,22 @@
 use crate::caps::CapSets;
 use crate::sync::{Msg, SyncSock};
 use crate::sys::{self, check, cstr, last_err};
-use crate::{exec, mounts, Error, Result};
+use crate::{exec, mounts, userns, Error, Result};
 use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType, Process, Spec};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
+
+/// The init's user namespace.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum UserNs {
+    /// the caller's
+    Host,
+    /// cloned into a new one: wait for the maps, then become its root
+    New,
+    /// another container's, entered (as its root) before the clone: wait for the go-ahead
+    Joined,
+}
 
 pub(crate) struct Ctx<'a> {
     pub spec: &'a Spec,
@@ -21,6 +32,7 @@ pub(crate) struct Ctx<'a> {
     pub new_uts_ns: bool,
     pub new_net_ns: bool,
     pub new_cgroup_ns: bool,
+    pub user_ns: UserNs,
     /// annotation `io.berth.init=true`: stay as a minimal PID 1 above the user's process
     pub init: bool,
 }
@@ -180,6 +192,14 @@ impl Prepared {
 fn setup(ctx: &Ctx) -> Result<Prepared> {
     reset_signals();
     let spec = ctx.spec;
+    if ctx.user_ns != UserNs::Host {
+        match ctx.sync.recv()? {
+            Msg::Mapped if ctx.user_ns == UserNs::New => userns::become_root()?,
+            Msg::Mapped => {}
+            _ => return Err(Error::Sys("unexpected message from parent".into())),
+        }
+    }
+    let in_userns = ctx.user_ns != UserNs::Host;
     for &(fd, flag) in ctx.join {
         // SAFETY: fd is an open namespace file.
         check(unsafe { libc::setns(fd, flag) }, || {
@@ -211,14 +231,14 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
         )?;
         let mut dev_tmpfs = false;
         for m in spec.mounts().as_deref().unwrap_or(&[]) {
-            mounts::mount_one(ctx.root, m)?;
+            mounts::mount_one(ctx.root, m, in_userns)?;
             if m.destination() == Path::new("/dev") {
                 dev_tmpfs = true;
             }
         }
         if dev_tmpfs {
             let extra = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
-            mounts::create_devices(ctx.root, extra)?;
+            mounts::create_devices(ctx.root, extra, in_userns)?;
         }
         let cwd = mounts::resolve_in_root(ctx.root, process.cwd())?;
         if !cwd.exists() {
@@ -238,11 +258,16 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
             .and_then(|r| r.readonly())
             .unwrap_or(false)
         {
+            let keep = if in_userns {
+                userns::locked_flags(Path::new("/"))?
+            } else {
+                0
+            };
             sys::mount(
                 None,
                 Path::new("/"),
                 None,
-                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | keep,
                 None,
             )?;
         }

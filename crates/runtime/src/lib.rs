@@ -17,6 +17,7 @@ pub mod mounts;
 pub mod stats;
 mod sync;
 mod sys;
+mod userns;
 
 use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Spec};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -116,11 +117,9 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
     let mut join_owned: Vec<(OwnedFd, libc::c_int)> = Vec::new();
     // a pid namespace is entered by the parent before the clone (setns only moves children)
     let mut join_pid: Option<OwnedFd> = None;
+    let mut join_user: Option<OwnedFd> = None;
     for ns in linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]) {
         let f = init::ns_flag(ns.typ());
-        if ns.typ() == LinuxNamespaceType::User {
-            return Err(Error::Spec("user namespaces are not supported".into()));
-        }
         match ns.path() {
             Some(p) => {
                 let c = sys::cstr(p)?;
@@ -129,14 +128,57 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
                 let fd = sys::check(fd, || format!("open namespace {}", p.display()))?;
                 // SAFETY: fd was just opened and is ours.
                 let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-                if ns.typ() == LinuxNamespaceType::Pid {
-                    join_pid = Some(fd);
-                } else {
-                    join_owned.push((fd, f));
+                match ns.typ() {
+                    LinuxNamespaceType::Pid => join_pid = Some(fd),
+                    // our own user namespace: nothing to join
+                    LinuxNamespaceType::User if !userns::is_own(&fd)? => join_user = Some(fd),
+                    LinuxNamespaceType::User => {}
+                    _ => join_owned.push((fd, f)),
                 }
             }
             None => flags |= f,
         }
+    }
+    let new_user_ns = flags & libc::CLONE_NEWUSER != 0;
+    if new_user_ns && join_user.is_some() {
+        return Err(Error::Spec(
+            "a new user namespace and an existing one in one spec".into(),
+        ));
+    }
+    let user_ns = if new_user_ns {
+        init::UserNs::New
+    } else if join_user.is_some() {
+        init::UserNs::Joined
+    } else {
+        init::UserNs::Host
+    };
+    let maps = if new_user_ns {
+        let l = linux.ok_or_else(|| Error::Spec("no linux section".into()))?;
+        let uid = userns::map_text(l.uid_mappings().as_deref().unwrap_or(&[]))?;
+        let gid = userns::map_text(l.gid_mappings().as_deref().unwrap_or(&[]))?;
+        Some((uid, gid))
+    } else {
+        None
+    };
+    // In a new user namespace the child could not enter namespaces owned by another one
+    // (a network namespace made elsewhere): the parent, still privileged, enters them just
+    // for the clone (the child inherits them) and goes back, as for the pid namespace.
+    let mut parent_join: Vec<(OwnedFd, libc::c_int)> = Vec::new();
+    if new_user_ns {
+        let (mine, keep): (Vec<_>, Vec<_>) = join_owned.into_iter().partition(|(_, f)| {
+            matches!(
+                *f,
+                libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS
+            )
+        });
+        if !keep.is_empty() {
+            return Err(Error::Spec(
+                "with a new user namespace only network, ipc and uts namespaces can be joined"
+                    .into(),
+            ));
+        }
+        parent_join = mine;
+        join_owned = Vec::new();
     }
     let new_cgroup_ns = flags & libc::CLONE_NEWCGROUP != 0;
     let clone_flags = flags & !libc::CLONE_NEWCGROUP;
@@ -147,73 +189,163 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
         .iter()
         .map(|(f, n)| (f.as_raw_fd(), *n))
         .collect();
+    let ctx = init::Ctx {
+        spec,
+        root: &root,
+        sync: &child_sock,
+        stdio: [
+            stdio.stdin.as_raw_fd(),
+            stdio.stdout.as_raw_fd(),
+            stdio.stderr.as_raw_fd(),
+        ],
+        terminal: stdio.terminal,
+        join: &[],
+        new_mount_ns: flags & libc::CLONE_NEWNS != 0,
+        new_uts_ns: flags & libc::CLONE_NEWUTS != 0,
+        new_net_ns: flags & libc::CLONE_NEWNET != 0,
+        new_cgroup_ns,
+        user_ns,
+        init: spec
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get("io.berth.init"))
+            .is_some_and(|v| v == "true"),
+    };
 
-    let own_pid_ns = match &join_pid {
-        Some(target) => Some(enter_pid_ns_for_children(target)?),
-        None => None,
-    };
-    // SAFETY: raw clone without a new stack behaves like fork; the caller is
-    // single-threaded (documented requirement), so the child may allocate.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (clone_flags | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
-    let clone_err = (pid == -1).then(|| sys::last_err("clone"));
-    if pid != 0 {
-        if let Some(own) = &own_pid_ns {
-            // back to our own namespace for later children (execs join by themselves)
-            // SAFETY: setns on a namespace fd we hold open.
-            let r = unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWPID) };
-            if r != 0 {
-                tracing::warn!(
-                    "restoring the pid namespace: {}",
-                    std::io::Error::last_os_error()
-                );
+    let pid = if let Some(user_fd) = &join_user {
+        // Another container's user namespace (to share its network, ipc or pid namespace):
+        // an intermediate child enters it and the namespaces to share, then clones the init,
+        // whose new namespaces are thereby owned by that user namespace; the init is then
+        // re-parented to the caller (a subreaper, as for exec).
+        let mut all = join.clone();
+        if let Some(p) = &join_pid {
+            all.push((p.as_raw_fd(), libc::CLONE_NEWPID));
+        }
+        // SAFETY: the caller is single-threaded (documented), so the child may allocate.
+        let a = unsafe { libc::fork() };
+        if a == -1 {
+            return Err(sys::last_err("fork"));
+        }
+        if a == 0 {
+            // SAFETY: our copy of the parent's end.
+            unsafe { libc::close(parent_sock.0.as_raw_fd()) };
+            let res = (|| -> Result<i64> {
+                // SAFETY: setns on namespace fds we hold open, user first.
+                sys::check(
+                    unsafe { libc::setns(user_fd.as_raw_fd(), libc::CLONE_NEWUSER) },
+                    || "setns user".into(),
+                )?;
+                userns::become_root()?;
+                for &(fd, f) in &all {
+                    // SAFETY: as above.
+                    sys::check(unsafe { libc::setns(fd, f) }, || format!("setns {f:#x}"))?;
+                }
+                // SAFETY: raw clone without a new stack behaves like fork (single-threaded).
+                let pid = unsafe {
+                    libc::syscall(
+                        libc::SYS_clone,
+                        (clone_flags | libc::SIGCHLD) as libc::c_ulong,
+                        0usize,
+                        0usize,
+                        0usize,
+                        0usize,
+                    )
+                };
+                if pid == -1 {
+                    return Err(sys::last_err("clone"));
+                }
+                if pid == 0 {
+                    init::run(&ctx);
+                }
+                Ok(pid)
+            })();
+            let _ = match res {
+                Ok(pid) => child_sock.send(&Msg::Pid(pid as i32)),
+                Err(e) => child_sock.send(&Msg::Error(e)),
+            };
+            // SAFETY: plain exit of a forked child.
+            unsafe { libc::_exit(0) };
+        }
+        let got = parent_sock.recv();
+        // SAFETY: our own child; it exits right after reporting.
+        unsafe { libc::waitpid(a, std::ptr::null_mut(), 0) };
+        match got? {
+            Msg::Pid(p) => p as libc::c_long,
+            Msg::Error(e) => return Err(e),
+            _ => return Err(Error::Sys("container set-up child died".into())),
+        }
+    } else {
+        let own_pid_ns = match &join_pid {
+            Some(target) => Some(enter_pid_ns_for_children(target)?),
+            None => None,
+        };
+        let mut own_other_ns: Vec<(OwnedFd, libc::c_int)> = Vec::new();
+        for (fd, flag) in &parent_join {
+            match enter_ns(fd, *flag) {
+                Ok(own) => own_other_ns.push((own, *flag)),
+                Err(e) => {
+                    leave_ns(&own_other_ns);
+                    if let Some(own) = &own_pid_ns {
+                        // SAFETY: setns on a namespace fd we hold open.
+                        unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWPID) };
+                    }
+                    return Err(e);
+                }
             }
         }
-    }
-    if let Some(e) = clone_err {
-        return Err(e);
-    }
-    if pid == 0 {
-        // SAFETY: closing our copy of the parent's end so its death reads as EOF.
-        unsafe { libc::close(parent_sock.0.as_raw_fd()) };
-        let ctx = init::Ctx {
-            spec,
-            root: &root,
-            sync: &child_sock,
-            stdio: [
-                stdio.stdin.as_raw_fd(),
-                stdio.stdout.as_raw_fd(),
-                stdio.stderr.as_raw_fd(),
-            ],
-            terminal: stdio.terminal,
-            join: &join,
-            new_mount_ns: flags & libc::CLONE_NEWNS != 0,
-            new_uts_ns: flags & libc::CLONE_NEWUTS != 0,
-            new_net_ns: flags & libc::CLONE_NEWNET != 0,
-            new_cgroup_ns,
-            init: spec
-                .annotations()
-                .as_ref()
-                .and_then(|a| a.get("io.berth.init"))
-                .is_some_and(|v| v == "true"),
+        // SAFETY: raw clone without a new stack behaves like fork; the caller is
+        // single-threaded (documented requirement), so the child may allocate.
+        let pid = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                (clone_flags | libc::SIGCHLD) as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
         };
-        init::run(&ctx);
-    }
+        let clone_err = (pid == -1).then(|| sys::last_err("clone"));
+        if pid != 0 {
+            leave_ns(&own_other_ns);
+            if let Some(own) = &own_pid_ns {
+                // back to our own namespace for later children (execs join by themselves)
+                // SAFETY: setns on a namespace fd we hold open.
+                let r = unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWPID) };
+                if r != 0 {
+                    tracing::warn!(
+                        "restoring the pid namespace: {}",
+                        std::io::Error::last_os_error()
+                    );
+                }
+            }
+        }
+        if let Some(e) = clone_err {
+            return Err(e);
+        }
+        if pid == 0 {
+            // SAFETY: closing our copy of the parent's end so its death reads as EOF.
+            unsafe { libc::close(parent_sock.0.as_raw_fd()) };
+            init::run(&init::Ctx { join: &join, ..ctx });
+        }
+        pid
+    };
     let pid = pid as i32;
     drop(child_sock);
     drop(stdio);
     drop(join_owned);
 
     let resources = linux.and_then(|l| l.resources().as_ref());
-    let res = cgroups::setup(&hierarchies, &cg_path, resources, pid)
+    let mapped = match (&maps, user_ns) {
+        (Some((uid, gid)), _) => {
+            userns::write_maps(pid, uid, gid).and_then(|()| parent_sock.send(&Msg::Mapped))
+        }
+        // the init waits for this before anything (as in a new user namespace)
+        (None, init::UserNs::Joined) => parent_sock.send(&Msg::Mapped),
+        (None, _) => Ok(()),
+    };
+    let res = mapped
+        .and_then(|()| cgroups::setup(&hierarchies, &cg_path, resources, pid))
         .and_then(|()| parent_sock.send(&Msg::Go))
         .and_then(|()| match parent_sock.recv_with_fd()? {
             (Msg::Ready, console) => Ok(console),
@@ -239,6 +371,39 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
             };
             let _ = cgroups::remove(&cg_path);
             Err(e)
+        }
+    }
+}
+
+/// Enters `target` (a net/ipc/uts namespace) ourselves; returns our own, to go back.
+fn enter_ns(target: &OwnedFd, flag: libc::c_int) -> Result<OwnedFd> {
+    let name = match flag {
+        libc::CLONE_NEWNET => "net",
+        libc::CLONE_NEWIPC => "ipc",
+        _ => "uts",
+    };
+    let own = sys::cstr(format!("/proc/self/ns/{name}"))?;
+    // SAFETY: valid C string.
+    let fd = unsafe { libc::open(own.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    let fd = sys::check(fd, || format!("open /proc/self/ns/{name}"))?;
+    // SAFETY: fd was just opened and is ours.
+    let own = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: setns on a namespace fd we hold open.
+    sys::check(unsafe { libc::setns(target.as_raw_fd(), flag) }, || {
+        format!("setns {name}")
+    })?;
+    Ok(own)
+}
+
+/// Goes back to the namespaces saved by `enter_ns`.
+fn leave_ns(own: &[(OwnedFd, libc::c_int)]) {
+    for (fd, flag) in own {
+        // SAFETY: setns on a namespace fd we hold open.
+        if unsafe { libc::setns(fd.as_raw_fd(), *flag) } != 0 {
+            tracing::warn!(
+                "restoring namespace {flag:#x}: {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
 }

@@ -158,7 +158,8 @@ fn touch(p: &Path) -> Result<()> {
 }
 
 /// Performs one spec mount inside `root` (before pivot_root).
-pub(crate) fn mount_one(root: &Path, m: &Mount) -> Result<()> {
+/// In a user namespace (`userns`), bind remounts keep the flags the kernel has locked.
+pub(crate) fn mount_one(root: &Path, m: &Mount, userns: bool) -> Result<()> {
     let dest = resolve_in_root(root, m.destination())?;
     let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
@@ -186,6 +187,11 @@ pub(crate) fn mount_one(root: &Path, m: &Mount) -> Result<()> {
         )?;
         let extra = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
         if extra != 0 {
+            let extra = if userns {
+                extra | crate::userns::locked_flags(&dest)?
+            } else {
+                extra
+            };
             sys::mount(
                 None,
                 &dest,
@@ -207,13 +213,35 @@ pub(crate) fn mount_one(root: &Path, m: &Mount) -> Result<()> {
     } else {
         mkdir_all(&dest)?;
         let src = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
-        sys::mount(
+        let r = sys::mount(
             Some(&src),
             &dest,
             Some(typ).filter(|t| !t.is_empty()),
             opts.flags,
             Some(&opts.data),
-        )?;
+        );
+        match r {
+            // in a user namespace that does not own the network namespace (one joined from
+            // another container), sysfs cannot be mounted: bind the host's, read-only
+            Err(e) if userns && typ == "sysfs" && e.to_string().ends_with("(os error 1)") => {
+                sys::mount(
+                    Some(Path::new("/sys")),
+                    &dest,
+                    None,
+                    libc::MS_BIND | libc::MS_REC,
+                    None,
+                )?;
+                let keep = crate::userns::locked_flags(&dest)?;
+                sys::mount(
+                    None,
+                    &dest,
+                    None,
+                    libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | keep | opts.flags,
+                    None,
+                )?;
+            }
+            r => r?,
+        }
     }
     if opts.propagation != 0 {
         sys::mount(None, &dest, None, opts.propagation, None)?;
@@ -232,8 +260,15 @@ fn mknod(path: &Path, kind: libc::mode_t, mode: u32, major: u64, minor: u64) -> 
     check(r, || format!("mknod {}", path.display())).map(|_| ())
 }
 
+/// In a user namespace device nodes cannot be made: the host's node at the same path is
+/// bound over an empty file instead (the device cgroup still decides what may be opened).
+fn bind_device(host: &Path, dest: &Path) -> Result<()> {
+    touch(dest)?;
+    sys::mount(Some(host), dest, None, libc::MS_BIND, None)
+}
+
 /// The devices every container gets (when /dev is a fresh tmpfs), plus the spec's.
-pub(crate) fn create_devices(root: &Path, extra: &[LinuxDevice]) -> Result<()> {
+pub(crate) fn create_devices(root: &Path, extra: &[LinuxDevice], userns: bool) -> Result<()> {
     let dev = root.join("dev");
     for (name, major, minor) in [
         ("null", 1, 3),
@@ -243,12 +278,20 @@ pub(crate) fn create_devices(root: &Path, extra: &[LinuxDevice]) -> Result<()> {
         ("urandom", 1, 9),
         ("tty", 5, 0),
     ] {
-        mknod(&dev.join(name), libc::S_IFCHR, 0o666, major, minor)?;
+        if userns {
+            bind_device(&Path::new("/dev").join(name), &dev.join(name))?;
+        } else {
+            mknod(&dev.join(name), libc::S_IFCHR, 0o666, major, minor)?;
+        }
     }
     for d in extra {
         let p = resolve_in_root(root, d.path())?;
         if let Some(parent) = p.parent() {
             mkdir_all(parent)?;
+        }
+        if userns {
+            bind_device(d.path(), &p)?;
+            continue;
         }
         let kind = match d.typ() {
             LinuxDeviceType::B => libc::S_IFBLK,

@@ -7,6 +7,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 pub(crate) enum Msg {
     Go,
+    /// the parent has written the new user namespace's uid_map and gid_map
+    Mapped,
     Ready,
     Start,
     /// the exec'd process's pid, from the intermediate child
@@ -111,6 +113,7 @@ impl SyncSock {
     pub fn send(&self, m: &Msg) -> Result<()> {
         let buf: Vec<u8> = match m {
             Msg::Go => b"G".to_vec(),
+            Msg::Mapped => b"M".to_vec(),
             Msg::Ready => b"R".to_vec(),
             Msg::Start => b"S".to_vec(),
             Msg::Pid(p) => {
@@ -176,6 +179,7 @@ fn parse(b: &[u8]) -> Result<Msg> {
     Ok(match b {
         [] => Msg::Eof,
         [b'G'] => Msg::Go,
+        [b'M'] => Msg::Mapped,
         [b'R'] => Msg::Ready,
         [b'S'] => Msg::Start,
         [b'I', a, b, c, d] => Msg::Pid(i32::from_le_bytes([*a, *b, *c, *d])),

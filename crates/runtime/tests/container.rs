@@ -260,6 +260,7 @@ fn main() {
     passed += caps_and_limits(&root);
     passed += resources_stats_freeze(&root);
     passed += init_and_exec(&root);
+    passed += user_namespace(dir.path());
     println!("container tests: {passed} passed");
 }
 
@@ -714,4 +715,111 @@ fn init_and_exec(root: &Path) -> u32 {
     remove_parent_cgroups();
     passed += 1;
     passed
+}
+
+/// A new user namespace: root inside is 0 there and host uid 200000 outside; what it makes in
+/// its rootfs belongs to 200000 on the host; sysfs/proc/mqueue/devpts mount; ro bind works.
+fn user_namespace(dir: &Path) -> u32 {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    const HOST: u32 = 200000;
+    // the path to the rootfs must be traversable by the mapped root (tempdirs are 0700)
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o711)).unwrap();
+    let root = dir.join("userns-rootfs");
+    rootfs(&root);
+    fs::create_dir_all(root.join("data")).unwrap();
+    let chown = std::process::Command::new("chown")
+        .args(["-hR", &format!("{HOST}:{HOST}")])
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let host = dir.join("userns-host");
+    fs::create_dir_all(&host).unwrap();
+    fs::write(host.join("f"), "hostfile\n").unwrap();
+    let m = serde_json::json!([{"destination": "/data", "type": "bind", "source": host, "options": ["rbind", "ro", "nosuid"]}]);
+    let map = serde_json::json!([{"containerID": 0, "hostID": HOST, "size": 65536}]);
+    let o = run_patched(
+        &root,
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; touch /made; \
+             cat /data/f; touch /data/g 2>/dev/null || echo rofs; ls /sys/class/net; ls /dev/null",
+        ],
+        m,
+        &|v| {
+            v["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"type": "user"}));
+            v["linux"]["uidMappings"] = map.clone();
+            v["linux"]["gidMappings"] = map.clone();
+        },
+    )
+    .unwrap();
+    assert_eq!(o.status, 0, "{} {}", o.stdout, o.stderr);
+    let lines: Vec<String> = o
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(lines[0], format!("0 {HOST} 65536"), "{}", o.stdout);
+    assert_eq!(lines[1], format!("0 {HOST} 65536"), "{}", o.stdout);
+    assert_eq!(
+        &lines[2..6],
+        &["0", "0", "hostfile", "rofs"],
+        "{}",
+        o.stdout
+    );
+    assert!(lines.iter().any(|l| l == "lo"), "{}", o.stdout);
+    let md = fs::metadata(root.join("made")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (HOST, HOST));
+    assert!(!host.join("g").exists());
+
+    // a new user namespace in a network namespace made elsewhere (owned by the host's user
+    // namespace): the parent enters it for the clone; sysfs, which cannot be mounted there,
+    // is the host's bound read-only
+    let mut holder = std::process::Command::new("unshare")
+        .args(["--net", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    let netns = format!("/proc/{}/ns/net", holder.id());
+    assert!(eventually_differs(&netns));
+    let want = fs::read_link(&netns).unwrap();
+    let res = run_patched(
+        &root,
+        &["sh", "-c", "readlink /proc/self/ns/net; id -u; ls /sys/class >/dev/null && echo sys; touch /sys/x 2>/dev/null || echo rosys"],
+        serde_json::json!([]),
+        &|v| {
+            let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| n["type"] != "network");
+            ns.push(serde_json::json!({"type": "network", "path": netns}));
+            ns.push(serde_json::json!({"type": "user"}));
+            v["linux"]["uidMappings"] = map.clone();
+            v["linux"]["gidMappings"] = map.clone();
+        },
+    );
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let o = res.unwrap();
+    assert_eq!(
+        o.stdout,
+        format!("{}\n0\nsys\nrosys\n", want.to_string_lossy()),
+        "{}",
+        o.stderr
+    );
+    2
+}
+
+/// Until `unshare` has entered its new namespace (the link differs from ours).
+fn eventually_differs(ns: &str) -> bool {
+    for _ in 0..200 {
+        if let (Ok(a), Ok(b)) = (fs::read_link(ns), fs::read_link("/proc/self/ns/net")) {
+            if a != b {
+                return true;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
 }

@@ -185,6 +185,10 @@ pub(crate) fn unpack(s: &Snapshotter, reader: impl Read, hash: bool) -> Result<U
     };
     let diff = tmp.join("diff");
     fs::create_dir(&diff)?;
+    if let Some(ids) = &s.ids {
+        let (uid, gid) = ids.root();
+        std::os::unix::fs::chown(&diff, Some(uid), Some(gid))?;
+    }
     let fd = open(
         &diff,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
@@ -192,6 +196,7 @@ pub(crate) fn unpack(s: &Snapshotter, reader: impl Read, hash: bool) -> Result<U
     )?;
     let mut hr = HashingReader::new(util::maybe_gunzip(reader)?, hash);
     let mut ex = Extractor::new(fd);
+    ex.ids = s.ids.clone();
     ex.run(&mut hr)?;
     // the hash must cover the whole stream, including padding after the end marker
     io::copy(&mut hr, &mut io::sink())

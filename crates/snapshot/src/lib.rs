@@ -15,6 +15,7 @@ mod rw;
 mod tar_safe;
 mod util;
 
+use berth_util::idmap::IdMaps;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -59,6 +60,9 @@ pub struct RwPaths {
 
 pub struct Snapshotter {
     root: PathBuf,
+    /// `berthd --userns-remap`: layer files are owned by the mapped host ids (shifted at
+    /// unpack) and RW layers' roots by the mapped root
+    ids: Option<IdMaps>,
     /// where (inode region) and when this process removed layers: see `layer::fresh_tmp_dir`
     removed: std::sync::Mutex<Vec<(std::time::Instant, u64)>>,
 }
@@ -80,12 +84,24 @@ impl Snapshotter {
         }
         Ok(Snapshotter {
             root,
+            ids: None,
             removed: std::sync::Mutex::new(Vec::new()),
         })
     }
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Unpacks layers with their owners shifted by `ids` (a remapped daemon keeps its own
+    /// store: the same layer unpacked without a map has other owners).
+    pub fn with_id_maps(mut self, ids: Option<IdMaps>) -> Snapshotter {
+        self.ids = ids;
+        self
+    }
+
+    pub fn id_maps(&self) -> Option<&IdMaps> {
+        self.ids.as_ref()
     }
 
     /// chain(L1) = diff(L1); chain(Ln) = sha256(chain(Ln-1) + " " + diff(Ln)).
@@ -201,6 +217,11 @@ pub fn validate_tar(reader: impl Read) -> Result<u64> {
 /// entry escapes `dir`, no symlink is followed while creating); `.wh.` names are kept as they
 /// are. For `cp` into a container. Returns the bytes of file content written.
 pub fn extract_into(dir: &Path, reader: impl Read) -> Result<u64> {
+    extract_into_mapped(dir, reader, None)
+}
+
+/// [`extract_into`] with owners shifted to the host ids of a remapped container.
+pub fn extract_into_mapped(dir: &Path, reader: impl Read, ids: Option<&IdMaps>) -> Result<u64> {
     use nix::fcntl::{open, OFlag};
     use nix::sys::stat::Mode;
     let fd = open(
@@ -210,6 +231,7 @@ pub fn extract_into(dir: &Path, reader: impl Read) -> Result<u64> {
     )?;
     let mut ex = tar_safe::Extractor::new(fd);
     ex.whiteouts = false;
+    ex.ids = ids.cloned();
     let mut reader = reader;
     ex.run(&mut reader)?;
     Ok(ex.size)

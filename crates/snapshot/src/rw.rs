@@ -70,6 +70,14 @@ pub(crate) fn create(s: &Snapshotter, key: &str, parent: Option<&str>) -> Result
         if lowers.is_empty() {
             fs::create_dir(tmp.join("empty"))?;
         }
+        if let Some(ids) = &s.ids {
+            // the merged root takes the upper dir's owner: the container's root owns `/`
+            let (uid, gid) = ids.root();
+            std::os::unix::fs::chown(tmp.join("diff"), Some(uid), Some(gid))?;
+            if lowers.is_empty() {
+                std::os::unix::fs::chown(tmp.join("empty"), Some(uid), Some(gid))?;
+            }
+        }
         let mut text = lowers.join("\n");
         text.push('\n');
         util::write_synced(&tmp.join("lower"), text.as_bytes())?;

@@ -87,6 +87,8 @@ pub(crate) struct Extractor {
     pub(crate) size: u64,
     /// turn `.wh.` entries into overlay whiteouts (layers), or keep them as files (`cp`)
     pub(crate) whiteouts: bool,
+    /// owners are shifted to these host ids (`berthd --userns-remap`)
+    pub(crate) ids: Option<berth_util::idmap::IdMaps>,
 }
 
 fn set_xattr_fd(fd: BorrowedFd, name: &[u8], value: &[u8]) -> io::Result<()> {
@@ -118,6 +120,7 @@ impl Extractor {
             dir_times: Vec::new(),
             size: 0,
             whiteouts: true,
+            ids: None,
         }
     }
 
@@ -356,8 +359,27 @@ impl Extractor {
             return Ok(());
         }
 
-        let uid = Some(Uid::from_raw(attrs.uid));
-        let gid = Some(Gid::from_raw(attrs.gid));
+        let (huid, hgid) = match &self.ids {
+            None => (attrs.uid, attrs.gid),
+            Some(m) => (
+                m.uid_to_host(attrs.uid).ok_or_else(|| {
+                    invalid(format!(
+                        "container ID {} of {} cannot be mapped to a host ID",
+                        attrs.uid,
+                        show(&raw)
+                    ))
+                })?,
+                m.gid_to_host(attrs.gid).ok_or_else(|| {
+                    invalid(format!(
+                        "container ID {} of {} cannot be mapped to a host ID",
+                        attrs.gid,
+                        show(&raw)
+                    ))
+                })?,
+            ),
+        };
+        let uid = Some(Uid::from_raw(huid));
+        let gid = Some(Gid::from_raw(hgid));
         let mode = Mode::from_bits_truncate(attrs.mode);
         let t = attrs.times();
 

@@ -485,3 +485,70 @@ fn ownership_pax_xattrs_and_replacements() {
     assert_eq!(fs::read(d.join("y")).unwrap(), b"not through the link");
     assert_eq!(fs::read(d.join("x")).unwrap(), b"file again");
 }
+
+/// `--userns-remap`: owners are shifted into the host range at unpack (and a symlink's own
+/// owner too); an owner outside the range refuses the layer; a RW layer's root is the mapped
+/// root's.
+#[test]
+fn remapped_owners() {
+    use berth_util::idmap::IdMaps;
+    let tmp = tempfile::tempdir().unwrap();
+    let ids = IdMaps::from_host_ranges(&[(300000, 65536)], &[(400000, 65536)]);
+    let s = Snapshotter::open(tmp.path())
+        .unwrap()
+        .with_id_maps(Some(ids));
+    let mut l = build(&[
+        E::D("./", 0o755),
+        E::F("rootfile", b"r", 0o4755),
+        E::L("link", "rootfile"),
+    ]);
+    // one entry owned by 1000:50 (appended by hand: `build` writes 0:0)
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_path("userfile").unwrap();
+    h.set_size(1);
+    h.set_mode(0o644);
+    h.set_uid(1000);
+    h.set_gid(50);
+    h.set_cksum();
+    b.append(&h, &b"u"[..]).unwrap();
+    let extra = b.into_inner().unwrap();
+    l.truncate(l.len() - 1024); // drop the end marker of the first part
+    l.extend_from_slice(&extra);
+    let info = s.apply_layer(None, &diff_id(&l), &l[..]).unwrap();
+    let diff = s.layer_diff_path(&info.chain_id).unwrap();
+    let own = |p: &str| {
+        let md = fs::symlink_metadata(diff.join(p)).unwrap();
+        (md.uid(), md.gid())
+    };
+    assert_eq!(own(""), (300000, 400000));
+    assert_eq!(own("rootfile"), (300000, 400000));
+    assert_eq!(own("link"), (300000, 400000));
+    assert_eq!(own("userfile"), (301000, 400050));
+    // set-uid kept, but on a file that is not root's on the host
+    assert_eq!(
+        fs::metadata(diff.join("rootfile")).unwrap().mode() & 0o7777,
+        0o4755
+    );
+
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_path("far").unwrap();
+    h.set_size(0);
+    h.set_mode(0o644);
+    h.set_uid(70000);
+    h.set_gid(0);
+    h.set_cksum();
+    b.append(&h, &[][..]).unwrap();
+    let bad = b.into_inner().unwrap();
+    match s.apply_layer(None, &diff_id(&bad), &bad[..]) {
+        Err(Error::InvalidTar(m)) => assert!(m.contains("cannot be mapped"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+
+    let rw = s.create_rw("ctr", Some(&info.chain_id)).unwrap();
+    let md = fs::metadata(&rw.upper).unwrap();
+    assert_eq!((md.uid(), md.gid()), (300000, 400000));
+    s.remove_rw("ctr").unwrap();
+    s.remove_layer(&info.chain_id).unwrap();
+}

@@ -77,6 +77,8 @@ pub fn validate_name(name: &str) -> Result<()> {
 pub struct VolumeStore {
     root: PathBuf,
     lock: Mutex<()>,
+    /// `berthd --userns-remap`: new volumes' `_data` belongs to the container's root
+    owner: Option<(u32, u32)>,
 }
 
 impl VolumeStore {
@@ -85,7 +87,14 @@ impl VolumeStore {
         Ok(VolumeStore {
             root: root.to_path_buf(),
             lock: Mutex::new(()),
+            owner: None,
         })
+    }
+
+    /// New volumes' `_data` gets this host uid/gid (the remapped root).
+    pub fn with_owner(mut self, owner: Option<(u32, u32)>) -> VolumeStore {
+        self.owner = owner;
+        self
     }
 
     fn dir(&self, name: &str) -> PathBuf {
@@ -117,6 +126,9 @@ impl VolumeStore {
         }
         let dir = self.dir(&name);
         std::fs::create_dir_all(dir.join("_data"))?;
+        if let Some((uid, gid)) = self.owner {
+            std::os::unix::fs::chown(dir.join("_data"), Some(uid), Some(gid))?;
+        }
         let v = Volume {
             name: name.clone(),
             driver: "local".into(),

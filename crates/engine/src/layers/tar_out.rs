@@ -45,6 +45,8 @@ pub(crate) struct TarOut<S: ChunkSink> {
     pos: usize,
     /// bytes written so far
     pub(crate) written: u64,
+    /// owners read from a remapped container's files are written back as container ids
+    pub(crate) ids: Option<berth_util::idmap::IdMaps>,
 }
 
 impl<S: ChunkSink> TarOut<S> {
@@ -54,6 +56,7 @@ impl<S: ChunkSink> TarOut<S> {
             buf: vec![0; CHUNK],
             pos: 0,
             written: 0,
+            ids: None,
         }
     }
 
@@ -201,6 +204,12 @@ pub(crate) fn append_path<S: ChunkSink>(
     let mut h = tar::Header::new_gnu();
     h.set_metadata_in_mode(md, tar::HeaderMode::Complete);
     h.set_mode(md.mode() & 0o7777);
+    if let Some(ids) = &out.ids {
+        // a host id outside the range (a file the host made) reads as nobody, as in the
+        // container
+        h.set_uid(ids.uid_to_container(md.uid()).unwrap_or(65534) as u64);
+        h.set_gid(ids.gid_to_container(md.gid()).unwrap_or(65534) as u64);
+    }
     if ft.is_dir() {
         h.set_size(0);
         let mut n = name.to_vec();
