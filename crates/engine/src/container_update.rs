@@ -52,7 +52,7 @@ impl Engine {
                 hc.restart_policy = rp;
             }
         }
-        let resources = spec::resources(&hc, false)?;
+        let resources = spec::resources(&hc)?;
         if c.state().status.is_running() {
             let answer = shim_client::request(
                 &self.shim_socket(&c.id),

@@ -204,6 +204,7 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
                 .as_ref()
                 .and_then(|a| a.get("io.berth.init"))
                 .is_some_and(|v| v == "true"),
+            hierarchies: &hierarchies,
         };
         init::run(&ctx);
     }

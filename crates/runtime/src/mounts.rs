@@ -1,5 +1,6 @@
 //! Mounts inside the container's rootfs, device nodes, masked and read-only paths.
 
+use crate::cgroups::Hierarchy;
 use crate::sys::{self, check, cstr};
 use crate::{Error, Result};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount};
@@ -195,15 +196,10 @@ pub(crate) fn mount_one(root: &Path, m: &Mount) -> Result<()> {
             )?;
         }
     } else if typ == "cgroup" || typ == "cgroup2" {
-        // minimal: an empty read-only tmpfs (the host hierarchy stays hidden)
+        // only the mount point now: the hierarchies are mounted by `mount_cgroups` once the
+        // container is in its cgroup and cgroup namespace
         mkdir_all(&dest)?;
-        sys::mount(
-            Some(Path::new("tmpfs")),
-            &dest,
-            Some("tmpfs"),
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RDONLY,
-            Some("mode=755"),
-        )?;
+        return Ok(());
     } else {
         mkdir_all(&dest)?;
         let src = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
@@ -280,6 +276,93 @@ pub(crate) fn create_devices(root: &Path, extra: &[LinuxDevice]) -> Result<()> {
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
             Err(e) => return Err(Error::Sys(format!("symlink /dev/{name}: {e}"))),
         }
+    }
+    Ok(())
+}
+
+/// After pivot_root, inside the container's cgroup namespace: the cgroup hierarchies at
+/// `dest` as docker shows them (v1: a tmpfs with one mount per hierarchy; v2: cgroup2),
+/// read-only unless `rw`. Each hierarchy's root is the container's own cgroup.
+pub(crate) fn mount_cgroups(dest: &Path, hierarchies: &[Hierarchy], rw: bool) -> Result<()> {
+    let base = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    let ro = if rw { 0 } else { libc::MS_RDONLY };
+    let remount_ro = |p: &Path| {
+        if rw {
+            return Ok(());
+        }
+        sys::mount(
+            None,
+            p,
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | base | libc::MS_RDONLY,
+            None,
+        )
+    };
+    if hierarchies.iter().any(|h| h.controllers.is_empty()) && hierarchies.len() == 1 {
+        sys::mount(
+            Some(Path::new("cgroup")),
+            dest,
+            Some("cgroup2"),
+            base | libc::MS_RELATIME,
+            None,
+        )?;
+        return remount_ro(dest);
+    }
+    sys::mount(
+        Some(Path::new("tmpfs")),
+        dest,
+        Some("tmpfs"),
+        base,
+        Some("mode=755"),
+    )?;
+    for h in hierarchies.iter().filter(|h| !h.controllers.is_empty()) {
+        let Some(name) = h.mountpoint.file_name() else {
+            continue;
+        };
+        let at = dest.join(name);
+        mkdir_all(&at)?;
+        let data = h.controllers.join(",");
+        sys::mount(
+            Some(Path::new("cgroup")),
+            &at,
+            Some("cgroup"),
+            base | libc::MS_RELATIME,
+            Some(&data),
+        )?;
+        remount_ro(&at)?;
+    }
+    if !rw {
+        sys::mount(
+            None,
+            dest,
+            None,
+            libc::MS_REMOUNT | base | ro,
+            Some("mode=755"),
+        )?;
+    }
+    Ok(())
+}
+
+/// After pivot_root: the spec's sysctls, through the container's own /proc (the namespaced
+/// files there belong to the writer's namespaces).
+pub(crate) fn write_sysctls<'a>(
+    sysctls: impl Iterator<Item = (&'a String, &'a String)>,
+) -> Result<()> {
+    for (k, v) in sysctls {
+        if k.is_empty() || k.contains('/') || k.split('.').any(|p| p.is_empty() || p == "..") {
+            return Err(Error::Spec(format!("invalid sysctl name {k:?}")));
+        }
+        let p = Path::new("/proc/sys").join(k.replace('.', "/"));
+        fs::write(&p, v.as_bytes()).map_err(|e| {
+            Error::Sys(format!(
+                "open {}: {}",
+                p.display(),
+                match e.raw_os_error() {
+                    Some(libc::ENOENT) => "no such file or directory".to_string(),
+                    _ => e.to_string(),
+                }
+            ))
+        })?;
     }
     Ok(())
 }
