@@ -545,6 +545,16 @@ fn check_namespaces(x: &Map<String, Value>, hostname_given: bool) -> Result<()> 
     Ok(())
 }
 
+/// `update`'s body: docker's JSON types.
+pub(crate) fn check_update_types(x: &Map<String, Value>) -> Result<()> {
+    check_types(x)
+}
+
+/// The resources an update leads to (the old ones merged with the body): docker's ranges.
+pub(crate) fn check_update(x: &Map<String, Value>) -> Result<()> {
+    check_resources(x, &Host::probe())
+}
+
 /// All checks that need nothing but the request and the host.
 pub(crate) fn check(
     cfg: &ContainerConfig,

@@ -710,6 +710,18 @@ mod tests {
         assert!(c.contains(&"CAP_NET_ADMIN".to_string()));
         assert!(!c.contains(&"CAP_CHOWN".to_string()) && !c.contains(&"CAP_KILL".to_string()));
         assert!(capabilities(&HostConfig::default(), true).len() > 30);
+        // docker's order: ALL dropped, then the added ones
+        let mut hc = HostConfig::default();
+        hc.extra.insert("CapDrop".into(), json!(["ALL"]));
+        hc.extra
+            .insert("CapAdd".into(), json!(["chown", "CAP_KILL"]));
+        assert_eq!(capabilities(&hc, false), ["CAP_CHOWN", "CAP_KILL"]);
+        // ALL added: everything the daemon holds but the dropped ones
+        let mut hc = HostConfig::default();
+        hc.extra.insert("CapAdd".into(), json!(["all"]));
+        hc.extra.insert("CapDrop".into(), json!(["sys_admin"]));
+        let c = capabilities(&hc, false);
+        assert!(c.len() > 14 && !c.contains(&"CAP_SYS_ADMIN".to_string()));
     }
 
     #[test]
