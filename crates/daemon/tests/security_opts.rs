@@ -65,6 +65,9 @@ fn docker_error(sock: &Path, body: &str) -> String {
 const CASES: &[(&str, &str, &str, bool)] = &[
     (r#"{"Memory":"64m"}"#, "", "json: cannot unmarshal string into Go struct field HostConfig.HostConfig.Memory of type int64", true),
     (r#"{"Memory":9223372036854775808}"#, "", "json: cannot unmarshal number 9223372036854775808 into Go struct field HostConfig.HostConfig.Memory of type int64", true),
+    (r#"{"Privileged":"yes"}"#, "", "json: cannot unmarshal string into Go struct field HostConfig.HostConfig.Privileged of type bool", true),
+    (r#"{"Sysctls":{"net.ipv4.ip_forward":1}}"#, "", "json: cannot unmarshal number into Go struct field HostConfig.HostConfig.Sysctls of type string", true),
+    (r#"{"NanoCpus":1000000000,"CpuPeriod":50000}"#, "", "Conflicting options: Nano CPUs and CPU Period cannot both be set", true),
     (r#"{"Memory":-1}"#, "", "Minimum memory limit allowed is 6MB", true),
     (r#"{"Memory":1000}"#, "", "Minimum memory limit allowed is 6MB", true),
     (r#"{"Memory":67108864,"MemorySwap":1000}"#, "", "Minimum memoryswap limit should be larger than memory limit, see usage", true),

@@ -53,9 +53,15 @@ fn json_kind(v: &Value) -> String {
 }
 
 fn type_error(v: &Value, field: &str, go_type: &str) -> Error {
+    // Go names the number only when it is one that does not fit an integer type
+    let kind = match v {
+        Value::Number(_) if !go_type.starts_with("int") && !go_type.starts_with("uint") => {
+            "number".to_string()
+        }
+        _ => json_kind(v),
+    };
     bad(format!(
-        "json: cannot unmarshal {} into Go struct field HostConfig.HostConfig.{field} of type {go_type}",
-        json_kind(v)
+        "json: cannot unmarshal {kind} into Go struct field HostConfig.HostConfig.{field} of type {go_type}"
     ))
 }
 
@@ -139,7 +145,11 @@ fn check_types(x: &Map<String, Value>) -> Result<()> {
     }
     match x.get("Sysctls") {
         None | Some(Value::Null) => {}
-        Some(Value::Object(m)) if m.values().all(Value::is_string) => {}
+        Some(Value::Object(m)) => {
+            if let Some(v) = m.values().find(|v| !v.is_string()) {
+                return Err(type_error(v, "Sysctls", "string"));
+            }
+        }
         Some(v) => return Err(type_error(v, "Sysctls", "map[string]string")),
     }
     match x.get("Devices") {
@@ -647,7 +657,18 @@ mod tests {
             "json: cannot unmarshal number 9223372036854775808 into Go struct field HostConfig.HostConfig.Memory of type int64"
         );
         assert!(e(json!({"NanoCpus": 1.5})).contains("number 1.5"));
-        assert!(e(json!({"Privileged": "yes"})).contains("of type bool"));
+        assert_eq!(
+            e(json!({"Privileged": "yes"})),
+            "json: cannot unmarshal string into Go struct field HostConfig.HostConfig.Privileged of type bool"
+        );
+        assert_eq!(
+            e(json!({"SecurityOpt": "x"})),
+            "json: cannot unmarshal string into Go struct field HostConfig.HostConfig.SecurityOpt of type []string"
+        );
+        assert_eq!(
+            e(json!({"Sysctls": {"a": 1}})),
+            "json: cannot unmarshal number into Go struct field HostConfig.HostConfig.Sysctls of type string"
+        );
         ok(json!({"Memory": null, "PidsLimit": null, "CapAdd": "NET_ADMIN"}));
         ok(json!({"Memory": 9223372036854775807i64}));
     }
