@@ -579,3 +579,33 @@ fn oom_score_adj_and_userns_host_are_applied() {
         stdout(&o)
     );
 }
+
+#[test]
+fn a_host_wide_sysctl_in_an_old_record_is_refused_at_start() {
+    // an older berthd took any sysctl and ignored it; the record it wrote must not now set a
+    // host-wide one (the value is the host's own, so nothing changes even if it did)
+    let mut d = Daemon::start();
+    d.load_busybox();
+    let id = d.ok(&["create", "busybox", "true"]).trim().to_string();
+    d.stop_daemon();
+    let rec_path = d.root.join(format!("data/containers/{id}/config.v2.json"));
+    let mut rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&rec_path).unwrap()).unwrap();
+    let swappiness = std::fs::read_to_string("/proc/sys/vm/swappiness").unwrap();
+    let key = if rec.get("host_config").is_some() {
+        "host_config"
+    } else {
+        "HostConfig"
+    };
+    let hc = rec.get_mut(key).expect("host config in the record");
+    hc["Sysctls"] = serde_json::json!({"vm.swappiness": swappiness.trim()});
+    std::fs::write(&rec_path, serde_json::to_vec(&rec).unwrap()).unwrap();
+    let d = Daemon::start_on(&d.root.clone());
+    let o = d.berth(&["start", &id]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("sysctl \"vm.swappiness\" is not in a separate kernel namespace"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -409,8 +409,10 @@ fn ipc_sysctl(k: &str) -> bool {
     ) || k.starts_with("fs.mqueue.")
 }
 
-/// The namespaced sysctls runc allows, refused where the namespace is the host's.
-fn check_sysctls(x: &Map<String, Value>, net_mode: &str) -> Result<()> {
+/// The namespaced sysctls runc allows, refused where the namespace is the host's. Also run at
+/// start: a record written by an older berthd (which took any sysctl and ignored it) must
+/// not now set a host-wide one.
+pub(crate) fn check_sysctls(x: &Map<String, Value>, net_mode: &str) -> Result<()> {
     let Some(Value::Object(m)) = x.get("Sysctls") else {
         return Ok(());
     };

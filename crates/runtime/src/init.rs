@@ -20,6 +20,8 @@ pub(crate) struct Ctx<'a> {
     pub new_mount_ns: bool,
     pub new_uts_ns: bool,
     pub new_net_ns: bool,
+    /// the namespaces that are not the host's (new, or joined from another container)
+    pub own_ns: mounts::OwnNs,
     pub new_cgroup_ns: bool,
     /// annotation `io.berth.init=true`: stay as a minimal PID 1 above the user's process
     pub init: bool,
@@ -239,7 +241,7 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
         mounts::pivot_root(ctx.root)?;
         // before /proc/sys turns read-only; through the container's /proc only
         if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
-            mounts::write_sysctls(sysctl.iter())?;
+            mounts::write_sysctls(sysctl.iter(), ctx.own_ns)?;
         }
         if spec
             .root()

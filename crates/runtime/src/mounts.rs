@@ -343,14 +343,50 @@ pub(crate) fn mount_cgroups(dest: &Path, hierarchies: &[Hierarchy], rw: bool) ->
     Ok(())
 }
 
+/// Which namespaces the container has of its own (sysctls are only written into those).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct OwnNs {
+    pub net: bool,
+    pub ipc: bool,
+    pub uts: bool,
+}
+
+/// Whether sysctl `k` belongs to a namespace the container owns (runc's rule): anything else
+/// would change the host.
+pub(crate) fn sysctl_allowed(k: &str, own: OwnNs) -> bool {
+    let ipc = matches!(
+        k,
+        "kernel.msgmax"
+            | "kernel.msgmnb"
+            | "kernel.msgmni"
+            | "kernel.sem"
+            | "kernel.shmall"
+            | "kernel.shmmax"
+            | "kernel.shmmni"
+            | "kernel.shm_rmid_forced"
+    ) || k.starts_with("fs.mqueue.");
+    let well_formed = !k.is_empty() && !k.contains('/') && k.split('.').all(|p| !p.is_empty());
+    well_formed
+        && if ipc {
+            own.ipc
+        } else if k.starts_with("net.") {
+            own.net
+        } else {
+            k == "kernel.domainname" && own.uts
+        }
+}
+
 /// After pivot_root: the spec's sysctls, through the container's own /proc (the namespaced
 /// files there belong to the writer's namespaces).
 pub(crate) fn write_sysctls<'a>(
     sysctls: impl Iterator<Item = (&'a String, &'a String)>,
+    own: OwnNs,
 ) -> Result<()> {
     for (k, v) in sysctls {
-        if k.is_empty() || k.contains('/') || k.split('.').any(|p| p.is_empty() || p == "..") {
-            return Err(Error::Spec(format!("invalid sysctl name {k:?}")));
+        if !sysctl_allowed(k, own) {
+            return Err(Error::Spec(format!(
+                "sysctl {k:?} is not in a separate kernel namespace"
+            )));
         }
         let p = Path::new("/proc/sys").join(k.replace('.', "/"));
         fs::write(&p, v.as_bytes()).map_err(|e| {
@@ -448,6 +484,32 @@ mod tests {
         assert_eq!(m.flags, libc::MS_BIND | libc::MS_REC | libc::MS_RDONLY);
         assert_eq!(m.propagation, libc::MS_PRIVATE | libc::MS_REC);
         assert_eq!(m.data, "mode=755,size=65536k");
+    }
+
+    #[test]
+    fn only_sysctls_of_own_namespaces() {
+        let all = OwnNs {
+            net: true,
+            ipc: true,
+            uts: true,
+        };
+        assert!(sysctl_allowed("net.ipv4.ip_forward", all));
+        assert!(sysctl_allowed("kernel.shmmax", all));
+        assert!(sysctl_allowed("fs.mqueue.msg_max", all));
+        assert!(sysctl_allowed("kernel.domainname", all));
+        for k in [
+            "kernel.core_pattern",
+            "vm.swappiness",
+            "kernel.hostname",
+            "net/../kernel",
+            "",
+        ] {
+            assert!(!sysctl_allowed(k, all), "{k}");
+        }
+        let none = OwnNs::default();
+        assert!(!sysctl_allowed("net.ipv4.ip_forward", none));
+        assert!(!sysctl_allowed("kernel.shmmax", none));
+        assert!(!sysctl_allowed("kernel.domainname", none));
     }
 
     #[test]
