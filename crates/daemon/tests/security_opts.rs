@@ -98,6 +98,12 @@ const CASES: &[(&str, &str, &str, bool)] = &[
     (r#"{"IpcMode":"container:nosuch"}"#, "", "No such container: nosuch", true),
     (r#"{"CgroupnsMode":"foo"}"#, "", "invalid cgroup namespace mode: foo", true),
     (r#"{"UTSMode":"host"}"#, r#","Hostname":"abc""#, "conflicting options: hostname and the UTS mode", true),
+    (r#"{"IOMaximumIOps":10}"#, "", "Invalid QoS settings: linux does not support configuration of maximum IOPs", true),
+    (r#"{"Runtime":"foo"}"#, "", "Unknown runtime specified foo", true),
+    (r#"{"Isolation":"hyperv"}"#, "", "Invalid isolation: \"hyperv\" - linux only supports 'default'", true),
+    (r#"{"StorageOpt":{"size":"1G"}}"#, "", "--storage-opt is supported only for overlay over xfs with 'pquota' mount option", true),
+    (r#"{"DeviceRequests":[{"Driver":"","Count":-1,"Capabilities":[["gpu"]]}]}"#, "", "could not select device driver \"\" with capabilities: [[gpu]]", true),
+    (r#"{"BlkioDeviceReadBps":[{"Path":"/dev/nosuch","Rate":1048576}]}"#, "", "stat /dev/nosuch: no such file or directory", true),
     (r#"{"IpcMode":"foo"}"#, "", "invalid IPC mode: foo", true),
     (r#"{"UTSMode":"foo"}"#, "", "invalid UTS mode: foo", false),
     (r#"{"PidMode":"foo"}"#, "", "invalid PID mode: foo", false),
@@ -607,5 +613,99 @@ fn a_host_wide_sysctl_in_an_old_record_is_refused_at_start() {
         stderr(&o).contains("sysctl \"vm.swappiness\" is not in a separate kernel namespace"),
         "{}",
         stderr(&o)
+    );
+}
+
+fn cgroup_file(ctrl: &str, path: &str, file: &str) -> String {
+    std::fs::read_to_string(format!("/sys/fs/cgroup/{ctrl}/{path}/{file}"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn resource_options_once_dropped_are_applied_or_warned() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let parent = format!("btpar{}", std::process::id());
+    let mut args = vec![
+        "run",
+        "-d",
+        "--name",
+        "res",
+        "--memory",
+        "64m",
+        "--memory-swappiness",
+        "10",
+        "--oom-kill-disable",
+        "--cgroup-parent",
+        &parent,
+    ];
+    let loopdev = std::path::Path::new("/dev/loop7").exists();
+    if loopdev {
+        args.extend_from_slice(&[
+            "--device-read-bps",
+            "/dev/loop7:1mb",
+            "--device-write-iops",
+            "/dev/loop7:77",
+        ]);
+    }
+    args.extend_from_slice(&["busybox", "sleep", "300"]);
+    let Some(id) = docker_ok(&d, &args) else {
+        return;
+    };
+    let cg = format!("{parent}/{}", id.trim());
+    assert_eq!(
+        cgroup_file("memory", &cg, "memory.limit_in_bytes"),
+        "67108864"
+    );
+    assert_eq!(cgroup_file("memory", &cg, "memory.swappiness"), "10");
+    assert!(
+        cgroup_file("memory", &cg, "memory.oom_control").contains("oom_kill_disable 1"),
+        "{}",
+        cgroup_file("memory", &cg, "memory.oom_control")
+    );
+    if loopdev {
+        assert_eq!(
+            cgroup_file("blkio", &cg, "blkio.throttle.read_bps_device"),
+            "7:7 1048576"
+        );
+        assert_eq!(
+            cgroup_file("blkio", &cg, "blkio.throttle.write_iops_device"),
+            "7:7 77"
+        );
+    }
+    // the container's processes are in that cgroup, and top/stats find them there
+    let top = docker_ok(&d, &["top", "res"]).unwrap();
+    assert!(top.contains("sleep 300"), "{top}");
+    docker_ok(&d, &["stats", "--no-stream", "res"]).unwrap();
+    docker_ok(&d, &["rm", "-f", "res"]);
+    for ctrl in [
+        "memory", "blkio", "cpu", "cpuacct", "cpuset", "devices", "freezer", "pids", "systemd",
+    ] {
+        let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{ctrl}/{parent}"));
+    }
+    // accepted but without effect here: docker's warnings in the create answer
+    let (st, _, b) = d.http(
+        "POST",
+        "/v1.41/containers/create",
+        Some(&body(
+            r#"{"KernelMemory":67108864,"OomKillDisable":true,"CpuPercent":10}"#,
+            "",
+        )),
+    );
+    assert_eq!(st, 201);
+    let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    let w: Vec<&str> = v["Warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x.as_str())
+        .collect();
+    assert!(w.contains(&"Specifying a kernel memory limit is deprecated and will be removed in a future release."), "{w:?}");
+    assert!(w.contains(&"OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources."), "{w:?}");
+    assert!(
+        w.contains(&"linux does not support CPU percent. Percent discarded."),
+        "{w:?}"
     );
 }

@@ -56,7 +56,7 @@ impl Engine {
             .get(&req.config.image)
             .map_err(|_| no_such_image(&req.config.image))?;
         // every option is applied or refused here, before anything is written
-        self.validate_create(&req)?;
+        let warnings = self.validate_create(&req)?;
 
         let mut idb = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut idb);
@@ -64,7 +64,7 @@ impl Engine {
 
         let name = self.reserve_name(name, &id)?;
         match self.create_reserved(&id, &name, &image, &mut req).await {
-            Ok(()) => Ok((id, Vec::new())),
+            Ok(()) => Ok((id, warnings)),
             Err(e) => {
                 self.names.write().expect("names lock").remove(&name);
                 let _ = self.snaps.remove_rw(&id);

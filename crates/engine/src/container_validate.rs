@@ -557,6 +557,119 @@ fn check_namespaces(x: &Map<String, Value>, hostname_given: bool) -> Result<()> 
     Ok(())
 }
 
+/// Options berth does not apply and that docker refuses on Linux (or fails with at start):
+/// refused here with docker's text.
+fn check_unsupported(x: &Map<String, Value>) -> Result<()> {
+    if int(x, "IOMaximumIOps") != 0 {
+        return Err(bad(
+            "Invalid QoS settings: linux does not support configuration of maximum IOPs",
+        ));
+    }
+    if int(x, "IOMaximumBandwidth") != 0 {
+        return Err(bad(
+            "Invalid QoS settings: linux does not support configuration of maximum bandwidth",
+        ));
+    }
+    let runtime = string(x, "Runtime");
+    if !matches!(runtime, "" | "berth" | "runc") {
+        return Err(bad(format!("Unknown runtime specified {runtime}")));
+    }
+    let isolation = string(x, "Isolation");
+    if !matches!(isolation, "" | "default") {
+        return Err(bad(format!(
+            "Invalid isolation: {isolation:?} - linux only supports 'default'"
+        )));
+    }
+    if x.get("StorageOpt")
+        .and_then(Value::as_object)
+        .is_some_and(|m| !m.is_empty())
+    {
+        return Err(bad(
+            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option",
+        ));
+    }
+    if let Some(reqs) = x
+        .get("DeviceRequests")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+    {
+        // no device drivers (GPUs): docker's answer when none matches
+        let r = &reqs[0];
+        let driver = r.get("Driver").and_then(Value::as_str).unwrap_or("");
+        let caps: Vec<String> = r
+            .get("Capabilities")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|set| {
+                let names: Vec<&str> = set
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                format!("[{}]", names.join(" "))
+            })
+            .collect();
+        return Err(bad(format!(
+            "could not select device driver {driver:?} with capabilities: [{}]",
+            caps.join(" ")
+        )));
+    }
+    if int(x, "CpuRealtimePeriod") != 0 || int(x, "CpuRealtimeRuntime") != 0 {
+        return Err(bad(
+            "CPU real-time scheduling (CpuRealtimePeriod, CpuRealtimeRuntime) is not supported by berth",
+        ));
+    }
+    let parent = string(x, "CgroupParent");
+    if parent.split('/').any(|c| c == ".." || c == ".") {
+        return Err(bad(format!("invalid CgroupParent {parent:?}")));
+    }
+    for k in [
+        "BlkioDeviceReadBps",
+        "BlkioDeviceWriteBps",
+        "BlkioDeviceReadIOps",
+        "BlkioDeviceWriteIOps",
+    ] {
+        for d in x.get(k).and_then(Value::as_array).into_iter().flatten() {
+            let path = d.get("Path").and_then(Value::as_str).unwrap_or("");
+            crate::spec::block_device(path)?;
+        }
+    }
+    Ok(())
+}
+
+/// docker's warnings for options that are accepted but cannot take effect here.
+pub(crate) fn warnings(x: &Map<String, Value>) -> Vec<String> {
+    let mut w = Vec::new();
+    if int(x, "KernelMemory") > 0 {
+        w.push(
+            "Specifying a kernel memory limit is deprecated and will be removed in a future release."
+                .to_string(),
+        );
+    }
+    if x.get("OomKillDisable").and_then(Value::as_bool) == Some(true) && int(x, "Memory") == 0 {
+        w.push("OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources.".to_string());
+    }
+    if int(x, "CpuPercent") > 0 {
+        w.push("linux does not support CPU percent. Percent discarded.".to_string());
+    }
+    if int(x, "CpuCount") > 0 {
+        w.push("linux does not support CPU count. Count discarded.".to_string());
+    }
+    if int(x, "BlkioWeight") > 0 && !crate::spec::blkio_has("blkio.weight") {
+        w.push("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.".to_string());
+    }
+    if x.get("BlkioWeightDevice")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+        && !crate::spec::blkio_has("blkio.weight_device")
+    {
+        w.push("Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.".to_string());
+    }
+    w
+}
+
 /// `update`'s body: docker's JSON types.
 pub(crate) fn check_update_types(x: &Map<String, Value>) -> Result<()> {
     check_types(x)
@@ -593,12 +706,14 @@ pub(crate) fn check(
     };
     check_sysctls(x, net_mode)?;
     check_devices(x)?;
+    check_unsupported(x)?;
     Ok(())
 }
 
 impl Engine {
-    /// Validates a create request as docker does (400 with docker's text on a bad one).
-    pub(crate) fn validate_create(&self, req: &CreateRequest) -> Result<()> {
+    /// Validates a create request as docker does (400 with docker's text on a bad one);
+    /// returns docker's warnings for what is accepted but cannot take effect.
+    pub(crate) fn validate_create(&self, req: &CreateRequest) -> Result<Vec<String>> {
         let hostname_given = !req.config.hostname.is_empty();
         check(
             &req.config,
@@ -612,7 +727,7 @@ impl Engine {
             self.get_container(other)
                 .map_err(|_| bad(format!("No such container: {other}")))?;
         }
-        Ok(())
+        Ok(warnings(&req.host_config.extra))
     }
 }
 
@@ -770,6 +885,39 @@ mod tests {
         );
         assert!(e(json!({"Sysctls": {"kernel.hostname": "x"}})).contains("OCI \"hostname\""));
         assert!(e(json!({"Sysctls": {"net/ipv4/../x": "1"}})).contains("not in a separate"));
+    }
+
+    #[test]
+    fn unsupported_options_refused_and_discarded_ones_warned() {
+        assert_eq!(
+            e(json!({"IOMaximumIOps": 10})),
+            "Invalid QoS settings: linux does not support configuration of maximum IOPs"
+        );
+        assert_eq!(
+            e(json!({"Runtime": "foo"})),
+            "Unknown runtime specified foo"
+        );
+        assert_eq!(
+            e(json!({"Isolation": "hyperv"})),
+            "Invalid isolation: \"hyperv\" - linux only supports 'default'"
+        );
+        assert_eq!(
+            e(json!({"DeviceRequests": [{"Driver": "", "Count": -1, "Capabilities": [["gpu"]]}]})),
+            "could not select device driver \"\" with capabilities: [[gpu]]"
+        );
+        assert!(e(json!({"StorageOpt": {"size": "1G"}})).starts_with("--storage-opt"));
+        assert!(e(json!({"CgroupParent": "a/../b"})).starts_with("invalid CgroupParent"));
+        assert_eq!(
+            e(json!({"BlkioDeviceReadBps": [{"Path": "/dev/nosuch", "Rate": 1}]})),
+            "stat /dev/nosuch: no such file or directory"
+        );
+        ok(
+            json!({"Runtime": "runc", "Isolation": "default", "StorageOpt": {}, "DeviceRequests": []}),
+        );
+        let w = warnings(
+            &hc(json!({"KernelMemory": 67108864, "OomKillDisable": true, "CpuPercent": 5})).extra,
+        );
+        assert_eq!(w.len(), 3, "{w:?}");
     }
 
     #[test]

@@ -222,6 +222,33 @@ fn device_of(md: &std::fs::Metadata, path: String, access: &str) -> Option<Devic
     })
 }
 
+/// Whether the host's blkio controller has `file` (e.g. `blkio.weight`, missing on kernels
+/// without CFQ/BFQ weights).
+pub(crate) fn blkio_has(file: &str) -> bool {
+    Path::new("/sys/fs/cgroup/blkio").join(file).exists()
+        || Path::new("/sys/fs/cgroup/io.weight").exists() && file == "blkio.weight"
+}
+
+/// The major/minor of a block device named in a `--device-*-bps/iops` option.
+pub(crate) fn block_device(path: &str) -> Result<(u64, u64)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let md = std::fs::metadata(path).map_err(|e| {
+        Error::InvalidParameter(match e.kind() {
+            std::io::ErrorKind::NotFound => format!("stat {path}: no such file or directory"),
+            _ => format!("stat {path}: {e}"),
+        })
+    })?;
+    if !md.file_type().is_block_device() {
+        return Err(Error::InvalidParameter(format!(
+            "{path} is not a block device"
+        )));
+    }
+    Ok((
+        nix::sys::stat::major(md.rdev()),
+        nix::sys::stat::minor(md.rdev()),
+    ))
+}
+
 /// `--device HOST[:CONTAINER[:PERMS]]`: the device node (or every node below a directory)
 /// with docker's errors for a missing path or a file that is no device.
 pub(crate) fn host_devices(on_host: &str, in_ctr: &str) -> Result<Vec<Device>> {
@@ -353,6 +380,14 @@ pub fn resources(hc: &HostConfig) -> Result<Value> {
     if reservation > 0 {
         mem.insert("reservation".into(), json!(reservation));
     }
+    if let Some(s) = hc.extra.get("MemorySwappiness").and_then(Value::as_i64) {
+        if (0..=100).contains(&s) {
+            mem.insert("swappiness".into(), json!(s));
+        }
+    }
+    if hc_bool(hc, "OomKillDisable") {
+        mem.insert("disableOOMKiller".into(), json!(true));
+    }
     if !mem.is_empty() {
         r.insert("memory".into(), Value::Object(mem));
     }
@@ -388,9 +423,36 @@ pub fn resources(hc: &HostConfig) -> Result<Value> {
             json!({"limit": if pids < 0 { -1 } else { pids }}),
         );
     }
+    let mut bio = serde_json::Map::new();
     let weight = hc_i64(hc, "BlkioWeight");
-    if weight > 0 {
-        r.insert("blockIO".into(), json!({"weight": weight}));
+    if weight > 0 && blkio_has("blkio.weight") {
+        bio.insert("weight".into(), json!(weight));
+    }
+    for (k, key) in [
+        ("BlkioDeviceReadBps", "throttleReadBpsDevice"),
+        ("BlkioDeviceWriteBps", "throttleWriteBpsDevice"),
+        ("BlkioDeviceReadIOps", "throttleReadIOPSDevice"),
+        ("BlkioDeviceWriteIOps", "throttleWriteIOPSDevice"),
+    ] {
+        let mut list = Vec::new();
+        for d in hc
+            .extra
+            .get(k)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let path = d.get("Path").and_then(Value::as_str).unwrap_or("");
+            let rate = d.get("Rate").and_then(Value::as_u64).unwrap_or(0);
+            let (major, minor) = block_device(path)?;
+            list.push(json!({"major": major, "minor": minor, "rate": rate}));
+        }
+        if !list.is_empty() {
+            bio.insert(key.into(), Value::Array(list));
+        }
+    }
+    if !bio.is_empty() {
+        r.insert("blockIO".into(), Value::Object(bio));
     }
     Ok(Value::Object(r))
 }
@@ -518,6 +580,16 @@ pub fn process_env(base: &[String], hostname: &str, tty: bool, home: &str) -> Ve
         env.push(format!("HOME={}", if home.is_empty() { "/" } else { home }));
     }
     env
+}
+
+/// The container's cgroup below every hierarchy: `/berth/<id>`, or `<CgroupParent>/<id>`.
+pub(crate) fn cgroup_path(hc: &HostConfig, id: &str) -> String {
+    let parent = hc_str(hc, "CgroupParent").trim_matches('/');
+    if parent.is_empty() {
+        format!("/berth/{id}")
+    } else {
+        format!("/{parent}/{id}")
+    }
 }
 
 /// Builds the spec and checks it against the OCI types.
@@ -663,7 +735,7 @@ pub(crate) fn build(
         "annotations": annotations,
         "linux": {
             "namespaces": namespaces,
-            "cgroupsPath": format!("/berth/{}", rec.id),
+            "cgroupsPath": cgroup_path(hc, &rec.id),
             "resources": resources,
             "devices": linux_devices,
             "sysctl": sysctl,
