@@ -574,6 +574,19 @@ fn oom_score_adj_and_userns_host_are_applied() {
         return;
     };
     assert_eq!(out, "500\n");
+    // --domainname was accepted and dropped: now the UTS namespace's domain name
+    let out = run(
+        &d,
+        &[
+            "--domainname",
+            "example.test",
+            "busybox",
+            "cat",
+            "/proc/sys/kernel/domainname",
+        ],
+    )
+    .unwrap();
+    assert_eq!(out, "example.test\n");
     let out = run(&d, &["--userns", "host", "busybox", "id", "-u"]).unwrap();
     assert_eq!(out, "0\n");
     let o = d

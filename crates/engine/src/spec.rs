@@ -731,6 +731,7 @@ pub(crate) fn build(
         },
         "root": {"path": rootfs, "readonly": hc_bool(hc, "ReadonlyRootfs")},
         "hostname": cfg.hostname,
+        "domainname": cfg.domainname,
         "mounts": mounts,
         "annotations": annotations,
         "linux": {

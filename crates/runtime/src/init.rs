@@ -284,6 +284,11 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
             let r = unsafe { libc::sethostname(h.as_ptr() as *const libc::c_char, h.len()) };
             check(r, || format!("sethostname {h:?}"))?;
         }
+        if let Some(h) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
+            // SAFETY: pointer and length of a valid buffer.
+            let r = unsafe { libc::setdomainname(h.as_ptr() as *const libc::c_char, h.len()) };
+            check(r, || format!("setdomainname {h:?}"))?;
+        }
     }
     if ctx.new_net_ns {
         loopback_up()?;
