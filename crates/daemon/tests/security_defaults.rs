@@ -358,3 +358,40 @@ fn privileged_gets_all_caps_all_devices_no_masking_and_rw_sys() {
         host.difference(&v.dev).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn cgroup_hierarchies_show_only_the_containers_own_cgroup() {
+    let d = Daemon::start();
+    d.load_busybox();
+    if !std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists() {
+        eprintln!("skipping: no cgroup v1 memory hierarchy");
+        return;
+    }
+    // the host's other cgroups (berth/, docker/, system ones) must not be visible in either
+    // cgroup namespace mode; the limits read inside are the container's
+    let script = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; ls /sys/fs/cgroup/memory | grep -c -E '^(berth|docker|system.slice|user.slice)$'; cat /sys/fs/cgroup/pids/cgroup.procs | wc -l";
+    for mode in ["private", "host"] {
+        let Some(out) = docker_ok(
+            &d,
+            &[
+                "run",
+                "--rm",
+                "--cgroupns",
+                mode,
+                "--memory",
+                "64m",
+                "busybox",
+                "sh",
+                "-c",
+                script,
+            ],
+        ) else {
+            return;
+        };
+        let l: Vec<&str> = out.lines().collect();
+        assert_eq!(l[0], "67108864", "{mode}: {out}");
+        assert_eq!(l[1], "0", "{mode}: host cgroups visible: {out}");
+        // sh, cat and wc: the container's processes only
+        assert!(l[2].trim().parse::<u32>().unwrap() <= 4, "{mode}: {out}");
+    }
+}

@@ -27,6 +27,8 @@ pub(crate) struct Ctx<'a> {
     pub init: bool,
     /// the host's cgroup hierarchies (read before the clone, for the container's view)
     pub hierarchies: &'a [crate::cgroups::Hierarchy],
+    /// the container's cgroup below each hierarchy (`linux.cgroupsPath`)
+    pub cgroups_path: &'a str,
 }
 
 /// Never returns: execs the user's process or exits.
@@ -307,7 +309,8 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
     }
     if let Some((dest, rw)) = cgroup_mount {
         let dest = mounts::resolve_in_root(Path::new("/"), &dest)?;
-        mounts::mount_cgroups(&dest, ctx.hierarchies, rw)?;
+        let own_subtree = (!ctx.new_cgroup_ns).then_some(ctx.cgroups_path);
+        mounts::mount_cgroups(&dest, ctx.hierarchies, rw, own_subtree)?;
     }
     let current = std::fs::read_to_string("/proc/self/oom_score_adj")
         .ok()

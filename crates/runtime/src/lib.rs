@@ -213,6 +213,7 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
                 .and_then(|a| a.get("io.berth.init"))
                 .is_some_and(|v| v == "true"),
             hierarchies: &hierarchies,
+            cgroups_path: &cg_path,
         };
         init::run(&ctx);
     }

@@ -282,8 +282,15 @@ pub(crate) fn create_devices(root: &Path, extra: &[LinuxDevice]) -> Result<()> {
 
 /// After pivot_root, inside the container's cgroup namespace: the cgroup hierarchies at
 /// `dest` as docker shows them (v1: a tmpfs with one mount per hierarchy; v2: cgroup2),
-/// read-only unless `rw`. Each hierarchy's root is the container's own cgroup.
-pub(crate) fn mount_cgroups(dest: &Path, hierarchies: &[Hierarchy], rw: bool) -> Result<()> {
+/// read-only unless `rw`. In a cgroup namespace of its own each hierarchy's root is the
+/// container's cgroup; without one (`--cgroupns host`), `own_subtree` (the container's cgroup
+/// path) is bound instead of the whole hierarchy, so the host's other cgroups stay unseen.
+pub(crate) fn mount_cgroups(
+    dest: &Path,
+    hierarchies: &[Hierarchy],
+    rw: bool,
+    own_subtree: Option<&str>,
+) -> Result<()> {
     let base = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     let ro = if rw { 0 } else { libc::MS_RDONLY };
     let remount_ro = |p: &Path| {
@@ -322,13 +329,34 @@ pub(crate) fn mount_cgroups(dest: &Path, hierarchies: &[Hierarchy], rw: bool) ->
         let at = dest.join(name);
         mkdir_all(&at)?;
         let data = h.controllers.join(",");
-        sys::mount(
-            Some(Path::new("cgroup")),
-            &at,
-            Some("cgroup"),
-            base | libc::MS_RELATIME,
-            Some(&data),
-        )?;
+        match own_subtree {
+            None => sys::mount(
+                Some(Path::new("cgroup")),
+                &at,
+                Some("cgroup"),
+                base | libc::MS_RELATIME,
+                Some(&data),
+            )?,
+            Some(rel) => {
+                // the whole hierarchy at a scratch point, its subtree bound, the rest dropped
+                let tmp = dest.join(".berth-cgroup");
+                mkdir_all(&tmp)?;
+                sys::mount(
+                    Some(Path::new("cgroup")),
+                    &tmp,
+                    Some("cgroup"),
+                    base | libc::MS_RELATIME,
+                    Some(&data),
+                )?;
+                let sub = tmp.join(rel.trim_start_matches('/'));
+                let bound = sys::mount(Some(&sub), &at, None, libc::MS_BIND, None);
+                let c = cstr(&tmp)?;
+                // SAFETY: valid C string.
+                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+                let _ = fs::remove_dir(&tmp);
+                bound?;
+            }
+        }
         remount_ro(&at)?;
     }
     if !rw {
