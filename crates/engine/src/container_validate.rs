@@ -327,6 +327,18 @@ fn check_caps(x: &Map<String, Value>) -> Result<()> {
             if !known {
                 return Err(bad(format!("invalid {key}: unknown capability: {n:?}")));
             }
+            // one the daemon itself lacks could only be dropped silently: refused instead
+            // (docker fails at start with "unable to apply caps: operation not permitted")
+            let bit = n
+                .strip_prefix("CAP_")
+                .and_then(|s| CAP_NAMES.iter().position(|c| *c == s));
+            if key == "CapAdd" {
+                if bit.is_some_and(|b| crate::spec::bounding_set() & (1u64 << b) == 0) {
+                    return Err(bad(format!(
+                        "invalid CapAdd: capability {n:?} is not available: berthd does not hold it"
+                    )));
+                }
+            }
         }
     }
     Ok(())

@@ -459,7 +459,7 @@ pub fn resources(hc: &HostConfig) -> Result<Value> {
 
 /// The capabilities in this process's bounding set (what `ALL`/`--privileged` can give: a
 /// daemon without e.g. CAP_SYS_RESOURCE cannot hand it to a container), by number.
-fn bounding_set() -> u64 {
+pub(crate) fn bounding_set() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
