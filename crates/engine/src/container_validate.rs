@@ -332,12 +332,12 @@ fn check_caps(x: &Map<String, Value>) -> Result<()> {
             let bit = n
                 .strip_prefix("CAP_")
                 .and_then(|s| CAP_NAMES.iter().position(|c| *c == s));
-            if key == "CapAdd" {
-                if bit.is_some_and(|b| crate::spec::bounding_set() & (1u64 << b) == 0) {
-                    return Err(bad(format!(
-                        "invalid CapAdd: capability {n:?} is not available: berthd does not hold it"
-                    )));
-                }
+            if key == "CapAdd"
+                && bit.is_some_and(|b| crate::spec::bounding_set() & (1u64 << b) == 0)
+            {
+                return Err(bad(format!(
+                    "invalid CapAdd: capability {n:?} is not available: berthd does not hold it"
+                )));
             }
         }
     }
