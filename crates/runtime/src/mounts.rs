@@ -313,6 +313,11 @@ pub(crate) fn mount_cgroups(
             base | libc::MS_RELATIME,
             None,
         )?;
+        if let Some(rel) = own_subtree {
+            // the host's tree stays below, covered by the container's own subtree
+            let sub = dest.join(rel.trim_start_matches('/'));
+            sys::mount(Some(&sub), dest, None, libc::MS_BIND, None)?;
+        }
         return remount_ro(dest);
     }
     sys::mount(
