@@ -58,6 +58,8 @@ impl Engine {
             .images
             .get(&req.config.image)
             .map_err(|_| no_such_image(&req.config.image))?;
+        // every option is applied or refused here, before anything is written
+        let warnings = self.validate_create(&req)?;
 
         let mut idb = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut idb);
@@ -65,7 +67,7 @@ impl Engine {
 
         let name = self.reserve_name(name, &id)?;
         match self.create_reserved(&id, &name, &image, &mut req).await {
-            Ok(()) => Ok((id, Vec::new())),
+            Ok(()) => Ok((id, warnings)),
             Err(e) => {
                 self.names.write().expect("names lock").remove(&name);
                 let _ = self.snaps.remove_rw(&id);
@@ -156,6 +158,18 @@ impl Engine {
         let mut labels: BTreeMap<String, String> = icfg.labels.clone().unwrap_or_default();
         labels.extend(c.labels.take().unwrap_or_default());
         c.labels = Some(labels);
+        let uts_host = req
+            .host_config
+            .extra
+            .get("UTSMode")
+            .and_then(|v| v.as_str())
+            == Some("host");
+        if c.hostname.is_empty() && uts_host {
+            c.hostname = nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_default();
+        }
         if c.hostname.is_empty() {
             c.hostname = id[..12].to_string();
         }

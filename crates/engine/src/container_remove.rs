@@ -45,6 +45,7 @@ impl Engine {
         }
         c.update(|r| r.state.status = Status::Removing);
         self.snaps.remove_rw(&c.id)?;
+        crate::container_ipc::release(&self.run_dir(&c.id));
         let _ = std::fs::remove_dir_all(self.run_dir(&c.id));
         std::fs::remove_dir_all(self.container_dir(&c.id))?;
         self.containers

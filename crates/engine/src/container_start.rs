@@ -55,6 +55,7 @@ impl Engine {
             Err(e) => {
                 self.net_release(&c, false);
                 let _ = self.snaps.unmount_rw(&c.id);
+                crate::container_ipc::release(&self.run_dir(&c.id));
                 let msg = e.to_string();
                 let code = if msg.contains("executable file not found")
                     || msg.contains("no such file or directory")
@@ -92,8 +93,10 @@ impl Engine {
         let run_dir = self.run_dir(&id);
         std::fs::create_dir_all(&run_dir)?;
         let _ = std::fs::remove_file(self.exit_file(&id));
+        let ipc = self.ipc_prepare(&rec, &run_dir)?;
         let mut spec = spec::build(&rec, &rootfs, &net)?;
         crate::container_pid::apply(&mut spec, &pid_ns);
+        crate::container_ipc::apply(&mut spec, &ipc);
         if let Some(ids) = self.userns_of(&rec.host_config) {
             crate::userns::apply(&mut spec, ids);
             crate::userns::own_container_files(&net.files, ids);
@@ -245,6 +248,7 @@ impl Engine {
         });
         self.net_release(c, true);
         let _ = self.snaps.unmount_rw(&c.id);
+        crate::container_ipc::release(&self.run_dir(&c.id));
         let _ = std::fs::remove_dir_all(self.run_dir(&c.id));
         let ran_for = c.update(|r| {
             let ran = r
@@ -336,6 +340,7 @@ impl Engine {
                 tracing::warn!(id = %c.id, "restart failed: {e}");
                 engine.net_release(&c, false);
                 let _ = engine.snaps.unmount_rw(&c.id);
+                crate::container_ipc::release(&engine.run_dir(&c.id));
                 c.update(|r| {
                     r.state.status = Status::Exited;
                     r.state.error = e.to_string();

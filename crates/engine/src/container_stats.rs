@@ -85,8 +85,9 @@ fn cpu_json(s: &Option<Sample>, ncpu: usize) -> Value {
 
 impl Engine {
     fn sample(&self, c: &Container) -> Result<Sample> {
-        let cg = berth_runtime::stats::stats(&format!("/berth/{}", c.id))
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let cg =
+            berth_runtime::stats::stats(&crate::spec::cgroup_path(&c.record().host_config, &c.id))
+                .map_err(|e| Error::Internal(e.to_string()))?;
         Ok(Sample {
             at: SystemTime::now(),
             cg,

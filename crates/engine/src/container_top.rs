@@ -42,7 +42,7 @@ impl Engine {
                 c.id
             )));
         }
-        let cg = format!("/berth/{}", c.id);
+        let cg = crate::spec::cgroup_path(&c.record().host_config, &c.id);
         let pids = berth_runtime::stats::pids(&cg).map_err(|e| Error::Internal(e.to_string()))?;
         let args: Vec<String> = match ps_args.filter(|a| !a.trim().is_empty()) {
             Some(a) => a.split_whitespace().map(String::from).collect(),

@@ -36,6 +36,8 @@ impl Engine {
                 ));
             }
         }
+        // the same type and range checks as at create (a string Memory is a 400, not 0)
+        crate::container_validate::check_update_types(&body)?;
         let mut hc = rec.host_config.clone();
         for k in RESOURCE_KEYS {
             if let Some(v) = body.get(*k) {
@@ -52,7 +54,8 @@ impl Engine {
                 hc.restart_policy = rp;
             }
         }
-        let resources = spec::resources(&hc, false)?;
+        crate::container_validate::check_update(&hc.extra)?;
+        let resources = spec::resources(&hc)?;
         if c.state().status.is_running() {
             let answer = shim_client::request(
                 &self.shim_socket(&c.id),

@@ -114,7 +114,8 @@ fn kill_orphan(id: &str, pid: i32) {
         return;
     }
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-    if cg.contains(&format!("/berth/{id}")) {
+    // `/berth/<id>` or `<CgroupParent>/<id>`: the 64-hex id names it either way
+    if cg.contains(&format!("/{id}\n")) || cg.ends_with(&format!("/{id}")) {
         // SAFETY: plain kill(2) on a pid we verified belongs to this container.
         unsafe {
             libc::kill(pid, libc::SIGKILL);

@@ -139,15 +139,16 @@ fn hc_bool(hc: &HostConfig, k: &str) -> bool {
     hc.extra.get(k).and_then(Value::as_bool).unwrap_or(false)
 }
 
-/// docker's default device rules: deny all, allow mknod and the usual character devices.
-fn default_devices(privileged: bool) -> Vec<Value> {
+/// The device cgroup rules: docker's allow-list (deny all; mknod of character devices; the
+/// usual character devices), then the container's own devices and `DeviceCgroupRules`.
+/// Stricter than docker: no `b *:* m`, so no block device node can be made.
+fn device_rules(hc: &HostConfig, privileged: bool, own: &[Device]) -> Vec<Value> {
     if privileged {
         return vec![json!({"allow": true, "access": "rwm"})];
     }
     let mut v = vec![json!({"allow": false, "access": "rwm"})];
-    // mknod of any device; access only to the usual ones
+    // mknod of any character device; access only to the usual ones
     v.push(json!({"allow": true, "type": "c", "access": "m"}));
-    v.push(json!({"allow": true, "type": "b", "access": "m"}));
     for (maj, min) in [
         (1, 3),
         (1, 8),
@@ -162,11 +163,199 @@ fn default_devices(privileged: bool) -> Vec<Value> {
         v.push(json!({"allow": true, "type": "c", "major": maj, "minor": min, "access": "rwm"}));
     }
     v.push(json!({"allow": true, "type": "c", "major": 136, "access": "rwm"}));
+    for d in own {
+        v.push(json!({"allow": true, "type": d.kind.to_string(), "major": d.major, "minor": d.minor, "access": d.access}));
+        // the runtime makes the node (possibly already inside this cgroup): mknod of exactly
+        // this device, not docker's `b *:* m`
+        if !d.access.contains('m') {
+            v.push(json!({"allow": true, "type": d.kind.to_string(), "major": d.major, "minor": d.minor, "access": "m"}));
+        }
+    }
+    for r in crate::container_validate::str_list(&hc.extra, "DeviceCgroupRules") {
+        if let Some((t, maj, min, access)) = crate::container_validate::parse_cgroup_rule(&r) {
+            let mut rule = json!({"allow": true, "type": t.to_string(), "access": access});
+            if let Some(m) = maj {
+                rule["major"] = json!(m);
+            }
+            if let Some(m) = min {
+                rule["minor"] = json!(m);
+            }
+            v.push(rule);
+        }
+    }
     v
 }
 
+/// A device node to create in the container and allow in its device cgroup.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Device {
+    pub path: String,
+    pub kind: char,
+    pub major: u64,
+    pub minor: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub access: String,
+}
+
+fn device_of(md: &std::fs::Metadata, path: String, access: &str) -> Option<Device> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let ft = md.file_type();
+    let kind = if ft.is_char_device() {
+        'c'
+    } else if ft.is_block_device() {
+        'b'
+    } else {
+        return None;
+    };
+    let rdev = md.rdev();
+    Some(Device {
+        path,
+        kind,
+        major: nix::sys::stat::major(rdev),
+        minor: nix::sys::stat::minor(rdev),
+        mode: md.mode() & 0o7777,
+        uid: md.uid(),
+        gid: md.gid(),
+        access: access.to_string(),
+    })
+}
+
+/// Whether the host's blkio controller has `file` (e.g. `blkio.weight`, missing on kernels
+/// without CFQ/BFQ weights).
+pub(crate) fn blkio_has(file: &str) -> bool {
+    Path::new("/sys/fs/cgroup/blkio").join(file).exists()
+        || Path::new("/sys/fs/cgroup/io.weight").exists() && file == "blkio.weight"
+}
+
+/// The major/minor of a block device named in a `--device-*-bps/iops` option.
+pub(crate) fn block_device(path: &str) -> Result<(u64, u64)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let md = std::fs::metadata(path).map_err(|e| {
+        Error::InvalidParameter(match e.kind() {
+            std::io::ErrorKind::NotFound => format!("stat {path}: no such file or directory"),
+            _ => format!("stat {path}: {e}"),
+        })
+    })?;
+    if !md.file_type().is_block_device() {
+        return Err(Error::InvalidParameter(format!(
+            "{path} is not a block device"
+        )));
+    }
+    Ok((
+        nix::sys::stat::major(md.rdev()),
+        nix::sys::stat::minor(md.rdev()),
+    ))
+}
+
+/// `--device HOST[:CONTAINER[:PERMS]]`: the device node (or every node below a directory)
+/// with docker's errors for a missing path or a file that is no device.
+pub(crate) fn host_devices(on_host: &str, in_ctr: &str) -> Result<Vec<Device>> {
+    host_devices_perms(on_host, in_ctr, "rwm")
+}
+
+fn host_devices_perms(on_host: &str, in_ctr: &str, perms: &str) -> Result<Vec<Device>> {
+    let gather = |why: String| {
+        Error::InvalidParameter(format!(
+            "error gathering device information while adding custom device {on_host:?}: {why}"
+        ))
+    };
+    let in_ctr = if in_ctr.is_empty() { on_host } else { in_ctr };
+    let perms = if perms.is_empty() { "rwm" } else { perms };
+    let md = std::fs::metadata(on_host).map_err(|e| {
+        gather(match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file or directory".into(),
+            _ => e.to_string(),
+        })
+    })?;
+    if let Some(d) = device_of(&md, in_ctr.to_string(), perms) {
+        return Ok(vec![d]);
+    }
+    if !md.is_dir() {
+        return Err(gather("not a device node".into()));
+    }
+    // a directory: every device node below it, at the same place below `in_ctr`
+    let mut out = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from(on_host)];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(md) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if md.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let rel = p.strip_prefix(on_host).unwrap_or(&p);
+            let dest = Path::new(in_ctr).join(rel).to_string_lossy().into_owned();
+            out.extend(device_of(&md, dest, perms));
+        }
+    }
+    Ok(out)
+}
+
+/// `HostConfig.Devices` resolved on the host (again at start: a device may have gone).
+pub(crate) fn own_devices(hc: &HostConfig) -> Result<Vec<Device>> {
+    let mut out = Vec::new();
+    for d in hc
+        .extra
+        .get("Devices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
+        out.extend(host_devices_perms(
+            s("PathOnHost"),
+            s("PathInContainer"),
+            s("CgroupPermissions"),
+        )?);
+    }
+    Ok(out)
+}
+
+/// `--privileged`: every device node of the host's /dev, as docker gives them.
+fn privileged_devices() -> Vec<Device> {
+    let mut out = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from("/dev")];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if dir == Path::new("/dev")
+                && matches!(
+                    name.as_ref(),
+                    "pts" | "shm" | "fd" | "mqueue" | "console" | ".lxc" | ".lxd-mounts" | ".udev"
+                )
+            {
+                continue;
+            }
+            let Ok(md) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if md.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let path = p.to_string_lossy().into_owned();
+            out.extend(device_of(&md, path, "rwm"));
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
 /// OCI `linux.resources` from a HostConfig (also what `update` sends to a live container).
-pub fn resources(hc: &HostConfig, privileged: bool) -> Result<Value> {
+pub fn resources(hc: &HostConfig) -> Result<Value> {
     let mut r = serde_json::Map::new();
     let mut mem = serde_json::Map::new();
     let limit = hc_i64(hc, "Memory");
@@ -190,6 +379,14 @@ pub fn resources(hc: &HostConfig, privileged: bool) -> Result<Value> {
     let reservation = hc_i64(hc, "MemoryReservation");
     if reservation > 0 {
         mem.insert("reservation".into(), json!(reservation));
+    }
+    if let Some(s) = hc.extra.get("MemorySwappiness").and_then(Value::as_i64) {
+        if (0..=100).contains(&s) {
+            mem.insert("swappiness".into(), json!(s));
+        }
+    }
+    if hc_bool(hc, "OomKillDisable") {
+        mem.insert("disableOOMKiller".into(), json!(true));
     }
     if !mem.is_empty() {
         r.insert("memory".into(), Value::Object(mem));
@@ -226,107 +423,102 @@ pub fn resources(hc: &HostConfig, privileged: bool) -> Result<Value> {
             json!({"limit": if pids < 0 { -1 } else { pids }}),
         );
     }
+    let mut bio = serde_json::Map::new();
     let weight = hc_i64(hc, "BlkioWeight");
-    if weight > 0 {
-        r.insert("blockIO".into(), json!({"weight": weight}));
+    if weight > 0 && blkio_has("blkio.weight") {
+        bio.insert("weight".into(), json!(weight));
     }
-    r.insert("devices".into(), Value::Array(default_devices(privileged)));
+    for (k, key) in [
+        ("BlkioDeviceReadBps", "throttleReadBpsDevice"),
+        ("BlkioDeviceWriteBps", "throttleWriteBpsDevice"),
+        ("BlkioDeviceReadIOps", "throttleReadIOPSDevice"),
+        ("BlkioDeviceWriteIOps", "throttleWriteIOPSDevice"),
+    ] {
+        let mut list = Vec::new();
+        for d in hc
+            .extra
+            .get(k)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let path = d.get("Path").and_then(Value::as_str).unwrap_or("");
+            let rate = d.get("Rate").and_then(Value::as_u64).unwrap_or(0);
+            let (major, minor) = block_device(path)?;
+            list.push(json!({"major": major, "minor": minor, "rate": rate}));
+        }
+        if !list.is_empty() {
+            bio.insert(key.into(), Value::Array(list));
+        }
+    }
+    if !bio.is_empty() {
+        r.insert("blockIO".into(), Value::Object(bio));
+    }
     Ok(Value::Object(r))
 }
 
-/// All capabilities the kernel knows (for `--privileged`).
+/// The capabilities in this process's bounding set (what `ALL`/`--privileged` can give: a
+/// daemon without e.g. CAP_SYS_RESOURCE cannot hand it to a container), by number.
+pub(crate) fn bounding_set() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX)
+}
+
+/// All capabilities the kernel knows and the daemon holds (for `--privileged` and `ALL`).
 fn all_caps() -> Vec<String> {
-    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+    let last: usize = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(40);
-    const NAMES: &[&str] = &[
-        "CHOWN",
-        "DAC_OVERRIDE",
-        "DAC_READ_SEARCH",
-        "FOWNER",
-        "FSETID",
-        "KILL",
-        "SETGID",
-        "SETUID",
-        "SETPCAP",
-        "LINUX_IMMUTABLE",
-        "NET_BIND_SERVICE",
-        "NET_BROADCAST",
-        "NET_ADMIN",
-        "NET_RAW",
-        "IPC_LOCK",
-        "IPC_OWNER",
-        "SYS_MODULE",
-        "SYS_RAWIO",
-        "SYS_CHROOT",
-        "SYS_PTRACE",
-        "SYS_PACCT",
-        "SYS_ADMIN",
-        "SYS_BOOT",
-        "SYS_NICE",
-        "SYS_RESOURCE",
-        "SYS_TIME",
-        "SYS_TTY_CONFIG",
-        "MKNOD",
-        "LEASE",
-        "AUDIT_WRITE",
-        "AUDIT_CONTROL",
-        "SETFCAP",
-        "MAC_OVERRIDE",
-        "MAC_ADMIN",
-        "SYSLOG",
-        "WAKE_ALARM",
-        "BLOCK_SUSPEND",
-        "AUDIT_READ",
-        "PERFMON",
-        "BPF",
-        "CHECKPOINT_RESTORE",
-    ];
-    NAMES
+    let bnd = bounding_set();
+    crate::container_validate::CAP_NAMES
         .iter()
-        .take(last as usize + 1)
-        .map(|n| format!("CAP_{n}"))
+        .enumerate()
+        .take(last + 1)
+        .filter(|(i, _)| bnd & (1u64 << i) != 0)
+        .map(|(_, n)| format!("CAP_{n}"))
         .collect()
 }
 
-/// The capability set: docker's defaults (or all, privileged) ± CapAdd/CapDrop.
+/// The capability set as docker computes it: `ALL` in CapAdd = every capability but the
+/// dropped ones; `ALL` in CapDrop = only the added ones; else defaults − drops + adds.
+/// Privileged: every capability, less any dropped (docker ignores the drops: stricter).
 pub fn capabilities(hc: &HostConfig, privileged: bool) -> Vec<String> {
-    let norm = |c: &str| {
-        let up = c.to_ascii_uppercase();
-        if up.starts_with("CAP_") {
-            up
-        } else {
-            format!("CAP_{up}")
-        }
-    };
+    use crate::container_validate::{normalize_cap, str_list};
     let list = |k: &str| -> Vec<String> {
-        hc.extra
-            .get(k)
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(norm)).collect())
-            .unwrap_or_default()
-    };
-    let mut caps: Vec<String> = if privileged {
-        all_caps()
-    } else {
-        DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
+        str_list(&hc.extra, k)
+            .iter()
+            .map(|c| normalize_cap(c))
+            .collect()
     };
     let add = list("CapAdd");
     let drop = list("CapDrop");
-    if add.iter().any(|c| c == "CAP_ALL") {
-        caps = all_caps();
+    let mut caps: Vec<String> = if privileged || add.iter().any(|c| c == "ALL") {
+        all_caps()
+            .into_iter()
+            .filter(|c| !drop.contains(c))
+            .collect()
+    } else if drop.iter().any(|c| c == "ALL") {
+        Vec::new()
     } else {
+        DEFAULT_CAPS
+            .iter()
+            .map(|s| s.to_string())
+            .filter(|c| !drop.contains(c))
+            .collect()
+    };
+    if !privileged {
         for c in add {
-            if !caps.contains(&c) {
+            if c != "ALL" && !caps.contains(&c) {
                 caps.push(c);
             }
         }
-    }
-    if drop.iter().any(|c| c == "CAP_ALL") {
-        caps.clear();
-    } else {
-        caps.retain(|c| !drop.contains(c));
     }
     caps
 }
@@ -390,6 +582,16 @@ pub fn process_env(base: &[String], hostname: &str, tty: bool, home: &str) -> Ve
     env
 }
 
+/// The container's cgroup below every hierarchy: `/berth/<id>`, or `<CgroupParent>/<id>`.
+pub(crate) fn cgroup_path(hc: &HostConfig, id: &str) -> String {
+    let parent = hc_str(hc, "CgroupParent").trim_matches('/');
+    if parent.is_empty() {
+        format!("/berth/{id}")
+    } else {
+        format!("/{parent}/{id}")
+    }
+}
+
 /// Builds the spec and checks it against the OCI types.
 pub(crate) fn build(
     rec: &Record,
@@ -429,17 +631,29 @@ pub(crate) fn build(
     } else {
         json!(["nosuid", "noexec", "nodev", "ro"])
     };
+    let cgroup_opts = if privileged {
+        json!(["nosuid", "noexec", "nodev", "relatime"])
+    } else {
+        json!(["nosuid", "noexec", "nodev", "relatime", "ro"])
+    };
+    let ipc_mode = hc_str(hc, "IpcMode");
     let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sys_opts}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": cgroup_opts}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}),
         bind(&ctr_dir.join("resolv.conf"), "/etc/resolv.conf"),
         bind(&ctr_dir.join("hostname"), "/etc/hostname"),
         bind(&ctr_dir.join("hosts"), "/etc/hosts"),
     ];
+    match ipc_mode {
+        // the host's /dev/shm with the host's IPC namespace; none: no /dev/shm at all
+        "host" => mounts.push(bind(Path::new("/dev/shm"), "/dev/shm")),
+        "none" => {}
+        _ => mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]})),
+    }
     mounts.extend(rec.mounts.iter().map(|m| m.to_spec()));
     // parents before children (a volume on /etc must not hide /etc/hostname): docker's order
     mounts.sort_by_key(|m| {
@@ -448,22 +662,55 @@ pub(crate) fn build(
             .map(|d| d.trim_end_matches('/').matches('/').count())
             .unwrap_or(0)
     });
-    let (masked, readonly_paths): (&[&str], &[&str]) = if privileged {
-        (&[], &[])
-    } else {
-        (berth_types::MASKED_PATHS, berth_types::READONLY_PATHS)
+    // docker: privileged masks nothing; a list in HostConfig (the docker CLI sends empty
+    // ones for `--security-opt systempaths=unconfined`) replaces the defaults
+    let paths = |k: &str, default: &[&str]| -> Vec<String> {
+        if privileged {
+            return Vec::new();
+        }
+        match hc.extra.get(k) {
+            Some(Value::Array(_)) => crate::container_validate::str_list(&hc.extra, k),
+            _ => default.iter().map(|s| s.to_string()).collect(),
+        }
     };
+    let masked = paths("MaskedPaths", berth_types::MASKED_PATHS);
+    let readonly_paths = paths("ReadonlyPaths", berth_types::READONLY_PATHS);
+    let devices = if privileged {
+        privileged_devices()
+    } else {
+        own_devices(hc)?
+    };
+    let mut resources = resources(hc)?;
+    resources["devices"] = Value::Array(device_rules(hc, privileged, &devices));
+    let linux_devices: Vec<Value> = devices
+        .iter()
+        .map(|d| {
+            json!({"path": d.path, "type": d.kind.to_string(), "major": d.major, "minor": d.minor,
+                   "fileMode": d.mode, "uid": d.uid, "gid": d.gid})
+        })
+        .collect();
+    let sysctl = hc
+        .extra
+        .get("Sysctls")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
     let mut annotations = serde_json::Map::new();
     if hc_bool(hc, "Init") {
         annotations.insert("io.berth.init".into(), json!("true"));
     }
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-        json!({"type": "cgroup"}),
-    ];
+    let mut namespaces = vec![json!({"type": "pid"})];
+    // `container:x` is rewritten at start by container_ipc::apply
+    if ipc_mode != "host" {
+        namespaces.push(json!({"type": "ipc"}));
+    }
+    if hc_str(hc, "UTSMode") != "host" {
+        namespaces.push(json!({"type": "uts"}));
+    }
+    namespaces.push(json!({"type": "mount"}));
+    if hc_str(hc, "CgroupnsMode") != "host" {
+        namespaces.push(json!({"type": "cgroup"}));
+    }
     match &net.ns {
         NetNs::New => namespaces.push(json!({"type": "network"})),
         NetNs::Host => {}
@@ -479,16 +726,20 @@ pub(crate) fn build(
             "cwd": cwd,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "rlimits": rlimits(hc)?,
+            "oomScoreAdj": hc_i64(hc, "OomScoreAdj"),
             "noNewPrivileges": false
         },
         "root": {"path": rootfs, "readonly": hc_bool(hc, "ReadonlyRootfs")},
         "hostname": cfg.hostname,
+        "domainname": cfg.domainname,
         "mounts": mounts,
         "annotations": annotations,
         "linux": {
             "namespaces": namespaces,
-            "cgroupsPath": format!("/berth/{}", rec.id),
-            "resources": resources(hc, privileged)?,
+            "cgroupsPath": cgroup_path(hc, &rec.id),
+            "resources": resources,
+            "devices": linux_devices,
+            "sysctl": sysctl,
             "maskedPaths": masked,
             "readonlyPaths": readonly_paths
         }
@@ -511,14 +762,14 @@ mod tests {
         hc.extra.insert("Memory".into(), json!(64 * 1024 * 1024));
         hc.extra.insert("NanoCpus".into(), json!(1_500_000_000i64));
         hc.extra.insert("PidsLimit".into(), json!(50));
-        let r = resources(&hc, false).unwrap();
+        let r = resources(&hc).unwrap();
         assert_eq!(r["memory"]["limit"], 64 * 1024 * 1024);
         assert_eq!(r["memory"]["swap"], 128 * 1024 * 1024);
         assert_eq!(r["cpu"]["quota"], 150_000);
         assert_eq!(r["cpu"]["period"], 100_000);
         assert_eq!(r["pids"]["limit"], 50);
         hc.extra.insert("Memory".into(), json!(1024));
-        assert!(resources(&hc, false).is_err());
+        assert!(resources(&hc).is_err());
     }
 
     #[test]
@@ -532,6 +783,18 @@ mod tests {
         assert!(c.contains(&"CAP_NET_ADMIN".to_string()));
         assert!(!c.contains(&"CAP_CHOWN".to_string()) && !c.contains(&"CAP_KILL".to_string()));
         assert!(capabilities(&HostConfig::default(), true).len() > 30);
+        // docker's order: ALL dropped, then the added ones
+        let mut hc = HostConfig::default();
+        hc.extra.insert("CapDrop".into(), json!(["ALL"]));
+        hc.extra
+            .insert("CapAdd".into(), json!(["chown", "CAP_KILL"]));
+        assert_eq!(capabilities(&hc, false), ["CAP_CHOWN", "CAP_KILL"]);
+        // ALL added: everything the daemon holds but the dropped ones
+        let mut hc = HostConfig::default();
+        hc.extra.insert("CapAdd".into(), json!(["all"]));
+        hc.extra.insert("CapDrop".into(), json!(["sys_admin"]));
+        let c = capabilities(&hc, false);
+        assert!(c.len() > 14 && !c.contains(&"CAP_SYS_ADMIN".to_string()));
     }
 
     #[test]

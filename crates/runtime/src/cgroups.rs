@@ -181,8 +181,34 @@ fn apply_resources(h: &Hierarchy, dir: &Path, r: &LinuxResources) -> Result<()> 
         }
     }
     if h.has("blkio") {
-        if let Some(w) = r.block_io().as_ref().and_then(|b| b.weight()) {
-            write_optional(&dir.join("blkio.weight"), &w.to_string())?;
+        if let Some(b) = r.block_io().as_ref() {
+            if let Some(w) = b.weight() {
+                write_optional(&dir.join("blkio.weight"), &w.to_string())?;
+            }
+            let throttles = [
+                (
+                    "blkio.throttle.read_bps_device",
+                    b.throttle_read_bps_device(),
+                ),
+                (
+                    "blkio.throttle.write_bps_device",
+                    b.throttle_write_bps_device(),
+                ),
+                (
+                    "blkio.throttle.read_iops_device",
+                    b.throttle_read_iops_device(),
+                ),
+                (
+                    "blkio.throttle.write_iops_device",
+                    b.throttle_write_iops_device(),
+                ),
+            ];
+            for (file, list) in throttles {
+                for d in list.as_deref().unwrap_or(&[]) {
+                    let v = format!("{}:{} {}", d.major(), d.minor(), d.rate());
+                    write_file(&dir.join(file), &v)?;
+                }
+            }
         }
     }
     Ok(())

@@ -31,10 +31,16 @@ pub(crate) struct Ctx<'a> {
     pub new_mount_ns: bool,
     pub new_uts_ns: bool,
     pub new_net_ns: bool,
+    /// the namespaces that are not the host's (new, or joined from another container)
+    pub own_ns: mounts::OwnNs,
     pub new_cgroup_ns: bool,
     pub user_ns: UserNs,
     /// annotation `io.berth.init=true`: stay as a minimal PID 1 above the user's process
     pub init: bool,
+    /// the host's cgroup hierarchies (read before the clone, for the container's view)
+    pub hierarchies: &'a [crate::cgroups::Hierarchy],
+    /// the container's cgroup below each hierarchy (`linux.cgroupsPath`)
+    pub cgroups_path: &'a str,
 }
 
 /// Never returns: execs the user's process or exits.
@@ -214,6 +220,7 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
     // SAFETY: umask never fails.
     unsafe { libc::umask(0) };
 
+    let mut cgroup_mount: Option<(std::path::PathBuf, bool)> = None;
     if ctx.new_mount_ns {
         sys::mount(
             None,
@@ -235,6 +242,15 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
             if m.destination() == Path::new("/dev") {
                 dev_tmpfs = true;
             }
+            if matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
+                let rw = !m
+                    .options()
+                    .as_deref()
+                    .unwrap_or(&[])
+                    .iter()
+                    .any(|o| o == "ro");
+                cgroup_mount = Some((m.destination().clone(), rw));
+            }
         }
         if dev_tmpfs {
             let extra = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
@@ -244,14 +260,11 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
         if !cwd.exists() {
             let _ = std::fs::create_dir_all(&cwd);
         }
-        if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
-            for (k, v) in sysctl {
-                let p = ctx.root.join("proc/sys").join(k.replace('.', "/"));
-                std::fs::write(&p, v.as_bytes())
-                    .map_err(|e| Error::Sys(format!("sysctl {k}={v}: {e}")))?;
-            }
-        }
         mounts::pivot_root(ctx.root)?;
+        // before /proc/sys turns read-only; through the container's /proc only
+        if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
+            mounts::write_sysctls(sysctl.iter(), ctx.own_ns)?;
+        }
         if spec
             .root()
             .as_ref()
@@ -298,6 +311,11 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
             let r = unsafe { libc::sethostname(h.as_ptr() as *const libc::c_char, h.len()) };
             check(r, || format!("sethostname {h:?}"))?;
         }
+        if let Some(h) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
+            // SAFETY: pointer and length of a valid buffer.
+            let r = unsafe { libc::setdomainname(h.as_ptr() as *const libc::c_char, h.len()) };
+            check(r, || format!("setdomainname {h:?}"))?;
+        }
     }
     if ctx.new_net_ns {
         loopback_up()?;
@@ -313,6 +331,18 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
         check(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) }, || {
             "unshare cgroup namespace".to_string()
         })?;
+    }
+    if let Some((dest, rw)) = cgroup_mount {
+        let dest = mounts::resolve_in_root(Path::new("/"), &dest)?;
+        let own_subtree = (!ctx.new_cgroup_ns).then_some(ctx.cgroups_path);
+        mounts::mount_cgroups(&dest, ctx.hierarchies, rw, own_subtree)?;
+    }
+    let current = std::fs::read_to_string("/proc/self/oom_score_adj")
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok());
+    if let Some(adj) = process.oom_score_adj().filter(|a| Some(*a) != current) {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| Error::Sys(format!("write /proc/self/oom_score_adj {adj}: {e}")))?;
     }
 
     let user = process.user();

@@ -203,8 +203,18 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
         new_mount_ns: flags & libc::CLONE_NEWNS != 0,
         new_uts_ns: flags & libc::CLONE_NEWUTS != 0,
         new_net_ns: flags & libc::CLONE_NEWNET != 0,
+        own_ns: {
+            let own = |f: libc::c_int| flags & f != 0 || join.iter().any(|(_, j)| *j == f);
+            mounts::OwnNs {
+                net: own(libc::CLONE_NEWNET),
+                ipc: own(libc::CLONE_NEWIPC),
+                uts: own(libc::CLONE_NEWUTS),
+            }
+        },
         new_cgroup_ns,
         user_ns,
+        hierarchies: &hierarchies,
+        cgroups_path: &cg_path,
         init: spec
             .annotations()
             .as_ref()

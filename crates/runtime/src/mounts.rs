@@ -1,5 +1,6 @@
 //! Mounts inside the container's rootfs, device nodes, masked and read-only paths.
 
+use crate::cgroups::Hierarchy;
 use crate::sys::{self, check, cstr};
 use crate::{Error, Result};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount};
@@ -201,15 +202,10 @@ pub(crate) fn mount_one(root: &Path, m: &Mount, userns: bool) -> Result<()> {
             )?;
         }
     } else if typ == "cgroup" || typ == "cgroup2" {
-        // minimal: an empty read-only tmpfs (the host hierarchy stays hidden)
+        // only the mount point now: the hierarchies are mounted by `mount_cgroups` once the
+        // container is in its cgroup and cgroup namespace
         mkdir_all(&dest)?;
-        sys::mount(
-            Some(Path::new("tmpfs")),
-            &dest,
-            Some("tmpfs"),
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RDONLY,
-            Some("mode=755"),
-        )?;
+        return Ok(());
     } else {
         mkdir_all(&dest)?;
         let src = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
@@ -327,6 +323,162 @@ pub(crate) fn create_devices(root: &Path, extra: &[LinuxDevice], userns: bool) -
     Ok(())
 }
 
+/// After pivot_root, inside the container's cgroup namespace: the cgroup hierarchies at
+/// `dest` as docker shows them (v1: a tmpfs with one mount per hierarchy; v2: cgroup2),
+/// read-only unless `rw`. In a cgroup namespace of its own each hierarchy's root is the
+/// container's cgroup; without one (`--cgroupns host`), `own_subtree` (the container's cgroup
+/// path) is bound instead of the whole hierarchy, so the host's other cgroups stay unseen.
+pub(crate) fn mount_cgroups(
+    dest: &Path,
+    hierarchies: &[Hierarchy],
+    rw: bool,
+    own_subtree: Option<&str>,
+) -> Result<()> {
+    let base = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    let ro = if rw { 0 } else { libc::MS_RDONLY };
+    let remount_ro = |p: &Path| {
+        if rw {
+            return Ok(());
+        }
+        sys::mount(
+            None,
+            p,
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | base | libc::MS_RDONLY,
+            None,
+        )
+    };
+    if hierarchies.iter().any(|h| h.controllers.is_empty()) && hierarchies.len() == 1 {
+        sys::mount(
+            Some(Path::new("cgroup")),
+            dest,
+            Some("cgroup2"),
+            base | libc::MS_RELATIME,
+            None,
+        )?;
+        if let Some(rel) = own_subtree {
+            // the host's tree stays below, covered by the container's own subtree
+            let sub = dest.join(rel.trim_start_matches('/'));
+            sys::mount(Some(&sub), dest, None, libc::MS_BIND, None)?;
+        }
+        return remount_ro(dest);
+    }
+    sys::mount(
+        Some(Path::new("tmpfs")),
+        dest,
+        Some("tmpfs"),
+        base,
+        Some("mode=755"),
+    )?;
+    for h in hierarchies.iter().filter(|h| !h.controllers.is_empty()) {
+        let Some(name) = h.mountpoint.file_name() else {
+            continue;
+        };
+        let at = dest.join(name);
+        mkdir_all(&at)?;
+        let data = h.controllers.join(",");
+        match own_subtree {
+            None => sys::mount(
+                Some(Path::new("cgroup")),
+                &at,
+                Some("cgroup"),
+                base | libc::MS_RELATIME,
+                Some(&data),
+            )?,
+            Some(rel) => {
+                // the whole hierarchy at a scratch point, its subtree bound, the rest dropped
+                let tmp = dest.join(".berth-cgroup");
+                mkdir_all(&tmp)?;
+                sys::mount(
+                    Some(Path::new("cgroup")),
+                    &tmp,
+                    Some("cgroup"),
+                    base | libc::MS_RELATIME,
+                    Some(&data),
+                )?;
+                let sub = tmp.join(rel.trim_start_matches('/'));
+                let bound = sys::mount(Some(&sub), &at, None, libc::MS_BIND, None);
+                let c = cstr(&tmp)?;
+                // SAFETY: valid C string.
+                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+                let _ = fs::remove_dir(&tmp);
+                bound?;
+            }
+        }
+        remount_ro(&at)?;
+    }
+    if !rw {
+        sys::mount(
+            None,
+            dest,
+            None,
+            libc::MS_REMOUNT | base | ro,
+            Some("mode=755"),
+        )?;
+    }
+    Ok(())
+}
+
+/// Which namespaces the container has of its own (sysctls are only written into those).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct OwnNs {
+    pub net: bool,
+    pub ipc: bool,
+    pub uts: bool,
+}
+
+/// Whether sysctl `k` belongs to a namespace the container owns (runc's rule): anything else
+/// would change the host.
+pub(crate) fn sysctl_allowed(k: &str, own: OwnNs) -> bool {
+    let ipc = matches!(
+        k,
+        "kernel.msgmax"
+            | "kernel.msgmnb"
+            | "kernel.msgmni"
+            | "kernel.sem"
+            | "kernel.shmall"
+            | "kernel.shmmax"
+            | "kernel.shmmni"
+            | "kernel.shm_rmid_forced"
+    ) || k.starts_with("fs.mqueue.");
+    let well_formed = !k.is_empty() && !k.contains('/') && k.split('.').all(|p| !p.is_empty());
+    well_formed
+        && if ipc {
+            own.ipc
+        } else if k.starts_with("net.") {
+            own.net
+        } else {
+            k == "kernel.domainname" && own.uts
+        }
+}
+
+/// After pivot_root: the spec's sysctls, through the container's own /proc (the namespaced
+/// files there belong to the writer's namespaces).
+pub(crate) fn write_sysctls<'a>(
+    sysctls: impl Iterator<Item = (&'a String, &'a String)>,
+    own: OwnNs,
+) -> Result<()> {
+    for (k, v) in sysctls {
+        if !sysctl_allowed(k, own) {
+            return Err(Error::Spec(format!(
+                "sysctl {k:?} is not in a separate kernel namespace"
+            )));
+        }
+        let p = Path::new("/proc/sys").join(k.replace('.', "/"));
+        fs::write(&p, v.as_bytes()).map_err(|e| {
+            Error::Sys(format!(
+                "open {}: {}",
+                p.display(),
+                match e.raw_os_error() {
+                    Some(libc::ENOENT) => "no such file or directory".to_string(),
+                    _ => e.to_string(),
+                }
+            ))
+        })?;
+    }
+    Ok(())
+}
+
 /// After pivot_root: hide `path` (/dev/null over a file, an empty ro tmpfs over a dir).
 pub(crate) fn mask_path(path: &str) -> Result<()> {
     let p = Path::new(path);
@@ -408,6 +560,32 @@ mod tests {
         assert_eq!(m.flags, libc::MS_BIND | libc::MS_REC | libc::MS_RDONLY);
         assert_eq!(m.propagation, libc::MS_PRIVATE | libc::MS_REC);
         assert_eq!(m.data, "mode=755,size=65536k");
+    }
+
+    #[test]
+    fn only_sysctls_of_own_namespaces() {
+        let all = OwnNs {
+            net: true,
+            ipc: true,
+            uts: true,
+        };
+        assert!(sysctl_allowed("net.ipv4.ip_forward", all));
+        assert!(sysctl_allowed("kernel.shmmax", all));
+        assert!(sysctl_allowed("fs.mqueue.msg_max", all));
+        assert!(sysctl_allowed("kernel.domainname", all));
+        for k in [
+            "kernel.core_pattern",
+            "vm.swappiness",
+            "kernel.hostname",
+            "net/../kernel",
+            "",
+        ] {
+            assert!(!sysctl_allowed(k, all), "{k}");
+        }
+        let none = OwnNs::default();
+        assert!(!sysctl_allowed("net.ipv4.ip_forward", none));
+        assert!(!sysctl_allowed("kernel.shmmax", none));
+        assert!(!sysctl_allowed("kernel.domainname", none));
     }
 
     #[test]
