@@ -129,28 +129,30 @@ impl Engine {
     }
 
     /// The OCI process the shim runs for this exec.
-    fn exec_process(&self, e: &Exec) -> Result<Value> {
-        let c = self.get_container(&e.container)?;
+    async fn exec_process(&self, container: &str, config: &ExecConfig) -> Result<Value> {
+        let c = self.get_container(container)?;
         let rec = c.record();
         let rootfs = self.snaps.rw_paths(&c.id)?.merged;
-        let user_spec = if e.config.user.is_empty() {
+        let user_spec = if config.user.is_empty() {
             rec.config.user.clone()
         } else {
-            e.config.user.clone()
+            config.user.clone()
         };
-        let user = spec::resolve_user(&rootfs, &user_spec, &spec::group_add(&rec.host_config))?;
+        let user =
+            spec::resolve_user_blocking(rootfs, user_spec, spec::group_add(&rec.host_config))
+                .await?;
         let mut base = rec.config.env.clone().unwrap_or_default();
-        base.extend(e.config.env.clone().unwrap_or_default());
-        let env = spec::process_env(&base, &rec.config.hostname, e.config.tty, &user.home);
+        base.extend(config.env.clone().unwrap_or_default());
+        let env = spec::process_env(&base, &rec.config.hostname, config.tty, &user.home);
         let cwd = match (
-            e.config.working_dir.as_str(),
+            config.working_dir.as_str(),
             rec.config.working_dir.as_str(),
         ) {
             ("", "") => "/".to_string(),
             ("", w) => w.to_string(),
             (w, _) => w.to_string(),
         };
-        let privileged = e.config.privileged
+        let privileged = config.privileged
             || rec
                 .host_config
                 .extra
@@ -159,11 +161,11 @@ impl Engine {
                 .unwrap_or(false);
         let caps = spec::capabilities(&rec.host_config, privileged);
         Ok(json!({
-            "args": e.config.cmd.clone().unwrap_or_default(),
+            "args": config.cmd.clone().unwrap_or_default(),
             "env": env,
             "cwd": cwd,
             "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.groups},
-            "terminal": e.config.tty,
+            "terminal": config.tty,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "rlimits": spec::rlimits(&rec.host_config)?,
             "noNewPrivileges": false
@@ -178,7 +180,7 @@ impl Engine {
         io: Option<Box<dyn ClientIo>>,
     ) -> Result<()> {
         let ex = self.get_exec(id)?;
-        let (container, cfg, process) = {
+        let (container, cfg) = {
             let mut e = ex.lock().expect("exec lock");
             if e.started {
                 return Err(Error::Conflict(format!(
@@ -186,12 +188,9 @@ impl Engine {
                 )));
             }
             e.started = true;
-            (
-                e.container.clone(),
-                e.config.clone(),
-                self.exec_process(&e)?,
-            )
+            (e.container.clone(), e.config.clone())
         };
+        let process = self.exec_process(&container, &cfg).await?;
         let c = self.get_container(&container)?;
         if c.state().status != Status::Running {
             return Err(Error::Conflict(format!(
@@ -377,7 +376,7 @@ impl Engine {
             pid: 0,
             exit_code: None,
         };
-        let process = self.exec_process(&e)?;
+        let process = self.exec_process(&e.container, &e.config).await?;
         let req = json!({"id": id, "process": process, "stdin": false, "rows": 0, "cols": 0});
         let sock = self.shim_socket(&c.id);
         let mut conn = shim_client::connect(&sock, &format!("EXEC {req}")).await?;

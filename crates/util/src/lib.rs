@@ -4,5 +4,7 @@
 
 pub mod filters;
 pub mod fs;
+pub mod inroot;
 pub mod io;
+pub mod limits;
 pub mod mountinfo;
