@@ -55,6 +55,35 @@ async fn read_answer(s: &mut UnixStream) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&line).into_owned())
 }
 
+/// An exec that could not start: the exit code is recorded and the error goes to the client
+/// as docker sends it (in the stream when attached).
+async fn exec_failed(
+    ex: &Mutex<Exec>,
+    io: Option<Box<dyn ClientIo>>,
+    tty: bool,
+    msg: &str,
+    code: i32,
+) -> Result<()> {
+    {
+        let mut e = ex.lock().expect("exec lock");
+        e.exit_code = Some(code);
+    }
+    let text = format!(
+        "OCI runtime exec failed: exec failed: unable to start container process: {msg}: unknown"
+    );
+    if let Some(mut io) = io {
+        let out = if tty {
+            format!("{text}\r\n").into_bytes()
+        } else {
+            crate::container_logs::frame(1, format!("{text}\n").as_bytes())
+        };
+        let _ = io.write_all(&out).await;
+        let _ = io.shutdown().await;
+        return Ok(());
+    }
+    Err(Error::InvalidParameter(text))
+}
+
 impl Engine {
     fn get_exec(&self, id: &str) -> Result<Arc<Mutex<Exec>>> {
         self.execs
@@ -190,7 +219,12 @@ impl Engine {
             e.started = true;
             (e.container.clone(), e.config.clone())
         };
-        let process = self.exec_process(&container, &cfg).await?;
+        let process = match self.exec_process(&container, &cfg).await {
+            Ok(p) => p,
+            // e.g. the user is not in the container's passwd: docker reports it in the stream
+            Err(Error::InvalidParameter(m)) => return exec_failed(&ex, io, cfg.tty, &m, 126).await,
+            Err(e) => return Err(e),
+        };
         let c = self.get_container(&container)?;
         if c.state().status != Status::Running {
             return Err(Error::Conflict(format!(
@@ -219,22 +253,7 @@ impl Engine {
             } else {
                 126
             };
-            {
-                let mut e = ex.lock().expect("exec lock");
-                e.exit_code = Some(code);
-            }
-            let text = format!("OCI runtime exec failed: exec failed: unable to start container process: {msg}: unknown");
-            if let Some(mut io) = io {
-                let out = if cfg.tty {
-                    format!("{text}\r\n").into_bytes()
-                } else {
-                    crate::container_logs::frame(1, format!("{text}\n").as_bytes())
-                };
-                let _ = io.write_all(&out).await;
-                let _ = io.shutdown().await;
-                return Ok(());
-            }
-            return Err(Error::InvalidParameter(text));
+            return exec_failed(&ex, io, cfg.tty, msg, code).await;
         }
         let pid = answer.trim_start_matches("OK").trim().parse().unwrap_or(0);
         {

@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Opens `path` (relative or absolute, taken as inside `root`) with `flags` (`O_CLOEXEC` is
@@ -43,18 +44,23 @@ pub fn open_in_root(root: &Path, path: &Path, flags: libc::c_int) -> io::Result<
 }
 
 /// The content of the regular file at `path` inside `root`, at most `max` bytes.
-/// `Ok(None)`: it is absent or not a regular file (a FIFO, a device, a directory: opened
-/// without blocking and never read). `ErrorKind::FileTooLarge` when it is larger than `max`.
+/// `Ok(None)`: it is absent or not a regular file. A FIFO, a device or a socket is never
+/// opened for reading (no blocking, no device side effect): the path is opened `O_PATH`
+/// first, and only a regular file is then reopened, through that very descriptor.
+/// `ErrorKind::FileTooLarge` when it is larger than `max`.
 pub fn read_regular(root: &Path, path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
-    let f = match open_in_root(
-        root,
-        path,
-        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY,
-    ) {
+    let p = match open_in_root(root, path, libc::O_PATH) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
+    if !p.metadata()?.is_file() {
+        return Ok(None);
+    }
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open(format!("/proc/self/fd/{}", p.as_raw_fd()))?;
     let md = f.metadata()?;
     if !md.is_file() {
         return Ok(None);
