@@ -69,7 +69,12 @@ pub fn bind(path: &Path, gid: Option<u32>) -> Result<std::os::unix::net::UnixLis
     // and checked to be a socket, then changed through the descriptor
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).context("socket path")?;
     // SAFETY: valid C string; the result is checked.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
     if fd < 0 {
         return Err(std::io::Error::last_os_error())
             .with_context(|| format!("opening {}", path.display()));
@@ -114,5 +119,50 @@ pub fn raise_nofile() {
         }
         Ok(_) => {}
         Err(e) => tracing::warn!("raising the limit of open files: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    fn dir(what: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("berthd-sock-{what}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("mkdir");
+        d
+    }
+
+    #[test]
+    fn stale_socket_is_replaced_other_files_are_not() {
+        let d = dir("stale");
+        let p = d.join("s.sock");
+        drop(std::os::unix::net::UnixListener::bind(&p).expect("stale"));
+        let l = bind(&p, None).expect("over a stale socket");
+        let md = std::fs::symlink_metadata(&p).expect("socket");
+        assert!(md.file_type().is_socket());
+        assert_eq!(md.permissions().mode() & 0o7777, 0o660);
+        if nix::unistd::geteuid().is_root() {
+            assert_eq!(md.gid(), 0);
+        }
+        drop(l);
+        std::fs::remove_file(&p).expect("rm");
+        std::os::unix::fs::symlink(d.join("target"), &p).expect("symlink");
+        let e = bind(&p, None).expect_err("a symlink");
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert!(!d.join("target").exists(), "the link was followed");
+        std::fs::remove_file(&p).expect("rm");
+        std::fs::create_dir(&p).expect("dir");
+        assert!(bind(&p, None).is_err());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn groups_by_name_or_number() {
+        assert_eq!(group_id("").expect("empty"), None);
+        assert_eq!(group_id("1234").expect("number"), Some(1234));
+        assert_eq!(group_id("root").expect("root"), Some(0));
+        assert!(group_id("nosuchgroup-berth-test").is_err());
     }
 }

@@ -79,7 +79,11 @@ fn inherited_host_descriptor_does_not_reach_containers() {
         "cat",
         "/proc/self/fd/7/../../../../etc/hostname",
     ]);
-    assert!(!o.status.success(), "host /etc/hostname read: {}", stdout(&o));
+    assert!(
+        !o.status.success(),
+        "host /etc/hostname read: {}",
+        stdout(&o)
+    );
     let fds = fd_names(&d.ok(&["run", "--rm", "busybox", "ls", "/proc/self/fd"]));
     assert!(
         fds.iter().all(|&fd| fd <= 3),
@@ -281,7 +285,11 @@ fn exec_exposes_no_host_binary_or_descriptor() {
         0,
         "a process in the container opened the host's berth-shim binary: {out}"
     );
-    assert_eq!(field(&out, "exe_write"), 0, "host shim opened for writing: {out}");
+    assert_eq!(
+        field(&out, "exe_write"),
+        0,
+        "host shim opened for writing: {out}"
+    );
     assert_eq!(
         field(&out, "fd_host"),
         0,
@@ -349,7 +357,12 @@ fn passwd_fifo_does_not_freeze_the_api() {
         let _ = child.wait();
         panic!(
             "exec -u with /etc/passwd a FIFO did not answer within 15 s: {}",
-            d.log().lines().rev().take(8).collect::<Vec<_>>().join(" | ")
+            d.log()
+                .lines()
+                .rev()
+                .take(8)
+                .collect::<Vec<_>>()
+                .join(" | ")
         );
     }
     let o = child.wait_with_output().expect("output");
@@ -415,7 +428,11 @@ fn passwd_device_is_not_read() {
         both(&o)
     );
     let o = d.berth(&["exec", "-u", "0:somegroup", "zero", "true"]);
-    assert!(both(&o).contains("unable to find group somegroup"), "{}", both(&o));
+    assert!(
+        both(&o).contains("unable to find group somegroup"),
+        "{}",
+        both(&o)
+    );
 }
 
 /// A symlink to a host file must not resolve users against the host; one inside the
@@ -439,10 +456,17 @@ fn passwd_symlink_resolves_inside_the_root() {
         !stdout(&o).contains("4242"),
         "exec -u resolved a user from the host's file"
     );
-    assert!(both(&o).contains("unable to find user hostonly"), "{}", both(&o));
+    assert!(
+        both(&o).contains("unable to find user hostonly"),
+        "{}",
+        both(&o)
+    );
     // an absolute link that stays inside the root is the container's file
     d.ok(&["exec", "pw", "ln", "-sf", "/etc/passwd.real", "/etc/passwd"]);
-    assert_eq!(d.ok(&["exec", "-u", "inner", "pw", "id", "-u"]).trim(), "3131");
+    assert_eq!(
+        d.ok(&["exec", "-u", "inner", "pw", "id", "-u"]).trim(),
+        "3131"
+    );
     let _ = std::fs::remove_dir_all(&host);
 }
 
@@ -731,7 +755,10 @@ fn socket_path_symlink_is_refused() {
     assert!(log.contains("symbolic link"), "{log}");
     let md = std::fs::symlink_metadata(&sock).expect("still there");
     assert!(md.file_type().is_symlink(), "the symlink was replaced");
-    assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "precious\n");
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "precious\n"
+    );
     let victim_md = std::fs::metadata(&victim).expect("victim");
     assert_eq!(victim_md.permissions().mode() & 0o777, 0o644);
 

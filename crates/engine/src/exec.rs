@@ -173,10 +173,7 @@ impl Engine {
         let mut base = rec.config.env.clone().unwrap_or_default();
         base.extend(config.env.clone().unwrap_or_default());
         let env = spec::process_env(&base, &rec.config.hostname, config.tty, &user.home);
-        let cwd = match (
-            config.working_dir.as_str(),
-            rec.config.working_dir.as_str(),
-        ) {
+        let cwd = match (config.working_dir.as_str(), rec.config.working_dir.as_str()) {
             ("", "") => "/".to_string(),
             ("", w) => w.to_string(),
             (w, _) => w.to_string(),

@@ -80,7 +80,10 @@ pub(crate) fn close_except(keep: &[RawFd]) -> Result<()> {
 /// process's stdio crosses it).
 pub(crate) fn cloexec_all() -> Result<()> {
     if let Err(e) = close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) {
-        if !matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EINVAL)) {
+        if !matches!(
+            e.raw_os_error(),
+            Some(libc::ENOSYS) | Some(libc::EINVAL) | Some(libc::EPERM)
+        ) {
             return Err(crate::Error::Sys(format!("close_range: {e}")));
         }
         for fd in open_fds() {
@@ -127,6 +130,7 @@ pub(crate) fn check_cwd_in_root(cwd: &std::path::Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn gaps_skip_kept_descriptors() {
@@ -134,5 +138,50 @@ mod tests {
         assert_eq!(gaps(&[0, 1, 2]), vec![(3, u32::MAX)]);
         assert_eq!(gaps(&[5, 3, 9, 5]), vec![(4, 4), (6, 8), (10, u32::MAX)]);
         assert_eq!(gaps(&[3, 4]), vec![(5, u32::MAX)]);
+    }
+
+    /// A cwd reached through a descriptor of a directory outside the root (what an inherited
+    /// fd gives `-w /proc/self/fd/N`) is refused; one inside is accepted. Needs root (chroot).
+    #[test]
+    fn cwd_outside_the_root_is_refused() {
+        // SAFETY: plain syscall.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let base = std::env::temp_dir().join(format!("berth-cwd-{}", std::process::id()));
+        std::fs::create_dir_all(base.join("root/inside")).unwrap();
+        std::fs::create_dir_all(base.join("outside")).unwrap();
+        let root = std::ffi::CString::new(base.join("root").to_str().unwrap()).unwrap();
+        let out = std::ffi::CString::new(base.join("outside").to_str().unwrap()).unwrap();
+        // SAFETY: the child only makes syscalls and exits; the parent waits for it.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let code = unsafe {
+                let fd = libc::open(out.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+                if fd < 0
+                    || libc::chroot(root.as_ptr()) != 0
+                    || libc::chdir(c"/inside".as_ptr()) != 0
+                {
+                    3
+                } else if check_cwd_in_root(Path::new("/inside")).is_err() {
+                    4
+                } else if libc::fchdir(fd) != 0 {
+                    5
+                } else if check_cwd_in_root(Path::new("/proc/self/fd/3")).is_ok() {
+                    6
+                } else {
+                    0
+                }
+            };
+            unsafe { libc::_exit(code) };
+        }
+        let mut st = 0;
+        // SAFETY: our own child.
+        unsafe { libc::waitpid(pid, &mut st, 0) };
+        let _ = std::fs::remove_dir_all(&base);
+        assert!(libc::WIFEXITED(st));
+        assert_eq!(libc::WEXITSTATUS(st), 0, "see the codes in the child");
     }
 }

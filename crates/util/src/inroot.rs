@@ -109,7 +109,10 @@ mod tests {
             assert_eq!(got, b"inside\n", "{name}");
         }
         // the host path named by the link does not exist inside the root
-        assert_eq!(read_regular(&root, Path::new("etc/host"), 100).unwrap(), None);
+        assert_eq!(
+            read_regular(&root, Path::new("etc/host"), 100).unwrap(),
+            None
+        );
         // no jumping out through /proc/self/fd
         symlink("/proc/self/fd/0", root.join("etc/magic")).unwrap();
         std::fs::create_dir_all(root.join("proc")).unwrap();
@@ -130,9 +133,15 @@ mod tests {
         // SAFETY: valid C string.
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
         // a FIFO nobody writes to: neither blocks nor counts as a file
-        assert_eq!(read_regular(&root, Path::new("etc/fifo"), 100).unwrap(), None);
+        assert_eq!(
+            read_regular(&root, Path::new("etc/fifo"), 100).unwrap(),
+            None
+        );
         assert_eq!(read_regular(&root, Path::new("etc"), 100).unwrap(), None);
-        assert_eq!(read_regular(&root, Path::new("etc/none"), 100).unwrap(), None);
+        assert_eq!(
+            read_regular(&root, Path::new("etc/none"), 100).unwrap(),
+            None
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 }
