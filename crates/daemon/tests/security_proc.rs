@@ -561,8 +561,13 @@ fn api_survives_descriptor_exhaustion() {
         .unwrap_or(0);
     // SAFETY: sysconf never fails for _SC_CLK_TCK.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    eprintln!(
+        "{} connections pending: berthd used {spent} ticks (hz {hz}) and wrote {} log bytes in 4 s",
+        conns.len(),
+        log1 - log0
+    );
     assert!(
-        spent < hz,
+        spent < hz / 2,
         "berthd used {spent} ticks (hz {hz}) of CPU in 4 s with {} connections pending: the accept loop spins",
         conns.len()
     );
@@ -637,9 +642,12 @@ fn api_refuses_huge_json_bodies() {
             .unwrap_or(0);
         (status, text)
     };
-    assert_eq!(send(false, 100 << 20).0, 413, "Content-Length 100 MB");
-    assert_eq!(send(true, 64 << 20).0, 413, "chunked 64 MB");
+    let big = send(false, 100 << 20).0;
+    let chunked = send(true, 64 << 20).0;
     let hwm = vm_kib(d.pid(), "VmHWM:");
+    eprintln!("100 MB body: {big}, 64 MB chunked: {chunked}; peak RSS {hwm0} KiB → {hwm} KiB");
+    assert_eq!(big, 413, "Content-Length 100 MB");
+    assert_eq!(chunked, 413, "chunked 64 MB");
     assert!(
         hwm < hwm0 + 48 * 1024,
         "berthd's peak RSS grew from {hwm0} KiB to {hwm} KiB"
