@@ -781,3 +781,37 @@ fn socket_path_symlink_is_refused() {
     let (st, _, _) = d.http("GET", "/_ping", None);
     assert_eq!(st, 200);
 }
+
+/// berthd raises its soft descriptor limit to the hard one; containers keep the limit the
+/// daemon was started with (as they would have without the raise).
+#[test]
+fn daemon_raises_its_descriptor_limit_not_the_containers() {
+    let d = Daemon::start_with(&[], |cmd| {
+        // SAFETY: only setrlimit between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                let lim = libc::rlimit {
+                    rlim_cur: 256,
+                    rlim_max: 4096,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", d.pid())).expect("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files");
+    let nums: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(nums, ["4096", "4096"], "{line}");
+    d.load_busybox();
+    assert_eq!(
+        d.ok(&["run", "--rm", "busybox", "sh", "-c", "ulimit -n"])
+            .trim(),
+        "256"
+    );
+}
