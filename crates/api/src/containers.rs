@@ -5,7 +5,6 @@ use crate::query::Query;
 use crate::{empty, error_response, json_response, message, not_found, with_headers};
 use berth_engine::{AttachOptions, Engine, Error, ListOptions, LogsOptions, WaitCondition};
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
@@ -52,12 +51,7 @@ pub(crate) fn parse_unix_time(s: &str) -> Option<SystemTime> {
 pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     req: Request<Incoming>,
 ) -> Result<T, Response<Body>> {
-    let data = req
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| message(StatusCode::BAD_REQUEST, &format!("reading body: {e}")))?
-        .to_bytes();
+    let data = crate::read_small_body(req).await?;
     if data.is_empty() {
         return Err(message(
             StatusCode::BAD_REQUEST,

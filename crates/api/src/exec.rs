@@ -38,12 +38,9 @@ pub async fn route(
         ("POST", ["exec", id, "start"]) => {
             let upgrade = req.headers().get("upgrade").is_some();
             let on_upgrade = hyper::upgrade::on(&mut req);
-            let body: StartBody = {
-                use http_body_util::BodyExt;
-                match req.into_body().collect().await {
-                    Ok(b) => serde_json::from_slice(&b.to_bytes()).unwrap_or_default(),
-                    Err(_) => StartBody::default(),
-                }
+            let body: StartBody = match crate::read_small_body(req).await {
+                Ok(b) => serde_json::from_slice(&b).unwrap_or_default(),
+                Err(r) => return r,
             };
             let id = id.to_string();
             if let Err(e) = engine.exec_check(&id) {

@@ -31,18 +31,90 @@ use tokio::net::UnixListener;
 pub const API_VERSION: &str = "1.41";
 pub const MIN_API_VERSION: &str = "1.12";
 
-/// Serves the API on `listener` until the task is dropped.
+/// At most this many API connections are served at once; further clients wait in the
+/// socket's backlog until one closes (high enough for compose with many attached services).
+pub const MAX_CONNECTIONS: usize = 4096;
+
+/// JSON request bodies (create, update, exec, networks, volumes…) larger than this are
+/// refused with 413; archives, `load` and `build` bodies are streamed and not capped.
+pub const MAX_JSON_BODY: u64 = 4 << 20;
+
+/// One warning per `every` for a repeated failure, with the count of those not logged.
+pub(crate) struct LogLimiter {
+    every: std::time::Duration,
+    last: Option<std::time::Instant>,
+    suppressed: u64,
+}
+
+impl LogLimiter {
+    pub(crate) fn new(every: std::time::Duration) -> LogLimiter {
+        LogLimiter {
+            every,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(number suppressed since the last one)` when this occurrence is to be logged.
+    pub(crate) fn hit(&mut self, now: std::time::Instant) -> Option<u64> {
+        match self.last {
+            Some(t) if now.duration_since(t) < self.every => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
+    }
+}
+
+/// Errors of `accept` that mean "out of descriptors or memory": retrying at once would spin.
+fn out_of_resources(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
+    )
+}
+
+/// Serves the API on `listener` until the task is dropped. At most `MAX_CONNECTIONS` at once;
+/// when descriptors run out, accepting backs off (5 ms doubling to 1 s) instead of spinning,
+/// and the warning is logged at most every 10 s.
 pub async fn serve(engine: Arc<Engine>, listener: UnixListener) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut backoff = std::time::Duration::ZERO;
+    let mut limiter = LogLimiter::new(std::time::Duration::from_secs(10));
     loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let stream = match listener.accept().await {
-            Ok((s, _)) => s,
+            Ok((s, _)) => {
+                backoff = std::time::Duration::ZERO;
+                s
+            }
             Err(e) => {
-                tracing::warn!("accept: {e}");
+                if let Some(n) = limiter.hit(std::time::Instant::now()) {
+                    if n > 0 {
+                        tracing::warn!("accept: {e} ({n} more since the last report)");
+                    } else {
+                        tracing::warn!("accept: {e}");
+                    }
+                }
+                if out_of_resources(&e) {
+                    backoff = (backoff * 2).clamp(
+                        std::time::Duration::from_millis(5),
+                        std::time::Duration::from_secs(1),
+                    );
+                    tokio::time::sleep(backoff).await;
+                }
                 continue;
             }
         };
         let engine = engine.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let svc = service_fn(move |req| {
                 let engine = engine.clone();
                 async move { Ok::<_, std::convert::Infallible>(handle(engine, req).await) }
@@ -59,6 +131,40 @@ pub async fn serve(engine: Arc<Engine>, listener: UnixListener) {
                 tracing::debug!("connection: {e}");
             }
         });
+    }
+}
+
+/// The whole body of a request whose body is JSON, at most `MAX_JSON_BODY` bytes (413
+/// otherwise, before anything is buffered when the client announced the length).
+pub(crate) async fn read_small_body(req: Request<Incoming>) -> Result<Bytes, Response<Body>> {
+    use http_body_util::BodyExt;
+    let too_large = || {
+        message(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!(
+                "request body too large: at most {} MiB of JSON is accepted",
+                MAX_JSON_BODY >> 20
+            ),
+        )
+    };
+    let announced = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_JSON_BODY) {
+        return Err(too_large());
+    }
+    match http_body_util::Limited::new(req.into_body(), MAX_JSON_BODY as usize)
+        .collect()
+        .await
+    {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(message(
+            StatusCode::BAD_REQUEST,
+            &format!("reading body: {e}"),
+        )),
     }
 }
 
@@ -269,5 +375,17 @@ mod tests {
         assert_eq!(split_version("/_ping"), (None, "/_ping"));
         assert!(version_tuple("1.50") > version_tuple("1.41"));
         assert!(version_tuple("1.9") < version_tuple("1.12"));
+    }
+
+    #[test]
+    fn repeated_warnings_are_limited() {
+        let t0 = std::time::Instant::now();
+        let mut l = LogLimiter::new(std::time::Duration::from_secs(10));
+        assert_eq!(l.hit(t0), Some(0));
+        for i in 1..1000 {
+            assert_eq!(l.hit(t0 + std::time::Duration::from_millis(i)), None);
+        }
+        assert_eq!(l.hit(t0 + std::time::Duration::from_secs(11)), Some(999));
+        assert_eq!(l.hit(t0 + std::time::Duration::from_secs(12)), None);
     }
 }

@@ -1,5 +1,7 @@
 //! berthd: the berth daemon.
 
+mod socket;
+
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use std::os::unix::fs::PermissionsExt;
@@ -47,6 +49,9 @@ struct Args {
     /// `user[:group]` or `uid[:gid]`, with ranges in /etc/subuid and /etc/subgid
     #[arg(long)]
     userns_remap: Option<String>,
+    /// Group for the unix socket (root:GROUP 0660; root:root if the default group is absent)
+    #[arg(short = 'G', long, default_value = socket::DEFAULT_GROUP)]
+    group: String,
 }
 
 fn socket_path(host: &str) -> Result<PathBuf> {
@@ -77,6 +82,17 @@ fn write_pidfile(path: &Path) -> Result<()> {
 }
 
 fn main() -> Result<()> {
+    // Whatever descriptor we inherited (a shell's, an init script's) stays ours and is never
+    // passed on to a shim, a helper or a container.
+    // SAFETY: no other thread exists yet; plain syscall.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     // glibc keeps freed memory in per-thread arenas; two arenas and mmap for big buffers
     // (log batches, archive chunks) let the daemon give memory back after heavy requests.
     // SAFETY: mallopt only tunes the allocator; no other thread exists yet.
@@ -106,6 +122,8 @@ async fn daemon() -> Result<()> {
     if !nix::unistd::geteuid().is_root() {
         bail!("berthd needs to be started with root privileges");
     }
+    socket::raise_nofile();
+    let socket_gid = socket::group_id(&args.group)?;
     let shim = match args.shim {
         Some(s) => s,
         None => std::env::current_exe()?
@@ -155,6 +173,16 @@ async fn daemon() -> Result<()> {
     } else {
         args.host.clone()
     };
+    // the sockets first: a path we must refuse stops the daemon before it touches any state
+    let mut listeners = Vec::new();
+    for h in &hosts {
+        let path = socket_path(h)?;
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d)?;
+        }
+        let l = socket::bind(&path, socket_gid)?;
+        listeners.push((path, l));
+    }
     let engine = berth_engine::Engine::open(berth_engine::Config {
         data_root,
         exec_root: args.exec_root.clone(),
@@ -172,15 +200,8 @@ async fn daemon() -> Result<()> {
     .map_err(|e| anyhow::anyhow!("opening state: {e}"))?;
 
     let mut sockets = Vec::new();
-    for h in &hosts {
-        let path = socket_path(h)?;
-        if let Some(d) = path.parent() {
-            std::fs::create_dir_all(d)?;
-        }
-        let _ = std::fs::remove_file(&path);
-        let listener = tokio::net::UnixListener::bind(&path)
-            .with_context(|| format!("listening on {}", path.display()))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;
+    for (path, listener) in listeners {
+        let listener = tokio::net::UnixListener::from_std(listener)?;
         tracing::info!("API listening on {}", path.display());
         tokio::spawn(berth_api::serve(engine.clone(), listener));
         sockets.push(path);

@@ -94,7 +94,13 @@ impl Engine {
         std::fs::create_dir_all(&run_dir)?;
         let _ = std::fs::remove_file(self.exit_file(&id));
         let ipc = self.ipc_prepare(&rec, &run_dir)?;
-        let mut spec = spec::build(&rec, &rootfs, &net)?;
+        let user = spec::resolve_user_blocking(
+            rootfs.clone(),
+            rec.config.user.clone(),
+            spec::group_add(&rec.host_config),
+        )
+        .await?;
+        let mut spec = spec::build(&rec, &rootfs, &net, &user)?;
         crate::container_pid::apply(&mut spec, &pid_ns);
         crate::container_ipc::apply(&mut spec, &ipc);
         if let Some(ids) = self.userns_of(&rec.host_config) {
@@ -109,6 +115,13 @@ impl Engine {
             self.log_path(&id).to_string_lossy().into_owned()
         };
         let mut cmd = tokio::process::Command::new(&self.cfg.shim_path);
+        // SAFETY: the hook only calls setrlimit (async-signal-safe) in the forked child.
+        unsafe {
+            cmd.pre_exec(|| {
+                berth_util::limits::restore_nofile();
+                Ok(())
+            });
+        }
         cmd.arg("--id")
             .arg(&id)
             .arg("--bundle")

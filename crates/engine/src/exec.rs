@@ -55,6 +55,35 @@ async fn read_answer(s: &mut UnixStream) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&line).into_owned())
 }
 
+/// An exec that could not start: the exit code is recorded and the error goes to the client
+/// as docker sends it (in the stream when attached).
+async fn exec_failed(
+    ex: &Mutex<Exec>,
+    io: Option<Box<dyn ClientIo>>,
+    tty: bool,
+    msg: &str,
+    code: i32,
+) -> Result<()> {
+    {
+        let mut e = ex.lock().expect("exec lock");
+        e.exit_code = Some(code);
+    }
+    let text = format!(
+        "OCI runtime exec failed: exec failed: unable to start container process: {msg}: unknown"
+    );
+    if let Some(mut io) = io {
+        let out = if tty {
+            format!("{text}\r\n").into_bytes()
+        } else {
+            crate::container_logs::frame(1, format!("{text}\n").as_bytes())
+        };
+        let _ = io.write_all(&out).await;
+        let _ = io.shutdown().await;
+        return Ok(());
+    }
+    Err(Error::InvalidParameter(text))
+}
+
 impl Engine {
     fn get_exec(&self, id: &str) -> Result<Arc<Mutex<Exec>>> {
         self.execs
@@ -129,28 +158,27 @@ impl Engine {
     }
 
     /// The OCI process the shim runs for this exec.
-    fn exec_process(&self, e: &Exec) -> Result<Value> {
-        let c = self.get_container(&e.container)?;
+    async fn exec_process(&self, container: &str, config: &ExecConfig) -> Result<Value> {
+        let c = self.get_container(container)?;
         let rec = c.record();
         let rootfs = self.snaps.rw_paths(&c.id)?.merged;
-        let user_spec = if e.config.user.is_empty() {
+        let user_spec = if config.user.is_empty() {
             rec.config.user.clone()
         } else {
-            e.config.user.clone()
+            config.user.clone()
         };
-        let user = spec::resolve_user(&rootfs, &user_spec, &spec::group_add(&rec.host_config))?;
+        let user =
+            spec::resolve_user_blocking(rootfs, user_spec, spec::group_add(&rec.host_config))
+                .await?;
         let mut base = rec.config.env.clone().unwrap_or_default();
-        base.extend(e.config.env.clone().unwrap_or_default());
-        let env = spec::process_env(&base, &rec.config.hostname, e.config.tty, &user.home);
-        let cwd = match (
-            e.config.working_dir.as_str(),
-            rec.config.working_dir.as_str(),
-        ) {
+        base.extend(config.env.clone().unwrap_or_default());
+        let env = spec::process_env(&base, &rec.config.hostname, config.tty, &user.home);
+        let cwd = match (config.working_dir.as_str(), rec.config.working_dir.as_str()) {
             ("", "") => "/".to_string(),
             ("", w) => w.to_string(),
             (w, _) => w.to_string(),
         };
-        let privileged = e.config.privileged
+        let privileged = config.privileged
             || rec
                 .host_config
                 .extra
@@ -159,11 +187,11 @@ impl Engine {
                 .unwrap_or(false);
         let caps = spec::capabilities(&rec.host_config, privileged);
         Ok(json!({
-            "args": e.config.cmd.clone().unwrap_or_default(),
+            "args": config.cmd.clone().unwrap_or_default(),
             "env": env,
             "cwd": cwd,
             "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.groups},
-            "terminal": e.config.tty,
+            "terminal": config.tty,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "rlimits": spec::rlimits(&rec.host_config)?,
             "noNewPrivileges": false
@@ -178,7 +206,7 @@ impl Engine {
         io: Option<Box<dyn ClientIo>>,
     ) -> Result<()> {
         let ex = self.get_exec(id)?;
-        let (container, cfg, process) = {
+        let (container, cfg) = {
             let mut e = ex.lock().expect("exec lock");
             if e.started {
                 return Err(Error::Conflict(format!(
@@ -186,11 +214,13 @@ impl Engine {
                 )));
             }
             e.started = true;
-            (
-                e.container.clone(),
-                e.config.clone(),
-                self.exec_process(&e)?,
-            )
+            (e.container.clone(), e.config.clone())
+        };
+        let process = match self.exec_process(&container, &cfg).await {
+            Ok(p) => p,
+            // e.g. the user is not in the container's passwd: docker reports it in the stream
+            Err(Error::InvalidParameter(m)) => return exec_failed(&ex, io, cfg.tty, &m, 126).await,
+            Err(e) => return Err(e),
         };
         let c = self.get_container(&container)?;
         if c.state().status != Status::Running {
@@ -220,22 +250,7 @@ impl Engine {
             } else {
                 126
             };
-            {
-                let mut e = ex.lock().expect("exec lock");
-                e.exit_code = Some(code);
-            }
-            let text = format!("OCI runtime exec failed: exec failed: unable to start container process: {msg}: unknown");
-            if let Some(mut io) = io {
-                let out = if cfg.tty {
-                    format!("{text}\r\n").into_bytes()
-                } else {
-                    crate::container_logs::frame(1, format!("{text}\n").as_bytes())
-                };
-                let _ = io.write_all(&out).await;
-                let _ = io.shutdown().await;
-                return Ok(());
-            }
-            return Err(Error::InvalidParameter(text));
+            return exec_failed(&ex, io, cfg.tty, msg, code).await;
         }
         let pid = answer.trim_start_matches("OK").trim().parse().unwrap_or(0);
         {
@@ -377,7 +392,7 @@ impl Engine {
             pid: 0,
             exit_code: None,
         };
-        let process = self.exec_process(&e)?;
+        let process = self.exec_process(&e.container, &e.config).await?;
         let req = json!({"id": id, "process": process, "stdin": false, "rows": 0, "cols": 0});
         let sock = self.shim_socket(&c.id);
         let mut conn = shim_client::connect(&sock, &format!("EXEC {req}")).await?;

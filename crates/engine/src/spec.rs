@@ -37,10 +37,50 @@ pub struct User {
 
 /// Resolves `user[:group]` (names or numbers) against the rootfs's /etc/passwd and /etc/group,
 /// plus `HostConfig.GroupAdd` (names or numbers) as extra groups.
+///
+/// The files are the container's: opened inside `rootfs` (symlinks resolved as if `rootfs`
+/// were `/`, never to the host's files), without blocking on a FIFO or device, regular files
+/// only (anything else counts as absent) and at most `USER_DB_MAX` bytes. Blocking file
+/// I/O: call it off the async workers (`resolve_user_blocking`).
 pub fn resolve_user(rootfs: &Path, spec: &str, group_add: &[String]) -> Result<User> {
-    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
-    let group = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+    let passwd = user_db(rootfs, "etc/passwd")?;
+    let group = user_db(rootfs, "etc/group")?;
     resolve_user_in(&passwd, &group, spec, group_add)
+}
+
+/// `resolve_user` on tokio's blocking pool.
+pub async fn resolve_user_blocking(
+    rootfs: std::path::PathBuf,
+    spec: String,
+    group_add: Vec<String>,
+) -> Result<User> {
+    tokio::task::spawn_blocking(move || resolve_user(&rootfs, &spec, &group_add))
+        .await
+        .map_err(|e| Error::Internal(format!("resolving the user: {e}")))?
+}
+
+/// Largest `/etc/passwd` or `/etc/group` read from a container (glibc's and docker's readers
+/// have no limit; real files are a few KiB, and a container must not make berthd read until
+/// it runs out of memory).
+pub const USER_DB_MAX: u64 = 1 << 20;
+
+/// The content of `rootfs/<rel>` as the container sees it (see `resolve_user`); "" when it
+/// is absent, not a regular file, or unreadable.
+fn user_db(rootfs: &Path, rel: &str) -> Result<String> {
+    match berth_util::inroot::read_regular(rootfs, Path::new(rel), USER_DB_MAX) {
+        Ok(Some(data)) => Ok(String::from_utf8_lossy(&data).into_owned()),
+        Ok(None) => Ok(String::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+            Err(Error::InvalidParameter(format!(
+                "unable to read /{rel} of the container: larger than {} MiB",
+                USER_DB_MAX >> 20
+            )))
+        }
+        Err(e) => {
+            tracing::debug!("/{rel} of the container: {e}");
+            Ok(String::new())
+        }
+    }
 }
 
 /// `HostConfig.GroupAdd` as a list of strings (absent or null: none).
@@ -597,13 +637,13 @@ pub(crate) fn build(
     rec: &Record,
     rootfs: &Path,
     net: &crate::container_network::NetPlan,
+    user: &User,
 ) -> Result<Value> {
     use crate::container_network::NetNs;
     let ctr_dir = net.files.as_path();
     let cfg = &rec.config;
     let hc = &rec.host_config;
     let privileged = hc_bool(hc, "Privileged");
-    let user = resolve_user(rootfs, &cfg.user, &group_add(hc))?;
     let mut env = process_env(
         cfg.env.as_deref().unwrap_or(&[]),
         &cfg.hostname,

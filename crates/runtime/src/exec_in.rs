@@ -146,6 +146,14 @@ fn intermediate(
     terminal: bool,
 ) -> ! {
     let res = (|| -> Result<i32> {
+        // before entering: not dumpable (a process in the container cannot open our
+        // /proc/<pid>/exe, the host's shim binary, nor fd/, cwd, root) and holding only the
+        // namespace files, the sync socket and the new process's stdio
+        crate::fds::not_dumpable()?;
+        let mut keep: Vec<RawFd> = vec![sock.0.as_raw_fd()];
+        keep.extend(stdio);
+        keep.extend(ns.iter().map(|&(fd, _)| fd));
+        crate::fds::close_except(&keep)?;
         match sock.recv()? {
             Msg::Go => {}
             _ => return Err(Error::Sys("exec: parent went away".into())),

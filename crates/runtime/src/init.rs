@@ -173,6 +173,10 @@ impl Prepared {
         argv.push(std::ptr::null());
         let mut envp: Vec<*const libc::c_char> = self.envp.iter().map(|a| a.as_ptr()).collect();
         envp.push(std::ptr::null());
+        // only stdio crosses into the program (the sync socket's close tells the parent)
+        if let Err(e) = crate::fds::cloexec_all() {
+            return (e, 126);
+        }
         // SAFETY: NULL-terminated arrays of valid C strings that outlive the call.
         unsafe { libc::execve(self.path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
         let e = std::io::Error::last_os_error();
@@ -197,6 +201,12 @@ impl Prepared {
 
 fn setup(ctx: &Ctx) -> Result<Prepared> {
     reset_signals();
+    // nothing the shim holds reaches the container; no /proc/<pid>/{exe,fd} for it to open
+    crate::fds::not_dumpable()?;
+    let mut keep: Vec<RawFd> = vec![ctx.sync.0.as_raw_fd()];
+    keep.extend(ctx.stdio);
+    keep.extend(ctx.join.iter().map(|&(fd, _)| fd));
+    crate::fds::close_except(&keep)?;
     let spec = ctx.spec;
     if ctx.user_ns != UserNs::Host {
         match ctx.sync.recv()? {
@@ -446,6 +456,7 @@ pub(crate) fn prepare_process(process: &Process) -> Result<Prepared> {
             process.cwd().display().to_string()
         )));
     }
+    crate::fds::check_cwd_in_root(process.cwd())?;
 
     let args = process.args().as_deref().unwrap_or(&[]);
     let arg0 = args

@@ -12,6 +12,7 @@ mod caps;
 mod cgroups;
 mod exec;
 mod exec_in;
+mod fds;
 mod init;
 pub mod mounts;
 pub mod stats;

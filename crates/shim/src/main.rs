@@ -34,6 +34,10 @@ fn fail(msg: &str) -> ! {
 }
 
 fn main() {
+    // Only stdio may come from the daemon: a descriptor it leaked would otherwise reach every
+    // process the shim forks into the container.
+    // SAFETY: nothing is open yet besides what we inherited; plain syscall.
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
     let args = match args::parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => fail(&e),

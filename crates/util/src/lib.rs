@@ -5,5 +5,7 @@
 pub mod filters;
 pub mod fs;
 pub mod idmap;
+pub mod inroot;
 pub mod io;
+pub mod limits;
 pub mod mountinfo;

@@ -85,6 +85,18 @@ impl Daemon {
     }
 
     pub fn start_on_args(root: &Path, extra: &[&str]) -> Daemon {
+        Daemon::start_on_with(root, extra, |_| {})
+    }
+
+    /// A new daemon whose command the caller adjusts before the spawn (inherited
+    /// descriptors, resource limits via `pre_exec`).
+    pub fn start_with(extra: &[&str], adjust: impl FnOnce(&mut Command)) -> Daemon {
+        let root = PathBuf::from(format!("/tmp/bt-{}", short_rand()));
+        std::fs::create_dir_all(&root).expect("mkdir root");
+        Daemon::start_on_with(&root, extra, adjust)
+    }
+
+    pub fn start_on_with(root: &Path, extra: &[&str], adjust: impl FnOnce(&mut Command)) -> Daemon {
         let sock = root.join("run/berth.sock");
         let _ = std::fs::remove_file(&sock);
         let log = std::fs::OpenOptions::new()
@@ -92,8 +104,8 @@ impl Daemon {
             .append(true)
             .open(root.join("berthd.log"))
             .expect("daemon log");
-        let child = Command::new(bin_dir().join("berthd"))
-            .arg("--data-root")
+        let mut cmd = Command::new(bin_dir().join("berthd"));
+        cmd.arg("--data-root")
             .arg(root.join("data"))
             .arg("--exec-root")
             .arg(root.join("run"))
@@ -115,9 +127,9 @@ impl Daemon {
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn berthd");
+            .stderr(log);
+        adjust(&mut cmd);
+        let child = cmd.spawn().expect("spawn berthd");
         let d = Daemon {
             root: root.to_path_buf(),
             sock,
