@@ -656,6 +656,7 @@ fn init_and_exec(root: &Path) -> u32 {
         pid,
         &cg,
         &process,
+        None,
         Stdio {
             stdin: devnull(),
             stdout: out_w,
@@ -686,6 +687,7 @@ fn init_and_exec(root: &Path) -> u32 {
         pid,
         &cg,
         &bad,
+        None,
         Stdio {
             stdin: devnull(),
             stdout: devnull(),
