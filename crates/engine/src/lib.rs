@@ -37,6 +37,7 @@ mod names;
 mod network;
 mod network_ops;
 mod restore;
+pub mod seccomp;
 mod shim_client;
 mod spec;
 mod timefmt;
@@ -80,6 +81,12 @@ pub enum Error {
     Internal(String),
 }
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<seccomp::ProfileError> for Error {
+    fn from(e: seccomp::ProfileError) -> Self {
+        Error::InvalidParameter(e.to_string())
+    }
+}
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {

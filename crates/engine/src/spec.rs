@@ -420,6 +420,8 @@ pub(crate) fn build(
         cfg.working_dir.clone()
     };
     let caps = capabilities(hc, privileged);
+    let security = crate::seccomp::SecurityOpts::from_host_config(hc)?;
+    let seccomp = crate::seccomp::for_container(&security, &caps, privileged)?;
     let shm = match hc_i64(hc, "ShmSize") {
         n if n > 0 => n,
         _ => 64 * 1024 * 1024,
@@ -479,7 +481,7 @@ pub(crate) fn build(
             "cwd": cwd,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "rlimits": rlimits(hc)?,
-            "noNewPrivileges": false
+            "noNewPrivileges": security.no_new_privileges
         },
         "root": {"path": rootfs, "readonly": hc_bool(hc, "ReadonlyRootfs")},
         "hostname": cfg.hostname,
@@ -493,6 +495,10 @@ pub(crate) fn build(
             "readonlyPaths": readonly_paths
         }
     });
+    let mut spec = spec;
+    if let Some(s) = seccomp {
+        spec["linux"]["seccomp"] = s;
+    }
     serde_json::from_value::<oci_spec::runtime::Spec>(spec.clone())
         .map_err(|e| Error::Internal(format!("bad runtime spec: {e}")))?;
     Ok(spec)
