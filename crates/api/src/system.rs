@@ -100,7 +100,8 @@ pub async fn route(engine: &Arc<Engine>, method: &Method, segs: &[&str]) -> Resp
                         "Error": "", "RemoteManagers": null},
                     "LiveRestoreEnabled": true, "Isolation": "", "InitBinary": "",
                     "ContainerdCommit": {"ID": "", "Expected": ""}, "RuncCommit": {"ID": "", "Expected": ""},
-                    "InitCommit": {"ID": "", "Expected": ""}, "SecurityOptions": [], "Warnings": null
+                    "InitCommit": {"ID": "", "Expected": ""},
+                    "SecurityOptions": berth_engine::seccomp::security_options(cgv2), "Warnings": null
                 }),
             )
         }

@@ -160,8 +160,8 @@ impl Engine {
         let caps = spec::capabilities(&rec.host_config, privileged);
         // the container's setting (docker: an exec inherits it); the shim adds the
         // container's seccomp filter
-        let nnp = crate::seccomp::SecurityOpts::from_host_config(&rec.host_config)?
-            .no_new_privileges;
+        let nnp =
+            crate::seccomp::SecurityOpts::from_host_config(&rec.host_config)?.no_new_privileges;
         Ok(json!({
             "args": e.config.cmd.clone().unwrap_or_default(),
             "env": env,

@@ -5,9 +5,9 @@
 //! init and `execve`s at once.
 
 use crate::init::{open_console, prepare_process, reset_signals, take_stdio};
+use crate::seccomp::Filters;
 use crate::sync::{self, Msg, SyncSock};
 use crate::sys::{self, last_err};
-use crate::seccomp::Filters;
 use crate::{cgroups, Error, Result, Stdio};
 use oci_spec::runtime::Process;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};

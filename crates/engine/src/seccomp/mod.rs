@@ -192,6 +192,23 @@ pub fn for_container(
     resolve(profile, caps, host_arch(), kernel_version()).map(Some)
 }
 
+/// `GET /info`'s `SecurityOptions`, docker's entries: the built-in seccomp profile (when the
+/// kernel has seccomp filters) and, on cgroup v2, private cgroup namespaces (berth's default,
+/// as docker's there).
+pub fn security_options(cgroup_v2: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let seccomp = std::fs::read_to_string("/proc/self/status")
+        .map(|s| s.lines().any(|l| l.starts_with("Seccomp:")))
+        .unwrap_or(false);
+    if seccomp {
+        out.push("name=seccomp,profile=builtin".to_string());
+    }
+    if cgroup_v2 {
+        out.push("name=cgroupns".to_string());
+    }
+    out
+}
+
 /// docker's (Go) name of the host architecture, as used in `includes.arches`.
 pub fn host_arch() -> &'static str {
     match std::env::consts::ARCH {
@@ -303,9 +320,7 @@ pub fn resolve(
         let names: Vec<String> = match &sc.names {
             Some(n) if !n.is_empty() => {
                 if !sc.name.is_empty() {
-                    return Err(ProfileError::Invalid(
-                        "use either 'name' or 'names'".into(),
-                    ));
+                    return Err(ProfileError::Invalid("use either 'name' or 'names'".into()));
                 }
                 n.clone()
             }
@@ -333,7 +348,13 @@ pub fn resolve(
             }
         }
         if let Some(exc) = &sc.excludes {
-            if exc.arches.as_deref().unwrap_or(&[]).iter().any(|x| x == arch) {
+            if exc
+                .arches
+                .as_deref()
+                .unwrap_or(&[])
+                .iter()
+                .any(|x| x == arch)
+            {
                 continue;
             }
             if exc.caps.as_deref().unwrap_or(&[]).iter().any(has_cap) {
@@ -365,7 +386,10 @@ pub fn resolve(
         syscalls.push(Value::Object(entry));
     }
     let mut out = serde_json::Map::new();
-    out.insert("defaultAction".into(), Value::from(p.default_action.clone()));
+    out.insert(
+        "defaultAction".into(),
+        Value::from(p.default_action.clone()),
+    );
     if let Some(e) = p.default_errno_ret {
         out.insert("defaultErrnoRet".into(), Value::from(e));
     }
@@ -470,7 +494,10 @@ mod tests {
 
     #[test]
     fn default_profile_compiles_under_the_kernel_limit() {
-        for extra in [&[][..], &["CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_SYS_NICE"][..]] {
+        for extra in [
+            &[][..],
+            &["CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_SYS_NICE"][..],
+        ] {
             let mut c = default_caps();
             c.extend(extra.iter().map(|s| s.to_string()));
             let v = resolve(default_profile(), &c, host_arch(), (6, 1)).unwrap();

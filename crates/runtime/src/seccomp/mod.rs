@@ -161,7 +161,10 @@ impl Group {
     fn merge(&mut self, other: &Group) {
         self.always.extend(other.always.iter().copied());
         for (nr, rs) in &other.rules {
-            self.rules.entry(*nr).or_default().extend(rs.iter().cloned());
+            self.rules
+                .entry(*nr)
+                .or_default()
+                .extend(rs.iter().cloned());
         }
     }
 
