@@ -89,6 +89,12 @@ fn default_profile_denies_what_docker_denies() {
     // clone3 answers ENOSYS (libc then falls back to clone), plain clone/fork work
     assert_eq!(probe(&d, &[], "clone3"), "ENOSYS");
     assert_eq!(probe(&d, &[], "clone"), "ok");
+    // a call newer than the profile: ENOSYS too, so libc falls back (fchmodat2 → fchmodat)
+    assert_eq!(probe(&d, &[], "fchmodat2"), "ENOSYS");
+    assert_eq!(
+        probe(&d, &["--security-opt", "seccomp=unconfined"], "fchmodat2"),
+        "ok"
+    );
     // busybox's own unshare, as a user would try it
     let o = d.berth(&["run", "--rm", "busybox", "unshare", "-U", "true"]);
     assert!(!o.status.success());

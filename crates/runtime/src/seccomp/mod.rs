@@ -23,7 +23,7 @@ mod x86_64;
 use crate::{Error, Result};
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator, LinuxSyscall};
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
     SeccompRule, TargetArch,
 };
 use std::collections::{BTreeMap, BTreeSet};
@@ -178,6 +178,38 @@ impl Group {
     }
 }
 
+const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+const BPF_JMP_JGT_K: u16 = 0x05 | 0x20;
+const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;
+const BPF_RET_K: u16 = 0x06;
+/// `__X32_SYSCALL_BIT`: x32 calls share x86_64's audit arch, numbered from here
+const X32_BIT: u32 = 0x4000_0000;
+
+/// Syscalls newer than any the profile names answer `ENOSYS` instead of the default errno
+/// (as runc does): a libc that tries a new call (`fchmodat2`, `clone3`...) then falls back
+/// to the old one, where `EPERM` would be taken as a real refusal. Patched into the main
+/// filter right after it loads the syscall number (seccompiler's layout: 3 instructions of
+/// arch check, then that load); every later jump is relative and lies after the insertion.
+fn enosys_above(p: &mut BpfProgram, newest: i64) {
+    let loads_nr = p
+        .get(3)
+        .is_some_and(|i| i.code == BPF_LD_W_ABS && i.k == 0);
+    let Ok(newest) = u32::try_from(newest) else {
+        return;
+    };
+    if !loads_nr {
+        return;
+    }
+    let ins = |code, k, jt, jf| sock_filter { code, jt, jf, k };
+    let patch = [
+        // x32 numbers: leave them to the rules (default answer)
+        ins(BPF_JMP_JGE_K, X32_BIT, 2, 0),
+        ins(BPF_JMP_JGT_K, newest, 0, 1),
+        ins(BPF_RET_K, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32, 0, 0),
+    ];
+    p.splice(4..4, patch);
+}
+
 /// Compiles `linux.seccomp` for the native architecture.
 pub fn compile(profile: &LinuxSeccomp) -> Result<Filters> {
     if profile.listener_path().is_some() {
@@ -187,6 +219,8 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filters> {
     }
     let default = action(profile.default_action(), profile.default_errno_ret())?;
     let mut allow = Group::default();
+    // the highest syscall number the profile names (any action)
+    let mut newest = 0;
     // overlays in the order their action first appears
     let mut overlays: Vec<(SeccompAction, Group)> = Vec::new();
     for sc in profile.syscalls().as_deref().unwrap_or(&[]) {
@@ -209,6 +243,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filters> {
         for name in sc.names() {
             if let Some(nr) = syscall_nr(name) {
                 group.add(nr, &rule);
+                newest = newest.max(nr);
             }
         }
     }
@@ -225,9 +260,14 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filters> {
         programs.push(BpfProgram::try_from(f).map_err(bad)?);
     }
     if default != SeccompAction::Allow {
+        let errno_default = matches!(default, SeccompAction::Errno(_));
         let f = SeccompFilter::new(allow.into_map(), default, SeccompAction::Allow, ARCH)
             .map_err(bad)?;
-        programs.push(BpfProgram::try_from(f).map_err(bad)?);
+        let mut main = BpfProgram::try_from(f).map_err(bad)?;
+        if errno_default && newest > 0 {
+            enosys_above(&mut main, newest);
+        }
+        programs.push(main);
     }
     Ok(Filters { programs })
 }
