@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// A directory holding `sysprobe` (0755) and `suid-probe` (root, 04755).
+/// A directory holding `sysprobe` (0755) and `suid-probe` (root, 04755), built once per test
+/// process under `target/` (nothing left in /tmp).
 fn probe_dir() -> &'static Path {
     static D: OnceLock<PathBuf> = OnceLock::new();
     D.get_or_init(|| {
-        let d = tmpdir("sysprobe");
+        let d = common::bin_dir().join("sysprobe");
+        std::fs::create_dir_all(&d).expect("mkdir sysprobe");
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sysprobe.c");
         let out = d.join("sysprobe");
         let o = Command::new("gcc")
@@ -360,4 +362,64 @@ fn info_lists_the_security_options() {
             stdout(&o)
         );
     }
+}
+
+/// The same probes under a private dockerd (20.10 + runc): berth answers as docker does.
+#[test]
+fn answers_match_a_private_dockerd() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let Some(dk) = common::dockerd::Dockerd::start(&d.root) else {
+        return;
+    };
+    let o = dk.docker(&["load", "-i", common::busybox_tar().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = vol();
+    let cases: &[(&[&str], &str)] = &[
+        (&[], "unshare_user"),
+        (&[], "unshare_mnt"),
+        (&[], "clone_newns"),
+        (&[], "keyctl"),
+        (&[], "add_key"),
+        (&[], "perf_event_open"),
+        (&[], "mbind"),
+        (&[], "set_mempolicy"),
+        (&[], "personality_bad"),
+        (&[], "clone3"),
+        (&[], "clone"),
+        (&["--cap-add", "SYS_ADMIN"], "unshare_mnt"),
+        (&["--cap-add", "SYS_ADMIN"], "clone3"),
+        (&["--cap-add", "SYS_NICE"], "set_mempolicy"),
+        (&["--security-opt", "seccomp=unconfined"], "unshare_user"),
+        // (no --privileged here: runc cannot give all caps on this host, "unable to apply caps")
+        (&["-u", "1000"], "suid:euid"),
+        (
+            &["-u", "1000", "--security-opt", "no-new-privileges"],
+            "suid:euid",
+        ),
+    ];
+    let mut diffs = Vec::new();
+    for (opts, what) in cases {
+        let (bin, what) = match what.strip_prefix("suid:") {
+            Some(w) => ("/t/suid-probe", w),
+            None => ("/t/sysprobe", *what),
+        };
+        let mut args = vec!["run", "--rm", "-v", &v];
+        args.extend_from_slice(opts);
+        args.extend_from_slice(&["busybox", bin, what]);
+        let ours = stdout(&d.docker(&args).expect("docker CLI"))
+            .trim()
+            .to_string();
+        let o = dk.docker(&args);
+        let theirs = stdout(&o).trim().to_string();
+        assert!(
+            !theirs.is_empty(),
+            "dockerd gave no answer for {opts:?} {what}: {}",
+            stderr(&o)
+        );
+        if ours != theirs {
+            diffs.push(format!("{opts:?} {what}: berth {ours}, docker {theirs}"));
+        }
+    }
+    assert!(diffs.is_empty(), "{diffs:#?}");
 }

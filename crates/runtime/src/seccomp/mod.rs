@@ -23,8 +23,8 @@ mod x86_64;
 use crate::{Error, Result};
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator, LinuxSyscall};
 use seccompiler::{
-    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
+    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompFilter, SeccompRule, TargetArch,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -191,9 +191,7 @@ const X32_BIT: u32 = 0x4000_0000;
 /// filter right after it loads the syscall number (seccompiler's layout: 3 instructions of
 /// arch check, then that load); every later jump is relative and lies after the insertion.
 fn enosys_above(p: &mut BpfProgram, newest: i64) {
-    let loads_nr = p
-        .get(3)
-        .is_some_and(|i| i.code == BPF_LD_W_ABS && i.k == 0);
+    let loads_nr = p.get(3).is_some_and(|i| i.code == BPF_LD_W_ABS && i.k == 0);
     let Ok(newest) = u32::try_from(newest) else {
         return;
     };
@@ -205,7 +203,12 @@ fn enosys_above(p: &mut BpfProgram, newest: i64) {
         // x32 numbers: leave them to the rules (default answer)
         ins(BPF_JMP_JGE_K, X32_BIT, 2, 0),
         ins(BPF_JMP_JGT_K, newest, 0, 1),
-        ins(BPF_RET_K, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32, 0, 0),
+        ins(
+            BPF_RET_K,
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+            0,
+            0,
+        ),
     ];
     p.splice(4..4, patch);
 }
