@@ -504,6 +504,7 @@ mod tests {
             let oci: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(v).unwrap();
             let f = berth_runtime::seccomp::compile(&oci).unwrap();
             let n = f.instructions();
+            eprintln!("caps +{extra:?}: {} filters, instructions {n:?}", f.len());
             assert!(n.iter().all(|&n| n < 4096), "{n:?}");
             assert!(n.iter().sum::<usize>() > 500, "{n:?}");
             // ENOSYS overlay for clone3 only without CAP_SYS_ADMIN

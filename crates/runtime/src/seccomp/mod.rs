@@ -178,9 +178,11 @@ impl Group {
     }
 }
 
-const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
-const BPF_JMP_JGT_K: u16 = 0x05 | 0x20;
-const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;
+// classic BPF opcodes (linux/bpf_common.h): BPF_LD|BPF_W|BPF_ABS, BPF_JMP|BPF_JGT|BPF_K,
+// BPF_JMP|BPF_JGE|BPF_K, BPF_RET|BPF_K
+const BPF_LD_W_ABS: u16 = 0x20;
+const BPF_JMP_JGT_K: u16 = 0x25;
+const BPF_JMP_JGE_K: u16 = 0x35;
 const BPF_RET_K: u16 = 0x06;
 /// `__X32_SYSCALL_BIT`: x32 calls share x86_64's audit arch, numbered from here
 const X32_BIT: u32 = 0x4000_0000;
