@@ -118,7 +118,14 @@ fn default_profile_denies_what_docker_denies() {
     // --init's minimal PID 1 and the process it forks live under the filter too
     let v = vol();
     let o = d.ok(&[
-        "run", "--rm", "--init", "-v", &v, "busybox", "sh", "-c",
+        "run",
+        "--rm",
+        "--init",
+        "-v",
+        &v,
+        "busybox",
+        "sh",
+        "-c",
         "echo pid=$$; /t/sysprobe unshare_user; true",
     ]);
     assert!(o.contains("pid=2") && o.contains("EPERM"), "{o}");

@@ -325,6 +325,94 @@ mod tests {
         assert_eq!(f.len(), 1);
     }
 
+    /// Installs `f` in a forked child (with no_new_privs, so no root needed), makes the
+    /// calls and returns their errnos (0 = success).
+    #[cfg(target_arch = "x86_64")]
+    fn errnos_under(f: &Filters, calls: &[(i64, [u64; 2])]) -> Vec<i32> {
+        let mut fds = [0; 2];
+        // SAFETY: pipe, fork, and in the child only syscalls and _exit (no allocation).
+        unsafe {
+            assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+            let pid = libc::fork();
+            assert!(pid >= 0);
+            if pid == 0 {
+                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+                if f.install().is_err() {
+                    libc::_exit(3);
+                }
+                for (nr, a) in calls {
+                    let r = libc::syscall(*nr, a[0], a[1], 0, 0, 0);
+                    let e: i32 = if r < 0 { *libc::__errno_location() } else { 0 };
+                    if r == 0 && (*nr == libc::SYS_clone || *nr == libc::SYS_clone3) {
+                        libc::_exit(0); // a child made by the probe itself
+                    }
+                    libc::write(fds[1], &e as *const i32 as *const libc::c_void, 4);
+                }
+                libc::_exit(0);
+            }
+            libc::close(fds[1]);
+            let mut st = 0;
+            libc::waitpid(pid, &mut st, 0);
+            assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, "{st}");
+            let mut out = Vec::new();
+            let mut e = 0i32;
+            while libc::read(fds[0], &mut e as *mut i32 as *mut libc::c_void, 4) == 4 {
+                out.push(e);
+            }
+            libc::close(fds[0]);
+            out
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn filters_answer_as_the_profile_says() {
+        let f = compile(&profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "defaultErrnoRet": 1,
+            "syscalls": [
+                {"names": ["read", "write", "close", "exit", "exit_group", "getpid",
+                           "unshare", "wait4"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["unshare"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+                 "args": [{"index": 0, "value": 0x10000000, "valueTwo": 0x10000000,
+                           "op": "SCMP_CMP_MASKED_EQ"}]},
+                {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 4294967295u64, "op": "SCMP_CMP_EQ"}]}
+            ]
+        })))
+        .unwrap();
+        let got = errnos_under(
+            &f,
+            &[
+                (libc::SYS_getpid, [0, 0]),
+                (libc::SYS_clone3, [0, 0]),
+                // CLONE_NEWUSER: the errno overlay (EACCES) wins over the allow rule
+                (libc::SYS_unshare, [libc::CLONE_NEWUSER as u64, 0]),
+                // no flags: allowed
+                (libc::SYS_unshare, [0, 0]),
+                (libc::SYS_personality, [0xffff_ffff, 0]),
+                (libc::SYS_personality, [4, 0]),
+                (libc::SYS_mkdir, [0, 0]),
+                // newer than anything the profile names: ENOSYS
+                (452, [0, 0]),
+            ],
+        );
+        assert_eq!(
+            got,
+            vec![
+                0,
+                libc::ENOSYS,
+                libc::EACCES,
+                0,
+                0,
+                libc::EPERM,
+                libc::EPERM,
+                libc::ENOSYS
+            ]
+        );
+    }
+
     #[test]
     fn notify_and_bad_indexes_are_refused() {
         let bad = profile(serde_json::json!({
