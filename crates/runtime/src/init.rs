@@ -368,7 +368,7 @@ pub(crate) fn prepare_process(process: &Process, seccomp: Option<&Filters>) -> R
         .map(CapSets::from_spec)
         .transpose()?;
     if let Some(f) = seccomp.filter(|_| !nnp) {
-        if !has_sys_admin() {
+        if !crate::caps::has_sys_admin() {
             // not privileged enough to install a filter without it (a rootless caller)
             set_no_new_privs()?;
         }
@@ -434,18 +434,6 @@ fn set_no_new_privs() -> Result<()> {
         || "no_new_privs".into(),
     )?;
     Ok(())
-}
-
-/// Whether CAP_SYS_ADMIN is in our effective set (`CapEff` of /proc/self/status).
-fn has_sys_admin() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .is_some_and(|eff| eff & (1 << 21) != 0)
 }
 
 /// Opens a pty in the container's devpts: (master, slave), both CLOEXEC.

@@ -501,10 +501,15 @@ mod tests {
             let mut c = default_caps();
             c.extend(extra.iter().map(|s| s.to_string()));
             let v = resolve(default_profile(), &c, host_arch(), (6, 1)).unwrap();
+            let t0 = std::time::Instant::now();
             let oci: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(v).unwrap();
             let f = berth_runtime::seccomp::compile(&oci).unwrap();
             let n = f.instructions();
-            eprintln!("caps +{extra:?}: {} filters, instructions {n:?}", f.len());
+            eprintln!(
+                "caps +{extra:?}: {} filters, instructions {n:?}, compiled in {:?}",
+                f.len(),
+                t0.elapsed()
+            );
             assert!(n.iter().all(|&n| n < 4096), "{n:?}");
             assert!(n.iter().sum::<usize>() > 500, "{n:?}");
             // ENOSYS overlay for clone3 only without CAP_SYS_ADMIN
