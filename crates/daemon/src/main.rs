@@ -41,6 +41,9 @@ struct Args {
     /// DNS server for containers (and upstream of the embedded DNS); repeatable
     #[arg(long)]
     dns: Vec<String>,
+    /// Set no-new-privileges by default for new containers (docker's daemon option)
+    #[arg(long)]
+    no_new_privileges: bool,
 }
 
 fn socket_path(host: &str) -> Result<PathBuf> {
@@ -136,6 +139,7 @@ async fn daemon() -> Result<()> {
             mtu: args.mtu,
             dns: args.dns.clone(),
         },
+        no_new_privileges: args.no_new_privileges,
     })
     .await
     .map_err(|e| anyhow::anyhow!("opening state: {e}"))?;

@@ -358,6 +358,36 @@ fn no_new_privileges_stops_setuid() {
     d.ok(&["rm", "-f", "nnp"]);
 }
 
+/// `berthd --no-new-privileges`: the default for every container, which may still say
+/// `no-new-privileges=false`; `/info` lists it, as docker's.
+#[test]
+fn daemon_default_no_new_privileges() {
+    let d = Daemon::start_args(&["--no-new-privileges"]);
+    d.load_busybox();
+    let v = vol();
+    let euid = |opts: &[&str]| {
+        let mut a = vec!["run", "--rm", "-u", "1000", "-v", &v];
+        a.extend_from_slice(opts);
+        a.extend_from_slice(&["busybox", "/t/suid-probe", "euid"]);
+        let o = d.berth(&a);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o).trim().to_string()
+    };
+    assert_eq!(euid(&[]), "1000");
+    assert_eq!(euid(&["--security-opt", "no-new-privileges=false"]), "0");
+    let (_, _, b) = d.http("GET", "/info", None);
+    let info: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert!(
+        info["SecurityOptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "name=no-new-privileges"),
+        "{}",
+        info["SecurityOptions"]
+    );
+}
+
 #[test]
 fn info_lists_the_security_options() {
     let d = Daemon::start();
@@ -367,6 +397,10 @@ fn info_lists_the_security_options() {
     let opts = v["SecurityOptions"].as_array().unwrap();
     assert!(
         opts.iter().any(|o| o == "name=seccomp,profile=builtin"),
+        "{opts:?}"
+    );
+    assert!(
+        !opts.iter().any(|o| o == "name=no-new-privileges"),
         "{opts:?}"
     );
     if let Some(o) = d.docker(&["info", "--format", "{{json .SecurityOptions}}"]) {

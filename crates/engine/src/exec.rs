@@ -161,7 +161,7 @@ impl Engine {
         // the container's setting (docker: an exec inherits it); the shim adds the
         // container's seccomp filter
         let nnp =
-            crate::seccomp::SecurityOpts::from_host_config(&rec.host_config)?.no_new_privileges;
+            crate::seccomp::SecurityOpts::from_host_config(&rec.host_config)?.no_new_privileges();
         Ok(json!({
             "args": e.config.cmd.clone().unwrap_or_default(),
             "env": env,

@@ -131,6 +131,9 @@ pub struct Config {
     pub shim_path: PathBuf,
     /// the default bridge, NAT table and DNS upstreams
     pub net: NetConfig,
+    /// `--no-new-privileges`: containers get no_new_privs unless their SecurityOpt says
+    /// `no-new-privileges=false`
+    pub no_new_privileges: bool,
 }
 
 /// The engine: one per daemon.
@@ -152,6 +155,7 @@ impl Engine {
     /// Opens (creating if needed) the state under the configured roots and reads every
     /// container back; live shims are reconnected, dead ones give their recorded exit.
     pub async fn open(cfg: Config) -> Result<Arc<Engine>> {
+        seccomp::set_daemon_no_new_privileges(cfg.no_new_privileges);
         for d in [
             cfg.data_root.join("containers"),
             cfg.data_root.join("image"),

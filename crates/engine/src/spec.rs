@@ -481,7 +481,7 @@ pub(crate) fn build(
             "cwd": cwd,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "rlimits": rlimits(hc)?,
-            "noNewPrivileges": security.no_new_privileges
+            "noNewPrivileges": security.no_new_privileges()
         },
         "root": {"path": rootfs, "readonly": hc_bool(hc, "ReadonlyRootfs")},
         "hostname": cfg.hostname,

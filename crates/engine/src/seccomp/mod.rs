@@ -7,7 +7,19 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
+
+/// `berthd --no-new-privileges`: the default for containers that do not say.
+static DAEMON_NO_NEW_PRIVILEGES: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn set_daemon_no_new_privileges(on: bool) {
+    DAEMON_NO_NEW_PRIVILEGES.store(on, Ordering::Relaxed);
+}
+
+fn daemon_no_new_privileges() -> bool {
+    DAEMON_NO_NEW_PRIVILEGES.load(Ordering::Relaxed)
+}
 
 /// docker's default profile, in docker's format.
 const DEFAULT_JSON: &str = include_str!("default.json");
@@ -102,7 +114,8 @@ pub fn default_profile() -> &'static Profile {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SecurityOpts {
     pub seccomp: SeccompOpt,
-    pub no_new_privileges: bool,
+    /// `None`: not said (the daemon's `--no-new-privileges` decides)
+    pub no_new_privileges: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -130,11 +143,11 @@ impl SecurityOpts {
                 },
             };
             match (k, v) {
-                ("no-new-privileges", None) => out.no_new_privileges = true,
+                ("no-new-privileges", None) => out.no_new_privileges = Some(true),
                 ("no-new-privileges", Some(v)) => {
                     out.no_new_privileges = match v {
-                        "true" => true,
-                        "false" => false,
+                        "true" => Some(true),
+                        "false" => Some(false),
                         _ => {
                             return Err(ProfileError::Invalid(format!(
                                 "invalid --security-opt 2: {o:?}"
@@ -151,6 +164,13 @@ impl SecurityOpts {
             }
         }
         Ok(out)
+    }
+
+    /// Whether the container's processes get `no_new_privs`: its own option, else the
+    /// daemon's default.
+    pub fn no_new_privileges(&self) -> bool {
+        self.no_new_privileges
+            .unwrap_or_else(daemon_no_new_privileges)
     }
 
     /// From `HostConfig.SecurityOpt` as stored in the record.
@@ -202,6 +222,9 @@ pub fn security_options(cgroup_v2: bool) -> Vec<String> {
         .unwrap_or(false);
     if seccomp {
         out.push("name=seccomp,profile=builtin".to_string());
+    }
+    if daemon_no_new_privileges() {
+        out.push("name=no-new-privileges".to_string());
     }
     if cgroup_v2 {
         out.push("name=cgroupns".to_string());
@@ -521,10 +544,14 @@ mod tests {
     fn security_opts_parse_like_docker() {
         let p = |v: &[&str]| SecurityOpts::parse(&caps(v));
         assert_eq!(p(&[]).unwrap(), SecurityOpts::default());
-        assert!(p(&["no-new-privileges"]).unwrap().no_new_privileges);
-        assert!(p(&["no-new-privileges=true"]).unwrap().no_new_privileges);
-        assert!(p(&["no-new-privileges:true"]).unwrap().no_new_privileges);
-        assert!(!p(&["no-new-privileges=false"]).unwrap().no_new_privileges);
+        assert_eq!(p(&[]).unwrap().no_new_privileges, None);
+        assert!(p(&["no-new-privileges"]).unwrap().no_new_privileges());
+        assert!(p(&["no-new-privileges=true"]).unwrap().no_new_privileges());
+        assert!(p(&["no-new-privileges:true"]).unwrap().no_new_privileges());
+        assert_eq!(
+            p(&["no-new-privileges=false"]).unwrap().no_new_privileges,
+            Some(false)
+        );
         assert!(p(&["no-new-privileges=maybe"]).is_err());
         assert_eq!(
             p(&["seccomp=unconfined"]).unwrap().seccomp,
