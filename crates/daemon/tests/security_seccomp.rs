@@ -219,6 +219,21 @@ fn custom_profile_from_a_file_berth_and_docker_cli() {
         "mkdir",
     ]) {
         assert_eq!(stdout(&o).trim(), "EACCES", "{}", stderr(&o));
+        // what docker CLI 28 sends: the file's JSON, compacted, in SecurityOpt
+        let o = d
+            .docker(&["create", "--security-opt", &opt, "busybox", "true"])
+            .unwrap();
+        let id = stdout(&o).trim().to_string();
+        let sent = d.inspect(&id)["HostConfig"]["SecurityOpt"][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            sent.starts_with("seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\""),
+            "{sent}"
+        );
+        assert!(!sent.contains('\n'), "{sent}");
+        d.ok(&["rm", "-f", &id]);
         let o = d
             .docker(&[
                 "run",
