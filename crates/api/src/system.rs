@@ -100,7 +100,8 @@ pub async fn route(engine: &Arc<Engine>, method: &Method, segs: &[&str]) -> Resp
                         "Error": "", "RemoteManagers": null},
                     "LiveRestoreEnabled": true, "Isolation": "", "InitBinary": "",
                     "ContainerdCommit": {"ID": "", "Expected": ""}, "RuncCommit": {"ID": "", "Expected": ""},
-                    "InitCommit": {"ID": "", "Expected": ""}, "SecurityOptions": security_options(cfg), "Warnings": null
+                    "InitCommit": {"ID": "", "Expected": ""},
+                    "SecurityOptions": security_options(cfg, cgv2), "Warnings": null
                 }),
             )
         }
@@ -113,10 +114,12 @@ pub async fn route(engine: &Arc<Engine>, method: &Method, segs: &[&str]) -> Resp
 }
 
 /// `/info` SecurityOptions as docker lists them (`name=userns` with `--userns-remap`).
-fn security_options(cfg: &berth_engine::Config) -> Vec<&'static str> {
-    let mut v = Vec::new();
+/// docker's order: seccomp, userns, then the rest (no-new-privileges, cgroupns).
+fn security_options(cfg: &berth_engine::Config, cgv2: bool) -> Vec<String> {
+    let mut v = berth_engine::seccomp::security_options(cgv2);
     if cfg.userns.is_some() {
-        v.push("name=userns");
+        let at = v.iter().position(|o| o.starts_with("name=seccomp")).map_or(0, |i| i + 1);
+        v.insert(at, "name=userns".to_string());
     }
     v
 }

@@ -48,6 +48,7 @@ const RUN_FLAGS: &[Spec] = &[
     v(None, "detach-keys"),
     v(Some('a'), "attach"),
     b(None, "privileged"),
+    v(None, "security-opt"),
     b(None, "read-only"),
     v(Some('v'), "volume"),
     v(None, "mount"),
@@ -118,6 +119,8 @@ pub struct Extra {
     pub log_type: String,
     pub log_config: String,
     pub privileged: bool,
+    /// `--security-opt`, as the docker CLI sends it (a seccomp file's content, compacted)
+    pub security_opt: Vec<String>,
     pub read_only: bool,
     /// `-a` streams; empty = docker's default (stdout+stderr, stdin if -i)
     pub attach: Vec<String>,
@@ -164,7 +167,7 @@ pub fn create_body(o: &RunOpts) -> String {
             r#""RestartPolicy":{{"Name":{},"MaximumRetryCount":{}}},"AutoRemove":{},"VolumeDriver":"","VolumesFrom":{},"ConsoleSize":[{},{}],"#,
             r#""CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":{},"DnsOptions":{},"DnsSearch":{},"ExtraHosts":{},"GroupAdd":null,"#,
             r#""IpcMode":"","Cgroup":"","Links":{},"OomScoreAdj":0,"PidMode":"","Privileged":{},"PublishAllPorts":{},"#,
-            r#""ReadonlyRootfs":{},"SecurityOpt":null{},"UTSMode":"","UsernsMode":"","ShmSize":{},"Isolation":"","CpuShares":{},"#,
+            r#""ReadonlyRootfs":{},"SecurityOpt":{}{},"UTSMode":"","UsernsMode":"","ShmSize":{},"Isolation":"","CpuShares":{},"#,
             r#""Memory":{},"NanoCpus":{},"CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"#,
             r#""BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":0,"CpuQuota":0,"#,
             r#""CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":{},"CpusetMems":"","Devices":[],"DeviceCgroupRules":null,"#,
@@ -222,6 +225,11 @@ pub fn create_body(o: &RunOpts) -> String {
         x.privileged,
         n.publish_all,
         x.read_only,
+        if x.security_opt.is_empty() {
+            "null".into()
+        } else {
+            strs(&x.security_opt)
+        },
         x.storage.tmpfs_part(),
         x.shm_size,
         x.cpu_shares,
@@ -526,6 +534,9 @@ fn parse_extra(p: &flags::Parsed) -> Result<Extra, String> {
         x.log_config = serde_json::to_string(&opts).unwrap_or_default();
     }
     x.privileged = p.has("privileged");
+    for o in p.all("security-opt") {
+        x.security_opt.push(security_opt(&o)?);
+    }
     x.read_only = p.has("read-only");
     for a in p.all("attach") {
         let l = a.to_lowercase();
@@ -541,6 +552,29 @@ fn parse_extra(p: &flags::Parsed) -> Result<Extra, String> {
     x.net = crate::netopts::parse_net_opts(p)?;
     x.storage = crate::mountopts::parse_mount_opts(p)?;
     Ok(x)
+}
+
+/// One `--security-opt` as the docker CLI sends it: `seccomp=<file>` becomes
+/// `seccomp=<the file's JSON, compacted>` (`unconfined` and `builtin` stay as they are).
+fn security_opt(o: &str) -> Result<String, String> {
+    if o == "no-new-privileges" {
+        return Ok(o.to_string());
+    }
+    let Some((k, v)) = o.split_once('=').or_else(|| o.split_once(':')) else {
+        return Err(format!("Invalid --security-opt: {o:?}"));
+    };
+    if k != "seccomp" || v == "unconfined" || v == "builtin" {
+        return Ok(o.to_string());
+    }
+    let body = std::fs::read(v).map_err(|e| {
+        format!(
+            "opening seccomp profile ({v}) failed: {}",
+            crate::cmds::io_msg(&e)
+        )
+    })?;
+    let json: Value = serde_json::from_slice(&body)
+        .map_err(|e| format!("compacting json for seccomp profile ({v}) failed: {e}"))?;
+    Ok(format!("seccomp={json}"))
 }
 
 /// docker's detach key spec (`ctrl-p,ctrl-q`, `ctrl-a,x`) → bytes.

@@ -52,6 +52,9 @@ struct Args {
     /// Group for the unix socket (root:GROUP 0660; root:root if the default group is absent)
     #[arg(short = 'G', long, default_value = socket::DEFAULT_GROUP)]
     group: String,
+    /// Set no-new-privileges by default for new containers (docker's daemon option)
+    #[arg(long)]
+    no_new_privileges: bool,
 }
 
 fn socket_path(host: &str) -> Result<PathBuf> {
@@ -195,6 +198,7 @@ async fn daemon() -> Result<()> {
             dns: args.dns.clone(),
         },
         userns: ids,
+        no_new_privileges: args.no_new_privileges,
     })
     .await
     .map_err(|e| anyhow::anyhow!("opening state: {e}"))?;

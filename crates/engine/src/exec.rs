@@ -186,6 +186,10 @@ impl Engine {
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
         let caps = spec::capabilities(&rec.host_config, privileged);
+        // the container's setting (docker: an exec inherits it); the shim adds the
+        // container's seccomp filter
+        let nnp =
+            crate::seccomp::SecurityOpts::from_host_config(&rec.host_config)?.no_new_privileges();
         Ok(json!({
             "args": config.cmd.clone().unwrap_or_default(),
             "env": env,
@@ -194,7 +198,7 @@ impl Engine {
             "terminal": config.tty,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "rlimits": spec::rlimits(&rec.host_config)?,
-            "noNewPrivileges": false
+            "noNewPrivileges": nnp
         }))
     }
 

@@ -39,6 +39,7 @@ mod names;
 mod network;
 mod network_ops;
 mod restore;
+pub mod seccomp;
 mod shim_client;
 mod spec;
 mod timefmt;
@@ -83,6 +84,12 @@ pub enum Error {
     Internal(String),
 }
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<seccomp::ProfileError> for Error {
+    fn from(e: seccomp::ProfileError) -> Self {
+        Error::InvalidParameter(e.to_string())
+    }
+}
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
@@ -130,6 +137,9 @@ pub struct Config {
     /// `berthd --userns-remap`: containers get a user namespace with these maps (unless
     /// `--userns host`); `data_root` is then already the `<uid>.<gid>` subdir
     pub userns: Option<berth_util::idmap::IdMaps>,
+    /// `--no-new-privileges`: containers get no_new_privs unless their SecurityOpt says
+    /// `no-new-privileges=false`
+    pub no_new_privileges: bool,
 }
 
 /// The engine: one per daemon.
@@ -151,6 +161,7 @@ impl Engine {
     /// Opens (creating if needed) the state under the configured roots and reads every
     /// container back; live shims are reconnected, dead ones give their recorded exit.
     pub async fn open(cfg: Config) -> Result<Arc<Engine>> {
+        seccomp::set_daemon_no_new_privileges(cfg.no_new_privileges);
         for d in [
             cfg.data_root.join("containers"),
             cfg.data_root.join("image"),

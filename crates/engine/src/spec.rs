@@ -662,6 +662,8 @@ pub(crate) fn build(
         cfg.working_dir.clone()
     };
     let caps = capabilities(hc, privileged);
+    let security = crate::seccomp::SecurityOpts::from_host_config(hc)?;
+    let seccomp = crate::seccomp::for_container(&security, &caps, privileged)?;
     let shm = match hc_i64(hc, "ShmSize") {
         n if n > 0 => n,
         _ => 64 * 1024 * 1024,
@@ -767,7 +769,7 @@ pub(crate) fn build(
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "rlimits": rlimits(hc)?,
             "oomScoreAdj": hc_i64(hc, "OomScoreAdj"),
-            "noNewPrivileges": false
+            "noNewPrivileges": security.no_new_privileges()
         },
         "root": {"path": rootfs, "readonly": hc_bool(hc, "ReadonlyRootfs")},
         "hostname": cfg.hostname,
@@ -784,6 +786,10 @@ pub(crate) fn build(
             "readonlyPaths": readonly_paths
         }
     });
+    let mut spec = spec;
+    if let Some(s) = seccomp {
+        spec["linux"]["seccomp"] = s;
+    }
     serde_json::from_value::<oci_spec::runtime::Spec>(spec.clone())
         .map_err(|e| Error::Internal(format!("bad runtime spec: {e}")))?;
     Ok(spec)

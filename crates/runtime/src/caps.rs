@@ -178,6 +178,19 @@ struct CapData {
 
 const CAP_V3: u32 = 0x2008_0522;
 
+/// Whether `CAP_SYS_ADMIN` is in the caller's effective set (seccomp's rule for installing a
+/// filter without no_new_privs).
+pub(crate) fn has_sys_admin() -> bool {
+    let mut hdr = CapHeader {
+        version: CAP_V3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and a 2-element data array in the v3 layout.
+    let r = unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) };
+    r == 0 && data[0].effective & (1 << 21) != 0 // CAP_SYS_ADMIN
+}
+
 fn current_permitted() -> Result<u64> {
     let mut hdr = CapHeader {
         version: CAP_V3,

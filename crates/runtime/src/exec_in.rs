@@ -5,6 +5,7 @@
 //! init and `execve`s at once.
 
 use crate::init::{open_console, prepare_process, reset_signals, take_stdio};
+use crate::seccomp::Filters;
 use crate::sync::{self, Msg, SyncSock};
 use crate::sys::{self, last_err};
 use crate::{cgroups, Error, Result, Stdio};
@@ -71,11 +72,13 @@ fn open_namespaces(init_pid: i32) -> Result<Vec<(OwnedFd, libc::c_int)>> {
 
 /// Starts `process` in the container whose init is `init_pid` and whose cgroups are at
 /// `cgroups_path`. Returns once the process has `execve`d, or with the exec error (docker's
-/// texts). Must be called from a single-threaded process.
+/// texts). `seccomp` is the container's filter (compile it once with [`crate::seccomp::compile`]).
+/// Must be called from a single-threaded process.
 pub fn exec(
     init_pid: i32,
     cgroups_path: &str,
     process: &Process,
+    seccomp: Option<&Filters>,
     stdio: Stdio,
 ) -> Result<ExecProcess> {
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
@@ -97,7 +100,7 @@ pub fn exec(
             stdio.stdout.as_raw_fd(),
             stdio.stderr.as_raw_fd(),
         ];
-        intermediate(&child_sock, &raw, process, fds, stdio.terminal);
+        intermediate(&child_sock, &raw, process, seccomp, fds, stdio.terminal);
     }
     drop(child_sock);
     drop(stdio);
@@ -142,6 +145,7 @@ fn intermediate(
     sock: &SyncSock,
     ns: &[(RawFd, libc::c_int)],
     process: &Process,
+    seccomp: Option<&Filters>,
     stdio: [RawFd; 3],
     terminal: bool,
 ) -> ! {
@@ -179,7 +183,7 @@ fn intermediate(
                 // SAFETY: namespace fds are not needed any more.
                 unsafe { libc::close(fd) };
             }
-            exec_child(sock, process, stdio, terminal);
+            exec_child(sock, process, seccomp, stdio, terminal);
         }
         Ok(b)
     })();
@@ -197,7 +201,13 @@ fn intermediate(
     unsafe { libc::_exit(code) }
 }
 
-fn exec_child(sock: &SyncSock, process: &Process, stdio: [RawFd; 3], terminal: bool) -> ! {
+fn exec_child(
+    sock: &SyncSock,
+    process: &Process,
+    seccomp: Option<&Filters>,
+    stdio: [RawFd; 3],
+    terminal: bool,
+) -> ! {
     reset_signals();
     let res = (|| -> Result<_> {
         let console = if terminal && Path::new("/dev/pts/ptmx").exists() {
@@ -210,7 +220,7 @@ fn exec_child(sock: &SyncSock, process: &Process, stdio: [RawFd; 3], terminal: b
             None => stdio,
         };
         take_stdio(fds, terminal)?;
-        let mut p = prepare_process(process)?;
+        let mut p = prepare_process(process, seccomp)?;
         p.console = console.map(|(m, _)| m);
         Ok(p)
     })();

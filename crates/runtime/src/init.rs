@@ -1,6 +1,7 @@
 //! What runs in the cloned child: set-up inside the new namespaces, then exec on start.
 
 use crate::caps::CapSets;
+use crate::seccomp::Filters;
 use crate::sync::{Msg, SyncSock};
 use crate::sys::{self, check, cstr, last_err};
 use crate::{exec, mounts, userns, Error, Result};
@@ -28,6 +29,8 @@ pub(crate) struct Ctx<'a> {
     pub terminal: bool,
     /// (fd, CLONE_NEW* flag) of namespaces to join
     pub join: &'a [(RawFd, libc::c_int)],
+    /// `linux.seccomp`, compiled before the clone
+    pub seccomp: Option<&'a Filters>,
     pub new_mount_ns: bool,
     pub new_uts_ns: bool,
     pub new_net_ns: bool,
@@ -369,7 +372,7 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
     };
     let console = console.map(|(m, _)| m);
     take_stdio(stdio, ctx.terminal)?;
-    let p = prepare_process(process)?;
+    let p = prepare_process(process, ctx.seccomp)?;
     Ok(Prepared { console, ..p })
 }
 
@@ -398,8 +401,16 @@ pub(crate) fn take_stdio(stdio: [RawFd; 3], terminal: bool) -> Result<()> {
 }
 
 /// Everything after stdio, shared by the container's init and exec: rlimits, bounding set,
-/// user and groups, capabilities, no_new_privs, cwd, and `args[0]` resolved in PATH.
-pub(crate) fn prepare_process(process: &Process) -> Result<Prepared> {
+/// user and groups, capabilities, no_new_privs, cwd, `args[0]` resolved in PATH, and the
+/// seccomp filter.
+///
+/// The filter goes in as late as the kernel allows. With `noNewPrivileges` it is the very
+/// last step (after the user and capabilities changed). Without it the kernel wants
+/// `CAP_SYS_ADMIN` to install a filter, so it goes in right before the capabilities and the
+/// user are dropped (the profile must then allow `capset`, `setuid`, `prctl`... which docker's
+/// does); no_new_privs stays off, so set-uid binaries keep working as with docker.
+pub(crate) fn prepare_process(process: &Process, seccomp: Option<&Filters>) -> Result<Prepared> {
+    let nnp = process.no_new_privileges().unwrap_or(false);
     for r in process.rlimits().as_deref().unwrap_or(&[]) {
         let lim = libc::rlimit {
             rlim_cur: r.soft(),
@@ -421,6 +432,13 @@ pub(crate) fn prepare_process(process: &Process) -> Result<Prepared> {
         .as_ref()
         .map(CapSets::from_spec)
         .transpose()?;
+    if let Some(f) = seccomp.filter(|_| !nnp) {
+        if !crate::caps::has_sys_admin() {
+            // not privileged enough to install a filter without it (a rootless caller)
+            set_no_new_privs()?;
+        }
+        f.install()?;
+    }
     if let Some(c) = &caps {
         c.drop_bounding()?;
     }
@@ -441,12 +459,8 @@ pub(crate) fn prepare_process(process: &Process) -> Result<Prepared> {
     if let Some(c) = &caps {
         c.apply()?;
     }
-    if process.no_new_privileges().unwrap_or(false) {
-        // SAFETY: plain prctl.
-        check(
-            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) },
-            || "no_new_privs".into(),
-        )?;
+    if nnp {
+        set_no_new_privs()?;
     }
     let cwd = cstr(process.cwd())?;
     // SAFETY: valid C string.
@@ -468,12 +482,24 @@ pub(crate) fn prepare_process(process: &Process) -> Result<Prepared> {
     let envp = env.iter().map(cstr).collect::<Result<Vec<_>>>()?;
     // SAFETY: umask never fails.
     unsafe { libc::umask(0o022) };
+    if let Some(f) = seccomp.filter(|_| nnp) {
+        f.install()?;
+    }
     Ok(Prepared {
         console: None,
         path: cstr(path)?,
         argv,
         envp,
     })
+}
+
+fn set_no_new_privs() -> Result<()> {
+    // SAFETY: plain prctl.
+    check(
+        unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) },
+        || "no_new_privs".into(),
+    )?;
+    Ok(())
 }
 
 /// Opens a pty in the container's devpts: (master, slave), both CLOEXEC.

@@ -15,6 +15,7 @@ mod exec_in;
 mod fds;
 mod init;
 pub mod mounts;
+pub mod seccomp;
 pub mod stats;
 mod sync;
 mod sys;
@@ -114,6 +115,11 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
         return Err(Error::Spec("process.args is empty".into()));
     }
     let linux = spec.linux().as_ref();
+    // compiled here, before the clone: the child only installs it
+    let seccomp = linux
+        .and_then(|l| l.seccomp().as_ref())
+        .map(seccomp::compile)
+        .transpose()?;
     let mut flags = 0;
     let mut join_owned: Vec<(OwnedFd, libc::c_int)> = Vec::new();
     // a pid namespace is entered by the parent before the clone (setns only moves children)
@@ -201,6 +207,7 @@ pub fn create(id: &str, spec: &Spec, stdio: Stdio) -> Result<Created> {
         ],
         terminal: stdio.terminal,
         join: &[],
+        seccomp: seccomp.as_ref(),
         new_mount_ns: flags & libc::CLONE_NEWNS != 0,
         new_uts_ns: flags & libc::CLONE_NEWUTS != 0,
         new_net_ns: flags & libc::CLONE_NEWNET != 0,

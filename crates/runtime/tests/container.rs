@@ -657,6 +657,7 @@ fn init_and_exec(root: &Path) -> u32 {
         pid,
         &cg,
         &process,
+        None,
         Stdio {
             stdin: devnull(),
             stdout: out_w,
@@ -687,6 +688,7 @@ fn init_and_exec(root: &Path) -> u32 {
         pid,
         &cg,
         &bad,
+        None,
         Stdio {
             stdin: devnull(),
             stdout: devnull(),

@@ -115,6 +115,10 @@ struct Shim {
     oom: bool,
     /// every exec started, finished ones included (for EXECWAIT)
     execs: Vec<Exec>,
+    /// the container's `linux.seccomp`: every exec gets the same filter
+    seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// ... compiled at the first exec
+    seccomp_bpf: Option<berth_runtime::seccomp::Filters>,
 }
 
 /// A process started by EXEC and its stream.
@@ -266,6 +270,7 @@ pub fn run(args: Args, spec: oci_spec::runtime::Spec) -> i32 {
             return fail(e.to_string());
         }
     };
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
     drop(spec);
     let mut side = side;
     if let Some(console) = created.take_console() {
@@ -302,6 +307,8 @@ pub fn run(args: Args, spec: oci_spec::runtime::Spec) -> i32 {
         paused: false,
         oom: false,
         execs: Vec::new(),
+        seccomp,
+        seccomp_bpf: None,
         clients: Vec::new(),
         drain_deadline: None,
         exit_deadline: None,
@@ -940,8 +947,18 @@ impl Shim {
         let tty = process.terminal().unwrap_or(false);
         let (mut side, cstdio) =
             stdio::setup_with(tty, stdin, rows, cols).map_err(|e| format!("exec stdio: {e}"))?;
-        let mut p = berth_runtime::exec(self.pid, &self.cg_path, &process, cstdio)
-            .map_err(|e| e.to_string())?;
+        if let (Some(profile), None) = (&self.seccomp, &self.seccomp_bpf) {
+            self.seccomp_bpf =
+                Some(berth_runtime::seccomp::compile(profile).map_err(|e| e.to_string())?);
+        }
+        let mut p = berth_runtime::exec(
+            self.pid,
+            &self.cg_path,
+            &process,
+            self.seccomp_bpf.as_ref(),
+            cstdio,
+        )
+        .map_err(|e| e.to_string())?;
         if let Some(m) = p.take_console() {
             if rows > 0 || cols > 0 {
                 let _ = stdio::set_winsize(m.as_raw_fd(), rows, cols);
