@@ -208,7 +208,13 @@ pub fn extract_into(dir: &Path, reader: impl Read) -> Result<u64> {
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
     )?;
-    let mut ex = tar_safe::Extractor::new(fd);
+    extract_into_fd(fd, reader)
+}
+
+/// [`extract_into`] for a directory already opened (in a container's root, with
+/// `RESOLVE_IN_ROOT`): entries are created relative to `dir`, never through a path.
+pub fn extract_into_fd(dir: std::os::fd::OwnedFd, reader: impl Read) -> Result<u64> {
+    let mut ex = tar_safe::Extractor::new(dir);
     ex.whiteouts = false;
     let mut reader = reader;
     ex.run(&mut reader)?;

@@ -4,5 +4,6 @@
 
 pub mod filters;
 pub mod fs;
+pub mod inroot;
 pub mod io;
 pub mod mountinfo;

@@ -1,0 +1,265 @@
+//! Paths inside a container's root, resolved by the kernel as if the root were `/`.
+//!
+//! Every lookup goes through `openat2(2)` with `RESOLVE_IN_ROOT`: absolute symlinks and `..`
+//! are scoped to the root directory descriptor at every step, and magic links
+//! (`/proc/<pid>/fd/N`, `/proc/self/root`) are refused. A process in the container that swaps
+//! a directory for a symlink to `/` while the daemon works can only make a lookup land on
+//! another path *inside* the same root, never on the host. The descriptor returned is what the
+//! caller then works on (`*at` calls, `/proc/self/fd/N` as a mount target), so nothing is
+//! resolved twice.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+fn cstr(p: &OsStr) -> io::Result<CString> {
+    CString::new(p.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+/// `path` relative to the root: components only (`.`/`/` dropped, `..` kept for the kernel
+/// to clamp); `.` for the root itself.
+fn relative(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => out.push(".."),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+/// Opens a directory (the container's root) to resolve paths in; symlinks in `root` itself
+/// are the daemon's own (`/proc/<pid>/root`, the overlay's `merged`) and followed.
+pub fn open_root(root: &Path) -> io::Result<OwnedFd> {
+    let c = cstr(root.as_os_str())?;
+    // SAFETY: valid C string; the fd is owned right away.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn openat2(dir: BorrowedFd, path: &Path, flags: i32, mode: u32, resolve: u64) -> io::Result<OwnedFd> {
+    let c = cstr(path.as_os_str())?;
+    // SAFETY: open_how is plain data; zeroed then filled.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.mode = if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
+        mode as u64
+    } else {
+        0
+    };
+    how.resolve = resolve;
+    loop {
+        // SAFETY: valid fd, C string and struct with its size.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if r >= 0 {
+            // SAFETY: a fresh descriptor nobody else owns.
+            return Ok(unsafe { OwnedFd::from_raw_fd(r as i32) });
+        }
+        let e = io::Error::last_os_error();
+        // EAGAIN: a rename elsewhere raced with a `..` lookup; the kernel asks to retry
+        if e.raw_os_error() != Some(libc::EAGAIN) {
+            return Err(e);
+        }
+    }
+}
+
+/// Opens `path` (absolute or not: both mean "from the root") inside `root`, following
+/// symlinks only within it. `flags` are `open(2)` flags (`O_CLOEXEC` is always added); with
+/// `O_NOFOLLOW` the last component is not followed (an `O_PATH` fd to a symlink).
+pub fn open_in_root(root: BorrowedFd, path: &Path, flags: i32) -> io::Result<OwnedFd> {
+    openat2(
+        root,
+        &relative(path),
+        flags,
+        0,
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+    )
+}
+
+/// The directory holding `path` inside `root` (opened `O_PATH`, followed within the root) and
+/// the last component, not followed. `None` as name for the root itself (`/`, `/..`).
+pub fn open_parent_in_root(
+    root: BorrowedFd,
+    path: &Path,
+) -> io::Result<(OwnedFd, Option<OsString>)> {
+    let rel = relative(path);
+    let mut comps: Vec<&OsStr> = rel.iter().collect();
+    match comps.last() {
+        Some(last) if *last != ".." && *last != "." => {
+            let name = last.to_os_string();
+            comps.pop();
+            let parent: PathBuf = comps.iter().collect();
+            let fd = open_in_root(root, &parent, libc::O_PATH | libc::O_DIRECTORY)?;
+            Ok((fd, Some(name)))
+        }
+        _ => Ok((
+            open_in_root(root, &rel, libc::O_PATH | libc::O_DIRECTORY)?,
+            None,
+        )),
+    }
+}
+
+/// Creates the directory `path` inside `root` with its missing parents (`mode`, before the
+/// umask) and returns it opened `O_PATH`. Existing components may be symlinks: they are
+/// followed inside the root, as a lookup would.
+pub fn mkdir_all_in_root(root: BorrowedFd, path: &Path, mode: u32) -> io::Result<OwnedFd> {
+    let rel = relative(path);
+    let dir = libc::O_PATH | libc::O_DIRECTORY;
+    match open_in_root(root, &rel, dir) {
+        Ok(fd) => return Ok(fd),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+        Err(e) => return Err(e),
+    }
+    let mut cur = open_in_root(root, Path::new("."), dir)?;
+    let mut done = PathBuf::new();
+    for c in rel.iter() {
+        done.push(c);
+        if c != ".." && c != "." {
+            let name = cstr(c)?;
+            // SAFETY: valid fd and C string.
+            let r = unsafe { libc::mkdirat(cur.as_raw_fd(), name.as_ptr(), mode) };
+            if r < 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::EEXIST) {
+                    return Err(e);
+                }
+            }
+        }
+        // the name just made (or found) is looked up again from the root: a symlink there is
+        // followed inside the root, a swap in between lands inside the root too
+        cur = open_in_root(root, &done, dir)?;
+    }
+    Ok(cur)
+}
+
+/// Opens the file `path` inside `root` (followed within the root), creating it empty (`mode`)
+/// with its missing parents when it does not exist. Returns an `O_PATH` descriptor.
+pub fn create_file_in_root(root: BorrowedFd, path: &Path, mode: u32) -> io::Result<OwnedFd> {
+    match open_in_root(root, path, libc::O_PATH) {
+        Ok(fd) => return Ok(fd),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+        Err(e) => return Err(e),
+    }
+    let rel = relative(path);
+    let name = rel
+        .file_name()
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?
+        .to_os_string();
+    let parent = mkdir_all_in_root(root, rel.parent().unwrap_or(Path::new(".")), 0o755)?;
+    match openat2(
+        parent.as_fd(),
+        Path::new(&name),
+        libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW,
+        mode,
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS,
+    ) {
+        Ok(_) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+        Err(e) => return Err(e),
+    }
+    open_in_root(root, path, libc::O_PATH)
+}
+
+/// `/proc/self/fd/N`: the path the kernel resolves to exactly the file behind `fd` (a mount
+/// target, a re-open with other flags).
+pub fn fd_path(fd: &impl AsRawFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// Re-opens an `O_PATH` descriptor with real access `flags` (the same inode, no lookup).
+pub fn reopen(fd: &impl AsRawFd, flags: i32) -> io::Result<OwnedFd> {
+    let c = cstr(fd_path(fd).as_os_str())?;
+    // SAFETY: valid C string; the fd is owned right away.
+    let r = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(r) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn real(fd: &OwnedFd) -> PathBuf {
+        std::fs::read_link(fd_path(fd)).unwrap()
+    }
+
+    #[test]
+    fn links_stay_inside() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        symlink("/etc", root.join("a/abs")).unwrap();
+        symlink("../../../../..", root.join("a/up")).unwrap();
+        symlink("b", root.join("a/rel")).unwrap();
+        symlink("loop", root.join("loop")).unwrap();
+        let r = open_root(&root).unwrap();
+        let dir = libc::O_PATH | libc::O_DIRECTORY;
+        assert_eq!(real(&open_in_root(r.as_fd(), Path::new("/a/abs"), dir).unwrap()), root.join("etc"));
+        assert_eq!(real(&open_in_root(r.as_fd(), Path::new("/a/up/etc"), dir).unwrap()), root.join("etc"));
+        assert_eq!(real(&open_in_root(r.as_fd(), Path::new("../../a/rel"), dir).unwrap()), root.join("a/b"));
+        assert_eq!(real(&open_in_root(r.as_fd(), Path::new("/"), dir).unwrap()), root);
+        let e = open_in_root(r.as_fd(), Path::new("/loop/x"), dir).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
+        // O_NOFOLLOW: the link itself
+        let l = open_in_root(r.as_fd(), Path::new("/a/abs"), libc::O_PATH | libc::O_NOFOLLOW).unwrap();
+        let st = std::fs::metadata(fd_path(&l)).ok();
+        assert!(st.is_none() || real(&l) == root.join("a/abs"));
+        let (p, n) = open_parent_in_root(r.as_fd(), Path::new("/a/abs/x")).unwrap();
+        assert_eq!(real(&p), root.join("etc"));
+        assert_eq!(n.as_deref(), Some(OsStr::new("x")));
+        let (p, n) = open_parent_in_root(r.as_fd(), Path::new("/")).unwrap();
+        assert_eq!(real(&p), root);
+        assert!(n.is_none());
+    }
+
+    #[test]
+    fn mkdir_and_create_stay_inside() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().canonicalize().unwrap().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        let outside = d.path().canonicalize().unwrap().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        symlink(&outside, root.join("esc")).unwrap();
+        let r = open_root(&root).unwrap();
+        // dangling inside the root: refused, nothing made on the host
+        assert!(mkdir_all_in_root(r.as_fd(), Path::new("/esc/x/y"), 0o755).is_err());
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        std::fs::create_dir_all(root.join(outside.strip_prefix("/").unwrap())).unwrap();
+        let fd = mkdir_all_in_root(r.as_fd(), Path::new("/esc/x/y"), 0o755).unwrap();
+        assert!(real(&fd).starts_with(&root), "{:?}", real(&fd));
+        assert!(root.join(outside.strip_prefix("/").unwrap()).join("x/y").is_dir());
+        assert!(!outside.join("x").exists());
+        let f = create_file_in_root(r.as_fd(), Path::new("/esc/f"), 0o644).unwrap();
+        assert!(real(&f).starts_with(&root));
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    }
+}
