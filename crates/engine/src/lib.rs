@@ -145,15 +145,7 @@ impl Engine {
     /// Opens (creating if needed) the state under the configured roots and reads every
     /// container back; live shims are reconnected, dead ones give their recorded exit.
     pub async fn open(cfg: Config) -> Result<Arc<Engine>> {
-        for d in [
-            cfg.data_root.join("containers"),
-            cfg.data_root.join("image"),
-            cfg.data_root.join("overlay2"),
-            cfg.data_root.join("tmp"),
-            cfg.exec_root.join("containers"),
-        ] {
-            std::fs::create_dir_all(&d)?;
-        }
+        fsutil::secure_roots(&cfg.data_root, &cfg.exec_root)?;
         let images = berth_image::ImageStore::open(&cfg.data_root.join("image"))?;
         let snaps = berth_snapshot::Snapshotter::open(&cfg.data_root.join("overlay2"))?;
         let volumes = berth_volume::VolumeStore::open(&cfg.data_root.join("volumes"))

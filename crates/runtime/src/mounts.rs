@@ -2,6 +2,8 @@
 
 use crate::sys::{self, check, cstr};
 use crate::{Error, Result};
+use berth_util::inroot;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount};
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -146,20 +148,35 @@ fn mkdir_all(p: &Path) -> Result<()> {
     fs::create_dir_all(p).map_err(|e| Error::Sys(format!("mkdir {}: {e}", p.display())))
 }
 
-fn touch(p: &Path) -> Result<()> {
-    if let Some(parent) = p.parent() {
-        mkdir_all(parent)?;
-    }
-    match fs::OpenOptions::new().create(true).append(true).open(p) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == ErrorKind::IsADirectory => Ok(()),
-        Err(e) => Err(Error::Sys(format!("create {}: {e}", p.display()))),
-    }
+fn in_root_err(what: &str, dest: &Path, e: std::io::Error) -> Error {
+    Error::Sys(format!("{what} {} in the rootfs: {e}", dest.display()))
 }
 
-/// Performs one spec mount inside `root` (before pivot_root).
+/// The mount point `dest` inside `root`, created if missing (directories 0755 as docker's,
+/// files 0755 as runc's) and opened with every step resolved inside the root
+/// (`RESOLVE_IN_ROOT`): a link in the rootfs or in a volume shared with another container,
+/// swapped while we work, cannot make the mount land on the host (CVE-2021-30465 class).
+pub(crate) fn open_mount_point(root: BorrowedFd, dest: &Path, dir: bool) -> Result<OwnedFd> {
+    let r = if dir {
+        inroot::mkdir_all_in_root(root, dest, 0o755)
+    } else {
+        inroot::create_file_in_root(root, dest, 0o755)
+    };
+    r.map_err(|e| in_root_err("mount point", dest, e))
+}
+
+/// Reopens the mount point after mounting on it: the new descriptor is the mount's root
+/// (the old one still names the directory underneath).
+fn reopen_mounted(root: BorrowedFd, dest: &Path) -> Result<OwnedFd> {
+    inroot::open_in_root(root, dest, libc::O_PATH).map_err(|e| in_root_err("open", dest, e))
+}
+
+/// Performs one spec mount inside `root` (before pivot_root). The target is reached through
+/// `/proc/self/fd/N` of a descriptor opened inside the root, never through a path walk.
 pub(crate) fn mount_one(root: &Path, m: &Mount) -> Result<()> {
-    let dest = resolve_in_root(root, m.destination())?;
+    let root_fd = inroot::open_root(root).map_err(|e| in_root_err("open", root, e))?;
+    let root_fd = root_fd.as_fd();
+    let dest_in = m.destination();
     let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
     let is_bind = typ == "bind" || opts.flags & libc::MS_BIND != 0;
@@ -172,23 +189,20 @@ pub(crate) fn mount_one(root: &Path, m: &Mount) -> Result<()> {
         })?;
         let md = fs::metadata(src)
             .map_err(|e| Error::Sys(format!("bind mount source {}: {e}", src.display())))?;
-        if md.is_dir() {
-            mkdir_all(&dest)?;
-        } else {
-            touch(&dest)?;
-        }
+        let target = open_mount_point(root_fd, dest_in, md.is_dir())?;
         sys::mount(
             Some(src),
-            &dest,
+            &inroot::fd_path(&target),
             None,
             libc::MS_BIND | (opts.flags & libc::MS_REC),
             None,
         )?;
         let extra = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
         if extra != 0 {
+            let mounted = reopen_mounted(root_fd, dest_in)?;
             sys::mount(
                 None,
-                &dest,
+                &inroot::fd_path(&mounted),
                 None,
                 libc::MS_BIND | libc::MS_REMOUNT | extra,
                 None,
@@ -196,29 +210,38 @@ pub(crate) fn mount_one(root: &Path, m: &Mount) -> Result<()> {
         }
     } else if typ == "cgroup" || typ == "cgroup2" {
         // minimal: an empty read-only tmpfs (the host hierarchy stays hidden)
-        mkdir_all(&dest)?;
+        let target = open_mount_point(root_fd, dest_in, true)?;
         sys::mount(
             Some(Path::new("tmpfs")),
-            &dest,
+            &inroot::fd_path(&target),
             Some("tmpfs"),
             libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RDONLY,
             Some("mode=755"),
         )?;
     } else {
-        mkdir_all(&dest)?;
+        let target = open_mount_point(root_fd, dest_in, true)?;
         let src = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
         sys::mount(
             Some(&src),
-            &dest,
+            &inroot::fd_path(&target),
             Some(typ).filter(|t| !t.is_empty()),
             opts.flags,
             Some(&opts.data),
         )?;
     }
     if opts.propagation != 0 {
-        sys::mount(None, &dest, None, opts.propagation, None)?;
+        let mounted = reopen_mounted(root_fd, dest_in)?;
+        sys::mount(None, &inroot::fd_path(&mounted), None, opts.propagation, None)?;
     }
     Ok(())
+}
+
+/// The working directory inside `root`, created (0755) when missing, resolved in the root.
+pub(crate) fn make_cwd(root: &Path, cwd: &Path) -> Result<()> {
+    let root_fd = inroot::open_root(root).map_err(|e| in_root_err("open", root, e))?;
+    inroot::mkdir_all_in_root(root_fd.as_fd(), cwd, 0o755)
+        .map(|_| ())
+        .map_err(|e| in_root_err("working directory", cwd, e))
 }
 
 fn mknod(path: &Path, kind: libc::mode_t, mode: u32, major: u64, minor: u64) -> Result<()> {

@@ -125,20 +125,28 @@ pub fn open_parent_in_root(
 
 /// Creates the directory `path` inside `root` with its missing parents (`mode`, before the
 /// umask) and returns it opened `O_PATH`. Existing components may be symlinks: they are
-/// followed inside the root, as a lookup would.
+/// followed inside the root, as a lookup would; a dangling one has its target made (inside the
+/// root), as runc does for a mount point.
 pub fn mkdir_all_in_root(root: BorrowedFd, path: &Path, mode: u32) -> io::Result<OwnedFd> {
-    let rel = relative(path);
+    mkdir_all_depth(root, &relative(path), mode, 0)
+}
+
+fn mkdir_all_depth(root: BorrowedFd, rel: &Path, mode: u32, depth: u32) -> io::Result<OwnedFd> {
+    if depth > 40 {
+        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+    }
     let dir = libc::O_PATH | libc::O_DIRECTORY;
-    match open_in_root(root, &rel, dir) {
+    match open_in_root(root, rel, dir) {
         Ok(fd) => return Ok(fd),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
         Err(e) => return Err(e),
     }
+    let comps: Vec<&OsStr> = rel.iter().collect();
     let mut cur = open_in_root(root, Path::new("."), dir)?;
     let mut done = PathBuf::new();
-    for c in rel.iter() {
+    for (i, c) in comps.iter().enumerate() {
         done.push(c);
-        if c != ".." && c != "." {
+        if *c != ".." && *c != "." {
             let name = cstr(c)?;
             // SAFETY: valid fd and C string.
             let r = unsafe { libc::mkdirat(cur.as_raw_fd(), name.as_ptr(), mode) };
@@ -151,9 +159,46 @@ pub fn mkdir_all_in_root(root: BorrowedFd, path: &Path, mode: u32) -> io::Result
         }
         // the name just made (or found) is looked up again from the root: a symlink there is
         // followed inside the root, a swap in between lands inside the root too
-        cur = open_in_root(root, &done, dir)?;
+        match open_in_root(root, &done, dir) {
+            Ok(fd) => cur = fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                // a dangling link: make its target (where it leads inside the root) instead
+                let link = open_in_root(root, &done, libc::O_PATH | libc::O_NOFOLLOW)?;
+                let name = cstr(OsStr::new(""))?;
+                let mut buf = vec![0u8; libc::PATH_MAX as usize];
+                // SAFETY: valid fd, empty C string, buffer with its length.
+                let n = unsafe {
+                    libc::readlinkat(link.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+                };
+                if n < 0 {
+                    return Err(e);
+                }
+                buf.truncate(n as usize);
+                let target = PathBuf::from(OsStr::from_bytes(&buf));
+                let mut next = if target.is_absolute() {
+                    PathBuf::new()
+                } else {
+                    path_in_root(root, &cur)?
+                };
+                next.push(relative(&target));
+                for rest in &comps[i + 1..] {
+                    next.push(rest);
+                }
+                return mkdir_all_depth(root, &relative(&next), mode, depth + 1);
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(cur)
+}
+
+/// Where the directory `fd` is, as a path inside `root` (relative, `.` for the root).
+fn path_in_root(root: BorrowedFd, fd: &OwnedFd) -> io::Result<PathBuf> {
+    let r = std::fs::read_link(fd_path(&root))?;
+    let p = std::fs::read_link(fd_path(fd))?;
+    p.strip_prefix(&r)
+        .map(|x| x.to_path_buf())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EXDEV))
 }
 
 /// Opens the file `path` inside `root` (followed within the root), creating it empty (`mode`)
@@ -250,10 +295,17 @@ mod tests {
         std::fs::create_dir_all(&outside).unwrap();
         symlink(&outside, root.join("esc")).unwrap();
         let r = open_root(&root).unwrap();
-        // dangling inside the root: refused, nothing made on the host
-        assert!(mkdir_all_in_root(r.as_fd(), Path::new("/esc/x/y"), 0o755).is_err());
+        // dangling inside the root: its target is made inside the root, nothing on the host
+        let fd = mkdir_all_in_root(r.as_fd(), Path::new("/esc/x/y"), 0o755).unwrap();
+        assert_eq!(real(&fd), root.join(outside.strip_prefix("/").unwrap()).join("x/y"));
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
-        std::fs::create_dir_all(root.join(outside.strip_prefix("/").unwrap())).unwrap();
+        symlink("../rel/target", root.join("relink")).unwrap();
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        symlink("../../../../nowhere", root.join("sub/up")).unwrap();
+        let fd = mkdir_all_in_root(r.as_fd(), Path::new("/relink/z"), 0o755).unwrap();
+        assert_eq!(real(&fd), root.join("rel/target/z"));
+        let fd = mkdir_all_in_root(r.as_fd(), Path::new("/sub/up/q"), 0o755).unwrap();
+        assert_eq!(real(&fd), root.join("nowhere/q"));
         let fd = mkdir_all_in_root(r.as_fd(), Path::new("/esc/x/y"), 0o755).unwrap();
         assert!(real(&fd).starts_with(&root), "{:?}", real(&fd));
         assert!(root.join(outside.strip_prefix("/").unwrap()).join("x/y").is_dir());
