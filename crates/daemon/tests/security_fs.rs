@@ -365,3 +365,56 @@ fn trailing_slash_follows_a_link_and_cp_into_sys_is_a_client_error() {
     assert!((400..500).contains(&st), "{st} {}", String::from_utf8_lossy(&body));
     let _ = d.berth(&["rm", "-f", "tl"]);
 }
+
+/// Status of `PUT /containers/{c}/archive?path=…` (one small tar) on any engine socket.
+fn put_status(sock: &str, container: &str, path: &str) -> (String, String) {
+    let tar = std::env::temp_dir().join(format!("secfs-put-{}.tar", std::process::id()));
+    std::fs::write(&tar, one_file_tar("x", b"x")).unwrap();
+    let o = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--unix-socket", sock, "-X", "PUT"])
+        .args(["-H", "Content-Type: application/x-tar", "--data-binary"])
+        .arg(format!("@{}", tar.display()))
+        .arg(format!("http://x/containers/{container}/archive?path={path}"))
+        .output()
+        .expect("curl");
+    let _ = std::fs::remove_file(&tar);
+    let out = stdout(&o);
+    let (body, code) = out.rsplit_once('\n').unwrap_or(("", ""));
+    (code.to_string(), body.to_string())
+}
+
+/// Point 10, side by side with a private dockerd: `cp` into a `:ro` volume and into `/sys`
+/// (read-only in the container).
+#[test]
+fn cp_into_read_only_places_answers_like_docker() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let Some(dk) = common::dockerd::Dockerd::start(&d.root) else {
+        return;
+    };
+    let o = dk.docker(&["load", "-i", common::busybox_tar().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rodir = d.root.join("rovol");
+    std::fs::create_dir_all(&rodir).unwrap();
+    let bind = format!("{}:/ro:ro", rodir.display());
+    let args = ["run", "-d", "--name", "roc", "-v", &bind, "busybox", "sleep", "300"];
+    assert!(dk.docker(&args).status.success());
+    assert!(d.berth(&args).status.success());
+    let dsock = dk.root.join("d.sock");
+    // docker 20.10: 500 "mounted volume is marked read-only"; berth: the same text, as a 403
+    // (the client's request, not a daemon fault)
+    let theirs = put_status(dsock.to_str().unwrap(), "roc", "/ro");
+    let ours = put_status(d.sock.to_str().unwrap(), "roc", "/ro");
+    assert!(theirs.1.contains("mounted volume is marked read-only"), "{theirs:?}");
+    assert_eq!(ours.0, "403", "{ours:?}");
+    assert!(ours.1.contains("mounted volume is marked read-only"), "{ours:?}");
+    // docker 20.10 answers 200 for /sys and writes into the rootfs directory hidden under
+    // the container's sysfs (the file is nowhere the container can see); berth refuses with a
+    // 4xx instead of the 500 it gave (issue 10, point 10)
+    let theirs = put_status(dsock.to_str().unwrap(), "roc", "/sys");
+    let ours = put_status(d.sock.to_str().unwrap(), "roc", "/sys");
+    eprintln!("PUT /sys: docker {theirs:?} berth {ours:?}");
+    assert_eq!(ours.0, "403", "{ours:?}");
+    assert!(ours.1.contains("read-only file system"), "{ours:?}");
+    let _ = d.berth(&["rm", "-f", "roc"]);
+}

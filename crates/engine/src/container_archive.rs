@@ -243,20 +243,39 @@ impl Engine {
     }
 }
 
-/// A write refused by the filesystem itself (a read-only mount such as `/sys`): the client's
-/// request, not a daemon fault.
+/// A write refused by the filesystem itself (a read-only mount such as `/sys` or a `:ro`
+/// volume): the client's request, not a daemon fault. Docker answers a `:ro` volume with this
+/// text (as a 500) and writes `/sys` into the rootfs directory hidden under the mount.
 fn put_error(c: &crate::Container, path: &str, e: berth_snapshot::Error) -> Error {
     let errno = match &e {
         berth_snapshot::Error::Sys(n) => Some(*n as i32),
         berth_snapshot::Error::Io(io) => io.raw_os_error(),
         _ => None,
     };
-    match errno {
-        Some(libc::EROFS) => Error::Forbidden(format!(
-            "container rootfs is marked read-only: cannot copy to {path} in container {}",
+    if errno != Some(libc::EROFS) {
+        return e.into();
+    }
+    let rec = c.record();
+    let clean = Path::new(path);
+    let in_ro_volume = rec
+        .mounts
+        .iter()
+        .any(|m| !m.rw && clean.starts_with(Path::new(&m.destination)));
+    let ro_root = rec
+        .host_config
+        .extra
+        .get("ReadonlyRootfs")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if in_ro_volume {
+        Error::Forbidden("mounted volume is marked read-only".into())
+    } else if ro_root {
+        Error::Forbidden("container rootfs is marked read-only".into())
+    } else {
+        Error::Forbidden(format!(
+            "cannot copy to {path} in container {}: read-only file system",
             c.name()
-        )),
-        _ => e.into(),
+        ))
     }
 }
 
