@@ -81,21 +81,21 @@ fn files_below(dir: &Path) -> Vec<String> {
 }
 
 /// Point 3: a process in the container swaps `/w/d` (a directory) with `/w/l` (a symlink to
-/// a host directory) in a tight loop while `cp` writes into and reads from `/w/d/...`. Without
-/// in-root resolution by descriptor, some copies land in / come from the host directory.
-#[test]
-fn cp_racing_a_symlink_swap_never_reaches_the_host() {
-    let d = Daemon::start();
+/// a host directory) in a tight loop while `cp` writes into and reads from `/w/d/...`, and while
+/// `export`, `diff` and `commit --pause=false` walk its tree. Without in-root resolution by
+/// descriptor, some copies land in / come from the host directory.
+/// A running container `race` swapping `/w/d` (a directory) and `/w/l` (a link to a fresh
+/// host directory holding `secret` and `hostonly.txt`) forever. `None` without gcc.
+fn race_container(d: &Daemon) -> Option<(PathBuf, Vec<String>)> {
     d.load_busybox();
     let bin = d.root.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    let Some(_) = static_prog(&bin, "swap", SWAP_C) else {
-        return;
-    };
+    static_prog(&bin, "swap", SWAP_C)?;
     // the host side: a directory with a secret, and a `sub` dir a write could land in
     let host = d.root.join("hostside");
     std::fs::create_dir_all(host.join("sub")).unwrap();
     std::fs::write(host.join("secret"), "HOSTSECRET\n").unwrap();
+    std::fs::write(host.join("hostonly.txt"), "HOSTSECRET\n").unwrap();
     let before = files_below(&host);
     let h = host.to_str().unwrap();
     let script = format!(
@@ -111,6 +111,15 @@ fn cp_racing_a_symlink_swap_never_reaches_the_host() {
         d.berth(&["exec", "race", "ls", "/w/l/secret"]).status.success()
             || d.berth(&["exec", "race", "ls", "/w/d/secret"]).status.success()
     }));
+    Some((host, before))
+}
+
+#[test]
+fn cp_racing_a_symlink_swap_never_reaches_the_host() {
+    let d = Daemon::start();
+    let Some((host, before)) = race_container(&d) else {
+        return;
+    };
     let tar = one_file_tar("pwned", b"from cp\n");
     let mut leaked = Vec::new();
     for i in 0..400 {
@@ -156,6 +165,43 @@ fn cp_racing_a_symlink_swap_never_reaches_the_host() {
     let _ = d.berth(&["rm", "-f", "race"]);
     assert!(leaked.is_empty(), "{leaked:?}");
     assert!(stdout(&seen).contains("from cp"), "no copy landed in the container: {}", stdout(&seen));
+}
+
+/// Point 3 (the same race): `export`, `diff` and `commit --pause=false` walk the container's
+/// tree while it swaps a directory for a link to the host.
+#[test]
+fn export_diff_commit_racing_a_symlink_swap_stay_in_the_container() {
+    let d = Daemon::start();
+    let Some((host, before)) = race_container(&d) else {
+        return;
+    };
+    let mut leaked: Vec<String> = Vec::new();
+    // export, diff and commit (without pause) walk the container's tree while it swaps
+    let has = |b: &[u8], pat: &[u8]| b.windows(pat.len()).any(|w| w == pat);
+    for i in 0..40 {
+        if !leaked.is_empty() {
+            break;
+        }
+        let (_, _, body) = d.http("GET", "/containers/race/export", None);
+        if has(&body, b"HOSTSECRET") || has(&body, b"hostonly") {
+            leaked.push(format!("export #{i} holds host files"));
+        }
+        let (_, _, body) = d.http("GET", "/containers/race/changes", None);
+        if has(&body, b"hostonly") {
+            leaked.push(format!("diff #{i} lists host files"));
+        }
+        if i % 4 == 0 {
+            let (st, _, body) = d.http("POST", &format!("/commit?container=race&pause=0&repo=leak&tag=t{i}"), Some("{}"));
+            assert!(st < 300, "{st} {}", String::from_utf8_lossy(&body));
+            let (_, _, body) = d.http("GET", &format!("/images/leak:t{i}/get"), None);
+            if has(&body, b"HOSTSECRET") || has(&body, b"hostonly") {
+                leaked.push(format!("commit #{i} put host files in the image"));
+            }
+        }
+    }
+    let _ = d.berth(&["rm", "-f", "race"]);
+    assert!(leaked.is_empty(), "{leaked:?}");
+    assert_eq!(files_below(&host), before);
 }
 
 /// Point 4: an image whose `/a` is a symlink to a host directory and which declares

@@ -247,6 +247,64 @@ pub fn reopen(fd: &impl AsRawFd, flags: i32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(r) })
 }
 
+/// Walks the directory tree at `root` (followed: the daemon's own path) by descriptor, depth
+/// first. `visit(dir, rel)` gets each directory as `/proc/self/fd/N` (so `dir.join(name)` is
+/// exactly a child of *that* directory, whatever was renamed meanwhile) and its path below the
+/// root, and returns the names of the subdirectories to descend into, in order. A subdirectory
+/// is opened from its parent's descriptor with `O_NOFOLLOW`: one swapped for a symlink (or
+/// removed) while the walk runs is skipped, never followed — a running container cannot make
+/// an export, a diff or a commit read the host.
+pub fn walk_dirs<F>(root: &Path, mut visit: F) -> io::Result<()>
+where
+    F: FnMut(&Path, &Path) -> io::Result<Vec<OsString>>,
+{
+    type Stack = Vec<(std::rc::Rc<OwnedFd>, PathBuf)>;
+    fn one<F>(visit: &mut F, fd: OwnedFd, rel: PathBuf, stack: &mut Stack) -> io::Result<()>
+    where
+        F: FnMut(&Path, &Path) -> io::Result<Vec<OsString>>,
+    {
+        let fd = std::rc::Rc::new(fd);
+        let kids = visit(&fd_path(&*fd), &rel)?;
+        for k in kids.into_iter().rev() {
+            stack.push((fd.clone(), rel.join(k)));
+        }
+        Ok(())
+    }
+    let c = cstr(root.as_os_str())?;
+    // SAFETY: valid C string; the fd is owned right away.
+    let top = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    if top < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor nobody else owns.
+    let top = unsafe { OwnedFd::from_raw_fd(top) };
+    let mut stack: Stack = Vec::new();
+    one(&mut visit, top, PathBuf::new(), &mut stack)?;
+    while let Some((parent, rel)) = stack.pop() {
+        let Some(name) = rel.file_name() else { continue };
+        let name = cstr(name)?;
+        // SAFETY: valid fd and C string; the fd is owned right away.
+        let fd = unsafe {
+            libc::openat(
+                parent.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::ELOOP) | Some(libc::ENOTDIR) | Some(libc::ENOENT) => continue,
+                _ => return Err(e),
+            }
+        }
+        // SAFETY: a fresh descriptor nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        one(&mut visit, fd, rel, &mut stack)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,5 +371,28 @@ mod tests {
         let f = create_file_in_root(r.as_fd(), Path::new("/esc/f"), 0o644).unwrap();
         assert!(real(&f).starts_with(&root));
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn walk_skips_links_and_lists_by_descriptor() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("r");
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::write(root.join("a/b/f"), "x").unwrap();
+        symlink("/etc", root.join("a/etc")).unwrap();
+        let mut seen = Vec::new();
+        walk_dirs(&root, |dir, rel| {
+            let mut kids = Vec::new();
+            let mut names: Vec<_> = std::fs::read_dir(dir)?.flatten().map(|e| e.file_name()).collect();
+            names.sort();
+            for n in names {
+                seen.push(rel.join(&n).display().to_string());
+                // the link is offered as a "directory" on purpose: the walk must not enter it
+                kids.push(n);
+            }
+            Ok(kids)
+        })
+        .unwrap();
+        assert_eq!(seen, vec!["a", "a/b", "a/etc", "a/b/f"]);
     }
 }
