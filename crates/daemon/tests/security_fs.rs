@@ -102,14 +102,25 @@ fn race_container(d: &Daemon) -> Option<(PathBuf, Vec<String>)> {
         "mkdir -p /w/d/sub && echo container > /w/d/secret && ln -s {h} /w/l && exec /t/swap /w/d /w/l"
     );
     let o = d.berth(&[
-        "run", "-d", "--name", "race", "-v",
+        "run",
+        "-d",
+        "--name",
+        "race",
+        "-v",
         &format!("{}:/t:ro", bin.display()),
-        "busybox", "sh", "-c", &script,
+        "busybox",
+        "sh",
+        "-c",
+        &script,
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(common::eventually(10, || {
-        d.berth(&["exec", "race", "ls", "/w/l/secret"]).status.success()
-            || d.berth(&["exec", "race", "ls", "/w/d/secret"]).status.success()
+        d.berth(&["exec", "race", "ls", "/w/l/secret"])
+            .status
+            .success()
+            || d.berth(&["exec", "race", "ls", "/w/d/secret"])
+                .status
+                .success()
     }));
     Some((host, before))
 }
@@ -132,7 +143,10 @@ fn cp_racing_a_symlink_swap_never_reaches_the_host() {
         }
         // HEAD on the host path's `sub`: a stat of the host
         if files_below(&host) != before {
-            leaked.push(format!("PUT #{i} wrote into the host: {:?}", files_below(&host)));
+            leaked.push(format!(
+                "PUT #{i} wrote into the host: {:?}",
+                files_below(&host)
+            ));
             break;
         }
         if !leaked.is_empty() {
@@ -151,20 +165,35 @@ fn cp_racing_a_symlink_swap_never_reaches_the_host() {
         let _ = std::fs::remove_file(&out);
         if let Some(o) = d.docker(&["cp", "race:/w/d/secret", out.to_str().unwrap()]) {
             if o.status.success()
-                && std::fs::read_to_string(&out).unwrap_or_default().contains("HOSTSECRET")
+                && std::fs::read_to_string(&out)
+                    .unwrap_or_default()
+                    .contains("HOSTSECRET")
             {
                 leaked.push(format!("docker cp #{i} read the host's secret"));
             }
         }
         if files_below(&host) != before {
-            leaked.push(format!("docker cp #{i} wrote into the host: {:?}", files_below(&host)));
+            leaked.push(format!(
+                "docker cp #{i} wrote into the host: {:?}",
+                files_below(&host)
+            ));
         }
     }
     // the copies did happen, inside the container
-    let seen = d.berth(&["exec", "race", "sh", "-c", "cat /w/d/sub/pwned /w/l/sub/pwned 2>/dev/null"]);
+    let seen = d.berth(&[
+        "exec",
+        "race",
+        "sh",
+        "-c",
+        "cat /w/d/sub/pwned /w/l/sub/pwned 2>/dev/null",
+    ]);
     let _ = d.berth(&["rm", "-f", "race"]);
     assert!(leaked.is_empty(), "{leaked:?}");
-    assert!(stdout(&seen).contains("from cp"), "no copy landed in the container: {}", stdout(&seen));
+    assert!(
+        stdout(&seen).contains("from cp"),
+        "no copy landed in the container: {}",
+        stdout(&seen)
+    );
 }
 
 /// Point 3 (the same race): `export`, `diff` and `commit --pause=false` walk the container's
@@ -191,7 +220,11 @@ fn export_diff_commit_racing_a_symlink_swap_stay_in_the_container() {
             leaked.push(format!("diff #{i} lists host files"));
         }
         if i % 4 == 0 {
-            let (st, _, body) = d.http("POST", &format!("/commit?container=race&pause=0&repo=leak&tag=t{i}"), Some("{}"));
+            let (st, _, body) = d.http(
+                "POST",
+                &format!("/commit?container=race&pause=0&repo=leak&tag=t{i}"),
+                Some("{}"),
+            );
             assert!(st < 300, "{st} {}", String::from_utf8_lossy(&body));
             let (_, _, body) = d.http("GET", &format!("/images/leak:t{i}/get"), None);
             if has(&body, b"HOSTSECRET") || has(&body, b"hostonly") {
@@ -218,16 +251,46 @@ fn volume_copy_up_does_not_follow_an_image_symlink_to_the_host() {
     assert!(o.status.success(), "{}", stderr(&o));
     let o = d.berth(&["commit", "--change", r#"VOLUME ["/a/sub"]"#, "mk", "volimg"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = d.berth(&["run", "--rm", "volimg", "sh", "-c", "cat /a/sub/secret.txt; ls -la /a/sub; true"]);
-    assert!(!stdout(&o).contains("HOSTSECRET"), "host file copied into the volume: {}", stdout(&o));
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "volimg",
+        "sh",
+        "-c",
+        "cat /a/sub/secret.txt; ls -la /a/sub; true",
+    ]);
+    assert!(
+        !stdout(&o).contains("HOSTSECRET"),
+        "host file copied into the volume: {}",
+        stdout(&o)
+    );
     // the same through the docker CLI, with a named volume
-    if let Some(o) = d.docker(&["run", "--rm", "-v", "named:/a/sub", "volimg", "sh", "-c", "cat /a/sub/secret.txt; true"]) {
+    if let Some(o) = d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "named:/a/sub",
+        "volimg",
+        "sh",
+        "-c",
+        "cat /a/sub/secret.txt; true",
+    ]) {
         assert!(!stdout(&o).contains("HOSTSECRET"), "{}", stdout(&o));
     }
     // the host side is untouched
-    assert_eq!(files_below(&host), vec!["sub".to_string(), "sub/secret.txt".to_string()]);
+    assert_eq!(
+        files_below(&host),
+        vec!["sub".to_string(), "sub/secret.txt".to_string()]
+    );
     // the volume is mounted where the link leads inside the container (docker: in-root)
-    let o = d.berth(&["run", "--rm", "volimg", "sh", "-c", &format!("echo x > /a/sub/y && ls {h}/sub")]);
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "volimg",
+        "sh",
+        "-c",
+        &format!("echo x > /a/sub/y && ls {h}/sub"),
+    ]);
     assert!(o.status.success(), "{} {}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains('y'), "{}", stdout(&o));
     assert!(!host.join("sub/y").exists());
@@ -237,7 +300,14 @@ fn volume_copy_up_does_not_follow_an_image_symlink_to_the_host() {
 /// root's capabilities (it looks the program up with CAP_DAC_OVERRIDE), the shell does not.
 fn as_nobody(args: &[&str]) -> std::process::Output {
     Command::new("setpriv")
-        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "--"])
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "--",
+        ])
         .args(["/bin/sh", "-c", "exec \"$0\" \"$@\""])
         .args(args)
         .output()
@@ -306,7 +376,9 @@ fn data_root_is_closed_to_other_host_users() {
     }
     // the exec root (bundles: the spec with the env)
     let run = d.root.join("run");
-    if as_nobody(&["ls", run.join("containers").to_str().unwrap()]).status.success()
+    if as_nobody(&["ls", run.join("containers").to_str().unwrap()])
+        .status
+        .success()
         || as_nobody(&["ls", run.to_str().unwrap()]).status.success()
     {
         open.push(format!("ls {}", run.display()));
@@ -333,7 +405,11 @@ fn existing_data_root_modes_are_fixed_at_start() {
     }
     let d = Daemon::start_on(&d.root);
     let mode = |s: &str| {
-        std::fs::metadata(data.join(s)).unwrap().permissions().mode() & 0o7777
+        std::fs::metadata(data.join(s))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
     };
     assert_eq!(mode(""), 0o711);
     assert_eq!(mode("containers"), 0o710);
@@ -351,8 +427,19 @@ fn mount_point_directories_are_0755() {
     let src = d.root.join("bindsrc");
     std::fs::create_dir_all(&src).unwrap();
     let o = d.berth(&[
-        "run", "--rm", "-v", &format!("{}:/new/deep/mp", src.display()), "-v", "/anon/vol",
-        "busybox", "stat", "-c", "%n %a", "/new", "/new/deep", "/anon",
+        "run",
+        "--rm",
+        "-v",
+        &format!("{}:/new/deep/mp", src.display()),
+        "-v",
+        "/anon/vol",
+        "busybox",
+        "stat",
+        "-c",
+        "%n %a",
+        "/new",
+        "/new/deep",
+        "/anon",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     for line in stdout(&o).lines() {
@@ -367,7 +454,13 @@ fn trailing_slash_follows_a_link_and_cp_into_sys_is_a_client_error() {
     let d = Daemon::start();
     d.load_busybox();
     let o = d.berth(&[
-        "run", "-d", "--name", "tl", "busybox", "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "tl",
+        "busybox",
+        "sh",
+        "-c",
         "mkdir -p /target && ln -s /target /rootlink && sleep 300",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -379,10 +472,16 @@ fn trailing_slash_follows_a_link_and_cp_into_sys_is_a_client_error() {
     assert_eq!(st, 200, "{head}");
     let stat_line = head
         .lines()
-        .find(|l| l.to_ascii_lowercase().starts_with("x-docker-container-path-stat:"))
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("x-docker-container-path-stat:")
+        })
         .unwrap_or_default()
         .to_string();
-    let b64 = stat_line.split_once(':').map(|x| x.1.trim()).unwrap_or_default();
+    let b64 = stat_line
+        .split_once(':')
+        .map(|x| x.1.trim())
+        .unwrap_or_default();
     let decoded = Command::new("base64")
         .arg("-d")
         .stdin(std::process::Stdio::piped())
@@ -408,7 +507,11 @@ fn trailing_slash_follows_a_link_and_cp_into_sys_is_a_client_error() {
     // cp into the read-only /sys: refused as the client's fault (docker: 4xx), not a 500
     let tar = one_file_tar("x", b"x");
     let (st, _, body) = d.http_body("PUT", "/containers/tl/archive?path=/sys", &tar);
-    assert!((400..500).contains(&st), "{st} {}", String::from_utf8_lossy(&body));
+    assert!(
+        (400..500).contains(&st),
+        "{st} {}",
+        String::from_utf8_lossy(&body)
+    );
     let _ = d.berth(&["rm", "-f", "tl"]);
 }
 
@@ -417,10 +520,22 @@ fn put_status(sock: &str, container: &str, path: &str) -> (String, String) {
     let tar = std::env::temp_dir().join(format!("secfs-put-{}.tar", std::process::id()));
     std::fs::write(&tar, one_file_tar("x", b"x")).unwrap();
     let o = Command::new("curl")
-        .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--unix-socket", sock, "-X", "PUT"])
+        .args([
+            "-s",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            "--unix-socket",
+            sock,
+            "-X",
+            "PUT",
+        ])
         .args(["-H", "Content-Type: application/x-tar", "--data-binary"])
         .arg(format!("@{}", tar.display()))
-        .arg(format!("http://x/containers/{container}/archive?path={path}"))
+        .arg(format!(
+            "http://x/containers/{container}/archive?path={path}"
+        ))
         .output()
         .expect("curl");
     let _ = std::fs::remove_file(&tar);
@@ -443,7 +558,9 @@ fn cp_into_read_only_places_answers_like_docker() {
     let rodir = d.root.join("rovol");
     std::fs::create_dir_all(&rodir).unwrap();
     let bind = format!("{}:/ro:ro", rodir.display());
-    let args = ["run", "-d", "--name", "roc", "-v", &bind, "busybox", "sleep", "300"];
+    let args = [
+        "run", "-d", "--name", "roc", "-v", &bind, "busybox", "sleep", "300",
+    ];
     assert!(dk.docker(&args).status.success());
     assert!(d.berth(&args).status.success());
     let dsock = dk.root.join("d.sock");
@@ -451,9 +568,15 @@ fn cp_into_read_only_places_answers_like_docker() {
     // (the client's request, not a daemon fault)
     let theirs = put_status(dsock.to_str().unwrap(), "roc", "/ro");
     let ours = put_status(d.sock.to_str().unwrap(), "roc", "/ro");
-    assert!(theirs.1.contains("mounted volume is marked read-only"), "{theirs:?}");
+    assert!(
+        theirs.1.contains("mounted volume is marked read-only"),
+        "{theirs:?}"
+    );
     assert_eq!(ours.0, "403", "{ours:?}");
-    assert!(ours.1.contains("mounted volume is marked read-only"), "{ours:?}");
+    assert!(
+        ours.1.contains("mounted volume is marked read-only"),
+        "{ours:?}"
+    );
     // docker 20.10 answers 200 for /sys and writes into the rootfs directory hidden under
     // the container's sysfs (the file is nowhere the container can see); berth refuses with a
     // 4xx instead of the 500 it gave (issue 10, point 10)

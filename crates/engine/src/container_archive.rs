@@ -6,9 +6,9 @@
 
 use crate::container_fs::ChannelWriter;
 use crate::{Engine, Error, Result};
+use berth_util::inroot;
 use bytes::Bytes;
 use serde_json::{json, Value};
-use berth_util::inroot;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -365,10 +365,7 @@ fn append_tree_fd<W: std::io::Write>(
             let f = std::fs::File::from(inroot::reopen(&fd, libc::O_RDONLY)?);
             // exactly the size announced, however the file changes meanwhile
             let len = md.len();
-            let data = std::io::Read::chain(
-                std::io::Read::take(f, len),
-                std::io::repeat(0),
-            );
+            let data = std::io::Read::chain(std::io::Read::take(f, len), std::io::repeat(0));
             emit(b, &mut h, &name, None, std::io::Read::take(data, len))?;
         } else {
             emit(b, &mut h, &name, None, std::io::empty())?;

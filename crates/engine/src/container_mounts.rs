@@ -1,12 +1,12 @@
 //! Mounts: `-v`/`Binds`, `--mount`, `--tmpfs`, the image's and `Config.Volumes` anonymous
 //! volumes, `--volumes-from`; and the volume commands (`volume create/ls/inspect/rm/prune`).
 
-use std::os::fd::AsFd;
 use crate::{Engine, Error, Result};
 use berth_types::CreateRequest;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 /// One mount of a container, as inspect's `Mounts` shows it (plus what the engine needs).

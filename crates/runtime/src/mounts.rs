@@ -3,12 +3,12 @@
 use crate::sys::{self, check, cstr};
 use crate::{Error, Result};
 use berth_util::inroot;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount};
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fs;
 use std::io::ErrorKind;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 /// Resolves `path` as if `root` were `/`: symlinks (absolute or relative) and `..` never
@@ -231,7 +231,13 @@ pub(crate) fn mount_one(root: &Path, m: &Mount) -> Result<()> {
     }
     if opts.propagation != 0 {
         let mounted = reopen_mounted(root_fd, dest_in)?;
-        sys::mount(None, &inroot::fd_path(&mounted), None, opts.propagation, None)?;
+        sys::mount(
+            None,
+            &inroot::fd_path(&mounted),
+            None,
+            opts.propagation,
+            None,
+        )?;
     }
     Ok(())
 }

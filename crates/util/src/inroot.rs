@@ -53,7 +53,13 @@ pub fn open_root(root: &Path) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn openat2(dir: BorrowedFd, path: &Path, flags: i32, mode: u32, resolve: u64) -> io::Result<OwnedFd> {
+fn openat2(
+    dir: BorrowedFd,
+    path: &Path,
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
     let c = cstr(path.as_os_str())?;
     // SAFETY: open_how is plain data; zeroed then filled.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
@@ -168,7 +174,12 @@ fn mkdir_all_depth(root: BorrowedFd, rel: &Path, mode: u32, depth: u32) -> io::R
                 let mut buf = vec![0u8; libc::PATH_MAX as usize];
                 // SAFETY: valid fd, empty C string, buffer with its length.
                 let n = unsafe {
-                    libc::readlinkat(link.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+                    libc::readlinkat(
+                        link.as_raw_fd(),
+                        name.as_ptr(),
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                    )
                 };
                 if n < 0 {
                     return Err(e);
@@ -272,7 +283,12 @@ where
     }
     let c = cstr(root.as_os_str())?;
     // SAFETY: valid C string; the fd is owned right away.
-    let top = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    let top = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
     if top < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -281,7 +297,9 @@ where
     let mut stack: Stack = Vec::new();
     one(&mut visit, top, PathBuf::new(), &mut stack)?;
     while let Some((parent, rel)) = stack.pop() {
-        let Some(name) = rel.file_name() else { continue };
+        let Some(name) = rel.file_name() else {
+            continue;
+        };
         let name = cstr(name)?;
         // SAFETY: valid fd and C string; the fd is owned right away.
         let fd = unsafe {
@@ -326,14 +344,31 @@ mod tests {
         symlink("loop", root.join("loop")).unwrap();
         let r = open_root(&root).unwrap();
         let dir = libc::O_PATH | libc::O_DIRECTORY;
-        assert_eq!(real(&open_in_root(r.as_fd(), Path::new("/a/abs"), dir).unwrap()), root.join("etc"));
-        assert_eq!(real(&open_in_root(r.as_fd(), Path::new("/a/up/etc"), dir).unwrap()), root.join("etc"));
-        assert_eq!(real(&open_in_root(r.as_fd(), Path::new("../../a/rel"), dir).unwrap()), root.join("a/b"));
-        assert_eq!(real(&open_in_root(r.as_fd(), Path::new("/"), dir).unwrap()), root);
+        assert_eq!(
+            real(&open_in_root(r.as_fd(), Path::new("/a/abs"), dir).unwrap()),
+            root.join("etc")
+        );
+        assert_eq!(
+            real(&open_in_root(r.as_fd(), Path::new("/a/up/etc"), dir).unwrap()),
+            root.join("etc")
+        );
+        assert_eq!(
+            real(&open_in_root(r.as_fd(), Path::new("../../a/rel"), dir).unwrap()),
+            root.join("a/b")
+        );
+        assert_eq!(
+            real(&open_in_root(r.as_fd(), Path::new("/"), dir).unwrap()),
+            root
+        );
         let e = open_in_root(r.as_fd(), Path::new("/loop/x"), dir).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
         // O_NOFOLLOW: the link itself
-        let l = open_in_root(r.as_fd(), Path::new("/a/abs"), libc::O_PATH | libc::O_NOFOLLOW).unwrap();
+        let l = open_in_root(
+            r.as_fd(),
+            Path::new("/a/abs"),
+            libc::O_PATH | libc::O_NOFOLLOW,
+        )
+        .unwrap();
         let st = std::fs::metadata(fd_path(&l)).ok();
         assert!(st.is_none() || real(&l) == root.join("a/abs"));
         let (p, n) = open_parent_in_root(r.as_fd(), Path::new("/a/abs/x")).unwrap();
@@ -355,7 +390,10 @@ mod tests {
         let r = open_root(&root).unwrap();
         // dangling inside the root: its target is made inside the root, nothing on the host
         let fd = mkdir_all_in_root(r.as_fd(), Path::new("/esc/x/y"), 0o755).unwrap();
-        assert_eq!(real(&fd), root.join(outside.strip_prefix("/").unwrap()).join("x/y"));
+        assert_eq!(
+            real(&fd),
+            root.join(outside.strip_prefix("/").unwrap()).join("x/y")
+        );
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
         symlink("../rel/target", root.join("relink")).unwrap();
         std::fs::create_dir_all(root.join("sub")).unwrap();
@@ -366,7 +404,10 @@ mod tests {
         assert_eq!(real(&fd), root.join("nowhere/q"));
         let fd = mkdir_all_in_root(r.as_fd(), Path::new("/esc/x/y"), 0o755).unwrap();
         assert!(real(&fd).starts_with(&root), "{:?}", real(&fd));
-        assert!(root.join(outside.strip_prefix("/").unwrap()).join("x/y").is_dir());
+        assert!(root
+            .join(outside.strip_prefix("/").unwrap())
+            .join("x/y")
+            .is_dir());
         assert!(!outside.join("x").exists());
         let f = create_file_in_root(r.as_fd(), Path::new("/esc/f"), 0o644).unwrap();
         assert!(real(&f).starts_with(&root));
@@ -383,7 +424,10 @@ mod tests {
         let mut seen = Vec::new();
         walk_dirs(&root, |dir, rel| {
             let mut kids = Vec::new();
-            let mut names: Vec<_> = std::fs::read_dir(dir)?.flatten().map(|e| e.file_name()).collect();
+            let mut names: Vec<_> = std::fs::read_dir(dir)?
+                .flatten()
+                .map(|e| e.file_name())
+                .collect();
             names.sort();
             for n in names {
                 seen.push(rel.join(&n).display().to_string());
