@@ -544,6 +544,31 @@ fn put_status(sock: &str, container: &str, path: &str) -> (String, String) {
     (code.to_string(), body.to_string())
 }
 
+/// The decoded `X-Docker-Container-Path-Stat` of `HEAD …/archive?path=` on any engine socket.
+fn head_stat(sock: &str, container: &str, path: &str) -> serde_json::Value {
+    let o = Command::new("curl")
+        .args(["-s", "-I", "--unix-socket", sock])
+        .arg(format!(
+            "http://x/containers/{container}/archive?path={path}"
+        ))
+        .output()
+        .expect("curl");
+    let head = stdout(&o);
+    let b64 = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("x-docker-container-path-stat")
+                .then(|| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    let dec = Command::new("sh")
+        .args(["-c", "printf %s \"$0\" | base64 -d", &b64])
+        .output()
+        .expect("base64");
+    serde_json::from_slice(&dec.stdout).unwrap_or(serde_json::Value::Null)
+}
+
 /// Point 10, side by side with a private dockerd: `cp` into a `:ro` volume and into `/sys`
 /// (read-only in the container).
 #[test]
@@ -585,5 +610,27 @@ fn cp_into_read_only_places_answers_like_docker() {
     eprintln!("PUT /sys: docker {theirs:?} berth {ours:?}");
     assert_eq!(ours.0, "403", "{ours:?}");
     assert!(ours.1.contains("read-only file system"), "{ours:?}");
+    // HEAD on a link with and without a trailing slash: the same stat as docker's
+    let mk = [
+        "exec",
+        "roc",
+        "sh",
+        "-c",
+        "mkdir -p /target && ln -s /target /rootlink",
+    ];
+    assert!(dk.docker(&mk).status.success());
+    assert!(d.berth(&mk).status.success());
+    for path in ["/rootlink/", "/rootlink"] {
+        let theirs = head_stat(dsock.to_str().unwrap(), "roc", path);
+        let ours = head_stat(d.sock.to_str().unwrap(), "roc", path);
+        assert!(theirs["mode"].is_u64(), "docker's HEAD {path}: {theirs}");
+        eprintln!("HEAD {path}: docker {theirs} berth {ours}");
+        for k in ["name", "mode", "linkTarget"] {
+            assert_eq!(
+                ours[k], theirs[k],
+                "HEAD {path} {k}: docker {theirs} berth {ours}"
+            );
+        }
+    }
     let _ = d.berth(&["rm", "-f", "roc"]);
 }
