@@ -1,12 +1,16 @@
 //! `cp`: `/containers/{id}/archive` HEAD (stat), GET (tar out), PUT (tar in). Paths resolve
-//! inside the container's root like a chroot: a symlink to `/etc` or `../../..` never reaches
-//! the host. A running container is reached through `/proc/<pid>/root` (its volumes included);
+//! inside the container's root like a chroot, by the kernel (`berth_util::inroot`,
+//! `RESOLVE_IN_ROOT`): a symlink to `/etc` or `../../..`, even one swapped in by the container
+//! while the copy runs, never reaches the host. A running container is reached through `/proc/<pid>/root` (its volumes included);
 //! a stopped one through its mounted overlay.
 
 use crate::container_fs::ChannelWriter;
 use crate::{Engine, Error, Result};
+use berth_util::inroot;
 use bytes::Bytes;
 use serde_json::{json, Value};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,11 +46,27 @@ pub fn go_file_mode(md: &std::fs::Metadata) -> u32 {
     m
 }
 
-/// The path in the container as the host reaches it, the last component not followed.
+/// A container's root, opened: every path below is resolved from it with `RESOLVE_IN_ROOT`.
 pub(crate) struct Resolved {
-    pub host: PathBuf,
-    /// the root it lives under, to unmount afterwards if we mounted it
+    root: OwnedFd,
+    /// the container whose overlay we mounted for this, to unmount afterwards
     unmount: Option<String>,
+}
+
+/// `cp`'s reading of a path: a trailing `/` or `/.` follows the last link (docker's
+/// `PreserveTrailingDotOrSeparator`), otherwise the last component is not followed.
+fn follows_last(path: &str) -> bool {
+    path == "." || path.ends_with('/') || path.ends_with("/.")
+}
+
+fn io_meta(fd: &OwnedFd) -> std::io::Result<std::fs::Metadata> {
+    std::fs::File::from(fd.try_clone()?).metadata()
+}
+
+/// The target of the symlink opened (`O_PATH | O_NOFOLLOW`) as `fd`.
+fn read_link_fd(fd: &OwnedFd) -> std::io::Result<PathBuf> {
+    let t = nix::fcntl::readlinkat(fd, "").map_err(std::io::Error::from)?;
+    Ok(PathBuf::from(t))
 }
 
 impl Engine {
@@ -59,17 +79,21 @@ impl Engine {
         Ok((merged, Some(c.id.clone())))
     }
 
-    fn resolve(&self, name_or_id: &str, path: &str) -> Result<(Arc<crate::Container>, Resolved)> {
+    fn open_container_root(&self, name_or_id: &str) -> Result<(Arc<crate::Container>, Resolved)> {
         let c = self.get_container(name_or_id)?;
         let (root, unmount) = self.container_root(&c)?;
-        let p = Path::new(path);
-        let host = match (p.parent(), p.file_name()) {
-            (Some(parent), Some(name)) => berth_runtime::mounts::resolve_in_root(&root, parent)
-                .map_err(|e| Error::InvalidParameter(e.to_string()))?
-                .join(name),
-            _ => root.clone(),
+        let fd = match inroot::open_root(&root) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let r = Resolved {
+                    root: inroot::open_root(Path::new("/"))?,
+                    unmount,
+                };
+                self.release(&r);
+                return Err(e.into());
+            }
         };
-        Ok((c, Resolved { host, unmount }))
+        Ok((c, Resolved { root: fd, unmount }))
     }
 
     fn release(&self, r: &Resolved) {
@@ -91,40 +115,58 @@ impl Engine {
         ))
     }
 
+    fn lookup_err(c: &crate::Container, path: &str, e: std::io::Error) -> Error {
+        match e.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => Self::not_found(c, path),
+            _ => Error::InvalidParameter(format!("{path}: {e}")),
+        }
+    }
+
+    /// The entry at `path` in the root, `O_PATH` (a symlink itself unless `follows_last`).
+    fn open_entry(c: &crate::Container, r: &Resolved, path: &str) -> Result<OwnedFd> {
+        let flags = if follows_last(path) {
+            libc::O_PATH
+        } else {
+            libc::O_PATH | libc::O_NOFOLLOW
+        };
+        inroot::open_in_root(r.root.as_fd(), Path::new(path), flags)
+            .map_err(|e| Self::lookup_err(c, path, e))
+    }
+
+    fn stat_json(path: &str, fd: &OwnedFd) -> std::io::Result<Value> {
+        let md = io_meta(fd)?;
+        let link = if md.file_type().is_symlink() {
+            read_link_fd(fd)
+                .map(|l| l.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        // Go's filepath.Base: `/tmp/d/.` is "." (its archive holds `./…`, the contents)
+        let name = if path == "." || path.ends_with("/.") {
+            ".".to_string()
+        } else {
+            Path::new(path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "/".into())
+        };
+        let mtime = std::time::UNIX_EPOCH
+            + std::time::Duration::new(md.mtime().max(0) as u64, md.mtime_nsec() as u32);
+        Ok(json!({
+            "name": name,
+            "size": md.len(),
+            "mode": go_file_mode(&md),
+            "mtime": crate::timefmt::format_rfc3339_nanos(Some(mtime)),
+            "linkTarget": link
+        }))
+    }
+
     /// `HEAD …/archive`: docker's path stat JSON.
     pub fn archive_stat(&self, name_or_id: &str, path: &str) -> Result<Value> {
-        let (c, r) = self.resolve(name_or_id, path)?;
-        let out = (|| {
-            let md = r
-                .host
-                .symlink_metadata()
-                .map_err(|_| Self::not_found(&c, path))?;
-            let link = if md.file_type().is_symlink() {
-                std::fs::read_link(&r.host)
-                    .map(|l| l.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            } else {
-                String::new()
-            };
-            // Go's filepath.Base: `/tmp/d/.` is "." (its archive holds `./…`, the contents)
-            let name = if path == "." || path.ends_with("/.") {
-                ".".to_string()
-            } else {
-                Path::new(path)
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "/".into())
-            };
-            let mtime = std::time::UNIX_EPOCH
-                + std::time::Duration::new(md.mtime().max(0) as u64, md.mtime_nsec() as u32);
-            Ok(json!({
-                "name": name,
-                "size": md.len(),
-                "mode": go_file_mode(&md),
-                "mtime": crate::timefmt::format_rfc3339_nanos(Some(mtime)),
-                "linkTarget": link
-            }))
-        })();
+        let (c, r) = self.open_container_root(name_or_id)?;
+        let out = Self::open_entry(&c, &r, path)
+            .and_then(|fd| Self::stat_json(path, &fd).map_err(|_| Self::not_found(&c, path)));
         self.release(&r);
         out
     }
@@ -135,10 +177,24 @@ impl Engine {
         name_or_id: &str,
         path: &str,
     ) -> Result<(Value, mpsc::Receiver<Bytes>)> {
-        let stat = self.archive_stat(name_or_id, path)?;
-        let (_c, r) = self.resolve(name_or_id, path)?;
+        let (c, r) = self.open_container_root(name_or_id)?;
+        let opened = Self::open_entry(&c, &r, path).and_then(|fd| {
+            let stat = Self::stat_json(path, &fd).map_err(|_| Self::not_found(&c, path))?;
+            Ok((fd, stat))
+        });
+        let (top, stat) = match opened {
+            Ok(x) => x,
+            Err(e) => {
+                self.release(&r);
+                return Err(e);
+            }
+        };
         let base = stat["name"].as_str().unwrap_or(".").to_string();
-        let base = if base == "/" { ".".to_string() } else { base };
+        let base = if base == "/" || base == "." {
+            "./".to_string()
+        } else {
+            base
+        };
         let (tx, rx) = mpsc::channel(8);
         let engine = self.clone();
         tokio::task::spawn_blocking(move || {
@@ -148,15 +204,7 @@ impl Engine {
             };
             let res = (|| -> std::io::Result<()> {
                 let mut b = tar::Builder::new(&mut w);
-                b.follow_symlinks(false);
-                b.mode(tar::HeaderMode::Complete);
-                if base == "." {
-                    append_contents(&mut b, &r.host)?;
-                } else if r.host.symlink_metadata()?.is_dir() {
-                    b.append_dir_all(&base, &r.host)?;
-                } else {
-                    b.append_path_with_name(&r.host, &base)?;
-                }
+                append_tree_fd(&mut b, top, &base)?;
                 b.finish()
             })();
             let _ = std::io::Write::flush(&mut w);
@@ -168,36 +216,27 @@ impl Engine {
         Ok((stat, rx))
     }
 
-    /// `PUT …/archive`: extracts a tar into the directory at `path`. The tar is checked
-    /// (no absolute or `..` entries) before anything is written.
+    /// `PUT …/archive`: extracts a tar into the directory at `path` (links followed, inside
+    /// the root). The tar is checked (no absolute or `..` entries) before anything is written;
+    /// every entry is then created relative to the directory opened in the root.
     pub fn archive_put(&self, name_or_id: &str, path: &str, staged: &Path) -> Result<()> {
         berth_snapshot::validate_tar(std::io::BufReader::new(std::fs::File::open(staged)?))?;
-        let (c, r) = self.resolve(name_or_id, path)?;
+        let (c, r) = self.open_container_root(name_or_id)?;
         let out = (|| {
-            let host = if r
-                .host
-                .symlink_metadata()
-                .map(|m| m.file_type().is_symlink())
-                .unwrap_or(false)
-            {
-                // a symlink to a directory: follow it, still inside the root
-                let root = self.container_root(&c)?.0;
-                berth_runtime::mounts::resolve_in_root(&root, Path::new(path))
-                    .map_err(|e| Error::InvalidParameter(e.to_string()))?
-            } else {
-                r.host.clone()
-            };
-            let md = host.metadata().map_err(|_| Self::not_found(&c, path))?;
-            if !md.is_dir() {
+            let fd = inroot::open_in_root(r.root.as_fd(), Path::new(path), libc::O_PATH)
+                .map_err(|e| Self::lookup_err(&c, path, e))?;
+            if !io_meta(&fd)?.is_dir() {
                 return Err(Error::InvalidParameter(
                     "extraction point is not a directory".into(),
                 ));
             }
-            berth_snapshot::extract_into_mapped(
-                &host,
+            let dir = inroot::reopen(&fd, libc::O_RDONLY | libc::O_DIRECTORY)?;
+            berth_snapshot::extract_into_fd(
+                dir,
                 std::io::BufReader::new(std::fs::File::open(staged)?),
                 self.snaps.id_maps(),
-            )?;
+            )
+            .map_err(|e| put_error(&c, path, e))?;
             Ok(())
         })();
         self.release(&r);
@@ -205,66 +244,170 @@ impl Engine {
     }
 }
 
-/// The archive of `dir/.`: entries named `./`, `./x`, … as docker's (the
-/// tar crate's path setters would drop the leading `./`).
-fn append_contents<W: std::io::Write>(b: &mut tar::Builder<W>, dir: &Path) -> std::io::Result<()> {
-    let root_dev = dir.metadata()?.dev();
-    let mut stack = vec![(dir.to_path_buf(), "./".to_string())];
-    while let Some((p, name)) = stack.pop() {
-        // the top is followed: a running container's root is /proc/<pid>/root
-        let md = if name == "./" {
-            p.metadata()?
-        } else {
-            p.symlink_metadata()?
+/// A write refused by the filesystem itself (a read-only mount such as `/sys` or a `:ro`
+/// volume): the client's request, not a daemon fault. Docker answers a `:ro` volume with this
+/// text (as a 500) and writes `/sys` into the rootfs directory hidden under the mount.
+fn put_error(c: &crate::Container, path: &str, e: berth_snapshot::Error) -> Error {
+    let errno = match &e {
+        berth_snapshot::Error::Sys(n) => Some(*n as i32),
+        berth_snapshot::Error::Io(io) => io.raw_os_error(),
+        _ => None,
+    };
+    if errno != Some(libc::EROFS) {
+        return e.into();
+    }
+    let rec = c.record();
+    let clean = Path::new(path);
+    let in_ro_volume = rec
+        .mounts
+        .iter()
+        .any(|m| !m.rw && clean.starts_with(Path::new(&m.destination)));
+    let ro_root = rec
+        .host_config
+        .extra
+        .get("ReadonlyRootfs")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if in_ro_volume {
+        Error::Forbidden("mounted volume is marked read-only".into())
+    } else if ro_root {
+        Error::Forbidden("container rootfs is marked read-only".into())
+    } else {
+        Error::Forbidden(format!(
+            "cannot copy to {path} in container {}: read-only file system",
+            c.name()
+        ))
+    }
+}
+
+/// One entry to archive: opened lazily from its parent directory (held open for reading).
+struct Pending {
+    parent: Option<std::rc::Rc<OwnedFd>>,
+    name: std::ffi::OsString,
+    tar_name: String,
+}
+
+/// Archives the tree at `top` (opened `O_PATH`) under `base` (`./` for "the contents",
+/// docker's `dir/.`). Everything below is opened from its parent's descriptor with
+/// `O_NOFOLLOW`: no path is resolved twice, no link is followed.
+fn append_tree_fd<W: std::io::Write>(
+    b: &mut tar::Builder<W>,
+    top: OwnedFd,
+    base: &str,
+) -> std::io::Result<()> {
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::Mode;
+    let root_dev = io_meta(&top)?.dev();
+    let mut first = Some(top);
+    let mut stack = vec![Pending {
+        parent: None,
+        name: std::ffi::OsString::new(),
+        tar_name: base.to_string(),
+    }];
+    while let Some(p) = stack.pop() {
+        let fd = match (first.take(), &p.parent) {
+            (Some(fd), _) => fd,
+            (None, Some(dir)) => match openat(
+                dir.as_ref(),
+                p.name.as_os_str(),
+                OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(fd) => fd,
+                // removed while we walked: as if it never was
+                Err(nix::errno::Errno::ENOENT) => continue,
+                Err(e) => return Err(e.into()),
+            },
+            (None, None) => continue,
         };
+        let md = io_meta(&fd)?;
+        let ft = md.file_type();
+        if ft.is_socket() {
+            continue;
+        }
+        let mut name = p.tar_name.clone();
+        if md.is_dir() && !name.ends_with('/') {
+            name.push('/');
+        }
         let mut h = tar::Header::new_gnu();
         h.set_metadata_in_mode(&md, tar::HeaderMode::Complete);
-        if md.is_dir() && !pseudo_mount(&p, &md, root_dev) {
-            let mut kids: Vec<_> = std::fs::read_dir(&p)?
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name())
-                .collect();
-            kids.sort();
-            for k in kids.into_iter().rev() {
-                let n = format!("{}{}", name, k.to_string_lossy());
-                let n = if p.join(&k).symlink_metadata()?.is_dir() {
-                    format!("{n}/")
-                } else {
-                    n
-                };
-                stack.push((p.join(&k), n));
+        if md.is_dir() {
+            emit(b, &mut h, &name, None, std::io::empty())?;
+            let is_dev_dir = p.name.as_os_str() == "dev";
+            if pseudo_mount(&fd, &md, root_dev, is_dev_dir) {
+                continue;
             }
-        }
-        if md.file_type().is_socket() {
-            continue;
-        }
-        if name.len() > 100 {
-            // too long for the plain header: a GNU long name (without `./`)
-            b.append_path_with_name(&p, name.trim_start_matches("./"))?;
-            continue;
-        }
-        h.as_old_mut().name = [0; 100];
-        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
-        if md.file_type().is_symlink() {
-            h.set_link_name(std::fs::read_link(&p)?)?;
-        }
-        h.set_cksum();
-        if md.is_file() {
-            b.append(&h, std::fs::File::open(&p)?)?;
+            let rd = inroot::reopen(&fd, libc::O_RDONLY | libc::O_DIRECTORY)?;
+            let mut kids: Vec<std::ffi::OsString> = Vec::new();
+            {
+                let mut d = nix::dir::Dir::from_fd(rd.try_clone()?)?;
+                for e in d.iter() {
+                    let e = e?;
+                    let n = e.file_name().to_bytes();
+                    if n != b"." && n != b".." {
+                        kids.push(std::ffi::OsStr::from_bytes(n).to_os_string());
+                    }
+                }
+            }
+            kids.sort();
+            let rd = std::rc::Rc::new(rd);
+            for k in kids.into_iter().rev() {
+                let tar_name = format!("{name}{}", k.to_string_lossy());
+                stack.push(Pending {
+                    parent: Some(rd.clone()),
+                    name: k,
+                    tar_name,
+                });
+            }
+        } else if ft.is_symlink() {
+            let target = read_link_fd(&fd)?;
+            emit(b, &mut h, &name, Some(&target), std::io::empty())?;
+        } else if ft.is_file() {
+            let f = std::fs::File::from(inroot::reopen(&fd, libc::O_RDONLY)?);
+            // exactly the size announced, however the file changes meanwhile
+            let len = md.len();
+            let data = std::io::Read::chain(std::io::Read::take(f, len), std::io::repeat(0));
+            emit(b, &mut h, &name, None, std::io::Read::take(data, len))?;
         } else {
-            b.append(&h, std::io::empty())?;
+            emit(b, &mut h, &name, None, std::io::empty())?;
         }
     }
     Ok(())
 }
 
+/// Appends one header: names as docker writes them (`./x`, the tar crate's path setters would
+/// drop the `./`), GNU long names when too long for the plain header.
+fn emit<W: std::io::Write>(
+    b: &mut tar::Builder<W>,
+    h: &mut tar::Header,
+    name: &str,
+    link: Option<&Path>,
+    data: impl std::io::Read,
+) -> std::io::Result<()> {
+    let link_fits = link.is_none_or(|l| l.as_os_str().len() <= 100);
+    if name.len() <= 100 && link_fits {
+        h.as_old_mut().name = [0; 100];
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        if let Some(l) = link {
+            h.set_link_name(l)?;
+        }
+        h.set_cksum();
+        return b.append(h, data);
+    }
+    let short = name.trim_start_matches("./");
+    match link {
+        Some(l) => b.append_link(h, short, l),
+        None => b.append_data(h, short, data),
+    }
+}
+
 /// A kernel filesystem mounted into a running container (/proc, /sys, /dev, …): docker
 /// archives the container's own files, where these are empty mount points.
-fn pseudo_mount(p: &Path, md: &std::fs::Metadata, root_dev: u64) -> bool {
+fn pseudo_mount(fd: &OwnedFd, md: &std::fs::Metadata, root_dev: u64, is_dev_dir: bool) -> bool {
     if md.dev() == root_dev {
         return false;
     }
-    let Ok(st) = nix::sys::statfs::statfs(p) else {
+    let Ok(st) = nix::sys::statfs::fstatfs(fd) else {
         return false;
     };
     const KERNEL_FS: [i64; 9] = [
@@ -280,7 +423,7 @@ fn pseudo_mount(p: &Path, md: &std::fs::Metadata, root_dev: u64) -> bool {
     ];
     #[allow(clippy::unnecessary_cast)] // the word's width differs between targets
     let t = st.filesystem_type().0 as i64;
-    KERNEL_FS.contains(&t) && (t != 0x0102_1994 || p.ends_with("dev"))
+    KERNEL_FS.contains(&t) && (t != 0x0102_1994 || is_dev_dir)
 }
 
 impl Engine {

@@ -62,14 +62,15 @@ pub(crate) fn changes(upper: &Path, lowers: &[PathBuf]) -> Vec<(String, u8)> {
             .any(|l| l.join(rel).symlink_metadata().is_ok())
     };
     let mut out = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(upper.join(&rel)) else {
-            continue;
+    // by descriptor: a running container cannot swap a directory for a link to the host
+    let walked = berth_util::inroot::walk_dirs(upper, |dir, rel| {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return Ok(Vec::new());
         };
+        let mut subdirs = Vec::new();
         for e in rd.flatten() {
             let r = rel.join(e.file_name());
-            let Ok(md) = e.path().symlink_metadata() else {
+            let Ok(md) = dir.join(e.file_name()).symlink_metadata() else {
                 continue;
             };
             let shown = format!("/{}", r.display());
@@ -81,10 +82,14 @@ pub(crate) fn changes(upper: &Path, lowers: &[PathBuf]) -> Vec<(String, u8)> {
                 1
             };
             if md.is_dir() && kind != 2 {
-                stack.push(r);
+                subdirs.push(e.file_name());
             }
             out.push((shown, kind));
         }
+        Ok(subdirs)
+    });
+    if let Err(e) = walked {
+        tracing::debug!(upper = %upper.display(), error = %e, "changes walk");
     }
     out.retain(|(p, _)| {
         !ENGINE_PATHS.contains(&p.as_str())

@@ -6,6 +6,7 @@ use berth_types::CreateRequest;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 /// One mount of a container, as inspect's `Mounts` shows it (plus what the engine needs).
@@ -374,15 +375,22 @@ impl Engine {
             if !m.copy_pending || !berth_volume::is_empty_dir(&m.source) {
                 continue;
             }
-            let src = rootfs.join(m.destination.trim_start_matches('/'));
-            // never follow a symlink out of the rootfs
-            if src
-                .symlink_metadata()
-                .map(|md| md.is_dir())
-                .unwrap_or(false)
-            {
-                berth_volume::copy_tree(&src, &m.source)?;
-            }
+            // the path as the container sees it: links followed inside the rootfs only (where
+            // the runtime mounts the volume), never out to the host
+            let root = berth_util::inroot::open_root(rootfs)?;
+            let src = match berth_util::inroot::open_in_root(
+                root.as_fd(),
+                Path::new(&m.destination),
+                libc::O_PATH | libc::O_DIRECTORY,
+            ) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    tracing::debug!(dest = %m.destination, error = %e, "no image content to copy up");
+                    continue;
+                }
+            };
+            // below the opened directory nothing is followed (copy_tree)
+            berth_volume::copy_tree(&berth_util::inroot::fd_path(&src), &m.source)?;
         }
         c.update(|r| r.mounts.iter_mut().for_each(|m| m.copy_pending = false));
         c.save(&self.container_dir(&c.id))?;

@@ -156,10 +156,9 @@ impl Engine {
         upper: &Path,
         lowers: &[std::path::PathBuf],
     ) -> Result<()> {
-        let mut stack = vec![std::path::PathBuf::new()];
-        while let Some(rel) = stack.pop() {
-            let dir = upper.join(&rel);
-            let mut names: Vec<_> = std::fs::read_dir(&dir)?
+        // by descriptor (a container committed without pause keeps running)
+        berth_util::inroot::walk_dirs(upper, |dir, rel| {
+            let mut names: Vec<_> = std::fs::read_dir(dir)?
                 .map(|e| e.map(|e| e.file_name()))
                 .collect::<std::io::Result<_>>()?;
             names.sort();
@@ -168,7 +167,11 @@ impl Engine {
                 let r = rel.join(&n);
                 let p = dir.join(&n);
                 let rs = r.to_string_lossy();
-                let md = p.symlink_metadata()?;
+                let md = match p.symlink_metadata() {
+                    Ok(md) => md,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
                 if maybe_placeholder(&rs) {
                     let in_lower = lowers.iter().any(|l| l.join(&r).symlink_metadata().is_ok());
                     if engine_placeholder(&rs, &md, in_lower) {
@@ -191,11 +194,11 @@ impl Engine {
                         let name = r.join(".wh..wh..opq");
                         out.data(&mut file_header(0), name.as_os_str().as_bytes(), &[])?;
                     }
-                    subdirs.push(r);
+                    subdirs.push(n);
                 }
             }
-            stack.extend(subdirs.into_iter().rev());
-        }
+            Ok(subdirs)
+        })?;
         Ok(())
     }
 

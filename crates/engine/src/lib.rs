@@ -162,15 +162,7 @@ impl Engine {
     /// container back; live shims are reconnected, dead ones give their recorded exit.
     pub async fn open(cfg: Config) -> Result<Arc<Engine>> {
         seccomp::set_daemon_no_new_privileges(cfg.no_new_privileges);
-        for d in [
-            cfg.data_root.join("containers"),
-            cfg.data_root.join("image"),
-            cfg.data_root.join("overlay2"),
-            cfg.data_root.join("tmp"),
-            cfg.exec_root.join("containers"),
-        ] {
-            std::fs::create_dir_all(&d)?;
-        }
+        fsutil::secure_roots(&cfg.data_root, &cfg.exec_root)?;
         let images = berth_image::ImageStore::open(&cfg.data_root.join("image"))?;
         let snaps = berth_snapshot::Snapshotter::open(&cfg.data_root.join("overlay2"))?
             .with_id_maps(cfg.userns.clone());

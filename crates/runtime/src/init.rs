@@ -249,6 +249,12 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
             libc::MS_BIND | libc::MS_REC,
             None,
         )?;
+        // the host sees the rootfs `nosuid` (snapshot mounts it so: a set-uid binary the
+        // container made is no way up for a host user); the container's own view honours
+        // set-uid as docker's does. Best effort: a user namespace may hold the flag locked.
+        if let Err(e) = sys::mount(None, ctx.root, None, libc::MS_BIND | libc::MS_REMOUNT, None) {
+            tracing::debug!("rootfs suid remount: {e}");
+        }
         let mut dev_tmpfs = false;
         for m in spec.mounts().as_deref().unwrap_or(&[]) {
             mounts::mount_one(ctx.root, m, in_userns)?;
@@ -269,9 +275,9 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
             let extra = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
             mounts::create_devices(ctx.root, extra, in_userns)?;
         }
-        let cwd = mounts::resolve_in_root(ctx.root, process.cwd())?;
-        if !cwd.exists() {
-            let _ = std::fs::create_dir_all(&cwd);
+        if let Err(e) = mounts::make_cwd(ctx.root, process.cwd()) {
+            // chdir after pivot_root reports the missing directory as docker does
+            tracing::debug!("working directory: {e}");
         }
         mounts::pivot_root(ctx.root)?;
         // before /proc/sys turns read-only; through the container's /proc only

@@ -3,11 +3,13 @@
 use crate::cgroups::Hierarchy;
 use crate::sys::{self, check, cstr};
 use crate::{Error, Result};
+use berth_util::inroot;
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount};
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fs;
 use std::io::ErrorKind;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 /// Resolves `path` as if `root` were `/`: symlinks (absolute or relative) and `..` never
@@ -147,21 +149,36 @@ fn mkdir_all(p: &Path) -> Result<()> {
     fs::create_dir_all(p).map_err(|e| Error::Sys(format!("mkdir {}: {e}", p.display())))
 }
 
-fn touch(p: &Path) -> Result<()> {
-    if let Some(parent) = p.parent() {
-        mkdir_all(parent)?;
-    }
-    match fs::OpenOptions::new().create(true).append(true).open(p) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == ErrorKind::IsADirectory => Ok(()),
-        Err(e) => Err(Error::Sys(format!("create {}: {e}", p.display()))),
-    }
+fn in_root_err(what: &str, dest: &Path, e: std::io::Error) -> Error {
+    Error::Sys(format!("{what} {} in the rootfs: {e}", dest.display()))
 }
 
-/// Performs one spec mount inside `root` (before pivot_root).
+/// The mount point `dest` inside `root`, created if missing (directories 0755 as docker's,
+/// files 0755 as runc's) and opened with every step resolved inside the root
+/// (`RESOLVE_IN_ROOT`): a link in the rootfs or in a volume shared with another container,
+/// swapped while we work, cannot make the mount land on the host (CVE-2021-30465 class).
+pub(crate) fn open_mount_point(root: BorrowedFd, dest: &Path, dir: bool) -> Result<OwnedFd> {
+    let r = if dir {
+        inroot::mkdir_all_in_root(root, dest, 0o755)
+    } else {
+        inroot::create_file_in_root(root, dest, 0o755)
+    };
+    r.map_err(|e| in_root_err("mount point", dest, e))
+}
+
+/// Reopens the mount point after mounting on it: the new descriptor is the mount's root
+/// (the old one still names the directory underneath).
+fn reopen_mounted(root: BorrowedFd, dest: &Path) -> Result<OwnedFd> {
+    inroot::open_in_root(root, dest, libc::O_PATH).map_err(|e| in_root_err("open", dest, e))
+}
+
+/// Performs one spec mount inside `root` (before pivot_root). The target is reached through
+/// `/proc/self/fd/N` of a descriptor opened inside the root, never through a path walk.
 /// In a user namespace (`userns`), bind remounts keep the flags the kernel has locked.
 pub(crate) fn mount_one(root: &Path, m: &Mount, userns: bool) -> Result<()> {
-    let dest = resolve_in_root(root, m.destination())?;
+    let root_fd = inroot::open_root(root).map_err(|e| in_root_err("open", root, e))?;
+    let root_fd = root_fd.as_fd();
+    let dest_in = m.destination();
     let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
     let is_bind = typ == "bind" || opts.flags & libc::MS_BIND != 0;
@@ -174,28 +191,26 @@ pub(crate) fn mount_one(root: &Path, m: &Mount, userns: bool) -> Result<()> {
         })?;
         let md = fs::metadata(src)
             .map_err(|e| Error::Sys(format!("bind mount source {}: {e}", src.display())))?;
-        if md.is_dir() {
-            mkdir_all(&dest)?;
-        } else {
-            touch(&dest)?;
-        }
+        let target = open_mount_point(root_fd, dest_in, md.is_dir())?;
         sys::mount(
             Some(src),
-            &dest,
+            &inroot::fd_path(&target),
             None,
             libc::MS_BIND | (opts.flags & libc::MS_REC),
             None,
         )?;
         let extra = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
         if extra != 0 {
+            let mounted = reopen_mounted(root_fd, dest_in)?;
+            let at = inroot::fd_path(&mounted);
             let extra = if userns {
-                extra | crate::userns::locked_flags(&dest)?
+                extra | crate::userns::locked_flags(&at)?
             } else {
                 extra
             };
             sys::mount(
                 None,
-                &dest,
+                &at,
                 None,
                 libc::MS_BIND | libc::MS_REMOUNT | extra,
                 None,
@@ -204,14 +219,15 @@ pub(crate) fn mount_one(root: &Path, m: &Mount, userns: bool) -> Result<()> {
     } else if typ == "cgroup" || typ == "cgroup2" {
         // only the mount point now: the hierarchies are mounted by `mount_cgroups` once the
         // container is in its cgroup and cgroup namespace
-        mkdir_all(&dest)?;
+        open_mount_point(root_fd, dest_in, true)?;
         return Ok(());
     } else {
-        mkdir_all(&dest)?;
+        let target = open_mount_point(root_fd, dest_in, true)?;
+        let at = inroot::fd_path(&target);
         let src = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
         let r = sys::mount(
             Some(&src),
-            &dest,
+            &at,
             Some(typ).filter(|t| !t.is_empty()),
             opts.flags,
             Some(&opts.data),
@@ -222,15 +238,17 @@ pub(crate) fn mount_one(root: &Path, m: &Mount, userns: bool) -> Result<()> {
             Err(e) if userns && typ == "sysfs" && e.to_string().ends_with("(os error 1)") => {
                 sys::mount(
                     Some(Path::new("/sys")),
-                    &dest,
+                    &at,
                     None,
                     libc::MS_BIND | libc::MS_REC,
                     None,
                 )?;
-                let keep = crate::userns::locked_flags(&dest)?;
+                let mounted = reopen_mounted(root_fd, dest_in)?;
+                let at = inroot::fd_path(&mounted);
+                let keep = crate::userns::locked_flags(&at)?;
                 sys::mount(
                     None,
-                    &dest,
+                    &at,
                     None,
                     libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | keep | opts.flags,
                     None,
@@ -240,9 +258,24 @@ pub(crate) fn mount_one(root: &Path, m: &Mount, userns: bool) -> Result<()> {
         }
     }
     if opts.propagation != 0 {
-        sys::mount(None, &dest, None, opts.propagation, None)?;
+        let mounted = reopen_mounted(root_fd, dest_in)?;
+        sys::mount(
+            None,
+            &inroot::fd_path(&mounted),
+            None,
+            opts.propagation,
+            None,
+        )?;
     }
     Ok(())
+}
+
+/// The working directory inside `root`, created (0755) when missing, resolved in the root.
+pub(crate) fn make_cwd(root: &Path, cwd: &Path) -> Result<()> {
+    let root_fd = inroot::open_root(root).map_err(|e| in_root_err("open", root, e))?;
+    inroot::mkdir_all_in_root(root_fd.as_fd(), cwd, 0o755)
+        .map(|_| ())
+        .map_err(|e| in_root_err("working directory", cwd, e))
 }
 
 fn mknod(path: &Path, kind: libc::mode_t, mode: u32, major: u64, minor: u64) -> Result<()> {
@@ -254,6 +287,18 @@ fn mknod(path: &Path, kind: libc::mode_t, mode: u32, major: u64, minor: u64) -> 
         return Ok(());
     }
     check(r, || format!("mknod {}", path.display())).map(|_| ())
+}
+
+/// An empty file at `p` (a device node's stand-in in the container's fresh `/dev` tmpfs).
+fn touch(p: &Path) -> Result<()> {
+    if let Some(parent) = p.parent() {
+        mkdir_all(parent)?;
+    }
+    match fs::OpenOptions::new().create(true).append(true).open(p) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::IsADirectory => Ok(()),
+        Err(e) => Err(Error::Sys(format!("create {}: {e}", p.display()))),
+    }
 }
 
 /// In a user namespace device nodes cannot be made: the host's node at the same path is

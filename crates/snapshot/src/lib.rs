@@ -229,7 +229,17 @@ pub fn extract_into_mapped(dir: &Path, reader: impl Read, ids: Option<&IdMaps>) 
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
     )?;
-    let mut ex = tar_safe::Extractor::new(fd);
+    extract_into_fd(fd, reader, ids)
+}
+
+/// [`extract_into_mapped`] for a directory already opened (in a container's root, with
+/// `RESOLVE_IN_ROOT`): entries are created relative to `dir`, never through a path.
+pub fn extract_into_fd(
+    dir: std::os::fd::OwnedFd,
+    reader: impl Read,
+    ids: Option<&IdMaps>,
+) -> Result<u64> {
+    let mut ex = tar_safe::Extractor::new(dir);
     ex.whiteouts = false;
     ex.ids = ids.cloned();
     let mut reader = reader;

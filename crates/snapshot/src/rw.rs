@@ -188,7 +188,9 @@ pub(crate) fn mount(s: &Snapshotter, key: &str) -> Result<PathBuf> {
         Some("overlay"),
         &p.merged,
         Some("overlay"),
-        MsFlags::empty(),
+        // the host's view of a rootfs: a set-uid binary the container made must not run as
+        // root for a host user (the container's runtime re-enables suid in its own view)
+        MsFlags::MS_NOSUID,
         Some(opts.as_str()),
     ) {
         Ok(()) => {}

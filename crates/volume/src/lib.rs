@@ -84,6 +84,13 @@ pub struct VolumeStore {
 impl VolumeStore {
     pub fn open(root: &Path) -> Result<VolumeStore> {
         std::fs::create_dir_all(root)?;
+        // each volume's directory is root's alone (its `_data` reaches containers as a mount);
+        // fix up those an older berthd left open
+        for e in std::fs::read_dir(root)?.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                close_dir(&e.path())?;
+            }
+        }
         Ok(VolumeStore {
             root: root.to_path_buf(),
             lock: Mutex::new(()),
@@ -129,6 +136,7 @@ impl VolumeStore {
         if let Some((uid, gid)) = self.owner {
             std::os::unix::fs::chown(dir.join("_data"), Some(uid), Some(gid))?;
         }
+        close_dir(&dir)?;
         let v = Volume {
             name: name.clone(),
             driver: "local".into(),
@@ -201,6 +209,16 @@ impl VolumeStore {
     }
 }
 
+/// Mode 0700 on a volume's own directory (stricter than docker's 0755: a host user who knows
+/// or guesses a volume's name cannot read it through the 0701 `volumes/`).
+fn close_dir(dir: &Path) -> std::io::Result<()> {
+    let md = std::fs::symlink_metadata(dir)?;
+    if md.permissions().mode() & 0o7777 != 0o700 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
 /// True when `dir` has no entries.
 pub fn is_empty_dir(dir: &Path) -> bool {
     std::fs::read_dir(dir)
@@ -211,7 +229,8 @@ pub fn is_empty_dir(dir: &Path) -> bool {
 /// Copies the tree at `src` into `dst` (an existing, empty directory): files, directories and
 /// symlinks (never followed) with their modes, owners and the top directory's mode and owner.
 pub fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
-    let md = src.symlink_metadata()?;
+    // `src` itself may be `/proc/self/fd/N` (a directory opened inside a rootfs): followed
+    let md = src.metadata()?;
     if !md.is_dir() {
         return Ok(());
     }

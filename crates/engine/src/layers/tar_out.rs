@@ -9,7 +9,7 @@ use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tokio::sync::mpsc;
 
 /// Size of one chunk handed to the sink.
@@ -245,10 +245,10 @@ pub(crate) fn append_path<S: ChunkSink>(
 /// Appends everything below `root` (not `root` itself), parents before their children,
 /// names relative to `root` in sorted order. Symlinks are archived, never followed.
 pub(crate) fn append_tree<S: ChunkSink>(out: &mut TarOut<S>, root: &Path) -> io::Result<()> {
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let dir = root.join(&rel);
-        let mut names: Vec<_> = std::fs::read_dir(&dir)?
+    // by descriptor: a running container swapping a directory for a link to the host while
+    // we walk cannot lead us out (berth_util::inroot::walk_dirs)
+    berth_util::inroot::walk_dirs(root, |dir, rel| {
+        let mut names: Vec<_> = std::fs::read_dir(dir)?
             .map(|e| e.map(|e| e.file_name()))
             .collect::<io::Result<_>>()?;
         names.sort();
@@ -268,12 +268,11 @@ pub(crate) fn append_tree<S: ChunkSink>(out: &mut TarOut<S>, root: &Path) -> io:
                 Err(e) => return Err(e),
             }
             if md.is_dir() {
-                subdirs.push(r);
+                subdirs.push(n);
             }
         }
-        stack.extend(subdirs.into_iter().rev());
-    }
-    Ok(())
+        Ok(subdirs)
+    })
 }
 
 /// Opens a file to archive (no symlink followed).
