@@ -118,7 +118,10 @@ pub async fn route(engine: &Arc<Engine>, method: &Method, segs: &[&str]) -> Resp
 fn security_options(cfg: &berth_engine::Config, cgv2: bool) -> Vec<String> {
     let mut v = berth_engine::seccomp::security_options(cgv2);
     if cfg.userns.is_some() {
-        let at = v.iter().position(|o| o.starts_with("name=seccomp")).map_or(0, |i| i + 1);
+        let at = v
+            .iter()
+            .position(|o| o.starts_with("name=seccomp"))
+            .map_or(0, |i| i + 1);
         v.insert(at, "name=userns".to_string());
     }
     v

@@ -225,7 +225,12 @@ fn export_diff_commit_racing_a_symlink_swap_stay_in_the_container() {
                 &format!("/commit?container=race&pause=0&repo=leak&tag=t{i}"),
                 Some("{}"),
             );
-            assert!(st < 300, "{st} {}", String::from_utf8_lossy(&body));
+            assert!(
+                st < 300,
+                "{st} {}\n{}",
+                String::from_utf8_lossy(&body),
+                d.log()
+            );
             let (_, _, body) = d.http("GET", &format!("/images/leak:t{i}/get"), None);
             if has(&body, b"HOSTSECRET") || has(&body, b"hostonly") {
                 leaked.push(format!("commit #{i} put host files in the image"));

@@ -188,7 +188,12 @@ impl Engine {
                     out.data(&mut file_header(0), &name, &[])?;
                     continue;
                 }
-                append_path(out, r.as_os_str().as_bytes(), &p, &md)?;
+                match append_path(out, r.as_os_str().as_bytes(), &p, &md) {
+                    Ok(()) => {}
+                    // removed, or swapped for another kind, while a running container works
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
                 if md.is_dir() {
                     if xattr_opaque(&p) {
                         let name = r.join(".wh..wh..opq");

@@ -218,11 +218,11 @@ pub(crate) fn append_path<S: ChunkSink>(
         }
         out.header(&mut h, &n, None)
     } else if ft.is_symlink() {
-        let target = std::fs::read_link(path)?;
+        let target = std::fs::read_link(path).map_err(changed_under_us)?;
         h.set_size(0);
         out.header(&mut h, name, Some(target.as_os_str().as_bytes()))
     } else if ft.is_file() {
-        let mut f = open_nofollow(path)?;
+        let mut f = open_nofollow(path).map_err(changed_under_us)?;
         let len = md.len();
         h.set_size(len);
         out.header(&mut h, name, None)?;
@@ -239,6 +239,16 @@ pub(crate) fn append_path<S: ChunkSink>(
     } else {
         tracing::debug!(path = %path.display(), "socket left out of the archive");
         Ok(())
+    }
+}
+
+/// A path whose type changed between its stat and its read (a running container swapped a
+/// link and a directory: `readlink` of a directory is EINVAL, `O_NOFOLLOW` on a link is
+/// ELOOP) reads as gone, as one removed while we walk: nothing was written for it yet.
+fn changed_under_us(e: io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(libc::EINVAL) | Some(libc::ELOOP) => io::Error::from(io::ErrorKind::NotFound),
+        _ => e,
     }
 }
 
