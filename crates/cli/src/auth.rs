@@ -78,8 +78,9 @@ pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
 pub fn config_dir() -> PathBuf {
     match std::env::var_os("BERTH_CONFIG").filter(|v| !v.is_empty()) {
         Some(d) => PathBuf::from(d),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
-            .join(".berth"),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".berth")
+        }
     }
 }
 
@@ -160,7 +161,11 @@ pub struct Creds {
 pub fn stored(cfg: &Map<String, Value>, key: &str) -> Option<Creds> {
     let e = entry(cfg, key)?;
     let mut c = Creds::default();
-    if let Some(a) = e.get("auth").and_then(Value::as_str).filter(|a| !a.is_empty()) {
+    if let Some(a) = e
+        .get("auth")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty())
+    {
         let raw = b64_decode(a)?;
         let raw = String::from_utf8(raw).ok()?;
         let (u, p) = raw.split_once(':')?;
@@ -322,7 +327,11 @@ pub fn login(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i3
     }
     let given = p.args.first().map(String::as_str).unwrap_or("");
     let key = server_key(given);
-    let server = if given.is_empty() { INDEX_SERVER } else { given };
+    let server = if given.is_empty() {
+        INDEX_SERVER
+    } else {
+        given
+    };
     let mut cfg = load_config()?;
     if user.is_empty() || password.as_deref().unwrap_or("").is_empty() {
         if !crate::term::isatty(0) {
@@ -374,17 +383,16 @@ pub fn login(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i3
         .to_string();
     let creds = Creds {
         username: user,
-        password: if token.is_empty() { password } else { String::new() },
+        password: if token.is_empty() {
+            password
+        } else {
+            String::new()
+        },
         identity_token: token,
     };
     let changed = store(&mut cfg, &key, &creds);
     if changed {
-        save_config(&cfg).map_err(|e| {
-            fail(
-                format!("Error saving credentials: {e}"),
-                1,
-            )
-        })?;
+        save_config(&cfg).map_err(|e| fail(format!("Error saving credentials: {e}"), 1))?;
         eprintln!(
             "\nWARNING! Your credentials are stored unencrypted in '{}'.\nConfigure a credential helper to remove this warning. See\nhttps://docs.docker.com/go/credential-store/\n",
             config_path().display()
@@ -453,14 +461,17 @@ mod tests {
             identity_token: String::new(),
         };
         assert!(store(&mut cfg, "127.0.0.1:5000", &c));
-        assert!(!store(&mut cfg, "127.0.0.1:5000", &c), "same creds: unchanged");
+        assert!(
+            !store(&mut cfg, "127.0.0.1:5000", &c),
+            "same creds: unchanged"
+        );
         assert_eq!(stored(&cfg, "127.0.0.1:5000"), Some(c.clone()));
         assert_eq!(stored(&cfg, "127.0.0.1:5001"), None);
         // docker also finds entries written with a scheme
-        cfg["auths"]
-            .as_object_mut()
-            .unwrap()
-            .insert("https://reg.example:443/v2/".into(), serde_json::json!({"auth": "dTpw"}));
+        cfg["auths"].as_object_mut().unwrap().insert(
+            "https://reg.example:443/v2/".into(),
+            serde_json::json!({"auth": "dTpw"}),
+        );
         assert_eq!(stored(&cfg, "reg.example:443").unwrap().password, "p");
         assert!(erase(&mut cfg, "reg.example:443"));
         assert!(erase(&mut cfg, "127.0.0.1:5000"));
@@ -489,7 +500,10 @@ mod tests {
             "{\n\t\"auths\": {\n\t\t\"127.0.0.1:42883\": {\n\t\t\t\"auth\": \"YWxpY2U6c2VjcmV0\"\n\t\t}\n\t}\n}"
         );
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.join("config.json")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.join("config.json"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(
             registry_auth("127.0.0.1:42883"),

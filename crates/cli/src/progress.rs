@@ -34,7 +34,9 @@ impl Mode {
     pub fn of_fd(fd: i32) -> Mode {
         let terminal = crate::term::isatty(fd);
         let width = if terminal {
-            crate::term::winsize(fd).map(|(_, c)| c as usize).unwrap_or(200)
+            crate::term::winsize(fd)
+                .map(|(_, c)| c as usize)
+                .unwrap_or(200)
         } else {
             200
         };
@@ -60,8 +62,15 @@ fn detail(v: &Value) -> Option<Detail> {
         current: n("current"),
         total: n("total"),
         start: n("start"),
-        hide_counts: d.get("hidecounts").and_then(Value::as_bool).unwrap_or(false),
-        units: d.get("units").and_then(Value::as_str).unwrap_or("").to_string(),
+        hide_counts: d
+            .get("hidecounts")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        units: d
+            .get("units")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
     })
 }
 
@@ -271,7 +280,13 @@ mod tests {
 
     #[test]
     fn plain_lines_without_bars() {
-        let (out, r) = run(PULL, Mode { terminal: false, width: 200 });
+        let (out, r) = run(
+            PULL,
+            Mode {
+                terminal: false,
+                width: 200,
+            },
+        );
         assert!(r.is_ok());
         assert_eq!(
             out,
@@ -285,7 +300,13 @@ mod tests {
     #[test]
     fn terminal_redraws_in_place() {
         // the bytes docker 28 wrote to a 120-column pty for the same stream
-        let (out, _) = run(PULL, Mode { terminal: true, width: 120 });
+        let (out, _) = run(
+            PULL,
+            Mode {
+                terminal: true,
+                width: 120,
+            },
+        );
         let want = "1: Pulling from bb\n\n\
             \x1b[1A\x1b[2K\rd5f11ead63f6: Pulling fs layer \r\x1b[1B\
             \x1b[1A\x1b[2K\rd5f11ead63f6: Downloading [=>                                                 ]  36.45kB/1.069MB\r\x1b[1B\
@@ -297,7 +318,13 @@ mod tests {
             Status: Downloaded newer image for 127.0.0.1:42871/bb:1\n";
         assert_eq!(out, want);
         // narrow terminals get no bar
-        let (out, _) = run(PULL, Mode { terminal: true, width: 80 });
+        let (out, _) = run(
+            PULL,
+            Mode {
+                terminal: true,
+                width: 80,
+            },
+        );
         assert!(out.contains("Downloading  36.45kB/1.069MB\r"), "{out:?}");
     }
 
@@ -307,7 +334,13 @@ mod tests {
 {"status":"Preparing","progressDetail":{},"id":"bbb"}
 {"status":"Pushed","progressDetail":{},"id":"aaa"}
 "#;
-        let (out, _) = run(s, Mode { terminal: true, width: 200 });
+        let (out, _) = run(
+            s,
+            Mode {
+                terminal: true,
+                width: 200,
+            },
+        );
         assert_eq!(
             out,
             "\n\x1b[1A\x1b[2K\raaa: Preparing \r\x1b[1B\n\x1b[1A\x1b[2K\rbbb: Preparing \r\x1b[1B\
@@ -324,20 +357,59 @@ mod tests {
 "#;
         let mut out = Vec::new();
         let mut seen = Vec::new();
-        let r = display(s.as_bytes(), &mut out, Mode { terminal: false, width: 200 }, |a| {
-            seen.push(a["Digest"].as_str().unwrap_or("").to_string())
-        })
+        let r = display(
+            s.as_bytes(),
+            &mut out,
+            Mode {
+                terminal: false,
+                width: 200,
+            },
+            |a| seen.push(a["Digest"].as_str().unwrap_or("").to_string()),
+        )
         .unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "The push refers to repository [x]\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "The push refers to repository [x]\n"
+        );
         assert_eq!(seen, ["sha256:ab"]);
-        assert_eq!(r.unwrap_err().message, "An image does not exist locally with the tag: x");
-        let (_, r) = run(r#"{"errorDetail":{"code":401,"message":"x"}}"#, Mode { terminal: false, width: 200 });
+        assert_eq!(
+            r.unwrap_err().message,
+            "An image does not exist locally with the tag: x"
+        );
+        let (_, r) = run(
+            r#"{"errorDetail":{"code":401,"message":"x"}}"#,
+            Mode {
+                terminal: false,
+                width: 200,
+            },
+        );
         assert_eq!(r.unwrap_err().message, "authentication is required");
-        let d = Detail { current: 1500, total: 0, start: 0, hide_counts: false, units: String::new() };
+        let d = Detail {
+            current: 1500,
+            total: 0,
+            start: 0,
+            hide_counts: false,
+            units: String::new(),
+        };
         assert_eq!(bar(&d, 200, 0), "   1.5kB");
-        let d = Detail { current: 25, total: 100, start: 100, hide_counts: false, units: String::new() };
-        assert_eq!(bar(&d, 200, 110), "[============>                                      ]      25B/100B 30s");
-        let d = Detail { current: 3, total: 7, start: 0, hide_counts: false, units: "files".into() };
+        let d = Detail {
+            current: 25,
+            total: 100,
+            start: 100,
+            hide_counts: false,
+            units: String::new(),
+        };
+        assert_eq!(
+            bar(&d, 200, 110),
+            "[============>                                      ]      25B/100B 30s"
+        );
+        let d = Detail {
+            current: 3,
+            total: 7,
+            start: 0,
+            hide_counts: false,
+            units: "files".into(),
+        };
         assert_eq!(bar(&d, 100, 0), "3/7 files");
     }
 }

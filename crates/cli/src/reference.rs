@@ -152,9 +152,10 @@ fn check_digest(d: &str) -> Result<(), String> {
     let Some((alg, hex)) = d.split_once(':') else {
         return Err(BAD.into());
     };
-    let alg_ok = alg
-        .split(['-', '_', '+', '.'])
-        .all(|p| p.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+    let alg_ok = alg.split(['-', '_', '+', '.']).all(|p| {
+        p.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && p.chars().all(|c| c.is_ascii_alphanumeric())
+    });
     if !alg_ok || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(BAD.into());
     }
@@ -179,9 +180,7 @@ pub fn parse(s: &str) -> Result<Ref, String> {
     }
     // the domain: a first component with `.` or `:`, `localhost`, or any uppercase
     let (mut domain, mut rest) = match s.split_once('/') {
-        Some((d, r))
-            if d.contains(['.', ':']) || d == "localhost" || d.to_lowercase() != d =>
-        {
+        Some((d, r)) if d.contains(['.', ':']) || d == "localhost" || d.to_lowercase() != d => {
             (d.to_string(), r.to_string())
         }
         _ => (DEFAULT_DOMAIN.to_string(), s.to_string()),
@@ -256,11 +255,17 @@ mod tests {
     fn normalises_like_docker() {
         let r = parse("busybox").unwrap();
         assert_eq!(r.full(), "docker.io/library/busybox");
-        assert_eq!(r.clone().with_default_tag().full(), "docker.io/library/busybox:latest");
+        assert_eq!(
+            r.clone().with_default_tag().full(),
+            "docker.io/library/busybox:latest"
+        );
         assert_eq!(r.familiar_name(), "busybox");
         assert_eq!(r.auth_key(), INDEX_SERVER);
         let r = parse("me/x:1").unwrap();
-        assert_eq!((r.name(), r.tag.as_deref()), ("docker.io/me/x".into(), Some("1")));
+        assert_eq!(
+            (r.name(), r.tag.as_deref()),
+            ("docker.io/me/x".into(), Some("1"))
+        );
         assert_eq!(r.familiar(), "me/x:1");
         let r = parse("127.0.0.1:5000/ns/bb:v1.2").unwrap();
         assert_eq!(r.domain, "127.0.0.1:5000");
@@ -272,7 +277,10 @@ mod tests {
         assert_eq!(r.tag.as_deref(), Some("1"));
         assert_eq!(r.api_tag(), Some(d.clone()));
         assert_eq!(r.full(), format!("localhost/bb:1@{d}"));
-        assert_eq!(parse("index.docker.io/busybox").unwrap().name(), "docker.io/library/busybox");
+        assert_eq!(
+            parse("index.docker.io/busybox").unwrap().name(),
+            "docker.io/library/busybox"
+        );
         assert_eq!(parse("x/a__b.c-d---e").unwrap().path, "x/a__b.c-d---e");
     }
 
@@ -286,7 +294,18 @@ mod tests {
             parse("127.0.0.1:5000/Busybox").unwrap_err(),
             "invalid reference format: repository name (Busybox) must be lowercase"
         );
-        for bad in ["a b", "", "x:", "x:-t", "x/", "/x", "a..b", "x@sha256:zz", "x:y:z", "-x"] {
+        for bad in [
+            "a b",
+            "",
+            "x:",
+            "x:-t",
+            "x/",
+            "/x",
+            "a..b",
+            "x@sha256:zz",
+            "x:y:z",
+            "-x",
+        ] {
             assert_eq!(parse(bad).unwrap_err(), "invalid reference format", "{bad}");
         }
         assert_eq!(
@@ -294,7 +313,9 @@ mod tests {
             "invalid checksum digest length"
         );
         let hex = "a".repeat(64);
-        assert!(parse(&hex).unwrap_err().contains("cannot specify 64-byte hexadecimal strings"));
+        assert!(parse(&hex)
+            .unwrap_err()
+            .contains("cannot specify 64-byte hexadecimal strings"));
         assert_eq!(
             parse(&"a".repeat(300)).unwrap_err(),
             "repository name must not be more than 255 characters"

@@ -176,8 +176,7 @@ const SEARCH_HEADERS: &[(&str, &str)] = &[
     ("StarCount", "STARS"),
 ];
 
-const SEARCH_DEFAULT: &str =
-    "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}";
+const SEARCH_DEFAULT: &str = "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}";
 
 /// The registry whose credentials go with a search term (docker's
 /// `ParseSearchIndexInfo`): a first component that looks like a host.
@@ -196,7 +195,10 @@ pub fn search_row(v: &Value, trunc: bool) -> (J, String) {
         desc = ellipsis(&desc, 45);
     }
     let stars = v.get("star_count").and_then(Value::as_i64).unwrap_or(0);
-    let official = v.get("is_official").and_then(Value::as_bool).unwrap_or(false);
+    let official = v
+        .get("is_official")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let m = vec![
         ("Description".to_string(), J::str(desc.clone())),
         (
@@ -308,10 +310,16 @@ mod tests {
         let r = reference::parse(&format!("127.0.0.1:42871/bb:1@{d}")).unwrap();
         assert_eq!(
             pull_query(&r, None),
-            format!("/images/create?fromImage=127.0.0.1%3A42871%2Fbb&tag=sha256%3A{}", &d[7..])
+            format!(
+                "/images/create?fromImage=127.0.0.1%3A42871%2Fbb&tag=sha256%3A{}",
+                &d[7..]
+            )
         );
         let r = reference::parse("127.0.0.1:42871/bb").unwrap();
-        assert_eq!(pull_query(&r, None), "/images/create?fromImage=127.0.0.1%3A42871%2Fbb");
+        assert_eq!(
+            pull_query(&r, None),
+            "/images/create?fromImage=127.0.0.1%3A42871%2Fbb"
+        );
     }
 
     #[test]
@@ -331,7 +339,9 @@ mod tests {
             json,
             r#"{"Description":"Busybox base image, a very long description …","IsOfficial":"true","Name":"busybox","StarCount":"12"}"#
         );
-        let v: Value = serde_json::from_str(r#"{"name":"me/bb","description":"a\nb","star_count":3}"#).unwrap();
+        let v: Value =
+            serde_json::from_str(r#"{"name":"me/bb","description":"a\nb","star_count":3}"#)
+                .unwrap();
         let (j, _) = search_row(&v, false);
         assert_eq!(j.get("Description").and_then(J::as_str), Some("a b"));
         assert_eq!(j.get("IsOfficial").and_then(J::as_str), Some(""));

@@ -333,7 +333,10 @@ pub fn parse_run(args: &[String], is_create: bool) -> Result<RunOpts> {
         labels,
         console,
         pull,
-        platform: p.get("platform").filter(|p| !p.is_empty()).map(str::to_string),
+        platform: p
+            .get("platform")
+            .filter(|p| !p.is_empty())
+            .map(str::to_string),
         x,
     })
 }
@@ -636,7 +639,12 @@ fn create_error(cmd: &str, msg: &str) -> anyhow::Error {
 
 /// Pulls the image of `o` for run/create, the progress on stderr as docker
 /// draws it there.
-fn pull_for_run(c: &mut Client, image: &crate::reference::Ref, o: &RunOpts, cmd: &str) -> Result<()> {
+fn pull_for_run(
+    c: &mut Client,
+    image: &crate::reference::Ref,
+    o: &RunOpts,
+    cmd: &str,
+) -> Result<()> {
     let mut err = std::io::stderr();
     let res = crate::registry::pull_stream(
         c,

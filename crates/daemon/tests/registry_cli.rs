@@ -120,7 +120,10 @@ fn pull_push_run_match_docker_through_dockerd() {
     same(&dk, &cfg, &["push", "-a", &name]);
     same(&dk, &cfg, &["push", "-a", &img]);
     same(&dk, &cfg, &["push", &reg.image("nosuch:3")]);
-    assert!(dk.docker(&["tag", "busybox", &reg.image("bb:latest")]).status.success());
+    assert!(dk
+        .docker(&["tag", "busybox", &reg.image("bb:latest")])
+        .status
+        .success());
     same(&dk, &cfg, &["push", &name]);
 
     // pull into an engine without the image: per-layer lines, then the reference
@@ -132,14 +135,25 @@ fn pull_push_run_match_docker_through_dockerd() {
     assert!(out.starts_with("1: Pulling from bb\n"), "{out}");
     assert!(out.contains(": Pulling fs layer\n"), "{out}");
     assert!(out.contains(": Pull complete\n"), "{out}");
-    assert!(!out.contains('\x1b'), "no cursor movement off a terminal: {out:?}");
+    assert!(
+        !out.contains('\x1b'),
+        "no cursor movement off a terminal: {out:?}"
+    );
     assert!(out.contains(&format!("Digest: {digest}\n")), "{out}");
     assert!(
-        out.ends_with(&format!("Status: Downloaded newer image for {img}\n{img}\n")),
+        out.ends_with(&format!(
+            "Status: Downloaded newer image for {img}\n{img}\n"
+        )),
         "{out}"
     );
-    let ls = ok(&berth(&dk.host(), &cfg, &["images", "--digests", &name]), "images");
-    assert!(ls.contains(&digest), "images --digests shows the pulled digest: {ls}");
+    let ls = ok(
+        &berth(&dk.host(), &cfg, &["images", "--digests", &name]),
+        "images",
+    );
+    assert!(
+        ls.contains(&digest),
+        "images --digests shows the pulled digest: {ls}"
+    );
     // the same pulls, docker and berth side by side
     same(&dk, &cfg, &["pull", &img]);
     same(&dk, &cfg, &["pull", "-q", &img]);
@@ -170,13 +184,30 @@ fn pull_push_run_match_docker_through_dockerd() {
     assert_eq!(ok(&o, "run auto-pull"), "hi\n");
     let e = stderr(&o);
     assert!(
-        e.starts_with(&format!("Unable to find image '{img}' locally\n1: Pulling from bb\n")),
+        e.starts_with(&format!(
+            "Unable to find image '{img}' locally\n1: Pulling from bb\n"
+        )),
         "{e}"
     );
-    assert!(e.ends_with(&format!("Status: Downloaded newer image for {img}\n")), "{e}");
-    same(&dk, &cfg, &["run", "--rm", "--pull", "always", &img, "echo", "hi"]);
-    same(&dk, &cfg, &["run", "--rm", "--pull", "never", &reg.image("bb:2"), "true"]);
-    same(&dk, &cfg, &["create", "--pull", "never", &reg.image("bb:2")]);
+    assert!(
+        e.ends_with(&format!("Status: Downloaded newer image for {img}\n")),
+        "{e}"
+    );
+    same(
+        &dk,
+        &cfg,
+        &["run", "--rm", "--pull", "always", &img, "echo", "hi"],
+    );
+    same(
+        &dk,
+        &cfg,
+        &["run", "--rm", "--pull", "never", &reg.image("bb:2"), "true"],
+    );
+    same(
+        &dk,
+        &cfg,
+        &["create", "--pull", "never", &reg.image("bb:2")],
+    );
     same(&dk, &cfg, &["run", "--rm", "--pull", "bogus", &img, "true"]);
     same(&dk, &cfg, &["run", "--rm", &reg.image("nosuch"), "true"]);
     same(&dk, &cfg, &["create", &reg.image("nosuch")]);
@@ -202,9 +233,8 @@ fn login_logout_match_docker_through_dockerd() {
     let server = reg.addr.as_str();
     let b = same(&dk, &cfg, &["login", "-u", "alice", "-p", "s3cret", server]);
     assert_eq!(stdout(&b), "Login Succeeded\n");
-    assert!(stderr(&b).starts_with(
-        "WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n"
-    ));
+    assert!(stderr(&b)
+        .starts_with("WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n"));
     let mine = std::fs::read(cfg.join("config.json")).expect("berth config.json");
     let theirs = std::fs::read(dk.root.join("cfg/config.json")).expect("docker config.json");
     assert_eq!(
@@ -245,10 +275,17 @@ fn login_logout_match_docker_through_dockerd() {
     let other = root.join("no-login");
     let o = berth(&dk.host(), &other, &["pull", &img]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("no basic auth credentials"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no basic auth credentials"),
+        "{}",
+        stderr(&o)
+    );
 
     let b = same(&dk, &cfg, &["logout", server]);
-    assert_eq!(stdout(&b), format!("Removing login credentials for {server}\n"));
+    assert_eq!(
+        stdout(&b),
+        format!("Removing login credentials for {server}\n")
+    );
     let text = std::fs::read_to_string(cfg.join("config.json")).expect("config");
     assert!(!text.contains(server), "{text}");
     let o = berth(&dk.host(), &cfg, &["pull", &img]);
@@ -279,7 +316,10 @@ fn berthd_push_pull_and_run_auto_pull() {
     d.ok(&["tag", "busybox", &img]);
     let out = ok(&berth(&d.host(), &cfg, &["push", &img]), "berth push");
     assert!(
-        out.starts_with(&format!("The push refers to repository [{}]\n", reg.image("bb"))),
+        out.starts_with(&format!(
+            "The push refers to repository [{}]\n",
+            reg.image("bb")
+        )),
         "{out}"
     );
     assert!(out.contains("1: digest: sha256:"), "{out}");
@@ -288,19 +328,32 @@ fn berthd_push_pull_and_run_auto_pull() {
     let out = ok(&berth(&d.host(), &cfg, &["pull", &img]), "berth pull");
     assert!(out.contains(&format!("Digest: {digest}\n")), "{out}");
     assert!(
-        out.ends_with(&format!("Status: Downloaded newer image for {img}\n{img}\n")),
+        out.ends_with(&format!(
+            "Status: Downloaded newer image for {img}\n{img}\n"
+        )),
         "{out}"
     );
     let ls = d.ok(&["images", "--digests", &reg.image("bb")]);
     assert!(ls.contains(&digest), "{ls}");
     let out = ok(&berth(&d.host(), &cfg, &["pull", &img]), "pull again");
-    assert!(out.contains(&format!("Status: Image is up to date for {img}\n")), "{out}");
+    assert!(
+        out.contains(&format!("Status: Image is up to date for {img}\n")),
+        "{out}"
+    );
     let o = berth(&d.host(), &cfg, &["pull", &reg.image("nosuch:1")]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).starts_with("Error response from daemon: "), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("Error response from daemon: "),
+        "{}",
+        stderr(&o)
+    );
 
     d.ok(&["rmi", &img]);
-    let o = berth(&d.host(), &cfg, &["run", "--rm", "--pull", "never", &img, "true"]);
+    let o = berth(
+        &d.host(),
+        &cfg,
+        &["run", "--rm", "--pull", "never", &img, "true"],
+    );
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("No such image"), "{}", stderr(&o));
     let o = berth(&d.host(), &cfg, &["run", "--rm", &img, "echo", "hi"]);
@@ -321,14 +374,29 @@ fn berthd_login_logout() {
     };
     let d = Daemon::start();
     let cfg = cfg_dir(&d);
-    let o = berth(&d.host(), &cfg, &["login", "-u", "alice", "-p", "wrong", &reg.addr]);
+    let o = berth(
+        &d.host(),
+        &cfg,
+        &["login", "-u", "alice", "-p", "wrong", &reg.addr],
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("Error response from daemon: "), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Error response from daemon: "),
+        "{}",
+        stderr(&o)
+    );
     assert!(!cfg.join("config.json").exists());
-    let o = berth(&d.host(), &cfg, &["login", "-u", "alice", "-p", "s3cret", &reg.addr]);
+    let o = berth(
+        &d.host(),
+        &cfg,
+        &["login", "-u", "alice", "-p", "s3cret", &reg.addr],
+    );
     assert_eq!(ok(&o, "login"), "Login Succeeded\n");
     let text = std::fs::read_to_string(cfg.join("config.json")).expect("config");
-    assert!(text.contains(&reg.addr) && text.contains("YWxpY2U6czNjcmV0"), "{text}");
+    assert!(
+        text.contains(&reg.addr) && text.contains("YWxpY2U6czNjcmV0"),
+        "{text}"
+    );
     d.load_busybox();
     let img = reg.image("p/bb:1");
     d.ok(&["tag", "busybox", &img]);
@@ -376,7 +444,14 @@ fn berthd_search_uses_the_catalog() {
         &berth(
             &d.host(),
             &cfg,
-            &["search", "--format", "{{.Name}}", "--limit", "1", &reg.image("bb")],
+            &[
+                "search",
+                "--format",
+                "{{.Name}}",
+                "--limit",
+                "1",
+                &reg.image("bb"),
+            ],
         ),
         "search --format",
     );
