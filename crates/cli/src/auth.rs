@@ -333,6 +333,33 @@ pub fn login(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i3
         given
     };
     let mut cfg = load_config()?;
+    // no flags: the stored credentials are tried first, as docker does
+    if user.is_empty() && password.is_none() {
+        if let Some(old) = stored(&cfg, &key) {
+            eprintln!(
+                "Authenticating with existing credentials... [Username: {}]\n\n Info -> To login with a different account, run 'berth logout' followed by 'berth login'\n\n",
+                old.username
+            );
+            let body = serde_json::json!({
+                "username": old.username,
+                "password": old.password,
+                "serveraddress": server,
+                "identitytoken": old.identity_token,
+            });
+            let mut c = connect()?;
+            match c.call(
+                "POST",
+                "/auth",
+                ReqBody::Bytes("application/json", body.to_string().as_bytes()),
+            ) {
+                Ok(_) => {
+                    crate::img::out("Login Succeeded\n")?;
+                    return Ok(0);
+                }
+                Err(e) => eprintln!("Login did not succeed, error: {e}"),
+            }
+        }
+    }
     if user.is_empty() || password.as_deref().unwrap_or("").is_empty() {
         if !crate::term::isatty(0) {
             return Err(fail(

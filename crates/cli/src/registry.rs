@@ -117,6 +117,9 @@ pub fn push(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32
     }
     let quiet = p.has("quiet");
     let mut r = parse_ref(&p.args[0])?;
+    if r.digest.is_some() {
+        return Err(fail("cannot push a digest reference", 1));
+    }
     if p.has("all-tags") {
         if !r.name_only() {
             return Err(fail("tag can't be used with --all-tags/-a", 1));

@@ -120,6 +120,7 @@ fn pull_push_run_match_docker_through_dockerd() {
     same(&dk, &cfg, &["push", "-a", &name]);
     same(&dk, &cfg, &["push", "-a", &img]);
     same(&dk, &cfg, &["push", &reg.image("nosuch:3")]);
+    same(&dk, &cfg, &["push", &format!("{name}@{digest}")]);
     assert!(dk
         .docker(&["tag", "busybox", &reg.image("bb:latest")])
         .status
@@ -249,6 +250,12 @@ fn login_logout_match_docker_through_dockerd() {
     assert_eq!(mode & 0o777, 0o600);
     // same credentials again: no new "stored unencrypted" warning, as docker
     same(&dk, &cfg, &["login", "-u", "alice", "-p", "s3cret", server]);
+    // no flags: the stored credentials are tried first
+    let b = same(&dk, &cfg, &["login", server]);
+    assert_eq!(stdout(&b), "Login Succeeded\n");
+    assert!(
+        stderr(&b).starts_with("Authenticating with existing credentials... [Username: alice]\n")
+    );
     same(&dk, &cfg, &["login", "-u", "alice", "-p", "wrong", server]);
     same(&dk, &cfg, &["login", "-u", "alice", server]);
     same(&dk, &cfg, &["login", "--password-stdin", server]);
