@@ -72,6 +72,7 @@ const RUN_FLAGS: &[Spec] = &[
     v(None, "domainname"),
     v(None, "pull"),
     v(None, "platform"),
+    b(Some('q'), "quiet"),
 ];
 
 /// A JSON list, `[]` when empty.
@@ -100,6 +101,8 @@ pub struct RunOpts {
     /// `--pull`: `missing` (default), `always` or `never`
     pub pull: String,
     pub platform: Option<String>,
+    /// `-q`: no pull output
+    pub quiet: bool,
     pub x: Extra,
 }
 
@@ -337,6 +340,7 @@ pub fn parse_run(args: &[String], is_create: bool) -> Result<RunOpts> {
             .get("platform")
             .filter(|p| !p.is_empty())
             .map(str::to_string),
+        quiet: p.has("quiet"),
         x,
     })
 }
@@ -645,15 +649,19 @@ fn pull_for_run(
     o: &RunOpts,
     cmd: &str,
 ) -> Result<()> {
-    let mut err = std::io::stderr();
-    let res = crate::registry::pull_stream(
-        c,
-        image,
-        o.platform.as_deref(),
-        &mut err,
-        crate::progress::Mode::of_fd(2),
-    )
-    .map_err(|e| create_error(cmd, &e.to_string()))?;
+    let (mut w, mode): (Box<dyn std::io::Write>, _) = if o.quiet {
+        (
+            Box::new(std::io::sink()),
+            crate::progress::Mode {
+                terminal: false,
+                width: 200,
+            },
+        )
+    } else {
+        (Box::new(std::io::stderr()), crate::progress::Mode::of_fd(2))
+    };
+    let res = crate::registry::pull_stream(c, image, o.platform.as_deref(), &mut w, mode)
+        .map_err(|e| create_error(cmd, &e.to_string()))?;
     res.map_err(|e| create_error(cmd, &e.message))
 }
 
@@ -693,7 +701,9 @@ fn create(c: &mut Client, o: &RunOpts, cmd: &str) -> Result<String> {
                     && d.message.to_lowercase().contains("no such image")
                     && o.pull != "never" =>
             {
-                eprintln!("Unable to find image '{}' locally", image.familiar());
+                if !o.quiet {
+                    eprintln!("Unable to find image '{}' locally", image.familiar());
+                }
                 pull_for_run(c, &image, o, cmd)?;
                 c.call(
                     "POST",

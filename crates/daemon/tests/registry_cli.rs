@@ -199,6 +199,11 @@ fn pull_push_run_match_docker_through_dockerd() {
         &cfg,
         &["run", "--rm", "--pull", "always", &img, "echo", "hi"],
     );
+    // -q: the pull says nothing
+    assert!(dk.docker(&["rmi", &img]).status.success());
+    let o = berth(&dk.host(), &cfg, &["run", "-q", "--rm", &img, "echo", "hi"]);
+    assert_eq!(ok(&o, "run -q"), "hi\n");
+    assert_eq!(stderr(&o), "");
     same(
         &dk,
         &cfg,
