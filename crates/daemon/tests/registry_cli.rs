@@ -179,8 +179,39 @@ fn pull_push_run_match_docker_through_dockerd() {
     same(&dk, &cfg, &["pull"]);
     same(&dk, &cfg, &["push"]);
 
-    // run / create of a missing image pull it first (progress on stderr)
+    // on a terminal: each layer's line redrawn in place, bars as docker draws them
     assert!(dk.docker(&["rmi", &img, &name]).status.success());
+    let typescript = root.join("typescript");
+    let st = Command::new("script")
+        .env("BERTH_CONFIG", &cfg)
+        .args(["-q", "-e", "-c"])
+        .arg(format!(
+            "stty cols 120; {} -H {} pull {img}",
+            common::bin_dir().join("berth").display(),
+            dk.host()
+        ))
+        .arg(&typescript)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .expect("script (util-linux)");
+    assert!(st.success());
+    let tty =
+        String::from_utf8_lossy(&std::fs::read(&typescript).expect("typescript")).into_owned();
+    assert!(
+        tty.contains("1: Pulling from bb\r\n\r\n\x1b[1A\x1b[2K\r"),
+        "a new layer line, then up one line and erase it: {tty:?}"
+    );
+    assert!(tty.contains(": Pull complete \r\x1b[1B"), "{tty:?}");
+    assert!(
+        tty.contains(&format!(
+            "Status: Downloaded newer image for {img}\r\n{img}\r\n"
+        )),
+        "{tty:?}"
+    );
+
+    // run / create of a missing image pull it first (progress on stderr)
+    assert!(dk.docker(&["rmi", &img]).status.success());
     let o = berth(&dk.host(), &cfg, &["run", "--rm", &img, "echo", "hi"]);
     assert_eq!(ok(&o, "run auto-pull"), "hi\n");
     let e = stderr(&o);
