@@ -324,6 +324,31 @@ fn login_logout_match_docker_through_dockerd() {
         stderr(&o)
     );
 
+    // on a terminal: prompts, and the password is not echoed
+    let tcfg = root.join("tty-cfg");
+    let typescript = root.join("typescript");
+    let st = Command::new("sh")
+        .env("BERTH_CONFIG", &tcfg)
+        .arg("-c")
+        .arg(format!(
+            "(sleep 0.5; echo alice; sleep 0.5; echo s3cret; sleep 1) | script -q -e -c '{} -H {} login {server}' {} >/dev/null",
+            common::bin_dir().join("berth").display(),
+            dk.host(),
+            typescript.display()
+        ))
+        .status()
+        .expect("script (util-linux)");
+    assert!(st.success());
+    let tty =
+        String::from_utf8_lossy(&std::fs::read(&typescript).expect("typescript")).into_owned();
+    assert!(tty.contains("Username: alice\r\nPassword: \r\n"), "{tty:?}");
+    assert!(!tty.contains("s3cret"), "the password was echoed: {tty:?}");
+    assert!(tty.contains("Login Succeeded"), "{tty:?}");
+    assert_eq!(
+        std::fs::read(tcfg.join("config.json")).expect("config"),
+        std::fs::read(cfg.join("config.json")).expect("config")
+    );
+
     let b = same(&dk, &cfg, &["logout", server]);
     assert_eq!(
         stdout(&b),
