@@ -1451,4 +1451,49 @@ mod tests {
         let e = parse_run(&s(&[]), false).err().unwrap();
         assert_eq!(e.downcast_ref::<crate::CliError>().unwrap().code, 1);
     }
+
+    #[test]
+    fn pull_options() {
+        let o = parse_run(&s(&["busybox"]), false).unwrap();
+        assert_eq!(
+            (o.pull.as_str(), o.platform.as_deref(), o.quiet),
+            ("missing", None, false)
+        );
+        let o = parse_run(
+            &s(&[
+                "--pull",
+                "always",
+                "--platform",
+                "linux/amd64",
+                "-q",
+                "busybox",
+            ]),
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            (o.pull.as_str(), o.platform.as_deref(), o.quiet),
+            ("always", Some("linux/amd64"), true)
+        );
+        // the create body does not change with them
+        assert_eq!(
+            create_body(
+                &parse_run(
+                    &s(&["--rm", "--pull", "never", "busybox", "echo", "hi"]),
+                    false
+                )
+                .unwrap()
+            ),
+            DOCKER_04
+        );
+        let e = parse_run(&s(&["--pull", "bogus", "busybox"]), true)
+            .err()
+            .unwrap();
+        let c = e.downcast_ref::<crate::CliError>().unwrap();
+        assert_eq!(c.code, 125);
+        assert_eq!(
+            c.msg,
+            "berth: invalid pull option: 'bogus': must be one of \"always\", \"missing\" or \"never\"\n\nRun 'berth create --help' for more information"
+        );
+    }
 }
