@@ -158,7 +158,18 @@ pub fn display<R: Read, W: Write>(
     // id → line number among the lines drawn since the last plain message
     let mut ids: Vec<String> = Vec::new();
     for line in reader.lines() {
-        let line = line?;
+        // a daemon gone mid-stream: Go's decoder says "unexpected EOF"
+        let line = match line {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                out.flush()?;
+                return Ok(Err(StreamError {
+                    code: 0,
+                    message: "unexpected EOF".into(),
+                }));
+            }
+            Err(e) => return Err(e),
+        };
         let line = line.trim();
         if line.is_empty() {
             continue;
@@ -346,6 +357,28 @@ mod tests {
             "\n\x1b[1A\x1b[2K\raaa: Preparing \r\x1b[1B\n\x1b[1A\x1b[2K\rbbb: Preparing \r\x1b[1B\
              \x1b[2A\x1b[2K\raaa: Pushed \r\x1b[2B"
         );
+    }
+
+    #[test]
+    fn a_stream_cut_short_is_unexpected_eof() {
+        let raw = b"27\r\n{\"status\":\"Pulling from bb\",\"id\":\"1\"}\r\n\r\n5\r\n{\"sta";
+        let body = crate::http::Body::new(
+            std::io::Cursor::new(raw.to_vec()),
+            crate::http::Framing::Chunked,
+        );
+        let mut out = Vec::new();
+        let r = display(
+            body,
+            &mut out,
+            Mode {
+                terminal: false,
+                width: 200,
+            },
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "1: Pulling from bb\n");
+        assert_eq!(r.unwrap_err().message, "unexpected EOF");
     }
 
     #[test]
