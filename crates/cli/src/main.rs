@@ -18,6 +18,7 @@ mod reference;
 mod registry;
 mod run;
 mod stdcopy;
+mod support;
 mod sys;
 mod term;
 mod tmpl;

@@ -2,57 +2,22 @@
 //! The daemon does the registry work; these send docker 28's requests
 //! (with X-Registry-Auth from the stored credentials) and draw the answers.
 
-use crate::auth::registry_auth;
 use crate::client::Client;
 use crate::cmds::filters_query;
 use crate::flags::{b, v, Spec};
 use crate::http::ReqBody;
 use crate::img::{out, parse, render};
 use crate::jv::J;
-use crate::progress::{self, Mode, StreamError};
+use crate::progress::{self, Mode};
 use crate::reference::{self, Ref, INDEX_SERVER};
-use crate::run::query_escape;
+use crate::support::{pull_stream, query_escape, registry_auth};
 use crate::units::ellipsis;
 use crate::{args_error, fail, flag_error};
 use anyhow::Result;
 use serde_json::Value;
-use std::io::Write;
 
 fn parse_ref(s: &str) -> Result<Ref> {
     reference::parse(s).map_err(|e| fail(e, 1))
-}
-
-/// The `POST /images/create` query docker sends to pull `r`
-/// (keys sorted, as Go's `url.Values` encodes them).
-pub fn pull_query(r: &Ref, platform: Option<&str>) -> String {
-    let mut q = format!("/images/create?fromImage={}", query_escape(&r.name()));
-    if let Some(p) = platform.filter(|p| !p.is_empty()) {
-        q.push_str(&format!("&platform={}", query_escape(p)));
-    }
-    if let Some(t) = r.api_tag() {
-        q.push_str(&format!("&tag={}", query_escape(&t)));
-    }
-    q
-}
-
-/// Pulls `r` and draws the progress on `w` (mode `mode`); the stream's
-/// error comes back as `Err(StreamError)` inside `Ok`.
-pub fn pull_stream<W: Write>(
-    c: &mut Client,
-    r: &Ref,
-    platform: Option<&str>,
-    w: &mut W,
-    mode: Mode,
-) -> Result<std::result::Result<(), StreamError>> {
-    let auth = registry_auth(&r.auth_key());
-    let s = c.stream(
-        "POST",
-        &pull_query(r, platform),
-        ReqBody::EmptyPost,
-        &[("X-Registry-Auth", &auth)],
-        false,
-    )?;
-    Ok(progress::display(s.body, w, mode, |_| {})?)
 }
 
 const PULL_FLAGS: &[Spec] = &[
@@ -296,34 +261,6 @@ pub fn search(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pull_queries_as_docker_28() {
-        let r = reference::parse("ac-nosuchimage:1").unwrap();
-        assert_eq!(
-            pull_query(&r, None),
-            "/images/create?fromImage=docker.io%2Flibrary%2Fac-nosuchimage&tag=1"
-        );
-        let r = reference::parse("127.0.0.1:42871/bb:1").unwrap();
-        assert_eq!(
-            pull_query(&r, Some("linux/amd64")),
-            "/images/create?fromImage=127.0.0.1%3A42871%2Fbb&platform=linux%2Famd64&tag=1"
-        );
-        let d = "sha256:3eabb289dbf4b2020a67b0d77c9132da0762b8ab688464f8faaa9cccc9dcaa29";
-        let r = reference::parse(&format!("127.0.0.1:42871/bb:1@{d}")).unwrap();
-        assert_eq!(
-            pull_query(&r, None),
-            format!(
-                "/images/create?fromImage=127.0.0.1%3A42871%2Fbb&tag=sha256%3A{}",
-                &d[7..]
-            )
-        );
-        let r = reference::parse("127.0.0.1:42871/bb").unwrap();
-        assert_eq!(
-            pull_query(&r, None),
-            "/images/create?fromImage=127.0.0.1%3A42871%2Fbb"
-        );
-    }
 
     #[test]
     fn search_rows_and_auth_keys() {

@@ -609,19 +609,7 @@ pub fn normalize_ref(r: &str) -> (String, String) {
     (full, tag)
 }
 
-pub fn query_escape(s: &str) -> String {
-    let mut o = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                o.push(b as char)
-            }
-            b' ' => o.push('+'),
-            _ => o.push_str(&format!("%{b:02X}")),
-        }
-    }
-    o
-}
+pub use crate::support::query_escape;
 
 /// docker prefixes run errors with the program name and a hint.
 fn run_error(cmd: &str, msg: &str, code: i32) -> anyhow::Error {
@@ -660,7 +648,7 @@ fn pull_for_run(
     } else {
         (Box::new(std::io::stderr()), crate::progress::Mode::of_fd(2))
     };
-    let res = crate::registry::pull_stream(c, image, o.platform.as_deref(), &mut w, mode)
+    let res = crate::support::pull_stream(c, image, o.platform.as_deref(), &mut w, mode)
         .map_err(|e| create_error(cmd, &e.to_string()))?;
     res.map_err(|e| create_error(cmd, &e.message))
 }
