@@ -314,6 +314,10 @@ fn login_logout_match_docker_through_dockerd() {
     assert!(dk.docker(&["rmi", &img]).status.success());
     let out = ok(&berth(&dk.host(), &cfg, &["pull", &img]), "pull with login");
     assert!(out.ends_with(&format!("{img}\n")), "{out}");
+    // run's auto-pull sends them too
+    assert!(dk.docker(&["rmi", &img]).status.success());
+    let o = berth(&dk.host(), &cfg, &["run", "--rm", &img, "echo", "in"]);
+    assert_eq!(ok(&o, "run auto-pull with login"), "in\n");
     // a config without credentials: the registry refuses
     let other = root.join("no-login");
     let o = berth(&dk.host(), &other, &["pull", &img]);
