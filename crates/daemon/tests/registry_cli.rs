@@ -529,3 +529,55 @@ fn berthd_search_uses_the_catalog() {
     );
     assert_eq!(out.lines().count(), 1, "{out}");
 }
+
+/// (b) the docker CLI and the berth CLI against the same berthd print the same.
+#[test]
+fn berthd_docker_and_berth_cli_agree() {
+    let Some(reg) = Registry::start_htpasswd("alice", "s3cret") else {
+        return;
+    };
+    let d = Daemon::start();
+    if d.docker(&["version"]).is_none() {
+        return;
+    }
+    let cfg = cfg_dir(&d);
+    let same_on = |args: &[&str]| -> Output {
+        let k = d.docker(args).expect("docker");
+        let b = berth(&d.host(), &cfg, args);
+        let norm = |s: String, dir: &Path| s.replace(&dir.display().to_string(), "CFG");
+        assert_eq!(
+            k.status.code(),
+            b.status.code(),
+            "{args:?}\ndocker: {}{}\nberth: {}{}",
+            stdout(&k),
+            stderr(&k),
+            stdout(&b),
+            stderr(&b)
+        );
+        assert_eq!(stdout(&k), as_docker(&stdout(&b)), "{args:?}: stdout");
+        assert_eq!(
+            norm(stderr(&k), &d.root.join("docker-config")),
+            as_docker(&norm(stderr(&b), &cfg)),
+            "{args:?}: stderr"
+        );
+        b
+    };
+    let server = reg.addr.as_str();
+    same_on(&["login", "-u", "alice", "-p", "nope", server]);
+    same_on(&["login", "-u", "alice", "-p", "s3cret", server]);
+    same_on(&["login", server]);
+    d.load_busybox();
+    let img = reg.image("bb:1");
+    d.ok(&["tag", "busybox", &img]);
+    ok(&berth(&d.host(), &cfg, &["push", &img]), "push");
+    same_on(&["push", &img]);
+    same_on(&["push", "-q", &img]);
+    same_on(&["pull", &img]);
+    same_on(&["pull", "-q", &img]);
+    same_on(&["pull", &reg.image("nosuch:1")]);
+    same_on(&["push", &reg.image("nosuch:1")]);
+    same_on(&["run", "--rm", "--pull", "always", &img, "echo", "hi"]);
+    same_on(&["run", "--rm", "--pull", "never", &reg.image("bb:2"), "true"]);
+    same_on(&["logout", server]);
+    same_on(&["pull", &img]);
+}
