@@ -1,6 +1,6 @@
 //! ps, images, logs, stop/kill/rm, inspect, load, version, info.
 
-use crate::client::{print_json_messages, Client, DaemonError};
+use crate::client::{Client, DaemonError};
 use crate::flags::{self, b, v, Parsed, Spec};
 use crate::http::ReqBody;
 use crate::jv::J;
@@ -697,11 +697,13 @@ pub fn load(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32
         &[],
         false,
     )?;
-    match print_json_messages(st.body, &mut std::io::stdout().lock())? {
-        None => Ok(0),
-        Some((m, code)) => {
-            eprintln!("{m}");
-            Ok(code)
+    // docker's progress drawing: "Loading layer" bars in place on a terminal
+    let mode = crate::progress::Mode::of_fd(1);
+    match crate::progress::display(st.body, &mut std::io::stdout().lock(), mode, |_| {})? {
+        Ok(()) => Ok(0),
+        Err(e) => {
+            eprintln!("{}", e.message);
+            Ok(if e.code != 0 { e.code as i32 } else { 1 })
         }
     }
 }

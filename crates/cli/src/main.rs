@@ -1,5 +1,6 @@
 //! berth: docker's command line over the Engine API.
 
+mod auth;
 mod client;
 mod cmds;
 mod cp;
@@ -12,8 +13,12 @@ mod mountopts;
 mod net;
 mod netopts;
 mod ports;
+mod progress;
+mod reference;
+mod registry;
 mod run;
 mod stdcopy;
+mod support;
 mod sys;
 mod term;
 mod tmpl;
@@ -73,6 +78,11 @@ pub fn usage_of(cmd: &str) -> &'static str {
         "inspect" => "[OPTIONS] NAME|ID [NAME|ID...]",
         "port" => "CONTAINER [PRIVATE_PORT[/PROTO]]",
         "network inspect" => "[OPTIONS] NETWORK [NETWORK...]",
+        "pull" => "[OPTIONS] NAME[:TAG|@DIGEST]",
+        "push" => "[OPTIONS] NAME[:TAG]",
+        "login" => "[OPTIONS] [SERVER]",
+        "logout" => "[SERVER]",
+        "search" => "[OPTIONS] TERM",
         "network ls" | "network prune" => "[OPTIONS]",
         _ => "[OPTIONS] CONTAINER [CONTAINER...]",
     }
@@ -142,6 +152,8 @@ const COMMANDS: &[(&str, &str)] = &[
     ("inspect", "Return low-level information on Docker objects"),
     ("kill", "Kill one or more running containers"),
     ("load", "Load an image from a tar archive or STDIN"),
+    ("login", "Authenticate to a registry"),
+    ("logout", "Log out from a registry"),
     ("logs", "Fetch the logs of a container"),
     ("network", "Manage networks"),
     ("pause", "Pause all processes within one or more containers"),
@@ -150,10 +162,13 @@ const COMMANDS: &[(&str, &str)] = &[
         "List port mappings or a specific mapping for the container",
     ),
     ("ps", "List containers"),
+    ("pull", "Download an image from a registry"),
+    ("push", "Upload an image to a registry"),
     ("rename", "Rename a container"),
     ("restart", "Restart one or more containers"),
     ("rm", "Remove one or more containers"),
     ("run", "Create and run a new container from an image"),
+    ("search", "Search Docker Hub for images"),
     ("start", "Start one or more stopped containers"),
     (
         "stats",
@@ -249,6 +264,8 @@ fn real_main() -> anyhow::Result<i32> {
             "load" => "load",
             "save" => "image save",
             "import" => "image import",
+            "pull" => "pull",
+            "push" => "push",
             other => other,
         };
         rest = &rest[1..];
@@ -302,6 +319,11 @@ fn real_main() -> anyhow::Result<i32> {
         "stats" => ctr::stats(connect, rest),
         "events" => ctr::events(connect, rest),
         "load" => cmds::load(connect, rest),
+        "pull" => registry::pull(connect, rest),
+        "push" => registry::push(connect, rest),
+        "search" => registry::search(connect, rest),
+        "login" => auth::login(connect, rest),
+        "logout" => auth::logout(rest),
         "version" => cmds::version(connect, rest),
         "info" => cmds::info(connect, rest),
         "network" => net::network(connect, rest),

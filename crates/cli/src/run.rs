@@ -71,6 +71,9 @@ const RUN_FLAGS: &[Spec] = &[
     v(None, "add-host"),
     v(None, "link"),
     v(None, "domainname"),
+    v(None, "pull"),
+    v(None, "platform"),
+    b(Some('q'), "quiet"),
 ];
 
 /// A JSON list, `[]` when empty.
@@ -96,6 +99,11 @@ pub struct RunOpts {
     pub user: String,
     pub labels: Vec<(String, String)>,
     pub console: (u16, u16),
+    /// `--pull`: `missing` (default), `always` or `never`
+    pub pull: String,
+    pub platform: Option<String>,
+    /// `-q`: no pull output
+    pub quiet: bool,
     pub x: Extra,
 }
 
@@ -309,6 +317,12 @@ pub fn parse_run(args: &[String], is_create: bool) -> Result<RunOpts> {
             cerr(e)
         }
     })?;
+    let pull = p.get("pull").unwrap_or("missing").to_string();
+    if !matches!(pull.as_str(), "missing" | "always" | "never") {
+        return Err(cerr(format!(
+            "invalid pull option: '{pull}': must be one of \"always\", \"missing\" or \"never\""
+        )));
+    }
     if p.has("rm") && x.restart.0 != "no" && !x.restart.0.is_empty() {
         return Err(cerr(
             "conflicting options: cannot specify both --restart and --rm".into(),
@@ -329,6 +343,12 @@ pub fn parse_run(args: &[String], is_create: bool) -> Result<RunOpts> {
         user: p.get("user").unwrap_or("").to_string(),
         labels,
         console,
+        pull,
+        platform: p
+            .get("platform")
+            .filter(|p| !p.is_empty())
+            .map(str::to_string),
+        quiet: p.has("quiet"),
         x,
     })
 }
@@ -623,19 +643,7 @@ pub fn normalize_ref(r: &str) -> (String, String) {
     (full, tag)
 }
 
-pub fn query_escape(s: &str) -> String {
-    let mut o = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                o.push(b as char)
-            }
-            b' ' => o.push('+'),
-            _ => o.push_str(&format!("%{b:02X}")),
-        }
-    }
-    o
-}
+pub use crate::support::query_escape;
 
 /// docker prefixes run errors with the program name and a hint.
 fn run_error(cmd: &str, msg: &str, code: i32) -> anyhow::Error {
@@ -645,14 +653,62 @@ fn run_error(cmd: &str, msg: &str, code: i32) -> anyhow::Error {
     )
 }
 
+/// docker's errors around create: `docker: …` and a hint with 125 for
+/// run, the plain text with 1 for create.
+fn create_error(cmd: &str, msg: &str) -> anyhow::Error {
+    if cmd == "create" {
+        fail(msg, 1)
+    } else {
+        run_error(cmd, msg, 125)
+    }
+}
+
+/// Pulls the image of `o` for run/create, the progress on stderr as docker
+/// draws it there.
+fn pull_for_run(
+    c: &mut Client,
+    image: &crate::reference::Ref,
+    o: &RunOpts,
+    cmd: &str,
+) -> Result<()> {
+    let (mut w, mode): (Box<dyn std::io::Write>, _) = if o.quiet {
+        (
+            Box::new(std::io::sink()),
+            crate::progress::Mode {
+                terminal: false,
+                width: 200,
+            },
+        )
+    } else {
+        (Box::new(std::io::stderr()), crate::progress::Mode::of_fd(2))
+    };
+    let res = crate::support::pull_stream(c, image, o.platform.as_deref(), &mut w, mode)
+        .map_err(|e| create_error(cmd, &e.to_string()))?;
+    res.map_err(|e| create_error(cmd, &e.message))
+}
+
 fn create(c: &mut Client, o: &RunOpts, cmd: &str) -> Result<String> {
     if let Some(w) = crate::netopts::dns_warning(&o.x.net.dns) {
         eprintln!("{w}");
     }
+    let image = crate::reference::parse(&o.image)
+        .map_err(|e| create_error(cmd, &e))?
+        .with_default_tag();
+    if o.pull == "always" {
+        pull_for_run(c, &image, o, cmd)?;
+    }
     let body = create_body(o);
-    let path = match &o.name {
-        Some(n) => format!("/containers/create?name={}", query_escape(n)),
-        None => "/containers/create".to_string(),
+    let mut q = Vec::new();
+    if let Some(n) = &o.name {
+        q.push(format!("name={}", query_escape(n)));
+    }
+    if let Some(p) = &o.platform {
+        q.push(format!("platform={}", query_escape(p)));
+    }
+    let path = if q.is_empty() {
+        "/containers/create".to_string()
+    } else {
+        format!("/containers/create?{}", q.join("&"))
     };
     let r = c.call(
         "POST",
@@ -662,43 +718,24 @@ fn create(c: &mut Client, o: &RunOpts, cmd: &str) -> Result<String> {
     let r = match r {
         Ok(r) => r,
         Err(e) => match e.downcast::<DaemonError>() {
-            Ok(d) if d.status == 404 && d.message.to_lowercase().contains("no such image") => {
-                let (full, tag) = normalize_ref(&o.image);
-                let shown = if o.image.contains(':') || o.image.contains('@') {
-                    o.image.clone()
-                } else {
-                    format!("{}:latest", o.image)
-                };
-                eprintln!("Unable to find image '{shown}' locally");
-                let mut q = format!("/images/create?fromImage={}", query_escape(&full));
-                if !tag.is_empty() {
-                    q.push_str(&format!("&tag={}", query_escape(&tag)));
+            Ok(d)
+                if d.status == 404
+                    && d.message.to_lowercase().contains("no such image")
+                    && o.pull != "never" =>
+            {
+                if !o.quiet {
+                    eprintln!("Unable to find image '{}' locally", image.familiar());
                 }
-                let pulled = c
-                    .stream(
-                        "POST",
-                        &q,
-                        ReqBody::EmptyPost,
-                        &[("X-Registry-Auth", "e30=")],
-                        false,
-                    )
-                    .and_then(|s| {
-                        crate::client::print_json_messages(s.body, &mut std::io::stderr())
-                    });
-                match pulled {
-                    Ok(None) => {}
-                    Ok(Some((m, _))) => return Err(run_error(cmd, &m, 125)),
-                    Err(e) => return Err(run_error(cmd, &e.to_string(), 125)),
-                }
+                pull_for_run(c, &image, o, cmd)?;
                 c.call(
                     "POST",
                     &path,
                     ReqBody::Bytes("application/json", body.as_bytes()),
                 )
-                .map_err(|e| run_error(cmd, &e.to_string(), 125))?
+                .map_err(|e| create_error(cmd, &e.to_string()))?
             }
-            Ok(d) => return Err(run_error(cmd, &d.to_string(), 125)),
-            Err(e) => return Err(run_error(cmd, &e.to_string(), 125)),
+            Ok(d) => return Err(create_error(cmd, &d.to_string())),
+            Err(e) => return Err(create_error(cmd, &e.to_string())),
         },
     };
     let v = r.json().map_err(|e| run_error(cmd, &e.to_string(), 125))?;
@@ -1435,5 +1472,50 @@ mod tests {
         ));
         let e = parse_run(&s(&[]), false).err().unwrap();
         assert_eq!(e.downcast_ref::<crate::CliError>().unwrap().code, 1);
+    }
+
+    #[test]
+    fn pull_options() {
+        let o = parse_run(&s(&["busybox"]), false).unwrap();
+        assert_eq!(
+            (o.pull.as_str(), o.platform.as_deref(), o.quiet),
+            ("missing", None, false)
+        );
+        let o = parse_run(
+            &s(&[
+                "--pull",
+                "always",
+                "--platform",
+                "linux/amd64",
+                "-q",
+                "busybox",
+            ]),
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            (o.pull.as_str(), o.platform.as_deref(), o.quiet),
+            ("always", Some("linux/amd64"), true)
+        );
+        // the create body does not change with them
+        assert_eq!(
+            create_body(
+                &parse_run(
+                    &s(&["--rm", "--pull", "never", "busybox", "echo", "hi"]),
+                    false
+                )
+                .unwrap()
+            ),
+            DOCKER_04
+        );
+        let e = parse_run(&s(&["--pull", "bogus", "busybox"]), true)
+            .err()
+            .unwrap();
+        let c = e.downcast_ref::<crate::CliError>().unwrap();
+        assert_eq!(c.code, 125);
+        assert_eq!(
+            c.msg,
+            "berth: invalid pull option: 'bogus': must be one of \"always\", \"missing\" or \"never\"\n\nRun 'berth create --help' for more information"
+        );
     }
 }
