@@ -167,8 +167,8 @@ impl Engine {
         let snaps = berth_snapshot::Snapshotter::open(&cfg.data_root.join("overlay2"))?
             .with_id_maps(cfg.userns.clone());
         let volumes = berth_volume::VolumeStore::open(&cfg.data_root.join("volumes"))
-            .map_err(|e| Error::Internal(e.to_string()))?
-            .with_owner(cfg.userns.as_ref().map(|m| m.root()));
+            .and_then(|v| v.with_owner(cfg.userns.as_ref().map(|m| m.root())))
+            .map_err(|e| Error::Internal(e.to_string()))?;
         if let Some(ids) = &cfg.userns {
             userns::open_paths(&cfg.data_root, ids)?;
         }

@@ -98,10 +98,30 @@ impl VolumeStore {
         })
     }
 
-    /// New volumes' `_data` gets this host uid/gid (the remapped root).
-    pub fn with_owner(mut self, owner: Option<(u32, u32)>) -> VolumeStore {
+    /// New volumes' `_data` gets this host uid/gid (the remapped root). Each volume's
+    /// directory is then `0710 root:<gid>`, so the remapped root (which mounts `_data` from
+    /// inside its user namespace) can pass through it and nobody else can.
+    pub fn with_owner(mut self, owner: Option<(u32, u32)>) -> Result<VolumeStore> {
         self.owner = owner;
-        self
+        if owner.is_some() {
+            for e in std::fs::read_dir(&self.root)?.flatten() {
+                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    self.close_dir(&e.path())?;
+                }
+            }
+        }
+        Ok(self)
+    }
+
+    /// A volume's directory: root's alone (`0700`), or `0710 root:<gid>` when remapped.
+    fn close_dir(&self, dir: &Path) -> std::io::Result<()> {
+        match self.owner {
+            None => close_dir(dir),
+            Some((_, gid)) => {
+                std::os::unix::fs::chown(dir, Some(0), Some(gid))?;
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o710))
+            }
+        }
     }
 
     fn dir(&self, name: &str) -> PathBuf {
@@ -136,7 +156,7 @@ impl VolumeStore {
         if let Some((uid, gid)) = self.owner {
             std::os::unix::fs::chown(dir.join("_data"), Some(uid), Some(gid))?;
         }
-        close_dir(&dir)?;
+        self.close_dir(&dir)?;
         let v = Volume {
             name: name.clone(),
             driver: "local".into(),
