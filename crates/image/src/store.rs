@@ -18,6 +18,8 @@ pub struct Image {
     pub config: ImageConfig,
     /// familiar `name:tag` forms, sorted
     pub repo_tags: Vec<String>,
+    /// familiar `name@sha256:…` forms (the manifests it was pulled or pushed as), sorted
+    pub repo_digests: Vec<String>,
 }
 
 /// Thread-safe store; all metadata writes are atomic.
@@ -130,11 +132,12 @@ impl ImageStore {
             write_atomic(&marker, b"")?;
         }
         tracing::info!(id = %id, "added image");
-        let repo_tags = self.tags_of(&id);
+        let (repo_tags, repo_digests) = self.refs_of(&id);
         Ok(Image {
             id,
             config,
             repo_tags,
+            repo_digests,
         })
     }
 
@@ -202,26 +205,51 @@ impl ImageStore {
         Ok(())
     }
 
-    /// Familiar forms of the references pointing at `id`, sorted.
-    fn tags_of(&self, id: &Digest) -> Vec<String> {
+    /// Familiar forms of the references pointing at `id`, sorted: the tags, and the digest
+    /// references (`name@sha256:…`).
+    fn refs_of(&self, id: &Digest) -> (Vec<String>, Vec<String>) {
         let repos = self.lock_repos();
-        let mut tags: Vec<String> = repos
-            .iter()
-            .filter(|(_, v)| v.as_str() == id.as_str())
-            .filter_map(|(k, _)| Reference::parse(k).ok().map(|r| r.familiar()))
-            .collect();
+        let (mut tags, mut digests) = (Vec::new(), Vec::new());
+        for (k, v) in repos.iter() {
+            if v.as_str() != id.as_str() {
+                continue;
+            }
+            let Ok(r) = Reference::parse(k) else { continue };
+            match &r.digest {
+                Some(d) => digests.push(format!("{}@{d}", r.familiar_name())),
+                None => tags.push(r.familiar()),
+            }
+        }
         tags.sort();
-        tags
+        digests.sort();
+        (tags, digests)
     }
 
     fn load(&self, id: &Digest) -> Result<Image> {
         let bytes = self.read_blob(id)?;
         let config: ImageConfig = serde_json::from_slice(&bytes)?;
+        let (repo_tags, repo_digests) = self.refs_of(id);
         Ok(Image {
             id: id.clone(),
             config,
-            repo_tags: self.tags_of(id),
+            repo_tags,
+            repo_digests,
         })
+    }
+
+    /// The image a reference names in the index (a tag or a digest reference), if any.
+    pub fn resolve(&self, reference: &Reference) -> Option<Digest> {
+        let id = self.lock_repos().get(&reference.full()).cloned()?;
+        Digest::parse(&id).ok()
+    }
+
+    /// The tags (full references) of the repository `name` (`docker.io/library/busybox`).
+    pub fn tags_in_repo(&self, name: &str) -> Vec<Reference> {
+        self.lock_repos()
+            .keys()
+            .filter_map(|k| Reference::parse(k).ok())
+            .filter(|r| r.name() == name && r.digest.is_none() && r.tag.is_some())
+            .collect()
     }
 
     fn image_ids(&self) -> Result<Vec<Digest>> {
