@@ -90,3 +90,351 @@ fn push_then_pull_through_the_docker_cli() {
     assert_eq!(s.last().map(String::as_str), Some(format!("Status: Image is up to date for {name}").as_str()), "{s:?}");
     assert!(!s.iter().any(|x| x == "Downloading"), "{s:?}");
 }
+
+fn sha256(b: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(b)))
+}
+
+/// A one-layer image made here: (config, layer tar, gzipped layer).
+fn tiny_image(marker: &str) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let mut b = tar::Builder::new(Vec::new());
+    let data = format!("{marker}\n");
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_cksum();
+    b.append_data(&mut h, "marker", data.as_bytes()).expect("tar");
+    let tar = b.into_inner().expect("tar");
+    let mut gz = Vec::new();
+    {
+        use std::io::Write;
+        let mut e = flate2_gz(&mut gz);
+        e.write_all(&tar).expect("gz");
+    }
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","created":"2024-01-01T00:00:00Z","config":{{"Cmd":["cat","/marker"]}},"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+        sha256(&tar)
+    );
+    (config.into_bytes(), tar, gz)
+}
+
+/// gzip through the `gzip` binary (no compression crate among the test's dependencies).
+fn flate2_gz(out: &mut Vec<u8>) -> GzipCmd<'_> {
+    GzipCmd { out, input: Vec::new() }
+}
+
+struct GzipCmd<'a> {
+    out: &'a mut Vec<u8>,
+    input: Vec<u8>,
+}
+
+impl std::io::Write for GzipCmd<'_> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.input.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for GzipCmd<'_> {
+    fn drop(&mut self) {
+        use std::io::Write;
+        let mut c = std::process::Command::new("gzip")
+            .arg("-cn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("gzip");
+        c.stdin.take().expect("stdin").write_all(&self.input).expect("write gzip");
+        let o = c.wait_with_output().expect("gzip");
+        *self.out = o.stdout;
+    }
+}
+
+/// A registry that misbehaves on purpose, on 127.0.0.1: `/v2/<mode>/…` serves one tiny image
+/// whose layer blob is answered per mode: `ok`, `e500` (500), `trunc` (half, then the
+/// connection closes), `stall` (headers, a few bytes, then nothing), `bad` (other bytes of
+/// the right length).
+struct BadRegistry {
+    addr: String,
+    layer_requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl BadRegistry {
+    fn start() -> BadRegistry {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::Ordering;
+        // one image per mode (the layer differs), so no pull finds its layer present
+        let mut images = std::collections::HashMap::new();
+        for mode in ["ok", "e500", "trunc", "stall", "bad"] {
+            let (config, _tar, gz) = tiny_image(mode);
+            let manifest = format!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":{},"digest":"{}"}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":{},"digest":"{}"}}]}}"#,
+                config.len(),
+                sha256(&config),
+                gz.len(),
+                sha256(&gz)
+            );
+            images.insert(mode.to_string(), (manifest, config, gz));
+        }
+        let images = std::sync::Arc::new(images);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr").to_string();
+        let layer_requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (lr, st) = (layer_requests.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut s) = s else { continue };
+                let (images, lr, st) = (images.clone(), lr.clone(), st.clone());
+                std::thread::spawn(move || {
+                    let mut r = BufReader::new(s.try_clone().expect("clone"));
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        loop {
+                            let mut h = String::new();
+                            if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                                break;
+                            }
+                        }
+                        let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                        let head = line.starts_with("HEAD");
+                        let mode = path.split('/').nth(2).unwrap_or("").to_string();
+                        let Some((manifest, config, gz)) = images.get(&mode).cloned() else {
+                            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{{}}");
+                            continue;
+                        };
+                        let (cd, ld) = (sha256(&config), sha256(&gz));
+                        let send = |s: &mut std::net::TcpStream, status: &str, ctype: &str, body: &[u8]| {
+                            let _ = write!(s, "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nDocker-Distribution-Api-Version: registry/2.0\r\n\r\n", body.len());
+                            if !head {
+                                let _ = s.write_all(body);
+                            }
+                        };
+                        if path == "/v2/" {
+                            send(&mut s, "200 OK", "application/json", b"{}");
+                        } else if path.contains("/manifests/") {
+                            send(&mut s, "200 OK", "application/vnd.docker.distribution.manifest.v2+json", manifest.as_bytes());
+                        } else if path.ends_with(&cd) {
+                            send(&mut s, "200 OK", "application/octet-stream", &config);
+                        } else if path.ends_with(&ld) {
+                            lr.fetch_add(1, Ordering::SeqCst);
+                            match mode.as_str() {
+                                "e500" => send(&mut s, "500 Internal Server Error", "application/json", br#"{"errors":[{"code":"UNKNOWN","message":"boom"}]}"#),
+                                "trunc" => {
+                                    let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", gz.len());
+                                    let _ = s.write_all(&gz[..gz.len() / 2]);
+                                    return;
+                                }
+                                "stall" => {
+                                    let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", gz.len());
+                                    let _ = s.write_all(&gz[..10]);
+                                    let _ = s.flush();
+                                    while !st.load(Ordering::SeqCst) {
+                                        std::thread::sleep(std::time::Duration::from_millis(100));
+                                    }
+                                    return;
+                                }
+                                "bad" => {
+                                    let mut other = gz.clone();
+                                    let n = other.len();
+                                    other[n / 2] ^= 0xff;
+                                    send(&mut s, "200 OK", "application/octet-stream", &other);
+                                }
+                                _ => send(&mut s, "200 OK", "application/octet-stream", &gz),
+                            }
+                        } else {
+                            send(&mut s, "404 Not Found", "application/json", br#"{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}"#);
+                        }
+                    }
+                });
+            }
+        });
+        BadRegistry {
+            addr,
+            layer_requests,
+            stop,
+        }
+    }
+}
+
+impl Drop for BadRegistry {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // wake the accept loop
+        let _ = std::net::TcpStream::connect(&self.addr);
+    }
+}
+
+/// What must stay empty after a failed pull: staging files and temp layers.
+fn leftovers(d: &Daemon) -> Vec<String> {
+    let mut out = Vec::new();
+    for dir in ["data/image/tmp", "data/tmp"] {
+        if let Ok(rd) = std::fs::read_dir(d.root.join(dir)) {
+            out.extend(rd.flatten().map(|e| e.path().display().to_string()));
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir(d.root.join("data/overlay2")) {
+        out.extend(
+            rd.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("tmp-"))
+                .map(|e| e.path().display().to_string()),
+        );
+    }
+    out
+}
+
+fn layer_count(d: &Daemon) -> usize {
+    std::fs::read_dir(d.root.join("data/overlay2"))
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.path().join("diff_id").exists())
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn bad_registries_lose_nothing() {
+    let bad = BadRegistry::start();
+    let d = Daemon::start_args(&["--registry-timeout", "2"]);
+    // the good path first: the server's image pulls and runs
+    let (st, _, body) = d.http("POST", &format!("/images/create?fromImage={}/ok/img&tag=1", bad.addr), None);
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let msgs = lines(&body);
+    assert!(msgs.iter().all(|m| m.get("error").is_none()), "{msgs:?}");
+    let s = statuses(&msgs);
+    for want in ["Pulling fs layer", "Downloading", "Verifying Checksum", "Download complete", "Extracting", "Pull complete"] {
+        assert!(s.iter().any(|x| x == want), "{want} missing in {s:?}");
+    }
+    let dl = msgs.iter().find(|m| m["status"] == "Downloading").expect("downloading");
+    assert!(dl["progressDetail"]["total"].as_u64().unwrap_or(0) > 0, "{dl}");
+    assert!(dl["progress"].as_str().unwrap_or("").starts_with('['), "{dl}");
+    let old_id = image_id(&d, &format!("{}/ok/img:1", bad.addr));
+    let layers_before = layer_count(&d);
+
+    // each bad answer: an error message in the stream, nothing new registered, the old
+    // image under the same name untouched
+    for (mode, want) in [
+        ("e500", "boom"),
+        ("trunc", "end of file"),
+        ("stall", "timeout"),
+        ("bad", "filesystem layer verification failed"),
+    ] {
+        let name = format!("{}/{mode}/img", bad.addr);
+        d.ok(&["tag", &format!("{}/ok/img:1", bad.addr), &format!("{name}:1")]);
+        // another marker: a different layer to fetch
+        let t0 = std::time::Instant::now();
+        let (st, _, body) = d.http("POST", &format!("/images/create?fromImage={name}&tag=2"), None);
+        assert!(t0.elapsed() < std::time::Duration::from_secs(30), "{mode} took {:?}", t0.elapsed());
+        let text = String::from_utf8_lossy(&body).to_string();
+        if st == 200 {
+            let msgs = lines(&body);
+            let err = msgs.iter().rev().find_map(|m| m.get("error")).unwrap_or_else(|| panic!("{mode}: no error in {text}"));
+            let detail = msgs.iter().rev().find_map(|m| m.get("errorDetail")).expect("errorDetail");
+            assert_eq!(detail["message"], *err);
+            assert!(err.as_str().unwrap_or("").contains(want), "{mode}: {err}");
+        } else {
+            assert!(text.contains(want), "{mode}: {st} {text}");
+        }
+        let (st, _, _) = d.http("GET", &format!("/images/{name}:2/json"), None);
+        assert_eq!(st, 404, "{mode}: a failed pull registered an image");
+        assert_eq!(image_id(&d, &format!("{name}:1")), old_id, "{mode}");
+        assert_eq!(leftovers(&d), Vec::<String>::new(), "{mode}");
+    }
+    // the same layer (all modes serve one image): no layer was added by the failures
+    assert_eq!(layer_count(&d), layers_before);
+}
+
+#[test]
+fn berthd_killed_mid_pull_registers_nothing() {
+    let bad = BadRegistry::start();
+    let mut d = Daemon::start_args(&["--registry-timeout", "60"]);
+    let layers_before = layer_count(&d);
+    let sock = d.sock.clone();
+    let name = format!("{}/stall/img", bad.addr);
+    let path = format!("/images/create?fromImage={name}&tag=1");
+    let puller = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
+        let _ = write!(s, "POST {path} HTTP/1.1\r\nHost: b\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        out
+    });
+    assert!(
+        common::eventually(20, || bad.layer_requests.load(std::sync::atomic::Ordering::SeqCst) > 0),
+        "the pull never asked for the layer"
+    );
+    // the layer is half-way: staging file and temp layer exist now
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    d.kill9();
+    let _ = puller.join();
+    let root = d.root.clone();
+    std::mem::forget(d); // the new daemon owns the roots
+    let d = Daemon::start_on(&root);
+    let (st, _, _) = d.http("GET", &format!("/images/{name}:1/json"), None);
+    assert_eq!(st, 404, "a killed pull registered its image");
+    assert_eq!(leftovers(&d), Vec::<String>::new());
+    assert_eq!(layer_count(&d), layers_before);
+    // and the same pull works once the registry behaves (the ok image of the same server)
+    let (st, _, body) = d.http("POST", &format!("/images/create?fromImage={}/ok/img&tag=1", bad.addr), None);
+    assert_eq!(st, 200);
+    assert!(lines(&body).iter().all(|m| m.get("error").is_none()));
+    image_id(&d, &format!("{}/ok/img:1", bad.addr));
+    assert_eq!(layer_count(&d), layers_before + 1);
+}
+
+#[test]
+fn errors_before_the_stream_are_http_statuses_like_dockerd() {
+    let Some(reg) = Registry::start() else { return };
+    let d = Daemon::start();
+    // a missing manifest: 404 with dockerd's text
+    let (st, _, body) = d.http("POST", &format!("/images/create?fromImage={}&tag=latest", reg.image("nosuch")), None);
+    assert_eq!(st, 404, "{}", String::from_utf8_lossy(&body));
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(
+        v["message"],
+        format!("manifest for {}:latest not found: manifest unknown: manifest unknown", reg.image("nosuch"))
+    );
+    if let Some(o) = d.docker(&["pull", &reg.image("nosuch:tag")]) {
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains(&format!("Error response from daemon: manifest for {}:tag not found: manifest unknown: manifest unknown", reg.image("nosuch"))),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // invalid references
+    let (st, _, body) = d.http("POST", "/images/create?fromImage=a%40sha256%3Aabc", None);
+    assert_eq!(st, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("invalid reference format"));
+    // docker.io is not reachable from here: an error within seconds, never a hang
+    let t0 = std::time::Instant::now();
+    let (st, _, body) = d.http("POST", "/images/create?fromImage=berth-no-such-image&tag=latest", None);
+    assert!(t0.elapsed() < std::time::Duration::from_secs(25), "took {:?}", t0.elapsed());
+    assert_eq!(st, 500, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("registry-1.docker.io"), "{}", String::from_utf8_lossy(&body));
+    // create of a missing image is a 404 (so the CLI pulls)
+    let (st, _, body) = d.http("POST", "/containers/create", Some(r#"{"Image":"berth-missing-image"}"#));
+    assert_eq!(st, 404);
+    assert!(String::from_utf8_lossy(&body).contains("No such image: berth-missing-image:latest"), "{}", String::from_utf8_lossy(&body));
+    // push of an image that is not here
+    if let Some(o) = d.docker(&["push", &reg.image("nosuch")]) {
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains(&format!("An image does not exist locally with the tag: {}", reg.image("nosuch"))), "{}", stderr(&o));
+    }
+}
