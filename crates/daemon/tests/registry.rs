@@ -438,3 +438,57 @@ fn errors_before_the_stream_are_http_statuses_like_dockerd() {
         assert!(stderr(&o).contains(&format!("An image does not exist locally with the tag: {}", reg.image("nosuch"))), "{}", stderr(&o));
     }
 }
+
+fn docker_py(d: &Daemon, code: &str) -> std::process::Output {
+    std::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import docker, json, sys\nc = docker.DockerClient(base_url='{}')\n{code}",
+            d.host()
+        ))
+        .output()
+        .expect("python3")
+}
+
+#[test]
+fn htpasswd_registry_login_push_pull() {
+    let Some(reg) = Registry::start_htpasswd("berthuser", "s3cret") else { return };
+    let d = Daemon::start();
+    d.load_busybox();
+    let name = reg.image("private/bb:1");
+    d.ok(&["tag", "busybox", &name]);
+    let Some(o) = d.docker(&["login", "-u", "berthuser", "-p", "wrong", &reg.addr]) else { return };
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains(&format!("login attempt to http://{}/v2/ failed with status: 401 Unauthorized", reg.addr)),
+        "{}",
+        stderr(&o)
+    );
+    // without credentials: dockerd's error
+    let o = d.docker(&["push", &name]).expect("docker");
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no basic auth credentials"), "{}", stderr(&o));
+    let o = d.docker(&["login", "-u", "berthuser", "-p", "s3cret", &reg.addr]).expect("docker");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Login Succeeded"), "{}", stdout(&o));
+    // the CLI now sends X-Registry-Auth
+    let o = d.docker(&["push", &name]).expect("docker");
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("1: digest: sha256:"), "{}", stdout(&o));
+    // docker-py: login, pull with the credentials, and a wrong password
+    let d2 = Daemon::start();
+    let o = docker_py(
+        &d2,
+        &format!(
+            "try:\n    c.login(username='berthuser', password='nope', registry='{a}')\n    print('no error')\nexcept docker.errors.APIError as e:\n    print('denied', e.status_code)\nr = c.login(username='berthuser', password='s3cret', registry='{a}')\nprint(r['Status'])\nimg = c.images.pull('{n}', auth_config={{'username': 'berthuser', 'password': 's3cret'}})\nprint(img.id)\ntry:\n    c.images.pull('{a}/private/bb', tag='1', auth_config={{'username': 'berthuser', 'password': 'bad'}})\nexcept docker.errors.APIError as e:\n    print('pull denied')",
+            a = reg.addr,
+            n = name
+        ),
+    );
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(out.contains("denied 401"), "{out}");
+    assert!(out.contains("Login Succeeded"), "{out}");
+    assert!(out.contains(&image_id(&d, "busybox")), "{out}");
+    assert!(out.contains("pull denied"), "{out}");
+}

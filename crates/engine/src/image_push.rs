@@ -358,8 +358,9 @@ impl Engine {
         let compressed = compress
             .await
             .unwrap_or_else(|e| Err(Error::Internal(format!("layer compressor: {e}"))));
-        let (digest, len) = compressed?;
+        // the upload's error explains a compressor that stopped for want of a reader
         let up = uploaded?;
+        let (digest, len) = compressed?;
         if up != digest {
             return Err(Error::Internal(format!(
                 "upload of {diff} ended as {up}, expected {digest}"
