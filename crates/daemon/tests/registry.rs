@@ -492,3 +492,140 @@ fn htpasswd_registry_login_push_pull() {
     assert!(out.contains(&image_id(&d, "busybox")), "{out}");
     assert!(out.contains("pull denied"), "{out}");
 }
+
+/// A token server for the registry's `auth: token:` scheme: checks Basic credentials and
+/// answers a JWT (RS256, signed with `openssl`, its certificate in the `x5c` header and in the
+/// registry's root bundle) granting the scopes asked for. Records the scopes.
+struct TokenServer {
+    realm: String,
+    dir: std::path::PathBuf,
+    scopes: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn b64url(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+impl TokenServer {
+    fn start(user: &str, pass: &str) -> TokenServer {
+        use base64::Engine as _;
+        use std::io::{BufRead, BufReader, Write};
+        let dir = common::tmpdir("tok");
+        let st = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=berth-token"])
+            .arg("-keyout")
+            .arg(dir.join("key.pem"))
+            .arg("-out")
+            .arg(dir.join("cert.pem"))
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl");
+        assert!(st.success());
+        let der = std::process::Command::new("openssl")
+            .args(["x509", "-outform", "DER", "-in"])
+            .arg(dir.join("cert.pem"))
+            .output()
+            .expect("openssl x509")
+            .stdout;
+        let x5c = base64::engine::general_purpose::STANDARD.encode(der);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let realm = format!("http://{}/token", l.local_addr().expect("addr"));
+        let scopes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sc = scopes.clone();
+        let key = dir.join("key.pem");
+        let want = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")));
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                let mut r = BufReader::new(s.try_clone().expect("clone"));
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    continue;
+                }
+                let mut authz = String::new();
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = h.strip_prefix("Authorization: ").or_else(|| h.strip_prefix("authorization: ")) {
+                        authz = v.trim().to_string();
+                    }
+                }
+                if authz != want {
+                    let _ = write!(s, "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: 55\r\nConnection: close\r\n\r\n{{\"errors\":[{{\"code\":\"UNAUTHORIZED\",\"message\":\"bad\"}}]}}");
+                    continue;
+                }
+                let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let query = target.split_once('?').map(|x| x.1).unwrap_or("");
+                let mut access = Vec::new();
+                for kv in query.split('&') {
+                    if let Some(v) = kv.strip_prefix("scope=") {
+                        let v = v.replace("%3A", ":").replace("%2C", ",").replace("%2F", "/");
+                        sc.lock().expect("lock").push(v.clone());
+                        let parts: Vec<&str> = v.split(':').collect();
+                        if parts.len() == 3 {
+                            access.push(serde_json::json!({"type": parts[0], "name": parts[1], "actions": parts[2].split(',').collect::<Vec<_>>()}));
+                        }
+                    }
+                }
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs();
+                let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [x5c]});
+                let claims = serde_json::json!({"iss": "berth-issuer", "sub": "berthuser", "aud": "berth-registry", "exp": now + 600, "nbf": now - 10, "iat": now, "jti": format!("{now}-{}", access.len()), "access": access});
+                let signing_input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+                let mut c = std::process::Command::new("openssl")
+                    .args(["dgst", "-sha256", "-sign"])
+                    .arg(&key)
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("openssl dgst");
+                c.stdin.take().expect("stdin").write_all(signing_input.as_bytes()).expect("sign input");
+                let sig = c.wait_with_output().expect("sign").stdout;
+                let token = format!("{signing_input}.{}", b64url(&sig));
+                let body = serde_json::json!({"token": token, "expires_in": 600}).to_string();
+                let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            }
+        });
+        TokenServer { realm, dir, scopes }
+    }
+}
+
+#[test]
+fn token_auth_registry() {
+    let tok = TokenServer::start("berthuser", "t0ken");
+    let cfg = format!(
+        "auth:\n  token:\n    realm: {}\n    service: berth-registry\n    issuer: berth-issuer\n    rootcertbundle: {}\n",
+        tok.realm,
+        tok.dir.join("cert.pem").display()
+    );
+    let Some(mut reg) = Registry::start_with(&cfg) else { return };
+    reg.extra.push(tok.dir.clone());
+    let d = Daemon::start();
+    d.load_busybox();
+    let name = reg.image("tok/bb:1");
+    d.ok(&["tag", "busybox", &name]);
+    let Some(o) = d.docker(&["login", "-u", "berthuser", "-p", "nope", &reg.addr]) else { return };
+    assert!(!o.status.success(), "{}", stdout(&o));
+    let o = d.docker(&["login", "-u", "berthuser", "-p", "t0ken", &reg.addr]).expect("docker");
+    assert!(o.status.success(), "{}{}", stderr(&o), reg.log());
+    let o = d.docker(&["push", &name]).expect("docker");
+    assert!(o.status.success(), "{}{}{}", stdout(&o), stderr(&o), reg.log());
+    assert!(stdout(&o).contains("Pushed"), "{}", stdout(&o));
+    // pull into a fresh daemon with the same credentials
+    let d2 = Daemon::start();
+    let o = d2.docker(&["login", "-u", "berthuser", "-p", "t0ken", &reg.addr]).expect("docker");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = d2.docker(&["pull", &name]).expect("docker");
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(image_id(&d2, &name), image_id(&d, "busybox"));
+    let scopes = tok.scopes.lock().expect("lock").clone();
+    assert!(scopes.contains(&"repository:tok/bb:pull,push".to_string()), "{scopes:?}");
+    assert!(scopes.contains(&"repository:tok/bb:pull".to_string()), "{scopes:?}");
+    // anonymous: the token server refuses, the pull fails with its text
+    let d3 = Daemon::start();
+    let (st, _, body) = d3.http("POST", &format!("/images/create?fromImage={}&tag=1", reg.image("tok/bb")), None);
+    assert_eq!(st, 500, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("unauthorized"), "{}", String::from_utf8_lossy(&body));
+}
