@@ -629,3 +629,133 @@ fn token_auth_registry() {
     assert_eq!(st, 500, "{}", String::from_utf8_lossy(&body));
     assert!(String::from_utf8_lossy(&body).contains("unauthorized"), "{}", String::from_utf8_lossy(&body));
 }
+
+#[test]
+fn dockerd_round_trip_keeps_image_ids_and_mounts_across_repositories() {
+    let Some(reg) = Registry::start() else { return };
+    let d = Daemon::start();
+    let Some(dk) = common::dockerd::Dockerd::start(&d.root) else { return };
+    d.load_busybox();
+    let id = image_id(&d, "busybox");
+    let a = reg.image("a/bb:1");
+    d.ok(&["tag", "busybox", &a]);
+    let o = d.docker(&["push", &a]).expect("docker");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let digest = stdout(&o)
+        .lines()
+        .find_map(|l| l.strip_prefix("1: digest: ").and_then(|r| r.split_whitespace().next()).map(String::from))
+        .expect("digest line");
+    // berth → dockerd
+    let o = dk.docker(&["pull", &a]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let o = dk.docker(&["image", "inspect", "-f", "{{.Id}} {{json .RepoDigests}}", &a]);
+    let out = stdout(&o);
+    assert!(out.starts_with(&id), "dockerd sees {out}, berth pushed {id}");
+    assert!(out.contains(&digest), "{out}");
+    // dockerd → berth: an image dockerd made (import) and pushed
+    let src = common::tmpdir("imp");
+    std::fs::write(src.join("hello"), "from dockerd\n").expect("write");
+    let tarball = src.join("x.tar");
+    let st = std::process::Command::new("tar").arg("-C").arg(&src).arg("-cf").arg(&tarball).arg("hello").status().expect("tar");
+    assert!(st.success());
+    let b = reg.image("b/fromdocker:2");
+    let o = dk.docker(&["import", tarball.to_str().expect("utf8"), &b]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = dk.docker(&["push", &b]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dk_id = stdout(&dk.docker(&["image", "inspect", "-f", "{{.Id}}", &b])).trim().to_string();
+    let o = d.docker(&["pull", &b]).expect("docker");
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(image_id(&d, &b), dk_id);
+    let _ = std::fs::remove_dir_all(&src);
+    // berth pushes its pulled image to another repository: the layer is mounted, and the
+    // manifest is the one it was pulled as (same digest)
+    let c = reg.image("c/again:2");
+    d.ok(&["tag", &b, &c]);
+    let o = d.docker(&["push", &c]).expect("docker");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Mounted from b/fromdocker"), "{}", stdout(&o));
+    let pushed = stdout(&dk.docker(&["image", "inspect", "-f", "{{json .RepoDigests}}", &b])).trim().to_string();
+    let again = stdout(&o)
+        .lines()
+        .find_map(|l| l.strip_prefix("2: digest: ").and_then(|r| r.split_whitespace().next()).map(String::from))
+        .expect("digest line");
+    assert!(pushed.contains(&again), "re-push changed the manifest: {pushed} vs {again}");
+    // images --digests shows it
+    let o = d.docker(&["images", "--digests", "--format", "{{.Repository}} {{.Digest}}"]).expect("docker");
+    assert!(stdout(&o).contains(&format!("{} {again}", reg.image("c/again"))), "{}", stdout(&o));
+}
+
+#[test]
+fn all_tags_and_digest_pulls() {
+    let Some(reg) = Registry::start() else { return };
+    let d = Daemon::start();
+    d.load_busybox();
+    for t in ["1", "2"] {
+        d.ok(&["tag", "busybox", &reg.image(&format!("multi/bb:{t}"))]);
+    }
+    // push without a tag: every tag of the repository
+    let (st, _, body) = d.http("POST", &format!("/images/{}/push", reg.image("multi/bb")), None);
+    assert_eq!(st, 200);
+    let s = statuses(&lines(&body));
+    let digest = s.iter().find_map(|x| x.strip_prefix("1: digest: ").map(|r| r.split_whitespace().next().unwrap_or("").to_string())).expect("tag 1");
+    assert!(s.iter().any(|x| x.starts_with("2: digest: ")), "{s:?}");
+    let d2 = Daemon::start();
+    let o = d2.docker(&["pull", "-a", &reg.image("multi/bb")]);
+    if let Some(o) = o {
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    } else {
+        let (st, _, _) = d2.http("POST", &format!("/images/create?fromImage={}", reg.image("multi/bb")), None);
+        assert_eq!(st, 200);
+    }
+    for t in ["1", "2"] {
+        image_id(&d2, &reg.image(&format!("multi/bb:{t}")));
+    }
+    // by digest, in a third daemon
+    let d3 = Daemon::start();
+    let by_digest = format!("{}@{digest}", reg.image("multi/bb"));
+    let (st, _, body) = d3.http("POST", &format!("/images/create?fromImage={}&tag={digest}", reg.image("multi/bb")), None);
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let s = statuses(&lines(&body));
+    assert_eq!(s.last().map(String::as_str), Some(format!("Status: Downloaded newer image for {by_digest}").as_str()), "{s:?}");
+    assert_eq!(image_id(&d3, &by_digest), image_id(&d, "busybox"));
+    // a wrong digest is refused
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let (st, _, _) = d3.http("POST", &format!("/images/create?fromImage={}&tag={wrong}", reg.image("multi/bb")), None);
+    assert_eq!(st, 404);
+}
+
+#[test]
+fn search_uses_the_catalog() {
+    let Some(reg) = Registry::start() else { return };
+    let d = Daemon::start();
+    d.load_busybox();
+    for n in ["search/busybox:1", "other/thing:1"] {
+        let r = reg.image(n);
+        d.ok(&["tag", "busybox", &r]);
+        let (st, _, body) = d.http("POST", &format!("/images/{}/push?tag=1", &r[..r.len() - 2]), None);
+        assert_eq!(st, 200);
+        assert!(lines(&body).iter().all(|m| m.get("error").is_none()));
+    }
+    let (st, _, body) = d.http("GET", &format!("/images/search?term={}/busy", reg.addr), None);
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(
+        v,
+        serde_json::json!([{"star_count": 0, "is_official": false, "name": reg.image("search/busybox"), "is_automated": false, "description": ""}])
+    );
+    if let Some(o) = d.docker(&["search", &format!("{}/", reg.addr), "--format", "{{.Name}}"]) {
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = stdout(&o);
+        assert!(out.contains(&reg.image("search/busybox")) && out.contains(&reg.image("other/thing")), "{out}");
+    }
+    let o = d.docker(&["search", "--limit", "1", &format!("{}/", reg.addr), "--format", "{{.Name}}"]).expect("docker");
+    assert_eq!(stdout(&o).lines().count(), 1, "{}", stdout(&o));
+    let o = d.docker(&["search", "--filter", "stars=3", &format!("{}/", reg.addr), "--format", "{{.Name}}"]).expect("docker");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "");
+    let (st, _, _) = d.http("GET", &format!("/images/search?term={}/x&limit=0", reg.addr), None);
+    assert_eq!(st, 400);
+    let o = docker_py(&d, &format!("print(json.dumps(c.images.search('{}/thing')))", reg.addr));
+    assert!(stdout(&o).contains(&reg.image("other/thing")), "{}{}", stdout(&o), stderr(&o));
+}

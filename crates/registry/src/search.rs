@@ -71,53 +71,68 @@ impl Client {
             out.truncate(limit);
             return Ok(out);
         }
-        // no v1 search here: the catalog
-        let url = format!("{}/v2/_catalog", endpoint.base);
-        let q = vec![("n", "10000".to_string())];
-        let mut resp = get(url.clone(), q.clone(), None).await?;
-        if resp.status() == StatusCode::UNAUTHORIZED {
-            let ch = resp
+        // no v1 search here: the catalog, page by page
+        let mut url = format!("{}/v2/_catalog?n=1000", endpoint.base);
+        let mut authz: Option<String> = None;
+        let mut names: Vec<String> = Vec::new();
+        for _page in 0..50 {
+            let mut resp = get(url.clone(), Vec::new(), authz.clone()).await?;
+            if resp.status() == StatusCode::UNAUTHORIZED && authz.is_none() {
+                let ch = resp
+                    .headers()
+                    .get(reqwest::header::WWW_AUTHENTICATE)
+                    .and_then(|h| h.to_str().ok())
+                    .and_then(parse_challenge);
+                authz = match ch {
+                    Some(Challenge::Bearer { realm, service }) => {
+                        let t = fetch_token(
+                            &http,
+                            &realm,
+                            &service,
+                            &["registry:catalog:*".to_string()],
+                            creds,
+                        )
+                        .await?;
+                        Some(format!("Bearer {t}"))
+                    }
+                    _ => basic.clone(),
+                };
+                resp = get(url.clone(), Vec::new(), authz.clone()).await?;
+            }
+            let next = resp
                 .headers()
-                .get(reqwest::header::WWW_AUTHENTICATE)
+                .get(reqwest::header::LINK)
                 .and_then(|h| h.to_str().ok())
-                .and_then(parse_challenge);
-            let authz = match ch {
-                Some(Challenge::Bearer { realm, service }) => {
-                    let t = fetch_token(
-                        &http,
-                        &realm,
-                        &service,
-                        &["registry:catalog:*".to_string()],
-                        creds,
-                    )
-                    .await?;
-                    Some(format!("Bearer {t}"))
-                }
-                _ => basic,
-            };
-            resp = get(url.clone(), q, authz).await?;
+                .and_then(|l| l.split_once('<'))
+                .and_then(|(_, r)| r.split_once('>'))
+                .map(|(u, _)| u.to_string());
+            let resp = check(resp, "Get", &url).await?;
+            let bytes = read_limited(resp, 16 << 20, &url).await?;
+            let v: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Invalid(format!("{url}: {e}")))?;
+            names.extend(
+                v.get("repositories")
+                    .and_then(|r| r.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.as_str().map(String::from)),
+            );
+            match next {
+                Some(n) if n.starts_with('/') => url = format!("{}{n}", endpoint.base),
+                _ => break,
+            }
         }
-        let resp = check(resp, "Get", &url).await?;
-        let bytes = read_limited(resp, 64 << 20, &url).await?;
-        let v: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| Error::Invalid(format!("{url}: {e}")))?;
-        let mut out: Vec<SearchResult> = v
-            .get("repositories")
-            .and_then(|r| r.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str())
-                    .filter(|name| term.is_empty() || name.contains(term))
-                    .map(|name| SearchResult {
-                        star_count: 0,
-                        is_official: false,
-                        name: format!("{prefix}{name}"),
-                        is_automated: false,
-                        description: String::new(),
-                    })
-                    .collect()
+        let mut out: Vec<SearchResult> = names
+            .iter()
+            .filter(|name| term.is_empty() || name.contains(term))
+            .map(|name| SearchResult {
+                star_count: 0,
+                is_official: false,
+                name: format!("{prefix}{name}"),
+                is_automated: false,
+                description: String::new(),
             })
-            .unwrap_or_default();
+            .collect();
         out.truncate(limit);
         Ok(out)
     }
