@@ -105,6 +105,17 @@ fn main() -> Result<()> {
 
 async fn daemon() -> Result<()> {
     let args = Args::parse();
+    for r in &args.insecure_registries {
+        berth_registry::validate_insecure(r).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    for m in &args.registry_mirrors {
+        if !(m.starts_with("http://") || m.starts_with("https://")) {
+            bail!("invalid mirror: unsupported scheme in {m:?}: must use either 'https://' or 'http://'");
+        }
+    }
+    if args.max_concurrent_downloads == 0 || args.max_concurrent_uploads == 0 {
+        bail!("--max-concurrent-downloads and --max-concurrent-uploads must be at least 1");
+    }
     let level = match args.log_level.as_str() {
         "fatal" => "error",
         l => l,
@@ -143,17 +154,6 @@ async fn daemon() -> Result<()> {
     } else {
         args.host.clone()
     };
-    for r in &args.insecure_registries {
-        berth_registry::validate_insecure(r).map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    for m in &args.registry_mirrors {
-        if !(m.starts_with("http://") || m.starts_with("https://")) {
-            bail!("invalid mirror: unsupported scheme in {m:?}: must use either 'https://' or 'http://'");
-        }
-    }
-    if args.max_concurrent_downloads == 0 || args.max_concurrent_uploads == 0 {
-        bail!("--max-concurrent-downloads and --max-concurrent-uploads must be at least 1");
-    }
     let engine = berth_engine::Engine::open(berth_engine::Config {
         data_root: args.data_root.clone(),
         exec_root: args.exec_root.clone(),

@@ -759,3 +759,98 @@ fn search_uses_the_catalog() {
     let o = docker_py(&d, &format!("print(json.dumps(c.images.search('{}/thing')))", reg.addr));
     assert!(stdout(&o).contains(&reg.image("other/thing")), "{}{}", stdout(&o), stderr(&o));
 }
+
+fn openssl(args: &[&str], dir: &std::path::Path) {
+    let o = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn tls_registry_with_ca_and_client_certificate_from_certs_d() {
+    // a small CA, a server certificate for 127.0.0.1 and a client certificate
+    let pki = common::tmpdir("pki");
+    openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=berth-test-ca", "-keyout", "ca.key", "-out", "ca.pem"], &pki);
+    for (who, ext) in [("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"), ("client", "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n")] {
+        std::fs::write(pki.join(format!("{who}.ext")), ext).expect("ext");
+        openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", &format!("/CN=berth-{who}"), "-keyout", &format!("{who}.key"), "-out", &format!("{who}.csr")], &pki);
+        openssl(&["x509", "-req", "-in", &format!("{who}.csr"), "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", &format!("{who}.ext"), "-out", &format!("{who}.pem")], &pki);
+    }
+    let cfg = format!(
+        "  tls:\n    certificate: {p}/server.pem\n    key: {p}/server.key\n    clientcas:\n      - {p}/ca.pem\n",
+        p = pki.display()
+    );
+    // the harness's config ends inside `http:`; these lines extend it
+    let Some(mut reg) = Registry::start_with(&cfg) else { return };
+    reg.extra.push(pki.clone());
+    let certs = common::tmpdir("certsd");
+    reg.extra.push(certs.clone());
+    let host_dir = certs.join(&reg.addr);
+    std::fs::create_dir_all(&host_dir).expect("mkdir");
+    std::fs::copy(pki.join("ca.pem"), host_dir.join("ca.crt")).expect("ca");
+    let d = Daemon::start_args(&["--registry-certs-dir", certs.to_str().expect("utf8")]);
+    d.load_busybox();
+    let name = reg.image("tls/bb:1");
+    d.ok(&["tag", "busybox", &name]);
+    // no client certificate yet: the registry refuses the handshake
+    let (st, _, body) = d.http("POST", &format!("/images/{}/push?tag=1", reg.image("tls/bb")), None);
+    assert_eq!(st, 500, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains(&format!("https://{}/v2/", reg.addr)), "{}", String::from_utf8_lossy(&body));
+    // with the client certificate (a new daemon: clients are made once per host)
+    std::fs::copy(pki.join("client.pem"), host_dir.join("client.cert")).expect("cert");
+    std::fs::copy(pki.join("client.key"), host_dir.join("client.key")).expect("key");
+    let d2 = Daemon::start_args(&["--registry-certs-dir", certs.to_str().expect("utf8")]);
+    d2.load_busybox();
+    d2.ok(&["tag", "busybox", &name]);
+    let (st, _, body) = d2.http("POST", &format!("/images/{}/push?tag=1", reg.image("tls/bb")), None);
+    assert_eq!(st, 200);
+    let msgs = lines(&body);
+    assert!(msgs.iter().all(|m| m.get("error").is_none()), "{msgs:?}");
+    let d3 = Daemon::start_args(&["--registry-certs-dir", certs.to_str().expect("utf8")]);
+    let (st, _, body) = d3.http("POST", &format!("/images/create?fromImage={}&tag=1", reg.image("tls/bb")), None);
+    assert_eq!(st, 200);
+    assert!(lines(&body).iter().all(|m| m.get("error").is_none()), "{}", String::from_utf8_lossy(&body));
+    assert_eq!(image_id(&d3, &name), image_id(&d2, "busybox"));
+}
+
+#[test]
+fn docker_io_names_come_from_the_mirror() {
+    let Some(reg) = Registry::start() else { return };
+    let d = Daemon::start();
+    d.load_busybox();
+    let r = reg.image("library/mirrored:1");
+    d.ok(&["tag", "busybox", &r]);
+    let (st, _, _) = d.http("POST", &format!("/images/{}/push?tag=1", reg.image("library/mirrored")), None);
+    assert_eq!(st, 200);
+    // a dead mirror first: the next one serves
+    let dead = format!("http://127.0.0.1:{}", common::registry::free_port());
+    let live = format!("http://{}", reg.addr);
+    let d2 = Daemon::start_args(&["--registry-mirror", &dead, "--registry-mirror", &live]);
+    let o = d2.docker(&["pull", "mirrored:1"]);
+    if let Some(o) = o {
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        assert!(stdout(&o).contains("Status: Downloaded newer image for mirrored:1"), "{}", stdout(&o));
+    } else {
+        let (st, _, _) = d2.http("POST", "/images/create?fromImage=mirrored&tag=1", None);
+        assert_eq!(st, 200);
+    }
+    assert_eq!(image_id(&d2, "mirrored:1"), image_id(&d, "busybox"));
+    assert_eq!(image_id(&d2, "docker.io/library/mirrored:1"), image_id(&d, "busybox"));
+    // a bad flag is refused at start, before anything is written (roots, pid file)
+    let scratch = common::tmpdir("badflag");
+    let o = std::process::Command::new(common::bin_dir().join("berthd"))
+        .arg("--data-root")
+        .arg(scratch.join("data"))
+        .arg("--exec-root")
+        .arg(scratch.join("run"))
+        .args(["--registry-mirror", "ftp://x"])
+        .output()
+        .expect("berthd");
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unsupported scheme"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!scratch.join("run").exists() && !scratch.join("data").exists());
+    let _ = std::fs::remove_dir_all(&scratch);
+}

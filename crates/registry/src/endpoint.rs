@@ -114,7 +114,9 @@ impl Client {
         } else {
             domain
         };
-        let scheme = if is_insecure(host, &self.cfg.insecure) {
+        // a host with certificates configured speaks TLS, even on loopback
+        let has_certs = self.cfg.certs_dir.join(host).is_dir();
+        let scheme = if !has_certs && is_insecure(host, &self.cfg.insecure) {
             "http"
         } else {
             "https"
