@@ -256,8 +256,7 @@ pub async fn route(
                 return message(StatusCode::BAD_REQUEST, "invalid reference format");
             }
             let eng = engine.clone();
-            return progress_response(move |p| async move { eng.image_pull(pr, &p).await })
-                .await;
+            return progress_response(move |p| async move { eng.image_pull(pr, &p).await }).await;
         }
         ("POST", name) if name.ends_with("/push") => {
             let creds = match Engine::registry_credentials(registry_auth(&req)) {
@@ -270,8 +269,7 @@ pub async fn route(
                 creds,
             };
             let eng = engine.clone();
-            return progress_response(move |p| async move { eng.image_push(pr, &p).await })
-                .await;
+            return progress_response(move |p| async move { eng.image_push(pr, &p).await }).await;
         }
         ("GET", "search") => {
             let creds = match Engine::registry_credentials(registry_auth(&req)) {
@@ -286,7 +284,12 @@ pub async fn route(
                 None => Default::default(),
             };
             engine
-                .image_search(q.get("term").unwrap_or(""), q.get("limit"), &filters, &creds)
+                .image_search(
+                    q.get("term").unwrap_or(""),
+                    q.get("limit"),
+                    &filters,
+                    &creds,
+                )
                 .await
                 .map(|v| json_response(StatusCode::OK, &json!(v)))
         }

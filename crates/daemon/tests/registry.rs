@@ -39,15 +39,28 @@ fn push_then_pull_through_the_docker_cli() {
     let id = image_id(&d, "busybox");
 
     // push through the raw API: docker's messages
-    let (st, _, body) = d.http("POST", &format!("/images/{}/push?tag=1", reg.image("test/busybox")), None);
+    let (st, _, body) = d.http(
+        "POST",
+        &format!("/images/{}/push?tag=1", reg.image("test/busybox")),
+        None,
+    );
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
     let msgs = lines(&body);
     let s = statuses(&msgs);
-    assert_eq!(s[0], format!("The push refers to repository [{}]", reg.image("test/busybox")));
+    assert_eq!(
+        s[0],
+        format!(
+            "The push refers to repository [{}]",
+            reg.image("test/busybox")
+        )
+    );
     assert!(s.iter().any(|x| x == "Preparing"), "{s:?}");
     assert!(s.iter().any(|x| x == "Pushed"), "{s:?}");
     assert!(msgs.iter().all(|m| m.get("error").is_none()), "{msgs:?}");
-    let last = s.iter().rfind(|x| x.starts_with("1: digest: sha256:")).expect("digest line");
+    let last = s
+        .iter()
+        .rfind(|x| x.starts_with("1: digest: sha256:"))
+        .expect("digest line");
     let digest = last.split_whitespace().nth(2).expect("digest").to_string();
     let aux = msgs.iter().find_map(|m| m.get("aux")).expect("aux");
     assert_eq!(aux["Tag"], "1");
@@ -69,25 +82,53 @@ fn push_then_pull_through_the_docker_cli() {
         let out = stdout(&o);
         assert!(out.contains("Pull complete"), "{out}");
         assert!(out.contains(&format!("Digest: {digest}")), "{out}");
-        assert!(out.contains(&format!("Status: Downloaded newer image for {name}")), "{out}");
+        assert!(
+            out.contains(&format!("Status: Downloaded newer image for {name}")),
+            "{out}"
+        );
     } else {
-        let (st, _, body) = d2.http("POST", &format!("/images/create?fromImage={}&tag=1", reg.image("test/busybox")), None);
+        let (st, _, body) = d2.http(
+            "POST",
+            &format!(
+                "/images/create?fromImage={}&tag=1",
+                reg.image("test/busybox")
+            ),
+            None,
+        );
         assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
     }
-    assert_eq!(image_id(&d2, &name), id, "the image ID survives the round trip");
+    assert_eq!(
+        image_id(&d2, &name),
+        id,
+        "the image ID survives the round trip"
+    );
     let (st, _, body) = d2.http("GET", &format!("/images/{name}/json"), None);
     assert_eq!(st, 200);
     let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
-    assert_eq!(v["RepoDigests"], serde_json::json!([format!("{}@{digest}", reg.image("test/busybox"))]));
+    assert_eq!(
+        v["RepoDigests"],
+        serde_json::json!([format!("{}@{digest}", reg.image("test/busybox"))])
+    );
     // it runs
     let out = d2.ok(&["run", "--rm", &name, "echo", "pulled"]);
     assert_eq!(out.trim(), "pulled");
 
     // a re-pull is up to date and fetches nothing
-    let (st, _, body) = d2.http("POST", &format!("/images/create?fromImage={}&tag=1", reg.image("test/busybox")), None);
+    let (st, _, body) = d2.http(
+        "POST",
+        &format!(
+            "/images/create?fromImage={}&tag=1",
+            reg.image("test/busybox")
+        ),
+        None,
+    );
     assert_eq!(st, 200);
     let s = statuses(&lines(&body));
-    assert_eq!(s.last().map(String::as_str), Some(format!("Status: Image is up to date for {name}").as_str()), "{s:?}");
+    assert_eq!(
+        s.last().map(String::as_str),
+        Some(format!("Status: Image is up to date for {name}").as_str()),
+        "{s:?}"
+    );
     assert!(!s.iter().any(|x| x == "Downloading"), "{s:?}");
 }
 
@@ -107,7 +148,8 @@ fn tiny_image(marker: &str) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     h.set_gid(0);
     h.set_mtime(0);
     h.set_cksum();
-    b.append_data(&mut h, "marker", data.as_bytes()).expect("tar");
+    b.append_data(&mut h, "marker", data.as_bytes())
+        .expect("tar");
     let tar = b.into_inner().expect("tar");
     let mut gz = Vec::new();
     {
@@ -124,7 +166,10 @@ fn tiny_image(marker: &str) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
 
 /// gzip through the `gzip` binary (no compression crate among the test's dependencies).
 fn flate2_gz(out: &mut Vec<u8>) -> GzipCmd<'_> {
-    GzipCmd { out, input: Vec::new() }
+    GzipCmd {
+        out,
+        input: Vec::new(),
+    }
 }
 
 struct GzipCmd<'a> {
@@ -151,7 +196,11 @@ impl Drop for GzipCmd<'_> {
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("gzip");
-        c.stdin.take().expect("stdin").write_all(&self.input).expect("write gzip");
+        c.stdin
+            .take()
+            .expect("stdin")
+            .write_all(&self.input)
+            .expect("write gzip");
         let o = c.wait_with_output().expect("gzip");
         *self.out = o.stdout;
     }
@@ -218,7 +267,10 @@ impl BadRegistry {
                             continue;
                         };
                         let (cd, ld) = (sha256(&config), sha256(&gz));
-                        let send = |s: &mut std::net::TcpStream, status: &str, ctype: &str, body: &[u8]| {
+                        let send = |s: &mut std::net::TcpStream,
+                                    status: &str,
+                                    ctype: &str,
+                                    body: &[u8]| {
                             let _ = write!(s, "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nDocker-Distribution-Api-Version: registry/2.0\r\n\r\n", body.len());
                             if !head {
                                 let _ = s.write_all(body);
@@ -227,20 +279,38 @@ impl BadRegistry {
                         if path == "/v2/" {
                             send(&mut s, "200 OK", "application/json", b"{}");
                         } else if path.contains("/manifests/") {
-                            send(&mut s, "200 OK", "application/vnd.docker.distribution.manifest.v2+json", manifest.as_bytes());
+                            send(
+                                &mut s,
+                                "200 OK",
+                                "application/vnd.docker.distribution.manifest.v2+json",
+                                manifest.as_bytes(),
+                            );
                         } else if path.ends_with(&cd) {
                             send(&mut s, "200 OK", "application/octet-stream", &config);
                         } else if path.ends_with(&ld) {
                             lr.fetch_add(1, Ordering::SeqCst);
                             match mode.as_str() {
-                                "e500" => send(&mut s, "500 Internal Server Error", "application/json", br#"{"errors":[{"code":"UNKNOWN","message":"boom"}]}"#),
+                                "e500" => send(
+                                    &mut s,
+                                    "500 Internal Server Error",
+                                    "application/json",
+                                    br#"{"errors":[{"code":"UNKNOWN","message":"boom"}]}"#,
+                                ),
                                 "trunc" => {
-                                    let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", gz.len());
+                                    let _ = write!(
+                                        s,
+                                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                                        gz.len()
+                                    );
                                     let _ = s.write_all(&gz[..gz.len() / 2]);
                                     return;
                                 }
                                 "stall" => {
-                                    let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", gz.len());
+                                    let _ = write!(
+                                        s,
+                                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                                        gz.len()
+                                    );
                                     let _ = s.write_all(&gz[..10]);
                                     let _ = s.flush();
                                     while !st.load(Ordering::SeqCst) {
@@ -312,17 +382,37 @@ fn bad_registries_lose_nothing() {
     let bad = BadRegistry::start();
     let d = Daemon::start_args(&["--registry-timeout", "2"]);
     // the good path first: the server's image pulls and runs
-    let (st, _, body) = d.http("POST", &format!("/images/create?fromImage={}/ok/img&tag=1", bad.addr), None);
+    let (st, _, body) = d.http(
+        "POST",
+        &format!("/images/create?fromImage={}/ok/img&tag=1", bad.addr),
+        None,
+    );
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
     let msgs = lines(&body);
     assert!(msgs.iter().all(|m| m.get("error").is_none()), "{msgs:?}");
     let s = statuses(&msgs);
-    for want in ["Pulling fs layer", "Downloading", "Verifying Checksum", "Download complete", "Extracting", "Pull complete"] {
+    for want in [
+        "Pulling fs layer",
+        "Downloading",
+        "Verifying Checksum",
+        "Download complete",
+        "Extracting",
+        "Pull complete",
+    ] {
         assert!(s.iter().any(|x| x == want), "{want} missing in {s:?}");
     }
-    let dl = msgs.iter().find(|m| m["status"] == "Downloading").expect("downloading");
-    assert!(dl["progressDetail"]["total"].as_u64().unwrap_or(0) > 0, "{dl}");
-    assert!(dl["progress"].as_str().unwrap_or("").starts_with('['), "{dl}");
+    let dl = msgs
+        .iter()
+        .find(|m| m["status"] == "Downloading")
+        .expect("downloading");
+    assert!(
+        dl["progressDetail"]["total"].as_u64().unwrap_or(0) > 0,
+        "{dl}"
+    );
+    assert!(
+        dl["progress"].as_str().unwrap_or("").starts_with('['),
+        "{dl}"
+    );
     let old_id = image_id(&d, &format!("{}/ok/img:1", bad.addr));
     let layers_before = layer_count(&d);
 
@@ -335,16 +425,36 @@ fn bad_registries_lose_nothing() {
         ("bad", "filesystem layer verification failed"),
     ] {
         let name = format!("{}/{mode}/img", bad.addr);
-        d.ok(&["tag", &format!("{}/ok/img:1", bad.addr), &format!("{name}:1")]);
+        d.ok(&[
+            "tag",
+            &format!("{}/ok/img:1", bad.addr),
+            &format!("{name}:1"),
+        ]);
         // another marker: a different layer to fetch
         let t0 = std::time::Instant::now();
-        let (st, _, body) = d.http("POST", &format!("/images/create?fromImage={name}&tag=2"), None);
-        assert!(t0.elapsed() < std::time::Duration::from_secs(30), "{mode} took {:?}", t0.elapsed());
+        let (st, _, body) = d.http(
+            "POST",
+            &format!("/images/create?fromImage={name}&tag=2"),
+            None,
+        );
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(30),
+            "{mode} took {:?}",
+            t0.elapsed()
+        );
         let text = String::from_utf8_lossy(&body).to_string();
         if st == 200 {
             let msgs = lines(&body);
-            let err = msgs.iter().rev().find_map(|m| m.get("error")).unwrap_or_else(|| panic!("{mode}: no error in {text}"));
-            let detail = msgs.iter().rev().find_map(|m| m.get("errorDetail")).expect("errorDetail");
+            let err = msgs
+                .iter()
+                .rev()
+                .find_map(|m| m.get("error"))
+                .unwrap_or_else(|| panic!("{mode}: no error in {text}"));
+            let detail = msgs
+                .iter()
+                .rev()
+                .find_map(|m| m.get("errorDetail"))
+                .expect("errorDetail");
             assert_eq!(detail["message"], *err);
             assert!(err.as_str().unwrap_or("").contains(want), "{mode}: {err}");
         } else {
@@ -370,13 +480,19 @@ fn berthd_killed_mid_pull_registers_nothing() {
     let puller = std::thread::spawn(move || {
         use std::io::{Read, Write};
         let mut s = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
-        let _ = write!(s, "POST {path} HTTP/1.1\r\nHost: b\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        let _ = write!(
+            s,
+            "POST {path} HTTP/1.1\r\nHost: b\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        );
         let mut out = Vec::new();
         let _ = s.read_to_end(&mut out);
         out
     });
     assert!(
-        common::eventually(20, || bad.layer_requests.load(std::sync::atomic::Ordering::SeqCst) > 0),
+        common::eventually(20, || bad
+            .layer_requests
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0),
         "the pull never asked for the layer"
     );
     // the layer is half-way: staging file and temp layer exist now
@@ -391,7 +507,11 @@ fn berthd_killed_mid_pull_registers_nothing() {
     assert_eq!(leftovers(&d), Vec::<String>::new());
     assert_eq!(layer_count(&d), layers_before);
     // and the same pull works once the registry behaves (the ok image of the same server)
-    let (st, _, body) = d.http("POST", &format!("/images/create?fromImage={}/ok/img&tag=1", bad.addr), None);
+    let (st, _, body) = d.http(
+        "POST",
+        &format!("/images/create?fromImage={}/ok/img&tag=1", bad.addr),
+        None,
+    );
     assert_eq!(st, 200);
     assert!(lines(&body).iter().all(|m| m.get("error").is_none()));
     image_id(&d, &format!("{}/ok/img:1", bad.addr));
@@ -403,12 +523,22 @@ fn errors_before_the_stream_are_http_statuses_like_dockerd() {
     let Some(reg) = Registry::start() else { return };
     let d = Daemon::start();
     // a missing manifest: 404 with dockerd's text
-    let (st, _, body) = d.http("POST", &format!("/images/create?fromImage={}&tag=latest", reg.image("nosuch")), None);
+    let (st, _, body) = d.http(
+        "POST",
+        &format!(
+            "/images/create?fromImage={}&tag=latest",
+            reg.image("nosuch")
+        ),
+        None,
+    );
     assert_eq!(st, 404, "{}", String::from_utf8_lossy(&body));
     let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
     assert_eq!(
         v["message"],
-        format!("manifest for {}:latest not found: manifest unknown: manifest unknown", reg.image("nosuch"))
+        format!(
+            "manifest for {}:latest not found: manifest unknown: manifest unknown",
+            reg.image("nosuch")
+        )
     );
     if let Some(o) = d.docker(&["pull", &reg.image("nosuch:tag")]) {
         assert!(!o.status.success());
@@ -424,18 +554,45 @@ fn errors_before_the_stream_are_http_statuses_like_dockerd() {
     assert!(String::from_utf8_lossy(&body).contains("invalid reference format"));
     // docker.io is not reachable from here: an error within seconds, never a hang
     let t0 = std::time::Instant::now();
-    let (st, _, body) = d.http("POST", "/images/create?fromImage=berth-no-such-image&tag=latest", None);
-    assert!(t0.elapsed() < std::time::Duration::from_secs(25), "took {:?}", t0.elapsed());
+    let (st, _, body) = d.http(
+        "POST",
+        "/images/create?fromImage=berth-no-such-image&tag=latest",
+        None,
+    );
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(25),
+        "took {:?}",
+        t0.elapsed()
+    );
     assert_eq!(st, 500, "{}", String::from_utf8_lossy(&body));
-    assert!(String::from_utf8_lossy(&body).contains("registry-1.docker.io"), "{}", String::from_utf8_lossy(&body));
+    assert!(
+        String::from_utf8_lossy(&body).contains("registry-1.docker.io"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
     // create of a missing image is a 404 (so the CLI pulls)
-    let (st, _, body) = d.http("POST", "/containers/create", Some(r#"{"Image":"berth-missing-image"}"#));
+    let (st, _, body) = d.http(
+        "POST",
+        "/containers/create",
+        Some(r#"{"Image":"berth-missing-image"}"#),
+    );
     assert_eq!(st, 404);
-    assert!(String::from_utf8_lossy(&body).contains("No such image: berth-missing-image:latest"), "{}", String::from_utf8_lossy(&body));
+    assert!(
+        String::from_utf8_lossy(&body).contains("No such image: berth-missing-image:latest"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
     // push of an image that is not here
     if let Some(o) = d.docker(&["push", &reg.image("nosuch")]) {
         assert!(!o.status.success());
-        assert!(stderr(&o).contains(&format!("An image does not exist locally with the tag: {}", reg.image("nosuch"))), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!(
+                "An image does not exist locally with the tag: {}",
+                reg.image("nosuch")
+            )),
+            "{}",
+            stderr(&o)
+        );
     }
 }
 
@@ -452,23 +609,36 @@ fn docker_py(d: &Daemon, code: &str) -> std::process::Output {
 
 #[test]
 fn htpasswd_registry_login_push_pull() {
-    let Some(reg) = Registry::start_htpasswd("berthuser", "s3cret") else { return };
+    let Some(reg) = Registry::start_htpasswd("berthuser", "s3cret") else {
+        return;
+    };
     let d = Daemon::start();
     d.load_busybox();
     let name = reg.image("private/bb:1");
     d.ok(&["tag", "busybox", &name]);
-    let Some(o) = d.docker(&["login", "-u", "berthuser", "-p", "wrong", &reg.addr]) else { return };
+    let Some(o) = d.docker(&["login", "-u", "berthuser", "-p", "wrong", &reg.addr]) else {
+        return;
+    };
     assert!(!o.status.success());
     assert!(
-        stderr(&o).contains(&format!("login attempt to http://{}/v2/ failed with status: 401 Unauthorized", reg.addr)),
+        stderr(&o).contains(&format!(
+            "login attempt to http://{}/v2/ failed with status: 401 Unauthorized",
+            reg.addr
+        )),
         "{}",
         stderr(&o)
     );
     // without credentials: dockerd's error
     let o = d.docker(&["push", &name]).expect("docker");
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("no basic auth credentials"), "{}", stderr(&o));
-    let o = d.docker(&["login", "-u", "berthuser", "-p", "s3cret", &reg.addr]).expect("docker");
+    assert!(
+        stderr(&o).contains("no basic auth credentials"),
+        "{}",
+        stderr(&o)
+    );
+    let o = d
+        .docker(&["login", "-u", "berthuser", "-p", "s3cret", &reg.addr])
+        .expect("docker");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("Login Succeeded"), "{}", stdout(&o));
     // the CLI now sends X-Registry-Auth
@@ -513,7 +683,17 @@ impl TokenServer {
         use std::io::{BufRead, BufReader, Write};
         let dir = common::tmpdir("tok");
         let st = std::process::Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=berth-token"])
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=berth-token",
+            ])
             .arg("-keyout")
             .arg(dir.join("key.pem"))
             .arg("-out")
@@ -534,7 +714,10 @@ impl TokenServer {
         let scopes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sc = scopes.clone();
         let key = dir.join("key.pem");
-        let want = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")));
+        let want = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+        );
         std::thread::spawn(move || {
             for s in l.incoming() {
                 let Ok(mut s) = s else { continue };
@@ -549,7 +732,10 @@ impl TokenServer {
                     if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
                         break;
                     }
-                    if let Some(v) = h.strip_prefix("Authorization: ").or_else(|| h.strip_prefix("authorization: ")) {
+                    if let Some(v) = h
+                        .strip_prefix("Authorization: ")
+                        .or_else(|| h.strip_prefix("authorization: "))
+                    {
                         authz = v.trim().to_string();
                     }
                 }
@@ -562,7 +748,10 @@ impl TokenServer {
                 let mut access = Vec::new();
                 for kv in query.split('&') {
                     if let Some(v) = kv.strip_prefix("scope=") {
-                        let v = v.replace("%3A", ":").replace("%2C", ",").replace("%2F", "/");
+                        let v = v
+                            .replace("%3A", ":")
+                            .replace("%2C", ",")
+                            .replace("%2F", "/");
                         sc.lock().expect("lock").push(v.clone());
                         let parts: Vec<&str> = v.split(':').collect();
                         if parts.len() == 3 {
@@ -570,10 +759,17 @@ impl TokenServer {
                         }
                     }
                 }
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs();
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .expect("time")
+                    .as_secs();
                 let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [x5c]});
                 let claims = serde_json::json!({"iss": "berth-issuer", "sub": "berthuser", "aud": "berth-registry", "exp": now + 600, "nbf": now - 10, "iat": now, "jti": format!("{now}-{}", access.len()), "access": access});
-                let signing_input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+                let signing_input = format!(
+                    "{}.{}",
+                    b64url(header.to_string().as_bytes()),
+                    b64url(claims.to_string().as_bytes())
+                );
                 let mut c = std::process::Command::new("openssl")
                     .args(["dgst", "-sha256", "-sign"])
                     .arg(&key)
@@ -581,7 +777,11 @@ impl TokenServer {
                     .stdout(std::process::Stdio::piped())
                     .spawn()
                     .expect("openssl dgst");
-                c.stdin.take().expect("stdin").write_all(signing_input.as_bytes()).expect("sign input");
+                c.stdin
+                    .take()
+                    .expect("stdin")
+                    .write_all(signing_input.as_bytes())
+                    .expect("sign input");
                 let sig = c.wait_with_output().expect("sign").stdout;
                 let token = format!("{signing_input}.{}", b64url(&sig));
                 let body = serde_json::json!({"token": token, "expires_in": 600}).to_string();
@@ -600,41 +800,71 @@ fn token_auth_registry() {
         tok.realm,
         tok.dir.join("cert.pem").display()
     );
-    let Some(mut reg) = Registry::start_with(&cfg) else { return };
+    let Some(mut reg) = Registry::start_with(&cfg) else {
+        return;
+    };
     reg.extra.push(tok.dir.clone());
     let d = Daemon::start();
     d.load_busybox();
     let name = reg.image("tok/bb:1");
     d.ok(&["tag", "busybox", &name]);
-    let Some(o) = d.docker(&["login", "-u", "berthuser", "-p", "nope", &reg.addr]) else { return };
+    let Some(o) = d.docker(&["login", "-u", "berthuser", "-p", "nope", &reg.addr]) else {
+        return;
+    };
     assert!(!o.status.success(), "{}", stdout(&o));
-    let o = d.docker(&["login", "-u", "berthuser", "-p", "t0ken", &reg.addr]).expect("docker");
+    let o = d
+        .docker(&["login", "-u", "berthuser", "-p", "t0ken", &reg.addr])
+        .expect("docker");
     assert!(o.status.success(), "{}{}", stderr(&o), reg.log());
     let o = d.docker(&["push", &name]).expect("docker");
-    assert!(o.status.success(), "{}{}{}", stdout(&o), stderr(&o), reg.log());
+    assert!(
+        o.status.success(),
+        "{}{}{}",
+        stdout(&o),
+        stderr(&o),
+        reg.log()
+    );
     assert!(stdout(&o).contains("Pushed"), "{}", stdout(&o));
     // pull into a fresh daemon with the same credentials
     let d2 = Daemon::start();
-    let o = d2.docker(&["login", "-u", "berthuser", "-p", "t0ken", &reg.addr]).expect("docker");
+    let o = d2
+        .docker(&["login", "-u", "berthuser", "-p", "t0ken", &reg.addr])
+        .expect("docker");
     assert!(o.status.success(), "{}", stderr(&o));
     let o = d2.docker(&["pull", &name]).expect("docker");
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     assert_eq!(image_id(&d2, &name), image_id(&d, "busybox"));
     let scopes = tok.scopes.lock().expect("lock").clone();
-    assert!(scopes.contains(&"repository:tok/bb:pull,push".to_string()), "{scopes:?}");
-    assert!(scopes.contains(&"repository:tok/bb:pull".to_string()), "{scopes:?}");
+    assert!(
+        scopes.contains(&"repository:tok/bb:pull,push".to_string()),
+        "{scopes:?}"
+    );
+    assert!(
+        scopes.contains(&"repository:tok/bb:pull".to_string()),
+        "{scopes:?}"
+    );
     // anonymous: the token server refuses, the pull fails with its text
     let d3 = Daemon::start();
-    let (st, _, body) = d3.http("POST", &format!("/images/create?fromImage={}&tag=1", reg.image("tok/bb")), None);
+    let (st, _, body) = d3.http(
+        "POST",
+        &format!("/images/create?fromImage={}&tag=1", reg.image("tok/bb")),
+        None,
+    );
     assert_eq!(st, 500, "{}", String::from_utf8_lossy(&body));
-    assert!(String::from_utf8_lossy(&body).contains("unauthorized"), "{}", String::from_utf8_lossy(&body));
+    assert!(
+        String::from_utf8_lossy(&body).contains("unauthorized"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
 }
 
 #[test]
 fn dockerd_round_trip_keeps_image_ids_and_mounts_across_repositories() {
     let Some(reg) = Registry::start() else { return };
     let d = Daemon::start();
-    let Some(dk) = common::dockerd::Dockerd::start(&d.root) else { return };
+    let Some(dk) = common::dockerd::Dockerd::start(&d.root) else {
+        return;
+    };
     d.load_busybox();
     let id = image_id(&d, "busybox");
     let a = reg.image("a/bb:1");
@@ -643,27 +873,49 @@ fn dockerd_round_trip_keeps_image_ids_and_mounts_across_repositories() {
     assert!(o.status.success(), "{}", stderr(&o));
     let digest = stdout(&o)
         .lines()
-        .find_map(|l| l.strip_prefix("1: digest: ").and_then(|r| r.split_whitespace().next()).map(String::from))
+        .find_map(|l| {
+            l.strip_prefix("1: digest: ")
+                .and_then(|r| r.split_whitespace().next())
+                .map(String::from)
+        })
         .expect("digest line");
     // berth → dockerd
     let o = dk.docker(&["pull", &a]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    let o = dk.docker(&["image", "inspect", "-f", "{{.Id}} {{json .RepoDigests}}", &a]);
+    let o = dk.docker(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.Id}} {{json .RepoDigests}}",
+        &a,
+    ]);
     let out = stdout(&o);
-    assert!(out.starts_with(&id), "dockerd sees {out}, berth pushed {id}");
+    assert!(
+        out.starts_with(&id),
+        "dockerd sees {out}, berth pushed {id}"
+    );
     assert!(out.contains(&digest), "{out}");
     // dockerd → berth: an image dockerd made (import) and pushed
     let src = common::tmpdir("imp");
     std::fs::write(src.join("hello"), "from dockerd\n").expect("write");
     let tarball = src.join("x.tar");
-    let st = std::process::Command::new("tar").arg("-C").arg(&src).arg("-cf").arg(&tarball).arg("hello").status().expect("tar");
+    let st = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&src)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg("hello")
+        .status()
+        .expect("tar");
     assert!(st.success());
     let b = reg.image("b/fromdocker:2");
     let o = dk.docker(&["import", tarball.to_str().expect("utf8"), &b]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = dk.docker(&["push", &b]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let dk_id = stdout(&dk.docker(&["image", "inspect", "-f", "{{.Id}}", &b])).trim().to_string();
+    let dk_id = stdout(&dk.docker(&["image", "inspect", "-f", "{{.Id}}", &b]))
+        .trim()
+        .to_string();
     let o = d.docker(&["pull", &b]).expect("docker");
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     assert_eq!(image_id(&d, &b), dk_id);
@@ -674,16 +926,40 @@ fn dockerd_round_trip_keeps_image_ids_and_mounts_across_repositories() {
     d.ok(&["tag", &b, &c]);
     let o = d.docker(&["push", &c]).expect("docker");
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("Mounted from b/fromdocker"), "{}", stdout(&o));
-    let pushed = stdout(&dk.docker(&["image", "inspect", "-f", "{{json .RepoDigests}}", &b])).trim().to_string();
+    assert!(
+        stdout(&o).contains("Mounted from b/fromdocker"),
+        "{}",
+        stdout(&o)
+    );
+    let pushed = stdout(&dk.docker(&["image", "inspect", "-f", "{{json .RepoDigests}}", &b]))
+        .trim()
+        .to_string();
     let again = stdout(&o)
         .lines()
-        .find_map(|l| l.strip_prefix("2: digest: ").and_then(|r| r.split_whitespace().next()).map(String::from))
+        .find_map(|l| {
+            l.strip_prefix("2: digest: ")
+                .and_then(|r| r.split_whitespace().next())
+                .map(String::from)
+        })
         .expect("digest line");
-    assert!(pushed.contains(&again), "re-push changed the manifest: {pushed} vs {again}");
+    assert!(
+        pushed.contains(&again),
+        "re-push changed the manifest: {pushed} vs {again}"
+    );
     // images --digests shows it
-    let o = d.docker(&["images", "--digests", "--format", "{{.Repository}} {{.Digest}}"]).expect("docker");
-    assert!(stdout(&o).contains(&format!("{} {again}", reg.image("c/again"))), "{}", stdout(&o));
+    let o = d
+        .docker(&[
+            "images",
+            "--digests",
+            "--format",
+            "{{.Repository}} {{.Digest}}",
+        ])
+        .expect("docker");
+    assert!(
+        stdout(&o).contains(&format!("{} {again}", reg.image("c/again"))),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -695,17 +971,31 @@ fn all_tags_and_digest_pulls() {
         d.ok(&["tag", "busybox", &reg.image(&format!("multi/bb:{t}"))]);
     }
     // push without a tag: every tag of the repository
-    let (st, _, body) = d.http("POST", &format!("/images/{}/push", reg.image("multi/bb")), None);
+    let (st, _, body) = d.http(
+        "POST",
+        &format!("/images/{}/push", reg.image("multi/bb")),
+        None,
+    );
     assert_eq!(st, 200);
     let s = statuses(&lines(&body));
-    let digest = s.iter().find_map(|x| x.strip_prefix("1: digest: ").map(|r| r.split_whitespace().next().unwrap_or("").to_string())).expect("tag 1");
+    let digest = s
+        .iter()
+        .find_map(|x| {
+            x.strip_prefix("1: digest: ")
+                .map(|r| r.split_whitespace().next().unwrap_or("").to_string())
+        })
+        .expect("tag 1");
     assert!(s.iter().any(|x| x.starts_with("2: digest: ")), "{s:?}");
     let d2 = Daemon::start();
     let o = d2.docker(&["pull", "-a", &reg.image("multi/bb")]);
     if let Some(o) = o {
         assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     } else {
-        let (st, _, _) = d2.http("POST", &format!("/images/create?fromImage={}", reg.image("multi/bb")), None);
+        let (st, _, _) = d2.http(
+            "POST",
+            &format!("/images/create?fromImage={}", reg.image("multi/bb")),
+            None,
+        );
         assert_eq!(st, 200);
     }
     for t in ["1", "2"] {
@@ -714,14 +1004,32 @@ fn all_tags_and_digest_pulls() {
     // by digest, in a third daemon
     let d3 = Daemon::start();
     let by_digest = format!("{}@{digest}", reg.image("multi/bb"));
-    let (st, _, body) = d3.http("POST", &format!("/images/create?fromImage={}&tag={digest}", reg.image("multi/bb")), None);
+    let (st, _, body) = d3.http(
+        "POST",
+        &format!(
+            "/images/create?fromImage={}&tag={digest}",
+            reg.image("multi/bb")
+        ),
+        None,
+    );
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
     let s = statuses(&lines(&body));
-    assert_eq!(s.last().map(String::as_str), Some(format!("Status: Downloaded newer image for {by_digest}").as_str()), "{s:?}");
+    assert_eq!(
+        s.last().map(String::as_str),
+        Some(format!("Status: Downloaded newer image for {by_digest}").as_str()),
+        "{s:?}"
+    );
     assert_eq!(image_id(&d3, &by_digest), image_id(&d, "busybox"));
     // a wrong digest is refused
     let wrong = format!("sha256:{}", "0".repeat(64));
-    let (st, _, _) = d3.http("POST", &format!("/images/create?fromImage={}&tag={wrong}", reg.image("multi/bb")), None);
+    let (st, _, _) = d3.http(
+        "POST",
+        &format!(
+            "/images/create?fromImage={}&tag={wrong}",
+            reg.image("multi/bb")
+        ),
+        None,
+    );
     assert_eq!(st, 404);
 }
 
@@ -733,11 +1041,19 @@ fn search_uses_the_catalog() {
     for n in ["search/busybox:1", "other/thing:1"] {
         let r = reg.image(n);
         d.ok(&["tag", "busybox", &r]);
-        let (st, _, body) = d.http("POST", &format!("/images/{}/push?tag=1", &r[..r.len() - 2]), None);
+        let (st, _, body) = d.http(
+            "POST",
+            &format!("/images/{}/push?tag=1", &r[..r.len() - 2]),
+            None,
+        );
         assert_eq!(st, 200);
         assert!(lines(&body).iter().all(|m| m.get("error").is_none()));
     }
-    let (st, _, body) = d.http("GET", &format!("/images/search?term={}/busy", reg.addr), None);
+    let (st, _, body) = d.http(
+        "GET",
+        &format!("/images/search?term={}/busy", reg.addr),
+        None,
+    );
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
     let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
     assert_eq!(
@@ -747,17 +1063,50 @@ fn search_uses_the_catalog() {
     if let Some(o) = d.docker(&["search", &format!("{}/", reg.addr), "--format", "{{.Name}}"]) {
         assert!(o.status.success(), "{}", stderr(&o));
         let out = stdout(&o);
-        assert!(out.contains(&reg.image("search/busybox")) && out.contains(&reg.image("other/thing")), "{out}");
+        assert!(
+            out.contains(&reg.image("search/busybox")) && out.contains(&reg.image("other/thing")),
+            "{out}"
+        );
     }
-    let o = d.docker(&["search", "--limit", "1", &format!("{}/", reg.addr), "--format", "{{.Name}}"]).expect("docker");
+    let o = d
+        .docker(&[
+            "search",
+            "--limit",
+            "1",
+            &format!("{}/", reg.addr),
+            "--format",
+            "{{.Name}}",
+        ])
+        .expect("docker");
     assert_eq!(stdout(&o).lines().count(), 1, "{}", stdout(&o));
-    let o = d.docker(&["search", "--filter", "stars=3", &format!("{}/", reg.addr), "--format", "{{.Name}}"]).expect("docker");
+    let o = d
+        .docker(&[
+            "search",
+            "--filter",
+            "stars=3",
+            &format!("{}/", reg.addr),
+            "--format",
+            "{{.Name}}",
+        ])
+        .expect("docker");
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).trim(), "");
-    let (st, _, _) = d.http("GET", &format!("/images/search?term={}/x&limit=0", reg.addr), None);
+    let (st, _, _) = d.http(
+        "GET",
+        &format!("/images/search?term={}/x&limit=0", reg.addr),
+        None,
+    );
     assert_eq!(st, 400);
-    let o = docker_py(&d, &format!("print(json.dumps(c.images.search('{}/thing')))", reg.addr));
-    assert!(stdout(&o).contains(&reg.image("other/thing")), "{}{}", stdout(&o), stderr(&o));
+    let o = docker_py(
+        &d,
+        &format!("print(json.dumps(c.images.search('{}/thing')))", reg.addr),
+    );
+    assert!(
+        stdout(&o).contains(&reg.image("other/thing")),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
 }
 
 fn openssl(args: &[&str], dir: &std::path::Path) {
@@ -766,25 +1115,90 @@ fn openssl(args: &[&str], dir: &std::path::Path) {
         .current_dir(dir)
         .output()
         .expect("openssl");
-    assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
 fn tls_registry_with_ca_and_client_certificate_from_certs_d() {
     // a small CA, a server certificate for 127.0.0.1 and a client certificate
     let pki = common::tmpdir("pki");
-    openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=berth-test-ca", "-keyout", "ca.key", "-out", "ca.pem"], &pki);
-    for (who, ext) in [("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"), ("client", "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n")] {
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=berth-test-ca",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+        &pki,
+    );
+    for (who, ext) in [
+        (
+            "server",
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+        ),
+        (
+            "client",
+            "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
+        ),
+    ] {
         std::fs::write(pki.join(format!("{who}.ext")), ext).expect("ext");
-        openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", &format!("/CN=berth-{who}"), "-keyout", &format!("{who}.key"), "-out", &format!("{who}.csr")], &pki);
-        openssl(&["x509", "-req", "-in", &format!("{who}.csr"), "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", &format!("{who}.ext"), "-out", &format!("{who}.pem")], &pki);
+        openssl(
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                &format!("/CN=berth-{who}"),
+                "-keyout",
+                &format!("{who}.key"),
+                "-out",
+                &format!("{who}.csr"),
+            ],
+            &pki,
+        );
+        openssl(
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{who}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                &format!("{who}.ext"),
+                "-out",
+                &format!("{who}.pem"),
+            ],
+            &pki,
+        );
     }
     let cfg = format!(
         "  tls:\n    certificate: {p}/server.pem\n    key: {p}/server.key\n    clientcas:\n      - {p}/ca.pem\n",
         p = pki.display()
     );
     // the harness's config ends inside `http:`; these lines extend it
-    let Some(mut reg) = Registry::start_with(&cfg) else { return };
+    let Some(mut reg) = Registry::start_with(&cfg) else {
+        return;
+    };
     reg.extra.push(pki.clone());
     let certs = common::tmpdir("certsd");
     reg.extra.push(certs.clone());
@@ -796,23 +1210,43 @@ fn tls_registry_with_ca_and_client_certificate_from_certs_d() {
     let name = reg.image("tls/bb:1");
     d.ok(&["tag", "busybox", &name]);
     // no client certificate yet: the registry refuses the handshake
-    let (st, _, body) = d.http("POST", &format!("/images/{}/push?tag=1", reg.image("tls/bb")), None);
+    let (st, _, body) = d.http(
+        "POST",
+        &format!("/images/{}/push?tag=1", reg.image("tls/bb")),
+        None,
+    );
     assert_eq!(st, 500, "{}", String::from_utf8_lossy(&body));
-    assert!(String::from_utf8_lossy(&body).contains(&format!("https://{}/v2/", reg.addr)), "{}", String::from_utf8_lossy(&body));
+    assert!(
+        String::from_utf8_lossy(&body).contains(&format!("https://{}/v2/", reg.addr)),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
     // with the client certificate (a new daemon: clients are made once per host)
     std::fs::copy(pki.join("client.pem"), host_dir.join("client.cert")).expect("cert");
     std::fs::copy(pki.join("client.key"), host_dir.join("client.key")).expect("key");
     let d2 = Daemon::start_args(&["--registry-certs-dir", certs.to_str().expect("utf8")]);
     d2.load_busybox();
     d2.ok(&["tag", "busybox", &name]);
-    let (st, _, body) = d2.http("POST", &format!("/images/{}/push?tag=1", reg.image("tls/bb")), None);
+    let (st, _, body) = d2.http(
+        "POST",
+        &format!("/images/{}/push?tag=1", reg.image("tls/bb")),
+        None,
+    );
     assert_eq!(st, 200);
     let msgs = lines(&body);
     assert!(msgs.iter().all(|m| m.get("error").is_none()), "{msgs:?}");
     let d3 = Daemon::start_args(&["--registry-certs-dir", certs.to_str().expect("utf8")]);
-    let (st, _, body) = d3.http("POST", &format!("/images/create?fromImage={}&tag=1", reg.image("tls/bb")), None);
+    let (st, _, body) = d3.http(
+        "POST",
+        &format!("/images/create?fromImage={}&tag=1", reg.image("tls/bb")),
+        None,
+    );
     assert_eq!(st, 200);
-    assert!(lines(&body).iter().all(|m| m.get("error").is_none()), "{}", String::from_utf8_lossy(&body));
+    assert!(
+        lines(&body).iter().all(|m| m.get("error").is_none()),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
     assert_eq!(image_id(&d3, &name), image_id(&d2, "busybox"));
 }
 
@@ -823,7 +1257,11 @@ fn docker_io_names_come_from_the_mirror() {
     d.load_busybox();
     let r = reg.image("library/mirrored:1");
     d.ok(&["tag", "busybox", &r]);
-    let (st, _, _) = d.http("POST", &format!("/images/{}/push?tag=1", reg.image("library/mirrored")), None);
+    let (st, _, _) = d.http(
+        "POST",
+        &format!("/images/{}/push?tag=1", reg.image("library/mirrored")),
+        None,
+    );
     assert_eq!(st, 200);
     // a dead mirror first: the next one serves
     let dead = format!("http://127.0.0.1:{}", common::registry::free_port());
@@ -832,13 +1270,20 @@ fn docker_io_names_come_from_the_mirror() {
     let o = d2.docker(&["pull", "mirrored:1"]);
     if let Some(o) = o {
         assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-        assert!(stdout(&o).contains("Status: Downloaded newer image for mirrored:1"), "{}", stdout(&o));
+        assert!(
+            stdout(&o).contains("Status: Downloaded newer image for mirrored:1"),
+            "{}",
+            stdout(&o)
+        );
     } else {
         let (st, _, _) = d2.http("POST", "/images/create?fromImage=mirrored&tag=1", None);
         assert_eq!(st, 200);
     }
     assert_eq!(image_id(&d2, "mirrored:1"), image_id(&d, "busybox"));
-    assert_eq!(image_id(&d2, "docker.io/library/mirrored:1"), image_id(&d, "busybox"));
+    assert_eq!(
+        image_id(&d2, "docker.io/library/mirrored:1"),
+        image_id(&d, "busybox")
+    );
     // a bad flag is refused at start, before anything is written (roots, pid file)
     let scratch = common::tmpdir("badflag");
     let o = std::process::Command::new(common::bin_dir().join("berthd"))
@@ -850,7 +1295,11 @@ fn docker_io_names_come_from_the_mirror() {
         .output()
         .expect("berthd");
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("unsupported scheme"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("unsupported scheme"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(!scratch.join("run").exists() && !scratch.join("data").exists());
     let _ = std::fs::remove_dir_all(&scratch);
 }

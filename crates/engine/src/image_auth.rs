@@ -21,7 +21,8 @@ pub(crate) fn server_domain(addr: &str) -> String {
 impl Engine {
     /// Logs in: `{"Status":"Login Succeeded","IdentityToken":""}`, or 401 with docker's text.
     pub async fn registry_login(&self, body: &[u8]) -> Result<Value> {
-        let creds = Credentials::from_json(body).map_err(|e| Error::InvalidParameter(e.to_string()))?;
+        let creds =
+            Credentials::from_json(body).map_err(|e| Error::InvalidParameter(e.to_string()))?;
         let domain = server_domain(&creds.serveraddress);
         let ep = self
             .registry

@@ -198,15 +198,13 @@ impl Engine {
             berth_image::Error::InvalidReference(m) if m == spec => {
                 Error::InvalidParameter("invalid reference format".into())
             }
-            e => Error::InvalidParameter(e.to_string().replace("invalid reference format: ", "invalid reference format: ")),
+            e => Error::InvalidParameter(e.to_string()),
         })?;
         let want = wanted_platform(req.platform.as_deref())?;
         let endpoints = self.registry.endpoints(&r.domain);
         let mut last_err = None;
         for ep in &endpoints {
-            let res = self
-                .pull_from(ep, &r, all_tags, &want, &req.creds, p)
-                .await;
+            let res = self.pull_from(ep, &r, all_tags, &want, &req.creds, p).await;
             match res {
                 Err(e) if ep.mirror && !p.started() => {
                     tracing::warn!(mirror = %ep.base, error = %e, "mirror failed, trying the next endpoint");
@@ -272,10 +270,7 @@ impl Engine {
     /// Docker's text for a registry error on a pull.
     fn pull_error(&self, r: &Reference, e: berth_registry::Error) -> Error {
         match e.status() {
-            Some(404) => Error::NotFound(format!(
-                "manifest for {} not found: {e}",
-                r.familiar()
-            )),
+            Some(404) => Error::NotFound(format!("manifest for {} not found: {e}", r.familiar())),
             _ => e.into(),
         }
     }
@@ -317,7 +312,11 @@ impl Engine {
                         .is_some_and(|pl| platform_matches(pl, want))
                 })
                 .ok_or_else(|| {
-                    let v = want.variant.as_ref().map(|v| format!("/{v}")).unwrap_or_default();
+                    let v = want
+                        .variant
+                        .as_ref()
+                        .map(|v| format!("/{v}"))
+                        .unwrap_or_default();
                     Error::NotFound(format!(
                         "no matching manifest for {}/{}{v} in the manifest list entries",
                         want.os, want.architecture
@@ -376,8 +375,10 @@ impl Engine {
         });
         let mut new = true;
         if complete {
-            let tagged_before = r.tag.is_some() && self.images.resolve(r).as_ref() == Some(&config_id);
-            let digest_before = self.images.resolve(&name_ref(&top.digest)?).as_ref() == Some(&config_id);
+            let tagged_before =
+                r.tag.is_some() && self.images.resolve(r).as_ref() == Some(&config_id);
+            let digest_before =
+                self.images.resolve(&name_ref(&top.digest)?).as_ref() == Some(&config_id);
             new = !(tagged_before || (r.tag.is_none() && digest_before));
         } else {
             let config = session
@@ -495,7 +496,10 @@ impl Engine {
             let p = p.clone();
             handles.push(tokio::spawn(async move {
                 let res = eng
-                    .pull_layer(&session, &sem, &failed, &p, &id, &digest, size, &diff, parent, parent_rx, tx)
+                    .pull_layer(
+                        &session, &sem, &failed, &p, &id, &digest, size, &diff, parent, parent_rx,
+                        tx,
+                    )
                     .await;
                 if res.is_err() {
                     failed.store(true, Ordering::SeqCst);
@@ -509,11 +513,15 @@ impl Engine {
                 .await
                 .unwrap_or_else(|e| Err(Error::Internal(format!("layer task: {e}"))));
             if let Err(e) = r {
-                let secondary = e.to_string() == PARENT_FAILED || e.to_string().contains("pull cancelled");
-                if first.is_none() || (!secondary && first.as_ref().is_some_and(|f| {
-                    let t = f.to_string();
-                    t == PARENT_FAILED || t.contains("pull cancelled")
-                })) {
+                let secondary =
+                    e.to_string() == PARENT_FAILED || e.to_string().contains("pull cancelled");
+                if first.is_none()
+                    || (!secondary
+                        && first.as_ref().is_some_and(|f| {
+                            let t = f.to_string();
+                            t == PARENT_FAILED || t.contains("pull cancelled")
+                        }))
+                {
                     first = Some(e);
                 }
             }
@@ -588,9 +596,7 @@ impl Engine {
         let mut dl_err: Option<Error> = None;
         loop {
             if failed.load(Ordering::SeqCst) {
-                let _ = ctx
-                    .send(Err(std::io::Error::other("pull cancelled")))
-                    .await;
+                let _ = ctx.send(Err(std::io::Error::other("pull cancelled"))).await;
                 dl_err = Some(Error::Internal("pull cancelled".into()));
                 break;
             }
@@ -678,7 +684,10 @@ mod tests {
         let zs = zstd::stream::encode_all(&b"layer bytes"[..], 1).unwrap();
         for input in [b"layer bytes".to_vec(), gz, zs] {
             let mut out = String::new();
-            decompress(&input[..]).unwrap().read_to_string(&mut out).unwrap();
+            decompress(&input[..])
+                .unwrap()
+                .read_to_string(&mut out)
+                .unwrap();
             assert_eq!(out, "layer bytes");
         }
     }

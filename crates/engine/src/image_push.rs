@@ -138,7 +138,12 @@ impl Engine {
         Ok(())
     }
 
-    async fn push_one(self: &Arc<Self>, session: &Arc<Session>, r: &Reference, p: &Progress) -> Result<()> {
+    async fn push_one(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        r: &Reference,
+        p: &Progress,
+    ) -> Result<()> {
         let id = self
             .images
             .resolve(r)
@@ -220,8 +225,7 @@ impl Engine {
                 .and_then(|c| c.get("digest"))
                 .and_then(|d| d.as_str())
                 == Some(id.as_str());
-            if same_config && layers == descs.iter().map(|d| d.digest.clone()).collect::<Vec<_>>()
-            {
+            if same_config && layers == descs.iter().map(|d| d.digest.clone()).collect::<Vec<_>>() {
                 chosen = Some((bytes, rec.media_type));
                 break;
             }
@@ -266,7 +270,12 @@ impl Engine {
     }
 
     /// One layer: skipped, mounted or uploaded; returns its descriptor in the manifest.
-    async fn push_layer(self: &Arc<Self>, session: &Session, diff: &str, p: &Progress) -> Result<Desc> {
+    async fn push_layer(
+        self: &Arc<Self>,
+        session: &Session,
+        diff: &str,
+        p: &Progress,
+    ) -> Result<Desc> {
         let id = short_id(diff);
         let host = &session.endpoint.host;
         let sources = self.blob_sources(diff);
@@ -296,7 +305,10 @@ impl Engine {
             }
         }
         // in another repository of this registry: mount it
-        for s in sources.iter().filter(|s| &s.host == host && s.repo != session.repo) {
+        for s in sources
+            .iter()
+            .filter(|s| &s.host == host && s.repo != session.repo)
+        {
             if session.mount(&s.digest, &s.repo).await? {
                 p.id_status(&id, &format!("Mounted from {}", s.repo)).await;
                 let d = gz(s);

@@ -58,11 +58,7 @@ pub(crate) fn progress_bar(current: u64, total: u64) -> String {
     } else {
         format!("{}>{}", "=".repeat(bars), " ".repeat(49 - bars))
     };
-    format!(
-        "[{bar}] {:>8}/{}",
-        human_size(current),
-        human_size(total)
-    )
+    format!("[{bar}] {:>8}/{}", human_size(current), human_size(total))
 }
 
 impl Progress {

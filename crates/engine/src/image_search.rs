@@ -44,9 +44,7 @@ impl Engine {
                 let b = || match v.as_str() {
                     "true" | "1" => Ok(true),
                     "false" | "0" => Ok(false),
-                    _ => Err(Error::InvalidParameter(format!(
-                        "Invalid filter '{k}={v}'"
-                    ))),
+                    _ => Err(Error::InvalidParameter(format!("Invalid filter '{k}={v}'"))),
                 };
                 match k.as_str() {
                     "stars" => {
@@ -56,9 +54,7 @@ impl Engine {
                     }
                     "is-official" => official = Some(b()?),
                     "is-automated" => automated = Some(b()?),
-                    _ => {
-                        return Err(Error::InvalidParameter(format!("invalid filter '{k}'")))
-                    }
+                    _ => return Err(Error::InvalidParameter(format!("invalid filter '{k}'"))),
                 }
             }
         }
@@ -110,7 +106,13 @@ mod tests {
             split_term("127.0.0.1:5000/busy"),
             ("127.0.0.1:5000".into(), "busy".into())
         );
-        assert_eq!(split_term("busybox"), ("docker.io".into(), "busybox".into()));
-        assert_eq!(split_term("foo/bar"), ("docker.io".into(), "foo/bar".into()));
+        assert_eq!(
+            split_term("busybox"),
+            ("docker.io".into(), "busybox".into())
+        );
+        assert_eq!(
+            split_term("foo/bar"),
+            ("docker.io".into(), "foo/bar".into())
+        );
     }
 }

@@ -41,7 +41,11 @@ fn in_cidr(ip: IpAddr, cidr: &str) -> bool {
     };
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(n)) if bits <= 32 => {
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             u32::from(a) & mask == u32::from(n) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(n)) if bits <= 128 => {
@@ -67,11 +71,9 @@ pub fn is_insecure(host: &str, insecure: &[String]) -> bool {
     if ip.is_some_and(|ip| ip.is_loopback()) {
         return true;
     }
-    insecure.iter().any(|i| {
-        i == host
-            || i == name
-            || (i.contains('/') && ip.is_some_and(|ip| in_cidr(ip, i)))
-    })
+    insecure
+        .iter()
+        .any(|i| i == host || i == name || (i.contains('/') && ip.is_some_and(|ip| in_cidr(ip, i))))
 }
 
 /// Checks a `--insecure-registry` value (`host[:port]` or a CIDR).

@@ -208,8 +208,11 @@ impl Client {
             }
             Some(Challenge::Bearer { realm, service }) => {
                 let token = fetch_token(&http, &realm, &service, &[], creds).await?;
-                let resp =
-                    send(http.get(&url).header(AUTHORIZATION, format!("Bearer {token}"))).await?;
+                let resp = send(
+                    http.get(&url)
+                        .header(AUTHORIZATION, format!("Bearer {token}")),
+                )
+                .await?;
                 if resp.status().is_success() {
                     Ok(())
                 } else {
@@ -355,7 +358,9 @@ impl Session {
             }
             return Ok(resp);
         }
-        Err(Error::Unauthorized(format!("{verb} \"{url}\": unauthorized")))
+        Err(Error::Unauthorized(format!(
+            "{verb} \"{url}\": unauthorized"
+        )))
     }
 
     /// `GET /v2/<repo>/manifests/<reference>`: any manifest type; verified against the
@@ -395,7 +400,11 @@ impl Session {
         // the mediaType field wins over a generic content type
         let in_body = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
-            .and_then(|v| v.get("mediaType").and_then(|m| m.as_str()).map(String::from));
+            .and_then(|v| {
+                v.get("mediaType")
+                    .and_then(|m| m.as_str())
+                    .map(String::from)
+            });
         let media_type = match in_body {
             Some(m) if !m.is_empty() => m,
             _ => media_type,
@@ -561,7 +570,12 @@ impl Session {
     }
 
     /// `PUT /v2/<repo>/manifests/<tag>`; returns the digest the registry names it by.
-    pub async fn put_manifest(&self, tag: &str, media_type: &str, bytes: Vec<u8>) -> Result<String> {
+    pub async fn put_manifest(
+        &self,
+        tag: &str,
+        media_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String> {
         let url = self.url(&format!("manifests/{tag}"));
         let body = Bytes::from(bytes);
         let digest = crate::sha256_digest(&body);
@@ -580,8 +594,8 @@ impl Session {
         let resp = self.send(Method::GET, &url, |r| r).await?;
         let resp = check(resp, "Get", &url).await?;
         let bytes = read_limited(resp, 16 << 20, &url).await?;
-        let v: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Invalid(format!("{url}: {e}")))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| Error::Invalid(format!("{url}: {e}")))?;
         Ok(v.get("tags")
             .and_then(|t| t.as_array())
             .map(|a| {
@@ -612,7 +626,9 @@ pub(crate) async fn read_limited(
         reason: reason(&e),
     })? {
         if out.len() + c.len() > max {
-            return Err(Error::Invalid(format!("{url}: answer bigger than {max} bytes")));
+            return Err(Error::Invalid(format!(
+                "{url}: answer bigger than {max} bytes"
+            )));
         }
         out.extend_from_slice(&c);
     }
