@@ -113,6 +113,29 @@ fn push_then_pull_through_the_docker_cli() {
     let out = d2.ok(&["run", "--rm", &name, "echo", "pulled"]);
     assert_eq!(out.trim(), "pulled");
 
+    // run of an image that is not here pulls it (the CLI's create → 404 → pull → create)
+    let d3 = Daemon::start();
+    if let Some(o) = d3.docker(&["run", "--rm", &name, "echo", "auto"]) {
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        assert_eq!(stdout(&o).trim(), "auto");
+        assert!(
+            stderr(&o).contains(&format!("Unable to find image '{name}' locally")),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // docker-py pushes too (a new tag): the aux message carries the digest
+    d3.ok(&["tag", &name, &reg.image("test/busybox:py")]);
+    let o = docker_py(
+        &d3,
+        &format!(
+            "aux = [l['aux'] for l in c.images.push('{}', tag='py', stream=True, decode=True) if 'aux' in l]\nprint(aux[0]['Tag'], aux[0]['Digest'])",
+            reg.image("test/busybox")
+        ),
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(stdout(&o).trim(), format!("py {digest}"));
+
     // a re-pull is up to date and fetches nothing
     let (st, _, body) = d2.http(
         "POST",

@@ -452,6 +452,26 @@ mod tests {
     }
 
     #[test]
+    fn digest_references_are_repo_digests_not_tags() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ImageStore::open(dir.path()).unwrap();
+        let img = s.add_image(&config("2020-01-01T00:00:00Z", "d")).unwrap();
+        let m = Digest::sha256_of(b"manifest");
+        let dref = Reference::parse(&format!("localhost:5000/a@{m}")).unwrap();
+        s.tag(&img.id, &Reference::parse("localhost:5000/a:1").unwrap())
+            .unwrap();
+        s.tag(&img.id, &dref).unwrap();
+        let got = s.get(&format!("localhost:5000/a@{m}")).unwrap();
+        assert_eq!(got.id, img.id);
+        assert_eq!(got.repo_tags, vec!["localhost:5000/a:1"]);
+        assert_eq!(got.repo_digests, vec![format!("localhost:5000/a@{m}")]);
+        assert_eq!(s.resolve(&dref), Some(img.id.clone()));
+        let tags = s.tags_in_repo("localhost:5000/a");
+        assert_eq!(tags.len(), 1);
+        assert_eq!(tags[0].tag.as_deref(), Some("1"));
+    }
+
+    #[test]
     fn tag_unknown_image_fails() {
         let dir = tempfile::tempdir().unwrap();
         let s = ImageStore::open(dir.path()).unwrap();
