@@ -1326,3 +1326,104 @@ fn docker_io_names_come_from_the_mirror() {
     assert!(!scratch.join("run").exists() && !scratch.join("data").exists());
     let _ = std::fs::remove_dir_all(&scratch);
 }
+
+#[test]
+fn many_layers_pull_concurrently_and_in_order() {
+    let Some(reg) = Registry::start() else { return };
+    let d = Daemon::start();
+    d.load_busybox();
+    let mut img = "busybox".to_string();
+    for i in 0..5 {
+        let c = format!("layer{i}");
+        d.ok(&[
+            "run",
+            "--name",
+            &c,
+            &img,
+            "sh",
+            "-c",
+            &format!("echo {i} > /f{i}; rm -f /f{}", i.max(1) - 1),
+        ]);
+        img = format!("layered:{i}");
+        d.ok(&["commit", &c, &img]);
+        d.ok(&["rm", &c]);
+    }
+    let name = reg.image("many/layers:1");
+    d.ok(&["tag", &img, &name]);
+    let (st, _, body) = d.http(
+        "POST",
+        &format!("/images/{}/push?tag=1", reg.image("many/layers")),
+        None,
+    );
+    assert_eq!(st, 200);
+    let msgs = lines(&body);
+    assert!(msgs.iter().all(|m| m.get("error").is_none()), "{msgs:?}");
+    let d2 = Daemon::start_args(&["--max-concurrent-downloads", "2"]);
+    let (st, _, body) = d2.http(
+        "POST",
+        &format!(
+            "/images/create?fromImage={}&tag=1",
+            reg.image("many/layers")
+        ),
+        None,
+    );
+    assert_eq!(st, 200);
+    let msgs = lines(&body);
+    assert!(msgs.iter().all(|m| m.get("error").is_none()), "{msgs:?}");
+    let s = statuses(&msgs);
+    assert_eq!(
+        s.iter().filter(|x| *x == "Pull complete").count(),
+        6,
+        "{s:?}"
+    );
+    assert_eq!(s.iter().filter(|x| *x == "Waiting").count(), 4, "{s:?}");
+    assert_eq!(image_id(&d2, &name), image_id(&d, &img));
+    // whiteouts and order came through: /f3 was removed by the top layer, /f4 is there
+    let out = d2.ok(&[
+        "run",
+        "--rm",
+        &name,
+        "sh",
+        "-c",
+        "cat /f4; ls /f3 2>&1 || true",
+    ]);
+    assert!(out.starts_with("4\n"), "{out}");
+    assert!(out.contains("No such file"), "{out}");
+    // layers below the top are shared: an image with one more layer fetches only that one
+    let c = "layer5";
+    d.ok(&["run", "--name", c, &name, "sh", "-c", "echo 5 > /f5"]);
+    let top = reg.image("many/layers:2");
+    d.ok(&["commit", c, &top]);
+    let (st, _, body) = d.http(
+        "POST",
+        &format!("/images/{}/push?tag=2", reg.image("many/layers")),
+        None,
+    );
+    assert_eq!(st, 200);
+    let s = statuses(&lines(&body));
+    assert_eq!(
+        s.iter().filter(|x| *x == "Layer already exists").count(),
+        6,
+        "{s:?}"
+    );
+    let (st, _, body) = d2.http(
+        "POST",
+        &format!(
+            "/images/create?fromImage={}&tag=2",
+            reg.image("many/layers")
+        ),
+        None,
+    );
+    assert_eq!(st, 200);
+    let s = statuses(&lines(&body));
+    assert_eq!(
+        s.iter().filter(|x| *x == "Already exists").count(),
+        6,
+        "{s:?}"
+    );
+    assert_eq!(
+        s.iter().filter(|x| *x == "Pull complete").count(),
+        1,
+        "{s:?}"
+    );
+}

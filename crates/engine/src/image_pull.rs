@@ -487,18 +487,24 @@ impl Engine {
                 p.id_status(&j.0, "Waiting").await;
             }
         }
+        // permits are taken in layer order, here: a layer waiting for its parent to be
+        // published never holds a download slot that parent still needs
         let mut handles = Vec::new();
         for (id, digest, size, diff, parent, parent_rx, tx, _) in jobs {
+            let permit = sem
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| Error::Internal("pull cancelled".into()))?;
             let eng = self.clone();
             let session = session.clone();
-            let sem = sem.clone();
             let failed = failed.clone();
             let p = p.clone();
             handles.push(tokio::spawn(async move {
                 let res = eng
                     .pull_layer(
-                        &session, &sem, &failed, &p, &id, &digest, size, &diff, parent, parent_rx,
-                        tx,
+                        &session, permit, &failed, &p, &id, &digest, size, &diff, parent,
+                        parent_rx, tx,
                     )
                     .await;
                 if res.is_err() {
@@ -536,7 +542,7 @@ impl Engine {
     async fn pull_layer(
         self: &Arc<Self>,
         session: &Session,
-        sem: &Semaphore,
+        permit: tokio::sync::OwnedSemaphorePermit,
         failed: &AtomicBool,
         p: &Progress,
         id: &str,
@@ -547,10 +553,6 @@ impl Engine {
         parent_rx: oneshot::Receiver<bool>,
         tx: oneshot::Sender<bool>,
     ) -> Result<()> {
-        let _permit = sem
-            .acquire()
-            .await
-            .map_err(|_| Error::Internal("pull cancelled".into()))?;
         if failed.load(Ordering::SeqCst) {
             let _ = tx.send(false);
             return Err(Error::Internal("pull cancelled".into()));
@@ -621,6 +623,8 @@ impl Engine {
             }
         }
         drop(ctx);
+        // the download slot is free once the bytes are in
+        drop(permit);
         if dl_err.is_none() {
             p.id_status(id, "Verifying Checksum").await;
             p.id_status(id, "Download complete").await;
