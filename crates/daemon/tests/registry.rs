@@ -153,6 +153,18 @@ fn push_then_pull_through_the_docker_cli() {
         "{s:?}"
     );
     assert!(!s.iter().any(|x| x == "Downloading"), "{s:?}");
+
+    // rmi of the last tag takes the digest reference with it, as docker does
+    if let Some(o) = d2.docker(&["rmi", &name]) {
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = stdout(&o);
+        assert!(out.contains(&format!("Untagged: {name}")), "{out}");
+        assert!(
+            out.contains(&format!("Untagged: {}@{digest}", reg.image("test/busybox"))),
+            "{out}"
+        );
+        assert!(out.contains("Deleted: sha256:"), "{out}");
+    }
 }
 
 fn sha256(b: &[u8]) -> String {
