@@ -162,6 +162,10 @@ impl ImageStore {
             return Err(Error::NotFound(id.to_string()));
         }
         let mut repos = self.lock_repos();
+        if repos.get(&reference.full()).map(String::as_str) == Some(id.as_str()) {
+            // already so: no write (a re-pull of an image that is up to date writes nothing)
+            return Ok(());
+        }
         let mut next = repos.clone();
         next.insert(reference.full(), id.to_string());
         self.save_repos(&next)?;
