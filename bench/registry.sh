@@ -16,8 +16,15 @@ DOCKER_ENGINE_HOST=${DOCKER_ENGINE_HOST:-unix:///var/run/docker.sock}
 RUNS=${RUNS:-3}
 tmp=$(mktemp -d)
 regdir=$(mktemp -d /dev/shm/bench-reg.XXXXXX 2>/dev/null || mktemp -d)
-reg_pid=
-cleanup() { [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp" "$regdir"; }
+# the registry's pid is kept in a file: fresh_registry runs in pipelines' subshells too
+stop_registry() {
+  local p
+  p=$(cat "$tmp/reg.pid" 2>/dev/null) || return 0
+  kill "$p" 2>/dev/null
+  while kill -0 "$p" 2>/dev/null; do sleep 0.05; done
+  rm -f "$tmp/reg.pid"
+}
+cleanup() { stop_registry; rm -rf "$tmp" "$regdir"; }
 trap cleanup EXIT
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -38,10 +45,10 @@ http:
 YML
 # a registry with empty storage (so no blob is already there or mountable)
 fresh_registry() {
-  if [ -n "$reg_pid" ]; then kill "$reg_pid" 2>/dev/null; wait "$reg_pid" 2>/dev/null; fi
+  stop_registry
   rm -rf "${regdir:?}"/*
   /usr/bin/docker-registry serve "$tmp/reg.yml" >>"$tmp/reg.log" 2>&1 &
-  reg_pid=$!
+  echo $! > "$tmp/reg.pid"
   for _ in $(seq 100); do curl -sf "http://$REG/v2/" >/dev/null && return; sleep 0.1; done
   echo "the registry did not come up" >&2; exit 1
 }
