@@ -5,6 +5,7 @@ need=()
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
+command -v openssl >/dev/null || need+=(openssl)   # the registry tests make certificates and sign tokens
 command -v dockerd >/dev/null || need+=(docker.io)
 python3 -c "import docker" 2>/dev/null || need+=(python3-docker)
 command -v cc >/dev/null || need+=(gcc)

@@ -84,6 +84,65 @@ fn json_lines(lines: &[serde_json::Value]) -> Response<Body> {
     crate::with_headers(r)
 }
 
+/// The `X-Registry-Auth` header, if any.
+fn registry_auth(req: &Request<Incoming>) -> Option<&str> {
+    req.headers()
+        .get("X-Registry-Auth")
+        .and_then(|h| h.to_str().ok())
+}
+
+/// Runs a pull or push and answers docker's JSON progress stream. An error before the first
+/// message is an HTTP error status (as dockerd answers a missing manifest with 404); a later
+/// one ends the stream with `{"errorDetail":{"message":…},"error":…}`. The operation goes on
+/// when the client goes away.
+async fn progress_response<F, Fut>(f: F) -> Response<Body>
+where
+    F: FnOnce(berth_engine::Progress) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Error>> + Send + 'static,
+{
+    let (vtx, mut vrx) = mpsc::channel::<serde_json::Value>(64);
+    let task = tokio::spawn(f(berth_engine::Progress::new(vtx)));
+    let first = vrx.recv().await;
+    let Some(first) = first else {
+        // finished without a message
+        return match task.await {
+            Ok(Ok(())) => json_lines(&[]),
+            Ok(Err(e)) => error_response(e),
+            Err(e) => error_response(Error::Internal(e.to_string())),
+        };
+    };
+    let (btx, body) = crate::body::channel();
+    tokio::spawn(async move {
+        let line = |v: &serde_json::Value| {
+            let mut d = serde_json::to_vec(v).unwrap_or_default();
+            d.extend_from_slice(b"\r\n");
+            Bytes::from(d)
+        };
+        let mut open = btx.send(line(&first)).await.is_ok();
+        while let Some(v) = vrx.recv().await {
+            if open {
+                open = btx.send(line(&v)).await.is_ok();
+            }
+        }
+        let res = task
+            .await
+            .unwrap_or_else(|e| Err(Error::Internal(e.to_string())));
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "registry operation failed");
+            if open {
+                let m = e.to_string();
+                let _ = btx
+                    .send(line(&json!({"errorDetail": {"message": m}, "error": m})))
+                    .await;
+            }
+        }
+    });
+    let mut r = Response::new(body);
+    r.headers_mut()
+        .insert("Content-Type", "application/json".parse().expect("static"));
+    crate::with_headers(r)
+}
+
 pub async fn route(
     engine: Arc<Engine>,
     req: Request<Incoming>,
@@ -183,12 +242,56 @@ pub async fn route(
             .map(|id| json_lines(&[json!({"status": id})]))
         }
         ("POST", "create") => {
-            let image = q.get("fromImage").unwrap_or("");
-            let tag = q.get("tag").unwrap_or("latest");
-            return message(
-                StatusCode::NOT_FOUND,
-                &format!("pull access denied for {image}:{tag}: berth cannot pull from registries yet (load the image with `berth load`)"),
-            );
+            let creds = match Engine::registry_credentials(registry_auth(&req)) {
+                Ok(c) => c,
+                Err(e) => return error_response(e),
+            };
+            let pr = berth_engine::PullRequest {
+                image: q.get("fromImage").unwrap_or("").to_string(),
+                tag: q.get("tag").unwrap_or("").to_string(),
+                platform: q.get("platform").map(String::from),
+                creds,
+            };
+            if pr.image.is_empty() {
+                return message(StatusCode::BAD_REQUEST, "invalid reference format");
+            }
+            let eng = engine.clone();
+            return progress_response(move |p| async move { eng.image_pull(pr, &p).await }).await;
+        }
+        ("POST", name) if name.ends_with("/push") => {
+            let creds = match Engine::registry_credentials(registry_auth(&req)) {
+                Ok(c) => c,
+                Err(e) => return error_response(e),
+            };
+            let pr = berth_engine::PushRequest {
+                name: name[..name.len() - "/push".len()].to_string(),
+                tag: q.get("tag").unwrap_or("").to_string(),
+                creds,
+            };
+            let eng = engine.clone();
+            return progress_response(move |p| async move { eng.image_push(pr, &p).await }).await;
+        }
+        ("GET", "search") => {
+            let creds = match Engine::registry_credentials(registry_auth(&req)) {
+                Ok(c) => c,
+                Err(e) => return error_response(e),
+            };
+            let filters = match q.get("filters").filter(|f| !f.is_empty()) {
+                Some(f) => match berth_engine::ListOptions::parse_filters(f) {
+                    Ok(f) => f,
+                    Err(e) => return error_response(e),
+                },
+                None => Default::default(),
+            };
+            engine
+                .image_search(
+                    q.get("term").unwrap_or(""),
+                    q.get("limit"),
+                    &filters,
+                    &creds,
+                )
+                .await
+                .map(|v| json_response(StatusCode::OK, &json!(v)))
         }
         ("GET", "get") => save(&engine, &q.all("names")),
         ("GET", name) if name.ends_with("/get") => {

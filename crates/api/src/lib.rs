@@ -248,6 +248,7 @@ pub(crate) fn error_response(e: Error) -> Response<Body> {
         Error::NotFound(m) => message(StatusCode::NOT_FOUND, &m),
         Error::Conflict(m) => message(StatusCode::CONFLICT, &m),
         Error::Forbidden(m) => message(StatusCode::FORBIDDEN, &m),
+        Error::Unauthorized(m) => message(StatusCode::UNAUTHORIZED, &m),
         Error::InvalidParameter(m) => message(StatusCode::BAD_REQUEST, &m),
         Error::NotModified => empty(StatusCode::NOT_MODIFIED),
         Error::Internal(m) => message(StatusCode::INTERNAL_SERVER_ERROR, &m),
@@ -327,6 +328,16 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
                 .await
             {
                 Ok(id) => json_response(StatusCode::CREATED, &serde_json::json!({"Id": id})),
+                Err(e) => error_response(e),
+            }
+        }
+        Some("auth") if method == hyper::Method::POST && segs.len() == 1 => {
+            let body = match http_body_util::BodyExt::collect(req.into_body()).await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => return message(StatusCode::BAD_REQUEST, &e.to_string()),
+            };
+            match engine.registry_login(&body).await {
+                Ok(v) => json_response(StatusCode::OK, &v),
                 Err(e) => error_response(e),
             }
         }

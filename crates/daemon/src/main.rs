@@ -55,6 +55,24 @@ struct Args {
     /// Set no-new-privileges by default for new containers (docker's daemon option)
     #[arg(long)]
     no_new_privileges: bool,
+    /// A registry (host:port or CIDR) spoken to over plain HTTP; repeatable (loopback always is)
+    #[arg(long = "insecure-registry")]
+    insecure_registries: Vec<String>,
+    /// A mirror of docker.io tried first for docker.io images (http[s]://host[:port]); repeatable
+    #[arg(long = "registry-mirror")]
+    registry_mirrors: Vec<String>,
+    /// Layers a pull fetches at once
+    #[arg(long, default_value_t = 3)]
+    max_concurrent_downloads: usize,
+    /// Layers a push sends at once
+    #[arg(long, default_value_t = 5)]
+    max_concurrent_uploads: usize,
+    /// Per-registry certificates: <dir>/<host:port>/{ca.crt,client.cert,client.key}
+    #[arg(long, default_value = "/etc/berth/certs.d")]
+    registry_certs_dir: PathBuf,
+    /// Seconds without a byte from a registry before the request fails
+    #[arg(long, default_value_t = 60)]
+    registry_timeout: u64,
 }
 
 fn socket_path(host: &str) -> Result<PathBuf> {
@@ -112,13 +130,24 @@ fn main() -> Result<()> {
 
 async fn daemon() -> Result<()> {
     let args = Args::parse();
+    for r in &args.insecure_registries {
+        berth_registry::validate_insecure(r).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    for m in &args.registry_mirrors {
+        if !(m.starts_with("http://") || m.starts_with("https://")) {
+            bail!("invalid mirror: unsupported scheme in {m:?}: must use either 'https://' or 'http://'");
+        }
+    }
+    if args.max_concurrent_downloads == 0 || args.max_concurrent_uploads == 0 {
+        bail!("--max-concurrent-downloads and --max-concurrent-uploads must be at least 1");
+    }
     let level = match args.log_level.as_str() {
         "fatal" => "error",
         l => l,
     };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
-            "warn,berthd={level},berth_engine={level},berth_api={level},berth_snapshot={level},berth_image={level}"
+            "warn,berthd={level},berth_engine={level},berth_api={level},berth_snapshot={level},berth_image={level},berth_registry={level}"
         )))
         .with_writer(std::io::stderr)
         .init();
@@ -199,6 +228,15 @@ async fn daemon() -> Result<()> {
         },
         userns: ids,
         no_new_privileges: args.no_new_privileges,
+        registry: berth_registry::Config {
+            insecure: args.insecure_registries.clone(),
+            mirrors: args.registry_mirrors.clone(),
+            certs_dir: args.registry_certs_dir.clone(),
+            connect_timeout: std::time::Duration::from_secs(10),
+            read_timeout: std::time::Duration::from_secs(args.registry_timeout.max(1)),
+        },
+        max_concurrent_downloads: args.max_concurrent_downloads,
+        max_concurrent_uploads: args.max_concurrent_uploads,
     })
     .await
     .map_err(|e| anyhow::anyhow!("opening state: {e}"))?;

@@ -212,7 +212,7 @@ impl Engine {
                 "Id": img.id.as_str(),
                 "Labels": labels,
                 "ParentId": "",
-                "RepoDigests": if tags.is_empty() { json!(["<none>@<none>"]) } else { json!([]) },
+                "RepoDigests": if !img.repo_digests.is_empty() { json!(img.repo_digests) } else if tags.is_empty() { json!(["<none>@<none>"]) } else { json!([]) },
                 "RepoTags": if tags.is_empty() { json!(["<none>:<none>"]) } else { json!(tags) },
                 "SharedSize": -1,
                 "Size": size,
@@ -250,7 +250,7 @@ impl Engine {
         Ok(json!({
             "Id": img.id.as_str(),
             "RepoTags": img.repo_tags,
-            "RepoDigests": [],
+            "RepoDigests": img.repo_digests,
             "Parent": "",
             "Comment": cfg.extra.get("comment").cloned().unwrap_or(json!("")),
             "Created": cfg.created.clone().unwrap_or_default(),

@@ -125,14 +125,17 @@ impl Engine {
             .images
             .get(name)
             .map_err(|_| crate::container_create::no_such_image(name))?;
-        let by_ref = Reference::parse(name)
-            .ok()
-            .filter(|r| img.repo_tags.contains(&r.familiar()));
+        let by_ref = Reference::parse(name).ok().filter(|r| {
+            img.repo_tags.contains(&r.familiar()) || img.repo_digests.contains(&r.familiar())
+        });
         let users = self.users_of(&img.id);
         let mut out = Vec::new();
         if let Some(r) = by_ref {
-            // A name: untag; delete too when it was the last name and nothing uses the image.
-            if img.repo_tags.len() == 1 && !users.is_empty() && !force {
+            // A name: untag; delete too when it was the last tag and nothing uses the image
+            // (its digest references go with it, as with docker).
+            let tags_left = img.repo_tags.iter().filter(|t| **t != r.familiar()).count();
+            let last = tags_left == 0 && (r.digest.is_none() || img.repo_digests.len() <= 1);
+            if last && !users.is_empty() && !force {
                 return Err(Error::Conflict(format!(
                     "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
                     &users[0].0[..12], short(&img.id)
@@ -141,7 +144,13 @@ impl Engine {
             self.images.untag(&r)?;
             out.push(json!({"Untagged": r.familiar()}));
             self.emit_image("untag", img.id.as_str(), &r.familiar());
-            if img.repo_tags.len() == 1 && users.is_empty() {
+            if last && users.is_empty() {
+                for dref in img.repo_digests.iter().filter(|d| **d != r.familiar()) {
+                    if let Ok(dr) = Reference::parse(dref) {
+                        let _ = self.images.untag(&dr);
+                        out.push(json!({"Untagged": dref}));
+                    }
+                }
                 self.delete_image(&img, &mut out)?;
             }
             return Ok(out);
@@ -167,7 +176,7 @@ impl Engine {
                 )));
             }
         }
-        for t in &img.repo_tags {
+        for t in img.repo_tags.iter().chain(&img.repo_digests) {
             if let Ok(r) = Reference::parse(t) {
                 self.images.untag(&r)?;
                 out.push(json!({"Untagged": t}));

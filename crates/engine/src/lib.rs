@@ -31,9 +31,14 @@ mod events;
 mod exec;
 mod fsutil;
 mod health;
+mod image_auth;
 mod image_ops;
+mod image_pull;
+mod image_push;
+mod image_registry;
 mod image_remove;
 mod image_save;
+mod image_search;
 mod layers;
 mod names;
 mod network;
@@ -53,6 +58,9 @@ pub use container_mounts::MountPoint;
 pub use container_wait::WaitCondition;
 pub use events::{Event, EventBus};
 pub use exec::ExecConfig;
+pub use image_pull::PullRequest;
+pub use image_push::PushRequest;
+pub use image_registry::Progress;
 pub use network::{NetConfig, NetworkRecord};
 pub use network_ops::NetworkCreate;
 pub use timefmt::{format_rfc3339_nanos, human_duration};
@@ -76,6 +84,9 @@ pub enum Error {
     /// 403
     #[error("{0}")]
     Forbidden(String),
+    /// 401 (a registry refused the credentials)
+    #[error("{0}")]
+    Unauthorized(String),
     /// 304
     #[error("not modified")]
     NotModified,
@@ -140,6 +151,12 @@ pub struct Config {
     /// `--no-new-privileges`: containers get no_new_privs unless their SecurityOpt says
     /// `no-new-privileges=false`
     pub no_new_privileges: bool,
+    /// registries: insecure hosts, mirrors, certificates, timeouts
+    pub registry: berth_registry::Config,
+    /// layers fetched at once by a pull (`--max-concurrent-downloads`)
+    pub max_concurrent_downloads: usize,
+    /// layers sent at once by a push (`--max-concurrent-uploads`)
+    pub max_concurrent_uploads: usize,
 }
 
 /// The engine: one per daemon.
@@ -155,6 +172,9 @@ pub struct Engine {
     pub(crate) execs: std::sync::Mutex<HashMap<String, Arc<std::sync::Mutex<exec::Exec>>>>,
     pub(crate) shutting_down: std::sync::atomic::AtomicBool,
     pub(crate) net: network::NetState,
+    pub(crate) registry: berth_registry::Client,
+    /// serialises writes of the distribution records (`image_registry.rs`)
+    pub(crate) dist_lock: std::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -173,6 +193,8 @@ impl Engine {
             userns::open_paths(&cfg.data_root, ids)?;
         }
         let net = network::NetState::open(&cfg.data_root.join("network"), cfg.net.clone())?;
+        let registry = berth_registry::Client::new(cfg.registry.clone())
+            .map_err(|e| Error::Internal(e.to_string()))?;
         let engine = Arc::new(Engine {
             cfg,
             images,
@@ -184,6 +206,8 @@ impl Engine {
             execs: std::sync::Mutex::new(HashMap::new()),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
             net,
+            registry,
+            dist_lock: std::sync::Mutex::new(()),
         });
         restore::restore(&engine).await?;
         if let Err(e) = engine.net.sync_nat() {

@@ -18,6 +18,8 @@ pub struct Image {
     pub config: ImageConfig,
     /// familiar `name:tag` forms, sorted
     pub repo_tags: Vec<String>,
+    /// familiar `name@sha256:…` forms (the manifests it was pulled or pushed as), sorted
+    pub repo_digests: Vec<String>,
 }
 
 /// Thread-safe store; all metadata writes are atomic.
@@ -130,11 +132,12 @@ impl ImageStore {
             write_atomic(&marker, b"")?;
         }
         tracing::info!(id = %id, "added image");
-        let repo_tags = self.tags_of(&id);
+        let (repo_tags, repo_digests) = self.refs_of(&id);
         Ok(Image {
             id,
             config,
             repo_tags,
+            repo_digests,
         })
     }
 
@@ -159,6 +162,10 @@ impl ImageStore {
             return Err(Error::NotFound(id.to_string()));
         }
         let mut repos = self.lock_repos();
+        if repos.get(&reference.full()).map(String::as_str) == Some(id.as_str()) {
+            // already so: no write (a re-pull of an image that is up to date writes nothing)
+            return Ok(());
+        }
         let mut next = repos.clone();
         next.insert(reference.full(), id.to_string());
         self.save_repos(&next)?;
@@ -202,26 +209,51 @@ impl ImageStore {
         Ok(())
     }
 
-    /// Familiar forms of the references pointing at `id`, sorted.
-    fn tags_of(&self, id: &Digest) -> Vec<String> {
+    /// Familiar forms of the references pointing at `id`, sorted: the tags, and the digest
+    /// references (`name@sha256:…`).
+    fn refs_of(&self, id: &Digest) -> (Vec<String>, Vec<String>) {
         let repos = self.lock_repos();
-        let mut tags: Vec<String> = repos
-            .iter()
-            .filter(|(_, v)| v.as_str() == id.as_str())
-            .filter_map(|(k, _)| Reference::parse(k).ok().map(|r| r.familiar()))
-            .collect();
+        let (mut tags, mut digests) = (Vec::new(), Vec::new());
+        for (k, v) in repos.iter() {
+            if v.as_str() != id.as_str() {
+                continue;
+            }
+            let Ok(r) = Reference::parse(k) else { continue };
+            match &r.digest {
+                Some(d) => digests.push(format!("{}@{d}", r.familiar_name())),
+                None => tags.push(r.familiar()),
+            }
+        }
         tags.sort();
-        tags
+        digests.sort();
+        (tags, digests)
     }
 
     fn load(&self, id: &Digest) -> Result<Image> {
         let bytes = self.read_blob(id)?;
         let config: ImageConfig = serde_json::from_slice(&bytes)?;
+        let (repo_tags, repo_digests) = self.refs_of(id);
         Ok(Image {
             id: id.clone(),
             config,
-            repo_tags: self.tags_of(id),
+            repo_tags,
+            repo_digests,
         })
+    }
+
+    /// The image a reference names in the index (a tag or a digest reference), if any.
+    pub fn resolve(&self, reference: &Reference) -> Option<Digest> {
+        let id = self.lock_repos().get(&reference.full()).cloned()?;
+        Digest::parse(&id).ok()
+    }
+
+    /// The tags (full references) of the repository `name` (`docker.io/library/busybox`).
+    pub fn tags_in_repo(&self, name: &str) -> Vec<Reference> {
+        self.lock_repos()
+            .keys()
+            .filter_map(|k| Reference::parse(k).ok())
+            .filter(|r| r.name() == name && r.digest.is_none() && r.tag.is_some())
+            .collect()
     }
 
     fn image_ids(&self) -> Result<Vec<Digest>> {
@@ -421,6 +453,26 @@ mod tests {
             }
         }
         panic!("no shared prefix among 40 ids");
+    }
+
+    #[test]
+    fn digest_references_are_repo_digests_not_tags() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ImageStore::open(dir.path()).unwrap();
+        let img = s.add_image(&config("2020-01-01T00:00:00Z", "d")).unwrap();
+        let m = Digest::sha256_of(b"manifest");
+        let dref = Reference::parse(&format!("localhost:5000/a@{m}")).unwrap();
+        s.tag(&img.id, &Reference::parse("localhost:5000/a:1").unwrap())
+            .unwrap();
+        s.tag(&img.id, &dref).unwrap();
+        let got = s.get(&format!("localhost:5000/a@{m}")).unwrap();
+        assert_eq!(got.id, img.id);
+        assert_eq!(got.repo_tags, vec!["localhost:5000/a:1"]);
+        assert_eq!(got.repo_digests, vec![format!("localhost:5000/a@{m}")]);
+        assert_eq!(s.resolve(&dref), Some(img.id.clone()));
+        let tags = s.tags_in_repo("localhost:5000/a");
+        assert_eq!(tags.len(), 1);
+        assert_eq!(tags[0].tag.as_deref(), Some("1"));
     }
 
     #[test]
