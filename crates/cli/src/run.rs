@@ -49,6 +49,26 @@ const RUN_FLAGS: &[Spec] = &[
     v(Some('a'), "attach"),
     b(None, "privileged"),
     v(None, "security-opt"),
+    v(None, "cap-add"),
+    v(None, "cap-drop"),
+    v(None, "device"),
+    v(None, "device-cgroup-rule"),
+    v(None, "sysctl"),
+    v(None, "ipc"),
+    v(None, "uts"),
+    v(None, "pid"),
+    v(None, "cgroupns"),
+    v(None, "userns"),
+    v(None, "group-add"),
+    v(None, "oom-score-adj"),
+    b(None, "oom-kill-disable"),
+    v(None, "cgroup-parent"),
+    v(None, "memory-reservation"),
+    v(None, "memory-swappiness"),
+    v(None, "cpu-period"),
+    v(None, "cpu-quota"),
+    v(None, "cpuset-mems"),
+    v(None, "blkio-weight"),
     b(None, "read-only"),
     v(Some('v'), "volume"),
     v(None, "mount"),
@@ -75,6 +95,15 @@ const RUN_FLAGS: &[Spec] = &[
     v(None, "platform"),
     b(Some('q'), "quiet"),
 ];
+
+/// A JSON list, `null` when empty (Go's nil slice).
+fn null_or_list(v: &[String]) -> String {
+    if v.is_empty() {
+        "null".into()
+    } else {
+        strs(v)
+    }
+}
 
 /// A JSON list, `[]` when empty.
 fn strs(v: &[String]) -> String {
@@ -129,6 +158,31 @@ pub struct Extra {
     pub privileged: bool,
     /// `--security-opt`, as the docker CLI sends it (a seccomp file's content, compacted)
     pub security_opt: Vec<String>,
+    /// `--cap-add`, `--cap-drop`, `--group-add`, `--device-cgroup-rule` (null when empty)
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub group_add: Vec<String>,
+    pub device_cgroup_rules: Vec<String>,
+    /// `--device`, as docker's `Devices` entries (JSON objects in docker's key order)
+    pub devices: Vec<String>,
+    /// `--sysctl k=v`
+    pub sysctls: serde_json::Map<String, Value>,
+    /// `--ipc`, `--uts`, `--pid`, `--cgroupns`, `--userns`, `--cgroup-parent`, `--cpuset-mems`
+    pub ipc: String,
+    pub uts: String,
+    pub pid: String,
+    pub cgroupns: String,
+    pub userns: String,
+    pub cgroup_parent: String,
+    pub cpuset_mems: String,
+    pub oom_score_adj: i64,
+    pub oom_kill_disable: bool,
+    pub memory_reservation: i64,
+    /// -1 when not given, as docker
+    pub memory_swappiness: i64,
+    pub cpu_period: i64,
+    pub cpu_quota: i64,
+    pub blkio_weight: i64,
     pub read_only: bool,
     /// `-a` streams; empty = docker's default (stdout+stderr, stdin if -i)
     pub attach: Vec<String>,
@@ -173,13 +227,13 @@ pub fn create_body(o: &RunOpts) -> String {
             r#""Entrypoint":{},"OnBuild":null,"Labels":{}{},"#,
             r#""HostConfig":{{"Binds":{},"ContainerIDFile":"","LogConfig":{{"Type":{},"Config":{}}},"NetworkMode":{},"PortBindings":{},"#,
             r#""RestartPolicy":{{"Name":{},"MaximumRetryCount":{}}},"AutoRemove":{},"VolumeDriver":"","VolumesFrom":{},"ConsoleSize":[{},{}],"#,
-            r#""CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":{},"DnsOptions":{},"DnsSearch":{},"ExtraHosts":{},"GroupAdd":null,"#,
-            r#""IpcMode":"","Cgroup":"","Links":{},"OomScoreAdj":0,"PidMode":"","Privileged":{},"PublishAllPorts":{},"#,
-            r#""ReadonlyRootfs":{},"SecurityOpt":{}{},"UTSMode":"","UsernsMode":"","ShmSize":{},"Isolation":"","CpuShares":{},"#,
-            r#""Memory":{},"NanoCpus":{},"CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"#,
-            r#""BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":0,"CpuQuota":0,"#,
-            r#""CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":{},"CpusetMems":"","Devices":[],"DeviceCgroupRules":null,"#,
-            r#""DeviceRequests":null,"MemoryReservation":0,"MemorySwap":{},"MemorySwappiness":-1,"OomKillDisable":false,"PidsLimit":{},"#,
+            r#""CapAdd":{},"CapDrop":{},"CgroupnsMode":{},"Dns":{},"DnsOptions":{},"DnsSearch":{},"ExtraHosts":{},"GroupAdd":{},"#,
+            r#""IpcMode":{},"Cgroup":"","Links":{},"OomScoreAdj":{},"PidMode":{},"Privileged":{},"PublishAllPorts":{},"#,
+            r#""ReadonlyRootfs":{},"SecurityOpt":{}{},"UTSMode":{},"UsernsMode":{},"ShmSize":{}{},"Isolation":"","CpuShares":{},"#,
+            r#""Memory":{},"NanoCpus":{},"CgroupParent":{},"BlkioWeight":{},"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"#,
+            r#""BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":{},"CpuQuota":{},"#,
+            r#""CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":{},"CpusetMems":{},"Devices":{},"DeviceCgroupRules":{},"#,
+            r#""DeviceRequests":null,"MemoryReservation":{},"MemorySwap":{},"MemorySwappiness":{},"OomKillDisable":{},"PidsLimit":{},"#,
             r#""Ulimits":{},"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0{},"MaskedPaths":null,"ReadonlyPaths":null{}}},"#,
             r#""NetworkingConfig":{{"EndpointsConfig":{}}}}}"#
         ),
@@ -217,6 +271,9 @@ pub fn create_body(o: &RunOpts) -> String {
         x.storage.volumes_from_json(),
         o.console.0,
         o.console.1,
+        null_or_list(&x.cap_add),
+        null_or_list(&x.cap_drop),
+        js(&x.cgroupns),
         strs(&n.dns),
         strs(&n.dns_options),
         strs(&n.dns_search),
@@ -225,11 +282,15 @@ pub fn create_body(o: &RunOpts) -> String {
         } else {
             strs(&n.extra_hosts)
         },
+        null_or_list(&x.group_add),
+        js(&x.ipc),
         if n.links.is_empty() {
             "null".into()
         } else {
             strs(&n.links)
         },
+        x.oom_score_adj,
+        js(&x.pid),
         x.privileged,
         n.publish_all,
         x.read_only,
@@ -239,12 +300,29 @@ pub fn create_body(o: &RunOpts) -> String {
             strs(&x.security_opt)
         },
         x.storage.tmpfs_part(),
+        js(&x.uts),
+        js(&x.userns),
         x.shm_size,
+        if x.sysctls.is_empty() {
+            String::new()
+        } else {
+            format!(",\"Sysctls\":{}", Value::Object(x.sysctls.clone()))
+        },
         x.cpu_shares,
         x.memory,
         x.nano_cpus,
+        js(&x.cgroup_parent),
+        x.blkio_weight,
+        x.cpu_period,
+        x.cpu_quota,
         js(&x.cpuset_cpus),
+        js(&x.cpuset_mems),
+        format!("[{}]", x.devices.join(",")),
+        null_or_list(&x.device_cgroup_rules),
+        x.memory_reservation,
         x.memory_swap,
+        x.memory_swappiness,
+        x.oom_kill_disable,
         x.pids_limit,
         if x.ulimits.is_empty() {
             "[]"
@@ -557,6 +635,38 @@ fn parse_extra(p: &flags::Parsed) -> Result<Extra, String> {
     for o in p.all("security-opt") {
         x.security_opt.push(security_opt(&o)?);
     }
+    x.cap_add = normalize_caps(&p.all("cap-add"));
+    x.cap_drop = normalize_caps(&p.all("cap-drop"));
+    x.group_add = p.all("group-add");
+    x.device_cgroup_rules = p.all("device-cgroup-rule");
+    for d in p.all("device") {
+        x.devices.push(parse_device(&d)?);
+    }
+    for kv in p.all("sysctl") {
+        let (k, v) = kv.split_once('=').ok_or_else(|| {
+            format!("invalid argument \"{kv}\" for \"--sysctl\" flag: sysctl '{kv}' is not allowed")
+        })?;
+        x.sysctls
+            .insert(k.to_string(), Value::String(v.to_string()));
+    }
+    let s = |k: &str| p.get(k).unwrap_or("").to_string();
+    x.ipc = s("ipc");
+    x.uts = s("uts");
+    x.pid = s("pid");
+    x.cgroupns = s("cgroupns");
+    x.userns = s("userns");
+    x.cgroup_parent = s("cgroup-parent");
+    x.cpuset_mems = s("cpuset-mems");
+    x.oom_score_adj = int("oom-score-adj")?;
+    x.oom_kill_disable = p.has("oom-kill-disable");
+    x.cpu_period = int("cpu-period")?;
+    x.cpu_quota = int("cpu-quota")?;
+    x.blkio_weight = int("blkio-weight")?;
+    x.memory_swappiness = match p.get("memory-swappiness") {
+        None => -1,
+        Some(_) => int("memory-swappiness")?,
+    };
+    x.memory_reservation = size("memory-reservation")?;
     x.read_only = p.has("read-only");
     for a in p.all("attach") {
         let l = a.to_lowercase();
@@ -572,6 +682,53 @@ fn parse_extra(p: &flags::Parsed) -> Result<Extra, String> {
     x.net = crate::netopts::parse_net_opts(p)?;
     x.storage = crate::mountopts::parse_mount_opts(p)?;
     Ok(x)
+}
+
+/// Capability names as the docker CLI sends them: upper case with the `CAP_` prefix (`ALL`
+/// stays), each once, sorted.
+fn normalize_caps(caps: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = caps
+        .iter()
+        .map(|c| {
+            let u = c.trim().to_uppercase();
+            if u == "ALL" || u.starts_with("CAP_") {
+                u
+            } else {
+                format!("CAP_{u}")
+            }
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// `--device HOST[:CONTAINER][:PERMISSIONS]` as docker's `Devices` entry (permissions `rwm`
+/// by default; a second part made only of r, w and m is the permissions).
+fn parse_device(d: &str) -> Result<String, String> {
+    let parts: Vec<&str> = d.split(':').collect();
+    let perms_ok = |p: &str| !p.is_empty() && p.chars().all(|c| matches!(c, 'r' | 'w' | 'm'));
+    let (host, ctr, perms) =
+        match parts.as_slice() {
+            [h] => (*h, *h, "rwm"),
+            [h, p] if perms_ok(p) => (*h, *h, *p),
+            [h, c] => (*h, *c, "rwm"),
+            [h, c, p] if perms_ok(p) => (*h, *c, *p),
+            _ => return Err(format!(
+                "invalid argument \"{d}\" for \"--device\" flag: invalid device specification: {d}"
+            )),
+        };
+    if !ctr.starts_with('/') {
+        return Err(format!(
+            "invalid argument \"{d}\" for \"--device\" flag: invalid device specification: {d}"
+        ));
+    }
+    Ok(format!(
+        r#"{{"PathOnHost":{},"PathInContainer":{},"CgroupPermissions":{}}}"#,
+        js(host),
+        js(ctr),
+        js(perms)
+    ))
 }
 
 /// One `--security-opt` as the docker CLI sends it: `seccomp=<file>` becomes
