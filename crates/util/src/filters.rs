@@ -1,7 +1,51 @@
-//! docker's `label` filter: every `k` or `k=v` given must hold (the values are ANDed, unlike
-//! most other filters, whose values are alternatives).
+//! The `filters=` query parameter of the list and prune routes: its JSON decoding, docker's
+//! `label` filter (every `k` or `k=v` given must hold: the values are ANDed, unlike most other
+//! filters, whose values are alternatives) and the `reference=` glob. Pure functions on
+//! client input, fuzzed in `fuzz/fuzz_targets/filters.rs`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+/// Parses docker's filter JSON: `{"k":{"v":true}}` (or the older `{"k":["v"]}`). The error
+/// is the message for a 400.
+pub fn parse(s: &str) -> Result<HashMap<String, Vec<String>>, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(s).map_err(|e| format!("invalid filter: {e}"))?;
+    let serde_json::Value::Object(m) = v else {
+        return Err("invalid filter: not an object".into());
+    };
+    let mut out = HashMap::new();
+    for (k, vals) in m {
+        let list = match vals {
+            serde_json::Value::Object(o) => o.keys().cloned().collect(),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect(),
+            _ => return Err(format!("invalid filter value for {k}")),
+        };
+        out.insert(k, list);
+    }
+    Ok(out)
+}
+
+/// A glob of docker's `reference=` filter: `*` matches within a path component.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && t[0] != b'/' && go(p, &t[1..])),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
+}
+
+/// `reference=` globs match `name:tag` or just the name.
+pub fn reference_matches(pattern: &str, tag: &str) -> bool {
+    let name = tag.rsplit_once(':').map(|(n, _)| n).unwrap_or(tag);
+    glob_match(pattern, tag) || glob_match(pattern, name)
+}
 
 /// True when every entry of `wanted` (`key` or `key=value`) is satisfied by `labels`.
 pub fn labels_match(wanted: &[String], labels: &BTreeMap<String, String>) -> bool {
@@ -27,5 +71,24 @@ mod tests {
         assert!(!labels_match(&w(&["a=1", "b=3"]), &labels));
         assert!(!labels_match(&w(&["a=1", "c"]), &labels));
         assert!(!labels_match(&w(&["a"]), &BTreeMap::new()));
+    }
+
+    #[test]
+    fn reference_globs() {
+        assert!(glob_match("busy*", "busybox"));
+        assert!(glob_match("*:latest", "busybox:latest"));
+        assert!(!glob_match("busy*", "library/busybox"));
+        assert!(glob_match("a/*", "a/b"));
+        assert!(reference_matches("busybox", "busybox:latest"));
+    }
+
+    #[test]
+    fn filter_json() {
+        let f = parse(r#"{"status":{"exited":true},"label":["a=1"]}"#).unwrap();
+        assert_eq!(f["status"], vec!["exited".to_string()]);
+        assert_eq!(f["label"], vec!["a=1".to_string()]);
+        assert!(parse("[]").is_err());
+        assert!(parse(r#"{"a":1}"#).is_err());
+        assert!(parse("{").is_err());
     }
 }
