@@ -230,7 +230,10 @@ impl Engine {
             vals.is_empty()
                 || vals.iter().any(|v| match k.as_str() {
                     "dangling" => (v == "true") == img.repo_tags.is_empty(),
-                    "reference" => img.repo_tags.iter().any(|t| berth_util::filters::reference_matches(v, t)),
+                    "reference" => img
+                        .repo_tags
+                        .iter()
+                        .any(|t| berth_util::filters::reference_matches(v, t)),
                     "before" => self
                         .images
                         .get(v)
