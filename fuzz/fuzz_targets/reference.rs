@@ -1,6 +1,8 @@
 //! Image reference parsing: never panics, and a parsed reference's normalised form
-//! (`docker.io/library/busybox:latest`) and familiar form (`busybox:latest`) both parse back to
-//! the same reference.
+//! (`docker.io/library/busybox:latest`) parses back to the same reference, as does its
+//! familiar form (`busybox:latest`) unless the path on docker.io starts with a component that
+//! reads as a registry (`docker.io/foo.com/bar` is shown as `foo.com/bar`, as docker shows it:
+//! found by this target, kept for docker's sake; Docker Hub namespaces cannot contain a dot).
 #![no_main]
 
 use berth_image::Reference;
@@ -17,6 +19,11 @@ fuzz_target!(|data: &[u8]| {
     let again = Reference::parse(&full)
         .unwrap_or_else(|e| panic!("{s:?} parsed as {full:?}, which does not parse: {e}"));
     assert_eq!(again, r, "{s:?} -> {full:?} parses differently");
+    let first = r.path.split('/').next().unwrap_or("");
+    let domain_like = first.contains('.') || first.contains(':') || first == "localhost";
+    if r.domain == "docker.io" && domain_like {
+        return;
+    }
     let familiar = r.familiar();
     let again = Reference::parse(&familiar)
         .unwrap_or_else(|e| panic!("{s:?} familiar {familiar:?} does not parse: {e}"));
