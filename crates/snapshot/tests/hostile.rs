@@ -84,7 +84,11 @@ fn assert_refused(st: &Setup, what: &str, l: &[u8]) -> String {
     assert_eq!(entries_of(&st.outside), vec!["keep"], "{what}");
     let keep = fs::metadata(st.outside.join("keep")).unwrap();
     assert_eq!(keep.nlink(), 1, "{what}: a hard link to outside was made");
-    assert_eq!(fs::read(st.outside.join("keep")).unwrap(), b"keep", "{what}");
+    assert_eq!(
+        fs::read(st.outside.join("keep")).unwrap(),
+        b"keep",
+        "{what}"
+    );
     msg
 }
 
@@ -98,7 +102,10 @@ fn hardlinks_to_outside_are_refused() {
     let passwd_links = fs::metadata("/etc/passwd").unwrap().nlink();
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("absolute", layer(&[("h", H, "/etc/passwd")])),
-        ("absolute outside", layer(&[("h", H, &format!("{out}/keep"))])),
+        (
+            "absolute outside",
+            layer(&[("h", H, &format!("{out}/keep"))]),
+        ),
         ("dotdot", layer(&[("h", H, "../../etc/passwd")])),
         ("inner dotdot", layer(&[("d/h", H, "d/../../outside/keep")])),
         ("trailing dotdot", layer(&[("h", H, "a/..")])),
@@ -138,7 +145,10 @@ fn hardlink_to_escaping_symlink_links_the_symlink() {
     let d = st.s.layer_diff_path(&info.chain_id).unwrap();
     let h = fs::symlink_metadata(d.join("h")).unwrap();
     assert!(h.file_type().is_symlink(), "h is {:?}", h.file_type());
-    assert_eq!(fs::read_link(d.join("h")).unwrap(), Path::new("/etc/passwd"));
+    assert_eq!(
+        fs::read_link(d.join("h")).unwrap(),
+        Path::new("/etc/passwd")
+    );
     assert_eq!(h.ino(), fs::symlink_metadata(d.join("s")).unwrap().ino());
     assert_ne!(h.ino(), fs::metadata("/etc/passwd").unwrap().ino());
 }
@@ -235,6 +245,7 @@ fn huge_pax_header_and_long_name_are_refused_in_bounded_memory() {
     let grown = vm_hwm_kib().saturating_sub(before);
     assert!(grown < 64 << 10, "peak RSS grew by {grown} KiB");
     // a PAX header under the cap is still fine
-    let r = st.s.unpack_layer(huge_header_tar(tar::EntryType::XHeader, 64 << 10));
+    let r =
+        st.s.unpack_layer(huge_header_tar(tar::EntryType::XHeader, 64 << 10));
     assert!(r.is_ok(), "{:?}", r.err());
 }

@@ -28,17 +28,42 @@ pub fn parse(s: &str) -> Result<HashMap<String, Vec<String>>, String> {
     Ok(out)
 }
 
-/// A glob of docker's `reference=` filter: `*` matches within a path component.
+/// A glob of docker's `reference=` filter: `*` matches within a path component. Linear in
+/// the input per component (the recursive matcher it replaces took exponential time and
+/// unbounded stack on `*a*a*a…b`: a query string could hang a daemon thread, found by
+/// fuzz/fuzz_targets/filters.rs).
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && t[0] != b'/' && go(p, &t[1..])),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-            _ => false,
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    // `*` never matches `/`: components pair up one to one
+    if p.iter().filter(|b| **b == b'/').count() != t.iter().filter(|b| **b == b'/').count() {
+        return false;
+    }
+    p.split(|b| *b == b'/')
+        .zip(t.split(|b| *b == b'/'))
+        .all(|(p, t)| star_match(p, t))
+}
+
+/// `*`-only wildcard match, greedy with one backtrack point (the last star).
+fn star_match(p: &[u8], t: &[u8]) -> bool {
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            // let the last star eat one more byte
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
         }
     }
-    go(pattern.as_bytes(), text.as_bytes())
+    p[pi..].iter().all(|b| *b == b'*')
 }
 
 /// `reference=` globs match `name:tag` or just the name.
@@ -80,6 +105,26 @@ mod tests {
         assert!(!glob_match("busy*", "library/busybox"));
         assert!(glob_match("a/*", "a/b"));
         assert!(reference_matches("busybox", "busybox:latest"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*b*c", "aXbYc"));
+        assert!(glob_match("a*b*c", "abbc"));
+        assert!(!glob_match("a*b*c", "abXcY"));
+        assert!(glob_match("*/*/*", "a/b/c"));
+        assert!(!glob_match("*", "a/b"));
+        assert!(glob_match("**", "ab"));
+        assert!(!glob_match("a", ""));
+    }
+
+    /// The fuzzer's hang: a pattern of many stars against a long name. The old recursive
+    /// matcher took exponential time (and one stack frame per byte); this returns at once.
+    #[test]
+    fn many_stars_do_not_hang() {
+        let pattern = format!("{}b", "a*".repeat(40));
+        let text = "a".repeat(200);
+        assert!(!glob_match(&pattern, &text));
+        assert!(!reference_matches(&pattern, &format!("{text}:latest")));
+        let long = "*".repeat(1 << 20);
+        assert!(glob_match(&long, &"x".repeat(1 << 16)));
     }
 
     #[test]
