@@ -22,8 +22,10 @@ for t in $(cargo +nightly fuzz list); do
     # -timeout: an input that takes more than 10 s is a hang and fails the run
     if cargo +nightly fuzz run "$t" -- -max_total_time="$secs" -timeout=10 \
         -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
-        summary=$(grep -E '^#[0-9]+ +DONE' "$log" | tail -1 || true)
-        echo "fuzz: $t: ${summary:-no summary}"
+        summary=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1 | tr -s '\t ' ' ' || true)
+        execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+        rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+        echo "fuzz: $t: ${execs:-?} execs, ${rate:-?} exec/s, ${summary:-no summary}"
     else
         tail -40 "$log" >&2
         echo "fuzz: $t FAILED: the input is under fuzz/artifacts/$t/" >&2

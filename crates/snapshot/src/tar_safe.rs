@@ -283,6 +283,12 @@ impl Extractor {
 
     fn xattrs_fd(fd: BorrowedFd, a: &Attrs, path: &[u8]) {
         for (k, v) in &a.xattrs {
+            // overlayfs reads its own trusted.overlay.* attributes (opaque, redirect,
+            // metacopy, origin) from the layers: only the unpacker sets them, from whiteouts
+            if k.starts_with(b"trusted.overlay.") {
+                tracing::debug!(path = %show(path), xattr = %show(k), "overlay xattr from a tar dropped");
+                continue;
+            }
             if let Err(e) = set_xattr_fd(fd, k, v) {
                 tracing::debug!(path = %show(path), xattr = %show(k), error = %e, "xattr not set");
             }

@@ -249,3 +249,37 @@ fn huge_pax_header_and_long_name_are_refused_in_bounded_memory() {
         st.s.unpack_layer(huge_header_tar(tar::EntryType::XHeader, 64 << 10));
     assert!(r.is_ok(), "{:?}", r.err());
 }
+
+/// overlayfs's own attributes (`trusted.overlay.redirect`, `.opaque`, `.metacopy`…) in a
+/// layer's PAX records are dropped: only whiteout entries make them. Other xattrs stay.
+#[test]
+fn overlay_xattrs_from_a_tar_are_dropped() {
+    let st = setup();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_pax_extensions([
+        ("SCHILY.xattr.trusted.overlay.redirect", &b"/etc"[..]),
+        ("SCHILY.xattr.trusted.overlay.opaque", &b"y"[..]),
+        ("SCHILY.xattr.user.kept", &b"1"[..]),
+    ])
+    .unwrap();
+    b.append(
+        &header("d", tar::EntryType::Directory, "", 0o755, 0),
+        &b""[..],
+    )
+    .unwrap();
+    let l = b.into_inner().unwrap();
+    let info = st.s.apply_layer(None, &diff_id(&l), &l[..]).unwrap();
+    let d = st.s.layer_diff_path(&info.chain_id).unwrap().join("d");
+    let get = |name: &str| {
+        let p = std::ffi::CString::new(d.to_str().unwrap()).unwrap();
+        let n = std::ffi::CString::new(name).unwrap();
+        let mut buf = [0u8; 64];
+        // SAFETY: valid C strings and buffer
+        let r =
+            unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        (r >= 0).then(|| buf[..r as usize].to_vec())
+    };
+    assert_eq!(get("trusted.overlay.redirect"), None);
+    assert_eq!(get("trusted.overlay.opaque"), None);
+    assert_eq!(get("user.kept").as_deref(), Some(&b"1"[..]));
+}
