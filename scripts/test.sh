@@ -9,3 +9,5 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 cargo build --workspace --bins -q
 cargo test --workspace -q --no-fail-fast 2>&1 | tee /tmp/berth-test.log
+# every fuzz target for 20 s (no panic, no hang, no escape): see fuzz/ and scripts/fuzz.sh
+scripts/fuzz.sh 20

@@ -22,30 +22,7 @@ pub struct ListOptions {
 impl ListOptions {
     /// Parses docker's filter JSON: `{"k":{"v":true}}` (or the older `{"k":["v"]}`).
     pub fn parse_filters(s: &str) -> Result<HashMap<String, Vec<String>>> {
-        let v: Value = serde_json::from_str(s)
-            .map_err(|e| Error::InvalidParameter(format!("invalid filter: {e}")))?;
-        let mut out = HashMap::new();
-        let Value::Object(m) = v else {
-            return Err(Error::InvalidParameter(
-                "invalid filter: not an object".into(),
-            ));
-        };
-        for (k, vals) in m {
-            let list = match vals {
-                Value::Object(o) => o.keys().cloned().collect(),
-                Value::Array(a) => a
-                    .iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect(),
-                _ => {
-                    return Err(Error::InvalidParameter(format!(
-                        "invalid filter value for {k}"
-                    )))
-                }
-            };
-            out.insert(k, list);
-        }
-        Ok(out)
+        berth_util::filters::parse(s).map_err(Error::InvalidParameter)
     }
 }
 

@@ -200,7 +200,10 @@ impl Engine {
                 Some(pats) => img
                     .repo_tags
                     .iter()
-                    .filter(|t| pats.iter().any(|p| Self::reference_matches(p, t)))
+                    .filter(|t| {
+                        pats.iter()
+                            .any(|p| berth_util::filters::reference_matches(p, t))
+                    })
                     .cloned()
                     .collect(),
                 None => img.repo_tags.clone(),

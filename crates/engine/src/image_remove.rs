@@ -12,19 +12,6 @@ fn short(id: &Digest) -> &str {
     &id.hex()[..12]
 }
 
-/// A glob of docker's `reference=` filter: `*` matches within a path component.
-fn glob_match(pattern: &str, text: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && t[0] != b'/' && go(p, &t[1..])),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), text.as_bytes())
-}
-
 impl Engine {
     /// The chain IDs of an image's layers, bottom first.
     pub(crate) fn chain_ids(img: &Image) -> Vec<String> {
@@ -241,12 +228,6 @@ impl Engine {
         Ok(Value::Array(rows))
     }
 
-    /// `reference=` globs match `name:tag` or just the name.
-    pub(crate) fn reference_matches(pattern: &str, tag: &str) -> bool {
-        let name = tag.rsplit_once(':').map(|(n, _)| n).unwrap_or(tag);
-        glob_match(pattern, tag) || glob_match(pattern, name)
-    }
-
     /// `/images/json` filters: dangling, reference, before, since, label.
     pub fn image_matches(&self, img: &Image, filters: &HashMap<String, Vec<String>>) -> bool {
         let created = |i: &Image| i.config.created.clone().unwrap_or_default();
@@ -258,7 +239,10 @@ impl Engine {
             vals.is_empty()
                 || vals.iter().any(|v| match k.as_str() {
                     "dangling" => (v == "true") == img.repo_tags.is_empty(),
-                    "reference" => img.repo_tags.iter().any(|t| Self::reference_matches(v, t)),
+                    "reference" => img
+                        .repo_tags
+                        .iter()
+                        .any(|t| berth_util::filters::reference_matches(v, t)),
                     "before" => self
                         .images
                         .get(v)
@@ -293,18 +277,5 @@ impl Engine {
             space += size;
         }
         Ok((out, space))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_match;
-
-    #[test]
-    fn reference_globs() {
-        assert!(glob_match("busy*", "busybox"));
-        assert!(glob_match("*:latest", "busybox:latest"));
-        assert!(!glob_match("busy*", "library/busybox"));
-        assert!(glob_match("a/*", "a/b"));
     }
 }

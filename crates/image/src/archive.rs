@@ -160,104 +160,114 @@ fn read_head(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 fn extract(reader: impl Read, staging: &Path, sink: &mut dyn FileSink) -> Result<Staged> {
-    let mut ar = tar::Archive::new(maybe_gunzip(reader)?);
     let mut st = Staged::default();
-    for entry in ar.entries().map_err(|e| bad(format!("reading tar: {e}")))? {
-        let mut entry = entry.map_err(|e| bad(format!("reading tar: {e}")))?;
-        let raw = String::from_utf8(entry.path_bytes().into_owned())
-            .map_err(|_| bad("non-UTF-8 path in archive"))?;
-        let kind = entry.header().entry_type();
-        if kind.is_pax_global_extensions()
-            || kind.is_pax_local_extensions()
-            || kind.is_gnu_longname()
-            || kind.is_gnu_longlink()
-        {
-            continue;
-        }
-        let comps = clean_components(&raw)?;
-        if comps.is_empty() {
-            if kind.is_dir() {
-                continue;
-            }
-            return Err(bad(format!("invalid entry name {raw:?}")));
-        }
-        st.check_parents(&comps, &raw)?;
-        let key = comps.join("/");
-        let dst = staging.join(&key);
-        if kind.is_dir() {
-            if st.files.contains_key(&key) || st.symlinks.contains_key(&key) {
-                return Err(bad(format!("directory {raw} replaces another entry")));
-            }
-            fs::create_dir_all(&dst)?;
-            for i in 1..=comps.len() {
-                st.dirs.insert(comps[..i].join("/"));
-            }
-        } else if kind.is_file() || kind.is_contiguous() {
-            if st.dirs.contains(&key) {
-                return Err(bad(format!("file {raw} replaces a directory")));
-            }
-            st.symlinks.remove(&key);
-            if let Some(parent) = dst.parent() {
-                fs::create_dir_all(parent)?;
-            }
-            for i in 1..comps.len() {
-                st.dirs.insert(comps[..i].join("/"));
-            }
-            let _ = fs::remove_file(&dst);
-            let mut head = [0u8; 512];
-            let hn =
-                read_head(&mut entry, &mut head).map_err(|e| bad(format!("reading {raw}: {e}")))?;
-            let size = entry.header().size().unwrap_or(0);
-            if sink.wants(&key, size, &head[..hn]) {
-                let mut content = io::Cursor::new(&head[..hn]).chain(&mut entry);
-                let digest = sink
-                    .take(&key, &mut content)
-                    .ok_or_else(|| bad(format!("layer {raw} refused")))?;
-                st.files.insert(key, digest);
-                continue;
-            }
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&dst)?;
-            let mut h = Hasher::new();
-            h.update(&head[..hn]);
-            f.write_all(&head[..hn])?;
-            let mut buf = vec![0u8; 128 * 1024];
-            loop {
-                let k = match entry.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(k) => k,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(bad(format!("reading {raw}: {e}"))),
-                };
-                h.update(&buf[..k]);
-                f.write_all(&buf[..k])?;
-            }
-            st.files.insert(key, h.finish());
-        } else if kind.is_symlink() {
-            let target = entry
-                .link_name_bytes()
-                .ok_or_else(|| bad(format!("symlink {raw} without target")))?;
-            let target = String::from_utf8(target.into_owned())
-                .map_err(|_| bad("non-UTF-8 symlink target in archive"))?;
-            if st.dirs.contains(&key) {
-                return Err(bad(format!("symlink {raw} replaces a directory")));
-            }
-            let norm = symlink_target(&comps, &target, &raw)?;
-            if st.files.remove(&key).is_some() {
-                let _ = fs::remove_file(&dst);
-            }
-            st.symlinks.insert(key, norm);
-        } else {
-            return Err(bad(format!(
-                "unsupported entry type {:?} for {raw} (hardlinks and devices are not allowed)",
-                kind
-            )));
-        }
-    }
+    // header records are size-capped (the tar crate buffers them whole), content streams
+    berth_util::io::for_each_tar_entry(
+        maybe_gunzip(reader)?,
+        |e| bad(format!("reading tar: {e}")),
+        |entry| extract_entry(entry, staging, sink, &mut st),
+    )?;
     Ok(st)
+}
+
+fn extract_entry(
+    entry: &mut tar::Entry<'_, impl Read>,
+    staging: &Path,
+    sink: &mut dyn FileSink,
+    st: &mut Staged,
+) -> Result<()> {
+    let raw = String::from_utf8(entry.path_bytes().into_owned())
+        .map_err(|_| bad("non-UTF-8 path in archive"))?;
+    let kind = entry.header().entry_type();
+    if kind.is_pax_global_extensions()
+        || kind.is_pax_local_extensions()
+        || kind.is_gnu_longname()
+        || kind.is_gnu_longlink()
+    {
+        return Ok(());
+    }
+    let comps = clean_components(&raw)?;
+    if comps.is_empty() {
+        if kind.is_dir() {
+            return Ok(());
+        }
+        return Err(bad(format!("invalid entry name {raw:?}")));
+    }
+    st.check_parents(&comps, &raw)?;
+    let key = comps.join("/");
+    let dst = staging.join(&key);
+    if kind.is_dir() {
+        if st.files.contains_key(&key) || st.symlinks.contains_key(&key) {
+            return Err(bad(format!("directory {raw} replaces another entry")));
+        }
+        fs::create_dir_all(&dst)?;
+        for i in 1..=comps.len() {
+            st.dirs.insert(comps[..i].join("/"));
+        }
+    } else if kind.is_file() || kind.is_contiguous() {
+        if st.dirs.contains(&key) {
+            return Err(bad(format!("file {raw} replaces a directory")));
+        }
+        st.symlinks.remove(&key);
+        if let Some(parent) = dst.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        for i in 1..comps.len() {
+            st.dirs.insert(comps[..i].join("/"));
+        }
+        let _ = fs::remove_file(&dst);
+        let mut head = [0u8; 512];
+        let hn = read_head(entry, &mut head).map_err(|e| bad(format!("reading {raw}: {e}")))?;
+        let size = entry.header().size().unwrap_or(0);
+        if sink.wants(&key, size, &head[..hn]) {
+            let mut content = io::Cursor::new(&head[..hn]).chain(&mut *entry);
+            let digest = sink
+                .take(&key, &mut content)
+                .ok_or_else(|| bad(format!("layer {raw} refused")))?;
+            st.files.insert(key, digest);
+            return Ok(());
+        }
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&dst)?;
+        let mut h = Hasher::new();
+        h.update(&head[..hn]);
+        f.write_all(&head[..hn])?;
+        let mut buf = vec![0u8; 128 * 1024];
+        loop {
+            let k = match entry.read(&mut buf) {
+                Ok(0) => break,
+                Ok(k) => k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(bad(format!("reading {raw}: {e}"))),
+            };
+            h.update(&buf[..k]);
+            f.write_all(&buf[..k])?;
+        }
+        st.files.insert(key, h.finish());
+    } else if kind.is_symlink() {
+        let target = entry
+            .link_name_bytes()
+            .ok_or_else(|| bad(format!("symlink {raw} without target")))?;
+        let target = String::from_utf8(target.into_owned())
+            .map_err(|_| bad("non-UTF-8 symlink target in archive"))?;
+        if st.dirs.contains(&key) {
+            return Err(bad(format!("symlink {raw} replaces a directory")));
+        }
+        let norm = symlink_target(&comps, &target, &raw)?;
+        if st.files.remove(&key).is_some() {
+            let _ = fs::remove_file(&dst);
+        }
+        st.symlinks.insert(key, norm);
+    } else {
+        return Err(bad(format!(
+            "unsupported entry type {:?} for {raw} (hardlinks and devices are not allowed)",
+            kind
+        )));
+    }
+    Ok(())
 }
 
 struct Ctx<'a> {

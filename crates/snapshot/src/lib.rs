@@ -203,13 +203,16 @@ impl Snapshotter {
 
 /// Checks that every entry of a tar stays below its root (no absolute path, no `..`).
 pub fn validate_tar(reader: impl Read) -> Result<u64> {
-    let mut ar = tar::Archive::new(reader);
     let mut n = 0;
-    for e in ar.entries().map_err(|e| Error::InvalidTar(e.to_string()))? {
-        let e = e.map_err(|e| Error::InvalidTar(e.to_string()))?;
-        tar_safe::clean_path(&e.path_bytes())?;
-        n += 1;
-    }
+    berth_util::io::for_each_tar_entry(
+        reader,
+        |e| Error::InvalidTar(e.to_string()),
+        |e| {
+            tar_safe::clean_path(&e.path_bytes())?;
+            n += 1;
+            Ok(())
+        },
+    )?;
     Ok(n)
 }
 

@@ -10,6 +10,7 @@ use nix::sys::stat::{fchmod, fchmodat, fstatat, futimens, mkdirat, mknodat, utim
 use nix::sys::stat::{FchmodatFlags, Mode, SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
+use std::collections::HashMap;
 use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io::{self, Read};
@@ -81,8 +82,10 @@ pub(crate) struct Extractor {
     dir_path: Vec<Vec<u8>>,
     dir_fds: Vec<OwnedFd>,
     buf: Vec<u8>,
-    /// directories whose mtime is set once the whole stream is extracted
-    dir_times: Vec<(Vec<Vec<u8>>, i64)>,
+    /// directories whose mtime is set once the whole stream is extracted, by their
+    /// components joined with NUL (once per directory however often the tar names it, so
+    /// memory follows the number of directories made, not of entries)
+    dir_times: HashMap<Vec<u8>, i64>,
     /// bytes of regular file content
     pub(crate) size: u64,
     /// turn `.wh.` entries into overlay whiteouts (layers), or keep them as files (`cp`)
@@ -117,7 +120,7 @@ impl Extractor {
             dir_path: Vec::new(),
             dir_fds: Vec::new(),
             buf: Vec::new(),
-            dir_times: Vec::new(),
+            dir_times: HashMap::new(),
             size: 0,
             whiteouts: true,
             ids: None,
@@ -224,21 +227,21 @@ impl Extractor {
     }
 
     pub(crate) fn run(&mut self, reader: impl Read) -> Result<()> {
-        let mut ar = tar::Archive::new(reader);
-        let entries = ar
-            .entries()
-            .map_err(|e| invalid(format!("reading tar: {e}")))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| invalid(format!("reading tar: {e}")))?;
-            self.entry(&mut entry)?;
-        }
-        drop(ar);
+        // header records are size-capped (the tar crate buffers them whole), content streams
+        berth_util::io::for_each_tar_entry(
+            reader,
+            |e| invalid(format!("reading tar: {e}")),
+            |entry| self.entry(entry),
+        )?;
         // directory mtimes last (deepest first) since creating children changed them
-        let dir_times = std::mem::take(&mut self.dir_times);
+        let mut dir_times: Vec<(Vec<u8>, i64)> =
+            std::mem::take(&mut self.dir_times).into_iter().collect();
+        dir_times.sort_unstable_by(|a, b| b.0.cmp(&a.0));
         self.dir_path.clear();
         self.dir_fds.clear();
-        for (comps, mtime) in dir_times.iter().rev() {
-            if let Ok(fd) = self.open_dir(comps, false, b"") {
+        for (joined, mtime) in &dir_times {
+            let comps: Vec<Vec<u8>> = joined.split(|b| *b == 0).map(|c| c.to_vec()).collect();
+            if let Ok(fd) = self.open_dir(&comps, false, b"") {
                 let t = TimeSpec::new(*mtime as _, 0);
                 let _ = futimens(&fd, &t, &t);
             }
@@ -283,6 +286,12 @@ impl Extractor {
 
     fn xattrs_fd(fd: BorrowedFd, a: &Attrs, path: &[u8]) {
         for (k, v) in &a.xattrs {
+            // overlayfs reads its own trusted.overlay.* attributes (opaque, redirect,
+            // metacopy, origin) from the layers: only the unpacker sets them, from whiteouts
+            if k.starts_with(b"trusted.overlay.") {
+                tracing::debug!(path = %show(path), xattr = %show(k), "overlay xattr from a tar dropped");
+                continue;
+            }
             if let Err(e) = set_xattr_fd(fd, k, v) {
                 tracing::debug!(path = %show(path), xattr = %show(k), error = %e, "xattr not set");
             }
@@ -396,7 +405,7 @@ impl Extractor {
             fchown(&fd, uid, gid)?;
             fchmod(&fd, mode)?;
             Self::xattrs_fd(fd.as_fd(), &attrs, &raw);
-            self.dir_times.push((comps.clone(), attrs.mtime));
+            self.dir_times.insert(comps.join(&0u8), attrs.mtime);
         } else if kind.is_file() || kind.is_contiguous() {
             let create = || {
                 openat(

@@ -171,6 +171,18 @@ mod tests {
         assert!(r.config.extra.contains_key("Volumes"));
     }
 
+    /// Found by fuzz/fuzz_targets/create_body.rs: without serde_json's correctly rounded float
+    /// parsing, a number in a kept unknown key changed each time the record was re-read
+    /// (1.7777777777777777e24 came back as 1.7777777777777775e24).
+    #[test]
+    fn unknown_numbers_survive_re_encoding() {
+        let body = r#"{"Image":"x","HealthcinlgConfig":1777777777777777777777727.77777}"#;
+        let r: CreateRequest = serde_json::from_str(body).unwrap();
+        let once = serde_json::to_string(&r).unwrap();
+        let again: CreateRequest = serde_json::from_str(&once).unwrap();
+        assert_eq!(serde_json::to_string(&again).unwrap(), once);
+    }
+
     #[test]
     fn cmd_may_be_a_string() {
         let c: ContainerConfig = serde_json::from_str(r#"{"Cmd":"sh","Entrypoint":null}"#).unwrap();
