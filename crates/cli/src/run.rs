@@ -708,16 +708,17 @@ fn normalize_caps(caps: &[String]) -> Vec<String> {
 fn parse_device(d: &str) -> Result<String, String> {
     let parts: Vec<&str> = d.split(':').collect();
     let perms_ok = |p: &str| !p.is_empty() && p.chars().all(|c| matches!(c, 'r' | 'w' | 'm'));
-    let (host, ctr, perms) =
-        match parts.as_slice() {
-            [h] => (*h, *h, "rwm"),
-            [h, p] if perms_ok(p) => (*h, *h, *p),
-            [h, c] => (*h, *c, "rwm"),
-            [h, c, p] if perms_ok(p) => (*h, *c, *p),
-            _ => return Err(format!(
+    let (host, ctr, perms) = match parts.as_slice() {
+        [h] => (*h, *h, "rwm"),
+        [h, p] if perms_ok(p) => (*h, *h, *p),
+        [h, c] => (*h, *c, "rwm"),
+        [h, c, p] if perms_ok(p) => (*h, *c, *p),
+        _ => {
+            return Err(format!(
                 "invalid argument \"{d}\" for \"--device\" flag: invalid device specification: {d}"
-            )),
-        };
+            ))
+        }
+    };
     if !ctr.starts_with('/') {
         return Err(format!(
             "invalid argument \"{d}\" for \"--device\" flag: invalid device specification: {d}"
