@@ -151,6 +151,8 @@ fn exec_in_running_container() {
     let o = d.docker(&["exec", "ex", "nosuch"]).unwrap();
     assert_eq!(o.status.code(), Some(127), "{}{}", stdout(&o), stderr(&o));
     docker_ok(&d, &["kill", "ex"]);
+    // the exit is recorded when the shim reports it (a moment after the signal under load)
+    assert!(eventually(10, || d.inspect("ex")["State"]["Running"] == false));
     let o = d.docker(&["exec", "ex", "true"]).unwrap();
     assert!(
         !o.status.success() && stderr(&o).contains("is not running"),
