@@ -179,20 +179,25 @@ fn cp_racing_a_symlink_swap_never_reaches_the_host() {
             ));
         }
     }
-    // the copies did happen, inside the container
-    let seen = d.berth(&[
-        "exec",
-        "race",
-        "sh",
-        "-c",
-        "cat /w/d/sub/pwned /w/l/sub/pwned 2>/dev/null",
-    ]);
+    // the copies did happen, inside the container (the swap goes on while we look, and may
+    // move the directory between the two reads: look again until one read finds it)
+    let mut seen = String::new();
+    common::eventually(10, || {
+        seen = stdout(&d.berth(&[
+            "exec",
+            "race",
+            "sh",
+            "-c",
+            "cat /w/d/sub/pwned /w/l/sub/pwned 2>/dev/null",
+        ]));
+        seen.contains("from cp")
+    });
     let _ = d.berth(&["rm", "-f", "race"]);
     assert!(leaked.is_empty(), "{leaked:?}");
     assert!(
-        stdout(&seen).contains("from cp"),
+        seen.contains("from cp"),
         "no copy landed in the container: {}",
-        stdout(&seen)
+        seen
     );
 }
 
