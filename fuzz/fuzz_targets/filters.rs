@@ -1,5 +1,5 @@
 //! The `filters=` query parameter as the list routes see it: the query string is
-//! percent-decoded (same rules as crates/api/src/query.rs), the JSON is decoded into filter
+//! percent-decoded (`berth_util::filters::decode_query`, as the API does), the JSON is decoded into filter
 //! name → values, and the values are evaluated by the pure matchers (labels, `reference=`
 //! globs) against fixed data. Never panics, never hangs (libFuzzer's -timeout).
 #![no_main]
@@ -8,31 +8,7 @@ use berth_util::filters;
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
 
-/// crates/api/src/query.rs's percent-decoding (that crate is a binary-facing hyper service
-/// whose modules are private; this is the same rule, kept in sync by hand).
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-                {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+use berth_util::filters::decode_query as decode;
 
 const TAGS: &[&str] = &[
     "busybox:latest",

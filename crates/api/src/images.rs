@@ -13,27 +13,8 @@ use std::io::Read;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// A blocking `Read` over request-body chunks sent from the async side.
-pub(crate) struct ChannelReader {
-    rx: mpsc::Receiver<std::io::Result<Bytes>>,
-    cur: Bytes,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.cur.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(Ok(b)) => self.cur = b,
-                Some(Err(e)) => return Err(e),
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len());
-        buf[..n].copy_from_slice(&self.cur[..n]);
-        let _ = self.cur.split_to(n);
-        Ok(n)
-    }
-}
+/// A blocking `Read` over the request body's chunks (the engine's reader of async chunks).
+pub(crate) type ChannelReader = berth_engine::BytesReader;
 
 /// The request body as a blocking reader (for the archive parsers, run in blocking tasks).
 pub(crate) fn body_reader(req: Request<Incoming>) -> ChannelReader {
@@ -54,10 +35,7 @@ pub(crate) fn body_reader(req: Request<Incoming>) -> ChannelReader {
             }
         }
     });
-    ChannelReader {
-        rx,
-        cur: Bytes::new(),
-    }
+    ChannelReader::new(rx)
 }
 
 fn save(engine: &Arc<Engine>, names: &[String]) -> Result<Response<Body>, Error> {

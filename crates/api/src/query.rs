@@ -1,30 +1,8 @@
 //! Query strings: percent-decoding and docker's boolean spellings.
 
-pub struct Query(Vec<(String, String)>);
+use berth_util::filters::decode_query as decode;
 
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-                {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+pub struct Query(Vec<(String, String)>);
 
 impl Query {
     pub fn parse(q: &str) -> Query {

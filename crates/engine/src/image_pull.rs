@@ -126,10 +126,20 @@ pub(crate) fn has_tag(name: &str) -> bool {
     last.contains(':')
 }
 
-/// Reads the chunks of a blob as they come from the async side.
-struct BytesReader {
+/// A blocking `Read` over byte chunks sent from the async side (a blob from a registry, a
+/// request body); used on blocking threads by the unpackers.
+pub struct BytesReader {
     rx: mpsc::Receiver<std::io::Result<Bytes>>,
     cur: Bytes,
+}
+
+impl BytesReader {
+    pub fn new(rx: mpsc::Receiver<std::io::Result<Bytes>>) -> BytesReader {
+        BytesReader {
+            rx,
+            cur: Bytes::new(),
+        }
+    }
 }
 
 impl Read for BytesReader {
@@ -570,11 +580,8 @@ impl Engine {
         let unpack = tokio::task::spawn_blocking(move || {
             let res = eng
                 .unpack_streamed(Hashing::Producer, |pipe| {
-                    let mut dec = decompress(BytesReader {
-                        rx: crx,
-                        cur: Bytes::new(),
-                    })
-                    .map_err(|e| Error::Internal(format!("reading the layer: {e}")))?;
+                    let mut dec = decompress(BytesReader::new(crx))
+                        .map_err(|e| Error::Internal(format!("reading the layer: {e}")))?;
                     pipe.copy_from(&mut dec).map(|_| ())
                 })
                 .and_then(|(u, staged)| {

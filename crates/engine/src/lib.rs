@@ -58,7 +58,7 @@ pub use container_mounts::MountPoint;
 pub use container_wait::WaitCondition;
 pub use events::{Event, EventBus};
 pub use exec::ExecConfig;
-pub use image_pull::PullRequest;
+pub use image_pull::{BytesReader, PullRequest};
 pub use image_push::PushRequest;
 pub use image_registry::Progress;
 pub use network::{NetConfig, NetworkRecord};
