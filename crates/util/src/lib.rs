@@ -2,6 +2,7 @@
 //! berth crate). Atomic metadata writes, gzip sniffing, `/proc/self/mountinfo` decoding,
 //! docker's label filter.
 
+pub mod dockerignore;
 pub mod filters;
 pub mod fs;
 pub mod idmap;
