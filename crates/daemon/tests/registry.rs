@@ -700,11 +700,18 @@ fn htpasswd_registry_login_push_pull() {
 
 /// A token server for the registry's `auth: token:` scheme: checks Basic credentials and
 /// answers a JWT (RS256, signed with `openssl`, its certificate in the `x5c` header and in the
-/// registry's root bundle) granting the scopes asked for. Records the scopes.
+/// registry's root bundle) granting the scopes asked for. Records the scopes, counts the
+/// tokens it gave, says they last `expires_in` seconds, and signs with one of two keys
+/// (`cert.pem`, `cert2.pem`): a registry restarted to trust only the other one refuses the
+/// tokens given before, as if they were revoked.
 struct TokenServer {
     realm: String,
     dir: std::path::PathBuf,
     scopes: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    issued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    expires_in: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// 0: key.pem, 1: key2.pem
+    key: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 fn b64url(b: &[u8]) -> String {
@@ -716,39 +723,51 @@ impl TokenServer {
     fn start(user: &str, pass: &str) -> TokenServer {
         use base64::Engine as _;
         use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::Ordering;
         let dir = common::tmpdir("tok");
-        let st = std::process::Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=berth-token",
-            ])
-            .arg("-keyout")
-            .arg(dir.join("key.pem"))
-            .arg("-out")
-            .arg(dir.join("cert.pem"))
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl");
-        assert!(st.success());
-        let der = std::process::Command::new("openssl")
-            .args(["x509", "-outform", "DER", "-in"])
-            .arg(dir.join("cert.pem"))
-            .output()
-            .expect("openssl x509")
-            .stdout;
-        let x5c = base64::engine::general_purpose::STANDARD.encode(der);
+        let mut x5c = Vec::new();
+        for (key, cert) in [("key.pem", "cert.pem"), ("key2.pem", "cert2.pem")] {
+            let st = std::process::Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=berth-token",
+                ])
+                .arg("-keyout")
+                .arg(dir.join(key))
+                .arg("-out")
+                .arg(dir.join(cert))
+                .stderr(std::process::Stdio::null())
+                .status()
+                .expect("openssl");
+            assert!(st.success());
+            let der = std::process::Command::new("openssl")
+                .args(["x509", "-outform", "DER", "-in"])
+                .arg(dir.join(cert))
+                .output()
+                .expect("openssl x509")
+                .stdout;
+            x5c.push(base64::engine::general_purpose::STANDARD.encode(der));
+        }
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let realm = format!("http://{}/token", l.local_addr().expect("addr"));
         let scopes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sc = scopes.clone();
-        let key = dir.join("key.pem");
+        let issued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let expires_in = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(600));
+        let key_idx = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (sc, is, ex, ki) = (
+            scopes.clone(),
+            issued.clone(),
+            expires_in.clone(),
+            key_idx.clone(),
+        );
+        let keys = [dir.join("key.pem"), dir.join("key2.pem")];
         let want = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
@@ -798,8 +817,10 @@ impl TokenServer {
                     .duration_since(std::time::UNIX_EPOCH)
                     .expect("time")
                     .as_secs();
-                let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [x5c]});
-                let claims = serde_json::json!({"iss": "berth-issuer", "sub": "berthuser", "aud": "berth-registry", "exp": now + 600, "nbf": now - 10, "iat": now, "jti": format!("{now}-{}", access.len()), "access": access});
+                let k = ki.load(Ordering::SeqCst).min(1);
+                let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [x5c[k]]});
+                let n = is.fetch_add(1, Ordering::SeqCst);
+                let claims = serde_json::json!({"iss": "berth-issuer", "sub": "berthuser", "aud": "berth-registry", "exp": now + 600, "nbf": now - 10, "iat": now, "jti": format!("{now}-{n}"), "access": access});
                 let signing_input = format!(
                     "{}.{}",
                     b64url(header.to_string().as_bytes()),
@@ -807,7 +828,7 @@ impl TokenServer {
                 );
                 let mut c = std::process::Command::new("openssl")
                     .args(["dgst", "-sha256", "-sign"])
-                    .arg(&key)
+                    .arg(&keys[k])
                     .stdin(std::process::Stdio::piped())
                     .stdout(std::process::Stdio::piped())
                     .spawn()
@@ -819,11 +840,33 @@ impl TokenServer {
                     .expect("sign input");
                 let sig = c.wait_with_output().expect("sign").stdout;
                 let token = format!("{signing_input}.{}", b64url(&sig));
-                let body = serde_json::json!({"token": token, "expires_in": 600}).to_string();
+                let body =
+                    serde_json::json!({"token": token, "expires_in": ex.load(Ordering::SeqCst)})
+                        .to_string();
                 let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
             }
         });
-        TokenServer { realm, dir, scopes }
+        TokenServer {
+            realm,
+            dir,
+            scopes,
+            issued,
+            expires_in,
+            key: key_idx,
+        }
+    }
+
+    fn issued(&self) -> usize {
+        self.issued.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The registry's `auth:` section trusting the key `cert` (`cert.pem` or `cert2.pem`).
+    fn registry_auth(&self, cert: &str) -> String {
+        format!(
+            "auth:\n  token:\n    realm: {}\n    service: berth-registry\n    issuer: berth-issuer\n    rootcertbundle: {}\n",
+            self.realm,
+            self.dir.join(cert).display()
+        )
     }
 }
 
@@ -888,6 +931,155 @@ fn token_auth_registry() {
     assert_eq!(st, 500, "{}", String::from_utf8_lossy(&body));
     assert!(
         String::from_utf8_lossy(&body).contains("unauthorized"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+}
+
+/// The requests in the registry's access log from line `from` on: `GET /v2/a/b/manifests/1`.
+fn access_log(reg: &Registry, from: usize) -> Vec<String> {
+    reg.log()
+        .lines()
+        .filter(|l| l.starts_with("127.0.0.1 - "))
+        .skip(from)
+        .filter_map(|l| {
+            let req = l.split('"').nth(1)?;
+            let mut w = req.split_whitespace();
+            Some(format!("{} {}", w.next()?, w.next()?))
+        })
+        .collect()
+}
+
+fn count(reqs: &[String], what: &str) -> usize {
+    reqs.iter().filter(|r| r.contains(what)).count()
+}
+
+/// A re-pull of an image that is here costs one manifest request: the registry's `/v2/`
+/// challenge and the Bearer token are cached per registry, scope and credentials; the token's
+/// `expires_in` is honoured (a new one after it); a token the registry no longer accepts
+/// (restarted to trust another key: revoked) is dropped and the challenge redone once; and
+/// another client's pull without credentials does not get the cached token.
+#[test]
+fn repull_is_one_manifest_request_with_cached_challenge_and_token() {
+    use std::sync::atomic::Ordering;
+    let tok = TokenServer::start("berthuser", "t0ken");
+    tok.expires_in.store(6, Ordering::SeqCst);
+    let Some(mut reg) = Registry::start_logged(&tok.registry_auth("cert.pem")) else {
+        return;
+    };
+    reg.extra.push(tok.dir.clone());
+    let d = Daemon::start();
+    d.load_busybox();
+    let name = reg.image("tok/rp:1");
+    d.ok(&["tag", "busybox", &name]);
+    let Some(o) = d.docker(&["login", "-u", "berthuser", "-p", "t0ken", &reg.addr]) else {
+        return;
+    };
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = d.docker(&["push", &name]).expect("docker");
+    assert!(o.status.success(), "{}{}", stderr(&o), reg.log());
+    let pull = |what: &str| {
+        let o = d.docker(&["pull", &name]).expect("docker");
+        assert!(o.status.success(), "{what}: {}{}", stdout(&o), stderr(&o));
+        assert!(
+            stdout(&o).contains(&format!("Status: Image is up to date for {name}")),
+            "{what}: {}",
+            stdout(&o)
+        );
+    };
+    // the first pull: the push's challenge is reused, a token for the pull scope is fetched
+    let (mark, issued) = (access_log(&reg, 0).len(), tok.issued());
+    pull("first pull");
+    let reqs = access_log(&reg, mark);
+    assert_eq!(count(&reqs, "GET /v2/ "), 0, "{reqs:?}");
+    assert_eq!(tok.issued(), issued + 1);
+    // the re-pull: exactly one request, the manifest, and no token
+    let (mark, issued) = (access_log(&reg, 0).len(), tok.issued());
+    pull("re-pull");
+    let reqs = access_log(&reg, mark);
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert!(reqs[0].ends_with("/v2/tok/rp/manifests/1"), "{reqs:?}");
+    assert_eq!(tok.issued(), issued, "the cached token was not used");
+    // the token said it lasts 6 s: after that a new one, still one registry request
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let (mark, issued) = (access_log(&reg, 0).len(), tok.issued());
+    pull("re-pull after expires_in");
+    let reqs = access_log(&reg, mark);
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(tok.issued(), issued + 1, "an expired token was reused");
+    // revoked: the registry now trusts only the second key; the cached token (first key)
+    // gets a 401, is dropped, and the challenge is redone once
+    tok.key.store(1, Ordering::SeqCst);
+    reg.restart_with(&tok.registry_auth("cert2.pem"), true);
+    let (mark, issued) = (access_log(&reg, 0).len(), tok.issued());
+    pull("re-pull with a revoked token");
+    let reqs = access_log(&reg, mark);
+    assert_eq!(tok.issued(), issued + 1, "{reqs:?}");
+    assert_eq!(count(&reqs, "/manifests/1"), 2, "{reqs:?}");
+    assert_eq!(count(&reqs, "/blobs/"), 0, "{reqs:?}");
+    // and the new token is cached in turn
+    let (mark, issued) = (access_log(&reg, 0).len(), tok.issued());
+    pull("re-pull with the new token");
+    assert_eq!(access_log(&reg, mark).len(), 1);
+    assert_eq!(tok.issued(), issued);
+    // no credentials: the token cached for berthuser is not used, the token server refuses
+    let (st, _, body) = d.http(
+        "POST",
+        &format!("/images/create?fromImage={}&tag=1", reg.image("tok/rp")),
+        None,
+    );
+    assert_eq!(st, 500, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        String::from_utf8_lossy(&body).contains("unauthorized"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+}
+
+/// The same against an htpasswd registry (Basic): the challenge is remembered, so a re-pull
+/// is the manifest request alone; wrong credentials still fail as docker's do.
+#[test]
+fn repull_against_a_basic_auth_registry_is_one_request() {
+    let dir = common::tmpdir("reg-htp");
+    let out = std::process::Command::new("htpasswd")
+        .args(["-Bbn", "bob", "pw"])
+        .output()
+        .expect("htpasswd (apache2-utils)");
+    std::fs::write(dir.join("htpasswd"), &out.stdout).expect("write htpasswd");
+    let Some(mut reg) = Registry::start_logged(&format!(
+        "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+        dir.join("htpasswd").display()
+    )) else {
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    };
+    reg.extra.push(dir);
+    let d = Daemon::start();
+    d.load_busybox();
+    let name = reg.image("basic/rp:1");
+    d.ok(&["tag", "busybox", &name]);
+    let Some(o) = d.docker(&["login", "-u", "bob", "-p", "pw", &reg.addr]) else {
+        return;
+    };
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = d.docker(&["push", &name]).expect("docker");
+    assert!(o.status.success(), "{}", stderr(&o));
+    for _ in 0..2 {
+        let mark = access_log(&reg, 0).len();
+        let o = d.docker(&["pull", &name]).expect("docker");
+        assert!(o.status.success(), "{}", stderr(&o));
+        let reqs = access_log(&reg, mark);
+        assert_eq!(reqs, vec!["GET /v2/basic/rp/manifests/1".to_string()]);
+    }
+    // anonymous (no X-Registry-Auth): docker's text, the challenge being cached or not
+    let (st, _, body) = d.http(
+        "POST",
+        &format!("/images/create?fromImage={}&tag=1", reg.image("basic/rp")),
+        None,
+    );
+    assert_ne!(st, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        String::from_utf8_lossy(&body).contains("no basic auth credentials"),
         "{}",
         String::from_utf8_lossy(&body)
     );

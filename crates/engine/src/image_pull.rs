@@ -235,11 +235,18 @@ impl Engine {
         creds: &Credentials,
         p: &Progress,
     ) -> Result<()> {
+        let t0 = std::time::Instant::now();
         let session = Arc::new(
             self.registry
                 .session(ep, &r.path, creds, false)
                 .await
                 .map_err(|e| self.pull_error(r, e))?,
+        );
+        tracing::debug!(
+            endpoint = %ep.base,
+            requests = session.requests(),
+            ms = t0.elapsed().as_secs_f64() * 1e3,
+            "pull: session open"
         );
         if all_tags {
             let mut tags = session.tags().await.map_err(|e| self.pull_error(r, e))?;
@@ -274,6 +281,13 @@ impl Engine {
             format!("Status: Image is up to date for {what}")
         })
         .await;
+        tracing::debug!(
+            reference = %r.full(),
+            new = pulled.new,
+            requests = session.requests(),
+            ms = t0.elapsed().as_secs_f64() * 1e3,
+            "pull: done"
+        );
         Ok(())
     }
 
@@ -301,6 +315,8 @@ impl Engine {
             .manifest(&reference)
             .await
             .map_err(|e| self.pull_error(r, e))?;
+        let t0 = std::time::Instant::now();
+        tracing::debug!(reference = %reference, requests = session.requests(), "pull: manifest");
         p.send(json!({"status": format!("Pulling from {}", r.path), "id": reference}))
             .await;
         let mut m = top.clone();
@@ -332,10 +348,13 @@ impl Engine {
                         want.os, want.architecture
                     ))
                 })?;
-            m = session
-                .manifest(&chosen.digest)
-                .await
-                .map_err(|e| self.pull_error(r, e))?;
+            m = match self.stored_manifest(&chosen.digest, &chosen.media_type) {
+                Some(m) => m,
+                None => session
+                    .manifest(&chosen.digest)
+                    .await
+                    .map_err(|e| self.pull_error(r, e))?,
+            };
         }
         if m.media_type == media::DOCKER_V1 || m.media_type == media::DOCKER_V1_SIGNED {
             return Err(Error::InvalidParameter(format!(
@@ -383,6 +402,12 @@ impl Engine {
                 ok
             })
         });
+        tracing::debug!(
+            complete,
+            requests = session.requests(),
+            ms = t0.elapsed().as_secs_f64() * 1e3,
+            "pull: local check"
+        );
         let mut new = true;
         if complete {
             let tagged_before =
@@ -433,6 +458,10 @@ impl Engine {
             );
         }
         let _ = self.record_manifest(config_id.as_str(), &m.bytes, &m.media_type);
+        tracing::debug!(
+            ms = t0.elapsed().as_secs_f64() * 1e3,
+            "pull: tagged and recorded"
+        );
         if new {
             self.events.emit(
                 "image",

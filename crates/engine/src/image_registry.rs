@@ -146,7 +146,6 @@ impl Engine {
     fn dist_path(&self, kind: &str, digest: &str) -> Result<PathBuf> {
         let d = berth_image::Digest::parse(digest)?;
         let dir = self.images.root().join("distribution").join(kind);
-        std::fs::create_dir_all(&dir)?;
         Ok(dir.join(format!("{}.json", d.hex())))
     }
 
@@ -174,7 +173,11 @@ impl Engine {
         all.rotate_right(1);
         all.truncate(32);
         let data = serde_json::to_vec(&all)?;
-        berth_util::fs::write_atomic(&self.dist_path(kind, digest)?, &data)?;
+        let path = self.dist_path(kind, digest)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        berth_util::fs::write_atomic(&path, &data)?;
         Ok(())
     }
 
@@ -212,6 +215,33 @@ impl Engine {
             },
         )?;
         Ok(d.to_string())
+    }
+
+    /// A manifest kept by an earlier pull or push (the bytes are a blob of the store, checked
+    /// against `digest` again): a re-pull of an image from a list or index asks the registry
+    /// for the index only.
+    pub(crate) fn stored_manifest(
+        &self,
+        digest: &str,
+        media_type: &str,
+    ) -> Option<berth_registry::Manifest> {
+        let d = berth_image::Digest::parse(digest).ok()?;
+        let bytes = self.images.read_blob(&d).ok()?;
+        if berth_image::Digest::sha256_of(&bytes) != d {
+            return None;
+        }
+        let in_body = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| {
+            v.get("mediaType")
+                .and_then(|m| m.as_str())
+                .map(String::from)
+        });
+        Some(berth_registry::Manifest {
+            media_type: in_body
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| media_type.to_string()),
+            digest: d.to_string(),
+            bytes,
+        })
     }
 
     /// Credentials from an `X-Registry-Auth` header value.

@@ -145,17 +145,21 @@ struct TokenResponse {
     token: String,
     #[serde(default)]
     access_token: String,
+    /// seconds the token is valid for (60 when absent, as the token spec says)
+    #[serde(default)]
+    expires_in: Option<u64>,
 }
 
 /// Fetches a bearer token for `scope` (may be empty: a login) from the realm, with the
 /// credentials (Basic to the realm, or the identity token as an OAuth refresh token).
+/// Returns the token and how long it is valid.
 pub(crate) async fn fetch_token(
     http: &reqwest::Client,
     realm: &str,
     service: &str,
     scopes: &[String],
     creds: &Credentials,
-) -> Result<String> {
+) -> Result<(String, std::time::Duration)> {
     let transport = |e: reqwest::Error| Error::Transport {
         method: "Get".into(),
         url: realm.to_string(),
@@ -216,7 +220,11 @@ pub(crate) async fn fetch_token(
             "token server {realm} answered no token"
         )));
     }
-    Ok(token)
+    let lifetime = t
+        .expires_in
+        .map(std::time::Duration::from_secs)
+        .unwrap_or(crate::cache::DEFAULT_TOKEN_LIFETIME);
+    Ok((token, lifetime))
 }
 
 #[cfg(test)]

@@ -7,10 +7,13 @@
 //!   `<certs_dir>/<host:port>/ca.crt` and client `*.cert`/`*.key`), logs in, searches.
 //! - [`Session`]: one repository on one endpoint with its authorization (the
 //!   `WWW-Authenticate` challenge: Basic, or a Bearer token for `repository:<name>:pull[,push]`
-//!   from the realm), refreshed when the registry answers 401.
+//!   from the realm), refreshed when the registry answers 401. The [`Client`] remembers each
+//!   endpoint's challenge and the tokens (per scope and credentials, until `expires_in`), so
+//!   a session on a registry spoken to before starts without a request.
 //! - Blobs stream through [`BlobStream`], which checks size and digest as the bytes pass.
 
 mod auth;
+mod cache;
 mod endpoint;
 mod search;
 mod session;
@@ -107,6 +110,7 @@ pub struct Client {
     cfg: Config,
     default: reqwest::Client,
     per_host: Mutex<HashMap<String, reqwest::Client>>,
+    auth: std::sync::Arc<cache::AuthCache>,
 }
 
 pub const USER_AGENT: &str = concat!("berth/", env!("CARGO_PKG_VERSION"));
@@ -120,6 +124,7 @@ impl Client {
             cfg,
             default,
             per_host: Mutex::new(HashMap::new()),
+            auth: Default::default(),
         })
     }
 

@@ -92,7 +92,8 @@ impl Client {
                             &["registry:catalog:*".to_string()],
                             creds,
                         )
-                        .await?;
+                        .await?
+                        .0;
                         Some(format!("Bearer {t}"))
                     }
                     _ => basic.clone(),

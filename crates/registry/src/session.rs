@@ -2,11 +2,14 @@
 //! tags — each request authorized by the challenge flow.
 
 use crate::auth::{fetch_token, parse_challenge, Challenge, Credentials};
+use crate::cache::{AuthCache, Ping, TokenKey};
 use crate::{Client, Endpoint, Error, Result};
 use bytes::Bytes;
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
 use sha2::Digest as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use tokio::sync::Mutex;
 
 /// Manifests bigger than this are refused (docker's limit is 4 MiB too).
@@ -144,11 +147,18 @@ pub struct Session {
     push: bool,
     challenge: Mutex<Option<Challenge>>,
     authz: Mutex<Option<HeaderValue>>,
+    cache: Arc<AuthCache>,
+    /// the key of this session's Bearer token in the cache
+    token_key: TokenKey,
+    /// HTTP requests sent to the registry and its token server so far
+    requests: AtomicUsize,
 }
 
 impl Client {
-    /// Opens a session on `repo` at `endpoint`: asks `/v2/` for the challenge and gets the
-    /// authorization for `repository:<repo>:pull` (`,push` when `push`).
+    /// Opens a session on `repo` at `endpoint` with the authorization for
+    /// `repository:<repo>:pull` (`,push` when `push`). An endpoint spoken to before is not
+    /// asked `/v2/` again (its challenge is remembered), and a Bearer token still valid for
+    /// this scope and these credentials is reused: such a session starts without a request.
     pub async fn session(
         &self,
         endpoint: &Endpoint,
@@ -156,6 +166,10 @@ impl Client {
         creds: &Credentials,
         push: bool,
     ) -> Result<Session> {
+        let scope = format!(
+            "repository:{repo}:{}",
+            if push { "pull,push" } else { "pull" }
+        );
         let s = Session {
             http: self.http_for(&endpoint.host)?,
             endpoint: endpoint.clone(),
@@ -164,8 +178,17 @@ impl Client {
             push,
             challenge: Mutex::new(None),
             authz: Mutex::new(None),
+            cache: self.auth.clone(),
+            token_key: TokenKey::new(&endpoint.base, &scope, creds),
+            requests: AtomicUsize::new(0),
         };
-        s.ping().await?;
+        match self.auth.ping(&endpoint.base) {
+            Some(p) => {
+                tracing::debug!(endpoint = %endpoint.base, ping = ?p, "registry challenge from the cache");
+                s.apply(p, true).await?;
+            }
+            None => s.ping().await?,
+        }
         Ok(s)
     }
 
@@ -207,7 +230,7 @@ impl Client {
                 }
             }
             Some(Challenge::Bearer { realm, service }) => {
-                let token = fetch_token(&http, &realm, &service, &[], creds).await?;
+                let (token, _) = fetch_token(&http, &realm, &service, &[], creds).await?;
                 let resp = send(
                     http.get(&url)
                         .header(AUTHORIZATION, format!("Bearer {token}")),
@@ -269,8 +292,19 @@ impl Session {
         }
     }
 
+    /// HTTP requests this session sent (to the registry and to its token server).
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    fn count(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `GET /v2/`: whether the registry wants authorization, and how; remembered per endpoint.
     async fn ping(&self) -> Result<()> {
         let url = format!("{}/v2/", self.endpoint.base);
+        self.count();
         let resp = self
             .http
             .get(&url)
@@ -282,29 +316,34 @@ impl Session {
                 reason: reason(&e),
             })?;
         if resp.status() == StatusCode::UNAUTHORIZED {
-            self.authorize(resp.headers()).await?;
-            return Ok(());
+            let ch = challenge_of(&resp);
+            drain(resp).await;
+            let Some(ch) = ch else {
+                return Err(Error::Unauthorized("unauthorized: no challenge".into()));
+            };
+            let p = Ping::Challenge(ch);
+            self.cache.set_ping(&self.endpoint.base, p.clone());
+            return self.apply(p, true).await;
         }
         // a registry that answers /v2/ with 404 speaks no v2 (docker: the same error)
-        check(resp, "Get", &url).await.map(|_| ())
+        let resp = check(resp, "Get", &url).await?;
+        drain(resp).await;
+        self.cache.set_ping(&self.endpoint.base, Ping::Open);
+        self.apply(Ping::Open, true).await
     }
 
-    /// Authorizes from a 401's `WWW-Authenticate` (or the one remembered).
-    async fn authorize(&self, headers: &reqwest::header::HeaderMap) -> Result<()> {
-        let ch = headers
-            .get(reqwest::header::WWW_AUTHENTICATE)
-            .and_then(|h| h.to_str().ok())
-            .and_then(parse_challenge);
-        let ch = match ch {
-            Some(c) => {
-                *self.challenge.lock().await = Some(c.clone());
-                c
+    /// Sets the authorization a `/v2/` answer calls for: none, Basic from the credentials, or
+    /// a Bearer token for this session's scope — the cached one when `reuse` and still valid,
+    /// else a fresh one from the realm (then cached for its `expires_in`).
+    async fn apply(&self, p: Ping, reuse: bool) -> Result<()> {
+        let ch = match p {
+            Ping::Open => {
+                *self.authz.lock().await = None;
+                return Ok(());
             }
-            None => match self.challenge.lock().await.clone() {
-                Some(c) => c,
-                None => return Err(Error::Unauthorized("unauthorized: no challenge".into())),
-            },
+            Ping::Challenge(c) => c,
         };
+        *self.challenge.lock().await = Some(ch.clone());
         let value = match ch {
             Challenge::Basic => {
                 if self.creds.is_empty() {
@@ -312,20 +351,33 @@ impl Session {
                     *self.authz.lock().await = None;
                     return Ok(());
                 }
-                self.creds.basic()
+                HeaderValue::from_str(&self.creds.basic()).ok()
             }
             Challenge::Bearer { realm, service } => {
-                let token =
+                if let Some(v) = reuse.then(|| self.cache.token(&self.token_key)).flatten() {
+                    tracing::debug!(scope = %self.token_key.scope, "bearer token from the cache");
+                    *self.authz.lock().await = Some(v);
+                    return Ok(());
+                }
+                self.count();
+                let (token, lifetime) =
                     fetch_token(&self.http, &realm, &service, &[self.scope()], &self.creds).await?;
-                format!("Bearer {token}")
+                let v = HeaderValue::from_str(&format!("Bearer {token}")).ok();
+                if let Some(v) = &v {
+                    self.cache
+                        .set_token(self.token_key.clone(), v.clone(), lifetime);
+                }
+                v
             }
         };
-        *self.authz.lock().await = HeaderValue::from_str(&value).ok();
+        *self.authz.lock().await = value;
         Ok(())
     }
 
-    /// Sends the request `build` makes, authorized; on a 401, re-authorizes once and sends
-    /// it again (so `build` must make a replayable request).
+    /// Sends the request `build` makes, authorized; on a 401 (a token that expired or was
+    /// revoked, a registry remembered as open that is not any more), drops what was used,
+    /// redoes the challenge with the 401's `WWW-Authenticate` (asking `/v2/` again when it has
+    /// none) and sends it once more (so `build` must make a replayable request).
     async fn send(
         &self,
         method: Method,
@@ -335,32 +387,90 @@ impl Session {
         let verb = verb(&method);
         for attempt in 0..2 {
             let mut req = build(self.http.request(method.clone(), url));
-            if let Some(a) = self.authz.lock().await.clone() {
-                req = req.header(AUTHORIZATION, a);
+            let used = self.authz.lock().await.clone();
+            if let Some(a) = &used {
+                req = req.header(AUTHORIZATION, a.clone());
             }
+            self.count();
             let resp = req.send().await.map_err(|e| Error::Transport {
                 method: verb.clone(),
                 url: url.to_string(),
                 reason: reason(&e),
             })?;
-            if resp.status() == StatusCode::UNAUTHORIZED {
-                if attempt == 0 && self.authz.lock().await.is_some() {
-                    self.authorize(resp.headers()).await?;
+            if resp.status() != StatusCode::UNAUTHORIZED {
+                return Ok(resp);
+            }
+            if attempt == 0 {
+                if let Some(a) = &used {
+                    self.cache.drop_token(&self.token_key, a);
+                }
+                let redo = match challenge_of(&resp) {
+                    Some(c) => {
+                        let p = Ping::Challenge(c);
+                        self.cache.set_ping(&self.endpoint.base, p.clone());
+                        Some(p)
+                    }
+                    None => None,
+                };
+                tracing::debug!(url, "401: redoing the registry's challenge");
+                match redo {
+                    Some(p) => {
+                        self.apply(p, false).await?;
+                    }
+                    None => {
+                        // a 401 without a challenge: ask /v2/ afresh
+                        self.cache.forget_ping(&self.endpoint.base);
+                        if let Some(Ping::Challenge(c)) = self.ping_answer().await? {
+                            self.apply(Ping::Challenge(c), false).await?;
+                        }
+                    }
+                }
+                // something to try: send again (the 401's body is read first, so the
+                // connection goes back to the pool)
+                if self.authz.lock().await.is_some() {
+                    drain(resp).await;
                     continue;
                 }
-                let basic = matches!(*self.challenge.lock().await, Some(Challenge::Basic));
-                if basic && self.creds.is_empty() {
-                    return Err(Error::Unauthorized(format!(
-                        "{verb} \"{url}\": no basic auth credentials"
-                    )));
-                }
-                return check(resp, &verb, url).await;
             }
-            return Ok(resp);
+            let basic = matches!(*self.challenge.lock().await, Some(Challenge::Basic));
+            if basic && self.creds.is_empty() {
+                drain(resp).await;
+                return Err(Error::Unauthorized(format!(
+                    "{verb} \"{url}\": no basic auth credentials"
+                )));
+            }
+            return check(resp, &verb, url).await;
         }
         Err(Error::Unauthorized(format!(
             "{verb} \"{url}\": unauthorized"
         )))
+    }
+
+    /// `GET /v2/` once more, remembering its answer; `None` when it was not a 401.
+    async fn ping_answer(&self) -> Result<Option<Ping>> {
+        let url = format!("{}/v2/", self.endpoint.base);
+        self.count();
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| Error::Transport {
+                method: "Get".into(),
+                url: url.clone(),
+                reason: reason(&e),
+            })?;
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            drain(resp).await;
+            return Ok(None);
+        }
+        let ch = challenge_of(&resp);
+        drain(resp).await;
+        Ok(ch.map(|c| {
+            let p = Ping::Challenge(c);
+            self.cache.set_ping(&self.endpoint.base, p.clone());
+            p
+        }))
     }
 
     /// `GET /v2/<repo>/manifests/<reference>`: any manifest type; verified against the
@@ -546,6 +656,7 @@ impl Session {
         if let Some(a) = self.authz.lock().await.clone() {
             req = req.header(AUTHORIZATION, a);
         }
+        self.count();
         let resp = req.send().await.map_err(|e| Error::Transport {
             method: "Patch".into(),
             url: loc.clone(),
@@ -604,6 +715,27 @@ impl Session {
                     .collect()
             })
             .unwrap_or_default())
+    }
+}
+
+/// The challenge of a 401.
+fn challenge_of(resp: &reqwest::Response) -> Option<Challenge> {
+    resp.headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|h| h.to_str().ok())
+        .and_then(parse_challenge)
+}
+
+/// Reads what is left of a small answer so its connection goes back to the pool (a body
+/// dropped unread closes the connection, and the next request pays for a new one); a big
+/// one is dropped instead.
+pub(crate) async fn drain(mut resp: reqwest::Response) {
+    let mut left: usize = 64 * 1024;
+    while let Ok(Some(c)) = resp.chunk().await {
+        if c.len() >= left {
+            return;
+        }
+        left -= c.len();
     }
 }
 

@@ -56,6 +56,42 @@ impl Registry {
 
     /// A registry with extra top-level YAML configuration (an `auth:` section, say).
     pub fn start_with(extra_yaml: &str) -> Option<Registry> {
+        Registry::start_opts(extra_yaml, false)
+    }
+
+    /// As [`Registry::start_with`], with the access log on (one line a request, in
+    /// [`Registry::log`]: `"GET /v2/a/b/manifests/1 HTTP/1.1" 200 …`), for counting requests.
+    pub fn start_logged(extra_yaml: &str) -> Option<Registry> {
+        Registry::start_opts(extra_yaml, true)
+    }
+
+    fn config(dir: &Path, addr: &str, extra_yaml: &str, access_log: bool) -> String {
+        format!(
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: {}\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{extra_yaml}",
+            !access_log,
+            dir.join("data").display(),
+        )
+    }
+
+    fn spawn(dir: &Path, config: &str) -> Child {
+        let bin = Path::new("/usr/bin/docker-registry");
+        std::fs::write(dir.join("config.yml"), config).expect("write registry config");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("log"))
+            .expect("registry log");
+        Command::new(bin)
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn docker-registry")
+    }
+
+    fn start_opts(extra_yaml: &str, access_log: bool) -> Option<Registry> {
         let bin = Path::new("/usr/bin/docker-registry");
         if !bin.exists() {
             eprintln!("skipping the registry test: docker-registry is not installed");
@@ -64,20 +100,7 @@ impl Registry {
         let dir = super::tmpdir("reg");
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
-        let cfg = format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{extra_yaml}",
-            dir.join("data").display()
-        );
-        std::fs::write(dir.join("config.yml"), cfg).expect("write registry config");
-        let log = std::fs::File::create(dir.join("log")).expect("registry log");
-        let child = Command::new(bin)
-            .arg("serve")
-            .arg(dir.join("config.yml"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("dup log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn docker-registry");
+        let child = Registry::spawn(&dir, &Registry::config(&dir, &addr, extra_yaml, access_log));
         let r = Registry {
             addr,
             dir,
@@ -87,6 +110,18 @@ impl Registry {
         let up = super::eventually(20, || TcpStream::connect(&r.addr).is_ok());
         assert!(up, "registry did not come up: {}", r.log());
         Some(r)
+    }
+
+    /// Stops the registry and starts it again on the same address and storage with another
+    /// configuration (its log goes on in the same file).
+    pub fn restart_with(&mut self, extra_yaml: &str, access_log: bool) {
+        // SAFETY: the registry this test started, by pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        let cfg = Registry::config(&self.dir, &self.addr, extra_yaml, access_log);
+        self.child = Registry::spawn(&self.dir, &cfg);
+        let up = super::eventually(20, || TcpStream::connect(&self.addr).is_ok());
+        assert!(up, "registry did not come up again: {}", self.log());
     }
 
     pub fn log(&self) -> String {
