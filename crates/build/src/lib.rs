@@ -20,6 +20,8 @@ pub mod context;
 pub mod copy;
 pub mod dockerfile;
 pub mod executor;
+#[cfg(test)]
+mod executor_tests;
 pub mod expand;
 pub mod options;
 pub mod stream;
