@@ -3,11 +3,27 @@
 //! directories it needs), and the content hash the cache keys on (`created_by` is
 //! `COPY <key> in <dest> ` as docker writes it: `file:<sha256>` for one file, `dir:<sha256>`
 //! for one directory, `multi:<sha256>` for several sources).
+//!
+//! [`plan`] reads every source once: it walks the directories, reads small files into memory
+//! and hashes names, types, modes, owners (after `--chown`), sizes, link targets and content
+//! into one SHA-256 as it goes. [`Plan::write_layer`] then only streams what was planned (large
+//! files are read a second time, checked against the size planned). Paths in the layer are
+//! resolved against the image's rootfs as the kernel would inside it (a destination below a
+//! symlinked directory lands where the link leads, inside the rootfs), and every directory
+//! on the way is written with the mode and owner it already has there, so that the layer
+//! never changes an existing directory's metadata (`/tmp` stays 1777).
 
-use std::io::Write;
-use std::path::Path;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use berth_util::dockerignore::Matcher;
+use sha2::{Digest, Sha256};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
@@ -48,35 +64,1645 @@ pub struct Request {
     pub heredocs: Vec<(String, String)>,
 }
 
+/// Files up to this size are kept in memory from planning to writing (read once).
+const INLINE_MAX: u64 = 1 << 20;
+/// ... as long as all of them together stay below this.
+const INLINE_TOTAL: u64 = 64 << 20;
+/// Symlinks followed while resolving one path (the kernel's limit).
+const MAX_LINKS: u32 = 40;
+
+#[derive(Debug)]
+enum Data {
+    Inline(Vec<u8>),
+    /// read again when the layer is written; must still have the planned size
+    Path(PathBuf),
+}
+
+#[derive(Debug)]
+enum Kind {
+    Dir,
+    File {
+        data: Data,
+        size: u64,
+    },
+    Symlink(Vec<u8>),
+    /// ADD of a local archive: its entries, re-rooted under the entry's path
+    Archive(Box<ArchivePlan>),
+}
+
+#[derive(Debug)]
+struct ArchivePlan {
+    src: PathBuf,
+    /// archive directory (cleaned, `/`-joined, "" for its root) → directory in the layer
+    dirs: HashMap<Vec<u8>, Vec<u8>>,
+    chown: Option<(u32, u32)>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// path in the layer: components joined by `/`, no leading or trailing slash
+    path: Vec<u8>,
+    kind: Kind,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    mtime: u64,
+}
+
 /// What a COPY / ADD will write.
 #[derive(Debug)]
 pub struct Plan {
-    _private: (),
+    key: String,
+    entries: Vec<Entry>,
+    /// where fetched URLs wait for the layer (removed with the plan)
+    _downloads: Option<TempDir>,
+}
+
+/// A private directory removed when dropped.
+#[derive(Debug)]
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> io::Result<TempDir> {
+        let p = std::env::temp_dir().join(format!("berth-add-{}", berth_util::fs::unique_suffix()));
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&p)
+            .map(|_| TempDir(p))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// paths
+
+type Comps = Vec<Vec<u8>>;
+
+fn split(path: &[u8]) -> impl Iterator<Item = &[u8]> {
+    path.split(|b| *b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+}
+
+fn join(comps: &[Vec<u8>]) -> Vec<u8> {
+    comps.join(&b'/')
+}
+
+fn host(root: &Path, comps: &[Vec<u8>]) -> PathBuf {
+    let mut p = root.to_path_buf();
+    for c in comps {
+        p.push(OsStr::from_bytes(c));
+    }
+    p
+}
+
+fn show(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `path` cleaned lexically (`.` and empty components dropped, `..` folded); `None` when a
+/// `..` climbs above the root.
+fn clean(path: &[u8]) -> Option<Comps> {
+    let mut out: Comps = Vec::new();
+    for c in split(path) {
+        if c == b".." {
+            out.pop()?;
+        } else {
+            out.push(c.to_vec());
+        }
+    }
+    Some(out)
+}
+
+enum Resolve {
+    /// a `..` above the root or an absolute symlink, in a root that refuses them
+    Escapes,
+    Loop,
+}
+
+/// Resolves `path` in `root` following symlinks as the kernel would with the root as `/`:
+/// with `strict` (the build context) a symlink or `..` that leads out of the root is an
+/// error, else it is clamped at the root (an image's rootfs). Components that do not exist
+/// are kept as they are. The last component is followed only with `follow_last`.
+fn resolve(
+    root: &Path,
+    path: &[Vec<u8>],
+    follow_last: bool,
+    strict: bool,
+) -> Result<Result<Comps, Resolve>, io::Error> {
+    let mut todo: VecDeque<Vec<u8>> = path.iter().cloned().collect();
+    let mut out: Comps = Vec::new();
+    let mut links = 0;
+    let mut missing = false;
+    while let Some(c) = todo.pop_front() {
+        if c.is_empty() || c == b"." {
+            continue;
+        }
+        if c == b".." {
+            if out.pop().is_none() && strict {
+                return Ok(Err(Resolve::Escapes));
+            }
+            continue;
+        }
+        out.push(c);
+        if missing || (todo.is_empty() && !follow_last) {
+            continue;
+        }
+        let p = host(root, &out);
+        let md = match fs::symlink_metadata(&p) {
+            Ok(md) => md,
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
+                missing = true;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if !md.file_type().is_symlink() {
+            continue;
+        }
+        links += 1;
+        if links > MAX_LINKS {
+            return Ok(Err(Resolve::Loop));
+        }
+        let target = fs::read_link(&p)?.into_os_string().into_encoded_bytes();
+        out.pop();
+        if target.first() == Some(&b'/') {
+            if strict {
+                return Ok(Err(Resolve::Escapes));
+            }
+            out.clear();
+        }
+        for c in target.split(|b| *b == b'/').rev() {
+            todo.push_front(c.to_vec());
+        }
+    }
+    Ok(Ok(out))
+}
+
+// ---------------------------------------------------------------------------------------
+// Go's filepath.Match, for one path element
+
+fn has_wildcards(s: &[u8]) -> bool {
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'\\' => i += 1,
+            b'*' | b'?' | b'[' => return true,
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
+/// One character of a class, unescaped; the index after it.
+fn class_char(p: &[char], i: usize) -> Result<(char, usize), ()> {
+    match p.get(i) {
+        None | Some('-') | Some(']') => Err(()),
+        Some('\\') => p.get(i + 1).map(|c| (*c, i + 2)).ok_or(()),
+        Some(c) => Ok((*c, i + 1)),
+    }
+}
+
+/// `[...]` at `p[i]`: whether `c` is in it, and the index after the class.
+fn class(p: &[char], i: usize, c: char) -> Result<(bool, usize), ()> {
+    let mut i = i + 1;
+    let negated = p.get(i) == Some(&'^');
+    if negated {
+        i += 1;
+    }
+    let mut matched = false;
+    let mut n = 0;
+    loop {
+        if p.get(i) == Some(&']') && n > 0 {
+            return Ok((matched != negated, i + 1));
+        }
+        let (lo, next) = class_char(p, i)?;
+        i = next;
+        let mut hi = lo;
+        if p.get(i) == Some(&'-') {
+            let (h, next) = class_char(p, i + 1)?;
+            hi = h;
+            i = next;
+        }
+        if lo <= c && c <= hi {
+            matched = true;
+        }
+        n += 1;
+    }
+}
+
+/// `pattern` against one name, Go's `filepath.Match` rules (`*`, `?`, `[a-z]`, `[^x]`, `\`).
+/// `Err` for a malformed pattern.
+pub(crate) fn glob_match(pattern: &str, name: &str) -> Result<bool, ()> {
+    let p: Vec<char> = pattern.chars().collect();
+    let s: Vec<char> = name.chars().collect();
+    let (mut pi, mut si) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    loop {
+        if pi < p.len() {
+            let step = match p[pi] {
+                '*' => {
+                    star = Some((pi, si));
+                    pi += 1;
+                    continue;
+                }
+                '?' => (si < s.len() && s[si] != '/').then_some(pi + 1),
+                '[' => {
+                    let (ok, next) = class(&p, pi, s.get(si).copied().unwrap_or('/'))?;
+                    (si < s.len() && ok).then_some(next)
+                }
+                '\\' => {
+                    let c = *p.get(pi + 1).ok_or(())?;
+                    (s.get(si) == Some(&c)).then_some(pi + 2)
+                }
+                c => (s.get(si) == Some(&c)).then_some(pi + 1),
+            };
+            if let Some(next) = step {
+                pi = next;
+                si += 1;
+                continue;
+            }
+        } else if si == s.len() {
+            return Ok(true);
+        }
+        match star {
+            Some((sp, ss)) if ss < s.len() && s[ss] != '/' => {
+                star = Some((sp, ss + 1));
+                pi = sp + 1;
+                si = ss + 1;
+            }
+            _ => return Ok(false),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// planning
+
+/// One source after wildcards, as docker's `copyInfo`.
+/// What a single file's content comes from.
+enum Content {
+    Host(PathBuf, fs::Metadata),
+    Bytes(Vec<u8>),
+}
+
+enum Item {
+    File {
+        host: PathBuf,
+        md: fs::Metadata,
+        /// the name the file gets inside a directory destination (the source's own name as
+        /// written, not a symlink's target)
+        name: Vec<u8>,
+        /// ADD: an archive to extract
+        archive: bool,
+    },
+    Dir {
+        host: PathBuf,
+        md: fs::Metadata,
+        /// path below the context root, for `.dockerignore`
+        rel: Comps,
+    },
+    Heredoc {
+        name: Vec<u8>,
+        content: Vec<u8>,
+    },
+    Url {
+        host: PathBuf,
+        md: fs::Metadata,
+        name: Vec<u8>,
+    },
+}
+
+struct Planner<'a> {
+    src: &'a Source<'a>,
+    req: &'a Request,
+    rootfs: &'a Path,
+    cmd: &'static str,
+    hasher: Sha256,
+    entries: Vec<Entry>,
+    /// directories of the layer written so far
+    dirs: HashSet<Vec<u8>>,
+    inline: u64,
+    now: u64,
+    uid: u32,
+    gid: u32,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn mtime_of(md: &fs::Metadata) -> u64 {
+    md.mtime().max(0) as u64
+}
+
+impl<'a> Planner<'a> {
+    fn user(&self, msg: impl std::fmt::Display) -> CopyError {
+        CopyError::User(format!("{} failed: {msg}", self.cmd))
+    }
+
+    fn not_found(&self, src: &str) -> CopyError {
+        self.user(format!(
+            "file not found in build context or excluded by .dockerignore: stat {src}: file does not exist"
+        ))
+    }
+
+    fn ignored(&self, rel: &[Vec<u8>]) -> bool {
+        let Some(m) = self.src.ignore else {
+            return false;
+        };
+        if rel.is_empty() || m.is_empty() {
+            return false;
+        }
+        if m.matches(&show(&join(rel))) {
+            return true;
+        }
+        // a parent excluded without exceptions takes its whole tree along
+        !m.has_exceptions() && (1..rel.len()).any(|n| m.matches(&show(&join(&rel[..n]))))
+    }
+
+    /// Hashes one field, length-prefixed so that no two sequences of fields collide.
+    fn hash_field(&mut self, b: &[u8]) {
+        self.hasher.update((b.len() as u64).to_le_bytes());
+        self.hasher.update(b);
+    }
+
+    fn hash_entry(&mut self, e: &Entry) {
+        let (t, extra): (&[u8], Vec<u8>) = match &e.kind {
+            Kind::Dir => (b"d", Vec::new()),
+            Kind::File { size, .. } => (b"f", size.to_le_bytes().to_vec()),
+            Kind::Symlink(t) => (b"l", t.clone()),
+            Kind::Archive(_) => (b"a", Vec::new()),
+        };
+        self.hash_field(t);
+        self.hash_field(&e.path);
+        let meta = [e.mode, e.uid, e.gid];
+        for m in meta {
+            self.hasher.update(m.to_le_bytes());
+        }
+        self.hash_field(&extra);
+    }
+
+    fn push(&mut self, e: Entry) {
+        self.hash_entry(&e);
+        if matches!(e.kind, Kind::Dir) {
+            self.dirs.insert(e.path.clone());
+        }
+        self.entries.push(e);
+    }
+
+    /// Writes every directory of `dir` (all of them with `with_self`) not yet in the layer:
+    /// one that exists in the rootfs with its mode, owner and mtime there, a missing one
+    /// 0755 owned by the `--chown` user (docker's `MkdirAllAndChownNew`). `dir` is resolved.
+    /// Returns whether `dir` itself exists in the rootfs.
+    fn ensure_dirs(&mut self, dir: &[Vec<u8>], with_self: bool) -> Result<bool, CopyError> {
+        let mut exists = true;
+        let upto = if with_self {
+            dir.len()
+        } else {
+            dir.len().saturating_sub(1)
+        };
+        for n in 1..=dir.len() {
+            let prefix = &dir[..n];
+            let path = join(prefix);
+            if exists {
+                match fs::symlink_metadata(host(self.rootfs, prefix)) {
+                    Ok(md) if md.is_dir() => {
+                        if n <= upto && !self.dirs.contains(&path) {
+                            self.dirs.insert(path.clone());
+                            self.entries.push(Entry {
+                                path,
+                                kind: Kind::Dir,
+                                mode: md.mode() & 0o7777,
+                                uid: md.uid(),
+                                gid: md.gid(),
+                                mtime: mtime_of(&md),
+                            });
+                        }
+                        continue;
+                    }
+                    Ok(_) => {
+                        return Err(self.user(format!("mkdir /{}: not a directory", show(&path))))
+                    }
+                    Err(e)
+                        if e.kind() == io::ErrorKind::NotFound
+                            || e.raw_os_error() == Some(libc::ENOTDIR) =>
+                    {
+                        exists = false
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if n <= upto && !self.dirs.contains(&path) {
+                self.dirs.insert(path.clone());
+                self.entries.push(Entry {
+                    path,
+                    kind: Kind::Dir,
+                    mode: 0o755,
+                    uid: self.uid,
+                    gid: self.gid,
+                    mtime: self.now,
+                });
+            }
+        }
+        Ok(exists)
+    }
+
+    fn mode(&self, m: u32) -> u32 {
+        self.req.chmod.unwrap_or(m & 0o7777)
+    }
+
+    /// The content of a regular file: in memory when small (and hashed), else hashed from
+    /// the file and read again when the layer is written.
+    fn file_data(&mut self, path: &Path, md: &fs::Metadata) -> Result<(Data, u64), CopyError> {
+        let mut f = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)?;
+        let size = md.len();
+        if size <= INLINE_MAX && self.inline + size <= INLINE_TOTAL {
+            let mut buf = Vec::with_capacity(size as usize);
+            (&mut f).take(size).read_to_end(&mut buf)?;
+            if buf.len() as u64 != size {
+                return Err(changed(path));
+            }
+            self.inline += size;
+            self.hasher.update(&buf);
+            return Ok((Data::Inline(buf), size));
+        }
+        let mut left = size;
+        let mut buf = vec![0u8; 256 << 10];
+        while left > 0 {
+            let want = buf.len().min(left as usize);
+            let n = f.read(&mut buf[..want])?;
+            if n == 0 {
+                return Err(changed(path));
+            }
+            self.hasher.update(&buf[..n]);
+            left -= n as u64;
+        }
+        Ok((Data::Path(path.to_path_buf()), size))
+    }
+
+    /// A single file (a local one, a download or a heredoc's content) at `dest`, its parent
+    /// resolved in the rootfs.
+    fn file_at(
+        &mut self,
+        dest: &[Vec<u8>],
+        content: Content,
+        mode: u32,
+        mtime: u64,
+    ) -> Result<(), CopyError> {
+        let Some((name, parent)) = dest.split_last() else {
+            return Err(self.user("cannot copy a file to /"));
+        };
+        let parent = self.resolve_rootfs(parent, true)?;
+        if !parent.is_empty() {
+            self.ensure_dirs(&parent, true)?;
+        }
+        let mut path = parent;
+        path.push(name.clone());
+        let size = match &content {
+            Content::Host(_, md) => md.len(),
+            Content::Bytes(b) => b.len() as u64,
+        };
+        let mut e = Entry {
+            path: join(&path),
+            kind: Kind::File {
+                data: Data::Inline(Vec::new()),
+                size,
+            },
+            mode,
+            uid: self.uid,
+            gid: self.gid,
+            mtime,
+        };
+        // the header goes into the hash before the content
+        self.hash_entry(&e);
+        let data = match content {
+            Content::Host(p, md) => self.file_data(&p, &md)?.0,
+            Content::Bytes(b) => {
+                self.hasher.update(&b);
+                Data::Inline(b)
+            }
+        };
+        e.kind = Kind::File { data, size };
+        self.entries.push(e);
+        Ok(())
+    }
+
+    fn resolve_rootfs(&self, path: &[Vec<u8>], follow_last: bool) -> Result<Comps, CopyError> {
+        match resolve(self.rootfs, path, follow_last, false)? {
+            Ok(c) => Ok(c),
+            Err(_) => Err(self.user(format!(
+                "too many levels of symbolic links: /{}",
+                show(&join(path))
+            ))),
+        }
+    }
+
+    /// Whether `path` (absolute in the image) is a directory there, symlinks followed
+    /// inside the rootfs.
+    fn is_dir_in_rootfs(&self, path: &[Vec<u8>]) -> Result<bool, CopyError> {
+        if path.is_empty() {
+            return Ok(true);
+        }
+        let root = berth_util::inroot::open_root(self.rootfs)?;
+        let p = host(Path::new("/"), path);
+        match berth_util::inroot::open_in_root(
+            std::os::fd::AsFd::as_fd(&root),
+            &p,
+            libc::O_PATH | libc::O_DIRECTORY,
+        ) {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ELOOP)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The sources a `src` stands for (wildcards expanded, in name order).
+    fn expand(&self, raw: &str, out: &mut Vec<(String, Comps)>) -> Result<(), CopyError> {
+        let forbidden = || {
+            self.user(format!(
+                "forbidden path outside the build context: {raw} ()"
+            ))
+        };
+        let Some(comps) = clean(raw.as_bytes()) else {
+            return Err(forbidden());
+        };
+        if !comps.iter().any(|c| has_wildcards(c)) {
+            out.push((show(&join(&comps)), comps));
+            return Ok(());
+        }
+        let mut found: Vec<Comps> = vec![Vec::new()];
+        for c in &comps {
+            if !has_wildcards(c) {
+                for f in &mut found {
+                    f.push(c.clone());
+                }
+                continue;
+            }
+            let pat = show(c);
+            let mut next = Vec::new();
+            for f in &found {
+                let dir = match resolve(self.src.root, f, true, self.src.is_context)? {
+                    Ok(d) => d,
+                    Err(_) => continue,
+                };
+                let Ok(rd) = fs::read_dir(host(self.src.root, &dir)) else {
+                    continue;
+                };
+                let mut names: Vec<Vec<u8>> = rd
+                    .flatten()
+                    .map(|e| e.file_name().into_encoded_bytes())
+                    .collect();
+                names.sort();
+                for n in names {
+                    match glob_match(&pat, &show(&n)) {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(()) => return Err(self.user("syntax error in pattern")),
+                    }
+                    let mut p = f.clone();
+                    p.push(n);
+                    if !self.ignored(&p) {
+                        next.push(p);
+                    }
+                }
+            }
+            found = next;
+        }
+        for f in found {
+            out.push((show(&join(&f)), f));
+        }
+        Ok(())
+    }
+
+    /// A local source (after wildcards) as docker's `copyInfo`.
+    fn item(&self, disp: &str, comps: &[Vec<u8>]) -> Result<Item, CopyError> {
+        if self.ignored(comps) {
+            return Err(self.not_found(disp));
+        }
+        let resolved = match resolve(self.src.root, comps, true, self.src.is_context)? {
+            Ok(r) => r,
+            Err(Resolve::Escapes) => {
+                return Err(self.user(format!(
+                    "forbidden path outside the build context: {disp} ()"
+                )))
+            }
+            Err(Resolve::Loop) => {
+                return Err(self.user(format!("too many levels of symbolic links: {disp}")))
+            }
+        };
+        if resolved != comps && self.ignored(&resolved) {
+            return Err(self.not_found(disp));
+        }
+        let h = host(self.src.root, &resolved);
+        let md = match fs::symlink_metadata(&h) {
+            Ok(md) => md,
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
+                return Err(self.not_found(disp))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if md.is_dir() {
+            return Ok(Item::Dir {
+                host: h,
+                md,
+                rel: resolved,
+            });
+        }
+        if !md.is_file() {
+            return Err(self.user(format!("{disp}: not a regular file or directory")));
+        }
+        let archive = self.req.add && is_archive(&h)?;
+        Ok(Item::File {
+            host: h,
+            md,
+            name: comps.last().cloned().unwrap_or_else(|| b"/".to_vec()),
+            archive,
+        })
+    }
+
+    /// Copies the tree below `host` into the layer directory `to` (already written or in
+    /// the rootfs). `rel` is its path below the context root (`.dockerignore`).
+    fn walk(&mut self, host_dir: &Path, rel: &mut Comps, to: &mut Comps) -> Result<(), CopyError> {
+        let mut kids: Vec<(Vec<u8>, fs::FileType)> = fs::read_dir(host_dir)?
+            .map(|e| e.and_then(|e| Ok((e.file_name().into_encoded_bytes(), e.file_type()?))))
+            .collect::<io::Result<_>>()?;
+        kids.sort_by(|a, b| a.0.cmp(&b.0));
+        let exceptions = self.src.ignore.is_some_and(|m| m.has_exceptions());
+        for (name, ft) in kids {
+            rel.push(name.clone());
+            to.push(name.clone());
+            let r = self.walk_one(host_dir, &name, ft, exceptions, rel, to);
+            rel.pop();
+            to.pop();
+            r?;
+        }
+        Ok(())
+    }
+
+    fn walk_one(
+        &mut self,
+        host_dir: &Path,
+        name: &[u8],
+        ft: fs::FileType,
+        exceptions: bool,
+        rel: &mut Comps,
+        to: &mut Comps,
+    ) -> Result<(), CopyError> {
+        let excluded = self
+            .src
+            .ignore
+            .is_some_and(|m| !m.is_empty() && m.matches(&show(&join(rel))));
+        if excluded && !(ft.is_dir() && exceptions) {
+            return Ok(());
+        }
+        let p = host_dir.join(OsStr::from_bytes(name));
+        let md = fs::symlink_metadata(&p)?;
+        let path = join(to);
+        if ft.is_symlink() {
+            let target = fs::read_link(&p)?.into_os_string().into_encoded_bytes();
+            self.push(Entry {
+                path,
+                kind: Kind::Symlink(target),
+                mode: 0o777,
+                uid: self.uid,
+                gid: self.gid,
+                mtime: mtime_of(&md),
+            });
+        } else if ft.is_dir() {
+            if !excluded {
+                self.push(Entry {
+                    path,
+                    kind: Kind::Dir,
+                    mode: self.mode(md.mode()),
+                    uid: self.uid,
+                    gid: self.gid,
+                    mtime: mtime_of(&md),
+                });
+            }
+            self.walk(&p, rel, to)?;
+        } else if ft.is_file() {
+            let mut e = Entry {
+                path,
+                kind: Kind::File {
+                    data: Data::Inline(Vec::new()),
+                    size: md.len(),
+                },
+                mode: self.mode(md.mode()),
+                uid: self.uid,
+                gid: self.gid,
+                mtime: mtime_of(&md),
+            };
+            // the header goes into the hash before the content
+            self.hash_entry(&e);
+            let (data, size) = self.file_data(&p, &md)?;
+            e.kind = Kind::File { data, size };
+            self.entries.push(e);
+        } else {
+            tracing::debug!(path = %p.display(), "COPY skips a device, FIFO or socket");
+        }
+        Ok(())
+    }
+
+    fn dir_item(
+        &mut self,
+        host_dir: &Path,
+        md: &fs::Metadata,
+        rel: Comps,
+        dest: &[Vec<u8>],
+    ) -> Result<(), CopyError> {
+        let dest = self.resolve_rootfs(dest, true)?;
+        if !dest.is_empty() {
+            if self.ensure_dirs(&dest, false)? {
+                // an existing directory keeps its mode and owner
+                self.ensure_dirs(&dest, true)?;
+            } else if !self.dirs.contains(&join(&dest)) {
+                self.push(Entry {
+                    path: join(&dest),
+                    kind: Kind::Dir,
+                    mode: self.mode(md.mode()),
+                    uid: self.uid,
+                    gid: self.gid,
+                    mtime: mtime_of(md),
+                });
+            }
+        }
+        let mut rel = rel;
+        let mut to = dest;
+        self.walk(host_dir, &mut rel, &mut to)
+    }
+
+    fn archive_item(&mut self, src: &Path, dest: &[Vec<u8>]) -> Result<(), CopyError> {
+        let dest = self.resolve_rootfs(dest, true)?;
+        if !dest.is_empty() {
+            self.ensure_dirs(&dest, true)?;
+        }
+        // the archive's bytes are its identity, as docker's `file:` hash of it
+        let mut f = File::open(src)?;
+        let mut buf = vec![0u8; 256 << 10];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            self.hasher.update(&buf[..n]);
+        }
+        // every entry checked now (so that a hostile archive fails the step before anything
+        // runs), and every directory of it mapped to where it lands in the rootfs
+        let mut parents: Vec<Comps> = Vec::new();
+        let mut explicit: HashSet<Vec<u8>> = HashSet::new();
+        let cmd = self.cmd;
+        let r = File::open(src)
+            .and_then(berth_util::io::maybe_gunzip)
+            .map_err(CopyError::from)?;
+        berth_util::io::for_each_tar_entry(
+            r,
+            |e| CopyError::User(format!("{cmd} failed: reading archive: {e}")),
+            |entry| {
+                let kind = entry.header().entry_type();
+                let raw = entry.path_bytes().into_owned();
+                let comps = clean_entry(&raw).ok_or_else(|| {
+                    CopyError::User(format!(
+                        "{cmd} failed: invalid archive entry {}: it leaves the destination",
+                        show(&raw)
+                    ))
+                })?;
+                if kind.is_hard_link() {
+                    let t = entry
+                        .link_name_bytes()
+                        .map(|t| t.into_owned())
+                        .unwrap_or_default();
+                    if clean_entry(&t).is_none_or(|t| t.is_empty()) {
+                        return Err(CopyError::User(format!(
+                            "{cmd} failed: invalid hardlink {} -> {}: it leaves the archive",
+                            show(&raw),
+                            show(&t)
+                        )));
+                    }
+                }
+                if kind.is_dir() {
+                    explicit.insert(join(&comps));
+                }
+                if let Some((_, p)) = comps.split_last() {
+                    parents.push(p.to_vec());
+                }
+                if kind.is_dir() {
+                    parents.push(comps);
+                }
+                Ok(())
+            },
+        )?;
+        parents.sort();
+        parents.dedup();
+        let mut dirs = HashMap::new();
+        dirs.insert(Vec::new(), join(&dest));
+        for p in parents {
+            if p.is_empty() {
+                continue;
+            }
+            let mut full = dest.clone();
+            full.extend(p.iter().cloned());
+            let resolved = self.resolve_rootfs(&full, true)?;
+            // a directory the archive names itself is written by it; the ones it only implies
+            // keep what they have in the rootfs
+            let parent_of_it = &resolved[..resolved.len() - 1];
+            self.ensure_dirs(parent_of_it, true)?;
+            if !explicit.contains(&join(&p)) {
+                self.ensure_dirs(&resolved, true)?;
+            }
+            dirs.insert(join(&p), join(&resolved));
+        }
+        let md = fs::metadata(src)?;
+        self.push(Entry {
+            path: join(&dest),
+            kind: Kind::Archive(Box::new(ArchivePlan {
+                src: src.to_path_buf(),
+                dirs,
+                chown: self.req.chown,
+            })),
+            mode: 0,
+            uid: self.uid,
+            gid: self.gid,
+            mtime: mtime_of(&md),
+        });
+        Ok(())
+    }
+}
+
+fn changed(path: &Path) -> CopyError {
+    CopyError::Io(io::Error::other(format!(
+        "{} changed while it was copied",
+        path.display()
+    )))
+}
+
+/// An archive entry's path made relative (a leading `/` dropped, as docker does); `None`
+/// when a `..` climbs out.
+fn clean_entry(raw: &[u8]) -> Option<Comps> {
+    let mut out: Comps = Vec::new();
+    for c in split(raw) {
+        if c == b".." {
+            out.pop()?;
+        } else {
+            out.push(c.to_vec());
+        }
+    }
+    Some(out)
+}
+
+/// The compression of a stream from its first bytes.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub(crate) enum Compression {
+    None,
+    Gzip,
+    Bzip2,
+    Xz,
+    Zstd,
+}
+
+pub(crate) fn compression(head: &[u8]) -> Compression {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if head.starts_with(b"BZh") {
+        Compression::Bzip2
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Compression::Xz
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+/// Whether `block` (the first 512 bytes of a stream) is a tar header: its checksum holds
+/// (old v7 archives have no magic); an all-zero block is an empty archive.
+pub(crate) fn is_tar_header(block: &[u8]) -> bool {
+    if block.len() < 512 {
+        return false;
+    }
+    let block = &block[..512];
+    if block.iter().all(|b| *b == 0) {
+        return true;
+    }
+    let field = &block[148..156];
+    let digits: Vec<u8> = field
+        .iter()
+        .copied()
+        .skip_while(|b| *b == b' ')
+        .take_while(|b| (b'0'..=b'7').contains(b))
+        .collect();
+    if digits.is_empty() {
+        return false;
+    }
+    let Ok(stored) = u64::from_str_radix(std::str::from_utf8(&digits).unwrap_or("x"), 8) else {
+        return false;
+    };
+    let sum: u64 = block
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                *b as u64
+            }
+        })
+        .sum();
+    sum == stored
+}
+
+/// Reads up to `n` bytes (fewer only at the end of the stream).
+pub(crate) fn read_head(r: &mut impl Read, n: usize) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(n);
+    r.take(n as u64).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// ADD: whether a local file is a tar archive (plain or gzip) to extract. bzip2, xz and
+/// zstd archives are copied as files (their decoders are not built in).
+fn is_archive(path: &Path) -> io::Result<bool> {
+    let mut f = File::open(path)?;
+    let head = read_head(&mut f, 512)?;
+    match compression(&head) {
+        Compression::None => {
+            Ok(head.len() == 512 && !head.iter().all(|b| *b == 0) && is_tar_header(&head))
+        }
+        Compression::Gzip => {
+            let f = File::open(path)?;
+            let mut d = flate2::read::GzDecoder::new(f);
+            let block = match read_head(&mut d, 512) {
+                Ok(b) => b,
+                Err(_) => return Ok(false),
+            };
+            Ok(is_tar_header(&block))
+        }
+        c => {
+            tracing::warn!(path = %path.display(), compression = ?c, "ADD copies this archive as a file: its compression is not supported");
+            Ok(false)
+        }
+    }
 }
 
 /// Resolves a request against its source and the current image's rootfs (`rootfs`, read-only:
 /// whether `dest` already exists as a directory there).
+///
+/// URL sources are downloaded here (see [`fetch_url`]): call it from a blocking thread.
 pub fn plan(src: &Source, req: &Request, rootfs: &Path) -> Result<Plan, CopyError> {
-    let _ = (src, req, rootfs);
-    Err(CopyError::User("not implemented".into()))
+    let cmd = if req.add { "ADD" } else { "COPY" };
+    let (uid, gid) = req.chown.unwrap_or((0, 0));
+    let mut p = Planner {
+        src,
+        req,
+        rootfs,
+        cmd,
+        hasher: Sha256::new(),
+        entries: Vec::new(),
+        dirs: HashSet::new(),
+        inline: 0,
+        now: now_secs(),
+        uid,
+        gid,
+    };
+    if req.srcs.is_empty() {
+        return Err(p.user("no source files were specified"));
+    }
+    // the destination, absolute in the image; whether it names a directory by its syntax
+    let raw_dest = req.dest.as_bytes();
+    let mut dest_path = Vec::new();
+    if raw_dest.first() != Some(&b'/') {
+        dest_path.extend_from_slice(req.workdir.as_bytes());
+        dest_path.push(b'/');
+    }
+    dest_path.extend_from_slice(raw_dest);
+    let dest_is_dir = raw_dest.ends_with(b"/")
+        || raw_dest == b"."
+        || raw_dest.ends_with(b"/.")
+        || raw_dest == b".."
+        || raw_dest.ends_with(b"/..");
+    let dest = clean(&dest_path).unwrap_or_default();
+
+    let mut downloads: Option<TempDir> = None;
+    let mut items: Vec<Item> = Vec::new();
+    for s in &req.srcs {
+        if let Some((name, content)) = req.heredocs.iter().find(|(n, _)| n == s) {
+            items.push(Item::Heredoc {
+                name: name.as_bytes().to_vec(),
+                content: content.as_bytes().to_vec(),
+            });
+            continue;
+        }
+        if req.add && (s.starts_with("http://") || s.starts_with("https://")) {
+            if downloads.is_none() {
+                downloads = Some(TempDir::new()?);
+            }
+            let dir = downloads.as_ref().map(|d| d.0.clone()).unwrap_or_default();
+            let sub = dir.join(items.len().to_string());
+            fs::create_dir(&sub)?;
+            let host = fetch_url(s, &sub).map_err(|e| match e {
+                CopyError::User(m) => p.user(m),
+                e => e,
+            })?;
+            let md = fs::metadata(&host)?;
+            let name = host
+                .file_name()
+                .map(|n| n.as_bytes().to_vec())
+                .unwrap_or_default();
+            items.push(Item::Url { host, md, name });
+            continue;
+        }
+        let mut found = Vec::new();
+        p.expand(s, &mut found)?;
+        for (disp, comps) in found {
+            items.push(p.item(&disp, &comps)?);
+        }
+    }
+    if items.is_empty() {
+        return Err(p.user("no source files were specified"));
+    }
+    if items.len() > 1 && !dest_is_dir {
+        return Err(CopyError::User(format!(
+            "When using {cmd} with more than one source file, the destination must be a directory and end with a /"
+        )));
+    }
+    let prefix = match (&items[..], items.len()) {
+        ([Item::Dir { .. }], 1) => "dir",
+        (_, 1) => "file",
+        _ => "multi",
+    };
+    let dest_exists_as_dir = p.is_dir_in_rootfs(&dest)?;
+    for item in items {
+        // a file goes inside `dest` when `dest` says it is a directory or is one
+        let file_dest = |name: &[u8]| -> Comps {
+            let mut d = dest.clone();
+            if dest_is_dir || dest_exists_as_dir || d.is_empty() {
+                d.push(name.to_vec());
+            }
+            d
+        };
+        match item {
+            Item::Dir { host, md, rel } => p.dir_item(&host, &md, rel, &dest)?,
+            Item::File {
+                host,
+                archive: true,
+                ..
+            } => p.archive_item(&host, &dest)?,
+            Item::File { host, md, name, .. } => {
+                let mode = p.mode(md.mode());
+                let mtime = mtime_of(&md);
+                p.file_at(&file_dest(&name), Content::Host(host, md), mode, mtime)?;
+            }
+            Item::Url { host, md, name } => {
+                let mode = p.req.chmod.unwrap_or(0o600);
+                let mtime = mtime_of(&md);
+                p.file_at(&file_dest(&name), Content::Host(host, md), mode, mtime)?;
+            }
+            Item::Heredoc { name, content } => {
+                let mode = p.req.chmod.unwrap_or(0o644);
+                let now = p.now;
+                p.file_at(&file_dest(&name), Content::Bytes(content), mode, now)?;
+            }
+        }
+    }
+    let key = format!("{prefix}:{}", hex::encode(p.hasher.finalize().as_slice()));
+    Ok(Plan {
+        key,
+        entries: p.entries,
+        _downloads: downloads,
+    })
 }
 
 impl Plan {
     /// `file:<hex>` / `dir:<hex>` / `multi:<hex>` over names, modes, owners and content.
     pub fn cache_key(&self) -> String {
-        String::new()
+        self.key.clone()
     }
 
     /// Writes the layer (a plain tar) to `out`.
     pub fn write_layer(&self, out: &mut dyn Write) -> Result<(), CopyError> {
-        let _ = out;
+        let mut b = tar::Builder::new(out);
+        for e in &self.entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(e.mode);
+            h.set_uid(e.uid as u64);
+            h.set_gid(e.gid as u64);
+            h.set_mtime(e.mtime);
+            let path = Path::new(OsStr::from_bytes(&e.path));
+            match &e.kind {
+                Kind::Dir => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_size(0);
+                    b.append_data(&mut h, path, io::empty())?;
+                }
+                Kind::File { data, size } => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_size(*size);
+                    match data {
+                        Data::Inline(d) => b.append_data(&mut h, path, &d[..])?,
+                        Data::Path(p) => {
+                            let f = fs::OpenOptions::new()
+                                .read(true)
+                                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                                .open(p)?;
+                            if f.metadata()?.len() != *size {
+                                return Err(changed(p));
+                            }
+                            b.append_data(
+                                &mut h,
+                                path,
+                                Exact {
+                                    inner: f,
+                                    left: *size,
+                                    path: p,
+                                },
+                            )?
+                        }
+                    }
+                }
+                Kind::Symlink(t) => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_size(0);
+                    b.append_link(&mut h, path, Path::new(OsStr::from_bytes(t)))?;
+                }
+                Kind::Archive(a) => write_archive(&mut b, a)?,
+            }
+        }
+        b.finish()?;
         Ok(())
     }
 }
 
+/// Reads exactly `left` bytes of a file, an error if it is shorter now.
+struct Exact<'a> {
+    inner: File,
+    left: u64,
+    path: &'a Path,
+}
+
+impl Read for Exact<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf.len().min(self.left.try_into().unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::other(format!(
+                "{} changed while it was copied",
+                self.path.display()
+            )));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// The entries of a planned archive, re-rooted under their directories in the layer.
+fn write_archive<W: Write>(b: &mut tar::Builder<W>, a: &ArchivePlan) -> Result<(), CopyError> {
+    let r = berth_util::io::maybe_gunzip(File::open(&a.src)?)?;
+    let bad = |m: String| CopyError::User(format!("ADD failed: {m}"));
+    let place = |comps: &[Vec<u8>]| -> Option<PathBuf> {
+        let (name, parent) = comps.split_last()?;
+        let dir = a.dirs.get(&join(parent))?;
+        let mut p = dir.clone();
+        if !p.is_empty() {
+            p.push(b'/');
+        }
+        p.extend_from_slice(name);
+        Some(PathBuf::from(OsStr::from_bytes(&p)))
+    };
+    berth_util::io::for_each_tar_entry(
+        r,
+        |e| bad(format!("reading archive: {e}")),
+        |entry| {
+            let kind = entry.header().entry_type();
+            let raw = entry.path_bytes().into_owned();
+            let comps = clean_entry(&raw)
+                .ok_or_else(|| bad(format!("invalid archive entry {}", show(&raw))))?;
+            if comps.is_empty() {
+                return Ok(());
+            }
+            let path =
+                place(&comps).ok_or_else(|| bad(format!("archive changed: {}", show(&raw))))?;
+            let src = entry.header();
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(src.mode().unwrap_or(0o644) & 0o7777);
+            let (uid, gid) = a.chown.unwrap_or((
+                entry.header().uid().unwrap_or(0) as u32,
+                entry.header().gid().unwrap_or(0) as u32,
+            ));
+            h.set_uid(uid as u64);
+            h.set_gid(gid as u64);
+            h.set_mtime(entry.header().mtime().unwrap_or(0));
+            if kind.is_dir() {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_size(0);
+                b.append_data(&mut h, &path, io::empty())?;
+            } else if kind.is_file() || kind.is_contiguous() {
+                h.set_entry_type(tar::EntryType::Regular);
+                let size = entry.header().size().unwrap_or(0);
+                h.set_size(size);
+                b.append_data(&mut h, &path, entry)?;
+            } else if kind.is_symlink() {
+                let t = entry
+                    .link_name_bytes()
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_size(0);
+                b.append_link(&mut h, &path, Path::new(OsStr::from_bytes(&t)))?;
+            } else if kind.is_hard_link() {
+                let t = entry
+                    .link_name_bytes()
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
+                let tc = clean_entry(&t)
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| bad(format!("invalid hardlink {}", show(&raw))))?;
+                let target =
+                    place(&tc).ok_or_else(|| bad(format!("invalid hardlink {}", show(&raw))))?;
+                h.set_entry_type(tar::EntryType::Link);
+                h.set_size(0);
+                b.append_link(&mut h, &path, &target)?;
+            } else {
+                tracing::debug!(entry = %show(&raw), "ADD skips a device, FIFO or special archive entry");
+            }
+            Ok(())
+        },
+    )
+}
+
 /// ADD <url>: fetches `url` into `dir` (a file named after the URL's last path element, mtime
 /// from `Last-Modified`), returning its path. Plain HTTP and HTTPS.
+///
+/// A blocking client (reqwest's): call it from a blocking thread, never from async code.
 pub fn fetch_url(url: &str, dir: &Path) -> Result<std::path::PathBuf, CopyError> {
-    let _ = (url, dir);
-    Err(CopyError::User("not implemented".into()))
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| CopyError::User(format!("invalid URL {url}: {e}")))?;
+    let client = reqwest::blocking::Client::builder()
+        .build()
+        .map_err(|e| CopyError::Io(io::Error::other(e.to_string())))?;
+    let mut resp = client
+        .get(parsed.clone())
+        .send()
+        .map_err(|e| CopyError::User(format!("failed to GET {url}: {e}")))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let mut body = String::new();
+        let _ = (&mut resp).take(4096).read_to_string(&mut body);
+        return Err(CopyError::User(format!(
+            "failed to GET {url} with status {status}: {}",
+            body.trim_end()
+        )));
+    }
+    let name = url_file_name(
+        &parsed,
+        resp.headers().get(reqwest::header::CONTENT_DISPOSITION),
+    )
+    .ok_or_else(|| CopyError::User(format!("cannot determine filename from url: {url}")))?;
+    let mtime = resp
+        .headers()
+        .get(reqwest::header::LAST_MODIFIED)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok());
+    let path = dir.join(&name);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    io::copy(&mut resp, &mut f)
+        .map_err(|e| CopyError::User(format!("failed to GET {url}: {e}")))?;
+    if let Some(t) = mtime {
+        f.set_modified(t)?;
+    }
+    Ok(path)
+}
+
+/// The URL's last path element, else the `filename` of `Content-Disposition`.
+fn url_file_name(
+    url: &reqwest::Url,
+    disposition: Option<&reqwest::header::HeaderValue>,
+) -> Option<String> {
+    let ok =
+        |n: &str| !n.is_empty() && n != "." && n != ".." && !n.contains('/') && !n.contains('\0');
+    if let Some(last) = url.path_segments().and_then(|mut s| s.next_back()) {
+        if ok(last) {
+            return Some(last.to_string());
+        }
+    }
+    let d = disposition?.to_str().ok()?;
+    let name = d
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("filename="))?;
+    let name = name.trim_matches('"');
+    let name = name.rsplit('/').next()?;
+    ok(name).then(|| name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    /// (path, type char, mode, uid, gid, content or link target)
+    type Listed = Vec<(String, char, u32, u64, u64, String)>;
+
+    fn list(plan: &Plan) -> Listed {
+        let mut buf = Vec::new();
+        plan.write_layer(&mut buf).unwrap();
+        let mut out = Vec::new();
+        let mut ar = tar::Archive::new(&buf[..]);
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let h = e.header().clone();
+            let t = match h.entry_type() {
+                tar::EntryType::Directory => 'd',
+                tar::EntryType::Symlink => 'l',
+                tar::EntryType::Link => 'h',
+                _ => 'f',
+            };
+            let path = show(&e.path_bytes()).trim_end_matches('/').to_string();
+            let mut content = String::new();
+            if t == 'l' || t == 'h' {
+                content = show(&e.link_name_bytes().unwrap());
+            } else {
+                e.read_to_string(&mut content).unwrap();
+            }
+            out.push((
+                path,
+                t,
+                h.mode().unwrap(),
+                h.uid().unwrap(),
+                h.gid().unwrap(),
+                content,
+            ));
+        }
+        out
+    }
+
+    fn names(l: &Listed) -> Vec<String> {
+        l.iter().map(|e| e.0.clone()).collect()
+    }
+
+    struct Fx {
+        _d: tempfile::TempDir,
+        ctx: PathBuf,
+        rootfs: PathBuf,
+    }
+
+    fn fx() -> Fx {
+        let d = tempfile::tempdir().unwrap();
+        let ctx = d.path().join("ctx");
+        let rootfs = d.path().join("rootfs");
+        fs::create_dir_all(&ctx).unwrap();
+        fs::create_dir_all(rootfs.join("etc")).unwrap();
+        fs::create_dir_all(rootfs.join("tmp")).unwrap();
+        fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+        Fx { _d: d, ctx, rootfs }
+    }
+
+    fn req(srcs: &[&str], dest: &str) -> Request {
+        Request {
+            srcs: srcs.iter().map(|s| s.to_string()).collect(),
+            dest: dest.into(),
+            workdir: "/".into(),
+            ..Default::default()
+        }
+    }
+
+    fn ctx_src(f: &Fx) -> Source<'_> {
+        Source {
+            root: &f.ctx,
+            ignore: None,
+            is_context: true,
+        }
+    }
+
+    fn err(r: Result<Plan, CopyError>) -> String {
+        match r {
+            Ok(p) => panic!("expected an error, got {p:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn glob_is_gos_filepath_match() {
+        let m = |p, s| glob_match(p, s).unwrap();
+        assert!(m("*.txt", "a.txt"));
+        assert!(!m("*.txt", "a.txt.bak"));
+        assert!(m("a?c", "abc"));
+        assert!(m("[a-c]x", "bx"));
+        assert!(!m("[^a-c]x", "bx"));
+        assert!(m("\\*", "*"));
+        assert!(m("*", ""));
+        assert!(m("a*b*c", "axxbyyc"));
+        assert!(!m("a*b*c", "axxbyy"));
+        assert!(glob_match("[", "a").is_err());
+        assert!(glob_match("[]", "a").is_err());
+    }
+
+    #[test]
+    fn single_file_rules() {
+        let f = fx();
+        fs::write(f.ctx.join("a.txt"), "hello").unwrap();
+        fs::set_permissions(f.ctx.join("a.txt"), fs::Permissions::from_mode(0o640)).unwrap();
+        // to a name
+        let l = list(&plan(&ctx_src(&f), &req(&["a.txt"], "/opt/b.txt"), &f.rootfs).unwrap());
+        assert_eq!(names(&l), ["opt", "opt/b.txt"]);
+        assert_eq!(l[0].1, 'd');
+        assert_eq!(l[0].2, 0o755);
+        assert_eq!(l[1], ("opt/b.txt".into(), 'f', 0o640, 0, 0, "hello".into()));
+        // dest with a slash: inside
+        let l = list(&plan(&ctx_src(&f), &req(&["a.txt"], "/opt/"), &f.rootfs).unwrap());
+        assert_eq!(names(&l), ["opt", "opt/a.txt"]);
+        // an existing directory: inside, and it keeps its mode (1777)
+        let l = list(&plan(&ctx_src(&f), &req(&["/a.txt"], "/tmp"), &f.rootfs).unwrap());
+        assert_eq!(names(&l), ["tmp", "tmp/a.txt"]);
+        assert_eq!(l[0].2, 0o1777);
+        // relative dest under workdir
+        let mut r = req(&["a.txt"], "x");
+        r.workdir = "/w".into();
+        r.chown = Some((1000, 1001));
+        r.chmod = Some(0o600);
+        let l = list(&plan(&ctx_src(&f), &r, &f.rootfs).unwrap());
+        assert_eq!(l[0], ("w".into(), 'd', 0o755, 1000, 1001, String::new()));
+        assert_eq!(l[1], ("w/x".into(), 'f', 0o600, 1000, 1001, "hello".into()));
+        // a symlinked directory in the rootfs is followed inside it
+        symlink("/etc", f.rootfs.join("cfg")).unwrap();
+        let l = list(&plan(&ctx_src(&f), &req(&["a.txt"], "/cfg/"), &f.rootfs).unwrap());
+        assert_eq!(names(&l), ["etc", "etc/a.txt"]);
+        let l = list(&plan(&ctx_src(&f), &req(&["a.txt"], "/cfg"), &f.rootfs).unwrap());
+        assert_eq!(names(&l), ["etc", "etc/a.txt"]);
+    }
+
+    #[test]
+    fn directories_copy_their_contents() {
+        let f = fx();
+        fs::create_dir_all(f.ctx.join("src/sub")).unwrap();
+        fs::write(f.ctx.join("src/sub/f"), "1").unwrap();
+        fs::write(f.ctx.join("src/g"), "2").unwrap();
+        symlink("/etc/passwd", f.ctx.join("src/link")).unwrap();
+        let p = plan(&ctx_src(&f), &req(&["src"], "/app"), &f.rootfs).unwrap();
+        assert!(p.cache_key().starts_with("dir:"), "{}", p.cache_key());
+        let l = list(&p);
+        assert_eq!(
+            names(&l),
+            ["app", "app/g", "app/link", "app/sub", "app/sub/f"]
+        );
+        assert_eq!(l[2].1, 'l');
+        assert_eq!(l[2].5, "/etc/passwd");
+        // the context root itself
+        let l = list(&plan(&ctx_src(&f), &req(&["."], "/"), &f.rootfs).unwrap());
+        assert_eq!(
+            names(&l),
+            ["src", "src/g", "src/link", "src/sub", "src/sub/f"]
+        );
+    }
+
+    #[test]
+    fn wildcards_and_multiple_sources() {
+        let f = fx();
+        for n in ["a.txt", "b.txt", "c.md"] {
+            fs::write(f.ctx.join(n), n).unwrap();
+        }
+        let p = plan(&ctx_src(&f), &req(&["*.txt"], "/d/"), &f.rootfs).unwrap();
+        assert!(p.cache_key().starts_with("multi:"));
+        assert_eq!(names(&list(&p)), ["d", "d/a.txt", "d/b.txt"]);
+        let e = err(plan(&ctx_src(&f), &req(&["*.txt"], "/d"), &f.rootfs));
+        assert_eq!(e, "When using COPY with more than one source file, the destination must be a directory and end with a /");
+        let e = err(plan(&ctx_src(&f), &req(&["*.none"], "/d/"), &f.rootfs));
+        assert_eq!(e, "COPY failed: no source files were specified");
+        let p = plan(&ctx_src(&f), &req(&["c.*"], "/d"), &f.rootfs).unwrap();
+        assert!(p.cache_key().starts_with("file:"));
+        assert_eq!(names(&list(&p)), ["d"]);
+    }
+
+    #[test]
+    fn missing_and_outside_sources() {
+        let f = fx();
+        fs::create_dir_all(f.ctx.join("in")).unwrap();
+        fs::write(f.ctx.join("in/ok"), "x").unwrap();
+        let e = err(plan(&ctx_src(&f), &req(&["nope"], "/"), &f.rootfs));
+        assert_eq!(e, "COPY failed: file not found in build context or excluded by .dockerignore: stat nope: file does not exist");
+        let e = err(plan(&ctx_src(&f), &req(&["../x"], "/"), &f.rootfs));
+        assert_eq!(
+            e,
+            "COPY failed: forbidden path outside the build context: ../x ()"
+        );
+        let e = err(plan(&ctx_src(&f), &req(&["in/../../x"], "/"), &f.rootfs));
+        assert!(
+            e.contains("forbidden path outside the build context"),
+            "{e}"
+        );
+        // symlinks out: absolute, relative, and a chain
+        symlink("/etc/passwd", f.ctx.join("abs")).unwrap();
+        symlink("../../../../etc/passwd", f.ctx.join("rel")).unwrap();
+        symlink("in/hop", f.ctx.join("chain")).unwrap();
+        symlink("../rel", f.ctx.join("in/hop")).unwrap();
+        symlink("/", f.ctx.join("rootlink")).unwrap();
+        for s in ["abs", "rel", "chain", "rootlink/etc/passwd"] {
+            let e = err(plan(&ctx_src(&f), &req(&[s], "/x"), &f.rootfs));
+            assert!(
+                e.contains("forbidden path outside the build context"),
+                "{s}: {e}"
+            );
+        }
+        // a symlink inside is followed; the file keeps the link's name
+        symlink("in/ok", f.ctx.join("good")).unwrap();
+        let l = list(&plan(&ctx_src(&f), &req(&["good"], "/d/"), &f.rootfs).unwrap());
+        assert_eq!(l.last().unwrap().0, "d/good");
+        assert_eq!(l.last().unwrap().5, "x");
+        // loops
+        symlink("loop", f.ctx.join("loop")).unwrap();
+        let e = err(plan(&ctx_src(&f), &req(&["loop"], "/x"), &f.rootfs));
+        assert!(e.contains("symbolic links"), "{e}");
+        // a --from rootfs clamps instead
+        let from = Source {
+            root: &f.ctx,
+            ignore: None,
+            is_context: false,
+        };
+        fs::create_dir_all(f.ctx.join("etc")).unwrap();
+        fs::write(f.ctx.join("etc/passwd"), "inside").unwrap();
+        let l = list(&plan(&from, &req(&["abs"], "/x"), &f.rootfs).unwrap());
+        assert_eq!(l[0].5, "inside");
+    }
+
+    #[test]
+    fn heredoc_and_cache_key() {
+        let f = fx();
+        let mut r = req(&["EOF"], "/h");
+        r.heredocs = vec![("EOF".into(), "hi\n".into())];
+        let p = plan(&ctx_src(&f), &r, &f.rootfs).unwrap();
+        let l = list(&p);
+        assert_eq!(l[0], ("h".into(), 'f', 0o644, 0, 0, "hi\n".into()));
+        let k1 = p.cache_key();
+        assert!(k1.starts_with("file:") && k1.len() == 5 + 64, "{k1}");
+        let p2 = plan(&ctx_src(&f), &r, &f.rootfs).unwrap();
+        assert_eq!(p2.cache_key(), k1);
+        r.heredocs[0].1 = "ho\n".into();
+        assert_ne!(plan(&ctx_src(&f), &r, &f.rootfs).unwrap().cache_key(), k1);
+        r.chown = Some((1, 1));
+        r.heredocs[0].1 = "hi\n".into();
+        assert_ne!(plan(&ctx_src(&f), &r, &f.rootfs).unwrap().cache_key(), k1);
+    }
+
+    #[test]
+    fn five_thousand_files() {
+        let f = fx();
+        for d in 0..50 {
+            let dir = f.ctx.join(format!("d{d:02}"));
+            fs::create_dir_all(&dir).unwrap();
+            for i in 0..100 {
+                fs::write(dir.join(format!("f{i:03}")), format!("file {d} {i}\n")).unwrap();
+            }
+        }
+        let r = req(&["."], "/app/");
+        let t = std::time::Instant::now();
+        let p = plan(&ctx_src(&f), &r, &f.rootfs).unwrap();
+        let planned = t.elapsed();
+        let k1 = p.cache_key();
+        let t = std::time::Instant::now();
+        let mut buf = Vec::new();
+        p.write_layer(&mut buf).unwrap();
+        let written = t.elapsed();
+        eprintln!(
+            "5000 files: plan+hash {planned:?}, layer {written:?} ({} KiB)",
+            buf.len() >> 10
+        );
+        assert_eq!(names(&list(&p)).len(), 1 + 50 + 5000);
+        // the same content: the same key; one file changed: another
+        let again = plan(&ctx_src(&f), &r, &f.rootfs).unwrap().cache_key();
+        assert_eq!(again, k1);
+        fs::write(f.ctx.join("d17/f042"), "changed\n").unwrap();
+        assert_ne!(plan(&ctx_src(&f), &r, &f.rootfs).unwrap().cache_key(), k1);
+        fs::write(f.ctx.join("d17/f042"), "file 17 42\n").unwrap();
+        assert_eq!(plan(&ctx_src(&f), &r, &f.rootfs).unwrap().cache_key(), k1);
+        fs::set_permissions(f.ctx.join("d17/f042"), fs::Permissions::from_mode(0o600)).unwrap();
+        assert_ne!(plan(&ctx_src(&f), &r, &f.rootfs).unwrap().cache_key(), k1);
+    }
 }

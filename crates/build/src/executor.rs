@@ -242,6 +242,9 @@ impl<'a> Executor<'a> {
     /// output as they happen; the error is returned (the caller writes it).
     pub fn run(&mut self, df: &Dockerfile) -> Result<String, Error> {
         self.escape = df.escape;
+        for w in &df.warnings {
+            self.say(&format!("{w}\n"))?;
+        }
         if df.stages.is_empty() {
             return Err(Error::User(
                 "the Dockerfile (Dockerfile) cannot be empty".into(),

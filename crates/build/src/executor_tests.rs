@@ -194,6 +194,7 @@ fn df(stages: Vec<(Instruction, Vec<Instruction>)>) -> Dockerfile {
         escape: '\\',
         syntax: None,
         meta_args: vec![],
+        warnings: vec![],
         stages: stages
             .into_iter()
             .map(|(from, instructions)| Stage { from, instructions })

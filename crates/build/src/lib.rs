@@ -115,7 +115,8 @@ pub fn build(
     }
     let ctx = context::Context::unpack(body, scratch_dir)?;
     let text = ctx.dockerfile(opts.dockerfile.as_deref())?;
-    let df = parse(&text).map_err(|e| Error::User(e.to_string()))?;
+    let df = parse(&text)
+        .map_err(|e| Error::User(e.message(opts.dockerfile.as_deref().unwrap_or("Dockerfile"))))?;
     let mut quiet_buf = stream::Collect::default();
     let sink: &mut dyn stream::Output = if opts.quiet { &mut quiet_buf } else { out };
     let mut ex = executor::Executor::new(
@@ -129,6 +130,7 @@ pub fn build(
         sink,
     );
     let res = ex.run(&df);
+    drop(ex);
     let id = match res {
         Ok(id) => id,
         Err(e) => {
