@@ -132,6 +132,13 @@ impl Demux {
     }
 }
 
+/// What the RUN task tells the build thread.
+enum RunEvent {
+    Started(String),
+    Output(Vec<u8>),
+    Done(Result<(String, i64), (Option<String>, Error)>),
+}
+
 impl EngineBackend {
     fn info(img: berth_image::Image) -> ImageInfo {
         ImageInfo {
@@ -139,69 +146,75 @@ impl EngineBackend {
             config: img.config,
         }
     }
+}
 
-    async fn run_async(
-        &self,
-        spec: &RunSpec,
-        started: &mut dyn FnMut(&str),
-        output: &mut dyn FnMut(&[u8]),
-    ) -> Result<(String, i64), (Option<String>, Error)> {
-        let e = &self.engine;
-        let mut hc = spec.host_config.clone();
-        hc.entry("NetworkMode".to_string())
-            .or_insert_with(|| json!("default"));
-        let body = json!({
-            "Image": spec.image,
-            "Cmd": spec.cmd,
-            "Entrypoint": [""],
-            "Env": spec.env,
-            "User": spec.user,
-            "WorkingDir": spec.workdir,
-            "AttachStdout": true,
-            "AttachStderr": true,
-            "HostConfig": hc,
-        });
-        let req: berth_types::CreateRequest =
-            serde_json::from_value(body).map_err(|x| (None, Error::Internal(x.to_string())))?;
-        let (id, _) = e.create(None, req).await.map_err(|x| (None, x.into()))?;
-        started(&id);
-        let fail = |x: berth_engine::Error| (Some(id.clone()), Error::from(x));
-        let ticket = e
-            .attach_prepare(
-                &id,
-                AttachOptions {
-                    stdin: false,
-                    stdout: true,
-                    stderr: true,
-                },
-            )
-            .map_err(fail)?;
-        let (mut ours, theirs) = tokio::io::duplex(64 * 1024);
-        e.attach(ticket, Box::new(theirs)).await.map_err(fail)?;
-        let wait = e.wait(&id, WaitCondition::NextExit).map_err(fail)?;
-        e.start(&id).await.map_err(fail)?;
-        let mut cancel = self.cancel.clone();
-        let mut demux = Demux::default();
-        let mut buf = vec![0u8; 32 * 1024];
-        let mut killed = false;
-        loop {
-            tokio::select! {
-                n = ours.read(&mut buf) => match n {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => demux.feed(&buf[..n], output),
-                },
-                _ = cancel.wait_for(|c| *c), if !killed => {
-                    killed = true;
-                    let _ = e.kill(&id, Some("KILL")).await;
+/// The RUN container's life, on the runtime; events go to the build thread (which may block
+/// on its output: the callbacks are never called inside the runtime).
+async fn run_task(
+    e: Arc<Engine>,
+    mut cancel: tokio::sync::watch::Receiver<bool>,
+    spec: RunSpec,
+    tx: &tokio::sync::mpsc::Sender<RunEvent>,
+) -> Result<(String, i64), (Option<String>, Error)> {
+    let mut hc = spec.host_config.clone();
+    hc.entry("NetworkMode".to_string())
+        .or_insert_with(|| json!("default"));
+    let body = json!({
+        "Image": spec.image,
+        "Cmd": spec.cmd,
+        "Entrypoint": [""],
+        "Env": spec.env,
+        "User": spec.user,
+        "WorkingDir": spec.workdir,
+        "AttachStdout": true,
+        "AttachStderr": true,
+        "HostConfig": hc,
+    });
+    let req: berth_types::CreateRequest =
+        serde_json::from_value(body).map_err(|x| (None, Error::Internal(x.to_string())))?;
+    let (id, _) = e.create(None, req).await.map_err(|x| (None, x.into()))?;
+    let _ = tx.send(RunEvent::Started(id.clone())).await;
+    let fail = |x: berth_engine::Error| (Some(id.clone()), Error::from(x));
+    let ticket = e
+        .attach_prepare(
+            &id,
+            AttachOptions {
+                stdin: false,
+                stdout: true,
+                stderr: true,
+            },
+        )
+        .map_err(fail)?;
+    let (mut ours, theirs) = tokio::io::duplex(64 * 1024);
+    e.attach(ticket, Box::new(theirs)).await.map_err(fail)?;
+    let wait = e.wait(&id, WaitCondition::NextExit).map_err(fail)?;
+    e.start(&id).await.map_err(fail)?;
+    let mut demux = Demux::default();
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut killed = false;
+    loop {
+        tokio::select! {
+            n = ours.read(&mut buf) => match n {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let mut chunks = Vec::new();
+                    demux.feed(&buf[..n], &mut |b| chunks.push(b.to_vec()));
+                    for c in chunks {
+                        let _ = tx.send(RunEvent::Output(c)).await;
+                    }
                 }
+            },
+            _ = async { let _ = cancel.wait_for(|c| *c).await; }, if !killed => {
+                killed = true;
+                let _ = e.kill(&id, Some("KILL")).await;
             }
         }
-        let code = wait.await;
-        if killed || *self.cancel.borrow() {
-            return Err((Some(id), Error::Cancelled));
-        }
-        Ok((id, code as i64))
     }
+    let code = wait.await;
+    if killed || *cancel.borrow() {
+        return Err((Some(id), Error::Cancelled));
+    }
+    Ok((id, code as i64))
 }
 
 impl Backend for EngineBackend {
@@ -238,22 +251,18 @@ impl Backend for EngineBackend {
             creds,
         };
         let engine = self.engine.clone();
-        self.rt.block_on(async {
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<Value>(64);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Value>(64);
+        let task = self.rt.spawn(async move {
             let p = berth_engine::Progress::new(tx);
-            let fut = engine.image_pull(req, &p);
-            tokio::pin!(fut);
-            let res = loop {
-                tokio::select! {
-                    r = &mut fut => break r,
-                    Some(v) = rx.recv() => progress(&v),
-                }
-            };
-            while let Ok(v) = rx.try_recv() {
-                progress(&v);
-            }
-            res
-        })?;
+            engine.image_pull(req, &p).await
+        });
+        // the progress is passed on from this thread (the output may block)
+        while let Some(v) = rx.blocking_recv() {
+            progress(&v);
+        }
+        self.rt
+            .block_on(task)
+            .map_err(|e| Error::Internal(e.to_string()))??;
         self.lookup(&r.full())?
             .ok_or_else(|| Error::Internal(format!("{name}: not found after the pull")))
     }
@@ -264,7 +273,20 @@ impl Backend for EngineBackend {
         started: &mut dyn FnMut(&str),
         output: &mut dyn FnMut(&[u8]),
     ) -> Result<(String, i64), (Option<String>, Error)> {
-        self.rt.block_on(self.run_async(spec, started, output))
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<RunEvent>(64);
+        let (e, cancel, spec) = (self.engine.clone(), self.cancel.clone(), spec.clone());
+        self.rt.spawn(async move {
+            let r = run_task(e, cancel, spec, &tx).await;
+            let _ = tx.send(RunEvent::Done(r)).await;
+        });
+        while let Some(ev) = rx.blocking_recv() {
+            match ev {
+                RunEvent::Started(id) => started(&id),
+                RunEvent::Output(b) => output(&b),
+                RunEvent::Done(r) => return r,
+            }
+        }
+        Err((None, Error::Internal("the RUN task ended early".into())))
     }
 
     fn commit(&self, container: &str) -> Result<String, Error> {

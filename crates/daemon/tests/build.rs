@@ -1,0 +1,179 @@
+//! `docker build` (the classic builder's `POST /build`) against berthd: through the real
+//! docker CLI with `DOCKER_BUILDKIT=0`, and raw HTTP for the API's details.
+
+mod common;
+use common::{stderr, stdout, tmpdir, Daemon};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const DOCKER: &str = "/usr/local/bin/docker";
+
+/// `docker build` (classic) in `ctx` against the daemon; None without the docker CLI.
+fn docker_build(d: &Daemon, ctx: &Path, args: &[&str]) -> Option<Output> {
+    docker_build_stdin(d, ctx, args, None)
+}
+
+fn docker_build_stdin(
+    d: &Daemon,
+    ctx: &Path,
+    args: &[&str],
+    input: Option<&[u8]>,
+) -> Option<Output> {
+    if !Path::new(DOCKER).exists() {
+        eprintln!("skipping: no docker CLI");
+        return None;
+    }
+    let mut c = Command::new(DOCKER);
+    c.env("DOCKER_HOST", d.host())
+        .env("DOCKER_BUILDKIT", "0")
+        .env("DOCKER_CONFIG", d.root.join("docker-config"))
+        .env_remove("DOCKER_API_VERSION")
+        .current_dir(ctx)
+        .arg("build")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let mut child = c.spawn().expect("run docker build");
+    if let Some(i) = input {
+        use std::io::Write;
+        let mut s = child.stdin.take().expect("stdin");
+        s.write_all(i).expect("write stdin");
+    }
+    Some(child.wait_with_output().expect("docker build"))
+}
+
+fn build_ok(d: &Daemon, ctx: &Path, args: &[&str]) -> Option<String> {
+    let o = docker_build(d, ctx, args)?;
+    assert!(
+        o.status.success(),
+        "docker build {args:?} failed ({:?}):\n{}\n{}\n{}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o),
+        d.log()
+    );
+    Some(stdout(&o))
+}
+
+/// A context directory with these files.
+fn context(files: &[(&str, &str)]) -> PathBuf {
+    let dir = tmpdir("bctx");
+    for (name, content) in files {
+        let p = dir.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, content).expect("write");
+    }
+    dir
+}
+
+fn docker(d: &Daemon, args: &[&str]) -> String {
+    common::docker_ok(d, args).unwrap_or_default()
+}
+
+fn history(d: &Daemon, image: &str) -> Vec<String> {
+    docker(
+        d,
+        &[
+            "history",
+            "--no-trunc",
+            "--format",
+            "{{.CreatedBy}}|{{.Size}}",
+            image,
+        ],
+    )
+    .lines()
+    .map(String::from)
+    .collect()
+}
+
+#[test]
+fn build_run_copy_cmd_tag_then_cached_rebuild() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nENV GREETING=\"hello there\"\nWORKDIR /app\nCOPY extra.txt .\nRUN echo built > /built && cat extra.txt\nCMD cat /app/extra.txt /built\n",
+        ),
+        ("extra.txt", "payload\n"),
+    ]);
+    let Some(out) = build_ok(&d, &ctx, &["-t", "b1:1", "."]) else {
+        return;
+    };
+    // docker's step lines
+    for l in [
+        "Step 1/6 : FROM busybox",
+        "Step 2/6 : ENV GREETING=\"hello there\"",
+        "Step 5/6 : RUN echo built > /built && cat extra.txt",
+        " ---> Running in ",
+        "payload",
+        "Removing intermediate container ",
+        "Successfully built ",
+        "Successfully tagged b1:1",
+    ] {
+        assert!(out.contains(l), "{l:?} not in:\n{out}");
+    }
+    let run = docker(&d, &["run", "--rm", "b1:1"]);
+    assert_eq!(run, "payload\nbuilt\n");
+    let env = docker(
+        &d,
+        &["run", "--rm", "b1:1", "sh", "-c", "echo $GREETING; pwd"],
+    );
+    assert_eq!(env, "hello there\n/app\n");
+    // history as docker writes it, newest first
+    let h = history(&d, "b1:1");
+    assert!(
+        h[0].starts_with(
+            "/bin/sh -c #(nop)  CMD [\"/bin/sh\" \"-c\" \"cat /app/extra.txt /built\"]|0B"
+        ),
+        "{h:?}"
+    );
+    assert!(
+        h[1].starts_with("/bin/sh -c echo built > /built && cat extra.txt|"),
+        "{h:?}"
+    );
+    assert!(h[2].starts_with("/bin/sh -c #(nop) COPY file:"), "{h:?}");
+    assert!(h[2].contains(" in /app "), "{h:?}");
+    assert!(h[3].starts_with("/bin/sh -c #(nop) WORKDIR /app|"), "{h:?}");
+    assert_eq!(h[4], "/bin/sh -c #(nop)  ENV GREETING=hello there|0B");
+    let cfg = docker(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            "{{json .Config.Cmd}} {{.Config.WorkingDir}}",
+            "b1:1",
+        ],
+    );
+    assert_eq!(
+        cfg.trim(),
+        "[\"/bin/sh\",\"-c\",\"cat /app/extra.txt /built\"] /app"
+    );
+    // a second build: every step from the cache, the same image
+    let id1 = docker(&d, &["inspect", "-f", "{{.Id}}", "b1:1"]);
+    let out2 = build_ok(&d, &ctx, &["-t", "b1:2", "."]).unwrap();
+    assert_eq!(out2.matches(" ---> Using cache").count(), 5, "{out2}");
+    assert!(!out2.contains("Running in"), "{out2}");
+    assert_eq!(docker(&d, &["inspect", "-f", "{{.Id}}", "b1:2"]), id1);
+    // a changed file: the COPY and what follows are rebuilt
+    std::fs::write(ctx.join("extra.txt"), "changed\n").unwrap();
+    let out3 = build_ok(&d, &ctx, &["-t", "b1:3", "."]).unwrap();
+    assert_eq!(out3.matches(" ---> Using cache").count(), 2, "{out3}");
+    assert_eq!(docker(&d, &["run", "--rm", "b1:3"]), "changed\nbuilt\n");
+    // the cache survives a daemon restart
+    let mut d = d;
+    d.stop_daemon();
+    let root = d.root.clone();
+    std::mem::forget(d);
+    let d = Daemon::start_on(&root);
+    let out4 = build_ok(&d, &ctx, &["-t", "b1:4", "."]).unwrap();
+    assert_eq!(out4.matches(" ---> Using cache").count(), 5, "{out4}");
+    let _ = std::fs::remove_dir_all(&ctx);
+}
