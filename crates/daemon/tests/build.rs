@@ -177,3 +177,114 @@ fn build_run_copy_cmd_tag_then_cached_rebuild() {
     assert_eq!(out4.matches(" ---> Using cache").count(), 5, "{out4}");
     let _ = std::fs::remove_dir_all(&ctx);
 }
+
+#[test]
+fn a_failed_step_keeps_the_old_tag_and_the_clis_exit_code() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = context(&[("Dockerfile", "FROM busybox\nRUN echo one > /v\n")]);
+    if build_ok(&d, &ctx, &["-t", "keep:1", "."]).is_none() {
+        return;
+    }
+    let before = docker(&d, &["inspect", "-f", "{{.Id}}", "keep:1"]);
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN echo two > /v\nRUN exit 3\n",
+    )
+    .unwrap();
+    let o = docker_build(&d, &ctx, &["-t", "keep:1", "-t", "keep:new", "."]).unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("The command '/bin/sh -c exit 3' returned a non-zero code: 3"),
+        "{}",
+        stderr(&o)
+    );
+    // nothing tagged: the old image keeps its tag, the new tag does not exist
+    assert_eq!(docker(&d, &["inspect", "-f", "{{.Id}}", "keep:1"]), before);
+    assert!(!d.docker(&["inspect", "keep:new"]).unwrap().status.success());
+    // docker leaves the failed RUN container without --force-rm
+    let ps = docker(&d, &["ps", "-aq"]);
+    assert_eq!(ps.lines().count(), 1, "{ps}");
+    docker(&d, &["rm", ps.trim()]);
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN false\n").unwrap();
+    let o = docker_build(&d, &ctx, &["--force-rm", "."]).unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("The command '/bin/sh -c false' returned a non-zero code: 1"));
+    assert!(docker(&d, &["ps", "-aq"]).trim().is_empty());
+    // a syntax error, with its line, before anything is built
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN true\nFOO bar\n").unwrap();
+    let o = docker_build(&d, &ctx, &["."]).unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("dockerfile parse error line 3: unknown instruction: FOO"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(&ctx);
+}
+
+#[test]
+fn quiet_iidfile_labels_build_args_and_intermediate_images() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nARG A=1\nARG B\nRUN echo \"building $A$B\" > /a\nLABEL from=file\nCMD [\"cat\", \"/a\"]\n",
+    )]);
+    let iid = ctx.join("iid");
+    let Some(out) = build_ok(
+        &d,
+        &ctx,
+        &[
+            "-q",
+            "--iidfile",
+            iid.to_str().unwrap(),
+            "--build-arg",
+            "A=zz",
+            "--label",
+            "k=v",
+            "-t",
+            "q:1",
+            ".",
+        ],
+    ) else {
+        return;
+    };
+    // -q: the ID alone
+    assert!(
+        out.trim().starts_with("sha256:") && out.trim().len() == 71,
+        "{out:?}"
+    );
+    let id = std::fs::read_to_string(&iid).unwrap();
+    assert_eq!(id.trim(), out.trim());
+    assert_eq!(docker(&d, &["run", "--rm", "q:1"]), "building zz\n");
+    let labels = docker(&d, &["inspect", "-f", "{{json .Config.Labels}}", "q:1"]);
+    assert_eq!(labels.trim(), r#"{"from":"file","k":"v"}"#);
+    // the build arg is in the RUN's history, not in the image's env
+    let h = history(&d, "q:1");
+    assert!(
+        h.iter()
+            .any(|l| l.starts_with("|1 A=zz /bin/sh -c echo \"building $A$B\" > /a|")),
+        "{h:?}"
+    );
+    let env = docker(&d, &["inspect", "-f", "{{json .Config.Env}}", "q:1"]);
+    assert!(!env.contains("A=zz"), "{env}");
+    // intermediate images: in images -a, not in images; docker history names them
+    let shown = docker(&d, &["images", "-q"]);
+    assert_eq!(shown.lines().count(), 2, "{shown}");
+    let all = docker(&d, &["images", "-aq"]);
+    // busybox and one per step (2 ARG, RUN, LABEL, CMD, the --label's LABEL)
+    assert_eq!(all.lines().count(), 7, "{all}");
+    let ids = docker(&d, &["history", "-q", "q:1"]);
+    assert!(!ids.lines().any(|l| l == "<missing>"), "{ids}");
+    assert!(docker(&d, &["images", "-q", "-f", "dangling=true"])
+        .trim()
+        .is_empty());
+    // removing the image removes its intermediate images, not the base
+    let rmi = docker(&d, &["rmi", "q:1"]);
+    for i in all.lines().take(6) {
+        assert!(rmi.contains(&format!("Deleted: sha256:{i}")), "{i} {rmi}");
+    }
+    assert_eq!(docker(&d, &["images", "-aq"]).lines().count(), 1);
+    let _ = std::fs::remove_dir_all(&ctx);
+}

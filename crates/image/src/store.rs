@@ -208,6 +208,12 @@ impl ImageStore {
         self.is_image(&d).then_some(d)
     }
 
+    /// The parent recorded for `id`, present or not (the image is being deleted).
+    pub fn parent_recorded(&self, id: &Digest) -> Option<Digest> {
+        let s = fs::read_to_string(self.root.join("parent").join(id.hex())).ok()?;
+        Digest::parse(s.trim()).ok()
+    }
+
     /// Every recorded (child, parent) pair whose two images are present.
     pub fn parents(&self) -> Vec<(Digest, Digest)> {
         let Ok(rd) = fs::read_dir(self.root.join("parent")) else {
