@@ -1200,8 +1200,6 @@ impl<'a> Executor<'a> {
             crate::copy::CopyError::User(m) => Error::User(m),
             crate::copy::CopyError::Io(e) => Error::Internal(e.to_string()),
         })?;
-        drop(from_mount);
-        drop(dest_root);
         let key = plan.cache_key();
         let norm_dest = normalize_dest(&workdir, &dest);
         let cmd: Vec<String> = DEFAULT_SHELL
@@ -1223,6 +1221,9 @@ impl<'a> Executor<'a> {
                 io
             })
         });
+        // the sources are read from the mounts while the layer is written
+        drop(from_mount);
+        drop(dest_root);
         let diff = match (diff, failed) {
             (Ok(d), _) => d,
             (Err(_), Some(crate::copy::CopyError::User(m))) => return Err(Error::User(m)),

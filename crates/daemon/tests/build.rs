@@ -288,3 +288,127 @@ fn quiet_iidfile_labels_build_args_and_intermediate_images() {
     assert_eq!(docker(&d, &["images", "-aq"]).lines().count(), 1);
     let _ = std::fs::remove_dir_all(&ctx);
 }
+
+#[test]
+fn multi_stage_target_copy_from_scratch_and_meta_args() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "ARG BASE=busybox\n\
+             FROM ${BASE} AS builder\n\
+             RUN mkdir -p /out && echo compiled > /out/bin\n\
+             FROM busybox AS unused\n\
+             RUN echo never-run > /nope\n\
+             FROM builder AS tested\n\
+             RUN echo tested >> /out/bin\n\
+             FROM scratch AS final\n\
+             COPY --from=tested /out/bin /bin.txt\n\
+             COPY --from=0 /out /from-index\n\
+             COPY --from=busybox /bin/busybox /bin/sh\n\
+             CMD [\"/bin/sh\"]\n\
+             FROM final AS last\n\
+             LABEL last=1\n",
+        ),
+        ("x", "x"),
+    ]);
+    let Some(out) = build_ok(&d, &ctx, &["--target", "final", "-t", "ms:final", "."]) else {
+        return;
+    };
+    // the unused stage and the one after the target are not built: 3 stages, 9 steps
+    assert!(!out.contains("never-run"), "{out}");
+    assert!(out.contains("Step 1/9 : FROM ${BASE} AS builder"), "{out}");
+    assert!(out.contains("Step 9/9 : CMD [\"/bin/sh\"]"), "{out}");
+    assert!(!out.contains("LABEL last=1"), "{out}");
+    let got = docker(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "ms:final",
+            "/bin/sh",
+            "-c",
+            "for f in /bin.txt /from-index/bin; do while read l; do echo $l; done < $f; done",
+        ],
+    );
+    assert_eq!(got, "compiled\ntested\ncompiled\n");
+    // a stage with no image is an error
+    let o = docker_build(&d, &ctx, &["--target", "nope", "."]).unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("failed to reach build target nope in Dockerfile"),
+        "{}",
+        stderr(&o)
+    );
+    // the whole file: the last stage builds on the final one
+    let out = build_ok(&d, &ctx, &["-t", "ms:last", "."]).unwrap();
+    assert!(out.contains("LABEL last=1"), "{out}");
+    let _ = std::fs::remove_dir_all(&ctx);
+}
+
+#[test]
+fn dockerignore_dockerfile_elsewhere_and_stdin() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = context(&[
+        (".dockerignore", "secret*\n**/*.log\n!keep.log\n"),
+        ("secret.txt", "s"),
+        ("a/b/debug.log", "l"),
+        ("keep.log", "k"),
+        ("app/main.txt", "main"),
+    ]);
+    let df_dir = tmpdir("bdf");
+    std::fs::write(
+        df_dir.join("Build.df"),
+        "FROM busybox\nCOPY . /ctx/\nRUN find /ctx -type f | sort\n",
+    )
+    .unwrap();
+    let df = df_dir.join("Build.df");
+    let Some(out) = build_ok(&d, &ctx, &["-f", df.to_str().unwrap(), "-t", "ign", "."]) else {
+        return;
+    };
+    let files = docker(&d, &["run", "--rm", "ign", "find", "/ctx", "-type", "f"]);
+    let mut files: Vec<&str> = files.lines().collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["/ctx/.dockerignore", "/ctx/app/main.txt", "/ctx/keep.log"],
+        "{out}"
+    );
+    // a Dockerfile on stdin (no context), and a context tar on stdin
+    let o = docker_build_stdin(
+        &d,
+        &ctx,
+        &["-t", "stdin1", "-"],
+        Some(b"FROM busybox\nRUN echo from-stdin\n"),
+    )
+    .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("from-stdin"));
+    let tar = std::process::Command::new("tar")
+        .args(["-C", ctx.to_str().unwrap(), "-c", "."])
+        .output()
+        .unwrap()
+        .stdout;
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nCOPY app /app\nCMD cat /app/main.txt\n",
+    )
+    .unwrap();
+    let tar2 = std::process::Command::new("tar")
+        .args(["-C", ctx.to_str().unwrap(), "-cz", "."])
+        .output()
+        .unwrap()
+        .stdout;
+    assert!(!tar.is_empty());
+    let o = docker_build_stdin(&d, &ctx, &["-t", "stdin2", "-"], Some(&tar2)).unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(docker(&d, &["run", "--rm", "stdin2"]), "main");
+    // COPY of something outside the context is refused
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nCOPY ../x /x\n").unwrap();
+    let o = docker_build(&d, &ctx, &["."]).unwrap();
+    assert!(!o.status.success());
+    let _ = std::fs::remove_dir_all(&ctx);
+    let _ = std::fs::remove_dir_all(&df_dir);
+}
