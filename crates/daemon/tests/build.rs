@@ -412,3 +412,163 @@ fn dockerignore_dockerfile_elsewhere_and_stdin() {
     let _ = std::fs::remove_dir_all(&ctx);
     let _ = std::fs::remove_dir_all(&df_dir);
 }
+
+/// A tar context of these files.
+fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data.as_bytes()).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn lines(body: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(body)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+#[test]
+fn api_stream_quiet_errors_and_prune() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = tar_of(&[("Dockerfile", "FROM busybox\nRUN echo hi > /x\nCMD cat /x\n")]);
+    let (st, head, body) = d.http_body("POST", "/v1.41/build?t=api%3A1&version=1", &ctx);
+    assert_eq!(st, 200, "{head}");
+    let body = if head.to_ascii_lowercase().contains("chunked") {
+        dechunk(&body)
+    } else {
+        body
+    };
+    let raw = String::from_utf8_lossy(&body).into_owned();
+    // Go's escaping and docker's order: aux, Successfully built, Successfully tagged
+    assert!(
+        raw.contains(r#"{"stream":" ---\u003e Running in "#),
+        "{raw}"
+    );
+    let ls = lines(&body);
+    let n = ls.len();
+    let id = ls[n - 3]["aux"]["ID"].as_str().unwrap().to_string();
+    assert!(id.starts_with("sha256:"));
+    assert_eq!(
+        ls[n - 2]["stream"],
+        format!("Successfully built {}\n", &id[7..19])
+    );
+    assert_eq!(ls[n - 1]["stream"], "Successfully tagged api:1\n");
+    // q=1: the ID line alone
+    let (_, head, body) = d.http_body("POST", "/build?q=1", &ctx);
+    let body = if head.to_ascii_lowercase().contains("chunked") {
+        dechunk(&body)
+    } else {
+        body
+    };
+    let ls = lines(&body);
+    assert_eq!(ls.len(), 1, "{ls:?}");
+    assert_eq!(ls[0]["stream"], format!("{id}\n"));
+    // bad input before the build: a status; a failing step: 200 and the error line
+    let (st, _, body) = d.http_body(
+        "POST",
+        "/build",
+        &tar_of(&[("Dockerfile", "FROM busybox\nBOGUS x\n")]),
+    );
+    assert_eq!(st, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body)
+        .contains("dockerfile parse error line 2: unknown instruction: BOGUS"));
+    let (st, _, _) = d.http_body("POST", "/build?t=Bad%20Tag", &ctx);
+    assert_eq!(st, 400);
+    let (st, head, body) = d.http_body(
+        "POST",
+        "/build",
+        &tar_of(&[("Dockerfile", "FROM busybox\nRUN exit 7\n")]),
+    );
+    assert_eq!(st, 200);
+    let body = if head.to_ascii_lowercase().contains("chunked") {
+        dechunk(&body)
+    } else {
+        body
+    };
+    let last = lines(&body).pop().unwrap();
+    assert_eq!(last["errorDetail"]["code"], 7, "{last}");
+    assert_eq!(
+        last["error"],
+        "The command '/bin/sh -c exit 7' returned a non-zero code: 7"
+    );
+    // prune: the cache's untagged images go (the tagged image stays, whole)
+    let _ = d.docker(&["container", "prune", "-f"]);
+    let (st, _, body) = d.http("POST", "/build/prune", None);
+    assert_eq!(st, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        v["CachesDeleted"].as_array().is_some_and(|a| !a.is_empty()),
+        "{v}"
+    );
+    assert!(v["SpaceReclaimed"].as_u64().is_some());
+    let (st, _, _) = d.http("GET", "/images/api:1/json", None);
+    assert_eq!(st, 200);
+    let run = common::docker_ok(&d, &["run", "--rm", "api:1"]);
+    if let Some(run) = run {
+        assert_eq!(run, "hi\n");
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(nl) = b.windows(2).position(|w| w == b"\r\n") {
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap_or("0").trim(), 16)
+            .unwrap_or(0);
+        if n == 0 || b.len() < nl + 2 + n {
+            break;
+        }
+        out.extend_from_slice(&b[nl + 2..nl + 2 + n]);
+        b = &b[(nl + 4 + n).min(b.len())..];
+    }
+    out
+}
+
+#[test]
+fn a_client_that_disconnects_stops_the_build_and_its_container_goes() {
+    use std::io::{Read, Write};
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = tar_of(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN echo started; sleep 60\nRUN echo never\n",
+    )]);
+    let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    write!(
+        s,
+        "POST /build?t=gone HTTP/1.1\r\nHost: berth\r\nContent-Length: {}\r\n\r\n",
+        ctx.len()
+    )
+    .unwrap();
+    s.write_all(&ctx).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    while !String::from_utf8_lossy(&seen).contains(r#"{"stream":"started"#) {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // the RUN container exists while it runs
+    let (_, _, ps) = d.http("GET", "/containers/json?all=1", None);
+    let ps: Vec<serde_json::Value> = serde_json::from_slice(&ps).unwrap();
+    assert_eq!(ps.len(), 1, "{ps:?}");
+    drop(s);
+    assert!(
+        common::eventually(20, || {
+            let (_, _, ps) = d.http("GET", "/containers/json?all=1", None);
+            String::from_utf8_lossy(&ps).trim() == "[]"
+        }),
+        "the build container is still there"
+    );
+    let (st, _, _) = d.http("GET", "/images/gone/json", None);
+    assert_eq!(st, 404);
+}
