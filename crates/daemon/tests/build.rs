@@ -140,7 +140,7 @@ fn build_run_copy_cmd_tag_then_cached_rebuild() {
         "{h:?}"
     );
     assert!(h[2].starts_with("/bin/sh -c #(nop) COPY file:"), "{h:?}");
-    assert!(h[2].contains(" in /app "), "{h:?}");
+    assert!(h[2].contains(" in . "), "{h:?}");
     assert!(h[3].starts_with("/bin/sh -c #(nop) WORKDIR /app|"), "{h:?}");
     assert_eq!(h[4], "/bin/sh -c #(nop)  ENV GREETING=hello there|0B");
     let cfg = docker(
@@ -571,4 +571,173 @@ fn a_client_that_disconnects_stops_the_build_and_its_container_goes() {
     );
     let (st, _, _) = d.http("GET", "/images/gone/json", None);
     assert_eq!(st, 404);
+}
+
+/// `docker build` (classic) against any daemon socket.
+fn build_on(host: &str, cfg: &Path, ctx: &Path, args: &[&str]) -> Output {
+    Command::new(DOCKER)
+        .env("DOCKER_HOST", host)
+        .env("DOCKER_BUILDKIT", "0")
+        .env("DOCKER_CONFIG", cfg)
+        .env_remove("DOCKER_API_VERSION")
+        .current_dir(ctx)
+        .arg("build")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("docker build")
+}
+
+/// The step lines of a build's output, IDs masked, without the container lines docker
+/// prints for metadata steps (berth writes those images without a container).
+fn steps(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| {
+            l.starts_with("Step ")
+                || l.starts_with("Successfully")
+                || l.starts_with("# Executing")
+                || l.starts_with("[Warning]")
+        })
+        .map(|l| {
+            if l.starts_with("Successfully built") {
+                "Successfully built <id>".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn history_config_and_steps_match_dockerd() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let Some(dk) = common::dockerd::Dockerd::start(&d.root) else {
+        return;
+    };
+    let o = dk.docker(&["load", "-i", common::busybox_tar().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "# a comment\n\
+             FROM busybox\n\
+             LABEL a=b \"c d\"=\"e f\"\n\
+             ENV X=1 Y=\"two words\"\n\
+             ENV Z 3\n\
+             ARG V=9\n\
+             RUN echo $V $X > /v\n\
+             WORKDIR /w\n\
+             COPY f.txt .\n\
+             COPY d/ /d/\n\
+             ADD f.txt /added\n\
+             EXPOSE 80 53/udp\n\
+             VOLUME [\"/data\"]\n\
+             USER nobody\n\
+             STOPSIGNAL SIGUSR1\n\
+             HEALTHCHECK --interval=5s --retries=2 CMD true\n\
+             SHELL [\"/bin/sh\", \"-ec\"]\n\
+             RUN echo shell \\\n    continued\n\
+             ONBUILD RUN echo trig\n\
+             ENTRYPOINT [\"sh\"]\n\
+             CMD [\"-c\", \"true\"]\n\
+             MAINTAINER me\n",
+        ),
+        ("f.txt", "file\n"),
+        ("d/one", "1"),
+        ("d/sub/two", "2"),
+    ]);
+    let args = ["--build-arg", "V=7", "--label", "lbl=x", "-t", "cmp:1", "."];
+    let ours = build_on(&d.host(), &d.root.join("cfg"), &ctx, &args);
+    assert!(ours.status.success(), "{}{}", stdout(&ours), stderr(&ours));
+    let theirs = build_on(&dk.host(), &dk.root.join("cfg"), &ctx, &args);
+    assert!(
+        theirs.status.success(),
+        "{}{}",
+        stdout(&theirs),
+        stderr(&theirs)
+    );
+    assert_eq!(steps(&stdout(&ours)), steps(&stdout(&theirs)));
+    let fmt = "{{.CreatedBy}}";
+    let hist = |o: Output| -> Vec<String> {
+        stdout(&o)
+            .lines()
+            // COPY/ADD: docker's content hash differs by mtime handling; compare the rest
+            .map(|l| match l.find("file:").or_else(|| l.find("dir:")) {
+                Some(i) => {
+                    let end = l[i..].find(' ').map(|e| i + e).unwrap_or(l.len());
+                    format!("{}<hash>{}", &l[..i], &l[end..])
+                }
+                None => l.to_string(),
+            })
+            .collect()
+    };
+    let h_ours = hist(
+        d.docker(&["history", "--no-trunc", "--format", fmt, "cmp:1"])
+            .unwrap(),
+    );
+    let h_theirs = hist(dk.docker(&["history", "--no-trunc", "--format", fmt, "cmp:1"]));
+    for (a, b) in h_ours.iter().zip(&h_theirs) {
+        assert_eq!(a, b, "history differs:\n{h_ours:#?}\n{h_theirs:#?}");
+    }
+    assert_eq!(h_ours.len(), h_theirs.len());
+    let sizes = |o: Output| -> Vec<bool> { stdout(&o).lines().map(|l| l == "0B").collect() };
+    assert_eq!(
+        sizes(
+            d.docker(&["history", "--format", "{{.Size}}", "cmp:1"])
+                .unwrap()
+        ),
+        sizes(dk.docker(&["history", "--format", "{{.Size}}", "cmp:1"])),
+        "empty layers differ"
+    );
+    for f in [
+        "{{json .Config.Cmd}}",
+        "{{json .Config.Entrypoint}}",
+        "{{json .Config.Env}}",
+        "{{json .Config.WorkingDir}}",
+        "{{json .Config.User}}",
+        "{{json .Config.ExposedPorts}}",
+        "{{json .Config.Volumes}}",
+        "{{json .Config.Labels}}",
+        "{{json .Config.Healthcheck}}",
+        "{{json .Config.StopSignal}}",
+        "{{json .Config.OnBuild}}",
+        "{{json .Config.Shell}}",
+        "{{json .Author}}",
+        "{{json .ContainerConfig.Cmd}}",
+        "{{.Os}}/{{.Architecture}}",
+        "{{len .RootFS.Layers}}",
+    ] {
+        let a = stdout(&d.docker(&["inspect", "-f", f, "cmp:1"]).unwrap());
+        let b = stdout(&dk.docker(&["inspect", "-f", f, "cmp:1"]));
+        assert_eq!(a, b, "{f}");
+    }
+    let run = |o: Output| stdout(&o);
+    assert_eq!(
+        run(d
+            .docker(&[
+                "run",
+                "--rm",
+                "--entrypoint",
+                "cat",
+                "cmp:1",
+                "/v",
+                "/w/f.txt",
+                "/d/sub/two",
+                "/added"
+            ])
+            .unwrap()),
+        run(dk.docker(&[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "cat",
+            "cmp:1",
+            "/v",
+            "/w/f.txt",
+            "/d/sub/two",
+            "/added"
+        ]))
+    );
+    let _ = std::fs::remove_dir_all(&ctx);
 }
