@@ -134,7 +134,9 @@ pub fn build(
     } else {
         Box::new(raw)
     };
+    let t0 = std::time::Instant::now();
     let ctx = context::Context::unpack(tarend::TolerantEnd::new(plain), scratch_dir)?;
+    tracing::debug!(ms = t0.elapsed().as_millis() as u64, "build context unpacked");
     let text = ctx.dockerfile(opts.dockerfile.as_deref())?;
     let df = parse(&text)
         .map_err(|e| Error::User(e.message(opts.dockerfile.as_deref().unwrap_or("Dockerfile"))))?;
@@ -152,6 +154,10 @@ pub fn build(
     );
     let res = ex.run(&df);
     drop(ex);
+    // the context goes while the client reads the end of the stream
+    let _ = std::thread::Builder::new()
+        .name("build-ctx-rm".into())
+        .spawn(move || drop(ctx));
     let id = match res {
         Ok(id) => id,
         Err(e) => {
