@@ -84,27 +84,6 @@ fn go_quote_list(v: &[String]) -> String {
     format!("[{}]", items.join(" "))
 }
 
-/// Removes shell-style quotes from a word (after expansion): `"a b"` → `a b`, `'x'` → `x`,
-/// `\"` inside double quotes → `"`.
-pub fn unquote(s: &str, escape: char) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    let mut quote: Option<char> = None;
-    while let Some(c) = chars.next() {
-        match quote {
-            None if c == '"' || c == '\'' => quote = Some(c),
-            Some(q) if c == q => quote = None,
-            Some('\'') => out.push(c),
-            _ if c == escape => match chars.next() {
-                Some(n) => out.push(n),
-                None => out.push(c),
-            },
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 /// `30s`, `1m30s`, `500ms`, `1h` → nanoseconds.
 pub fn parse_duration(s: &str) -> Result<i64, Error> {
     let bad = || Error::User(format!("time: invalid duration \"{s}\""));
@@ -211,31 +190,44 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    fn expand(&self, st: &State, word: &str) -> Result<String, Error> {
-        let env = st
-            .cfg
-            .config
-            .as_ref()
-            .and_then(|c| c.env.clone())
-            .unwrap_or_default();
-        let args = &st.args;
-        let lookup = |name: &str| -> Option<String> {
-            for e in env.iter().rev() {
+    /// The variables a step sees: its ENV (which wins), then its ARGs.
+    fn lookup(st: &State) -> impl Fn(&str) -> Option<String> + '_ {
+        move |name: &str| {
+            let env = st.cfg.config.as_ref().and_then(|c| c.env.as_ref());
+            for e in env.into_iter().flatten().rev() {
                 if let Some((k, v)) = e.split_once('=') {
                     if k == name {
                         return Some(v.to_string());
                     }
                 }
             }
-            args.get(name).cloned().flatten()
-        };
-        crate::expand::expand(word, &lookup, self.escape).map_err(|e| Error::User(e.to_string()))
+            st.args.get(name).cloned().flatten()
+        }
+    }
+
+    /// docker's `ProcessWord`: one word, variables expanded, quotes and escapes removed.
+    fn expand(&self, st: &State, word: &str) -> Result<String, Error> {
+        crate::expand::expand_word(word, &Self::lookup(st), self.escape)
+            .map_err(|e| Error::User(e.to_string()))
+    }
+
+    /// Expansion keeping quotes and escapes (a COPY heredoc body: file content).
+    fn expand_keep(&self, st: &State, text: &str) -> Result<String, Error> {
+        crate::expand::expand(text, &Self::lookup(st), self.escape)
+            .map_err(|e| Error::User(e.to_string()))
+    }
+
+    /// Like [`Executor::expand`], split into words (EXPOSE, VOLUME: `$PORTS`).
+    fn expand_split(&self, st: &State, word: &str) -> Result<Vec<String>, Error> {
+        crate::expand::expand_words(word, &Self::lookup(st), self.escape)
+            .map_err(|e| Error::User(e.to_string()))
     }
 
     fn expand_meta(&self, word: &str) -> Result<String, Error> {
         let meta = &self.meta;
         let lookup = |name: &str| meta.get(name).cloned().flatten();
-        crate::expand::expand(word, &lookup, self.escape).map_err(|e| Error::User(e.to_string()))
+        crate::expand::expand_word(word, &lookup, self.escape)
+            .map_err(|e| Error::User(e.to_string()))
     }
 
     /// Runs the whole build; returns the final image ID (`sha256:…`). Messages go to the
@@ -260,7 +252,7 @@ impl<'a> Executor<'a> {
                             v.clone()
                         }
                         None => match default {
-                            Some(d) => Some(unquote(&self.expand_meta(d)?, self.escape)),
+                            Some(d) => Some(self.expand_meta(d)?),
                             None => None,
                         },
                     };
@@ -627,7 +619,6 @@ impl<'a> Executor<'a> {
         st: &mut State,
         ins: &Instruction,
     ) -> Result<(), Error> {
-        let esc = self.escape;
         match &ins.kind {
             Kind::From { .. } => Err(Error::User("FROM inside a stage".into())),
             Kind::Run { cmd, heredocs, .. } => self.run_step(st, cmd, heredocs),
@@ -658,8 +649,8 @@ impl<'a> Executor<'a> {
             Kind::Env(pairs) => {
                 let mut comment = String::from("ENV");
                 for (k, v) in pairs {
-                    let k = unquote(&self.expand(st, k)?, esc);
-                    let v = unquote(&self.expand(st, v)?, esc);
+                    let k = self.expand(st, k)?;
+                    let v = self.expand(st, v)?;
                     let env = Self::config_mut(st).env.get_or_insert_with(Vec::new);
                     match env
                         .iter_mut()
@@ -676,7 +667,7 @@ impl<'a> Executor<'a> {
                 let mut comment = String::from("ARG");
                 for (name, default) in list {
                     let default = match default {
-                        Some(d) => Some(unquote(&self.expand(st, d)?, esc)),
+                        Some(d) => Some(self.expand(st, d)?),
                         None => None,
                     };
                     let v = match self.opts.build_args.get(name) {
@@ -698,8 +689,8 @@ impl<'a> Executor<'a> {
             Kind::Label(pairs) => {
                 let mut comment = String::from("LABEL");
                 for (k, v) in pairs {
-                    let k = unquote(&self.expand(st, k)?, esc);
-                    let v = unquote(&self.expand(st, v)?, esc);
+                    let k = self.expand(st, k)?;
+                    let v = self.expand(st, v)?;
                     Self::config_mut(st)
                         .labels
                         .get_or_insert_with(BTreeMap::new)
@@ -711,10 +702,7 @@ impl<'a> Executor<'a> {
             Kind::Expose(ports) => {
                 let mut list = Vec::new();
                 for p in ports {
-                    let p = self.expand(st, p)?;
-                    for one in p.split_whitespace() {
-                        list.push(one.to_string());
-                    }
+                    list.extend(self.expand_split(st, p)?);
                 }
                 let exposed = Self::config_mut(st)
                     .exposed_ports
@@ -751,7 +739,7 @@ impl<'a> Executor<'a> {
             Kind::Volume(vols) => {
                 let mut list = Vec::new();
                 for v in vols {
-                    let v = unquote(&self.expand(st, v)?, esc);
+                    let v = self.expand(st, v)?;
                     if v.trim().is_empty() {
                         return Err(Error::User(
                             "VOLUME specified can not be an empty string".into(),
@@ -768,7 +756,7 @@ impl<'a> Executor<'a> {
                 self.meta_step(st, &format!("VOLUME [{}]", list.join(" ")))
             }
             Kind::User(u) => {
-                let u = unquote(&self.expand(st, u)?, esc);
+                let u = self.expand(st, u)?;
                 Self::config_mut(st).user = Some(u.clone());
                 self.meta_step(st, &format!("USER {u}"))
             }
@@ -1040,7 +1028,7 @@ impl<'a> Executor<'a> {
     }
 
     fn workdir_step(&mut self, st: &mut State, w: &str) -> Result<(), Error> {
-        let w = unquote(&self.expand(st, w)?, self.escape);
+        let w = self.expand(st, w)?;
         let cur = st
             .cfg
             .config
@@ -1123,13 +1111,12 @@ impl<'a> Executor<'a> {
         spec: &crate::dockerfile::CopySpec,
         add: bool,
     ) -> Result<(), Error> {
-        let esc = self.escape;
         let name = if add { "ADD" } else { "COPY" };
         let mut srcs = Vec::new();
         for s in &spec.srcs {
-            srcs.push(unquote(&self.expand(st, s)?, esc));
+            srcs.push(self.expand(st, s)?);
         }
-        let dest = unquote(&self.expand(st, &spec.dest)?, esc);
+        let dest = self.expand(st, &spec.dest)?;
         let workdir = st
             .cfg
             .config
@@ -1184,8 +1171,15 @@ impl<'a> Executor<'a> {
             heredocs: spec
                 .heredocs
                 .iter()
-                .map(|h| (h.name.clone(), h.content.clone()))
-                .collect(),
+                .map(|h| {
+                    let content = if h.expand {
+                        self.expand_keep(st, &h.content)?
+                    } else {
+                        h.content.clone()
+                    };
+                    Ok((h.name.clone(), content))
+                })
+                .collect::<Result<_, Error>>()?,
         };
         let source = match (&from_mount, &self.context) {
             (Some(m), _) => crate::copy::Source {
@@ -1304,9 +1298,6 @@ mod tests {
 
     #[test]
     fn words_and_paths() {
-        assert_eq!(unquote("\"a b\"", '\\'), "a b");
-        assert_eq!(unquote("'x y'", '\\'), "x y");
-        assert_eq!(unquote("a\\ b", '\\'), "a b");
         assert_eq!(go_quote_list(&["sh".into()]), "[\"sh\"]");
         assert_eq!(
             go_quote_list(&["/bin/sh".into(), "-c".into(), "cat /x".into()]),
