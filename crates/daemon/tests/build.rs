@@ -741,3 +741,40 @@ fn history_config_and_steps_match_dockerd() {
     );
     let _ = std::fs::remove_dir_all(&ctx);
 }
+
+#[test]
+fn a_private_base_is_pulled_with_the_clients_credentials() {
+    let Some(reg) = common::registry::Registry::start_htpasswd("builder", "s3cret") else {
+        return;
+    };
+    let d = Daemon::start();
+    d.load_busybox();
+    let name = reg.image("private/base:1");
+    let login = ["login", "-u", "builder", "-p", "s3cret", reg.addr.as_str()];
+    if d.docker(&login).is_none() {
+        return;
+    }
+    docker(&d, &["tag", "busybox", &name]);
+    docker(&d, &["push", &name]);
+    docker(&d, &["rmi", &name]);
+    let ctx = context(&[(
+        "Dockerfile",
+        &format!("FROM {name}\nRUN echo on-private > /p\n"),
+    )]);
+    // the CLI sends its credentials in X-Registry-Config; the base is pulled with them
+    let out = build_ok(&d, &ctx, &["-t", "frompriv", "."]).unwrap();
+    assert!(out.contains("Pulling from private/base"), "{out}");
+    assert_eq!(
+        docker(&d, &["run", "--rm", "frompriv", "cat", "/p"]),
+        "on-private\n"
+    );
+    // --pull fetches it again even though it is here
+    let out = build_ok(&d, &ctx, &["--pull", "-t", "frompriv", "."]).unwrap();
+    assert!(out.contains("Pulling from private/base"), "{out}");
+    // without credentials: the registry's refusal ends the build
+    docker(&d, &["logout", reg.addr.as_str()]);
+    docker(&d, &["rmi", "frompriv", &name]);
+    let o = docker_build(&d, &ctx, &["--pull", "."]).unwrap();
+    assert!(!o.status.success(), "{}", stdout(&o));
+    let _ = std::fs::remove_dir_all(&ctx);
+}
