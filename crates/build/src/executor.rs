@@ -67,8 +67,8 @@ pub struct Executor<'a> {
     meta: BTreeMap<String, Option<String>>,
     /// build args some ARG (or a proxy name) consumed
     used_args: HashSet<String>,
-    /// images whose chains `cachefrom` allows: cache key → image
-    cache_from: std::collections::HashMap<String, String>,
+    /// the `cachefrom` images (matched by history, as docker does)
+    cache_from: Vec<ImageInfo>,
 }
 
 fn ser<T: serde::Serialize>(v: &T) -> Value {
@@ -318,28 +318,11 @@ impl<'a> Executor<'a> {
         Ok(img.id)
     }
 
-    /// `cachefrom`: the listed images and their recorded parents may be reused.
+    /// `cachefrom`: the listed images (missing ones are skipped, as docker does).
     fn prepare_cache_from(&mut self) {
         for name in &self.opts.cache_from {
-            let Ok(Some(mut img)) = self.backend.lookup(name) else {
-                continue;
-            };
-            loop {
-                let parent = self.backend.parent(&img.id);
-                if let Some(cc) = img.config.extra.get("container_config") {
-                    let extra = img
-                        .config
-                        .extra
-                        .get("berth_cache_extra")
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    let k = cache::key(parent.as_deref(), cc, extra);
-                    self.cache_from.insert(k, img.id.clone());
-                }
-                match parent.and_then(|p| self.backend.lookup(&p).ok().flatten()) {
-                    Some(p) => img = p,
-                    None => break,
-                }
+            if let Ok(Some(img)) = self.backend.lookup(name) {
+                self.cache_from.push(img);
             }
         }
     }
@@ -506,18 +489,86 @@ impl<'a> Executor<'a> {
         v
     }
 
-    /// A cached image for this step, if any (and still present).
-    fn probe(&mut self, st: &State, cc: &Value, extra: &str) -> Result<Option<ImageInfo>, Error> {
+    /// A cached image for this step, if any (and still present): the cache index, then the
+    /// `cachefrom` images by their history (docker's rule: the parent's history and layers
+    /// are a prefix of the source's, and the source's next entry is this step).
+    fn probe(
+        &mut self,
+        st: &State,
+        cc: &Value,
+        extra: &str,
+        created_by: &str,
+    ) -> Result<Option<ImageInfo>, Error> {
         if self.opts.nocache {
             return Ok(None);
         }
         let k = cache::key(st.image.as_deref(), cc, extra);
-        let hit = self
-            .cache
-            .get(&k)
-            .or_else(|| self.cache_from.get(&k).cloned());
-        let Some(id) = hit else { return Ok(None) };
-        Ok(self.backend.lookup(&id)?)
+        if let Some(id) = self.cache.get(&k) {
+            if let Some(img) = self.backend.lookup(&id)? {
+                return Ok(Some(img));
+            }
+        }
+        let (ph, pl): (&[Value], &[String]) = match &st.image {
+            Some(_) => (&st.cfg.history, &st.cfg.rootfs.diff_ids),
+            None => (&[], &[]),
+        };
+        let n = ph.len();
+        let same_entry = |a: &Value, b: &Value| {
+            a.get("created_by") == b.get("created_by")
+                && a.get("empty_layer")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+                    == b.get("empty_layer")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+        };
+        let found = self.cache_from.iter().find(|t| {
+            let th = &t.config.history;
+            th.len() > n
+                && th[..n].iter().zip(ph).all(|(a, b)| same_entry(a, b))
+                && t.config.rootfs.diff_ids.starts_with(pl)
+                && th[n].get("created_by").and_then(Value::as_str) == Some(created_by)
+        });
+        let Some(t) = found.cloned() else {
+            return Ok(None);
+        };
+        if t.config.history.len() == n + 1 {
+            return Ok(Some(t));
+        }
+        // an image of this step rebuilt from the source's history entry and layer
+        let entry = t.config.history[n].clone();
+        let empty = entry
+            .get("empty_layer")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let layer_ix = t.config.history[..n]
+            .iter()
+            .filter(|h| {
+                !h.get("empty_layer")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+            })
+            .count();
+        let mut cfg = st.cfg.clone();
+        cfg.history.push(entry.clone());
+        if !empty {
+            match t.config.rootfs.diff_ids.get(layer_ix) {
+                Some(d) => cfg.rootfs.diff_ids.push(d.clone()),
+                None => return Ok(None),
+            }
+        }
+        cfg.created = entry
+            .get("created")
+            .and_then(Value::as_str)
+            .map(String::from);
+        cfg.extra.insert("container_config".into(), cc.clone());
+        if cfg.rootfs.kind.is_empty() {
+            cfg.rootfs.kind = "layers".into();
+        }
+        let bytes = serde_json::to_vec(&cfg).map_err(|e| Error::Internal(e.to_string()))?;
+        let id = self.backend.put_image(&bytes, st.image.as_deref(), false)?;
+        self.cache.put(&k, &id);
+        Ok(Some(ImageInfo { id, config: cfg }))
     }
 
     fn use_cached(&mut self, st: &mut State, img: ImageInfo) -> Result<(), Error> {
@@ -545,10 +596,6 @@ impl<'a> Executor<'a> {
         cfg.created = Some(t.clone());
         cfg.author = Some(st.maintainer.clone()).filter(|m| !m.is_empty());
         cfg.extra.remove("comment");
-        cfg.extra.remove("berth_cache_extra");
-        if !extra.is_empty() {
-            cfg.extra.insert("berth_cache_extra".into(), json!(extra));
-        }
         match container {
             Some(c) => cfg.extra.insert("container".into(), json!(c)),
             None => cfg.extra.remove("container"),
@@ -602,7 +649,7 @@ impl<'a> Executor<'a> {
             .collect();
         let created_by = cmd.join(" ");
         let cc = Self::comment_config(st, cmd);
-        if let Some(img) = self.probe(st, &cc, "")? {
+        if let Some(img) = self.probe(st, &cc, "", &created_by)? {
             return self.use_cached(st, img);
         }
         self.commit_image(st, cc, created_by, None, None, "")
@@ -923,7 +970,7 @@ impl<'a> Executor<'a> {
         if let Value::Object(m) = &mut ccv {
             m.insert("Image".into(), json!(image));
         }
-        if let Some(img) = self.probe(st, &ccv, "")? {
+        if let Some(img) = self.probe(st, &ccv, "", &save_cmd.join(" "))? {
             return self.use_cached(st, img);
         }
         let cfg = st.cfg.config.clone().unwrap_or_default();
@@ -1050,7 +1097,7 @@ impl<'a> Executor<'a> {
             .collect();
         let created_by = cmd.join(" ");
         let cc = Self::comment_config(st, cmd);
-        if let Some(img) = self.probe(st, &cc, "")? {
+        if let Some(img) = self.probe(st, &cc, "", &created_by)? {
             return self.use_cached(st, img);
         }
         // the directory is made, as docker does, unless it is there
@@ -1209,7 +1256,7 @@ impl<'a> Executor<'a> {
         let created_by = cmd.join(" ");
         let cc = Self::comment_config(st, cmd);
         let extra = format!("chown={:?} chmod={:?}", req.chown, req.chmod);
-        if let Some(img) = self.probe(st, &cc, &extra)? {
+        if let Some(img) = self.probe(st, &cc, &extra, &created_by)? {
             return self.use_cached(st, img);
         }
         let mut failed: Option<crate::copy::CopyError> = None;

@@ -778,3 +778,95 @@ fn a_private_base_is_pulled_with_the_clients_credentials() {
     assert!(!o.status.success(), "{}", stdout(&o));
     let _ = std::fs::remove_dir_all(&ctx);
 }
+
+#[test]
+fn heredocs_onbuild_hosts_network_and_cache_from() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\n\
+         ARG WHO=world\n\
+         RUN <<EOF\n\
+         echo hello $WHO > /greeting\n\
+         echo second line >> /greeting\n\
+         EOF\n\
+         COPY <<EOT /etc/motd\n\
+         motd for ${WHO}\n\
+         EOT\n\
+         RUN grep -q 'myhost' /etc/hosts && echo host-ok > /hosts-ok\n\
+         ONBUILD RUN echo triggered > /trig\n",
+    )]);
+    let Some(out) = build_ok(
+        &d,
+        &ctx,
+        &[
+            "--add-host",
+            "myhost:10.1.2.3",
+            "--network",
+            "none",
+            "--build-arg",
+            "WHO=you",
+            "-t",
+            "hd:1",
+            ".",
+        ],
+    ) else {
+        return;
+    };
+    assert!(!out.contains("Using cache"), "{out}");
+    let got = docker(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "hd:1",
+            "cat",
+            "/greeting",
+            "/etc/motd",
+            "/hosts-ok",
+        ],
+    );
+    assert_eq!(got, "hello you\nsecond line\nmotd for you\nhost-ok\n");
+    // the child runs the trigger right after its FROM; the trigger is not inherited further
+    let child = context(&[("Dockerfile", "FROM hd:1\nRUN cat /trig\n")]);
+    let out = build_ok(&d, &child, &["-t", "hd:child", "."]).unwrap();
+    assert!(out.contains("# Executing 1 build trigger"), "{out}");
+    assert_eq!(
+        docker(&d, &["run", "--rm", "hd:child", "cat", "/trig"]),
+        "triggered\n"
+    );
+    let ob = docker(
+        &d,
+        &["inspect", "-f", "{{json .Config.OnBuild}}", "hd:child"],
+    );
+    assert!(ob.trim() == "null" || ob.trim() == "[]", "{ob}");
+    // --cache-from: a fresh daemon-side cache (after prune of the index) still reuses the chain
+    let (st, _, _) = d.http("POST", "/build/prune", None);
+    assert_eq!(st, 200);
+    let out = build_ok(
+        &d,
+        &ctx,
+        &[
+            "--add-host",
+            "myhost:10.1.2.3",
+            "--network",
+            "none",
+            "--build-arg",
+            "WHO=you",
+            "--cache-from",
+            "hd:1",
+            "-t",
+            "hd:2",
+            ".",
+        ],
+    )
+    .unwrap();
+    assert_eq!(out.matches("Using cache").count(), 5, "{out}");
+    assert_eq!(
+        docker(&d, &["inspect", "-f", "{{.Id}}", "hd:2"]),
+        docker(&d, &["inspect", "-f", "{{.Id}}", "hd:1"])
+    );
+    let _ = std::fs::remove_dir_all(&ctx);
+    let _ = std::fs::remove_dir_all(&child);
+}
