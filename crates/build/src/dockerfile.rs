@@ -1003,10 +1003,10 @@ fn instruction_kind(node: &Node) -> Result<Kind, String> {
             }
         }
         "arg" => {
+            // docker's ARG ignores builder flags (`ARG --x=1 a` is `ARG a`)
             if node.args.is_empty() {
                 return Err(at_least_one());
             }
-            parse_flags(&node.flags, &[])?;
             let mut pairs = Vec::new();
             for word in &node.args {
                 match word.split_once('=') {
@@ -1881,6 +1881,58 @@ mod tests {
         assert_eq!(
             e.message("Dockerfile.dev"),
             "dockerfile parse error line 2: COPY requires at least two arguments, but only one was provided. Destination could not be determined"
+        );
+    }
+
+    /// What docker 20.10's classic builder accepts (and prints) although it looks odd.
+    #[test]
+    fn docker_leniencies() {
+        // JSON followed by more text: the array counts
+        assert_eq!(
+            one("CMD [\"a\"] trailing"),
+            Kind::Cmd(Command::Exec(s(&["a"])))
+        );
+        // ARG ignores flags
+        assert_eq!(one("ARG --x=1 a"), Kind::Arg(vec![("a".into(), None)]));
+        // HEALTHCHECK NONE ignores flags
+        assert_eq!(
+            one("HEALTHCHECK --bogus=1 NONE"),
+            Kind::Healthcheck(Healthcheck {
+                test: s(&["NONE"]),
+                ..Default::default()
+            })
+        );
+        // the legacy ENV/LABEL form splits at the first blank, quotes or not
+        assert_eq!(one("ENV a b=c d"), Kind::Env(pairs(&[("a", "b=c d")])));
+        assert_eq!(
+            one("LABEL \"a b\" c"),
+            Kind::Label(pairs(&[("\"a", "b\" c")]))
+        );
+        // comments inside a continuation, even indented; the escape directive's name in any case
+        let f = p("# Escape=`\nFROM scratch\nEXPOSE 80 `\n# c\n  # d\n 90\n");
+        assert_eq!(f.stages[0].instructions[0].original, "EXPOSE 80  90");
+        assert_eq!(
+            f.stages[0].instructions[0].kind,
+            Kind::Expose(s(&["80", "90"]))
+        );
+        assert!(f.warnings.is_empty());
+        // the argument count is checked before flags
+        assert_eq!(
+            err("FROM scratch\nWORKDIR --x"),
+            "dockerfile parse error line 2: WORKDIR requires exactly one argument"
+        );
+        assert_eq!(
+            err("FROM scratch\nCOPY --chown=1 [\"a\"]"),
+            "dockerfile parse error line 2: COPY requires at least two arguments, but only one was provided. Destination could not be determined"
+        );
+        assert_eq!(
+            err("FROM scratch\nVOLUME []"),
+            "dockerfile parse error line 2: VOLUME requires at least one argument"
+        );
+        // an ONBUILD trigger's text errors are found at once
+        assert_eq!(
+            err("FROM scratch\nONBUILD ENV a"),
+            "failed to parse Dockerfile: ENV must have two arguments"
         );
     }
 
