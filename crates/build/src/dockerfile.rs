@@ -256,10 +256,11 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
                 while i < lines.len() {
                     let body = lines[i];
                     i += 1;
+                    let bare = body.trim_end_matches('\r');
                     let candidate = if doc.chomp {
-                        body.trim_start_matches('\t')
+                        bare.trim_start_matches('\t')
                     } else {
-                        body
+                        bare
                     };
                     if candidate == doc.heredoc.name {
                         terminated = true;
@@ -316,13 +317,10 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
     Ok(file)
 }
 
-/// Lines as Go's `bufio.ScanLines` gives them: split on `\n`, a trailing `\r` dropped, no
-/// empty last line after a final newline.
+/// The lines, split on `\n` (a `\r` before it kept: heredoc bodies keep their line ends,
+/// everything else trims them), no empty last line after a final newline.
 fn split_lines(text: &str) -> Vec<&str> {
-    let mut lines: Vec<&str> = text
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .collect();
+    let mut lines: Vec<&str> = text.split('\n').collect();
     if text.ends_with('\n') {
         lines.pop();
     }
@@ -361,6 +359,7 @@ impl Directives {
         strip_left: bool,
         line: usize,
     ) -> Result<String, ParseError> {
+        let raw = raw.trim_end_matches(['\r', '\n']);
         let token = if strip_left { raw.trim_start() } else { raw };
         self.possible_directive(token, line)?;
         if token.starts_with('#') {
@@ -433,12 +432,13 @@ fn directive(token: &str) -> Option<(&str, &str)> {
     Some((name, value))
 }
 
-/// Drops a trailing escape (followed by blanks only); `true` when the line ends there.
+/// Drops a trailing escape (followed by blanks only); `true` when the line ends there. An
+/// escaped escape (`a\\`) is no continuation, a line of just the escape is one.
 fn trim_continuation(line: &str, escape: char) -> (String, bool) {
     let trimmed = line.trim_end_matches([' ', '\t']);
     match trimmed.strip_suffix(escape) {
-        Some(joined) => (joined.to_string(), false),
-        None => (line.to_string(), true),
+        Some(joined) if !joined.ends_with(escape) => (joined.to_string(), false),
+        _ => (line.to_string(), true),
     }
 }
 
@@ -1442,6 +1442,15 @@ mod tests {
             }
         );
         assert_eq!(ins[1].line, 7);
+        // an escaped escape ends the line; a line of just the escape continues it
+        let f = p(
+            "FROM scratch\nLABEL a=b\\\\\nLABEL c=d\nLABEL e=f \\\n\\\ng=h\nEXPOSE 1 \\  \t\n2\n",
+        );
+        let ins = &f.stages[0].instructions;
+        assert_eq!(ins[0].original, "LABEL a=b\\\\");
+        assert_eq!(ins[1].original, "LABEL c=d");
+        assert_eq!(ins[2].original, "LABEL e=f g=h");
+        assert_eq!(ins[3].original, "EXPOSE 1 2");
         // continuation at the end of file
         let f = p("FROM scratch\nRUN a \\");
         assert_eq!(f.stages[0].instructions[0].original, "RUN a");
@@ -1841,6 +1850,11 @@ mod tests {
             panic!()
         };
         assert_eq!(heredocs[0].content, "x\n");
+        // CRLF: the body keeps its line ends, the terminator matches without them
+        let Kind::Run { heredocs, .. } = one("RUN <<EOF\r\na\r\nEOF\r\n") else {
+            panic!()
+        };
+        assert_eq!(heredocs[0].content, "a\r\n");
         assert_eq!(
             err("FROM scratch\nRUN <<EOF\necho\n"),
             "failed to parse Dockerfile: unterminated heredoc"
