@@ -1965,4 +1965,68 @@ mod tests {
         assert_eq!(parse_words(r#"a="x\"y" b"#, '\\'), s(&[r#"a="x\"y""#, "b"]));
         assert_eq!(parse_words("a=`  b", '`'), s(&["a=` ", "b"]));
     }
+
+    /// Arbitrary text made of Dockerfile-ish pieces never panics the parser (errors are fine).
+    #[test]
+    fn no_panics_on_odd_input() {
+        let pieces = [
+            "FROM ",
+            "RUN ",
+            "COPY ",
+            "ONBUILD ",
+            "HEALTHCHECK ",
+            "ENV ",
+            "LABEL ",
+            "ARG ",
+            "CMD ",
+            "SHELL ",
+            "x",
+            "=",
+            "\"",
+            "'",
+            "\\",
+            "`",
+            "\n",
+            "\r\n",
+            " ",
+            "\t",
+            "[",
+            "]",
+            ",",
+            "<<",
+            "<<-",
+            "EOF",
+            "--",
+            "--flag=",
+            "# escape=`\n",
+            "#",
+            "é",
+            "3",
+            "$",
+            "{",
+            "}",
+            "NONE",
+            "CMD",
+            "AS",
+            "\u{feff}",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..3000 {
+            let mut text = String::new();
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 40) as usize;
+            for _ in 0..len {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                text.push_str(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            let _ = parse(&text);
+            let _ = parse(&format!("FROM scratch\n{text}"));
+            let _ = crate::expand::expand_words(&text, &|_| Some("v".into()), '\\');
+            let _ = crate::expand::expand(&text, &|_| None, '`');
+        }
+    }
 }

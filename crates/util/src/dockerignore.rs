@@ -618,4 +618,33 @@ mod tests {
             ]
         );
     }
+
+    /// Arbitrary patterns and paths never panic (bad patterns are errors).
+    #[test]
+    fn no_panics_on_odd_input() {
+        let pieces = [
+            "*", "**", "?", "[", "]", "^", "-", "\\", "/", "a", "é", "!", ".", "..", "\n", " ",
+        ];
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..3000 {
+            let mut pattern = String::new();
+            for _ in 0..(next() % 12) {
+                pattern.push_str(pieces[(next() % pieces.len() as u64) as usize]);
+            }
+            let mut path = String::new();
+            for _ in 0..(next() % 12) {
+                path.push_str(pieces[(next() % pieces.len() as u64) as usize]);
+            }
+            if let Ok(m) = Matcher::parse(&pattern) {
+                let _ = m.matches(&path);
+                let _ = m.is_excluded_dir_walk_needed(&path);
+            }
+        }
+    }
 }
