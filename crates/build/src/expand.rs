@@ -11,8 +11,9 @@
 //! values), `STOPSIGNAL`, `USER`, `VOLUME`, `WORKDIR`, and the `ARG` default values. It does
 //! NOT expand `RUN`, `CMD`, `ENTRYPOINT`, `SHELL`, `HEALTHCHECK` (the shell does it when the
 //! container runs), `MAINTAINER`, nor an `ONBUILD` trigger (expanded when it fires, in the
-//! child build). A heredoc body is expanded only when its delimiter is unquoted (`<<EOF`,
-//! not `<<"EOF"`), and only for COPY/ADD (a RUN heredoc is handed to the shell as is).
+//! child build). A heredoc body is expanded ([`expand_heredoc`]) only when its delimiter is
+//! unquoted (`<<EOF`, not `<<"EOF"`), and only for COPY/ADD (a RUN heredoc is handed to the
+//! shell as is, which expands it itself).
 //!
 //! Each word is expanded with [`expand_word`] (docker's `ProcessWord`: one string, quotes and
 //! escapes removed, spaces from a variable kept); [`expand_words`] (`ProcessWords`) also
@@ -58,6 +59,41 @@ pub fn expand_words(
     let mut lexer = Lexer::new(s, Some(lookup), escape, false);
     let (_, words) = lexer.process(None)?;
     Ok(words.finish())
+}
+
+/// A heredoc body with an unquoted delimiter (`COPY <<EOF /x`), as a shell expands one:
+/// `$VAR` and `${…}` expanded, quotes are plain text, `\` only escapes `$`, `` ` ``, `\` and a
+/// newline (the pair is removed), whatever the escape directive says.
+pub fn expand_heredoc(
+    content: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ExpandError> {
+    let mut lexer = Lexer::new(content, Some(lookup), '\\', false);
+    let mut out = String::new();
+    while let Some(ch) = lexer.peek() {
+        match ch {
+            '$' => {
+                let s = lexer.dollar()?;
+                out.push_str(&s);
+            }
+            '\\' => {
+                lexer.pos += 1;
+                match lexer.peek() {
+                    Some(n @ ('$' | '`' | '\\')) => {
+                        lexer.pos += 1;
+                        out.push(n);
+                    }
+                    Some('\n') => lexer.pos += 1,
+                    _ => out.push('\\'),
+                }
+            }
+            _ => {
+                lexer.pos += 1;
+                out.push(ch);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Removes quotes and escapes, as the lexer does, without touching `$` (an unterminated
@@ -564,6 +600,21 @@ mod tests {
         assert_eq!(ws("$NOPE"), Vec::<String>::new());
         assert_eq!(ws("'' a"), vec!["a"]);
         assert_eq!(ws("  "), Vec::<String>::new());
+    }
+
+    #[test]
+    fn heredoc_bodies() {
+        let h = |s: &str| expand_heredoc(s, &env).unwrap();
+        assert_eq!(h("a=$A\nb=${NOPE:-d}\n"), "a=a\nb=d\n");
+        assert_eq!(h("\"$A\" '$A'\n"), "\"a\" 'a'\n");
+        assert_eq!(h("\\$A \\\\ \\n \\`x\n"), "$A \\ \\n `x\n");
+        assert_eq!(h("one \\\ntwo\n"), "one two\n");
+        assert_eq!(h("printf 'x\\n'\n"), "printf 'x\\n'\n");
+        assert_eq!(h("cost: 5$\n"), "cost: 5$\n");
+        assert_eq!(
+            expand_heredoc("${A", &env),
+            Err(ExpandError("syntax error: missing '}'".into()))
+        );
     }
 
     #[test]
