@@ -29,6 +29,10 @@ pub struct ExpandError(pub String);
 
 /// Expands the variables of `word` with `lookup` (unknown variables are empty).
 /// Quotes and escapes are kept as written: callers that split words (ENV, LABEL) remove them.
+///
+/// Prefer [`expand_word`] for an instruction's word: `unquote(expand(w))` differs from
+/// docker when a variable's value itself holds quotes or escapes (`ENV Q='"q"'` then
+/// `LABEL l=$Q`: docker keeps `"q"`, unquoting afterwards would strip them).
 pub fn expand(
     word: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
@@ -575,7 +579,10 @@ mod tests {
         assert_eq!(r("\\$A x"), "\\$A x");
         assert_eq!(r("${NOPE:-\"d e\"}"), "\"d e\"");
         assert_eq!(r("\"a\\\"b\""), "\"a\\\"b\"");
-        // expand then unquote = expand_word
+        // values holding quotes: only expand_word keeps them as docker does
+        assert_eq!(w("$Q"), "\"q\"");
+        assert_eq!(unquote(&r("$Q"), '\\'), "q");
+        // expand then unquote = expand_word when values are plain
         for s in [
             "\"$A b\"",
             "'$A'",
