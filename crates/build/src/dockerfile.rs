@@ -1484,6 +1484,14 @@ mod tests {
         let f = p("# syntax=docker/dockerfile:1\n# escape=`\nFROM scratch\n");
         assert_eq!(f.escape, '`');
         assert_eq!(f.syntax.as_deref(), Some("docker/dockerfile:1"));
+        // checked with dockerd 20.10: the name in any case, spaces, an indented directive
+        let f = p("# Syntax = docker/dockerfile:1 extra\n  #escape=`\nFROM scratch\n");
+        assert_eq!(f.syntax.as_deref(), Some("docker/dockerfile:1 extra"));
+        assert_eq!(f.escape, '`');
+        assert_eq!(
+            err("# syntax=a\n# syntax=b\nFROM scratch\n"),
+            "failed to parse Dockerfile: only one syntax parser directive can be used"
+        );
         // an unknown directive ends the block
         let f = p("# foo=bar\n# escape=`\nFROM scratch\n");
         assert_eq!(f.escape, '\\');
