@@ -68,9 +68,10 @@ pub struct Dockerfile {
     pub meta_args: Vec<Instruction>,
     /// the stages, in file order
     pub stages: Vec<Stage>,
-    /// docker's parse warnings, to print before `Step 1/N` (e.g. `[WARNING]: Empty
-    /// continuation line found in:\n    RUN a b`; docker then adds `[WARNING]: Empty
-    /// continuation lines will become errors in a future release.` once)
+    /// docker's parse warnings, one line each (print each followed by `\n`, before
+    /// `Step 1/N`; docker 20.10 writes them to the build's stderr stream, in red):
+    /// `[WARNING]: Empty continuation line found in:\n    RUN a b` per instruction, then
+    /// once `[WARNING]: Empty continuation lines will become errors in a future release.`
     pub warnings: Vec<String>,
 }
 
@@ -286,6 +287,11 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
     }
     if nodes.is_empty() {
         return Err(ParseError::syntax(lines.len(), "file with no instructions"));
+    }
+    if !warnings.is_empty() {
+        warnings.push(
+            "[WARNING]: Empty continuation lines will become errors in a future release.".into(),
+        );
     }
 
     let mut file = Dockerfile {
@@ -1430,7 +1436,9 @@ mod tests {
         assert_eq!(
             f.warnings,
             vec![
-                "[WARNING]: Empty continuation line found in:\n    RUN echo a     b  c".to_string()
+                "[WARNING]: Empty continuation line found in:\n    RUN echo a     b  c".to_string(),
+                "[WARNING]: Empty continuation lines will become errors in a future release."
+                    .to_string()
             ]
         );
         assert_eq!(
