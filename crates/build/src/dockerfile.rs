@@ -2045,4 +2045,110 @@ mod tests {
             let _ = crate::expand::expand(&text, &|_| None, '`');
         }
     }
+
+    /// The escape examples of docker's Dockerfile reference.
+    #[test]
+    fn windows_paths_examples() {
+        let f =
+            p("# escape=`\n\nFROM microsoft/nanoserver\nCOPY testfile.txt c:\\\nRUN dir c:\\\n");
+        let ins = &f.stages[0].instructions;
+        assert_eq!(ins.len(), 2);
+        assert_eq!(ins[0].original, "COPY testfile.txt c:\\");
+        assert_eq!(ins[1].original, "RUN dir c:\\");
+        // without the directive: `c:\\` is an escaped escape, `c:\` continues (to the end)
+        let f = p("FROM microsoft/nanoserver\nCOPY testfile.txt c:\\\\\nRUN dir c:\\\n");
+        let ins = &f.stages[0].instructions;
+        assert_eq!(ins[0].original, "COPY testfile.txt c:\\\\");
+        assert_eq!(ins[1].original, "RUN dir c:");
+    }
+
+    /// A realistic multi-stage Dockerfile with most instructions.
+    #[test]
+    fn realistic_multi_stage() {
+        let text = r#"# syntax=docker/dockerfile:1
+ARG GO_VERSION=1.22
+ARG BASE=busybox
+
+FROM golang:${GO_VERSION} AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod \
+    go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -o /out/app ./cmd/app
+
+FROM ${BASE}:latest AS runtime
+LABEL org.opencontainers.image.title="app" \
+      org.opencontainers.image.licenses=MIT
+ENV PATH=/app:$PATH \
+    APP_MODE=production
+RUN addgroup -S app && adduser -S app -G app
+COPY --from=build --chown=app:app /out/app /app/app
+COPY <<EOF /app/config.yaml
+mode: ${APP_MODE}
+EOF
+EXPOSE 8080/tcp 9090/udp
+VOLUME ["/data"]
+USER app
+HEALTHCHECK --interval=30s --timeout=3s CMD wget -qO- http://localhost:8080/health || exit 1
+STOPSIGNAL SIGTERM
+ONBUILD COPY . /app/src
+ENTRYPOINT ["/app/app"]
+CMD ["--serve"]
+"#;
+        let f = p(text);
+        assert_eq!(f.syntax.as_deref(), Some("docker/dockerfile:1"));
+        assert_eq!(f.meta_args.len(), 2);
+        assert_eq!(f.stages.len(), 2);
+        assert_eq!(f.stages[0].name(), Some("build"));
+        assert_eq!(f.stages[0].instructions.len(), 5);
+        assert_eq!(f.stages[1].name(), Some("runtime"));
+        let names: Vec<&str> = f.stages[1]
+            .instructions
+            .iter()
+            .map(|i| i.original.split_whitespace().next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "LABEL",
+                "ENV",
+                "RUN",
+                "COPY",
+                "COPY",
+                "EXPOSE",
+                "VOLUME",
+                "USER",
+                "HEALTHCHECK",
+                "STOPSIGNAL",
+                "ONBUILD",
+                "ENTRYPOINT",
+                "CMD"
+            ]
+        );
+        let lines: Vec<usize> = f.stages[1].instructions.iter().map(|i| i.line).collect();
+        assert_eq!(lines, [14, 16, 18, 19, 20, 23, 24, 25, 26, 27, 28, 29, 30]);
+        assert_eq!(
+            f.stages[1].instructions[0].kind,
+            Kind::Label(pairs(&[
+                ("org.opencontainers.image.title", "\"app\""),
+                ("org.opencontainers.image.licenses", "MIT")
+            ]))
+        );
+        assert_eq!(
+            f.stages[1].instructions[1].kind,
+            Kind::Env(pairs(&[("PATH", "/app:$PATH"), ("APP_MODE", "production")]))
+        );
+        let Kind::Copy(c) = &f.stages[1].instructions[4].kind else {
+            panic!()
+        };
+        assert_eq!(c.srcs, s(&["EOF"]));
+        assert_eq!(c.heredocs[0].content, "mode: ${APP_MODE}\n");
+        assert!(c.heredocs[0].expand);
+        let Kind::Run { flags, cmd, .. } = &f.stages[0].instructions[2].kind else {
+            panic!()
+        };
+        assert_eq!(flags, &pairs(&[("mount", "type=cache,target=/go/pkg/mod")]));
+        assert_eq!(cmd, &Command::Shell("go mod download".into()));
+    }
 }
