@@ -208,6 +208,79 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
             kind: ParseErrorKind::Empty,
         });
     }
+    let (nodes, directives, mut warnings) = first_pass(text)?;
+    if nodes.is_empty() {
+        return Err(ParseError::syntax(
+            split_lines(text).len(),
+            "file with no instructions",
+        ));
+    }
+    if !warnings.is_empty() {
+        warnings.push(
+            "[WARNING]: Empty continuation lines will become errors in a future release.".into(),
+        );
+    }
+
+    let mut file = Dockerfile {
+        escape: directives.escape,
+        syntax: directives.syntax,
+        meta_args: Vec::new(),
+        stages: Vec::new(),
+        warnings,
+    };
+    for node in nodes {
+        let line = node.line;
+        let ins = instruction(node)?;
+        match (&ins.kind, file.stages.last_mut()) {
+            (Kind::From { .. }, _) => file.stages.push(Stage {
+                from: ins,
+                instructions: Vec::new(),
+            }),
+            (Kind::Arg(_), None) => file.meta_args.push(ins),
+            (_, Some(stage)) => stage.instructions.push(ins),
+            (_, None) => {
+                return Err(ParseError {
+                    line,
+                    msg: "no build stage in current context".into(),
+                    kind: ParseErrorKind::Plain,
+                })
+            }
+        }
+    }
+    Ok(file)
+}
+
+/// One ONBUILD trigger as an image's config stores it (`RUN echo hi`, from the parent's
+/// `ONBUILD RUN echo hi`), parsed as docker does when a child build fires it: one
+/// instruction (a heredoc body may follow it), the default escape, errors in docker's bare
+/// form (`unknown instruction: FOO`, kind [`ParseErrorKind::Plain`]).
+pub fn parse_trigger(text: &str) -> Result<Instruction, ParseError> {
+    let plain = |line: usize, msg: String| ParseError {
+        line,
+        msg,
+        kind: ParseErrorKind::Plain,
+    };
+    let (mut nodes, _, _) = first_pass(text).map_err(|e| plain(e.line, e.msg))?;
+    if nodes.len() != 1 {
+        return Err(plain(
+            1,
+            "onbuild trigger should be a single expression".into(),
+        ));
+    }
+    let node = nodes.remove(0);
+    let keyword = node.keyword.to_ascii_uppercase();
+    if matches!(keyword.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
+        return Err(plain(
+            node.line,
+            format!("{keyword} isn't allowed as an ONBUILD trigger"),
+        ));
+    }
+    instruction(node).map_err(|e| plain(e.line, e.msg))
+}
+
+/// docker's first pass: the lines → nodes (directives, continuations, comments, heredoc
+/// bodies, each keyword's argument syntax).
+fn first_pass(text: &str) -> Result<(Vec<Node>, Directives, Vec<String>), ParseError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines = split_lines(text);
     let mut directives = Directives::default();
@@ -285,42 +358,7 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
         }
         nodes.push(node);
     }
-    if nodes.is_empty() {
-        return Err(ParseError::syntax(lines.len(), "file with no instructions"));
-    }
-    if !warnings.is_empty() {
-        warnings.push(
-            "[WARNING]: Empty continuation lines will become errors in a future release.".into(),
-        );
-    }
-
-    let mut file = Dockerfile {
-        escape: directives.escape,
-        syntax: directives.syntax,
-        meta_args: Vec::new(),
-        stages: Vec::new(),
-        warnings,
-    };
-    for node in nodes {
-        let line = node.line;
-        let ins = instruction(node)?;
-        match (&ins.kind, file.stages.last_mut()) {
-            (Kind::From { .. }, _) => file.stages.push(Stage {
-                from: ins,
-                instructions: Vec::new(),
-            }),
-            (Kind::Arg(_), None) => file.meta_args.push(ins),
-            (_, Some(stage)) => stage.instructions.push(ins),
-            (_, None) => {
-                return Err(ParseError {
-                    line,
-                    msg: "no build stage in current context".into(),
-                    kind: ParseErrorKind::Plain,
-                })
-            }
-        }
-    }
-    Ok(file)
+    Ok((nodes, directives, warnings))
 }
 
 /// The lines, split on `\n` (a `\r` before it kept: heredoc bodies keep their line ends,
@@ -2043,6 +2081,35 @@ mod tests {
             let _ = parse(&format!("FROM scratch\n{text}"));
             let _ = crate::expand::expand_words(&text, &|_| Some("v".into()), '\\');
             let _ = crate::expand::expand(&text, &|_| None, '`');
+        }
+    }
+
+    #[test]
+    fn triggers() {
+        let t = parse_trigger("RUN echo hi").unwrap();
+        assert_eq!(t.original, "RUN echo hi");
+        assert_eq!(
+            t.kind,
+            Kind::Run {
+                cmd: Command::Shell("echo hi".into()),
+                heredocs: vec![],
+                flags: vec![]
+            }
+        );
+        let t = parse_trigger("COPY <<EOF /x\nbody\nEOF").unwrap();
+        let Kind::Copy(c) = t.kind else { panic!() };
+        assert_eq!(c.heredocs[0].content, "body\n");
+        for (text, msg) in [
+            ("FOO bar", "unknown instruction: FOO"),
+            ("COPY a", "COPY requires at least two arguments, but only one was provided. Destination could not be determined"),
+            ("ENV a", "ENV must have two arguments"),
+            ("RUN a\nRUN b", "onbuild trigger should be a single expression"),
+            ("", "onbuild trigger should be a single expression"),
+            ("FROM x", "FROM isn't allowed as an ONBUILD trigger"),
+        ] {
+            let e = parse_trigger(text).unwrap_err();
+            assert_eq!(e.kind, ParseErrorKind::Plain);
+            assert_eq!(e.to_string(), msg, "{text}");
         }
     }
 
