@@ -105,6 +105,29 @@ pub struct Instruction {
     pub kind: Kind,
 }
 
+impl Instruction {
+    /// For `ONBUILD <trigger>`: the text docker stores in the image's `OnBuild` list (the
+    /// trigger as written, each heredoc body and terminator appended on lines of their own);
+    /// [`parse_trigger`] reads it back. `None` for other instructions.
+    pub fn trigger_text(&self) -> Option<String> {
+        let Kind::Onbuild(sub) = &self.kind else {
+            return None;
+        };
+        let mut text = sub.original.clone();
+        let heredocs: &[Heredoc] = match &sub.kind {
+            Kind::Run { heredocs, .. } => heredocs,
+            Kind::Copy(spec) | Kind::Add(spec) => &spec.heredocs,
+            _ => &[],
+        };
+        for doc in heredocs {
+            text.push('\n');
+            text.push_str(&doc.content);
+            text.push_str(&doc.name);
+        }
+        Some(text)
+    }
+}
+
 /// Shell or exec (JSON array) form of RUN / CMD / ENTRYPOINT / HEALTHCHECK CMD.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -1017,11 +1040,11 @@ fn instruction_kind(node: &Node) -> Result<Kind, String> {
         }
         "shell" => {
             parse_flags(&node.flags, &[])?;
-            if !node.json {
-                return Err("SHELL requires the arguments to be in JSON form".into());
-            }
             if node.args.is_empty() {
                 return Err(at_least_one());
+            }
+            if !node.json {
+                return Err("SHELL requires the arguments to be in JSON form".into());
             }
             Kind::Shell(node.args.clone())
         }
@@ -1073,11 +1096,23 @@ fn instruction_kind(node: &Node) -> Result<Kind, String> {
                 return Err(at_least_one());
             }
             parse_flags(&node.flags, &[])?;
-            Kind::Volume(node.args.clone())
+            let mut volumes = Vec::new();
+            for v in &node.args {
+                let v = v.trim();
+                if v.is_empty() {
+                    return Err("VOLUME specified can not be an empty string".into());
+                }
+                volumes.push(v.to_string());
+            }
+            Kind::Volume(volumes)
         }
         "user" => Kind::User(exactly_one(node)?),
         "workdir" => Kind::Workdir(exactly_one(node)?),
-        "stopsignal" => Kind::Stopsignal(exactly_one(node)?),
+        // docker's STOPSIGNAL ignores builder flags
+        "stopsignal" => match node.args.as_slice() {
+            [sig] => Kind::Stopsignal(sig.clone()),
+            _ => return Err(format!("{upper} requires exactly one argument")),
+        },
         "maintainer" => Kind::Maintainer(exactly_one(node)?),
         "copy" | "add" => {
             if node.args.len() < 2 {
@@ -1088,6 +1123,9 @@ fn instruction_kind(node: &Node) -> Result<Kind, String> {
             let is_copy = upper == "COPY";
             let mut flags = parse_flags(&node.flags, if is_copy { COPY_FLAGS } else { ADD_FLAGS })?;
             let (dest, srcs) = node.args.split_last().unwrap_or((&node.args[0], &[]));
+            if !node.json && heredoc_word(dest).is_some() {
+                return Err(format!("{upper} cannot accept a heredoc as a destination"));
+            }
             let srcs = srcs
                 .iter()
                 .map(|w| match heredoc_word(w).filter(|_| !node.json) {
@@ -1647,6 +1685,21 @@ mod tests {
                 "SHELL requires the arguments to be in JSON form",
             ),
             ("SHELL []", "SHELL requires at least one argument"),
+            ("SHELL", "SHELL requires at least one argument"),
+            (
+                "VOLUME [\"\"]",
+                "VOLUME specified can not be an empty string",
+            ),
+            (
+                "VOLUME [\"/a\", \" \"]",
+                "VOLUME specified can not be an empty string",
+            ),
+            ("EXPOSE --x=1 80", "Unknown flag: x"),
+            ("MAINTAINER --x=1 me", "Unknown flag: x"),
+            (
+                "COPY a <<EOF\nx\nEOF",
+                "COPY cannot accept a heredoc as a destination",
+            ),
             ("FOO bar", "unknown instruction: FOO"),
             ("foo bar", "unknown instruction: FOO"),
         ] {
@@ -1970,6 +2023,12 @@ mod tests {
                 ..Default::default()
             })
         );
+        // STOPSIGNAL ignores flags; VOLUME trims its words
+        assert_eq!(
+            one("STOPSIGNAL --x=1 SIGKILL"),
+            Kind::Stopsignal("SIGKILL".into())
+        );
+        assert_eq!(one("VOLUME [\" /a \"]"), Kind::Volume(s(&["/a"])));
         // the legacy ENV/LABEL form splits at the first blank, quotes or not
         assert_eq!(one("ENV a b=c d"), Kind::Env(pairs(&[("a", "b=c d")])));
         assert_eq!(
@@ -2099,6 +2158,18 @@ mod tests {
         let t = parse_trigger("COPY <<EOF /x\nbody\nEOF").unwrap();
         let Kind::Copy(c) = t.kind else { panic!() };
         assert_eq!(c.heredocs[0].content, "body\n");
+        // ONBUILD → the stored text → the trigger again
+        let f = p("FROM scratch\nonbuild  RUN <<A cat <<-B\na1\nA\n\tb1\n\tB\nONBUILD USER x\n");
+        let ins = &f.stages[0].instructions;
+        let text = ins[0].trigger_text().unwrap();
+        assert_eq!(text, "RUN <<A cat <<-B\na1\nA\nb1\nB");
+        let Kind::Onbuild(sub) = &ins[0].kind else {
+            panic!()
+        };
+        let back = parse_trigger(&text).unwrap();
+        assert_eq!(back.kind, sub.kind);
+        assert_eq!(ins[1].trigger_text().as_deref(), Some("USER x"));
+        assert_eq!(f.stages[0].from.trigger_text(), None);
         for (text, msg) in [
             ("FOO bar", "unknown instruction: FOO"),
             ("COPY a", "COPY requires at least two arguments, but only one was provided. Destination could not be determined"),
