@@ -1483,14 +1483,13 @@ mod tests {
                 _ => 'f',
             };
             let path = show(&e.path_bytes()).trim_end_matches('/').to_string();
-            let mut content = String::new();
-            if t == 'l' || t == 'h' {
-                content = show(&e.link_name_bytes().unwrap());
+            let content = if t == 'l' || t == 'h' {
+                show(&e.link_name_bytes().unwrap())
             } else {
                 let mut b = Vec::new();
                 e.read_to_end(&mut b).unwrap();
-                content = show(&b);
-            }
+                show(&b)
+            };
             out.push((
                 path,
                 t,
