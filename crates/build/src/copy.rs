@@ -602,7 +602,12 @@ impl<'a> Planner<'a> {
             return Err(forbidden());
         };
         if !comps.iter().any(|c| has_wildcards(c)) {
-            out.push((show(&join(&comps)), comps));
+            // shown as docker does: as written, without a leading `/` or `./`
+            let mut disp = raw.trim_start_matches('/');
+            while let Some(rest) = disp.strip_prefix("./") {
+                disp = rest.trim_start_matches('/');
+            }
+            out.push((disp.to_string(), comps));
             return Ok(());
         }
         let mut found: Vec<Comps> = vec![Vec::new()];
@@ -632,7 +637,8 @@ impl<'a> Planner<'a> {
                     match glob_match(&pat, &show(&n)) {
                         Ok(true) => {}
                         Ok(false) => continue,
-                        Err(()) => return Err(self.user("syntax error in pattern")),
+                        // a malformed pattern matches nothing (docker ignores Match's error)
+                        Err(()) => continue,
                     }
                     let mut p = f.clone();
                     p.push(n);
@@ -1779,6 +1785,21 @@ mod tests {
         fs::write(f.ctx.join("in/ok"), "x").unwrap();
         let e = err(plan(&ctx_src(&f), &req(&["nope"], "/"), &f.rootfs));
         assert_eq!(e, "COPY failed: file not found in build context or excluded by .dockerignore: stat nope: file does not exist");
+        // named as docker names them (checked against dockerd 20.10)
+        for (src, shown) in [
+            ("/nope", "nope"),
+            ("./nope", "nope"),
+            ("in//nope", "in//nope"),
+            ("in/nope/", "in/nope/"),
+        ] {
+            let e = err(plan(&ctx_src(&f), &req(&[src], "/"), &f.rootfs));
+            assert!(
+                e.ends_with(&format!(": stat {shown}: file does not exist")),
+                "{e}"
+            );
+        }
+        let e = err(plan(&ctx_src(&f), &req(&["[ab"], "/x/"), &f.rootfs));
+        assert_eq!(e, "COPY failed: no source files were specified");
         let e = err(plan(&ctx_src(&f), &req(&["../x"], "/"), &f.rootfs));
         assert_eq!(
             e,
