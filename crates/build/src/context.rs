@@ -29,6 +29,9 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{linkat, symlinkat, unlinkat, UnlinkatFlags};
 
 use crate::copy::{compression, is_tar_header, read_head, Compression};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
@@ -59,6 +62,7 @@ pub struct Context {
 
 impl Drop for Context {
     fn drop(&mut self) {
+        unregister(&self.root);
         if let Err(e) = std::fs::remove_dir_all(&self.root) {
             tracing::warn!(dir = %self.root.display(), error = %e, "build context not removed");
         }
@@ -130,11 +134,14 @@ impl Context {
         }
         let root = berth_util::inroot::open_root(&self.root)?;
         let root = reopen_dir(root.as_fd())?;
+        let umask = process_umask();
         let mut u = Unpacker {
             root,
             last: None,
             dirs: HashMap::new(),
-            umask: process_umask(),
+            umask,
+            index: Index::new(umask),
+            buf: vec![0; 256 << 10],
         };
         berth_util::io::for_each_tar_entry(
             stream,
@@ -142,6 +149,7 @@ impl Context {
             |entry| u.entry(entry),
         )?;
         u.finish();
+        register(&self.root, u.index);
         Ok(())
     }
 
@@ -220,6 +228,9 @@ struct Unpacker {
     dirs: HashMap<Vec<u8>, (u32, u64)>,
     /// the process's umask: a file created with a mode it leaves alone needs no `fchmod`
     umask: Option<u32>,
+    /// what is unpacked, with the content digests taken on the way
+    index: Index,
+    buf: Vec<u8>,
 }
 
 /// The umask, read without changing it (`umask(2)` would, for every thread); `None` when
@@ -343,6 +354,15 @@ impl Unpacker {
                 mkdirat(p, name, Mode::from_bits_truncate(0o755))?;
             }
             self.dirs.insert(comps.join(&b'/'), (mode, mtime));
+            self.index.put(
+                parents,
+                name.as_bytes(),
+                Node {
+                    kind: NodeKind::Dir,
+                    mode,
+                    mtime,
+                },
+            );
         } else if kind.is_file() || kind.is_contiguous() {
             // created with its final mode when the umask leaves it so (one syscall less per
             // file); else 0600 and changed after
@@ -370,7 +390,31 @@ impl Unpacker {
                 Err(e) => return Err(e.into()),
             };
             let mut f = File::from(fd);
-            io::copy(entry, &mut f).map_err(bad)?;
+            // the content is hashed as it goes by: COPY's cache key needs no second read
+            let mut h = Sha256::new();
+            let mut size = 0u64;
+            loop {
+                let n = match entry.read(&mut self.buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(bad(e)),
+                };
+                h.update(&self.buf[..n]);
+                f.write_all(&self.buf[..n])?;
+                size += n as u64;
+            }
+            let mut digest = [0u8; 32];
+            digest.copy_from_slice(h.finalize().as_slice());
+            self.index.put(
+                parents,
+                name.as_bytes(),
+                Node {
+                    kind: NodeKind::File { size, digest },
+                    mode,
+                    mtime,
+                },
+            );
             if !direct {
                 fchmod(&f, Mode::from_bits_truncate(mode))?;
             }
@@ -396,6 +440,15 @@ impl Unpacker {
             }
             symlinkat(OsStr::from_bytes(&target), p, name)?;
             utimensat(p, name, &t, &t, UtimensatFlags::NoFollowSymlink)?;
+            self.index.put(
+                parents,
+                name.as_bytes(),
+                Node {
+                    kind: NodeKind::Symlink(target),
+                    mode: 0o777,
+                    mtime,
+                },
+            );
         } else if kind.is_hard_link() {
             let target = entry
                 .link_name_bytes()
@@ -439,6 +492,12 @@ impl Unpacker {
             }
             // no AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself
             linkat(tdir.as_fd(), tname, p, name, AtFlags::empty())?;
+            // the same inode: the same node
+            let node = self.index.get(&tcomps).cloned();
+            match node {
+                Some(n) => self.index.put(parents, name.as_bytes(), n),
+                None => self.index.complete = false,
+            }
         } else {
             tracing::debug!(entry = %show(&raw), kind = ?kind, "build context: device, FIFO or unknown entry dropped");
         }
@@ -460,6 +519,130 @@ impl Unpacker {
             }
         }
     }
+}
+
+/// One unpacked name, as it is on disk after the unpack.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub(crate) kind: NodeKind,
+    pub(crate) mode: u32,
+    pub(crate) mtime: u64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum NodeKind {
+    Dir,
+    File { size: u64, digest: [u8; 32] },
+    Symlink(Vec<u8>),
+}
+
+/// The tree unpacked, with each file's SHA-256 taken while it streamed by: COPY walks this
+/// instead of the directory and hashes without reading a file again (the context directory is
+/// private and never changes after the unpack).
+#[derive(Debug)]
+pub(crate) struct Index {
+    /// directory path (`/`-joined, "" for the root) → its entries by name
+    dirs: HashMap<Vec<u8>, BTreeMap<Vec<u8>, Node>>,
+    /// mode of the directories the tar only implies (0755 less the umask, as `mkdirat`)
+    implied_mode: u32,
+    now: u64,
+    /// false when something could not be mirrored: COPY reads the disk instead
+    complete: bool,
+}
+
+impl Index {
+    fn new(umask: Option<u32>) -> Index {
+        let mut dirs = HashMap::new();
+        dirs.insert(Vec::new(), BTreeMap::new());
+        Index {
+            dirs,
+            implied_mode: 0o755 & !umask.unwrap_or(0),
+            now: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            complete: true,
+        }
+    }
+
+    /// The entries of the directory `dir` (`/`-joined, "" for the root).
+    pub(crate) fn children(&self, dir: &[u8]) -> Option<&BTreeMap<Vec<u8>, Node>> {
+        self.dirs.get(dir)
+    }
+
+    fn get(&self, comps: &[&[u8]]) -> Option<&Node> {
+        let (name, parents) = comps.split_last()?;
+        self.dirs.get(&parents.join(&b'/'))?.get(*name)
+    }
+
+    fn put(&mut self, parents: &[&[u8]], name: &[u8], node: Node) {
+        // the directories on the way, made by the unpack when the tar did not name them
+        let mut dir: Vec<u8> = Vec::new();
+        for c in parents {
+            let entries = self.dirs.entry(dir.clone()).or_default();
+            if !matches!(entries.get(*c).map(|n| &n.kind), Some(NodeKind::Dir)) {
+                entries.insert(
+                    c.to_vec(),
+                    Node {
+                        kind: NodeKind::Dir,
+                        mode: self.implied_mode,
+                        mtime: self.now,
+                    },
+                );
+            }
+            if !dir.is_empty() {
+                dir.push(b'/');
+            }
+            dir.extend_from_slice(c);
+        }
+        let mut path = dir.clone();
+        if !path.is_empty() {
+            path.push(b'/');
+        }
+        path.extend_from_slice(name);
+        let is_dir = matches!(node.kind, NodeKind::Dir);
+        let was_dir = matches!(
+            self.dirs
+                .get(&dir)
+                .and_then(|e| e.get(name))
+                .map(|n| &n.kind),
+            Some(NodeKind::Dir)
+        );
+        self.dirs
+            .entry(dir)
+            .or_default()
+            .insert(name.to_vec(), node);
+        if is_dir && !was_dir {
+            self.dirs.insert(path, BTreeMap::new());
+        }
+    }
+}
+
+type Registry = Mutex<HashMap<PathBuf, Arc<Index>>>;
+
+fn registry() -> &'static Registry {
+    static R: OnceLock<Registry> = OnceLock::new();
+    R.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn register(root: &Path, index: Index) {
+    if !index.complete {
+        return;
+    }
+    if let Ok(mut r) = registry().lock() {
+        r.insert(root.to_path_buf(), Arc::new(index));
+    }
+}
+
+fn unregister(root: &Path) {
+    if let Ok(mut r) = registry().lock() {
+        r.remove(root);
+    }
+}
+
+/// The index of the live context unpacked at `root` (what `Context::root` gives), if any.
+pub(crate) fn index_for(root: &Path) -> Option<Arc<Index>> {
+    registry().lock().ok()?.get(root).cloned()
 }
 
 #[cfg(test)]
@@ -675,6 +858,27 @@ mod tests {
             std::fs::read_to_string(c.root().join("d49/f4999")).unwrap(),
             "file 4999\n"
         );
+        // COPY . planned from the index (no file read)
+        let rootfs = d.path().join("rootfs");
+        std::fs::create_dir_all(&rootfs).unwrap();
+        let req = crate::copy::Request {
+            srcs: vec![".".into()],
+            dest: "/app/".into(),
+            workdir: "/".into(),
+            ..Default::default()
+        };
+        let src = crate::copy::Source {
+            root: c.root(),
+            ignore: None,
+            is_context: true,
+        };
+        let start = std::time::Instant::now();
+        let cpu = crate::copy::cpu_time();
+        let p = crate::copy::plan(&src, &req, &rootfs).unwrap();
+        let took = start.elapsed();
+        let cpu = crate::copy::cpu_time() - cpu;
+        eprintln!("COPY . of 5000 context files planned and hashed in {took:?} (cpu {cpu:?})");
+        assert!(p.cache_key().starts_with("dir:"));
     }
 
     #[test]
@@ -708,5 +912,116 @@ mod tests {
         let md = std::fs::metadata(c.root().join("rodir")).unwrap();
         assert_eq!((md.mode() & 0o7777, md.mtime()), (0o555, 7_654_321));
         assert!(c.root().join("rodir/inside").is_file());
+    }
+
+    fn layer_listing(p: &crate::copy::Plan) -> Vec<(String, u32, u64, Vec<u8>)> {
+        let mut buf = Vec::new();
+        p.write_layer(&mut buf).unwrap();
+        let mut ar = tar::Archive::new(&buf[..]);
+        ar.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let h = e.header().clone();
+                let mut data = Vec::new();
+                e.read_to_end(&mut data).unwrap();
+                if let Some(l) = e.link_name_bytes() {
+                    data = l.into_owned();
+                }
+                (
+                    show(&e.path_bytes()),
+                    h.mode().unwrap(),
+                    h.size().unwrap(),
+                    data,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn copy_from_the_index_equals_copy_from_the_disk() {
+        use crate::copy::{plan, Request, Source};
+        let d = tempfile::tempdir().unwrap();
+        let mut t = Vec::new();
+        entry(
+            &mut t,
+            "Dockerfile",
+            tar::EntryType::Regular,
+            "",
+            b"FROM x\n",
+        );
+        entry(
+            &mut t,
+            "implied/deep/f",
+            tar::EntryType::Regular,
+            "",
+            b"deep",
+        );
+        entry(&mut t, "dir/", tar::EntryType::Directory, "", b"");
+        entry(&mut t, "dir/a", tar::EntryType::Regular, "", b"a");
+        entry(&mut t, "dir/a", tar::EntryType::Regular, "", b"replaced");
+        entry(&mut t, "dir/s", tar::EntryType::Symlink, "../implied", b"");
+        entry(&mut t, "dir/h", tar::EntryType::Link, "implied/deep/f", b"");
+        entry(&mut t, "x", tar::EntryType::Symlink, "y", b"");
+        entry(&mut t, "x", tar::EntryType::Directory, "", b"");
+        entry(&mut t, "x/in", tar::EntryType::Regular, "", b"in x");
+        let c = Context::unpack(&end(t)[..], d.path()).unwrap();
+        assert!(index_for(c.root()).is_some());
+        let rootfs = d.path().join("rootfs");
+        std::fs::create_dir_all(&rootfs).unwrap();
+        let req = Request {
+            srcs: vec![".".into()],
+            dest: "/app/".into(),
+            workdir: "/".into(),
+            ..Default::default()
+        };
+        let from_index = plan(
+            &Source {
+                root: c.root(),
+                ignore: None,
+                is_context: true,
+            },
+            &req,
+            &rootfs,
+        )
+        .unwrap();
+        // another spelling of the same directory: no index, the disk is walked and read
+        let other = d.path().join("alias");
+        std::os::unix::fs::symlink(c.root(), &other).unwrap();
+        assert!(index_for(&other).is_none());
+        let from_disk = plan(
+            &Source {
+                root: &other,
+                ignore: None,
+                is_context: true,
+            },
+            &req,
+            &rootfs,
+        )
+        .unwrap();
+        assert_eq!(from_index.cache_key(), from_disk.cache_key());
+        let a = layer_listing(&from_index);
+        assert_eq!(a, layer_listing(&from_disk));
+        let names: Vec<&str> = a.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "app/",
+                "app/Dockerfile",
+                "app/dir/",
+                "app/dir/a",
+                "app/dir/h",
+                "app/dir/s",
+                "app/implied/",
+                "app/implied/deep/",
+                "app/implied/deep/f",
+                "app/x/",
+                "app/x/in"
+            ]
+        );
+        assert_eq!(a[3].3, b"replaced");
+        assert_eq!(a[4].3, b"deep");
+        drop(c);
+        assert!(index_for(&other).is_none());
     }
 }

@@ -405,6 +405,9 @@ struct Planner<'a> {
     /// directories of the layer written so far
     dirs: HashSet<Vec<u8>>,
     budget: Budget,
+    /// the context's index (names, modes, digests taken while unpacking), when the source is
+    /// a live [`crate::context::Context`]
+    index: Option<std::sync::Arc<crate::context::Index>>,
     now: u64,
     uid: u32,
     gid: u32,
@@ -675,7 +678,12 @@ impl<'a> Planner<'a> {
             return Err(self.not_found(disp));
         }
         let h = host(self.src.root, &resolved);
-        let md = match fs::symlink_metadata(&h) {
+        // the root itself is the daemon's own path (followed, as `inroot::open_root` does)
+        let md = match if resolved.is_empty() {
+            fs::metadata(&h)
+        } else {
+            fs::symlink_metadata(&h)
+        } {
             Ok(md) => md,
             Err(e)
                 if e.kind() == io::ErrorKind::NotFound
@@ -706,6 +714,19 @@ impl<'a> Planner<'a> {
     /// Copies the tree below `host` into the layer directory `to` (already written or in
     /// the rootfs). `rel` is its path below the context root (`.dockerignore`).
     fn walk(&mut self, host_dir: &Path, rel: &mut Comps, to: &mut Comps) -> Result<(), CopyError> {
+        if let Some(ix) = self.index.clone() {
+            if let Some(kids) = ix.children(&join(rel)) {
+                for (name, node) in kids {
+                    rel.push(name.clone());
+                    to.push(name.clone());
+                    let r = self.walk_known(host_dir, name, node, rel, to);
+                    rel.pop();
+                    to.pop();
+                    r?;
+                }
+                return Ok(());
+            }
+        }
         let mut kids: Vec<(Vec<u8>, fs::FileType)> = fs::read_dir(host_dir)?
             .map(|e| e.and_then(|e| Ok((e.file_name().into_encoded_bytes(), e.file_type()?))))
             .collect::<io::Result<_>>()?;
@@ -721,6 +742,76 @@ impl<'a> Planner<'a> {
         Ok(())
     }
 
+    /// `.dockerignore` for a name met by a walk: `None` to leave it out, else whether it is
+    /// excluded (a directory still walked: an exception names something below it, the CLI's
+    /// rule; it gets no entry of its own).
+    fn walked(&self, rel: &[Vec<u8>], is_dir: bool) -> Option<bool> {
+        let Some(m) = self.src.ignore.filter(|m| !m.is_empty()) else {
+            return Some(false);
+        };
+        let path = show(&join(rel));
+        if !m.matches(&path) {
+            return Some(false);
+        }
+        (is_dir && m.is_excluded_dir_walk_needed(&path)).then_some(true)
+    }
+
+    /// [`Planner::walk_one`] for a name of the context's index: nothing is read.
+    fn walk_known(
+        &mut self,
+        host_dir: &Path,
+        name: &[u8],
+        node: &crate::context::Node,
+        rel: &mut Comps,
+        to: &mut Comps,
+    ) -> Result<(), CopyError> {
+        use crate::context::NodeKind;
+        let is_dir = matches!(node.kind, NodeKind::Dir);
+        let Some(excluded) = self.walked(rel, is_dir) else {
+            return Ok(());
+        };
+        let p = host_dir.join(OsStr::from_bytes(name));
+        let path = join(to);
+        match &node.kind {
+            NodeKind::File { size, digest } => self.push(Entry {
+                path,
+                kind: Kind::File {
+                    data: Data::Path(p, *digest),
+                    size: *size,
+                },
+                mode: self.mode(node.mode),
+                uid: self.uid,
+                gid: self.gid,
+                mtime: node.mtime,
+                hashed: true,
+            }),
+            NodeKind::Symlink(target) => self.push(Entry {
+                path,
+                kind: Kind::Symlink(target.clone()),
+                mode: 0o777,
+                uid: self.uid,
+                gid: self.gid,
+                mtime: node.mtime,
+                hashed: true,
+            }),
+            NodeKind::Dir => {
+                if !excluded {
+                    self.push(Entry {
+                        path,
+                        kind: Kind::Dir,
+                        mode: self.mode(node.mode),
+                        uid: self.uid,
+                        gid: self.gid,
+                        mtime: node.mtime,
+                        hashed: true,
+                    });
+                }
+                self.walk(&p, rel, to)?;
+            }
+        }
+        Ok(())
+    }
+
     fn walk_one(
         &mut self,
         host_dir: &Path,
@@ -729,21 +820,9 @@ impl<'a> Planner<'a> {
         rel: &mut Comps,
         to: &mut Comps,
     ) -> Result<(), CopyError> {
-        let excluded = self
-            .src
-            .ignore
-            .is_some_and(|m| !m.is_empty() && m.matches(&show(&join(rel))));
-        // an excluded directory is still walked when an exception names something below it
-        // (the CLI's rule), without an entry of its own
-        let walk_anyway = excluded
-            && ft.is_dir()
-            && self
-                .src
-                .ignore
-                .is_some_and(|m| m.is_excluded_dir_walk_needed(&show(&join(rel))));
-        if excluded && !walk_anyway {
+        let Some(excluded) = self.walked(rel, ft.is_dir()) else {
             return Ok(());
-        }
+        };
         let p = host_dir.join(OsStr::from_bytes(name));
         let path = join(to);
         if ft.is_file() {
@@ -1050,6 +1129,11 @@ pub fn plan(src: &Source, req: &Request, rootfs: &Path) -> Result<Plan, CopyErro
         entries: Vec::new(),
         dirs: HashSet::new(),
         budget: Budget::default(),
+        index: if src.is_context {
+            crate::context::index_for(src.root)
+        } else {
+            None
+        },
         now: now_secs(),
         uid,
         gid,
@@ -1320,7 +1404,9 @@ fn cache_hash(entries: &[Entry]) -> String {
             Kind::File { data, size } => {
                 h.update(size.to_le_bytes());
                 match data {
-                    Data::Inline(b) => field(&mut h, b),
+                    // a digest for every file, however it was read: the same key whether the
+                    // content came from the context's index or from the disk
+                    Data::Inline(b) => field(&mut h, Sha256::digest(b).as_slice()),
                     Data::Open(_, _, d) | Data::Path(_, d) => field(&mut h, d),
                     Data::Pending(_) => {}
                 }
@@ -1352,7 +1438,10 @@ impl Plan {
                 Kind::Dir => {
                     h.set_entry_type(tar::EntryType::Directory);
                     h.set_size(0);
-                    b.append_data(&mut h, path, io::empty())?;
+                    // `dir/` as docker's layers name directories
+                    let mut p = e.path.clone();
+                    p.push(b'/');
+                    b.append_data(&mut h, Path::new(OsStr::from_bytes(&p)), io::empty())?;
                 }
                 Kind::File { data, size } => {
                     h.set_entry_type(tar::EntryType::Regular);
@@ -1470,7 +1559,9 @@ fn write_archive<W: Write>(b: &mut tar::Builder<W>, a: &ArchivePlan) -> Result<(
             if kind.is_dir() {
                 h.set_entry_type(tar::EntryType::Directory);
                 h.set_size(0);
-                b.append_data(&mut h, &path, io::empty())?;
+                let mut p = path.into_os_string();
+                p.push("/");
+                b.append_data(&mut h, Path::new(&p), io::empty())?;
             } else if kind.is_file() || kind.is_contiguous() {
                 h.set_entry_type(tar::EntryType::Regular);
                 let size = entry.header().size().unwrap_or(0);
