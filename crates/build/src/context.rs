@@ -142,12 +142,20 @@ impl Context {
             umask,
             index: Index::new(umask),
             buf: vec![0; 256 << 10],
+            batch: Vec::new(),
+            batch_bytes: 0,
+            batch_paths: std::collections::HashSet::new(),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(4),
         };
         berth_util::io::for_each_tar_entry(
             stream,
             |e| invalid(format!("invalid build context: {e}")),
             |entry| u.entry(entry),
         )?;
+        u.flush()?;
         u.finish();
         register(&self.root, u.index);
         Ok(())
@@ -219,6 +227,46 @@ fn reopen_dir(fd: BorrowedFd) -> Result<OwnedFd, ContextError> {
     )?)
 }
 
+/// Opens the directory `comps` below `root`, never through a symlink, creating missing
+/// components (0755) with `create` (another thread may make the same one: `EEXIST` is fine).
+fn open_dir_at(
+    root: BorrowedFd,
+    comps: &[&[u8]],
+    create: bool,
+    raw: &[u8],
+) -> Result<OwnedFd, ContextError> {
+    let mut cur = root.try_clone_to_owned()?;
+    for c in comps {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let name = OsStr::from_bytes(c);
+        cur = match openat(cur.as_fd(), name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) if create => {
+                match mkdirat(cur.as_fd(), name, Mode::from_bits_truncate(0o755)) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                openat(cur.as_fd(), name, flags, Mode::empty())?
+            }
+            Err(Errno::ENOENT) => {
+                return Err(invalid(format!(
+                    "invalid build context: the link {} points to a missing file",
+                    show(raw)
+                )))
+            }
+            Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => {
+                return Err(invalid(format!(
+                    "invalid build context: {}: {} is a symlink or not a directory",
+                    show(raw),
+                    show(c)
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+    }
+    Ok(cur)
+}
+
 struct Unpacker {
     root: OwnedFd,
     /// the directory of the previous entry (most entries share it)
@@ -231,6 +279,12 @@ struct Unpacker {
     /// what is unpacked, with the content digests taken on the way
     index: Index,
     buf: Vec<u8>,
+    /// small files read, not yet written (see [`Unpacker::flush`])
+    batch: Vec<Job>,
+    batch_bytes: usize,
+    batch_paths: std::collections::HashSet<Vec<u8>>,
+    /// writer threads (1: everything written in order by the reading thread)
+    threads: usize,
 }
 
 /// The umask, read without changing it (`umask(2)` would, for every thread); `None` when
@@ -268,36 +322,7 @@ impl Unpacker {
     /// Opens the directory `comps` below the root, never through a symlink, creating missing
     /// components (0755).
     fn open_dir(&self, comps: &[&[u8]], create: bool, raw: &[u8]) -> Result<OwnedFd, ContextError> {
-        let mut cur = self.root.try_clone()?;
-        for c in comps {
-            let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-            let name = OsStr::from_bytes(c);
-            cur = match openat(cur.as_fd(), name, flags, Mode::empty()) {
-                Ok(fd) => fd,
-                Err(Errno::ENOENT) if create => {
-                    match mkdirat(cur.as_fd(), name, Mode::from_bits_truncate(0o755)) {
-                        Ok(()) | Err(Errno::EEXIST) => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                    openat(cur.as_fd(), name, flags, Mode::empty())?
-                }
-                Err(Errno::ENOENT) => {
-                    return Err(invalid(format!(
-                        "invalid build context: the link {} points to a missing file",
-                        show(raw)
-                    )))
-                }
-                Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => {
-                    return Err(invalid(format!(
-                        "invalid build context: {}: {} is a symlink or not a directory",
-                        show(raw),
-                        show(c)
-                    )))
-                }
-                Err(e) => return Err(e.into()),
-            };
-        }
-        Ok(cur)
+        open_dir_at(self.root.as_fd(), comps, create, raw)
     }
 
     fn parent(&mut self, parents: &[&[u8]], raw: &[u8]) -> Result<BorrowedFd<'_>, ContextError> {
@@ -316,6 +341,13 @@ impl Unpacker {
     /// Removes a non-directory at `dir/name` (a later entry replaces an earlier one);
     /// whether a directory is there.
     fn clear(dir: BorrowedFd, name: &OsStr) -> Result<bool, ContextError> {
+        clear_at(dir, name)
+    }
+}
+
+/// See [`Unpacker::clear`].
+fn clear_at(dir: BorrowedFd, name: &OsStr) -> Result<bool, ContextError> {
+    {
         match fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => Ok(true),
             Ok(_) => {
@@ -325,6 +357,138 @@ impl Unpacker {
             Err(Errno::ENOENT) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// Creates the regular file `dir/name` (replacing a non-directory) with its final mode when
+/// the umask leaves it so (no `fchmod` then); whether a `fchmod` is still due.
+fn create_file(
+    dir: BorrowedFd,
+    name: &OsStr,
+    raw: &[u8],
+    mode: u32,
+    umask: Option<u32>,
+) -> Result<(File, bool), ContextError> {
+    let direct = umask.is_some_and(|m| mode & 0o7000 == 0 && mode & m == 0);
+    let flags =
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let cmode = Mode::from_bits_truncate(if direct { mode } else { 0o600 });
+    let fd = match openat(dir, name, flags, cmode) {
+        Ok(fd) => fd,
+        Err(Errno::EEXIST) => {
+            if clear_at(dir, name)? {
+                return Err(invalid(format!(
+                    "invalid build context: {} is both a directory and a file",
+                    show(raw)
+                )));
+            }
+            openat(dir, name, flags, cmode)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok((File::from(fd), !direct))
+}
+
+/// Mode (when the create could not set it) and mtime of a file just written.
+fn seal_file(f: &File, mode: u32, chmod: bool, mtime: u64) -> Result<(), ContextError> {
+    if chmod {
+        fchmod(f, Mode::from_bits_truncate(mode))?;
+    }
+    let t = TimeSpec::new(mtime as _, 0);
+    futimens(f, &t, &t)?;
+    Ok(())
+}
+
+/// A small regular file waiting, content in memory, to be written by one of a few threads.
+struct Job {
+    raw: Vec<u8>,
+    comps: Vec<Vec<u8>>,
+    mode: u32,
+    mtime: u64,
+    data: Vec<u8>,
+}
+
+/// Files up to this size are batched for the writer threads.
+const BATCH_FILE_MAX: u64 = 64 << 10;
+/// A batch is written once it holds this many files or bytes.
+const BATCH_FILES: usize = 512;
+const BATCH_BYTES: usize = 8 << 20;
+
+/// Writes a batch's files (each thread a contiguous run, keeping its last directory open);
+/// the SHA-256 of each, in order.
+fn write_jobs(
+    root: BorrowedFd,
+    umask: Option<u32>,
+    jobs: &[Job],
+) -> Result<Vec<[u8; 32]>, ContextError> {
+    let mut last: Option<(Vec<Vec<u8>>, OwnedFd)> = None;
+    let mut out = Vec::with_capacity(jobs.len());
+    for j in jobs {
+        let (name, parents) = j.comps.split_last().ok_or_else(|| invalid("empty name"))?;
+        let hit = matches!(&last, Some((k, _)) if k.as_slice() == parents);
+        if !hit {
+            let comps: Vec<&[u8]> = parents.iter().map(|c| c.as_slice()).collect();
+            last = Some((parents.to_vec(), open_dir_at(root, &comps, true, &j.raw)?));
+        }
+        let dir = match &last {
+            Some((_, fd)) => fd.as_fd(),
+            None => root,
+        };
+        let (mut f, chmod) = create_file(dir, OsStr::from_bytes(name), &j.raw, j.mode, umask)?;
+        f.write_all(&j.data)?;
+        seal_file(&f, j.mode, chmod, j.mtime)?;
+        let mut d = [0u8; 32];
+        d.copy_from_slice(Sha256::digest(&j.data).as_slice());
+        out.push(d);
+    }
+    Ok(out)
+}
+
+impl Unpacker {
+    /// Writes the batched files on up to 4 threads, then records them in the index in tar
+    /// order.
+    fn flush(&mut self) -> Result<(), ContextError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let jobs = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        self.batch_paths.clear();
+        let root = self.root.as_fd();
+        let umask = self.umask;
+        let per = jobs.len().div_ceil(self.threads.max(1));
+        let digests: Vec<[u8; 32]> = std::thread::scope(|s| {
+            let workers: Vec<_> = jobs
+                .chunks(per)
+                .map(|chunk| s.spawn(move || write_jobs(root, umask, chunk)))
+                .collect();
+            let mut all = Vec::with_capacity(jobs.len());
+            for w in workers {
+                let part = w
+                    .join()
+                    .unwrap_or_else(|_| Err(invalid("a context writer panicked")))?;
+                all.extend(part);
+            }
+            Ok::<_, ContextError>(all)
+        })?;
+        for (j, digest) in jobs.iter().zip(digests) {
+            let comps: Vec<&[u8]> = j.comps.iter().map(|c| c.as_slice()).collect();
+            if let Some((name, parents)) = comps.split_last() {
+                self.index.put(
+                    parents,
+                    name,
+                    Node {
+                        kind: NodeKind::File {
+                            size: j.data.len() as u64,
+                            digest,
+                        },
+                        mode: j.mode,
+                        mtime: j.mtime,
+                    },
+                );
+            }
+        }
+        Ok(())
     }
 
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<R>) -> Result<(), ContextError> {
@@ -347,6 +511,33 @@ impl Unpacker {
         let mode = h.mode().map_err(bad)? & 0o7777;
         let mtime = h.mtime().map_err(bad)?;
         let t = TimeSpec::new(mtime as _, 0);
+        let regular = kind.is_file() || kind.is_contiguous();
+        // PAX-aware
+        let size = entry.size();
+        if regular && self.threads > 1 && size <= BATCH_FILE_MAX {
+            let key = comps.join(&b'/');
+            if self.batch_paths.contains(&key) {
+                // the same name again: the earlier one must be written first
+                self.flush()?;
+            }
+            let mut data = Vec::with_capacity(size as usize);
+            entry.read_to_end(&mut data).map_err(bad)?;
+            self.batch_bytes += data.len();
+            self.batch_paths.insert(key);
+            self.batch.push(Job {
+                raw: raw.clone(),
+                comps: comps.iter().map(|c| c.to_vec()).collect(),
+                mode,
+                mtime,
+                data,
+            });
+            if self.batch.len() >= BATCH_FILES || self.batch_bytes >= BATCH_BYTES {
+                self.flush()?;
+            }
+            return Ok(());
+        }
+        // anything else is applied in order, after the files read before it
+        self.flush()?;
         let name = OsStr::from_bytes(name);
         if kind.is_dir() {
             let p = self.parent(parents, &raw)?;
@@ -363,33 +554,10 @@ impl Unpacker {
                     mtime,
                 },
             );
-        } else if kind.is_file() || kind.is_contiguous() {
-            // created with its final mode when the umask leaves it so (one syscall less per
-            // file); else 0600 and changed after
-            let direct = self
-                .umask
-                .is_some_and(|m| mode & 0o7000 == 0 && mode & m == 0);
+        } else if regular {
+            let umask = self.umask;
             let p = self.parent(parents, &raw)?;
-            let flags = OFlag::O_WRONLY
-                | OFlag::O_CREAT
-                | OFlag::O_EXCL
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_CLOEXEC;
-            let cmode = Mode::from_bits_truncate(if direct { mode } else { 0o600 });
-            let fd = match openat(p, name, flags, cmode) {
-                Ok(fd) => fd,
-                Err(Errno::EEXIST) => {
-                    if Self::clear(p, name)? {
-                        return Err(invalid(format!(
-                            "invalid build context: {} is both a directory and a file",
-                            show(&raw)
-                        )));
-                    }
-                    openat(p, name, flags, cmode)?
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let mut f = File::from(fd);
+            let (mut f, chmod) = create_file(p, name, &raw, mode, umask)?;
             // the content is hashed as it goes by: COPY's cache key needs no second read
             let mut h = Sha256::new();
             let mut size = 0u64;
@@ -415,10 +583,7 @@ impl Unpacker {
                     mtime,
                 },
             );
-            if !direct {
-                fchmod(&f, Mode::from_bits_truncate(mode))?;
-            }
-            futimens(&f, &t, &t)?;
+            seal_file(&f, mode, chmod, mtime)?;
         } else if kind.is_symlink() {
             // a symlink is data: stored as it is, never followed here
             let target = entry
@@ -1023,5 +1188,57 @@ mod tests {
         assert_eq!(a[4].3, b"deep");
         drop(c);
         assert!(index_for(&other).is_none());
+    }
+
+    #[test]
+    fn batched_files_keep_tar_order() {
+        let d = tempfile::tempdir().unwrap();
+        let mut t = Vec::new();
+        // the same name twice in a batch, a name replaced after the batch, files spread
+        // over directories the tar never names, a hard link to a batched file
+        for i in 0..1500 {
+            let name = format!("d{}/sub{}/f{i}", i % 7, i % 3);
+            entry(
+                &mut t,
+                &name,
+                tar::EntryType::Regular,
+                "",
+                format!("{i}").as_bytes(),
+            );
+        }
+        entry(&mut t, "dup", tar::EntryType::Regular, "", b"first");
+        entry(&mut t, "dup", tar::EntryType::Regular, "", b"second");
+        entry(&mut t, "later", tar::EntryType::Regular, "", b"file");
+        entry(&mut t, "hl", tar::EntryType::Link, "d3/sub1/f10", b"");
+        entry(&mut t, "later", tar::EntryType::Symlink, "dup", b"");
+        let c = Context::unpack(&end(t)[..], d.path()).unwrap();
+        let r = c.root();
+        for i in [0, 10, 511, 512, 1499] {
+            let name = format!("d{}/sub{}/f{i}", i % 7, i % 3);
+            assert_eq!(
+                std::fs::read_to_string(r.join(&name)).unwrap(),
+                format!("{i}")
+            );
+        }
+        assert_eq!(std::fs::read_to_string(r.join("dup")).unwrap(), "second");
+        assert_eq!(std::fs::read_to_string(r.join("hl")).unwrap(), "10");
+        assert_eq!(
+            std::fs::read_link(r.join("later")).unwrap(),
+            Path::new("dup")
+        );
+        let ix = index_for(r).unwrap();
+        assert!(matches!(
+            ix.children(b"")
+                .unwrap()
+                .get(&b"later"[..])
+                .map(|n| &n.kind),
+            Some(NodeKind::Symlink(_))
+        ));
+        match ix.children(b"").unwrap().get(&b"dup"[..]).map(|n| &n.kind) {
+            Some(NodeKind::File { size, .. }) => assert_eq!(*size, 6),
+            other => panic!("{other:?}"),
+        }
+        let want = (0..1500).filter(|i| i % 7 == 3 && i % 3 == 1).count();
+        assert_eq!(ix.children(b"d3/sub1").unwrap().len(), want);
     }
 }
