@@ -20,6 +20,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use berth_util::dockerignore::Matcher;
@@ -68,14 +69,21 @@ pub struct Request {
 const INLINE_MAX: u64 = 1 << 20;
 /// ... as long as all of them together stay below this.
 const INLINE_TOTAL: u64 = 64 << 20;
+/// Large files held open by one plan at the most (more are opened again by path).
+const MAX_OPEN: usize = 256;
 /// Symlinks followed while resolving one path (the kernel's limit).
 const MAX_LINKS: u32 = 40;
 
 #[derive(Debug)]
 enum Data {
+    /// a file of a copied directory, read after the walk (by several threads)
+    Pending(PathBuf),
     Inline(Vec<u8>),
-    /// read again when the layer is written; must still have the planned size
-    Path(PathBuf),
+    /// read again (from offset 0) when the layer is written; must still have the planned
+    /// size. Held open so that a `--from` image may be unmounted (detached) in between.
+    Open(File, PathBuf, Digest32),
+    /// the same by path once too many are open: the source must still be there
+    Path(PathBuf, Digest32),
 }
 
 #[derive(Debug)]
@@ -90,9 +98,14 @@ enum Kind {
     Archive(Box<ArchivePlan>),
 }
 
+type Digest32 = [u8; 32];
+
 #[derive(Debug)]
 struct ArchivePlan {
-    src: PathBuf,
+    src: File,
+    /// of the archive's bytes, as docker's `file:` hash of it
+    digest: Digest32,
+    size: u64,
     /// archive directory (cleaned, `/`-joined, "" for its root) → directory in the layer
     dirs: HashMap<Vec<u8>, Vec<u8>>,
     chown: Option<(u32, u32)>,
@@ -107,6 +120,9 @@ struct Entry {
     uid: u32,
     gid: u32,
     mtime: u64,
+    /// part of the cache key (the directories on the way, which come from the rootfs, are
+    /// not)
+    hashed: bool,
 }
 
 /// What a COPY / ADD will write.
@@ -350,7 +366,7 @@ pub(crate) fn glob_match(pattern: &str, name: &str) -> Result<bool, ()> {
 /// One source after wildcards, as docker's `copyInfo`.
 /// What a single file's content comes from.
 enum Content {
-    Host(PathBuf, fs::Metadata),
+    Host(PathBuf),
     Bytes(Vec<u8>),
 }
 
@@ -366,7 +382,6 @@ enum Item {
     },
     Dir {
         host: PathBuf,
-        md: fs::Metadata,
         /// path below the context root, for `.dockerignore`
         rel: Comps,
     },
@@ -386,11 +401,13 @@ struct Planner<'a> {
     req: &'a Request,
     rootfs: &'a Path,
     cmd: &'static str,
-    hasher: Sha256,
     entries: Vec<Entry>,
     /// directories of the layer written so far
     dirs: HashSet<Vec<u8>>,
-    inline: u64,
+    budget: Budget,
+    /// the context's index (names, modes, digests taken while unpacking), when the source is
+    /// a live [`crate::context::Context`]
+    index: Option<std::sync::Arc<crate::context::Index>>,
     now: u64,
     uid: u32,
     gid: u32,
@@ -425,37 +442,13 @@ impl<'a> Planner<'a> {
         if rel.is_empty() || m.is_empty() {
             return false;
         }
-        if m.matches(&show(&join(rel))) {
-            return true;
-        }
-        // a parent excluded without exceptions takes its whole tree along
-        !m.has_exceptions() && (1..rel.len()).any(|n| m.matches(&show(&join(&rel[..n]))))
+        // the matcher decides with the parents too (an excluded directory takes its tree
+        // along unless an exception re-includes)
+        m.matches(&show(&join(rel)))
     }
 
-    /// Hashes one field, length-prefixed so that no two sequences of fields collide.
-    fn hash_field(&mut self, b: &[u8]) {
-        self.hasher.update((b.len() as u64).to_le_bytes());
-        self.hasher.update(b);
-    }
-
-    fn hash_entry(&mut self, e: &Entry) {
-        let (t, extra): (&[u8], Vec<u8>) = match &e.kind {
-            Kind::Dir => (b"d", Vec::new()),
-            Kind::File { size, .. } => (b"f", size.to_le_bytes().to_vec()),
-            Kind::Symlink(t) => (b"l", t.clone()),
-            Kind::Archive(_) => (b"a", Vec::new()),
-        };
-        self.hash_field(t);
-        self.hash_field(&e.path);
-        let meta = [e.mode, e.uid, e.gid];
-        for m in meta {
-            self.hasher.update(m.to_le_bytes());
-        }
-        self.hash_field(&extra);
-    }
-
-    fn push(&mut self, e: Entry) {
-        self.hash_entry(&e);
+    fn push(&mut self, mut e: Entry) {
+        e.hashed = true;
         if matches!(e.kind, Kind::Dir) {
             self.dirs.insert(e.path.clone());
         }
@@ -488,6 +481,7 @@ impl<'a> Planner<'a> {
                                 uid: md.uid(),
                                 gid: md.gid(),
                                 mtime: mtime_of(&md),
+                                hashed: false,
                             });
                         }
                         continue;
@@ -513,6 +507,7 @@ impl<'a> Planner<'a> {
                     uid: self.uid,
                     gid: self.gid,
                     mtime: self.now,
+                    hashed: false,
                 });
             }
         }
@@ -521,38 +516,6 @@ impl<'a> Planner<'a> {
 
     fn mode(&self, m: u32) -> u32 {
         self.req.chmod.unwrap_or(m & 0o7777)
-    }
-
-    /// The content of a regular file: in memory when small (and hashed), else hashed from
-    /// the file and read again when the layer is written.
-    fn file_data(&mut self, path: &Path, md: &fs::Metadata) -> Result<(Data, u64), CopyError> {
-        let mut f = fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-            .open(path)?;
-        let size = md.len();
-        if size <= INLINE_MAX && self.inline + size <= INLINE_TOTAL {
-            let mut buf = Vec::with_capacity(size as usize);
-            (&mut f).take(size).read_to_end(&mut buf)?;
-            if buf.len() as u64 != size {
-                return Err(changed(path));
-            }
-            self.inline += size;
-            self.hasher.update(&buf);
-            return Ok((Data::Inline(buf), size));
-        }
-        let mut left = size;
-        let mut buf = vec![0u8; 256 << 10];
-        while left > 0 {
-            let want = buf.len().min(left as usize);
-            let n = f.read(&mut buf[..want])?;
-            if n == 0 {
-                return Err(changed(path));
-            }
-            self.hasher.update(&buf[..n]);
-            left -= n as u64;
-        }
-        Ok((Data::Path(path.to_path_buf()), size))
     }
 
     /// A single file (a local one, a download or a heredoc's content) at `dest`, its parent
@@ -573,32 +536,25 @@ impl<'a> Planner<'a> {
         }
         let mut path = parent;
         path.push(name.clone());
-        let size = match &content {
-            Content::Host(_, md) => md.len(),
-            Content::Bytes(b) => b.len() as u64,
+        let (data, size) = match content {
+            Content::Host(p) => {
+                let (data, md) = load(&p, &self.budget)?;
+                (data, md.len())
+            }
+            Content::Bytes(b) => {
+                let n = b.len() as u64;
+                (Data::Inline(b), n)
+            }
         };
-        let mut e = Entry {
+        self.push(Entry {
             path: join(&path),
-            kind: Kind::File {
-                data: Data::Inline(Vec::new()),
-                size,
-            },
+            kind: Kind::File { data, size },
             mode,
             uid: self.uid,
             gid: self.gid,
             mtime,
-        };
-        // the header goes into the hash before the content
-        self.hash_entry(&e);
-        let data = match content {
-            Content::Host(p, md) => self.file_data(&p, &md)?.0,
-            Content::Bytes(b) => {
-                self.hasher.update(&b);
-                Data::Inline(b)
-            }
-        };
-        e.kind = Kind::File { data, size };
-        self.entries.push(e);
+            hashed: true,
+        });
         Ok(())
     }
 
@@ -649,7 +605,12 @@ impl<'a> Planner<'a> {
             return Err(forbidden());
         };
         if !comps.iter().any(|c| has_wildcards(c)) {
-            out.push((show(&join(&comps)), comps));
+            // shown as docker does: as written, without a leading `/` or `./`
+            let mut disp = raw.trim_start_matches('/');
+            while let Some(rest) = disp.strip_prefix("./") {
+                disp = rest.trim_start_matches('/');
+            }
+            out.push((disp.to_string(), comps));
             return Ok(());
         }
         let mut found: Vec<Comps> = vec![Vec::new()];
@@ -679,7 +640,8 @@ impl<'a> Planner<'a> {
                     match glob_match(&pat, &show(&n)) {
                         Ok(true) => {}
                         Ok(false) => continue,
-                        Err(()) => return Err(self.user("syntax error in pattern")),
+                        // a malformed pattern matches nothing (docker ignores Match's error)
+                        Err(()) => continue,
                     }
                     let mut p = f.clone();
                     p.push(n);
@@ -716,7 +678,12 @@ impl<'a> Planner<'a> {
             return Err(self.not_found(disp));
         }
         let h = host(self.src.root, &resolved);
-        let md = match fs::symlink_metadata(&h) {
+        // the root itself is the daemon's own path (followed, as `inroot::open_root` does)
+        let md = match if resolved.is_empty() {
+            fs::metadata(&h)
+        } else {
+            fs::symlink_metadata(&h)
+        } {
             Ok(md) => md,
             Err(e)
                 if e.kind() == io::ErrorKind::NotFound
@@ -729,7 +696,6 @@ impl<'a> Planner<'a> {
         if md.is_dir() {
             return Ok(Item::Dir {
                 host: h,
-                md,
                 rel: resolved,
             });
         }
@@ -748,18 +714,100 @@ impl<'a> Planner<'a> {
     /// Copies the tree below `host` into the layer directory `to` (already written or in
     /// the rootfs). `rel` is its path below the context root (`.dockerignore`).
     fn walk(&mut self, host_dir: &Path, rel: &mut Comps, to: &mut Comps) -> Result<(), CopyError> {
+        if let Some(ix) = self.index.clone() {
+            if let Some(kids) = ix.children(&join(rel)) {
+                for (name, node) in kids {
+                    rel.push(name.clone());
+                    to.push(name.clone());
+                    let r = self.walk_known(host_dir, name, node, rel, to);
+                    rel.pop();
+                    to.pop();
+                    r?;
+                }
+                return Ok(());
+            }
+        }
         let mut kids: Vec<(Vec<u8>, fs::FileType)> = fs::read_dir(host_dir)?
             .map(|e| e.and_then(|e| Ok((e.file_name().into_encoded_bytes(), e.file_type()?))))
             .collect::<io::Result<_>>()?;
         kids.sort_by(|a, b| a.0.cmp(&b.0));
-        let exceptions = self.src.ignore.is_some_and(|m| m.has_exceptions());
         for (name, ft) in kids {
             rel.push(name.clone());
             to.push(name.clone());
-            let r = self.walk_one(host_dir, &name, ft, exceptions, rel, to);
+            let r = self.walk_one(host_dir, &name, ft, rel, to);
             rel.pop();
             to.pop();
             r?;
+        }
+        Ok(())
+    }
+
+    /// `.dockerignore` for a name met by a walk: `None` to leave it out, else whether it is
+    /// excluded (a directory still walked: an exception names something below it, the CLI's
+    /// rule; it gets no entry of its own).
+    fn walked(&self, rel: &[Vec<u8>], is_dir: bool) -> Option<bool> {
+        let Some(m) = self.src.ignore.filter(|m| !m.is_empty()) else {
+            return Some(false);
+        };
+        let path = show(&join(rel));
+        if !m.matches(&path) {
+            return Some(false);
+        }
+        (is_dir && m.is_excluded_dir_walk_needed(&path)).then_some(true)
+    }
+
+    /// [`Planner::walk_one`] for a name of the context's index: nothing is read.
+    fn walk_known(
+        &mut self,
+        host_dir: &Path,
+        name: &[u8],
+        node: &crate::context::Node,
+        rel: &mut Comps,
+        to: &mut Comps,
+    ) -> Result<(), CopyError> {
+        use crate::context::NodeKind;
+        let is_dir = matches!(node.kind, NodeKind::Dir);
+        let Some(excluded) = self.walked(rel, is_dir) else {
+            return Ok(());
+        };
+        let p = host_dir.join(OsStr::from_bytes(name));
+        let path = join(to);
+        match &node.kind {
+            NodeKind::File { size, digest } => self.push(Entry {
+                path,
+                kind: Kind::File {
+                    data: Data::Path(p, *digest),
+                    size: *size,
+                },
+                mode: self.mode(node.mode),
+                uid: self.uid,
+                gid: self.gid,
+                mtime: node.mtime,
+                hashed: true,
+            }),
+            NodeKind::Symlink(target) => self.push(Entry {
+                path,
+                kind: Kind::Symlink(target.clone()),
+                mode: 0o777,
+                uid: self.uid,
+                gid: self.gid,
+                mtime: node.mtime,
+                hashed: true,
+            }),
+            NodeKind::Dir => {
+                if !excluded {
+                    self.push(Entry {
+                        path,
+                        kind: Kind::Dir,
+                        mode: self.mode(node.mode),
+                        uid: self.uid,
+                        gid: self.gid,
+                        mtime: node.mtime,
+                        hashed: true,
+                    });
+                }
+                self.walk(&p, rel, to)?;
+            }
         }
         Ok(())
     }
@@ -769,20 +817,31 @@ impl<'a> Planner<'a> {
         host_dir: &Path,
         name: &[u8],
         ft: fs::FileType,
-        exceptions: bool,
         rel: &mut Comps,
         to: &mut Comps,
     ) -> Result<(), CopyError> {
-        let excluded = self
-            .src
-            .ignore
-            .is_some_and(|m| !m.is_empty() && m.matches(&show(&join(rel))));
-        if excluded && !(ft.is_dir() && exceptions) {
+        let Some(excluded) = self.walked(rel, ft.is_dir()) else {
+            return Ok(());
+        };
+        let p = host_dir.join(OsStr::from_bytes(name));
+        let path = join(to);
+        if ft.is_file() {
+            // mode, mtime, size and content come with the read, after the walk
+            self.push(Entry {
+                path,
+                kind: Kind::File {
+                    data: Data::Pending(p),
+                    size: 0,
+                },
+                mode: 0,
+                uid: self.uid,
+                gid: self.gid,
+                mtime: 0,
+                hashed: true,
+            });
             return Ok(());
         }
-        let p = host_dir.join(OsStr::from_bytes(name));
         let md = fs::symlink_metadata(&p)?;
-        let path = join(to);
         if ft.is_symlink() {
             let target = fs::read_link(&p)?.into_os_string().into_encoded_bytes();
             self.push(Entry {
@@ -792,6 +851,7 @@ impl<'a> Planner<'a> {
                 uid: self.uid,
                 gid: self.gid,
                 mtime: mtime_of(&md),
+                hashed: true,
             });
         } else if ft.is_dir() {
             if !excluded {
@@ -802,52 +862,33 @@ impl<'a> Planner<'a> {
                     uid: self.uid,
                     gid: self.gid,
                     mtime: mtime_of(&md),
+                    hashed: true,
                 });
             }
             self.walk(&p, rel, to)?;
-        } else if ft.is_file() {
-            let mut e = Entry {
-                path,
-                kind: Kind::File {
-                    data: Data::Inline(Vec::new()),
-                    size: md.len(),
-                },
-                mode: self.mode(md.mode()),
-                uid: self.uid,
-                gid: self.gid,
-                mtime: mtime_of(&md),
-            };
-            // the header goes into the hash before the content
-            self.hash_entry(&e);
-            let (data, size) = self.file_data(&p, &md)?;
-            e.kind = Kind::File { data, size };
-            self.entries.push(e);
         } else {
             tracing::debug!(path = %p.display(), "COPY skips a device, FIFO or socket");
         }
         Ok(())
     }
 
-    fn dir_item(
-        &mut self,
-        host_dir: &Path,
-        md: &fs::Metadata,
-        rel: Comps,
-        dest: &[Vec<u8>],
-    ) -> Result<(), CopyError> {
+    fn dir_item(&mut self, host_dir: &Path, rel: Comps, dest: &[Vec<u8>]) -> Result<(), CopyError> {
         let dest = self.resolve_rootfs(dest, true)?;
         if !dest.is_empty() {
             if self.ensure_dirs(&dest, false)? {
                 // an existing directory keeps its mode and owner
                 self.ensure_dirs(&dest, true)?;
             } else if !self.dirs.contains(&join(&dest)) {
+                // docker makes it (0755, the `--chown` owner) and copies the contents into
+                // it: the source directory's own mode is not carried over
                 self.push(Entry {
                     path: join(&dest),
                     kind: Kind::Dir,
-                    mode: self.mode(md.mode()),
+                    mode: self.req.chmod.unwrap_or(0o755),
                     uid: self.uid,
                     gid: self.gid,
-                    mtime: mtime_of(md),
+                    mtime: self.now,
+                    hashed: true,
                 });
             }
         }
@@ -863,14 +904,7 @@ impl<'a> Planner<'a> {
         }
         // the archive's bytes are its identity, as docker's `file:` hash of it
         let mut f = File::open(src)?;
-        let mut buf = vec![0u8; 256 << 10];
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            self.hasher.update(&buf[..n]);
-        }
+        let (digest, _) = digest_of(&mut f, u64::MAX, src)?;
         // every entry checked now (so that a hostile archive fails the step before anything
         // runs), and every directory of it mapped to where it lands in the rootfs
         let mut parents: Vec<Comps> = Vec::new();
@@ -916,31 +950,43 @@ impl<'a> Planner<'a> {
                 Ok(())
             },
         )?;
+        // parents before children: each directory maps below its parent's place; one the
+        // archive names itself is written there (over a symlink the rootfs may have, as
+        // docker's untar replaces it), one it only implies is followed in the rootfs and
+        // keeps what it has there
         parents.sort();
         parents.dedup();
-        let mut dirs = HashMap::new();
+        let mut dirs: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
         dirs.insert(Vec::new(), join(&dest));
+        let mut placed: HashMap<Vec<u8>, Comps> = HashMap::new();
+        placed.insert(Vec::new(), dest.clone());
         for p in parents {
-            if p.is_empty() {
+            let Some((name, up)) = p.split_last() else {
                 continue;
+            };
+            let mut at = placed
+                .get(&join(up))
+                .cloned()
+                .unwrap_or_else(|| dest.clone());
+            at.push(name.clone());
+            let key = join(&p);
+            if !explicit.contains(&key) {
+                at = self.resolve_rootfs(&at, true)?;
+                self.ensure_dirs(&at, true)?;
+            } else if let Some((_, above)) = at.split_last() {
+                self.ensure_dirs(above, true)?;
             }
-            let mut full = dest.clone();
-            full.extend(p.iter().cloned());
-            let resolved = self.resolve_rootfs(&full, true)?;
-            // a directory the archive names itself is written by it; the ones it only implies
-            // keep what they have in the rootfs
-            let parent_of_it = &resolved[..resolved.len() - 1];
-            self.ensure_dirs(parent_of_it, true)?;
-            if !explicit.contains(&join(&p)) {
-                self.ensure_dirs(&resolved, true)?;
-            }
-            dirs.insert(join(&p), join(&resolved));
+            dirs.insert(key.clone(), join(&at));
+            placed.insert(key, at);
         }
-        let md = fs::metadata(src)?;
+        let file = File::open(src)?;
+        let md = file.metadata()?;
         self.push(Entry {
             path: join(&dest),
             kind: Kind::Archive(Box::new(ArchivePlan {
-                src: src.to_path_buf(),
+                src: file,
+                digest,
+                size: md.len(),
                 dirs,
                 chown: self.req.chown,
             })),
@@ -948,6 +994,7 @@ impl<'a> Planner<'a> {
             uid: self.uid,
             gid: self.gid,
             mtime: mtime_of(&md),
+            hashed: true,
         });
         Ok(())
     }
@@ -1079,10 +1126,14 @@ pub fn plan(src: &Source, req: &Request, rootfs: &Path) -> Result<Plan, CopyErro
         req,
         rootfs,
         cmd,
-        hasher: Sha256::new(),
         entries: Vec::new(),
         dirs: HashSet::new(),
-        inline: 0,
+        budget: Budget::default(),
+        index: if src.is_context {
+            crate::context::index_for(src.root)
+        } else {
+            None
+        },
         now: now_secs(),
         uid,
         gid,
@@ -1164,7 +1215,7 @@ pub fn plan(src: &Source, req: &Request, rootfs: &Path) -> Result<Plan, CopyErro
             d
         };
         match item {
-            Item::Dir { host, md, rel } => p.dir_item(&host, &md, rel, &dest)?,
+            Item::Dir { host, rel } => p.dir_item(&host, rel, &dest)?,
             Item::File {
                 host,
                 archive: true,
@@ -1173,12 +1224,12 @@ pub fn plan(src: &Source, req: &Request, rootfs: &Path) -> Result<Plan, CopyErro
             Item::File { host, md, name, .. } => {
                 let mode = p.mode(md.mode());
                 let mtime = mtime_of(&md);
-                p.file_at(&file_dest(&name), Content::Host(host, md), mode, mtime)?;
+                p.file_at(&file_dest(&name), Content::Host(host), mode, mtime)?;
             }
             Item::Url { host, md, name } => {
                 let mode = p.req.chmod.unwrap_or(0o600);
                 let mtime = mtime_of(&md);
-                p.file_at(&file_dest(&name), Content::Host(host, md), mode, mtime)?;
+                p.file_at(&file_dest(&name), Content::Host(host), mode, mtime)?;
             }
             Item::Heredoc { name, content } => {
                 let mode = p.req.chmod.unwrap_or(0o644);
@@ -1187,12 +1238,184 @@ pub fn plan(src: &Source, req: &Request, rootfs: &Path) -> Result<Plan, CopyErro
             }
         }
     }
-    let key = format!("{prefix}:{}", hex::encode(p.hasher.finalize().as_slice()));
+    load_pending(&mut p.entries, &p.budget, req.chmod)?;
+    let key = format!("{prefix}:{}", cache_hash(&p.entries));
     Ok(Plan {
         key,
         entries: p.entries,
         _downloads: downloads,
     })
+}
+
+/// How much file content a plan keeps in memory and how many files it holds open, shared by
+/// the threads that read.
+#[derive(Default)]
+struct Budget {
+    inline: AtomicU64,
+    open: AtomicUsize,
+}
+
+/// Reads a file into a digest in large reads: `(digest, bytes)`; `Err` if it holds fewer
+/// than `size` bytes (with `size` = `u64::MAX`: all of it).
+fn digest_of(f: &mut File, size: u64, path: &Path) -> Result<(Digest32, u64), CopyError> {
+    let mut h = Sha256::new();
+    let mut left = size;
+    let mut total = 0u64;
+    let mut buf = vec![0u8; 256 << 10];
+    while left > 0 {
+        let want = buf.len().min(left.try_into().unwrap_or(usize::MAX));
+        let n = f.read(&mut buf[..want])?;
+        if n == 0 {
+            if size == u64::MAX {
+                break;
+            }
+            return Err(changed(path));
+        }
+        h.update(&buf[..n]);
+        left -= n as u64;
+        total += n as u64;
+    }
+    let mut d = [0u8; 32];
+    d.copy_from_slice(h.finalize().as_slice());
+    Ok((d, total))
+}
+
+/// A regular file's content and metadata (one open, one fstat, the reads): in memory when
+/// small, else digested now and held open (or named) for the layer.
+fn load(path: &Path, budget: &Budget) -> Result<(Data, fs::Metadata), CopyError> {
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let md = f.metadata()?;
+    if !md.is_file() {
+        return Err(changed(path));
+    }
+    let size = md.len();
+    if size <= INLINE_MAX {
+        let before = budget.inline.fetch_add(size, Ordering::Relaxed);
+        if before + size <= INLINE_TOTAL {
+            let mut buf = Vec::with_capacity(size as usize);
+            (&mut f).take(size).read_to_end(&mut buf)?;
+            if buf.len() as u64 != size {
+                return Err(changed(path));
+            }
+            return Ok((Data::Inline(buf), md));
+        }
+        budget.inline.fetch_sub(size, Ordering::Relaxed);
+    }
+    let (digest, _) = digest_of(&mut f, size, path)?;
+    if budget.open.fetch_add(1, Ordering::Relaxed) < MAX_OPEN {
+        return Ok((Data::Open(f, path.to_path_buf(), digest), md));
+    }
+    Ok((Data::Path(path.to_path_buf(), digest), md))
+}
+
+/// Below this many files one thread reads them all.
+const PARALLEL_MIN: usize = 64;
+
+/// Reads the files of copied directories (`Data::Pending`), on a few threads when there are
+/// many: the walk only listed them; their mode (or `--chmod`), mtime, size and content come
+/// from here.
+fn load_pending(
+    entries: &mut [Entry],
+    budget: &Budget,
+    chmod: Option<u32>,
+) -> Result<(), CopyError> {
+    let mut pending: Vec<&mut Entry> = entries
+        .iter_mut()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                Kind::File {
+                    data: Data::Pending(_),
+                    ..
+                }
+            )
+        })
+        .collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let fill = |e: &mut Entry| -> Result<(), CopyError> {
+        let Kind::File {
+            data: Data::Pending(p),
+            ..
+        } = &e.kind
+        else {
+            return Ok(());
+        };
+        let (data, md) = load(p, budget)?;
+        e.mode = chmod.unwrap_or(md.mode() & 0o7777);
+        e.mtime = mtime_of(&md);
+        e.kind = Kind::File {
+            data,
+            size: md.len(),
+        };
+        Ok(())
+    };
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(4);
+    if threads < 2 || pending.len() < PARALLEL_MIN {
+        return pending.into_iter().try_for_each(fill);
+    }
+    let per = pending.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = pending
+            .chunks_mut(per)
+            .map(|chunk| s.spawn(|| chunk.iter_mut().try_for_each(|e| fill(e))))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("a COPY reader panicked").into()))
+            })
+            .collect::<Result<Vec<()>, CopyError>>()
+    })?;
+    Ok(())
+}
+
+/// The cache key's hash: every hashed entry's type, path, mode, owner, size, link target and
+/// content (small files' bytes, large files' and archives' digests), each field
+/// length-prefixed so that no two trees collide. mtimes are left out, as docker's tarsum.
+fn cache_hash(entries: &[Entry]) -> String {
+    let mut h = Sha256::new();
+    let field = |h: &mut Sha256, b: &[u8]| {
+        h.update((b.len() as u64).to_le_bytes());
+        h.update(b);
+    };
+    for e in entries.iter().filter(|e| e.hashed) {
+        let t: &[u8] = match &e.kind {
+            Kind::Dir => b"d",
+            Kind::File { .. } => b"f",
+            Kind::Symlink(_) => b"l",
+            Kind::Archive(_) => b"a",
+        };
+        field(&mut h, t);
+        field(&mut h, &e.path);
+        for m in [e.mode, e.uid, e.gid] {
+            h.update(m.to_le_bytes());
+        }
+        match &e.kind {
+            Kind::Dir => {}
+            Kind::File { data, size } => {
+                h.update(size.to_le_bytes());
+                match data {
+                    // a digest for every file, however it was read: the same key whether the
+                    // content came from the context's index or from the disk
+                    Data::Inline(b) => field(&mut h, Sha256::digest(b).as_slice()),
+                    Data::Open(_, _, d) | Data::Path(_, d) => field(&mut h, d),
+                    Data::Pending(_) => {}
+                }
+            }
+            Kind::Symlink(t) => field(&mut h, t),
+            Kind::Archive(a) => field(&mut h, &a.digest),
+        }
+    }
+    hex::encode(h.finalize().as_slice())
 }
 
 impl Plan {
@@ -1215,14 +1438,23 @@ impl Plan {
                 Kind::Dir => {
                     h.set_entry_type(tar::EntryType::Directory);
                     h.set_size(0);
-                    b.append_data(&mut h, path, io::empty())?;
+                    // `dir/` as docker's layers name directories
+                    let mut p = e.path.clone();
+                    p.push(b'/');
+                    b.append_data(&mut h, Path::new(OsStr::from_bytes(&p)), io::empty())?;
                 }
                 Kind::File { data, size } => {
                     h.set_entry_type(tar::EntryType::Regular);
                     h.set_size(*size);
                     match data {
                         Data::Inline(d) => b.append_data(&mut h, path, &d[..])?,
-                        Data::Path(p) => {
+                        Data::Open(f, p, _) => {
+                            if f.metadata()?.len() != *size {
+                                return Err(changed(p));
+                            }
+                            b.append_data(&mut h, path, Exact::new(f, *size, p))?
+                        }
+                        Data::Path(p, _) | Data::Pending(p) => {
                             let f = fs::OpenOptions::new()
                                 .read(true)
                                 .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -1230,15 +1462,7 @@ impl Plan {
                             if f.metadata()?.len() != *size {
                                 return Err(changed(p));
                             }
-                            b.append_data(
-                                &mut h,
-                                path,
-                                Exact {
-                                    inner: f,
-                                    left: *size,
-                                    path: p,
-                                },
-                            )?
+                            b.append_data(&mut h, path, Exact::new(&f, *size, p))?
                         }
                     }
                 }
@@ -1255,20 +1479,34 @@ impl Plan {
     }
 }
 
-/// Reads exactly `left` bytes of a file, an error if it is shorter now.
+/// Reads exactly `left` bytes of a file from offset 0 (`pread`: the descriptor's own offset
+/// is left alone, so a plan can be written twice); an error if it is shorter now.
 struct Exact<'a> {
-    inner: File,
+    file: &'a File,
+    off: u64,
     left: u64,
     path: &'a Path,
 }
 
+impl<'a> Exact<'a> {
+    fn new(file: &'a File, size: u64, path: &'a Path) -> Exact<'a> {
+        Exact {
+            file,
+            off: 0,
+            left: size,
+            path,
+        }
+    }
+}
+
 impl Read for Exact<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
         if self.left == 0 {
             return Ok(0);
         }
         let want = buf.len().min(self.left.try_into().unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..want])?;
+        let n = self.file.read_at(&mut buf[..want], self.off)?;
         if n == 0 {
             return Err(io::Error::other(format!(
                 "{} changed while it was copied",
@@ -1276,13 +1514,14 @@ impl Read for Exact<'_> {
             )));
         }
         self.left -= n as u64;
+        self.off += n as u64;
         Ok(n)
     }
 }
 
 /// The entries of a planned archive, re-rooted under their directories in the layer.
 fn write_archive<W: Write>(b: &mut tar::Builder<W>, a: &ArchivePlan) -> Result<(), CopyError> {
-    let r = berth_util::io::maybe_gunzip(File::open(&a.src)?)?;
+    let r = berth_util::io::maybe_gunzip(Exact::new(&a.src, a.size, Path::new("archive")))?;
     let bad = |m: String| CopyError::User(format!("ADD failed: {m}"));
     let place = |comps: &[Vec<u8>]| -> Option<PathBuf> {
         let (name, parent) = comps.split_last()?;
@@ -1320,7 +1559,9 @@ fn write_archive<W: Write>(b: &mut tar::Builder<W>, a: &ArchivePlan) -> Result<(
             if kind.is_dir() {
                 h.set_entry_type(tar::EntryType::Directory);
                 h.set_size(0);
-                b.append_data(&mut h, &path, io::empty())?;
+                let mut p = path.into_os_string();
+                p.push("/");
+                b.append_data(&mut h, Path::new(&p), io::empty())?;
             } else if kind.is_file() || kind.is_contiguous() {
                 h.set_entry_type(tar::EntryType::Regular);
                 let size = entry.header().size().unwrap_or(0);
@@ -1423,6 +1664,18 @@ fn url_file_name(
     ok(name).then(|| name.to_string())
 }
 
+/// CPU time of the process so far (user + system, all threads): test timings that a loaded
+/// machine does not blur.
+#[cfg(test)]
+pub(crate) fn cpu_time() -> std::time::Duration {
+    // SAFETY: a zeroed rusage filled by the kernel.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    std::time::Duration::from_micros(us(ru.ru_utime) + us(ru.ru_stime))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1446,12 +1699,13 @@ mod tests {
                 _ => 'f',
             };
             let path = show(&e.path_bytes()).trim_end_matches('/').to_string();
-            let mut content = String::new();
-            if t == 'l' || t == 'h' {
-                content = show(&e.link_name_bytes().unwrap());
+            let content = if t == 'l' || t == 'h' {
+                show(&e.link_name_bytes().unwrap())
             } else {
-                e.read_to_string(&mut content).unwrap();
-            }
+                let mut b = Vec::new();
+                e.read_to_end(&mut b).unwrap();
+                show(&b)
+            };
             out.push((
                 path,
                 t,
@@ -1475,7 +1729,13 @@ mod tests {
     }
 
     fn fx() -> Fx {
-        let d = tempfile::tempdir().unwrap();
+        // a tmpfs as the exec root is, when there is one
+        let shm = Path::new("/dev/shm");
+        let d = if shm.is_dir() {
+            tempfile::tempdir_in(shm).unwrap()
+        } else {
+            tempfile::tempdir().unwrap()
+        };
         let ctx = d.path().join("ctx");
         let rootfs = d.path().join("rootfs");
         fs::create_dir_all(&ctx).unwrap();
@@ -1566,6 +1826,8 @@ mod tests {
         fs::write(f.ctx.join("src/sub/f"), "1").unwrap();
         fs::write(f.ctx.join("src/g"), "2").unwrap();
         symlink("/etc/passwd", f.ctx.join("src/link")).unwrap();
+        fs::set_permissions(f.ctx.join("src"), fs::Permissions::from_mode(0o700)).unwrap();
+        fs::set_permissions(f.ctx.join("src/sub"), fs::Permissions::from_mode(0o750)).unwrap();
         let p = plan(&ctx_src(&f), &req(&["src"], "/app"), &f.rootfs).unwrap();
         assert!(p.cache_key().starts_with("dir:"), "{}", p.cache_key());
         let l = list(&p);
@@ -1573,6 +1835,12 @@ mod tests {
             names(&l),
             ["app", "app/g", "app/link", "app/sub", "app/sub/f"]
         );
+        // a new destination is made 0755 (not the source's 0700); what is below keeps its mode
+        assert_eq!((l[0].1, l[0].2), ('d', 0o755));
+        assert_eq!((l[3].1, l[3].2), ('d', 0o750));
+        // an existing one keeps its own
+        let l = list(&plan(&ctx_src(&f), &req(&["src"], "/tmp"), &f.rootfs).unwrap());
+        assert_eq!((l[0].0.as_str(), l[0].2), ("tmp", 0o1777));
         assert_eq!(l[2].1, 'l');
         assert_eq!(l[2].5, "/etc/passwd");
         // the context root itself
@@ -1608,6 +1876,21 @@ mod tests {
         fs::write(f.ctx.join("in/ok"), "x").unwrap();
         let e = err(plan(&ctx_src(&f), &req(&["nope"], "/"), &f.rootfs));
         assert_eq!(e, "COPY failed: file not found in build context or excluded by .dockerignore: stat nope: file does not exist");
+        // named as docker names them (checked against dockerd 20.10)
+        for (src, shown) in [
+            ("/nope", "nope"),
+            ("./nope", "nope"),
+            ("in//nope", "in//nope"),
+            ("in/nope/", "in/nope/"),
+        ] {
+            let e = err(plan(&ctx_src(&f), &req(&[src], "/"), &f.rootfs));
+            assert!(
+                e.ends_with(&format!(": stat {shown}: file does not exist")),
+                "{e}"
+            );
+        }
+        let e = err(plan(&ctx_src(&f), &req(&["[ab"], "/x/"), &f.rootfs));
+        assert_eq!(e, "COPY failed: no source files were specified");
         let e = err(plan(&ctx_src(&f), &req(&["../x"], "/"), &f.rootfs));
         assert_eq!(
             e,
@@ -1683,15 +1966,17 @@ mod tests {
         }
         let r = req(&["."], "/app/");
         let t = std::time::Instant::now();
+        let cpu = cpu_time();
         let p = plan(&ctx_src(&f), &r, &f.rootfs).unwrap();
         let planned = t.elapsed();
+        let cpu = cpu_time() - cpu;
         let k1 = p.cache_key();
         let t = std::time::Instant::now();
         let mut buf = Vec::new();
         p.write_layer(&mut buf).unwrap();
         let written = t.elapsed();
         eprintln!(
-            "5000 files: plan+hash {planned:?}, layer {written:?} ({} KiB)",
+            "5000 files: plan+hash {planned:?} (cpu {cpu:?}), layer {written:?} ({} KiB)",
             buf.len() >> 10
         );
         assert_eq!(names(&list(&p)).len(), 1 + 50 + 5000);
@@ -1704,5 +1989,236 @@ mod tests {
         assert_eq!(plan(&ctx_src(&f), &r, &f.rootfs).unwrap().cache_key(), k1);
         fs::set_permissions(f.ctx.join("d17/f042"), fs::Permissions::from_mode(0o600)).unwrap();
         assert_ne!(plan(&ctx_src(&f), &r, &f.rootfs).unwrap().cache_key(), k1);
+    }
+
+    fn tar_of(entries: &[(&str, tar::EntryType, &str, &[u8])]) -> Vec<u8> {
+        // raw names: the tar crate's builder refuses `..`
+        let mut out = Vec::new();
+        for (name, kind, link, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            {
+                let g = h.as_gnu_mut().unwrap();
+                g.name[..name.len()].copy_from_slice(name.as_bytes());
+                g.linkname[..link.len()].copy_from_slice(link.as_bytes());
+            }
+            h.set_entry_type(*kind);
+            h.set_mode(if kind.is_dir() { 0o750 } else { 0o640 });
+            h.set_uid(7);
+            h.set_gid(8);
+            h.set_size(data.len() as u64);
+            h.set_cksum();
+            out.extend_from_slice(h.as_bytes());
+            out.extend_from_slice(data);
+            out.extend(std::iter::repeat_n(0u8, (512 - data.len() % 512) % 512));
+        }
+        out.extend(std::iter::repeat_n(0u8, 1024));
+        out
+    }
+
+    #[test]
+    fn add_extracts_local_archives() {
+        let f = fx();
+        let t = tar_of(&[
+            ("top/", tar::EntryType::Directory, "", b""),
+            ("top/a", tar::EntryType::Regular, "", b"A"),
+            ("/abs/b", tar::EntryType::Regular, "", b"B"),
+            ("tmp/c", tar::EntryType::Regular, "", b"C"),
+            ("top/h", tar::EntryType::Link, "top/a", b""),
+            ("top/s", tar::EntryType::Symlink, "/nowhere", b""),
+            ("dev", tar::EntryType::Char, "", b""),
+        ]);
+        fs::write(f.ctx.join("a.tar"), &t).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&t).unwrap();
+        fs::write(f.ctx.join("a.tgz"), gz.finish().unwrap()).unwrap();
+        for src in ["a.tar", "a.tgz"] {
+            let mut r = req(&[src], "/");
+            r.add = true;
+            let p = plan(&ctx_src(&f), &r, &f.rootfs).unwrap();
+            assert!(p.cache_key().starts_with("file:"));
+            let l = list(&p);
+            let got: Vec<(String, char, u32, u64)> =
+                l.iter().map(|e| (e.0.clone(), e.1, e.2, e.3)).collect();
+            assert_eq!(
+                got,
+                [
+                    // implied by /abs/b: new
+                    ("abs".to_string(), 'd', 0o755, 0),
+                    // implied by tmp/c: the rootfs's /tmp as it is
+                    ("tmp".to_string(), 'd', 0o1777, 0),
+                    ("top".to_string(), 'd', 0o750, 7),
+                    ("top/a".to_string(), 'f', 0o640, 7),
+                    ("abs/b".to_string(), 'f', 0o640, 7),
+                    ("tmp/c".to_string(), 'f', 0o640, 7),
+                    ("top/h".to_string(), 'h', 0o640, 7),
+                    ("top/s".to_string(), 'l', 0o640, 7),
+                ]
+            );
+            assert_eq!(l[6].5, "top/a");
+            // into a directory, owners from --chown
+            let mut r = req(&[src], "/opt/x");
+            r.add = true;
+            r.chown = Some((5, 5));
+            let l = list(&plan(&ctx_src(&f), &r, &f.rootfs).unwrap());
+            assert!(l.iter().any(|e| e.0 == "opt/x/top/a" && e.3 == 5));
+            assert!(l
+                .iter()
+                .any(|e| e.0 == "opt/x/top/h" && e.5 == "opt/x/top/a"));
+            // COPY does not extract
+            let l = list(&plan(&ctx_src(&f), &req(&[src], "/"), &f.rootfs).unwrap());
+            assert_eq!(names(&l), [src]);
+        }
+        // hostile archives fail the step while planning
+        for (name, t) in [
+            (
+                "up.tar",
+                tar_of(&[("../../etc/x", tar::EntryType::Regular, "", b"x")]),
+            ),
+            (
+                "link.tar",
+                tar_of(&[("h", tar::EntryType::Link, "../../etc/shadow", b"")]),
+            ),
+        ] {
+            fs::write(f.ctx.join(name), t).unwrap();
+            let mut r = req(&[name], "/");
+            r.add = true;
+            let e = err(plan(&ctx_src(&f), &r, &f.rootfs));
+            assert!(e.starts_with("ADD failed: invalid"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_layer_unpacks_as_planned() {
+        let f = fx();
+        fs::create_dir_all(f.ctx.join("d/e")).unwrap();
+        fs::write(f.ctx.join("d/e/f"), "F").unwrap();
+        let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        fs::write(f.ctx.join("d/big"), &big).unwrap();
+        symlink("e/f", f.ctx.join("d/l")).unwrap();
+        let p = plan(&ctx_src(&f), &req(&["d"], "/tmp/app"), &f.rootfs).unwrap();
+        let out = f._d.path().join("layer");
+        fs::create_dir_all(&out).unwrap();
+        for _ in 0..2 {
+            let mut buf = Vec::new();
+            p.write_layer(&mut buf).unwrap();
+            berth_snapshot::extract_into(&out, &buf[..]).unwrap();
+        }
+        assert_eq!(fs::read(out.join("tmp/app/big")).unwrap(), big);
+        assert_eq!(fs::read_to_string(out.join("tmp/app/l")).unwrap(), "F");
+        let tmp = fs::metadata(out.join("tmp")).unwrap();
+        assert_eq!(tmp.mode() & 0o7777, 0o1777);
+        // a large file that changed size since planning is an error, not a corrupt tar
+        fs::write(f.ctx.join("d/big"), b"short").unwrap();
+        assert!(p.write_layer(&mut Vec::new()).is_err());
+    }
+
+    /// Serves one canned HTTP response per connection on loopback; returns the base URL.
+    fn serve(responses: Vec<Vec<u8>>) -> String {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for resp in responses {
+                let Ok((mut c, _)) = l.accept() else { return };
+                let mut req = Vec::new();
+                let mut b = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut b) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&b[..n]),
+                    }
+                }
+                let _ = c.write_all(&resp);
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[test]
+    fn add_fetches_urls() {
+        let f = fx();
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\nConnection: close\r\n\r\nremote".to_vec();
+        let base = serve(vec![
+            ok.clone(),
+            ok.clone(),
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\nConnection: close\r\n\r\ngone"
+                .to_vec(),
+        ]);
+        let url = format!("{base}/files/data.txt");
+        let mut r = req(&[&url], "/dl/");
+        r.add = true;
+        let p = plan(&ctx_src(&f), &r, &f.rootfs).unwrap();
+        let l = list(&p);
+        assert_eq!(
+            l[1],
+            ("dl/data.txt".into(), 'f', 0o600, 0, 0, "remote".into())
+        );
+        let mut buf = Vec::new();
+        p.write_layer(&mut buf).unwrap();
+        let mut ar = tar::Archive::new(&buf[..]);
+        let mtimes: Vec<u64> = ar
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().header().mtime().unwrap())
+            .collect();
+        assert_eq!(mtimes[1], 1445412480);
+        // dest without a slash: the file itself
+        let mut r = req(&[&url], "/named");
+        r.add = true;
+        let k = plan(&ctx_src(&f), &r, &f.rootfs).unwrap();
+        assert_eq!(names(&list(&k)), ["named"]);
+        let mut r = req(&[&url], "/x");
+        r.add = true;
+        let e = err(plan(&ctx_src(&f), &r, &f.rootfs));
+        assert_eq!(
+            e,
+            format!("ADD failed: failed to GET {url} with status 404 Not Found: gone")
+        );
+    }
+
+    #[test]
+    fn dockerignored_files_do_not_exist() {
+        let f = fx();
+        fs::create_dir_all(f.ctx.join("src/build")).unwrap();
+        fs::create_dir_all(f.ctx.join("logs")).unwrap();
+        fs::write(f.ctx.join("src/a.rs"), "a").unwrap();
+        fs::write(f.ctx.join("src/a.tmp"), "t").unwrap();
+        fs::write(f.ctx.join("src/build/out"), "o").unwrap();
+        fs::write(f.ctx.join("logs/x.log"), "l").unwrap();
+        fs::write(f.ctx.join("logs/keep.log"), "k").unwrap();
+        symlink("src/build/out", f.ctx.join("alias")).unwrap();
+        let m = Matcher::parse("**/*.tmp\nsrc/build\nlogs\n!logs/keep.log\n").unwrap();
+        let src = Source {
+            root: &f.ctx,
+            ignore: Some(&m),
+            is_context: true,
+        };
+        let l = list(&plan(&src, &req(&["."], "/c/"), &f.rootfs).unwrap());
+        assert_eq!(
+            names(&l),
+            ["c", "c/alias", "c/logs/keep.log", "c/src", "c/src/a.rs"]
+        );
+        for s in [
+            "src/a.tmp",
+            "src/build/out",
+            "src/build",
+            "logs/x.log",
+            "alias",
+        ] {
+            let e = err(plan(&src, &req(&[s], "/x"), &f.rootfs));
+            assert!(e.contains("excluded by .dockerignore"), "{s}: {e}");
+        }
+        let l = list(&plan(&src, &req(&["src/*"], "/x/"), &f.rootfs).unwrap());
+        assert_eq!(names(&l), ["x", "x/a.rs"]);
+        // the key follows what is copied: an ignored file changing keeps it
+        let k = plan(&src, &req(&["."], "/c/"), &f.rootfs)
+            .unwrap()
+            .cache_key();
+        fs::write(f.ctx.join("src/a.tmp"), "changed").unwrap();
+        assert_eq!(
+            plan(&src, &req(&["."], "/c/"), &f.rootfs)
+                .unwrap()
+                .cache_key(),
+            k
+        );
     }
 }

@@ -403,12 +403,9 @@ impl<'a> Executor<'a> {
                 if triggers.len() > 1 { "s" } else { "" }
             ))?;
             for t in &triggers {
-                let parsed = crate::parse(&format!("FROM scratch\n{t}\n"))
-                    .map_err(|e| Error::User(e.to_string()))?;
-                let Some(ins) = parsed.stages.first().and_then(|s| s.instructions.first()) else {
-                    continue;
-                };
-                self.dispatch(df, idx, &mut st, ins)?;
+                let ins =
+                    crate::dockerfile::parse_trigger(t).map_err(|e| Error::User(e.to_string()))?;
+                self.dispatch(df, idx, &mut st, &ins)?;
             }
         }
         for ins in &stage.instructions {
@@ -817,7 +814,9 @@ impl<'a> Executor<'a> {
                 self.meta_step(st, &format!("MAINTAINER {m}"))
             }
             Kind::Onbuild(inner) => {
-                let text = inner.original.trim().to_string();
+                let text = ins
+                    .trigger_text()
+                    .unwrap_or_else(|| inner.original.trim().to_string());
                 let cfg = Self::config_mut(st);
                 let mut list: Vec<String> = cfg
                     .extra

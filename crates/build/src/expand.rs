@@ -11,8 +11,9 @@
 //! values), `STOPSIGNAL`, `USER`, `VOLUME`, `WORKDIR`, and the `ARG` default values. It does
 //! NOT expand `RUN`, `CMD`, `ENTRYPOINT`, `SHELL`, `HEALTHCHECK` (the shell does it when the
 //! container runs), `MAINTAINER`, nor an `ONBUILD` trigger (expanded when it fires, in the
-//! child build). A heredoc body is expanded only when its delimiter is unquoted (`<<EOF`,
-//! not `<<"EOF"`), and only for COPY/ADD (a RUN heredoc is handed to the shell as is).
+//! child build). A heredoc body is expanded ([`expand_heredoc`]) only when its delimiter is
+//! unquoted (`<<EOF`, not `<<"EOF"`), and only for COPY/ADD (a RUN heredoc is handed to the
+//! shell as is, which expands it itself).
 //!
 //! Each word is expanded with [`expand_word`] (docker's `ProcessWord`: one string, quotes and
 //! escapes removed, spaces from a variable kept); [`expand_words`] (`ProcessWords`) also
@@ -20,13 +21,18 @@
 //! `$PORTS`, VOLUME). [`expand`] keeps quotes and escapes as written, for callers that split
 //! afterwards themselves; [`unquote`] only removes quotes and escapes.
 
-/// A substitution that cannot be done (e.g. an unterminated `${`), docker's text.
+/// A substitution that cannot be done (e.g. an unterminated `${`), docker's text; docker
+/// reports it as `failed to process "<word>": <text>`.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{0}")]
 pub struct ExpandError(pub String);
 
 /// Expands the variables of `word` with `lookup` (unknown variables are empty).
 /// Quotes and escapes are kept as written: callers that split words (ENV, LABEL) remove them.
+///
+/// Prefer [`expand_word`] for an instruction's word: `unquote(expand(w))` differs from
+/// docker when a variable's value itself holds quotes or escapes (`ENV Q='"q"'` then
+/// `LABEL l=$Q`: docker keeps `"q"`, unquoting afterwards would strip them).
 pub fn expand(
     word: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
@@ -57,6 +63,41 @@ pub fn expand_words(
     let mut lexer = Lexer::new(s, Some(lookup), escape, false);
     let (_, words) = lexer.process(None)?;
     Ok(words.finish())
+}
+
+/// A heredoc body with an unquoted delimiter (`COPY <<EOF /x`), as a shell expands one:
+/// `$VAR` and `${…}` expanded, quotes are plain text, `\` only escapes `$`, `` ` ``, `\` and a
+/// newline (the pair is removed), whatever the escape directive says.
+pub fn expand_heredoc(
+    content: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ExpandError> {
+    let mut lexer = Lexer::new(content, Some(lookup), '\\', false);
+    let mut out = String::new();
+    while let Some(ch) = lexer.peek() {
+        match ch {
+            '$' => {
+                let s = lexer.dollar()?;
+                out.push_str(&s);
+            }
+            '\\' => {
+                lexer.pos += 1;
+                match lexer.peek() {
+                    Some(n @ ('$' | '`' | '\\')) => {
+                        lexer.pos += 1;
+                        out.push(n);
+                    }
+                    Some('\n') => lexer.pos += 1,
+                    _ => out.push('\\'),
+                }
+            }
+            _ => {
+                lexer.pos += 1;
+                out.push(ch);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Removes quotes and escapes, as the lexer does, without touching `$` (an unterminated
@@ -273,11 +314,13 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    /// A name: letters, digits, `_`; a leading digit is a one-digit positional name.
+    /// A name: letters, digits, `_`; a leading digit is a one-digit positional name, and
+    /// the shell's special parameters (`$-`, `$@`, `$#`, …) are one-character names (empty
+    /// unless `lookup` knows them, as in docker).
     fn name(&mut self) -> String {
         let mut name = String::new();
         while let Some(c) = self.peek() {
-            if name.is_empty() && c.is_ascii_digit() {
+            if name.is_empty() && (c.is_ascii_digit() || "@*#?-$!".contains(c)) {
                 self.pos += 1;
                 name.push(c);
                 return name;
@@ -321,15 +364,16 @@ impl<'a> Lexer<'a> {
             Some(':') => {
                 let modifier = self.next();
                 let word = self.nested_word()?;
-                let value = self.get(&name).unwrap_or_default();
+                let set = self.get(&name);
+                let value = set.clone().unwrap_or_default();
                 match modifier {
                     Some('+') => Ok(if value.is_empty() { value } else { word }),
                     Some('-') => Ok(if value.is_empty() { word } else { value }),
                     Some('?') if value.is_empty() => {
-                        let word = if word.is_empty() {
-                            "is not allowed to be empty".to_string()
-                        } else {
-                            word
+                        let word = match (word.is_empty(), set.is_some()) {
+                            (false, _) => word,
+                            (true, false) => "is not allowed to be unset".to_string(),
+                            (true, true) => "is not allowed to be empty".to_string(),
                         };
                         err(format!("{name}: {word}"))
                     }
@@ -401,7 +445,11 @@ mod tests {
         assert_eq!(w("${NOPE}x"), "x");
         assert_eq!(w("$"), "$");
         assert_eq!(w("a$"), "a$");
-        assert_eq!(w("$-x"), "$-x");
+        // special parameters are (empty) names, as docker has them: `$-x` is `x`
+        assert_eq!(w("$-x"), "x");
+        assert_eq!(w("$$"), "");
+        assert_eq!(w("$@a"), "a");
+        assert_eq!(w("$%"), "$%");
         assert_eq!(w("$1x"), "onex");
         assert_eq!(w("$A_B"), "");
         assert_eq!(w("${A}_B"), "a_B");
@@ -427,6 +475,7 @@ mod tests {
         assert_eq!(w("${A:?must be set}"), "a");
         assert_eq!(e("${NOPE:?must be set}"), "NOPE: must be set");
         assert_eq!(e("${EMPTY:?}"), "EMPTY: is not allowed to be empty");
+        assert_eq!(e("${NOPE:?}"), "NOPE: is not allowed to be unset");
         assert_eq!(w("${EMPTY?x}"), "");
         assert_eq!(e("${NOPE?}"), "NOPE: is not allowed to be unset");
     }
@@ -447,6 +496,56 @@ mod tests {
         assert_eq!(
             e("\"abc"),
             "unexpected end of statement while looking for matching double-quote"
+        );
+    }
+
+    /// Values docker 20.10's classic builder gave these LABELs (with `ENV A=a SP="x  y"
+    /// EMPTY= Q="\"q\""`), read back with `docker inspect`.
+    #[test]
+    fn same_values_as_docker() {
+        let vars = |n: &str| match n {
+            "A" => Some("a".to_string()),
+            "SP" => Some("x  y".to_string()),
+            "EMPTY" => Some(String::new()),
+            "Q" => Some("\"q\"".to_string()),
+            _ => None,
+        };
+        for (word, want) in [
+            ("$A", "a"),
+            ("${A:-d}", "a"),
+            ("${NOPE:-d}", "d"),
+            ("${A:+alt}", "alt"),
+            ("'$A'", "$A"),
+            ("\"$A b\"", "a b"),
+            ("\\$A", "$A"),
+            ("\"a\\\"b\"", "a\"b"),
+            ("\"a\\nb\"", "a\\nb"),
+            ("${NOPE:-\"x y\"}", "x y"),
+            ("${NOPE:-$A}", "a"),
+            ("\"a\\\\$A\"", "a\\a"),
+            ("$SP", "x  y"),
+            ("$Q", "\"q\""),
+            ("${EMPTY:+x}", ""),
+            ("a\\ b", "a b"),
+            ("\"it's\"", "it's"),
+            ("${NOPE:-'$A'}", "$A"),
+            ("$1x", "x"),
+            ("$A_B", ""),
+            ("$-x", "x"),
+        ] {
+            assert_eq!(
+                expand_word(word, &vars, '\\').as_deref(),
+                Ok(want),
+                "{word}"
+            );
+        }
+        assert_eq!(
+            expand_word("${A?x}", &|_| None, '\\'),
+            Err(ExpandError("A: x".into()))
+        );
+        assert_eq!(
+            expand_word("${A:?}", &|_| None, '\\'),
+            Err(ExpandError("A: is not allowed to be unset".into()))
         );
     }
 
@@ -480,7 +579,10 @@ mod tests {
         assert_eq!(r("\\$A x"), "\\$A x");
         assert_eq!(r("${NOPE:-\"d e\"}"), "\"d e\"");
         assert_eq!(r("\"a\\\"b\""), "\"a\\\"b\"");
-        // expand then unquote = expand_word
+        // values holding quotes: only expand_word keeps them as docker does
+        assert_eq!(w("$Q"), "\"q\"");
+        assert_eq!(unquote(&r("$Q"), '\\'), "q");
+        // expand then unquote = expand_word when values are plain
         for s in [
             "\"$A b\"",
             "'$A'",
@@ -505,6 +607,21 @@ mod tests {
         assert_eq!(ws("$NOPE"), Vec::<String>::new());
         assert_eq!(ws("'' a"), vec!["a"]);
         assert_eq!(ws("  "), Vec::<String>::new());
+    }
+
+    #[test]
+    fn heredoc_bodies() {
+        let h = |s: &str| expand_heredoc(s, &env).unwrap();
+        assert_eq!(h("a=$A\nb=${NOPE:-d}\n"), "a=a\nb=d\n");
+        assert_eq!(h("\"$A\" '$A'\n"), "\"a\" 'a'\n");
+        assert_eq!(h("\\$A \\\\ \\n \\`x\n"), "$A \\ \\n `x\n");
+        assert_eq!(h("one \\\ntwo\n"), "one two\n");
+        assert_eq!(h("printf 'x\\n'\n"), "printf 'x\\n'\n");
+        assert_eq!(h("cost: 5$\n"), "cost: 5$\n");
+        assert_eq!(
+            expand_heredoc("${A", &env),
+            Err(ExpandError("syntax error: missing '}'".into()))
+        );
     }
 
     #[test]
