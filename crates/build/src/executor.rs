@@ -665,7 +665,25 @@ impl<'a> Executor<'a> {
     ) -> Result<(), Error> {
         match &ins.kind {
             Kind::From { .. } => Err(Error::User("FROM inside a stage".into())),
-            Kind::Run { cmd, heredocs, .. } => self.run_step(st, cmd, heredocs),
+            Kind::Run {
+                cmd,
+                heredocs,
+                flags,
+            } => {
+                // BuildKit's RUN flags: --network is honoured; the others need BuildKit
+                let mut network = None;
+                for (k, v) in flags {
+                    match k.as_str() {
+                        "network" => network = Some(v.clone()),
+                        other => {
+                            return Err(Error::User(format!(
+                                "the --{other} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"
+                            )))
+                        }
+                    }
+                }
+                self.run_step(st, cmd, heredocs, network.as_deref())
+            }
             Kind::Cmd(c) => {
                 let v = self.command(st, c);
                 Self::config_mut(st).cmd = Some(v.clone());
@@ -927,6 +945,7 @@ impl<'a> Executor<'a> {
         st: &mut State,
         cmd: &Command,
         heredocs: &[crate::dockerfile::Heredoc],
+        network: Option<&str>,
     ) -> Result<(), Error> {
         let Some(image) = st.image.clone() else {
             return Err(Error::User(
@@ -969,7 +988,8 @@ impl<'a> Executor<'a> {
         if let Value::Object(m) = &mut ccv {
             m.insert("Image".into(), json!(image));
         }
-        if let Some(img) = self.probe(st, &ccv, "", &save_cmd.join(" "))? {
+        let extra = network.map(|n| format!("network={n}")).unwrap_or_default();
+        if let Some(img) = self.probe(st, &ccv, &extra, &save_cmd.join(" "))? {
             return self.use_cached(st, img);
         }
         let cfg = st.cfg.config.clone().unwrap_or_default();
@@ -977,8 +997,15 @@ impl<'a> Executor<'a> {
         env.extend(args);
         let mut hc = serde_json::Map::new();
         let o = self.opts;
-        if let Some(n) = &o.network_mode {
-            hc.insert("NetworkMode".into(), json!(n));
+        match (network, &o.network_mode) {
+            // RUN --network=default: the build's own network
+            (Some(n), _) if n != "default" => {
+                hc.insert("NetworkMode".into(), json!(n));
+            }
+            (_, Some(n)) => {
+                hc.insert("NetworkMode".into(), json!(n));
+            }
+            _ => {}
         }
         if !o.extra_hosts.is_empty() {
             hc.insert("ExtraHosts".into(), json!(o.extra_hosts));
@@ -1070,7 +1097,7 @@ impl<'a> Executor<'a> {
             ))?;
             self.backend.remove(&id)?;
         }
-        self.commit_image(st, ccv, save_cmd.join(" "), Some(diff), Some(&id), "")
+        self.commit_image(st, ccv, save_cmd.join(" "), Some(diff), Some(&id), &extra)
     }
 
     fn workdir_step(&mut self, st: &mut State, w: &str) -> Result<(), Error> {

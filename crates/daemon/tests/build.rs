@@ -870,3 +870,85 @@ fn heredocs_onbuild_hosts_network_and_cache_from() {
     let _ = std::fs::remove_dir_all(&ctx);
     let _ = std::fs::remove_dir_all(&child);
 }
+
+/// Serves `body` at any path on 127.0.0.1 (one thread, until the process ends).
+fn serve_once(body: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let mut s = s;
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn add_urls_and_archives_and_run_flags() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let port = serve_once("downloaded\n");
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            &format!(
+                "FROM busybox\n\
+                 ADD http://127.0.0.1:{port}/files/remote.txt /dl/\n\
+                 ADD bundle.tar /unpacked/\n\
+                 COPY bundle.tar /copied/\n\
+                 RUN --network=none cat /proc/net/dev | grep -c : > /ifaces\n"
+            ),
+        ),
+        ("x", ""),
+    ]);
+    // a tar in the context: ADD unpacks it, COPY does not
+    let bundle = ctx.join("bundle.tar");
+    let status = Command::new("tar")
+        .args([
+            "-C",
+            ctx.to_str().unwrap(),
+            "-cf",
+            bundle.to_str().unwrap(),
+            "x",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let Some(_) = build_ok(&d, &ctx, &["-t", "add:1", "."]) else {
+        return;
+    };
+    assert_eq!(
+        docker(&d, &["run", "--rm", "add:1", "cat", "/dl/remote.txt"]),
+        "downloaded\n"
+    );
+    let ls = docker(&d, &["run", "--rm", "add:1", "ls", "/unpacked", "/copied"]);
+    assert!(ls.contains("/unpacked:\nx\n"), "{ls}");
+    assert!(ls.contains("/copied:\nbundle.tar\n"), "{ls}");
+    // RUN --network=none: only the loopback device
+    assert_eq!(
+        docker(&d, &["run", "--rm", "add:1", "cat", "/ifaces"]),
+        "1\n"
+    );
+    // what needs BuildKit is refused with docker's words
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN --mount=type=cache,target=/c true\n",
+    )
+    .unwrap();
+    let o = docker_build(&d, &ctx, &["."]).unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("the --mount option requires BuildKit"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(&ctx);
+}
