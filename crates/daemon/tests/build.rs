@@ -952,3 +952,27 @@ fn add_urls_and_archives_and_run_flags() {
     );
     let _ = std::fs::remove_dir_all(&ctx);
 }
+
+#[test]
+fn shm_size_and_memory_limits_reach_run() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN df -k /dev/shm | tail -1 | awk '{print $2}' > /shm; cat /sys/fs/cgroup/memory.max > /mem 2>/dev/null || echo none > /mem\n",
+    )]);
+    let Some(_) = build_ok(
+        &d,
+        &ctx,
+        &["--shm-size", "100m", "--memory", "256m", "-t", "lim:1", "."],
+    ) else {
+        return;
+    };
+    assert_eq!(
+        docker(&d, &["run", "--rm", "lim:1", "cat", "/shm"]),
+        "102400\n"
+    );
+    let mem = docker(&d, &["run", "--rm", "lim:1", "cat", "/mem"]);
+    assert!(mem == "268435456\n" || mem == "none\n", "{mem}");
+    let _ = std::fs::remove_dir_all(&ctx);
+}
