@@ -709,10 +709,13 @@ impl<'a> Executor<'a> {
                 self.meta_step(st, &format!("SHELL [{}]", v.join(" ")))
             }
             Kind::Env(pairs) => {
+                // every word is expanded with the state before the instruction (docker)
+                let pairs = pairs
+                    .iter()
+                    .map(|(k, v)| Ok((self.expand(st, k)?, self.expand(st, v)?)))
+                    .collect::<Result<Vec<_>, Error>>()?;
                 let mut comment = String::from("ENV");
                 for (k, v) in pairs {
-                    let k = self.expand(st, k)?;
-                    let v = self.expand(st, v)?;
                     let env = Self::config_mut(st).env.get_or_insert_with(Vec::new);
                     match env
                         .iter_mut()
@@ -726,12 +729,18 @@ impl<'a> Executor<'a> {
                 self.meta_step(st, &comment)
             }
             Kind::Arg(list) => {
+                let list = list
+                    .iter()
+                    .map(|(n, d)| {
+                        let d = match d {
+                            Some(d) => Some(self.expand(st, d)?),
+                            None => None,
+                        };
+                        Ok((n.clone(), d))
+                    })
+                    .collect::<Result<Vec<_>, Error>>()?;
                 let mut comment = String::from("ARG");
-                for (name, default) in list {
-                    let default = match default {
-                        Some(d) => Some(self.expand(st, d)?),
-                        None => None,
-                    };
+                for (name, default) in &list {
                     let v = match self.opts.build_args.get(name) {
                         Some(v) => v.clone(),
                         None => match (&default, self.meta.get(name)) {
@@ -749,10 +758,12 @@ impl<'a> Executor<'a> {
                 self.meta_step(st, &comment)
             }
             Kind::Label(pairs) => {
+                let pairs = pairs
+                    .iter()
+                    .map(|(k, v)| Ok((self.expand(st, k)?, self.expand(st, v)?)))
+                    .collect::<Result<Vec<_>, Error>>()?;
                 let mut comment = String::from("LABEL");
                 for (k, v) in pairs {
-                    let k = self.expand(st, k)?;
-                    let v = self.expand(st, v)?;
                     Self::config_mut(st)
                         .labels
                         .get_or_insert_with(BTreeMap::new)

@@ -567,3 +567,26 @@ fn cache_from_reuses_a_source_image_by_its_history() {
     let (_, text) = build(&b, &Cache::in_memory(), &o, &changed);
     assert_eq!(text.matches("Using cache").count(), 1, "{text}");
 }
+
+#[test]
+fn one_instructions_words_see_the_state_before_it() {
+    let b = Fake::with_base();
+    let d = df(vec![(
+        from("busybox", None),
+        vec![
+            ins("ENV A=old", Kind::Env(vec![("A".into(), "old".into())])),
+            ins(
+                "ENV A=new B=$A",
+                Kind::Env(vec![("A".into(), "new".into()), ("B".into(), "$A".into())]),
+            ),
+            ins(
+                "LABEL l=${A:-x}",
+                Kind::Label(vec![("l".into(), "${A:-x}".into())]),
+            ),
+        ],
+    )]);
+    let id = build(&b, &Cache::in_memory(), &opts(), &d).0.unwrap();
+    let cfg = b.images.lock().unwrap()[&id].0.config.clone().unwrap();
+    assert_eq!(cfg.env.unwrap(), ["PATH=/bin", "A=new", "B=old"]);
+    assert_eq!(cfg.labels.unwrap()["l"], "new");
+}
