@@ -1,5 +1,6 @@
-//! `.dockerignore` patterns and docker's matching: Go `filepath.Match` syntax per path
-//! element (`*`, `?`, `[a-z]`, `[^a]`, `\` escapes), `**` for any number of elements, `!`
+//! `.dockerignore` patterns and docker's matching: Go `filepath.Match` syntax (`*`, `?`,
+//! `[a-z]`, `[^a]`, `\` escapes; `*` and `?` never match `/`, a class can, as in docker's
+//! translation to a regular expression), `**` for any number of elements, `!`
 //! exceptions (the last matching pattern wins), patterns cleaned (`./a/` = `a`, `a/../b` =
 //! `b`, leading `/` dropped). A pattern that matches a directory excludes everything below it.
 //! Used by the CLI (which leaves ignored files out of the context it sends) and by the
@@ -51,7 +52,8 @@ enum Token {
     AnyDirs,
     /// `**` at the end: anything
     AnyTail,
-    /// `[...]`
+    /// `[...]` (as in docker's regular expression, a class can match `/`: `a[^b]c`
+    /// matches `a/c`)
     Class {
         negated: bool,
         ranges: Vec<(char, char)>,
@@ -322,7 +324,7 @@ impl Pattern {
                     Token::Char(x) => x == c,
                     Token::One => *c != '/',
                     Token::Class { negated, ranges } => {
-                        *c != '/' && ranges.iter().any(|(lo, hi)| lo <= c && c <= hi) != *negated
+                        ranges.iter().any(|(lo, hi)| lo <= c && c <= hi) != *negated
                     }
                     _ => false,
                 });
@@ -349,7 +351,7 @@ fn match_at(tokens: &[Token], text: &[char], t: usize, p: usize, memo: &mut [u8]
                 && match_at(tokens, text, t + 1, p + 1, memo)
         }
         Some(Token::Class { negated, ranges }) => match text.get(p) {
-            Some(&c) if c != '/' => {
+            Some(&c) => {
                 let inside = ranges.iter().any(|(lo, hi)| *lo <= c && c <= *hi);
                 inside != *negated && match_at(tokens, text, t + 1, p + 1, memo)
             }
@@ -507,6 +509,11 @@ mod tests {
         assert!(x.matches("(e)"));
         let x = m("[\\]]x\n");
         assert!(x.matches("]x"));
+        // found by a differential run against the docker CLI: a class matches `/`
+        let x = m("***[^a]x.txt\n");
+        assert!(x.matches("d1/x.txt"));
+        assert!(x.matches("d2/sub/x.txt"));
+        assert!(!x.matches("ax.txt"));
     }
 
     #[test]
