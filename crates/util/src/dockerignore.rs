@@ -41,6 +41,10 @@ struct Pattern {
     tokens: Vec<Token>,
     /// some `*` or `**` (else one token per character: matched without backtracking)
     wild: bool,
+    /// `**` then literal text only: docker matches such a pattern as "ends with the text"
+    /// (its fast path, which is not what its regular expression would say: `**.md` matches
+    /// `a.md`, `**d1` matches `xd1`)
+    suffix: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -116,11 +120,13 @@ impl Matcher {
             let wild = tokens
                 .iter()
                 .any(|t| matches!(t, Token::Star | Token::AnyDirs | Token::AnyTail));
+            let suffix = literal_suffix(&p);
             out.push(Pattern {
                 text: p,
                 exception,
                 tokens,
                 wild,
+                suffix,
             });
         }
         Ok(Matcher { patterns: out })
@@ -296,6 +302,16 @@ pub fn clean(path: &str) -> String {
     }
 }
 
+/// The text after a leading `**` when nothing else in the pattern is special (no `*`, `?`,
+/// `[`, `]`, `\` escape): the patterns docker matches by suffix.
+fn literal_suffix(pattern: &str) -> Option<String> {
+    let rest = pattern.strip_prefix("**")?;
+    if rest.contains(['*', '?', '[', ']', '\\']) {
+        return None;
+    }
+    Some(rest.to_string())
+}
+
 fn bad() -> PatternError {
     PatternError("syntax error in pattern".to_string())
 }
@@ -389,6 +405,11 @@ fn class_char(chars: &[char], i: &mut usize) -> Result<char, PatternError> {
 impl Pattern {
     /// `memo` is scratch space, reused between calls.
     fn matches(&self, text: &[char], memo: &mut Vec<u8>) -> bool {
+        if let Some(suffix) = &self.suffix {
+            let path: String = text.iter().collect();
+            return path.ends_with(suffix.as_str())
+                || suffix.strip_prefix('/').is_some_and(|bare| path == bare);
+        }
         if !self.wild {
             return self.tokens.len() == text.len()
                 && self.tokens.iter().zip(text).all(|(t, c)| match t {
@@ -536,6 +557,28 @@ mod tests {
         assert!(!x.matches("a"), "a/** is the content of a, not a itself");
         assert!(x.matches("a/x"));
         assert!(x.matches("a/x/y"));
+    }
+
+    /// docker's fast path for `**` + literal text (found by a differential run, seed 726)
+    #[test]
+    fn leading_double_star_is_a_suffix() {
+        let x = m("**.md\n");
+        assert!(x.matches("a.md"));
+        assert!(x.matches("d/b.md"));
+        assert!(!x.matches("a.mdx"));
+        let x = m("**/foo\n");
+        assert!(x.matches("foo"));
+        assert!(x.matches("a/b/foo"));
+        assert!(!x.matches("xfoo"));
+        assert!(x.matches("foo/under"));
+        let x = m("**d1\n");
+        assert!(x.matches("xd1"));
+        // with another wildcard it is the regular expression again
+        let x = m("**/*.md\n");
+        assert!(x.matches("a.md"));
+        assert!(!x.matches("a.mdx"));
+        let x = m("**\n");
+        assert!(x.matches("a/b"));
     }
 
     #[test]
