@@ -897,7 +897,18 @@ impl<'a> Planner<'a> {
         self.walk(host_dir, &mut rel, &mut to)
     }
 
+    /// ADD of a local archive. As docker's classic builder: the entries keep the owners the
+    /// archive gives them and the directories made for them are root's, `--chown` or not
+    /// (checked against dockerd 20.10).
     fn archive_item(&mut self, src: &Path, dest: &[Vec<u8>]) -> Result<(), CopyError> {
+        let owner = (self.uid, self.gid);
+        (self.uid, self.gid) = (0, 0);
+        let r = self.archive_item_as_root(src, dest);
+        (self.uid, self.gid) = owner;
+        r
+    }
+
+    fn archive_item_as_root(&mut self, src: &Path, dest: &[Vec<u8>]) -> Result<(), CopyError> {
         let dest = self.resolve_rootfs(dest, true)?;
         if !dest.is_empty() {
             self.ensure_dirs(&dest, true)?;
@@ -988,7 +999,7 @@ impl<'a> Planner<'a> {
                 digest,
                 size: md.len(),
                 dirs,
-                chown: self.req.chown,
+                chown: None,
             })),
             mode: 0,
             uid: self.uid,
@@ -1199,10 +1210,13 @@ pub fn plan(src: &Source, req: &Request, rootfs: &Path) -> Result<Plan, CopyErro
             "When using {cmd} with more than one source file, the destination must be a directory and end with a /"
         )));
     }
+    // docker writes `dir:`, `file:` or `multi:` before the hash; a lone URL's hash goes bare
+    // (`ADD <hash> in /dl/`, as dockerd 20.10 writes it)
     let prefix = match (&items[..], items.len()) {
-        ([Item::Dir { .. }], 1) => "dir",
-        (_, 1) => "file",
-        _ => "multi",
+        ([Item::Dir { .. }], 1) => "dir:",
+        ([Item::Url { .. }], 1) => "",
+        (_, 1) => "file:",
+        _ => "multi:",
     };
     let dest_exists_as_dir = p.is_dir_in_rootfs(&dest)?;
     for item in items {
@@ -1239,7 +1253,7 @@ pub fn plan(src: &Source, req: &Request, rootfs: &Path) -> Result<Plan, CopyErro
         }
     }
     load_pending(&mut p.entries, &p.budget, req.chmod)?;
-    let key = format!("{prefix}:{}", cache_hash(&p.entries));
+    let key = format!("{prefix}{}", cache_hash(&p.entries));
     Ok(Plan {
         key,
         entries: p.entries,
@@ -1419,7 +1433,8 @@ fn cache_hash(entries: &[Entry]) -> String {
 }
 
 impl Plan {
-    /// `file:<hex>` / `dir:<hex>` / `multi:<hex>` over names, modes, owners and content.
+    /// `file:<hex>` / `dir:<hex>` / `multi:<hex>` over names, modes, owners and content; a
+    /// lone URL source's is the bare `<hex>` (docker's `ADD <hex> in <dest> `).
     pub fn cache_key(&self) -> String {
         self.key.clone()
     }
@@ -2055,12 +2070,13 @@ mod tests {
                 ]
             );
             assert_eq!(l[6].5, "top/a");
-            // into a directory, owners from --chown
+            // into a directory; --chown changes nothing (docker's classic builder)
             let mut r = req(&[src], "/opt/x");
             r.add = true;
             r.chown = Some((5, 5));
             let l = list(&plan(&ctx_src(&f), &r, &f.rootfs).unwrap());
-            assert!(l.iter().any(|e| e.0 == "opt/x/top/a" && e.3 == 5));
+            assert!(l.iter().any(|e| e.0 == "opt/x/top/a" && e.3 == 7));
+            assert!(l.iter().any(|e| e.0 == "opt/x" && e.3 == 0 && e.2 == 0o755));
             assert!(l
                 .iter()
                 .any(|e| e.0 == "opt/x/top/h" && e.5 == "opt/x/top/a"));
