@@ -493,11 +493,9 @@ impl Unpacker {
 
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<R>) -> Result<(), ContextError> {
         let kind = entry.header().entry_type();
-        if kind.is_pax_global_extensions()
-            || kind.is_pax_local_extensions()
-            || kind.is_gnu_longname()
-            || kind.is_gnu_longlink()
-        {
+        // the tar crate folds long names and PAX records into the entry they describe; only
+        // global PAX headers come through
+        if kind.is_pax_global_extensions() {
             return Ok(());
         }
         let raw = entry.path_bytes().into_owned();
@@ -508,8 +506,28 @@ impl Unpacker {
         };
         let bad = |e: io::Error| invalid(format!("invalid build context: {}: {e}", show(&raw)));
         let h = entry.header();
-        let mode = h.mode().map_err(bad)? & 0o7777;
-        let mtime = h.mtime().map_err(bad)?;
+        // links have no mode of their own: an empty field is fine there
+        let links = kind.is_symlink() || kind.is_hard_link();
+        let mode = match h.mode() {
+            Ok(m) => m & 0o7777,
+            Err(_) if links => 0o777,
+            Err(e) => return Err(bad(e)),
+        };
+        let mut mtime = h.mtime().map_err(bad)?;
+        // a PAX `mtime` (the docker CLI writes them for sub-second or far times) wins
+        if let Ok(Some(exts)) = entry.pax_extensions() {
+            for ext in exts.flatten() {
+                if ext.key_bytes() == b"mtime" {
+                    let secs = std::str::from_utf8(ext.value_bytes())
+                        .ok()
+                        .and_then(|v| v.split('.').next())
+                        .and_then(|v| v.parse::<u64>().ok());
+                    if let Some(secs) = secs {
+                        mtime = secs;
+                    }
+                }
+            }
+        }
         let t = TimeSpec::new(mtime as _, 0);
         let regular = kind.is_file() || kind.is_contiguous();
         // PAX-aware
@@ -1240,5 +1258,42 @@ mod tests {
         }
         let want = (0..1500).filter(|i| i % 7 == 3 && i % 3 == 1).count();
         assert_eq!(ix.children(b"d3/sub1").unwrap().len(), want);
+    }
+
+    #[test]
+    fn long_names_and_pax_records() {
+        let d = tempfile::tempdir().unwrap();
+        let long = format!("{}/{}", "d".repeat(120), "f".repeat(150));
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(4);
+        h.set_mode(0o644);
+        b.append_data(&mut h, &long, &b"long"[..]).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "ln", "t".repeat(200)).unwrap();
+        b.append_pax_extensions([("mtime", &b"1700000000.5"[..])])
+            .unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_size(1);
+        h.set_mode(0o600);
+        b.append_data(&mut h, "paxed", &b"p"[..]).unwrap();
+        let c = Context::unpack(&b.into_inner().unwrap()[..], d.path()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(c.root().join(&long)).unwrap(),
+            "long"
+        );
+        assert_eq!(
+            std::fs::read_link(c.root().join("ln")).unwrap(),
+            Path::new(&"t".repeat(200))
+        );
+        assert_eq!(
+            std::fs::read_to_string(c.root().join("paxed")).unwrap(),
+            "p"
+        );
+        use std::os::unix::fs::MetadataExt;
+        let md = std::fs::metadata(c.root().join("paxed")).unwrap();
+        assert_eq!(md.mtime(), 1_700_000_000);
     }
 }
