@@ -28,7 +28,7 @@ use nix::sys::stat::{fchmod, fstatat, futimens, mkdirat, utimensat, Mode, Utimen
 use nix::sys::time::TimeSpec;
 use nix::unistd::{linkat, symlinkat, unlinkat, UnlinkatFlags};
 
-use crate::copy::{compression, is_tar_header, read_head, Compression};
+use crate::copy::{decompressed, is_tar_header, read_head};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -101,18 +101,11 @@ impl Context {
     }
 
     fn fill(&mut self, body: impl Read) -> Result<(), ContextError> {
-        let mut body = body;
-        let head = read_head(&mut body, 6)?;
-        let raw = io::Cursor::new(head.clone()).chain(body);
-        let mut stream: Box<dyn Read> = match compression(&head) {
-            Compression::None => Box::new(raw),
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
-            c => {
-                return Err(invalid(format!(
-                    "unsupported build context compression ({c:?}): send a plain or gzip tar"
-                )))
-            }
-        };
+        let (_, mut stream) = decompressed(body).map_err(|e| {
+            invalid(format!(
+                "unsupported build context: {e}: send a plain, gzip, bzip2 or xz tar"
+            ))
+        })?;
         let block = read_head(&mut stream, 512)?;
         let stream = io::Cursor::new(block.clone()).chain(stream);
         if !is_tar_header(&block) {
@@ -900,7 +893,10 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&t).unwrap();
         let gz = gz.finish().unwrap();
-        for body in [t, gz] {
+        let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
+        xz.write_all(&t).unwrap();
+        let xz = xz.finish().unwrap();
+        for body in [t, gz, xz] {
             let c = Context::unpack(&body[..], d.path()).unwrap();
             let r = c.root().to_path_buf();
             assert_eq!(c.dockerfile(None).unwrap(), "FROM busybox\n");

@@ -922,7 +922,8 @@ impl<'a> Planner<'a> {
         let mut explicit: HashSet<Vec<u8>> = HashSet::new();
         let cmd = self.cmd;
         let r = File::open(src)
-            .and_then(berth_util::io::maybe_gunzip)
+            .and_then(decompressed)
+            .map(|(_, r)| r)
             .map_err(CopyError::from)?;
         berth_util::io::for_each_tar_entry(
             r,
@@ -1100,29 +1101,42 @@ pub(crate) fn read_head(r: &mut impl Read, n: usize) -> io::Result<Vec<u8>> {
     Ok(head)
 }
 
-/// ADD: whether a local file is a tar archive (plain or gzip) to extract. bzip2, xz and
-/// zstd archives are copied as files (their decoders are not built in).
+/// The stream `r` decompressed as its first bytes say: gzip, bzip2 or xz (multi-member
+/// streams too), else as it is. zstd has no decoder here: an error.
+pub(crate) fn decompressed<'a>(r: impl Read + 'a) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
+    let mut r = r;
+    let head = read_head(&mut r, 6)?;
+    let c = compression(&head);
+    let joined = io::Cursor::new(head).chain(r);
+    let out: Box<dyn Read + 'a> = match c {
+        Compression::None => Box::new(joined),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(joined)),
+        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(joined)),
+        Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(joined)),
+        Compression::Zstd => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "zstd compression is not supported",
+            ))
+        }
+    };
+    Ok((c, out))
+}
+
+/// ADD: whether a local file is a tar archive (plain, gzip, bzip2 or xz) to extract, as
+/// docker's `isArchivePath` decides: its first block (decompressed) is a tar header. A zstd
+/// file is copied as it is.
 fn is_archive(path: &Path) -> io::Result<bool> {
-    let mut f = File::open(path)?;
-    let head = read_head(&mut f, 512)?;
-    match compression(&head) {
-        Compression::None => {
-            Ok(head.len() == 512 && !head.iter().all(|b| *b == 0) && is_tar_header(&head))
-        }
-        Compression::Gzip => {
-            let f = File::open(path)?;
-            let mut d = flate2::read::GzDecoder::new(f);
-            let block = match read_head(&mut d, 512) {
-                Ok(b) => b,
-                Err(_) => return Ok(false),
-            };
-            Ok(is_tar_header(&block))
-        }
-        c => {
-            tracing::warn!(path = %path.display(), compression = ?c, "ADD copies this archive as a file: its compression is not supported");
-            Ok(false)
-        }
-    }
+    let Ok((c, mut r)) = decompressed(File::open(path)?) else {
+        return Ok(false);
+    };
+    let block = match read_head(&mut r, 512) {
+        Ok(b) => b,
+        Err(_) => return Ok(false),
+    };
+    // an empty file, or zeros only, is no archive to a plain reader
+    let zeros = c == Compression::None && block.iter().all(|b| *b == 0);
+    Ok(block.len() == 512 && !zeros && is_tar_header(&block))
 }
 
 /// Resolves a request against its source and the current image's rootfs (`rootfs`, read-only:
@@ -1536,7 +1550,7 @@ impl Read for Exact<'_> {
 
 /// The entries of a planned archive, re-rooted under their directories in the layer.
 fn write_archive<W: Write>(b: &mut tar::Builder<W>, a: &ArchivePlan) -> Result<(), CopyError> {
-    let r = berth_util::io::maybe_gunzip(Exact::new(&a.src, a.size, Path::new("archive")))?;
+    let (_, r) = decompressed(Exact::new(&a.src, a.size, Path::new("archive")))?;
     let bad = |m: String| CopyError::User(format!("ADD failed: {m}"));
     let place = |comps: &[Vec<u8>]| -> Option<PathBuf> {
         let (name, parent) = comps.split_last()?;
@@ -2046,7 +2060,13 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&t).unwrap();
         fs::write(f.ctx.join("a.tgz"), gz.finish().unwrap()).unwrap();
-        for src in ["a.tar", "a.tgz"] {
+        let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
+        xz.write_all(&t).unwrap();
+        fs::write(f.ctx.join("a.tar.xz"), xz.finish().unwrap()).unwrap();
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        bz.write_all(&t).unwrap();
+        fs::write(f.ctx.join("a.tar.bz2"), bz.finish().unwrap()).unwrap();
+        for src in ["a.tar", "a.tgz", "a.tar.xz", "a.tar.bz2"] {
             let mut r = req(&[src], "/");
             r.add = true;
             let p = plan(&ctx_src(&f), &r, &f.rootfs).unwrap();
