@@ -922,36 +922,30 @@ mod tests {
     #[test]
     fn hostile_entries_leave_nothing() {
         let d = tempfile::tempdir().unwrap();
-        let cases: Vec<(Vec<u8>, &str)> = vec![
-            {
-                let mut t = Vec::new();
-                entry(&mut t, "ok", tar::EntryType::Regular, "", b"x");
-                entry(&mut t, "../evil", tar::EntryType::Regular, "", b"x");
-                (end(t), "leaves the context")
-            },
-            {
-                let mut t = Vec::new();
-                entry(&mut t, "a/../../evil", tar::EntryType::Regular, "", b"x");
-                (end(t), "leaves the context")
-            },
-            {
-                let mut t = Vec::new();
-                entry(&mut t, "h", tar::EntryType::Link, "../../etc/passwd", b"");
-                (end(t), "leaves the context")
-            },
-            {
-                let mut t = Vec::new();
-                entry(&mut t, "h", tar::EntryType::Link, "/etc/passwd", b"");
-                (end(t), "missing")
-            },
-            {
-                // a symlink to the outside, then a file through it
-                let mut t = Vec::new();
-                entry(&mut t, "out", tar::EntryType::Symlink, "/tmp", b"");
-                entry(&mut t, "out/evil", tar::EntryType::Regular, "", b"x");
-                (end(t), "symlink")
-            },
+        use tar::EntryType::{Link, Regular, Symlink};
+        type Raw<'a> = (&'a str, tar::EntryType, &'a str);
+        let cases: [(&[Raw], &str); 5] = [
+            (
+                &[("ok", Regular, ""), ("../evil", Regular, "")],
+                "leaves the context",
+            ),
+            (&[("a/../../evil", Regular, "")], "leaves the context"),
+            (&[("h", Link, "../../etc/passwd")], "leaves the context"),
+            (&[("h", Link, "/etc/passwd")], "missing"),
+            // a symlink to the outside, then a file through it
+            (
+                &[("out", Symlink, "/tmp"), ("out/evil", Regular, "")],
+                "symlink",
+            ),
         ];
+        let cases = cases.map(|(entries, want)| {
+            let mut t = Vec::new();
+            for (name, kind, link) in entries {
+                let data: &[u8] = if kind.is_file() { b"x" } else { b"" };
+                entry(&mut t, name, *kind, link, data);
+            }
+            (end(t), want)
+        });
         for (body, want) in cases {
             let e = Context::unpack(&body[..], d.path()).unwrap_err();
             assert!(matches!(e, ContextError::Invalid(_)), "{e:?}");

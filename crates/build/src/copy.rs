@@ -180,8 +180,9 @@ fn show(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// `path` cleaned lexically (`.` and empty components dropped, `..` folded); `None` when a
-/// `..` climbs above the root.
+/// `path` cleaned lexically (`.`, empty components and so a leading `/` dropped, `..`
+/// folded); `None` when a `..` climbs above the root. For sources, destinations and archive
+/// entries alike.
 fn clean(path: &[u8]) -> Option<Comps> {
     let mut out: Comps = Vec::new();
     for c in split(path) {
@@ -931,7 +932,7 @@ impl<'a> Planner<'a> {
             |entry| {
                 let kind = entry.header().entry_type();
                 let raw = entry.path_bytes().into_owned();
-                let comps = clean_entry(&raw).ok_or_else(|| {
+                let comps = clean(&raw).ok_or_else(|| {
                     CopyError::User(format!(
                         "{cmd} failed: invalid archive entry {}: it leaves the destination",
                         show(&raw)
@@ -942,7 +943,7 @@ impl<'a> Planner<'a> {
                         .link_name_bytes()
                         .map(|t| t.into_owned())
                         .unwrap_or_default();
-                    if clean_entry(&t).is_none_or(|t| t.is_empty()) {
+                    if clean(&t).is_none_or(|t| t.is_empty()) {
                         return Err(CopyError::User(format!(
                             "{cmd} failed: invalid hardlink {} -> {}: it leaves the archive",
                             show(&raw),
@@ -1017,20 +1018,6 @@ fn changed(path: &Path) -> CopyError {
         "{} changed while it was copied",
         path.display()
     )))
-}
-
-/// An archive entry's path made relative (a leading `/` dropped, as docker does); `None`
-/// when a `..` climbs out.
-fn clean_entry(raw: &[u8]) -> Option<Comps> {
-    let mut out: Comps = Vec::new();
-    for c in split(raw) {
-        if c == b".." {
-            out.pop()?;
-        } else {
-            out.push(c.to_vec());
-        }
-    }
-    Some(out)
 }
 
 /// The compression of a stream from its first bytes.
@@ -1568,8 +1555,8 @@ fn write_archive<W: Write>(b: &mut tar::Builder<W>, a: &ArchivePlan) -> Result<(
         |entry| {
             let kind = entry.header().entry_type();
             let raw = entry.path_bytes().into_owned();
-            let comps = clean_entry(&raw)
-                .ok_or_else(|| bad(format!("invalid archive entry {}", show(&raw))))?;
+            let comps =
+                clean(&raw).ok_or_else(|| bad(format!("invalid archive entry {}", show(&raw))))?;
             if comps.is_empty() {
                 return Ok(());
             }
@@ -1609,7 +1596,7 @@ fn write_archive<W: Write>(b: &mut tar::Builder<W>, a: &ArchivePlan) -> Result<(
                     .link_name_bytes()
                     .map(|t| t.into_owned())
                     .unwrap_or_default();
-                let tc = clean_entry(&t)
+                let tc = clean(&t)
                     .filter(|t| !t.is_empty())
                     .ok_or_else(|| bad(format!("invalid hardlink {}", show(&raw))))?;
                 let target =
