@@ -11,8 +11,9 @@
 //! values), `STOPSIGNAL`, `USER`, `VOLUME`, `WORKDIR`, and the `ARG` default values. It does
 //! NOT expand `RUN`, `CMD`, `ENTRYPOINT`, `SHELL`, `HEALTHCHECK` (the shell does it when the
 //! container runs), `MAINTAINER`, nor an `ONBUILD` trigger (expanded when it fires, in the
-//! child build). A heredoc body is expanded only when its delimiter is unquoted (`<<EOF`,
-//! not `<<"EOF"`), and only for COPY/ADD (a RUN heredoc is handed to the shell as is).
+//! child build). A heredoc body is expanded ([`expand_heredoc`]) only when its delimiter is
+//! unquoted (`<<EOF`, not `<<"EOF"`), and only for COPY/ADD (a RUN heredoc is handed to the
+//! shell as is, which expands it itself).
 //!
 //! Each word is expanded with [`expand_word`] (docker's `ProcessWord`: one string, quotes and
 //! escapes removed, spaces from a variable kept); [`expand_words`] (`ProcessWords`) also
@@ -28,6 +29,10 @@ pub struct ExpandError(pub String);
 
 /// Expands the variables of `word` with `lookup` (unknown variables are empty).
 /// Quotes and escapes are kept as written: callers that split words (ENV, LABEL) remove them.
+///
+/// Prefer [`expand_word`] for an instruction's word: `unquote(expand(w))` differs from
+/// docker when a variable's value itself holds quotes or escapes (`ENV Q='"q"'` then
+/// `LABEL l=$Q`: docker keeps `"q"`, unquoting afterwards would strip them).
 pub fn expand(
     word: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
@@ -58,6 +63,41 @@ pub fn expand_words(
     let mut lexer = Lexer::new(s, Some(lookup), escape, false);
     let (_, words) = lexer.process(None)?;
     Ok(words.finish())
+}
+
+/// A heredoc body with an unquoted delimiter (`COPY <<EOF /x`), as a shell expands one:
+/// `$VAR` and `${…}` expanded, quotes are plain text, `\` only escapes `$`, `` ` ``, `\` and a
+/// newline (the pair is removed), whatever the escape directive says.
+pub fn expand_heredoc(
+    content: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ExpandError> {
+    let mut lexer = Lexer::new(content, Some(lookup), '\\', false);
+    let mut out = String::new();
+    while let Some(ch) = lexer.peek() {
+        match ch {
+            '$' => {
+                let s = lexer.dollar()?;
+                out.push_str(&s);
+            }
+            '\\' => {
+                lexer.pos += 1;
+                match lexer.peek() {
+                    Some(n @ ('$' | '`' | '\\')) => {
+                        lexer.pos += 1;
+                        out.push(n);
+                    }
+                    Some('\n') => lexer.pos += 1,
+                    _ => out.push('\\'),
+                }
+            }
+            _ => {
+                lexer.pos += 1;
+                out.push(ch);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Removes quotes and escapes, as the lexer does, without touching `$` (an unterminated
@@ -274,13 +314,20 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    /// A name: letters, digits, `_`; a leading digit is a one-digit positional name, and
-    /// the shell's special parameters (`$-`, `$@`, `$#`, …) are one-character names (empty
-    /// unless `lookup` knows them, as in docker).
+    /// A name: letters, digits, `_`; a leading digit starts a positional name of digits
+    /// only (`$12`), and the shell's special parameters (`$-`, `$@`, `$#`, …) are
+    /// one-character names (empty unless `lookup` knows them, as in docker).
     fn name(&mut self) -> String {
         let mut name = String::new();
         while let Some(c) = self.peek() {
-            if name.is_empty() && (c.is_ascii_digit() || "@*#?-$!".contains(c)) {
+            if name.is_empty() && c.is_ascii_digit() {
+                while let Some(d) = self.peek().filter(char::is_ascii_digit) {
+                    self.pos += 1;
+                    name.push(d);
+                }
+                return name;
+            }
+            if name.is_empty() && "@*#?-$!".contains(c) {
                 self.pos += 1;
                 name.push(c);
                 return name;
@@ -361,8 +408,7 @@ impl<'a> Lexer<'a> {
                     },
                 }
             }
-            None => err("syntax error: missing '}'"),
-            Some(_) => err("missing ':' in substitution"),
+            None | Some(_) => err("missing ':' in substitution"),
         }
     }
 }
@@ -409,6 +455,10 @@ mod tests {
         assert_eq!(w("$-x"), "x");
         assert_eq!(w("$$"), "");
         assert_eq!(w("$@a"), "a");
+        assert_eq!(w("${$}"), "");
+        assert_eq!(w("${-}"), "");
+        assert_eq!(w("$12x"), "x");
+        assert_eq!(w("${1}x"), "onex");
         assert_eq!(w("$%"), "$%");
         assert_eq!(w("$1x"), "onex");
         assert_eq!(w("$A_B"), "");
@@ -442,7 +492,10 @@ mod tests {
 
     #[test]
     fn syntax_errors() {
-        assert_eq!(e("${A"), "syntax error: missing '}'");
+        // checked with dockerd 20.10
+        assert_eq!(e("${A"), "missing ':' in substitution");
+        assert_eq!(e("${A:"), "syntax error: missing '}'");
+        assert_eq!(e("x${$"), "missing ':' in substitution");
         assert_eq!(e("${"), "syntax error: missing '}'");
         assert_eq!(e("${}"), "syntax error: bad substitution");
         assert_eq!(e("${:a}"), "syntax error: bad substitution");
@@ -539,7 +592,10 @@ mod tests {
         assert_eq!(r("\\$A x"), "\\$A x");
         assert_eq!(r("${NOPE:-\"d e\"}"), "\"d e\"");
         assert_eq!(r("\"a\\\"b\""), "\"a\\\"b\"");
-        // expand then unquote = expand_word
+        // values holding quotes: only expand_word keeps them as docker does
+        assert_eq!(w("$Q"), "\"q\"");
+        assert_eq!(unquote(&r("$Q"), '\\'), "q");
+        // expand then unquote = expand_word when values are plain
         for s in [
             "\"$A b\"",
             "'$A'",
@@ -564,6 +620,21 @@ mod tests {
         assert_eq!(ws("$NOPE"), Vec::<String>::new());
         assert_eq!(ws("'' a"), vec!["a"]);
         assert_eq!(ws("  "), Vec::<String>::new());
+    }
+
+    #[test]
+    fn heredoc_bodies() {
+        let h = |s: &str| expand_heredoc(s, &env).unwrap();
+        assert_eq!(h("a=$A\nb=${NOPE:-d}\n"), "a=a\nb=d\n");
+        assert_eq!(h("\"$A\" '$A'\n"), "\"a\" 'a'\n");
+        assert_eq!(h("\\$A \\\\ \\n \\`x\n"), "$A \\ \\n `x\n");
+        assert_eq!(h("one \\\ntwo\n"), "one two\n");
+        assert_eq!(h("printf 'x\\n'\n"), "printf 'x\\n'\n");
+        assert_eq!(h("cost: 5$\n"), "cost: 5$\n");
+        assert_eq!(
+            expand_heredoc("${A", &env),
+            Err(ExpandError("missing ':' in substitution".into()))
+        );
     }
 
     #[test]
