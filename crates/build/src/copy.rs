@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use berth_util::dockerignore::Matcher;
+use berth_util::dockerignore::{MatchInfo, Matcher};
 use sha2::{Digest, Sha256};
 
 #[derive(Debug, thiserror::Error)]
@@ -714,13 +714,19 @@ impl<'a> Planner<'a> {
 
     /// Copies the tree below `host` into the layer directory `to` (already written or in
     /// the rootfs). `rel` is its path below the context root (`.dockerignore`).
-    fn walk(&mut self, host_dir: &Path, rel: &mut Comps, to: &mut Comps) -> Result<(), CopyError> {
+    fn walk(
+        &mut self,
+        host_dir: &Path,
+        rel: &mut Comps,
+        to: &mut Comps,
+        info: &MatchInfo,
+    ) -> Result<(), CopyError> {
         if let Some(ix) = self.index.clone() {
             if let Some(kids) = ix.children(&join(rel)) {
                 for (name, node) in kids {
                     rel.push(name.clone());
                     to.push(name.clone());
-                    let r = self.walk_known(host_dir, name, node, rel, to);
+                    let r = self.walk_known(host_dir, name, node, rel, to, info);
                     rel.pop();
                     to.pop();
                     r?;
@@ -735,7 +741,7 @@ impl<'a> Planner<'a> {
         for (name, ft) in kids {
             rel.push(name.clone());
             to.push(name.clone());
-            let r = self.walk_one(host_dir, &name, ft, rel, to);
+            let r = self.walk_one(host_dir, &name, ft, rel, to, info);
             rel.pop();
             to.pop();
             r?;
@@ -746,15 +752,22 @@ impl<'a> Planner<'a> {
     /// `.dockerignore` for a name met by a walk: `None` to leave it out, else whether it is
     /// excluded (a directory still walked: an exception names something below it, the CLI's
     /// rule; it gets no entry of its own).
-    fn walked(&self, rel: &[Vec<u8>], is_dir: bool) -> Option<bool> {
+    /// Matched as the CLI's walk does (`matches_in_walk`, from the parent's results).
+    fn walked(
+        &self,
+        rel: &[Vec<u8>],
+        is_dir: bool,
+        parent: &MatchInfo,
+    ) -> Option<(bool, MatchInfo)> {
         let Some(m) = self.src.ignore.filter(|m| !m.is_empty()) else {
-            return Some(false);
+            return Some((false, MatchInfo::default()));
         };
         let path = show(&join(rel));
-        if !m.matches(&path) {
-            return Some(false);
+        let (excluded, info) = m.matches_in_walk(&path, parent);
+        if !excluded {
+            return Some((false, info));
         }
-        (is_dir && m.is_excluded_dir_walk_needed(&path)).then_some(true)
+        (is_dir && m.is_excluded_dir_walk_needed(&path)).then_some((true, info))
     }
 
     /// [`Planner::walk_one`] for a name of the context's index: nothing is read.
@@ -765,10 +778,11 @@ impl<'a> Planner<'a> {
         node: &crate::context::Node,
         rel: &mut Comps,
         to: &mut Comps,
+        parent: &MatchInfo,
     ) -> Result<(), CopyError> {
         use crate::context::NodeKind;
         let is_dir = matches!(node.kind, NodeKind::Dir);
-        let Some(excluded) = self.walked(rel, is_dir) else {
+        let Some((excluded, info)) = self.walked(rel, is_dir, parent) else {
             return Ok(());
         };
         let p = host_dir.join(OsStr::from_bytes(name));
@@ -807,7 +821,7 @@ impl<'a> Planner<'a> {
                         hashed: true,
                     });
                 }
-                self.walk(&p, rel, to)?;
+                self.walk(&p, rel, to, &info)?;
             }
         }
         Ok(())
@@ -820,8 +834,9 @@ impl<'a> Planner<'a> {
         ft: fs::FileType,
         rel: &mut Comps,
         to: &mut Comps,
+        parent: &MatchInfo,
     ) -> Result<(), CopyError> {
-        let Some(excluded) = self.walked(rel, ft.is_dir()) else {
+        let Some((excluded, info)) = self.walked(rel, ft.is_dir(), parent) else {
             return Ok(());
         };
         let p = host_dir.join(OsStr::from_bytes(name));
@@ -866,7 +881,7 @@ impl<'a> Planner<'a> {
                     hashed: true,
                 });
             }
-            self.walk(&p, rel, to)?;
+            self.walk(&p, rel, to, &info)?;
         } else {
             tracing::debug!(path = %p.display(), "COPY skips a device, FIFO or socket");
         }
@@ -895,7 +910,15 @@ impl<'a> Planner<'a> {
         }
         let mut rel = rel;
         let mut to = dest;
-        self.walk(host_dir, &mut rel, &mut to)
+        // the source directory's own results, for its entries (the root: none)
+        let info = match self.src.ignore {
+            Some(m) if !m.is_empty() && !rel.is_empty() => {
+                m.matches_in_walk(&show(&join(&rel)), &MatchInfo::default())
+                    .1
+            }
+            _ => MatchInfo::default(),
+        };
+        self.walk(host_dir, &mut rel, &mut to, &info)
     }
 
     /// ADD of a local archive. As docker's classic builder: the entries keep the owners the
@@ -2232,6 +2255,20 @@ mod tests {
         }
         let l = list(&plan(&src, &req(&["src/*"], "/x/"), &f.rootfs).unwrap());
         assert_eq!(names(&l), ["x", "x/a.rs"]);
+        // matched as the CLI's walk does (it sends d1/sub/a here, where a path-only check of
+        // d1/sub/a says excluded)
+        fs::create_dir_all(f.ctx.join("w/d1/sub")).unwrap();
+        fs::write(f.ctx.join("w/d1/sub/a"), "a").unwrap();
+        fs::write(f.ctx.join("w/d1/b"), "b").unwrap();
+        let m2 = Matcher::parse("w/d1\n!w/d1/sub\n**d1\n").unwrap();
+        assert!(m2.matches("w/d1/sub/a"));
+        let src2 = Source {
+            root: &f.ctx,
+            ignore: Some(&m2),
+            is_context: true,
+        };
+        let l = list(&plan(&src2, &req(&["w"], "/w/"), &f.rootfs).unwrap());
+        assert_eq!(names(&l), ["w", "w/d1/sub", "w/d1/sub/a"]);
         // the key follows what is copied: an ignored file changing keeps it
         let k = plan(&src, &req(&["."], "/c/"), &f.rootfs)
             .unwrap()
