@@ -443,9 +443,20 @@ impl<'a> Planner<'a> {
         if rel.is_empty() || m.is_empty() {
             return false;
         }
-        // the matcher decides with the parents too (an excluded directory takes its tree
-        // along unless an exception re-includes)
-        m.matches(&show(&join(rel)))
+        // as the CLI's walk reaches it: directory by directory, an excluded one entered only
+        // when an exception names something below it
+        let mut info = MatchInfo::default();
+        for n in 1..=rel.len() {
+            let path = show(&join(&rel[..n]));
+            let (excluded, next) = m.matches_in_walk(&path, &info);
+            // an excluded directory the walk enters exists (what it holds was sent), as in
+            // docker's context
+            if excluded && !m.is_excluded_dir_walk_needed(&path) {
+                return true;
+            }
+            info = next;
+        }
+        false
     }
 
     fn push(&mut self, mut e: Entry) {
@@ -2253,6 +2264,9 @@ mod tests {
             let e = err(plan(&src, &req(&[s], "/x"), &f.rootfs));
             assert!(e.contains("excluded by .dockerignore"), "{s}: {e}");
         }
+        // an excluded directory that an exception enters is there, with what was re-included
+        let l = list(&plan(&src, &req(&["logs"], "/x/"), &f.rootfs).unwrap());
+        assert_eq!(names(&l), ["x", "x/keep.log"]);
         let l = list(&plan(&src, &req(&["src/*"], "/x/"), &f.rootfs).unwrap());
         assert_eq!(names(&l), ["x", "x/a.rs"]);
         // matched as the CLI's walk does (it sends d1/sub/a here, where a path-only check of
