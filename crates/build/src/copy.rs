@@ -2295,4 +2295,26 @@ mod tests {
             k
         );
     }
+
+    #[test]
+    fn a_from_image_may_go_before_the_layer_is_written() {
+        let f = fx();
+        let stage = f._d.path().join("stage");
+        fs::create_dir_all(stage.join("out")).unwrap();
+        let big: Vec<u8> = (0..2_500_000u32).map(|i| (i % 241) as u8).collect();
+        fs::write(stage.join("out/big.bin"), &big).unwrap();
+        fs::write(stage.join("out/small"), "s").unwrap();
+        let from = Source {
+            root: &stage,
+            ignore: None,
+            is_context: false,
+        };
+        let p = plan(&from, &req(&["/out"], "/o"), &f.rootfs).unwrap();
+        // the stage's mount goes (the executor drops it before writing the layer)
+        fs::remove_dir_all(&stage).unwrap();
+        let l = list(&p);
+        assert_eq!(names(&l), ["o", "o/big.bin", "o/small"]);
+        assert_eq!(l[1].5.len(), show(&big).len());
+        assert_eq!(l[2].5, "s");
+    }
 }
