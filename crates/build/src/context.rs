@@ -28,7 +28,7 @@ use nix::sys::stat::{fchmod, fstatat, futimens, mkdirat, utimensat, Mode, Utimen
 use nix::sys::time::TimeSpec;
 use nix::unistd::{linkat, symlinkat, unlinkat, UnlinkatFlags};
 
-use crate::copy::{compression, is_tar_header, read_head, Compression};
+use crate::copy::{decompressed, is_tar_header, read_head};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -101,18 +101,11 @@ impl Context {
     }
 
     fn fill(&mut self, body: impl Read) -> Result<(), ContextError> {
-        let mut body = body;
-        let head = read_head(&mut body, 6)?;
-        let raw = io::Cursor::new(head.clone()).chain(body);
-        let mut stream: Box<dyn Read> = match compression(&head) {
-            Compression::None => Box::new(raw),
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
-            c => {
-                return Err(invalid(format!(
-                    "unsupported build context compression ({c:?}): send a plain or gzip tar"
-                )))
-            }
-        };
+        let (_, mut stream) = decompressed(body).map_err(|e| {
+            invalid(format!(
+                "unsupported build context: {e}: send a plain, gzip, bzip2 or xz tar"
+            ))
+        })?;
         let block = read_head(&mut stream, 512)?;
         let stream = io::Cursor::new(block.clone()).chain(stream);
         if !is_tar_header(&block) {
@@ -493,11 +486,9 @@ impl Unpacker {
 
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<R>) -> Result<(), ContextError> {
         let kind = entry.header().entry_type();
-        if kind.is_pax_global_extensions()
-            || kind.is_pax_local_extensions()
-            || kind.is_gnu_longname()
-            || kind.is_gnu_longlink()
-        {
+        // the tar crate folds long names and PAX records into the entry they describe; only
+        // global PAX headers come through
+        if kind.is_pax_global_extensions() {
             return Ok(());
         }
         let raw = entry.path_bytes().into_owned();
@@ -508,8 +499,28 @@ impl Unpacker {
         };
         let bad = |e: io::Error| invalid(format!("invalid build context: {}: {e}", show(&raw)));
         let h = entry.header();
-        let mode = h.mode().map_err(bad)? & 0o7777;
-        let mtime = h.mtime().map_err(bad)?;
+        // links have no mode of their own: an empty field is fine there
+        let links = kind.is_symlink() || kind.is_hard_link();
+        let mode = match h.mode() {
+            Ok(m) => m & 0o7777,
+            Err(_) if links => 0o777,
+            Err(e) => return Err(bad(e)),
+        };
+        let mut mtime = h.mtime().map_err(bad)?;
+        // a PAX `mtime` (the docker CLI writes them for sub-second or far times) wins
+        if let Ok(Some(exts)) = entry.pax_extensions() {
+            for ext in exts.flatten() {
+                if ext.key_bytes() == b"mtime" {
+                    let secs = std::str::from_utf8(ext.value_bytes())
+                        .ok()
+                        .and_then(|v| v.split('.').next())
+                        .and_then(|v| v.parse::<u64>().ok());
+                    if let Some(secs) = secs {
+                        mtime = secs;
+                    }
+                }
+            }
+        }
         let t = TimeSpec::new(mtime as _, 0);
         let regular = kind.is_file() || kind.is_contiguous();
         // PAX-aware
@@ -882,7 +893,10 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&t).unwrap();
         let gz = gz.finish().unwrap();
-        for body in [t, gz] {
+        let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
+        xz.write_all(&t).unwrap();
+        let xz = xz.finish().unwrap();
+        for body in [t, gz, xz] {
             let c = Context::unpack(&body[..], d.path()).unwrap();
             let r = c.root().to_path_buf();
             assert_eq!(c.dockerfile(None).unwrap(), "FROM busybox\n");
@@ -908,36 +922,30 @@ mod tests {
     #[test]
     fn hostile_entries_leave_nothing() {
         let d = tempfile::tempdir().unwrap();
-        let cases: Vec<(Vec<u8>, &str)> = vec![
-            {
-                let mut t = Vec::new();
-                entry(&mut t, "ok", tar::EntryType::Regular, "", b"x");
-                entry(&mut t, "../evil", tar::EntryType::Regular, "", b"x");
-                (end(t), "leaves the context")
-            },
-            {
-                let mut t = Vec::new();
-                entry(&mut t, "a/../../evil", tar::EntryType::Regular, "", b"x");
-                (end(t), "leaves the context")
-            },
-            {
-                let mut t = Vec::new();
-                entry(&mut t, "h", tar::EntryType::Link, "../../etc/passwd", b"");
-                (end(t), "leaves the context")
-            },
-            {
-                let mut t = Vec::new();
-                entry(&mut t, "h", tar::EntryType::Link, "/etc/passwd", b"");
-                (end(t), "missing")
-            },
-            {
-                // a symlink to the outside, then a file through it
-                let mut t = Vec::new();
-                entry(&mut t, "out", tar::EntryType::Symlink, "/tmp", b"");
-                entry(&mut t, "out/evil", tar::EntryType::Regular, "", b"x");
-                (end(t), "symlink")
-            },
+        use tar::EntryType::{Link, Regular, Symlink};
+        type Raw<'a> = (&'a str, tar::EntryType, &'a str);
+        let cases: [(&[Raw], &str); 5] = [
+            (
+                &[("ok", Regular, ""), ("../evil", Regular, "")],
+                "leaves the context",
+            ),
+            (&[("a/../../evil", Regular, "")], "leaves the context"),
+            (&[("h", Link, "../../etc/passwd")], "leaves the context"),
+            (&[("h", Link, "/etc/passwd")], "missing"),
+            // a symlink to the outside, then a file through it
+            (
+                &[("out", Symlink, "/tmp"), ("out/evil", Regular, "")],
+                "symlink",
+            ),
         ];
+        let cases = cases.map(|(entries, want)| {
+            let mut t = Vec::new();
+            for (name, kind, link) in entries {
+                let data: &[u8] = if kind.is_file() { b"x" } else { b"" };
+                entry(&mut t, name, *kind, link, data);
+            }
+            (end(t), want)
+        });
         for (body, want) in cases {
             let e = Context::unpack(&body[..], d.path()).unwrap_err();
             assert!(matches!(e, ContextError::Invalid(_)), "{e:?}");
@@ -1240,5 +1248,42 @@ mod tests {
         }
         let want = (0..1500).filter(|i| i % 7 == 3 && i % 3 == 1).count();
         assert_eq!(ix.children(b"d3/sub1").unwrap().len(), want);
+    }
+
+    #[test]
+    fn long_names_and_pax_records() {
+        let d = tempfile::tempdir().unwrap();
+        let long = format!("{}/{}", "d".repeat(120), "f".repeat(150));
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(4);
+        h.set_mode(0o644);
+        b.append_data(&mut h, &long, &b"long"[..]).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "ln", "t".repeat(200)).unwrap();
+        b.append_pax_extensions([("mtime", &b"1700000000.5"[..])])
+            .unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_size(1);
+        h.set_mode(0o600);
+        b.append_data(&mut h, "paxed", &b"p"[..]).unwrap();
+        let c = Context::unpack(&b.into_inner().unwrap()[..], d.path()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(c.root().join(&long)).unwrap(),
+            "long"
+        );
+        assert_eq!(
+            std::fs::read_link(c.root().join("ln")).unwrap(),
+            Path::new(&"t".repeat(200))
+        );
+        assert_eq!(
+            std::fs::read_to_string(c.root().join("paxed")).unwrap(),
+            "p"
+        );
+        use std::os::unix::fs::MetadataExt;
+        let md = std::fs::metadata(c.root().join("paxed")).unwrap();
+        assert_eq!(md.mtime(), 1_700_000_000);
     }
 }
