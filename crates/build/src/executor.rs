@@ -10,7 +10,7 @@ use crate::backend::{Backend, ImageInfo, RunSpec};
 use crate::cache::{self, Cache};
 use crate::dockerfile::{Command, Dockerfile, Healthcheck, Instruction, Kind, Stage};
 use crate::options::BuildOptions;
-use crate::stream::{self, Output};
+use crate::stream::{self, Collect, Output};
 use crate::Error;
 use berth_image::ImageConfig;
 use serde_json::{json, Value};
@@ -34,6 +34,7 @@ pub const PROXY_ARGS: &[&str] = &[
 const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
 
 /// Where COPY reads the build context from.
+#[derive(Clone, Copy)]
 pub struct ContextSource<'a> {
     pub root: &'a Path,
     pub ignore: Option<&'a berth_util::dockerignore::Matcher>,
@@ -123,17 +124,33 @@ fn now() -> String {
     berth_engine::format_rfc3339_nanos(Some(std::time::SystemTime::now()))
 }
 
-/// The stages that building `target` needs (itself, FROM <stage>, COPY --from=<stage>).
-fn needed_stages(df: &Dockerfile, target: usize, from_names: &[String]) -> Vec<usize> {
-    let find = |name: &str, before: usize| -> Option<usize> {
-        if let Ok(i) = name.parse::<usize>() {
-            return (i < before).then_some(i);
-        }
-        let lname = name.to_ascii_lowercase();
+/// The stages stage `i` builds on directly: `FROM <stage>`, `COPY --from=<stage|index>`.
+fn stage_deps(df: &Dockerfile, i: usize, from_names: &[String]) -> Vec<usize> {
+    let by_name = |name: &str, before: usize| -> Option<usize> {
         df.stages[..before]
             .iter()
-            .rposition(|s| s.name().map(|n| n.to_ascii_lowercase()) == Some(lname.clone()))
+            .rposition(|s| s.name().is_some_and(|n| n.eq_ignore_ascii_case(name)))
     };
+    let mut out = Vec::new();
+    if let Some(j) = by_name(&from_names[i], i) {
+        out.push(j);
+    }
+    for ins in &df.stages[i].instructions {
+        if let Kind::Copy(c) | Kind::Add(c) = &ins.kind {
+            if let Some(f) = &c.from {
+                let j = match f.parse::<usize>() {
+                    Ok(j) => (j < i).then_some(j),
+                    Err(_) => by_name(f, i),
+                };
+                out.extend(j);
+            }
+        }
+    }
+    out
+}
+
+/// The stages that building `target` needs (itself and what it builds on), in file order.
+fn needed_stages(df: &Dockerfile, target: usize, from_names: &[String]) -> Vec<usize> {
     let mut need = vec![false; df.stages.len()];
     let mut todo = vec![target];
     while let Some(i) = todo.pop() {
@@ -141,22 +158,28 @@ fn needed_stages(df: &Dockerfile, target: usize, from_names: &[String]) -> Vec<u
             continue;
         }
         need[i] = true;
-        if let Some(j) = df.stages[..i].iter().rposition(|s| {
-            s.name().map(|n| n.to_ascii_lowercase()) == Some(from_names[i].to_ascii_lowercase())
-        }) {
-            todo.push(j);
-        }
-        for ins in &df.stages[i].instructions {
-            if let Kind::Copy(c) | Kind::Add(c) = &ins.kind {
-                if let Some(f) = &c.from {
-                    if let Some(j) = find(f, i) {
-                        todo.push(j);
-                    }
-                }
-            }
-        }
+        todo.extend(stage_deps(df, i, from_names));
     }
     (0..df.stages.len()).filter(|i| need[*i]).collect()
+}
+
+/// The needed stages in waves: a stage's wave comes after those of the stages it builds on;
+/// the stages of one wave are independent of each other (built in parallel).
+fn waves(df: &Dockerfile, stages: &[usize], from_names: &[String]) -> Vec<Vec<usize>> {
+    let mut level = vec![0usize; df.stages.len()];
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for &i in stages {
+        level[i] = stage_deps(df, i, from_names)
+            .iter()
+            .map(|j| level[*j] + 1)
+            .max()
+            .unwrap_or(0);
+        if out.len() <= level[i] {
+            out.resize(level[i] + 1, Vec::new());
+        }
+        out[level[i]].push(i);
+    }
+    out
 }
 
 impl<'a> Executor<'a> {
@@ -292,13 +315,25 @@ impl<'a> Executor<'a> {
             + labels.len();
         self.results = vec![None; df.stages.len()];
         self.prepare_cache_from();
-        let mut last = None;
+        // step numbers follow the file; independent stages are built at the same time
+        let mut offsets = vec![0usize; df.stages.len()];
+        let mut acc = 0;
         for &i in &stages {
-            let is_last = i == target;
-            let r = self.build_stage(df, i, &from_names[i], if is_last { &labels } else { &[] })?;
-            self.results[i] = r.clone();
-            last = r;
+            offsets[i] = acc;
+            acc += 1 + df.stages[i].instructions.len();
         }
+        for wave in waves(df, &stages, &from_names) {
+            if wave.len() == 1 {
+                let i = wave[0];
+                self.step = offsets[i];
+                let labels: &[(String, String)] = if i == target { &labels } else { &[] };
+                let r = self.build_stage(df, i, &from_names[i], labels)?;
+                self.results[i] = r;
+                continue;
+            }
+            self.build_wave(df, &wave, &from_names, &offsets)?;
+        }
+        let last = self.results[target].clone();
         let unused: Vec<&String> = self
             .opts
             .build_args
@@ -316,6 +351,70 @@ impl<'a> Executor<'a> {
             Error::User("No image was generated. Is your Dockerfile empty?".into())
         })?;
         Ok(img.id)
+    }
+
+    /// Builds independent stages (none is the target) on threads of their own, each with its
+    /// messages kept and passed on in file order once all are done (the classic stream is
+    /// one build's lines in order; a stage's lines stay together).
+    fn build_wave(
+        &mut self,
+        df: &Dockerfile,
+        wave: &[usize],
+        from_names: &[String],
+        offsets: &[usize],
+    ) -> Result<(), Error> {
+        type Outcome = (Result<Option<ImageInfo>, Error>, Collect, HashSet<String>);
+        let outcomes: Vec<Outcome> = std::thread::scope(|sc| {
+            let handles: Vec<_> = wave
+                .iter()
+                .map(|&i| {
+                    let (backend, opts, cache, context) =
+                        (self.backend, self.opts, self.cache, self.context);
+                    let (escape, total) = (self.escape, self.total);
+                    let (meta, results, cache_from) = (
+                        self.meta.clone(),
+                        self.results.clone(),
+                        self.cache_from.clone(),
+                    );
+                    sc.spawn(move || {
+                        let mut out = Collect::default();
+                        let mut ex = Executor::new(backend, opts, cache, context, &mut out);
+                        ex.escape = escape;
+                        ex.total = total;
+                        ex.step = offsets[i];
+                        ex.meta = meta;
+                        ex.results = results;
+                        ex.cache_from = cache_from;
+                        let r = ex.build_stage(df, i, &from_names[i], &[]);
+                        let used = std::mem::take(&mut ex.used_args);
+                        drop(ex);
+                        (r, out, used)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        (
+                            Err(Error::Internal("a build stage panicked".into())),
+                            Collect::default(),
+                            HashSet::new(),
+                        )
+                    })
+                })
+                .collect()
+        });
+        for (&i, (r, out, used)) in wave.iter().zip(outcomes) {
+            for l in out.0 {
+                if !self.out.send(l) {
+                    return Err(Error::Cancelled);
+                }
+            }
+            self.used_args.extend(used);
+            self.results[i] = r?;
+        }
+        Ok(())
     }
 
     /// `cachefrom`: the listed images (missing ones are skipped, as docker does).

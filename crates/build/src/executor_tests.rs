@@ -26,6 +26,8 @@ struct Fake {
     /// the client goes away while the RUN runs
     cancel_in_run: AtomicBool,
     pulls: AtomicUsize,
+    /// RUNs containing `rendezvous` wait (bounded) until two of them run at once
+    rendezvous: AtomicUsize,
 }
 
 struct Dir(tempfile::TempDir);
@@ -103,6 +105,16 @@ impl Backend for Fake {
         if self.cancel_in_run.load(Ordering::SeqCst) {
             self.cancel.store(true, Ordering::SeqCst);
             return Err((Some(id), Error::Cancelled));
+        }
+        if line.contains("rendezvous") {
+            self.rendezvous.fetch_add(1, Ordering::SeqCst);
+            let t0 = std::time::Instant::now();
+            while self.rendezvous.load(Ordering::SeqCst) < 2 {
+                if t0.elapsed() > std::time::Duration::from_secs(5) {
+                    return Ok((id, 9));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
         }
         let code = if line.contains("exit 3") {
             3
@@ -589,4 +601,53 @@ fn one_instructions_words_see_the_state_before_it() {
     let cfg = b.images.lock().unwrap()[&id].0.config.clone().unwrap();
     assert_eq!(cfg.env.unwrap(), ["PATH=/bin", "A=new", "B=old"]);
     assert_eq!(cfg.labels.unwrap()["l"], "new");
+}
+
+#[test]
+fn independent_stages_build_at_the_same_time_and_print_in_file_order() {
+    let b = Fake::with_base();
+    let d = df(vec![
+        (from("busybox", Some("a")), vec![run("echo a rendezvous")]),
+        (from("busybox", Some("b")), vec![run("echo b rendezvous")]),
+        (
+            from("busybox", None),
+            vec![
+                ins(
+                    "COPY --from=a /x /a",
+                    Kind::Copy(crate::dockerfile::CopySpec {
+                        srcs: vec!["/x".into()],
+                        dest: "/a".into(),
+                        from: Some("a".into()),
+                        ..Default::default()
+                    }),
+                ),
+                ins(
+                    "COPY --from=b /x /b",
+                    Kind::Copy(crate::dockerfile::CopySpec {
+                        srcs: vec!["/x".into()],
+                        dest: "/b".into(),
+                        from: Some("b".into()),
+                        ..Default::default()
+                    }),
+                ),
+            ],
+        ),
+    ]);
+    // the two RUNs wait for each other: built one after the other, they would fail (exit 9)
+    let (r, text) = build(&b, &Cache::in_memory(), &opts(), &d);
+    // COPY from the fake's empty mounts fails: what matters here is how far it got
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("Step ")).collect();
+    assert_eq!(
+        &lines[..5],
+        [
+            "Step 1/7 : FROM busybox AS a",
+            "Step 2/7 : RUN echo a rendezvous",
+            "Step 3/7 : FROM busybox AS b",
+            "Step 4/7 : RUN echo b rendezvous",
+            "Step 5/7 : FROM busybox",
+        ],
+        "{text}"
+    );
+    assert!(!matches!(r, Err(Error::Run { .. })), "{r:?}");
+    assert_eq!(b.runs.lock().unwrap().len(), 2);
 }
