@@ -79,6 +79,10 @@ pub trait Backend: Send + Sync {
         parent: Option<&str>,
         durable: bool,
     ) -> Result<String, Error>;
+    /// Makes an image written with `durable: false` durable (the final image).
+    fn persist(&self, _image: &str) -> Result<(), Error> {
+        Ok(())
+    }
     /// The parent recorded for a built image.
     fn parent(&self, image: &str) -> Option<String>;
     /// Mounts an image's rootfs (`None`: scratch, empty) for reading.
@@ -314,6 +318,10 @@ impl Backend for EngineBackend {
         durable: bool,
     ) -> Result<String, Error> {
         Ok(self.engine.build_put_image(config, parent, durable)?)
+    }
+
+    fn persist(&self, image: &str) -> Result<(), Error> {
+        Ok(self.engine.build_sync_image(image)?)
     }
 
     fn parent(&self, image: &str) -> Option<String> {

@@ -172,6 +172,8 @@ pub fn build(
             return Err(e);
         }
     };
+    // intermediate images are not synced; the one the tags will name is
+    backend.persist(&id)?;
     if opts.quiet {
         out.send(stream::stream(&format!("{id}\n")));
     } else {

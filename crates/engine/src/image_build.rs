@@ -165,6 +165,12 @@ impl Engine {
         Ok(img.id.as_str().to_string())
     }
 
+    /// Syncs an image the builder wrote without fsync (its final image, before the tags).
+    pub fn build_sync_image(&self, image: &str) -> Result<()> {
+        let img = self.images.get(image)?;
+        Ok(self.images.sync_image(&img.id)?)
+    }
+
     /// Mounts `image`'s rootfs (an empty directory for `None`: scratch) for reading.
     pub fn build_mount(self: &Arc<Self>, image: Option<&str>) -> Result<MountedImage> {
         let suffix = berth_util::fs::unique_suffix();

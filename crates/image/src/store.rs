@@ -188,6 +188,25 @@ impl ImageStore {
         })
     }
 
+    /// Makes an image written by [`ImageStore::add_image_opts`] without `durable` durable:
+    /// its config blob, its marker and its parent record are synced (a build's final image,
+    /// before it is tagged).
+    pub fn sync_image(&self, id: &Digest) -> Result<()> {
+        let marker = self.root.join("images").join(id.hex());
+        let parent = self.root.join("parent").join(id.hex());
+        for f in [self.blob_path(id), marker, parent] {
+            match File::open(&f) {
+                Ok(h) => h.sync_all()?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+            if let Some(d) = f.parent() {
+                sync_dir(d)?;
+            }
+        }
+        Ok(())
+    }
+
     fn write_parent(&self, id: &Digest, parent: &str) -> Result<()> {
         let parent = Digest::parse(parent)?;
         let dir = self.root.join("parent");
