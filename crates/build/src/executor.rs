@@ -70,6 +70,8 @@ pub struct Executor<'a> {
     used_args: HashSet<String>,
     /// the `cachefrom` images (matched by history, as docker does)
     cache_from: Vec<ImageInfo>,
+    /// images this build wrote (not found in the cache)
+    written: HashSet<String>,
 }
 
 fn ser<T: serde::Serialize>(v: &T) -> Value {
@@ -203,6 +205,7 @@ impl<'a> Executor<'a> {
             meta: BTreeMap::new(),
             used_args: HashSet::new(),
             cache_from: Default::default(),
+            written: HashSet::new(),
         }
     }
 
@@ -363,7 +366,12 @@ impl<'a> Executor<'a> {
         from_names: &[String],
         offsets: &[usize],
     ) -> Result<(), Error> {
-        type Outcome = (Result<Option<ImageInfo>, Error>, Collect, HashSet<String>);
+        type Outcome = (
+            Result<Option<ImageInfo>, Error>,
+            Collect,
+            HashSet<String>,
+            HashSet<String>,
+        );
         let outcomes: Vec<Outcome> = std::thread::scope(|sc| {
             let handles: Vec<_> = wave
                 .iter()
@@ -387,8 +395,9 @@ impl<'a> Executor<'a> {
                         ex.cache_from = cache_from;
                         let r = ex.build_stage(df, i, &from_names[i], &[]);
                         let used = std::mem::take(&mut ex.used_args);
+                        let written = std::mem::take(&mut ex.written);
                         drop(ex);
-                        (r, out, used)
+                        (r, out, used, written)
                     })
                 })
                 .collect();
@@ -400,21 +409,28 @@ impl<'a> Executor<'a> {
                             Err(Error::Internal("a build stage panicked".into())),
                             Collect::default(),
                             HashSet::new(),
+                            HashSet::new(),
                         )
                     })
                 })
                 .collect()
         });
-        for (&i, (r, out, used)) in wave.iter().zip(outcomes) {
+        for (&i, (r, out, used, written)) in wave.iter().zip(outcomes) {
             for l in out.0 {
                 if !self.out.send(l) {
                     return Err(Error::Cancelled);
                 }
             }
             self.used_args.extend(used);
+            self.written.extend(written);
             self.results[i] = r?;
         }
         Ok(())
+    }
+
+    /// Whether this build wrote `image` (rather than finding it in the cache).
+    pub fn wrote(&self, image: &str) -> bool {
+        self.written.contains(image)
     }
 
     /// `cachefrom`: the listed images (missing ones are skipped, as docker does).
@@ -664,6 +680,7 @@ impl<'a> Executor<'a> {
         let bytes = serde_json::to_vec(&cfg).map_err(|e| Error::Internal(e.to_string()))?;
         let id = self.backend.put_image(&bytes, st.image.as_deref(), false)?;
         self.cache.put(&k, &id);
+        self.written.insert(id.clone());
         Ok(Some(ImageInfo { id, config: cfg }))
     }
 
@@ -730,6 +747,7 @@ impl<'a> Executor<'a> {
         let bytes = serde_json::to_vec(&cfg).map_err(|e| Error::Internal(e.to_string()))?;
         let id = self.backend.put_image(&bytes, st.image.as_deref(), false)?;
         self.cache.put(&key, &id);
+        self.written.insert(id.clone());
         st.image = Some(id.clone());
         st.cfg = cfg;
         self.say(&format!(" ---> {}\n", stream::short(&id)))

@@ -156,6 +156,7 @@ pub fn build(
         sink,
     );
     let res = ex.run(&df);
+    let wrote_final = matches!(&res, Ok(id) if ex.wrote(id));
     drop(ex);
     // the context goes while the client reads the end of the stream
     let _ = std::thread::Builder::new()
@@ -172,8 +173,11 @@ pub fn build(
             return Err(e);
         }
     };
-    // intermediate images are not synced; the one the tags will name is
-    backend.persist(&id)?;
+    // intermediate images are not synced; the one the tags will name is (when this build
+    // wrote it: a cached one was synced by the build that did)
+    if wrote_final {
+        backend.persist(&id)?;
+    }
     if opts.quiet {
         out.send(stream::stream(&format!("{id}\n")));
     } else {
