@@ -136,7 +136,7 @@ pub async fn route(
                 None => Default::default(),
             };
             engine
-                .image_list(&filters)
+                .image_list(&filters, q.flag("all"))
                 .map(|v| json_response(StatusCode::OK, &v))
         })(),
         ("POST", "prune") => (|| {

@@ -6,6 +6,7 @@
 //! (`error_response`).
 
 mod body;
+mod build;
 mod containers;
 mod events;
 mod exec;
@@ -342,11 +343,8 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
             }
         }
         Some("networks") => networks::route(engine, req, &method, &segs, &q).await,
-        Some("build") if method == hyper::Method::POST && segs == ["build", "prune"] => {
-            json_response(
-                StatusCode::OK,
-                &serde_json::json!({"CachesDeleted": null, "SpaceReclaimed": 0}),
-            )
+        Some("build") if method == hyper::Method::POST => {
+            build::route(engine, req, &segs, &q).await
         }
         Some("volumes") => volumes::route(engine, req, &method, &segs, &q).await,
         Some("exec") => exec::route(engine, req, &method, &segs, &q).await,

@@ -16,6 +16,10 @@ impl Query {
                 .collect(),
         )
     }
+    /// Every decoded pair, in order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
     pub fn get(&self, k: &str) -> Option<&str> {
         self.0
             .iter()

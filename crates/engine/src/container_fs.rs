@@ -162,7 +162,7 @@ impl Engine {
 
     /// `GET /system/df`.
     pub fn system_df(&self) -> Result<Value> {
-        let mut images = self.image_list(&Default::default())?;
+        let mut images = self.image_list(&Default::default(), true)?;
         let containers_all = self.all_containers();
         let mut layers_size = 0u64;
         let mut seen = std::collections::HashSet::new();

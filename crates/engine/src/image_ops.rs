@@ -185,13 +185,36 @@ impl Engine {
     }
 
     /// The `/images/json` array.
+    /// `all`: the intermediate images of builds too (untagged images with children are
+    /// left out otherwise, as docker does).
     pub fn image_list(
         &self,
         filters: &std::collections::HashMap<String, Vec<String>>,
+        all: bool,
     ) -> Result<Value> {
         let mut out = Vec::new();
+        let parents: HashMap<String, String> = self
+            .images
+            .parents()
+            .into_iter()
+            .map(|(c, p)| (c.as_str().to_string(), p.as_str().to_string()))
+            .collect();
+        let has_children: std::collections::HashSet<&str> =
+            parents.values().map(String::as_str).collect();
         for img in self.images.list()? {
+            let with_children = has_children.contains(img.id.as_str());
+            if !all && img.repo_tags.is_empty() && img.repo_digests.is_empty() && with_children {
+                continue;
+            }
             if !self.image_matches(&img, filters) {
+                continue;
+            }
+            // dangling: untagged leaves only
+            if with_children
+                && filters
+                    .get("dangling")
+                    .is_some_and(|v| v.iter().any(|x| x == "true"))
+            {
                 continue;
             }
             let size = self.image_size(&img);
@@ -214,7 +237,7 @@ impl Engine {
                 "Created": Self::created_secs(&img),
                 "Id": img.id.as_str(),
                 "Labels": labels,
-                "ParentId": "",
+                "ParentId": parents.get(img.id.as_str()).cloned().unwrap_or_default(),
                 "RepoDigests": if !img.repo_digests.is_empty() { json!(img.repo_digests) } else if tags.is_empty() { json!(["<none>@<none>"]) } else { json!([]) },
                 "RepoTags": if tags.is_empty() { json!(["<none>:<none>"]) } else { json!(tags) },
                 "SharedSize": -1,
@@ -254,7 +277,7 @@ impl Engine {
             "Id": img.id.as_str(),
             "RepoTags": img.repo_tags,
             "RepoDigests": img.repo_digests,
-            "Parent": "",
+            "Parent": self.images.parent(&img.id).map(|p| p.as_str().to_string()).unwrap_or_default(),
             "Comment": cfg.extra.get("comment").cloned().unwrap_or(json!("")),
             "Created": cfg.created.clone().unwrap_or_default(),
             "Container": cfg.extra.get("container").cloned().unwrap_or(json!("")),

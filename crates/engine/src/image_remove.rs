@@ -81,6 +81,7 @@ impl Engine {
             .filter(|o| o.id != img.id)
             .flat_map(Self::chain_ids)
             .collect();
+        let parent = self.images.parent_recorded(&img.id);
         self.images.delete(&img.id)?;
         out.push(json!({"Deleted": img.id.as_str()}));
         for chain in Self::chain_ids(img).iter().rev() {
@@ -103,7 +104,31 @@ impl Engine {
             }
         }
         self.emit_image("delete", img.id.as_str(), img.id.as_str());
+        if let Some(p) = parent {
+            self.delete_parents(&p, out);
+        }
         Ok(())
+    }
+
+    /// After an image is deleted, its parent goes too when nothing else holds it (untagged,
+    /// no other child, no container), and so on up the chain: docker's removal of a built
+    /// image's intermediate images.
+    fn delete_parents(&self, parent: &Digest, out: &mut Vec<Value>) {
+        let Ok(p) = self.images.get(parent.as_str()) else {
+            return;
+        };
+        if !p.repo_tags.is_empty() || !p.repo_digests.is_empty() {
+            return;
+        }
+        if self.images.parents().iter().any(|(_, pp)| *pp == p.id) {
+            return;
+        }
+        if !self.users_of(&p.id).is_empty() {
+            return;
+        }
+        if let Err(e) = self.delete_image(&p, out) {
+            tracing::warn!(id = %p.id, "deleting a parent image: {e}");
+        }
     }
 
     /// `DELETE /images/{name}`: docker's untag-or-delete rules.
@@ -225,6 +250,27 @@ impl Engine {
                 json!(img.repo_tags)
             };
         }
+        // built images: each row an intermediate image made is shown with its ID (docker)
+        let total = img.config.history.len();
+        let mut cur = self.images.parent(&img.id);
+        let mut guard = 0;
+        while let Some(pid) = cur {
+            guard += 1;
+            let Ok(p) = self.images.get(pid.as_str()) else {
+                break;
+            };
+            let n = p.config.history.len();
+            if n == 0 || n > total || guard > 10_000 {
+                break;
+            }
+            if let Some(row) = rows.get_mut(total - n) {
+                row["Id"] = json!(p.id.as_str());
+                if !p.repo_tags.is_empty() {
+                    row["Tags"] = json!(p.repo_tags);
+                }
+            }
+            cur = self.images.parent(&p.id);
+        }
         Ok(Value::Array(rows))
     }
 
@@ -262,8 +308,14 @@ impl Engine {
     pub fn image_prune(self: &Arc<Self>, all: bool) -> Result<(Vec<Value>, u64)> {
         let mut out = Vec::new();
         let mut space = 0;
+        let with_children: HashSet<Digest> =
+            self.images.parents().into_iter().map(|(_, p)| p).collect();
         for img in self.images.list()? {
             if (!all && !img.repo_tags.is_empty()) || !self.users_of(&img.id).is_empty() {
+                continue;
+            }
+            // an intermediate image goes with its last child
+            if with_children.contains(&img.id) || self.images.get(img.id.as_str()).is_err() {
                 continue;
             }
             let size = self.image_size(&img);

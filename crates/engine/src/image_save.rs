@@ -207,6 +207,25 @@ impl Engine {
         Ok(())
     }
 
+    /// The container's RW layer published as a layer on top of `img`'s (its image's);
+    /// returns the diff ID. Shared by `commit` and the builder's RUN.
+    pub(crate) fn commit_rw_layer(&self, id: &str, img: &berth_image::Image) -> Result<String> {
+        let paths = self.snaps.rw_paths(id)?;
+        let t0 = std::time::Instant::now();
+        let (unpacked, staged) = self.unpack_streamed(Hashing::Unpacker, |pipe| {
+            let mut out = TarOut::new(pipe);
+            out.ids = self.snaps.id_maps().cloned();
+            Self::write_upper(&mut out, &paths.upper, &paths.lowers)?;
+            out.finish()?;
+            Ok(())
+        })?;
+        let diff_id = staged.diff_id.clone();
+        let parent = Self::chain_ids(img).last().cloned();
+        self.publish_layer(parent.as_deref(), unpacked, staged)?;
+        tracing::debug!(id = %id, ms = t0.elapsed().as_millis() as u64, "RW layer committed");
+        Ok(diff_id)
+    }
+
     /// `POST /commit`: the container's RW layer becomes a new layer on top of its image.
     pub async fn commit(
         self: &Arc<Self>,
@@ -223,19 +242,7 @@ impl Engine {
             pause && rec.state.status == crate::Status::Running && self.pause(&c.id).await.is_ok();
         let result = (|| -> Result<String> {
             let img = self.images.get(&rec.image_id)?;
-            let paths = self.snaps.rw_paths(&c.id)?;
-            let t0 = std::time::Instant::now();
-            let (unpacked, staged) = self.unpack_streamed(Hashing::Unpacker, |pipe| {
-                let mut out = TarOut::new(pipe);
-                out.ids = self.snaps.id_maps().cloned();
-                Self::write_upper(&mut out, &paths.upper, &paths.lowers)?;
-                out.finish()?;
-                Ok(())
-            })?;
-            let diff_id = staged.diff_id.clone();
-            let parent = Self::chain_ids(&img).last().cloned();
-            self.publish_layer(parent.as_deref(), unpacked, staged)?;
-            tracing::debug!(id = %c.id, ms = t0.elapsed().as_millis() as u64, "RW layer committed");
+            let diff_id = self.commit_rw_layer(&c.id, &img)?;
             let mut cfg: ImageConfig = img.config.clone();
             let mut cc: ContainerConfig = cfg.config.clone().unwrap_or_default();
             let own = &rec.config;

@@ -32,6 +32,7 @@ mod exec;
 mod fsutil;
 mod health;
 mod image_auth;
+mod image_build;
 mod image_ops;
 mod image_pull;
 mod image_push;
@@ -58,6 +59,7 @@ pub use container_mounts::MountPoint;
 pub use container_wait::WaitCondition;
 pub use events::{Event, EventBus};
 pub use exec::ExecConfig;
+pub use image_build::{MountedImage, EMPTY_LAYER_DIFF_ID};
 pub use image_pull::{BytesReader, PullRequest};
 pub use image_push::PushRequest;
 pub use image_registry::Progress;
@@ -220,6 +222,7 @@ impl Engine {
     pub fn shutdown(&self) {
         self.shutting_down
             .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.unmount_build_scratch();
     }
 
     pub(crate) fn shutting_down(&self) -> bool {

@@ -141,6 +141,121 @@ impl ImageStore {
         })
     }
 
+    /// Like [`ImageStore::add_image`], for the builder: records `parent` (the image the new
+    /// one was built on: docker's intermediate-image chain) and, unless `durable`, writes the
+    /// config and marker atomically but without fsync (intermediate images; a power loss
+    /// loses them like the unsynced layers under them, a kill -9 cannot tear them).
+    pub fn add_image_opts(
+        &self,
+        config_bytes: &[u8],
+        parent: Option<&str>,
+        durable: bool,
+    ) -> Result<Image> {
+        if durable {
+            let img = self.add_image(config_bytes)?;
+            if let Some(p) = parent {
+                self.write_parent(&img.id, p)?;
+            }
+            return Ok(img);
+        }
+        let config: ImageConfig = serde_json::from_slice(config_bytes)?;
+        let id = Digest::sha256_of(config_bytes);
+        let tmp_name = || {
+            self.root
+                .join("tmp")
+                .join(format!("img-{}", crate::fsutil::unique_suffix()))
+        };
+        if !self.has_blob(&id) {
+            let tmp = tmp_name();
+            fs::write(&tmp, config_bytes)?;
+            fs::rename(&tmp, self.blob_path(&id))?;
+        }
+        if let Some(p) = parent {
+            self.write_parent(&id, p)?;
+        }
+        let marker = self.root.join("images").join(id.hex());
+        if !marker.exists() {
+            let tmp = tmp_name();
+            fs::write(&tmp, b"")?;
+            fs::rename(&tmp, &marker)?;
+        }
+        let (repo_tags, repo_digests) = self.refs_of(&id);
+        Ok(Image {
+            id,
+            config,
+            repo_tags,
+            repo_digests,
+        })
+    }
+
+    /// Makes an image written by [`ImageStore::add_image_opts`] without `durable` durable:
+    /// its config blob, its marker and its parent record are synced (a build's final image,
+    /// before it is tagged).
+    pub fn sync_image(&self, id: &Digest) -> Result<()> {
+        let marker = self.root.join("images").join(id.hex());
+        let parent = self.root.join("parent").join(id.hex());
+        for f in [self.blob_path(id), marker, parent] {
+            match File::open(&f) {
+                Ok(h) => h.sync_all()?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+            if let Some(d) = f.parent() {
+                sync_dir(d)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_parent(&self, id: &Digest, parent: &str) -> Result<()> {
+        let parent = Digest::parse(parent)?;
+        let dir = self.root.join("parent");
+        fs::create_dir_all(&dir)?;
+        let tmp = self
+            .root
+            .join("tmp")
+            .join(format!("parent-{}", crate::fsutil::unique_suffix()));
+        fs::write(&tmp, parent.as_str())?;
+        fs::rename(&tmp, dir.join(id.hex()))?;
+        Ok(())
+    }
+
+    /// The image `id` was built on, if recorded and still present.
+    pub fn parent(&self, id: &Digest) -> Option<Digest> {
+        let s = fs::read_to_string(self.root.join("parent").join(id.hex())).ok()?;
+        let d = Digest::parse(s.trim()).ok()?;
+        self.is_image(&d).then_some(d)
+    }
+
+    /// The parent recorded for `id`, present or not (the image is being deleted).
+    pub fn parent_recorded(&self, id: &Digest) -> Option<Digest> {
+        let s = fs::read_to_string(self.root.join("parent").join(id.hex())).ok()?;
+        Digest::parse(s.trim()).ok()
+    }
+
+    /// Every recorded (child, parent) pair whose two images are present.
+    pub fn parents(&self) -> Vec<(Digest, Digest)> {
+        let Ok(rd) = fs::read_dir(self.root.join("parent")) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for e in rd.flatten() {
+            let Some(name) = e.file_name().to_str().map(String::from) else {
+                continue;
+            };
+            let Ok(child) = Digest::from_hex(&name) else {
+                continue;
+            };
+            if !self.is_image(&child) {
+                continue;
+            }
+            if let Some(p) = self.parent(&child) {
+                out.push((child, p));
+            }
+        }
+        out
+    }
+
     fn lock_repos(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
         // a panic while holding the lock leaves the map consistent (writes go to disk first)
         self.repos.lock().unwrap_or_else(|p| p.into_inner())
@@ -201,6 +316,7 @@ impl ImageStore {
             }
         }
         fs::remove_file(self.root.join("images").join(id.hex()))?;
+        let _ = fs::remove_file(self.root.join("parent").join(id.hex()));
         match fs::remove_file(self.blob_path(id)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}
