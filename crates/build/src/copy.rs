@@ -68,13 +68,18 @@ pub struct Request {
 const INLINE_MAX: u64 = 1 << 20;
 /// ... as long as all of them together stay below this.
 const INLINE_TOTAL: u64 = 64 << 20;
+/// Large files held open by one plan at the most (more are opened again by path).
+const MAX_OPEN: usize = 256;
 /// Symlinks followed while resolving one path (the kernel's limit).
 const MAX_LINKS: u32 = 40;
 
 #[derive(Debug)]
 enum Data {
     Inline(Vec<u8>),
-    /// read again when the layer is written; must still have the planned size
+    /// read again (from offset 0) when the layer is written; must still have the planned
+    /// size. Held open so that a `--from` image may be unmounted (detached) in between.
+    Open(File, PathBuf),
+    /// the same by path once too many are open: the source must still be there
     Path(PathBuf),
 }
 
@@ -92,7 +97,8 @@ enum Kind {
 
 #[derive(Debug)]
 struct ArchivePlan {
-    src: PathBuf,
+    src: File,
+    size: u64,
     /// archive directory (cleaned, `/`-joined, "" for its root) → directory in the layer
     dirs: HashMap<Vec<u8>, Vec<u8>>,
     chown: Option<(u32, u32)>,
@@ -391,6 +397,8 @@ struct Planner<'a> {
     /// directories of the layer written so far
     dirs: HashSet<Vec<u8>>,
     inline: u64,
+    /// files of `Data::Open`
+    open: usize,
     now: u64,
     uid: u32,
     gid: u32,
@@ -551,6 +559,10 @@ impl<'a> Planner<'a> {
             }
             self.hasher.update(&buf[..n]);
             left -= n as u64;
+        }
+        if self.open < MAX_OPEN {
+            self.open += 1;
+            return Ok((Data::Open(f, path.to_path_buf()), size));
         }
         Ok((Data::Path(path.to_path_buf()), size))
     }
@@ -916,31 +928,42 @@ impl<'a> Planner<'a> {
                 Ok(())
             },
         )?;
+        // parents before children: each directory maps below its parent's place; one the
+        // archive names itself is written there (over a symlink the rootfs may have, as
+        // docker's untar replaces it), one it only implies is followed in the rootfs and
+        // keeps what it has there
         parents.sort();
         parents.dedup();
-        let mut dirs = HashMap::new();
+        let mut dirs: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
         dirs.insert(Vec::new(), join(&dest));
+        let mut placed: HashMap<Vec<u8>, Comps> = HashMap::new();
+        placed.insert(Vec::new(), dest.clone());
         for p in parents {
-            if p.is_empty() {
+            let Some((name, up)) = p.split_last() else {
                 continue;
+            };
+            let mut at = placed
+                .get(&join(up))
+                .cloned()
+                .unwrap_or_else(|| dest.clone());
+            at.push(name.clone());
+            let key = join(&p);
+            if !explicit.contains(&key) {
+                at = self.resolve_rootfs(&at, true)?;
+                self.ensure_dirs(&at, true)?;
+            } else if let Some((_, above)) = at.split_last() {
+                self.ensure_dirs(above, true)?;
             }
-            let mut full = dest.clone();
-            full.extend(p.iter().cloned());
-            let resolved = self.resolve_rootfs(&full, true)?;
-            // a directory the archive names itself is written by it; the ones it only implies
-            // keep what they have in the rootfs
-            let parent_of_it = &resolved[..resolved.len() - 1];
-            self.ensure_dirs(parent_of_it, true)?;
-            if !explicit.contains(&join(&p)) {
-                self.ensure_dirs(&resolved, true)?;
-            }
-            dirs.insert(join(&p), join(&resolved));
+            dirs.insert(key.clone(), join(&at));
+            placed.insert(key, at);
         }
-        let md = fs::metadata(src)?;
+        let file = File::open(src)?;
+        let md = file.metadata()?;
         self.push(Entry {
             path: join(&dest),
             kind: Kind::Archive(Box::new(ArchivePlan {
-                src: src.to_path_buf(),
+                src: file,
+                size: md.len(),
                 dirs,
                 chown: self.req.chown,
             })),
@@ -1083,6 +1106,7 @@ pub fn plan(src: &Source, req: &Request, rootfs: &Path) -> Result<Plan, CopyErro
         entries: Vec::new(),
         dirs: HashSet::new(),
         inline: 0,
+        open: 0,
         now: now_secs(),
         uid,
         gid,
@@ -1222,6 +1246,12 @@ impl Plan {
                     h.set_size(*size);
                     match data {
                         Data::Inline(d) => b.append_data(&mut h, path, &d[..])?,
+                        Data::Open(f, p) => {
+                            if f.metadata()?.len() != *size {
+                                return Err(changed(p));
+                            }
+                            b.append_data(&mut h, path, Exact::new(f, *size, p))?
+                        }
                         Data::Path(p) => {
                             let f = fs::OpenOptions::new()
                                 .read(true)
@@ -1230,15 +1260,7 @@ impl Plan {
                             if f.metadata()?.len() != *size {
                                 return Err(changed(p));
                             }
-                            b.append_data(
-                                &mut h,
-                                path,
-                                Exact {
-                                    inner: f,
-                                    left: *size,
-                                    path: p,
-                                },
-                            )?
+                            b.append_data(&mut h, path, Exact::new(&f, *size, p))?
                         }
                     }
                 }
@@ -1255,20 +1277,34 @@ impl Plan {
     }
 }
 
-/// Reads exactly `left` bytes of a file, an error if it is shorter now.
+/// Reads exactly `left` bytes of a file from offset 0 (`pread`: the descriptor's own offset
+/// is left alone, so a plan can be written twice); an error if it is shorter now.
 struct Exact<'a> {
-    inner: File,
+    file: &'a File,
+    off: u64,
     left: u64,
     path: &'a Path,
 }
 
+impl<'a> Exact<'a> {
+    fn new(file: &'a File, size: u64, path: &'a Path) -> Exact<'a> {
+        Exact {
+            file,
+            off: 0,
+            left: size,
+            path,
+        }
+    }
+}
+
 impl Read for Exact<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
         if self.left == 0 {
             return Ok(0);
         }
         let want = buf.len().min(self.left.try_into().unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..want])?;
+        let n = self.file.read_at(&mut buf[..want], self.off)?;
         if n == 0 {
             return Err(io::Error::other(format!(
                 "{} changed while it was copied",
@@ -1276,13 +1312,14 @@ impl Read for Exact<'_> {
             )));
         }
         self.left -= n as u64;
+        self.off += n as u64;
         Ok(n)
     }
 }
 
 /// The entries of a planned archive, re-rooted under their directories in the layer.
 fn write_archive<W: Write>(b: &mut tar::Builder<W>, a: &ArchivePlan) -> Result<(), CopyError> {
-    let r = berth_util::io::maybe_gunzip(File::open(&a.src)?)?;
+    let r = berth_util::io::maybe_gunzip(Exact::new(&a.src, a.size, Path::new("archive")))?;
     let bad = |m: String| CopyError::User(format!("ADD failed: {m}"));
     let place = |comps: &[Vec<u8>]| -> Option<PathBuf> {
         let (name, parent) = comps.split_last()?;
@@ -1446,12 +1483,13 @@ mod tests {
                 _ => 'f',
             };
             let path = show(&e.path_bytes()).trim_end_matches('/').to_string();
-            let mut content = String::new();
-            if t == 'l' || t == 'h' {
-                content = show(&e.link_name_bytes().unwrap());
+            let content = if t == 'l' || t == 'h' {
+                show(&e.link_name_bytes().unwrap())
             } else {
-                e.read_to_string(&mut content).unwrap();
-            }
+                let mut b = Vec::new();
+                e.read_to_end(&mut b).unwrap();
+                show(&b)
+            };
             out.push((
                 path,
                 t,
@@ -1704,5 +1742,189 @@ mod tests {
         assert_eq!(plan(&ctx_src(&f), &r, &f.rootfs).unwrap().cache_key(), k1);
         fs::set_permissions(f.ctx.join("d17/f042"), fs::Permissions::from_mode(0o600)).unwrap();
         assert_ne!(plan(&ctx_src(&f), &r, &f.rootfs).unwrap().cache_key(), k1);
+    }
+
+    fn tar_of(entries: &[(&str, tar::EntryType, &str, &[u8])]) -> Vec<u8> {
+        // raw names: the tar crate's builder refuses `..`
+        let mut out = Vec::new();
+        for (name, kind, link, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            {
+                let g = h.as_gnu_mut().unwrap();
+                g.name[..name.len()].copy_from_slice(name.as_bytes());
+                g.linkname[..link.len()].copy_from_slice(link.as_bytes());
+            }
+            h.set_entry_type(*kind);
+            h.set_mode(if kind.is_dir() { 0o750 } else { 0o640 });
+            h.set_uid(7);
+            h.set_gid(8);
+            h.set_size(data.len() as u64);
+            h.set_cksum();
+            out.extend_from_slice(h.as_bytes());
+            out.extend_from_slice(data);
+            out.extend(std::iter::repeat_n(0u8, (512 - data.len() % 512) % 512));
+        }
+        out.extend(std::iter::repeat_n(0u8, 1024));
+        out
+    }
+
+    #[test]
+    fn add_extracts_local_archives() {
+        let f = fx();
+        let t = tar_of(&[
+            ("top/", tar::EntryType::Directory, "", b""),
+            ("top/a", tar::EntryType::Regular, "", b"A"),
+            ("/abs/b", tar::EntryType::Regular, "", b"B"),
+            ("tmp/c", tar::EntryType::Regular, "", b"C"),
+            ("top/h", tar::EntryType::Link, "top/a", b""),
+            ("top/s", tar::EntryType::Symlink, "/nowhere", b""),
+            ("dev", tar::EntryType::Char, "", b""),
+        ]);
+        fs::write(f.ctx.join("a.tar"), &t).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&t).unwrap();
+        fs::write(f.ctx.join("a.tgz"), gz.finish().unwrap()).unwrap();
+        for src in ["a.tar", "a.tgz"] {
+            let mut r = req(&[src], "/");
+            r.add = true;
+            let p = plan(&ctx_src(&f), &r, &f.rootfs).unwrap();
+            assert!(p.cache_key().starts_with("file:"));
+            let l = list(&p);
+            let got: Vec<(String, char, u32, u64)> =
+                l.iter().map(|e| (e.0.clone(), e.1, e.2, e.3)).collect();
+            assert_eq!(
+                got,
+                [
+                    // implied by /abs/b: new
+                    ("abs".to_string(), 'd', 0o755, 0),
+                    // implied by tmp/c: the rootfs's /tmp as it is
+                    ("tmp".to_string(), 'd', 0o1777, 0),
+                    ("top".to_string(), 'd', 0o750, 7),
+                    ("top/a".to_string(), 'f', 0o640, 7),
+                    ("abs/b".to_string(), 'f', 0o640, 7),
+                    ("tmp/c".to_string(), 'f', 0o640, 7),
+                    ("top/h".to_string(), 'h', 0o640, 7),
+                    ("top/s".to_string(), 'l', 0o640, 7),
+                ]
+            );
+            assert_eq!(l[6].5, "top/a");
+            // into a directory, owners from --chown
+            let mut r = req(&[src], "/opt/x");
+            r.add = true;
+            r.chown = Some((5, 5));
+            let l = list(&plan(&ctx_src(&f), &r, &f.rootfs).unwrap());
+            assert!(l.iter().any(|e| e.0 == "opt/x/top/a" && e.3 == 5));
+            assert!(l
+                .iter()
+                .any(|e| e.0 == "opt/x/top/h" && e.5 == "opt/x/top/a"));
+            // COPY does not extract
+            let l = list(&plan(&ctx_src(&f), &req(&[src], "/"), &f.rootfs).unwrap());
+            assert_eq!(names(&l), [src]);
+        }
+        // hostile archives fail the step while planning
+        for (name, t) in [
+            (
+                "up.tar",
+                tar_of(&[("../../etc/x", tar::EntryType::Regular, "", b"x")]),
+            ),
+            (
+                "link.tar",
+                tar_of(&[("h", tar::EntryType::Link, "../../etc/shadow", b"")]),
+            ),
+        ] {
+            fs::write(f.ctx.join(name), t).unwrap();
+            let mut r = req(&[name], "/");
+            r.add = true;
+            let e = err(plan(&ctx_src(&f), &r, &f.rootfs));
+            assert!(e.starts_with("ADD failed: invalid"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_layer_unpacks_as_planned() {
+        let f = fx();
+        fs::create_dir_all(f.ctx.join("d/e")).unwrap();
+        fs::write(f.ctx.join("d/e/f"), "F").unwrap();
+        let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        fs::write(f.ctx.join("d/big"), &big).unwrap();
+        symlink("e/f", f.ctx.join("d/l")).unwrap();
+        let p = plan(&ctx_src(&f), &req(&["d"], "/tmp/app"), &f.rootfs).unwrap();
+        let out = f._d.path().join("layer");
+        fs::create_dir_all(&out).unwrap();
+        for _ in 0..2 {
+            let mut buf = Vec::new();
+            p.write_layer(&mut buf).unwrap();
+            berth_snapshot::extract_into(&out, &buf[..]).unwrap();
+        }
+        assert_eq!(fs::read(out.join("tmp/app/big")).unwrap(), big);
+        assert_eq!(fs::read_to_string(out.join("tmp/app/l")).unwrap(), "F");
+        let tmp = fs::metadata(out.join("tmp")).unwrap();
+        assert_eq!(tmp.mode() & 0o7777, 0o1777);
+        // a large file that changed size since planning is an error, not a corrupt tar
+        fs::write(f.ctx.join("d/big"), b"short").unwrap();
+        assert!(p.write_layer(&mut Vec::new()).is_err());
+    }
+
+    /// Serves one canned HTTP response per connection on loopback; returns the base URL.
+    fn serve(responses: Vec<Vec<u8>>) -> String {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for resp in responses {
+                let Ok((mut c, _)) = l.accept() else { return };
+                let mut req = Vec::new();
+                let mut b = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut b) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&b[..n]),
+                    }
+                }
+                let _ = c.write_all(&resp);
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[test]
+    fn add_fetches_urls() {
+        let f = fx();
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\nConnection: close\r\n\r\nremote".to_vec();
+        let base = serve(vec![
+            ok.clone(),
+            ok.clone(),
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\nConnection: close\r\n\r\ngone"
+                .to_vec(),
+        ]);
+        let url = format!("{base}/files/data.txt");
+        let mut r = req(&[&url], "/dl/");
+        r.add = true;
+        let p = plan(&ctx_src(&f), &r, &f.rootfs).unwrap();
+        let l = list(&p);
+        assert_eq!(
+            l[1],
+            ("dl/data.txt".into(), 'f', 0o600, 0, 0, "remote".into())
+        );
+        let mut buf = Vec::new();
+        p.write_layer(&mut buf).unwrap();
+        let mut ar = tar::Archive::new(&buf[..]);
+        let mtimes: Vec<u64> = ar
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().header().mtime().unwrap())
+            .collect();
+        assert_eq!(mtimes[1], 1445412480);
+        // dest without a slash: the file itself
+        let mut r = req(&[&url], "/named");
+        r.add = true;
+        let k = plan(&ctx_src(&f), &r, &f.rootfs).unwrap();
+        assert_eq!(names(&list(&k)), ["named"]);
+        let mut r = req(&[&url], "/x");
+        r.add = true;
+        let e = err(plan(&ctx_src(&f), &r, &f.rootfs));
+        assert_eq!(
+            e,
+            format!("ADD failed: failed to GET {url} with status 404 Not Found: gone")
+        );
     }
 }

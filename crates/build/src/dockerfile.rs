@@ -256,10 +256,11 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
                 while i < lines.len() {
                     let body = lines[i];
                     i += 1;
+                    let bare = body.trim_end_matches('\r');
                     let candidate = if doc.chomp {
-                        body.trim_start_matches('\t')
+                        bare.trim_start_matches('\t')
                     } else {
-                        body
+                        bare
                     };
                     if candidate == doc.heredoc.name {
                         terminated = true;
@@ -316,13 +317,10 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
     Ok(file)
 }
 
-/// Lines as Go's `bufio.ScanLines` gives them: split on `\n`, a trailing `\r` dropped, no
-/// empty last line after a final newline.
+/// The lines, split on `\n` (a `\r` before it kept: heredoc bodies keep their line ends,
+/// everything else trims them), no empty last line after a final newline.
 fn split_lines(text: &str) -> Vec<&str> {
-    let mut lines: Vec<&str> = text
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .collect();
+    let mut lines: Vec<&str> = text.split('\n').collect();
     if text.ends_with('\n') {
         lines.pop();
     }
@@ -361,6 +359,7 @@ impl Directives {
         strip_left: bool,
         line: usize,
     ) -> Result<String, ParseError> {
+        let raw = raw.trim_end_matches(['\r', '\n']);
         let token = if strip_left { raw.trim_start() } else { raw };
         self.possible_directive(token, line)?;
         if token.starts_with('#') {
@@ -433,12 +432,13 @@ fn directive(token: &str) -> Option<(&str, &str)> {
     Some((name, value))
 }
 
-/// Drops a trailing escape (followed by blanks only); `true` when the line ends there.
+/// Drops a trailing escape (followed by blanks only); `true` when the line ends there. An
+/// escaped escape (`a\\`) is no continuation, a line of just the escape is one.
 fn trim_continuation(line: &str, escape: char) -> (String, bool) {
     let trimmed = line.trim_end_matches([' ', '\t']);
     match trimmed.strip_suffix(escape) {
-        Some(joined) => (joined.to_string(), false),
-        None => (line.to_string(), true),
+        Some(joined) if !joined.ends_with(escape) => (joined.to_string(), false),
+        _ => (line.to_string(), true),
     }
 }
 
@@ -1003,10 +1003,10 @@ fn instruction_kind(node: &Node) -> Result<Kind, String> {
             }
         }
         "arg" => {
+            // docker's ARG ignores builder flags (`ARG --x=1 a` is `ARG a`)
             if node.args.is_empty() {
                 return Err(at_least_one());
             }
-            parse_flags(&node.flags, &[])?;
             let mut pairs = Vec::new();
             for word in &node.args {
                 match word.split_once('=') {
@@ -1442,6 +1442,15 @@ mod tests {
             }
         );
         assert_eq!(ins[1].line, 7);
+        // an escaped escape ends the line; a line of just the escape continues it
+        let f = p(
+            "FROM scratch\nLABEL a=b\\\\\nLABEL c=d\nLABEL e=f \\\n\\\ng=h\nEXPOSE 1 \\  \t\n2\n",
+        );
+        let ins = &f.stages[0].instructions;
+        assert_eq!(ins[0].original, "LABEL a=b\\\\");
+        assert_eq!(ins[1].original, "LABEL c=d");
+        assert_eq!(ins[2].original, "LABEL e=f g=h");
+        assert_eq!(ins[3].original, "EXPOSE 1 2");
         // continuation at the end of file
         let f = p("FROM scratch\nRUN a \\");
         assert_eq!(f.stages[0].instructions[0].original, "RUN a");
@@ -1841,6 +1850,11 @@ mod tests {
             panic!()
         };
         assert_eq!(heredocs[0].content, "x\n");
+        // CRLF: the body keeps its line ends, the terminator matches without them
+        let Kind::Run { heredocs, .. } = one("RUN <<EOF\r\na\r\nEOF\r\n") else {
+            panic!()
+        };
+        assert_eq!(heredocs[0].content, "a\r\n");
         assert_eq!(
             err("FROM scratch\nRUN <<EOF\necho\n"),
             "failed to parse Dockerfile: unterminated heredoc"
@@ -1884,6 +1898,58 @@ mod tests {
         );
     }
 
+    /// What docker 20.10's classic builder accepts (and prints) although it looks odd.
+    #[test]
+    fn docker_leniencies() {
+        // JSON followed by more text: the array counts
+        assert_eq!(
+            one("CMD [\"a\"] trailing"),
+            Kind::Cmd(Command::Exec(s(&["a"])))
+        );
+        // ARG ignores flags
+        assert_eq!(one("ARG --x=1 a"), Kind::Arg(vec![("a".into(), None)]));
+        // HEALTHCHECK NONE ignores flags
+        assert_eq!(
+            one("HEALTHCHECK --bogus=1 NONE"),
+            Kind::Healthcheck(Healthcheck {
+                test: s(&["NONE"]),
+                ..Default::default()
+            })
+        );
+        // the legacy ENV/LABEL form splits at the first blank, quotes or not
+        assert_eq!(one("ENV a b=c d"), Kind::Env(pairs(&[("a", "b=c d")])));
+        assert_eq!(
+            one("LABEL \"a b\" c"),
+            Kind::Label(pairs(&[("\"a", "b\" c")]))
+        );
+        // comments inside a continuation, even indented; the escape directive's name in any case
+        let f = p("# Escape=`\nFROM scratch\nEXPOSE 80 `\n# c\n  # d\n 90\n");
+        assert_eq!(f.stages[0].instructions[0].original, "EXPOSE 80  90");
+        assert_eq!(
+            f.stages[0].instructions[0].kind,
+            Kind::Expose(s(&["80", "90"]))
+        );
+        assert!(f.warnings.is_empty());
+        // the argument count is checked before flags
+        assert_eq!(
+            err("FROM scratch\nWORKDIR --x"),
+            "dockerfile parse error line 2: WORKDIR requires exactly one argument"
+        );
+        assert_eq!(
+            err("FROM scratch\nCOPY --chown=1 [\"a\"]"),
+            "dockerfile parse error line 2: COPY requires at least two arguments, but only one was provided. Destination could not be determined"
+        );
+        assert_eq!(
+            err("FROM scratch\nVOLUME []"),
+            "dockerfile parse error line 2: VOLUME requires at least one argument"
+        );
+        // an ONBUILD trigger's text errors are found at once
+        assert_eq!(
+            err("FROM scratch\nONBUILD ENV a"),
+            "failed to parse Dockerfile: ENV must have two arguments"
+        );
+    }
+
     #[test]
     fn builder_flags_words() {
         let (rest, flags) = extract_builder_flags("--a=1 --b=\"x y\" --c='q' rest of --line");
@@ -1898,5 +1964,69 @@ mod tests {
         );
         assert_eq!(parse_words(r#"a="x\"y" b"#, '\\'), s(&[r#"a="x\"y""#, "b"]));
         assert_eq!(parse_words("a=`  b", '`'), s(&["a=` ", "b"]));
+    }
+
+    /// Arbitrary text made of Dockerfile-ish pieces never panics the parser (errors are fine).
+    #[test]
+    fn no_panics_on_odd_input() {
+        let pieces = [
+            "FROM ",
+            "RUN ",
+            "COPY ",
+            "ONBUILD ",
+            "HEALTHCHECK ",
+            "ENV ",
+            "LABEL ",
+            "ARG ",
+            "CMD ",
+            "SHELL ",
+            "x",
+            "=",
+            "\"",
+            "'",
+            "\\",
+            "`",
+            "\n",
+            "\r\n",
+            " ",
+            "\t",
+            "[",
+            "]",
+            ",",
+            "<<",
+            "<<-",
+            "EOF",
+            "--",
+            "--flag=",
+            "# escape=`\n",
+            "#",
+            "é",
+            "3",
+            "$",
+            "{",
+            "}",
+            "NONE",
+            "CMD",
+            "AS",
+            "\u{feff}",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..3000 {
+            let mut text = String::new();
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 40) as usize;
+            for _ in 0..len {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                text.push_str(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            let _ = parse(&text);
+            let _ = parse(&format!("FROM scratch\n{text}"));
+            let _ = crate::expand::expand_words(&text, &|_| Some("v".into()), '\\');
+            let _ = crate::expand::expand(&text, &|_| None, '`');
+        }
     }
 }

@@ -20,7 +20,8 @@
 //! `$PORTS`, VOLUME). [`expand`] keeps quotes and escapes as written, for callers that split
 //! afterwards themselves; [`unquote`] only removes quotes and escapes.
 
-/// A substitution that cannot be done (e.g. an unterminated `${`), docker's text.
+/// A substitution that cannot be done (e.g. an unterminated `${`), docker's text; docker
+/// reports it as `failed to process "<word>": <text>`.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{0}")]
 pub struct ExpandError(pub String);
@@ -273,11 +274,13 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    /// A name: letters, digits, `_`; a leading digit is a one-digit positional name.
+    /// A name: letters, digits, `_`; a leading digit is a one-digit positional name, and
+    /// the shell's special parameters (`$-`, `$@`, `$#`, …) are one-character names (empty
+    /// unless `lookup` knows them, as in docker).
     fn name(&mut self) -> String {
         let mut name = String::new();
         while let Some(c) = self.peek() {
-            if name.is_empty() && c.is_ascii_digit() {
+            if name.is_empty() && (c.is_ascii_digit() || "@*#?-$!".contains(c)) {
                 self.pos += 1;
                 name.push(c);
                 return name;
@@ -321,15 +324,16 @@ impl<'a> Lexer<'a> {
             Some(':') => {
                 let modifier = self.next();
                 let word = self.nested_word()?;
-                let value = self.get(&name).unwrap_or_default();
+                let set = self.get(&name);
+                let value = set.clone().unwrap_or_default();
                 match modifier {
                     Some('+') => Ok(if value.is_empty() { value } else { word }),
                     Some('-') => Ok(if value.is_empty() { word } else { value }),
                     Some('?') if value.is_empty() => {
-                        let word = if word.is_empty() {
-                            "is not allowed to be empty".to_string()
-                        } else {
-                            word
+                        let word = match (word.is_empty(), set.is_some()) {
+                            (false, _) => word,
+                            (true, false) => "is not allowed to be unset".to_string(),
+                            (true, true) => "is not allowed to be empty".to_string(),
                         };
                         err(format!("{name}: {word}"))
                     }
@@ -401,7 +405,11 @@ mod tests {
         assert_eq!(w("${NOPE}x"), "x");
         assert_eq!(w("$"), "$");
         assert_eq!(w("a$"), "a$");
-        assert_eq!(w("$-x"), "$-x");
+        // special parameters are (empty) names, as docker has them: `$-x` is `x`
+        assert_eq!(w("$-x"), "x");
+        assert_eq!(w("$$"), "");
+        assert_eq!(w("$@a"), "a");
+        assert_eq!(w("$%"), "$%");
         assert_eq!(w("$1x"), "onex");
         assert_eq!(w("$A_B"), "");
         assert_eq!(w("${A}_B"), "a_B");
@@ -427,6 +435,7 @@ mod tests {
         assert_eq!(w("${A:?must be set}"), "a");
         assert_eq!(e("${NOPE:?must be set}"), "NOPE: must be set");
         assert_eq!(e("${EMPTY:?}"), "EMPTY: is not allowed to be empty");
+        assert_eq!(e("${NOPE:?}"), "NOPE: is not allowed to be unset");
         assert_eq!(w("${EMPTY?x}"), "");
         assert_eq!(e("${NOPE?}"), "NOPE: is not allowed to be unset");
     }
@@ -447,6 +456,56 @@ mod tests {
         assert_eq!(
             e("\"abc"),
             "unexpected end of statement while looking for matching double-quote"
+        );
+    }
+
+    /// Values docker 20.10's classic builder gave these LABELs (with `ENV A=a SP="x  y"
+    /// EMPTY= Q="\"q\""`), read back with `docker inspect`.
+    #[test]
+    fn same_values_as_docker() {
+        let vars = |n: &str| match n {
+            "A" => Some("a".to_string()),
+            "SP" => Some("x  y".to_string()),
+            "EMPTY" => Some(String::new()),
+            "Q" => Some("\"q\"".to_string()),
+            _ => None,
+        };
+        for (word, want) in [
+            ("$A", "a"),
+            ("${A:-d}", "a"),
+            ("${NOPE:-d}", "d"),
+            ("${A:+alt}", "alt"),
+            ("'$A'", "$A"),
+            ("\"$A b\"", "a b"),
+            ("\\$A", "$A"),
+            ("\"a\\\"b\"", "a\"b"),
+            ("\"a\\nb\"", "a\\nb"),
+            ("${NOPE:-\"x y\"}", "x y"),
+            ("${NOPE:-$A}", "a"),
+            ("\"a\\\\$A\"", "a\\a"),
+            ("$SP", "x  y"),
+            ("$Q", "\"q\""),
+            ("${EMPTY:+x}", ""),
+            ("a\\ b", "a b"),
+            ("\"it's\"", "it's"),
+            ("${NOPE:-'$A'}", "$A"),
+            ("$1x", "x"),
+            ("$A_B", ""),
+            ("$-x", "x"),
+        ] {
+            assert_eq!(
+                expand_word(word, &vars, '\\').as_deref(),
+                Ok(want),
+                "{word}"
+            );
+        }
+        assert_eq!(
+            expand_word("${A?x}", &|_| None, '\\'),
+            Err(ExpandError("A: x".into()))
+        );
+        assert_eq!(
+            expand_word("${A:?}", &|_| None, '\\'),
+            Err(ExpandError("A: is not allowed to be unset".into()))
         );
     }
 

@@ -532,4 +532,119 @@ mod tests {
         );
         assert!(!m("a").is_excluded_dir_walk_needed("a"));
     }
+
+    /// A context built with the docker 28 CLI against dockerd 20.10 (`COPY . /` into
+    /// scratch, then exported): the files it sent, walking as the CLI does.
+    #[test]
+    fn same_files_as_docker_cli() {
+        let x = m("# comment\n*.md\n!README*.md\nREADME-secret.md\n*/temp*\ntemp?\n**/node_modules\nexcl\n!excl/keep\n!**/z.go\na.b\nc$\n+d\n(e)\n./q/w/\ndir2/**\n");
+        let dirs = [
+            "dir1",
+            "dir2",
+            "dir2/sub",
+            "docs",
+            "excl",
+            "excl/deep",
+            "keep",
+            "keep/sub",
+            "node_modules",
+            "node_modules/p",
+            "q",
+            "q/w",
+            "somedir",
+            "somedir/sub",
+            "src",
+            "src/web",
+            "src/web/node_modules",
+            "src/web/node_modules/q",
+            "x",
+            "x/y",
+        ];
+        let files = [
+            "(e)",
+            "+d",
+            "README-secret.md",
+            "README.md",
+            "a.b",
+            "a.md",
+            "axb",
+            "c$",
+            "dir1/file",
+            "dir2/sub/file",
+            "docs/README.md",
+            "docs/x.md",
+            "excl/deep/keep",
+            "excl/drop",
+            "excl/keep",
+            "keep/a",
+            "keep/sub/b",
+            "node_modules/p/i.js",
+            "q/w/x.txt",
+            "somedir/sub/temp.txt",
+            "somedir/temporary.txt",
+            "src/web/node_modules/q/i.js",
+            "temp",
+            "tempa",
+            "temporary.txt",
+            "x/y/z.go",
+            "z.go",
+        ];
+        let skipped_dir = |f: &str| {
+            dirs.iter().any(|d| {
+                f.starts_with(&format!("{d}/")) && x.matches(d) && !x.is_excluded_dir_walk_needed(d)
+            })
+        };
+        let sent: Vec<&str> = files
+            .iter()
+            .copied()
+            .filter(|f| !skipped_dir(f) && !x.matches(f))
+            .collect();
+        assert_eq!(
+            sent,
+            vec![
+                "README.md",
+                "axb",
+                "dir1/file",
+                "docs/README.md",
+                "docs/x.md",
+                "excl/keep",
+                "keep/a",
+                "keep/sub/b",
+                "somedir/sub/temp.txt",
+                "temp",
+                "temporary.txt",
+                "x/y/z.go",
+                "z.go",
+            ]
+        );
+    }
+
+    /// Arbitrary patterns and paths never panic (bad patterns are errors).
+    #[test]
+    fn no_panics_on_odd_input() {
+        let pieces = [
+            "*", "**", "?", "[", "]", "^", "-", "\\", "/", "a", "é", "!", ".", "..", "\n", " ",
+        ];
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..3000 {
+            let mut pattern = String::new();
+            for _ in 0..(next() % 12) {
+                pattern.push_str(pieces[(next() % pieces.len() as u64) as usize]);
+            }
+            let mut path = String::new();
+            for _ in 0..(next() % 12) {
+                path.push_str(pieces[(next() % pieces.len() as u64) as usize]);
+            }
+            if let Ok(m) = Matcher::parse(&pattern) {
+                let _ = m.matches(&path);
+                let _ = m.is_excluded_dir_walk_needed(&path);
+            }
+        }
+    }
 }
