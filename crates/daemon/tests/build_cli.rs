@@ -1,0 +1,410 @@
+//! Building images through each client people use, against a real berthd: `berth build`,
+//! the docker CLI 28 (`DOCKER_BUILDKIT=0` and its default fallback to the legacy builder),
+//! `docker-compose build` and docker-py (`images.build`, the low-level `api.build` stream).
+//! The bad-input cases are checked from the client's side: exit codes and texts as docker's.
+
+mod common;
+use common::{stderr, stdout, tmpdir, Daemon};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const DOCKER: &str = "/usr/local/bin/docker";
+const COMPOSE: &str = "/usr/bin/docker-compose";
+
+/// A context directory with `files` (path, text).
+fn context(files: &[(&str, &str)]) -> PathBuf {
+    let d = tmpdir("bctx");
+    for (p, t) in files {
+        let p = d.join(p);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, t).expect("write");
+    }
+    d
+}
+
+/// `berth build args…` run in `dir`, with `input` on stdin.
+fn berth_in(d: &Daemon, dir: &Path, args: &[&str], input: Option<&[u8]>) -> Output {
+    let mut c = Command::new(common::bin_dir().join("berth"));
+    c.arg("-H")
+        .arg(d.host())
+        .arg("build")
+        .args(args)
+        .current_dir(dir)
+        .env("BERTH_CONFIG", d.root.join("berth-config"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+    let mut child = c.spawn().expect("run berth build");
+    if let Some(i) = input {
+        use std::io::Write;
+        let mut s = child.stdin.take().expect("stdin");
+        // the CLI may refuse before it reads
+        let _ = s.write_all(i);
+    }
+    child.wait_with_output().expect("berth build")
+}
+
+/// The docker CLI's `build` in `dir`; `buildkit` is DOCKER_BUILDKIT's value (None: unset).
+fn docker_in(
+    d: &Daemon,
+    dir: &Path,
+    buildkit: Option<&str>,
+    args: &[&str],
+    input: Option<&[u8]>,
+) -> Option<Output> {
+    if !Path::new(DOCKER).exists() {
+        eprintln!("skipping: no docker CLI");
+        return None;
+    }
+    let mut c = Command::new(DOCKER);
+    c.env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.root.join("docker-config"))
+        .env_remove("DOCKER_API_VERSION")
+        .env_remove("DOCKER_BUILDKIT")
+        .current_dir(dir)
+        .arg("build")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+    if let Some(b) = buildkit {
+        c.env("DOCKER_BUILDKIT", b);
+    }
+    let mut child = c.spawn().expect("run docker build");
+    if let Some(i) = input {
+        use std::io::Write;
+        let mut s = child.stdin.take().expect("stdin");
+        s.write_all(i).expect("write stdin");
+    }
+    Some(child.wait_with_output().expect("docker build"))
+}
+
+fn ok(o: Output, what: &str, d: &Daemon) -> String {
+    assert!(
+        o.status.success(),
+        "{what} failed ({:?}):\n--- stdout\n{}\n--- stderr\n{}\n--- berthd log tail\n{}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o),
+        tail(&d.log(), 30)
+    );
+    stdout(&o)
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// `berth run --rm image args…`'s stdout.
+fn run(d: &Daemon, image: &str, args: &[&str]) -> String {
+    let mut a = vec!["run", "--rm", image];
+    a.extend_from_slice(args);
+    d.ok(&a)
+}
+
+fn image_id(d: &Daemon, image: &str) -> String {
+    d.ok(&["image", "inspect", "-f", "{{.Id}}", image])
+        .trim()
+        .to_string()
+}
+
+/// The steps docker's classic builder prints, with the IDs left out.
+fn steps(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| l.starts_with("Step "))
+        .map(str::to_string)
+        .collect()
+}
+
+// ---------------------------------------------------------------- berth build
+
+#[test]
+fn berth_build_output_tags_cache_and_dockerignore() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nENV GREETING=hello\nWORKDIR /app\nCOPY . .\nRUN echo \"$GREETING from RUN\" > /app/made.txt\nCMD [\"sh\", \"-c\", \"cat /app/made.txt; ls -A /app | sort | tr '\\\\n' ' '\"]\n",
+        ),
+        ("keep.txt", "kept\n"),
+        ("secret.env", "PASSWORD=x\n"),
+        ("node_modules/dep/index.js", "x\n"),
+        ("logs/a.log", "a\n"),
+        ("logs/keep.log", "k\n"),
+        (".dockerignore", "*.env\nnode_modules\nlogs\n!logs/keep.log\nDockerfile\n"),
+    ]);
+    let o = berth_in(&d, &ctx, &["-t", "bb-app:1", "-t", "bb-app:two", "."], None);
+    let out = ok(o, "berth build", &d);
+    // the upload line as the legacy CLI prints it, then the daemon's stream as-is
+    let first = out.lines().next().unwrap_or("");
+    assert!(
+        first.starts_with("Sending build context to Docker daemon ")
+            && first.len() == "Sending build context to Docker daemon ".len() + 9
+            && first.ends_with("kB\r"),
+        "{out:?}"
+    );
+    assert_eq!(
+        steps(&out),
+        [
+            "Step 1/6 : FROM busybox",
+            "Step 2/6 : ENV GREETING=hello",
+            "Step 3/6 : WORKDIR /app",
+            "Step 4/6 : COPY . .",
+            "Step 5/6 : RUN echo \"$GREETING from RUN\" > /app/made.txt",
+            "Step 6/6 : CMD [\"sh\", \"-c\", \"cat /app/made.txt; ls -A /app | sort | tr '\\\\n' ' '\"]",
+        ]
+    );
+    assert!(out.contains(" ---> Running in "), "{out}");
+    assert!(out.contains("Removing intermediate container "), "{out}");
+    let id = image_id(&d, "bb-app:1");
+    assert!(out.contains(&format!("Successfully built {}\n", &id[7..19])), "{out}");
+    assert!(out.contains("Successfully tagged bb-app:1\nSuccessfully tagged bb-app:two\n"), "{out}");
+    assert_eq!(image_id(&d, "bb-app:two"), id);
+    // what the image does: .dockerignore applied client-side (the Dockerfile and
+    // .dockerignore are sent, so COPY . . leaves them out only because they are ignored)
+    assert_eq!(
+        run(&d, "bb-app:1", &[]),
+        "hello from RUN\n.dockerignore keep.txt logs made.txt "
+    );
+    assert_eq!(run(&d, "bb-app:1", &["ls", "/app/logs"]), "keep.log\n");
+
+    // again: every step from the cache, the same image
+    let out2 = ok(berth_in(&d, &ctx, &["-t", "bb-app:1", "."], None), "rebuild", &d);
+    assert_eq!(out2.matches(" ---> Using cache").count(), 5, "{out2}");
+    assert_eq!(image_id(&d, "bb-app:1"), id);
+    // an ignored file changes: still all cached (it is never sent)
+    std::fs::write(ctx.join("secret.env"), "PASSWORD=changed\n").expect("write");
+    let out3 = ok(berth_in(&d, &ctx, &["-q", "-t", "bb-app:1", "."], None), "rebuild -q", &d);
+    assert_eq!(out3, format!("{id}\n"), "-q prints the ID alone");
+    // a sent file changes: COPY and what follows are built again
+    std::fs::write(ctx.join("keep.txt"), "changed\n").expect("write");
+    let out4 = ok(berth_in(&d, &ctx, &["-t", "bb-app:1", "."], None), "rebuild", &d);
+    assert_eq!(out4.matches(" ---> Using cache").count(), 2, "{out4}");
+    assert_ne!(image_id(&d, "bb-app:1"), id);
+    assert_eq!(image_id(&d, "bb-app:two"), id, "the other tag stays");
+}
+
+#[test]
+fn berth_build_flags_reach_the_image() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "ARG BASE=busybox\nFROM $BASE AS base\nARG A=default\nARG B\nARG FROMENV\nRUN echo \"A=$A B=$B E=$FROMENV\" > /args\nRUN grep -q 'myhost' /etc/hosts && echo host-ok > /hosts || echo no-host > /hosts\n\nFROM base AS final\nRUN echo final > /stage\nCMD cat /args /hosts /stage\n\nFROM base AS other\nRUN echo other > /stage\n",
+        ),
+    ]);
+    let iid = ctx.join("iid");
+    let o = berth_in(
+        &d,
+        &ctx,
+        &[
+            "--build-arg", "A=zz", "--build-arg", "FROMENV", "--label", "k=v", "--label", "empty",
+            "--add-host", "myhost:10.1.2.3", "--target", "final", "--iidfile",
+            iid.to_str().unwrap(), "--network", "none", "-t", "flags:1", ".",
+        ],
+        None,
+    );
+    // FROMENV comes from the environment of the CLI (set below for a second run)
+    let out = ok(o, "berth build with flags", &d);
+    assert!(!out.contains("other"), "the stage --target does not need was built: {out}");
+    let id = image_id(&d, "flags:1");
+    assert_eq!(std::fs::read_to_string(&iid).expect("iidfile"), id);
+    assert_eq!(run(&d, "flags:1", &[]), "A=zz B= E=\nhost-ok\nfinal\n");
+    let labels = d.ok(&["image", "inspect", "-f", "{{json .Config.Labels}}", "flags:1"]);
+    assert_eq!(labels.trim(), r#"{"empty":"","k":"v"}"#);
+
+    // --build-arg NAME takes the CLI's environment; -f names a Dockerfile inside the context
+    std::fs::create_dir_all(ctx.join("sub")).expect("mkdir");
+    std::fs::write(
+        ctx.join("sub/Dockerfile.env"),
+        "FROM busybox\nARG FROMENV\nRUN echo \"E=$FROMENV\" > /e\nCMD cat /e\n",
+    )
+    .expect("write");
+    let o = Command::new(common::bin_dir().join("berth"))
+        .args(["-H", &d.host(), "build", "-q", "--build-arg", "FROMENV", "-f"])
+        .arg(ctx.join("sub/Dockerfile.env"))
+        .args(["-t", "flags:env"])
+        .arg(&ctx)
+        .env("FROMENV", "from the env")
+        .output()
+        .expect("berth build");
+    ok(o, "berth build -f sub/Dockerfile.env", &d);
+    assert_eq!(run(&d, "flags:env", &[]), "E=from the env\n");
+}
+
+#[test]
+fn berth_build_dockerfile_outside_and_on_stdin() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let top = context(&[
+        ("Dockerfile.outside", "FROM busybox\nCOPY . /ctx/\nCMD ls -a /ctx\n"),
+        ("ctx/a.txt", "a\n"),
+    ]);
+    let ctx = top.join("ctx");
+    // -f outside the context: the CLI sends it under a random name that COPY never sees
+    let out = ok(
+        berth_in(&d, &top, &["-f", "Dockerfile.outside", "-t", "outside:1", "ctx"], None),
+        "berth build -f outside",
+        &d,
+    );
+    assert!(out.contains("Step 2/3 : COPY . /ctx/"), "{out}");
+    assert_eq!(run(&d, "outside:1", &[]), ".\n..\na.txt\n");
+
+    // -f -: the Dockerfile on stdin, the context from PATH
+    let df = b"FROM busybox\nCOPY a.txt /\nCMD cat /a.txt\n";
+    ok(berth_in(&d, &top, &["-f", "-", "-t", "stdin:df", "ctx"], Some(df)), "-f -", &d);
+    assert_eq!(run(&d, "stdin:df", &[]), "a\n");
+
+    // -: a Dockerfile alone on stdin
+    let out = ok(
+        berth_in(&d, &top, &["-t", "stdin:bare", "-"], Some(b"FROM busybox\nCMD echo bare\n")),
+        "build -",
+        &d,
+    );
+    assert!(out.starts_with("Sending build context to Docker daemon  2.048kB\r\r\n"), "{out:?}");
+    assert_eq!(run(&d, "stdin:bare", &[]), "bare\n");
+
+    // -: a tar context on stdin, gzipped, with -f naming the Dockerfile inside it
+    let tgz = top.join("c.tgz");
+    std::fs::write(ctx.join("D2"), "FROM busybox\nCOPY a.txt /x\nCMD cat /x\n").expect("write");
+    let st = Command::new("tar")
+        .args(["-czf", tgz.to_str().unwrap(), "-C", ctx.to_str().unwrap(), "."])
+        .status()
+        .expect("tar");
+    assert!(st.success());
+    let bytes = std::fs::read(&tgz).expect("read tgz");
+    ok(berth_in(&d, &top, &["-f", "D2", "-t", "stdin:tar", "-"], Some(&bytes)), "tar on stdin", &d);
+    assert_eq!(run(&d, "stdin:tar", &[]), "a\n");
+
+    // --compress: the same context gzipped by the CLI
+    ok(
+        berth_in(&d, &top, &["--compress", "-f", "ctx/D2", "-t", "gz:1", "ctx"], None),
+        "--compress",
+        &d,
+    );
+    assert_eq!(run(&d, "gz:1", &[]), "a\n");
+}
+
+#[test]
+fn berth_build_bad_input_as_docker() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = context(&[("Dockerfile", "FROM busybox\nRUN echo one > /v\nCMD cat /v\n")]);
+    ok(berth_in(&d, &ctx, &["-t", "keep:1", "."], None), "first build", &d);
+    let old = image_id(&d, "keep:1");
+
+    // a RUN that fails: docker's text on stderr, its exit code, the old tag kept
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN echo two > /v\nRUN exit 3\n")
+        .expect("write");
+    let o = berth_in(&d, &ctx, &["-t", "keep:1", "."], None);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "The command '/bin/sh -c exit 3' returned a non-zero code: 3\n"
+    );
+    assert!(stdout(&o).contains("Step 3/3 : RUN exit 3"), "{}", stdout(&o));
+    assert_eq!(image_id(&d, "keep:1"), old, "the old image keeps its tag");
+    assert_eq!(run(&d, "keep:1", &[]), "one\n");
+    // with -q the whole output goes to stderr
+    let o = berth_in(&d, &ctx, &["-q", "-t", "keep:1", "."], None);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(stdout(&o), "");
+    assert!(stderr(&o).contains("Step 3/3 : RUN exit 3"), "{}", stderr(&o));
+    assert!(stderr(&o).ends_with("The command '/bin/sh -c exit 3' returned a non-zero code: 3\n"));
+
+    // a syntax error, with its line number
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\n\nNOPE x\n").expect("write");
+    let o = berth_in(&d, &ctx, &["-t", "keep:1", "."], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("dockerfile parse error line 3: unknown instruction: NOPE"),
+        "{}",
+        stderr(&o)
+    );
+    // COPY ../x
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nCOPY ../x /x\n").expect("write");
+    let o = berth_in(&d, &ctx, &["-t", "keep:1", "."], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("COPY failed: forbidden path outside the build context: ../x ()"),
+        "{}",
+        stderr(&o)
+    );
+    // a missing stage
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox AS a\nRUN true\n").expect("write");
+    let o = berth_in(&d, &ctx, &["--target", "nosuch", "-t", "keep:1", "."], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("target stage nosuch could not be found")
+            || stderr(&o).contains("failed to reach build target nosuch in Dockerfile"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(image_id(&d, "keep:1"), old, "nothing half-tagged");
+
+    // the CLI's own checks
+    let o = berth_in(&d, &ctx, &[], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).starts_with("berth: 'berth build' requires 1 argument\n"), "{}", stderr(&o));
+    let o = berth_in(&d, &ctx, &["nosuchdir"], None);
+    assert_eq!(stderr(&o), "unable to prepare context: path \"nosuchdir\" not found\n");
+    let o = berth_in(&d, &ctx, &["-f", "nofile", "."], None);
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {}/nofile: no such file or directory\n",
+            ctx.display()
+        )
+    );
+    let o = berth_in(&d, &ctx, &["-t", "Bad:x", "."], None);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).starts_with("invalid argument \"Bad:x\" for \"-t, --tag\" flag: invalid reference format: repository name (library/Bad) must be lowercase\n"));
+    let o = berth_in(&d, &ctx, &["-f", "-", "-"], Some(b"FROM busybox\n"));
+    assert_eq!(stderr(&o), "invalid argument: can't use stdin for both build context and dockerfile\n");
+    let o = berth_in(&d, &ctx, &["--squash", "."], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "\"--squash\" is only supported on a Docker daemon with experimental features enabled\n"
+    );
+    let o = berth_in(&d, &ctx, &["--isolation", "hyperv", "."], None);
+    assert_eq!(stderr(&o), "Error response from daemon: Unsupported isolation: \"hyperv\"\n");
+    // an empty Dockerfile on stdin: the daemon's refusal, the upload line on stderr with -q
+    let o = berth_in(&d, &ctx, &["-q", "-"], Some(b""));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).starts_with("Sending build context to Docker daemon  1.536kB\r\r\nError response from daemon: "), "{:?}", stderr(&o));
+}
+
+#[test]
+fn berth_build_sends_5000_files_quickly() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = context(&[("Dockerfile", "FROM busybox\nCOPY files /files\nCMD ls -R /files\n")]);
+    for i in 0..5000 {
+        let p = ctx.join(format!("files/d{}/f{i}.txt", i % 50));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, format!("{i}\n")).unwrap();
+    }
+    let t0 = Instant::now();
+    ok(berth_in(&d, &ctx, &["-q", "-t", "many:1", "."], None), "5000 files", &d);
+    let cold = t0.elapsed();
+    let n = run(&d, "many:1", &["sh", "-c", "find /files -type f | wc -l"]);
+    assert_eq!(n.trim(), "5000");
+    let t0 = Instant::now();
+    ok(berth_in(&d, &ctx, &["-q", "-t", "many:1", "."], None), "5000 files cached", &d);
+    let warm = t0.elapsed();
+    eprintln!("5000 files: build {cold:?}, cached {warm:?}");
+    assert!(warm < Duration::from_secs(10), "a cached build of 5000 files took {warm:?}");
+}
