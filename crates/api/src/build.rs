@@ -78,12 +78,12 @@ async fn build(engine: Arc<Engine>, req: Request<Incoming>, q: &Query) -> Respon
         rt: tokio::runtime::Handle::current(),
         cancel: cancel_rx,
     };
-    let scratch = engine.config().exec_root.join("build");
+    let scratch = match engine.build_scratch_dir() {
+        Ok(d) => d,
+        Err(e) => return error_response(e),
+    };
     let cache = berth_build::cache_for(&engine.config().data_root);
     let task = tokio::task::spawn_blocking(move || {
-        if let Err(e) = std::fs::create_dir_all(&scratch) {
-            return Err(BuildError::Internal(e.to_string()));
-        }
         let mut out = ChannelOutput(ltx);
         let r = berth_build::build(&backend, &cache, &opts, reader, &scratch, &mut out);
         if let Err(e) = &r {

@@ -602,9 +602,10 @@ impl<'a> Executor<'a> {
 
     /// A metadata-only step: cache, else a config-only image.
     fn meta_step(&mut self, st: &mut State, comment: &str) -> Result<(), Error> {
-        let cmd: Vec<String> = DEFAULT_SHELL
+        let cmd: Vec<String> = st
+            .shell
             .iter()
-            .map(|s| s.to_string())
+            .cloned()
             .chain(["#(nop) ".to_string(), comment.to_string()])
             .collect();
         let created_by = cmd.join(" ");
@@ -743,7 +744,9 @@ impl<'a> Executor<'a> {
                         }
                     }
                 }
-                self.meta_step(st, &format!("EXPOSE {}", list.join(" ")))
+                let mut sorted = list.clone();
+                sorted.sort();
+                self.meta_step(st, &format!("EXPOSE {}", sorted.join(" ")))
             }
             Kind::Volume(vols) => {
                 let mut list = Vec::new();
@@ -1051,9 +1054,10 @@ impl<'a> Executor<'a> {
         };
         let dir = clean_path(&joined);
         Self::config_mut(st).working_dir = Some(dir.clone());
-        let cmd: Vec<String> = DEFAULT_SHELL
+        let cmd: Vec<String> = st
+            .shell
             .iter()
-            .map(|s| s.to_string())
+            .cloned()
             .chain([format!("#(nop) WORKDIR {dir}")])
             .collect();
         let created_by = cmd.join(" ");
@@ -1200,14 +1204,13 @@ impl<'a> Executor<'a> {
             crate::copy::CopyError::User(m) => Error::User(m),
             crate::copy::CopyError::Io(e) => Error::Internal(e.to_string()),
         })?;
-        drop(from_mount);
-        drop(dest_root);
         let key = plan.cache_key();
-        let norm_dest = normalize_dest(&workdir, &dest);
-        let cmd: Vec<String> = DEFAULT_SHELL
+        // docker writes the destination as given
+        let cmd: Vec<String> = st
+            .shell
             .iter()
-            .map(|s| s.to_string())
-            .chain([format!("#(nop) {name} {key} in {norm_dest} ")])
+            .cloned()
+            .chain([format!("#(nop) {name} {key} in {dest} ")])
             .collect();
         let created_by = cmd.join(" ");
         let cc = Self::comment_config(st, cmd);
@@ -1223,6 +1226,9 @@ impl<'a> Executor<'a> {
                 io
             })
         });
+        // the sources are read from the mounts while the layer is written
+        drop(from_mount);
+        drop(dest_root);
         let diff = match (diff, failed) {
             (Ok(d), _) => d,
             (Err(_), Some(crate::copy::CopyError::User(m))) => return Err(Error::User(m)),
@@ -1230,19 +1236,6 @@ impl<'a> Executor<'a> {
         };
         self.commit_image(st, cc, created_by, Some(diff), None, &extra)
     }
-}
-
-/// docker's normalisation of a COPY destination against the working directory.
-fn normalize_dest(workdir: &str, dest: &str) -> String {
-    if dest.starts_with('/') {
-        return dest.to_string();
-    }
-    let slash = dest.ends_with('/');
-    let mut d = clean_path(&format!("/{}/{}", workdir.trim_start_matches('/'), dest));
-    if slash && d != "/" {
-        d.push('/');
-    }
-    d
 }
 
 /// `path.Clean` for absolute paths.
@@ -1322,10 +1315,6 @@ mod tests {
         assert_eq!(parse_duration("1m30s").unwrap(), 90_000_000_000);
         assert_eq!(parse_duration("500ms").unwrap(), 500_000_000);
         assert!(parse_duration("5x").is_err());
-        assert_eq!(normalize_dest("/app", "."), "/app");
-        assert_eq!(normalize_dest("/app", "sub/"), "/app/sub/");
-        assert_eq!(normalize_dest("", "x"), "/x");
-        assert_eq!(normalize_dest("/a", "/abs/"), "/abs/");
         assert_eq!(clean_path("/a/./b/../c"), "/a/c");
     }
 }

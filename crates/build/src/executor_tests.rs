@@ -444,7 +444,7 @@ fn labels_tags_and_metadata_instructions() {
     assert_eq!(c.stop_signal.as_deref(), Some("SIGUSR1"));
     assert_eq!(c.labels.unwrap()["k"], "v");
     let h = cfg.history;
-    assert_eq!(h[1]["created_by"], "/bin/sh -c #(nop)  EXPOSE 80 53/udp");
+    assert_eq!(h[1]["created_by"], "/bin/sh -c #(nop)  EXPOSE 53/udp 80");
     assert_eq!(h[3]["created_by"], "/bin/sh -c #(nop)  VOLUME [/data]");
     assert_eq!(
         h[4]["created_by"],

@@ -25,10 +25,12 @@ mod executor_tests;
 pub mod expand;
 pub mod options;
 pub mod stream;
+pub mod tarend;
 
 pub use dockerfile::{parse, Dockerfile};
 pub use options::BuildOptions;
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -113,7 +115,28 @@ pub fn build(
             return Err(Error::User(format!("invalid reference format: {t}")));
         }
     }
-    let ctx = context::Context::unpack(body, scratch_dir)?;
+    // gzip is undone here so that the tar's end can be made whole (tarend.rs); the context
+    // then sees a plain tar (or a bare Dockerfile)
+    let mut body = body;
+    let mut head = [0u8; 2];
+    let mut got = 0;
+    while got < 2 {
+        match body.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::User(format!("reading the build context: {e}"))),
+        }
+    }
+    let raw = std::io::Cursor::new(head[..got].to_vec()).chain(body);
+    let plain: Box<dyn std::io::Read> = if got == 2 && head == [0x1f, 0x8b] {
+        Box::new(flate2::read::MultiGzDecoder::new(raw))
+    } else {
+        Box::new(raw)
+    };
+    let t0 = std::time::Instant::now();
+    let ctx = context::Context::unpack(tarend::TolerantEnd::new(plain), scratch_dir)?;
+    tracing::debug!(ms = t0.elapsed().as_millis() as u64, "build context unpacked");
     let text = ctx.dockerfile(opts.dockerfile.as_deref())?;
     let df = parse(&text)
         .map_err(|e| Error::User(e.message(opts.dockerfile.as_deref().unwrap_or("Dockerfile"))))?;
@@ -131,6 +154,10 @@ pub fn build(
     );
     let res = ex.run(&df);
     drop(ex);
+    // the context goes while the client reads the end of the stream
+    let _ = std::thread::Builder::new()
+        .name("build-ctx-rm".into())
+        .spawn(move || drop(ctx));
     let id = match res {
         Ok(id) => id,
         Err(e) => {

@@ -140,7 +140,7 @@ fn build_run_copy_cmd_tag_then_cached_rebuild() {
         "{h:?}"
     );
     assert!(h[2].starts_with("/bin/sh -c #(nop) COPY file:"), "{h:?}");
-    assert!(h[2].contains(" in /app "), "{h:?}");
+    assert!(h[2].contains(" in . "), "{h:?}");
     assert!(h[3].starts_with("/bin/sh -c #(nop) WORKDIR /app|"), "{h:?}");
     assert_eq!(h[4], "/bin/sh -c #(nop)  ENV GREETING=hello there|0B");
     let cfg = docker(
@@ -286,5 +286,458 @@ fn quiet_iidfile_labels_build_args_and_intermediate_images() {
         assert!(rmi.contains(&format!("Deleted: sha256:{i}")), "{i} {rmi}");
     }
     assert_eq!(docker(&d, &["images", "-aq"]).lines().count(), 1);
+    let _ = std::fs::remove_dir_all(&ctx);
+}
+
+#[test]
+fn multi_stage_target_copy_from_scratch_and_meta_args() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "ARG BASE=busybox\n\
+             FROM ${BASE} AS builder\n\
+             RUN mkdir -p /out && echo compiled > /out/bin\n\
+             FROM busybox AS unused\n\
+             RUN echo never-run > /nope\n\
+             FROM builder AS tested\n\
+             RUN echo tested >> /out/bin\n\
+             FROM scratch AS final\n\
+             COPY --from=tested /out/bin /bin.txt\n\
+             COPY --from=0 /out /from-index\n\
+             COPY --from=busybox /bin/busybox /bin/sh\n\
+             CMD [\"/bin/sh\"]\n\
+             FROM final AS last\n\
+             LABEL last=1\n",
+        ),
+        ("x", "x"),
+    ]);
+    let Some(out) = build_ok(&d, &ctx, &["--target", "final", "-t", "ms:final", "."]) else {
+        return;
+    };
+    // the unused stage and the one after the target are not built: 3 stages, 9 steps
+    assert!(!out.contains("never-run"), "{out}");
+    assert!(out.contains("Step 1/9 : FROM ${BASE} AS builder"), "{out}");
+    assert!(out.contains("Step 9/9 : CMD [\"/bin/sh\"]"), "{out}");
+    assert!(!out.contains("LABEL last=1"), "{out}");
+    let got = docker(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "ms:final",
+            "/bin/sh",
+            "-c",
+            "for f in /bin.txt /from-index/bin; do while read l; do echo $l; done < $f; done",
+        ],
+    );
+    assert_eq!(got, "compiled\ntested\ncompiled\n");
+    // a stage with no image is an error
+    let o = docker_build(&d, &ctx, &["--target", "nope", "."]).unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("failed to reach build target nope in Dockerfile"),
+        "{}",
+        stderr(&o)
+    );
+    // the whole file: the last stage builds on the final one
+    let out = build_ok(&d, &ctx, &["-t", "ms:last", "."]).unwrap();
+    assert!(out.contains("LABEL last=1"), "{out}");
+    let _ = std::fs::remove_dir_all(&ctx);
+}
+
+#[test]
+fn dockerignore_dockerfile_elsewhere_and_stdin() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = context(&[
+        (".dockerignore", "secret*\n**/*.log\n!keep.log\n"),
+        ("secret.txt", "s"),
+        ("a/b/debug.log", "l"),
+        ("keep.log", "k"),
+        ("app/main.txt", "main"),
+    ]);
+    let df_dir = tmpdir("bdf");
+    std::fs::write(
+        df_dir.join("Build.df"),
+        "FROM busybox\nCOPY . /ctx/\nRUN find /ctx -type f | sort\n",
+    )
+    .unwrap();
+    let df = df_dir.join("Build.df");
+    let Some(out) = build_ok(&d, &ctx, &["-f", df.to_str().unwrap(), "-t", "ign", "."]) else {
+        return;
+    };
+    let files = docker(&d, &["run", "--rm", "ign", "find", "/ctx", "-type", "f"]);
+    let mut files: Vec<&str> = files.lines().collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["/ctx/.dockerignore", "/ctx/app/main.txt", "/ctx/keep.log"],
+        "{out}"
+    );
+    // a Dockerfile on stdin (no context), and a context tar on stdin
+    let o = docker_build_stdin(
+        &d,
+        &ctx,
+        &["-t", "stdin1", "-"],
+        Some(b"FROM busybox\nRUN echo from-stdin\n"),
+    )
+    .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("from-stdin"));
+    let tar = std::process::Command::new("tar")
+        .args(["-C", ctx.to_str().unwrap(), "-c", "."])
+        .output()
+        .unwrap()
+        .stdout;
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nCOPY app /app\nCMD cat /app/main.txt\n",
+    )
+    .unwrap();
+    let tar2 = std::process::Command::new("tar")
+        .args(["-C", ctx.to_str().unwrap(), "-cz", "."])
+        .output()
+        .unwrap()
+        .stdout;
+    assert!(!tar.is_empty());
+    let o = docker_build_stdin(&d, &ctx, &["-t", "stdin2", "-"], Some(&tar2)).unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(docker(&d, &["run", "--rm", "stdin2"]), "main");
+    // COPY of something outside the context is refused
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nCOPY ../x /x\n").unwrap();
+    let o = docker_build(&d, &ctx, &["."]).unwrap();
+    assert!(!o.status.success());
+    let _ = std::fs::remove_dir_all(&ctx);
+    let _ = std::fs::remove_dir_all(&df_dir);
+}
+
+/// A tar context of these files.
+fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data.as_bytes()).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn lines(body: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(body)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+#[test]
+fn api_stream_quiet_errors_and_prune() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = tar_of(&[("Dockerfile", "FROM busybox\nRUN echo hi > /x\nCMD cat /x\n")]);
+    let (st, head, body) = d.http_body("POST", "/v1.41/build?t=api%3A1&version=1", &ctx);
+    assert_eq!(st, 200, "{head}");
+    let body = if head.to_ascii_lowercase().contains("chunked") {
+        dechunk(&body)
+    } else {
+        body
+    };
+    let raw = String::from_utf8_lossy(&body).into_owned();
+    // Go's escaping and docker's order: aux, Successfully built, Successfully tagged
+    assert!(
+        raw.contains(r#"{"stream":" ---\u003e Running in "#),
+        "{raw}"
+    );
+    let ls = lines(&body);
+    let n = ls.len();
+    let id = ls[n - 3]["aux"]["ID"].as_str().unwrap().to_string();
+    assert!(id.starts_with("sha256:"));
+    assert_eq!(
+        ls[n - 2]["stream"],
+        format!("Successfully built {}\n", &id[7..19])
+    );
+    assert_eq!(ls[n - 1]["stream"], "Successfully tagged api:1\n");
+    // q=1: the ID line alone
+    let (_, head, body) = d.http_body("POST", "/build?q=1", &ctx);
+    let body = if head.to_ascii_lowercase().contains("chunked") {
+        dechunk(&body)
+    } else {
+        body
+    };
+    let ls = lines(&body);
+    assert_eq!(ls.len(), 1, "{ls:?}");
+    assert_eq!(ls[0]["stream"], format!("{id}\n"));
+    // bad input before the build: a status; a failing step: 200 and the error line
+    let (st, _, body) = d.http_body(
+        "POST",
+        "/build",
+        &tar_of(&[("Dockerfile", "FROM busybox\nBOGUS x\n")]),
+    );
+    assert_eq!(st, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body)
+        .contains("dockerfile parse error line 2: unknown instruction: BOGUS"));
+    let (st, _, _) = d.http_body("POST", "/build?t=Bad%20Tag", &ctx);
+    assert_eq!(st, 400);
+    let (st, head, body) = d.http_body(
+        "POST",
+        "/build",
+        &tar_of(&[("Dockerfile", "FROM busybox\nRUN exit 7\n")]),
+    );
+    assert_eq!(st, 200);
+    let body = if head.to_ascii_lowercase().contains("chunked") {
+        dechunk(&body)
+    } else {
+        body
+    };
+    let last = lines(&body).pop().unwrap();
+    assert_eq!(last["errorDetail"]["code"], 7, "{last}");
+    assert_eq!(
+        last["error"],
+        "The command '/bin/sh -c exit 7' returned a non-zero code: 7"
+    );
+    // prune: the cache's untagged images go (the tagged image stays, whole)
+    let _ = d.docker(&["container", "prune", "-f"]);
+    let (st, _, body) = d.http("POST", "/build/prune", None);
+    assert_eq!(st, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        v["CachesDeleted"].as_array().is_some_and(|a| !a.is_empty()),
+        "{v}"
+    );
+    assert!(v["SpaceReclaimed"].as_u64().is_some());
+    let (st, _, _) = d.http("GET", "/images/api:1/json", None);
+    assert_eq!(st, 200);
+    let run = common::docker_ok(&d, &["run", "--rm", "api:1"]);
+    if let Some(run) = run {
+        assert_eq!(run, "hi\n");
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(nl) = b.windows(2).position(|w| w == b"\r\n") {
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap_or("0").trim(), 16)
+            .unwrap_or(0);
+        if n == 0 || b.len() < nl + 2 + n {
+            break;
+        }
+        out.extend_from_slice(&b[nl + 2..nl + 2 + n]);
+        b = &b[(nl + 4 + n).min(b.len())..];
+    }
+    out
+}
+
+#[test]
+fn a_client_that_disconnects_stops_the_build_and_its_container_goes() {
+    use std::io::{Read, Write};
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = tar_of(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN echo started; sleep 60\nRUN echo never\n",
+    )]);
+    let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    write!(
+        s,
+        "POST /build?t=gone HTTP/1.1\r\nHost: berth\r\nContent-Length: {}\r\n\r\n",
+        ctx.len()
+    )
+    .unwrap();
+    s.write_all(&ctx).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    while !String::from_utf8_lossy(&seen).contains(r#"{"stream":"started"#) {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // the RUN container exists while it runs
+    let (_, _, ps) = d.http("GET", "/containers/json?all=1", None);
+    let ps: Vec<serde_json::Value> = serde_json::from_slice(&ps).unwrap();
+    assert_eq!(ps.len(), 1, "{ps:?}");
+    drop(s);
+    assert!(
+        common::eventually(20, || {
+            let (_, _, ps) = d.http("GET", "/containers/json?all=1", None);
+            String::from_utf8_lossy(&ps).trim() == "[]"
+        }),
+        "the build container is still there"
+    );
+    let (st, _, _) = d.http("GET", "/images/gone/json", None);
+    assert_eq!(st, 404);
+}
+
+/// `docker build` (classic) against any daemon socket.
+fn build_on(host: &str, cfg: &Path, ctx: &Path, args: &[&str]) -> Output {
+    Command::new(DOCKER)
+        .env("DOCKER_HOST", host)
+        .env("DOCKER_BUILDKIT", "0")
+        .env("DOCKER_CONFIG", cfg)
+        .env_remove("DOCKER_API_VERSION")
+        .current_dir(ctx)
+        .arg("build")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("docker build")
+}
+
+/// The step lines of a build's output, IDs masked, without the container lines docker
+/// prints for metadata steps (berth writes those images without a container).
+fn steps(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| {
+            l.starts_with("Step ")
+                || l.starts_with("Successfully")
+                || l.starts_with("# Executing")
+                || l.starts_with("[Warning]")
+        })
+        .map(|l| {
+            if l.starts_with("Successfully built") {
+                "Successfully built <id>".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn history_config_and_steps_match_dockerd() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let Some(dk) = common::dockerd::Dockerd::start(&d.root) else {
+        return;
+    };
+    let o = dk.docker(&["load", "-i", common::busybox_tar().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "# a comment\n\
+             FROM busybox\n\
+             LABEL a=b \"c d\"=\"e f\"\n\
+             ENV X=1 Y=\"two words\"\n\
+             ENV Z 3\n\
+             ARG V=9\n\
+             RUN echo $V $X > /v\n\
+             WORKDIR /w\n\
+             COPY f.txt .\n\
+             COPY d/ /d/\n\
+             ADD f.txt /added\n\
+             EXPOSE 80 53/udp\n\
+             VOLUME [\"/data\"]\n\
+             USER nobody\n\
+             STOPSIGNAL SIGUSR1\n\
+             HEALTHCHECK --interval=5s --retries=2 CMD true\n\
+             SHELL [\"/bin/sh\", \"-ec\"]\n\
+             RUN echo shell \\\n    continued\n\
+             ONBUILD RUN echo trig\n\
+             ENTRYPOINT [\"sh\"]\n\
+             CMD [\"-c\", \"true\"]\n\
+             MAINTAINER me\n",
+        ),
+        ("f.txt", "file\n"),
+        ("d/one", "1"),
+        ("d/sub/two", "2"),
+    ]);
+    let args = ["--build-arg", "V=7", "--label", "lbl=x", "-t", "cmp:1", "."];
+    let ours = build_on(&d.host(), &d.root.join("cfg"), &ctx, &args);
+    assert!(ours.status.success(), "{}{}", stdout(&ours), stderr(&ours));
+    let theirs = build_on(&dk.host(), &dk.root.join("cfg"), &ctx, &args);
+    assert!(
+        theirs.status.success(),
+        "{}{}",
+        stdout(&theirs),
+        stderr(&theirs)
+    );
+    assert_eq!(steps(&stdout(&ours)), steps(&stdout(&theirs)));
+    let fmt = "{{.CreatedBy}}";
+    let hist = |o: Output| -> Vec<String> {
+        stdout(&o)
+            .lines()
+            // COPY/ADD: docker's content hash differs by mtime handling; compare the rest
+            .map(|l| match l.find("file:").or_else(|| l.find("dir:")) {
+                Some(i) => {
+                    let end = l[i..].find(' ').map(|e| i + e).unwrap_or(l.len());
+                    format!("{}<hash>{}", &l[..i], &l[end..])
+                }
+                None => l.to_string(),
+            })
+            .collect()
+    };
+    let h_ours = hist(
+        d.docker(&["history", "--no-trunc", "--format", fmt, "cmp:1"])
+            .unwrap(),
+    );
+    let h_theirs = hist(dk.docker(&["history", "--no-trunc", "--format", fmt, "cmp:1"]));
+    for (a, b) in h_ours.iter().zip(&h_theirs) {
+        assert_eq!(a, b, "history differs:\n{h_ours:#?}\n{h_theirs:#?}");
+    }
+    assert_eq!(h_ours.len(), h_theirs.len());
+    let sizes = |o: Output| -> Vec<bool> { stdout(&o).lines().map(|l| l == "0B").collect() };
+    assert_eq!(
+        sizes(
+            d.docker(&["history", "--format", "{{.Size}}", "cmp:1"])
+                .unwrap()
+        ),
+        sizes(dk.docker(&["history", "--format", "{{.Size}}", "cmp:1"])),
+        "empty layers differ"
+    );
+    for f in [
+        "{{json .Config.Cmd}}",
+        "{{json .Config.Entrypoint}}",
+        "{{json .Config.Env}}",
+        "{{json .Config.WorkingDir}}",
+        "{{json .Config.User}}",
+        "{{json .Config.ExposedPorts}}",
+        "{{json .Config.Volumes}}",
+        "{{json .Config.Labels}}",
+        "{{json .Config.Healthcheck}}",
+        "{{json .Config.StopSignal}}",
+        "{{json .Config.OnBuild}}",
+        "{{json .Config.Shell}}",
+        "{{json .Author}}",
+        "{{json .ContainerConfig.Cmd}}",
+        "{{.Os}}/{{.Architecture}}",
+        "{{len .RootFS.Layers}}",
+    ] {
+        let a = stdout(&d.docker(&["inspect", "-f", f, "cmp:1"]).unwrap());
+        let b = stdout(&dk.docker(&["inspect", "-f", f, "cmp:1"]));
+        assert_eq!(a, b, "{f}");
+    }
+    let run = |o: Output| stdout(&o);
+    assert_eq!(
+        run(d
+            .docker(&[
+                "run",
+                "--rm",
+                "--entrypoint",
+                "cat",
+                "cmp:1",
+                "/v",
+                "/w/f.txt",
+                "/d/sub/two",
+                "/added"
+            ])
+            .unwrap()),
+        run(dk.docker(&[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "cat",
+            "cmp:1",
+            "/v",
+            "/w/f.txt",
+            "/d/sub/two",
+            "/added"
+        ]))
+    );
     let _ = std::fs::remove_dir_all(&ctx);
 }

@@ -222,6 +222,7 @@ impl Engine {
     pub fn shutdown(&self) {
         self.shutting_down
             .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.unmount_build_scratch();
     }
 
     pub(crate) fn shutting_down(&self) -> bool {
