@@ -68,9 +68,10 @@ pub struct Dockerfile {
     pub meta_args: Vec<Instruction>,
     /// the stages, in file order
     pub stages: Vec<Stage>,
-    /// docker's parse warnings, to print before `Step 1/N` (e.g. `[WARNING]: Empty
-    /// continuation line found in:\n    RUN a b`; docker then adds `[WARNING]: Empty
-    /// continuation lines will become errors in a future release.` once)
+    /// docker's parse warnings, one line each (print each followed by `\n`, before
+    /// `Step 1/N`; docker 20.10 writes them to the build's stderr stream, in red):
+    /// `[WARNING]: Empty continuation line found in:\n    RUN a b` per instruction, then
+    /// once `[WARNING]: Empty continuation lines will become errors in a future release.`
     pub warnings: Vec<String>,
 }
 
@@ -102,6 +103,29 @@ pub struct Instruction {
     /// continuation lines joined (the escape + newline removed), comments inside dropped
     pub original: String,
     pub kind: Kind,
+}
+
+impl Instruction {
+    /// For `ONBUILD <trigger>`: the text docker stores in the image's `OnBuild` list (the
+    /// trigger as written, each heredoc body and terminator appended on lines of their own);
+    /// [`parse_trigger`] reads it back. `None` for other instructions.
+    pub fn trigger_text(&self) -> Option<String> {
+        let Kind::Onbuild(sub) = &self.kind else {
+            return None;
+        };
+        let mut text = sub.original.clone();
+        let heredocs: &[Heredoc] = match &sub.kind {
+            Kind::Run { heredocs, .. } => heredocs,
+            Kind::Copy(spec) | Kind::Add(spec) => &spec.heredocs,
+            _ => &[],
+        };
+        for doc in heredocs {
+            text.push('\n');
+            text.push_str(&doc.content);
+            text.push_str(&doc.name);
+        }
+        Some(text)
+    }
 }
 
 /// Shell or exec (JSON array) form of RUN / CMD / ENTRYPOINT / HEALTHCHECK CMD.
@@ -207,6 +231,79 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
             kind: ParseErrorKind::Empty,
         });
     }
+    let (nodes, directives, mut warnings) = first_pass(text)?;
+    if nodes.is_empty() {
+        return Err(ParseError::syntax(
+            split_lines(text).len(),
+            "file with no instructions",
+        ));
+    }
+    if !warnings.is_empty() {
+        warnings.push(
+            "[WARNING]: Empty continuation lines will become errors in a future release.".into(),
+        );
+    }
+
+    let mut file = Dockerfile {
+        escape: directives.escape,
+        syntax: directives.syntax,
+        meta_args: Vec::new(),
+        stages: Vec::new(),
+        warnings,
+    };
+    for node in nodes {
+        let line = node.line;
+        let ins = instruction(node)?;
+        match (&ins.kind, file.stages.last_mut()) {
+            (Kind::From { .. }, _) => file.stages.push(Stage {
+                from: ins,
+                instructions: Vec::new(),
+            }),
+            (Kind::Arg(_), None) => file.meta_args.push(ins),
+            (_, Some(stage)) => stage.instructions.push(ins),
+            (_, None) => {
+                return Err(ParseError {
+                    line,
+                    msg: "no build stage in current context".into(),
+                    kind: ParseErrorKind::Plain,
+                })
+            }
+        }
+    }
+    Ok(file)
+}
+
+/// One ONBUILD trigger as an image's config stores it (`RUN echo hi`, from the parent's
+/// `ONBUILD RUN echo hi`), parsed as docker does when a child build fires it: one
+/// instruction (a heredoc body may follow it), the default escape, errors in docker's bare
+/// form (`unknown instruction: FOO`, kind [`ParseErrorKind::Plain`]).
+pub fn parse_trigger(text: &str) -> Result<Instruction, ParseError> {
+    let plain = |line: usize, msg: String| ParseError {
+        line,
+        msg,
+        kind: ParseErrorKind::Plain,
+    };
+    let (mut nodes, _, _) = first_pass(text).map_err(|e| plain(e.line, e.msg))?;
+    if nodes.len() != 1 {
+        return Err(plain(
+            1,
+            "onbuild trigger should be a single expression".into(),
+        ));
+    }
+    let node = nodes.remove(0);
+    let keyword = node.keyword.to_ascii_uppercase();
+    if matches!(keyword.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
+        return Err(plain(
+            node.line,
+            format!("{keyword} isn't allowed as an ONBUILD trigger"),
+        ));
+    }
+    instruction(node).map_err(|e| plain(e.line, e.msg))
+}
+
+/// docker's first pass: the lines → nodes (directives, continuations, comments, heredoc
+/// bodies, each keyword's argument syntax).
+fn first_pass(text: &str) -> Result<(Vec<Node>, Directives, Vec<String>), ParseError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines = split_lines(text);
     let mut directives = Directives::default();
@@ -284,37 +381,7 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
         }
         nodes.push(node);
     }
-    if nodes.is_empty() {
-        return Err(ParseError::syntax(lines.len(), "file with no instructions"));
-    }
-
-    let mut file = Dockerfile {
-        escape: directives.escape,
-        syntax: directives.syntax,
-        meta_args: Vec::new(),
-        stages: Vec::new(),
-        warnings,
-    };
-    for node in nodes {
-        let line = node.line;
-        let ins = instruction(node)?;
-        match (&ins.kind, file.stages.last_mut()) {
-            (Kind::From { .. }, _) => file.stages.push(Stage {
-                from: ins,
-                instructions: Vec::new(),
-            }),
-            (Kind::Arg(_), None) => file.meta_args.push(ins),
-            (_, Some(stage)) => stage.instructions.push(ins),
-            (_, None) => {
-                return Err(ParseError {
-                    line,
-                    msg: "no build stage in current context".into(),
-                    kind: ParseErrorKind::Plain,
-                })
-            }
-        }
-    }
-    Ok(file)
+    Ok((nodes, directives, warnings))
 }
 
 /// The lines, split on `\n` (a `\r` before it kept: heredoc bodies keep their line ends,
@@ -973,11 +1040,11 @@ fn instruction_kind(node: &Node) -> Result<Kind, String> {
         }
         "shell" => {
             parse_flags(&node.flags, &[])?;
-            if !node.json {
-                return Err("SHELL requires the arguments to be in JSON form".into());
-            }
             if node.args.is_empty() {
                 return Err(at_least_one());
+            }
+            if !node.json {
+                return Err("SHELL requires the arguments to be in JSON form".into());
             }
             Kind::Shell(node.args.clone())
         }
@@ -1029,11 +1096,23 @@ fn instruction_kind(node: &Node) -> Result<Kind, String> {
                 return Err(at_least_one());
             }
             parse_flags(&node.flags, &[])?;
-            Kind::Volume(node.args.clone())
+            let mut volumes = Vec::new();
+            for v in &node.args {
+                let v = v.trim();
+                if v.is_empty() {
+                    return Err("VOLUME specified can not be an empty string".into());
+                }
+                volumes.push(v.to_string());
+            }
+            Kind::Volume(volumes)
         }
         "user" => Kind::User(exactly_one(node)?),
         "workdir" => Kind::Workdir(exactly_one(node)?),
-        "stopsignal" => Kind::Stopsignal(exactly_one(node)?),
+        // docker's STOPSIGNAL ignores builder flags
+        "stopsignal" => match node.args.as_slice() {
+            [sig] => Kind::Stopsignal(sig.clone()),
+            _ => return Err(format!("{upper} requires exactly one argument")),
+        },
         "maintainer" => Kind::Maintainer(exactly_one(node)?),
         "copy" | "add" => {
             if node.args.len() < 2 {
@@ -1044,6 +1123,9 @@ fn instruction_kind(node: &Node) -> Result<Kind, String> {
             let is_copy = upper == "COPY";
             let mut flags = parse_flags(&node.flags, if is_copy { COPY_FLAGS } else { ADD_FLAGS })?;
             let (dest, srcs) = node.args.split_last().unwrap_or((&node.args[0], &[]));
+            if !node.json && heredoc_word(dest).is_some() {
+                return Err(format!("{upper} cannot accept a heredoc as a destination"));
+            }
             let srcs = srcs
                 .iter()
                 .map(|w| match heredoc_word(w).filter(|_| !node.json) {
@@ -1430,7 +1512,9 @@ mod tests {
         assert_eq!(
             f.warnings,
             vec![
-                "[WARNING]: Empty continuation line found in:\n    RUN echo a     b  c".to_string()
+                "[WARNING]: Empty continuation line found in:\n    RUN echo a     b  c".to_string(),
+                "[WARNING]: Empty continuation lines will become errors in a future release."
+                    .to_string()
             ]
         );
         assert_eq!(
@@ -1484,6 +1568,14 @@ mod tests {
         let f = p("# syntax=docker/dockerfile:1\n# escape=`\nFROM scratch\n");
         assert_eq!(f.escape, '`');
         assert_eq!(f.syntax.as_deref(), Some("docker/dockerfile:1"));
+        // checked with dockerd 20.10: the name in any case, spaces, an indented directive
+        let f = p("# Syntax = docker/dockerfile:1 extra\n  #escape=`\nFROM scratch\n");
+        assert_eq!(f.syntax.as_deref(), Some("docker/dockerfile:1 extra"));
+        assert_eq!(f.escape, '`');
+        assert_eq!(
+            err("# syntax=a\n# syntax=b\nFROM scratch\n"),
+            "failed to parse Dockerfile: only one syntax parser directive can be used"
+        );
         // an unknown directive ends the block
         let f = p("# foo=bar\n# escape=`\nFROM scratch\n");
         assert_eq!(f.escape, '\\');
@@ -1593,6 +1685,21 @@ mod tests {
                 "SHELL requires the arguments to be in JSON form",
             ),
             ("SHELL []", "SHELL requires at least one argument"),
+            ("SHELL", "SHELL requires at least one argument"),
+            (
+                "VOLUME [\"\"]",
+                "VOLUME specified can not be an empty string",
+            ),
+            (
+                "VOLUME [\"/a\", \" \"]",
+                "VOLUME specified can not be an empty string",
+            ),
+            ("EXPOSE --x=1 80", "Unknown flag: x"),
+            ("MAINTAINER --x=1 me", "Unknown flag: x"),
+            (
+                "COPY a <<EOF\nx\nEOF",
+                "COPY cannot accept a heredoc as a destination",
+            ),
             ("FOO bar", "unknown instruction: FOO"),
             ("foo bar", "unknown instruction: FOO"),
         ] {
@@ -1916,6 +2023,12 @@ mod tests {
                 ..Default::default()
             })
         );
+        // STOPSIGNAL ignores flags; VOLUME trims its words
+        assert_eq!(
+            one("STOPSIGNAL --x=1 SIGKILL"),
+            Kind::Stopsignal("SIGKILL".into())
+        );
+        assert_eq!(one("VOLUME [\" /a \"]"), Kind::Volume(s(&["/a"])));
         // the legacy ENV/LABEL form splits at the first blank, quotes or not
         assert_eq!(one("ENV a b=c d"), Kind::Env(pairs(&[("a", "b=c d")])));
         assert_eq!(
@@ -2028,5 +2141,152 @@ mod tests {
             let _ = crate::expand::expand_words(&text, &|_| Some("v".into()), '\\');
             let _ = crate::expand::expand(&text, &|_| None, '`');
         }
+    }
+
+    #[test]
+    fn triggers() {
+        let t = parse_trigger("RUN echo hi").unwrap();
+        assert_eq!(t.original, "RUN echo hi");
+        assert_eq!(
+            t.kind,
+            Kind::Run {
+                cmd: Command::Shell("echo hi".into()),
+                heredocs: vec![],
+                flags: vec![]
+            }
+        );
+        let t = parse_trigger("COPY <<EOF /x\nbody\nEOF").unwrap();
+        let Kind::Copy(c) = t.kind else { panic!() };
+        assert_eq!(c.heredocs[0].content, "body\n");
+        // ONBUILD → the stored text → the trigger again
+        let f = p("FROM scratch\nonbuild  RUN <<A cat <<-B\na1\nA\n\tb1\n\tB\nONBUILD USER x\n");
+        let ins = &f.stages[0].instructions;
+        let text = ins[0].trigger_text().unwrap();
+        assert_eq!(text, "RUN <<A cat <<-B\na1\nA\nb1\nB");
+        let Kind::Onbuild(sub) = &ins[0].kind else {
+            panic!()
+        };
+        let back = parse_trigger(&text).unwrap();
+        assert_eq!(back.kind, sub.kind);
+        assert_eq!(ins[1].trigger_text().as_deref(), Some("USER x"));
+        assert_eq!(f.stages[0].from.trigger_text(), None);
+        for (text, msg) in [
+            ("FOO bar", "unknown instruction: FOO"),
+            ("COPY a", "COPY requires at least two arguments, but only one was provided. Destination could not be determined"),
+            ("ENV a", "ENV must have two arguments"),
+            ("RUN a\nRUN b", "onbuild trigger should be a single expression"),
+            ("", "onbuild trigger should be a single expression"),
+            ("FROM x", "FROM isn't allowed as an ONBUILD trigger"),
+        ] {
+            let e = parse_trigger(text).unwrap_err();
+            assert_eq!(e.kind, ParseErrorKind::Plain);
+            assert_eq!(e.to_string(), msg, "{text}");
+        }
+    }
+
+    /// The escape examples of docker's Dockerfile reference.
+    #[test]
+    fn windows_paths_examples() {
+        let f =
+            p("# escape=`\n\nFROM microsoft/nanoserver\nCOPY testfile.txt c:\\\nRUN dir c:\\\n");
+        let ins = &f.stages[0].instructions;
+        assert_eq!(ins.len(), 2);
+        assert_eq!(ins[0].original, "COPY testfile.txt c:\\");
+        assert_eq!(ins[1].original, "RUN dir c:\\");
+        // without the directive: `c:\\` is an escaped escape, `c:\` continues (to the end)
+        let f = p("FROM microsoft/nanoserver\nCOPY testfile.txt c:\\\\\nRUN dir c:\\\n");
+        let ins = &f.stages[0].instructions;
+        assert_eq!(ins[0].original, "COPY testfile.txt c:\\\\");
+        assert_eq!(ins[1].original, "RUN dir c:");
+    }
+
+    /// A realistic multi-stage Dockerfile with most instructions.
+    #[test]
+    fn realistic_multi_stage() {
+        let text = r#"# syntax=docker/dockerfile:1
+ARG GO_VERSION=1.22
+ARG BASE=busybox
+
+FROM golang:${GO_VERSION} AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod \
+    go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -o /out/app ./cmd/app
+
+FROM ${BASE}:latest AS runtime
+LABEL org.opencontainers.image.title="app" \
+      org.opencontainers.image.licenses=MIT
+ENV PATH=/app:$PATH \
+    APP_MODE=production
+RUN addgroup -S app && adduser -S app -G app
+COPY --from=build --chown=app:app /out/app /app/app
+COPY <<EOF /app/config.yaml
+mode: ${APP_MODE}
+EOF
+EXPOSE 8080/tcp 9090/udp
+VOLUME ["/data"]
+USER app
+HEALTHCHECK --interval=30s --timeout=3s CMD wget -qO- http://localhost:8080/health || exit 1
+STOPSIGNAL SIGTERM
+ONBUILD COPY . /app/src
+ENTRYPOINT ["/app/app"]
+CMD ["--serve"]
+"#;
+        let f = p(text);
+        assert_eq!(f.syntax.as_deref(), Some("docker/dockerfile:1"));
+        assert_eq!(f.meta_args.len(), 2);
+        assert_eq!(f.stages.len(), 2);
+        assert_eq!(f.stages[0].name(), Some("build"));
+        assert_eq!(f.stages[0].instructions.len(), 5);
+        assert_eq!(f.stages[1].name(), Some("runtime"));
+        let names: Vec<&str> = f.stages[1]
+            .instructions
+            .iter()
+            .map(|i| i.original.split_whitespace().next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "LABEL",
+                "ENV",
+                "RUN",
+                "COPY",
+                "COPY",
+                "EXPOSE",
+                "VOLUME",
+                "USER",
+                "HEALTHCHECK",
+                "STOPSIGNAL",
+                "ONBUILD",
+                "ENTRYPOINT",
+                "CMD"
+            ]
+        );
+        let lines: Vec<usize> = f.stages[1].instructions.iter().map(|i| i.line).collect();
+        assert_eq!(lines, [14, 16, 18, 19, 20, 23, 24, 25, 26, 27, 28, 29, 30]);
+        assert_eq!(
+            f.stages[1].instructions[0].kind,
+            Kind::Label(pairs(&[
+                ("org.opencontainers.image.title", "\"app\""),
+                ("org.opencontainers.image.licenses", "MIT")
+            ]))
+        );
+        assert_eq!(
+            f.stages[1].instructions[1].kind,
+            Kind::Env(pairs(&[("PATH", "/app:$PATH"), ("APP_MODE", "production")]))
+        );
+        let Kind::Copy(c) = &f.stages[1].instructions[4].kind else {
+            panic!()
+        };
+        assert_eq!(c.srcs, s(&["EOF"]));
+        assert_eq!(c.heredocs[0].content, "mode: ${APP_MODE}\n");
+        assert!(c.heredocs[0].expand);
+        let Kind::Run { flags, cmd, .. } = &f.stages[0].instructions[2].kind else {
+            panic!()
+        };
+        assert_eq!(flags, &pairs(&[("mount", "type=cache,target=/go/pkg/mod")]));
+        assert_eq!(cmd, &Command::Shell("go mod download".into()));
     }
 }

@@ -11,8 +11,9 @@
 //! values), `STOPSIGNAL`, `USER`, `VOLUME`, `WORKDIR`, and the `ARG` default values. It does
 //! NOT expand `RUN`, `CMD`, `ENTRYPOINT`, `SHELL`, `HEALTHCHECK` (the shell does it when the
 //! container runs), `MAINTAINER`, nor an `ONBUILD` trigger (expanded when it fires, in the
-//! child build). A heredoc body is expanded only when its delimiter is unquoted (`<<EOF`,
-//! not `<<"EOF"`), and only for COPY/ADD (a RUN heredoc is handed to the shell as is).
+//! child build). A heredoc body is expanded ([`expand_heredoc`]) only when its delimiter is
+//! unquoted (`<<EOF`, not `<<"EOF"`), and only for COPY/ADD (a RUN heredoc is handed to the
+//! shell as is, which expands it itself).
 //!
 //! Each word is expanded with [`expand_word`] (docker's `ProcessWord`: one string, quotes and
 //! escapes removed, spaces from a variable kept); [`expand_words`] (`ProcessWords`) also
@@ -28,6 +29,10 @@ pub struct ExpandError(pub String);
 
 /// Expands the variables of `word` with `lookup` (unknown variables are empty).
 /// Quotes and escapes are kept as written: callers that split words (ENV, LABEL) remove them.
+///
+/// Prefer [`expand_word`] for an instruction's word: `unquote(expand(w))` differs from
+/// docker when a variable's value itself holds quotes or escapes (`ENV Q='"q"'` then
+/// `LABEL l=$Q`: docker keeps `"q"`, unquoting afterwards would strip them).
 pub fn expand(
     word: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
@@ -58,6 +63,41 @@ pub fn expand_words(
     let mut lexer = Lexer::new(s, Some(lookup), escape, false);
     let (_, words) = lexer.process(None)?;
     Ok(words.finish())
+}
+
+/// A heredoc body with an unquoted delimiter (`COPY <<EOF /x`), as a shell expands one:
+/// `$VAR` and `${…}` expanded, quotes are plain text, `\` only escapes `$`, `` ` ``, `\` and a
+/// newline (the pair is removed), whatever the escape directive says.
+pub fn expand_heredoc(
+    content: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ExpandError> {
+    let mut lexer = Lexer::new(content, Some(lookup), '\\', false);
+    let mut out = String::new();
+    while let Some(ch) = lexer.peek() {
+        match ch {
+            '$' => {
+                let s = lexer.dollar()?;
+                out.push_str(&s);
+            }
+            '\\' => {
+                lexer.pos += 1;
+                match lexer.peek() {
+                    Some(n @ ('$' | '`' | '\\')) => {
+                        lexer.pos += 1;
+                        out.push(n);
+                    }
+                    Some('\n') => lexer.pos += 1,
+                    _ => out.push('\\'),
+                }
+            }
+            _ => {
+                lexer.pos += 1;
+                out.push(ch);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Removes quotes and escapes, as the lexer does, without touching `$` (an unterminated
@@ -539,7 +579,10 @@ mod tests {
         assert_eq!(r("\\$A x"), "\\$A x");
         assert_eq!(r("${NOPE:-\"d e\"}"), "\"d e\"");
         assert_eq!(r("\"a\\\"b\""), "\"a\\\"b\"");
-        // expand then unquote = expand_word
+        // values holding quotes: only expand_word keeps them as docker does
+        assert_eq!(w("$Q"), "\"q\"");
+        assert_eq!(unquote(&r("$Q"), '\\'), "q");
+        // expand then unquote = expand_word when values are plain
         for s in [
             "\"$A b\"",
             "'$A'",
@@ -564,6 +607,21 @@ mod tests {
         assert_eq!(ws("$NOPE"), Vec::<String>::new());
         assert_eq!(ws("'' a"), vec!["a"]);
         assert_eq!(ws("  "), Vec::<String>::new());
+    }
+
+    #[test]
+    fn heredoc_bodies() {
+        let h = |s: &str| expand_heredoc(s, &env).unwrap();
+        assert_eq!(h("a=$A\nb=${NOPE:-d}\n"), "a=a\nb=d\n");
+        assert_eq!(h("\"$A\" '$A'\n"), "\"a\" 'a'\n");
+        assert_eq!(h("\\$A \\\\ \\n \\`x\n"), "$A \\ \\n `x\n");
+        assert_eq!(h("one \\\ntwo\n"), "one two\n");
+        assert_eq!(h("printf 'x\\n'\n"), "printf 'x\\n'\n");
+        assert_eq!(h("cost: 5$\n"), "cost: 5$\n");
+        assert_eq!(
+            expand_heredoc("${A", &env),
+            Err(ExpandError("syntax error: missing '}'".into()))
+        );
     }
 
     #[test]

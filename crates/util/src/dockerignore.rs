@@ -36,6 +36,8 @@ struct Pattern {
     text: String,
     exception: bool,
     tokens: Vec<Token>,
+    /// some `*` or `**` (else one token per character: matched without backtracking)
+    wild: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -107,10 +109,14 @@ impl Matcher {
                 None => (false, p),
             };
             let tokens = compile(&p)?;
+            let wild = tokens
+                .iter()
+                .any(|t| matches!(t, Token::Star | Token::AnyDirs | Token::AnyTail));
             out.push(Pattern {
                 text: p,
                 exception,
                 tokens,
+                wild,
             });
         }
         Ok(Matcher { patterns: out })
@@ -120,32 +126,29 @@ impl Matcher {
     /// is excluded: the last pattern that matches it, or one of its parent directories,
     /// decides (an exception re-includes).
     pub fn matches(&self, rel: &str) -> bool {
+        if self.patterns.is_empty() {
+            return false;
+        }
         let file = rel.trim_start_matches("./").trim_start_matches('/');
-        let file = file.trim_end_matches('/');
-        let parents: Vec<&str> = match file.rfind('/') {
-            Some(at) => file[..at].split('/').collect(),
-            None => Vec::new(),
-        };
+        let file: Vec<char> = file.trim_end_matches('/').chars().collect();
+        // the parents' ends: `a/b/c` → `a`, `a/b`
+        let parents: Vec<usize> = file
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c == '/')
+            .map(|(i, _)| i)
+            .collect();
+        let mut memo = Vec::new();
         let mut matched = false;
         for pattern in &self.patterns {
             // an include only matters while not matched, an exception only once matched
             if pattern.exception != matched {
                 continue;
             }
-            let mut hit = pattern.matches(file);
-            if !hit {
-                let mut prefix = String::new();
-                for dir in &parents {
-                    if !prefix.is_empty() {
-                        prefix.push('/');
-                    }
-                    prefix.push_str(dir);
-                    if pattern.matches(&prefix) {
-                        hit = true;
-                        break;
-                    }
-                }
-            }
+            let hit = pattern.matches(&file, &mut memo)
+                || parents
+                    .iter()
+                    .any(|&end| pattern.matches(&file[..end], &mut memo));
             if hit {
                 matched = !pattern.exception;
             }
@@ -311,11 +314,23 @@ fn class_char(chars: &[char], i: &mut usize) -> Result<char, PatternError> {
 }
 
 impl Pattern {
-    fn matches(&self, path: &str) -> bool {
-        let text: Vec<char> = path.chars().collect();
+    /// `memo` is scratch space, reused between calls.
+    fn matches(&self, text: &[char], memo: &mut Vec<u8>) -> bool {
+        if !self.wild {
+            return self.tokens.len() == text.len()
+                && self.tokens.iter().zip(text).all(|(t, c)| match t {
+                    Token::Char(x) => x == c,
+                    Token::One => *c != '/',
+                    Token::Class { negated, ranges } => {
+                        *c != '/' && ranges.iter().any(|(lo, hi)| lo <= c && c <= hi) != *negated
+                    }
+                    _ => false,
+                });
+        }
         // memo[t][p]: tokens[t..] against text[p..] (0 unknown, 1 no, 2 yes)
-        let mut memo = vec![0u8; (self.tokens.len() + 1) * (text.len() + 1)];
-        match_at(&self.tokens, &text, 0, 0, &mut memo)
+        memo.clear();
+        memo.resize((self.tokens.len() + 1) * (text.len() + 1), 0);
+        match_at(&self.tokens, text, 0, 0, memo)
     }
 }
 
