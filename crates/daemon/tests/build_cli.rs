@@ -408,3 +408,224 @@ fn berth_build_sends_5000_files_quickly() {
     eprintln!("5000 files: build {cold:?}, cached {warm:?}");
     assert!(warm < Duration::from_secs(10), "a cached build of 5000 files took {warm:?}");
 }
+
+// ---------------------------------------------------------------- docker build
+
+#[test]
+fn docker_cli_builds_legacy_and_default_fallback() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = context(&[
+        ("Dockerfile", "FROM busybox\nCOPY x.txt /x.txt\nRUN echo built >> /x.txt\nCMD cat /x.txt\n"),
+        ("x.txt", "from the context\n"),
+        ("ignored.bin", "never sent\n"),
+        (".dockerignore", "*.bin\n"),
+    ]);
+    // DOCKER_BUILDKIT=0
+    let Some(o) = docker_in(&d, &ctx, Some("0"), &["-t", "dk:legacy", "."], None) else {
+        return;
+    };
+    let out = ok(o, "DOCKER_BUILDKIT=0 docker build", &d);
+    assert!(out.starts_with("Sending build context to Docker daemon  "), "{out}");
+    assert!(out.contains("Step 3/4 : RUN echo built >> /x.txt\n ---> Running in "), "{out}");
+    assert!(out.contains("Successfully tagged dk:legacy:latest\n") || out.contains("Successfully tagged dk:legacy\n"), "{out}");
+    assert_eq!(run(&d, "dk:legacy", &[]), "from the context\nbuilt\n");
+    // DOCKER_BUILDKIT unset: the CLI warns and falls back to the same request; all cached
+    let o = docker_in(&d, &ctx, None, &["-t", "dk:default", "."], None).expect("docker");
+    let err = stderr(&o);
+    let out = ok(o, "docker build (default)", &d);
+    assert!(err.contains("DEPRECATED: The legacy builder is deprecated"), "{err}");
+    assert_eq!(out.matches(" ---> Using cache").count(), 3, "{out}");
+    assert_eq!(image_id(&d, "dk:default"), image_id(&d, "dk:legacy"));
+    // -q, -f -, a failing step's exit code
+    let o = docker_in(&d, &ctx, Some("0"), &["-q", "-f", "-", "-t", "dk:stdin", "."], Some(b"FROM busybox\nCOPY x.txt /\nCMD cat /x.txt\n")).expect("docker");
+    let out = ok(o, "docker build -q -f -", &d);
+    assert_eq!(out.trim(), image_id(&d, "dk:stdin"));
+    assert_eq!(run(&d, "dk:stdin", &[]), "from the context\n");
+    let o = docker_in(&d, &ctx, Some("0"), &["-"], Some(b"FROM busybox\nRUN exit 7\n")).expect("docker");
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert!(stderr(&o).contains("The command '/bin/sh -c exit 7' returned a non-zero code: 7"), "{}", stderr(&o));
+    // the same things through berth build give the same image (same cache)
+    let out = ok(berth_in(&d, &ctx, &["-q", "-t", "dk:berth", "."], None), "berth build", &d);
+    assert_eq!(out.trim(), image_id(&d, "dk:legacy"), "berth and docker share the cache");
+}
+
+// ---------------------------------------------------------------- docker-compose build
+
+#[test]
+fn compose_build_with_context_dockerfile_args_target() {
+    if !Path::new(COMPOSE).exists() {
+        eprintln!("skipping: no docker-compose");
+        return;
+    }
+    let d = Daemon::start();
+    d.load_busybox();
+    let dir = d.root.join("cb");
+    let files: &[(&str, &str)] = &[
+        (
+            "docker-compose.yml",
+            "version: \"3.8\"\nservices:\n  app:\n    build:\n      context: ./app\n      dockerfile: build/Dockerfile.app\n      args:\n        GREETING: hi-from-compose\n      target: runtime\n      labels:\n        com.example.built-by: compose\n    image: cb-app:1\n    network_mode: none\n",
+        ),
+        (
+            "app/build/Dockerfile.app",
+            "FROM busybox AS base\nARG GREETING=unset\nRUN echo \"$GREETING\" > /greeting\n\nFROM base AS runtime\nCOPY msg.txt /msg.txt\nCMD cat /greeting /msg.txt\n\nFROM base AS unused\nRUN exit 1\n",
+        ),
+        ("app/msg.txt", "msg\n"),
+    ];
+    for (p, t) in files {
+        let p = dir.join(p);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, t).expect("write");
+    }
+    let o = Command::new(COMPOSE)
+        .current_dir(&dir)
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.root.join("docker-config"))
+        .env_remove("DOCKER_API_VERSION")
+        .env_remove("COMPOSE_DOCKER_CLI_BUILD")
+        .env_remove("DOCKER_BUILDKIT")
+        .args(["-p", "cb", "build"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("docker-compose build");
+    let out = ok(o, "docker-compose build", &d);
+    assert!(out.contains("Successfully tagged cb-app:1"), "{out}");
+    assert_eq!(run(&d, "cb-app:1", &[]), "hi-from-compose\nmsg\n");
+    let l = d.ok(&["image", "inspect", "-f", "{{index .Config.Labels \"com.example.built-by\"}}", "cb-app:1"]);
+    assert_eq!(l.trim(), "compose");
+}
+
+// ---------------------------------------------------------------- docker-py
+
+fn python(d: &Daemon, code: &str) -> Output {
+    Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import docker, json, sys\nc = docker.DockerClient(base_url='{}')\napi = c.api\n{code}",
+            d.host()
+        ))
+        .output()
+        .expect("python3")
+}
+
+#[test]
+fn docker_py_images_build_and_low_level_stream() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = context(&[
+        ("Dockerfile", "FROM busybox\nARG V=1\nCOPY f.txt /f.txt\nRUN echo \"v$V\" >> /f.txt\nCMD cat /f.txt\n"),
+        ("f.txt", "py\n"),
+    ]);
+    let code = format!(
+        "img, logs = c.images.build(path={:?}, tag='py:1', buildargs={{'V': '2'}})\nlines = [l.get('stream', '') for l in logs]\nprint(img.id)\nprint(img.tags)\nprint(''.join(lines).count('Step '))\n",
+        ctx.to_str().unwrap()
+    );
+    let o = python(&d, &code);
+    let out = ok(o, "docker-py images.build", &d);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], image_id(&d, "py:1"), "{out}");
+    assert_eq!(lines[1], "['py:1']");
+    assert_eq!(lines[2], "5");
+    assert_eq!(run(&d, "py:1", &[]), "py\nv2\n");
+
+    // the low-level stream, decoded, and a failure as an error line
+    let code = format!(
+        "out = []\nfor m in api.build(path={:?}, tag='py:2', decode=True, nocache=True, rm=True):\n    out.append(m)\nprint(json.dumps(out))\nerrs = [m for m in api.build(fileobj=__import__('io').BytesIO(b'FROM busybox\\nRUN exit 4\\n'), decode=True)]\nprint(json.dumps(errs[-1]))\n",
+        ctx.to_str().unwrap()
+    );
+    let o = python(&d, &code);
+    let out = ok(o, "docker-py api.build", &d);
+    let mut lines = out.lines();
+    let msgs: Vec<serde_json::Value> =
+        serde_json::from_str(lines.next().expect("stream")).expect("json");
+    let text: String = msgs
+        .iter()
+        .filter_map(|m| m.get("stream").and_then(|s| s.as_str()))
+        .collect();
+    assert!(text.contains("Step 4/5 : RUN echo \"v$V\" >> /f.txt"), "{text}");
+    assert!(!text.contains("Using cache"), "nocache: {text}");
+    assert!(text.contains("Successfully tagged py:2\n"), "{text}");
+    let aux = msgs
+        .iter()
+        .find_map(|m| m.pointer("/aux/ID").and_then(|s| s.as_str()))
+        .expect("aux ID");
+    assert_eq!(aux, image_id(&d, "py:2"));
+    let err: serde_json::Value = serde_json::from_str(lines.next().expect("err")).expect("json");
+    assert_eq!(
+        err["errorDetail"]["message"],
+        "The command '/bin/sh -c exit 4' returned a non-zero code: 4"
+    );
+    assert_eq!(err["errorDetail"]["code"], 4);
+}
+
+// ---------------------------------------------------------------- the notes' images
+
+/// The seed notes (shared/seeds) build images by hand (`docker run -it ubuntu`, install a
+/// service, `docker commit`; `docker run -d -p 8002:80 nginx`; data in volumes) and name
+/// `docker build` as the way to do it from a Dockerfile, without a Dockerfile of their own.
+/// These are those images as Dockerfiles with busybox as the base (package installs become
+/// busybox's own tools), built with `berth build` and run.
+#[test]
+fn the_notes_images_as_dockerfiles() {
+    let d = Daemon::start();
+    d.load_busybox();
+    // 004: an image with a service "installed", instead of run + install + commit
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nLABEL maintainer=\"notes\" description=\"web server image\"\nENV WWW=/var/www PORT=80\nRUN mkdir -p $WWW && echo '<h1>hello from the notes</h1>' > $WWW/index.html\nWORKDIR $WWW\nCOPY conf/ /etc/web/\nADD site.tar /var/www/\nEXPOSE 80\nVOLUME /var/log/web\nCMD [\"sh\", \"-c\", \"httpd -f -p $PORT -h $WWW\"]\n",
+        ),
+        ("conf/web.conf", "port=80\n"),
+    ]);
+    // a tar for ADD (extracted into the image)
+    let site = ctx.join("site");
+    std::fs::create_dir_all(&site).expect("mkdir");
+    std::fs::write(site.join("about.html"), "about\n").expect("write");
+    let st = Command::new("tar")
+        .args(["-cf", ctx.join("site.tar").to_str().unwrap(), "-C", site.to_str().unwrap(), "about.html"])
+        .status()
+        .expect("tar");
+    assert!(st.success());
+    ok(berth_in(&d, &ctx, &["-t", "notes/web:1", "."], None), "web image", &d);
+    let cfg = d.ok(&[
+        "image", "inspect", "-f",
+        "{{json .Config.ExposedPorts}} {{json .Config.Volumes}} {{.Config.WorkingDir}} {{index .Config.Labels \"maintainer\"}}",
+        "notes/web:1",
+    ]);
+    assert_eq!(cfg.trim(), r#"{"80/tcp":{}} {"/var/log/web":{}} /var/www notes"#);
+    assert_eq!(
+        run(&d, "notes/web:1", &["sh", "-c", "cat /etc/web/web.conf /var/www/about.html; ls /var/www"]),
+        "port=80\nabout\nabout.html\nindex.html\n"
+    );
+    // the server runs and serves the page (inside the container: no published port needed)
+    let id = d.ok(&["run", "-d", "notes/web:1"]);
+    let id = id.trim();
+    let mut page = String::new();
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(10) {
+        let o = d.berth(&["exec", id, "wget", "-q", "-O", "-", "http://127.0.0.1:80/"]);
+        if o.status.success() {
+            page = stdout(&o);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(page, "<h1>hello from the notes</h1>\n");
+    d.ok(&["rm", "-f", id]);
+
+    // 001: a container kept in the foreground (`tail -f` instead of a shell), with ENTRYPOINT
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN mkdir -p /var/log/nginx && echo started > /var/log/nginx/error.log\nENTRYPOINT [\"tail\"]\nCMD [\"-n\", \"1\", \"/var/log/nginx/error.log\"]\n",
+    )]);
+    ok(berth_in(&d, &ctx, &["-t", "notes/fg:1", "."], None), "foreground image", &d);
+    assert_eq!(run(&d, "notes/fg:1", &[]), "started\n");
+    assert_eq!(run(&d, "notes/fg:1", &["-c", "3", "/var/log/nginx/error.log"]), "ed\n");
+
+    // 002/003: layers and history: one history entry per instruction, empty layers marked
+    let h = d.ok(&["history", "--format", "{{.CreatedBy}}|{{.Size}}", "--no-trunc", "notes/fg:1"]);
+    let lines: Vec<&str> = h.lines().collect();
+    assert!(lines[0].starts_with("/bin/sh -c #(nop)  CMD [\"-n\" \"1\" \"/var/log/nginx/error.log\"]|0B"), "{h}");
+    assert!(lines[1].starts_with("/bin/sh -c #(nop)  ENTRYPOINT [\"tail\"]|0B"), "{h}");
+    assert!(lines[2].starts_with("/bin/sh -c mkdir -p /var/log/nginx"), "{h}");
+}
