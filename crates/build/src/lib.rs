@@ -136,7 +136,10 @@ pub fn build(
     };
     let t0 = std::time::Instant::now();
     let ctx = context::Context::unpack(tarend::TolerantEnd::new(plain), scratch_dir)?;
-    tracing::debug!(ms = t0.elapsed().as_millis() as u64, "build context unpacked");
+    tracing::debug!(
+        ms = t0.elapsed().as_millis() as u64,
+        "build context unpacked"
+    );
     let text = ctx.dockerfile(opts.dockerfile.as_deref())?;
     let df = parse(&text)
         .map_err(|e| Error::User(e.message(opts.dockerfile.as_deref().unwrap_or("Dockerfile"))))?;

@@ -94,7 +94,10 @@ impl Engine {
                 Some("mode=0700"),
             );
             if let Err(e) = r {
-                tracing::warn!("build contexts stay on disk: mounting a tmpfs on {}: {e}", dir.display());
+                tracing::warn!(
+                    "build contexts stay on disk: mounting a tmpfs on {}: {e}",
+                    dir.display()
+                );
             }
         }
         Ok(dir)
