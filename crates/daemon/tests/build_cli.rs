@@ -868,3 +868,70 @@ fn the_notes_images_as_dockerfiles() {
         "{h}"
     );
 }
+
+// ---------------------------------------------------------------- private bases
+
+/// A base image in a registry that wants a login: `berth login` stores the credentials,
+/// `berth build` sends them all in X-Registry-Config, the daemon pulls the base with them
+/// (and `--pull` pulls it again even though it is present).
+#[test]
+fn berth_build_pulls_a_private_base_with_the_stored_login() {
+    let Some(reg) = common::registry::Registry::start_htpasswd("builder", "pw-4-build") else {
+        return;
+    };
+    let d = Daemon::start();
+    d.load_busybox();
+    let base = reg.image("private/base:1");
+    d.ok(&["tag", "busybox", &base]);
+    let cfg = d.root.join("berth-config");
+    let berth = |args: &[&str]| {
+        Command::new(common::bin_dir().join("berth"))
+            .arg("-H")
+            .arg(d.host())
+            .args(args)
+            .env("BERTH_CONFIG", &cfg)
+            .stdin(Stdio::null())
+            .output()
+            .expect("berth")
+    };
+    ok(
+        berth(&["login", "-u", "builder", "-p", "pw-4-build", &reg.addr]),
+        "login",
+        &d,
+    );
+    ok(berth(&["push", &base]), "push", &d);
+    d.ok(&["rmi", &base]);
+    let ctx = context(&[(
+        "Dockerfile",
+        &format!("FROM {base}\nRUN echo on-private > /p\nCMD cat /p\n"),
+    )]);
+    let out = ok(
+        berth_in(&d, &ctx, &["-t", "frompriv:1", "."], None),
+        "build from a private base",
+        &d,
+    );
+    assert!(out.contains(&format!("Step 1/3 : FROM {base}")), "{out}");
+    assert_eq!(run(&d, "frompriv:1", &[]), "on-private\n");
+    let out = ok(
+        berth_in(&d, &ctx, &["--pull", "-q", "-t", "frompriv:1", "."], None),
+        "--pull",
+        &d,
+    );
+    assert_eq!(
+        out.trim(),
+        image_id(&d, "frompriv:1"),
+        "same base, all cached"
+    );
+    // without the login the daemon is refused
+    ok(berth(&["logout", &reg.addr]), "logout", &d);
+    d.ok(&["rmi", "frompriv:1", &base]);
+    let o = berth_in(&d, &ctx, &["-t", "frompriv:2", "."], None);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("no basic auth credentials")
+            || stderr(&o).contains("unauthorized")
+            || stderr(&o).contains("authentication required"),
+        "{}",
+        stderr(&o)
+    );
+}
