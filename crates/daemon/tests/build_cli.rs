@@ -935,3 +935,47 @@ fn berth_build_pulls_a_private_base_with_the_stored_login() {
         stderr(&o)
     );
 }
+
+/// Ctrl-C on `berth build` during a RUN: the connection goes, the daemon kills and removes
+/// the RUN's container, and nothing is tagged.
+#[test]
+fn berth_build_interrupted_mid_run_leaves_nothing() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = context(&[("Dockerfile", "FROM busybox\nRUN echo started; sleep 60\n")]);
+    let mut child = Command::new(common::bin_dir().join("berth"))
+        .args(["-H", &d.host(), "build", "-t", "gone:1", "."])
+        .current_dir(&ctx)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("berth build");
+    // wait for the RUN to be running
+    let mut out = child.stdout.take().expect("stdout");
+    let mut seen = String::new();
+    let t0 = Instant::now();
+    while !seen.contains("started\n") && t0.elapsed() < Duration::from_secs(30) {
+        use std::io::Read;
+        let mut b = [0u8; 256];
+        match out.read(&mut b) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&b[..n])),
+        }
+    }
+    assert!(seen.contains("started\n"), "{seen}");
+    assert_eq!(
+        d.ok(&["ps", "-q"]).lines().count(),
+        1,
+        "the RUN container runs"
+    );
+    // SAFETY: the berth process this test started, by pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let _ = child.wait();
+    assert!(
+        common::eventually(20, || d.ok(&["ps", "-aq"]).trim().is_empty()),
+        "the RUN container is left: {}",
+        d.ok(&["ps", "-a"])
+    );
+    let o = d.berth(&["image", "inspect", "gone:1"]);
+    assert!(!o.status.success(), "nothing tagged");
+}
