@@ -7,7 +7,7 @@
 # touched ≤ 1/3.
 #
 # Runs as root. Starts its own daemons and removes them at the end: berthd from
-# target/release (cargo build --release -p berthd -p berth) and a private dockerd (own
+# target/release (cargo build --release -p berthd -p berth -p berth-shim) and a private dockerd (own
 # data-root, exec-root, socket, pidfile and bridge, --iptables=false), both with busybox
 # loaded. Env: RUNS (default 3), WARMUP (default 1), DOCKER (default /usr/local/bin/docker),
 # DOCKERD (default /usr/sbin/dockerd), BERTH_BIN_DIR (default target/release).
@@ -23,11 +23,12 @@ WARMUP=${WARMUP:-1}
 . "$here/lib.sh"
 
 [ "$(id -u)" = 0 ] || { echo "bench/build.sh: run as root (it starts daemons)" >&2; exit 1; }
-for b in "$BIN/berthd" "$BIN/berth" "$DOCKER"; do
-  [ -x "$b" ] || { echo "bench/build.sh: $b missing (cargo build --release -p berthd -p berth)" >&2; exit 1; }
+for b in "$BIN/berthd" "$BIN/berth" "$BIN/berth-shim" "$DOCKER"; do
+  [ -x "$b" ] || { echo "bench/build.sh: $b missing (cargo build --release -p berthd -p berth -p berth-shim)" >&2; exit 1; }
 done
 
-tmp=$(mktemp -d /tmp/bbench-XXXXXX)
+# short paths: the shims' unix sockets live below the exec root (108-byte limit)
+tmp=$(mktemp -d /tmp/bbXXXX)
 tag=$(( $$ % 200 + 20 ))
 bbr=bbb$$; dbr=bbd$$
 berth_pid=; dockerd_pid=
@@ -41,6 +42,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 export DOCKER_BUILDKIT=0 DOCKER_CONFIG=$tmp/cfg BERTH_CONFIG=$tmp/cfg
 unset DOCKER_API_VERSION
 
@@ -48,7 +50,7 @@ wait_sock() { local i; for ((i = 0; i < 300; i++)); do "$DOCKER" -H "unix://$1" 
 
 echo "starting a private berthd and dockerd..."
 mkdir -p "$tmp/b" "$tmp/d"
-"$BIN/berthd" --data-root "$tmp/b/data" --exec-root "$tmp/b/run" -H "unix://$tmp/b/b.sock" \
+"$BIN/berthd" --data-root "$tmp/b/data" --exec-root "$tmp/r" -H "unix://$tmp/b/b.sock" \
   --pidfile "$tmp/b/pid" --bridge "$bbr" --dns 127.0.0.1 >"$tmp/b/log" 2>&1 &
 berth_pid=$!
 ip link add name "$dbr" type bridge && ip addr add "198.18.$tag.1/24" dev "$dbr" && ip link set "$dbr" up
