@@ -291,7 +291,7 @@ pub fn parse_trigger(text: &str) -> Result<Instruction, ParseError> {
         ));
     }
     let node = nodes.remove(0);
-    let keyword = node.keyword.to_ascii_uppercase();
+    let keyword = node.keyword.to_uppercase();
     if matches!(keyword.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
         return Err(plain(
             node.line,
@@ -983,7 +983,7 @@ fn instruction(node: Node) -> Result<Instruction, ParseError> {
 }
 
 fn instruction_kind(node: &Node) -> Result<Kind, String> {
-    let upper = node.keyword.to_ascii_uppercase();
+    let upper = node.keyword.to_uppercase();
     let exactly_one = |node: &Node| -> Result<String, String> {
         if node.args.len() != 1 {
             return Err(format!("{upper} requires exactly one argument"));
@@ -1154,7 +1154,7 @@ fn instruction_kind(node: &Node) -> Result<Kind, String> {
                 return Err(at_least_one());
             };
             parse_flags(&node.flags, &[])?;
-            let trigger = sub.keyword.to_ascii_uppercase();
+            let trigger = sub.keyword.to_uppercase();
             match trigger.as_str() {
                 "ONBUILD" => {
                     return Err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into())
@@ -1188,7 +1188,7 @@ fn healthcheck(node: &Node) -> Result<Kind, String> {
     let Some(typ) = node.args.first() else {
         return Err("HEALTHCHECK requires at least one argument".into());
     };
-    let typ = typ.to_ascii_uppercase();
+    let typ = typ.to_uppercase();
     let rest = &node.args[1..];
     if typ == "NONE" {
         if !rest.is_empty() {
@@ -1825,6 +1825,10 @@ mod tests {
             (
                 "HEALTHCHECK FOO x",
                 "Unknown type \"FOO\" in HEALTHCHECK (try CMD)",
+            ),
+            (
+                "HEALTHCHECK é=1",
+                "Unknown type \"É=1\" in HEALTHCHECK (try CMD)",
             ),
             (
                 "HEALTHCHECK --interval=xx CMD true",

@@ -314,13 +314,20 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    /// A name: letters, digits, `_`; a leading digit is a one-digit positional name, and
-    /// the shell's special parameters (`$-`, `$@`, `$#`, …) are one-character names (empty
-    /// unless `lookup` knows them, as in docker).
+    /// A name: letters, digits, `_`; a leading digit starts a positional name of digits
+    /// only (`$12`), and the shell's special parameters (`$-`, `$@`, `$#`, …) are
+    /// one-character names (empty unless `lookup` knows them, as in docker).
     fn name(&mut self) -> String {
         let mut name = String::new();
         while let Some(c) = self.peek() {
-            if name.is_empty() && (c.is_ascii_digit() || "@*#?-$!".contains(c)) {
+            if name.is_empty() && c.is_ascii_digit() {
+                while let Some(d) = self.peek().filter(char::is_ascii_digit) {
+                    self.pos += 1;
+                    name.push(d);
+                }
+                return name;
+            }
+            if name.is_empty() && "@*#?-$!".contains(c) {
                 self.pos += 1;
                 name.push(c);
                 return name;
@@ -401,8 +408,7 @@ impl<'a> Lexer<'a> {
                     },
                 }
             }
-            None => err("syntax error: missing '}'"),
-            Some(_) => err("missing ':' in substitution"),
+            None | Some(_) => err("missing ':' in substitution"),
         }
     }
 }
@@ -449,6 +455,10 @@ mod tests {
         assert_eq!(w("$-x"), "x");
         assert_eq!(w("$$"), "");
         assert_eq!(w("$@a"), "a");
+        assert_eq!(w("${$}"), "");
+        assert_eq!(w("${-}"), "");
+        assert_eq!(w("$12x"), "x");
+        assert_eq!(w("${1}x"), "onex");
         assert_eq!(w("$%"), "$%");
         assert_eq!(w("$1x"), "onex");
         assert_eq!(w("$A_B"), "");
@@ -482,7 +492,10 @@ mod tests {
 
     #[test]
     fn syntax_errors() {
-        assert_eq!(e("${A"), "syntax error: missing '}'");
+        // checked with dockerd 20.10
+        assert_eq!(e("${A"), "missing ':' in substitution");
+        assert_eq!(e("${A:"), "syntax error: missing '}'");
+        assert_eq!(e("x${$"), "missing ':' in substitution");
         assert_eq!(e("${"), "syntax error: missing '}'");
         assert_eq!(e("${}"), "syntax error: bad substitution");
         assert_eq!(e("${:a}"), "syntax error: bad substitution");
@@ -620,7 +633,7 @@ mod tests {
         assert_eq!(h("cost: 5$\n"), "cost: 5$\n");
         assert_eq!(
             expand_heredoc("${A", &env),
-            Err(ExpandError("syntax error: missing '}'".into()))
+            Err(ExpandError("missing ':' in substitution".into()))
         );
     }
 

@@ -1,14 +1,17 @@
-//! `.dockerignore` patterns and docker's matching: Go `filepath.Match` syntax per path
-//! element (`*`, `?`, `[a-z]`, `[^a]`, `\` escapes), `**` for any number of elements, `!`
+//! `.dockerignore` patterns and docker's matching: Go `filepath.Match` syntax (`*`, `?`,
+//! `[a-z]`, `[^a]`, `\` escapes; `*` and `?` never match `/`, a class can, as in docker's
+//! translation to a regular expression), `**` for any number of elements, `!`
 //! exceptions (the last matching pattern wins), patterns cleaned (`./a/` = `a`, `a/../b` =
 //! `b`, leading `/` dropped). A pattern that matches a directory excludes everything below it.
 //! Used by the CLI (which leaves ignored files out of the context it sends) and by the
 //! builder (COPY never sees them).
 //!
-//! Walking a context: when a directory is excluded, [`Matcher::is_excluded_dir_walk_needed`]
-//! says whether it must still be descended into (an exception names something below it);
-//! otherwise the whole directory can be skipped. That is docker's CLI rule, so the same files
-//! are sent. docker's CLI also always sends the Dockerfile and `.dockerignore` themselves
+//! Walking a context (the CLI): call [`Matcher::matches_in_walk`] for each entry with its
+//! directory's [`MatchInfo`] (docker's CLI evaluates this way, which differs from
+//! [`Matcher::matches`] in rare cases); when a directory is excluded,
+//! [`Matcher::is_excluded_dir_walk_needed`] says whether it must still be descended into (an
+//! exception names something below it), otherwise the whole directory is skipped. Both are
+//! docker's CLI rules, so the same files are sent. docker's CLI also always sends the Dockerfile and `.dockerignore` themselves
 //! (it appends `!Dockerfile` and `!.dockerignore` when they are matched); the daemon then
 //! leaves them out of COPY when they were ignored.
 
@@ -38,6 +41,10 @@ struct Pattern {
     tokens: Vec<Token>,
     /// some `*` or `**` (else one token per character: matched without backtracking)
     wild: bool,
+    /// `**` then literal text only: docker matches such a pattern as "ends with the text"
+    /// (its fast path, which is not what its regular expression would say: `**.md` matches
+    /// `a.md`, `**d1` matches `xd1`)
+    suffix: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -51,7 +58,8 @@ enum Token {
     AnyDirs,
     /// `**` at the end: anything
     AnyTail,
-    /// `[...]`
+    /// `[...]` (as in docker's regular expression, a class can match `/`: `a[^b]c`
+    /// matches `a/c`)
     Class {
         negated: bool,
         ranges: Vec<(char, char)>,
@@ -112,11 +120,13 @@ impl Matcher {
             let wild = tokens
                 .iter()
                 .any(|t| matches!(t, Token::Star | Token::AnyDirs | Token::AnyTail));
+            let suffix = literal_suffix(&p);
             out.push(Pattern {
                 text: p,
                 exception,
                 tokens,
                 wild,
+                suffix,
             });
         }
         Ok(Matcher { patterns: out })
@@ -129,15 +139,8 @@ impl Matcher {
         if self.patterns.is_empty() {
             return false;
         }
-        let file = rel.trim_start_matches("./").trim_start_matches('/');
-        let file: Vec<char> = file.trim_end_matches('/').chars().collect();
-        // the parents' ends: `a/b/c` → `a`, `a/b`
-        let parents: Vec<usize> = file
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c == '/')
-            .map(|(i, _)| i)
-            .collect();
+        let file = normalize(rel);
+        let parents = parent_ends(&file);
         let mut memo = Vec::new();
         let mut matched = false;
         for pattern in &self.patterns {
@@ -154,6 +157,60 @@ impl Matcher {
             }
         }
         matched
+    }
+
+    /// The walk form of [`Matcher::matches`], what docker's CLI uses while it walks the
+    /// context: `parent` holds which patterns matched the parent directory (from this call
+    /// on the parent; the default for top-level entries). A pattern that matched the parent
+    /// matches the child without a second look; one the parent's evaluation skipped (an
+    /// include once already excluded, an exception while not excluded) counts as not
+    /// matching. This differs from `matches` in rare cases (`d1`, `!d1/sub`, `**d1`: the
+    /// walk sends `d1/sub/a`, `matches` says excluded); use it when building a context.
+    pub fn matches_in_walk(&self, rel: &str, parent: &MatchInfo) -> (bool, MatchInfo) {
+        if parent.parent_matched.len() != self.patterns.len() {
+            // no parent results: docker's full check, parent directories included
+            let mut info = MatchInfo {
+                parent_matched: vec![false; self.patterns.len()],
+            };
+            let file = normalize(rel);
+            let parents = parent_ends(&file);
+            let mut memo = Vec::new();
+            let mut matched = false;
+            for (i, pattern) in self.patterns.iter().enumerate() {
+                if pattern.exception != matched {
+                    continue;
+                }
+                let hit = pattern.matches(&file, &mut memo)
+                    || parents
+                        .iter()
+                        .any(|&end| pattern.matches(&file[..end], &mut memo));
+                info.parent_matched[i] = hit;
+                if hit {
+                    matched = !pattern.exception;
+                }
+            }
+            return (matched, info);
+        }
+        let file = normalize(rel);
+        let mut memo = Vec::new();
+        let mut info = MatchInfo {
+            parent_matched: vec![false; self.patterns.len()],
+        };
+        let mut matched = false;
+        for (i, pattern) in self.patterns.iter().enumerate() {
+            let mut hit = parent.parent_matched[i];
+            if !hit {
+                if pattern.exception != matched {
+                    continue;
+                }
+                hit = pattern.matches(&file, &mut memo);
+            }
+            info.parent_matched[i] = hit;
+            if hit {
+                matched = !pattern.exception;
+            }
+        }
+        (matched, info)
     }
 
     /// Whether some `!` pattern exists: then an excluded directory must still be walked,
@@ -194,6 +251,28 @@ impl Matcher {
     }
 }
 
+/// Per-pattern results for one directory, handed to [`Matcher::matches_in_walk`] for the
+/// entries inside it (docker's `MatchInfo`). The default is "no parent results".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MatchInfo {
+    parent_matched: Vec<bool>,
+}
+
+/// `rel` as characters, without a leading `./` or `/` nor a trailing `/`.
+fn normalize(rel: &str) -> Vec<char> {
+    let file = rel.trim_start_matches("./").trim_start_matches('/');
+    file.trim_end_matches('/').chars().collect()
+}
+
+/// Where the parent directories of a path end: `a/b/c` → the ends of `a` and `a/b`.
+fn parent_ends(file: &[char]) -> Vec<usize> {
+    file.iter()
+        .enumerate()
+        .filter(|(_, c)| **c == '/')
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// Go's `filepath.Clean` for `/`-separated paths: `.` elements and duplicate slashes
 /// dropped, `x/..` resolved, a trailing `/` dropped; the empty result is `.`.
 pub fn clean(path: &str) -> String {
@@ -221,6 +300,16 @@ pub fn clean(path: &str) -> String {
         (false, true) => ".".to_string(),
         (false, false) => joined,
     }
+}
+
+/// The text after a leading `**` when nothing else in the pattern is special (no `*`, `?`,
+/// `[`, `]`, `\` escape): the patterns docker matches by suffix.
+fn literal_suffix(pattern: &str) -> Option<String> {
+    let rest = pattern.strip_prefix("**")?;
+    if rest.contains(['*', '?', '[', ']', '\\']) {
+        return None;
+    }
+    Some(rest.to_string())
 }
 
 fn bad() -> PatternError {
@@ -316,13 +405,18 @@ fn class_char(chars: &[char], i: &mut usize) -> Result<char, PatternError> {
 impl Pattern {
     /// `memo` is scratch space, reused between calls.
     fn matches(&self, text: &[char], memo: &mut Vec<u8>) -> bool {
+        if let Some(suffix) = &self.suffix {
+            let path: String = text.iter().collect();
+            return path.ends_with(suffix.as_str())
+                || suffix.strip_prefix('/').is_some_and(|bare| path == bare);
+        }
         if !self.wild {
             return self.tokens.len() == text.len()
                 && self.tokens.iter().zip(text).all(|(t, c)| match t {
                     Token::Char(x) => x == c,
                     Token::One => *c != '/',
                     Token::Class { negated, ranges } => {
-                        *c != '/' && ranges.iter().any(|(lo, hi)| lo <= c && c <= hi) != *negated
+                        ranges.iter().any(|(lo, hi)| lo <= c && c <= hi) != *negated
                     }
                     _ => false,
                 });
@@ -349,7 +443,7 @@ fn match_at(tokens: &[Token], text: &[char], t: usize, p: usize, memo: &mut [u8]
                 && match_at(tokens, text, t + 1, p + 1, memo)
         }
         Some(Token::Class { negated, ranges }) => match text.get(p) {
-            Some(&c) if c != '/' => {
+            Some(&c) => {
                 let inside = ranges.iter().any(|(lo, hi)| *lo <= c && c <= *hi);
                 inside != *negated && match_at(tokens, text, t + 1, p + 1, memo)
             }
@@ -465,6 +559,28 @@ mod tests {
         assert!(x.matches("a/x/y"));
     }
 
+    /// docker's fast path for `**` + literal text (found by a differential run, seed 726)
+    #[test]
+    fn leading_double_star_is_a_suffix() {
+        let x = m("**.md\n");
+        assert!(x.matches("a.md"));
+        assert!(x.matches("d/b.md"));
+        assert!(!x.matches("a.mdx"));
+        let x = m("**/foo\n");
+        assert!(x.matches("foo"));
+        assert!(x.matches("a/b/foo"));
+        assert!(!x.matches("xfoo"));
+        assert!(x.matches("foo/under"));
+        let x = m("**d1\n");
+        assert!(x.matches("xd1"));
+        // with another wildcard it is the regular expression again
+        let x = m("**/*.md\n");
+        assert!(x.matches("a.md"));
+        assert!(!x.matches("a.mdx"));
+        let x = m("**\n");
+        assert!(x.matches("a/b"));
+    }
+
     #[test]
     fn double_star() {
         let x = m("**\n!keep\n");
@@ -507,6 +623,11 @@ mod tests {
         assert!(x.matches("(e)"));
         let x = m("[\\]]x\n");
         assert!(x.matches("]x"));
+        // found by a differential run against the docker CLI: a class matches `/`
+        let x = m("***[^a]x.txt\n");
+        assert!(x.matches("d1/x.txt"));
+        assert!(x.matches("d2/sub/x.txt"));
+        assert!(!x.matches("ax.txt"));
     }
 
     #[test]
@@ -531,6 +652,28 @@ mod tests {
         assert!(x.matches("/a/b/c"));
         assert!(x.matches("a/b/"));
         assert!(!m("").matches("a"));
+    }
+
+    /// Found by a differential run against the docker 28 CLI (seed 409): the walk keeps
+    /// `d1/sub/a` because `**d1` was skipped, not matched, for `d1`.
+    #[test]
+    fn walk_uses_parent_results() {
+        let x = m("d1/\n!d1/sub/\n/**d1\n");
+        let root = MatchInfo::default();
+        let (d1, d1_info) = x.matches_in_walk("d1", &root);
+        assert!(d1);
+        assert!(x.is_excluded_dir_walk_needed("d1"));
+        let (sub, sub_info) = x.matches_in_walk("d1/sub", &d1_info);
+        assert!(!sub);
+        let (a, _) = x.matches_in_walk("d1/sub/a", &sub_info);
+        assert!(!a, "sent by docker");
+        assert!(x.matches("d1/sub/a"), "the path-only check differs here");
+        // without parent results the walk form is the path-only check
+        for p in ["d1", "d1/sub", "d1/sub/a", "d1/b", "x"] {
+            assert_eq!(x.matches_in_walk(p, &root).0, x.matches(p), "{p}");
+        }
+        let (b, _) = x.matches_in_walk("d1/b", &d1_info);
+        assert!(b);
     }
 
     #[test]
