@@ -28,7 +28,10 @@ use nix::sys::stat::{fchmod, fstatat, futimens, mkdirat, utimensat, Mode, Utimen
 use nix::sys::time::TimeSpec;
 use nix::unistd::{linkat, symlinkat, unlinkat, UnlinkatFlags};
 
-use crate::copy::{compression, is_tar_header, read_head, Compression};
+use crate::copy::{decompressed, is_tar_header, read_head};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
@@ -59,6 +62,7 @@ pub struct Context {
 
 impl Drop for Context {
     fn drop(&mut self) {
+        unregister(&self.root);
         if let Err(e) = std::fs::remove_dir_all(&self.root) {
             tracing::warn!(dir = %self.root.display(), error = %e, "build context not removed");
         }
@@ -97,18 +101,11 @@ impl Context {
     }
 
     fn fill(&mut self, body: impl Read) -> Result<(), ContextError> {
-        let mut body = body;
-        let head = read_head(&mut body, 6)?;
-        let raw = io::Cursor::new(head.clone()).chain(body);
-        let mut stream: Box<dyn Read> = match compression(&head) {
-            Compression::None => Box::new(raw),
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
-            c => {
-                return Err(invalid(format!(
-                    "unsupported build context compression ({c:?}): send a plain or gzip tar"
-                )))
-            }
-        };
+        let (_, mut stream) = decompressed(body).map_err(|e| {
+            invalid(format!(
+                "unsupported build context: {e}: send a plain, gzip, bzip2 or xz tar"
+            ))
+        })?;
         let block = read_head(&mut stream, 512)?;
         let stream = io::Cursor::new(block.clone()).chain(stream);
         if !is_tar_header(&block) {
@@ -130,18 +127,30 @@ impl Context {
         }
         let root = berth_util::inroot::open_root(&self.root)?;
         let root = reopen_dir(root.as_fd())?;
+        let umask = process_umask();
         let mut u = Unpacker {
             root,
             last: None,
             dirs: HashMap::new(),
-            umask: process_umask(),
+            umask,
+            index: Index::new(umask),
+            buf: vec![0; 256 << 10],
+            batch: Vec::new(),
+            batch_bytes: 0,
+            batch_paths: std::collections::HashSet::new(),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(4),
         };
         berth_util::io::for_each_tar_entry(
             stream,
             |e| invalid(format!("invalid build context: {e}")),
             |entry| u.entry(entry),
         )?;
+        u.flush()?;
         u.finish();
+        register(&self.root, u.index);
         Ok(())
     }
 
@@ -211,6 +220,46 @@ fn reopen_dir(fd: BorrowedFd) -> Result<OwnedFd, ContextError> {
     )?)
 }
 
+/// Opens the directory `comps` below `root`, never through a symlink, creating missing
+/// components (0755) with `create` (another thread may make the same one: `EEXIST` is fine).
+fn open_dir_at(
+    root: BorrowedFd,
+    comps: &[&[u8]],
+    create: bool,
+    raw: &[u8],
+) -> Result<OwnedFd, ContextError> {
+    let mut cur = root.try_clone_to_owned()?;
+    for c in comps {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let name = OsStr::from_bytes(c);
+        cur = match openat(cur.as_fd(), name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) if create => {
+                match mkdirat(cur.as_fd(), name, Mode::from_bits_truncate(0o755)) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                openat(cur.as_fd(), name, flags, Mode::empty())?
+            }
+            Err(Errno::ENOENT) => {
+                return Err(invalid(format!(
+                    "invalid build context: the link {} points to a missing file",
+                    show(raw)
+                )))
+            }
+            Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => {
+                return Err(invalid(format!(
+                    "invalid build context: {}: {} is a symlink or not a directory",
+                    show(raw),
+                    show(c)
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+    }
+    Ok(cur)
+}
+
 struct Unpacker {
     root: OwnedFd,
     /// the directory of the previous entry (most entries share it)
@@ -220,6 +269,15 @@ struct Unpacker {
     dirs: HashMap<Vec<u8>, (u32, u64)>,
     /// the process's umask: a file created with a mode it leaves alone needs no `fchmod`
     umask: Option<u32>,
+    /// what is unpacked, with the content digests taken on the way
+    index: Index,
+    buf: Vec<u8>,
+    /// small files read, not yet written (see [`Unpacker::flush`])
+    batch: Vec<Job>,
+    batch_bytes: usize,
+    batch_paths: std::collections::HashSet<Vec<u8>>,
+    /// writer threads (1: everything written in order by the reading thread)
+    threads: usize,
 }
 
 /// The umask, read without changing it (`umask(2)` would, for every thread); `None` when
@@ -257,36 +315,7 @@ impl Unpacker {
     /// Opens the directory `comps` below the root, never through a symlink, creating missing
     /// components (0755).
     fn open_dir(&self, comps: &[&[u8]], create: bool, raw: &[u8]) -> Result<OwnedFd, ContextError> {
-        let mut cur = self.root.try_clone()?;
-        for c in comps {
-            let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-            let name = OsStr::from_bytes(c);
-            cur = match openat(cur.as_fd(), name, flags, Mode::empty()) {
-                Ok(fd) => fd,
-                Err(Errno::ENOENT) if create => {
-                    match mkdirat(cur.as_fd(), name, Mode::from_bits_truncate(0o755)) {
-                        Ok(()) | Err(Errno::EEXIST) => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                    openat(cur.as_fd(), name, flags, Mode::empty())?
-                }
-                Err(Errno::ENOENT) => {
-                    return Err(invalid(format!(
-                        "invalid build context: the link {} points to a missing file",
-                        show(raw)
-                    )))
-                }
-                Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => {
-                    return Err(invalid(format!(
-                        "invalid build context: {}: {} is a symlink or not a directory",
-                        show(raw),
-                        show(c)
-                    )))
-                }
-                Err(e) => return Err(e.into()),
-            };
-        }
-        Ok(cur)
+        open_dir_at(self.root.as_fd(), comps, create, raw)
     }
 
     fn parent(&mut self, parents: &[&[u8]], raw: &[u8]) -> Result<BorrowedFd<'_>, ContextError> {
@@ -305,6 +334,13 @@ impl Unpacker {
     /// Removes a non-directory at `dir/name` (a later entry replaces an earlier one);
     /// whether a directory is there.
     fn clear(dir: BorrowedFd, name: &OsStr) -> Result<bool, ContextError> {
+        clear_at(dir, name)
+    }
+}
+
+/// See [`Unpacker::clear`].
+fn clear_at(dir: BorrowedFd, name: &OsStr) -> Result<bool, ContextError> {
+    {
         match fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => Ok(true),
             Ok(_) => {
@@ -315,14 +351,144 @@ impl Unpacker {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Creates the regular file `dir/name` (replacing a non-directory) with its final mode when
+/// the umask leaves it so (no `fchmod` then); whether a `fchmod` is still due.
+fn create_file(
+    dir: BorrowedFd,
+    name: &OsStr,
+    raw: &[u8],
+    mode: u32,
+    umask: Option<u32>,
+) -> Result<(File, bool), ContextError> {
+    let direct = umask.is_some_and(|m| mode & 0o7000 == 0 && mode & m == 0);
+    let flags =
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let cmode = Mode::from_bits_truncate(if direct { mode } else { 0o600 });
+    let fd = match openat(dir, name, flags, cmode) {
+        Ok(fd) => fd,
+        Err(Errno::EEXIST) => {
+            if clear_at(dir, name)? {
+                return Err(invalid(format!(
+                    "invalid build context: {} is both a directory and a file",
+                    show(raw)
+                )));
+            }
+            openat(dir, name, flags, cmode)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok((File::from(fd), !direct))
+}
+
+/// Mode (when the create could not set it) and mtime of a file just written.
+fn seal_file(f: &File, mode: u32, chmod: bool, mtime: u64) -> Result<(), ContextError> {
+    if chmod {
+        fchmod(f, Mode::from_bits_truncate(mode))?;
+    }
+    let t = TimeSpec::new(mtime as _, 0);
+    futimens(f, &t, &t)?;
+    Ok(())
+}
+
+/// A small regular file waiting, content in memory, to be written by one of a few threads.
+struct Job {
+    raw: Vec<u8>,
+    comps: Vec<Vec<u8>>,
+    mode: u32,
+    mtime: u64,
+    data: Vec<u8>,
+}
+
+/// Files up to this size are batched for the writer threads.
+const BATCH_FILE_MAX: u64 = 64 << 10;
+/// A batch is written once it holds this many files or bytes.
+const BATCH_FILES: usize = 512;
+const BATCH_BYTES: usize = 8 << 20;
+
+/// Writes a batch's files (each thread a contiguous run, keeping its last directory open);
+/// the SHA-256 of each, in order.
+fn write_jobs(
+    root: BorrowedFd,
+    umask: Option<u32>,
+    jobs: &[Job],
+) -> Result<Vec<[u8; 32]>, ContextError> {
+    let mut last: Option<(Vec<Vec<u8>>, OwnedFd)> = None;
+    let mut out = Vec::with_capacity(jobs.len());
+    for j in jobs {
+        let (name, parents) = j.comps.split_last().ok_or_else(|| invalid("empty name"))?;
+        let hit = matches!(&last, Some((k, _)) if k.as_slice() == parents);
+        if !hit {
+            let comps: Vec<&[u8]> = parents.iter().map(|c| c.as_slice()).collect();
+            last = Some((parents.to_vec(), open_dir_at(root, &comps, true, &j.raw)?));
+        }
+        let dir = match &last {
+            Some((_, fd)) => fd.as_fd(),
+            None => root,
+        };
+        let (mut f, chmod) = create_file(dir, OsStr::from_bytes(name), &j.raw, j.mode, umask)?;
+        f.write_all(&j.data)?;
+        seal_file(&f, j.mode, chmod, j.mtime)?;
+        let mut d = [0u8; 32];
+        d.copy_from_slice(Sha256::digest(&j.data).as_slice());
+        out.push(d);
+    }
+    Ok(out)
+}
+
+impl Unpacker {
+    /// Writes the batched files on up to 4 threads, then records them in the index in tar
+    /// order.
+    fn flush(&mut self) -> Result<(), ContextError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let jobs = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        self.batch_paths.clear();
+        let root = self.root.as_fd();
+        let umask = self.umask;
+        let per = jobs.len().div_ceil(self.threads.max(1));
+        let digests: Vec<[u8; 32]> = std::thread::scope(|s| {
+            let workers: Vec<_> = jobs
+                .chunks(per)
+                .map(|chunk| s.spawn(move || write_jobs(root, umask, chunk)))
+                .collect();
+            let mut all = Vec::with_capacity(jobs.len());
+            for w in workers {
+                let part = w
+                    .join()
+                    .unwrap_or_else(|_| Err(invalid("a context writer panicked")))?;
+                all.extend(part);
+            }
+            Ok::<_, ContextError>(all)
+        })?;
+        for (j, digest) in jobs.iter().zip(digests) {
+            let comps: Vec<&[u8]> = j.comps.iter().map(|c| c.as_slice()).collect();
+            if let Some((name, parents)) = comps.split_last() {
+                self.index.put(
+                    parents,
+                    name,
+                    Node {
+                        kind: NodeKind::File {
+                            size: j.data.len() as u64,
+                            digest,
+                        },
+                        mode: j.mode,
+                        mtime: j.mtime,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
 
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<R>) -> Result<(), ContextError> {
         let kind = entry.header().entry_type();
-        if kind.is_pax_global_extensions()
-            || kind.is_pax_local_extensions()
-            || kind.is_gnu_longname()
-            || kind.is_gnu_longlink()
-        {
+        // the tar crate folds long names and PAX records into the entry they describe; only
+        // global PAX headers come through
+        if kind.is_pax_global_extensions() {
             return Ok(());
         }
         let raw = entry.path_bytes().into_owned();
@@ -333,9 +499,56 @@ impl Unpacker {
         };
         let bad = |e: io::Error| invalid(format!("invalid build context: {}: {e}", show(&raw)));
         let h = entry.header();
-        let mode = h.mode().map_err(bad)? & 0o7777;
-        let mtime = h.mtime().map_err(bad)?;
+        // links have no mode of their own: an empty field is fine there
+        let links = kind.is_symlink() || kind.is_hard_link();
+        let mode = match h.mode() {
+            Ok(m) => m & 0o7777,
+            Err(_) if links => 0o777,
+            Err(e) => return Err(bad(e)),
+        };
+        let mut mtime = h.mtime().map_err(bad)?;
+        // a PAX `mtime` (the docker CLI writes them for sub-second or far times) wins
+        if let Ok(Some(exts)) = entry.pax_extensions() {
+            for ext in exts.flatten() {
+                if ext.key_bytes() == b"mtime" {
+                    let secs = std::str::from_utf8(ext.value_bytes())
+                        .ok()
+                        .and_then(|v| v.split('.').next())
+                        .and_then(|v| v.parse::<u64>().ok());
+                    if let Some(secs) = secs {
+                        mtime = secs;
+                    }
+                }
+            }
+        }
         let t = TimeSpec::new(mtime as _, 0);
+        let regular = kind.is_file() || kind.is_contiguous();
+        // PAX-aware
+        let size = entry.size();
+        if regular && self.threads > 1 && size <= BATCH_FILE_MAX {
+            let key = comps.join(&b'/');
+            if self.batch_paths.contains(&key) {
+                // the same name again: the earlier one must be written first
+                self.flush()?;
+            }
+            let mut data = Vec::with_capacity(size as usize);
+            entry.read_to_end(&mut data).map_err(bad)?;
+            self.batch_bytes += data.len();
+            self.batch_paths.insert(key);
+            self.batch.push(Job {
+                raw: raw.clone(),
+                comps: comps.iter().map(|c| c.to_vec()).collect(),
+                mode,
+                mtime,
+                data,
+            });
+            if self.batch.len() >= BATCH_FILES || self.batch_bytes >= BATCH_BYTES {
+                self.flush()?;
+            }
+            return Ok(());
+        }
+        // anything else is applied in order, after the files read before it
+        self.flush()?;
         let name = OsStr::from_bytes(name);
         if kind.is_dir() {
             let p = self.parent(parents, &raw)?;
@@ -343,38 +556,45 @@ impl Unpacker {
                 mkdirat(p, name, Mode::from_bits_truncate(0o755))?;
             }
             self.dirs.insert(comps.join(&b'/'), (mode, mtime));
-        } else if kind.is_file() || kind.is_contiguous() {
-            // created with its final mode when the umask leaves it so (one syscall less per
-            // file); else 0600 and changed after
-            let direct = self
-                .umask
-                .is_some_and(|m| mode & 0o7000 == 0 && mode & m == 0);
+            self.index.put(
+                parents,
+                name.as_bytes(),
+                Node {
+                    kind: NodeKind::Dir,
+                    mode,
+                    mtime,
+                },
+            );
+        } else if regular {
+            let umask = self.umask;
             let p = self.parent(parents, &raw)?;
-            let flags = OFlag::O_WRONLY
-                | OFlag::O_CREAT
-                | OFlag::O_EXCL
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_CLOEXEC;
-            let cmode = Mode::from_bits_truncate(if direct { mode } else { 0o600 });
-            let fd = match openat(p, name, flags, cmode) {
-                Ok(fd) => fd,
-                Err(Errno::EEXIST) => {
-                    if Self::clear(p, name)? {
-                        return Err(invalid(format!(
-                            "invalid build context: {} is both a directory and a file",
-                            show(&raw)
-                        )));
-                    }
-                    openat(p, name, flags, cmode)?
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let mut f = File::from(fd);
-            io::copy(entry, &mut f).map_err(bad)?;
-            if !direct {
-                fchmod(&f, Mode::from_bits_truncate(mode))?;
+            let (mut f, chmod) = create_file(p, name, &raw, mode, umask)?;
+            // the content is hashed as it goes by: COPY's cache key needs no second read
+            let mut h = Sha256::new();
+            let mut size = 0u64;
+            loop {
+                let n = match entry.read(&mut self.buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(bad(e)),
+                };
+                h.update(&self.buf[..n]);
+                f.write_all(&self.buf[..n])?;
+                size += n as u64;
             }
-            futimens(&f, &t, &t)?;
+            let mut digest = [0u8; 32];
+            digest.copy_from_slice(h.finalize().as_slice());
+            self.index.put(
+                parents,
+                name.as_bytes(),
+                Node {
+                    kind: NodeKind::File { size, digest },
+                    mode,
+                    mtime,
+                },
+            );
+            seal_file(&f, mode, chmod, mtime)?;
         } else if kind.is_symlink() {
             // a symlink is data: stored as it is, never followed here
             let target = entry
@@ -396,6 +616,15 @@ impl Unpacker {
             }
             symlinkat(OsStr::from_bytes(&target), p, name)?;
             utimensat(p, name, &t, &t, UtimensatFlags::NoFollowSymlink)?;
+            self.index.put(
+                parents,
+                name.as_bytes(),
+                Node {
+                    kind: NodeKind::Symlink(target),
+                    mode: 0o777,
+                    mtime,
+                },
+            );
         } else if kind.is_hard_link() {
             let target = entry
                 .link_name_bytes()
@@ -439,6 +668,12 @@ impl Unpacker {
             }
             // no AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself
             linkat(tdir.as_fd(), tname, p, name, AtFlags::empty())?;
+            // the same inode: the same node
+            let node = self.index.get(&tcomps).cloned();
+            match node {
+                Some(n) => self.index.put(parents, name.as_bytes(), n),
+                None => self.index.complete = false,
+            }
         } else {
             tracing::debug!(entry = %show(&raw), kind = ?kind, "build context: device, FIFO or unknown entry dropped");
         }
@@ -460,6 +695,130 @@ impl Unpacker {
             }
         }
     }
+}
+
+/// One unpacked name, as it is on disk after the unpack.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub(crate) kind: NodeKind,
+    pub(crate) mode: u32,
+    pub(crate) mtime: u64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum NodeKind {
+    Dir,
+    File { size: u64, digest: [u8; 32] },
+    Symlink(Vec<u8>),
+}
+
+/// The tree unpacked, with each file's SHA-256 taken while it streamed by: COPY walks this
+/// instead of the directory and hashes without reading a file again (the context directory is
+/// private and never changes after the unpack).
+#[derive(Debug)]
+pub(crate) struct Index {
+    /// directory path (`/`-joined, "" for the root) → its entries by name
+    dirs: HashMap<Vec<u8>, BTreeMap<Vec<u8>, Node>>,
+    /// mode of the directories the tar only implies (0755 less the umask, as `mkdirat`)
+    implied_mode: u32,
+    now: u64,
+    /// false when something could not be mirrored: COPY reads the disk instead
+    complete: bool,
+}
+
+impl Index {
+    fn new(umask: Option<u32>) -> Index {
+        let mut dirs = HashMap::new();
+        dirs.insert(Vec::new(), BTreeMap::new());
+        Index {
+            dirs,
+            implied_mode: 0o755 & !umask.unwrap_or(0),
+            now: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            complete: true,
+        }
+    }
+
+    /// The entries of the directory `dir` (`/`-joined, "" for the root).
+    pub(crate) fn children(&self, dir: &[u8]) -> Option<&BTreeMap<Vec<u8>, Node>> {
+        self.dirs.get(dir)
+    }
+
+    fn get(&self, comps: &[&[u8]]) -> Option<&Node> {
+        let (name, parents) = comps.split_last()?;
+        self.dirs.get(&parents.join(&b'/'))?.get(*name)
+    }
+
+    fn put(&mut self, parents: &[&[u8]], name: &[u8], node: Node) {
+        // the directories on the way, made by the unpack when the tar did not name them
+        let mut dir: Vec<u8> = Vec::new();
+        for c in parents {
+            let entries = self.dirs.entry(dir.clone()).or_default();
+            if !matches!(entries.get(*c).map(|n| &n.kind), Some(NodeKind::Dir)) {
+                entries.insert(
+                    c.to_vec(),
+                    Node {
+                        kind: NodeKind::Dir,
+                        mode: self.implied_mode,
+                        mtime: self.now,
+                    },
+                );
+            }
+            if !dir.is_empty() {
+                dir.push(b'/');
+            }
+            dir.extend_from_slice(c);
+        }
+        let mut path = dir.clone();
+        if !path.is_empty() {
+            path.push(b'/');
+        }
+        path.extend_from_slice(name);
+        let is_dir = matches!(node.kind, NodeKind::Dir);
+        let was_dir = matches!(
+            self.dirs
+                .get(&dir)
+                .and_then(|e| e.get(name))
+                .map(|n| &n.kind),
+            Some(NodeKind::Dir)
+        );
+        self.dirs
+            .entry(dir)
+            .or_default()
+            .insert(name.to_vec(), node);
+        if is_dir && !was_dir {
+            self.dirs.insert(path, BTreeMap::new());
+        }
+    }
+}
+
+type Registry = Mutex<HashMap<PathBuf, Arc<Index>>>;
+
+fn registry() -> &'static Registry {
+    static R: OnceLock<Registry> = OnceLock::new();
+    R.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn register(root: &Path, index: Index) {
+    if !index.complete {
+        return;
+    }
+    if let Ok(mut r) = registry().lock() {
+        r.insert(root.to_path_buf(), Arc::new(index));
+    }
+}
+
+fn unregister(root: &Path) {
+    if let Ok(mut r) = registry().lock() {
+        r.remove(root);
+    }
+}
+
+/// The index of the live context unpacked at `root` (what `Context::root` gives), if any.
+pub(crate) fn index_for(root: &Path) -> Option<Arc<Index>> {
+    registry().lock().ok()?.get(root).cloned()
 }
 
 #[cfg(test)]
@@ -534,7 +893,10 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&t).unwrap();
         let gz = gz.finish().unwrap();
-        for body in [t, gz] {
+        let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
+        xz.write_all(&t).unwrap();
+        let xz = xz.finish().unwrap();
+        for body in [t, gz, xz] {
             let c = Context::unpack(&body[..], d.path()).unwrap();
             let r = c.root().to_path_buf();
             assert_eq!(c.dockerfile(None).unwrap(), "FROM busybox\n");
@@ -560,36 +922,30 @@ mod tests {
     #[test]
     fn hostile_entries_leave_nothing() {
         let d = tempfile::tempdir().unwrap();
-        let cases: Vec<(Vec<u8>, &str)> = vec![
-            {
-                let mut t = Vec::new();
-                entry(&mut t, "ok", tar::EntryType::Regular, "", b"x");
-                entry(&mut t, "../evil", tar::EntryType::Regular, "", b"x");
-                (end(t), "leaves the context")
-            },
-            {
-                let mut t = Vec::new();
-                entry(&mut t, "a/../../evil", tar::EntryType::Regular, "", b"x");
-                (end(t), "leaves the context")
-            },
-            {
-                let mut t = Vec::new();
-                entry(&mut t, "h", tar::EntryType::Link, "../../etc/passwd", b"");
-                (end(t), "leaves the context")
-            },
-            {
-                let mut t = Vec::new();
-                entry(&mut t, "h", tar::EntryType::Link, "/etc/passwd", b"");
-                (end(t), "missing")
-            },
-            {
-                // a symlink to the outside, then a file through it
-                let mut t = Vec::new();
-                entry(&mut t, "out", tar::EntryType::Symlink, "/tmp", b"");
-                entry(&mut t, "out/evil", tar::EntryType::Regular, "", b"x");
-                (end(t), "symlink")
-            },
+        use tar::EntryType::{Link, Regular, Symlink};
+        type Raw<'a> = (&'a str, tar::EntryType, &'a str);
+        let cases: [(&[Raw], &str); 5] = [
+            (
+                &[("ok", Regular, ""), ("../evil", Regular, "")],
+                "leaves the context",
+            ),
+            (&[("a/../../evil", Regular, "")], "leaves the context"),
+            (&[("h", Link, "../../etc/passwd")], "leaves the context"),
+            (&[("h", Link, "/etc/passwd")], "missing"),
+            // a symlink to the outside, then a file through it
+            (
+                &[("out", Symlink, "/tmp"), ("out/evil", Regular, "")],
+                "symlink",
+            ),
         ];
+        let cases = cases.map(|(entries, want)| {
+            let mut t = Vec::new();
+            for (name, kind, link) in entries {
+                let data: &[u8] = if kind.is_file() { b"x" } else { b"" };
+                entry(&mut t, name, *kind, link, data);
+            }
+            (end(t), want)
+        });
         for (body, want) in cases {
             let e = Context::unpack(&body[..], d.path()).unwrap_err();
             assert!(matches!(e, ContextError::Invalid(_)), "{e:?}");
@@ -675,6 +1031,27 @@ mod tests {
             std::fs::read_to_string(c.root().join("d49/f4999")).unwrap(),
             "file 4999\n"
         );
+        // COPY . planned from the index (no file read)
+        let rootfs = d.path().join("rootfs");
+        std::fs::create_dir_all(&rootfs).unwrap();
+        let req = crate::copy::Request {
+            srcs: vec![".".into()],
+            dest: "/app/".into(),
+            workdir: "/".into(),
+            ..Default::default()
+        };
+        let src = crate::copy::Source {
+            root: c.root(),
+            ignore: None,
+            is_context: true,
+        };
+        let start = std::time::Instant::now();
+        let cpu = crate::copy::cpu_time();
+        let p = crate::copy::plan(&src, &req, &rootfs).unwrap();
+        let took = start.elapsed();
+        let cpu = crate::copy::cpu_time() - cpu;
+        eprintln!("COPY . of 5000 context files planned and hashed in {took:?} (cpu {cpu:?})");
+        assert!(p.cache_key().starts_with("dir:"));
     }
 
     #[test]
@@ -708,5 +1085,205 @@ mod tests {
         let md = std::fs::metadata(c.root().join("rodir")).unwrap();
         assert_eq!((md.mode() & 0o7777, md.mtime()), (0o555, 7_654_321));
         assert!(c.root().join("rodir/inside").is_file());
+    }
+
+    fn layer_listing(p: &crate::copy::Plan) -> Vec<(String, u32, u64, Vec<u8>)> {
+        let mut buf = Vec::new();
+        p.write_layer(&mut buf).unwrap();
+        let mut ar = tar::Archive::new(&buf[..]);
+        ar.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let h = e.header().clone();
+                let mut data = Vec::new();
+                e.read_to_end(&mut data).unwrap();
+                if let Some(l) = e.link_name_bytes() {
+                    data = l.into_owned();
+                }
+                (
+                    show(&e.path_bytes()),
+                    h.mode().unwrap(),
+                    h.size().unwrap(),
+                    data,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn copy_from_the_index_equals_copy_from_the_disk() {
+        use crate::copy::{plan, Request, Source};
+        let d = tempfile::tempdir().unwrap();
+        let mut t = Vec::new();
+        entry(
+            &mut t,
+            "Dockerfile",
+            tar::EntryType::Regular,
+            "",
+            b"FROM x\n",
+        );
+        entry(
+            &mut t,
+            "implied/deep/f",
+            tar::EntryType::Regular,
+            "",
+            b"deep",
+        );
+        entry(&mut t, "dir/", tar::EntryType::Directory, "", b"");
+        entry(&mut t, "dir/a", tar::EntryType::Regular, "", b"a");
+        entry(&mut t, "dir/a", tar::EntryType::Regular, "", b"replaced");
+        entry(&mut t, "dir/s", tar::EntryType::Symlink, "../implied", b"");
+        entry(&mut t, "dir/h", tar::EntryType::Link, "implied/deep/f", b"");
+        entry(&mut t, "x", tar::EntryType::Symlink, "y", b"");
+        entry(&mut t, "x", tar::EntryType::Directory, "", b"");
+        entry(&mut t, "x/in", tar::EntryType::Regular, "", b"in x");
+        let c = Context::unpack(&end(t)[..], d.path()).unwrap();
+        assert!(index_for(c.root()).is_some());
+        let rootfs = d.path().join("rootfs");
+        std::fs::create_dir_all(&rootfs).unwrap();
+        let req = Request {
+            srcs: vec![".".into()],
+            dest: "/app/".into(),
+            workdir: "/".into(),
+            ..Default::default()
+        };
+        let from_index = plan(
+            &Source {
+                root: c.root(),
+                ignore: None,
+                is_context: true,
+            },
+            &req,
+            &rootfs,
+        )
+        .unwrap();
+        // another spelling of the same directory: no index, the disk is walked and read
+        let other = d.path().join("alias");
+        std::os::unix::fs::symlink(c.root(), &other).unwrap();
+        assert!(index_for(&other).is_none());
+        let from_disk = plan(
+            &Source {
+                root: &other,
+                ignore: None,
+                is_context: true,
+            },
+            &req,
+            &rootfs,
+        )
+        .unwrap();
+        assert_eq!(from_index.cache_key(), from_disk.cache_key());
+        let a = layer_listing(&from_index);
+        assert_eq!(a, layer_listing(&from_disk));
+        let names: Vec<&str> = a.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "app/",
+                "app/Dockerfile",
+                "app/dir/",
+                "app/dir/a",
+                "app/dir/h",
+                "app/dir/s",
+                "app/implied/",
+                "app/implied/deep/",
+                "app/implied/deep/f",
+                "app/x/",
+                "app/x/in"
+            ]
+        );
+        assert_eq!(a[3].3, b"replaced");
+        assert_eq!(a[4].3, b"deep");
+        drop(c);
+        assert!(index_for(&other).is_none());
+    }
+
+    #[test]
+    fn batched_files_keep_tar_order() {
+        let d = tempfile::tempdir().unwrap();
+        let mut t = Vec::new();
+        // the same name twice in a batch, a name replaced after the batch, files spread
+        // over directories the tar never names, a hard link to a batched file
+        for i in 0..1500 {
+            let name = format!("d{}/sub{}/f{i}", i % 7, i % 3);
+            entry(
+                &mut t,
+                &name,
+                tar::EntryType::Regular,
+                "",
+                format!("{i}").as_bytes(),
+            );
+        }
+        entry(&mut t, "dup", tar::EntryType::Regular, "", b"first");
+        entry(&mut t, "dup", tar::EntryType::Regular, "", b"second");
+        entry(&mut t, "later", tar::EntryType::Regular, "", b"file");
+        entry(&mut t, "hl", tar::EntryType::Link, "d3/sub1/f10", b"");
+        entry(&mut t, "later", tar::EntryType::Symlink, "dup", b"");
+        let c = Context::unpack(&end(t)[..], d.path()).unwrap();
+        let r = c.root();
+        for i in [0, 10, 511, 512, 1499] {
+            let name = format!("d{}/sub{}/f{i}", i % 7, i % 3);
+            assert_eq!(
+                std::fs::read_to_string(r.join(&name)).unwrap(),
+                format!("{i}")
+            );
+        }
+        assert_eq!(std::fs::read_to_string(r.join("dup")).unwrap(), "second");
+        assert_eq!(std::fs::read_to_string(r.join("hl")).unwrap(), "10");
+        assert_eq!(
+            std::fs::read_link(r.join("later")).unwrap(),
+            Path::new("dup")
+        );
+        let ix = index_for(r).unwrap();
+        assert!(matches!(
+            ix.children(b"")
+                .unwrap()
+                .get(&b"later"[..])
+                .map(|n| &n.kind),
+            Some(NodeKind::Symlink(_))
+        ));
+        match ix.children(b"").unwrap().get(&b"dup"[..]).map(|n| &n.kind) {
+            Some(NodeKind::File { size, .. }) => assert_eq!(*size, 6),
+            other => panic!("{other:?}"),
+        }
+        let want = (0..1500).filter(|i| i % 7 == 3 && i % 3 == 1).count();
+        assert_eq!(ix.children(b"d3/sub1").unwrap().len(), want);
+    }
+
+    #[test]
+    fn long_names_and_pax_records() {
+        let d = tempfile::tempdir().unwrap();
+        let long = format!("{}/{}", "d".repeat(120), "f".repeat(150));
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(4);
+        h.set_mode(0o644);
+        b.append_data(&mut h, &long, &b"long"[..]).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "ln", "t".repeat(200)).unwrap();
+        b.append_pax_extensions([("mtime", &b"1700000000.5"[..])])
+            .unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_size(1);
+        h.set_mode(0o600);
+        b.append_data(&mut h, "paxed", &b"p"[..]).unwrap();
+        let c = Context::unpack(&b.into_inner().unwrap()[..], d.path()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(c.root().join(&long)).unwrap(),
+            "long"
+        );
+        assert_eq!(
+            std::fs::read_link(c.root().join("ln")).unwrap(),
+            Path::new(&"t".repeat(200))
+        );
+        assert_eq!(
+            std::fs::read_to_string(c.root().join("paxed")).unwrap(),
+            "p"
+        );
+        use std::os::unix::fs::MetadataExt;
+        let md = std::fs::metadata(c.root().join("paxed")).unwrap();
+        assert_eq!(md.mtime(), 1_700_000_000);
     }
 }

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use berth_util::dockerignore::Matcher;
+use berth_util::dockerignore::{MatchInfo, Matcher};
 use sha2::{Digest, Sha256};
 
 #[derive(Debug, thiserror::Error)]
@@ -180,8 +180,9 @@ fn show(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// `path` cleaned lexically (`.` and empty components dropped, `..` folded); `None` when a
-/// `..` climbs above the root.
+/// `path` cleaned lexically (`.`, empty components and so a leading `/` dropped, `..`
+/// folded); `None` when a `..` climbs above the root. For sources, destinations and archive
+/// entries alike.
 fn clean(path: &[u8]) -> Option<Comps> {
     let mut out: Comps = Vec::new();
     for c in split(path) {
@@ -405,6 +406,9 @@ struct Planner<'a> {
     /// directories of the layer written so far
     dirs: HashSet<Vec<u8>>,
     budget: Budget,
+    /// the context's index (names, modes, digests taken while unpacking), when the source is
+    /// a live [`crate::context::Context`]
+    index: Option<std::sync::Arc<crate::context::Index>>,
     now: u64,
     uid: u32,
     gid: u32,
@@ -439,9 +443,20 @@ impl<'a> Planner<'a> {
         if rel.is_empty() || m.is_empty() {
             return false;
         }
-        // the matcher decides with the parents too (an excluded directory takes its tree
-        // along unless an exception re-includes)
-        m.matches(&show(&join(rel)))
+        // as the CLI's walk reaches it: directory by directory, an excluded one entered only
+        // when an exception names something below it
+        let mut info = MatchInfo::default();
+        for n in 1..=rel.len() {
+            let path = show(&join(&rel[..n]));
+            let (excluded, next) = m.matches_in_walk(&path, &info);
+            // an excluded directory the walk enters exists (what it holds was sent), as in
+            // docker's context
+            if excluded && !m.is_excluded_dir_walk_needed(&path) {
+                return true;
+            }
+            info = next;
+        }
+        false
     }
 
     fn push(&mut self, mut e: Entry) {
@@ -675,7 +690,12 @@ impl<'a> Planner<'a> {
             return Err(self.not_found(disp));
         }
         let h = host(self.src.root, &resolved);
-        let md = match fs::symlink_metadata(&h) {
+        // the root itself is the daemon's own path (followed, as `inroot::open_root` does)
+        let md = match if resolved.is_empty() {
+            fs::metadata(&h)
+        } else {
+            fs::symlink_metadata(&h)
+        } {
             Ok(md) => md,
             Err(e)
                 if e.kind() == io::ErrorKind::NotFound
@@ -705,7 +725,26 @@ impl<'a> Planner<'a> {
 
     /// Copies the tree below `host` into the layer directory `to` (already written or in
     /// the rootfs). `rel` is its path below the context root (`.dockerignore`).
-    fn walk(&mut self, host_dir: &Path, rel: &mut Comps, to: &mut Comps) -> Result<(), CopyError> {
+    fn walk(
+        &mut self,
+        host_dir: &Path,
+        rel: &mut Comps,
+        to: &mut Comps,
+        info: &MatchInfo,
+    ) -> Result<(), CopyError> {
+        if let Some(ix) = self.index.clone() {
+            if let Some(kids) = ix.children(&join(rel)) {
+                for (name, node) in kids {
+                    rel.push(name.clone());
+                    to.push(name.clone());
+                    let r = self.walk_known(host_dir, name, node, rel, to, info);
+                    rel.pop();
+                    to.pop();
+                    r?;
+                }
+                return Ok(());
+            }
+        }
         let mut kids: Vec<(Vec<u8>, fs::FileType)> = fs::read_dir(host_dir)?
             .map(|e| e.and_then(|e| Ok((e.file_name().into_encoded_bytes(), e.file_type()?))))
             .collect::<io::Result<_>>()?;
@@ -713,10 +752,88 @@ impl<'a> Planner<'a> {
         for (name, ft) in kids {
             rel.push(name.clone());
             to.push(name.clone());
-            let r = self.walk_one(host_dir, &name, ft, rel, to);
+            let r = self.walk_one(host_dir, &name, ft, rel, to, info);
             rel.pop();
             to.pop();
             r?;
+        }
+        Ok(())
+    }
+
+    /// `.dockerignore` for a name met by a walk: `None` to leave it out, else whether it is
+    /// excluded (a directory still walked: an exception names something below it, the CLI's
+    /// rule; it gets no entry of its own).
+    /// Matched as the CLI's walk does (`matches_in_walk`, from the parent's results).
+    fn walked(
+        &self,
+        rel: &[Vec<u8>],
+        is_dir: bool,
+        parent: &MatchInfo,
+    ) -> Option<(bool, MatchInfo)> {
+        let Some(m) = self.src.ignore.filter(|m| !m.is_empty()) else {
+            return Some((false, MatchInfo::default()));
+        };
+        let path = show(&join(rel));
+        let (excluded, info) = m.matches_in_walk(&path, parent);
+        if !excluded {
+            return Some((false, info));
+        }
+        (is_dir && m.is_excluded_dir_walk_needed(&path)).then_some((true, info))
+    }
+
+    /// [`Planner::walk_one`] for a name of the context's index: nothing is read.
+    fn walk_known(
+        &mut self,
+        host_dir: &Path,
+        name: &[u8],
+        node: &crate::context::Node,
+        rel: &mut Comps,
+        to: &mut Comps,
+        parent: &MatchInfo,
+    ) -> Result<(), CopyError> {
+        use crate::context::NodeKind;
+        let is_dir = matches!(node.kind, NodeKind::Dir);
+        let Some((excluded, info)) = self.walked(rel, is_dir, parent) else {
+            return Ok(());
+        };
+        let p = host_dir.join(OsStr::from_bytes(name));
+        let path = join(to);
+        match &node.kind {
+            NodeKind::File { size, digest } => self.push(Entry {
+                path,
+                kind: Kind::File {
+                    data: Data::Path(p, *digest),
+                    size: *size,
+                },
+                mode: self.mode(node.mode),
+                uid: self.uid,
+                gid: self.gid,
+                mtime: node.mtime,
+                hashed: true,
+            }),
+            NodeKind::Symlink(target) => self.push(Entry {
+                path,
+                kind: Kind::Symlink(target.clone()),
+                mode: 0o777,
+                uid: self.uid,
+                gid: self.gid,
+                mtime: node.mtime,
+                hashed: true,
+            }),
+            NodeKind::Dir => {
+                if !excluded {
+                    self.push(Entry {
+                        path,
+                        kind: Kind::Dir,
+                        mode: self.mode(node.mode),
+                        uid: self.uid,
+                        gid: self.gid,
+                        mtime: node.mtime,
+                        hashed: true,
+                    });
+                }
+                self.walk(&p, rel, to, &info)?;
+            }
         }
         Ok(())
     }
@@ -728,22 +845,11 @@ impl<'a> Planner<'a> {
         ft: fs::FileType,
         rel: &mut Comps,
         to: &mut Comps,
+        parent: &MatchInfo,
     ) -> Result<(), CopyError> {
-        let excluded = self
-            .src
-            .ignore
-            .is_some_and(|m| !m.is_empty() && m.matches(&show(&join(rel))));
-        // an excluded directory is still walked when an exception names something below it
-        // (the CLI's rule), without an entry of its own
-        let walk_anyway = excluded
-            && ft.is_dir()
-            && self
-                .src
-                .ignore
-                .is_some_and(|m| m.is_excluded_dir_walk_needed(&show(&join(rel))));
-        if excluded && !walk_anyway {
+        let Some((excluded, info)) = self.walked(rel, ft.is_dir(), parent) else {
             return Ok(());
-        }
+        };
         let p = host_dir.join(OsStr::from_bytes(name));
         let path = join(to);
         if ft.is_file() {
@@ -786,7 +892,7 @@ impl<'a> Planner<'a> {
                     hashed: true,
                 });
             }
-            self.walk(&p, rel, to)?;
+            self.walk(&p, rel, to, &info)?;
         } else {
             tracing::debug!(path = %p.display(), "COPY skips a device, FIFO or socket");
         }
@@ -815,10 +921,29 @@ impl<'a> Planner<'a> {
         }
         let mut rel = rel;
         let mut to = dest;
-        self.walk(host_dir, &mut rel, &mut to)
+        // the source directory's own results, for its entries (the root: none)
+        let info = match self.src.ignore {
+            Some(m) if !m.is_empty() && !rel.is_empty() => {
+                m.matches_in_walk(&show(&join(&rel)), &MatchInfo::default())
+                    .1
+            }
+            _ => MatchInfo::default(),
+        };
+        self.walk(host_dir, &mut rel, &mut to, &info)
     }
 
+    /// ADD of a local archive. As docker's classic builder: the entries keep the owners the
+    /// archive gives them and the directories made for them are root's, `--chown` or not
+    /// (checked against dockerd 20.10).
     fn archive_item(&mut self, src: &Path, dest: &[Vec<u8>]) -> Result<(), CopyError> {
+        let owner = (self.uid, self.gid);
+        (self.uid, self.gid) = (0, 0);
+        let r = self.archive_item_as_root(src, dest);
+        (self.uid, self.gid) = owner;
+        r
+    }
+
+    fn archive_item_as_root(&mut self, src: &Path, dest: &[Vec<u8>]) -> Result<(), CopyError> {
         let dest = self.resolve_rootfs(dest, true)?;
         if !dest.is_empty() {
             self.ensure_dirs(&dest, true)?;
@@ -832,7 +957,8 @@ impl<'a> Planner<'a> {
         let mut explicit: HashSet<Vec<u8>> = HashSet::new();
         let cmd = self.cmd;
         let r = File::open(src)
-            .and_then(berth_util::io::maybe_gunzip)
+            .and_then(decompressed)
+            .map(|(_, r)| r)
             .map_err(CopyError::from)?;
         berth_util::io::for_each_tar_entry(
             r,
@@ -840,7 +966,7 @@ impl<'a> Planner<'a> {
             |entry| {
                 let kind = entry.header().entry_type();
                 let raw = entry.path_bytes().into_owned();
-                let comps = clean_entry(&raw).ok_or_else(|| {
+                let comps = clean(&raw).ok_or_else(|| {
                     CopyError::User(format!(
                         "{cmd} failed: invalid archive entry {}: it leaves the destination",
                         show(&raw)
@@ -851,7 +977,7 @@ impl<'a> Planner<'a> {
                         .link_name_bytes()
                         .map(|t| t.into_owned())
                         .unwrap_or_default();
-                    if clean_entry(&t).is_none_or(|t| t.is_empty()) {
+                    if clean(&t).is_none_or(|t| t.is_empty()) {
                         return Err(CopyError::User(format!(
                             "{cmd} failed: invalid hardlink {} -> {}: it leaves the archive",
                             show(&raw),
@@ -909,7 +1035,7 @@ impl<'a> Planner<'a> {
                 digest,
                 size: md.len(),
                 dirs,
-                chown: self.req.chown,
+                chown: None,
             })),
             mode: 0,
             uid: self.uid,
@@ -926,20 +1052,6 @@ fn changed(path: &Path) -> CopyError {
         "{} changed while it was copied",
         path.display()
     )))
-}
-
-/// An archive entry's path made relative (a leading `/` dropped, as docker does); `None`
-/// when a `..` climbs out.
-fn clean_entry(raw: &[u8]) -> Option<Comps> {
-    let mut out: Comps = Vec::new();
-    for c in split(raw) {
-        if c == b".." {
-            out.pop()?;
-        } else {
-            out.push(c.to_vec());
-        }
-    }
-    Some(out)
 }
 
 /// The compression of a stream from its first bytes.
@@ -1010,29 +1122,42 @@ pub(crate) fn read_head(r: &mut impl Read, n: usize) -> io::Result<Vec<u8>> {
     Ok(head)
 }
 
-/// ADD: whether a local file is a tar archive (plain or gzip) to extract. bzip2, xz and
-/// zstd archives are copied as files (their decoders are not built in).
+/// The stream `r` decompressed as its first bytes say: gzip, bzip2 or xz (multi-member
+/// streams too), else as it is. zstd has no decoder here: an error.
+pub(crate) fn decompressed<'a>(r: impl Read + 'a) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
+    let mut r = r;
+    let head = read_head(&mut r, 6)?;
+    let c = compression(&head);
+    let joined = io::Cursor::new(head).chain(r);
+    let out: Box<dyn Read + 'a> = match c {
+        Compression::None => Box::new(joined),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(joined)),
+        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(joined)),
+        Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(joined)),
+        Compression::Zstd => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "zstd compression is not supported",
+            ))
+        }
+    };
+    Ok((c, out))
+}
+
+/// ADD: whether a local file is a tar archive (plain, gzip, bzip2 or xz) to extract, as
+/// docker's `isArchivePath` decides: its first block (decompressed) is a tar header. A zstd
+/// file is copied as it is.
 fn is_archive(path: &Path) -> io::Result<bool> {
-    let mut f = File::open(path)?;
-    let head = read_head(&mut f, 512)?;
-    match compression(&head) {
-        Compression::None => {
-            Ok(head.len() == 512 && !head.iter().all(|b| *b == 0) && is_tar_header(&head))
-        }
-        Compression::Gzip => {
-            let f = File::open(path)?;
-            let mut d = flate2::read::GzDecoder::new(f);
-            let block = match read_head(&mut d, 512) {
-                Ok(b) => b,
-                Err(_) => return Ok(false),
-            };
-            Ok(is_tar_header(&block))
-        }
-        c => {
-            tracing::warn!(path = %path.display(), compression = ?c, "ADD copies this archive as a file: its compression is not supported");
-            Ok(false)
-        }
-    }
+    let Ok((c, mut r)) = decompressed(File::open(path)?) else {
+        return Ok(false);
+    };
+    let block = match read_head(&mut r, 512) {
+        Ok(b) => b,
+        Err(_) => return Ok(false),
+    };
+    // an empty file, or zeros only, is no archive to a plain reader
+    let zeros = c == Compression::None && block.iter().all(|b| *b == 0);
+    Ok(block.len() == 512 && !zeros && is_tar_header(&block))
 }
 
 /// Resolves a request against its source and the current image's rootfs (`rootfs`, read-only:
@@ -1050,6 +1175,11 @@ pub fn plan(src: &Source, req: &Request, rootfs: &Path) -> Result<Plan, CopyErro
         entries: Vec::new(),
         dirs: HashSet::new(),
         budget: Budget::default(),
+        index: if src.is_context {
+            crate::context::index_for(src.root)
+        } else {
+            None
+        },
         now: now_secs(),
         uid,
         gid,
@@ -1115,10 +1245,13 @@ pub fn plan(src: &Source, req: &Request, rootfs: &Path) -> Result<Plan, CopyErro
             "When using {cmd} with more than one source file, the destination must be a directory and end with a /"
         )));
     }
+    // docker writes `dir:`, `file:` or `multi:` before the hash; a lone URL's hash goes bare
+    // (`ADD <hash> in /dl/`, as dockerd 20.10 writes it)
     let prefix = match (&items[..], items.len()) {
-        ([Item::Dir { .. }], 1) => "dir",
-        (_, 1) => "file",
-        _ => "multi",
+        ([Item::Dir { .. }], 1) => "dir:",
+        ([Item::Url { .. }], 1) => "",
+        (_, 1) => "file:",
+        _ => "multi:",
     };
     let dest_exists_as_dir = p.is_dir_in_rootfs(&dest)?;
     for item in items {
@@ -1155,7 +1288,7 @@ pub fn plan(src: &Source, req: &Request, rootfs: &Path) -> Result<Plan, CopyErro
         }
     }
     load_pending(&mut p.entries, &p.budget, req.chmod)?;
-    let key = format!("{prefix}:{}", cache_hash(&p.entries));
+    let key = format!("{prefix}{}", cache_hash(&p.entries));
     Ok(Plan {
         key,
         entries: p.entries,
@@ -1320,7 +1453,9 @@ fn cache_hash(entries: &[Entry]) -> String {
             Kind::File { data, size } => {
                 h.update(size.to_le_bytes());
                 match data {
-                    Data::Inline(b) => field(&mut h, b),
+                    // a digest for every file, however it was read: the same key whether the
+                    // content came from the context's index or from the disk
+                    Data::Inline(b) => field(&mut h, Sha256::digest(b).as_slice()),
                     Data::Open(_, _, d) | Data::Path(_, d) => field(&mut h, d),
                     Data::Pending(_) => {}
                 }
@@ -1333,7 +1468,8 @@ fn cache_hash(entries: &[Entry]) -> String {
 }
 
 impl Plan {
-    /// `file:<hex>` / `dir:<hex>` / `multi:<hex>` over names, modes, owners and content.
+    /// `file:<hex>` / `dir:<hex>` / `multi:<hex>` over names, modes, owners and content; a
+    /// lone URL source's is the bare `<hex>` (docker's `ADD <hex> in <dest> `).
     pub fn cache_key(&self) -> String {
         self.key.clone()
     }
@@ -1352,7 +1488,10 @@ impl Plan {
                 Kind::Dir => {
                     h.set_entry_type(tar::EntryType::Directory);
                     h.set_size(0);
-                    b.append_data(&mut h, path, io::empty())?;
+                    // `dir/` as docker's layers name directories
+                    let mut p = e.path.clone();
+                    p.push(b'/');
+                    b.append_data(&mut h, Path::new(OsStr::from_bytes(&p)), io::empty())?;
                 }
                 Kind::File { data, size } => {
                     h.set_entry_type(tar::EntryType::Regular);
@@ -1432,7 +1571,7 @@ impl Read for Exact<'_> {
 
 /// The entries of a planned archive, re-rooted under their directories in the layer.
 fn write_archive<W: Write>(b: &mut tar::Builder<W>, a: &ArchivePlan) -> Result<(), CopyError> {
-    let r = berth_util::io::maybe_gunzip(Exact::new(&a.src, a.size, Path::new("archive")))?;
+    let (_, r) = decompressed(Exact::new(&a.src, a.size, Path::new("archive")))?;
     let bad = |m: String| CopyError::User(format!("ADD failed: {m}"));
     let place = |comps: &[Vec<u8>]| -> Option<PathBuf> {
         let (name, parent) = comps.split_last()?;
@@ -1450,8 +1589,8 @@ fn write_archive<W: Write>(b: &mut tar::Builder<W>, a: &ArchivePlan) -> Result<(
         |entry| {
             let kind = entry.header().entry_type();
             let raw = entry.path_bytes().into_owned();
-            let comps = clean_entry(&raw)
-                .ok_or_else(|| bad(format!("invalid archive entry {}", show(&raw))))?;
+            let comps =
+                clean(&raw).ok_or_else(|| bad(format!("invalid archive entry {}", show(&raw))))?;
             if comps.is_empty() {
                 return Ok(());
             }
@@ -1470,7 +1609,9 @@ fn write_archive<W: Write>(b: &mut tar::Builder<W>, a: &ArchivePlan) -> Result<(
             if kind.is_dir() {
                 h.set_entry_type(tar::EntryType::Directory);
                 h.set_size(0);
-                b.append_data(&mut h, &path, io::empty())?;
+                let mut p = path.into_os_string();
+                p.push("/");
+                b.append_data(&mut h, Path::new(&p), io::empty())?;
             } else if kind.is_file() || kind.is_contiguous() {
                 h.set_entry_type(tar::EntryType::Regular);
                 let size = entry.header().size().unwrap_or(0);
@@ -1489,7 +1630,7 @@ fn write_archive<W: Write>(b: &mut tar::Builder<W>, a: &ArchivePlan) -> Result<(
                     .link_name_bytes()
                     .map(|t| t.into_owned())
                     .unwrap_or_default();
-                let tc = clean_entry(&t)
+                let tc = clean(&t)
                     .filter(|t| !t.is_empty())
                     .ok_or_else(|| bad(format!("invalid hardlink {}", show(&raw))))?;
                 let target =
@@ -1940,7 +2081,13 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&t).unwrap();
         fs::write(f.ctx.join("a.tgz"), gz.finish().unwrap()).unwrap();
-        for src in ["a.tar", "a.tgz"] {
+        let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
+        xz.write_all(&t).unwrap();
+        fs::write(f.ctx.join("a.tar.xz"), xz.finish().unwrap()).unwrap();
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        bz.write_all(&t).unwrap();
+        fs::write(f.ctx.join("a.tar.bz2"), bz.finish().unwrap()).unwrap();
+        for src in ["a.tar", "a.tgz", "a.tar.xz", "a.tar.bz2"] {
             let mut r = req(&[src], "/");
             r.add = true;
             let p = plan(&ctx_src(&f), &r, &f.rootfs).unwrap();
@@ -1964,12 +2111,13 @@ mod tests {
                 ]
             );
             assert_eq!(l[6].5, "top/a");
-            // into a directory, owners from --chown
+            // into a directory; --chown changes nothing (docker's classic builder)
             let mut r = req(&[src], "/opt/x");
             r.add = true;
             r.chown = Some((5, 5));
             let l = list(&plan(&ctx_src(&f), &r, &f.rootfs).unwrap());
-            assert!(l.iter().any(|e| e.0 == "opt/x/top/a" && e.3 == 5));
+            assert!(l.iter().any(|e| e.0 == "opt/x/top/a" && e.3 == 7));
+            assert!(l.iter().any(|e| e.0 == "opt/x" && e.3 == 0 && e.2 == 0o755));
             assert!(l
                 .iter()
                 .any(|e| e.0 == "opt/x/top/h" && e.5 == "opt/x/top/a"));
@@ -2116,8 +2264,25 @@ mod tests {
             let e = err(plan(&src, &req(&[s], "/x"), &f.rootfs));
             assert!(e.contains("excluded by .dockerignore"), "{s}: {e}");
         }
+        // an excluded directory that an exception enters is there, with what was re-included
+        let l = list(&plan(&src, &req(&["logs"], "/x/"), &f.rootfs).unwrap());
+        assert_eq!(names(&l), ["x", "x/keep.log"]);
         let l = list(&plan(&src, &req(&["src/*"], "/x/"), &f.rootfs).unwrap());
         assert_eq!(names(&l), ["x", "x/a.rs"]);
+        // matched as the CLI's walk does (it sends d1/sub/a here, where a path-only check of
+        // d1/sub/a says excluded)
+        fs::create_dir_all(f.ctx.join("w/d1/sub")).unwrap();
+        fs::write(f.ctx.join("w/d1/sub/a"), "a").unwrap();
+        fs::write(f.ctx.join("w/d1/b"), "b").unwrap();
+        let m2 = Matcher::parse("w/d1\n!w/d1/sub\n**d1\n").unwrap();
+        assert!(m2.matches("w/d1/sub/a"));
+        let src2 = Source {
+            root: &f.ctx,
+            ignore: Some(&m2),
+            is_context: true,
+        };
+        let l = list(&plan(&src2, &req(&["w"], "/w/"), &f.rootfs).unwrap());
+        assert_eq!(names(&l), ["w", "w/d1/sub", "w/d1/sub/a"]);
         // the key follows what is copied: an ignored file changing keeps it
         let k = plan(&src, &req(&["."], "/c/"), &f.rootfs)
             .unwrap()
@@ -2129,5 +2294,27 @@ mod tests {
                 .cache_key(),
             k
         );
+    }
+
+    #[test]
+    fn a_from_image_may_go_before_the_layer_is_written() {
+        let f = fx();
+        let stage = f._d.path().join("stage");
+        fs::create_dir_all(stage.join("out")).unwrap();
+        let big: Vec<u8> = (0..2_500_000u32).map(|i| (i % 241) as u8).collect();
+        fs::write(stage.join("out/big.bin"), &big).unwrap();
+        fs::write(stage.join("out/small"), "s").unwrap();
+        let from = Source {
+            root: &stage,
+            ignore: None,
+            is_context: false,
+        };
+        let p = plan(&from, &req(&["/out"], "/o"), &f.rootfs).unwrap();
+        // the stage's mount goes (the executor drops it before writing the layer)
+        fs::remove_dir_all(&stage).unwrap();
+        let l = list(&p);
+        assert_eq!(names(&l), ["o", "o/big.bin", "o/small"]);
+        assert_eq!(l[1].5.len(), show(&big).len());
+        assert_eq!(l[2].5, "s");
     }
 }
