@@ -67,8 +67,8 @@ pub struct Executor<'a> {
     meta: BTreeMap<String, Option<String>>,
     /// build args some ARG (or a proxy name) consumed
     used_args: HashSet<String>,
-    /// images whose chains `cachefrom` allows: cache key → image
-    cache_from: std::collections::HashMap<String, String>,
+    /// the `cachefrom` images (matched by history, as docker does)
+    cache_from: Vec<ImageInfo>,
 }
 
 fn ser<T: serde::Serialize>(v: &T) -> Value {
@@ -82,27 +82,6 @@ fn go_quote_list(v: &[String]) -> String {
         .map(|s| serde_json::to_string(s).unwrap_or_default())
         .collect();
     format!("[{}]", items.join(" "))
-}
-
-/// Removes shell-style quotes from a word (after expansion): `"a b"` → `a b`, `'x'` → `x`,
-/// `\"` inside double quotes → `"`.
-pub fn unquote(s: &str, escape: char) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    let mut quote: Option<char> = None;
-    while let Some(c) = chars.next() {
-        match quote {
-            None if c == '"' || c == '\'' => quote = Some(c),
-            Some(q) if c == q => quote = None,
-            Some('\'') => out.push(c),
-            _ if c == escape => match chars.next() {
-                Some(n) => out.push(n),
-                None => out.push(c),
-            },
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// `30s`, `1m30s`, `500ms`, `1h` → nanoseconds.
@@ -211,31 +190,44 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    fn expand(&self, st: &State, word: &str) -> Result<String, Error> {
-        let env = st
-            .cfg
-            .config
-            .as_ref()
-            .and_then(|c| c.env.clone())
-            .unwrap_or_default();
-        let args = &st.args;
-        let lookup = |name: &str| -> Option<String> {
-            for e in env.iter().rev() {
+    /// The variables a step sees: its ENV (which wins), then its ARGs.
+    fn lookup(st: &State) -> impl Fn(&str) -> Option<String> + '_ {
+        move |name: &str| {
+            let env = st.cfg.config.as_ref().and_then(|c| c.env.as_ref());
+            for e in env.into_iter().flatten().rev() {
                 if let Some((k, v)) = e.split_once('=') {
                     if k == name {
                         return Some(v.to_string());
                     }
                 }
             }
-            args.get(name).cloned().flatten()
-        };
-        crate::expand::expand(word, &lookup, self.escape).map_err(|e| Error::User(e.to_string()))
+            st.args.get(name).cloned().flatten()
+        }
+    }
+
+    /// docker's `ProcessWord`: one word, variables expanded, quotes and escapes removed.
+    fn expand(&self, st: &State, word: &str) -> Result<String, Error> {
+        crate::expand::expand_word(word, &Self::lookup(st), self.escape)
+            .map_err(|e| Error::User(e.to_string()))
+    }
+
+    /// Expansion keeping quotes and escapes (a COPY heredoc body: file content).
+    fn expand_keep(&self, st: &State, text: &str) -> Result<String, Error> {
+        crate::expand::expand(text, &Self::lookup(st), self.escape)
+            .map_err(|e| Error::User(e.to_string()))
+    }
+
+    /// Like [`Executor::expand`], split into words (EXPOSE, VOLUME: `$PORTS`).
+    fn expand_split(&self, st: &State, word: &str) -> Result<Vec<String>, Error> {
+        crate::expand::expand_words(word, &Self::lookup(st), self.escape)
+            .map_err(|e| Error::User(e.to_string()))
     }
 
     fn expand_meta(&self, word: &str) -> Result<String, Error> {
         let meta = &self.meta;
         let lookup = |name: &str| meta.get(name).cloned().flatten();
-        crate::expand::expand(word, &lookup, self.escape).map_err(|e| Error::User(e.to_string()))
+        crate::expand::expand_word(word, &lookup, self.escape)
+            .map_err(|e| Error::User(e.to_string()))
     }
 
     /// Runs the whole build; returns the final image ID (`sha256:…`). Messages go to the
@@ -260,7 +252,7 @@ impl<'a> Executor<'a> {
                             v.clone()
                         }
                         None => match default {
-                            Some(d) => Some(unquote(&self.expand_meta(d)?, self.escape)),
+                            Some(d) => Some(self.expand_meta(d)?),
                             None => None,
                         },
                     };
@@ -326,28 +318,11 @@ impl<'a> Executor<'a> {
         Ok(img.id)
     }
 
-    /// `cachefrom`: the listed images and their recorded parents may be reused.
+    /// `cachefrom`: the listed images (missing ones are skipped, as docker does).
     fn prepare_cache_from(&mut self) {
         for name in &self.opts.cache_from {
-            let Ok(Some(mut img)) = self.backend.lookup(name) else {
-                continue;
-            };
-            loop {
-                let parent = self.backend.parent(&img.id);
-                if let Some(cc) = img.config.extra.get("container_config") {
-                    let extra = img
-                        .config
-                        .extra
-                        .get("berth_cache_extra")
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    let k = cache::key(parent.as_deref(), cc, extra);
-                    self.cache_from.insert(k, img.id.clone());
-                }
-                match parent.and_then(|p| self.backend.lookup(&p).ok().flatten()) {
-                    Some(p) => img = p,
-                    None => break,
-                }
+            if let Ok(Some(img)) = self.backend.lookup(name) {
+                self.cache_from.push(img);
             }
         }
     }
@@ -428,12 +403,9 @@ impl<'a> Executor<'a> {
                 if triggers.len() > 1 { "s" } else { "" }
             ))?;
             for t in &triggers {
-                let parsed = crate::parse(&format!("FROM scratch\n{t}\n"))
-                    .map_err(|e| Error::User(e.to_string()))?;
-                let Some(ins) = parsed.stages.first().and_then(|s| s.instructions.first()) else {
-                    continue;
-                };
-                self.dispatch(df, idx, &mut st, ins)?;
+                let ins =
+                    crate::dockerfile::parse_trigger(t).map_err(|e| Error::User(e.to_string()))?;
+                self.dispatch(df, idx, &mut st, &ins)?;
             }
         }
         for ins in &stage.instructions {
@@ -514,18 +486,86 @@ impl<'a> Executor<'a> {
         v
     }
 
-    /// A cached image for this step, if any (and still present).
-    fn probe(&mut self, st: &State, cc: &Value, extra: &str) -> Result<Option<ImageInfo>, Error> {
+    /// A cached image for this step, if any (and still present): the cache index, then the
+    /// `cachefrom` images by their history (docker's rule: the parent's history and layers
+    /// are a prefix of the source's, and the source's next entry is this step).
+    fn probe(
+        &mut self,
+        st: &State,
+        cc: &Value,
+        extra: &str,
+        created_by: &str,
+    ) -> Result<Option<ImageInfo>, Error> {
         if self.opts.nocache {
             return Ok(None);
         }
         let k = cache::key(st.image.as_deref(), cc, extra);
-        let hit = self
-            .cache
-            .get(&k)
-            .or_else(|| self.cache_from.get(&k).cloned());
-        let Some(id) = hit else { return Ok(None) };
-        Ok(self.backend.lookup(&id)?)
+        if let Some(id) = self.cache.get(&k) {
+            if let Some(img) = self.backend.lookup(&id)? {
+                return Ok(Some(img));
+            }
+        }
+        let (ph, pl): (&[Value], &[String]) = match &st.image {
+            Some(_) => (&st.cfg.history, &st.cfg.rootfs.diff_ids),
+            None => (&[], &[]),
+        };
+        let n = ph.len();
+        let same_entry = |a: &Value, b: &Value| {
+            a.get("created_by") == b.get("created_by")
+                && a.get("empty_layer")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+                    == b.get("empty_layer")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+        };
+        let found = self.cache_from.iter().find(|t| {
+            let th = &t.config.history;
+            th.len() > n
+                && th[..n].iter().zip(ph).all(|(a, b)| same_entry(a, b))
+                && t.config.rootfs.diff_ids.starts_with(pl)
+                && th[n].get("created_by").and_then(Value::as_str) == Some(created_by)
+        });
+        let Some(t) = found.cloned() else {
+            return Ok(None);
+        };
+        if t.config.history.len() == n + 1 {
+            return Ok(Some(t));
+        }
+        // an image of this step rebuilt from the source's history entry and layer
+        let entry = t.config.history[n].clone();
+        let empty = entry
+            .get("empty_layer")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let layer_ix = t.config.history[..n]
+            .iter()
+            .filter(|h| {
+                !h.get("empty_layer")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+            })
+            .count();
+        let mut cfg = st.cfg.clone();
+        cfg.history.push(entry.clone());
+        if !empty {
+            match t.config.rootfs.diff_ids.get(layer_ix) {
+                Some(d) => cfg.rootfs.diff_ids.push(d.clone()),
+                None => return Ok(None),
+            }
+        }
+        cfg.created = entry
+            .get("created")
+            .and_then(Value::as_str)
+            .map(String::from);
+        cfg.extra.insert("container_config".into(), cc.clone());
+        if cfg.rootfs.kind.is_empty() {
+            cfg.rootfs.kind = "layers".into();
+        }
+        let bytes = serde_json::to_vec(&cfg).map_err(|e| Error::Internal(e.to_string()))?;
+        let id = self.backend.put_image(&bytes, st.image.as_deref(), false)?;
+        self.cache.put(&k, &id);
+        Ok(Some(ImageInfo { id, config: cfg }))
     }
 
     fn use_cached(&mut self, st: &mut State, img: ImageInfo) -> Result<(), Error> {
@@ -553,10 +593,6 @@ impl<'a> Executor<'a> {
         cfg.created = Some(t.clone());
         cfg.author = Some(st.maintainer.clone()).filter(|m| !m.is_empty());
         cfg.extra.remove("comment");
-        cfg.extra.remove("berth_cache_extra");
-        if !extra.is_empty() {
-            cfg.extra.insert("berth_cache_extra".into(), json!(extra));
-        }
         match container {
             Some(c) => cfg.extra.insert("container".into(), json!(c)),
             None => cfg.extra.remove("container"),
@@ -610,7 +646,7 @@ impl<'a> Executor<'a> {
             .collect();
         let created_by = cmd.join(" ");
         let cc = Self::comment_config(st, cmd);
-        if let Some(img) = self.probe(st, &cc, "")? {
+        if let Some(img) = self.probe(st, &cc, "", &created_by)? {
             return self.use_cached(st, img);
         }
         self.commit_image(st, cc, created_by, None, None, "")
@@ -627,10 +663,27 @@ impl<'a> Executor<'a> {
         st: &mut State,
         ins: &Instruction,
     ) -> Result<(), Error> {
-        let esc = self.escape;
         match &ins.kind {
             Kind::From { .. } => Err(Error::User("FROM inside a stage".into())),
-            Kind::Run { cmd, heredocs, .. } => self.run_step(st, cmd, heredocs),
+            Kind::Run {
+                cmd,
+                heredocs,
+                flags,
+            } => {
+                // BuildKit's RUN flags: --network is honoured; the others need BuildKit
+                let mut network = None;
+                for (k, v) in flags {
+                    match k.as_str() {
+                        "network" => network = Some(v.clone()),
+                        other => {
+                            return Err(Error::User(format!(
+                                "the --{other} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"
+                            )))
+                        }
+                    }
+                }
+                self.run_step(st, cmd, heredocs, network.as_deref())
+            }
             Kind::Cmd(c) => {
                 let v = self.command(st, c);
                 Self::config_mut(st).cmd = Some(v.clone());
@@ -656,10 +709,13 @@ impl<'a> Executor<'a> {
                 self.meta_step(st, &format!("SHELL [{}]", v.join(" ")))
             }
             Kind::Env(pairs) => {
+                // every word is expanded with the state before the instruction (docker)
+                let pairs = pairs
+                    .iter()
+                    .map(|(k, v)| Ok((self.expand(st, k)?, self.expand(st, v)?)))
+                    .collect::<Result<Vec<_>, Error>>()?;
                 let mut comment = String::from("ENV");
                 for (k, v) in pairs {
-                    let k = unquote(&self.expand(st, k)?, esc);
-                    let v = unquote(&self.expand(st, v)?, esc);
                     let env = Self::config_mut(st).env.get_or_insert_with(Vec::new);
                     match env
                         .iter_mut()
@@ -673,12 +729,18 @@ impl<'a> Executor<'a> {
                 self.meta_step(st, &comment)
             }
             Kind::Arg(list) => {
+                let list = list
+                    .iter()
+                    .map(|(n, d)| {
+                        let d = match d {
+                            Some(d) => Some(self.expand(st, d)?),
+                            None => None,
+                        };
+                        Ok((n.clone(), d))
+                    })
+                    .collect::<Result<Vec<_>, Error>>()?;
                 let mut comment = String::from("ARG");
-                for (name, default) in list {
-                    let default = match default {
-                        Some(d) => Some(unquote(&self.expand(st, d)?, esc)),
-                        None => None,
-                    };
+                for (name, default) in &list {
                     let v = match self.opts.build_args.get(name) {
                         Some(v) => v.clone(),
                         None => match (&default, self.meta.get(name)) {
@@ -696,10 +758,12 @@ impl<'a> Executor<'a> {
                 self.meta_step(st, &comment)
             }
             Kind::Label(pairs) => {
+                let pairs = pairs
+                    .iter()
+                    .map(|(k, v)| Ok((self.expand(st, k)?, self.expand(st, v)?)))
+                    .collect::<Result<Vec<_>, Error>>()?;
                 let mut comment = String::from("LABEL");
                 for (k, v) in pairs {
-                    let k = unquote(&self.expand(st, k)?, esc);
-                    let v = unquote(&self.expand(st, v)?, esc);
                     Self::config_mut(st)
                         .labels
                         .get_or_insert_with(BTreeMap::new)
@@ -711,10 +775,7 @@ impl<'a> Executor<'a> {
             Kind::Expose(ports) => {
                 let mut list = Vec::new();
                 for p in ports {
-                    let p = self.expand(st, p)?;
-                    for one in p.split_whitespace() {
-                        list.push(one.to_string());
-                    }
+                    list.extend(self.expand_split(st, p)?);
                 }
                 let exposed = Self::config_mut(st)
                     .exposed_ports
@@ -751,7 +812,7 @@ impl<'a> Executor<'a> {
             Kind::Volume(vols) => {
                 let mut list = Vec::new();
                 for v in vols {
-                    let v = unquote(&self.expand(st, v)?, esc);
+                    let v = self.expand(st, v)?;
                     if v.trim().is_empty() {
                         return Err(Error::User(
                             "VOLUME specified can not be an empty string".into(),
@@ -768,7 +829,7 @@ impl<'a> Executor<'a> {
                 self.meta_step(st, &format!("VOLUME [{}]", list.join(" ")))
             }
             Kind::User(u) => {
-                let u = unquote(&self.expand(st, u)?, esc);
+                let u = self.expand(st, u)?;
                 Self::config_mut(st).user = Some(u.clone());
                 self.meta_step(st, &format!("USER {u}"))
             }
@@ -782,7 +843,9 @@ impl<'a> Executor<'a> {
                 self.meta_step(st, &format!("MAINTAINER {m}"))
             }
             Kind::Onbuild(inner) => {
-                let text = inner.original.trim().to_string();
+                let text = ins
+                    .trigger_text()
+                    .unwrap_or_else(|| inner.original.trim().to_string());
                 let cfg = Self::config_mut(st);
                 let mut list: Vec<String> = cfg
                     .extra
@@ -893,6 +956,7 @@ impl<'a> Executor<'a> {
         st: &mut State,
         cmd: &Command,
         heredocs: &[crate::dockerfile::Heredoc],
+        network: Option<&str>,
     ) -> Result<(), Error> {
         let Some(image) = st.image.clone() else {
             return Err(Error::User(
@@ -935,7 +999,8 @@ impl<'a> Executor<'a> {
         if let Value::Object(m) = &mut ccv {
             m.insert("Image".into(), json!(image));
         }
-        if let Some(img) = self.probe(st, &ccv, "")? {
+        let extra = network.map(|n| format!("network={n}")).unwrap_or_default();
+        if let Some(img) = self.probe(st, &ccv, &extra, &save_cmd.join(" "))? {
             return self.use_cached(st, img);
         }
         let cfg = st.cfg.config.clone().unwrap_or_default();
@@ -943,8 +1008,15 @@ impl<'a> Executor<'a> {
         env.extend(args);
         let mut hc = serde_json::Map::new();
         let o = self.opts;
-        if let Some(n) = &o.network_mode {
-            hc.insert("NetworkMode".into(), json!(n));
+        match (network, &o.network_mode) {
+            // RUN --network=default: the build's own network
+            (Some(n), _) if n != "default" => {
+                hc.insert("NetworkMode".into(), json!(n));
+            }
+            (_, Some(n)) => {
+                hc.insert("NetworkMode".into(), json!(n));
+            }
+            _ => {}
         }
         if !o.extra_hosts.is_empty() {
             hc.insert("ExtraHosts".into(), json!(o.extra_hosts));
@@ -1036,11 +1108,11 @@ impl<'a> Executor<'a> {
             ))?;
             self.backend.remove(&id)?;
         }
-        self.commit_image(st, ccv, save_cmd.join(" "), Some(diff), Some(&id), "")
+        self.commit_image(st, ccv, save_cmd.join(" "), Some(diff), Some(&id), &extra)
     }
 
     fn workdir_step(&mut self, st: &mut State, w: &str) -> Result<(), Error> {
-        let w = unquote(&self.expand(st, w)?, self.escape);
+        let w = self.expand(st, w)?;
         let cur = st
             .cfg
             .config
@@ -1062,7 +1134,7 @@ impl<'a> Executor<'a> {
             .collect();
         let created_by = cmd.join(" ");
         let cc = Self::comment_config(st, cmd);
-        if let Some(img) = self.probe(st, &cc, "")? {
+        if let Some(img) = self.probe(st, &cc, "", &created_by)? {
             return self.use_cached(st, img);
         }
         // the directory is made, as docker does, unless it is there
@@ -1123,13 +1195,12 @@ impl<'a> Executor<'a> {
         spec: &crate::dockerfile::CopySpec,
         add: bool,
     ) -> Result<(), Error> {
-        let esc = self.escape;
         let name = if add { "ADD" } else { "COPY" };
         let mut srcs = Vec::new();
         for s in &spec.srcs {
-            srcs.push(unquote(&self.expand(st, s)?, esc));
+            srcs.push(self.expand(st, s)?);
         }
-        let dest = unquote(&self.expand(st, &spec.dest)?, esc);
+        let dest = self.expand(st, &spec.dest)?;
         let workdir = st
             .cfg
             .config
@@ -1184,8 +1255,15 @@ impl<'a> Executor<'a> {
             heredocs: spec
                 .heredocs
                 .iter()
-                .map(|h| (h.name.clone(), h.content.clone()))
-                .collect(),
+                .map(|h| {
+                    let content = if h.expand {
+                        self.expand_keep(st, &h.content)?
+                    } else {
+                        h.content.clone()
+                    };
+                    Ok((h.name.clone(), content))
+                })
+                .collect::<Result<_, Error>>()?,
         };
         let source = match (&from_mount, &self.context) {
             (Some(m), _) => crate::copy::Source {
@@ -1215,7 +1293,7 @@ impl<'a> Executor<'a> {
         let created_by = cmd.join(" ");
         let cc = Self::comment_config(st, cmd);
         let extra = format!("chown={:?} chmod={:?}", req.chown, req.chmod);
-        if let Some(img) = self.probe(st, &cc, &extra)? {
+        if let Some(img) = self.probe(st, &cc, &extra, &created_by)? {
             return self.use_cached(st, img);
         }
         let mut failed: Option<crate::copy::CopyError> = None;
@@ -1304,9 +1382,6 @@ mod tests {
 
     #[test]
     fn words_and_paths() {
-        assert_eq!(unquote("\"a b\"", '\\'), "a b");
-        assert_eq!(unquote("'x y'", '\\'), "x y");
-        assert_eq!(unquote("a\\ b", '\\'), "a b");
         assert_eq!(go_quote_list(&["sh".into()]), "[\"sh\"]");
         assert_eq!(
             go_quote_list(&["/bin/sh".into(), "-c".into(), "cat /x".into()]),

@@ -540,3 +540,53 @@ fn onbuild_triggers_are_recorded_then_run_by_the_child() {
     let cfg = b.images.lock().unwrap()[&id].0.clone();
     assert!(cfg.config.unwrap().extra.get("OnBuild").is_none());
 }
+
+#[test]
+fn cache_from_reuses_a_source_image_by_its_history() {
+    let b = Fake::with_base();
+    let first = build(&b, &Cache::in_memory(), &opts(), &simple())
+        .0
+        .unwrap();
+    let runs = b.runs.lock().unwrap().len();
+    // a new cache (another daemon, or the index lost): nothing is reused...
+    let (r, text) = build(&b, &Cache::in_memory(), &opts(), &simple());
+    assert_ne!(r.unwrap(), first);
+    assert!(!text.contains("Using cache"));
+    // ...unless the image is given as a cache source: every step, the same final image
+    let o = BuildOptions {
+        cache_from: vec![first.clone()],
+        ..opts()
+    };
+    let (r, text) = build(&b, &Cache::in_memory(), &o, &simple());
+    assert_eq!(r.unwrap(), first);
+    assert_eq!(text.matches("Using cache").count(), 3, "{text}");
+    assert_eq!(b.runs.lock().unwrap().len(), runs + 1);
+    // a different step stops the reuse there
+    let mut changed = simple();
+    changed.stages[0].instructions[1] = run("echo other");
+    let (_, text) = build(&b, &Cache::in_memory(), &o, &changed);
+    assert_eq!(text.matches("Using cache").count(), 1, "{text}");
+}
+
+#[test]
+fn one_instructions_words_see_the_state_before_it() {
+    let b = Fake::with_base();
+    let d = df(vec![(
+        from("busybox", None),
+        vec![
+            ins("ENV A=old", Kind::Env(vec![("A".into(), "old".into())])),
+            ins(
+                "ENV A=new B=$A",
+                Kind::Env(vec![("A".into(), "new".into()), ("B".into(), "$A".into())]),
+            ),
+            ins(
+                "LABEL l=${A:-x}",
+                Kind::Label(vec![("l".into(), "${A:-x}".into())]),
+            ),
+        ],
+    )]);
+    let id = build(&b, &Cache::in_memory(), &opts(), &d).0.unwrap();
+    let cfg = b.images.lock().unwrap()[&id].0.config.clone().unwrap();
+    assert_eq!(cfg.env.unwrap(), ["PATH=/bin", "A=new", "B=old"]);
+    assert_eq!(cfg.labels.unwrap()["l"], "new");
+}

@@ -74,11 +74,7 @@ impl BuildOptions {
         for (k, v) in pairs {
             match k.as_str() {
                 "dockerfile" => o.dockerfile = Some(v.clone()).filter(|d| !d.is_empty()),
-                "t" => {
-                    if !v.is_empty() {
-                        o.tags.push(v.clone())
-                    }
-                }
+                "t" if !v.is_empty() => o.tags.push(v.clone()),
                 "q" => o.quiet = truthy(v),
                 "nocache" => o.nocache = truthy(v),
                 "pull" => o.pull = truthy(v),

@@ -741,3 +741,239 @@ fn history_config_and_steps_match_dockerd() {
     );
     let _ = std::fs::remove_dir_all(&ctx);
 }
+
+#[test]
+fn a_private_base_is_pulled_with_the_clients_credentials() {
+    let Some(reg) = common::registry::Registry::start_htpasswd("builder", "s3cret") else {
+        return;
+    };
+    let d = Daemon::start();
+    d.load_busybox();
+    let name = reg.image("private/base:1");
+    let login = ["login", "-u", "builder", "-p", "s3cret", reg.addr.as_str()];
+    if d.docker(&login).is_none() {
+        return;
+    }
+    docker(&d, &["tag", "busybox", &name]);
+    docker(&d, &["push", &name]);
+    docker(&d, &["rmi", &name]);
+    let ctx = context(&[(
+        "Dockerfile",
+        &format!("FROM {name}\nRUN echo on-private > /p\n"),
+    )]);
+    // the CLI sends its credentials in X-Registry-Config; the base is pulled with them
+    let out = build_ok(&d, &ctx, &["-t", "frompriv", "."]).unwrap();
+    assert!(out.contains("Pulling from private/base"), "{out}");
+    assert_eq!(
+        docker(&d, &["run", "--rm", "frompriv", "cat", "/p"]),
+        "on-private\n"
+    );
+    // --pull fetches it again even though it is here
+    let out = build_ok(&d, &ctx, &["--pull", "-t", "frompriv", "."]).unwrap();
+    assert!(out.contains("Pulling from private/base"), "{out}");
+    // without credentials: the registry's refusal ends the build
+    docker(&d, &["logout", reg.addr.as_str()]);
+    docker(&d, &["rmi", "frompriv", &name]);
+    let o = docker_build(&d, &ctx, &["--pull", "."]).unwrap();
+    assert!(!o.status.success(), "{}", stdout(&o));
+    let _ = std::fs::remove_dir_all(&ctx);
+}
+
+#[test]
+fn heredocs_onbuild_hosts_network_and_cache_from() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\n\
+         ARG WHO=world\n\
+         RUN <<EOF\n\
+         echo hello $WHO > /greeting\n\
+         echo second line >> /greeting\n\
+         EOF\n\
+         COPY <<EOT /etc/motd\n\
+         motd for ${WHO}\n\
+         EOT\n\
+         RUN grep -q 'myhost' /etc/hosts && echo host-ok > /hosts-ok\n\
+         ONBUILD RUN echo triggered > /trig\n",
+    )]);
+    let Some(out) = build_ok(
+        &d,
+        &ctx,
+        &[
+            "--add-host",
+            "myhost:10.1.2.3",
+            "--network",
+            "none",
+            "--build-arg",
+            "WHO=you",
+            "-t",
+            "hd:1",
+            ".",
+        ],
+    ) else {
+        return;
+    };
+    assert!(!out.contains("Using cache"), "{out}");
+    let got = docker(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "hd:1",
+            "cat",
+            "/greeting",
+            "/etc/motd",
+            "/hosts-ok",
+        ],
+    );
+    assert_eq!(got, "hello you\nsecond line\nmotd for you\nhost-ok\n");
+    // the child runs the trigger right after its FROM; the trigger is not inherited further
+    let child = context(&[("Dockerfile", "FROM hd:1\nRUN cat /trig\n")]);
+    let out = build_ok(&d, &child, &["-t", "hd:child", "."]).unwrap();
+    assert!(out.contains("# Executing 1 build trigger"), "{out}");
+    assert_eq!(
+        docker(&d, &["run", "--rm", "hd:child", "cat", "/trig"]),
+        "triggered\n"
+    );
+    let ob = docker(
+        &d,
+        &["inspect", "-f", "{{json .Config.OnBuild}}", "hd:child"],
+    );
+    assert!(ob.trim() == "null" || ob.trim() == "[]", "{ob}");
+    // --cache-from: a fresh daemon-side cache (after prune of the index) still reuses the chain
+    let (st, _, _) = d.http("POST", "/build/prune", None);
+    assert_eq!(st, 200);
+    let out = build_ok(
+        &d,
+        &ctx,
+        &[
+            "--add-host",
+            "myhost:10.1.2.3",
+            "--network",
+            "none",
+            "--build-arg",
+            "WHO=you",
+            "--cache-from",
+            "hd:1",
+            "-t",
+            "hd:2",
+            ".",
+        ],
+    )
+    .unwrap();
+    assert_eq!(out.matches("Using cache").count(), 5, "{out}");
+    assert_eq!(
+        docker(&d, &["inspect", "-f", "{{.Id}}", "hd:2"]),
+        docker(&d, &["inspect", "-f", "{{.Id}}", "hd:1"])
+    );
+    let _ = std::fs::remove_dir_all(&ctx);
+    let _ = std::fs::remove_dir_all(&child);
+}
+
+/// Serves `body` at any path on 127.0.0.1 (one thread, until the process ends).
+fn serve_once(body: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let mut s = s;
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn add_urls_and_archives_and_run_flags() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let port = serve_once("downloaded\n");
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            &format!(
+                "FROM busybox\n\
+                 ADD http://127.0.0.1:{port}/files/remote.txt /dl/\n\
+                 ADD bundle.tar /unpacked/\n\
+                 COPY bundle.tar /copied/\n\
+                 RUN --network=none cat /proc/net/dev | grep -c : > /ifaces\n"
+            ),
+        ),
+        ("x", ""),
+    ]);
+    // a tar in the context: ADD unpacks it, COPY does not
+    let bundle = ctx.join("bundle.tar");
+    let status = Command::new("tar")
+        .args([
+            "-C",
+            ctx.to_str().unwrap(),
+            "-cf",
+            bundle.to_str().unwrap(),
+            "x",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let Some(_) = build_ok(&d, &ctx, &["-t", "add:1", "."]) else {
+        return;
+    };
+    assert_eq!(
+        docker(&d, &["run", "--rm", "add:1", "cat", "/dl/remote.txt"]),
+        "downloaded\n"
+    );
+    let ls = docker(&d, &["run", "--rm", "add:1", "ls", "/unpacked", "/copied"]);
+    assert!(ls.contains("/unpacked:\nx\n"), "{ls}");
+    assert!(ls.contains("/copied:\nbundle.tar\n"), "{ls}");
+    // RUN --network=none: only the loopback device
+    assert_eq!(
+        docker(&d, &["run", "--rm", "add:1", "cat", "/ifaces"]),
+        "1\n"
+    );
+    // what needs BuildKit is refused with docker's words
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN --mount=type=cache,target=/c true\n",
+    )
+    .unwrap();
+    let o = docker_build(&d, &ctx, &["."]).unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("the --mount option requires BuildKit"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(&ctx);
+}
+
+#[test]
+fn shm_size_and_memory_limits_reach_run() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN df -k /dev/shm | tail -1 | awk '{print $2}' > /shm; cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null > /mem; true\n",
+    )]);
+    let Some(_) = build_ok(
+        &d,
+        &ctx,
+        &["--shm-size", "100m", "--memory", "256m", "-t", "lim:1", "."],
+    ) else {
+        return;
+    };
+    assert_eq!(
+        docker(&d, &["run", "--rm", "lim:1", "cat", "/shm"]),
+        "102400\n"
+    );
+    let mem = docker(&d, &["run", "--rm", "lim:1", "cat", "/mem"]);
+    // cgroup v2 or v1
+    assert_eq!(mem, "268435456\n");
+    let _ = std::fs::remove_dir_all(&ctx);
+}

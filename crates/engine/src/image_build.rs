@@ -72,7 +72,7 @@ const TMPFS_MAGIC: i64 = 0x0102_1994;
 
 fn is_tmpfs(p: &Path) -> bool {
     nix::sys::statfs::statfs(p)
-        .map(|s| s.filesystem_type().0 as i64 == TMPFS_MAGIC)
+        .map(|s| s.filesystem_type().0 == TMPFS_MAGIC)
         .unwrap_or(false)
 }
 
