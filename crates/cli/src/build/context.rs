@@ -6,7 +6,7 @@
 //! `.dockerfile.<hex>`, which the `.dockerignore` sent along lists (so COPY
 //! never sees it). The tar is written as it is walked, never held whole.
 
-use berth_util::dockerignore::Matcher;
+use berth_util::dockerignore::{MatchInfo, Matcher};
 use std::collections::HashMap;
 use std::fs::{self, Metadata};
 use std::io::{self, Read, Write};
@@ -307,12 +307,13 @@ pub fn walk(
     ignore: &Matcher,
     visit: &mut dyn FnMut(Entry) -> io::Result<()>,
 ) -> io::Result<()> {
-    walk_dir(root, "", ignore, visit)
+    walk_dir(root, "", &MatchInfo::default(), ignore, visit)
 }
 
 fn walk_dir(
     dir: &Path,
     prefix: &str,
+    parent: &MatchInfo,
     ignore: &Matcher,
     visit: &mut dyn FnMut(Entry) -> io::Result<()>,
 ) -> io::Result<()> {
@@ -330,16 +331,22 @@ fn walk_dir(
             Err(e) => return Err(with_path(e, &path)),
         };
         let is_dir = meta.is_dir();
-        if !ignore.is_empty() && ignore.matches(&rel) {
+        // docker's walk: each pattern's result for the parent carries to its children
+        let (excluded, info) = if ignore.is_empty() {
+            (false, MatchInfo::default())
+        } else {
+            ignore.matches_in_walk(&rel, parent)
+        };
+        if excluded {
             if is_dir && ignore.has_exceptions() && ignore.is_excluded_dir_walk_needed(&rel) {
-                walk_dir(&path, &format!("{rel}/"), ignore, visit)?;
+                walk_dir(&path, &format!("{rel}/"), &info, ignore, visit)?;
             }
             continue;
         }
         let sub = is_dir.then(|| (path.clone(), format!("{rel}/")));
         visit(Entry { rel, path, meta })?;
         if let Some((path, prefix)) = sub {
-            walk_dir(&path, &prefix, ignore, visit)?;
+            walk_dir(&path, &prefix, &info, ignore, visit)?;
         }
     }
     Ok(())

@@ -441,3 +441,16 @@ fn five_thousand_files_stream_quickly() {
     assert!(el.as_secs_f64() < 5.0, "the walk took {el:?}");
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn walk_uses_the_parents_results_as_dockers_cli() {
+    // `d1`, `!d1/sub`, `**d1`: docker's walk sends d1/sub/a (the path-only check would not)
+    let d = tmp("walkinfo");
+    put(&d, "Dockerfile", "FROM busybox\n");
+    put(&d, "d1/sub/a", "a");
+    put(&d, "d1/b", "b");
+    put(&d, ".dockerignore", "d1\n!d1/sub\n**d1\n");
+    let n = names(&prep(&d, None));
+    assert_eq!(n, [".dockerignore", "Dockerfile", "d1/sub", "d1/sub/a"]);
+    std::fs::remove_dir_all(&d).unwrap();
+}
