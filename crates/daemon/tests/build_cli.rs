@@ -4,7 +4,7 @@
 //! The bad-input cases are checked from the client's side: exit codes and texts as docker's.
 
 mod common;
-use common::{stderr, stdout, tmpdir, Daemon};
+use common::{stderr, stdout, Daemon};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -12,9 +12,12 @@ use std::time::{Duration, Instant};
 const DOCKER: &str = "/usr/local/bin/docker";
 const COMPOSE: &str = "/usr/bin/docker-compose";
 
-/// A context directory with `files` (path, text).
-fn context(files: &[(&str, &str)]) -> PathBuf {
-    let d = tmpdir("bctx");
+/// A context directory with `files` (path, text), below the daemon's root (removed with it).
+fn context(daemon: &Daemon, files: &[(&str, &str)]) -> PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let d = daemon.root.join(format!("ctx{n}"));
+    std::fs::create_dir_all(&d).expect("mkdir context");
     for (p, t) in files {
         let p = d.join(p);
         std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
@@ -132,7 +135,7 @@ fn steps(out: &str) -> Vec<String> {
 fn berth_build_output_tags_cache_and_dockerignore() {
     let d = Daemon::start();
     d.load_busybox();
-    let ctx = context(&[
+    let ctx = context(&d, &[
         (
             "Dockerfile",
             "FROM busybox\nENV GREETING=hello\nWORKDIR /app\nCOPY . .\nRUN echo \"$GREETING from RUN\" > /app/made.txt\nCMD [\"sh\", \"-c\", \"cat /app/made.txt; ls -A /app | sort | tr '\\\\n' ' '\"]\n",
@@ -217,7 +220,7 @@ fn berth_build_output_tags_cache_and_dockerignore() {
 fn berth_build_flags_reach_the_image() {
     let d = Daemon::start();
     d.load_busybox();
-    let ctx = context(&[
+    let ctx = context(&d, &[
         (
             "Dockerfile",
             "ARG BASE=busybox\nFROM $BASE AS base\nARG A=default\nARG B\nARG FROMENV\nRUN echo \"A=$A B=$B E=$FROMENV\" > /args\nRUN grep -q 'myhost' /etc/hosts && echo host-ok > /hosts || echo no-host > /hosts\n\nFROM base AS final\nRUN echo final > /stage\nCMD cat /args /hosts /stage\n\nFROM base AS other\nRUN echo other > /stage\n",
@@ -299,13 +302,16 @@ fn berth_build_flags_reach_the_image() {
 fn berth_build_dockerfile_outside_and_on_stdin() {
     let d = Daemon::start();
     d.load_busybox();
-    let top = context(&[
-        (
-            "Dockerfile.outside",
-            "FROM busybox\nCOPY . /ctx/\nCMD ls -a /ctx\n",
-        ),
-        ("ctx/a.txt", "a\n"),
-    ]);
+    let top = context(
+        &d,
+        &[
+            (
+                "Dockerfile.outside",
+                "FROM busybox\nCOPY . /ctx/\nCMD ls -a /ctx\n",
+            ),
+            ("ctx/a.txt", "a\n"),
+        ],
+    );
     let ctx = top.join("ctx");
     // -f outside the context: the CLI sends it under a random name that COPY never sees
     let out = ok(
@@ -392,10 +398,13 @@ fn berth_build_dockerfile_outside_and_on_stdin() {
 fn berth_build_bad_input_as_docker() {
     let d = Daemon::start();
     d.load_busybox();
-    let ctx = context(&[(
-        "Dockerfile",
-        "FROM busybox\nRUN echo one > /v\nCMD cat /v\n",
-    )]);
+    let ctx = context(
+        &d,
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo one > /v\nCMD cat /v\n",
+        )],
+    );
     ok(
         berth_in(&d, &ctx, &["-t", "keep:1", "."], None),
         "first build",
@@ -519,10 +528,13 @@ fn berth_build_bad_input_as_docker() {
 fn berth_build_sends_5000_files_quickly() {
     let d = Daemon::start();
     d.load_busybox();
-    let ctx = context(&[(
-        "Dockerfile",
-        "FROM busybox\nCOPY files /files\nCMD ls -R /files\n",
-    )]);
+    let ctx = context(
+        &d,
+        &[(
+            "Dockerfile",
+            "FROM busybox\nCOPY files /files\nCMD ls -R /files\n",
+        )],
+    );
     for i in 0..5000 {
         let p = ctx.join(format!("files/d{}/f{i}.txt", i % 50));
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -557,15 +569,18 @@ fn berth_build_sends_5000_files_quickly() {
 fn docker_cli_builds_legacy_and_default_fallback() {
     let d = Daemon::start();
     d.load_busybox();
-    let ctx = context(&[
-        (
-            "Dockerfile",
-            "FROM busybox\nCOPY x.txt /x.txt\nRUN echo built >> /x.txt\nCMD cat /x.txt\n",
-        ),
-        ("x.txt", "from the context\n"),
-        ("ignored.bin", "never sent\n"),
-        (".dockerignore", "*.bin\n"),
-    ]);
+    let ctx = context(
+        &d,
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nCOPY x.txt /x.txt\nRUN echo built >> /x.txt\nCMD cat /x.txt\n",
+            ),
+            ("x.txt", "from the context\n"),
+            ("ignored.bin", "never sent\n"),
+            (".dockerignore", "*.bin\n"),
+        ],
+    );
     // DOCKER_BUILDKIT=0
     let Some(o) = docker_in(&d, &ctx, Some("0"), &["-t", "dk:legacy", "."], None) else {
         return;
@@ -704,7 +719,7 @@ fn python(d: &Daemon, code: &str) -> Output {
 fn docker_py_images_build_and_low_level_stream() {
     let d = Daemon::start();
     d.load_busybox();
-    let ctx = context(&[
+    let ctx = context(&d, &[
         ("Dockerfile", "FROM busybox\nARG V=1\nCOPY f.txt /f.txt\nRUN echo \"v$V\" >> /f.txt\nCMD cat /f.txt\n"),
         ("f.txt", "py\n"),
     ]);
@@ -765,7 +780,7 @@ fn the_notes_images_as_dockerfiles() {
     let d = Daemon::start();
     d.load_busybox();
     // 004: an image with a service "installed", instead of run + install + commit
-    let ctx = context(&[
+    let ctx = context(&d, &[
         (
             "Dockerfile",
             "FROM busybox\nLABEL maintainer=\"notes\" description=\"web server image\"\nENV WWW=/var/www PORT=80\nRUN mkdir -p $WWW && echo '<h1>hello from the notes</h1>' > $WWW/index.html\nWORKDIR $WWW\nCOPY conf/ /etc/web/\nADD site.tar /var/www/\nEXPOSE 80\nVOLUME /var/log/web\nCMD [\"sh\", \"-c\", \"httpd -f -p $PORT -h $WWW\"]\n",
@@ -830,7 +845,7 @@ fn the_notes_images_as_dockerfiles() {
     d.ok(&["rm", "-f", id]);
 
     // 001: a container kept in the foreground (`tail -f` instead of a shell), with ENTRYPOINT
-    let ctx = context(&[(
+    let ctx = context(&d, &[(
         "Dockerfile",
         "FROM busybox\nRUN mkdir -p /var/log/nginx && echo started > /var/log/nginx/error.log\nENTRYPOINT [\"tail\"]\nCMD [\"-n\", \"1\", \"/var/log/nginx/error.log\"]\n",
     )]);
@@ -901,10 +916,13 @@ fn berth_build_pulls_a_private_base_with_the_stored_login() {
     );
     ok(berth(&["push", &base]), "push", &d);
     d.ok(&["rmi", &base]);
-    let ctx = context(&[(
-        "Dockerfile",
-        &format!("FROM {base}\nRUN echo on-private > /p\nCMD cat /p\n"),
-    )]);
+    let ctx = context(
+        &d,
+        &[(
+            "Dockerfile",
+            &format!("FROM {base}\nRUN echo on-private > /p\nCMD cat /p\n"),
+        )],
+    );
     let out = ok(
         berth_in(&d, &ctx, &["-t", "frompriv:1", "."], None),
         "build from a private base",
@@ -942,7 +960,10 @@ fn berth_build_pulls_a_private_base_with_the_stored_login() {
 fn berth_build_interrupted_mid_run_leaves_nothing() {
     let d = Daemon::start();
     d.load_busybox();
-    let ctx = context(&[("Dockerfile", "FROM busybox\nRUN echo started; sleep 60\n")]);
+    let ctx = context(
+        &d,
+        &[("Dockerfile", "FROM busybox\nRUN echo started; sleep 60\n")],
+    );
     let mut child = Command::new(common::bin_dir().join("berth"))
         .args(["-H", &d.host(), "build", "-t", "gone:1", "."])
         .current_dir(&ctx)
