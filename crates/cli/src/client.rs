@@ -41,6 +41,13 @@ impl Response {
     }
 }
 
+/// The response to [`Client::upload`]; `writer` ends with the body's size.
+pub struct Upload {
+    pub head: Head,
+    pub body: Body<Conn>,
+    pub writer: std::thread::JoinHandle<std::io::Result<u64>>,
+}
+
 /// A response whose body is read as it arrives (logs -f, load, wait).
 pub struct Streaming {
     #[allow(dead_code)]
@@ -238,6 +245,66 @@ impl Client {
             return Err(error_from(head.status, &data).into());
         }
         Ok(Streaming { head, body: b })
+    }
+
+    /// A request whose body is produced while it is sent, on a new
+    /// connection: `produce` runs on a thread of its own writing into the
+    /// chunked body (as Go's client streams a body while the response is
+    /// read), and the response head is read here meanwhile. A daemon that
+    /// answers early (an error) is read even though the body was cut short.
+    /// The returned [`Upload`] holds the response and the writer's outcome.
+    pub fn upload<F>(
+        &mut self,
+        method: &str,
+        p: &str,
+        content_type: &str,
+        extra: &[(&str, &str)],
+        produce: F,
+    ) -> Result<Upload>
+    where
+        F: FnOnce(&mut dyn Write) -> std::io::Result<()> + Send + 'static,
+    {
+        let path = self.path(p);
+        let mut conn = Conn::connect(&self.socket)?;
+        let mut w = conn.stream.try_clone()?;
+        let mut head = http::request_head(method, &path, extra);
+        head.push_str(&format!(
+            "Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ));
+        let writer = std::thread::spawn(move || -> std::io::Result<u64> {
+            let res = (|| -> std::io::Result<u64> {
+                w.write_all(head.as_bytes())?;
+                let mut cw =
+                    http::ChunkedWriter::new(std::io::BufWriter::with_capacity(1 << 17, &mut w));
+                produce(&mut cw)?;
+                let sent = cw.sent;
+                cw.finish()?;
+                Ok(sent)
+            })();
+            if let Err(e) = &res {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    // a failed producer: cut the request so the response read ends
+                    let _ = w.shutdown(std::net::Shutdown::Both);
+                }
+            }
+            res
+        });
+        let head = match http::read_head(&mut conn) {
+            Ok(h) => h,
+            Err(e) => {
+                // the producer's own error explains a cut request better
+                return match writer.join() {
+                    Ok(Err(we)) if we.kind() != std::io::ErrorKind::BrokenPipe => Err(we.into()),
+                    _ => Err(e.into()),
+                };
+            }
+        };
+        let fr = http::framing(method, &head);
+        Ok(Upload {
+            head,
+            body: Body::new(conn, fr),
+            writer,
+        })
     }
 
     /// `POST` with `Connection: Upgrade` / `Upgrade: tcp` on a new

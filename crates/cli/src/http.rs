@@ -296,13 +296,9 @@ pub enum ReqBody<'a> {
     Chunked(&'a str, &'a mut dyn Read),
 }
 
-pub fn write_request(
-    w: &mut UnixStream,
-    method: &str,
-    path: &str,
-    body: ReqBody<'_>,
-    extra: &[(&str, &str)],
-) -> io::Result<()> {
+/// The request line and the headers every request carries, plus `extra`
+/// (without the blank line that ends the head).
+pub fn request_head(method: &str, path: &str, extra: &[(&str, &str)]) -> String {
     let mut h = format!(
         "{method} {path} HTTP/1.1\r\nHost: api.moby.localhost\r\nUser-Agent: berth/{} (linux)\r\n",
         env!("CARGO_PKG_VERSION")
@@ -310,6 +306,74 @@ pub fn write_request(
     for (k, v) in extra {
         h.push_str(&format!("{k}: {v}\r\n"));
     }
+    h
+}
+
+/// A body written as it is produced (`Transfer-Encoding: chunked`): bytes are
+/// gathered into chunks of 64 KiB; [`ChunkedWriter::finish`] writes the last
+/// chunk and the terminator. `sent` counts the body's bytes.
+pub struct ChunkedWriter<W: Write> {
+    inner: W,
+    buf: Vec<u8>,
+    pub sent: u64,
+}
+
+const CHUNK: usize = 65536;
+
+impl<W: Write> ChunkedWriter<W> {
+    pub fn new(inner: W) -> Self {
+        ChunkedWriter {
+            inner,
+            buf: Vec::with_capacity(CHUNK),
+            sent: 0,
+        }
+    }
+
+    fn emit(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let mut frame = format!("{:x}\r\n", self.buf.len()).into_bytes();
+        frame.extend_from_slice(&self.buf);
+        frame.extend_from_slice(b"\r\n");
+        self.inner.write_all(&frame)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Sends what is buffered, then the terminating chunk.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.emit()?;
+        self.inner.write_all(b"0\r\n\r\n")?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for ChunkedWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        self.sent += n as u64;
+        if self.buf.len() == CHUNK {
+            self.emit()?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.emit()?;
+        self.inner.flush()
+    }
+}
+
+pub fn write_request(
+    w: &mut UnixStream,
+    method: &str,
+    path: &str,
+    body: ReqBody<'_>,
+    extra: &[(&str, &str)],
+) -> io::Result<()> {
+    let mut h = request_head(method, path, extra);
     match body {
         ReqBody::Empty => {
             h.push_str("\r\n");
@@ -411,6 +475,22 @@ mod tests {
         let raw = b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\n\r\n";
         let h = read_head(&mut Cursor::new(raw.to_vec())).unwrap();
         assert_eq!(framing("POST", &h), Framing::None);
+    }
+
+    #[test]
+    fn chunked_writer_roundtrip() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+        let mut w = ChunkedWriter::new(Vec::new());
+        for piece in data.chunks(7000) {
+            w.write_all(piece).unwrap();
+        }
+        assert_eq!(w.sent, data.len() as u64);
+        let enc = w.finish().unwrap();
+        assert_eq!(decode(&enc), data);
+        assert_eq!(
+            ChunkedWriter::new(Vec::new()).finish().unwrap(),
+            b"0\r\n\r\n"
+        );
     }
 
     #[test]

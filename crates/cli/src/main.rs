@@ -1,6 +1,7 @@
 //! berth: docker's command line over the Engine API.
 
 mod auth;
+mod build;
 mod client;
 mod cmds;
 mod cp;
@@ -79,6 +80,7 @@ pub fn usage_of(cmd: &str) -> &'static str {
         "port" => "CONTAINER [PRIVATE_PORT[/PROTO]]",
         "network inspect" => "[OPTIONS] NETWORK [NETWORK...]",
         "pull" => "[OPTIONS] NAME[:TAG|@DIGEST]",
+        "build" | "image build" => "[OPTIONS] PATH | URL | -",
         "push" => "[OPTIONS] NAME[:TAG]",
         "login" => "[OPTIONS] [SERVER]",
         "logout" => "[SERVER]",
@@ -139,6 +141,7 @@ const COMMANDS: &[(&str, &str)] = &[
         "attach",
         "Attach local standard input, output, and error streams to a running container",
     ),
+    ("build", "Build an image from a Dockerfile"),
     ("container", "Manage containers"),
     (
         "cp",
@@ -261,6 +264,7 @@ fn real_main() -> anyhow::Result<i32> {
             "inspect" => "image inspect",
             "history" => "image history",
             "tag" => "tag",
+            "build" => "image build",
             "load" => "load",
             "save" => "image save",
             "import" => "image import",
@@ -320,6 +324,7 @@ fn real_main() -> anyhow::Result<i32> {
         "events" => ctr::events(connect, rest),
         "load" => cmds::load(connect, rest),
         "pull" => registry::pull(connect, rest),
+        "build" | "image build" => build::build(connect, cmd, rest),
         "push" => registry::push(connect, rest),
         "search" => registry::search(connect, rest),
         "login" => auth::login(connect, rest),

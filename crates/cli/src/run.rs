@@ -4,6 +4,7 @@ use crate::client::{Client, DaemonError};
 use crate::flags::{self, b, v, Spec};
 use crate::http::ReqBody;
 use crate::jv::js;
+use crate::support::parse_ulimit;
 use crate::{args_error, fail, flag_error, help_text, stdcopy, term};
 use anyhow::Result;
 use serde_json::Value;
@@ -484,31 +485,6 @@ pub fn parse_restart(v: &str) -> Result<(String, i64), String> {
         // unknown names are the daemon's to reject
         _ => Ok((name.into(), count.and_then(|c| c.parse().ok()).unwrap_or(0))),
     }
-}
-
-/// `--ulimit nofile=1024:2048` → `{"Name":"nofile","Hard":2048,"Soft":1024}`.
-pub fn parse_ulimit(v: &str) -> Result<String, String> {
-    let (name, vals) = v
-        .split_once('=')
-        .ok_or_else(|| format!("invalid ulimit argument: {v}"))?;
-    let (soft, hard) = match vals.split_once(':') {
-        Some((s, h)) => (s, h),
-        None => (vals, vals),
-    };
-    let p = |x: &str| {
-        x.parse::<i64>()
-            .map_err(|_| format!("invalid ulimit argument: {v}"))
-    };
-    let (soft, hard) = (p(soft)?, p(hard)?);
-    if soft > hard {
-        return Err(format!(
-            "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
-        ));
-    }
-    Ok(format!(
-        r#"{{"Name":{},"Hard":{hard},"Soft":{soft}}}"#,
-        js(name)
-    ))
 }
 
 fn fname(k: &str) -> String {

@@ -29,6 +29,48 @@ pub fn query_escape(s: &str) -> String {
     o
 }
 
+// ---------------------------------------------------------------- flag values
+
+/// `--ulimit nofile=1024:2048` → `{"Name":"nofile","Hard":2048,"Soft":1024}`.
+pub fn parse_ulimit(v: &str) -> Result<String, String> {
+    let (name, vals) = v
+        .split_once('=')
+        .ok_or_else(|| format!("invalid ulimit argument: {v}"))?;
+    let (soft, hard) = match vals.split_once(':') {
+        Some((s, h)) => (s, h),
+        None => (vals, vals),
+    };
+    let p = |x: &str| {
+        x.parse::<i64>()
+            .map_err(|_| format!("invalid ulimit argument: {v}"))
+    };
+    let (soft, hard) = (p(soft)?, p(hard)?);
+    if soft > hard {
+        return Err(format!(
+            "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+        ));
+    }
+    Ok(format!(
+        r#"{{"Name":{},"Hard":{hard},"Soft":{soft}}}"#,
+        crate::jv::js(name)
+    ))
+}
+
+/// Go's `json.Marshal` text for `v`: as serde_json writes it, but with `<`,
+/// `>`, `&`, U+2028 and U+2029 escaped as Go's encoder does (those only
+/// occur inside strings, so the replacement is safe).
+pub fn go_json(v: &Value) -> String {
+    let s = v.to_string();
+    if !s.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
+        return s;
+    }
+    s.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
+}
+
 // ---------------------------------------------------------------- pull request
 
 /// The `POST /images/create` query docker sends to pull `r`
@@ -233,11 +275,17 @@ pub fn stored(cfg: &Map<String, Value>, key: &str) -> Option<Creds> {
 /// docker's X-Registry-Auth value: base64url of
 /// `{"username","password","serveraddress"[,"identitytoken"]}`, or of `{}`.
 pub fn encode_auth(creds: Option<&Creds>, server: &str) -> String {
-    let Some(c) = creds else {
-        return b64_url(b"{}");
-    };
+    match creds {
+        None => b64_url(b"{}"),
+        Some(c) => b64_url(auth_json(c, server).as_bytes()),
+    }
+}
+
+/// One credential as Go marshals docker's `AuthConfig` (fields in its order,
+/// empty ones left out).
+fn auth_json(c: &Creds, server: &str) -> String {
     let mut m = Vec::new();
-    let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+    let q = |s: &str| go_json(&Value::String(s.to_string()));
     if !c.username.is_empty() {
         m.push(format!("\"username\":{}", q(&c.username)));
     }
@@ -248,7 +296,32 @@ pub fn encode_auth(creds: Option<&Creds>, server: &str) -> String {
     if !c.identity_token.is_empty() {
         m.push(format!("\"identitytoken\":{}", q(&c.identity_token)));
     }
-    b64_url(format!("{{{}}}", m.join(",")).as_bytes())
+    format!("{{{}}}", m.join(","))
+}
+
+/// docker's `X-Registry-Config` (sent with builds, for private base images):
+/// base64url of every stored credential keyed by its server, keys sorted as
+/// Go marshals a map; `e30=` (`{}`) when nothing is stored.
+pub fn registry_config_of(cfg: &Map<String, Value>) -> String {
+    let mut keys: Vec<&String> = auths(cfg).map(|a| a.keys().collect()).unwrap_or_default();
+    keys.sort();
+    let entries: Vec<String> = keys
+        .into_iter()
+        .filter_map(|k| {
+            let c = stored(cfg, k)?;
+            Some(format!(
+                "{}:{}",
+                go_json(&Value::String(k.clone())),
+                auth_json(&c, k)
+            ))
+        })
+        .collect();
+    b64_url(format!("{{{}}}", entries.join(",")).as_bytes())
+}
+
+/// [`registry_config_of`] the config file.
+pub fn registry_config() -> String {
+    registry_config_of(&load_config().unwrap_or_default())
 }
 
 /// The X-Registry-Auth header for registry `key` from the stored credentials.
@@ -367,6 +440,36 @@ mod tests {
             "eyJ1c2VybmFtZSI6ImFsaWNlIiwicGFzc3dvcmQiOiJzZWNyZXQiLCJzZXJ2ZXJhZGRyZXNzIjoiMTI3LjAuMC4xOjQyODgzIn0="
         );
         assert_eq!(encode_auth(None, "x"), "e30=");
+    }
+
+    #[test]
+    fn registry_config_as_docker_sends_it() {
+        assert_eq!(registry_config_of(&Map::new()), "e30=");
+        let mut cfg = Map::new();
+        let c = |u: &str, p: &str| Creds {
+            username: u.into(),
+            password: p.into(),
+            identity_token: String::new(),
+        };
+        store(&mut cfg, "127.0.0.1:5001", &c("bob", "p<&>"));
+        store(&mut cfg, "127.0.0.1:5000", &c("alice", "secret"));
+        let raw = b64_decode(&registry_config_of(&cfg)).unwrap();
+        assert_eq!(
+            String::from_utf8(raw).unwrap(),
+            concat!(
+                r#"{"127.0.0.1:5000":{"username":"alice","password":"secret","serveraddress":"127.0.0.1:5000"},"#,
+                r#""127.0.0.1:5001":{"username":"bob","password":"p\u003c\u0026\u003e","serveraddress":"127.0.0.1:5001"}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn go_json_escapes_like_go() {
+        assert_eq!(
+            go_json(&serde_json::json!({"a": "<b>&"})),
+            r#"{"a":"\u003cb\u003e\u0026"}"#
+        );
+        assert_eq!(go_json(&serde_json::json!(["x"])), r#"["x"]"#);
     }
 
     #[test]
