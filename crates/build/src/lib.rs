@@ -128,14 +128,19 @@ pub fn build(
             Err(e) => return Err(Error::User(format!("reading the build context: {e}"))),
         }
     }
-    let raw = std::io::Cursor::new(head[..got].to_vec()).chain(body);
-    let plain: Box<dyn std::io::Read> = if got == 2 && head == [0x1f, 0x8b] {
+    let raw = std::io::Cursor::new(head[..got].to_vec()).chain(&mut body);
+    let plain: Box<dyn std::io::Read + '_> = if got == 2 && head == [0x1f, 0x8b] {
         Box::new(flate2::read::MultiGzDecoder::new(raw))
     } else {
         Box::new(raw)
     };
     let t0 = std::time::Instant::now();
     let ctx = context::Context::unpack(tarend::TolerantEnd::new(plain), scratch_dir)?;
+    // the request is read to its end before the first line is sent: a client (the docker CLI)
+    // prints its "Sending build context" line once its upload is done, and expects it to come
+    // before `Step 1`; what follows the tar's end (padding, a gzip trailer) is dropped
+    std::io::copy(&mut body, &mut std::io::sink())
+        .map_err(|e| Error::User(format!("reading the build context: {e}")))?;
     tracing::debug!(
         ms = t0.elapsed().as_millis() as u64,
         "build context unpacked"

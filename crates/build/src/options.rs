@@ -109,6 +109,10 @@ impl BuildOptions {
                 "cpuquota" => o.cpu_quota = num(k, v)?,
                 "cpusetcpus" => o.cpuset_cpus = Some(v.clone()).filter(|t| !t.is_empty()),
                 "cpusetmems" => o.cpuset_mems = Some(v.clone()).filter(|t| !t.is_empty()),
+                // a Linux daemon knows one isolation (dockerd's text for the others)
+                "isolation" if !matches!(v.as_str(), "" | "default") => {
+                    return Err(OptionsError(format!("Unsupported isolation: {v:?}")))
+                }
                 _ => {}
             }
         }
@@ -186,6 +190,13 @@ mod tests {
             .unwrap());
         assert!(BuildOptions::from_query(&q(&[("memory", "x")])).is_err());
         assert!(BuildOptions::from_query(&q(&[("buildargs", "[")])).is_err());
+        assert!(BuildOptions::from_query(&q(&[("isolation", "default")])).is_ok());
+        assert_eq!(
+            BuildOptions::from_query(&q(&[("isolation", "hyperv")]))
+                .err()
+                .map(|e| e.0),
+            Some(r#"Unsupported isolation: "hyperv""#.to_string())
+        );
     }
 
     #[test]

@@ -586,10 +586,12 @@ fn docker_cli_builds_legacy_and_default_fallback() {
         return;
     };
     let out = ok(o, "DOCKER_BUILDKIT=0 docker build", &d);
-    // (where docker prints it depends on when its reader sees the end of the tar: berthd
-    // may answer before the chunked body's terminator is read)
+    // the CLI prints this line when its upload ends; berthd reads the whole body before its
+    // first line, so the line comes before `Step 1` as with dockerd
+    let sending = out.find("Sending build context to Docker daemon  ");
+    let step1 = out.find("Step 1/4 : FROM busybox");
     assert!(
-        out.contains("Sending build context to Docker daemon  "),
+        sending.is_some() && step1.is_some() && sending < step1,
         "{out}"
     );
     assert!(
