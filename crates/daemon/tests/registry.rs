@@ -1085,6 +1085,87 @@ fn repull_against_a_basic_auth_registry_is_one_request() {
     );
 }
 
+/// An image behind an OCI index: the first pull fetches the index, the platform's manifest
+/// and the blobs; a re-pull fetches the index alone (the platform's manifest is the one the
+/// store kept, checked against the index's digest).
+#[test]
+fn repull_of_an_index_asks_for_the_index_alone() {
+    use std::io::{Read, Write};
+    let Some(reg) = Registry::start_logged("") else {
+        return;
+    };
+    let d = Daemon::start();
+    d.load_busybox();
+    d.ok(&["tag", "busybox", &reg.image("idx/bb:single")]);
+    let (st, _, body) = d.http(
+        "POST",
+        &format!("/images/{}/push?tag=single", reg.image("idx/bb")),
+        None,
+    );
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let (digest, size) = statuses(&lines(&body))
+        .iter()
+        .find_map(|x| {
+            let r = x.strip_prefix("single: digest: ")?;
+            let mut w = r.split_whitespace();
+            let digest = w.next()?.to_string();
+            let size = w.nth(1)?.to_string();
+            Some((digest, size))
+        })
+        .expect("the push's digest line");
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    };
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"{digest}","size":{size},"platform":{{"architecture":"{arch}","os":"linux"}}}}]}}"#
+    );
+    let mut c = std::net::TcpStream::connect(&reg.addr).expect("connect");
+    write!(
+        c,
+        "PUT /v2/idx/bb/manifests/multi HTTP/1.1\r\nHost: {}\r\nContent-Type: application/vnd.oci.image.index.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{index}",
+        reg.addr,
+        index.len()
+    )
+    .expect("put index");
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let d2 = Daemon::start();
+    let pull = || {
+        let (st, _, body) = d2.http(
+            "POST",
+            &format!("/images/create?fromImage={}&tag=multi", reg.image("idx/bb")),
+            None,
+        );
+        assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+        assert!(
+            !String::from_utf8_lossy(&body).contains("error"),
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+    };
+    let mark = access_log(&reg, 0).len();
+    pull();
+    let reqs = access_log(&reg, mark);
+    assert!(
+        reqs.contains(&format!("GET /v2/idx/bb/manifests/{digest}")),
+        "{reqs:?}"
+    );
+    assert!(count(&reqs, "/blobs/") >= 2, "{reqs:?}");
+    assert_eq!(
+        image_id(&d2, &reg.image("idx/bb:multi")),
+        image_id(&d, "busybox")
+    );
+    let mark = access_log(&reg, 0).len();
+    pull();
+    assert_eq!(
+        access_log(&reg, mark),
+        vec!["GET /v2/idx/bb/manifests/multi".to_string()]
+    );
+}
+
 #[test]
 fn dockerd_round_trip_keeps_image_ids_and_mounts_across_repositories() {
     let Some(reg) = Registry::start() else { return };

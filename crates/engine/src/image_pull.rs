@@ -440,12 +440,16 @@ impl Engine {
             }
         }
         self.images.tag(&config_id, &name_ref(&top.digest)?)?;
-        for (l, diff) in manifest.layers.iter().zip(
-            self.images
+        // the image read for the up-to-date check, else the one just added (read once)
+        let diff_ids = match have.filter(|_| complete) {
+            Some(img) => img.config.rootfs.diff_ids,
+            None => self
+                .images
                 .get(config_id.as_str())
                 .map(|i| i.config.rootfs.diff_ids)
                 .unwrap_or_default(),
-        ) {
+        };
+        for (l, diff) in manifest.layers.iter().zip(diff_ids) {
             let _ = self.record_blob_source(
                 &diff,
                 BlobSource {
