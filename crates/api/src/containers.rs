@@ -48,18 +48,36 @@ pub(crate) fn parse_unix_time(s: &str) -> Option<SystemTime> {
     Some(UNIX_EPOCH + Duration::new(secs, nanos))
 }
 
-pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+/// A JSON body decoded as dockerd decodes it (`berth_types::go_json`: `null` is "not set"),
+/// before any lookup: an empty body is 400 `got EOF while reading request body`, malformed
+/// JSON 400, a body of `null` the zero value.
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned + Default>(
     req: Request<Incoming>,
 ) -> Result<T, Response<Body>> {
+    read_json_or(req, "got EOF while reading request body")
+        .await
+        .map(Option::unwrap_or_default)
+}
+
+/// As `read_json`, with `empty` as the message for an empty body; `None` for `null`.
+pub(crate) async fn read_json_or<T: serde::de::DeserializeOwned>(
+    req: Request<Incoming>,
+    empty: &str,
+) -> Result<Option<T>, Response<Body>> {
     let data = crate::read_small_body(req).await?;
-    if data.is_empty() {
-        return Err(message(
-            StatusCode::BAD_REQUEST,
-            "Config cannot be empty in order to create a container",
-        ));
+    decode_json(&data, empty).map_err(|m| message(StatusCode::BAD_REQUEST, &m))
+}
+
+/// The decoding half of `read_json_or`, for routes that read the body themselves; the error
+/// is the message of a 400.
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
+    data: &[u8],
+    empty: &str,
+) -> Result<Option<T>, String> {
+    if data.iter().all(u8::is_ascii_whitespace) {
+        return Err(empty.to_string());
     }
-    serde_json::from_slice(&data)
-        .map_err(|e| message(StatusCode::BAD_REQUEST, &format!("invalid JSON: {e}")))
+    berth_types::go_json::from_slice(data).map_err(|e| format!("invalid JSON: {e}"))
 }
 
 pub async fn route(
@@ -71,8 +89,10 @@ pub async fn route(
 ) -> Response<Body> {
     let r: Result<Response<Body>, Error> = match (method.as_str(), segs) {
         ("POST", ["containers", "create"]) => {
-            let body = match read_json(req).await {
-                Ok(b) => b,
+            const EMPTY: &str = "Config cannot be empty in order to create a container";
+            let body = match read_json_or(req, EMPTY).await {
+                Ok(Some(b)) => b,
+                Ok(None) => return message(StatusCode::BAD_REQUEST, EMPTY),
                 Err(resp) => return resp,
             };
             engine

@@ -39,7 +39,12 @@ pub async fn route(
             let upgrade = req.headers().get("upgrade").is_some();
             let on_upgrade = hyper::upgrade::on(&mut req);
             let body: StartBody = match crate::read_small_body(req).await {
-                Ok(b) => serde_json::from_slice(&b).unwrap_or_default(),
+                Ok(b) => {
+                    match crate::containers::decode_json(&b, "got EOF while reading request body") {
+                        Ok(b) => b.unwrap_or_default(),
+                        Err(m) => return crate::message(StatusCode::BAD_REQUEST, &m),
+                    }
+                }
                 Err(r) => return r,
             };
             let id = id.to_string();

@@ -306,6 +306,17 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         Some("containers") => containers::route(engine, req, &method, &segs, &q).await,
         Some("images") => images::route(engine, req, &method, &route, &q).await,
         Some("commit") if method == hyper::Method::POST => {
+            // the body (a container config; null or absent from most clients) is decoded
+            // before the container is looked up: malformed JSON is a 400
+            let data = match read_small_body(req).await {
+                Ok(d) => d,
+                Err(r) => return r,
+            };
+            if !data.iter().all(u8::is_ascii_whitespace) {
+                if let Err(m) = containers::decode_json::<berth_types::ContainerConfig>(&data, "") {
+                    return message(StatusCode::BAD_REQUEST, &m);
+                }
+            }
             let container = q.get("container").unwrap_or("").to_string();
             let reference = match (
                 q.get("repo").filter(|r| !r.is_empty()),
