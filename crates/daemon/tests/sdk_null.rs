@@ -98,7 +98,12 @@ fn effect(inspect: &Value) -> Value {
     json!({
         "Config": c,
         "HostConfig": inspect["HostConfig"],
-        "Mounts": inspect["Mounts"].as_array().map(|a| a.iter().map(|m| json!([m["Type"], m["Destination"], m["RW"]])).collect::<Vec<_>>()),
+        // dockerd lists them in map order
+        "Mounts": inspect["Mounts"].as_array().map(|a| {
+            let mut v: Vec<String> = a.iter().map(|m| json!([m["Type"], m["Destination"], m["RW"]]).to_string()).collect();
+            v.sort();
+            v
+        }),
         "Networks": inspect["NetworkSettings"]["Networks"].as_object().map(|n| n.keys().cloned().collect::<Vec<_>>()),
     })
 }
