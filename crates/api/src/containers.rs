@@ -148,6 +148,21 @@ pub async fn route(
                 .await
                 .map(|_| empty(StatusCode::NO_CONTENT))
         }
+        // `rm --link`: the link's name is `parent/alias`
+        ("DELETE", ["containers", _]) if q.flag("link") => Err(Error::Internal(
+            "Conflict, cannot remove the default link name of the container".into(),
+        )),
+        ("DELETE", ["containers", parent, alias]) if !parent.is_empty() && !alias.is_empty() => {
+            if q.flag("link") {
+                engine
+                    .remove_link(parent, alias)
+                    .map(|_| empty(StatusCode::NO_CONTENT))
+            } else {
+                Err(Error::NotFound(format!(
+                    "No such container: {parent}/{alias}"
+                )))
+            }
+        }
         ("DELETE", ["containers", id]) => engine
             .remove_with_volumes(id, q.flag("force"), q.flag("v"))
             .await

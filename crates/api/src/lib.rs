@@ -11,7 +11,9 @@ mod events;
 mod exec;
 mod images;
 mod networks;
+mod plugins;
 mod query;
+mod swarm;
 mod system;
 mod volumes;
 
@@ -358,6 +360,10 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
                 StatusCode::OK,
                 &serde_json::json!({"CachesDeleted": null, "SpaceReclaimed": 0}),
             )
+        }
+        Some("plugins") => plugins::route(req, &method, &segs, &q).await,
+        Some("swarm" | "services" | "tasks" | "nodes" | "secrets" | "configs") => {
+            swarm::route(req, &method, &segs, &q).await
         }
         Some("volumes") => volumes::route(engine, req, &method, &segs, &q).await,
         Some("exec") => exec::route(engine, req, &method, &segs, &q).await,
