@@ -80,6 +80,49 @@ pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
     berth_types::go_json::from_slice(data).map_err(|e| format!("invalid JSON: {e}"))
 }
 
+/// `h` and `w` of a resize, checked as dockerd does before any lookup (Go's `strconv.Atoi`
+/// texts); negative sizes count as 0.
+pub(crate) fn tty_size(q: &Query) -> Result<(u32, u32), String> {
+    let mut out = [0u32; 2];
+    for (i, k) in ["h", "w"].into_iter().enumerate() {
+        let v = q.get(k).unwrap_or("");
+        let n: i64 = v
+            .parse()
+            .map_err(|_| format!("strconv.Atoi: parsing \"{v}\": invalid syntax"))?;
+        out[i] = n.clamp(0, u32::MAX as i64) as u32;
+    }
+    Ok((out[0], out[1]))
+}
+
+/// `platform` of a create: `os[/arch[/variant]]` → (os, arch), dockerd's 400 when it does
+/// not parse.
+fn parse_platform(p: &str) -> Result<(String, String), String> {
+    let parts: Vec<&str> = p.split('/').collect();
+    let ok = (1..=3).contains(&parts.len())
+        && parts.iter().all(|s| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        });
+    if !ok {
+        return Err(format!(
+            "\"{p}\": cannot parse platform specifier: invalid argument"
+        ));
+    }
+    let host = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    };
+    let arch = match parts.get(1).map(|a| a.to_ascii_lowercase()) {
+        None => host.to_string(),
+        Some(a) if a == "x86_64" || a == "x86-64" => "amd64".into(),
+        Some(a) if a == "aarch64" => "arm64".into(),
+        Some(a) => a,
+    };
+    Ok((parts[0].to_ascii_lowercase(), arch))
+}
+
 pub async fn route(
     engine: Arc<Engine>,
     mut req: Request<Incoming>,
@@ -90,11 +133,31 @@ pub async fn route(
     let r: Result<Response<Body>, Error> = match (method.as_str(), segs) {
         ("POST", ["containers", "create"]) => {
             const EMPTY: &str = "Config cannot be empty in order to create a container";
-            let body = match read_json_or(req, EMPTY).await {
+            let body: berth_types::CreateRequest = match read_json_or(req, EMPTY).await {
                 Ok(Some(b)) => b,
                 Ok(None) => return message(StatusCode::BAD_REQUEST, EMPTY),
                 Err(resp) => return resp,
             };
+            if let Some(p) = q.get("platform").filter(|p| !p.is_empty()) {
+                let (os, arch) = match parse_platform(p) {
+                    Ok(x) => x,
+                    Err(m) => return message(StatusCode::BAD_REQUEST, &m),
+                };
+                let image = &body.config.image;
+                // a missing image is create's own error
+                if let Ok(i) = engine.image_inspect(image) {
+                    let (ios, iarch) = (
+                        i["Os"].as_str().unwrap_or(""),
+                        i["Architecture"].as_str().unwrap_or(""),
+                    );
+                    if ios != os || iarch != arch {
+                        return message(
+                            StatusCode::NOT_FOUND,
+                            &format!("image with reference {image} was found but does not match the specified platform: wanted {os}/{arch}, actual: {ios}/{iarch}"),
+                        );
+                    }
+                }
+            }
             engine
                 .create(q.get("name"), body)
                 .await
@@ -213,8 +276,10 @@ pub async fn route(
             Ok(with_headers(Response::new(body)))
         })(),
         ("POST", ["containers", id, "resize"]) => {
-            let h = q.get("h").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
-            let w = q.get("w").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+            let (h, w) = match tty_size(q) {
+                Ok(hw) => hw,
+                Err(m) => return message(StatusCode::BAD_REQUEST, &m),
+            };
             engine.resize(id, h, w).await.map(|_| {
                 let mut r = empty(StatusCode::OK);
                 r.headers_mut()

@@ -190,6 +190,19 @@ pub async fn route(
                     .collect();
                 json_lines(&v)
             })
+            // dockerd answers 200 and reports a bad archive in the stream
+            .or_else(|e| {
+                let m = match e {
+                    Error::InvalidParameter(m)
+                    | Error::Internal(m)
+                    | Error::NotFound(m)
+                    | Error::Conflict(m) => m,
+                    other => return Err(other),
+                };
+                Ok(json_lines(&[
+                    json!({"errorDetail": {"message": m}, "error": m}),
+                ]))
+            })
         }
         ("POST", "create") if q.get("fromSrc").is_some() => {
             let src = q.get("fromSrc").unwrap_or("").to_string();

@@ -692,6 +692,54 @@ pub(crate) fn check_update(x: &Map<String, Value>) -> Result<()> {
     check_resources(x, &Host::probe())
 }
 
+/// docker's check of `Env`: every entry needs a name before its `=`.
+fn check_env(cfg: &ContainerConfig) -> Result<()> {
+    for e in cfg.env.iter().flatten() {
+        if e.split('=').next().unwrap_or("").is_empty() {
+            return Err(bad(format!("invalid environment variable: {e}")));
+        }
+    }
+    Ok(())
+}
+
+/// docker's check of `Healthcheck`: durations 0 (inherit) or at least 1ms, retries >= 0.
+fn check_healthcheck(cfg: &ContainerConfig) -> Result<()> {
+    let Some(Value::Object(h)) = cfg.extra.get("Healthcheck") else {
+        return Ok(());
+    };
+    const MS: i64 = 1_000_000;
+    for k in ["Interval", "Timeout", "StartPeriod"] {
+        let v = h.get(k).and_then(Value::as_i64).unwrap_or(0);
+        if v != 0 && v < MS {
+            return Err(bad(format!("{k} in Healthcheck cannot be less than 1ms")));
+        }
+    }
+    if h.get("Retries").and_then(Value::as_i64).unwrap_or(0) < 0 {
+        return Err(bad("Retries in Healthcheck cannot be negative"));
+    }
+    Ok(())
+}
+
+/// The modes `--volumes-from c:mode` takes (docker's valid mount modes).
+fn volumes_from_mode_ok(mode: &str) -> bool {
+    mode.is_empty()
+        || mode.split(',').all(|m| {
+            matches!(
+                m,
+                "ro" | "rw"
+                    | "z"
+                    | "Z"
+                    | "shared"
+                    | "rshared"
+                    | "slave"
+                    | "rslave"
+                    | "private"
+                    | "rprivate"
+                    | "nocopy"
+            )
+        })
+}
+
 /// All checks that need nothing but the request and the host.
 pub(crate) fn check(
     cfg: &ContainerConfig,
@@ -707,6 +755,8 @@ pub(crate) fn check(
             cfg.working_dir
         )));
     }
+    check_env(cfg)?;
+    check_healthcheck(cfg)?;
     check_resources(x, host)?;
     check_caps(x)?;
     security_opts(&str_list(x, "SecurityOpt"), host)?;
@@ -738,6 +788,25 @@ impl Engine {
             // docker answers 400 here, not 404
             self.get_container(other)
                 .map_err(|_| bad(format!("No such container: {other}")))?;
+        }
+        // links and --volumes-from name existing containers: 400, not 404
+        for l in str_list(&req.host_config.extra, "Links") {
+            let target = l.split_once(':').map_or(l.as_str(), |(t, _)| t);
+            let target = target.trim_start_matches('/');
+            if self.get_container(target).is_err() {
+                return Err(bad(format!(
+                    "could not get container for {target}: No such container: {target}"
+                )));
+            }
+        }
+        for vf in str_list(&req.host_config.extra, "VolumesFrom") {
+            let (name, mode) = vf.split_once(':').unwrap_or((vf.as_str(), ""));
+            if !volumes_from_mode_ok(mode) {
+                return Err(bad(format!("invalid mode: {mode}")));
+            }
+            if self.get_container(name).is_err() {
+                return Err(bad(format!("No such container: {name}")));
+            }
         }
         Ok(warnings(&req.host_config.extra))
     }
