@@ -42,6 +42,16 @@ fn bad_requests_answer_as_dockerd() {
         ("?platform=linux/arm64", create(r#""Cmd":["true"]"#), 404, "image with reference busybox was found but does not match the specified platform: wanted linux/arm64, actual: linux/amd64"),
         ("?platform=bad/x/y/z", create(r#""Cmd":["true"]"#), 400, "\"bad/x/y/z\": cannot parse platform specifier: invalid argument"),
         ("", "null".into(), 400, "Config cannot be empty in order to create a container"),
+        // found comparing request by request with dockerd
+        ("", create(r#""HostConfig":{"RestartPolicy":{"Name":"bogus"}}"#), 400, "invalid restart policy 'bogus'"),
+        ("", create(r#""HostConfig":{"RestartPolicy":{"Name":"always","MaximumRetryCount":3}}"#), 400, "maximum retry count cannot be used with restart policy 'always'"),
+        ("", create(r#""HostConfig":{"RestartPolicy":{"Name":"on-failure","MaximumRetryCount":-1}}"#), 400, "maximum retry count cannot be negative"),
+        ("", create(r#""HostConfig":{"ExtraHosts":["bad"]}"#), 400, "bad format for add-host: \"bad\""),
+        ("", create(r#""HostConfig":{"ExtraHosts":["a:notip"]}"#), 400, "invalid IP address in add-host: \"notip\""),
+        ("", create(r#""StopSignal":"SIGBOGUS""#), 400, "Invalid signal: SIGBOGUS"),
+        ("", create(r#""HostConfig":{"LogConfig":{"Type":"bogus"}}"#), 400, "error looking up logging plugin bogus: plugin \"bogus\" not found"),
+        ("", create(r#""HostConfig":{"PortBindings":{"abc/tcp":[{"HostPort":"80"}]}}"#), 400, "invalid port specification: \"abc\""),
+        ("", r#"{"Image":"UPPER"}"#.into(), 400, "repository name must be lowercase"),
     ];
     for (q, body, status, msg) in creates {
         expect_all(
@@ -78,6 +88,12 @@ fn bad_requests_answer_as_dockerd() {
             ),
         ),
         ("", create(r#""Env":["A"]"#)),
+        (
+            "",
+            create(
+                r#""HostConfig":{"ExtraHosts":["a:host-gateway","b:::1"],"RestartPolicy":{"Name":"on-failure","MaximumRetryCount":2}},"StopSignal":"SIGUSR1""#,
+            ),
+        ),
     ] {
         expect_all(
             &apis,

@@ -720,6 +720,41 @@ fn check_healthcheck(cfg: &ContainerConfig) -> Result<()> {
     Ok(())
 }
 
+/// docker's checks of `RestartPolicy`.
+fn check_restart_policy(hc: &HostConfig) -> Result<()> {
+    let rp = &hc.restart_policy;
+    let name = rp.name.as_str();
+    if !matches!(name, "" | "no" | "always" | "unless-stopped" | "on-failure") {
+        return Err(bad(format!("invalid restart policy '{name}'")));
+    }
+    if rp.maximum_retry_count < 0 {
+        return Err(bad("maximum retry count cannot be negative"));
+    }
+    if rp.maximum_retry_count > 0 && name != "on-failure" {
+        return Err(bad(format!(
+            "maximum retry count cannot be used with restart policy '{name}'"
+        )));
+    }
+    Ok(())
+}
+
+/// docker's check of `ExtraHosts`: `name:ip` (or `name:host-gateway`).
+fn check_extra_hosts(x: &Map<String, Value>) -> Result<()> {
+    for h in str_list(x, "ExtraHosts") {
+        let Some((name, ip)) = h.split_once(':') else {
+            return Err(bad(format!("bad format for add-host: \"{h}\"")));
+        };
+        if name.is_empty() {
+            return Err(bad(format!("bad format for add-host: \"{h}\"")));
+        }
+        let ip = ip.trim_start_matches('[').trim_end_matches(']');
+        if ip != "host-gateway" && ip.parse::<std::net::IpAddr>().is_err() {
+            return Err(bad(format!("invalid IP address in add-host: \"{ip}\"")));
+        }
+    }
+    Ok(())
+}
+
 /// The modes `--volumes-from c:mode` takes (docker's valid mount modes).
 fn volumes_from_mode_ok(mode: &str) -> bool {
     mode.is_empty()
@@ -757,6 +792,12 @@ pub(crate) fn check(
     }
     check_env(cfg)?;
     check_healthcheck(cfg)?;
+    check_restart_policy(hc)?;
+    check_extra_hosts(x)?;
+    if let Some(sig) = cfg.stop_signal.as_deref().filter(|s| !s.is_empty()) {
+        crate::container_kill::parse_signal(sig)
+            .map_err(|_| bad(format!("Invalid signal: {sig}")))?;
+    }
     check_resources(x, host)?;
     check_caps(x)?;
     security_opts(&str_list(x, "SecurityOpt"), host)?;
