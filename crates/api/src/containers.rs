@@ -94,6 +94,12 @@ pub(crate) fn tty_size(q: &Query) -> Result<(u32, u32), String> {
     Ok((out[0], out[1]))
 }
 
+/// Go's `strconv.Atoi` error for a query value that is no integer (a 400 here; dockerd 20.10
+/// answers some of these with 500).
+fn atoi_error(v: &str) -> Error {
+    Error::InvalidParameter(format!("strconv.Atoi: parsing \"{v}\": invalid syntax"))
+}
+
 /// `platform` of a create: `os[/arch[/variant]]` → (os, arch), dockerd's 400 when it does
 /// not parse.
 fn parse_platform(p: &str) -> Result<(String, String), String> {
@@ -181,6 +187,10 @@ pub async fn route(
             }
             if let Some(f) = q.get("filters").filter(|f| !f.is_empty()) {
                 opts.filters = ListOptions::parse_filters(f)?;
+                crate::query::known_filters(&opts.filters, crate::query::CONTAINER_FILTERS)?;
+            }
+            if let Some(l) = q.get("limit").filter(|l| l.parse::<i64>().is_err()) {
+                return Err(atoi_error(l));
             }
             engine
                 .list(&opts)
@@ -197,12 +207,22 @@ pub async fn route(
             .kill(id, q.get("signal"))
             .await
             .map(|_| empty(StatusCode::NO_CONTENT)),
+        ("POST", ["containers", _, "stop"])
+            if q.get("t").is_some_and(|t| t.parse::<i64>().is_err()) =>
+        {
+            Err(atoi_error(q.get("t").unwrap_or("")))
+        }
         ("POST", ["containers", id, "stop"]) => {
             let t = q.get("t").and_then(|t| t.parse::<i64>().ok());
             engine
                 .stop(id, t)
                 .await
                 .map(|_| empty(StatusCode::NO_CONTENT))
+        }
+        ("POST", ["containers", _, "restart"])
+            if q.get("t").is_some_and(|t| t.parse::<i64>().is_err()) =>
+        {
+            Err(atoi_error(q.get("t").unwrap_or("")))
         }
         ("POST", ["containers", id, "restart"]) => {
             let t = q.get("t").and_then(|t| t.parse::<i64>().ok());
@@ -247,6 +267,15 @@ pub async fn route(
             Ok(with_headers(r))
         })(),
         ("GET", ["containers", id, "logs"]) => (|| {
+            for k in ["since", "until"] {
+                if let Some(v) = q.get(k).filter(|v| !v.is_empty() && *v != "0") {
+                    if parse_unix_time(v).is_none() {
+                        return Err(Error::InvalidParameter(format!(
+                            "strconv.ParseInt: parsing \"{v}\": invalid syntax"
+                        )));
+                    }
+                }
+            }
             let mut opts = LogsOptions {
                 stdout: q.flag("stdout"),
                 stderr: q.flag("stderr"),

@@ -135,6 +135,7 @@ pub async fn route(
                 Some(f) => berth_engine::ListOptions::parse_filters(f)?,
                 None => Default::default(),
             };
+            crate::query::known_filters(&filters, crate::query::IMAGE_FILTERS)?;
             engine
                 .image_list(&filters)
                 .map(|v| json_response(StatusCode::OK, &v))

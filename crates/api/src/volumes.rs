@@ -39,7 +39,10 @@ pub async fn route(
                 .map(|v| json_response(StatusCode::CREATED, &v))
         }
         ("GET", ["volumes"]) => filters(q)
-            .and_then(|f| engine.volume_list(&f, false))
+            .and_then(|f| {
+                crate::query::known_filters(&f, crate::query::VOLUME_FILTERS)?;
+                engine.volume_list(&f, false)
+            })
             .map(|list| json_response(StatusCode::OK, &json!({"Volumes": list, "Warnings": null}))),
         ("POST", ["volumes", "prune"]) => filters(q).and_then(|f| engine.volume_prune(&f)).map(|(names, space)| {
             json_response(

@@ -128,6 +128,64 @@ fn bad_requests_answer_as_dockerd() {
     for &(method, path, body, status, msg) in others {
         expect_all(&apis, method, path, body, status, msg);
     }
+    // unknown list filters and an update's restart policy, as dockerd
+    let bogus = "filters=%7B%22bogus%22%3A%7B%22x%22%3Atrue%7D%7D";
+    for list in ["/containers/json", "/images/json", "/volumes", "/networks"] {
+        expect_all(
+            &apis,
+            "GET",
+            &format!("{list}?{bogus}"),
+            None,
+            400,
+            "Invalid filter 'bogus'",
+        );
+    }
+    expect_all(
+        &apis,
+        "POST",
+        "/containers/vtop/update",
+        Some(r#"{"RestartPolicy":{"Name":"bogus"}}"#),
+        400,
+        "invalid restart policy 'bogus'",
+    );
+    // query numbers that do not parse: dockerd's texts (dockerd 20.10 answers 500, berthd 400)
+    for (path, msg) in [
+        (
+            "/containers/vtop/stop?t=x",
+            "strconv.Atoi: parsing \"x\": invalid syntax",
+        ),
+        (
+            "/containers/vtop/restart?t=x",
+            "strconv.Atoi: parsing \"x\": invalid syntax",
+        ),
+        (
+            "/containers/json?limit=x",
+            "strconv.Atoi: parsing \"x\": invalid syntax",
+        ),
+        (
+            "/containers/vtop/logs?stdout=1&since=abc",
+            "strconv.ParseInt: parsing \"abc\": invalid syntax",
+        ),
+    ] {
+        let method = if path.contains("/logs") || path.contains("/json") {
+            "GET"
+        } else {
+            "POST"
+        };
+        for api in &apis {
+            let a = api.call(method, path, None);
+            assert!(
+                matches!(a.status, 400 | 500),
+                "{}: {path}: {:?}",
+                api.name,
+                a.body
+            );
+            assert_eq!(a.message(), msg, "{}: {path}", api.name);
+        }
+        assert_eq!(apis[0].call(method, path, None).status, 400, "{path}");
+    }
+    let a = apis[0].call("GET", "/containers/vtop/json", None);
+    assert_eq!(a.body["State"]["Running"], true, "a bad stop stops nothing");
     // a bad archive to load: 200, the error in the JSON stream
     for api in &apis {
         let a = api.call_bytes(

@@ -721,8 +721,7 @@ fn check_healthcheck(cfg: &ContainerConfig) -> Result<()> {
 }
 
 /// docker's checks of `RestartPolicy`.
-fn check_restart_policy(hc: &HostConfig) -> Result<()> {
-    let rp = &hc.restart_policy;
+pub(crate) fn check_restart_policy(rp: &berth_types::RestartPolicy) -> Result<()> {
     let name = rp.name.as_str();
     if !matches!(name, "" | "no" | "always" | "unless-stopped" | "on-failure") {
         return Err(bad(format!("invalid restart policy '{name}'")));
@@ -792,7 +791,7 @@ pub(crate) fn check(
     }
     check_env(cfg)?;
     check_healthcheck(cfg)?;
-    check_restart_policy(hc)?;
+    check_restart_policy(&hc.restart_policy)?;
     check_extra_hosts(x)?;
     if let Some(sig) = cfg.stop_signal.as_deref().filter(|s| !s.is_empty()) {
         crate::container_kill::parse_signal(sig)
