@@ -117,7 +117,10 @@ impl Engine {
         let img = self
             .images
             .get(name)
-            .map_err(|_| crate::container_create::no_such_image(name))?;
+            .map_err(|_| match Reference::parse(name) {
+                Ok(_) => crate::container_create::no_such_image(name),
+                Err(e) => Error::from(e),
+            })?;
         let by_ref = Reference::parse(name).ok().filter(|r| {
             img.repo_tags.contains(&r.familiar()) || img.repo_digests.contains(&r.familiar())
         });
