@@ -109,6 +109,8 @@ fn bad_requests_answer_as_dockerd() {
         ("POST", "/containers/nosuch/resize?h=1", None, 400, "strconv.Atoi: parsing \"\": invalid syntax"),
         ("POST", "/exec/nosuch/resize?h=1&w=a", None, 400, "strconv.Atoi: parsing \"a\": invalid syntax"),
         ("POST", "/containers/vtop/resize?h=30&w=80", None, 200, ""),
+        ("POST", "/containers/nosuch/kill?signal=BOGUS", None, 400, "Invalid signal: BOGUS"),
+        ("POST", "/containers/nosuch/kill?signal=TERM", None, 404, "No such container: nosuch"),
         ("GET", "/images/UPPER/json", None, 400, "repository name must be lowercase"),
         ("DELETE", "/images/UPPER", None, 400, "repository name must be lowercase"),
         ("GET", "/images/nosuch/json", None, 404, "No such image: nosuch:latest"),
