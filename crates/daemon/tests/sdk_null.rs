@@ -313,6 +313,35 @@ fn exec_update_connect_commit_take_go_nulls() {
             "{}",
             api.name
         );
+        // a body that sets fields: merged into the container's config, as dockerd
+        let body = json!({"Cmd":["echo","committed"],"Env":["A=1"],"Labels":{"l":"v"},
+            "WorkingDir":"/tmp","User":"nobody","ExposedPorts":{"81/tcp":{}},"Entrypoint":null,
+            "Volumes":null,"StopSignal":null});
+        let a = api.call_json(
+            "POST",
+            &format!("/commit?container={id}&repo=gonull&tag=set&changes=ENV%20B%3D2"),
+            &body,
+        );
+        assert_eq!(a.status, 201, "{}: commit: {:?}", api.name, a.body);
+        let c = &api.call("GET", "/images/gonull:set/json", None).body["Config"];
+        assert_eq!(c["Cmd"], json!(["echo", "committed"]), "{}: {c}", api.name);
+        let env: Vec<&str> = c["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e.as_str())
+            .collect();
+        assert!(
+            env.contains(&"A=1")
+                && env.contains(&"B=2")
+                && env.iter().any(|e| e.starts_with("PATH=")),
+            "{}: {env:?}",
+            api.name
+        );
+        assert_eq!(c["Labels"]["l"], "v", "{}: {c}", api.name);
+        assert_eq!(c["WorkingDir"], "/tmp", "{}: {c}", api.name);
+        assert_eq!(c["User"], "nobody", "{}: {c}", api.name);
+        assert!(c["ExposedPorts"]["81/tcp"].is_object(), "{}: {c}", api.name);
         api.call("DELETE", &format!("/containers/{id}?force=1"), None);
         api.call("DELETE", "/networks/xun", None);
     }
