@@ -48,18 +48,85 @@ pub(crate) fn parse_unix_time(s: &str) -> Option<SystemTime> {
     Some(UNIX_EPOCH + Duration::new(secs, nanos))
 }
 
-pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+/// A JSON body decoded as dockerd decodes it (`berth_types::go_json`: `null` is "not set"),
+/// before any lookup: an empty body is 400 `got EOF while reading request body`, malformed
+/// JSON 400, a body of `null` the zero value.
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned + Default>(
     req: Request<Incoming>,
 ) -> Result<T, Response<Body>> {
+    read_json_or(req, "got EOF while reading request body")
+        .await
+        .map(Option::unwrap_or_default)
+}
+
+/// As `read_json`, with `empty` as the message for an empty body; `None` for `null`.
+pub(crate) async fn read_json_or<T: serde::de::DeserializeOwned>(
+    req: Request<Incoming>,
+    empty: &str,
+) -> Result<Option<T>, Response<Body>> {
     let data = crate::read_small_body(req).await?;
-    if data.is_empty() {
-        return Err(message(
-            StatusCode::BAD_REQUEST,
-            "Config cannot be empty in order to create a container",
+    decode_json(&data, empty).map_err(|m| message(StatusCode::BAD_REQUEST, &m))
+}
+
+/// The decoding half of `read_json_or`, for routes that read the body themselves; the error
+/// is the message of a 400.
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
+    data: &[u8],
+    empty: &str,
+) -> Result<Option<T>, String> {
+    if data.iter().all(u8::is_ascii_whitespace) {
+        return Err(empty.to_string());
+    }
+    berth_types::go_json::from_slice(data).map_err(|e| format!("invalid JSON: {e}"))
+}
+
+/// `h` and `w` of a resize, checked as dockerd does before any lookup (Go's `strconv.Atoi`
+/// texts); negative sizes count as 0.
+pub(crate) fn tty_size(q: &Query) -> Result<(u32, u32), String> {
+    let mut out = [0u32; 2];
+    for (i, k) in ["h", "w"].into_iter().enumerate() {
+        let v = q.get(k).unwrap_or("");
+        let n: i64 = v
+            .parse()
+            .map_err(|_| format!("strconv.Atoi: parsing \"{v}\": invalid syntax"))?;
+        out[i] = n.clamp(0, u32::MAX as i64) as u32;
+    }
+    Ok((out[0], out[1]))
+}
+
+/// Go's `strconv.Atoi` error for a query value that is no integer (a 400 here; dockerd 20.10
+/// answers some of these with 500).
+fn atoi_error(v: &str) -> Error {
+    Error::InvalidParameter(format!("strconv.Atoi: parsing \"{v}\": invalid syntax"))
+}
+
+/// `platform` of a create: `os[/arch[/variant]]` → (os, arch), dockerd's 400 when it does
+/// not parse.
+fn parse_platform(p: &str) -> Result<(String, String), String> {
+    let parts: Vec<&str> = p.split('/').collect();
+    let ok = (1..=3).contains(&parts.len())
+        && parts.iter().all(|s| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        });
+    if !ok {
+        return Err(format!(
+            "\"{p}\": cannot parse platform specifier: invalid argument"
         ));
     }
-    serde_json::from_slice(&data)
-        .map_err(|e| message(StatusCode::BAD_REQUEST, &format!("invalid JSON: {e}")))
+    let host = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    };
+    let arch = match parts.get(1).map(|a| a.to_ascii_lowercase()) {
+        None => host.to_string(),
+        Some(a) if a == "x86_64" || a == "x86-64" => "amd64".into(),
+        Some(a) if a == "aarch64" => "arm64".into(),
+        Some(a) => a,
+    };
+    Ok((parts[0].to_ascii_lowercase(), arch))
 }
 
 pub async fn route(
@@ -71,10 +138,32 @@ pub async fn route(
 ) -> Response<Body> {
     let r: Result<Response<Body>, Error> = match (method.as_str(), segs) {
         ("POST", ["containers", "create"]) => {
-            let body = match read_json(req).await {
-                Ok(b) => b,
+            const EMPTY: &str = "Config cannot be empty in order to create a container";
+            let body: berth_types::CreateRequest = match read_json_or(req, EMPTY).await {
+                Ok(Some(b)) => b,
+                Ok(None) => return message(StatusCode::BAD_REQUEST, EMPTY),
                 Err(resp) => return resp,
             };
+            if let Some(p) = q.get("platform").filter(|p| !p.is_empty()) {
+                let (os, arch) = match parse_platform(p) {
+                    Ok(x) => x,
+                    Err(m) => return message(StatusCode::BAD_REQUEST, &m),
+                };
+                let image = &body.config.image;
+                // a missing image is create's own error
+                if let Ok(i) = engine.image_inspect(image) {
+                    let (ios, iarch) = (
+                        i["Os"].as_str().unwrap_or(""),
+                        i["Architecture"].as_str().unwrap_or(""),
+                    );
+                    if ios != os || iarch != arch {
+                        return message(
+                            StatusCode::NOT_FOUND,
+                            &format!("image with reference {image} was found but does not match the specified platform: wanted {os}/{arch}, actual: {ios}/{iarch}"),
+                        );
+                    }
+                }
+            }
             engine
                 .create(q.get("name"), body)
                 .await
@@ -98,6 +187,10 @@ pub async fn route(
             }
             if let Some(f) = q.get("filters").filter(|f| !f.is_empty()) {
                 opts.filters = ListOptions::parse_filters(f)?;
+                crate::query::known_filters(&opts.filters, crate::query::CONTAINER_FILTERS)?;
+            }
+            if let Some(l) = q.get("limit").filter(|l| l.parse::<i64>().is_err()) {
+                return Err(atoi_error(l));
             }
             engine
                 .list(&opts)
@@ -114,6 +207,11 @@ pub async fn route(
             .kill(id, q.get("signal"))
             .await
             .map(|_| empty(StatusCode::NO_CONTENT)),
+        ("POST", ["containers", _, "stop"])
+            if q.get("t").is_some_and(|t| t.parse::<i64>().is_err()) =>
+        {
+            Err(atoi_error(q.get("t").unwrap_or("")))
+        }
         ("POST", ["containers", id, "stop"]) => {
             let t = q.get("t").and_then(|t| t.parse::<i64>().ok());
             engine
@@ -121,12 +219,32 @@ pub async fn route(
                 .await
                 .map(|_| empty(StatusCode::NO_CONTENT))
         }
+        ("POST", ["containers", _, "restart"])
+            if q.get("t").is_some_and(|t| t.parse::<i64>().is_err()) =>
+        {
+            Err(atoi_error(q.get("t").unwrap_or("")))
+        }
         ("POST", ["containers", id, "restart"]) => {
             let t = q.get("t").and_then(|t| t.parse::<i64>().ok());
             engine
                 .restart(id, t)
                 .await
                 .map(|_| empty(StatusCode::NO_CONTENT))
+        }
+        // `rm --link`: the link's name is `parent/alias`
+        ("DELETE", ["containers", _]) if q.flag("link") => Err(Error::Internal(
+            "Conflict, cannot remove the default link name of the container".into(),
+        )),
+        ("DELETE", ["containers", parent, alias]) if !parent.is_empty() && !alias.is_empty() => {
+            if q.flag("link") {
+                engine
+                    .remove_link(parent, alias)
+                    .map(|_| empty(StatusCode::NO_CONTENT))
+            } else {
+                Err(Error::NotFound(format!(
+                    "No such container: {parent}/{alias}"
+                )))
+            }
         }
         ("DELETE", ["containers", id]) => engine
             .remove_with_volumes(id, q.flag("force"), q.flag("v"))
@@ -149,6 +267,15 @@ pub async fn route(
             Ok(with_headers(r))
         })(),
         ("GET", ["containers", id, "logs"]) => (|| {
+            for k in ["since", "until"] {
+                if let Some(v) = q.get(k).filter(|v| !v.is_empty() && *v != "0") {
+                    if parse_unix_time(v).is_none() {
+                        return Err(Error::InvalidParameter(format!(
+                            "strconv.ParseInt: parsing \"{v}\": invalid syntax"
+                        )));
+                    }
+                }
+            }
             let mut opts = LogsOptions {
                 stdout: q.flag("stdout"),
                 stderr: q.flag("stderr"),
@@ -178,8 +305,10 @@ pub async fn route(
             Ok(with_headers(Response::new(body)))
         })(),
         ("POST", ["containers", id, "resize"]) => {
-            let h = q.get("h").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
-            let w = q.get("w").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+            let (h, w) = match tty_size(q) {
+                Ok(hw) => hw,
+                Err(m) => return message(StatusCode::BAD_REQUEST, &m),
+            };
             engine.resize(id, h, w).await.map(|_| {
                 let mut r = empty(StatusCode::OK);
                 r.headers_mut()

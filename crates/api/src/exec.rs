@@ -26,8 +26,10 @@ pub async fn route(
             .exec_inspect(id)
             .map(|v| json_response(StatusCode::OK, &v)),
         ("POST", ["exec", id, "resize"]) => {
-            let h = q.get("h").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
-            let w = q.get("w").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+            let (h, w) = match crate::containers::tty_size(q) {
+                Ok(hw) => hw,
+                Err(m) => return crate::message(StatusCode::BAD_REQUEST, &m),
+            };
             engine.exec_resize(id, h, w).await.map(|_| {
                 let mut r = empty(StatusCode::OK);
                 r.headers_mut()
@@ -39,7 +41,12 @@ pub async fn route(
             let upgrade = req.headers().get("upgrade").is_some();
             let on_upgrade = hyper::upgrade::on(&mut req);
             let body: StartBody = match crate::read_small_body(req).await {
-                Ok(b) => serde_json::from_slice(&b).unwrap_or_default(),
+                Ok(b) => {
+                    match crate::containers::decode_json(&b, "got EOF while reading request body") {
+                        Ok(b) => b.unwrap_or_default(),
+                        Err(m) => return crate::message(StatusCode::BAD_REQUEST, &m),
+                    }
+                }
                 Err(r) => return r,
             };
             let id = id.to_string();

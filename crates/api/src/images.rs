@@ -135,6 +135,7 @@ pub async fn route(
                 Some(f) => berth_engine::ListOptions::parse_filters(f)?,
                 None => Default::default(),
             };
+            crate::query::known_filters(&filters, crate::query::IMAGE_FILTERS)?;
             engine
                 .image_list(&filters, q.flag("all"))
                 .map(|v| json_response(StatusCode::OK, &v))
@@ -189,6 +190,19 @@ pub async fn route(
                     .map(|l| json!({"stream": format!("{l}\n")}))
                     .collect();
                 json_lines(&v)
+            })
+            // dockerd answers 200 and reports a bad archive in the stream
+            .or_else(|e| {
+                let m = match e {
+                    Error::InvalidParameter(m)
+                    | Error::Internal(m)
+                    | Error::NotFound(m)
+                    | Error::Conflict(m) => m,
+                    other => return Err(other),
+                };
+                Ok(json_lines(&[
+                    json!({"errorDetail": {"message": m}, "error": m}),
+                ]))
             })
         }
         ("POST", "create") if q.get("fromSrc").is_some() => {

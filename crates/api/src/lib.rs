@@ -12,7 +12,9 @@ mod events;
 mod exec;
 mod images;
 mod networks;
+mod plugins;
 mod query;
+mod swarm;
 mod system;
 mod volumes;
 
@@ -307,6 +309,22 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         Some("containers") => containers::route(engine, req, &method, &segs, &q).await,
         Some("images") => images::route(engine, req, &method, &route, &q).await,
         Some("commit") if method == hyper::Method::POST => {
+            // the body (a container config; null or absent from most clients) is decoded
+            // before the container is looked up: malformed JSON is a 400
+            let data = match read_small_body(req).await {
+                Ok(d) => d,
+                Err(r) => return r,
+            };
+            let mut changes = Vec::new();
+            if !data.iter().all(u8::is_ascii_whitespace) {
+                match containers::decode_json::<berth_types::ContainerConfig>(&data, "") {
+                    Ok(Some(cfg)) => changes = commit_changes(&cfg),
+                    Ok(None) => {}
+                    Err(m) => return message(StatusCode::BAD_REQUEST, &m),
+                }
+            }
+            // the body's config first, then `changes=` over it (dockerd's order)
+            changes.extend(q.all("changes"));
             let container = q.get("container").unwrap_or("").to_string();
             let reference = match (
                 q.get("repo").filter(|r| !r.is_empty()),
@@ -323,7 +341,7 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
                     reference,
                     q.get("comment").unwrap_or(""),
                     q.get("author").unwrap_or(""),
-                    &q.all("changes"),
+                    &changes,
                     pause,
                 )
                 .await
@@ -346,6 +364,10 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         Some("build") if method == hyper::Method::POST => {
             build::route(engine, req, &segs, &q).await
         }
+        Some("plugins") => plugins::route(req, &method, &segs, &q).await,
+        Some("swarm" | "services" | "tasks" | "nodes" | "secrets" | "configs") => {
+            swarm::route(req, &method, &segs, &q).await
+        }
         Some("volumes") => volumes::route(engine, req, &method, &segs, &q).await,
         Some("exec") => exec::route(engine, req, &method, &segs, &q).await,
         Some("events") if method == hyper::Method::GET && segs.len() == 1 => {
@@ -353,6 +375,58 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         }
         _ => not_found(),
     }
+}
+
+/// The fields a commit body sets, as `changes` instructions over the container's config
+/// (docker merges the body into it: what the body leaves unset is the container's).
+fn commit_changes(cfg: &berth_types::ContainerConfig) -> Vec<String> {
+    let json = |v: &[String]| serde_json::to_string(v).unwrap_or_default();
+    let mut out = Vec::new();
+    if let Some(c) = cfg.cmd.as_deref().filter(|c| !c.is_empty()) {
+        out.push(format!("CMD {}", json(c)));
+    }
+    if let Some(e) = cfg.entrypoint.as_deref().filter(|e| !e.is_empty()) {
+        out.push(format!("ENTRYPOINT {}", json(e)));
+    }
+    // `k="v"`: values holding a quote cannot be said in that form and are left out
+    let kv = |k: &str, v: &str| {
+        (!v.contains('"') && !k.contains(['=', ' '])).then(|| format!("{k}=\"{v}\""))
+    };
+    for e in cfg.env.iter().flatten() {
+        let (k, v) = e.split_once('=').unwrap_or((e, ""));
+        if let Some(x) = kv(k, v) {
+            out.push(format!("ENV {x}"));
+        }
+    }
+    for (k, v) in cfg.labels.iter().flatten() {
+        if let Some(x) = kv(k, v) {
+            out.push(format!("LABEL {x}"));
+        }
+    }
+    if !cfg.user.is_empty() {
+        out.push(format!("USER {}", cfg.user));
+    }
+    if !cfg.working_dir.is_empty() {
+        out.push(format!("WORKDIR {}", cfg.working_dir));
+    }
+    if let Some(s) = cfg.stop_signal.as_deref().filter(|s| !s.is_empty()) {
+        out.push(format!("STOPSIGNAL {s}"));
+    }
+    for (key, ins) in [("ExposedPorts", "EXPOSE"), ("Volumes", "VOLUME")] {
+        if let Some(serde_json::Value::Object(m)) = cfg.extra.get(key) {
+            let keys: Vec<String> = m.keys().cloned().collect();
+            if !keys.is_empty() {
+                // EXPOSE takes words, VOLUME a JSON list (paths may hold spaces)
+                let arg = if ins == "EXPOSE" {
+                    keys.join(" ")
+                } else {
+                    json(&keys)
+                };
+                out.push(format!("{ins} {arg}"));
+            }
+        }
+    }
+    out
 }
 
 pub(crate) fn not_found() -> Response<Body> {

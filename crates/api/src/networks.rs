@@ -26,7 +26,8 @@ pub async fn route(
     q: &Query,
 ) -> Response<Body> {
     let r: Result<Response<Body>, Error> = match (method.as_str(), segs) {
-        ("GET", ["networks"]) => filters(q)
+        // dockerd's router has `/networks/` as a second spelling of the list
+        ("GET", ["networks"]) | ("GET", ["networks", ""]) => filters(q)
             .and_then(|f| engine.network_list(&f))
             .map(|v| json_response(StatusCode::OK, &v)),
         ("POST", ["networks", "create"]) => {
@@ -66,6 +67,11 @@ pub async fn route(
             }
             .map(|_| empty(StatusCode::OK))
         }
+        // `/networks/{id:.*}`: a name with a slash (or a trailing one) is looked up as such
+        ("GET", ["networks", rest @ ..]) if rest.len() > 1 => Err(Error::NotFound(format!(
+            "network {} not found",
+            rest.join("/")
+        ))),
         _ => return not_found(),
     };
     r.unwrap_or_else(error_response)

@@ -57,6 +57,40 @@ pub(crate) fn filters(
     }
 }
 
+/// Refuses filter keys a list does not know, with dockerd's text (400 `Invalid filter 'x'`).
+pub(crate) fn known_filters(
+    f: &std::collections::HashMap<String, Vec<String>>,
+    allowed: &[&str],
+) -> Result<(), berth_engine::Error> {
+    match f.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(berth_engine::Error::InvalidParameter(format!(
+            "Invalid filter '{k}'"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// dockerd's accepted filters per list.
+pub(crate) const CONTAINER_FILTERS: &[&str] = &[
+    "ancestor",
+    "before",
+    "expose",
+    "exited",
+    "health",
+    "id",
+    "isolation",
+    "is-task",
+    "label",
+    "name",
+    "network",
+    "publish",
+    "since",
+    "status",
+    "volume",
+];
+pub(crate) const IMAGE_FILTERS: &[&str] = &["before", "dangling", "label", "reference", "since"];
+pub(crate) const VOLUME_FILTERS: &[&str] = &["dangling", "driver", "label", "name"];
+
 #[cfg(test)]
 mod tests {
     use super::*;

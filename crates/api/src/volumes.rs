@@ -39,7 +39,10 @@ pub async fn route(
                 .map(|v| json_response(StatusCode::CREATED, &v))
         }
         ("GET", ["volumes"]) => filters(q)
-            .and_then(|f| engine.volume_list(&f, false))
+            .and_then(|f| {
+                crate::query::known_filters(&f, crate::query::VOLUME_FILTERS)?;
+                engine.volume_list(&f, false)
+            })
             .map(|list| json_response(StatusCode::OK, &json!({"Volumes": list, "Warnings": null}))),
         ("POST", ["volumes", "prune"]) => filters(q).and_then(|f| engine.volume_prune(&f)).map(|(names, space)| {
             json_response(
@@ -47,8 +50,13 @@ pub async fn route(
                 &json!({"VolumesDeleted": if names.is_empty() { serde_json::Value::Null } else { json!(names) }, "SpaceReclaimed": space}),
             )
         }),
+        ("GET", ["volumes", ""]) => Err(Error::NotFound("get: no such volume".into())),
         ("GET", ["volumes", name]) => engine.volume_inspect(name).map(|v| json_response(StatusCode::OK, &v)),
         ("DELETE", ["volumes", name]) => engine.volume_remove(name, q.flag("force")).map(|_| empty(StatusCode::NO_CONTENT)),
+        ("GET", ["volumes", rest @ ..]) if rest.len() > 1 => Err(Error::NotFound(format!(
+            "get {}: no such volume",
+            rest.join("/")
+        ))),
         _ => return not_found(),
     };
     r.unwrap_or_else(error_response)

@@ -129,8 +129,16 @@ impl Engine {
         } else {
             libc::O_PATH | libc::O_NOFOLLOW
         };
-        inroot::open_in_root(r.root.as_fd(), Path::new(path), flags)
-            .map_err(|e| Self::lookup_err(c, path, e))
+        let fd = inroot::open_in_root(r.root.as_fd(), Path::new(path), flags)
+            .map_err(|e| Self::lookup_err(c, path, e))?;
+        // `/etc/passwd/`: a trailing slash names a directory (dockerd: lstat's ENOTDIR, 500)
+        if (path.ends_with('/') || path.ends_with("/.")) && !path.trim_end_matches('/').is_empty() {
+            let dir = io_meta(&fd).map(|m| m.is_dir()).unwrap_or(false);
+            if !dir {
+                return Err(Error::Internal(format!("lstat {path}: not a directory")));
+            }
+        }
+        Ok(fd)
     }
 
     fn stat_json(path: &str, fd: &OwnedFd) -> std::io::Result<Value> {

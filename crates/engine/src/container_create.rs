@@ -54,10 +54,13 @@ impl Engine {
         if self.cfg.userns.is_some() {
             crate::userns::check_create(&req.host_config)?;
         }
-        let image = self
-            .images
-            .get(&req.config.image)
-            .map_err(|_| no_such_image(&req.config.image))?;
+        let image = self.images.get(&req.config.image).map_err(|_| {
+            // a name that is no reference is a 400 (`UPPER`), as dockerd's
+            match berth_image::Reference::parse(&req.config.image) {
+                Err(e) => Error::from(e),
+                Ok(_) => no_such_image(&req.config.image),
+            }
+        })?;
         // every option is applied or refused here, before anything is written
         let warnings = self.validate_create(&req)?;
 
@@ -185,11 +188,31 @@ impl Engine {
         if hc.log_config.kind.is_empty() {
             hc.log_config.kind = "json-file".into();
         }
-        if !matches!(hc.log_config.kind.as_str(), "json-file" | "none") {
-            return Err(Error::InvalidParameter(format!(
-                "logger: no log driver named '{}' is registered",
-                hc.log_config.kind
-            )));
+        const DOCKER_DRIVERS: &[&str] = &[
+            "local",
+            "syslog",
+            "journald",
+            "gelf",
+            "fluentd",
+            "awslogs",
+            "splunk",
+            "etwlogs",
+            "gcplogs",
+            "logentries",
+        ];
+        match hc.log_config.kind.as_str() {
+            "json-file" | "none" => {}
+            k if DOCKER_DRIVERS.contains(&k) => {
+                return Err(Error::InvalidParameter(format!(
+                    "logger: no log driver named '{k}' is registered"
+                )))
+            }
+            // dockerd looks an unknown name up as a plugin
+            k => {
+                return Err(Error::InvalidParameter(format!(
+                    "error looking up logging plugin {k}: plugin \"{k}\" not found"
+                )))
+            }
         }
         for (k, v) in &hc.log_config.config {
             match k.as_str() {

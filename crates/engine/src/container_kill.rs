@@ -53,11 +53,12 @@ pub fn parse_signal(s: &str) -> Result<i32> {
 
 impl Engine {
     pub async fn kill(self: &Arc<Self>, name_or_id: &str, signal: Option<&str>) -> Result<()> {
-        let c = self.get_container(name_or_id)?;
+        // the signal is checked before the lookup, as dockerd's
         let sig = match signal {
             Some(s) if !s.is_empty() => parse_signal(s)?,
             _ => libc::SIGKILL,
         };
+        let c = self.get_container(name_or_id)?;
         match c.state().status {
             Status::Running | Status::Paused => {}
             Status::Restarting => {

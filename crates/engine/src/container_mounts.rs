@@ -82,7 +82,7 @@ impl MountPoint {
 fn clean_dest(d: &str) -> Result<String> {
     if !d.starts_with('/') {
         return Err(Error::InvalidParameter(format!(
-            "invalid mount config: mount path must be absolute: {d}"
+            "invalid mount path: '{d}' mount path must be absolute"
         )));
     }
     if d == "/" {
@@ -228,7 +228,16 @@ impl Engine {
         {
             let kind = m.get("Type").and_then(Value::as_str).unwrap_or("volume");
             let src = m.get("Source").and_then(Value::as_str).unwrap_or("");
-            let dst = clean_dest(m.get("Target").and_then(Value::as_str).unwrap_or(""))?;
+            // dockerd names the mount type before the path's error
+            let dst =
+                clean_dest(m.get("Target").and_then(Value::as_str).unwrap_or("")).map_err(|e| {
+                    match e {
+                        Error::InvalidParameter(msg) => Error::InvalidParameter(format!(
+                            "invalid mount config for type \"{kind}\": {msg}"
+                        )),
+                        e => e,
+                    }
+                })?;
             let rw = !m.get("ReadOnly").and_then(Value::as_bool).unwrap_or(false);
             match kind {
                 "bind" => {

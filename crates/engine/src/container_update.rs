@@ -30,6 +30,7 @@ impl Engine {
         let rec = c.record();
         if let Some(rp) = body.get("RestartPolicy").filter(|v| !v.is_null()) {
             let rp: berth_types::RestartPolicy = serde_json::from_value(rp.clone())?;
+            crate::container_validate::check_restart_policy(&rp)?;
             if rec.host_config.auto_remove && !matches!(rp.name.as_str(), "" | "no") {
                 return Err(Error::InvalidParameter(
                     "Restart policy cannot be updated because AutoRemove is enabled for the container".into(),

@@ -692,6 +692,88 @@ pub(crate) fn check_update(x: &Map<String, Value>) -> Result<()> {
     check_resources(x, &Host::probe())
 }
 
+/// docker's check of `Env`: every entry needs a name before its `=`.
+fn check_env(cfg: &ContainerConfig) -> Result<()> {
+    for e in cfg.env.iter().flatten() {
+        if e.split('=').next().unwrap_or("").is_empty() {
+            return Err(bad(format!("invalid environment variable: {e}")));
+        }
+    }
+    Ok(())
+}
+
+/// docker's check of `Healthcheck`: durations 0 (inherit) or at least 1ms, retries >= 0.
+fn check_healthcheck(cfg: &ContainerConfig) -> Result<()> {
+    let Some(Value::Object(h)) = cfg.extra.get("Healthcheck") else {
+        return Ok(());
+    };
+    const MS: i64 = 1_000_000;
+    for k in ["Interval", "Timeout", "StartPeriod"] {
+        let v = h.get(k).and_then(Value::as_i64).unwrap_or(0);
+        if v != 0 && v < MS {
+            return Err(bad(format!("{k} in Healthcheck cannot be less than 1ms")));
+        }
+    }
+    if h.get("Retries").and_then(Value::as_i64).unwrap_or(0) < 0 {
+        return Err(bad("Retries in Healthcheck cannot be negative"));
+    }
+    Ok(())
+}
+
+/// docker's checks of `RestartPolicy`.
+pub(crate) fn check_restart_policy(rp: &berth_types::RestartPolicy) -> Result<()> {
+    let name = rp.name.as_str();
+    if !matches!(name, "" | "no" | "always" | "unless-stopped" | "on-failure") {
+        return Err(bad(format!("invalid restart policy '{name}'")));
+    }
+    if rp.maximum_retry_count < 0 {
+        return Err(bad("maximum retry count cannot be negative"));
+    }
+    if rp.maximum_retry_count > 0 && name != "on-failure" {
+        return Err(bad(format!(
+            "maximum retry count cannot be used with restart policy '{name}'"
+        )));
+    }
+    Ok(())
+}
+
+/// docker's check of `ExtraHosts`: `name:ip` (or `name:host-gateway`).
+fn check_extra_hosts(x: &Map<String, Value>) -> Result<()> {
+    for h in str_list(x, "ExtraHosts") {
+        let Some((name, ip)) = h.split_once(':') else {
+            return Err(bad(format!("bad format for add-host: \"{h}\"")));
+        };
+        if name.is_empty() {
+            return Err(bad(format!("bad format for add-host: \"{h}\"")));
+        }
+        let ip = ip.trim_start_matches('[').trim_end_matches(']');
+        if ip != "host-gateway" && ip.parse::<std::net::IpAddr>().is_err() {
+            return Err(bad(format!("invalid IP address in add-host: \"{ip}\"")));
+        }
+    }
+    Ok(())
+}
+
+/// The modes `--volumes-from c:mode` takes (docker's valid mount modes).
+fn volumes_from_mode_ok(mode: &str) -> bool {
+    mode.is_empty()
+        || mode.split(',').all(|m| {
+            matches!(
+                m,
+                "ro" | "rw"
+                    | "z"
+                    | "Z"
+                    | "shared"
+                    | "rshared"
+                    | "slave"
+                    | "rslave"
+                    | "private"
+                    | "rprivate"
+                    | "nocopy"
+            )
+        })
+}
+
 /// All checks that need nothing but the request and the host.
 pub(crate) fn check(
     cfg: &ContainerConfig,
@@ -706,6 +788,14 @@ pub(crate) fn check(
             "the working directory '{}' is invalid, it needs to be an absolute path",
             cfg.working_dir
         )));
+    }
+    check_env(cfg)?;
+    check_healthcheck(cfg)?;
+    check_restart_policy(&hc.restart_policy)?;
+    check_extra_hosts(x)?;
+    if let Some(sig) = cfg.stop_signal.as_deref().filter(|s| !s.is_empty()) {
+        crate::container_kill::parse_signal(sig)
+            .map_err(|_| bad(format!("Invalid signal: {sig}")))?;
     }
     check_resources(x, host)?;
     check_caps(x)?;
@@ -738,6 +828,25 @@ impl Engine {
             // docker answers 400 here, not 404
             self.get_container(other)
                 .map_err(|_| bad(format!("No such container: {other}")))?;
+        }
+        // links and --volumes-from name existing containers: 400, not 404
+        for l in str_list(&req.host_config.extra, "Links") {
+            let target = l.split_once(':').map_or(l.as_str(), |(t, _)| t);
+            let target = target.trim_start_matches('/');
+            if self.get_container(target).is_err() {
+                return Err(bad(format!(
+                    "could not get container for {target}: No such container: {target}"
+                )));
+            }
+        }
+        for vf in str_list(&req.host_config.extra, "VolumesFrom") {
+            let (name, mode) = vf.split_once(':').unwrap_or((vf.as_str(), ""));
+            if !volumes_from_mode_ok(mode) {
+                return Err(bad(format!("invalid mode: {mode}")));
+            }
+            if self.get_container(name).is_err() {
+                return Err(bad(format!("No such container: {name}")));
+            }
         }
         Ok(warnings(&req.host_config.extra))
     }

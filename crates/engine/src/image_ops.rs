@@ -250,12 +250,17 @@ impl Engine {
 
     /// `/images/{name}/json`.
     pub fn image_inspect(&self, name: &str) -> Result<Value> {
-        let img = self.images.get(name).map_err(|_| {
-            let full = berth_image::Reference::parse(name)
-                .map(|r| r.familiar())
-                .unwrap_or_else(|_| name.to_string());
-            Error::NotFound(format!("no such image: {name}: No such image: {full}"))
-        })?;
+        let img = self
+            .images
+            .get(name)
+            .map_err(|_| match berth_image::Reference::parse(name) {
+                Ok(r) => Error::NotFound(format!(
+                    "no such image: {name}: No such image: {}",
+                    r.familiar()
+                )),
+                // not a reference at all: 400, as dockerd's
+                Err(e) => Error::InvalidParameter(format!("no such image: {name}: {e}")),
+            })?;
         let cfg = &img.config;
         let config = overlay(
             CONFIG_DEFAULTS,

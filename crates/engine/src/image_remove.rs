@@ -67,6 +67,12 @@ impl Engine {
                 "refusing to create a tag with a digest reference".into(),
             ));
         }
+        // `sha256:x` would read as an image ID afterwards
+        if r.domain == "docker.io" && r.path == "library/sha256" {
+            return Err(Error::InvalidParameter(
+                "refusing to create an ambiguous tag using digest algorithm as name".into(),
+            ));
+        }
         self.images.tag(&img.id, &r)?;
         self.emit_image("tag", img.id.as_str(), &r.familiar());
         Ok(())
@@ -136,7 +142,10 @@ impl Engine {
         let img = self
             .images
             .get(name)
-            .map_err(|_| crate::container_create::no_such_image(name))?;
+            .map_err(|_| match Reference::parse(name) {
+                Ok(_) => crate::container_create::no_such_image(name),
+                Err(e) => Error::from(e),
+            })?;
         let by_ref = Reference::parse(name).ok().filter(|r| {
             img.repo_tags.contains(&r.familiar()) || img.repo_digests.contains(&r.familiar())
         });

@@ -24,6 +24,7 @@ mod container_rename;
 mod container_start;
 mod container_stats;
 mod container_top;
+mod container_unlink;
 mod container_update;
 mod container_validate;
 mod container_wait;

@@ -421,8 +421,9 @@ pub(crate) fn parse_port_key(k: &str) -> Result<(u16, u16, Proto)> {
         }
         other => return Err(Error::InvalidParameter(format!("invalid proto: {other}"))),
     };
-    let (a, b) = parse_port_range(ports)
-        .ok_or_else(|| Error::InvalidParameter(format!("invalid port: {k}")))?;
+    let (a, b) = parse_port_range(ports).ok_or_else(|| {
+        Error::InvalidParameter(format!("invalid port specification: \"{ports}\""))
+    })?;
     Ok((a, b, proto))
 }
 

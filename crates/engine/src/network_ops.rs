@@ -309,7 +309,7 @@ impl Engine {
                     matches!(v.as_str(), "true" | "1") == dangling
                 }),
                 "until" => true,
-                other => return Err(Error::InvalidParameter(format!("invalid filter '{other}'"))),
+                other => return Err(Error::InvalidParameter(format!("Invalid filter '{other}'"))),
             };
             if !ok {
                 return Ok(false);

@@ -5,6 +5,8 @@
 //! zero values (`HOST_CONFIG_DEFAULTS`, `CONFIG_DEFAULTS`) so Go templates with
 //! `missingkey=error` find every key.
 
+pub mod go_json;
+
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;

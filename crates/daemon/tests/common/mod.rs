@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 pub mod dockerd;
 pub mod registry;
+pub mod sdk;
 
 /// A fresh directory under /tmp (short paths: unix sockets have a 108-byte limit).
 pub fn tmpdir(what: &str) -> PathBuf {
