@@ -315,12 +315,18 @@ impl<'a> Executor<'a> {
             .iter()
             .map(|i| 1 + df.stages[*i].instructions.len())
             .sum::<usize>()
-            + labels.len();
+            + labels.len()
+            + df.meta_args.len();
+        // the ARGs before the first FROM are steps too (a `Step` line each, nothing after it),
+        // as dockerd's classic builder counts them
+        for ins in &df.meta_args {
+            self.print_step(&ins.original)?;
+        }
         self.results = vec![None; df.stages.len()];
         self.prepare_cache_from();
         // step numbers follow the file; independent stages are built at the same time
         let mut offsets = vec![0usize; df.stages.len()];
-        let mut acc = 0;
+        let mut acc = df.meta_args.len();
         for &i in &stages {
             offsets[i] = acc;
             acc += 1 + df.stages[i].instructions.len();
