@@ -384,3 +384,55 @@ fn docker_cli_exec_run_attach_lose_nothing() {
     });
     report("docker run", n * threads(), &fails);
 }
+
+/// docker-py's `exec_run` from several threads: it parses the 101 head with a buffered reader and
+/// then reads the raw socket, so output that reached the socket before the client read the head
+/// was lost (issue 12.6). Skipped when the `docker` Python package is not installed.
+#[test]
+fn docker_py_exec_run_loses_nothing() {
+    let have = Command::new("python3")
+        .args(["-c", "import docker"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        eprintln!("skipping: the docker Python package is not installed");
+        return;
+    }
+    let d = Daemon::start();
+    d.load_busybox();
+    sleeper(&d, "sleeper");
+    let script = r#"
+import docker, sys, threading
+host, n, th = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+lost = []
+def work(t):
+    c = docker.DockerClient(base_url=host)
+    ct = c.containers.get("sleeper")
+    for i in range(n):
+        tag = f"{t}-{i}"
+        r = ct.exec_run(["sh", "-c", f"echo {tag}; exit {i % 3}"])
+        if r.output != (tag + "\n").encode() or r.exit_code != i % 3:
+            lost.append((tag, r.exit_code, r.output))
+ts = [threading.Thread(target=work, args=(t,)) for t in range(th)]
+[x.start() for x in ts]
+[x.join() for x in ts]
+print(len(lost), n * th, lost[:8])
+"#;
+    let n = per_thread().to_string();
+    let th = (threads() * 2).to_string();
+    let o = Command::new("python3")
+        .args(["-c", script, &d.host(), &n, &th])
+        .output()
+        .expect("python3");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    eprintln!("docker-py exec_run: lost/total {out}");
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.starts_with("0 "),
+        "docker-py exec_run lost output: {out}"
+    );
+}
