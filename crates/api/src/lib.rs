@@ -191,6 +191,44 @@ pub(crate) fn with_headers(mut r: Response<Body>) -> Response<Body> {
 
 /// Answers `101 UPGRADED` and, once hyper hands over the raw connection, runs `f` on it
 /// (attach and exec start). `api_version`: exec's 101 carries the version header, attach's not.
+/// The hijacked connection, handed on only once the client has read the 101 head: clients that
+/// parse the head through a buffered reader and then read the raw socket (docker-py's exec_run
+/// and attach) lose whatever stream bytes arrived with the head. On a unix socket the bytes the
+/// peer has not read yet are visible (SIOCOUTQ), so the stream starts when that queue is empty
+/// (bounded wait: a client that never reads still gets its stream).
+async fn client_stream(up: hyper::upgrade::Upgraded) -> Box<dyn berth_engine::ClientIo> {
+    match up.downcast::<TokioIo<tokio::net::UnixStream>>() {
+        Ok(parts) => {
+            let stream = parts.io.into_inner();
+            let t0 = std::time::Instant::now();
+            while unread_by_peer(&stream) > 0 && t0.elapsed() < std::time::Duration::from_secs(2) {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            if parts.read_buf.is_empty() {
+                Box::new(stream)
+            } else {
+                let (r, w) = tokio::io::split(stream);
+                let r = tokio::io::AsyncReadExt::chain(std::io::Cursor::new(parts.read_buf), r);
+                Box::new(tokio::io::join(r, w))
+            }
+        }
+        Err(up) => Box::new(TokioIo::new(up)),
+    }
+}
+
+/// Bytes written to `s` that its peer has not read yet (0 when unknown).
+fn unread_by_peer(s: &tokio::net::UnixStream) -> i32 {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ (== TIOCOUTQ) on a socket we own, into a c_int.
+    let r = unsafe { libc::ioctl(s.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    if r == 0 {
+        n
+    } else {
+        0
+    }
+}
+
 pub(crate) fn hijack<F, Fut>(
     on_upgrade: hyper::upgrade::OnUpgrade,
     api_version: bool,
@@ -202,7 +240,7 @@ where
 {
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(up) => f(Box::new(TokioIo::new(up))).await,
+            Ok(up) => f(client_stream(up).await).await,
             Err(e) => tracing::warn!("connection upgrade failed: {e}"),
         }
     });
