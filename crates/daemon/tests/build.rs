@@ -6,7 +6,7 @@ use common::{stderr, stdout, tmpdir, Daemon};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-const DOCKER: &str = "/usr/local/bin/docker";
+use common::build::DOCKER;
 
 /// `docker build` (classic) in `ctx` against the daemon; None without the docker CLI.
 fn docker_build(d: &Daemon, ctx: &Path, args: &[&str]) -> Option<Output> {
@@ -19,32 +19,7 @@ fn docker_build_stdin(
     args: &[&str],
     input: Option<&[u8]>,
 ) -> Option<Output> {
-    if !Path::new(DOCKER).exists() {
-        eprintln!("skipping: no docker CLI");
-        return None;
-    }
-    let mut c = Command::new(DOCKER);
-    c.env("DOCKER_HOST", d.host())
-        .env("DOCKER_BUILDKIT", "0")
-        .env("DOCKER_CONFIG", d.root.join("docker-config"))
-        .env_remove("DOCKER_API_VERSION")
-        .current_dir(ctx)
-        .arg("build")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    c.stdin(if input.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
-    let mut child = c.spawn().expect("run docker build");
-    if let Some(i) = input {
-        use std::io::Write;
-        let mut s = child.stdin.take().expect("stdin");
-        s.write_all(i).expect("write stdin");
-    }
-    Some(child.wait_with_output().expect("docker build"))
+    common::build::docker_build_in(d, ctx, Some("0"), args, input)
 }
 
 fn build_ok(d: &Daemon, ctx: &Path, args: &[&str]) -> Option<String> {
@@ -63,13 +38,7 @@ fn build_ok(d: &Daemon, ctx: &Path, args: &[&str]) -> Option<String> {
 /// A context directory with these files.
 fn context(files: &[(&str, &str)]) -> PathBuf {
     let dir = tmpdir("bctx");
-    for (name, content) in files {
-        let p = dir.join(name);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).expect("mkdir");
-        }
-        std::fs::write(&p, content).expect("write");
-    }
+    common::build::write_files(&dir, files);
     dir
 }
 

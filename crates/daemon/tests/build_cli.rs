@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const DOCKER: &str = "/usr/local/bin/docker";
 const COMPOSE: &str = "/usr/bin/docker-compose";
 
 /// A context directory with `files` (path, text), below the daemon's root (removed with it).
@@ -17,12 +16,7 @@ fn context(daemon: &Daemon, files: &[(&str, &str)]) -> PathBuf {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let d = daemon.root.join(format!("ctx{n}"));
-    std::fs::create_dir_all(&d).expect("mkdir context");
-    for (p, t) in files {
-        let p = d.join(p);
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        std::fs::write(p, t).expect("write");
-    }
+    common::build::write_files(&d, files);
     d
 }
 
@@ -60,35 +54,7 @@ fn docker_in(
     args: &[&str],
     input: Option<&[u8]>,
 ) -> Option<Output> {
-    if !Path::new(DOCKER).exists() {
-        eprintln!("skipping: no docker CLI");
-        return None;
-    }
-    let mut c = Command::new(DOCKER);
-    c.env("DOCKER_HOST", d.host())
-        .env("DOCKER_CONFIG", d.root.join("docker-config"))
-        .env_remove("DOCKER_API_VERSION")
-        .env_remove("DOCKER_BUILDKIT")
-        .current_dir(dir)
-        .arg("build")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-    if let Some(b) = buildkit {
-        c.env("DOCKER_BUILDKIT", b);
-    }
-    let mut child = c.spawn().expect("run docker build");
-    if let Some(i) = input {
-        use std::io::Write;
-        let mut s = child.stdin.take().expect("stdin");
-        s.write_all(i).expect("write stdin");
-    }
-    Some(child.wait_with_output().expect("docker build"))
+    common::build::docker_build_in(d, dir, buildkit, args, input)
 }
 
 fn ok(o: Output, what: &str, d: &Daemon) -> String {

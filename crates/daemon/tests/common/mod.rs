@@ -10,6 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod build;
 pub mod dockerd;
 pub mod registry;
 pub mod sdk;
