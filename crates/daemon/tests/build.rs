@@ -415,7 +415,7 @@ fn api_stream_quiet_errors_and_prune() {
     let (st, head, body) = d.http_body("POST", "/v1.41/build?t=api%3A1&version=1", &ctx);
     assert_eq!(st, 200, "{head}");
     let body = if head.to_ascii_lowercase().contains("chunked") {
-        dechunk(&body)
+        common::dechunk(&body)
     } else {
         body
     };
@@ -437,7 +437,7 @@ fn api_stream_quiet_errors_and_prune() {
     // q=1: the ID line alone
     let (_, head, body) = d.http_body("POST", "/build?q=1", &ctx);
     let body = if head.to_ascii_lowercase().contains("chunked") {
-        dechunk(&body)
+        common::dechunk(&body)
     } else {
         body
     };
@@ -462,7 +462,7 @@ fn api_stream_quiet_errors_and_prune() {
     );
     assert_eq!(st, 200);
     let body = if head.to_ascii_lowercase().contains("chunked") {
-        dechunk(&body)
+        common::dechunk(&body)
     } else {
         body
     };
@@ -488,20 +488,6 @@ fn api_stream_quiet_errors_and_prune() {
     if let Some(run) = run {
         assert_eq!(run, "hi\n");
     }
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(nl) = b.windows(2).position(|w| w == b"\r\n") {
-        let n = usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap_or("0").trim(), 16)
-            .unwrap_or(0);
-        if n == 0 || b.len() < nl + 2 + n {
-            break;
-        }
-        out.extend_from_slice(&b[nl + 2..nl + 2 + n]);
-        b = &b[(nl + 4 + n).min(b.len())..];
-    }
-    out
 }
 
 #[test]

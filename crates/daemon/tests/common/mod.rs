@@ -312,7 +312,8 @@ impl Daemon {
     }
 }
 
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
+/// The payload of a chunked HTTP body (as far as it is whole).
+pub fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(nl) = b.windows(2).position(|w| w == b"\r\n") {
         let n = usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap_or("0").trim(), 16)

@@ -90,26 +90,12 @@ impl Api {
             .unwrap_or(0);
         let mut raw = resp[(split + 4).min(resp.len())..].to_vec();
         if head.contains("transfer-encoding: chunked") {
-            raw = dechunk(&raw);
+            raw = super::dechunk(&raw);
         }
         let body = serde_json::from_slice(&raw)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw).into_owned()));
         Answer { status, body, raw }
     }
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(nl) = b.windows(2).position(|w| w == b"\r\n") {
-        let n = usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap_or("0").trim(), 16)
-            .unwrap_or(0);
-        if n == 0 || b.len() < nl + 2 + n {
-            break;
-        }
-        out.extend_from_slice(&b[nl + 2..nl + 2 + n]);
-        b = &b[(nl + 4 + n).min(b.len())..];
-    }
-    out
 }
 
 /// berthd, and dockerd when one runs: the engines a request is sent to.
