@@ -39,6 +39,7 @@ cleanup() {
   awk -v t="$tmp" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null; done
   ip link del "$dbr" 2>/dev/null; ip link del "$bbr" 2>/dev/null
+  nft delete table ip "berth_$bbr" 2>/dev/null   # berthd keeps its table across restarts
   rm -rf "$tmp"
 }
 trap cleanup EXIT
