@@ -1162,6 +1162,12 @@ impl<'a> Executor<'a> {
         if let Some(c) = &o.cpuset_mems {
             hc.insert("CpusetMems".into(), json!(c));
         }
+        if !o.ulimits.is_empty() {
+            hc.insert("Ulimits".into(), json!(o.ulimits));
+        }
+        if let Some(c) = &o.cgroup_parent {
+            hc.insert("CgroupParent".into(), json!(c));
+        }
         let spec = RunSpec {
             image: image.clone(),
             cmd: argv.clone(),

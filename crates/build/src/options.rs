@@ -48,6 +48,10 @@ pub struct BuildOptions {
     pub cpu_quota: Option<i64>,
     pub cpuset_cpus: Option<String>,
     pub cpuset_mems: Option<String>,
+    /// `ulimits` (JSON array of `{"Name","Soft","Hard"}`), for RUN containers
+    pub ulimits: Vec<serde_json::Value>,
+    /// `cgroupparent`, for RUN containers
+    pub cgroup_parent: Option<String>,
     /// `X-Registry-Config`: registry → credentials JSON, for pulling bases
     pub registry_config: BTreeMap<String, serde_json::Value>,
 }
@@ -109,6 +113,22 @@ impl BuildOptions {
                 "cpuquota" => o.cpu_quota = num(k, v)?,
                 "cpusetcpus" => o.cpuset_cpus = Some(v.clone()).filter(|t| !t.is_empty()),
                 "cpusetmems" => o.cpuset_mems = Some(v.clone()).filter(|t| !t.is_empty()),
+                "ulimits" if !v.is_empty() && v != "null" => {
+                    o.ulimits = serde_json::from_str(v)
+                        .map_err(|e| OptionsError(format!("invalid ulimits: {e}")))?
+                }
+                "cgroupparent" => o.cgroup_parent = Some(v.clone()).filter(|t| !t.is_empty()),
+                // what this builder cannot do is refused, never ignored (dockerd's texts)
+                "squash" if truthy(v) => {
+                    return Err(OptionsError(
+                        "squash is only supported with experimental mode".into(),
+                    ))
+                }
+                "remote" if !v.is_empty() => {
+                    return Err(OptionsError(format!(
+                        "remote build contexts are not supported by berth: {v}"
+                    )))
+                }
                 // a Linux daemon knows one isolation (dockerd's text for the others)
                 "isolation" if !matches!(v.as_str(), "" | "default") => {
                     return Err(OptionsError(format!("Unsupported isolation: {v:?}")))
@@ -191,6 +211,15 @@ mod tests {
         assert!(BuildOptions::from_query(&q(&[("memory", "x")])).is_err());
         assert!(BuildOptions::from_query(&q(&[("buildargs", "[")])).is_err());
         assert!(BuildOptions::from_query(&q(&[("isolation", "default")])).is_ok());
+        let o = BuildOptions::from_query(&q(&[
+            ("ulimits", r#"[{"Name":"nofile","Soft":100,"Hard":200}]"#),
+            ("cgroupparent", "/x"),
+        ]))
+        .unwrap();
+        assert_eq!(o.ulimits[0]["Name"], "nofile");
+        assert_eq!(o.cgroup_parent.as_deref(), Some("/x"));
+        assert!(BuildOptions::from_query(&q(&[("squash", "1")])).is_err());
+        assert!(BuildOptions::from_query(&q(&[("remote", "https://x/y.git")])).is_err());
         assert_eq!(
             BuildOptions::from_query(&q(&[("isolation", "hyperv")]))
                 .err()
