@@ -27,6 +27,8 @@ pub struct Client {
     pub socket: String,
     pub version: String,
     conn: Option<Conn>,
+    /// The version came from `/_ping` or `DOCKER_API_VERSION`, not a guess.
+    negotiated: bool,
 }
 
 pub struct Response {
@@ -46,6 +48,33 @@ pub struct Upload {
     pub head: Head,
     pub body: Body<Conn>,
     pub writer: std::thread::JoinHandle<std::io::Result<u64>>,
+}
+
+/// Why [`Client::stream_once`] failed: a too-new guess is sent again.
+enum StreamError {
+    TooNew(DaemonError),
+    Other(anyhow::Error),
+}
+
+impl StreamError {
+    fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            StreamError::TooNew(e) => e.into(),
+            StreamError::Other(e) => e,
+        }
+    }
+}
+
+impl From<anyhow::Error> for StreamError {
+    fn from(e: anyhow::Error) -> Self {
+        StreamError::Other(e)
+    }
+}
+
+impl From<std::io::Error> for StreamError {
+    fn from(e: std::io::Error) -> Self {
+        StreamError::Other(e.into())
+    }
 }
 
 /// A response whose body is read as it arrives (logs -f, load, wait).
@@ -85,34 +114,58 @@ pub fn error_from(status: u16, body: &[u8]) -> DaemonError {
 }
 
 impl Client {
-    /// Connects and pings (`HEAD /_ping`, falling back to `GET` on 404/405).
+    /// A client that speaks [`MAX_API`] (or `DOCKER_API_VERSION`) without
+    /// asking first: the version is negotiated (`/_ping`) only when the
+    /// daemon answers that the guess is too new, and before requests that
+    /// cannot be replayed (uploads, hijacks). berthd and dockerd ≥ 20.10
+    /// speak [`MAX_API`], so most commands save a round trip.
     pub fn connect(socket: String) -> Result<Client> {
-        let mut c = Client {
-            socket,
-            version: MAX_API.to_string(),
-            conn: None,
+        let (version, negotiated) = match std::env::var("DOCKER_API_VERSION") {
+            Ok(env) => (env, true),
+            Err(_) => (MAX_API.to_string(), false),
         };
-        let mut r = c.raw("HEAD", "/_ping", ReqBody::Empty, &[])?;
-        if r.status == 404 || r.status == 405 {
-            r = c.raw("GET", "/_ping", ReqBody::Empty, &[])?;
-        }
-        let v = r.head.header("Api-Version").unwrap_or("1.24").to_string();
-        c.version = if let Ok(env) = std::env::var("DOCKER_API_VERSION") {
-            env
-        } else if version_lt(&v, MAX_API) {
-            v
-        } else {
-            MAX_API.to_string()
-        };
-        Ok(c)
-    }
-
-    /// A client for an already negotiated version (no ping).
-    pub fn with_version(socket: String, version: String) -> Result<Client> {
         Ok(Client {
             socket,
             version,
             conn: None,
+            negotiated,
+        })
+    }
+
+    /// Pings (`HEAD /_ping`, falling back to `GET` on 404/405) and takes the
+    /// lower of the daemon's API version and ours, once.
+    pub fn negotiate(&mut self) -> Result<()> {
+        if self.negotiated {
+            return Ok(());
+        }
+        let mut r = self.raw("HEAD", "/_ping", ReqBody::Empty, &[])?;
+        if r.status == 404 || r.status == 405 {
+            r = self.raw("GET", "/_ping", ReqBody::Empty, &[])?;
+        }
+        let v = r.head.header("Api-Version").unwrap_or("1.24").to_string();
+        self.version = if version_lt(&v, MAX_API) {
+            v
+        } else {
+            MAX_API.to_string()
+        };
+        self.negotiated = true;
+        Ok(())
+    }
+
+    /// Whether an error answer means "negotiate and send again": the
+    /// daemon is older than our guess.
+    fn too_new(&self, status: u16, body: &[u8]) -> bool {
+        !self.negotiated && status == 400 && error_from(status, body).message.contains("is too new")
+    }
+
+    /// A client for an already negotiated version (no ping).
+    pub fn with_version(socket: String, version: String) -> Result<Client> {
+        let negotiated = version != MAX_API;
+        Ok(Client {
+            socket,
+            version,
+            conn: None,
+            negotiated,
         })
     }
 
@@ -202,8 +255,14 @@ impl Client {
 
     /// Versioned request; non-2xx becomes a `DaemonError`.
     pub fn call(&mut self, method: &str, p: &str, body: ReqBody<'_>) -> Result<Response> {
+        let again = body.replay();
         let path = self.path(p);
-        let r = self.raw(method, &path, body, &[])?;
+        let mut r = self.raw(method, &path, body, &[])?;
+        if let Some(body) = again.filter(|_| self.too_new(r.status, &r.body)) {
+            self.negotiate()?;
+            let path = self.path(p);
+            r = self.raw(method, &path, body, &[])?;
+        }
         if r.status >= 400 {
             return Err(error_from(r.status, &r.body).into());
         }
@@ -228,6 +287,29 @@ impl Client {
         extra: &[(&str, &str)],
         fresh: bool,
     ) -> Result<Streaming> {
+        let again = body.replay();
+        if again.is_none() || fresh {
+            self.negotiate()?;
+        }
+        match self.stream_once(method, p, body, extra, fresh) {
+            Err(StreamError::TooNew(..)) if again.is_some() => {
+                self.negotiate()?;
+                let body = again.unwrap_or(ReqBody::Empty);
+                self.stream_once(method, p, body, extra, fresh)
+                    .map_err(StreamError::into_anyhow)
+            }
+            r => r.map_err(StreamError::into_anyhow),
+        }
+    }
+
+    fn stream_once(
+        &mut self,
+        method: &str,
+        p: &str,
+        body: ReqBody<'_>,
+        extra: &[(&str, &str)],
+        fresh: bool,
+    ) -> std::result::Result<Streaming, StreamError> {
         let path = self.path(p);
         let (conn, head) = if fresh {
             let mut conn = Conn::connect(&self.socket)?;
@@ -242,7 +324,10 @@ impl Client {
         if head.status >= 400 {
             let mut data = Vec::new();
             b.read_to_end(&mut data)?;
-            return Err(error_from(head.status, &data).into());
+            if self.too_new(head.status, &data) {
+                return Err(StreamError::TooNew(error_from(head.status, &data)));
+            }
+            return Err(StreamError::Other(error_from(head.status, &data).into()));
         }
         Ok(Streaming { head, body: b })
     }
@@ -264,6 +349,7 @@ impl Client {
     where
         F: FnOnce(&mut dyn Write) -> std::io::Result<()> + Send + 'static,
     {
+        self.negotiate()?;
         let path = self.path(p);
         let mut conn = Conn::connect(&self.socket)?;
         let mut w = conn.stream.try_clone()?;
@@ -316,6 +402,7 @@ impl Client {
 
     /// `hijack` with a JSON body (exec start).
     pub fn hijack_with(&mut self, p: &str, json: Option<&[u8]>) -> Result<(UnixStream, Vec<u8>)> {
+        self.negotiate()?;
         let path = self.path(p);
         let mut conn = Conn::connect(&self.socket)?;
         match json {
@@ -409,6 +496,86 @@ mod tests {
     fn host_parsing() {
         assert_eq!(parse_host("unix:///run/x.sock").unwrap(), "/run/x.sock");
         assert!(parse_host("tcp://1.2.3.4:2375").is_err());
+    }
+
+    /// A daemon on a temp socket that answers each request line with the
+    /// next scripted reply, and records the request lines it got.
+    fn scripted_daemon(
+        replies: Vec<&'static str>,
+    ) -> (
+        String,
+        std::thread::JoinHandle<Vec<String>>,
+        tempfile::TempDir,
+    ) {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("d.sock").to_str().unwrap().to_string();
+        let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let h = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut replies = replies.into_iter();
+            while let Some(reply) = replies.next() {
+                let (s, _) = l.accept().unwrap();
+                let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+                let mut w = s;
+                let mut reply = Some(reply);
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap() == 0 {
+                        break;
+                    }
+                    seen.push(line.trim_end().to_string());
+                    loop {
+                        let mut h = String::new();
+                        r.read_line(&mut h).unwrap();
+                        if h == "\r\n" {
+                            break;
+                        }
+                    }
+                    let Some(text) = reply.take().or_else(|| replies.next()) else {
+                        break;
+                    };
+                    w.write_all(text.as_bytes()).unwrap();
+                }
+            }
+            seen
+        });
+        (sock, h, dir)
+    }
+
+    #[test]
+    fn no_ping_when_the_guess_is_right() {
+        let (sock, h, _d) = scripted_daemon(vec!["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"]);
+        let mut c = Client::connect(sock).unwrap();
+        assert_eq!(c.get_json("/info").unwrap(), serde_json::json!({}));
+        drop(c);
+        assert_eq!(
+            h.join().unwrap(),
+            vec![format!("GET /v{MAX_API}/info HTTP/1.1")]
+        );
+    }
+
+    #[test]
+    fn an_older_daemon_is_asked_and_the_request_sent_again() {
+        let too_new = concat!(
+            "HTTP/1.1 400 Bad Request\r\nContent-Length: 83\r\n\r\n",
+            r#"{"message":"client version 1.41 is too new. Maximum supported API version is 1.40"}"#
+        );
+        let ping = "HTTP/1.1 200 OK\r\nApi-Version: 1.40\r\nContent-Length: 0\r\n\r\n";
+        let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+        let (sock, h, _d) = scripted_daemon(vec![too_new, ping, ok]);
+        let mut c = Client::connect(sock).unwrap();
+        assert_eq!(c.get_json("/info").unwrap(), serde_json::json!({}));
+        assert_eq!(c.version, "1.40");
+        drop(c);
+        assert_eq!(
+            h.join().unwrap(),
+            vec![
+                "GET /v1.41/info HTTP/1.1",
+                "HEAD /_ping HTTP/1.1",
+                "GET /v1.40/info HTTP/1.1"
+            ]
+        );
     }
 
     #[test]

@@ -760,7 +760,7 @@ pub fn version(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<
     };
     let mut t = String::from("Client:\n");
     kv(&mut t, " ", 20, "Version", env!("CARGO_PKG_VERSION"));
-    let conn = connect();
+    let conn = connect().and_then(|mut c| c.negotiate().map(|_| c));
     let api = match &conn {
         Ok(c) if c.version != crate::client::MAX_API => {
             format!("{} (downgraded from {})", c.version, crate::client::MAX_API)

@@ -296,6 +296,19 @@ pub enum ReqBody<'a> {
     Chunked(&'a str, &'a mut dyn Read),
 }
 
+impl<'a> ReqBody<'a> {
+    /// The same body again, for a request that may be sent twice; `None`
+    /// for a streamed body (it is consumed by the first send).
+    pub fn replay(&self) -> Option<ReqBody<'a>> {
+        match self {
+            ReqBody::Empty => Some(ReqBody::Empty),
+            ReqBody::EmptyPost => Some(ReqBody::EmptyPost),
+            ReqBody::Bytes(t, b) => Some(ReqBody::Bytes(t, b)),
+            ReqBody::Chunked(..) => None,
+        }
+    }
+}
+
 /// The request line and the headers every request carries, plus `extra`
 /// (without the blank line that ends the head).
 pub fn request_head(method: &str, path: &str, extra: &[(&str, &str)]) -> String {
