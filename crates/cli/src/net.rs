@@ -13,22 +13,6 @@ use anyhow::Result;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-pub const NETWORK_HELP: &str = "Usage:  berth network COMMAND
-
-Manage networks
-
-Commands:
-  connect     Connect a container to a network
-  create      Create a network
-  disconnect  Disconnect a container from a network
-  inspect     Display detailed information on one or more networks
-  ls          List networks
-  prune       Remove all unused networks
-  rm          Remove one or more networks
-
-Run 'berth network COMMAND --help' for more information on a command.
-";
-
 const FORMAT_HELP: &str = "Format output using a custom template:
                         'table':            Print output in table format
                         with column headers (default)
@@ -143,7 +127,9 @@ Options:
   -f, --force   Force the container to disconnect from a network
 "
         .into(),
-        _ => NETWORK_HELP.into(),
+        _ => crate::commands::group("network")
+            .map(crate::commands::group_help)
+            .unwrap_or_default(),
     }
 }
 
@@ -191,40 +177,6 @@ fn parse(cmd: &str, args: &[String], specs: &[Spec]) -> Result<Option<Parsed>> {
         return Ok(None);
     }
     Ok(Some(p))
-}
-
-/// `berth network …`: `sub` is the word after `network`.
-pub fn network(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
-    let Some(sub) = args.first() else {
-        eprint!("{NETWORK_HELP}");
-        return Ok(0);
-    };
-    let rest = &args[1..];
-    match sub.as_str() {
-        "create" => create(connect, rest),
-        "ls" | "list" => ls(connect, rest),
-        "inspect" => inspect(connect, rest),
-        "rm" | "remove" => rm(connect, rest),
-        "prune" => prune(connect, rest),
-        "connect" => connect_cmd(connect, rest),
-        "disconnect" => disconnect(connect, rest),
-        "--help" | "-h" | "help" => {
-            print!("{NETWORK_HELP}");
-            Ok(0)
-        }
-        s if s.starts_with('-') => Err(fail(
-            format!(
-                "unknown flag: {s}\n\nUsage:  berth network\n\nRun 'berth network --help' for more information"
-            ),
-            125,
-        )),
-        s => Err(fail(
-            format!(
-                "berth: unknown command: berth network {s}\n\nUsage:  berth network\n\nRun 'berth network --help' for more information"
-            ),
-            1,
-        )),
-    }
 }
 
 // ---------------------------------------------------------------- create
@@ -463,7 +415,7 @@ pub fn create_body(p: &Parsed, name: &str, version: &str) -> Result<String, Stri
     ))
 }
 
-fn create(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
+pub fn create(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     let cmd = "network create";
     let Some(p) = parse(cmd, args, CREATE_FLAGS)? else {
         return Ok(0);
@@ -580,7 +532,7 @@ pub fn net_item(n: &Value, trunc: bool) -> J {
     ])
 }
 
-fn ls(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
+pub fn ls(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     let cmd = "network ls";
     let Some(p) = parse(cmd, args, LS_FLAGS)? else {
         return Ok(0);
@@ -624,7 +576,7 @@ fn ls(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
 
 // ---------------------------------------------------------------- inspect
 
-fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
+pub fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     let cmd = "network inspect";
     let Some(p) = parse(
         cmd,
@@ -651,7 +603,7 @@ fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32>
 
 // ---------------------------------------------------------------- rm
 
-fn rm(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
+pub fn rm(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     let cmd = "network rm";
     let Some(p) = parse(cmd, args, &[b(Some('f'), "force")])? else {
         return Ok(0);
@@ -686,7 +638,7 @@ fn rm(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
 
 // ---------------------------------------------------------------- prune
 
-fn prune(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
+pub fn prune(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     let cmd = "network prune";
     let Some(p) = parse(cmd, args, &[b(Some('f'), "force"), v(None, "filter")])? else {
         return Ok(0);
@@ -760,7 +712,7 @@ pub fn connect_body(p: &Parsed, container: &str) -> Result<String, String> {
     ))
 }
 
-fn connect_cmd(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
+pub fn connect_cmd(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     let cmd = "network connect";
     let Some(p) = parse(cmd, args, CONNECT_FLAGS)? else {
         return Ok(0);
@@ -778,7 +730,7 @@ fn connect_cmd(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<
     Ok(0)
 }
 
-fn disconnect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
+pub fn disconnect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     let cmd = "network disconnect";
     let Some(p) = parse(cmd, args, &[b(Some('f'), "force")])? else {
         return Ok(0);
