@@ -91,12 +91,26 @@ pub fn usage_of(cmd: &str) -> &'static str {
     }
 }
 
+/// The command as it was invoked, when that was through a group: (handler key, path).
+static INVOKED: std::sync::OnceLock<(&'static str, String)> = std::sync::OnceLock::new();
+
+/// The name texts show for the command whose handler key is `cmd`: the group path it was
+/// invoked by (`container attach`, `container ls` for key `ps`), as cobra names commands by
+/// their path; else `cmd`.
+pub fn shown(cmd: &str) -> String {
+    match INVOKED.get() {
+        Some((key, path)) if *key == cmd => path.clone(),
+        _ => cmd.to_string(),
+    }
+}
+
 /// docker's flag error: message, usage, hint; exit 125.
 pub fn flag_error(cmd: &str, msg: &str) -> anyhow::Error {
+    let usage = usage_of(cmd);
+    let cmd = shown(cmd);
     fail(
         format!(
-            "{msg}\n\nUsage:  berth {cmd} {}\n\nRun 'berth {cmd} --help' for more information",
-            usage_of(cmd)
+            "{msg}\n\nUsage:  berth {cmd} {usage}\n\nRun 'berth {cmd} --help' for more information"
         ),
         125,
     )
@@ -110,10 +124,11 @@ pub fn args_error(cmd: &str, what: &str) -> anyhow::Error {
     } else {
         "Run"
     };
+    let usage = usage_of(cmd);
+    let cmd = shown(cmd);
     fail(
         format!(
-            "berth: 'berth {cmd}' {what}\n\nUsage:  berth {cmd} {}\n\n{verb} 'berth {cmd} --help' for more information",
-            usage_of(cmd)
+            "berth: 'berth {cmd}' {what}\n\nUsage:  berth {cmd} {usage}\n\n{verb} 'berth {cmd} --help' for more information"
         ),
         1,
     )
@@ -121,7 +136,8 @@ pub fn args_error(cmd: &str, what: &str) -> anyhow::Error {
 
 pub fn help_text(cmd: &str, specs: &[flags::Spec]) -> String {
     let mut s = format!(
-        "Usage:  berth {cmd} {}\n\n{}Options:\n",
+        "Usage:  berth {} {}\n\n{}Options:\n",
+        shown(cmd),
         usage_of(cmd),
         commands::about_section(cmd)
     );
@@ -210,6 +226,7 @@ fn dispatch(connect: commands::Connect, word: &str, rest: &[String]) -> anyhow::
         return Ok(0);
     };
     if let Some(c) = g.sub(sub) {
+        let _ = INVOKED.set((c.key, format!("{} {}", g.name, c.name)));
         return (c.run)(connect, c.key, &rest[1..]);
     }
     let usage = format!("Usage:  berth {}{}", g.name, g.bare_usage);
@@ -256,7 +273,10 @@ fn help_topic(connect: commands::Connect, topic: &[String]) -> anyhow::Result<i3
             Ok(0)
         }
         Some(s) => match g.sub(s) {
-            Some(c) => (c.run)(connect, c.key, &help),
+            Some(c) => {
+                let _ = INVOKED.set((c.key, format!("{} {}", g.name, c.name)));
+                (c.run)(connect, c.key, &help)
+            }
             None => Err(fail(format!("unknown help topic: {s}"), 1)),
         },
     }
