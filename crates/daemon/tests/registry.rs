@@ -950,6 +950,29 @@ fn access_log(reg: &Registry, from: usize) -> Vec<String> {
         .collect()
 }
 
+/// Tags busybox as `name`, logs the docker CLI into `reg` as `user` and pushes `name`;
+/// false when no docker CLI is installed.
+fn login_and_push(d: &Daemon, reg: &Registry, name: &str, user: &str, password: &str) -> bool {
+    d.ok(&["tag", "busybox", name]);
+    let Some(o) = d.docker(&["login", "-u", user, "-p", password, &reg.addr]) else {
+        return false;
+    };
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = d.docker(&["push", name]).expect("docker");
+    assert!(o.status.success(), "{}{}", stderr(&o), reg.log());
+    true
+}
+
+/// `POST /images/create` of `image:1` without credentials: status and body.
+fn anonymous_pull(d: &Daemon, image: &str) -> (u16, String) {
+    let (st, _, body) = d.http(
+        "POST",
+        &format!("/images/create?fromImage={image}&tag=1"),
+        None,
+    );
+    (st, String::from_utf8_lossy(&body).into_owned())
+}
+
 fn count(reqs: &[String], what: &str) -> usize {
     reqs.iter().filter(|r| r.contains(what)).count()
 }
@@ -971,13 +994,9 @@ fn repull_is_one_manifest_request_with_cached_challenge_and_token() {
     let d = Daemon::start();
     d.load_busybox();
     let name = reg.image("tok/rp:1");
-    d.ok(&["tag", "busybox", &name]);
-    let Some(o) = d.docker(&["login", "-u", "berthuser", "-p", "t0ken", &reg.addr]) else {
+    if !login_and_push(&d, &reg, &name, "berthuser", "t0ken") {
         return;
-    };
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = d.docker(&["push", &name]).expect("docker");
-    assert!(o.status.success(), "{}{}", stderr(&o), reg.log());
+    }
     let pull = |what: &str| {
         let o = d.docker(&["pull", &name]).expect("docker");
         assert!(o.status.success(), "{what}: {}{}", stdout(&o), stderr(&o));
@@ -1023,17 +1042,9 @@ fn repull_is_one_manifest_request_with_cached_challenge_and_token() {
     assert_eq!(access_log(&reg, mark).len(), 1);
     assert_eq!(tok.issued(), issued);
     // no credentials: the token cached for berthuser is not used, the token server refuses
-    let (st, _, body) = d.http(
-        "POST",
-        &format!("/images/create?fromImage={}&tag=1", reg.image("tok/rp")),
-        None,
-    );
-    assert_eq!(st, 500, "{}", String::from_utf8_lossy(&body));
-    assert!(
-        String::from_utf8_lossy(&body).contains("unauthorized"),
-        "{}",
-        String::from_utf8_lossy(&body)
-    );
+    let (st, body) = anonymous_pull(&d, &reg.image("tok/rp"));
+    assert_eq!(st, 500, "{body}");
+    assert!(body.contains("unauthorized"), "{body}");
 }
 
 /// The same against an htpasswd registry (Basic): the challenge is remembered, so a re-pull
@@ -1057,13 +1068,9 @@ fn repull_against_a_basic_auth_registry_is_one_request() {
     let d = Daemon::start();
     d.load_busybox();
     let name = reg.image("basic/rp:1");
-    d.ok(&["tag", "busybox", &name]);
-    let Some(o) = d.docker(&["login", "-u", "bob", "-p", "pw", &reg.addr]) else {
+    if !login_and_push(&d, &reg, &name, "bob", "pw") {
         return;
-    };
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = d.docker(&["push", &name]).expect("docker");
-    assert!(o.status.success(), "{}", stderr(&o));
+    }
     for _ in 0..2 {
         let mark = access_log(&reg, 0).len();
         let o = d.docker(&["pull", &name]).expect("docker");
@@ -1072,17 +1079,9 @@ fn repull_against_a_basic_auth_registry_is_one_request() {
         assert_eq!(reqs, vec!["GET /v2/basic/rp/manifests/1".to_string()]);
     }
     // anonymous (no X-Registry-Auth): docker's text, the challenge being cached or not
-    let (st, _, body) = d.http(
-        "POST",
-        &format!("/images/create?fromImage={}&tag=1", reg.image("basic/rp")),
-        None,
-    );
-    assert_ne!(st, 200, "{}", String::from_utf8_lossy(&body));
-    assert!(
-        String::from_utf8_lossy(&body).contains("no basic auth credentials"),
-        "{}",
-        String::from_utf8_lossy(&body)
-    );
+    let (st, body) = anonymous_pull(&d, &reg.image("basic/rp"));
+    assert_ne!(st, 200, "{body}");
+    assert!(body.contains("no basic auth credentials"), "{body}");
 }
 
 /// An image behind an OCI index: the first pull fetches the index, the platform's manifest
