@@ -22,6 +22,14 @@ fn statuses(v: &[serde_json::Value]) -> Vec<String> {
         .collect()
 }
 
+/// `POST path` (a pull or a push through the API): it must answer 200; the messages of
+/// its progress stream.
+fn stream_ok(d: &Daemon, path: &str) -> Vec<serde_json::Value> {
+    let (st, _, body) = d.http("POST", path, None);
+    assert_eq!(st, 200, "{path}: {}", String::from_utf8_lossy(&body));
+    lines(&body)
+}
+
 fn image_id(d: &Daemon, name: &str) -> String {
     let (st, _, body) = d.http("GET", &format!("/images/{name}/json"), None);
     assert_eq!(st, 200, "{name}: {}", String::from_utf8_lossy(&body));
@@ -39,13 +47,10 @@ fn push_then_pull_through_the_docker_cli() {
     let id = image_id(&d, "busybox");
 
     // push through the raw API: docker's messages
-    let (st, _, body) = d.http(
-        "POST",
+    let msgs = stream_ok(
+        &d,
         &format!("/images/{}/push?tag=1", reg.image("test/busybox")),
-        None,
     );
-    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
-    let msgs = lines(&body);
     let s = statuses(&msgs);
     assert_eq!(
         s[0],
@@ -137,16 +142,13 @@ fn push_then_pull_through_the_docker_cli() {
     assert_eq!(stdout(&o).trim(), format!("py {digest}"));
 
     // a re-pull is up to date and fetches nothing
-    let (st, _, body) = d2.http(
-        "POST",
+    let s = statuses(&stream_ok(
+        &d2,
         &format!(
             "/images/create?fromImage={}&tag=1",
             reg.image("test/busybox")
         ),
-        None,
-    );
-    assert_eq!(st, 200);
-    let s = statuses(&lines(&body));
+    ));
     assert_eq!(
         s.last().map(String::as_str),
         Some(format!("Status: Image is up to date for {name}").as_str()),
@@ -417,13 +419,10 @@ fn bad_registries_lose_nothing() {
     let bad = BadRegistry::start();
     let d = Daemon::start_args(&["--registry-timeout", "2"]);
     // the good path first: the server's image pulls and runs
-    let (st, _, body) = d.http(
-        "POST",
+    let msgs = stream_ok(
+        &d,
         &format!("/images/create?fromImage={}/ok/img&tag=1", bad.addr),
-        None,
     );
-    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
-    let msgs = lines(&body);
     assert!(msgs.iter().all(|m| m.get("error").is_none()), "{msgs:?}");
     let s = statuses(&msgs);
     for want in [
@@ -1278,13 +1277,10 @@ fn all_tags_and_digest_pulls() {
         d.ok(&["tag", "busybox", &reg.image(&format!("multi/bb:{t}"))]);
     }
     // push without a tag: every tag of the repository
-    let (st, _, body) = d.http(
-        "POST",
+    let s = statuses(&stream_ok(
+        &d,
         &format!("/images/{}/push", reg.image("multi/bb")),
-        None,
-    );
-    assert_eq!(st, 200);
-    let s = statuses(&lines(&body));
+    ));
     let digest = s
         .iter()
         .find_map(|x| {
@@ -1311,16 +1307,13 @@ fn all_tags_and_digest_pulls() {
     // by digest, in a third daemon
     let d3 = Daemon::start();
     let by_digest = format!("{}@{digest}", reg.image("multi/bb"));
-    let (st, _, body) = d3.http(
-        "POST",
+    let s = statuses(&stream_ok(
+        &d3,
         &format!(
             "/images/create?fromImage={}&tag={digest}",
             reg.image("multi/bb")
         ),
-        None,
-    );
-    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
-    let s = statuses(&lines(&body));
+    ));
     assert_eq!(
         s.last().map(String::as_str),
         Some(format!("Status: Downloaded newer image for {by_digest}").as_str()),
@@ -1534,13 +1527,7 @@ fn tls_registry_with_ca_and_client_certificate_from_certs_d() {
     let d2 = Daemon::start_args(&["--registry-certs-dir", certs.to_str().expect("utf8")]);
     d2.load_busybox();
     d2.ok(&["tag", "busybox", &name]);
-    let (st, _, body) = d2.http(
-        "POST",
-        &format!("/images/{}/push?tag=1", reg.image("tls/bb")),
-        None,
-    );
-    assert_eq!(st, 200);
-    let msgs = lines(&body);
+    let msgs = stream_ok(&d2, &format!("/images/{}/push?tag=1", reg.image("tls/bb")));
     assert!(msgs.iter().all(|m| m.get("error").is_none()), "{msgs:?}");
     let d3 = Daemon::start_args(&["--registry-certs-dir", certs.to_str().expect("utf8")]);
     let (st, _, body) = d3.http(
@@ -1634,25 +1621,19 @@ fn many_layers_pull_concurrently_and_in_order() {
     }
     let name = reg.image("many/layers:1");
     d.ok(&["tag", &img, &name]);
-    let (st, _, body) = d.http(
-        "POST",
+    let msgs = stream_ok(
+        &d,
         &format!("/images/{}/push?tag=1", reg.image("many/layers")),
-        None,
     );
-    assert_eq!(st, 200);
-    let msgs = lines(&body);
     assert!(msgs.iter().all(|m| m.get("error").is_none()), "{msgs:?}");
     let d2 = Daemon::start_args(&["--max-concurrent-downloads", "2"]);
-    let (st, _, body) = d2.http(
-        "POST",
+    let msgs = stream_ok(
+        &d2,
         &format!(
             "/images/create?fromImage={}&tag=1",
             reg.image("many/layers")
         ),
-        None,
     );
-    assert_eq!(st, 200);
-    let msgs = lines(&body);
     assert!(msgs.iter().all(|m| m.get("error").is_none()), "{msgs:?}");
     let s = statuses(&msgs);
     assert_eq!(
@@ -1678,28 +1659,22 @@ fn many_layers_pull_concurrently_and_in_order() {
     d.ok(&["run", "--name", c, &name, "sh", "-c", "echo 5 > /f5"]);
     let top = reg.image("many/layers:2");
     d.ok(&["commit", c, &top]);
-    let (st, _, body) = d.http(
-        "POST",
+    let s = statuses(&stream_ok(
+        &d,
         &format!("/images/{}/push?tag=2", reg.image("many/layers")),
-        None,
-    );
-    assert_eq!(st, 200);
-    let s = statuses(&lines(&body));
+    ));
     assert_eq!(
         s.iter().filter(|x| *x == "Layer already exists").count(),
         6,
         "{s:?}"
     );
-    let (st, _, body) = d2.http(
-        "POST",
+    let s = statuses(&stream_ok(
+        &d2,
         &format!(
             "/images/create?fromImage={}&tag=2",
             reg.image("many/layers")
         ),
-        None,
-    );
-    assert_eq!(st, 200);
-    let s = statuses(&lines(&body));
+    ));
     assert_eq!(
         s.iter().filter(|x| *x == "Already exists").count(),
         6,
