@@ -87,6 +87,9 @@ pub fn usage_of(cmd: &str) -> &'static str {
         "logout" => "[SERVER]",
         "search" => "[OPTIONS] TERM",
         "network ls" | "network prune" => "[OPTIONS]",
+        "network create" => "[OPTIONS] NETWORK",
+        "network rm" => "NETWORK [NETWORK...]",
+        "network connect" | "network disconnect" => "[OPTIONS] NETWORK CONTAINER",
         _ => "[OPTIONS] CONTAINER [CONTAINER...]",
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::client::{Client, DaemonError};
 use crate::cmds::checked_filters as filters;
-use crate::flags::{self, b, v, Parsed, Spec};
+use crate::flags::{b, v, Parsed, Spec};
 use crate::http::ReqBody;
 use crate::img::{confirm, out, render};
 use crate::jv::J;
@@ -133,50 +133,8 @@ Options:
     }
 }
 
-fn usage(cmd: &str) -> &'static str {
-    match cmd {
-        "network create" => "[OPTIONS] NETWORK",
-        "network ls" | "network prune" => "[OPTIONS]",
-        "network inspect" => "[OPTIONS] NETWORK [NETWORK...]",
-        "network rm" => "NETWORK [NETWORK...]",
-        "network connect" | "network disconnect" => "[OPTIONS] NETWORK CONTAINER",
-        _ => "COMMAND",
-    }
-}
-
-/// cobra's argument-count error for these commands; exit 1.
-fn nargs_error(cmd: &str, what: &str) -> anyhow::Error {
-    let verb = if what.starts_with("requires at least") {
-        "See"
-    } else {
-        "Run"
-    };
-    fail(
-        format!(
-            "berth: 'berth {cmd}' {what}\n\nUsage:  berth {cmd} {}\n\n{verb} 'berth {cmd} --help' for more information",
-            usage(cmd)
-        ),
-        1,
-    )
-}
-
-fn flag_err(cmd: &str, msg: &str) -> anyhow::Error {
-    fail(
-        format!(
-            "{msg}\n\nUsage:  berth {cmd} {}\n\nRun 'berth {cmd} --help' for more information",
-            usage(cmd)
-        ),
-        125,
-    )
-}
-
 fn parse(cmd: &str, args: &[String], specs: &[Spec]) -> Result<Option<Parsed>> {
-    let p = flags::parse(args, specs, true).map_err(|e| flag_err(cmd, &e))?;
-    if p.help {
-        print!("{}", help(cmd));
-        return Ok(None);
-    }
-    Ok(Some(p))
+    crate::vol::parse_with(cmd, args, specs, help)
 }
 
 // ---------------------------------------------------------------- create
@@ -421,7 +379,7 @@ pub fn create(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i
         return Ok(0);
     };
     if p.args.len() != 1 {
-        return Err(nargs_error(cmd, "requires 1 argument"));
+        return Err(crate::args_error(cmd, "requires 1 argument"));
     }
     let mut c = connect()?;
     let body = create_body(&p, &p.args[0], &c.version.clone()).map_err(|e| fail(e, 1))?;
@@ -538,7 +496,7 @@ pub fn ls(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> 
         return Ok(0);
     };
     if !p.args.is_empty() {
-        return Err(nargs_error(cmd, "accepts no arguments"));
+        return Err(crate::args_error(cmd, "accepts no arguments"));
     }
     let quiet = p.has("quiet");
     let format = match p.get("format").unwrap_or("") {
@@ -587,7 +545,7 @@ pub fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<
         return Ok(0);
     };
     if p.args.is_empty() {
-        return Err(nargs_error(cmd, "requires at least 1 argument"));
+        return Err(crate::args_error(cmd, "requires at least 1 argument"));
     }
     let mut a: Vec<String> = Vec::new();
     if let Some(f) = p.get("format") {
@@ -609,7 +567,7 @@ pub fn rm(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> 
         return Ok(0);
     };
     if p.args.is_empty() {
-        return Err(nargs_error(cmd, "requires at least 1 argument"));
+        return Err(crate::args_error(cmd, "requires at least 1 argument"));
     }
     let mut c = connect()?;
     let mut failed = false;
@@ -644,7 +602,7 @@ pub fn prune(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i3
         return Ok(0);
     };
     if !p.args.is_empty() {
-        return Err(nargs_error(cmd, "accepts no arguments"));
+        return Err(crate::args_error(cmd, "accepts no arguments"));
     }
     let fq = filters(cmd, &p, "--filter")?;
     if !p.has("force")
@@ -718,9 +676,9 @@ pub fn connect_cmd(connect: impl Fn() -> Result<Client>, args: &[String]) -> Res
         return Ok(0);
     };
     if p.args.len() != 2 {
-        return Err(nargs_error(cmd, "requires 2 arguments"));
+        return Err(crate::args_error(cmd, "requires 2 arguments"));
     }
-    let body = connect_body(&p, &p.args[1]).map_err(|e| flag_err(cmd, &e))?;
+    let body = connect_body(&p, &p.args[1]).map_err(|e| crate::flag_error(cmd, &e))?;
     let mut c = connect()?;
     c.call(
         "POST",
@@ -736,7 +694,7 @@ pub fn disconnect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Resu
         return Ok(0);
     };
     if p.args.len() != 2 {
-        return Err(nargs_error(cmd, "requires 2 arguments"));
+        return Err(crate::args_error(cmd, "requires 2 arguments"));
     }
     let body = format!(
         r#"{{"Container":{},"Force":{}}}"#,
@@ -760,7 +718,7 @@ mod tests {
         v.iter().map(|x| x.to_string()).collect()
     }
     fn p(args: &[&str], specs: &[Spec]) -> Parsed {
-        flags::parse(&s(args), specs, true).unwrap()
+        crate::flags::parse(&s(args), specs, true).unwrap()
     }
 
     // Bodies as docker CLI 28.2.2 sent them (capture 28 and a fake daemon).
