@@ -485,8 +485,10 @@ pub fn inspect_as(
     forced: Option<&str>,
 ) -> Result<i32> {
     let net_specs = [v(Some('f'), "format"), b(Some('v'), "verbose")];
+    let ctr_specs = [v(Some('f'), "format"), b(Some('s'), "size")];
     let specs: &[Spec] = match forced {
         Some("network") => &net_specs,
+        Some("container") => &ctr_specs,
         Some(_) => &INSPECT_FLAGS[..1],
         None => INSPECT_FLAGS,
     };

@@ -302,7 +302,11 @@ struct Opts {
 pub fn cp(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     let p: Parsed = flags::parse(args, CP_FLAGS, true).map_err(|e| flag_error("cp", &e))?;
     if p.help {
-        print!("{CP_HELP}");
+        // the first usage line names the command as invoked (`container cp`)
+        print!(
+            "{}",
+            CP_HELP.replacen("berth cp", &format!("berth {}", crate::shown("cp")), 1)
+        );
         return Ok(0);
     }
     if p.args.len() != 2 {

@@ -4,6 +4,7 @@ mod auth;
 mod build;
 mod client;
 mod cmds;
+mod commands;
 mod cp;
 mod ctr;
 mod flags;
@@ -86,16 +87,33 @@ pub fn usage_of(cmd: &str) -> &'static str {
         "logout" => "[SERVER]",
         "search" => "[OPTIONS] TERM",
         "network ls" | "network prune" => "[OPTIONS]",
+        "network create" => "[OPTIONS] NETWORK",
+        "network rm" => "NETWORK [NETWORK...]",
+        "network connect" | "network disconnect" => "[OPTIONS] NETWORK CONTAINER",
         _ => "[OPTIONS] CONTAINER [CONTAINER...]",
+    }
+}
+
+/// The command as it was invoked, when that was through a group: (handler key, path).
+static INVOKED: std::sync::OnceLock<(&'static str, String)> = std::sync::OnceLock::new();
+
+/// The name texts show for the command whose handler key is `cmd`: the group path it was
+/// invoked by (`container attach`, `container ls` for key `ps`), as cobra names commands by
+/// their path; else `cmd`.
+pub fn shown(cmd: &str) -> String {
+    match INVOKED.get() {
+        Some((key, path)) if *key == cmd => path.clone(),
+        _ => cmd.to_string(),
     }
 }
 
 /// docker's flag error: message, usage, hint; exit 125.
 pub fn flag_error(cmd: &str, msg: &str) -> anyhow::Error {
+    let usage = usage_of(cmd);
+    let cmd = shown(cmd);
     fail(
         format!(
-            "{msg}\n\nUsage:  berth {cmd} {}\n\nRun 'berth {cmd} --help' for more information",
-            usage_of(cmd)
+            "{msg}\n\nUsage:  berth {cmd} {usage}\n\nRun 'berth {cmd} --help' for more information"
         ),
         125,
     )
@@ -109,17 +127,23 @@ pub fn args_error(cmd: &str, what: &str) -> anyhow::Error {
     } else {
         "Run"
     };
+    let usage = usage_of(cmd);
+    let cmd = shown(cmd);
     fail(
         format!(
-            "berth: 'berth {cmd}' {what}\n\nUsage:  berth {cmd} {}\n\n{verb} 'berth {cmd} --help' for more information",
-            usage_of(cmd)
+            "berth: 'berth {cmd}' {what}\n\nUsage:  berth {cmd} {usage}\n\n{verb} 'berth {cmd} --help' for more information"
         ),
         1,
     )
 }
 
 pub fn help_text(cmd: &str, specs: &[flags::Spec]) -> String {
-    let mut s = format!("\nUsage:  berth {cmd} {}\n\nOptions:\n", usage_of(cmd));
+    let mut s = format!(
+        "Usage:  berth {} {}\n\n{}Options:\n",
+        shown(cmd),
+        usage_of(cmd),
+        commands::about_section(cmd)
+    );
     // docker keeps these spellings working but out of the help
     const HIDDEN: [&str; 3] = ["net", "net-alias", "dns-opt"];
     for sp in specs.iter().filter(|s| !HIDDEN.contains(&s.long)) {
@@ -133,74 +157,6 @@ pub fn help_text(cmd: &str, specs: &[flags::Spec]) -> String {
             if sp.value { " string" } else { "" }
         ));
     }
-    s
-}
-
-const COMMANDS: &[(&str, &str)] = &[
-    (
-        "attach",
-        "Attach local standard input, output, and error streams to a running container",
-    ),
-    ("build", "Build an image from a Dockerfile"),
-    ("container", "Manage containers"),
-    (
-        "cp",
-        "Copy files/folders between a container and the local filesystem",
-    ),
-    ("create", "Create a new container"),
-    ("events", "Get real time events from the server"),
-    ("exec", "Execute a command in a running container"),
-    ("images", "List images"),
-    ("info", "Display system-wide information"),
-    ("inspect", "Return low-level information on Docker objects"),
-    ("kill", "Kill one or more running containers"),
-    ("load", "Load an image from a tar archive or STDIN"),
-    ("login", "Authenticate to a registry"),
-    ("logout", "Log out from a registry"),
-    ("logs", "Fetch the logs of a container"),
-    ("network", "Manage networks"),
-    ("pause", "Pause all processes within one or more containers"),
-    (
-        "port",
-        "List port mappings or a specific mapping for the container",
-    ),
-    ("ps", "List containers"),
-    ("pull", "Download an image from a registry"),
-    ("push", "Upload an image to a registry"),
-    ("rename", "Rename a container"),
-    ("restart", "Restart one or more containers"),
-    ("rm", "Remove one or more containers"),
-    ("run", "Create and run a new container from an image"),
-    ("search", "Search Docker Hub for images"),
-    ("start", "Start one or more stopped containers"),
-    (
-        "stats",
-        "Display a live stream of container(s) resource usage statistics",
-    ),
-    ("stop", "Stop one or more running containers"),
-    ("system", "Manage Docker"),
-    ("top", "Display the running processes of a container"),
-    (
-        "unpause",
-        "Unpause all processes within one or more containers",
-    ),
-    ("update", "Update configuration of one or more containers"),
-    (
-        "wait",
-        "Block until one or more containers stop, then print their exit codes",
-    ),
-    ("version", "Show the Docker version information"),
-    ("volume", "Manage volumes"),
-];
-
-fn main_help() -> String {
-    let mut s = String::from(
-        "\nUsage:  berth [OPTIONS] COMMAND\n\nA container engine speaking the Docker Engine API\n\nCommands:\n",
-    );
-    for (c, d) in COMMANDS {
-        s.push_str(&format!("  {c:<10}{d}\n"));
-    }
-    s.push_str("\nGlobal Options:\n  -H, --host string   Daemon socket to connect to (env BERTH_HOST, default unix:///run/berth/berth.sock)\n  -v, --version       Print version information and quit\n");
     s
 }
 
@@ -230,8 +186,8 @@ fn real_main() -> anyhow::Result<i32> {
                 println!("berth version {}", env!("CARGO_PKG_VERSION"));
                 return Ok(0);
             }
-            "--help" | "-h" | "help" => {
-                print!("{}", main_help());
+            "--help" | "-h" => {
+                print!("{}", commands::main_help());
                 return Ok(0);
             }
             "-D" | "--debug" => i += 1,
@@ -241,114 +197,91 @@ fn real_main() -> anyhow::Result<i32> {
             _ => break,
         }
     }
-    if i >= argv.len() {
-        print!("{}", main_help());
+    let Some(first) = argv.get(i) else {
+        // docker: the help on stderr, exit 0
+        eprint!("{}", commands::main_help());
         return Ok(0);
-    }
-    let mut cmd = argv[i].as_str();
-    let mut rest = &argv[i + 1..];
-    // `container X` is X (and `container ls`/`list` is ps).
-    if cmd == "container" && !rest.is_empty() {
-        cmd = match rest[0].as_str() {
-            "ls" | "list" => "ps",
-            "prune" => "container prune",
-            "remove" => "rm",
-            other => other,
-        };
-        rest = &rest[1..];
-    } else if cmd == "image" && !rest.is_empty() {
-        cmd = match rest[0].as_str() {
-            "ls" | "list" => "image ls",
-            "rm" | "remove" => "image rm",
-            "prune" => "image prune",
-            "inspect" => "image inspect",
-            "history" => "image history",
-            "tag" => "tag",
-            "build" => "image build",
-            "load" => "load",
-            "save" => "image save",
-            "import" => "image import",
-            "pull" => "pull",
-            "push" => "push",
-            other => other,
-        };
-        rest = &rest[1..];
-    } else if (cmd == "system" || cmd == "volume") && !rest.is_empty() {
-        let sub = format!("{cmd} {}", rest[0]);
-        cmd = match sub.as_str() {
-            "system df" => "system df",
-            "system prune" => "system prune",
-            "system info" => "info",
-            "system events" => "events",
-            "volume create" => "volume create",
-            "volume ls" | "volume list" => "volume ls",
-            "volume inspect" => "volume inspect",
-            "volume rm" | "volume remove" => "volume rm",
-            "volume prune" => "volume prune",
-            _ => cmd,
-        };
-        if cmd != "system" && cmd != "volume" {
-            rest = &rest[1..];
-        }
-    }
+    };
     let socket = client::parse_host(host.as_deref().unwrap_or(DEFAULT_HOST))?;
     let connect = || Client::connect(socket.clone());
-    match cmd {
-        "run" => run::cmd_run(connect, rest, false),
-        "create" => run::cmd_run(connect, rest, true),
-        "start" => run::cmd_start(connect, rest),
-        "ps" => cmds::ps(connect, rest),
-        "images" | "image ls" => img::images(connect, cmd, rest),
-        "image inspect" => cmds::inspect_as(connect, cmd, rest, Some("image")),
-        "rmi" | "image rm" => img::rmi(connect, cmd, rest),
-        "image prune" => img::image_prune(connect, rest),
-        "history" | "image history" => img::history(connect, cmd, rest),
-        "tag" => img::tag(connect, rest),
-        "commit" => img::commit(connect, rest),
-        "diff" => img::diff(connect, cmd, rest),
-        "export" => img::export(connect, cmd, rest),
-        "save" | "image save" => img::save(connect, cmd, rest),
-        "import" | "image import" => img::import(connect, cmd, rest),
-        "logs" => cmds::logs(connect, rest),
-        "stop" | "kill" | "rm" => cmds::lifecycle(connect, cmd, rest),
-        "inspect" => cmds::inspect(connect, rest),
-        "exec" => ctr::exec(connect, rest),
-        "attach" => ctr::attach(connect, rest),
-        "restart" | "pause" | "unpause" => ctr::simple(connect, cmd, rest),
-        "rename" => ctr::rename(connect, rest),
-        "wait" => ctr::wait(connect, rest),
-        "update" => ctr::update(connect, rest),
-        "container prune" => ctr::prune(connect, rest),
-        "top" => ctr::top(connect, rest),
-        "stats" => ctr::stats(connect, rest),
-        "events" => ctr::events(connect, rest),
-        "load" => cmds::load(connect, rest),
-        "pull" => registry::pull(connect, rest),
-        "build" | "image build" => build::build(connect, cmd, rest),
-        "push" => registry::push(connect, rest),
-        "search" => registry::search(connect, rest),
-        "login" => auth::login(connect, rest),
-        "logout" => auth::logout(rest),
-        "version" => cmds::version(connect, rest),
-        "info" => cmds::info(connect, rest),
-        "network" => net::network(connect, rest),
-        "port" => ports::port(connect, rest),
-        "cp" => cp::cp(connect, rest),
-        "volume create" => vol::create(connect, rest),
-        "volume ls" => vol::ls(connect, rest),
-        "volume inspect" => vol::inspect(connect, rest),
-        "volume rm" => vol::rm(connect, rest),
-        "volume prune" => vol::prune(connect, rest),
-        "volume" => vol::volume(rest),
-        "system df" => sys::df(connect, rest),
-        "system prune" => sys::prune(connect, rest),
-        "system" => sys::system(rest),
-        _ => Err(fail(
+    dispatch(&connect, first, &argv[i + 1..])
+}
+
+/// `berth CMD ARGS…`: a top-level command, a group and its subcommand,
+/// or `help [CMD…]`.
+fn dispatch(connect: commands::Connect, word: &str, rest: &[String]) -> anyhow::Result<i32> {
+    if word == "help" {
+        return help_topic(connect, rest);
+    }
+    if let Some(c) = commands::top_level(word) {
+        return (c.run)(connect, c.key, rest);
+    }
+    let Some(g) = commands::group(word) else {
+        return Err(fail(
             format!(
-                "berth: unknown command: berth {cmd}\n\nRun 'berth --help' for more information"
+                "berth: unknown command: berth {word}\n\nRun 'berth --help' for more information"
+            ),
+            1,
+        ));
+    };
+    let Some(sub) = rest.first() else {
+        eprint!("{}", commands::group_help(g));
+        return Ok(0);
+    };
+    if let Some(c) = g.sub(sub) {
+        let _ = INVOKED.set((c.key, format!("{} {}", g.name, c.name)));
+        return (c.run)(connect, c.key, &rest[1..]);
+    }
+    let usage = format!("Usage:  berth {}{}", g.name, g.bare_usage);
+    let more = format!("Run 'berth {} --help' for more information", g.name);
+    match sub.as_str() {
+        "--help" | "-h" => {
+            print!("{}", commands::group_help(g));
+            Ok(0)
+        }
+        s if s.starts_with('-') => {
+            Err(fail(format!("unknown flag: {s}\n\n{usage}\n\n{more}"), 125))
+        }
+        s => Err(fail(
+            format!(
+                "berth: unknown command: berth {} {s}\n\n{usage}\n\n{more}",
+                g.name
             ),
             1,
         )),
+    }
+}
+
+/// `berth help [CMD [SUB]]`: the command's `--help`, or docker's
+/// "unknown help topic".
+fn help_topic(connect: commands::Connect, topic: &[String]) -> anyhow::Result<i32> {
+    let Some(word) = topic.first() else {
+        print!("{}", commands::main_help());
+        return Ok(0);
+    };
+    let help = ["--help".to_string()];
+    if let Some(c) = commands::top_level(word) {
+        return (c.run)(connect, c.key, &help);
+    }
+    if word == "help" {
+        print!("Usage:  berth help [command]\n\nHelp about the command\n");
+        return Ok(0);
+    }
+    let Some(g) = commands::group(word) else {
+        return Err(fail(format!("unknown help topic: {word}"), 1));
+    };
+    match topic.get(1) {
+        None => {
+            print!("{}", commands::group_help(g));
+            Ok(0)
+        }
+        Some(s) => match g.sub(s) {
+            Some(c) => {
+                let _ = INVOKED.set((c.key, format!("{} {}", g.name, c.name)));
+                (c.run)(connect, c.key, &help)
+            }
+            None => Err(fail(format!("unknown help topic: {s}"), 1)),
+        },
     }
 }
 

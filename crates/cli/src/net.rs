@@ -2,7 +2,7 @@
 
 use crate::client::{Client, DaemonError};
 use crate::cmds::checked_filters as filters;
-use crate::flags::{self, b, v, Parsed, Spec};
+use crate::flags::{b, v, Parsed, Spec};
 use crate::http::ReqBody;
 use crate::img::{confirm, out, render};
 use crate::jv::J;
@@ -12,22 +12,6 @@ use crate::{fail, tmpl};
 use anyhow::Result;
 use serde_json::Value;
 use std::collections::BTreeMap;
-
-pub const NETWORK_HELP: &str = "Usage:  berth network COMMAND
-
-Manage networks
-
-Commands:
-  connect     Connect a container to a network
-  create      Create a network
-  disconnect  Disconnect a container from a network
-  inspect     Display detailed information on one or more networks
-  ls          List networks
-  prune       Remove all unused networks
-  rm          Remove one or more networks
-
-Run 'berth network COMMAND --help' for more information on a command.
-";
 
 const FORMAT_HELP: &str = "Format output using a custom template:
                         'table':            Print output in table format
@@ -143,88 +127,14 @@ Options:
   -f, --force   Force the container to disconnect from a network
 "
         .into(),
-        _ => NETWORK_HELP.into(),
+        _ => crate::commands::group("network")
+            .map(crate::commands::group_help)
+            .unwrap_or_default(),
     }
-}
-
-fn usage(cmd: &str) -> &'static str {
-    match cmd {
-        "network create" => "[OPTIONS] NETWORK",
-        "network ls" | "network prune" => "[OPTIONS]",
-        "network inspect" => "[OPTIONS] NETWORK [NETWORK...]",
-        "network rm" => "NETWORK [NETWORK...]",
-        "network connect" | "network disconnect" => "[OPTIONS] NETWORK CONTAINER",
-        _ => "COMMAND",
-    }
-}
-
-/// cobra's argument-count error for these commands; exit 1.
-fn nargs_error(cmd: &str, what: &str) -> anyhow::Error {
-    let verb = if what.starts_with("requires at least") {
-        "See"
-    } else {
-        "Run"
-    };
-    fail(
-        format!(
-            "berth: 'berth {cmd}' {what}\n\nUsage:  berth {cmd} {}\n\n{verb} 'berth {cmd} --help' for more information",
-            usage(cmd)
-        ),
-        1,
-    )
-}
-
-fn flag_err(cmd: &str, msg: &str) -> anyhow::Error {
-    fail(
-        format!(
-            "{msg}\n\nUsage:  berth {cmd} {}\n\nRun 'berth {cmd} --help' for more information",
-            usage(cmd)
-        ),
-        125,
-    )
 }
 
 fn parse(cmd: &str, args: &[String], specs: &[Spec]) -> Result<Option<Parsed>> {
-    let p = flags::parse(args, specs, true).map_err(|e| flag_err(cmd, &e))?;
-    if p.help {
-        print!("{}", help(cmd));
-        return Ok(None);
-    }
-    Ok(Some(p))
-}
-
-/// `berth network …`: `sub` is the word after `network`.
-pub fn network(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
-    let Some(sub) = args.first() else {
-        eprint!("{NETWORK_HELP}");
-        return Ok(0);
-    };
-    let rest = &args[1..];
-    match sub.as_str() {
-        "create" => create(connect, rest),
-        "ls" | "list" => ls(connect, rest),
-        "inspect" => inspect(connect, rest),
-        "rm" | "remove" => rm(connect, rest),
-        "prune" => prune(connect, rest),
-        "connect" => connect_cmd(connect, rest),
-        "disconnect" => disconnect(connect, rest),
-        "--help" | "-h" | "help" => {
-            print!("{NETWORK_HELP}");
-            Ok(0)
-        }
-        s if s.starts_with('-') => Err(fail(
-            format!(
-                "unknown flag: {s}\n\nUsage:  berth network\n\nRun 'berth network --help' for more information"
-            ),
-            125,
-        )),
-        s => Err(fail(
-            format!(
-                "berth: unknown command: berth network {s}\n\nUsage:  berth network\n\nRun 'berth network --help' for more information"
-            ),
-            1,
-        )),
-    }
+    crate::vol::parse_with(cmd, args, specs, help)
 }
 
 // ---------------------------------------------------------------- create
@@ -463,13 +373,13 @@ pub fn create_body(p: &Parsed, name: &str, version: &str) -> Result<String, Stri
     ))
 }
 
-fn create(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
+pub fn create(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     let cmd = "network create";
     let Some(p) = parse(cmd, args, CREATE_FLAGS)? else {
         return Ok(0);
     };
     if p.args.len() != 1 {
-        return Err(nargs_error(cmd, "requires 1 argument"));
+        return Err(crate::args_error(cmd, "requires 1 argument"));
     }
     let mut c = connect()?;
     let body = create_body(&p, &p.args[0], &c.version.clone()).map_err(|e| fail(e, 1))?;
@@ -580,13 +490,13 @@ pub fn net_item(n: &Value, trunc: bool) -> J {
     ])
 }
 
-fn ls(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
+pub fn ls(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     let cmd = "network ls";
     let Some(p) = parse(cmd, args, LS_FLAGS)? else {
         return Ok(0);
     };
     if !p.args.is_empty() {
-        return Err(nargs_error(cmd, "accepts no arguments"));
+        return Err(crate::args_error(cmd, "accepts no arguments"));
     }
     let quiet = p.has("quiet");
     let format = match p.get("format").unwrap_or("") {
@@ -624,7 +534,7 @@ fn ls(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
 
 // ---------------------------------------------------------------- inspect
 
-fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
+pub fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     let cmd = "network inspect";
     let Some(p) = parse(
         cmd,
@@ -635,7 +545,7 @@ fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32>
         return Ok(0);
     };
     if p.args.is_empty() {
-        return Err(nargs_error(cmd, "requires at least 1 argument"));
+        return Err(crate::args_error(cmd, "requires at least 1 argument"));
     }
     let mut a: Vec<String> = Vec::new();
     if let Some(f) = p.get("format") {
@@ -651,13 +561,13 @@ fn inspect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32>
 
 // ---------------------------------------------------------------- rm
 
-fn rm(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
+pub fn rm(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     let cmd = "network rm";
     let Some(p) = parse(cmd, args, &[b(Some('f'), "force")])? else {
         return Ok(0);
     };
     if p.args.is_empty() {
-        return Err(nargs_error(cmd, "requires at least 1 argument"));
+        return Err(crate::args_error(cmd, "requires at least 1 argument"));
     }
     let mut c = connect()?;
     let mut failed = false;
@@ -686,13 +596,13 @@ fn rm(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
 
 // ---------------------------------------------------------------- prune
 
-fn prune(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
+pub fn prune(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     let cmd = "network prune";
     let Some(p) = parse(cmd, args, &[b(Some('f'), "force"), v(None, "filter")])? else {
         return Ok(0);
     };
     if !p.args.is_empty() {
-        return Err(nargs_error(cmd, "accepts no arguments"));
+        return Err(crate::args_error(cmd, "accepts no arguments"));
     }
     let fq = filters(cmd, &p, "--filter")?;
     if !p.has("force")
@@ -760,15 +670,15 @@ pub fn connect_body(p: &Parsed, container: &str) -> Result<String, String> {
     ))
 }
 
-fn connect_cmd(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
+pub fn connect_cmd(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     let cmd = "network connect";
     let Some(p) = parse(cmd, args, CONNECT_FLAGS)? else {
         return Ok(0);
     };
     if p.args.len() != 2 {
-        return Err(nargs_error(cmd, "requires 2 arguments"));
+        return Err(crate::args_error(cmd, "requires 2 arguments"));
     }
-    let body = connect_body(&p, &p.args[1]).map_err(|e| flag_err(cmd, &e))?;
+    let body = connect_body(&p, &p.args[1]).map_err(|e| crate::flag_error(cmd, &e))?;
     let mut c = connect()?;
     c.call(
         "POST",
@@ -778,13 +688,13 @@ fn connect_cmd(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<
     Ok(0)
 }
 
-fn disconnect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
+pub fn disconnect(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     let cmd = "network disconnect";
     let Some(p) = parse(cmd, args, &[b(Some('f'), "force")])? else {
         return Ok(0);
     };
     if p.args.len() != 2 {
-        return Err(nargs_error(cmd, "requires 2 arguments"));
+        return Err(crate::args_error(cmd, "requires 2 arguments"));
     }
     let body = format!(
         r#"{{"Container":{},"Force":{}}}"#,
@@ -808,7 +718,7 @@ mod tests {
         v.iter().map(|x| x.to_string()).collect()
     }
     fn p(args: &[&str], specs: &[Spec]) -> Parsed {
-        flags::parse(&s(args), specs, true).unwrap()
+        crate::flags::parse(&s(args), specs, true).unwrap()
     }
 
     // Bodies as docker CLI 28.2.2 sent them (capture 28 and a fake daemon).

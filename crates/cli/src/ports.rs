@@ -373,7 +373,11 @@ Aliases:
 pub fn port(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
     let p = crate::flags::parse(args, &[], true).map_err(|e| crate::flag_error("port", &e))?;
     if p.help {
-        print!("{PORT_HELP}");
+        // the first usage line names the command as invoked (`container port`)
+        print!(
+            "{}",
+            PORT_HELP.replacen("berth port", &format!("berth {}", crate::shown("port")), 1)
+        );
         return Ok(0);
     }
     if p.args.is_empty() || p.args.len() > 2 {

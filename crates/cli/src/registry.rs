@@ -20,6 +20,24 @@ fn parse_ref(s: &str) -> Result<Ref> {
     reference::parse(s).map_err(|e| fail(e, 1))
 }
 
+/// pull's and push's tag rule: `--all-tags` takes a name without a tag; otherwise a name
+/// without one gets `latest`, said unless quiet.
+fn default_tag(r: Ref, all_tags: bool, quiet: bool) -> Result<Ref> {
+    if all_tags {
+        if !r.name_only() {
+            return Err(fail("tag can't be used with --all-tags/-a", 1));
+        }
+        return Ok(r);
+    }
+    if !r.name_only() {
+        return Ok(r);
+    }
+    if !quiet {
+        out("Using default tag: latest\n")?;
+    }
+    Ok(r.with_default_tag())
+}
+
 const PULL_FLAGS: &[Spec] = &[
     b(Some('a'), "all-tags"),
     b(Some('q'), "quiet"),
@@ -36,16 +54,7 @@ pub fn pull(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32
     }
     let quiet = p.has("quiet");
     let mut r = parse_ref(&p.args[0])?;
-    if p.has("all-tags") {
-        if !r.name_only() {
-            return Err(fail("tag can't be used with --all-tags/-a", 1));
-        }
-    } else if r.name_only() {
-        if !quiet {
-            out("Using default tag: latest\n")?;
-        }
-        r = r.with_default_tag();
-    }
+    r = default_tag(r, p.has("all-tags"), quiet)?;
     let mut c = connect()?;
     let platform = p.get("platform");
     let res = if quiet {
@@ -85,16 +94,7 @@ pub fn push(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32
     if r.digest.is_some() {
         return Err(fail("cannot push a digest reference", 1));
     }
-    if p.has("all-tags") {
-        if !r.name_only() {
-            return Err(fail("tag can't be used with --all-tags/-a", 1));
-        }
-    } else if r.name_only() {
-        if !quiet {
-            out("Using default tag: latest\n")?;
-        }
-        r = r.with_default_tag();
-    }
+    r = default_tag(r, p.has("all-tags"), quiet)?;
     let mut path = format!("/images/{}/push", r.familiar_name());
     if let Some(t) = &r.tag {
         path.push_str(&format!("?tag={}", query_escape(t)));

@@ -354,7 +354,10 @@ pub fn parse_run(args: &[String], is_create: bool) -> Result<RunOpts> {
     };
     let cerr = |m: String| {
         fail(
-            format!("berth: {m}\n\nRun 'berth {cmd} --help' for more information"),
+            format!(
+                "berth: {m}\n\nRun 'berth {} --help' for more information",
+                crate::shown(cmd)
+            ),
             125,
         )
     };
@@ -782,7 +785,10 @@ pub use crate::support::query_escape;
 /// docker prefixes run errors with the program name and a hint.
 fn run_error(cmd: &str, msg: &str, code: i32) -> anyhow::Error {
     fail(
-        format!("berth: {msg}\n\nRun 'berth {cmd} --help' for more information"),
+        format!(
+            "berth: {msg}\n\nRun 'berth {} --help' for more information",
+            crate::shown(cmd)
+        ),
         code,
     )
 }

@@ -6,23 +6,10 @@ use crate::flags::{b, v};
 use crate::img::{confirm, html_escape_json, image_items, now, out, reclaimed, render, space};
 use crate::jv::J;
 use crate::units::{ago, go_g_size, human_size};
-use crate::vol::{group, parse_with, volume_item, FORMAT_HELP, VOLUME_HEADERS};
+use crate::vol::{parse_with, volume_item, FORMAT_HELP, VOLUME_HEADERS};
 use crate::{args_error, fail, tmpl};
 use anyhow::Result;
 use serde_json::Value;
-
-pub const SYSTEM_HELP: &str = "Usage:  berth system COMMAND
-
-Manage Docker
-
-Commands:
-  df          Show berth disk usage
-  events      Get real time events from the server
-  info        Display system-wide information
-  prune       Remove unused data
-
-Run 'berth system COMMAND --help' for more information on a command.
-";
 
 fn help(cmd: &str) -> String {
     match cmd {
@@ -46,13 +33,10 @@ Options:
       --volumes         Prune anonymous volumes
 "
         .into(),
-        _ => SYSTEM_HELP.into(),
+        _ => crate::commands::group("system")
+            .map(crate::commands::group_help)
+            .unwrap_or_default(),
     }
-}
-
-/// `berth system …` with no or an unknown subcommand.
-pub fn system(args: &[String]) -> Result<i32> {
-    group("system", "", SYSTEM_HELP, args)
 }
 
 // ---------------------------------------------------------------- df

@@ -11,20 +11,6 @@ use anyhow::Result;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-pub const VOLUME_HELP: &str = "Usage:  berth volume COMMAND
-
-Manage volumes
-
-Commands:
-  create      Create a volume
-  inspect     Display detailed information on one or more volumes
-  ls          List volumes
-  prune       Remove unused local volumes
-  rm          Remove one or more volumes
-
-Run 'berth volume COMMAND --help' for more information on a command.
-";
-
 pub const FORMAT_HELP: &str = "      --format string   Format output using a custom template:
                         'table':            Print output in table format
                         with column headers (default)
@@ -97,7 +83,9 @@ Options:
   -f, --force           Do not prompt for confirmation
 "
         .into(),
-        _ => VOLUME_HELP.into(),
+        _ => crate::commands::group("volume")
+            .map(crate::commands::group_help)
+            .unwrap_or_default(),
     }
 }
 
@@ -114,44 +102,6 @@ pub fn parse_with(
         return Ok(None);
     }
     Ok(Some(p))
-}
-
-/// `berth volume …` with no or an unknown subcommand (the known ones are
-/// dispatched by main).
-pub fn volume(args: &[String]) -> Result<i32> {
-    group("volume", "COMMAND", VOLUME_HELP, args)
-}
-
-/// A command group without a (known) subcommand: help on stderr, or
-/// cobra's errors.
-pub fn group(name: &str, usage: &str, help: &str, args: &[String]) -> Result<i32> {
-    let Some(sub) = args.first() else {
-        eprint!("{help}");
-        return Ok(0);
-    };
-    let usage = if usage.is_empty() {
-        String::new()
-    } else {
-        format!(" {usage}")
-    };
-    match sub.as_str() {
-        "--help" | "-h" | "help" => {
-            print!("{help}");
-            Ok(0)
-        }
-        s if s.starts_with('-') => Err(fail(
-            format!(
-                "unknown flag: {s}\n\nUsage:  berth {name} COMMAND\n\nRun 'berth {name} --help' for more information"
-            ),
-            125,
-        )),
-        s => Err(fail(
-            format!(
-                "berth: unknown command: berth {name} {s}\n\nUsage:  berth {name}{usage}\n\nRun 'berth {name} --help' for more information"
-            ),
-            1,
-        )),
-    }
 }
 
 fn kv_map(vals: &[String]) -> BTreeMap<String, String> {

@@ -69,6 +69,12 @@ fn ok(o: Output, what: &str, d: &Daemon) -> String {
     stdout(&o)
 }
 
+/// `berth build ARGS` run in `dir`, which must succeed (`what` names it in the failure);
+/// its stdout.
+fn build_ok(d: &Daemon, dir: &Path, args: &[&str], what: &str) -> String {
+    ok(berth_in(d, dir, args, None), what, d)
+}
+
 fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
@@ -155,28 +161,16 @@ fn berth_build_output_tags_cache_and_dockerignore() {
     assert_eq!(run(&d, "bb-app:1", &["ls", "/app/logs"]), "keep.log\n");
 
     // again: every step from the cache, the same image
-    let out2 = ok(
-        berth_in(&d, &ctx, &["-t", "bb-app:1", "."], None),
-        "rebuild",
-        &d,
-    );
+    let out2 = build_ok(&d, &ctx, &["-t", "bb-app:1", "."], "rebuild");
     assert_eq!(out2.matches(" ---> Using cache").count(), 5, "{out2}");
     assert_eq!(image_id(&d, "bb-app:1"), id);
     // an ignored file changes: still all cached (it is never sent)
     std::fs::write(ctx.join("secret.env"), "PASSWORD=changed\n").expect("write");
-    let out3 = ok(
-        berth_in(&d, &ctx, &["-q", "-t", "bb-app:1", "."], None),
-        "rebuild -q",
-        &d,
-    );
+    let out3 = build_ok(&d, &ctx, &["-q", "-t", "bb-app:1", "."], "rebuild -q");
     assert_eq!(out3, format!("{id}\n"), "-q prints the ID alone");
     // a sent file changes: COPY and what follows are built again
     std::fs::write(ctx.join("keep.txt"), "changed\n").expect("write");
-    let out4 = ok(
-        berth_in(&d, &ctx, &["-t", "bb-app:1", "."], None),
-        "rebuild",
-        &d,
-    );
+    let out4 = build_ok(&d, &ctx, &["-t", "bb-app:1", "."], "rebuild");
     assert_eq!(out4.matches(" ---> Using cache").count(), 2, "{out4}");
     assert_ne!(image_id(&d, "bb-app:1"), id);
     assert_eq!(image_id(&d, "bb-app:two"), id, "the other tag stays");
@@ -371,11 +365,7 @@ fn berth_build_bad_input_as_docker() {
             "FROM busybox\nRUN echo one > /v\nCMD cat /v\n",
         )],
     );
-    ok(
-        berth_in(&d, &ctx, &["-t", "keep:1", "."], None),
-        "first build",
-        &d,
-    );
+    build_ok(&d, &ctx, &["-t", "keep:1", "."], "first build");
     let old = image_id(&d, "keep:1");
 
     // a RUN that fails: docker's text on stderr, its exit code, the old tag kept
@@ -507,20 +497,12 @@ fn berth_build_sends_5000_files_quickly() {
         std::fs::write(p, format!("{i}\n")).unwrap();
     }
     let t0 = Instant::now();
-    ok(
-        berth_in(&d, &ctx, &["-q", "-t", "many:1", "."], None),
-        "5000 files",
-        &d,
-    );
+    build_ok(&d, &ctx, &["-q", "-t", "many:1", "."], "5000 files");
     let cold = t0.elapsed();
     let n = run(&d, "many:1", &["sh", "-c", "find /files -type f | wc -l"]);
     assert_eq!(n.trim(), "5000");
     let t0 = Instant::now();
-    ok(
-        berth_in(&d, &ctx, &["-q", "-t", "many:1", "."], None),
-        "5000 files cached",
-        &d,
-    );
+    build_ok(&d, &ctx, &["-q", "-t", "many:1", "."], "5000 files cached");
     let warm = t0.elapsed();
     eprintln!("5000 files: build {cold:?}, cached {warm:?}");
     assert!(
@@ -607,11 +589,7 @@ fn docker_cli_builds_legacy_and_default_fallback() {
         stderr(&o)
     );
     // the same things through berth build give the same image (same cache)
-    let out = ok(
-        berth_in(&d, &ctx, &["-q", "-t", "dk:berth", "."], None),
-        "berth build",
-        &d,
-    );
+    let out = build_ok(&d, &ctx, &["-q", "-t", "dk:berth", "."], "berth build");
     assert_eq!(
         out.trim(),
         image_id(&d, "dk:legacy"),
@@ -770,11 +748,7 @@ fn the_notes_images_as_dockerfiles() {
         .status()
         .expect("tar");
     assert!(st.success());
-    ok(
-        berth_in(&d, &ctx, &["-t", "notes/web:1", "."], None),
-        "web image",
-        &d,
-    );
+    build_ok(&d, &ctx, &["-t", "notes/web:1", "."], "web image");
     let cfg = d.ok(&[
         "image", "inspect", "-f",
         "{{json .Config.ExposedPorts}} {{json .Config.Volumes}} {{.Config.WorkingDir}} {{index .Config.Labels \"maintainer\"}}",
@@ -817,11 +791,7 @@ fn the_notes_images_as_dockerfiles() {
         "Dockerfile",
         "FROM busybox\nRUN mkdir -p /var/log/nginx && echo started > /var/log/nginx/error.log\nENTRYPOINT [\"tail\"]\nCMD [\"-n\", \"1\", \"/var/log/nginx/error.log\"]\n",
     )]);
-    ok(
-        berth_in(&d, &ctx, &["-t", "notes/fg:1", "."], None),
-        "foreground image",
-        &d,
-    );
+    build_ok(&d, &ctx, &["-t", "notes/fg:1", "."], "foreground image");
     assert_eq!(run(&d, "notes/fg:1", &[]), "started\n");
     assert_eq!(
         run(&d, "notes/fg:1", &["-c", "3", "/var/log/nginx/error.log"]),
@@ -891,17 +861,19 @@ fn berth_build_pulls_a_private_base_with_the_stored_login() {
             &format!("FROM {base}\nRUN echo on-private > /p\nCMD cat /p\n"),
         )],
     );
-    let out = ok(
-        berth_in(&d, &ctx, &["-t", "frompriv:1", "."], None),
-        "build from a private base",
+    let out = build_ok(
         &d,
+        &ctx,
+        &["-t", "frompriv:1", "."],
+        "build from a private base",
     );
     assert!(out.contains(&format!("Step 1/3 : FROM {base}")), "{out}");
     assert_eq!(run(&d, "frompriv:1", &[]), "on-private\n");
-    let out = ok(
-        berth_in(&d, &ctx, &["--pull", "-q", "-t", "frompriv:1", "."], None),
-        "--pull",
+    let out = build_ok(
         &d,
+        &ctx,
+        &["--pull", "-q", "-t", "frompriv:1", "."],
+        "--pull",
     );
     assert_eq!(
         out.trim(),

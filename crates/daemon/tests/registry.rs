@@ -22,6 +22,14 @@ fn statuses(v: &[serde_json::Value]) -> Vec<String> {
         .collect()
 }
 
+/// `POST path` (a pull or a push through the API): it must answer 200; the messages of
+/// its progress stream.
+fn stream_ok(d: &Daemon, path: &str) -> Vec<serde_json::Value> {
+    let (st, _, body) = d.http("POST", path, None);
+    assert_eq!(st, 200, "{path}: {}", String::from_utf8_lossy(&body));
+    lines(&body)
+}
+
 fn image_id(d: &Daemon, name: &str) -> String {
     let (st, _, body) = d.http("GET", &format!("/images/{name}/json"), None);
     assert_eq!(st, 200, "{name}: {}", String::from_utf8_lossy(&body));
@@ -39,13 +47,10 @@ fn push_then_pull_through_the_docker_cli() {
     let id = image_id(&d, "busybox");
 
     // push through the raw API: docker's messages
-    let (st, _, body) = d.http(
-        "POST",
+    let msgs = stream_ok(
+        &d,
         &format!("/images/{}/push?tag=1", reg.image("test/busybox")),
-        None,
     );
-    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
-    let msgs = lines(&body);
     let s = statuses(&msgs);
     assert_eq!(
         s[0],
@@ -137,16 +142,13 @@ fn push_then_pull_through_the_docker_cli() {
     assert_eq!(stdout(&o).trim(), format!("py {digest}"));
 
     // a re-pull is up to date and fetches nothing
-    let (st, _, body) = d2.http(
-        "POST",
+    let s = statuses(&stream_ok(
+        &d2,
         &format!(
             "/images/create?fromImage={}&tag=1",
             reg.image("test/busybox")
         ),
-        None,
-    );
-    assert_eq!(st, 200);
-    let s = statuses(&lines(&body));
+    ));
     assert_eq!(
         s.last().map(String::as_str),
         Some(format!("Status: Image is up to date for {name}").as_str()),
@@ -417,13 +419,10 @@ fn bad_registries_lose_nothing() {
     let bad = BadRegistry::start();
     let d = Daemon::start_args(&["--registry-timeout", "2"]);
     // the good path first: the server's image pulls and runs
-    let (st, _, body) = d.http(
-        "POST",
+    let msgs = stream_ok(
+        &d,
         &format!("/images/create?fromImage={}/ok/img&tag=1", bad.addr),
-        None,
     );
-    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
-    let msgs = lines(&body);
     assert!(msgs.iter().all(|m| m.get("error").is_none()), "{msgs:?}");
     let s = statuses(&msgs);
     for want in [
@@ -950,6 +949,29 @@ fn access_log(reg: &Registry, from: usize) -> Vec<String> {
         .collect()
 }
 
+/// Tags busybox as `name`, logs the docker CLI into `reg` as `user` and pushes `name`;
+/// false when no docker CLI is installed.
+fn login_and_push(d: &Daemon, reg: &Registry, name: &str, user: &str, password: &str) -> bool {
+    d.ok(&["tag", "busybox", name]);
+    let Some(o) = d.docker(&["login", "-u", user, "-p", password, &reg.addr]) else {
+        return false;
+    };
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = d.docker(&["push", name]).expect("docker");
+    assert!(o.status.success(), "{}{}", stderr(&o), reg.log());
+    true
+}
+
+/// `POST /images/create` of `image:1` without credentials: status and body.
+fn anonymous_pull(d: &Daemon, image: &str) -> (u16, String) {
+    let (st, _, body) = d.http(
+        "POST",
+        &format!("/images/create?fromImage={image}&tag=1"),
+        None,
+    );
+    (st, String::from_utf8_lossy(&body).into_owned())
+}
+
 fn count(reqs: &[String], what: &str) -> usize {
     reqs.iter().filter(|r| r.contains(what)).count()
 }
@@ -971,13 +993,9 @@ fn repull_is_one_manifest_request_with_cached_challenge_and_token() {
     let d = Daemon::start();
     d.load_busybox();
     let name = reg.image("tok/rp:1");
-    d.ok(&["tag", "busybox", &name]);
-    let Some(o) = d.docker(&["login", "-u", "berthuser", "-p", "t0ken", &reg.addr]) else {
+    if !login_and_push(&d, &reg, &name, "berthuser", "t0ken") {
         return;
-    };
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = d.docker(&["push", &name]).expect("docker");
-    assert!(o.status.success(), "{}{}", stderr(&o), reg.log());
+    }
     let pull = |what: &str| {
         let o = d.docker(&["pull", &name]).expect("docker");
         assert!(o.status.success(), "{what}: {}{}", stdout(&o), stderr(&o));
@@ -1023,17 +1041,9 @@ fn repull_is_one_manifest_request_with_cached_challenge_and_token() {
     assert_eq!(access_log(&reg, mark).len(), 1);
     assert_eq!(tok.issued(), issued);
     // no credentials: the token cached for berthuser is not used, the token server refuses
-    let (st, _, body) = d.http(
-        "POST",
-        &format!("/images/create?fromImage={}&tag=1", reg.image("tok/rp")),
-        None,
-    );
-    assert_eq!(st, 500, "{}", String::from_utf8_lossy(&body));
-    assert!(
-        String::from_utf8_lossy(&body).contains("unauthorized"),
-        "{}",
-        String::from_utf8_lossy(&body)
-    );
+    let (st, body) = anonymous_pull(&d, &reg.image("tok/rp"));
+    assert_eq!(st, 500, "{body}");
+    assert!(body.contains("unauthorized"), "{body}");
 }
 
 /// The same against an htpasswd registry (Basic): the challenge is remembered, so a re-pull
@@ -1057,13 +1067,9 @@ fn repull_against_a_basic_auth_registry_is_one_request() {
     let d = Daemon::start();
     d.load_busybox();
     let name = reg.image("basic/rp:1");
-    d.ok(&["tag", "busybox", &name]);
-    let Some(o) = d.docker(&["login", "-u", "bob", "-p", "pw", &reg.addr]) else {
+    if !login_and_push(&d, &reg, &name, "bob", "pw") {
         return;
-    };
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = d.docker(&["push", &name]).expect("docker");
-    assert!(o.status.success(), "{}", stderr(&o));
+    }
     for _ in 0..2 {
         let mark = access_log(&reg, 0).len();
         let o = d.docker(&["pull", &name]).expect("docker");
@@ -1072,17 +1078,9 @@ fn repull_against_a_basic_auth_registry_is_one_request() {
         assert_eq!(reqs, vec!["GET /v2/basic/rp/manifests/1".to_string()]);
     }
     // anonymous (no X-Registry-Auth): docker's text, the challenge being cached or not
-    let (st, _, body) = d.http(
-        "POST",
-        &format!("/images/create?fromImage={}&tag=1", reg.image("basic/rp")),
-        None,
-    );
-    assert_ne!(st, 200, "{}", String::from_utf8_lossy(&body));
-    assert!(
-        String::from_utf8_lossy(&body).contains("no basic auth credentials"),
-        "{}",
-        String::from_utf8_lossy(&body)
-    );
+    let (st, body) = anonymous_pull(&d, &reg.image("basic/rp"));
+    assert_ne!(st, 200, "{body}");
+    assert!(body.contains("no basic auth credentials"), "{body}");
 }
 
 /// An image behind an OCI index: the first pull fetches the index, the platform's manifest
@@ -1279,13 +1277,10 @@ fn all_tags_and_digest_pulls() {
         d.ok(&["tag", "busybox", &reg.image(&format!("multi/bb:{t}"))]);
     }
     // push without a tag: every tag of the repository
-    let (st, _, body) = d.http(
-        "POST",
+    let s = statuses(&stream_ok(
+        &d,
         &format!("/images/{}/push", reg.image("multi/bb")),
-        None,
-    );
-    assert_eq!(st, 200);
-    let s = statuses(&lines(&body));
+    ));
     let digest = s
         .iter()
         .find_map(|x| {
@@ -1312,16 +1307,13 @@ fn all_tags_and_digest_pulls() {
     // by digest, in a third daemon
     let d3 = Daemon::start();
     let by_digest = format!("{}@{digest}", reg.image("multi/bb"));
-    let (st, _, body) = d3.http(
-        "POST",
+    let s = statuses(&stream_ok(
+        &d3,
         &format!(
             "/images/create?fromImage={}&tag={digest}",
             reg.image("multi/bb")
         ),
-        None,
-    );
-    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
-    let s = statuses(&lines(&body));
+    ));
     assert_eq!(
         s.last().map(String::as_str),
         Some(format!("Status: Downloaded newer image for {by_digest}").as_str()),
@@ -1535,13 +1527,7 @@ fn tls_registry_with_ca_and_client_certificate_from_certs_d() {
     let d2 = Daemon::start_args(&["--registry-certs-dir", certs.to_str().expect("utf8")]);
     d2.load_busybox();
     d2.ok(&["tag", "busybox", &name]);
-    let (st, _, body) = d2.http(
-        "POST",
-        &format!("/images/{}/push?tag=1", reg.image("tls/bb")),
-        None,
-    );
-    assert_eq!(st, 200);
-    let msgs = lines(&body);
+    let msgs = stream_ok(&d2, &format!("/images/{}/push?tag=1", reg.image("tls/bb")));
     assert!(msgs.iter().all(|m| m.get("error").is_none()), "{msgs:?}");
     let d3 = Daemon::start_args(&["--registry-certs-dir", certs.to_str().expect("utf8")]);
     let (st, _, body) = d3.http(
@@ -1635,25 +1621,19 @@ fn many_layers_pull_concurrently_and_in_order() {
     }
     let name = reg.image("many/layers:1");
     d.ok(&["tag", &img, &name]);
-    let (st, _, body) = d.http(
-        "POST",
+    let msgs = stream_ok(
+        &d,
         &format!("/images/{}/push?tag=1", reg.image("many/layers")),
-        None,
     );
-    assert_eq!(st, 200);
-    let msgs = lines(&body);
     assert!(msgs.iter().all(|m| m.get("error").is_none()), "{msgs:?}");
     let d2 = Daemon::start_args(&["--max-concurrent-downloads", "2"]);
-    let (st, _, body) = d2.http(
-        "POST",
+    let msgs = stream_ok(
+        &d2,
         &format!(
             "/images/create?fromImage={}&tag=1",
             reg.image("many/layers")
         ),
-        None,
     );
-    assert_eq!(st, 200);
-    let msgs = lines(&body);
     assert!(msgs.iter().all(|m| m.get("error").is_none()), "{msgs:?}");
     let s = statuses(&msgs);
     assert_eq!(
@@ -1679,28 +1659,22 @@ fn many_layers_pull_concurrently_and_in_order() {
     d.ok(&["run", "--name", c, &name, "sh", "-c", "echo 5 > /f5"]);
     let top = reg.image("many/layers:2");
     d.ok(&["commit", c, &top]);
-    let (st, _, body) = d.http(
-        "POST",
+    let s = statuses(&stream_ok(
+        &d,
         &format!("/images/{}/push?tag=2", reg.image("many/layers")),
-        None,
-    );
-    assert_eq!(st, 200);
-    let s = statuses(&lines(&body));
+    ));
     assert_eq!(
         s.iter().filter(|x| *x == "Layer already exists").count(),
         6,
         "{s:?}"
     );
-    let (st, _, body) = d2.http(
-        "POST",
+    let s = statuses(&stream_ok(
+        &d2,
         &format!(
             "/images/create?fromImage={}&tag=2",
             reg.image("many/layers")
         ),
-        None,
-    );
-    assert_eq!(st, 200);
-    let s = statuses(&lines(&body));
+    ));
     assert_eq!(
         s.iter().filter(|x| *x == "Already exists").count(),
         6,

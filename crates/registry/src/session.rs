@@ -301,8 +301,8 @@ impl Session {
         self.requests.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// `GET /v2/`: whether the registry wants authorization, and how; remembered per endpoint.
-    async fn ping(&self) -> Result<()> {
+    /// Sends `GET /v2/` (counted); the URL and the answer.
+    async fn get_v2(&self) -> Result<(String, reqwest::Response)> {
         let url = format!("{}/v2/", self.endpoint.base);
         self.count();
         let resp = self
@@ -315,6 +315,12 @@ impl Session {
                 url: url.clone(),
                 reason: reason(&e),
             })?;
+        Ok((url, resp))
+    }
+
+    /// `GET /v2/`: whether the registry wants authorization, and how; remembered per endpoint.
+    async fn ping(&self) -> Result<()> {
+        let (url, resp) = self.get_v2().await?;
         if resp.status() == StatusCode::UNAUTHORIZED {
             let ch = challenge_of(&resp);
             drain(resp).await;
@@ -448,18 +454,7 @@ impl Session {
 
     /// `GET /v2/` once more, remembering its answer; `None` when it was not a 401.
     async fn ping_answer(&self) -> Result<Option<Ping>> {
-        let url = format!("{}/v2/", self.endpoint.base);
-        self.count();
-        let resp = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| Error::Transport {
-                method: "Get".into(),
-                url: url.clone(),
-                reason: reason(&e),
-            })?;
+        let (_, resp) = self.get_v2().await?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             drain(resp).await;
             return Ok(None);

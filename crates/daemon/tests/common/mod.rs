@@ -230,57 +230,29 @@ impl Daemon {
 
     /// Raw HTTP/1.1 request; returns (status, head, body). Reads until the server closes.
     pub fn http(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String, Vec<u8>) {
-        let mut s = UnixStream::connect(&self.sock).expect("connect");
         let body = body.unwrap_or("");
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
+        raw_http(
+            &self.sock,
+            &format!(
+                "{method} {path} HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ),
+            body.as_bytes(),
+            Duration::from_secs(30),
         )
-        .expect("write request");
-        let mut resp = Vec::new();
-        s.set_read_timeout(Some(Duration::from_secs(30))).ok();
-        let _ = s.read_to_end(&mut resp);
-        let split = resp
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("response head");
-        let head = String::from_utf8_lossy(&resp[..split]).into_owned();
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let mut body = resp[split + 4..].to_vec();
-        if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            body = dechunk(&body);
-        }
-        (status, head, body)
     }
 
     /// Raw request with a binary body.
     pub fn http_body(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
-        let mut s = UnixStream::connect(&self.sock).expect("connect");
-        write!(s, "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", body.len())
-            .expect("write head");
-        s.write_all(body).expect("write body");
-        let mut resp = Vec::new();
-        s.set_read_timeout(Some(Duration::from_secs(30))).ok();
-        let _ = s.read_to_end(&mut resp);
-        let split = resp
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .unwrap_or(resp.len());
-        let head = String::from_utf8_lossy(&resp[..split]).into_owned();
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        (status, head, resp[(split + 4).min(resp.len())..].to_vec())
+        raw_http(
+            &self.sock,
+            &format!(
+                "{method} {path} HTTP/1.1\r\nHost: berth\r\nContent-Length: {}\r\n",
+                body.len()
+            ),
+            body,
+            Duration::from_secs(30),
+        )
     }
 
     pub fn inspect(&self, name: &str) -> serde_json::Value {
@@ -310,6 +282,37 @@ impl Daemon {
             let _ = c.wait();
         }
     }
+}
+
+/// One HTTP/1.1 request on a unix socket, read to the end (`Connection: close` is added):
+/// `head` is the request line and header lines, each ending in CRLF. Answers the status (0
+/// when there is none), the response head and the body, de-chunked when the head says chunked.
+pub fn raw_http(sock: &Path, head: &str, body: &[u8], timeout: Duration) -> (u16, String, Vec<u8>) {
+    let mut s = UnixStream::connect(sock).expect("connect");
+    s.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes())
+        .expect("write head");
+    s.write_all(body).expect("write body");
+    let mut resp = Vec::new();
+    s.set_read_timeout(Some(timeout)).ok();
+    let _ = s.read_to_end(&mut resp);
+    let split = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(resp.len());
+    let head = String::from_utf8_lossy(&resp[..split]).into_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let mut body = resp[(split + 4).min(resp.len())..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, head, body)
 }
 
 /// The payload of a chunked HTTP body (as far as it is whole).

@@ -4,8 +4,6 @@
 use super::dockerd::Dockerd;
 use super::Daemon;
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -62,36 +60,19 @@ impl Api {
         body: Option<&[u8]>,
         content_type: &str,
     ) -> Answer {
-        let mut s = UnixStream::connect(&self.sock).expect("connect");
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: api\r\nConnection: close\r\n");
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: api\r\n");
         if let Some(b) = body {
             head.push_str(&format!(
                 "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
                 b.len()
             ));
         }
-        head.push_str("\r\n");
-        s.write_all(head.as_bytes()).expect("write head");
-        if let Some(b) = body {
-            s.write_all(b).expect("write body");
-        }
-        let mut resp = Vec::new();
-        s.set_read_timeout(Some(Duration::from_secs(60))).ok();
-        let _ = s.read_to_end(&mut resp);
-        let split = resp
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .unwrap_or(resp.len());
-        let head = String::from_utf8_lossy(&resp[..split]).to_ascii_lowercase();
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let mut raw = resp[(split + 4).min(resp.len())..].to_vec();
-        if head.contains("transfer-encoding: chunked") {
-            raw = super::dechunk(&raw);
-        }
+        let (status, _, raw) = super::raw_http(
+            &self.sock,
+            &head,
+            body.unwrap_or_default(),
+            Duration::from_secs(60),
+        );
         let body = serde_json::from_slice(&raw)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw).into_owned()));
         Answer { status, body, raw }
