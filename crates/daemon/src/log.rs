@@ -73,12 +73,19 @@ pub fn init(level: &str) -> Handle {
         base.with(
             tracing_subscriber::fmt::layer()
                 .event_format(Journal)
+                .with_ansi(false)
                 .with_writer(std::io::stderr),
         )
         .init();
     } else {
-        base.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-            .init();
+        // colours only on a terminal, never in a log file
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        base.with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(ansi)
+                .with_writer(std::io::stderr),
+        )
+        .init();
     }
     Handle(handle)
 }
