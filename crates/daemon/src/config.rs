@@ -203,6 +203,22 @@ fn validate(c: &FileConfig) -> Result<(), String> {
     for r in c.insecure_registries.iter().flatten() {
         berth_registry::validate_insecure(r).map_err(|e| e.to_string())?;
     }
+    for (name, u) in c.default_ulimits.iter().flatten() {
+        let n = |k: &str| u.get(k).and_then(Value::as_i64);
+        match (n("Soft"), n("Hard")) {
+            (Some(s), Some(h)) if s <= h => {}
+            (Some(s), Some(h)) => {
+                return Err(format!(
+                    "ulimit soft limit must be less than or equal to hard limit: {s} > {h}"
+                ))
+            }
+            _ => {
+                return Err(format!(
+                    "invalid default-ulimits entry {name:?}: needs Soft and Hard"
+                ))
+            }
+        }
+    }
     if let Some(s) = &c.default_shm_size {
         parse_size(s).ok_or_else(|| format!("invalid size: '{s}'"))?;
     }
@@ -394,6 +410,8 @@ mod tests {
             "configuration validation from file failed: invalid mirror: unsupported scheme \"ftp\" in \"ftp://x\""
         );
         assert!(parse(r#"{"labels":["nokey"]}"#).is_err());
+        assert!(parse(r#"{"default-ulimits":{"nofile":{"Soft":9,"Hard":1}}}"#).is_err());
+        assert!(parse(r#"{"default-ulimits":{"nofile":{"Name":"nofile"}}}"#).is_err());
         assert!(parse(r#"{"default-address-pools":[{"base":"10.0.0.0/16","size":8}]}"#).is_err());
     }
 

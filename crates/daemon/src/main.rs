@@ -248,6 +248,18 @@ fn check_args(args: &Args) -> Result<(), String> {
     }
     config::parse_size(&args.default_shm_size)
         .ok_or_else(|| format!("invalid size: '{}'", args.default_shm_size))?;
+    // berth's log drivers
+    if !matches!(args.log_driver.as_str(), "json-file" | "none") {
+        return Err(format!(
+            "failed to set log opts: logger: no log driver named '{}' is registered",
+            args.log_driver
+        ));
+    }
+    for o in &args.log_opts {
+        if !o.contains('=') {
+            return Err(format!("invalid key value pair format in log opts: {o}"));
+        }
+    }
     Ok(())
 }
 
@@ -305,6 +317,12 @@ fn settings_of(a: &Args, f: Option<&config::FileConfig>) -> berth_engine::settin
             })
             .collect(),
         log_driver: a.log_driver.clone(),
+        log_opts: a
+            .log_opts
+            .iter()
+            .filter_map(|o| o.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         cluster_store: f.and_then(|f| f.cluster_store.clone()).unwrap_or_default(),
         cluster_advertise: f
             .and_then(|f| f.cluster_advertise.clone())
@@ -476,6 +494,8 @@ async fn daemon() -> Result<()> {
             fixed_cidr: args.fixed_cidr.clone(),
             mtu: args.mtu,
             dns: args.dns.clone(),
+            dns_search: args.dns_search.clone(),
+            dns_opts: args.dns_opts.clone(),
         },
         settings: settings_of(&args, file.as_ref().map(|l| &l.cfg)),
         userns: ids,

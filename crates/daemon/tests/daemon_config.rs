@@ -74,7 +74,7 @@ fn dockerd_refusal(dir: &Path, file: &Path, extra: &[&str]) -> Option<String> {
 
 #[test]
 fn conflict_between_flag_and_file_is_refused_as_dockerd_does() {
-    let dir = tmpdir("cfgconf");
+    let dir = tmpdir("c1");
     let f = dir.join("daemon.json");
     std::fs::write(&f, r#"{"data-root": "/x/file-root", "debug": true}"#).expect("write");
     let data = dir.join("flag-root");
@@ -119,7 +119,7 @@ fn conflict_between_flag_and_file_is_refused_as_dockerd_does() {
 
 #[test]
 fn unknown_keys_are_named_as_dockerd_names_them() {
-    let dir = tmpdir("cfgunk");
+    let dir = tmpdir("c2");
     let f = dir.join("daemon.json");
     std::fs::write(&f, r#"{"debug": true, "no-such-key": 1}"#).expect("write");
     let o = berthd(&["--validate", "--config-file", f.to_str().expect("utf8")]);
@@ -141,7 +141,7 @@ fn unknown_keys_are_named_as_dockerd_names_them() {
 
 #[test]
 fn validate_checks_a_file_and_exits() {
-    let dir = tmpdir("cfgval");
+    let dir = tmpdir("c3");
     let f = dir.join("daemon.json");
     std::fs::write(
         &f,
@@ -206,7 +206,7 @@ fn docker_info(d: &Daemon) -> Option<(String, String)> {
 
 #[test]
 fn file_settings_show_in_info_through_the_docker_cli() {
-    let root = tmpdir("cfginfo");
+    let root = tmpdir("c4");
     std::fs::write(
         root.join("daemon.json"),
         r#"{"labels": ["env=test", "zone=a"], "debug": true, "live-restore": true,
@@ -268,7 +268,7 @@ fn file_settings_show_in_info_through_the_docker_cli() {
 
 #[test]
 fn host_warnings_are_dockerds() {
-    let root = tmpdir("cfgwarn");
+    let root = tmpdir("c5");
     let d = Daemon::start_on(&root);
     let (_, _, body) = d.http("GET", "/info", None);
     let v: serde_json::Value = serde_json::from_slice(&body).expect("info json");
@@ -373,7 +373,7 @@ fn info(d: &Daemon) -> serde_json::Value {
 
 #[test]
 fn sighup_reloads_dockerds_keys_and_keeps_them_on_a_bad_file() {
-    let root = tmpdir("cfghup");
+    let root = tmpdir("c6");
     let file: PathBuf = root.join("daemon.json");
     std::fs::write(&file, r#"{"labels": ["a=b"], "bip": "10.77.0.1/24"}"#).expect("write");
     let d = Daemon::start_on(&root);
@@ -513,7 +513,7 @@ fn sighup_reloads_dockerds_keys_and_keeps_them_on_a_bad_file() {
 
 #[test]
 fn under_systemd_the_log_has_priority_prefixes() {
-    let root = tmpdir("cfgjournal");
+    let root = tmpdir("c7");
     let d = Daemon::start_on_with(&root, &[], |c| {
         c.env("JOURNAL_STREAM", "8:12345");
     });
@@ -534,4 +534,69 @@ fn under_systemd_the_log_has_priority_prefixes() {
         lines.iter().any(|l| l.starts_with("<6>API listening on")),
         "{log}"
     );
+}
+
+#[test]
+fn container_defaults_come_from_the_file() {
+    // a short root: shim sockets live below it (108-byte limit)
+    let root = tmpdir("");
+    std::fs::write(
+        root.join("daemon.json"),
+        r#"{"default-shm-size": "96M",
+            "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 1111, "Hard": 2222}},
+            "dns-search": ["example.test"], "dns-opts": ["ndots:3"],
+            "log-opts": {"max-size": "1m", "max-file": "2"}}"#,
+    )
+    .expect("write");
+    let d = Daemon::start_on(&root);
+    d.load_busybox();
+    let out = d.ok(&[
+        "run",
+        "--name",
+        "defs",
+        "busybox",
+        "sh",
+        "-c",
+        "ulimit -n; ulimit -Hn; df -k /dev/shm | tail -1; cat /etc/resolv.conf",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), Some(&"1111"), "{out}");
+    assert_eq!(lines.get(1), Some(&"2222"), "{out}");
+    assert!(
+        lines
+            .get(2)
+            .is_some_and(|l| l.split_whitespace().nth(1) == Some("98304")),
+        "{out}"
+    );
+    assert!(out.contains("search example.test"), "{out}");
+    assert!(out.contains("options ndots:3"), "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&d.ok(&["inspect", "defs"])).expect("inspect json");
+    let hc = &v[0]["HostConfig"];
+    assert_eq!(hc["ShmSize"], 96 * 1024 * 1024);
+    assert_eq!(hc["LogConfig"]["Type"], "json-file");
+    assert_eq!(hc["LogConfig"]["Config"]["max-size"], "1m");
+    assert_eq!(hc["LogConfig"]["Config"]["max-file"], "2");
+    // a container's own values win
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--ulimit",
+        "nofile=77:88",
+        "--shm-size",
+        "8m",
+        "--dns-search",
+        "own.test",
+        "busybox",
+        "sh",
+        "-c",
+        "ulimit -n; df -k /dev/shm | tail -1; cat /etc/resolv.conf",
+    ]);
+    assert!(out.starts_with("77\n"), "{out}");
+    assert!(out.contains(" 8192 "), "{out}");
+    assert!(
+        out.contains("search own.test") && !out.contains("example.test"),
+        "{out}"
+    );
+    d.ok(&["rm", "-f", "defs"]);
 }

@@ -199,6 +199,7 @@ impl Engine {
         let registry = berth_registry::Client::new(cfg.registry.clone())
             .map_err(|e| Error::Internal(e.to_string()))?;
         let settings_init = cfg.settings.clone();
+        settings::set_default_ulimits(&settings_init.default_ulimits);
         let engine = Arc::new(Engine {
             cfg,
             images,

@@ -27,6 +27,10 @@ pub struct NetConfig {
     pub mtu: u32,
     /// upstream servers of the embedded DNS (and the default bridge's resolv.conf)
     pub dns: Vec<String>,
+    /// `dns-search`: containers' search domains when they name none
+    pub dns_search: Vec<String>,
+    /// `dns-opts`: containers' resolver options when they name none
+    pub dns_opts: Vec<String>,
 }
 
 impl Default for NetConfig {
@@ -37,6 +41,8 @@ impl Default for NetConfig {
             fixed_cidr: None,
             mtu: 1500,
             dns: Vec::new(),
+            dns_search: Vec::new(),
+            dns_opts: Vec::new(),
         }
     }
 }

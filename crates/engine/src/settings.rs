@@ -40,6 +40,8 @@ pub struct Settings {
     pub default_address_pools: Vec<AddressPool>,
     /// `log-driver` (not reloadable)
     pub log_driver: String,
+    /// `log-opts`: the default options of `log-driver` (not reloadable)
+    pub log_opts: BTreeMap<String, String>,
     /// `cluster-store`, `cluster-advertise` (accepted and stored)
     pub cluster_store: String,
     pub cluster_advertise: String,
@@ -60,6 +62,7 @@ impl Default for Settings {
             default_shm_size: 64 * 1024 * 1024,
             default_address_pools: Vec::new(),
             log_driver: "json-file".into(),
+            log_opts: BTreeMap::new(),
             cluster_store: String::new(),
             cluster_advertise: String::new(),
         }
@@ -264,6 +267,7 @@ impl Engine {
         let client =
             berth_registry::Client::new(reg.clone()).map_err(|e| Error::Internal(e.to_string()))?;
         *self.registry.write().expect("registry lock") = Arc::new(client);
+        set_default_ulimits(&s.default_ulimits);
         *self.settings.write().expect("settings lock") = s.clone();
         let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         let shim = self.cfg.shim_path.display().to_string();
@@ -286,6 +290,29 @@ impl Engine {
         let _ = std::fs::write(&path, &id);
         id
     }
+}
+
+/// `default-ulimits` in the container `Ulimits` shape, read by every container spec.
+static DEFAULT_ULIMITS: std::sync::RwLock<Vec<Value>> = std::sync::RwLock::new(Vec::new());
+
+/// Makes `default-ulimits` the defaults of the containers started from now on.
+pub(crate) fn set_default_ulimits(m: &BTreeMap<String, Value>) {
+    let v = m
+        .iter()
+        .map(|(name, u)| {
+            json!({
+                "Name": u.get("Name").and_then(Value::as_str).unwrap_or(name),
+                "Soft": u.get("Soft").cloned().unwrap_or(json!(0)),
+                "Hard": u.get("Hard").cloned().unwrap_or(json!(0)),
+            })
+        })
+        .collect();
+    *DEFAULT_ULIMITS.write().expect("ulimits lock") = v;
+}
+
+/// `default-ulimits` in force, as container `Ulimits` entries.
+pub(crate) fn default_ulimits() -> Vec<Value> {
+    DEFAULT_ULIMITS.read().expect("ulimits lock").clone()
 }
 
 /// docker's engine ID shape: twelve groups of four base32 characters joined by `:`.
