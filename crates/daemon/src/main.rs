@@ -248,6 +248,9 @@ fn check_args(args: &Args) -> Result<(), String> {
     }
     config::parse_size(&args.default_shm_size)
         .ok_or_else(|| format!("invalid size: '{}'", args.default_shm_size))?;
+    if let Some(p) = &args.seccomp_profile {
+        berth_engine::seccomp::set_daemon_profile(p).map_err(|e| e.to_string())?;
+    }
     // berth's log drivers
     if !matches!(args.log_driver.as_str(), "json-file" | "none") {
         return Err(format!(

@@ -600,3 +600,56 @@ fn container_defaults_come_from_the_file() {
     );
     d.ok(&["rm", "-f", "defs"]);
 }
+
+#[test]
+fn the_daemons_seccomp_profile_is_the_containers_default() {
+    let root = tmpdir("");
+    let prof = root.join("deny-mkdir.json");
+    std::fs::write(
+        &prof,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}"#,
+    )
+    .expect("write profile");
+    std::fs::write(
+        root.join("daemon.json"),
+        format!(r#"{{"seccomp-profile": "{}"}}"#, prof.display()),
+    )
+    .expect("write");
+    let d = Daemon::start_on(&root);
+    let v = info(&d);
+    assert!(
+        v["SecurityOptions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|o| o.as_str() == Some(&format!("name=seccomp,profile={}", prof.display()))),
+        "{}",
+        v["SecurityOptions"]
+    );
+    d.load_busybox();
+    let o = d.berth(&["run", "--rm", "busybox", "mkdir", "/tmp/x"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("Operation not permitted"),
+        "{}",
+        text(&o.stderr)
+    );
+    d.ok(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        "busybox",
+        "mkdir",
+        "/tmp/x",
+    ]);
+    // a missing profile stops the start with dockerd's text
+    let o = berthd(&["--validate", "--seccomp-profile", "/nonexistent/p.json"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).starts_with("opening seccomp profile (/nonexistent/p.json) failed: "),
+        "{}",
+        text(&o.stderr)
+    );
+}
