@@ -297,6 +297,13 @@ fn host_warnings_are_dockerds() {
         .expect("dockerd warnings")
         .unwrap_or_default();
     assert_eq!(ours, theirs, "berth's warnings differ from dockerd's");
+    // and the host facts behind them
+    let o = dk.docker(&["info", "--format", "{{json .}}"]);
+    let dv: serde_json::Value = serde_json::from_slice(&o.stdout).expect("dockerd info");
+    // (the CLI 28 no longer decodes BridgeNfIp[6]tables; their warnings are compared above)
+    for k in ["MemoryLimit", "SwapLimit", "IPv4Forwarding"] {
+        assert_eq!(v[k], dv[k], "{k} differs from dockerd's");
+    }
     // the docker CLI prints them on stderr
     if let Some((_, err)) = docker_info(&d) {
         for w in &ours {
