@@ -415,6 +415,9 @@ async fn daemon() -> Result<()> {
         flags,
     } = boot;
     let log = log::init(level_of(args.debug, &args.log_level));
+    // from here on a SIGHUP reloads (once the engine is up) instead of killing the daemon
+    // (SIGHUP's default action): one sent while state is read waits for the loop below
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     if let Some(l) = &file {
         tracing::info!(
             "read configuration file {} ({} keys)",
@@ -514,6 +517,9 @@ async fn daemon() -> Result<()> {
     .await
     .map_err(|e| anyhow::anyhow!("opening state: {e}"))?;
 
+    // the handlers before the API answers
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut sockets = Vec::new();
     for (path, listener) in listeners {
         let listener = tokio::net::UnixListener::from_std(listener)?;
@@ -522,9 +528,6 @@ async fn daemon() -> Result<()> {
         sockets.push(path);
     }
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut reloader = reload::Reloader {
         path: args.config_file.clone(),
         explicit: explicit_file,

@@ -660,3 +660,44 @@ fn the_daemons_seccomp_profile_is_the_containers_default() {
         text(&o.stderr)
     );
 }
+
+#[test]
+fn a_mirror_added_by_reload_serves_the_next_pull() {
+    let Some(reg) = registry::Registry::start() else {
+        return;
+    };
+    let d = Daemon::start();
+    d.load_busybox();
+    d.ok(&["tag", "busybox", &reg.image("library/mirrored:1")]);
+    d.ok(&["push", &reg.image("library/mirrored:1")]);
+    let want = d.ok(&["image", "inspect", "-f", "{{.Id}}", "busybox"]);
+    // a second daemon, no mirror at start; one comes with a reload (loopback only: no pull
+    // is tried before the mirror is there)
+    let root = tmpdir("");
+    std::fs::write(root.join("daemon.json"), "{}").expect("write");
+    let d2 = Daemon::start_on(&root);
+    assert_eq!(
+        info(&d2)["RegistryConfig"]["Mirrors"],
+        serde_json::json!([])
+    );
+    std::fs::write(
+        root.join("daemon.json"),
+        format!(
+            r#"{{"registry-mirrors": ["http://{}"], "max-concurrent-downloads": 1}}"#,
+            reg.addr
+        ),
+    )
+    .expect("write");
+    hup(d2.pid());
+    assert!(
+        eventually(20, || info(&d2)["RegistryConfig"]["Mirrors"]
+            == serde_json::json!([format!("http://{}/", reg.addr)])),
+        "{}",
+        d2.log()
+    );
+    d2.ok(&["pull", "mirrored:1"]);
+    assert_eq!(
+        d2.ok(&["image", "inspect", "-f", "{{.Id}}", "mirrored:1"]),
+        want
+    );
+}
