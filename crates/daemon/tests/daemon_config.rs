@@ -701,3 +701,67 @@ fn a_mirror_added_by_reload_serves_the_next_pull() {
         want
     );
 }
+
+#[test]
+fn the_file_alone_configures_roots_socket_and_bridge() {
+    let root = tmpdir("");
+    let sock = root.join("run/berth.sock");
+    std::fs::write(
+        root.join("daemon.json"),
+        serde_json::json!({
+            "data-root": root.join("data"),
+            "exec-root": root.join("run"),
+            "hosts": [format!("unix://{}", sock.display())],
+            "pidfile": root.join("berthd.pid"),
+            "bridge": bridge_name(&root),
+            "dns": ["127.0.0.1"],
+            "log-level": "debug",
+            "labels": ["from=file"],
+        })
+        .to_string(),
+    )
+    .expect("write");
+    let log = std::fs::File::create(root.join("berthd.log")).expect("log");
+    let mut child = Command::new(bin_dir().join("berthd"))
+        .arg("--config-file")
+        .arg(root.join("daemon.json"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn berthd");
+    let up = eventually(20, || {
+        std::os::unix::net::UnixStream::connect(&sock).is_ok()
+    });
+    let res = std::panic::catch_unwind(|| {
+        assert!(up, "berthd did not come up on the file's socket");
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
+        s.write_all(b"GET /info HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n")
+            .expect("request");
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).expect("response");
+        let body = resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        let body = if resp
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            String::from_utf8_lossy(&dechunk(body.as_bytes())).into_owned()
+        } else {
+            body.to_string()
+        };
+        let v: serde_json::Value = serde_json::from_str(&body).expect("info json");
+        assert_eq!(v["DockerRootDir"], serde_json::json!(root.join("data")));
+        assert_eq!(v["Labels"], serde_json::json!(["from=file"]));
+        assert!(root.join("berthd.pid").exists());
+        let log = std::fs::read_to_string(root.join("berthd.log")).unwrap_or_default();
+        assert!(log.contains(" DEBUG "), "log-level from the file: {log}");
+    });
+    // SAFETY: the berthd this test started, by pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    cleanup_root(&root);
+    if let Err(e) = res {
+        std::panic::resume_unwind(e);
+    }
+}
