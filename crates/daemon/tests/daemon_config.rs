@@ -703,7 +703,7 @@ fn a_mirror_added_by_reload_serves_the_next_pull() {
 }
 
 #[test]
-fn the_file_alone_configures_roots_socket_and_bridge() {
+fn the_file_alone_configures_the_daemon_and_a_reload_turns_debug_on() {
     let root = tmpdir("");
     let sock = root.join("run/berth.sock");
     std::fs::write(
@@ -715,7 +715,7 @@ fn the_file_alone_configures_roots_socket_and_bridge() {
             "pidfile": root.join("berthd.pid"),
             "bridge": bridge_name(&root),
             "dns": ["127.0.0.1"],
-            "log-level": "debug",
+            "log-level": "info",
             "labels": ["from=file"],
         })
         .to_string(),
@@ -730,6 +730,7 @@ fn the_file_alone_configures_roots_socket_and_bridge() {
         .stderr(log)
         .spawn()
         .expect("spawn berthd");
+    let child_pid = child.id() as i32;
     let up = eventually(20, || {
         std::os::unix::net::UnixStream::connect(&sock).is_ok()
     });
@@ -755,7 +756,35 @@ fn the_file_alone_configures_roots_socket_and_bridge() {
         assert_eq!(v["Labels"], serde_json::json!(["from=file"]));
         assert!(root.join("berthd.pid").exists());
         let log = std::fs::read_to_string(root.join("berthd.log")).unwrap_or_default();
-        assert!(log.contains(" DEBUG "), "log-level from the file: {log}");
+        assert!(
+            !log.contains(" DEBUG "),
+            "log-level info from the file: {log}"
+        );
+        // `debug` by reload: the next request is logged at debug level
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join("daemon.json")).expect("read"))
+                .expect("json");
+        v["debug"] = serde_json::json!(true);
+        std::fs::write(root.join("daemon.json"), v.to_string()).expect("write");
+        // SAFETY: the berthd this test started, by pid.
+        assert_eq!(unsafe { libc::kill(child_pid, libc::SIGHUP) }, 0);
+        let log_now = || std::fs::read_to_string(root.join("berthd.log")).unwrap_or_default();
+        assert!(
+            eventually(20, || log_now().contains("Reloaded configuration")),
+            "{}",
+            log_now()
+        );
+        let _ = std::os::unix::net::UnixStream::connect(&sock).and_then(|mut s| {
+            s.write_all(b"GET /_ping HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n")?;
+            let mut r = String::new();
+            s.read_to_string(&mut r).map(|_| ())
+        });
+        assert!(
+            eventually(10, || log_now().contains("DEBUG")
+                && log_now().contains("/_ping")),
+            "{}",
+            log_now()
+        );
     });
     // SAFETY: the berthd this test started, by pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
