@@ -253,6 +253,31 @@ fn file_settings_show_in_info_through_the_docker_cli() {
     ] {
         assert!(out.contains(want), "docker info lacks {want:?}:\n{out}");
     }
+    // dockerd with the same file: the same text from `Labels:` to `Live Restore Enabled:`
+    let dir = root.join("dk");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let df = dir.join("daemon.json");
+    std::fs::copy(root.join("daemon.json"), &df).expect("copy");
+    if let Some(dk) =
+        dockerd::Dockerd::start_args(&dir, &["--config-file", df.to_str().expect("utf8")])
+    {
+        let section = |t: &str| -> String {
+            let a = t.find(" Labels:").unwrap_or(0);
+            let b = t[a..]
+                .find(" Live Restore Enabled:")
+                .map(|i| a + i)
+                .unwrap_or(t.len());
+            t[a..b].to_string()
+        };
+        let theirs = text(&dk.docker(&["info"]).stdout);
+        assert_eq!(
+            section(&out),
+            section(&theirs),
+            "ours:\n{out}\ndockerd's:\n{theirs}"
+        );
+        assert!(theirs.contains(" Live Restore Enabled: true\n"));
+        assert!(theirs.contains(" Default Address Pools:\n   Base: 10.123.0.0/16, Size: 24\n"));
+    }
     // berth's own CLI prints the same sections
     let ours = d.ok(&["info"]);
     for want in [
