@@ -502,6 +502,13 @@ async fn daemon() -> Result<()> {
             dns: args.dns.clone(),
             dns_search: args.dns_search.clone(),
             dns_opts: args.dns_opts.clone(),
+            address_pools: file
+                .as_ref()
+                .and_then(|l| l.cfg.default_address_pools.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| (p.base, p.size.min(32) as u8))
+                .collect(),
         },
         settings: settings_of(&args, file.as_ref().map(|l| &l.cfg)),
         userns: ids,

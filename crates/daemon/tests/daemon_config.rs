@@ -239,6 +239,19 @@ fn file_settings_show_in_info_through_the_docker_cli() {
         "{}",
         v["ID"]
     );
+    // a network without a subnet gets a /24 of the configured pool
+    d.ok(&["network", "create", "pooled"]);
+    let n: serde_json::Value =
+        serde_json::from_str(&d.ok(&["network", "inspect", "pooled"])).expect("network json");
+    let sub = n[0]["IPAM"]["Config"][0]["Subnet"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        sub.trim().starts_with("10.123.") && sub.trim().ends_with(".0/24"),
+        "{sub}"
+    );
+    d.ok(&["network", "rm", "pooled"]);
     let Some((out, _)) = docker_info(&d) else {
         return;
     };
