@@ -558,3 +558,44 @@ async fn daemon() -> Result<()> {
     let _ = std::fs::remove_file(&pidfile);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_flag_key_is_a_file_key_and_every_flag_id_exists() {
+        let m = Args::command().get_matches_from(["berthd", "--data-root", "/d", "--label", "a=b"]);
+        for (id, key) in FLAG_KEYS {
+            assert!(config::KEYS.contains(key), "{key}");
+            // an unknown id would panic here
+            let _ = m.value_source(id);
+        }
+        let given = flags_given(&m);
+        assert_eq!(
+            given,
+            vec![
+                ("data-root", "/d".to_string()),
+                ("labels", "a=b".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn file_values_fill_what_flags_left() {
+        let m = Args::command().get_matches_from(["berthd", "--mtu", "1400"]);
+        let mut a = Args::from_arg_matches(&m).expect("args");
+        let l = config::parse(r#"{"bridge":"br9","max-concurrent-downloads":6,"labels":["x=y"]}"#)
+            .expect("parse");
+        apply_file(&mut a, &l.cfg);
+        assert_eq!(a.bridge, "br9");
+        assert_eq!(a.mtu, 1400);
+        assert_eq!(a.max_concurrent_downloads, 6);
+        let s = settings_of(&a, Some(&l.cfg));
+        assert_eq!(s.labels, vec!["x=y"]);
+        assert_eq!(s.max_concurrent_downloads, 6);
+        assert_eq!(s.default_shm_size, 64 << 20);
+        assert_eq!(level_of(true, "warn"), "debug");
+        assert_eq!(level_of(false, "fatal"), "error");
+    }
+}
