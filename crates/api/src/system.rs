@@ -103,7 +103,7 @@ pub async fn route(engine: &Arc<Engine>, method: &Method, segs: &[&str]) -> Resp
                     "RegistryConfig": berth_engine::settings::registry_info(&reg),
                     "NCPU": ncpu, "MemTotal": mem_total(), "GenericResources": null,
                     "DockerRootDir": cfg.data_root, "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
-                    "Name": hostname.trim(), "Labels": st.labels, "ExperimentalBuild": false,
+                    "Name": hostname.trim(), "Labels": st.labels, "ExperimentalBuild": st.experimental,
                     "ServerVersion": env!("CARGO_PKG_VERSION"),
                     "Runtimes": {"berth": {"path": cfg.shim_path}}, "DefaultRuntime": "berth",
                     "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false,

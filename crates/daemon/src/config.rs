@@ -56,6 +56,8 @@ pub struct FileConfig {
     pub cluster_advertise: Option<String>,
     pub cluster_store_opts: Option<BTreeMap<String, String>>,
     pub features: Option<BTreeMap<String, bool>>,
+    pub storage_driver: Option<String>,
+    pub experimental: Option<bool>,
 }
 
 /// Every key the file may hold.
@@ -94,6 +96,8 @@ pub const KEYS: &[&str] = &[
     "cluster-advertise",
     "cluster-store-opts",
     "features",
+    "storage-driver",
+    "experimental",
 ];
 
 /// The keys dockerd applies on `SIGHUP`; any other key changed in the file is ignored (logged).
@@ -189,6 +193,9 @@ fn validate(c: &FileConfig) -> Result<(), String> {
             return Err(format!("invalid max download attempts: {n}"));
         }
     }
+    if let Some(d) = &c.storage_driver {
+        check_storage_driver(d)?;
+    }
     if let Some(l) = &c.log_level {
         parse_level(l)?;
     }
@@ -239,6 +246,17 @@ fn validate(c: &FileConfig) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// berth stores layers with overlay2 only.
+pub fn check_storage_driver(d: &str) -> Result<(), String> {
+    if d == "overlay2" {
+        Ok(())
+    } else {
+        Err(format!(
+            "error initializing graphdriver: driver not supported: {d} (berth supports overlay2)"
+        ))
+    }
 }
 
 /// A registry mirror: `http://` or `https://` (dockerd's text otherwise).
@@ -410,6 +428,8 @@ mod tests {
             "configuration validation from file failed: invalid mirror: unsupported scheme \"ftp\" in \"ftp://x\""
         );
         assert!(parse(r#"{"labels":["nokey"]}"#).is_err());
+        assert!(parse(r#"{"storage-driver":"overlay2","experimental":true}"#).is_ok());
+        assert!(parse(r#"{"storage-driver":"devicemapper"}"#).is_err());
         assert!(parse(r#"{"default-ulimits":{"nofile":{"Soft":9,"Hard":1}}}"#).is_err());
         assert!(parse(r#"{"default-ulimits":{"nofile":{"Name":"nofile"}}}"#).is_err());
         assert!(parse(r#"{"default-address-pools":[{"base":"10.0.0.0/16","size":8}]}"#).is_err());

@@ -115,6 +115,12 @@ struct Args {
     /// Attempts of each layer download
     #[arg(long, default_value_t = 5)]
     max_download_attempts: u32,
+    /// Storage driver (berth has overlay2)
+    #[arg(short = 's', long, default_value = "overlay2")]
+    storage_driver: String,
+    /// Report experimental features as enabled
+    #[arg(long)]
+    experimental: bool,
 }
 
 /// Each berthd flag that dockerd also has, and its daemon.json key.
@@ -147,6 +153,8 @@ pub const FLAG_KEYS: &[(&str, &str)] = &[
     ("seccomp_profile", "seccomp-profile"),
     ("no_new_privileges", "no-new-privileges"),
     ("shutdown_timeout", "shutdown-timeout"),
+    ("storage_driver", "storage-driver"),
+    ("experimental", "experimental"),
 ];
 
 /// The daemon.json keys set on the command line, with the flag's value as dockerd prints it.
@@ -222,6 +230,8 @@ fn apply_file(a: &mut Args, f: &config::FileConfig) {
         a.seccomp_profile = f.seccomp_profile.clone();
     }
     set(&mut a.no_new_privileges, &f.no_new_privileges);
+    set(&mut a.storage_driver, &f.storage_driver);
+    set(&mut a.experimental, &f.experimental);
     if let Some(n) = f.shutdown_timeout {
         a.shutdown_timeout = n.max(0) as u64;
     }
@@ -251,6 +261,7 @@ fn check_args(args: &Args) -> Result<(), String> {
     if let Some(p) = &args.seccomp_profile {
         berth_engine::seccomp::set_daemon_profile(p).map_err(|e| e.to_string())?;
     }
+    config::check_storage_driver(&args.storage_driver)?;
     // berth's log drivers
     if !matches!(args.log_driver.as_str(), "json-file" | "none") {
         return Err(format!(
@@ -319,6 +330,7 @@ fn settings_of(a: &Args, f: Option<&config::FileConfig>) -> berth_engine::settin
                 size: p.size,
             })
             .collect(),
+        experimental: a.experimental,
         log_driver: a.log_driver.clone(),
         log_opts: a
             .log_opts

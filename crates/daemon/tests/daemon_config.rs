@@ -149,7 +149,8 @@ fn validate_checks_a_file_and_exits() {
             "insecure-registries": ["10.66.0.0/16"], "live-restore": true, "mtu": 1400,
             "default-address-pools": [{"base": "10.123.0.0/16", "size": 24}],
             "cluster-store": "consul://127.0.0.1:8500", "cluster-advertise": "127.0.0.1:2376",
-            "features": {"buildkit": true}, "log-opts": {"max-size": "10m"}}"#,
+            "features": {"buildkit": true}, "log-opts": {"max-size": "10m"},
+            "storage-driver": "overlay2", "experimental": true}"#,
     )
     .expect("write");
     let o = berthd(&["--validate", "--config-file", f.to_str().expect("utf8")]);
@@ -210,6 +211,7 @@ fn file_settings_show_in_info_through_the_docker_cli() {
     std::fs::write(
         root.join("daemon.json"),
         r#"{"labels": ["env=test", "zone=a"], "debug": true, "live-restore": true,
+            "experimental": true,
             "registry-mirrors": ["https://mirror.example"],
             "insecure-registries": ["10.66.0.0/16", "myreg.example:5000"],
             "default-address-pools": [{"base": "10.123.0.0/16", "size": 24}]}"#,
@@ -261,6 +263,7 @@ fn file_settings_show_in_info_through_the_docker_cli() {
         " Insecure Registries:\n  myreg.example:5000\n  10.66.0.0/16\n  127.0.0.0/8\n",
         " Registry Mirrors:\n  https://mirror.example/\n",
         " Live Restore Enabled: true\n",
+        " Experimental: true\n",
         " Default Address Pools:\n   Base: 10.123.0.0/16, Size: 24\n",
         " Security Options:\n  seccomp\n   Profile: builtin\n",
     ] {

@@ -38,6 +38,8 @@ pub struct Settings {
     pub default_shm_size: u64,
     /// `default-address-pools` (not reloadable)
     pub default_address_pools: Vec<AddressPool>,
+    /// `experimental` (reported)
+    pub experimental: bool,
     /// `log-driver` (not reloadable)
     pub log_driver: String,
     /// `log-opts`: the default options of `log-driver` (not reloadable)
@@ -61,6 +63,7 @@ impl Default for Settings {
             default_ulimits: BTreeMap::new(),
             default_shm_size: 64 * 1024 * 1024,
             default_address_pools: Vec::new(),
+            experimental: false,
             log_driver: "json-file".into(),
             log_opts: BTreeMap::new(),
             cluster_store: String::new(),
