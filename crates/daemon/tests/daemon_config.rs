@@ -285,7 +285,15 @@ fn file_settings_show_in_info_through_the_docker_cli() {
                 .unwrap_or(t.len());
             t[a..b].to_string()
         };
-        let theirs = text(&dk.docker(&["info"]).stdout);
+        // (a dockerd just up may not answer info yet: a few tries)
+        let mut theirs = String::new();
+        for _ in 0..10 {
+            theirs = text(&dk.docker(&["info"]).stdout);
+            if theirs.contains(" Live Restore Enabled:") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
         assert_eq!(
             section(&out),
             section(&theirs),
