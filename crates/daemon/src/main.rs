@@ -157,9 +157,16 @@ pub const FLAG_KEYS: &[(&str, &str)] = &[
     ("experimental", "experimental"),
 ];
 
-/// The daemon.json keys set on the command line, with the flag's value as dockerd prints it.
+/// The daemon.json keys set on the command line, with the flag's value as dockerd prints it
+/// (a repeatable flag as `[a b]`), in key order as dockerd lists them.
 fn flags_given(m: &clap::ArgMatches) -> Vec<(&'static str, String)> {
-    FLAG_KEYS
+    let cmd = Args::command();
+    let repeatable = |id: &str| {
+        cmd.get_arguments()
+            .find(|a| a.get_id() == id)
+            .is_some_and(|a| matches!(a.get_action(), clap::ArgAction::Append))
+    };
+    let mut v: Vec<(&'static str, String)> = FLAG_KEYS
         .iter()
         .filter(|(id, _)| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
         .map(|(id, key)| {
@@ -169,13 +176,16 @@ fn flags_given(m: &clap::ArgMatches) -> Vec<(&'static str, String)> {
                 .flatten()
                 .map(|v| v.to_string_lossy().into_owned())
                 .collect();
-            let shown = match vals.len() {
-                1 => vals[0].clone(),
-                _ => format!("[{}]", vals.join(" ")),
+            let shown = if repeatable(id) || vals.len() != 1 {
+                format!("[{}]", vals.join(" "))
+            } else {
+                vals[0].clone()
             };
             (*key, shown)
         })
-        .collect()
+        .collect();
+    v.sort();
+    v
 }
 
 /// The file's values for the keys not given as flags.
@@ -588,7 +598,7 @@ mod tests {
             given,
             vec![
                 ("data-root", "/d".to_string()),
-                ("labels", "a=b".to_string())
+                ("labels", "[a=b]".to_string())
             ]
         );
     }

@@ -114,6 +114,36 @@ fn conflict_between_flag_and_file_is_refused_as_dockerd_does() {
     if let Some(d) = dockerd_refusal(&dir, &f, &["--data-root", data.to_str().expect("utf8")]) {
         assert_eq!(after_frame(&d), want, "dockerd said: {d}");
     }
+    // several keys: in key order, repeatable flags as lists, the same text as dockerd's
+    std::fs::write(
+        &f,
+        r#"{"labels": ["a=b"], "debug": true, "mtu": 1400, "insecure-registries": ["r:5000"]}"#,
+    )
+    .expect("write");
+    let flags = [
+        "--label",
+        "x=y",
+        "--label",
+        "z=w",
+        "-D",
+        "--mtu",
+        "1500",
+        "--insecure-registry",
+        "q:1",
+    ];
+    let mut args = vec!["--validate", "--config-file", f.to_str().expect("utf8")];
+    args.extend(flags);
+    let ours = after_frame(&text(&berthd(&args).stderr));
+    assert_eq!(
+        ours,
+        "the following directives are specified both as a flag and in the configuration file: debug: (from flag: true, from file: true), insecure-registries: (from flag: [q:1], from file: [r:5000]), labels: (from flag: [x=y z=w], from file: [a=b]), mtu: (from flag: 1500, from file: 1400)"
+    );
+    let dd = dir.join("dd");
+    let mut dargs = vec!["--data-root", dd.to_str().expect("utf8")];
+    dargs.extend(flags);
+    if let Some(d) = dockerd_refusal(&dir, &f, &dargs) {
+        assert_eq!(after_frame(&d), ours, "dockerd said: {d}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
