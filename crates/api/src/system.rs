@@ -68,6 +68,15 @@ pub async fn route(engine: &Arc<Engine>, method: &Method, segs: &[&str]) -> Resp
             let (total, running, paused, stopped) = engine.counts();
             let images = engine.images().list().map(|l| l.len()).unwrap_or(0);
             let cfg = engine.config();
+            let st = engine.settings();
+            let reg = engine.registry_config();
+            let warnings = berth_engine::settings::host_warnings(std::path::Path::new("/"));
+            let swap_limit = !warnings.iter().any(|w| w.contains("No swap limit"));
+            let pools: Vec<_> = st
+                .default_address_pools
+                .iter()
+                .map(|p| json!({"Base": p.base, "Size": p.size}))
+                .collect();
             let cgv2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
             let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
             let ncpu = std::thread::available_parallelism()
@@ -76,32 +85,35 @@ pub async fn route(engine: &Arc<Engine>, method: &Method, segs: &[&str]) -> Resp
             json_response(
                 StatusCode::OK,
                 &json!({
-                    "ID": "", "Containers": total, "ContainersRunning": running, "ContainersPaused": paused,
+                    "ID": engine.engine_id(), "Containers": total, "ContainersRunning": running, "ContainersPaused": paused,
                     "ContainersStopped": stopped, "Images": images, "Driver": "overlay2",
                     "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"], ["Native Overlay Diff", "true"]],
                     "Plugins": {"Volume": ["local"], "Network": ["null"], "Authorization": null, "Log": ["json-file", "none"]},
-                    "MemoryLimit": true, "SwapLimit": false, "KernelMemory": false, "KernelMemoryTCP": false,
+                    "MemoryLimit": true, "SwapLimit": swap_limit, "KernelMemory": false, "KernelMemoryTCP": false,
                     "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
-                    "IPv4Forwarding": true, "BridgeNfIptables": false, "BridgeNfIp6tables": false, "Debug": false,
+                    "IPv4Forwarding": !warnings.iter().any(|w| w.contains("IPv4 forwarding")),
+                    "BridgeNfIptables": !warnings.iter().any(|w| w.contains("bridge-nf-call-iptables")),
+                    "BridgeNfIp6tables": !warnings.iter().any(|w| w.contains("bridge-nf-call-ip6tables")), "Debug": st.debug,
                     "NFd": 0, "OomKillDisable": true, "NGoroutines": 0,
                     "SystemTime": berth_engine::format_rfc3339_nanos(Some(std::time::SystemTime::now())),
-                    "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs", "CgroupVersion": if cgv2 { "2" } else { "1" },
+                    "LoggingDriver": st.log_driver, "CgroupDriver": "cgroupfs", "CgroupVersion": if cgv2 { "2" } else { "1" },
                     "NEventsListener": 0, "KernelVersion": kernel_version(), "OperatingSystem": os_name(),
                     "OSVersion": "", "OSType": "linux", "Architecture": "x86_64",
                     "IndexServerAddress": "https://index.docker.io/v1/",
-                    "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
-                        "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": []},
+                    "RegistryConfig": berth_engine::settings::registry_info(&reg),
                     "NCPU": ncpu, "MemTotal": mem_total(), "GenericResources": null,
                     "DockerRootDir": cfg.data_root, "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
-                    "Name": hostname.trim(), "Labels": [], "ExperimentalBuild": false,
+                    "Name": hostname.trim(), "Labels": st.labels, "ExperimentalBuild": st.experimental,
                     "ServerVersion": env!("CARGO_PKG_VERSION"),
                     "Runtimes": {"berth": {"path": cfg.shim_path}}, "DefaultRuntime": "berth",
                     "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false,
                         "Error": "", "RemoteManagers": null},
-                    "LiveRestoreEnabled": true, "Isolation": "", "InitBinary": "",
-                    "ContainerdCommit": {"ID": "", "Expected": ""}, "RuncCommit": {"ID": "", "Expected": ""},
-                    "InitCommit": {"ID": "", "Expected": ""},
-                    "SecurityOptions": security_options(cfg, cgv2), "Warnings": null
+                    "LiveRestoreEnabled": st.live_restore, "Isolation": "", "InitBinary": "",
+                    "ContainerdCommit": {"ID": engine.engine_id(), "Expected": ""}, "RuncCommit": {"ID": engine.engine_id(), "Expected": ""},
+                    "InitCommit": {"ID": engine.engine_id(), "Expected": ""},
+                    "SecurityOptions": security_options(cfg, cgv2),
+                    "DefaultAddressPools": if pools.is_empty() { serde_json::Value::Null } else { json!(pools) },
+                    "Warnings": if warnings.is_empty() { serde_json::Value::Null } else { json!(warnings) }
                 }),
             )
         }

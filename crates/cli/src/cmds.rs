@@ -933,6 +933,7 @@ pub fn info(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32
         st("CgroupVersion")
     ));
     t.push_str(&format!(" Default Runtime: {}\n", st("DefaultRuntime")));
+    t.push_str(&info_security_options(&i));
     t.push_str(&format!(
         " Kernel Version: {}\n Operating System: {}\n OSType: {}\n Architecture: {}\n",
         st("KernelVersion"),
@@ -945,7 +946,63 @@ pub fn info(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32
         n("NCPU"),
         bytes_size(i.get("MemTotal").and_then(|x| x.as_f64()).unwrap_or(0.0))
     ));
-    t.push_str(&format!(" Name: {}\n ID: {}\n Docker Root Dir: {}\n Debug Mode: {}\n Experimental: {}\n Live Restore Enabled: {}\n", st("Name"), st("ID"), st("DockerRootDir"), b("Debug"), b("ExperimentalBuild"), b("LiveRestoreEnabled")));
+    t.push_str(&format!(
+        " Name: {}\n ID: {}\n Docker Root Dir: {}\n Debug Mode: {}\n",
+        st("Name"),
+        st("ID"),
+        st("DockerRootDir"),
+        b("Debug")
+    ));
+    t.push_str(&info_list(" Labels:", "  ", i.get("Labels")));
+    t.push_str(&format!(" Experimental: {}\n", b("ExperimentalBuild")));
+    let reg = i.get("RegistryConfig");
+    let mut insecure: Vec<String> = reg
+        .and_then(|r| r.get("IndexConfigs"))
+        .and_then(|x| x.as_object())
+        .into_iter()
+        .flatten()
+        .filter(|(_, v)| v.get("Secure").and_then(|x| x.as_bool()) == Some(false))
+        .map(|(k, _)| k.clone())
+        .collect();
+    insecure.extend(
+        reg.and_then(|r| r.get("InsecureRegistryCIDRs"))
+            .and_then(|x| x.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(String::from)),
+    );
+    t.push_str(&info_list(
+        " Insecure Registries:",
+        "  ",
+        Some(&serde_json::json!(insecure)),
+    ));
+    t.push_str(&info_list(
+        " Registry Mirrors:",
+        "  ",
+        reg.and_then(|r| r.get("Mirrors")),
+    ));
+    t.push_str(&format!(
+        " Live Restore Enabled: {}\n",
+        b("LiveRestoreEnabled")
+    ));
+    let pools: Vec<String> = i
+        .get("DefaultAddressPools")
+        .and_then(|x| x.as_array())
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            format!(
+                "Base: {}, Size: {}",
+                p.get("Base").and_then(|x| x.as_str()).unwrap_or(""),
+                p.get("Size").and_then(|x| x.as_i64()).unwrap_or(0)
+            )
+        })
+        .collect();
+    t.push_str(&info_list(
+        " Default Address Pools:",
+        "   ",
+        Some(&serde_json::json!(pools)),
+    ));
     out(&t)?;
     for w in i
         .get("Warnings")
@@ -958,6 +1015,56 @@ pub fn info(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32
         }
     }
     Ok(0)
+}
+
+/// `docker info`'s titled list: nothing when the list is empty.
+fn info_list(title: &str, indent: &str, v: Option<&serde_json::Value>) -> String {
+    let items: Vec<&str> = v
+        .and_then(|x| x.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str())
+        .collect();
+    if items.is_empty() {
+        return String::new();
+    }
+    let mut t = format!("{title}\n");
+    for i in items {
+        t.push_str(&format!("{indent}{i}\n"));
+    }
+    t
+}
+
+/// `docker info`'s `Security Options`: each `name=x,k=v` entry as `x` and `K: v` beneath.
+fn info_security_options(i: &serde_json::Value) -> String {
+    let opts: Vec<&str> = i
+        .get("SecurityOptions")
+        .and_then(|x| x.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str())
+        .collect();
+    if opts.is_empty() {
+        return String::new();
+    }
+    let mut t = " Security Options:\n".to_string();
+    for o in opts {
+        for kv in o.split(',') {
+            match kv.split_once('=') {
+                Some(("name", v)) => t.push_str(&format!("  {v}\n")),
+                Some((k, v)) => {
+                    let mut c = k.chars();
+                    let k = c
+                        .next()
+                        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                        .unwrap_or_default();
+                    t.push_str(&format!("   {k}: {v}\n"));
+                }
+                None => t.push_str(&format!("  {kv}\n")),
+            }
+        }
+    }
+    t
 }
 
 #[cfg(test)]

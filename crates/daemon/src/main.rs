@@ -1,9 +1,12 @@
 //! berthd: the berth daemon.
 
+mod config;
+mod log;
+mod reload;
 mod socket;
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -73,6 +76,283 @@ struct Args {
     /// Seconds without a byte from a registry before the request fails
     #[arg(long, default_value_t = 60)]
     registry_timeout: u64,
+    /// Daemon configuration file (docker's daemon.json keys)
+    #[arg(long, default_value = config::DEFAULT_FILE)]
+    config_file: PathBuf,
+    /// Check the configuration file and the flags, print `configuration OK` and exit
+    #[arg(long)]
+    validate: bool,
+    /// Enable debug mode
+    #[arg(short = 'D', long)]
+    debug: bool,
+    /// DNS search domain for containers; repeatable
+    #[arg(long)]
+    dns_search: Vec<String>,
+    /// DNS option for containers; repeatable
+    #[arg(long = "dns-opt")]
+    dns_opts: Vec<String>,
+    /// A `key=value` label of the daemon; repeatable
+    #[arg(long = "label")]
+    labels: Vec<String>,
+    /// Report live restore as enabled (berth's containers always outlive the daemon)
+    #[arg(long)]
+    live_restore: bool,
+    /// Default logging driver of containers
+    #[arg(long, default_value = "json-file")]
+    log_driver: String,
+    /// A default `key=value` option of the logging driver; repeatable
+    #[arg(long = "log-opt")]
+    log_opts: Vec<String>,
+    /// Path of the default seccomp profile
+    #[arg(long)]
+    seccomp_profile: Option<String>,
+    /// Seconds containers get to stop when the daemon shuts down
+    #[arg(long, default_value_t = 15)]
+    shutdown_timeout: u64,
+    /// Default size of containers' /dev/shm
+    #[arg(long, default_value = "64M")]
+    default_shm_size: String,
+    /// Attempts of each layer download
+    #[arg(long, default_value_t = 5)]
+    max_download_attempts: u32,
+    /// Storage driver (berth has overlay2)
+    #[arg(short = 's', long, default_value = "overlay2")]
+    storage_driver: String,
+    /// Report experimental features as enabled
+    #[arg(long)]
+    experimental: bool,
+}
+
+/// Each berthd flag that dockerd also has, and its daemon.json key.
+pub const FLAG_KEYS: &[(&str, &str)] = &[
+    ("data_root", "data-root"),
+    ("exec_root", "exec-root"),
+    ("host", "hosts"),
+    ("pidfile", "pidfile"),
+    ("group", "group"),
+    ("log_level", "log-level"),
+    ("debug", "debug"),
+    ("bridge", "bridge"),
+    ("bip", "bip"),
+    ("fixed_cidr", "fixed-cidr"),
+    ("mtu", "mtu"),
+    ("dns", "dns"),
+    ("dns_search", "dns-search"),
+    ("dns_opts", "dns-opts"),
+    ("registry_mirrors", "registry-mirrors"),
+    ("insecure_registries", "insecure-registries"),
+    ("max_concurrent_downloads", "max-concurrent-downloads"),
+    ("max_concurrent_uploads", "max-concurrent-uploads"),
+    ("max_download_attempts", "max-download-attempts"),
+    ("log_driver", "log-driver"),
+    ("log_opts", "log-opts"),
+    ("default_shm_size", "default-shm-size"),
+    ("live_restore", "live-restore"),
+    ("labels", "labels"),
+    ("userns_remap", "userns-remap"),
+    ("seccomp_profile", "seccomp-profile"),
+    ("no_new_privileges", "no-new-privileges"),
+    ("shutdown_timeout", "shutdown-timeout"),
+    ("storage_driver", "storage-driver"),
+    ("experimental", "experimental"),
+];
+
+/// The daemon.json keys set on the command line, with the flag's value as dockerd prints it
+/// (a repeatable flag as `[a b]`), in key order as dockerd lists them.
+fn flags_given(m: &clap::ArgMatches) -> Vec<(&'static str, String)> {
+    let cmd = Args::command();
+    let repeatable = |id: &str| {
+        cmd.get_arguments()
+            .find(|a| a.get_id() == id)
+            .is_some_and(|a| matches!(a.get_action(), clap::ArgAction::Append))
+    };
+    let mut v: Vec<(&'static str, String)> = FLAG_KEYS
+        .iter()
+        .filter(|(id, _)| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+        .map(|(id, key)| {
+            let vals: Vec<String> = m
+                .get_raw(id)
+                .into_iter()
+                .flatten()
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect();
+            let shown = if repeatable(id) || vals.len() != 1 {
+                format!("[{}]", vals.join(" "))
+            } else {
+                vals[0].clone()
+            };
+            (*key, shown)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The file's values for the keys not given as flags.
+fn apply_file(a: &mut Args, f: &config::FileConfig) {
+    fn set<T: Clone>(dst: &mut T, src: &Option<T>) {
+        if let Some(v) = src {
+            *dst = v.clone();
+        }
+    }
+    set(&mut a.data_root, &f.data_root);
+    set(&mut a.exec_root, &f.exec_root);
+    set(&mut a.host, &f.hosts);
+    if f.pidfile.is_some() {
+        a.pidfile = f.pidfile.clone();
+    }
+    set(&mut a.group, &f.group);
+    set(&mut a.log_level, &f.log_level);
+    set(&mut a.debug, &f.debug);
+    set(&mut a.bridge, &f.bridge);
+    if f.bip.is_some() {
+        a.bip = f.bip.clone();
+    }
+    if f.fixed_cidr.is_some() {
+        a.fixed_cidr = f.fixed_cidr.clone();
+    }
+    set(&mut a.mtu, &f.mtu);
+    set(&mut a.dns, &f.dns);
+    set(&mut a.dns_search, &f.dns_search);
+    set(&mut a.dns_opts, &f.dns_opts);
+    set(&mut a.registry_mirrors, &f.registry_mirrors);
+    set(&mut a.insecure_registries, &f.insecure_registries);
+    if let Some(n) = f.max_concurrent_downloads {
+        a.max_concurrent_downloads = n.max(1) as usize;
+    }
+    if let Some(n) = f.max_concurrent_uploads {
+        a.max_concurrent_uploads = n.max(1) as usize;
+    }
+    if let Some(n) = f.max_download_attempts {
+        a.max_download_attempts = n.max(1) as u32;
+    }
+    set(&mut a.log_driver, &f.log_driver);
+    if let Some(o) = &f.log_opts {
+        a.log_opts = o.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    }
+    set(&mut a.default_shm_size, &f.default_shm_size);
+    set(&mut a.live_restore, &f.live_restore);
+    set(&mut a.labels, &f.labels);
+    if f.userns_remap.is_some() {
+        a.userns_remap = f.userns_remap.clone();
+    }
+    if f.seccomp_profile.is_some() {
+        a.seccomp_profile = f.seccomp_profile.clone();
+    }
+    set(&mut a.no_new_privileges, &f.no_new_privileges);
+    set(&mut a.storage_driver, &f.storage_driver);
+    set(&mut a.experimental, &f.experimental);
+    if let Some(n) = f.shutdown_timeout {
+        a.shutdown_timeout = n.max(0) as u64;
+    }
+}
+
+/// The flags' checks (after the file's values are in).
+fn check_args(args: &Args) -> Result<(), String> {
+    for r in &args.insecure_registries {
+        berth_registry::validate_insecure(r).map_err(|e| e.to_string())?;
+    }
+    for m in &args.registry_mirrors {
+        config::validate_mirror(m)?;
+    }
+    if args.max_concurrent_downloads == 0 || args.max_concurrent_uploads == 0 {
+        return Err(
+            "--max-concurrent-downloads and --max-concurrent-uploads must be at least 1".into(),
+        );
+    }
+    config::parse_level(&args.log_level)?;
+    for l in &args.labels {
+        if !l.contains('=') || l.starts_with('=') {
+            return Err(format!("bad attribute format: {l}"));
+        }
+    }
+    config::parse_size(&args.default_shm_size)
+        .ok_or_else(|| format!("invalid size: '{}'", args.default_shm_size))?;
+    if let Some(p) = &args.seccomp_profile {
+        berth_engine::seccomp::set_daemon_profile(p).map_err(|e| e.to_string())?;
+    }
+    config::check_storage_driver(&args.storage_driver)?;
+    // berth's log drivers
+    if !matches!(args.log_driver.as_str(), "json-file" | "none") {
+        return Err(format!(
+            "failed to set log opts: logger: no log driver named '{}' is registered",
+            args.log_driver
+        ));
+    }
+    for o in &args.log_opts {
+        if !o.contains('=') {
+            return Err(format!("invalid key value pair format in log opts: {o}"));
+        }
+    }
+    Ok(())
+}
+
+/// The flags and the configuration file, merged and checked: what the daemon starts with.
+struct Boot {
+    args: Args,
+    file: Option<config::Loaded>,
+    explicit_file: bool,
+    flags: Vec<(&'static str, String)>,
+}
+
+fn boot() -> Result<Boot, String> {
+    let m = Args::command().get_matches();
+    let mut args = Args::from_arg_matches(&m).map_err(|e| e.to_string())?;
+    let explicit_file =
+        m.value_source("config_file") == Some(clap::parser::ValueSource::CommandLine);
+    let flags = flags_given(&m);
+    let file = config::load(&args.config_file, explicit_file)?;
+    if let Some(l) = &file {
+        config::conflicts(&l.raw, &flags).map_err(|e| config::wrap(&args.config_file, &e))?;
+        apply_file(&mut args, &l.cfg);
+    }
+    check_args(&args)?;
+    Ok(Boot {
+        args,
+        file,
+        explicit_file,
+        flags,
+    })
+}
+
+/// The engine's settings from the merged flags and file.
+fn settings_of(a: &Args, f: Option<&config::FileConfig>) -> berth_engine::settings::Settings {
+    let d = berth_engine::settings::Settings::default();
+    berth_engine::settings::Settings {
+        debug: a.debug,
+        labels: a.labels.clone(),
+        live_restore: a.live_restore,
+        max_concurrent_downloads: a.max_concurrent_downloads,
+        max_concurrent_uploads: a.max_concurrent_uploads,
+        max_download_attempts: a.max_download_attempts,
+        shutdown_timeout: a.shutdown_timeout,
+        features: f.and_then(|f| f.features.clone()).unwrap_or_default(),
+        default_ulimits: f
+            .and_then(|f| f.default_ulimits.clone())
+            .unwrap_or_default(),
+        default_shm_size: config::parse_size(&a.default_shm_size).unwrap_or(d.default_shm_size),
+        default_address_pools: f
+            .and_then(|f| f.default_address_pools.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| berth_engine::settings::AddressPool {
+                base: p.base,
+                size: p.size,
+            })
+            .collect(),
+        experimental: a.experimental,
+        log_driver: a.log_driver.clone(),
+        log_opts: a
+            .log_opts
+            .iter()
+            .filter_map(|o| o.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        cluster_store: f.and_then(|f| f.cluster_store.clone()).unwrap_or_default(),
+        cluster_advertise: f
+            .and_then(|f| f.cluster_advertise.clone())
+            .unwrap_or_default(),
+    }
 }
 
 fn socket_path(host: &str) -> Result<PathBuf> {
@@ -128,35 +408,51 @@ fn main() -> Result<()> {
         .block_on(daemon())
 }
 
+/// The log level the merged settings ask for (`debug` wins over `log-level`).
+fn level_of(debug: bool, log_level: &str) -> &'static str {
+    if debug {
+        "debug"
+    } else {
+        config::parse_level(log_level).unwrap_or("info")
+    }
+}
+
 async fn daemon() -> Result<()> {
-    let args = Args::parse();
-    for r in &args.insecure_registries {
-        berth_registry::validate_insecure(r).map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    for m in &args.registry_mirrors {
-        if !(m.starts_with("http://") || m.starts_with("https://")) {
-            bail!("invalid mirror: unsupported scheme in {m:?}: must use either 'https://' or 'http://'");
+    // a configuration error is dockerd's one line on stderr and exit status 1
+    let boot = match boot() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
         }
-    }
-    if args.max_concurrent_downloads == 0 || args.max_concurrent_uploads == 0 {
-        bail!("--max-concurrent-downloads and --max-concurrent-uploads must be at least 1");
-    }
-    let level = match args.log_level.as_str() {
-        "fatal" => "error",
-        l => l,
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
-            "warn,berthd={level},berth_engine={level},berth_api={level},berth_snapshot={level},berth_image={level},berth_registry={level}"
-        )))
-        .with_writer(std::io::stderr)
-        .init();
+    if boot.args.validate {
+        println!("configuration OK");
+        return Ok(());
+    }
+    let Boot {
+        args,
+        file,
+        explicit_file,
+        flags,
+    } = boot;
+    let log = log::init(level_of(args.debug, &args.log_level));
+    // from here on a SIGHUP reloads (once the engine is up) instead of killing the daemon
+    // (SIGHUP's default action): one sent while state is read waits for the loop below
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    if let Some(l) = &file {
+        tracing::info!(
+            "read configuration file {} ({} keys)",
+            args.config_file.display(),
+            l.raw.len()
+        );
+    }
     if !nix::unistd::geteuid().is_root() {
         bail!("berthd needs to be started with root privileges");
     }
     socket::raise_nofile();
     let socket_gid = socket::group_id(&args.group)?;
-    let shim = match args.shim {
+    let shim = match args.shim.clone() {
         Some(s) => s,
         None => std::env::current_exe()?
             .parent()
@@ -194,6 +490,7 @@ async fn daemon() -> Result<()> {
     };
     let pidfile = args
         .pidfile
+        .clone()
         .unwrap_or_else(|| args.exec_root.join("berthd.pid"));
     write_pidfile(&pidfile)?;
 
@@ -225,7 +522,17 @@ async fn daemon() -> Result<()> {
             fixed_cidr: args.fixed_cidr.clone(),
             mtu: args.mtu,
             dns: args.dns.clone(),
+            dns_search: args.dns_search.clone(),
+            dns_opts: args.dns_opts.clone(),
+            address_pools: file
+                .as_ref()
+                .and_then(|l| l.cfg.default_address_pools.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| (p.base, p.size.min(32) as u8))
+                .collect(),
         },
+        settings: settings_of(&args, file.as_ref().map(|l| &l.cfg)),
         userns: ids,
         no_new_privileges: args.no_new_privileges,
         registry: berth_registry::Config {
@@ -235,12 +542,13 @@ async fn daemon() -> Result<()> {
             connect_timeout: std::time::Duration::from_secs(10),
             read_timeout: std::time::Duration::from_secs(args.registry_timeout.max(1)),
         },
-        max_concurrent_downloads: args.max_concurrent_downloads,
-        max_concurrent_uploads: args.max_concurrent_uploads,
     })
     .await
     .map_err(|e| anyhow::anyhow!("opening state: {e}"))?;
 
+    // the handlers before the API answers
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut sockets = Vec::new();
     for (path, listener) in listeners {
         let listener = tokio::net::UnixListener::from_std(listener)?;
@@ -249,11 +557,20 @@ async fn daemon() -> Result<()> {
         sockets.push(path);
     }
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
+    let mut reloader = reload::Reloader {
+        path: args.config_file.clone(),
+        explicit: explicit_file,
+        flags,
+        raw: file.map(|l| l.raw).unwrap_or_default(),
+        log_level: args.log_level.clone(),
+        log,
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => reloader.reload(&engine),
+        }
     }
     engine.shutdown();
     tracing::info!("shutting down; running containers keep running");
@@ -262,4 +579,45 @@ async fn daemon() -> Result<()> {
     }
     let _ = std::fs::remove_file(&pidfile);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_flag_key_is_a_file_key_and_every_flag_id_exists() {
+        let m = Args::command().get_matches_from(["berthd", "--data-root", "/d", "--label", "a=b"]);
+        for (id, key) in FLAG_KEYS {
+            assert!(config::KEYS.contains(key), "{key}");
+            // an unknown id would panic here
+            let _ = m.value_source(id);
+        }
+        let given = flags_given(&m);
+        assert_eq!(
+            given,
+            vec![
+                ("data-root", "/d".to_string()),
+                ("labels", "[a=b]".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn file_values_fill_what_flags_left() {
+        let m = Args::command().get_matches_from(["berthd", "--mtu", "1400"]);
+        let mut a = Args::from_arg_matches(&m).expect("args");
+        let l = config::parse(r#"{"bridge":"br9","max-concurrent-downloads":6,"labels":["x=y"]}"#)
+            .expect("parse");
+        apply_file(&mut a, &l.cfg);
+        assert_eq!(a.bridge, "br9");
+        assert_eq!(a.mtu, 1400);
+        assert_eq!(a.max_concurrent_downloads, 6);
+        let s = settings_of(&a, Some(&l.cfg));
+        assert_eq!(s.labels, vec!["x=y"]);
+        assert_eq!(s.max_concurrent_downloads, 6);
+        assert_eq!(s.default_shm_size, 64 << 20);
+        assert_eq!(level_of(true, "warn"), "debug");
+        assert_eq!(level_of(false, "fatal"), "error");
+    }
 }

@@ -181,12 +181,33 @@ impl Engine {
         if argv.is_empty() {
             return Err(Error::InvalidParameter("No command specified".into()));
         }
+        let daemon = self.settings();
         let hc = &mut req.host_config;
         if hc.network_mode.is_empty() {
             hc.network_mode = "default".into();
         }
+        // the daemon's `log-driver`, and its `log-opts` under keys the container left unset
         if hc.log_config.kind.is_empty() {
-            hc.log_config.kind = "json-file".into();
+            hc.log_config.kind = daemon.log_driver.clone();
+        }
+        if hc.log_config.kind == daemon.log_driver {
+            for (k, v) in &daemon.log_opts {
+                hc.log_config
+                    .config
+                    .entry(k.clone())
+                    .or_insert_with(|| v.clone());
+            }
+        }
+        // the daemon's `default-shm-size`, as dockerd records it in the HostConfig
+        if hc
+            .extra
+            .get("ShmSize")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0)
+            <= 0
+        {
+            hc.extra
+                .insert("ShmSize".into(), serde_json::json!(daemon.default_shm_size));
         }
         const DOCKER_DRIVERS: &[&str] = &[
             "local",

@@ -325,8 +325,10 @@ impl Engine {
             &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
         );
         let dns_servers = hc_list(hc.get("Dns"));
-        let dns_search = hc_list(hc.get("DnsSearch"));
-        let dns_opts = hc_list(hc.get("DnsOptions"));
+        // the daemon's `dns-search` / `dns-opts` when the container names none
+        let or_daemon = |l: Vec<String>, d: &Vec<String>| if l.is_empty() { d.clone() } else { l };
+        let dns_search = or_daemon(hc_list(hc.get("DnsSearch")), &self.net().cfg.dns_search);
+        let dns_opts = or_daemon(hc_list(hc.get("DnsOptions")), &self.net().cfg.dns_opts);
         if matches!(mode_of(&mode), Mode::Host) {
             let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
             write_if_changed(&dir.join("hosts"), &hosts)?;

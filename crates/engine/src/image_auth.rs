@@ -25,12 +25,12 @@ impl Engine {
             Credentials::from_json(body).map_err(|e| Error::InvalidParameter(e.to_string()))?;
         let domain = server_domain(&creds.serveraddress);
         let ep = self
-            .registry
+            .registry()
             .endpoints(&domain)
             .into_iter()
             .rfind(|e| !e.mirror)
             .ok_or_else(|| Error::Internal("no registry endpoint".into()))?;
-        match self.registry.login(&ep, &creds).await {
+        match self.registry().login(&ep, &creds).await {
             Ok(()) => Ok(json!({"Status": "Login Succeeded", "IdentityToken": ""})),
             Err(e @ berth_registry::Error::Unauthorized(_)) => {
                 Err(Error::Unauthorized(e.to_string()))

@@ -211,7 +211,7 @@ impl Engine {
             e => Error::InvalidParameter(e.to_string()),
         })?;
         let want = wanted_platform(req.platform.as_deref())?;
-        let endpoints = self.registry.endpoints(&r.domain);
+        let endpoints = self.registry().endpoints(&r.domain);
         let mut last_err = None;
         for ep in &endpoints {
             let res = self.pull_from(ep, &r, all_tags, &want, &req.creds, p).await;
@@ -237,7 +237,7 @@ impl Engine {
     ) -> Result<()> {
         let t0 = std::time::Instant::now();
         let session = Arc::new(
-            self.registry
+            self.registry()
                 .session(ep, &r.path, creds, false)
                 .await
                 .map_err(|e| self.pull_error(r, e))?,
@@ -486,7 +486,7 @@ impl Engine {
         diff_ids: &[String],
         p: &Progress,
     ) -> Result<()> {
-        let limit = self.cfg.max_concurrent_downloads.max(1);
+        let limit = self.settings().max_concurrent_downloads.max(1);
         let sem = Arc::new(Semaphore::new(limit));
         let failed = Arc::new(AtomicBool::new(false));
         // link i: "the layers below i are published"

@@ -120,13 +120,13 @@ impl Engine {
             )));
         }
         let ep = self
-            .registry
+            .registry()
             .endpoints(&base.domain)
             .into_iter()
             .rfind(|e| !e.mirror)
             .ok_or_else(|| Error::Internal("no registry endpoint".into()))?;
         let session = Arc::new(
-            self.registry
+            self.registry()
                 .session(&ep, &base.path, &req.creds, true)
                 .await?,
         );
@@ -151,7 +151,7 @@ impl Engine {
         let img = self.images.get(id.as_str())?;
         let config = self.images.read_blob(&id)?;
         let diff_ids = img.config.rootfs.diff_ids.clone();
-        let limit = self.cfg.max_concurrent_uploads.max(1);
+        let limit = self.settings().max_concurrent_uploads.max(1);
         // docker lists the layers top first
         for d in diff_ids.iter().rev() {
             p.id_status(&short_id(d), "Preparing").await;

@@ -70,7 +70,7 @@ impl Engine {
             )
         } else {
             let ep = self
-                .registry
+                .registry()
                 .endpoints(&domain)
                 .into_iter()
                 .rfind(|e| !e.mirror)
@@ -80,7 +80,7 @@ impl Engine {
         // filters apply before the limit: ask for more when filtering
         let ask = if filters.is_empty() { limit } else { 100 };
         let found = self
-            .registry
+            .registry()
             .search(&ep, &word, ask, creds, &prefix)
             .await
             .map_err(|e| match e {

@@ -47,6 +47,7 @@ mod network;
 mod network_ops;
 mod restore;
 pub mod seccomp;
+pub mod settings;
 mod shim_client;
 mod spec;
 mod timefmt;
@@ -156,10 +157,8 @@ pub struct Config {
     pub no_new_privileges: bool,
     /// registries: insecure hosts, mirrors, certificates, timeouts
     pub registry: berth_registry::Config,
-    /// layers fetched at once by a pull (`--max-concurrent-downloads`)
-    pub max_concurrent_downloads: usize,
-    /// layers sent at once by a push (`--max-concurrent-uploads`)
-    pub max_concurrent_uploads: usize,
+    /// `daemon.json` settings a reload may change, and those `GET /info` reports
+    pub settings: settings::Settings,
 }
 
 /// The engine: one per daemon.
@@ -175,7 +174,8 @@ pub struct Engine {
     pub(crate) execs: std::sync::Mutex<HashMap<String, Arc<std::sync::Mutex<exec::Exec>>>>,
     pub(crate) shutting_down: std::sync::atomic::AtomicBool,
     pub(crate) net: network::NetState,
-    pub(crate) registry: berth_registry::Client,
+    pub(crate) registry: std::sync::RwLock<Arc<berth_registry::Client>>,
+    pub(crate) settings: std::sync::RwLock<settings::Settings>,
     /// serialises writes of the distribution records (`image_registry.rs`)
     pub(crate) dist_lock: std::sync::Mutex<()>,
 }
@@ -198,6 +198,8 @@ impl Engine {
         let net = network::NetState::open(&cfg.data_root.join("network"), cfg.net.clone())?;
         let registry = berth_registry::Client::new(cfg.registry.clone())
             .map_err(|e| Error::Internal(e.to_string()))?;
+        let settings_init = cfg.settings.clone();
+        settings::set_default_ulimits(&settings_init.default_ulimits);
         let engine = Arc::new(Engine {
             cfg,
             images,
@@ -209,7 +211,8 @@ impl Engine {
             execs: std::sync::Mutex::new(HashMap::new()),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
             net,
-            registry,
+            registry: std::sync::RwLock::new(Arc::new(registry)),
+            settings: std::sync::RwLock::new(settings_init),
             dist_lock: std::sync::Mutex::new(()),
         });
         restore::restore(&engine).await?;

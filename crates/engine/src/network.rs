@@ -27,6 +27,12 @@ pub struct NetConfig {
     pub mtu: u32,
     /// upstream servers of the embedded DNS (and the default bridge's resolv.conf)
     pub dns: Vec<String>,
+    /// `dns-search`: containers' search domains when they name none
+    pub dns_search: Vec<String>,
+    /// `dns-opts`: containers' resolver options when they name none
+    pub dns_opts: Vec<String>,
+    /// `default-address-pools` (`base`, `size`): where networks without a subnet get one
+    pub address_pools: Vec<(String, u8)>,
 }
 
 impl Default for NetConfig {
@@ -37,11 +43,22 @@ impl Default for NetConfig {
             fixed_cidr: None,
             mtu: 1500,
             dns: Vec::new(),
+            dns_search: Vec::new(),
+            dns_opts: Vec::new(),
+            address_pools: Vec::new(),
         }
     }
 }
 
 impl NetConfig {
+    /// `address_pools` parsed (checked at start; a bad entry is skipped).
+    pub fn pools(&self) -> Vec<(ipam::Subnet, u8)> {
+        self.address_pools
+            .iter()
+            .filter_map(|(b, n)| ipam::Subnet::parse(b).ok().map(|s| (s, *n)))
+            .collect()
+    }
+
     /// The nftables table of this daemon: `berth` for the default bridge, else one per bridge
     /// name, so daemons side by side never touch each other's rules.
     pub fn nft_table(&self) -> String {
@@ -270,7 +287,7 @@ impl NetState {
             )
         } else {
             let taken = self.taken_subnets();
-            let s = ipam::pick_subnet(&taken).map_err(net_err)?;
+            let s = ipam::pick_subnet_in(&cfg.pools(), &taken).map_err(net_err)?;
             (s, s.first_host())
         };
         let range = match &cfg.fixed_cidr {

@@ -141,7 +141,8 @@ impl Engine {
                 ))
             }
             _ => {
-                let s = ipam::pick_subnet(&taken).map_err(net_err)?;
+                let pools = self.net().cfg.pools();
+                let s = ipam::pick_subnet_in(&pools, &taken).map_err(net_err)?;
                 (s, s.first_host(), None)
             }
         };

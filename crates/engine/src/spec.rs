@@ -566,13 +566,19 @@ pub fn capabilities(hc: &HostConfig, privileged: bool) -> Vec<String> {
 /// `Ulimits: [{"Name":"nofile","Soft":1024,"Hard":2048}]` → OCI rlimits.
 pub(crate) fn rlimits(hc: &HostConfig) -> Result<Vec<Value>> {
     let mut out = Vec::new();
-    for u in hc
+    let mut given = hc
         .extra
         .get("Ulimits")
         .and_then(Value::as_array)
         .cloned()
-        .unwrap_or_default()
-    {
+        .unwrap_or_default();
+    // the daemon's `default-ulimits` for the names the container does not set
+    for d in crate::settings::default_ulimits() {
+        if !given.iter().any(|u| u.get("Name") == d.get("Name")) {
+            given.push(d);
+        }
+    }
+    for u in given {
         let name = u.get("Name").and_then(Value::as_str).unwrap_or("");
         let known = [
             "core",

@@ -203,6 +203,45 @@ pub fn pick_subnet(taken: &[Subnet]) -> Result<Subnet> {
     pick_subnet_from(&default_pools(), taken, &host)
 }
 
+/// The daemon's `default-address-pools` (`(base, size)`: every `/size` subnet of `base`), or
+/// docker's defaults when none are given: the first subnet overlapping nothing in `taken` nor
+/// on the host.
+pub fn pick_subnet_in(pools: &[(Subnet, u8)], taken: &[Subnet]) -> Result<Subnet> {
+    if pools.is_empty() {
+        return pick_subnet(taken);
+    }
+    let host = host_subnets()?;
+    pick_split_from(pools, taken, &host)
+}
+
+/// `pick_subnet_in` without looking at the host.
+pub fn pick_split_from(
+    pools: &[(Subnet, u8)],
+    taken: &[Subnet],
+    host: &[Subnet],
+) -> Result<Subnet> {
+    for (base, size) in pools {
+        if *size < base.prefix || *size > 32 {
+            continue;
+        }
+        let step = 1u64 << (32 - *size as u32);
+        let count = 1u64 << (*size - base.prefix) as u32;
+        let start = u32::from(base.addr) as u64;
+        for i in 0..count {
+            let Ok(a) = u32::try_from(start + i * step) else {
+                break;
+            };
+            let c = Subnet::new(Ipv4Addr::from(a), *size);
+            if !taken.iter().chain(host).any(|t| c.overlaps(t)) {
+                return Ok(c);
+            }
+        }
+    }
+    Err(Error::Conflict(
+        "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into(),
+    ))
+}
+
 /// `pick_subnet` without looking at the host: the first of `pools` overlapping nothing in
 /// `taken` nor in `host`.
 pub fn pick_subnet_from(pools: &[Subnet], taken: &[Subnet], host: &[Subnet]) -> Result<Subnet> {
@@ -495,6 +534,15 @@ mod tests {
                 assert!(!a.overlaps(b), "{a} {b}");
             }
         }
+    }
+
+    #[test]
+    fn configured_pools_are_split_by_size() {
+        let pools = [(s("10.123.0.0/16"), 24)];
+        let got = pick_split_from(&pools, &[s("10.123.0.0/24")], &[s("10.123.1.0/25")]).unwrap();
+        assert_eq!(got, s("10.123.2.0/24"));
+        let full = [(s("10.9.0.0/30"), 30)];
+        assert!(pick_split_from(&full, &[s("10.9.0.0/30")], &[]).is_err());
     }
 
     #[test]

@@ -130,6 +130,15 @@ impl Daemon {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
+        // a configuration file of the test's own (`{}` unless the test wrote one), never the
+        // host's /etc/berth/daemon.json
+        if !extra.contains(&"--config-file") {
+            let cf = root.join("daemon.json");
+            if !cf.exists() {
+                std::fs::write(&cf, "{}\n").expect("write daemon.json");
+            }
+            cmd.arg("--config-file").arg(cf);
+        }
         adjust(&mut cmd);
         let child = cmd.spawn().expect("spawn berthd");
         let d = Daemon {

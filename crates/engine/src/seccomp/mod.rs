@@ -104,6 +104,35 @@ pub enum ProfileError {
     Invalid(String),
 }
 
+/// The daemon's `seccomp-profile` (path, profile): the default of containers that ask for none.
+static DAEMON_PROFILE: OnceLock<(String, Profile)> = OnceLock::new();
+
+/// `berthd --seccomp-profile` / `daemon.json` `seccomp-profile`: reads and checks the file once
+/// at start; `unconfined` and `builtin` are docker's names and need no file. dockerd's texts.
+pub fn set_daemon_profile(path: &str) -> Result<(), ProfileError> {
+    if path.is_empty() || path == "builtin" || path == "default" {
+        return Ok(());
+    }
+    let text = if path == "unconfined" {
+        r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#.to_string()
+    } else {
+        std::fs::read_to_string(path).map_err(|e| {
+            ProfileError::Invalid(format!("opening seccomp profile ({path}) failed: {e}"))
+        })?
+    };
+    let p: Profile =
+        serde_json::from_str(&text).map_err(|e| ProfileError::Decode(format!("{path}: {e}")))?;
+    // it must also resolve for this host
+    resolve(&p, &[], host_arch(), kernel_version())?;
+    let _ = DAEMON_PROFILE.set((path.to_string(), p));
+    Ok(())
+}
+
+/// The path of the daemon's own default profile, if one was given.
+pub fn daemon_profile_path() -> Option<&'static str> {
+    DAEMON_PROFILE.get().map(|(p, _)| p.as_str())
+}
+
 /// The built-in profile, parsed once.
 pub fn default_profile() -> &'static Profile {
     static P: OnceLock<Profile> = OnceLock::new();
@@ -202,7 +231,10 @@ pub fn for_container(
     let custom;
     let profile = match &opts.seccomp {
         SeccompOpt::Unconfined => return Ok(None),
-        SeccompOpt::Default => default_profile(),
+        SeccompOpt::Default => match DAEMON_PROFILE.get() {
+            Some((_, p)) => p,
+            None => default_profile(),
+        },
         SeccompOpt::Custom(json) => {
             custom = serde_json::from_str::<Profile>(json)
                 .map_err(|e| ProfileError::Decode(e.to_string()))?;
@@ -221,7 +253,8 @@ pub fn security_options(cgroup_v2: bool) -> Vec<String> {
         .map(|s| s.lines().any(|l| l.starts_with("Seccomp:")))
         .unwrap_or(false);
     if seccomp {
-        out.push("name=seccomp,profile=builtin".to_string());
+        let profile = daemon_profile_path().unwrap_or("builtin");
+        out.push(format!("name=seccomp,profile={profile}"));
     }
     if daemon_no_new_privileges() {
         out.push("name=no-new-privileges".to_string());
@@ -424,6 +457,22 @@ pub fn resolve(
     }
     out.insert("syscalls".into(), Value::Array(syscalls));
     Ok(Value::Object(out))
+}
+
+#[cfg(test)]
+mod daemon_profile_tests {
+    use super::*;
+
+    #[test]
+    fn unconfined_parses_and_a_missing_file_is_dockerds_error() {
+        let p: Profile =
+            serde_json::from_str(r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#).expect("minimal");
+        assert!(resolve(&p, &[], host_arch(), (5, 10)).is_ok());
+        let e = set_daemon_profile("/nonexistent/p.json").expect_err("missing");
+        assert!(e
+            .to_string()
+            .starts_with("opening seccomp profile (/nonexistent/p.json) failed: "));
+    }
 }
 
 #[cfg(test)]
