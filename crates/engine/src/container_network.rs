@@ -243,9 +243,21 @@ impl Engine {
             ),
             None => None,
         };
+        let static_ip6 = match cfg
+            .get("IPAMConfig")
+            .and_then(|i| i.get("IPv6Address"))
+            .and_then(|a| a.as_str())
+            .filter(|a| !a.is_empty())
+        {
+            Some(a) => Some(
+                a.parse::<std::net::Ipv6Addr>()
+                    .map_err(|_| Error::InvalidParameter(format!("invalid IPv6 address: {a}")))?,
+            ),
+            None => None,
+        };
         let aliases = hc_list(cfg.get("Aliases"));
         if !net.is_user() {
-            if static_ip.is_some() {
+            if static_ip.is_some() || static_ip6.is_some() {
                 return Err(Error::InvalidParameter(
                     "user specified IP address is supported on user defined networks only".into(),
                 ));
@@ -263,9 +275,20 @@ impl Engine {
                 )));
             }
         }
+        if let Some(ip) = static_ip6 {
+            if !net
+                .subnet6
+                .is_some_and(|s| net.enable_ipv6 && s.contains(ip))
+            {
+                return Err(Error::InvalidParameter(format!(
+                    "no configured subnet or ip-range contain the IP address {ip}"
+                )));
+            }
+        }
         Ok(Endpoint {
             network_id: net.id.clone(),
             static_ip,
+            static_ip6,
             aliases,
             links: hc_list(cfg.get("Links")),
             mac_request: cfg
@@ -508,6 +531,14 @@ impl Engine {
             } else {
                 ep.mac_request.clone()
             };
+            let mac = parse_mac(&ep.mac).unwrap_or_else(|| berth_network::mac_for(ip));
+            // written before the IPv6 step, so a failure there releases the IPv4 address
+            c.update(|r| r.networks = updated.clone());
+            let ep = updated.get_mut(name).expect("endpoint by name");
+            ep.ip6 = net.take_ip6(ep.static_ip6, &mac)?;
+            let v6 = net.rec.v6().filter(|_| ep.ip6.is_some());
+            ep.prefix6 = v6.map(|v| v.1).unwrap_or(0);
+            ep.gateway6 = v6.map(|v| v.0);
             ep.endpoint_id = random_id();
             ep.ifname = format!("eth{i}");
             if primary.is_none() {
@@ -591,6 +622,8 @@ impl Engine {
                 gateway: if i == 0 { ep.gateway } else { None },
                 mac: parse_mac(&ep.mac).unwrap_or_else(|| berth_network::mac_for(ip)),
                 mtu: if net.rec.mtu > 0 { net.rec.mtu } else { 1500 },
+                addr6: ep.ip6.map(|a| (a, ep.prefix6)),
+                gateway6: if i == 0 { ep.gateway6 } else { None },
             });
         }
         let has_ports = self
@@ -643,6 +676,7 @@ impl Engine {
             let Ok(net) = self.net().get(&ep.network_id) else {
                 continue;
             };
+            net.release_ip6(ep.ip6);
             if let Some(ip) = ep.ip {
                 if let Some(p) = net.pool.lock().expect("pool lock").as_mut() {
                     p.release(ip);
@@ -657,6 +691,9 @@ impl Engine {
                 ep.ip = None;
                 ep.prefix = 0;
                 ep.gateway = None;
+                ep.ip6 = None;
+                ep.prefix6 = 0;
+                ep.gateway6 = None;
                 ep.mac.clear();
                 ep.endpoint_id.clear();
                 ep.ifname.clear();
@@ -680,6 +717,11 @@ impl Engine {
             if let Some(p) = net.pool.lock().expect("pool lock").as_mut() {
                 if let Err(e) = p.reserve(ip) {
                     tracing::warn!(id = %c.id, "address {ip} on {name}: {e}");
+                }
+            }
+            if let (Some(ip6), Some(p)) = (ep.ip6, net.pool6.lock().expect("pool6 lock").as_mut()) {
+                if let Err(e) = p.reserve(ip6) {
+                    tracing::warn!(id = %c.id, "address {ip6} on {name}: {e}");
                 }
             }
             if primary.is_none() {
@@ -758,7 +800,7 @@ impl Engine {
             networks.insert(
                 name.clone(),
                 json!({
-                    "IPAMConfig": ep.static_ip.map(|ip| json!({"IPv4Address": ip.to_string()})),
+                    "IPAMConfig": ipam_config(ep),
                     "Links": if ep.links.is_empty() { Value::Null } else { json!(ep.links) },
                     "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
                     "NetworkID": ep.network_id,
@@ -766,9 +808,9 @@ impl Engine {
                     "Gateway": ep.gateway.map(|g| g.to_string()).unwrap_or_default(),
                     "IPAddress": ep.ip.map(|g| g.to_string()).unwrap_or_default(),
                     "IPPrefixLen": ep.prefix,
-                    "IPv6Gateway": "",
-                    "GlobalIPv6Address": "",
-                    "GlobalIPv6PrefixLen": 0,
+                    "IPv6Gateway": ep.gateway6.map(|g| g.to_string()).unwrap_or_default(),
+                    "GlobalIPv6Address": ep.ip6.map(|g| g.to_string()).unwrap_or_default(),
+                    "GlobalIPv6PrefixLen": ep.prefix6,
                     "MacAddress": ep.mac,
                     "DriverOpts": if ep.driver_opts.is_empty() { Value::Null } else { json!(ep.driver_opts) }
                 }),
@@ -788,11 +830,11 @@ impl Engine {
             "SecondaryIPv6Addresses": null,
             "EndpointID": g(&|e| json!(e.endpoint_id), json!("")),
             "Gateway": g(&|e| json!(e.gateway.map(|x| x.to_string()).unwrap_or_default()), json!("")),
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
+            "GlobalIPv6Address": g(&|e| json!(e.ip6.map(|x| x.to_string()).unwrap_or_default()), json!("")),
+            "GlobalIPv6PrefixLen": g(&|e| json!(e.prefix6), json!(0)),
             "IPAddress": g(&|e| json!(e.ip.map(|x| x.to_string()).unwrap_or_default()), json!("")),
             "IPPrefixLen": g(&|e| json!(e.prefix), json!(0)),
-            "IPv6Gateway": "",
+            "IPv6Gateway": g(&|e| json!(e.gateway6.map(|x| x.to_string()).unwrap_or_default()), json!("")),
             "MacAddress": g(&|e| json!(e.mac), json!("")),
             "Networks": networks
         })
@@ -892,6 +934,21 @@ fn link_env(alias: &str, me: &str, ip: Ipv4Addr, target: &Record) -> Vec<String>
         }
     }
     env
+}
+
+/// `IPAMConfig` of an endpoint: the fixed addresses asked for, null without any.
+fn ipam_config(ep: &Endpoint) -> Value {
+    if ep.static_ip.is_none() && ep.static_ip6.is_none() {
+        return Value::Null;
+    }
+    let mut m = serde_json::Map::new();
+    if let Some(ip) = ep.static_ip {
+        m.insert("IPv4Address".into(), json!(ip.to_string()));
+    }
+    if let Some(ip) = ep.static_ip6 {
+        m.insert("IPv6Address".into(), json!(ip.to_string()));
+    }
+    Value::Object(m)
 }
 
 fn normal_port_key(k: &str) -> String {

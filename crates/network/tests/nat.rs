@@ -199,6 +199,7 @@ fn published_port_answers_on_localhost() {
         addr: gw,
         prefix: 24,
         mtu: 1500,
+        addr6: None,
     })
     .unwrap();
     let ns = Netns::new();
@@ -214,6 +215,8 @@ fn published_port_answers_on_localhost() {
         gateway: Some(gw),
         mac: mac_for(ctr),
         mtu: 1500,
+        addr6: None,
+        gateway6: None,
     })
     .unwrap();
     let server = serve_in_netns(&ns.path, ctr, 80, 2, b"hello from the namespace\n");
