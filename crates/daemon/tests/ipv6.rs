@@ -181,3 +181,90 @@ fn rand_hex(n: usize) -> String {
     let s: String = b.iter().map(|x| format!("{x:02x}")).collect();
     s[..n].to_string()
 }
+
+/// GET / over TCP from the host; the answer or "" on failure.
+fn http_get(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(
+        &addr.parse().expect("socket address"),
+        std::time::Duration::from_secs(3),
+    ) else {
+        return String::new();
+    };
+    s.set_read_timeout(Some(std::time::Duration::from_secs(3)))
+        .ok();
+    let _ = write!(s, "GET / HTTP/1.0\r\nHost: x\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+#[test]
+fn published_ports_over_ipv6_and_aaaa() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let p = ula64();
+    d.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        &format!("{p}/64"),
+        "v6web",
+    ]);
+    let (any, lo6) = (free_port(), free_port());
+    d.ok(&[
+        "run", "-d", "--name", "web6", "--network", "v6web",
+        "-p", &format!("{any}:80"),
+        "-p", &format!("[::1]:{lo6}:81"),
+        "busybox", "sh", "-c",
+        "mkdir -p /w && echo hello6 > /w/index.html && httpd -p 80 -h /w && httpd -p 81 -h /w && sleep 300",
+    ]);
+    // the port column as docker 28 prints it, through the docker CLI
+    if let Some(o) = d.docker(&["ps", "--format", "{{.Ports}}", "--filter", "name=web6"]) {
+        let ports = stdout(&o);
+        assert!(
+            ports.contains(&format!("0.0.0.0:{any}->80/tcp"))
+                && ports.contains(&format!("[::]:{any}->80/tcp"))
+                && ports.contains(&format!("[::1]:{lo6}->81/tcp")),
+            "{ports}"
+        );
+    }
+    let port = d.ok(&["port", "web6", "80/tcp"]);
+    assert!(port.contains(&format!("[::]:{any}")), "{port}");
+    // reached over IPv6 from the host: [::1] → the container's v6 address
+    assert!(
+        common::eventually(5, || http_get(&format!("[::1]:{lo6}")).contains("hello6")),
+        "[::1]:{lo6} does not reach the container"
+    );
+    assert!(
+        http_get(&format!("[::1]:{any}")).contains("hello6"),
+        "[::1]:{any} does not reach the container"
+    );
+    // the embedded DNS answers AAAA for the container's name on the v6 network
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "asker",
+        "--network",
+        "v6web",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let ans = sh(&d, "asker", "nslookup -type=AAAA web6 127.0.0.11");
+    assert!(ans.contains(&format!("{p}2")), "{ans}");
+    let ans4 = sh(&d, "asker", "nslookup -type=A web6 127.0.0.11");
+    assert!(
+        ans4.contains("Address") && !ans4.contains(&format!("{p}2")),
+        "{ans4}"
+    );
+}

@@ -8,7 +8,7 @@ use crate::network::{
 };
 use crate::{Engine, Error, Result};
 use berth_network::dns::{self, Lookup};
-use berth_network::nat::{PortRule, Proto};
+use berth_network::nat::{PortRule, PortRule6, Proto};
 use berth_network::{link, ports};
 use berth_types::CreateRequest;
 use serde_json::{json, Value};
@@ -490,6 +490,7 @@ impl Engine {
         let order = self.ordered_endpoints(&rec);
         let mut updated = rec.networks.clone();
         let mut primary: Option<(Ipv4Addr, String)> = None;
+        let mut primary6: Option<std::net::Ipv6Addr> = None;
         for (i, name) in order.iter().enumerate() {
             let ep = updated.get_mut(name).expect("endpoint by name");
             let net = self
@@ -543,6 +544,7 @@ impl Engine {
             ep.ifname = format!("eth{i}");
             if primary.is_none() {
                 primary = Some((ip, net.rec.bridge.clone()));
+                primary6 = ep.ip6;
             }
             // written as we go, so a failure part-way releases what was taken
             c.update(|r| r.networks = updated.clone());
@@ -554,8 +556,32 @@ impl Engine {
         let wanted = published_ports(&rec)?;
         let mut reservations = Vec::new();
         let mut rules = Vec::new();
+        let mut rules6 = Vec::new();
         let mut maps = Vec::new();
         for w in wanted {
+            if let Some(hip6) = w.host_ip6 {
+                // an IPv6 host address: published only when the container has IPv6
+                let Some(ctr_ip6) = primary6 else { continue };
+                let port = match w.host_range {
+                    Some((a, _)) => a,
+                    None => continue,
+                };
+                rules6.push(PortRule6 {
+                    proto: w.proto,
+                    host_ip: Some(hip6),
+                    host_port: port,
+                    ctr_ip: ctr_ip6,
+                    ctr_port: w.ctr_port,
+                    bridge: bridge.clone(),
+                });
+                maps.push(PortMap {
+                    proto: w.proto.as_str().to_string(),
+                    ctr_port: w.ctr_port,
+                    host_ip: hip6.to_string(),
+                    host_port: port,
+                });
+                continue;
+            }
             let r = match w.host_range {
                 Some((a, b)) if a != b => ports::reserve_in_range(w.proto, w.host_ip, a, b),
                 Some((a, _)) => ports::reserve(w.proto, w.host_ip, a),
@@ -579,10 +605,34 @@ impl Engine {
                     .unwrap_or_else(|| "0.0.0.0".into()),
                 host_port: r.port,
             });
+            // any address: over IPv6 too when the container has it, listed as `::`
+            if let (None, Some(ctr_ip6)) = (w.host_ip, primary6) {
+                rules6.push(PortRule6 {
+                    proto: w.proto,
+                    host_ip: None,
+                    host_port: r.port,
+                    ctr_ip: ctr_ip6,
+                    ctr_port: w.ctr_port,
+                    bridge: bridge.clone(),
+                });
+                maps.push(PortMap {
+                    proto: w.proto.as_str().to_string(),
+                    ctr_port: w.ctr_port,
+                    host_ip: "::".into(),
+                    host_port: r.port,
+                });
+            }
             // dropped (so freed) if a later port fails
             reservations.push(r);
         }
         c.update(|r| r.ports = maps);
+        if !rules6.is_empty() {
+            self.net()
+                .published6
+                .lock()
+                .expect("published6 lock")
+                .insert(c.id.clone(), rules6);
+        }
         if !rules.is_empty() {
             self.net()
                 .published
@@ -631,7 +681,13 @@ impl Engine {
             .published
             .lock()
             .expect("published lock")
-            .contains_key(&c.id);
+            .contains_key(&c.id)
+            || self
+                .net()
+                .published6
+                .lock()
+                .expect("published6 lock")
+                .contains_key(&c.id);
         let engine = self.clone();
         tokio::task::spawn_blocking(move || -> Result<()> {
             for s in &specs {
@@ -666,7 +722,14 @@ impl Engine {
             .expect("published lock")
             .remove(&c.id)
             .is_some();
-        if had_ports {
+        let had_ports6 = self
+            .net()
+            .published6
+            .lock()
+            .expect("published6 lock")
+            .remove(&c.id)
+            .is_some();
+        if had_ports || had_ports6 {
             if let Err(e) = self.net().sync_nat_in_task() {
                 tracing::warn!(id = %c.id, "removing port rules: {e}");
             }
@@ -731,7 +794,8 @@ impl Engine {
         if let (Some((ctr_ip, bridge)), false) = (primary, rec.ports.is_empty()) {
             let mut res = Vec::new();
             let mut rules = Vec::new();
-            for m in &rec.ports {
+            // IPv6 bindings (`::`, `::1`) are not restored yet: their maps stay listed
+            for m in rec.ports.iter().filter(|m| !m.host_ip.contains(':')) {
                 let proto = if m.proto == "udp" {
                     Proto::Udp
                 } else {
@@ -974,6 +1038,8 @@ struct Wanted {
     proto: Proto,
     ctr_port: u16,
     host_ip: Option<Ipv4Addr>,
+    /// an IPv6 host address (`-p [::1]:8080:80`): published over IPv6 only
+    host_ip6: Option<std::net::Ipv6Addr>,
     /// None: any free port
     host_range: Option<(u16, u16)>,
 }
@@ -994,13 +1060,15 @@ fn published_ports(rec: &Record) -> Result<Vec<Wanted>> {
             };
             for bnd in list {
                 let hip = bnd.get("HostIp").and_then(|x| x.as_str()).unwrap_or("");
-                let host_ip = match hip {
+                let mut host_ip6 = None;
+                let host_ip = match hip.trim_start_matches('[').trim_end_matches(']') {
                     "" | "0.0.0.0" => None,
                     s => match s.parse::<std::net::IpAddr>() {
                         Ok(std::net::IpAddr::V4(ip)) => Some(ip),
-                        // no IPv6 NAT here: an IPv6 host address is left unbound, as docker
-                        // does without ip6tables
-                        Ok(std::net::IpAddr::V6(_)) => continue,
+                        Ok(std::net::IpAddr::V6(ip)) => {
+                            host_ip6 = Some(ip);
+                            None
+                        }
                         Err(_) => {
                             return Err(Error::InvalidParameter(format!("invalid IP address: {s}")))
                         }
@@ -1028,6 +1096,7 @@ fn published_ports(rec: &Record) -> Result<Vec<Wanted>> {
                         proto,
                         ctr_port,
                         host_ip,
+                        host_ip6,
                         host_range,
                     });
                 }
@@ -1048,6 +1117,7 @@ fn published_ports(rec: &Record) -> Result<Vec<Wanted>> {
                             proto,
                             ctr_port,
                             host_ip: None,
+                            host_ip6: None,
                             host_range: None,
                         });
                     }
@@ -1100,6 +1170,29 @@ impl Lookup for EngineLookup {
                     || (name.len() == 12 && rec.id.starts_with(&name));
                 if hit && !out.contains(&ip) {
                     out.push(ip);
+                }
+            }
+        }
+        out
+    }
+
+    fn lookup6(&self, container_id: &str, name: &str) -> Vec<std::net::Ipv6Addr> {
+        let Some(engine) = self.0.upgrade() else {
+            return Vec::new();
+        };
+        // the names answered for A, and their addresses on the same networks
+        let v4 = self.lookup(container_id, name);
+        if v4.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for c in engine.all_containers() {
+            let rec = c.record();
+            for ep in rec.networks.values() {
+                if let (Some(ip), Some(ip6)) = (ep.ip, ep.ip6) {
+                    if v4.contains(&ip) && !out.contains(&ip6) {
+                        out.push(ip6);
+                    }
                 }
             }
         }
@@ -1165,29 +1258,39 @@ mod tests {
             proto: Proto::Tcp,
             ctr_port: 80,
             host_ip: None,
+            host_ip6: None,
             host_range: Some((8080, 8080))
         }));
         assert!(w.contains(&Wanted {
             proto: Proto::Udp,
             ctr_port: 53,
             host_ip: Some(Ipv4Addr::LOCALHOST),
+            host_ip6: None,
             host_range: None
         }));
         assert!(w.contains(&Wanted {
             proto: Proto::Tcp,
             ctr_port: 91,
             host_ip: None,
+            host_ip6: None,
             host_range: Some((9001, 9001))
         }));
         assert!(w.contains(&Wanted {
             proto: Proto::Tcp,
             ctr_port: 7000,
             host_ip: None,
+            host_ip6: None,
             host_range: None
         }));
         assert!(
-            !w.iter().any(|x| x.ctr_port == 100),
-            "IPv6 host address left unbound"
+            w.contains(&Wanted {
+                proto: Proto::Tcp,
+                ctr_port: 100,
+                host_ip: None,
+                host_ip6: Some(std::net::Ipv6Addr::UNSPECIFIED),
+                host_range: Some((100, 100))
+            }),
+            "an IPv6 host address is published over IPv6 only"
         );
         assert_eq!(
             w.iter().filter(|x| x.ctr_port == 80).count(),

@@ -232,6 +232,8 @@ pub(crate) struct NetState {
     pub nat: berth_network::nat::Nat,
     /// per container: reserved host ports and the rules that publish them
     pub published: Mutex<HashMap<String, Published>>,
+    /// per container: its ports published over IPv6 (primary network with `--ipv6`)
+    pub published6: Mutex<HashMap<String, Vec<berth_network::nat::PortRule6>>>,
     pub dns: Mutex<HashMap<String, berth_network::dns::DnsHandle>>,
     pub cfg: NetConfig,
 }
@@ -281,6 +283,7 @@ impl NetState {
             nets: RwLock::new(BTreeMap::new()),
             nat: berth_network::nat::Nat::new(&cfg.nft_table()),
             published: Mutex::new(HashMap::new()),
+            published6: Mutex::new(HashMap::new()),
             dns: Mutex::new(HashMap::new()),
             cfg,
         };
@@ -488,6 +491,20 @@ impl NetState {
         }
         for (_, rules) in self.published.lock().expect("published lock").values() {
             rs.ports.extend(rules.iter().cloned());
+        }
+        for n in self.all() {
+            if let (true, true, Some(subnet)) =
+                (n.rec.is_bridge(), n.rec.enable_ipv6, n.rec.subnet6)
+            {
+                rs.networks6.push(berth_network::nat::NetRules6 {
+                    bridge: n.rec.bridge.clone(),
+                    subnet,
+                    internal: n.rec.internal,
+                });
+            }
+        }
+        for rules in self.published6.lock().expect("published6 lock").values() {
+            rs.ports6.extend(rules.iter().cloned());
         }
         rs.networks.sort_by(|a, b| a.bridge.cmp(&b.bridge));
         rs.ports.sort_by_key(|p| (p.host_port, p.proto, p.host_ip));

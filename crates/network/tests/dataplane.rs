@@ -225,6 +225,7 @@ fn masquerade_isolation_internal_hairpin_and_published_ports() {
                     ctr_port: 80,
                     bridge: "br1".into(),
                 }],
+                ..Default::default()
             };
             nat.apply(&rs).unwrap();
             assert_eq!(

@@ -48,6 +48,7 @@ fn apply_replaces_and_remove_deletes() {
             },
         ],
         ports: vec![],
+        ..Default::default()
     };
     let t = Instant::now();
     nat.0.apply(&rs).unwrap();
@@ -259,6 +260,7 @@ fn published_port_answers_on_localhost() {
                 ..rule(Some(Ipv4Addr::LOCALHOST), r3.port)
             },
         ],
+        ..Default::default()
     };
     let t = Instant::now();
     nat.0.apply(&rs).unwrap();
