@@ -625,13 +625,23 @@ impl Engine {
             // dropped (so freed) if a later port fails
             reservations.push(r);
         }
+        let mut proxies = Vec::new();
+        for r6 in &rules6 {
+            let loopback = r6
+                .host_ip
+                .is_none_or(|ip| ip.is_unspecified() || ip.is_loopback());
+            if loopback && r6.proto == Proto::Tcp {
+                let target = SocketAddr::new(r6.ctr_ip.into(), r6.ctr_port);
+                proxies.push(ports_proxy(r6.host_port, target)?);
+            }
+        }
         c.update(|r| r.ports = maps);
         if !rules6.is_empty() {
             self.net()
                 .published6
                 .lock()
                 .expect("published6 lock")
-                .insert(c.id.clone(), rules6);
+                .insert(c.id.clone(), (rules6, proxies));
         }
         if !rules.is_empty() {
             self.net()
@@ -998,6 +1008,11 @@ fn link_env(alias: &str, me: &str, ip: Ipv4Addr, target: &Record) -> Vec<String>
         }
     }
     env
+}
+
+/// The `[::1]` side of a port published over IPv6 (see `berth_network::proxy`).
+fn ports_proxy(port: u16, target: SocketAddr) -> Result<berth_network::proxy::ProxyHandle> {
+    berth_network::proxy::tcp_loopback6(port, target).map_err(net_err)
 }
 
 /// `IPAMConfig` of an endpoint: the fixed addresses asked for, null without any.

@@ -226,6 +226,12 @@ pub struct PortMap {
 /// A container's published ports: the sockets holding the host ports, and their DNAT rules.
 pub(crate) type Published = (Vec<berth_network::ports::Reservation>, Vec<PortRule>);
 
+/// A container's IPv6 published ports: their DNAT rules and the `[::1]` proxies.
+pub(crate) type Published6 = (
+    Vec<berth_network::nat::PortRule6>,
+    Vec<berth_network::proxy::ProxyHandle>,
+);
+
 /// What the network layer holds in memory for the daemon.
 pub(crate) struct NetState {
     pub nets: RwLock<BTreeMap<String, Arc<Net>>>,
@@ -233,7 +239,8 @@ pub(crate) struct NetState {
     /// per container: reserved host ports and the rules that publish them
     pub published: Mutex<HashMap<String, Published>>,
     /// per container: its ports published over IPv6 (primary network with `--ipv6`)
-    pub published6: Mutex<HashMap<String, Vec<berth_network::nat::PortRule6>>>,
+    /// (and the userland proxies serving their `[::1]` side)
+    pub published6: Mutex<HashMap<String, Published6>>,
     pub dns: Mutex<HashMap<String, berth_network::dns::DnsHandle>>,
     pub cfg: NetConfig,
 }
@@ -503,7 +510,7 @@ impl NetState {
                 });
             }
         }
-        for rules in self.published6.lock().expect("published6 lock").values() {
+        for (rules, _) in self.published6.lock().expect("published6 lock").values() {
             rs.ports6.extend(rules.iter().cloned());
         }
         rs.networks.sort_by(|a, b| a.bridge.cmp(&b.bridge));

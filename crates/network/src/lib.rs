@@ -20,6 +20,7 @@ pub mod ipam6;
 pub mod link;
 pub mod nat;
 pub mod ports;
+pub mod proxy;
 pub mod sysctl;
 
 pub use ipam::{Pool, Subnet};

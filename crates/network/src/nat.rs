@@ -85,7 +85,13 @@ pub fn render6(table: &str, rs: &Ruleset) -> String {
         .collect();
     nets.sort_by(|a, b| (&a.bridge, a.subnet).cmp(&(&b.bridge, b.subnet)));
     nets.dedup();
-    let mut ports: Vec<&PortRule6> = rs.ports6.iter().filter(|p| quotable(&p.bridge)).collect();
+    // `::1` is served by the userland proxy (crate::proxy), never DNATed: the kernel drops
+    // loopback-sourced packets leaving `lo`
+    let mut ports: Vec<&PortRule6> = rs
+        .ports6
+        .iter()
+        .filter(|p| quotable(&p.bridge) && p.host_ip != Some(std::net::Ipv6Addr::LOCALHOST))
+        .collect();
     ports.sort_by_key(|p| {
         (
             p.proto,
@@ -110,7 +116,7 @@ pub fn render6(table: &str, rs: &Ruleset) -> String {
     for p in &ports {
         let daddr = match p.host_ip {
             Some(ip) if !ip.is_unspecified() => format!("ip6 daddr {ip} "),
-            _ => String::new(),
+            _ => "ip6 daddr != ::1 ".to_string(),
         };
         let _ = writeln!(
             w,
@@ -149,7 +155,6 @@ pub fn render6(table: &str, rs: &Ruleset) -> String {
         );
     }
     for br in &published {
-        let _ = writeln!(w, "\t\toifname \"{br}\" ip6 saddr ::1 masquerade");
         for n in nets.iter().filter(|n| n.bridge == *br) {
             let _ = writeln!(
                 w,
