@@ -16,8 +16,10 @@ fn sh_ok(d: &Daemon, ctr: &str, script: &str) -> bool {
 
 /// A random ULA /64: fdXX:XXXX:XXXX:1::/64.
 fn ula64() -> String {
+    // each group without leading zeros, as addresses are printed
     let r = rand_hex(10);
-    format!("fd{}:{}:{}:1::", &r[..2], &r[2..6], &r[6..10])
+    let g = |h: &str| u16::from_str_radix(h, 16).expect("hex");
+    format!("fd{}:{:x}:{:x}:1::", &r[..2], g(&r[2..6]), g(&r[6..10]))
 }
 
 #[test]
@@ -44,7 +46,8 @@ fn user_network_dual_stack() {
     assert_eq!(cfg.len(), 2, "{cfg:?}");
     assert_eq!(cfg[0]["Subnet"], "198.18.77.0/24");
     assert_eq!(cfg[1]["Subnet"], subnet.as_str());
-    assert_eq!(cfg[1]["Gateway"], format!("{p}1").as_str());
+    // dockerd lists a gateway only when one was given
+    assert_eq!(cfg[1].get("Gateway"), None, "{cfg:?}");
 
     d.ok(&[
         "run",
@@ -100,10 +103,18 @@ fn user_network_dual_stack() {
         routes.contains(&format!("default via {p}1 dev eth0")),
         "{routes}"
     );
+    // dockerd 20.10's switches: all/default off, lo and the v6 interface on
     assert_eq!(
-        sh(&d, "v6a", "cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6").trim(),
-        "0"
+        sh(
+            &d,
+            "v6a",
+            "cd /proc/sys/net/ipv6/conf && for i in all default lo eth0; do echo $i=$(cat $i/disable_ipv6); done"
+        )
+        .split_whitespace()
+        .collect::<Vec<_>>(),
+        ["all=1", "default=1", "lo=0", "eth0=0"]
     );
+    assert!(sh(&d, "v6a", "ip -6 addr show dev lo").contains("::1/128"));
     // container → container and container → gateway over IPv6
     assert!(
         sh_ok(&d, "v6a", &format!("ping -6 -c1 -W3 {fixed}")),
@@ -281,5 +292,54 @@ fn published_ports_over_ipv6_and_aaaa() {
     assert!(
         ans4.contains("Address") && !ans4.contains(&format!("{p}2")),
         "{ans4}"
+    );
+}
+
+#[test]
+fn default_bridge_with_fixed_cidr_v6() {
+    let p = ula64();
+    let d = Daemon::start_args(&["--ipv6", "--fixed-cidr-v6", &format!("{p}/64")]);
+    d.load_busybox();
+    d.ok(&["run", "-d", "--name", "onbr", "busybox", "sleep", "300"]);
+    let i = d.inspect("onbr");
+    let ns = &i["NetworkSettings"];
+    // as dockerd 20.10: on the default bridge the MAC is the host part of a /64 address
+    let mac = ns["MacAddress"].as_str().expect("mac").to_string();
+    let m: Vec<u16> = mac
+        .split(':')
+        .map(|x| u16::from_str_radix(x, 16).expect("hex"))
+        .collect();
+    let want: std::net::Ipv6Addr = format!(
+        "{p}{:x}:{:x}:{:x}",
+        (m[0] << 8) | m[1],
+        (m[2] << 8) | m[3],
+        (m[4] << 8) | m[5]
+    )
+    .parse()
+    .expect("v6");
+    assert_eq!(ns["GlobalIPv6Address"], want.to_string().as_str(), "{ns}");
+    assert_eq!(ns["GlobalIPv6PrefixLen"], 64);
+    assert_eq!(ns["IPv6Gateway"], format!("{p}1").as_str());
+    assert_eq!(
+        ns["Networks"]["bridge"]["GlobalIPv6Address"],
+        ns["GlobalIPv6Address"]
+    );
+    let n: serde_json::Value =
+        serde_json::from_str(&d.ok(&["network", "inspect", "bridge"])).expect("json");
+    assert_eq!(n[0]["EnableIPv6"], true);
+    assert_eq!(
+        n[0]["IPAM"]["Config"][1]["Subnet"],
+        format!("{p}/64").as_str()
+    );
+    // the bridge holds the gateway; the container reaches it over IPv6
+    let br = common::bridge_name(&d.root);
+    let o = std::process::Command::new("ip")
+        .args(["-6", "addr", "show", "dev", &br])
+        .output()
+        .expect("ip");
+    assert!(stdout(&o).contains(&format!("{p}1/64")), "{}", stdout(&o));
+    assert!(
+        sh_ok(&d, "onbr", &format!("ping -6 -c1 -W3 {p}1")),
+        "no IPv6 to the default bridge's gateway"
     );
 }

@@ -86,6 +86,9 @@ pub struct NetworkRecord {
     pub gateway6: Option<Ipv6Addr>,
     #[serde(default)]
     pub ip_range6: Option<Subnet6>,
+    /// the IPv6 gateway was given (`--gateway`): listed in the IPAM config, as dockerd does
+    #[serde(default)]
+    pub gateway6_given: bool,
     /// the kernel bridge (empty for host/none)
     #[serde(default)]
     pub bridge: String,
@@ -310,6 +313,7 @@ impl NetState {
                     subnet6: None,
                     gateway6: None,
                     ip_range6: None,
+                    gateway6_given: false,
                     bridge: String::new(),
                     mtu: 0,
                     options: BTreeMap::new(),

@@ -45,6 +45,15 @@ pub struct IpamConfig {
     pub gateway: String,
 }
 
+/// Whether the IPv6 IPAM config of a create request names its gateway.
+fn ipv6_gateway_given(req: &NetworkCreate) -> bool {
+    req.ipam
+        .as_ref()
+        .and_then(|i| i.config.as_ref())
+        .and_then(|c| c.iter().find(|c| c.subnet.contains(':')))
+        .is_some_and(|c| !c.gateway.is_empty())
+}
+
 fn valid_name(n: &str) -> bool {
     let mut chars = n.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
@@ -190,6 +199,7 @@ impl Engine {
             subnet6: v6.map(|v| v.0),
             gateway6: v6.map(|v| v.1),
             ip_range6: v6.and_then(|v| v.2),
+            gateway6_given: v6.is_some() && ipv6_gateway_given(&req),
             bridge: bridge.clone(),
             mtu,
             options,
@@ -329,7 +339,7 @@ impl Engine {
         };
         if let (true, Some(s)) = (r.enable_ipv6, r.subnet6) {
             let mut c = json!({"Subnet": s.to_string()});
-            if let Some(g) = r.gateway6 {
+            if let (Some(g), true) = (r.gateway6, r.gateway6_given) {
                 c["Gateway"] = json!(g.to_string());
             }
             if let Some(rg) = r.ip_range6 {

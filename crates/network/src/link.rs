@@ -282,6 +282,11 @@ pub fn attach_veth(spec: &VethSpec) -> Result<()> {
                 ))
             })?;
         // this thread is in the namespace, so /proc/sys/net is the container's
+        // docker's IPv6 switches inside: off for `all` and `default`, on for `lo` (so `::1`
+        // stays) and on for an interface only when it has an IPv6 address
+        set_disable_ipv6("all", true)?;
+        set_disable_ipv6("default", true)?;
+        set_disable_ipv6("lo", false)?;
         set_disable_ipv6(&spec.ifname, spec.addr6.is_none())?;
         if let Some((a6, p6)) = spec.addr6 {
             nl.add_addr6(idx.header.index, a6, p6)
