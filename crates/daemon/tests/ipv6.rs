@@ -343,3 +343,90 @@ fn default_bridge_with_fixed_cidr_v6() {
         "no IPv6 to the default bridge's gateway"
     );
 }
+
+/// What a container sees and shows on a dual-stack network, with the network's ULA prefix
+/// `p` replaced by `P:` so two daemons' answers compare.
+fn v6_view(
+    inspect: &serde_json::Value,
+    net_inspect: &serde_json::Value,
+    inside: &str,
+    p: &str,
+) -> String {
+    let ep = &inspect["NetworkSettings"]["Networks"]["n6"];
+    let view = serde_json::json!({
+        "GlobalIPv6Address": ep["GlobalIPv6Address"],
+        "GlobalIPv6PrefixLen": ep["GlobalIPv6PrefixLen"],
+        "IPv6Gateway": ep["IPv6Gateway"],
+        "IPAMConfig": ep["IPAMConfig"],
+        "EnableIPv6": net_inspect[0]["EnableIPv6"],
+        "V6Config": net_inspect[0]["IPAM"]["Config"][1],
+        "inside": inside,
+    });
+    view.to_string().replace(p, "P:")
+}
+
+const INSIDE: &str = "cd /proc/sys/net/ipv6/conf && for i in all default lo eth0; do echo $i=$(cat $i/disable_ipv6); done; ip -6 route show default | cut -d' ' -f1-5";
+
+#[test]
+fn same_as_dockerd() {
+    let d = Daemon::start();
+    let Some(dk) = common::dockerd::Dockerd::start_args(&d.root, &["--ip6tables=false"]) else {
+        return;
+    };
+    d.load_busybox();
+    let tar = common::busybox_tar().to_str().expect("utf8").to_string();
+    assert!(dk.docker(&["load", "-i", &tar]).status.success());
+    let mut views = Vec::new();
+    for (which, v4) in [("berth", "198.18.231.0/24"), ("dockerd", "198.18.232.0/24")] {
+        let p = ula64();
+        let run = |args: &[&str]| -> String {
+            let o = if which == "berth" {
+                d.berth(args)
+            } else {
+                dk.docker(args)
+            };
+            assert!(
+                o.status.success(),
+                "{which} {args:?}: {}",
+                common::stderr(&o)
+            );
+            stdout(&o)
+        };
+        run(&[
+            "network",
+            "create",
+            "--ipv6",
+            "--subnet",
+            v4,
+            "--subnet",
+            &format!("{p}/64"),
+            "n6",
+        ]);
+        run(&[
+            "run",
+            "-d",
+            "--name",
+            "fx",
+            "--network",
+            "n6",
+            "--ip6",
+            &format!("{p}77"),
+            "busybox",
+            "sleep",
+            "300",
+        ]);
+        let inspect: serde_json::Value =
+            serde_json::from_str(&run(&["inspect", "fx"])).expect("json");
+        let net: serde_json::Value =
+            serde_json::from_str(&run(&["network", "inspect", "n6"])).expect("json");
+        let inside = run(&["exec", "fx", "sh", "-c", INSIDE]);
+        views.push(v6_view(&inspect[0], &net, &inside, &p));
+        run(&["rm", "-f", "fx"]);
+        run(&["network", "rm", "n6"]);
+    }
+    eprintln!("berth:   {}\ndockerd: {}", views[0], views[1]);
+    assert_eq!(
+        views[0], views[1],
+        "berth (left) and dockerd (right) differ"
+    );
+}
