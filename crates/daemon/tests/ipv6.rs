@@ -219,7 +219,7 @@ fn free_port() -> u16 {
 
 #[test]
 fn published_ports_over_ipv6_and_aaaa() {
-    let d = Daemon::start();
+    let mut d = Daemon::start();
     d.load_busybox();
     let p = ula64();
     d.ok(&[
@@ -293,6 +293,30 @@ fn published_ports_over_ipv6_and_aaaa() {
         ans4.contains("Address") && !ans4.contains(&format!("{p}2")),
         "{ans4}"
     );
+
+    // a daemon killed and started again serves the IPv6 side again: rules and [::1] proxy
+    let ip6_rules = |d: &Daemon| {
+        let t = format!(
+            "berth_{}",
+            common::bridge_name(&d.root).replace(['-', '.'], "_")
+        );
+        let o = std::process::Command::new("nft")
+            .args(["list", "table", "ip6", &t])
+            .output()
+            .expect("nft");
+        stdout(&o)
+    };
+    let before = ip6_rules(&d);
+    d.kill9();
+    let root = d.root.clone();
+    let d2 = Daemon::start_on(&root);
+    std::mem::forget(d); // d2 owns the root now
+    assert!(
+        common::eventually(10, || http_get(&format!("[::1]:{lo6}")).contains("hello6")),
+        "[::1]:{lo6} after a restart"
+    );
+    assert!(http_get(&format!("[{p}1]:{any}")).contains("hello6"));
+    assert_eq!(ip6_rules(&d2), before, "ip6 rules rebuilt differently");
 }
 
 #[test]

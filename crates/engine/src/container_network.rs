@@ -781,6 +781,7 @@ impl Engine {
         let rec = c.record();
         let mut user = false;
         let mut primary: Option<(Ipv4Addr, String)> = None;
+        let mut primary6: Option<std::net::Ipv6Addr> = None;
         for name in self.ordered_endpoints(&rec) {
             let ep = &rec.networks[&name];
             let (Some(ip), Ok(net)) = (ep.ip, self.net().get(&ep.network_id)) else {
@@ -799,12 +800,16 @@ impl Engine {
             }
             if primary.is_none() {
                 primary = Some((ip, net.rec.bridge.clone()));
+                primary6 = ep.ip6;
             }
+        }
+        if let (Some((_, bridge)), Some(ctr_ip6)) = (&primary, primary6) {
+            self.restore_ports6(c, &rec, bridge, ctr_ip6);
         }
         if let (Some((ctr_ip, bridge)), false) = (primary, rec.ports.is_empty()) {
             let mut res = Vec::new();
             let mut rules = Vec::new();
-            // IPv6 bindings (`::`, `::1`) are not restored yet: their maps stay listed
+            // the IPv6 bindings (`::`, `::1`) are restore_ports6's
             for m in rec.ports.iter().filter(|m| !m.host_ip.contains(':')) {
                 let proto = if m.proto == "udp" {
                     Proto::Udp
@@ -839,6 +844,54 @@ impl Engine {
             if let Err(e) = self.serve_dns(&c.id, rec.state.pid) {
                 tracing::warn!(id = %c.id, "DNS server: {e}");
             }
+        }
+    }
+
+    /// Daemon start: the IPv6 side of a running container's published ports (DNAT rules
+    /// and `[::1]` proxies), from the bindings its record lists.
+    fn restore_ports6(
+        &self,
+        c: &Container,
+        rec: &Record,
+        bridge: &str,
+        ctr_ip6: std::net::Ipv6Addr,
+    ) {
+        let mut rules6 = Vec::new();
+        let mut proxies = Vec::new();
+        for m in rec.ports.iter().filter(|m| m.host_ip.contains(':')) {
+            let Ok(host) = m.host_ip.parse::<std::net::Ipv6Addr>() else {
+                continue;
+            };
+            let proto = if m.proto == "udp" {
+                Proto::Udp
+            } else {
+                Proto::Tcp
+            };
+            rules6.push(PortRule6 {
+                proto,
+                host_ip: if host.is_unspecified() {
+                    None
+                } else {
+                    Some(host)
+                },
+                host_port: m.host_port,
+                ctr_ip: ctr_ip6,
+                ctr_port: m.ctr_port,
+                bridge: bridge.to_string(),
+            });
+            if proto == Proto::Tcp && (host.is_unspecified() || host.is_loopback()) {
+                match ports_proxy(m.host_port, SocketAddr::new(ctr_ip6.into(), m.ctr_port)) {
+                    Ok(p) => proxies.push(p),
+                    Err(e) => tracing::warn!(id = %c.id, "[::1]:{}: {e}", m.host_port),
+                }
+            }
+        }
+        if !rules6.is_empty() {
+            self.net()
+                .published6
+                .lock()
+                .expect("published6 lock")
+                .insert(c.id.clone(), (rules6, proxies));
         }
     }
 
