@@ -128,6 +128,20 @@ fn user_network_dual_stack() {
         sh_ok(&d, "v6a", &format!("ping -6 -c1 -W3 {p}1")),
         "a cannot ping its gateway over v6"
     );
+    // a running container connected later gets its v6 address on the new interface
+    d.ok(&["run", "-d", "--name", "late", "busybox", "sleep", "300"]);
+    d.ok(&["network", "connect", "v6net", "late"]);
+    let il = d.inspect("late");
+    let late6 = il["NetworkSettings"]["Networks"]["v6net"]["GlobalIPv6Address"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(late6.starts_with(&p), "{il}");
+    assert!(sh(&d, "late", "ip -6 addr show dev eth1").contains(&late6));
+    assert!(
+        sh_ok(&d, "late", &format!("ping -6 -c1 -W3 {fixed}")),
+        "a later connected container cannot ping over v6"
+    );
     // a fixed address outside the subnet is refused, as dockerd does
     let o = d.berth(&[
         "run",

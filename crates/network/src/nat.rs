@@ -459,8 +459,13 @@ impl Nat {
     pub fn apply(&self, rs: &Ruleset) -> Result<()> {
         check_table(&self.table)?;
         let mut text = render(&self.table, rs);
-        text.push_str(&render6(&self.table, rs));
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        // the ip6 table only where IPv6 is in use (or was, to empty it): a host booted
+        // without IPv6 never sees an ip6 table it may not be able to load
+        let had6 = last.as_deref().is_some_and(|t| t.contains("table ip6 "));
+        if had6 || !rs.networks6.is_empty() || !rs.ports6.is_empty() {
+            text.push_str(&render6(&self.table, rs));
+        }
         sysctl::set("net.ipv4.ip_forward", "1")?;
         let mut bridges: Vec<&str> = rs.ports.iter().map(|p| p.bridge.as_str()).collect();
         bridges.sort_unstable();
@@ -504,8 +509,14 @@ impl Nat {
         if let Err(e) = sync_docker_user(&self.table, None) {
             tracing::warn!("removing our rules from docker's DOCKER-USER chain: {e}");
         }
+        if let Err(e) = nft(&format!(
+            "add table ip6 {t}\ndelete table ip6 {t}\n",
+            t = self.table
+        )) {
+            tracing::debug!("no ip6 table removed: {e}");
+        }
         nft(&format!(
-            "add table ip {t}\ndelete table ip {t}\nadd table ip6 {t}\ndelete table ip6 {t}\n",
+            "add table ip {t}\ndelete table ip {t}\n",
             t = self.table
         ))
     }
@@ -549,6 +560,45 @@ mod tests {
             ctr_port: cp,
             bridge: br.into(),
         }
+    }
+
+    #[test]
+    fn ipv6_table() {
+        let rs = Ruleset {
+            networks6: vec![NetRules6 {
+                bridge: "br-a".into(),
+                subnet: crate::Subnet6::parse("fd00:1::/64").unwrap(),
+                internal: false,
+            }],
+            ports6: vec![
+                PortRule6 {
+                    proto: Proto::Tcp,
+                    host_ip: None,
+                    host_port: 8080,
+                    ctr_ip: "fd00:1::2".parse().unwrap(),
+                    ctr_port: 80,
+                    bridge: "br-a".into(),
+                },
+                PortRule6 {
+                    proto: Proto::Tcp,
+                    host_ip: Some(std::net::Ipv6Addr::LOCALHOST),
+                    host_port: 8081,
+                    ctr_ip: "fd00:1::2".parse().unwrap(),
+                    ctr_port: 81,
+                    bridge: "br-a".into(),
+                },
+            ],
+            ..Default::default()
+        };
+        let t = render6("berth", &rs);
+        assert!(t.starts_with("add table ip6 berth\ndelete table ip6 berth\n"));
+        assert!(t.contains("ip6 daddr != ::1 tcp dport 8080 dnat to [fd00:1::2]:80"));
+        // ::1 is the proxy's, never DNATed
+        assert!(!t.contains("8081"), "{t}");
+        assert!(t.contains("ip6 saddr fd00:1::/64 oifname != \"br-a\" masquerade"));
+        assert!(t.contains("oifname \"br-a\" ip6 saddr fd00:1::/64 ct status dnat masquerade"));
+        // the v4 table says nothing of IPv6
+        assert!(!render("berth", &rs).contains("ip6"));
     }
 
     fn sample() -> Ruleset {
