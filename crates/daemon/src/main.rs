@@ -42,6 +42,12 @@ struct Args {
     /// Containers on the default bridge get addresses from this subnet of --bip's
     #[arg(long)]
     fixed_cidr: Option<String>,
+    /// Enable IPv6 on the default bridge (its subnet: --fixed-cidr-v6)
+    #[arg(long)]
+    ipv6: bool,
+    /// The default bridge's IPv6 subnet, e.g. fd00:b::/64 (with --ipv6)
+    #[arg(long)]
+    fixed_cidr_v6: Option<String>,
     /// MTU of the default bridge and its containers' interfaces
     #[arg(long, default_value_t = 1500)]
     mtu: u32,
@@ -520,6 +526,8 @@ async fn daemon() -> Result<()> {
             bridge: args.bridge.clone(),
             bip: args.bip.clone(),
             fixed_cidr: args.fixed_cidr.clone(),
+            ipv6: args.ipv6,
+            fixed_cidr_v6: args.fixed_cidr_v6.clone(),
             mtu: args.mtu,
             dns: args.dns.clone(),
             dns_search: args.dns_search.clone(),

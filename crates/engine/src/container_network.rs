@@ -8,7 +8,7 @@ use crate::network::{
 };
 use crate::{Engine, Error, Result};
 use berth_network::dns::{self, Lookup};
-use berth_network::nat::{PortRule, Proto};
+use berth_network::nat::{PortRule, PortRule6, Proto};
 use berth_network::{link, ports};
 use berth_types::CreateRequest;
 use serde_json::{json, Value};
@@ -243,9 +243,21 @@ impl Engine {
             ),
             None => None,
         };
+        let static_ip6 = match cfg
+            .get("IPAMConfig")
+            .and_then(|i| i.get("IPv6Address"))
+            .and_then(|a| a.as_str())
+            .filter(|a| !a.is_empty())
+        {
+            Some(a) => Some(
+                a.parse::<std::net::Ipv6Addr>()
+                    .map_err(|_| Error::InvalidParameter(format!("invalid IPv6 address: {a}")))?,
+            ),
+            None => None,
+        };
         let aliases = hc_list(cfg.get("Aliases"));
         if !net.is_user() {
-            if static_ip.is_some() {
+            if static_ip.is_some() || static_ip6.is_some() {
                 return Err(Error::InvalidParameter(
                     "user specified IP address is supported on user defined networks only".into(),
                 ));
@@ -263,9 +275,20 @@ impl Engine {
                 )));
             }
         }
+        if let Some(ip) = static_ip6 {
+            if !net
+                .subnet6
+                .is_some_and(|s| net.enable_ipv6 && s.contains(ip))
+            {
+                return Err(Error::InvalidParameter(format!(
+                    "no configured subnet or ip-range contain the IP address {ip}"
+                )));
+            }
+        }
         Ok(Endpoint {
             network_id: net.id.clone(),
             static_ip,
+            static_ip6,
             aliases,
             links: hc_list(cfg.get("Links")),
             mac_request: cfg
@@ -469,6 +492,7 @@ impl Engine {
         let order = self.ordered_endpoints(&rec);
         let mut updated = rec.networks.clone();
         let mut primary: Option<(Ipv4Addr, String)> = None;
+        let mut primary6: Option<std::net::Ipv6Addr> = None;
         for (i, name) in order.iter().enumerate() {
             let ep = updated.get_mut(name).expect("endpoint by name");
             let net = self
@@ -510,10 +534,19 @@ impl Engine {
             } else {
                 ep.mac_request.clone()
             };
+            let mac = parse_mac(&ep.mac).unwrap_or_else(|| berth_network::mac_for(ip));
+            // written before the IPv6 step, so a failure there releases the IPv4 address
+            c.update(|r| r.networks = updated.clone());
+            let ep = updated.get_mut(name).expect("endpoint by name");
+            ep.ip6 = net.take_ip6(ep.static_ip6, &mac)?;
+            let v6 = net.rec.v6().filter(|_| ep.ip6.is_some());
+            ep.prefix6 = v6.map(|v| v.1).unwrap_or(0);
+            ep.gateway6 = v6.map(|v| v.0);
             ep.endpoint_id = random_id();
             ep.ifname = format!("eth{i}");
             if primary.is_none() {
                 primary = Some((ip, net.rec.bridge.clone()));
+                primary6 = ep.ip6;
             }
             // written as we go, so a failure part-way releases what was taken
             c.update(|r| r.networks = updated.clone());
@@ -525,8 +558,32 @@ impl Engine {
         let wanted = published_ports(&rec)?;
         let mut reservations = Vec::new();
         let mut rules = Vec::new();
+        let mut rules6 = Vec::new();
         let mut maps = Vec::new();
         for w in wanted {
+            if let Some(hip6) = w.host_ip6 {
+                // an IPv6 host address: published only when the container has IPv6
+                let Some(ctr_ip6) = primary6 else { continue };
+                let port = match w.host_range {
+                    Some((a, _)) => a,
+                    None => continue,
+                };
+                rules6.push(PortRule6 {
+                    proto: w.proto,
+                    host_ip: Some(hip6),
+                    host_port: port,
+                    ctr_ip: ctr_ip6,
+                    ctr_port: w.ctr_port,
+                    bridge: bridge.clone(),
+                });
+                maps.push(PortMap {
+                    proto: w.proto.as_str().to_string(),
+                    ctr_port: w.ctr_port,
+                    host_ip: hip6.to_string(),
+                    host_port: port,
+                });
+                continue;
+            }
             let r = match w.host_range {
                 Some((a, b)) if a != b => ports::reserve_in_range(w.proto, w.host_ip, a, b),
                 Some((a, _)) => ports::reserve(w.proto, w.host_ip, a),
@@ -550,10 +607,44 @@ impl Engine {
                     .unwrap_or_else(|| "0.0.0.0".into()),
                 host_port: r.port,
             });
+            // any address: over IPv6 too when the container has it, listed as `::`
+            if let (None, Some(ctr_ip6)) = (w.host_ip, primary6) {
+                rules6.push(PortRule6 {
+                    proto: w.proto,
+                    host_ip: None,
+                    host_port: r.port,
+                    ctr_ip: ctr_ip6,
+                    ctr_port: w.ctr_port,
+                    bridge: bridge.clone(),
+                });
+                maps.push(PortMap {
+                    proto: w.proto.as_str().to_string(),
+                    ctr_port: w.ctr_port,
+                    host_ip: "::".into(),
+                    host_port: r.port,
+                });
+            }
             // dropped (so freed) if a later port fails
             reservations.push(r);
         }
+        let mut proxies = Vec::new();
+        for r6 in &rules6 {
+            let loopback = r6
+                .host_ip
+                .is_none_or(|ip| ip.is_unspecified() || ip.is_loopback());
+            if loopback && r6.proto == Proto::Tcp {
+                let target = SocketAddr::new(r6.ctr_ip.into(), r6.ctr_port);
+                proxies.push(ports_proxy(r6.host_port, target)?);
+            }
+        }
         c.update(|r| r.ports = maps);
+        if !rules6.is_empty() {
+            self.net()
+                .published6
+                .lock()
+                .expect("published6 lock")
+                .insert(c.id.clone(), (rules6, proxies));
+        }
         if !rules.is_empty() {
             self.net()
                 .published
@@ -593,6 +684,8 @@ impl Engine {
                 gateway: if i == 0 { ep.gateway } else { None },
                 mac: parse_mac(&ep.mac).unwrap_or_else(|| berth_network::mac_for(ip)),
                 mtu: if net.rec.mtu > 0 { net.rec.mtu } else { 1500 },
+                addr6: ep.ip6.map(|a| (a, ep.prefix6)),
+                gateway6: if i == 0 { ep.gateway6 } else { None },
             });
         }
         let has_ports = self
@@ -600,7 +693,13 @@ impl Engine {
             .published
             .lock()
             .expect("published lock")
-            .contains_key(&c.id);
+            .contains_key(&c.id)
+            || self
+                .net()
+                .published6
+                .lock()
+                .expect("published6 lock")
+                .contains_key(&c.id);
         let engine = self.clone();
         tokio::task::spawn_blocking(move || -> Result<()> {
             for s in &specs {
@@ -635,7 +734,14 @@ impl Engine {
             .expect("published lock")
             .remove(&c.id)
             .is_some();
-        if had_ports {
+        let had_ports6 = self
+            .net()
+            .published6
+            .lock()
+            .expect("published6 lock")
+            .remove(&c.id)
+            .is_some();
+        if had_ports || had_ports6 {
             if let Err(e) = self.net().sync_nat_in_task() {
                 tracing::warn!(id = %c.id, "removing port rules: {e}");
             }
@@ -645,6 +751,7 @@ impl Engine {
             let Ok(net) = self.net().get(&ep.network_id) else {
                 continue;
             };
+            net.release_ip6(ep.ip6);
             if let Some(ip) = ep.ip {
                 if let Some(p) = net.pool.lock().expect("pool lock").as_mut() {
                     p.release(ip);
@@ -659,6 +766,9 @@ impl Engine {
                 ep.ip = None;
                 ep.prefix = 0;
                 ep.gateway = None;
+                ep.ip6 = None;
+                ep.prefix6 = 0;
+                ep.gateway6 = None;
                 ep.mac.clear();
                 ep.endpoint_id.clear();
                 ep.ifname.clear();
@@ -673,6 +783,7 @@ impl Engine {
         let rec = c.record();
         let mut user = false;
         let mut primary: Option<(Ipv4Addr, String)> = None;
+        let mut primary6: Option<std::net::Ipv6Addr> = None;
         for name in self.ordered_endpoints(&rec) {
             let ep = &rec.networks[&name];
             let (Some(ip), Ok(net)) = (ep.ip, self.net().get(&ep.network_id)) else {
@@ -684,14 +795,24 @@ impl Engine {
                     tracing::warn!(id = %c.id, "address {ip} on {name}: {e}");
                 }
             }
+            if let (Some(ip6), Some(p)) = (ep.ip6, net.pool6.lock().expect("pool6 lock").as_mut()) {
+                if let Err(e) = p.reserve(ip6) {
+                    tracing::warn!(id = %c.id, "address {ip6} on {name}: {e}");
+                }
+            }
             if primary.is_none() {
                 primary = Some((ip, net.rec.bridge.clone()));
+                primary6 = ep.ip6;
             }
+        }
+        if let (Some((_, bridge)), Some(ctr_ip6)) = (&primary, primary6) {
+            self.restore_ports6(c, &rec, bridge, ctr_ip6);
         }
         if let (Some((ctr_ip, bridge)), false) = (primary, rec.ports.is_empty()) {
             let mut res = Vec::new();
             let mut rules = Vec::new();
-            for m in &rec.ports {
+            // the IPv6 bindings (`::`, `::1`) are restore_ports6's
+            for m in rec.ports.iter().filter(|m| !m.host_ip.contains(':')) {
                 let proto = if m.proto == "udp" {
                     Proto::Udp
                 } else {
@@ -728,6 +849,54 @@ impl Engine {
         }
     }
 
+    /// Daemon start: the IPv6 side of a running container's published ports (DNAT rules
+    /// and `[::1]` proxies), from the bindings its record lists.
+    fn restore_ports6(
+        &self,
+        c: &Container,
+        rec: &Record,
+        bridge: &str,
+        ctr_ip6: std::net::Ipv6Addr,
+    ) {
+        let mut rules6 = Vec::new();
+        let mut proxies = Vec::new();
+        for m in rec.ports.iter().filter(|m| m.host_ip.contains(':')) {
+            let Ok(host) = m.host_ip.parse::<std::net::Ipv6Addr>() else {
+                continue;
+            };
+            let proto = if m.proto == "udp" {
+                Proto::Udp
+            } else {
+                Proto::Tcp
+            };
+            rules6.push(PortRule6 {
+                proto,
+                host_ip: if host.is_unspecified() {
+                    None
+                } else {
+                    Some(host)
+                },
+                host_port: m.host_port,
+                ctr_ip: ctr_ip6,
+                ctr_port: m.ctr_port,
+                bridge: bridge.to_string(),
+            });
+            if proto == Proto::Tcp && (host.is_unspecified() || host.is_loopback()) {
+                match ports_proxy(m.host_port, SocketAddr::new(ctr_ip6.into(), m.ctr_port)) {
+                    Ok(p) => proxies.push(p),
+                    Err(e) => tracing::warn!(id = %c.id, "[::1]:{}: {e}", m.host_port),
+                }
+            }
+        }
+        if !rules6.is_empty() {
+            self.net()
+                .published6
+                .lock()
+                .expect("published6 lock")
+                .insert(c.id.clone(), (rules6, proxies));
+        }
+    }
+
     /// Starts the embedded DNS server in the namespace of `pid` for container `id`, unless
     /// it already has one.
     pub(crate) fn serve_dns(self: &Arc<Self>, id: &str, pid: i32) -> Result<()> {
@@ -760,7 +929,7 @@ impl Engine {
             networks.insert(
                 name.clone(),
                 json!({
-                    "IPAMConfig": ep.static_ip.map(|ip| json!({"IPv4Address": ip.to_string()})),
+                    "IPAMConfig": ipam_config(ep),
                     "Links": if ep.links.is_empty() { Value::Null } else { json!(ep.links) },
                     "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
                     "NetworkID": ep.network_id,
@@ -768,9 +937,9 @@ impl Engine {
                     "Gateway": ep.gateway.map(|g| g.to_string()).unwrap_or_default(),
                     "IPAddress": ep.ip.map(|g| g.to_string()).unwrap_or_default(),
                     "IPPrefixLen": ep.prefix,
-                    "IPv6Gateway": "",
-                    "GlobalIPv6Address": "",
-                    "GlobalIPv6PrefixLen": 0,
+                    "IPv6Gateway": ep.gateway6.map(|g| g.to_string()).unwrap_or_default(),
+                    "GlobalIPv6Address": ep.ip6.map(|g| g.to_string()).unwrap_or_default(),
+                    "GlobalIPv6PrefixLen": ep.prefix6,
                     "MacAddress": ep.mac,
                     "DriverOpts": if ep.driver_opts.is_empty() { Value::Null } else { json!(ep.driver_opts) }
                 }),
@@ -790,11 +959,11 @@ impl Engine {
             "SecondaryIPv6Addresses": null,
             "EndpointID": g(&|e| json!(e.endpoint_id), json!("")),
             "Gateway": g(&|e| json!(e.gateway.map(|x| x.to_string()).unwrap_or_default()), json!("")),
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
+            "GlobalIPv6Address": g(&|e| json!(e.ip6.map(|x| x.to_string()).unwrap_or_default()), json!("")),
+            "GlobalIPv6PrefixLen": g(&|e| json!(e.prefix6), json!(0)),
             "IPAddress": g(&|e| json!(e.ip.map(|x| x.to_string()).unwrap_or_default()), json!("")),
             "IPPrefixLen": g(&|e| json!(e.prefix), json!(0)),
-            "IPv6Gateway": "",
+            "IPv6Gateway": g(&|e| json!(e.gateway6.map(|x| x.to_string()).unwrap_or_default()), json!("")),
             "MacAddress": g(&|e| json!(e.mac), json!("")),
             "Networks": networks
         })
@@ -896,6 +1065,26 @@ fn link_env(alias: &str, me: &str, ip: Ipv4Addr, target: &Record) -> Vec<String>
     env
 }
 
+/// The `[::1]` side of a port published over IPv6 (see `berth_network::proxy`).
+fn ports_proxy(port: u16, target: SocketAddr) -> Result<berth_network::proxy::ProxyHandle> {
+    berth_network::proxy::tcp_loopback6(port, target).map_err(net_err)
+}
+
+/// `IPAMConfig` of an endpoint: the fixed addresses asked for, null without any.
+fn ipam_config(ep: &Endpoint) -> Value {
+    if ep.static_ip.is_none() && ep.static_ip6.is_none() {
+        return Value::Null;
+    }
+    let mut m = serde_json::Map::new();
+    if let Some(ip) = ep.static_ip {
+        m.insert("IPv4Address".into(), json!(ip.to_string()));
+    }
+    if let Some(ip) = ep.static_ip6 {
+        m.insert("IPv6Address".into(), json!(ip.to_string()));
+    }
+    Value::Object(m)
+}
+
 fn normal_port_key(k: &str) -> String {
     if k.contains('/') {
         k.to_string()
@@ -919,6 +1108,8 @@ struct Wanted {
     proto: Proto,
     ctr_port: u16,
     host_ip: Option<Ipv4Addr>,
+    /// an IPv6 host address (`-p [::1]:8080:80`): published over IPv6 only
+    host_ip6: Option<std::net::Ipv6Addr>,
     /// None: any free port
     host_range: Option<(u16, u16)>,
 }
@@ -939,13 +1130,15 @@ fn published_ports(rec: &Record) -> Result<Vec<Wanted>> {
             };
             for bnd in list {
                 let hip = bnd.get("HostIp").and_then(|x| x.as_str()).unwrap_or("");
-                let host_ip = match hip {
+                let mut host_ip6 = None;
+                let host_ip = match hip.trim_start_matches('[').trim_end_matches(']') {
                     "" | "0.0.0.0" => None,
                     s => match s.parse::<std::net::IpAddr>() {
                         Ok(std::net::IpAddr::V4(ip)) => Some(ip),
-                        // no IPv6 NAT here: an IPv6 host address is left unbound, as docker
-                        // does without ip6tables
-                        Ok(std::net::IpAddr::V6(_)) => continue,
+                        Ok(std::net::IpAddr::V6(ip)) => {
+                            host_ip6 = Some(ip);
+                            None
+                        }
                         Err(_) => {
                             return Err(Error::InvalidParameter(format!("invalid IP address: {s}")))
                         }
@@ -973,6 +1166,7 @@ fn published_ports(rec: &Record) -> Result<Vec<Wanted>> {
                         proto,
                         ctr_port,
                         host_ip,
+                        host_ip6,
                         host_range,
                     });
                 }
@@ -993,6 +1187,7 @@ fn published_ports(rec: &Record) -> Result<Vec<Wanted>> {
                             proto,
                             ctr_port,
                             host_ip: None,
+                            host_ip6: None,
                             host_range: None,
                         });
                     }
@@ -1045,6 +1240,29 @@ impl Lookup for EngineLookup {
                     || (name.len() == 12 && rec.id.starts_with(&name));
                 if hit && !out.contains(&ip) {
                     out.push(ip);
+                }
+            }
+        }
+        out
+    }
+
+    fn lookup6(&self, container_id: &str, name: &str) -> Vec<std::net::Ipv6Addr> {
+        let Some(engine) = self.0.upgrade() else {
+            return Vec::new();
+        };
+        // the names answered for A, and their addresses on the same networks
+        let v4 = self.lookup(container_id, name);
+        if v4.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for c in engine.all_containers() {
+            let rec = c.record();
+            for ep in rec.networks.values() {
+                if let (Some(ip), Some(ip6)) = (ep.ip, ep.ip6) {
+                    if v4.contains(&ip) && !out.contains(&ip6) {
+                        out.push(ip6);
+                    }
                 }
             }
         }
@@ -1110,29 +1328,39 @@ mod tests {
             proto: Proto::Tcp,
             ctr_port: 80,
             host_ip: None,
+            host_ip6: None,
             host_range: Some((8080, 8080))
         }));
         assert!(w.contains(&Wanted {
             proto: Proto::Udp,
             ctr_port: 53,
             host_ip: Some(Ipv4Addr::LOCALHOST),
+            host_ip6: None,
             host_range: None
         }));
         assert!(w.contains(&Wanted {
             proto: Proto::Tcp,
             ctr_port: 91,
             host_ip: None,
+            host_ip6: None,
             host_range: Some((9001, 9001))
         }));
         assert!(w.contains(&Wanted {
             proto: Proto::Tcp,
             ctr_port: 7000,
             host_ip: None,
+            host_ip6: None,
             host_range: None
         }));
         assert!(
-            !w.iter().any(|x| x.ctr_port == 100),
-            "IPv6 host address left unbound"
+            w.contains(&Wanted {
+                proto: Proto::Tcp,
+                ctr_port: 100,
+                host_ip: None,
+                host_ip6: Some(std::net::Ipv6Addr::UNSPECIFIED),
+                host_range: Some((100, 100))
+            }),
+            "an IPv6 host address is published over IPv6 only"
         );
         assert_eq!(
             w.iter().filter(|x| x.ctr_port == 80).count(),

@@ -8,10 +8,10 @@
 use crate::container::now_nanos;
 use crate::{Engine, Error, Result};
 use berth_network::nat::{NetRules, PortRule, Proto, Ruleset};
-use berth_network::{ipam, link, Pool, Subnet};
+use berth_network::{ipam, link, Pool, Pool6, Subnet, Subnet6};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -24,6 +24,10 @@ pub struct NetConfig {
     pub bip: Option<String>,
     /// `--fixed-cidr`: containers on the default bridge get addresses from here
     pub fixed_cidr: Option<String>,
+    /// `--ipv6`: IPv6 on the default bridge
+    pub ipv6: bool,
+    /// `--fixed-cidr-v6`: the default bridge's IPv6 subnet
+    pub fixed_cidr_v6: Option<String>,
     pub mtu: u32,
     /// upstream servers of the embedded DNS (and the default bridge's resolv.conf)
     pub dns: Vec<String>,
@@ -41,6 +45,8 @@ impl Default for NetConfig {
             bridge: "berth0".into(),
             bip: None,
             fixed_cidr: None,
+            ipv6: false,
+            fixed_cidr_v6: None,
             mtu: 1500,
             dns: Vec::new(),
             dns_search: Vec::new(),
@@ -90,6 +96,16 @@ pub struct NetworkRecord {
     pub attachable: bool,
     #[serde(default)]
     pub enable_ipv6: bool,
+    /// the IPv6 subnet of an `--ipv6` network
+    #[serde(default)]
+    pub subnet6: Option<Subnet6>,
+    #[serde(default)]
+    pub gateway6: Option<Ipv6Addr>,
+    #[serde(default)]
+    pub ip_range6: Option<Subnet6>,
+    /// the IPv6 gateway was given (`--gateway`): listed in the IPAM config, as dockerd does
+    #[serde(default)]
+    pub gateway6_given: bool,
     /// the kernel bridge (empty for host/none)
     #[serde(default)]
     pub bridge: String,
@@ -114,11 +130,67 @@ impl NetworkRecord {
     pub fn is_user(&self) -> bool {
         self.is_bridge() && !self.predefined
     }
+    /// the bridge's IPv6 gateway and prefix, when the network has IPv6
+    pub fn v6(&self) -> Option<(Ipv6Addr, u8)> {
+        match (self.enable_ipv6, self.subnet6, self.gateway6) {
+            (true, Some(s), Some(g)) => Some((g, s.prefix)),
+            _ => None,
+        }
+    }
+    pub(crate) fn pool6(&self) -> Result<Option<Pool6>> {
+        match (self.enable_ipv6, self.subnet6, self.gateway6) {
+            (true, Some(s), Some(g)) => {
+                Ok(Some(Pool6::new(s, g, self.ip_range6).map_err(net_err)?))
+            }
+            _ => Ok(None),
+        }
+    }
 }
 
 pub(crate) struct Net {
     pub rec: NetworkRecord,
     pub pool: Mutex<Option<Pool>>,
+    pub pool6: Mutex<Option<Pool6>>,
+}
+
+impl Net {
+    /// An IPv6 address for an endpoint of an `--ipv6` network (None without IPv6): the
+    /// fixed one asked for, else on the default bridge the subnet's prefix with the MAC as
+    /// the host part (docker's, for a prefix of /80 or shorter), else the next free one.
+    pub(crate) fn take_ip6(
+        &self,
+        want: Option<Ipv6Addr>,
+        mac: &[u8; 6],
+    ) -> Result<Option<Ipv6Addr>> {
+        let mut pool = self.pool6.lock().expect("pool6 lock");
+        let Some(pool) = pool.as_mut() else {
+            if let Some(ip) = want {
+                return Err(Error::InvalidParameter(format!(
+                    "no configured subnet or ip-range contain the IP address {ip}"
+                )));
+            }
+            return Ok(None);
+        };
+        if let Some(ip) = want {
+            pool.reserve(ip).map_err(net_err)?;
+            return Ok(Some(ip));
+        }
+        if self.rec.predefined && pool.subnet.prefix <= 80 {
+            let mut host = [0u8; 16];
+            host[10..].copy_from_slice(mac);
+            let ip = Ipv6Addr::from(u128::from(pool.subnet.addr) | u128::from_be_bytes(host));
+            if pool.reserve(ip).is_ok() {
+                return Ok(Some(ip));
+            }
+        }
+        Ok(Some(pool.allocate().map_err(net_err)?))
+    }
+
+    pub(crate) fn release_ip6(&self, ip: Option<Ipv6Addr>) {
+        if let (Some(ip), Some(p)) = (ip, self.pool6.lock().expect("pool6 lock").as_mut()) {
+            p.release(ip);
+        }
+    }
 }
 
 /// A container's attachment to one network, kept in its record (keyed by network name).
@@ -128,6 +200,9 @@ pub struct Endpoint {
     /// `IPAMConfig.IPv4Address`: a fixed address
     #[serde(default)]
     pub static_ip: Option<Ipv4Addr>,
+    /// `IPAMConfig.IPv6Address`: a fixed IPv6 address (`--ip6`)
+    #[serde(default)]
+    pub static_ip6: Option<Ipv6Addr>,
     #[serde(default)]
     pub aliases: Vec<String>,
     #[serde(default)]
@@ -150,6 +225,12 @@ pub struct Endpoint {
     pub mac: String,
     #[serde(default)]
     pub ifname: String,
+    #[serde(default)]
+    pub ip6: Option<Ipv6Addr>,
+    #[serde(default)]
+    pub prefix6: u8,
+    #[serde(default)]
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 /// One published port, as bound.
@@ -165,12 +246,21 @@ pub struct PortMap {
 /// A container's published ports: the sockets holding the host ports, and their DNAT rules.
 pub(crate) type Published = (Vec<berth_network::ports::Reservation>, Vec<PortRule>);
 
+/// A container's IPv6 published ports: their DNAT rules and the `[::1]` proxies.
+pub(crate) type Published6 = (
+    Vec<berth_network::nat::PortRule6>,
+    Vec<berth_network::proxy::ProxyHandle>,
+);
+
 /// What the network layer holds in memory for the daemon.
 pub(crate) struct NetState {
     pub nets: RwLock<BTreeMap<String, Arc<Net>>>,
     pub nat: berth_network::nat::Nat,
     /// per container: reserved host ports and the rules that publish them
     pub published: Mutex<HashMap<String, Published>>,
+    /// per container: its ports published over IPv6 (primary network with `--ipv6`)
+    /// (and the userland proxies serving their `[::1]` side)
+    pub published6: Mutex<HashMap<String, Published6>>,
     pub dns: Mutex<HashMap<String, berth_network::dns::DnsHandle>>,
     pub cfg: NetConfig,
 }
@@ -220,6 +310,7 @@ impl NetState {
             nets: RwLock::new(BTreeMap::new()),
             nat: berth_network::nat::Nat::new(&cfg.nft_table()),
             published: Mutex::new(HashMap::new()),
+            published6: Mutex::new(HashMap::new()),
             dns: Mutex::new(HashMap::new()),
             cfg,
         };
@@ -236,6 +327,10 @@ impl NetState {
                     internal: false,
                     attachable: false,
                     enable_ipv6: false,
+                    subnet6: None,
+                    gateway6: None,
+                    ip_range6: None,
+                    gateway6_given: false,
                     bridge: String::new(),
                     mtu: 0,
                     options: BTreeMap::new(),
@@ -261,11 +356,13 @@ impl NetState {
                 (Some(s), Some(g)) => Some(Pool::new(s, g, rec.ip_range).map_err(net_err)?),
                 _ => None,
             };
+            let pool6 = rec.pool6()?;
             st.nets.write().expect("nets lock").insert(
                 rec.id.clone(),
                 Arc::new(Net {
                     rec,
                     pool: Mutex::new(pool),
+                    pool6: Mutex::new(pool6),
                 }),
             );
         }
@@ -305,6 +402,21 @@ impl NetState {
         rec.subnet = Some(subnet);
         rec.gateway = Some(gateway);
         rec.ip_range = range;
+        rec.enable_ipv6 = false;
+        rec.subnet6 = None;
+        rec.gateway6 = None;
+        if cfg.ipv6 {
+            if let Some(c6) = &cfg.fixed_cidr_v6 {
+                let s6 = Subnet6::parse(c6).map_err(net_err)?;
+                rec.enable_ipv6 = true;
+                rec.subnet6 = Some(s6);
+                rec.gateway6 = Some(s6.first_host());
+            } else {
+                tracing::warn!(
+                    "--ipv6 without --fixed-cidr-v6: the default bridge stays IPv4-only"
+                );
+            }
+        }
         rec.bridge = cfg.bridge.clone();
         rec.mtu = cfg.mtu;
         rec.options = [
@@ -330,6 +442,7 @@ impl NetState {
             addr: gw,
             prefix: subnet.prefix,
             mtu: if rec.mtu > 0 { rec.mtu } else { 1500 },
+            addr6: rec.v6(),
         })
         .map_err(net_err)
     }
@@ -406,6 +519,20 @@ impl NetState {
         }
         for (_, rules) in self.published.lock().expect("published lock").values() {
             rs.ports.extend(rules.iter().cloned());
+        }
+        for n in self.all() {
+            if let (true, true, Some(subnet)) =
+                (n.rec.is_bridge(), n.rec.enable_ipv6, n.rec.subnet6)
+            {
+                rs.networks6.push(berth_network::nat::NetRules6 {
+                    bridge: n.rec.bridge.clone(),
+                    subnet,
+                    internal: n.rec.internal,
+                });
+            }
+        }
+        for (rules, _) in self.published6.lock().expect("published6 lock").values() {
+            rs.ports6.extend(rules.iter().cloned());
         }
         rs.networks.sort_by(|a, b| a.bridge.cmp(&b.bridge));
         rs.ports.sort_by_key(|p| (p.host_port, p.proto, p.host_ip));

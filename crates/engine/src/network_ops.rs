@@ -5,10 +5,10 @@ use crate::container_network::{mode_of, Mode};
 use crate::network::{net_err, random_id, Net, NetworkRecord};
 use crate::timefmt::{format_rfc3339_nanos, from_unix_nanos};
 use crate::{Engine, Error, Result};
-use berth_network::{ipam, link, Pool, Subnet};
+use berth_network::{ipam, link, Pool, Subnet, Subnet6};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 
 /// Body of `POST /networks/create` (the parts berth uses).
@@ -43,6 +43,15 @@ pub struct IpamConfig {
     #[serde(rename = "IPRange")]
     pub ip_range: String,
     pub gateway: String,
+}
+
+/// Whether the IPv6 IPAM config of a create request names its gateway.
+fn ipv6_gateway_given(req: &NetworkCreate) -> bool {
+    req.ipam
+        .as_ref()
+        .and_then(|i| i.config.as_ref())
+        .and_then(|c| c.iter().find(|c| c.subnet.contains(':')))
+        .is_some_and(|c| !c.gateway.is_empty())
 }
 
 fn valid_name(n: &str) -> bool {
@@ -94,7 +103,12 @@ impl Engine {
                 "network with name {name} already exists"
             )));
         }
-        // the first IPv4 config (IPv6 ones are not served: no IPv6 here)
+        let v6 = if req.enable_ipv6 {
+            self.ipv6_config(&req)?
+        } else {
+            None
+        };
+        // the first IPv4 config
         let v4 = req
             .ipam
             .as_ref()
@@ -183,6 +197,10 @@ impl Engine {
             internal: req.internal,
             attachable: req.attachable,
             enable_ipv6: req.enable_ipv6,
+            subnet6: v6.map(|v| v.0),
+            gateway6: v6.map(|v| v.1),
+            ip_range6: v6.and_then(|v| v.2),
+            gateway6_given: v6.is_some() && ipv6_gateway_given(&req),
             bridge: bridge.clone(),
             mtu,
             options,
@@ -199,6 +217,7 @@ impl Engine {
             addr: gateway,
             prefix: subnet.prefix,
             mtu,
+            addr6: rec.v6(),
         })
         .map_err(net_err)?;
         if let Err(e) = self.save_network(&rec) {
@@ -210,6 +229,7 @@ impl Engine {
             Arc::new(Net {
                 rec: rec.clone(),
                 pool: Mutex::new(Some(pool)),
+                pool6: Mutex::new(rec.pool6()?),
             }),
         );
         drop(_lock);
@@ -218,6 +238,61 @@ impl Engine {
         }
         self.emit_network(&rec, "create", None);
         Ok(json!({"Id": id, "Warning": ""}))
+    }
+
+    /// The IPv6 pool of an `--ipv6` network: (subnet, gateway, range) of its IPv6 IPAM
+    /// config; without one, an error as dockerd 20.10's (it has no default IPv6 pools).
+    fn ipv6_config(
+        &self,
+        req: &NetworkCreate,
+    ) -> Result<Option<(Subnet6, Ipv6Addr, Option<Subnet6>)>> {
+        let c = req
+            .ipam
+            .as_ref()
+            .and_then(|i| i.config.as_ref())
+            .and_then(|c| c.iter().find(|c| c.subnet.contains(':')));
+        let Some(c) = c else {
+            return Err(Error::InvalidParameter(
+                "could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network".into(),
+            ));
+        };
+        let s = Subnet6::parse(&c.subnet).map_err(net_err)?;
+        let taken: Vec<Subnet6> = self
+            .net()
+            .all()
+            .iter()
+            .filter_map(|n| n.rec.subnet6)
+            .collect();
+        if taken.iter().any(|t| t.overlaps(&s)) {
+            return Err(Error::Conflict(
+                "Pool overlaps with other one on this address space".into(),
+            ));
+        }
+        let gw = if c.gateway.is_empty() {
+            s.first_host()
+        } else {
+            c.gateway.parse::<Ipv6Addr>().map_err(|_| {
+                Error::InvalidParameter(format!("invalid gateway address: {}", c.gateway))
+            })?
+        };
+        if !s.contains(gw) {
+            return Err(Error::InvalidParameter(format!(
+                "no matching subnet for gateway {gw}"
+            )));
+        }
+        let range = if c.ip_range.is_empty() {
+            None
+        } else {
+            let r = Subnet6::parse(&c.ip_range).map_err(net_err)?;
+            if !s.contains(r.addr) || r.prefix < s.prefix {
+                return Err(Error::InvalidParameter(format!(
+                    "no matching subnet for range {}",
+                    c.ip_range
+                )));
+            }
+            Some(r)
+        };
+        Ok(Some((s, gw, range)))
     }
 
     /// Running containers with an address on `net`: (id, name, endpoint).
@@ -246,11 +321,11 @@ impl Engine {
                     "EndpointID": ep.endpoint_id,
                     "MacAddress": ep.mac,
                     "IPv4Address": ep.ip.map(|ip| format!("{ip}/{}", ep.prefix)).unwrap_or_default(),
-                    "IPv6Address": ""
+                    "IPv6Address": ep.ip6.map(|ip| format!("{ip}/{}", ep.prefix6)).unwrap_or_default()
                 }),
             );
         }
-        let config: Vec<Value> = match r.subnet {
+        let mut config: Vec<Value> = match r.subnet {
             Some(s) => {
                 let mut c = json!({"Subnet": s.to_string()});
                 if let Some(g) = r.gateway {
@@ -263,6 +338,16 @@ impl Engine {
             }
             None => vec![],
         };
+        if let (true, Some(s)) = (r.enable_ipv6, r.subnet6) {
+            let mut c = json!({"Subnet": s.to_string()});
+            if let (Some(g), true) = (r.gateway6, r.gateway6_given) {
+                c["Gateway"] = json!(g.to_string());
+            }
+            if let Some(rg) = r.ip_range6 {
+                c["IPRange"] = json!(rg.to_string());
+            }
+            config.push(c);
+        }
         json!({
             "Name": r.name,
             "Id": r.id,
@@ -478,6 +563,16 @@ impl Engine {
         } else {
             parse_mac_or(&ep.mac_request, ip)
         };
+        let ip6 = match n.take_ip6(ep.static_ip6, &mac) {
+            Ok(v) => v,
+            Err(e) => {
+                if let Some(p) = n.pool.lock().expect("pool lock").as_mut() {
+                    p.release(ip);
+                }
+                return Err(e);
+            }
+        };
+        let v6 = n.rec.v6();
         let spec = link::VethSpec {
             host_name: format!("veth{}", &random_id()[..7]),
             bridge: n.rec.bridge.clone(),
@@ -488,6 +583,8 @@ impl Engine {
             gateway: None,
             mac,
             mtu: if n.rec.mtu > 0 { n.rec.mtu } else { 1500 },
+            addr6: ip6.zip(v6.map(|v| v.1)),
+            gateway6: None,
         };
         let res = tokio::task::spawn_blocking(move || link::attach_veth(&spec))
             .await
@@ -496,8 +593,16 @@ impl Engine {
             if let Some(p) = n.pool.lock().expect("pool lock").as_mut() {
                 p.release(ip);
             }
+            n.release_ip6(ip6);
             return Err(net_err(e));
         }
+        ep.ip6 = ip6;
+        ep.prefix6 = if ip6.is_some() {
+            v6.map(|v| v.1).unwrap_or(0)
+        } else {
+            0
+        };
+        ep.gateway6 = if ip6.is_some() { v6.map(|v| v.0) } else { None };
         ep.ip = Some(ip);
         ep.prefix = subnet.prefix;
         ep.gateway = Some(gw);
@@ -549,6 +654,7 @@ impl Engine {
             if let Some(p) = n.pool.lock().expect("pool lock").as_mut() {
                 p.release(ip);
             }
+            n.release_ip6(ep.ip6);
             self.emit_network(&n.rec, "disconnect", Some(&c.id));
         }
         c.update(|r| {

@@ -23,6 +23,12 @@ pub trait Lookup: Send + Sync + 'static {
     /// The addresses `name` (lower-cased, without the trailing dot) has for this container:
     /// empty when it is not a container name on any of its networks.
     fn lookup(&self, container_id: &str, name: &str) -> Vec<Ipv4Addr>;
+    /// The IPv6 addresses of `name` on this container's `--ipv6` networks (AAAA answers);
+    /// none by default.
+    fn lookup6(&self, container_id: &str, name: &str) -> Vec<std::net::Ipv6Addr> {
+        let _ = (container_id, name);
+        Vec::new()
+    }
     /// Where to forward other names: the container's `--dns` servers, else the daemon's
     /// (`berthd --dns`), else the host's resolv.conf nameservers.
     fn upstreams(&self, container_id: &str) -> Vec<SocketAddr>;
@@ -338,7 +344,11 @@ fn answer_locally(q: &Query, name: &str, ctx: &Ctx, max: usize) -> Option<Vec<u8
                 let answers: Vec<Rdata> = if q.qtype == TYPE_A {
                     ips.into_iter().map(Rdata::A).collect()
                 } else {
-                    Vec::new()
+                    ctx.lookup
+                        .lookup6(&ctx.id, &cand)
+                        .into_iter()
+                        .map(Rdata::Aaaa)
+                        .collect()
                 };
                 return Some(reply(q, 0, true, &answers, max));
             }
@@ -593,6 +603,7 @@ fn read_name(msg: &[u8], mut pos: usize) -> Option<(Vec<Vec<u8>>, usize)> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Rdata {
     A(Ipv4Addr),
+    Aaaa(std::net::Ipv6Addr),
     Ptr(Vec<Vec<u8>>),
 }
 
@@ -637,6 +648,7 @@ fn reply(q: &Query, rcode: u8, aa: bool, answers: &[Rdata], max: usize) -> Vec<u
         let mut rr = vec![0xc0, 0x0c];
         let (rtype, rdata) = match a {
             Rdata::A(ip) => (TYPE_A, ip.octets().to_vec()),
+            Rdata::Aaaa(ip) => (TYPE_AAAA, ip.octets().to_vec()),
             Rdata::Ptr(labels) => {
                 let mut d = Vec::new();
                 push_labels(&mut d, labels);

@@ -16,12 +16,15 @@
 
 pub mod dns;
 pub mod ipam;
+pub mod ipam6;
 pub mod link;
 pub mod nat;
 pub mod ports;
+pub mod proxy;
 pub mod sysctl;
 
 pub use ipam::{Pool, Subnet};
+pub use ipam6::{Pool6, Subnet6};
 
 /// Errors of the network layer; the engine maps them to API errors.
 #[derive(Debug, thiserror::Error)]

@@ -19,7 +19,7 @@ use netlink_packet_route::route::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
@@ -31,6 +31,8 @@ pub struct BridgeSpec {
     pub addr: Ipv4Addr,
     pub prefix: u8,
     pub mtu: u32,
+    /// `--ipv6` networks: the IPv6 gateway and the subnet's prefix length
+    pub addr6: Option<(Ipv6Addr, u8)>,
 }
 
 /// Creates the bridge if it is missing, gives it `addr/prefix` (keeping no other IPv4
@@ -95,6 +97,21 @@ pub fn ensure_bridge(spec: &BridgeSpec) -> Result<()> {
                     "add {}/{} to {}",
                     spec.addr, spec.prefix, spec.name
                 )))
+            }
+        }
+    }
+
+    if let Some((a6, p6)) = spec.addr6 {
+        // the kernel keeps IPv6 off on a link whose disable_ipv6 is set (a host default)
+        set_disable_ipv6(&spec.name, false)?;
+        let have6 = nl
+            .ipv6_addrs(index)?
+            .iter()
+            .any(|(a, p)| *a == a6 && *p == p6);
+        if !have6 {
+            match nl.add_addr6(index, a6, p6) {
+                Ok(()) | Err(NlError::Os(libc::EEXIST, _)) => {}
+                Err(e) => return Err(e.into_error(&format!("add {a6}/{p6} to {}", spec.name))),
             }
         }
     }
@@ -166,6 +183,11 @@ pub struct VethSpec {
     pub gateway: Option<Ipv4Addr>,
     pub mac: [u8; 6],
     pub mtu: u32,
+    /// IPv6 address and prefix length (networks with `--ipv6`); without one the interface
+    /// gets `disable_ipv6=1` (no link-local address either), as docker's
+    pub addr6: Option<(Ipv6Addr, u8)>,
+    /// IPv6 default route through this gateway
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 /// Creates the veth pair with its peer already in the namespace, attaches the host side to
@@ -259,11 +281,26 @@ pub fn attach_veth(spec: &VethSpec) -> Result<()> {
                     spec.addr, spec.prefix, spec.ifname
                 ))
             })?;
+        // this thread is in the namespace, so /proc/sys/net is the container's
+        // docker's IPv6 switches inside: off for `all` and `default`, on for `lo` (so `::1`
+        // stays) and on for an interface only when it has an IPv6 address
+        set_disable_ipv6("all", true)?;
+        set_disable_ipv6("default", true)?;
+        set_disable_ipv6("lo", false)?;
+        set_disable_ipv6(&spec.ifname, spec.addr6.is_none())?;
+        if let Some((a6, p6)) = spec.addr6 {
+            nl.add_addr6(idx.header.index, a6, p6)
+                .map_err(|e| e.into_error(&format!("add {a6}/{p6} to {}", spec.ifname)))?;
+        }
         nl.set_up(&spec.ifname)?;
         nl.set_up("lo")?;
         if let Some(gw) = spec.gateway {
             nl.add_default_route(idx.header.index, gw)
                 .map_err(|e| e.into_error(&format!("add default route via {gw}")))?;
+        }
+        if let Some(gw6) = spec.gateway6 {
+            nl.add_default_route6(idx.header.index, gw6)
+                .map_err(|e| e.into_error(&format!("add default route via {gw6}")))?;
         }
         Ok(())
     });
@@ -317,6 +354,21 @@ fn check_name(name: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// `net.ipv6.conf.<link>.disable_ipv6` of the calling thread's namespace; a kernel without
+/// IPv6 (no such file) is fine when the wish is to disable it.
+fn set_disable_ipv6(link: &str, disable: bool) -> Result<()> {
+    let path = format!("/proc/sys/net/ipv6/conf/{link}/disable_ipv6");
+    let v = if disable { "1" } else { "0" };
+    match std::fs::write(&path, v) {
+        Ok(()) => Ok(()),
+        Err(e) if disable && e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("{path}: {e}"),
+        ))),
+    }
 }
 
 fn check_prefix(prefix: u8) -> Result<()> {
@@ -645,6 +697,65 @@ impl Nl {
         }
         self.ack(
             RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+    }
+
+    /// Global IPv6 addresses of one link.
+    fn ipv6_addrs(&mut self, index: u32) -> Result<Vec<(Ipv6Addr, u8)>> {
+        let mut req = AddressMessage::default();
+        req.header.family = AddressFamily::Inet6;
+        let mut out = Vec::new();
+        for m in self.dump(RouteNetlinkMessage::GetAddress(req))? {
+            let RouteNetlinkMessage::NewAddress(a) = m else {
+                continue;
+            };
+            if a.header.family != AddressFamily::Inet6 || a.header.index != index {
+                continue;
+            }
+            for at in &a.attributes {
+                if let AddressAttribute::Address(IpAddr::V6(ip)) = at {
+                    out.push((*ip, a.header.prefix_len));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// An IPv6 address without duplicate address detection (usable at once, as docker's).
+    fn add_addr6(
+        &mut self,
+        index: u32,
+        addr: Ipv6Addr,
+        prefix: u8,
+    ) -> std::result::Result<(), NlError> {
+        use netlink_packet_route::address::AddressFlags;
+        let mut msg = AddressMessage::default();
+        msg.header.family = AddressFamily::Inet6;
+        msg.header.prefix_len = prefix;
+        msg.header.index = index;
+        msg.attributes
+            .push(AddressAttribute::Address(IpAddr::V6(addr)));
+        msg.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        self.ack(
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+    }
+
+    fn add_default_route6(&mut self, index: u32, gw: Ipv6Addr) -> std::result::Result<(), NlError> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet6;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Boot;
+        msg.header.scope = RouteScope::Universe;
+        msg.header.kind = RouteType::Unicast;
+        msg.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet6(gw)));
+        msg.attributes.push(RouteAttribute::Oif(index));
+        self.ack(
+            RouteNetlinkMessage::NewRoute(msg),
             NLM_F_CREATE | NLM_F_EXCL,
         )
     }

@@ -44,10 +44,155 @@ pub struct PortRule {
     pub bridge: String,
 }
 
+/// One `--ipv6` bridge network's IPv6 side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetRules6 {
+    pub bridge: String,
+    pub subnet: crate::Subnet6,
+    pub internal: bool,
+}
+
+/// One port published over IPv6: to `host_ip` (any local address when None), DNAT to the
+/// container's IPv6 address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRule6 {
+    pub proto: Proto,
+    pub host_ip: Option<std::net::Ipv6Addr>,
+    pub host_port: u16,
+    pub ctr_ip: std::net::Ipv6Addr,
+    pub ctr_port: u16,
+    pub bridge: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ruleset {
     pub networks: Vec<NetRules>,
     pub ports: Vec<PortRule>,
+    pub networks6: Vec<NetRules6>,
+    pub ports6: Vec<PortRule6>,
+}
+
+/// The nft text of the table `ip6 <table>`: the IPv6 twin of [`render`]'s (masquerade of
+/// each non-internal subnet leaving by another interface, DNAT of published ports, the
+/// host's `::1` masqueraded towards a bridge, isolation in forward). Always emitted, so a
+/// daemon whose last v6 network went away empties its table.
+pub fn render6(table: &str, rs: &Ruleset) -> String {
+    use std::fmt::Write as _;
+    let mut nets: Vec<&NetRules6> = rs
+        .networks6
+        .iter()
+        .filter(|n| quotable(&n.bridge))
+        .collect();
+    nets.sort_by(|a, b| (&a.bridge, a.subnet).cmp(&(&b.bridge, b.subnet)));
+    nets.dedup();
+    // `::1` is served by the userland proxy (crate::proxy), never DNATed: the kernel drops
+    // loopback-sourced packets leaving `lo`
+    let mut ports: Vec<&PortRule6> = rs
+        .ports6
+        .iter()
+        .filter(|p| quotable(&p.bridge) && p.host_ip != Some(std::net::Ipv6Addr::LOCALHOST))
+        .collect();
+    ports.sort_by_key(|p| {
+        (
+            p.proto,
+            p.host_port,
+            p.host_ip.is_none_or(|ip| ip.is_unspecified()),
+            p.host_ip,
+            p.ctr_ip,
+            p.ctr_port,
+            &p.bridge,
+        )
+    });
+    ports.dedup();
+    let mut published: Vec<&str> = ports.iter().map(|p| p.bridge.as_str()).collect();
+    published.sort_unstable();
+    published.dedup();
+    let mut o = String::new();
+    let w = &mut o;
+    let _ = writeln!(w, "add table ip6 {table}");
+    let _ = writeln!(w, "delete table ip6 {table}");
+    let _ = writeln!(w, "table ip6 {table} {{");
+    let _ = writeln!(w, "\tchain ports {{");
+    for p in &ports {
+        let daddr = match p.host_ip {
+            Some(ip) if !ip.is_unspecified() => format!("ip6 daddr {ip} "),
+            _ => "ip6 daddr != ::1 ".to_string(),
+        };
+        let _ = writeln!(
+            w,
+            "\t\t{daddr}{proto} dport {hp} dnat to [{cip}]:{cp}",
+            proto = p.proto.as_str(),
+            hp = p.host_port,
+            cip = p.ctr_ip,
+            cp = p.ctr_port
+        );
+    }
+    let _ = writeln!(w, "\t}}");
+    for (chain, hook, prio) in [
+        ("prerouting", "prerouting", "dstnat"),
+        ("output", "output", "-100"),
+    ] {
+        let _ = writeln!(w, "\tchain {chain} {{");
+        let _ = writeln!(
+            w,
+            "\t\ttype nat hook {hook} priority {prio}; policy accept;"
+        );
+        if !ports.is_empty() {
+            let _ = writeln!(w, "\t\tfib daddr type local jump ports");
+        }
+        let _ = writeln!(w, "\t}}");
+    }
+    let _ = writeln!(w, "\tchain postrouting {{");
+    let _ = writeln!(
+        w,
+        "\t\ttype nat hook postrouting priority srcnat; policy accept;"
+    );
+    for n in nets.iter().filter(|n| !n.internal) {
+        let _ = writeln!(
+            w,
+            "\t\tip6 saddr {} oifname != \"{}\" masquerade",
+            n.subnet, n.bridge
+        );
+    }
+    for br in &published {
+        for n in nets.iter().filter(|n| n.bridge == *br) {
+            let _ = writeln!(
+                w,
+                "\t\toifname \"{br}\" ip6 saddr {} ct status dnat masquerade",
+                n.subnet
+            );
+        }
+    }
+    let _ = writeln!(w, "\t}}");
+    let _ = writeln!(w, "\tchain forward {{");
+    let _ = writeln!(
+        w,
+        "\t\ttype filter hook forward priority filter; policy accept;"
+    );
+    for n in nets.iter().filter(|n| n.internal) {
+        let b = &n.bridge;
+        let _ = writeln!(w, "\t\tiifname \"{b}\" oifname != \"{b}\" drop");
+        let _ = writeln!(w, "\t\toifname \"{b}\" iifname != \"{b}\" drop");
+    }
+    let mut bridges: Vec<&str> = nets.iter().map(|n| n.bridge.as_str()).collect();
+    bridges.dedup();
+    for b in &bridges {
+        let others: Vec<String> = bridges
+            .iter()
+            .filter(|o| *o != b)
+            .map(|o| format!("\"{o}\""))
+            .collect();
+        if !others.is_empty() {
+            let _ = writeln!(
+                w,
+                "\t\tiifname \"{b}\" oifname {{ {} }} drop",
+                others.join(", ")
+            );
+        }
+    }
+    let _ = writeln!(w, "\t}}");
+    let _ = writeln!(w, "}}");
+    o
 }
 
 /// The nft text of the whole table `ip <table>` for `rs` (pure; unit-tested): masquerade of
@@ -313,8 +458,14 @@ impl Nat {
     /// sysctls it needs (ip_forward; route_localnet on each bridge with published ports).
     pub fn apply(&self, rs: &Ruleset) -> Result<()> {
         check_table(&self.table)?;
-        let text = render(&self.table, rs);
+        let mut text = render(&self.table, rs);
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        // the ip6 table only where IPv6 is in use (or was, to empty it): a host booted
+        // without IPv6 never sees an ip6 table it may not be able to load
+        let had6 = last.as_deref().is_some_and(|t| t.contains("table ip6 "));
+        if had6 || !rs.networks6.is_empty() || !rs.ports6.is_empty() {
+            text.push_str(&render6(&self.table, rs));
+        }
         sysctl::set("net.ipv4.ip_forward", "1")?;
         let mut bridges: Vec<&str> = rs.ports.iter().map(|p| p.bridge.as_str()).collect();
         bridges.sort_unstable();
@@ -357,6 +508,12 @@ impl Nat {
         *last = None;
         if let Err(e) = sync_docker_user(&self.table, None) {
             tracing::warn!("removing our rules from docker's DOCKER-USER chain: {e}");
+        }
+        if let Err(e) = nft(&format!(
+            "add table ip6 {t}\ndelete table ip6 {t}\n",
+            t = self.table
+        )) {
+            tracing::debug!("no ip6 table removed: {e}");
         }
         nft(&format!(
             "add table ip {t}\ndelete table ip {t}\n",
@@ -405,6 +562,45 @@ mod tests {
         }
     }
 
+    #[test]
+    fn ipv6_table() {
+        let rs = Ruleset {
+            networks6: vec![NetRules6 {
+                bridge: "br-a".into(),
+                subnet: crate::Subnet6::parse("fd00:1::/64").unwrap(),
+                internal: false,
+            }],
+            ports6: vec![
+                PortRule6 {
+                    proto: Proto::Tcp,
+                    host_ip: None,
+                    host_port: 8080,
+                    ctr_ip: "fd00:1::2".parse().unwrap(),
+                    ctr_port: 80,
+                    bridge: "br-a".into(),
+                },
+                PortRule6 {
+                    proto: Proto::Tcp,
+                    host_ip: Some(std::net::Ipv6Addr::LOCALHOST),
+                    host_port: 8081,
+                    ctr_ip: "fd00:1::2".parse().unwrap(),
+                    ctr_port: 81,
+                    bridge: "br-a".into(),
+                },
+            ],
+            ..Default::default()
+        };
+        let t = render6("berth", &rs);
+        assert!(t.starts_with("add table ip6 berth\ndelete table ip6 berth\n"));
+        assert!(t.contains("ip6 daddr != ::1 tcp dport 8080 dnat to [fd00:1::2]:80"));
+        // ::1 is the proxy's, never DNATed
+        assert!(!t.contains("8081"), "{t}");
+        assert!(t.contains("ip6 saddr fd00:1::/64 oifname != \"br-a\" masquerade"));
+        assert!(t.contains("oifname \"br-a\" ip6 saddr fd00:1::/64 ct status dnat masquerade"));
+        // the v4 table says nothing of IPv6
+        assert!(!render("berth", &rs).contains("ip6"));
+    }
+
     fn sample() -> Ruleset {
         Ruleset {
             networks: vec![
@@ -420,6 +616,7 @@ mod tests {
                     ..port(None, 5353, [198, 18, 1, 3], 53, "br-b")
                 },
             ],
+            ..Default::default()
         }
     }
 
@@ -548,6 +745,7 @@ mod tests {
                 port(Some([0, 0, 0, 0]), 9001, [198, 18, 0, 2], 81, "br-a"),
                 port(Some([198, 18, 9, 1]), 9000, [198, 18, 0, 3], 80, "br-a"),
             ],
+            ..Default::default()
         };
         assert_eq!(
             chain(&render("t", &rs), "ports"),
@@ -577,6 +775,7 @@ mod tests {
         let one = Ruleset {
             networks: vec![net("br-a", [198, 18, 0, 0], 24, false)],
             ports: vec![],
+            ..Default::default()
         };
         assert_eq!(chain(&render("berth", &one), "forward").len(), 1);
     }
@@ -596,6 +795,7 @@ mod tests {
         let rs = Ruleset {
             networks: vec![net("bad\"name", [198, 18, 0, 0], 24, false)],
             ports: vec![port(None, 1, [198, 18, 0, 2], 1, "x\\y")],
+            ..Default::default()
         };
         let t = render("t", &rs);
         assert!(!t.contains("bad"), "{t}");

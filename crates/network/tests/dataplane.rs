@@ -141,6 +141,7 @@ fn masquerade_isolation_internal_hairpin_and_published_ports() {
                     addr: ip(net, 1),
                     prefix: 24,
                     mtu: 1500,
+                    addr6: None,
                 })
                 .unwrap();
             };
@@ -159,6 +160,8 @@ fn masquerade_isolation_internal_hairpin_and_published_ports() {
                     gateway: gw.then(|| ip(net, 1)),
                     mac: mac_for(ip(net, 2)),
                     mtu: 1500,
+                    addr6: None,
+                    gateway6: None,
                 })
                 .unwrap();
             };
@@ -175,6 +178,8 @@ fn masquerade_isolation_internal_hairpin_and_published_ports() {
                 gateway: Some(ip(n3, 1)),
                 mac: mac_for(ip(n3, 4)),
                 mtu: 1500,
+                addr6: None,
+                gateway6: None,
             })
             .unwrap();
             // the outside machine has no route to the containers: it only ever sees the
@@ -220,6 +225,7 @@ fn masquerade_isolation_internal_hairpin_and_published_ports() {
                     ctr_port: 80,
                     bridge: "br1".into(),
                 }],
+                ..Default::default()
             };
             nat.apply(&rs).unwrap();
             assert_eq!(

@@ -26,6 +26,8 @@ fn veth(
         gateway: gw,
         mac: mac_for(ip),
         mtu: 1400,
+        addr6: None,
+        gateway6: None,
     }
 }
 
@@ -41,6 +43,7 @@ fn bridge_is_made_and_kept_as_asked() {
         addr: gw,
         prefix: 24,
         mtu: 1500,
+        addr6: None,
     };
     assert!(!link::link_exists(&name));
     assert!(matches!(link::link_ipv4(&name), Err(Error::NotFound(_))));
@@ -126,6 +129,7 @@ fn veth_into_a_namespace() {
         addr: gw,
         prefix: 24,
         mtu: 1400,
+        addr6: None,
     })
     .unwrap();
     let ns = Netns::new();
@@ -268,6 +272,7 @@ fn attach_veth_timing() {
         addr: Ipv4Addr::new(a, b, c, 1),
         prefix: 24,
         mtu: 1500,
+        addr6: None,
     })
     .unwrap();
     let ns = Netns::new();
@@ -309,6 +314,7 @@ fn racing_ensure_bridge_calls_all_succeed() {
         addr: Ipv4Addr::new(a, b, c, 1),
         prefix: 24,
         mtu: 1500,
+        addr6: None,
     };
     std::thread::scope(|s| {
         let hs: Vec<_> = (0..4)

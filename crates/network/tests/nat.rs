@@ -48,6 +48,7 @@ fn apply_replaces_and_remove_deletes() {
             },
         ],
         ports: vec![],
+        ..Default::default()
     };
     let t = Instant::now();
     nat.0.apply(&rs).unwrap();
@@ -199,6 +200,7 @@ fn published_port_answers_on_localhost() {
         addr: gw,
         prefix: 24,
         mtu: 1500,
+        addr6: None,
     })
     .unwrap();
     let ns = Netns::new();
@@ -214,6 +216,8 @@ fn published_port_answers_on_localhost() {
         gateway: Some(gw),
         mac: mac_for(ctr),
         mtu: 1500,
+        addr6: None,
+        gateway6: None,
     })
     .unwrap();
     let server = serve_in_netns(&ns.path, ctr, 80, 2, b"hello from the namespace\n");
@@ -256,6 +260,7 @@ fn published_port_answers_on_localhost() {
                 ..rule(Some(Ipv4Addr::LOCALHOST), r3.port)
             },
         ],
+        ..Default::default()
     };
     let t = Instant::now();
     nat.0.apply(&rs).unwrap();

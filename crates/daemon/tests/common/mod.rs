@@ -391,10 +391,12 @@ fn cleanup_network(root: &Path) {
             .status();
     }
     let table = format!("berth_{}", bridge_name(root).replace(['-', '.'], "_"));
-    let _ = Command::new("nft")
-        .args(["delete", "table", "ip", &table])
-        .stderr(Stdio::null())
-        .status();
+    for family in ["ip", "ip6"] {
+        let _ = Command::new("nft")
+            .args(["delete", "table", family, &table])
+            .stderr(Stdio::null())
+            .status();
+    }
     // the accepts the daemon put in docker's DOCKER-USER chain, if docker's firewall is here
     let tag = format!("comment \"berth:{table}\"");
     if let Ok(o) = Command::new("nft")
