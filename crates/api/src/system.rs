@@ -75,12 +75,12 @@ pub async fn route(engine: &Arc<Engine>, method: &Method, segs: &[&str]) -> Resp
                 .unwrap_or(1);
             json_response(
                 StatusCode::OK,
-                &json!({
+                &crate::compat::info(json!({
                     "ID": "", "Containers": total, "ContainersRunning": running, "ContainersPaused": paused,
                     "ContainersStopped": stopped, "Images": images, "Driver": "overlay2",
                     "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"], ["Native Overlay Diff", "true"]],
                     "Plugins": {"Volume": ["local"], "Network": ["null"], "Authorization": null, "Log": ["json-file", "none"]},
-                    "MemoryLimit": true, "SwapLimit": false, "KernelMemory": false, "KernelMemoryTCP": false,
+                    "MemoryLimit": true, "SwapLimit": swap_accounting(cgv2), "KernelMemory": false, "KernelMemoryTCP": false,
                     "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
                     "IPv4Forwarding": true, "BridgeNfIptables": false, "BridgeNfIp6tables": false, "Debug": false,
                     "NFd": 0, "OomKillDisable": true, "NGoroutines": 0,
@@ -102,7 +102,7 @@ pub async fn route(engine: &Arc<Engine>, method: &Method, segs: &[&str]) -> Resp
                     "ContainerdCommit": {"ID": "", "Expected": ""}, "RuncCommit": {"ID": "", "Expected": ""},
                     "InitCommit": {"ID": "", "Expected": ""},
                     "SecurityOptions": security_options(cfg, cgv2), "Warnings": null
-                }),
+                })),
             )
         }
         ("GET", ["system", "df"]) => match engine.system_df() {
@@ -111,6 +111,30 @@ pub async fn route(engine: &Arc<Engine>, method: &Method, segs: &[&str]) -> Resp
         },
         _ => not_found(),
     }
+}
+
+/// Whether the host accounts swap per cgroup (docker's `SwapLimit`): v1's `memory.memsw.*`
+/// files, or on v2 a `memory.swap.max` in the daemon's own cgroup or its parents.
+fn swap_accounting(cgv2: bool) -> bool {
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    if !cgv2 {
+        return root.join("memory/memory.memsw.limit_in_bytes").exists();
+    }
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mut dir = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(|p| root.join(p.trim_start_matches('/')));
+    while let Some(d) = dir {
+        if d.join("memory.swap.max").exists() {
+            return true;
+        }
+        dir = d
+            .parent()
+            .filter(|p| p.starts_with(root))
+            .map(|p| p.to_path_buf());
+    }
+    false
 }
 
 /// `/info` SecurityOptions as docker lists them (`name=userns` with `--userns-remap`).

@@ -214,7 +214,13 @@ impl Engine {
                     "container sharing network namespace with another container or host cannot be connected to any other network".into(),
                 ));
             }
-            let ep = self.endpoint_from(&net.rec, &cfg)?;
+            let mut ep = self.endpoint_from(&net.rec, &cfg)?;
+            // the container's own `MacAddress` is its primary endpoint's, as docker's
+            if name == primary && ep.mac_request.is_empty() {
+                if let Some(m) = req.config.extra.get("MacAddress").and_then(|m| m.as_str()) {
+                    ep.mac_request = m.to_string();
+                }
+            }
             out.insert(net.rec.name.clone(), ep);
         }
         if out.len() > 1 && out.keys().any(|k| k == "host" || k == "none") {
@@ -268,6 +274,7 @@ impl Engine {
             static_ip,
             aliases,
             links: hc_list(cfg.get("Links")),
+            ipam_config: ipam_config_of(cfg.get("IPAMConfig")),
             mac_request: cfg
                 .get("MacAddress")
                 .and_then(|m| m.as_str())
@@ -758,7 +765,7 @@ impl Engine {
             networks.insert(
                 name.clone(),
                 json!({
-                    "IPAMConfig": ep.static_ip.map(|ip| json!({"IPv4Address": ip.to_string()})),
+                    "IPAMConfig": if ep.ipam_config.is_null() { ep.static_ip.map(|ip| json!({"IPv4Address": ip.to_string()})).unwrap_or(Value::Null) } else { ep.ipam_config.clone() },
                     "Links": if ep.links.is_empty() { Value::Null } else { json!(ep.links) },
                     "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
                     "NetworkID": ep.network_id,
@@ -900,6 +907,25 @@ fn normal_port_key(k: &str) -> String {
     } else {
         format!("{k}/tcp")
     }
+}
+
+/// The `IPAMConfig` of an endpoint request as docker keeps it: its set fields only (`null`
+/// when none was sent).
+fn ipam_config_of(v: Option<&Value>) -> Value {
+    let Some(Value::Object(m)) = v else {
+        return Value::Null;
+    };
+    let mut out = serde_json::Map::new();
+    for k in ["IPv4Address", "IPv6Address"] {
+        if let Some(a) = m.get(k).and_then(|a| a.as_str()).filter(|a| !a.is_empty()) {
+            out.insert(k.into(), json!(a));
+        }
+    }
+    let ll = hc_list(m.get("LinkLocalIPs"));
+    if !ll.is_empty() {
+        out.insert("LinkLocalIPs".into(), json!(ll));
+    }
+    Value::Object(out)
 }
 
 fn parse_mac(s: &str) -> Option<[u8; 6]> {

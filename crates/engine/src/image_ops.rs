@@ -262,10 +262,18 @@ impl Engine {
                 Err(e) => Error::InvalidParameter(format!("no such image: {name}: {e}")),
             })?;
         let cfg = &img.config;
-        let config = overlay(
-            CONFIG_DEFAULTS,
-            &serde_json::to_value(cfg.config.clone().unwrap_or_default())?,
-        );
+        // an image's config has no labels unless it set some (`null`, as dockerd shows it;
+        // containers always have a map)
+        let image_config = |c: &Value| {
+            let mut v = overlay(CONFIG_DEFAULTS, c);
+            if c.get("Labels").is_none_or(Value::is_null) {
+                v["Labels"] = Value::Null;
+            }
+            v
+        };
+        let config = image_config(&serde_json::to_value(
+            cfg.config.clone().unwrap_or_default(),
+        )?);
         let size = self.image_size(&img);
         let mut parent: Option<String> = None;
         let mut lowers = Vec::new();
@@ -286,7 +294,7 @@ impl Engine {
             "Comment": cfg.extra.get("comment").cloned().unwrap_or(json!("")),
             "Created": cfg.created.clone().unwrap_or_default(),
             "Container": cfg.extra.get("container").cloned().unwrap_or(json!("")),
-            "ContainerConfig": overlay(CONFIG_DEFAULTS, cfg.extra.get("container_config").unwrap_or(&Value::Null)),
+            "ContainerConfig": image_config(cfg.extra.get("container_config").unwrap_or(&Value::Null)),
             "DockerVersion": cfg.extra.get("docker_version").cloned().unwrap_or(json!("")),
             "Author": cfg.author.clone().unwrap_or_default(),
             "Config": config,

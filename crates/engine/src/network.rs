@@ -120,6 +120,10 @@ pub struct Endpoint {
     pub mac_request: String,
     #[serde(default)]
     pub driver_opts: BTreeMap<String, String>,
+    /// `IPAMConfig` as asked (its non-empty `IPv4Address`/`IPv6Address`/`LinkLocalIPs`),
+    /// shown back by inspect as docker keeps it
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub ipam_config: serde_json::Value,
     // --- set while the container runs
     #[serde(default)]
     pub endpoint_id: String,

@@ -45,10 +45,10 @@ pub struct IpamConfig {
     pub gateway: String,
 }
 
+/// dockerd 20.10 takes any network name (`my net`, `a b/c`); control characters, which no
+/// client can send in a path, are refused.
 fn valid_name(n: &str) -> bool {
-    let mut chars = n.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    !n.is_empty() && !n.chars().any(char::is_control)
 }
 
 impl Engine {
@@ -576,8 +576,9 @@ mod tests {
     fn network_names() {
         assert!(valid_name("ac-n1"));
         assert!(valid_name("a.b_c"));
-        assert!(!valid_name("-x"));
-        assert!(!valid_name("a b"));
+        assert!(valid_name("my net"));
+        assert!(valid_name("a b/c"));
+        assert!(!valid_name("a\nb"));
         assert!(!valid_name(""));
     }
 
