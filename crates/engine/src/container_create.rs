@@ -263,6 +263,16 @@ impl Engine {
         if hc.console_size.is_none() {
             hc.console_size = Some([0, 0]);
         }
+        // an empty IpcMode or Runtime is the default one (inspect shows it, as dockerd's)
+        for k in ["IpcMode", "Runtime"] {
+            if hc
+                .extra
+                .get(k)
+                .is_some_and(|v| v.is_null() || v.as_str() == Some(""))
+            {
+                hc.extra.remove(k);
+            }
+        }
         // a PidsLimit of 0 or below is no limit: stored as none, as dockerd does
         if hc
             .extra
