@@ -364,3 +364,145 @@ fn old_api_versions_as_dockerd() {
         assert_eq!(inspect(&api, "c40")["HostConfig"]["PidsLimit"], 0, "{n}");
     }
 }
+
+/// Differences between two answers in keys and JSON types (values may differ), below `path`.
+fn shape_diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    let kind = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in x {
+                match y.get(k) {
+                    Some(w) => shape_diff(&format!("{path}.{k}"), v, w, out),
+                    None => out.push(format!("{path}.{k}: only berthd has it")),
+                }
+            }
+            for k in y.keys().filter(|k| !x.contains_key(*k)) {
+                out.push(format!("{path}.{k}: only dockerd has it"));
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            // dockerd's order of some lists (Mounts) is a map's: match on Destination
+            if let (Some(v), Some(w)) = (x.first(), y.first()) {
+                let w = y
+                    .iter()
+                    .find(|w| {
+                        v.get("Destination").is_some()
+                            && w.get("Destination") == v.get("Destination")
+                    })
+                    .unwrap_or(w);
+                shape_diff(&format!("{path}[0]"), v, w, out);
+            }
+        }
+        _ if kind(a) != kind(b) => out.push(format!("{path}: berthd {a} / dockerd {b}")),
+        _ => {}
+    }
+}
+
+/// The same objects made on both engines: every answer a client reads has dockerd's keys,
+/// and the same JSON types (`null` where dockerd has `null`).
+#[test]
+fn answers_have_dockerds_keys_and_types() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let dk = dockerd_with_busybox(&d);
+    let apis = engines(&d, dk.as_ref());
+    let paths = [
+        "/containers/ctr/json",
+        "/containers/json?all=1",
+        "/containers/json?size=1",
+        "/v1.19/containers/ctr/json",
+        "/v1.20/containers/ctr/json",
+        "/images/busybox/json",
+        "/images/json",
+        "/networks/n1",
+        "/volumes/v1",
+        "/version",
+        "/info",
+        "/v1.24/info",
+        "/system/df",
+    ];
+    let mut answers = Vec::new();
+    for api in &apis {
+        let n = api.name;
+        created(
+            api,
+            "/containers/create?name=ctr",
+            &json!({"Image": "busybox", "Cmd": ["sleep", "300"], "Labels": {"x": "y"}, "Volumes": {"/v": {}},
+                "ExposedPorts": {"80/tcp": {}},
+                "HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": ""}]}, "Binds": ["/tmp:/h"],
+                    "Dns": null, "Ulimits": null, "Devices": null}}),
+        );
+        started(api, "ctr");
+        let a = api.call(
+            "POST",
+            "/volumes/create",
+            Some(r#"{"Name":"v1","Labels":{"a":"b"},"DriverOpts":null}"#),
+        );
+        assert_eq!(a.status, 201, "{n}: {:?}", a.body);
+        let a = api.call("POST", "/networks/create", Some(r#"{"Name":"n1","Labels":null,"IPAM":{"Driver":"default","Options":null,"Config":null}}"#));
+        assert_eq!(a.status, 201, "{n}: {:?}", a.body);
+        let mut got = Vec::new();
+        for p in paths {
+            let a = api.call("GET", p, None);
+            assert_eq!(a.status, 200, "{n}: {p}: {:?}", a.body);
+            got.push(a.body);
+        }
+        // values a client reads, asserted on each engine
+        let net = &got[7];
+        assert!(net["IPAM"]["Options"].is_null(), "{n}: {net}");
+        let images = got[6].as_array().expect("images");
+        assert!(images[0]["RepoDigests"].is_null(), "{n}: {images:?}");
+        let c = &got[0];
+        assert!(
+            c["HostConfig"]["Dns"].is_null() && c["HostConfig"]["Ulimits"].is_null(),
+            "{n}"
+        );
+        assert_eq!(
+            c["HostConfig"]["PortBindings"]["80/tcp"][0],
+            json!({"HostIp": "", "HostPort": ""}),
+            "{n}"
+        );
+        let port = &c["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"];
+        assert!(
+            port.as_str()
+                .is_some_and(|p| p.parse::<u16>().is_ok_and(|p| p > 0)),
+            "{n}: {port}"
+        );
+        assert_eq!(
+            got[10]["RegistryConfig"]["IndexConfigs"]["docker.io"]["Official"], true,
+            "{n}"
+        );
+        answers.push(got);
+    }
+    if answers.len() < 2 {
+        return;
+    }
+    // what berth has of its own on purpose: its runtime and bridge names, its driver lists
+    let own = [
+        ".info.Runtimes.",
+        ".v1.24/info.Runtimes.",
+        ".version.Components[0].Details.",
+    ];
+    let mut diffs = Vec::new();
+    for (i, p) in paths.iter().enumerate() {
+        shape_diff(
+            &format!(".{}", p.trim_start_matches('/')),
+            &answers[0][i],
+            &answers[1][i],
+            &mut diffs,
+        );
+    }
+    diffs.retain(|d| !own.iter().any(|o| d.starts_with(o)));
+    assert!(
+        diffs.is_empty(),
+        "shapes differ from dockerd's:\n{}",
+        diffs.join("\n")
+    );
+}

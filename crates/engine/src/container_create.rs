@@ -273,6 +273,18 @@ impl Engine {
                 hc.extra.remove(k);
             }
         }
+        // each port binding has both fields, as dockerd stores them
+        if let Some(serde_json::Value::Object(pb)) = hc.extra.get_mut("PortBindings") {
+            for list in pb.values_mut().filter_map(|l| l.as_array_mut()) {
+                for b in list.iter_mut().filter_map(|b| b.as_object_mut()) {
+                    for k in ["HostIp", "HostPort"] {
+                        if b.get(k).is_none_or(|v| v.is_null()) {
+                            b.insert(k.into(), serde_json::json!(""));
+                        }
+                    }
+                }
+            }
+        }
         // a PidsLimit of 0 or below is no limit: stored as none, as dockerd does
         if hc
             .extra

@@ -190,7 +190,10 @@ impl Engine {
             });
             if opts.size {
                 let (rw, rootfs) = self.container_size(&rec.id, &rec.image_id);
-                item["SizeRw"] = json!(rw);
+                // dockerd leaves a zero SizeRw out of the list (omitempty)
+                if rw > 0 {
+                    item["SizeRw"] = json!(rw);
+                }
                 item["SizeRootFs"] = json!(rootfs);
             }
             out.push(item);

@@ -238,7 +238,7 @@ impl Engine {
                 "Id": img.id.as_str(),
                 "Labels": labels,
                 "ParentId": parents.get(img.id.as_str()).cloned().unwrap_or_default(),
-                "RepoDigests": if !img.repo_digests.is_empty() { json!(img.repo_digests) } else if tags.is_empty() { json!(["<none>@<none>"]) } else { json!([]) },
+                "RepoDigests": if !img.repo_digests.is_empty() { json!(img.repo_digests) } else if tags.is_empty() { json!(["<none>@<none>"]) } else { Value::Null },
                 "RepoTags": if tags.is_empty() { json!(["<none>:<none>"]) } else { json!(tags) },
                 "SharedSize": -1,
                 "Size": size,
@@ -303,7 +303,11 @@ impl Engine {
             "Size": size,
             "VirtualSize": size,
             "GraphDriver": {
-                "Data": {"LowerDir": lowers.get(1..).map(|l| l.join(":")).unwrap_or_default(), "MergedDir": "", "UpperDir": upper, "WorkDir": ""},
+                // a one-layer image has no LowerDir (dockerd leaves the key out)
+                "Data": match lowers.get(1..).filter(|l| !l.is_empty()) {
+                    Some(l) => json!({"LowerDir": l.join(":"), "MergedDir": "", "UpperDir": upper, "WorkDir": ""}),
+                    None => json!({"MergedDir": "", "UpperDir": upper, "WorkDir": ""}),
+                },
                 "Name": "overlay2"
             },
             "RootFS": {"Type": "layers", "Layers": cfg.rootfs.diff_ids},

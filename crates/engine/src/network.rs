@@ -82,8 +82,9 @@ pub struct NetworkRecord {
     pub options: BTreeMap<String, String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// `IPAM.Options` as sent (`None`: none, shown as `null` as dockerd does)
     #[serde(default)]
-    pub ipam_options: BTreeMap<String, String>,
+    pub ipam_options: Option<BTreeMap<String, String>>,
     /// `bridge`, `host`, `none`: made by the daemon, not removable
     #[serde(default)]
     pub predefined: bool,
@@ -227,7 +228,7 @@ impl NetState {
                     mtu: 0,
                     options: BTreeMap::new(),
                     labels: BTreeMap::new(),
-                    ipam_options: BTreeMap::new(),
+                    ipam_options: None,
                     predefined: true,
                 };
                 write_record(dir, &rec)?;

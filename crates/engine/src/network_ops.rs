@@ -186,11 +186,7 @@ impl Engine {
             mtu,
             options,
             labels: req.labels.clone().unwrap_or_default(),
-            ipam_options: req
-                .ipam
-                .as_ref()
-                .and_then(|i| i.options.clone())
-                .unwrap_or_default(),
+            ipam_options: req.ipam.as_ref().and_then(|i| i.options.clone()),
             predefined: false,
         };
         link::ensure_bridge(&link::BridgeSpec {
