@@ -436,7 +436,7 @@ fn answers_have_dockerds_keys_and_types() {
             "/containers/create?name=ctr",
             &json!({"Image": "busybox", "Cmd": ["sleep", "300"], "Labels": {"x": "y"}, "Volumes": {"/v": {}},
                 "ExposedPorts": {"80/tcp": {}},
-                "HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": ""}]}, "Binds": ["/tmp:/h"],
+                "HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "0"}]}, "Binds": ["/tmp:/h"],
                     "Dns": null, "Ulimits": null, "Devices": null}}),
         );
         started(api, "ctr");
@@ -466,7 +466,7 @@ fn answers_have_dockerds_keys_and_types() {
         );
         assert_eq!(
             c["HostConfig"]["PortBindings"]["80/tcp"][0],
-            json!({"HostIp": "", "HostPort": ""}),
+            json!({"HostIp": "", "HostPort": "0"}),
             "{n}"
         );
         let port = &c["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"];

@@ -163,7 +163,8 @@ impl Engine {
                 parse_port_key(k)?;
                 for b in v.as_array().into_iter().flatten() {
                     let hp = b.get("HostPort").and_then(|p| p.as_str()).unwrap_or("");
-                    if !hp.is_empty() && parse_port_range(hp).is_none() {
+                    // "0" is any free port, as an empty one (dockerd)
+                    if !hp.is_empty() && hp != "0" && parse_port_range(hp).is_none() {
                         return Err(Error::InvalidParameter(format!(
                             "invalid port specification: \"{hp}\""
                         )));
@@ -976,7 +977,7 @@ fn published_ports(rec: &Record) -> Result<Vec<Wanted>> {
                     },
                 };
                 let hp = bnd.get("HostPort").and_then(|x| x.as_str()).unwrap_or("");
-                let hrange = if hp.is_empty() {
+                let hrange = if hp.is_empty() || hp == "0" {
                     None
                 } else {
                     Some(parse_port_range(hp).ok_or_else(|| {
