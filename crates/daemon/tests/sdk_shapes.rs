@@ -506,3 +506,80 @@ fn answers_have_dockerds_keys_and_types() {
         diffs.join("\n")
     );
 }
+
+const PY_SCRIPT: &str = r#"
+import docker, sys
+c = docker.DockerClient(base_url=sys.argv[1], version='1.41')
+out = []
+top = c.containers.run('busybox', ['sleep', '300'], name='pytop', detach=True)
+ctr = c.containers.run('busybox', ['sleep', '300'], name='pyctr', detach=True, stop_signal='SIGTERM',
+                       mac_address='02:42:ac:11:00:42', tmpfs={'/t': 'size=1m'}, links={'pytop': 'db'},
+                       healthcheck={'Test': ['CMD', 'true'], 'Interval': 1000000000})
+ctr.reload()
+out.append('mac %s' % ctr.attrs['NetworkSettings']['MacAddress'])
+out.append('ifmac %s' % ctr.exec_run(['cat', '/sys/class/net/eth0/address']).output.decode().strip())
+out.append('mounts %r' % [m['Destination'] for m in ctr.attrs['Mounts']])
+out.append('links %r' % ctr.attrs['HostConfig']['Links'])
+out.append('names %r' % [x['Names'] for x in c.api.containers(filters={'name': 'pytop'})])
+out.append('ipc %s' % ctr.attrs['HostConfig']['IpcMode'])
+img = ctr.commit('pyimg', 'v1', changes=['ENV PATH=/x:$PATH'])
+out.append('parent %s' % (img.attrs['Parent'] == c.images.get('busybox').id))
+out.append('env %r' % img.attrs['Config']['Env'][0][:7])
+n = c.networks.create('py net')
+out.append('net %s' % c.networks.get('py net').name)
+n.remove()
+old = docker.APIClient(base_url=sys.argv[1], version='1.24')
+out.append('exec driver %s' % old.info()['ExecutionDriver'])
+for x in (ctr, top):
+    x.remove(force=True)
+print('\n'.join(out))
+"#;
+
+fn py_run(host: &str) -> String {
+    let o = std::process::Command::new("python3")
+        .args(["-c", PY_SCRIPT, host])
+        .output()
+        .expect("python3");
+    assert!(
+        o.status.success(),
+        "docker-py against {host}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn docker_py_reads_dockerds_shapes() {
+    if std::process::Command::new("python3")
+        .args(["-c", "import docker"])
+        .status()
+        .map(|s| !s.success())
+        .unwrap_or(true)
+    {
+        eprintln!("skipping: python3-docker is not installed");
+        return;
+    }
+    let d = Daemon::start();
+    d.load_busybox();
+    let berth = py_run(&d.host());
+    for want in [
+        "mac 02:42:ac:11:00:42",
+        "ifmac 02:42:ac:11:00:42",
+        "mounts []",
+        "links ['/pytop:/pyctr/db']",
+        "names [['/pyctr/db', '/pytop']]",
+        "ipc private",
+        "parent True",
+        "env 'PATH=/x'",
+        "net py net",
+        "exec driver <not supported>",
+    ] {
+        assert!(
+            berth.lines().any(|l| l == want),
+            "{want:?} not in:\n{berth}"
+        );
+    }
+    if let Some(dk) = dockerd_with_busybox(&d) {
+        assert_eq!(berth, py_run(&dk.host()), "berthd and dockerd differ");
+    }
+}

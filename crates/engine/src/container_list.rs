@@ -173,9 +173,14 @@ impl Engine {
             } else {
                 rec.state.status.as_str()
             };
+            // dockerd lists all names of a container in name order (its index is sorted)
+            let mut names: Vec<String> = std::iter::once(format!("/{}", rec.name))
+                .chain(link_names.get(&rec.name).cloned().unwrap_or_default())
+                .collect();
+            names.sort();
             let mut item = json!({
                 "Id": rec.id,
-                "Names": std::iter::once(format!("/{}", rec.name)).chain(link_names.get(&rec.name).cloned().unwrap_or_default()).collect::<Vec<_>>(),
+                "Names": names,
                 "Image": rec.config.image,
                 "ImageID": rec.image_id,
                 "Command": command,
