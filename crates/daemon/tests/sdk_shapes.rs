@@ -229,6 +229,8 @@ fn commit_records_parent_and_expands_env() {
         assert_eq!(a.status, 201, "{n}: {:?}", a.body);
         let img = api.call("GET", "/images/cm:1/json", None).body;
         assert_eq!(img["Parent"], base["Id"], "{n}");
+        // nothing changed in the container: no layer of its own
+        assert_eq!(img["RootFS"]["Layers"], base["RootFS"]["Layers"], "{n}");
         assert_eq!(
             img["Config"]["Env"],
             json!([format!("PATH=/x:{}", &path["PATH=".len()..])]),

@@ -189,6 +189,34 @@ fn engine_placeholder(rel: &str, md: &std::fs::Metadata, in_lower: bool) -> bool
     }
 }
 
+/// Whether the upper directory `p` (`rel`) is the lower's same directory holding nothing but
+/// the engine's placeholders.
+fn only_placeholders(
+    p: &Path,
+    rel: &Path,
+    md: &std::fs::Metadata,
+    lowers: &[std::path::PathBuf],
+) -> bool {
+    let same_in_lower = lowers.iter().any(|l| {
+        l.join(rel).symlink_metadata().is_ok_and(|lm| {
+            lm.is_dir() && lm.mode() == md.mode() && lm.uid() == md.uid() && lm.gid() == md.gid()
+        })
+    });
+    let Ok(rd) = std::fs::read_dir(p) else {
+        return false;
+    };
+    same_in_lower
+        && rd.into_iter().all(|e| {
+            e.ok().is_some_and(|e| {
+                let r = rel.join(e.file_name());
+                let in_lower = lowers.iter().any(|l| l.join(&r).symlink_metadata().is_ok());
+                e.path()
+                    .symlink_metadata()
+                    .is_ok_and(|m| engine_placeholder(&r.to_string_lossy(), &m, in_lower))
+            })
+        })
+}
+
 impl Engine {
     /// Writes the RW layer at `upper` as a docker layer tar (overlay whiteouts → `.wh.` files,
     /// opaque dirs → `.wh..wh..opq`), each file read once.
@@ -218,6 +246,15 @@ impl Engine {
                     if engine_placeholder(&rs, &md, in_lower) {
                         continue;
                     }
+                }
+                // `/etc` copied up only to hold the engine's mount points: no change of the
+                // container's (an unchanged container commits an empty layer, as docker's)
+                if rs == "etc"
+                    && md.is_dir()
+                    && !xattr_opaque(&p)
+                    && only_placeholders(&p, &r, &md, lowers)
+                {
+                    continue;
                 }
                 if md.file_type().is_char_device() && md.rdev() == 0 {
                     let mut name = rel.as_os_str().as_bytes().to_vec();
@@ -302,7 +339,11 @@ impl Engine {
             cfg.config = Some(cc);
             cfg.created = Some(now.clone());
             cfg.author = Some(author.to_string()).filter(|a| !a.is_empty());
-            cfg.rootfs.diff_ids.push(diff_id);
+            // an unchanged container adds no layer, only history (docker's empty_layer)
+            let empty = diff_id == crate::EMPTY_LAYER_DIFF_ID;
+            if !empty {
+                cfg.rootfs.diff_ids.push(diff_id);
+            }
             cfg.extra.insert("container".into(), json!(c.id));
             cfg.extra.insert("comment".into(), json!(comment));
             let mut h = serde_json::Map::new();
@@ -319,6 +360,9 @@ impl Engine {
             }
             if !comment.is_empty() {
                 h.insert("comment".into(), json!(comment));
+            }
+            if empty {
+                h.insert("empty_layer".into(), json!(true));
             }
             cfg.history.push(Value::Object(h));
             let bytes = serde_json::to_vec(&cfg)?;
