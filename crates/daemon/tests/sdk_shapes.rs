@@ -78,6 +78,11 @@ fn container_inspect_shapes_as_dockerd() {
             "{n}: {hc}"
         );
         assert_eq!(hc["IpcMode"], "private", "{n}");
+        assert_eq!(
+            hc["RestartPolicy"],
+            json!({"Name": "", "MaximumRetryCount": 0}),
+            "{n}"
+        );
         // not asked for: the engine's default runtime
         let info = api.call("GET", "/info", None).body;
         assert_eq!(hc["Runtime"], info["DefaultRuntime"], "{n}");

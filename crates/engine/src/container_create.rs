@@ -257,9 +257,7 @@ impl Engine {
         }
         let networks = self.plan_networks(req, hostname_given)?;
         let hc = &mut req.host_config;
-        if hc.restart_policy.name.is_empty() {
-            hc.restart_policy.name = "no".into();
-        }
+        // an unset restart policy stays "" (dockerd shows it so; "" and "no" mean the same)
         if hc.console_size.is_none() {
             hc.console_size = Some([0, 0]);
         }
