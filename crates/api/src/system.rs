@@ -21,6 +21,61 @@ fn os_name() -> String {
         .unwrap_or_else(|| "Linux".into())
 }
 
+/// A value of /etc/os-release (`VERSION_ID`: dockerd's `OSVersion`), "" when absent.
+fn os_release(key: &str) -> String {
+    let s = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_default()
+}
+
+fn sysctl_on(key: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/sys/{key}")).is_ok_and(|v| v.trim() == "1")
+}
+
+fn count_entries(dir: &str) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+/// The engine's ID (`/info` `ID`, which tools such as Portainer key a host by): made once,
+/// kept in the data root, in dockerd's form (12 groups of 4 base32 characters).
+fn engine_id(data_root: &std::path::Path) -> String {
+    let path = data_root.join("engine-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        if !id.trim().is_empty() {
+            return id.trim().to_string();
+        }
+    }
+    const B32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    // the kernel's random UUIDs as a bit source, 5 bits a character
+    let bits: Vec<u8> = (0..3)
+        .flat_map(|_| {
+            std::fs::read_to_string("/proc/sys/kernel/random/uuid")
+                .unwrap_or_default()
+                .chars()
+                .filter_map(|c| c.to_digit(16))
+                .flat_map(|v| (0..4).rev().map(move |i| ((v >> i) & 1) as u8))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let chars: Vec<u8> = bits
+        .chunks(5)
+        .take(48)
+        .map(|c| B32[c.iter().fold(0usize, |a, b| a * 2 + *b as usize) % 32])
+        .collect();
+    let id = chars
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(":");
+    let tmp = data_root.join("engine-id.tmp");
+    if std::fs::write(&tmp, &id).is_ok() {
+        let _ = std::fs::rename(&tmp, &path);
+    }
+    id
+}
+
 fn mem_total() -> u64 {
     let s = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     s.lines()
@@ -76,18 +131,20 @@ pub async fn route(engine: &Arc<Engine>, method: &Method, segs: &[&str]) -> Resp
             json_response(
                 StatusCode::OK,
                 &crate::compat::info(json!({
-                    "ID": "", "Containers": total, "ContainersRunning": running, "ContainersPaused": paused,
+                    "ID": engine_id(&cfg.data_root), "Containers": total, "ContainersRunning": running, "ContainersPaused": paused,
                     "ContainersStopped": stopped, "Images": images, "Driver": "overlay2",
                     "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"], ["Native Overlay Diff", "true"]],
                     "Plugins": {"Volume": ["local"], "Network": ["null"], "Authorization": null, "Log": ["json-file", "none"]},
                     "MemoryLimit": true, "SwapLimit": swap_accounting(cgv2), "KernelMemory": false, "KernelMemoryTCP": false,
                     "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
-                    "IPv4Forwarding": true, "BridgeNfIptables": false, "BridgeNfIp6tables": false, "Debug": false,
-                    "NFd": 0, "OomKillDisable": true, "NGoroutines": 0,
+                    "IPv4Forwarding": true, "BridgeNfIptables": sysctl_on("net/bridge/bridge-nf-call-iptables"),
+                    "BridgeNfIp6tables": sysctl_on("net/bridge/bridge-nf-call-ip6tables"), "Debug": false,
+                    "NFd": count_entries("/proc/self/fd"), "OomKillDisable": true,
+                    "NGoroutines": count_entries("/proc/self/task"),
                     "SystemTime": berth_engine::format_rfc3339_nanos(Some(std::time::SystemTime::now())),
                     "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs", "CgroupVersion": if cgv2 { "2" } else { "1" },
                     "NEventsListener": 0, "KernelVersion": kernel_version(), "OperatingSystem": os_name(),
-                    "OSVersion": "", "OSType": "linux", "Architecture": "x86_64",
+                    "OSVersion": os_release("VERSION_ID"), "OSType": "linux", "Architecture": "x86_64",
                     "IndexServerAddress": "https://index.docker.io/v1/",
                     "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
                         "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": [],

@@ -482,6 +482,22 @@ fn answers_have_dockerds_keys_and_types() {
                 .is_some_and(|p| p.parse::<u16>().is_ok_and(|p| p > 0)),
             "{n}: {port}"
         );
+        // an ID of dockerd's form, the same on every call
+        let id = got[10]["ID"].as_str().expect("ID").to_string();
+        let groups: Vec<&str> = id.split(':').collect();
+        assert!(
+            groups.len() == 12
+                && groups.iter().all(|g| g.len() == 4
+                    && g.chars()
+                        .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c))),
+            "{n}: {id}"
+        );
+        assert_eq!(
+            api.call("GET", "/info", None).body["ID"],
+            id.as_str(),
+            "{n}"
+        );
+        assert!(got[10]["NFd"].as_u64().is_some_and(|f| f > 0), "{n}");
         assert_eq!(
             got[10]["RegistryConfig"]["IndexConfigs"]["docker.io"]["Official"], true,
             "{n}"
@@ -497,6 +513,18 @@ fn answers_have_dockerds_keys_and_types() {
         ".v1.24/info.Runtimes.",
         ".version.Components[0].Details.",
     ];
+    // what the host decides reads the same on both
+    for k in [
+        "OSVersion",
+        "BridgeNfIptables",
+        "BridgeNfIp6tables",
+        "SwapLimit",
+        "CgroupVersion",
+        "NCPU",
+        "MemTotal",
+    ] {
+        assert_eq!(answers[0][10][k], answers[1][10][k], "info {k}");
+    }
     let mut diffs = Vec::new();
     for (i, p) in paths.iter().enumerate() {
         shape_diff(
