@@ -79,6 +79,27 @@ pub(crate) fn create_request(req: &mut berth_types::CreateRequest, raw: &[u8]) {
         serde_json::from_slice::<Value>(raw)
             .is_ok_and(|v| v.get("HostConfig").is_some_and(|h| !h.is_null()))
     };
+    // the resources old clients (1.18 and before) put in the config itself count when the
+    // HostConfig does not set them (dockerd's decoder merges them, at every version)
+    for (top, key) in [
+        ("Memory", "Memory"),
+        ("MemorySwap", "MemorySwap"),
+        ("CpuShares", "CpuShares"),
+        ("Cpuset", "CpusetCpus"),
+    ] {
+        let Some(v) = req.config.extra.remove(top) else {
+            continue;
+        };
+        let set = |v: &Value| !(v.is_null() || v.as_i64() == Some(0) || v.as_str() == Some(""));
+        let x = &mut req.host_config.extra;
+        if set(&v) && !x.get(key).is_some_and(set) {
+            x.insert(key.into(), v);
+        }
+    }
+    // below 1.25 the client removes an AutoRemove container itself
+    if version_below("1.25") && has_host_config() {
+        req.host_config.auto_remove = false;
+    }
     if version_below("1.40") && has_host_config() {
         let x = &mut req.host_config.extra;
         if x.get("IpcMode")

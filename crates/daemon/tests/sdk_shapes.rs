@@ -300,6 +300,22 @@ fn old_api_versions_as_dockerd() {
         );
         assert_eq!(c["Config"]["MacAddress"], "", "{n}");
 
+        // resources a 1.18 client puts in the config itself; AutoRemove left to the client
+        // below 1.25
+        created(
+            &api,
+            "/v1.18/containers/create?name=c18",
+            &json!({"Image": "busybox", "Cmd": ["sleep", "300"], "Memory": 67_108_864,
+                "CpuShares": 256, "Cpuset": "0", "HostConfig": {"AutoRemove": true}}),
+        );
+        let hc = inspect(&api, "c18")["HostConfig"].clone();
+        assert_eq!(hc["Memory"], 67_108_864, "{n}");
+        assert_eq!(hc["CpuShares"], 256, "{n}");
+        assert_eq!(hc["CpusetCpus"], "0", "{n}");
+        assert_eq!(hc["AutoRemove"], false, "{n}");
+        let c = api.call("GET", "/v1.18/containers/c18/json", None).body;
+        assert_eq!(c["Config"]["Memory"], 67_108_864, "{n}");
+
         // IpcMode: `shareable` for clients below 1.40 that send a HostConfig
         created(
             &api,
