@@ -100,6 +100,20 @@ pub(crate) fn create_request(req: &mut berth_types::CreateRequest, raw: &[u8]) {
     if version_below("1.25") && has_host_config() {
         req.host_config.auto_remove = false;
     }
+    // below 1.41 on a cgroup v1 host, the cgroup namespace defaults to the host's
+    if version_below("1.41")
+        && has_host_config()
+        && !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+    {
+        let x = &mut req.host_config.extra;
+        if x.get("CgroupnsMode")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty()
+        {
+            x.insert("CgroupnsMode".into(), json!("host"));
+        }
+    }
     if version_below("1.40") && has_host_config() {
         let x = &mut req.host_config.extra;
         if x.get("IpcMode")

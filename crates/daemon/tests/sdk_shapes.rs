@@ -337,6 +337,14 @@ fn old_api_versions_as_dockerd() {
             "private",
             "{n}"
         );
+        // below 1.41 on a cgroup v1 host the cgroup namespace is the host's
+        if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            assert_eq!(
+                inspect(&api, "c40")["HostConfig"]["CgroupnsMode"],
+                "host",
+                "{n}"
+            );
+        }
 
         // info: ExecutionDriver below 1.25, SecurityOptions as names; SwapLimit as the host
         let info = api.call("GET", "/v1.24/info", None).body;
