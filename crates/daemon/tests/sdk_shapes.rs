@@ -419,15 +419,18 @@ fn shape_diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
             }
         }
         (Value::Array(x), Value::Array(y)) => {
-            // dockerd's order of some lists (Mounts) is a map's: match on Destination
+            // dockerd's order of some lists (Mounts, networks, volumes) is a map's: compare the
+            // first pair with the same Destination or Name, else the first of each
             if let (Some(v), Some(w)) = (x.first(), y.first()) {
-                let w = y
+                let same = |v: &Value, w: &Value| {
+                    ["Destination", "Name"]
+                        .iter()
+                        .any(|k| v.get(*k).is_some() && v.get(*k) == w.get(*k))
+                };
+                let (v, w) = x
                     .iter()
-                    .find(|w| {
-                        v.get("Destination").is_some()
-                            && w.get("Destination") == v.get("Destination")
-                    })
-                    .unwrap_or(w);
+                    .find_map(|v| y.iter().find(|w| same(v, w)).map(|w| (v, w)))
+                    .unwrap_or((v, w));
                 shape_diff(&format!("{path}[0]"), v, w, out);
             }
         }
@@ -463,6 +466,12 @@ fn answers_have_dockerds_keys_and_types() {
         "/containers/ctr/top",
         "/containers/ctr/stats?stream=0",
         "/exec/EXEC/json",
+        "/networks",
+        "/containers/ctr/changes",
+        "/v1.24/images/json",
+        "/v1.24/containers/json",
+        "/v1.24/volumes",
+        "/v1.30/containers/ctr/json",
     ];
     let mut answers = Vec::new();
     for api in &apis {
@@ -524,6 +533,20 @@ fn answers_have_dockerds_keys_and_types() {
             port.as_str()
                 .is_some_and(|p| p.parse::<u16>().is_ok_and(|p| p > 0)),
             "{n}: {port}"
+        );
+        // the network list names no containers, inspect does
+        let list = got[paths.iter().position(|p| *p == "/networks").expect("list")].clone();
+        assert!(
+            list.as_array()
+                .is_some_and(|l| l.iter().all(|n| n["Containers"] == json!({}))),
+            "{n}: {list}"
+        );
+        let bridge = api.call("GET", "/networks/bridge", None).body;
+        assert!(
+            bridge["Containers"]
+                .as_object()
+                .is_some_and(|c| c.len() == 1),
+            "{n}: {bridge}"
         );
         // an ID of dockerd's form, the same on every call
         let id = got[10]["ID"].as_str().expect("ID").to_string();

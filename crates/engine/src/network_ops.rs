@@ -320,7 +320,10 @@ impl Engine {
         let mut out = Vec::new();
         for n in nets {
             if self.network_matches(&n, filters)? {
-                out.push(self.network_json(&n));
+                // the list names no containers (dockerd fills them in inspect only)
+                let mut v = self.network_json(&n);
+                v["Containers"] = serde_json::json!({});
+                out.push(v);
             }
         }
         Ok(Value::Array(out))
