@@ -139,11 +139,16 @@ pub async fn route(
     let r: Result<Response<Body>, Error> = match (method.as_str(), segs) {
         ("POST", ["containers", "create"]) => {
             const EMPTY: &str = "Config cannot be empty in order to create a container";
-            let body: berth_types::CreateRequest = match read_json_or(req, EMPTY).await {
-                Ok(Some(b)) => b,
-                Ok(None) => return message(StatusCode::BAD_REQUEST, EMPTY),
+            let data = match crate::read_small_body(req).await {
+                Ok(d) => d,
                 Err(resp) => return resp,
             };
+            let mut body: berth_types::CreateRequest = match decode_json(&data, EMPTY) {
+                Ok(Some(b)) => b,
+                Ok(None) => return message(StatusCode::BAD_REQUEST, EMPTY),
+                Err(m) => return message(StatusCode::BAD_REQUEST, &m),
+            };
+            crate::compat::create_request(&mut body, &data);
             if let Some(p) = q.get("platform").filter(|p| !p.is_empty()) {
                 let (os, arch) = match parse_platform(p) {
                     Ok(x) => x,
@@ -198,15 +203,20 @@ pub async fn route(
         })(),
         ("GET", ["containers", id, "json"]) => engine
             .inspect(id, q.flag("size"))
-            .map(|v| json_response(StatusCode::OK, &v)),
+            .map(|v| json_response(StatusCode::OK, &crate::compat::container_inspect(v))),
         ("POST", ["containers", id, "start"]) => engine
             .start(id)
             .await
             .map(|_| empty(StatusCode::NO_CONTENT)),
-        ("POST", ["containers", id, "kill"]) => engine
-            .kill(id, q.get("signal"))
-            .await
-            .map(|_| empty(StatusCode::NO_CONTENT)),
+        ("POST", ["containers", id, "kill"]) => match engine.kill(id, q.get("signal")).await {
+            // below 1.20, killing a container that is not running succeeds (dockerd's rule)
+            Err(Error::Conflict(m))
+                if crate::version_below("1.20") && m.contains("is not running") =>
+            {
+                Ok(empty(StatusCode::NO_CONTENT))
+            }
+            r => r.map(|_| empty(StatusCode::NO_CONTENT)),
+        },
         ("POST", ["containers", _, "stop"])
             if q.get("t").is_some_and(|t| t.parse::<i64>().is_err()) =>
         {
@@ -329,14 +339,23 @@ pub async fn route(
             .await
             .map(|_| empty(StatusCode::NO_CONTENT)),
         ("POST", ["containers", id, "update"]) => {
-            let body: serde_json::Map<String, serde_json::Value> = match read_json(req).await {
+            let mut body: serde_json::Map<String, serde_json::Value> = match read_json(req).await {
                 Ok(b) => b,
                 Err(resp) => return resp,
             };
-            engine
-                .update(id, body)
-                .await
-                .map(|w| json_response(StatusCode::OK, &json!({"Warnings": w})))
+            // PidsLimit came with API 1.40: older clients' values are ignored, as dockerd does
+            if crate::version_below("1.40") {
+                body.remove("PidsLimit");
+            }
+            engine.update(id, body).await.map(|w| {
+                // dockerd: `null` when there is nothing to warn about
+                let w = if w.is_empty() {
+                    serde_json::Value::Null
+                } else {
+                    json!(w)
+                };
+                json_response(StatusCode::OK, &json!({"Warnings": w}))
+            })
         }
         ("POST", ["containers", "prune"]) => {
             let filters = match q

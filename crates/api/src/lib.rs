@@ -7,6 +7,7 @@
 
 mod body;
 mod build;
+mod compat;
 mod containers;
 mod events;
 mod exec;
@@ -316,8 +317,36 @@ fn version_tuple(v: &str) -> (u32, u32) {
     (a, b)
 }
 
+tokio::task_local! {
+    /// The API version of the request being handled (`/v1.19/…`; the newest when none).
+    static REQUEST_VERSION: (u32, u32);
+}
+
+/// The API version the current request asked for (the newest outside a request).
+pub(crate) fn request_version() -> (u32, u32) {
+    REQUEST_VERSION
+        .try_with(|v| *v)
+        .unwrap_or_else(|_| version_tuple(API_VERSION))
+}
+
+/// Whether the current request's API version is below `v` (`"1.20"`).
+pub(crate) fn version_below(v: &str) -> bool {
+    request_version() < version_tuple(v)
+}
+
 async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
-    let path = req.uri().path().to_string();
+    let v = split_version(req.uri().path())
+        .0
+        .map(version_tuple)
+        .unwrap_or_else(|| version_tuple(API_VERSION));
+    REQUEST_VERSION
+        .scope(v, handle_versioned(engine, req))
+        .await
+}
+
+async fn handle_versioned(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
+    // path segments arrive escaped (`/networks/my%20net`); `+` is no space in a path
+    let path = berth_util::filters::decode_query(&req.uri().path().replace('+', "%2B"));
     let (version, route) = split_version(&path);
     if let Some(v) = version {
         if version_tuple(v) > version_tuple(API_VERSION) {

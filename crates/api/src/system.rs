@@ -21,6 +21,19 @@ fn os_name() -> String {
         .unwrap_or_else(|| "Linux".into())
 }
 
+/// A value of /etc/os-release (`VERSION_ID`: dockerd's `OSVersion`), "" when absent.
+fn os_release(key: &str) -> String {
+    let s = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_default()
+}
+
+fn count_entries(dir: &str) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
 fn mem_total() -> u64 {
     let s = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     s.lines()
@@ -84,7 +97,7 @@ pub async fn route(engine: &Arc<Engine>, method: &Method, segs: &[&str]) -> Resp
                 .unwrap_or(1);
             json_response(
                 StatusCode::OK,
-                &json!({
+                &crate::compat::info(json!({
                     "ID": engine.engine_id(), "Containers": total, "ContainersRunning": running, "ContainersPaused": paused,
                     "ContainersStopped": stopped, "Images": images, "Driver": "overlay2",
                     "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"], ["Native Overlay Diff", "true"]],
@@ -94,11 +107,12 @@ pub async fn route(engine: &Arc<Engine>, method: &Method, segs: &[&str]) -> Resp
                     "IPv4Forwarding": !warnings.iter().any(|w| w.contains("IPv4 forwarding")),
                     "BridgeNfIptables": !warnings.iter().any(|w| w.contains("bridge-nf-call-iptables")),
                     "BridgeNfIp6tables": !warnings.iter().any(|w| w.contains("bridge-nf-call-ip6tables")), "Debug": st.debug,
-                    "NFd": 0, "OomKillDisable": true, "NGoroutines": 0,
+                    "NFd": count_entries("/proc/self/fd"), "OomKillDisable": true,
+                    "NGoroutines": count_entries("/proc/self/task"),
                     "SystemTime": berth_engine::format_rfc3339_nanos(Some(std::time::SystemTime::now())),
                     "LoggingDriver": st.log_driver, "CgroupDriver": "cgroupfs", "CgroupVersion": if cgv2 { "2" } else { "1" },
                     "NEventsListener": 0, "KernelVersion": kernel_version(), "OperatingSystem": os_name(),
-                    "OSVersion": "", "OSType": "linux", "Architecture": "x86_64",
+                    "OSVersion": os_release("VERSION_ID"), "OSType": "linux", "Architecture": "x86_64",
                     "IndexServerAddress": "https://index.docker.io/v1/",
                     "RegistryConfig": berth_engine::settings::registry_info(&reg),
                     "NCPU": ncpu, "MemTotal": mem_total(), "GenericResources": null,
@@ -114,7 +128,7 @@ pub async fn route(engine: &Arc<Engine>, method: &Method, segs: &[&str]) -> Resp
                     "SecurityOptions": security_options(cfg, cgv2),
                     "DefaultAddressPools": if pools.is_empty() { serde_json::Value::Null } else { json!(pools) },
                     "Warnings": if warnings.is_empty() { serde_json::Value::Null } else { json!(warnings) }
-                }),
+                })),
             )
         }
         ("GET", ["system", "df"]) => match engine.system_df() {

@@ -1613,7 +1613,11 @@ fn many_layers_pull_concurrently_and_in_order() {
             &img,
             "sh",
             "-c",
-            &format!("echo {i} > /f{i}; rm -f /f{}", i.max(1) - 1),
+            // each step changes the filesystem (an unchanged container commits no layer)
+            &match i {
+                0 => "echo 0 > /f0".to_string(),
+                _ => format!("echo {i} > /f{i}; rm -f /f{}", i - 1),
+            },
         ]);
         img = format!("layered:{i}");
         d.ok(&["commit", &c, &img]);

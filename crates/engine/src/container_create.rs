@@ -80,6 +80,30 @@ impl Engine {
         }
     }
 
+    /// `HostConfig.Links` in docker's stored form, `/target:/name/alias` (`None`: none given).
+    fn canonical_links(
+        &self,
+        name: &str,
+        links: Option<&serde_json::Value>,
+    ) -> Option<serde_json::Value> {
+        let list = links?.as_array()?;
+        let out: Vec<String> = list
+            .iter()
+            .filter_map(|l| l.as_str())
+            .map(|l| {
+                let (target, alias) = l.split_once(':').unwrap_or((l, l));
+                let target = target.trim_start_matches('/');
+                let alias = alias.rsplit('/').next().unwrap_or(alias);
+                let tname = self
+                    .get_container(target)
+                    .map(|c| c.record().name.clone())
+                    .unwrap_or_else(|_| target.to_string());
+                format!("/{tname}:/{name}/{alias}")
+            })
+            .collect();
+        Some(serde_json::json!(out))
+    }
+
     /// Takes `name` (or a random one) for `id`, or says who has it.
     pub(crate) fn reserve_name(&self, name: Option<&str>, id: &str) -> Result<String> {
         let mut names = self.names.write().expect("names lock");
@@ -254,11 +278,44 @@ impl Engine {
         }
         let networks = self.plan_networks(req, hostname_given)?;
         let hc = &mut req.host_config;
-        if hc.restart_policy.name.is_empty() {
-            hc.restart_policy.name = "no".into();
-        }
+        // an unset restart policy stays "" (dockerd shows it so; "" and "no" mean the same)
         if hc.console_size.is_none() {
             hc.console_size = Some([0, 0]);
+        }
+        // an empty IpcMode or Runtime is the default one (inspect shows it, as dockerd's)
+        for k in ["IpcMode", "Runtime"] {
+            if hc
+                .extra
+                .get(k)
+                .is_some_and(|v| v.is_null() || v.as_str() == Some(""))
+            {
+                hc.extra.remove(k);
+            }
+        }
+        // each port binding has both fields, as dockerd stores them
+        if let Some(serde_json::Value::Object(pb)) = hc.extra.get_mut("PortBindings") {
+            for list in pb.values_mut().filter_map(|l| l.as_array_mut()) {
+                for b in list.iter_mut().filter_map(|b| b.as_object_mut()) {
+                    for k in ["HostIp", "HostPort"] {
+                        if b.get(k).is_none_or(|v| v.is_null()) {
+                            b.insert(k.into(), serde_json::json!(""));
+                        }
+                    }
+                }
+            }
+        }
+        // a PidsLimit of 0 or below is no limit: stored as none, as dockerd does
+        if hc
+            .extra
+            .get("PidsLimit")
+            .and_then(|v| v.as_i64())
+            .is_some_and(|n| n <= 0)
+        {
+            hc.extra.insert("PidsLimit".into(), serde_json::Value::Null);
+        }
+        let links = self.canonical_links(name, hc.extra.get("Links"));
+        if let Some(l) = links {
+            hc.extra.insert("Links".into(), l);
         }
 
         let dir = self.container_dir(id);

@@ -184,18 +184,12 @@ impl Engine {
                 item["SharedSize"] = json!(0);
             }
         }
-        let mut containers = self.list(&crate::ListOptions {
+        // the list's rows as they are (dockerd 20.10 keeps `HostConfig` in them)
+        let containers = self.list(&crate::ListOptions {
             all: true,
             size: true,
             ..Default::default()
         })?;
-        if let Value::Array(list) = &mut containers {
-            for item in list.iter_mut() {
-                if let Some(o) = item.as_object_mut() {
-                    o.remove("HostConfig");
-                }
-            }
-        }
         Ok(json!({
             "LayersSize": layers_size,
             "Images": images,

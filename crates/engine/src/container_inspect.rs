@@ -28,8 +28,11 @@ impl Engine {
             st.status.as_str()
         };
         let mut config = overlay(CONFIG_DEFAULTS, &serde_json::to_value(&rec.config)?);
+        // `StopTimeout` is shown only when it was set (docker's omitempty)
         if let Value::Object(m) = &mut config {
-            m.remove("StopTimeout");
+            if m.get("StopTimeout").is_some_and(Value::is_null) {
+                m.remove("StopTimeout");
+            }
         }
         let host_config = overlay(
             HOST_CONFIG_DEFAULTS,
@@ -74,7 +77,7 @@ impl Engine {
             "ExecIDs": exec_ids,
             "HostConfig": host_config,
             "GraphDriver": graph,
-            "Mounts": rec.mounts.iter().map(|m| m.to_json()).collect::<Vec<_>>(),
+            "Mounts": crate::container_mounts::listed_mounts(&rec),
             "Config": config,
             "NetworkSettings": self.network_settings(&rec)
         });

@@ -134,6 +134,26 @@ impl Engine {
         let mut all = self.all_containers();
         all.sort_by_key(|c| std::cmp::Reverse(c.record().created));
         let show_all = opts.all || opts.limit.is_some() || opts.filters.contains_key("status");
+        // docker lists a linked container also under `/linker/alias`
+        let mut link_names: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for c in &all {
+            let rec = c.record();
+            for l in rec
+                .host_config
+                .extra
+                .get("Links")
+                .and_then(|l| l.as_array())
+                .into_iter()
+                .flatten()
+            {
+                if let Some((t, n)) = l.as_str().and_then(|l| l.split_once(':')) {
+                    link_names
+                        .entry(t.trim_start_matches('/').to_string())
+                        .or_default()
+                        .push(n.to_string());
+                }
+            }
+        }
         let mut out = Vec::new();
         for c in all {
             let rec = c.record();
@@ -153,9 +173,14 @@ impl Engine {
             } else {
                 rec.state.status.as_str()
             };
+            // dockerd lists all names of a container in name order (its index is sorted)
+            let mut names: Vec<String> = std::iter::once(format!("/{}", rec.name))
+                .chain(link_names.get(&rec.name).cloned().unwrap_or_default())
+                .collect();
+            names.sort();
             let mut item = json!({
                 "Id": rec.id,
-                "Names": [format!("/{}", rec.name)],
+                "Names": names,
                 "Image": rec.config.image,
                 "ImageID": rec.image_id,
                 "Command": command,
@@ -166,11 +191,14 @@ impl Engine {
                 "Status": status_text(&c),
                 "HostConfig": {"NetworkMode": rec.host_config.network_mode},
                 "NetworkSettings": {"Networks": self.networks_list(&rec)},
-                "Mounts": rec.mounts.iter().map(|m| m.to_json()).collect::<Vec<_>>()
+                "Mounts": crate::container_mounts::listed_mounts(&rec)
             });
             if opts.size {
                 let (rw, rootfs) = self.container_size(&rec.id, &rec.image_id);
-                item["SizeRw"] = json!(rw);
+                // dockerd leaves a zero SizeRw out of the list (omitempty)
+                if rw > 0 {
+                    item["SizeRw"] = json!(rw);
+                }
                 item["SizeRootFs"] = json!(rootfs);
             }
             out.push(item);

@@ -29,6 +29,27 @@ pub struct MountPoint {
     pub copy_pending: bool,
 }
 
+/// `Mounts` as inspect and the list show them: docker leaves out the `HostConfig.Tmpfs` ones
+/// (`--tmpfs`), which are not mount points of its own.
+pub(crate) fn listed_mounts(rec: &crate::container::Record) -> Vec<Value> {
+    let tmpfs = rec
+        .host_config
+        .extra
+        .get("Tmpfs")
+        .and_then(Value::as_object);
+    rec.mounts
+        .iter()
+        .filter(|m| {
+            !(m.kind == "tmpfs"
+                && tmpfs.is_some_and(|t| {
+                    t.keys()
+                        .any(|k| clean_dest(k).is_ok_and(|d| d == m.destination))
+                }))
+        })
+        .map(MountPoint::to_json)
+        .collect()
+}
+
 impl MountPoint {
     pub fn to_json(&self) -> Value {
         let mut v = json!({

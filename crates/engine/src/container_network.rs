@@ -163,7 +163,8 @@ impl Engine {
                 parse_port_key(k)?;
                 for b in v.as_array().into_iter().flatten() {
                     let hp = b.get("HostPort").and_then(|p| p.as_str()).unwrap_or("");
-                    if !hp.is_empty() && parse_port_range(hp).is_none() {
+                    // "0" is any free port, as an empty one (dockerd)
+                    if !hp.is_empty() && hp != "0" && parse_port_range(hp).is_none() {
                         return Err(Error::InvalidParameter(format!(
                             "invalid port specification: \"{hp}\""
                         )));
@@ -214,7 +215,13 @@ impl Engine {
                     "container sharing network namespace with another container or host cannot be connected to any other network".into(),
                 ));
             }
-            let ep = self.endpoint_from(&net.rec, &cfg)?;
+            let mut ep = self.endpoint_from(&net.rec, &cfg)?;
+            // the container's own `MacAddress` is its primary endpoint's, as docker's
+            if name == primary && ep.mac_request.is_empty() {
+                if let Some(m) = req.config.extra.get("MacAddress").and_then(|m| m.as_str()) {
+                    ep.mac_request = m.to_string();
+                }
+            }
             out.insert(net.rec.name.clone(), ep);
         }
         if out.len() > 1 && out.keys().any(|k| k == "host" || k == "none") {
@@ -291,6 +298,7 @@ impl Engine {
             static_ip6,
             aliases,
             links: hc_list(cfg.get("Links")),
+            ipam_config: ipam_config_of(cfg.get("IPAMConfig")),
             mac_request: cfg
                 .get("MacAddress")
                 .and_then(|m| m.as_str())
@@ -929,7 +937,7 @@ impl Engine {
             networks.insert(
                 name.clone(),
                 json!({
-                    "IPAMConfig": ipam_config(ep),
+                    "IPAMConfig": if ep.ipam_config.is_null() { ipam_config(ep) } else { ep.ipam_config.clone() },
                     "Links": if ep.links.is_empty() { Value::Null } else { json!(ep.links) },
                     "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
                     "NetworkID": ep.network_id,
@@ -1093,6 +1101,25 @@ fn normal_port_key(k: &str) -> String {
     }
 }
 
+/// The `IPAMConfig` of an endpoint request as docker keeps it: its set fields only (`null`
+/// when none was sent).
+fn ipam_config_of(v: Option<&Value>) -> Value {
+    let Some(Value::Object(m)) = v else {
+        return Value::Null;
+    };
+    let mut out = serde_json::Map::new();
+    for k in ["IPv4Address", "IPv6Address"] {
+        if let Some(a) = m.get(k).and_then(|a| a.as_str()).filter(|a| !a.is_empty()) {
+            out.insert(k.into(), json!(a));
+        }
+    }
+    let ll = hc_list(m.get("LinkLocalIPs"));
+    if !ll.is_empty() {
+        out.insert("LinkLocalIPs".into(), json!(ll));
+    }
+    Value::Object(out)
+}
+
 fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let parts: Vec<u8> = s
         .split(':')
@@ -1145,7 +1172,7 @@ fn published_ports(rec: &Record) -> Result<Vec<Wanted>> {
                     },
                 };
                 let hp = bnd.get("HostPort").and_then(|x| x.as_str()).unwrap_or("");
-                let hrange = if hp.is_empty() {
+                let hrange = if hp.is_empty() || hp == "0" {
                     None
                 } else {
                     Some(parse_port_range(hp).ok_or_else(|| {

@@ -123,14 +123,21 @@ impl Engine {
             .iter()
             .map(|(maj, min, op, v)| json!({"major": maj, "minor": min, "op": op, "value": v}))
             .collect();
+        let other_blkio = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            Value::Null
+        } else {
+            json!([])
+        };
         let mut v = json!({
             "read": format_rfc3339_nanos(Some(cur.at)),
             "preread": format_rfc3339_nanos(pre.as_ref().map(|p| p.at)),
-            "pids_stats": {"current": cur.cg.pids_current, "limit": if cur.cg.pids_limit == 0 { Value::Null } else { json!(cur.cg.pids_limit) }},
+            "pids_stats": {"current": cur.cg.pids_current},
+            // dockerd on cgroup v1 lists each blkio table (empty here), on v2 only the bytes
             "blkio_stats": {
-                "io_service_bytes_recursive": blkio, "io_serviced_recursive": null, "io_queue_recursive": null,
-                "io_service_time_recursive": null, "io_wait_time_recursive": null, "io_merged_recursive": null,
-                "io_time_recursive": null, "sectors_recursive": null
+                "io_service_bytes_recursive": blkio, "io_serviced_recursive": other_blkio.clone(),
+                "io_queue_recursive": other_blkio.clone(), "io_service_time_recursive": other_blkio.clone(),
+                "io_wait_time_recursive": other_blkio.clone(), "io_merged_recursive": other_blkio.clone(),
+                "io_time_recursive": other_blkio.clone(), "sectors_recursive": other_blkio
             },
             "num_procs": 0,
             "storage_stats": {},
@@ -143,6 +150,15 @@ impl Engine {
             "name": format!("/{}", rec.name),
             "id": rec.id
         });
+        // zero pids limit and failcnt are left out, as dockerd's omitempty
+        if cur.cg.pids_limit != 0 {
+            v["pids_stats"]["limit"] = json!(cur.cg.pids_limit);
+        }
+        if cur.cg.mem_failcnt == 0 {
+            if let Some(m) = v["memory_stats"].as_object_mut() {
+                m.remove("failcnt");
+            }
+        }
         let nets = networks(rec.state.pid);
         if nets.as_object().map(|m| !m.is_empty()).unwrap_or(false) {
             v["networks"] = nets;

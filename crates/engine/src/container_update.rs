@@ -44,7 +44,10 @@ impl Engine {
             if let Some(v) = body.get(*k) {
                 // docker: zero values mean "leave as is", except PidsLimit where 0/-1 clear it
                 let zero = v.is_null() || v.as_i64() == Some(0) || v.as_str() == Some("");
-                if !zero || *k == "PidsLimit" && v.as_i64().is_some() {
+                if *k == "PidsLimit" && v.as_i64().is_some_and(|n| n <= 0) {
+                    // 0, -1 and any negative value: unlimited, kept as 0 (dockerd's form)
+                    hc.extra.insert(k.to_string(), serde_json::json!(0));
+                } else if !zero {
                     hc.extra.insert(k.to_string(), v.clone());
                 }
             }

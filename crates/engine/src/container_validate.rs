@@ -628,9 +628,12 @@ fn check_unsupported(x: &Map<String, Value>) -> Result<()> {
             caps.join(" ")
         )));
     }
-    if int(x, "CpuRealtimePeriod") != 0 || int(x, "CpuRealtimeRuntime") != 0 {
+    // real-time values are kept as asked (inspect shows them, as dockerd's); dockerd's own
+    // checks here, the refusal to apply them comes at start
+    let (rt_period, rt_runtime) = (int(x, "CpuRealtimePeriod"), int(x, "CpuRealtimeRuntime"));
+    if rt_period != 0 && rt_runtime != 0 && rt_runtime > rt_period {
         return Err(bad(
-            "CPU real-time scheduling (CpuRealtimePeriod, CpuRealtimeRuntime) is not supported by berth",
+            "cpu real-time runtime cannot be higher than cpu real-time period",
         ));
     }
     let parent = string(x, "CgroupParent");

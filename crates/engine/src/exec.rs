@@ -309,7 +309,7 @@ impl Engine {
         let ex = self.get_exec(id)?;
         let e = ex.lock().expect("exec lock");
         let args = e.config.cmd.clone().unwrap_or_default();
-        Ok(json!({
+        let mut v = json!({
             "CanRemove": false,
             "ContainerID": e.container,
             "DetachKeys": e.config.detach_keys,
@@ -327,7 +327,14 @@ impl Engine {
             },
             "Running": e.running,
             "Pid": e.pid
-        }))
+        });
+        // dockerd leaves an empty user out (omitempty)
+        if e.config.user.is_empty() {
+            if let Some(p) = v["ProcessConfig"].as_object_mut() {
+                p.remove("user");
+            }
+        }
+        Ok(v)
     }
 
     pub async fn exec_resize(&self, id: &str, h: u32, w: u32) -> Result<()> {

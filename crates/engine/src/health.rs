@@ -89,10 +89,7 @@ impl Engine {
                     Ok(Err(e)) => (-1, e.to_string()),
                     Err(_) => (
                         -1,
-                        format!(
-                            "Health check exceeded timeout ({}s)",
-                            timeout / 1_000_000_000
-                        ),
+                        format!("Health check exceeded timeout ({})", go_duration(timeout)),
                     ),
                 };
                 let end = now_nanos();
@@ -130,5 +127,43 @@ impl Engine {
                 }
             }
         });
+    }
+}
+
+/// A duration as Go's `time.Duration` prints it (`2s`, `500ms`, `1.5s`, `1m30s`), as docker
+/// writes it in the health log.
+fn go_duration(nanos: u64) -> String {
+    let trim = |v: f64| {
+        let s = format!("{v:.9}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    };
+    match nanos {
+        0 => "0s".into(),
+        n if n < 1_000 => format!("{n}ns"),
+        n if n < 1_000_000 => format!("{}µs", trim(n as f64 / 1e3)),
+        n if n < 1_000_000_000 => format!("{}ms", trim(n as f64 / 1e6)),
+        n => {
+            let secs = n / 1_000_000_000;
+            let frac = trim((n % 60_000_000_000) as f64 / 1e9);
+            match (secs / 3600, (secs / 60) % 60) {
+                (0, 0) => format!("{frac}s"),
+                (0, m) => format!("{m}m{frac}s"),
+                (h, m) => format!("{h}h{m}m{frac}s"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_duration;
+
+    #[test]
+    fn durations_print_as_go() {
+        assert_eq!(go_duration(2_000_000_000), "2s");
+        assert_eq!(go_duration(500_000_000), "500ms");
+        assert_eq!(go_duration(1_500_000_000), "1.5s");
+        assert_eq!(go_duration(90_000_000_000), "1m30s");
+        assert_eq!(go_duration(3_600_000_000_000), "1h0m0s");
     }
 }

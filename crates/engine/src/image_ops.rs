@@ -238,7 +238,7 @@ impl Engine {
                 "Id": img.id.as_str(),
                 "Labels": labels,
                 "ParentId": parents.get(img.id.as_str()).cloned().unwrap_or_default(),
-                "RepoDigests": if !img.repo_digests.is_empty() { json!(img.repo_digests) } else if tags.is_empty() { json!(["<none>@<none>"]) } else { json!([]) },
+                "RepoDigests": if !img.repo_digests.is_empty() { json!(img.repo_digests) } else if tags.is_empty() { json!(["<none>@<none>"]) } else { Value::Null },
                 "RepoTags": if tags.is_empty() { json!(["<none>:<none>"]) } else { json!(tags) },
                 "SharedSize": -1,
                 "Size": size,
@@ -262,10 +262,18 @@ impl Engine {
                 Err(e) => Error::InvalidParameter(format!("no such image: {name}: {e}")),
             })?;
         let cfg = &img.config;
-        let config = overlay(
-            CONFIG_DEFAULTS,
-            &serde_json::to_value(cfg.config.clone().unwrap_or_default())?,
-        );
+        // an image's config has no labels unless it set some (`null`, as dockerd shows it;
+        // containers always have a map)
+        let image_config = |c: &Value| {
+            let mut v = overlay(CONFIG_DEFAULTS, c);
+            if c.get("Labels").is_none_or(Value::is_null) {
+                v["Labels"] = Value::Null;
+            }
+            v
+        };
+        let config = image_config(&serde_json::to_value(
+            cfg.config.clone().unwrap_or_default(),
+        )?);
         let size = self.image_size(&img);
         let mut parent: Option<String> = None;
         let mut lowers = Vec::new();
@@ -286,7 +294,7 @@ impl Engine {
             "Comment": cfg.extra.get("comment").cloned().unwrap_or(json!("")),
             "Created": cfg.created.clone().unwrap_or_default(),
             "Container": cfg.extra.get("container").cloned().unwrap_or(json!("")),
-            "ContainerConfig": overlay(CONFIG_DEFAULTS, cfg.extra.get("container_config").unwrap_or(&Value::Null)),
+            "ContainerConfig": image_config(cfg.extra.get("container_config").unwrap_or(&Value::Null)),
             "DockerVersion": cfg.extra.get("docker_version").cloned().unwrap_or(json!("")),
             "Author": cfg.author.clone().unwrap_or_default(),
             "Config": config,
@@ -295,7 +303,11 @@ impl Engine {
             "Size": size,
             "VirtualSize": size,
             "GraphDriver": {
-                "Data": {"LowerDir": lowers.get(1..).map(|l| l.join(":")).unwrap_or_default(), "MergedDir": "", "UpperDir": upper, "WorkDir": ""},
+                // a one-layer image has no LowerDir (dockerd leaves the key out)
+                "Data": match lowers.get(1..).filter(|l| !l.is_empty()) {
+                    Some(l) => json!({"LowerDir": l.join(":"), "MergedDir": "", "UpperDir": upper, "WorkDir": ""}),
+                    None => json!({"MergedDir": "", "UpperDir": upper, "WorkDir": ""}),
+                },
                 "Name": "overlay2"
             },
             "RootFS": {"Type": "layers", "Layers": cfg.rootfs.diff_ids},

@@ -56,6 +56,45 @@ fn key_values(arg: &str) -> Vec<(String, String)> {
     out
 }
 
+/// `$NAME` and `${NAME}` in `s` replaced by their value in `env` (`KEY=value` entries;
+/// empty when unset); `\$` keeps a literal `$`.
+fn expand_env(s: &str, env: &[String]) -> String {
+    let lookup = |name: &str| {
+        env.iter()
+            .rev()
+            .find_map(|e| e.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
+            .unwrap_or("")
+            .to_string()
+    };
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::new();
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' if s[i + 1..].starts_with('$') => {
+                out.push('$');
+                chars.next();
+            }
+            '$' if s[i + 1..].starts_with('{') => match s[i + 2..].find('}') {
+                Some(end) => {
+                    out.push_str(&lookup(&s[i + 2..i + 2 + end]));
+                    while chars.next_if(|&(j, _)| j <= i + 2 + end).is_some() {}
+                }
+                None => out.push(c),
+            },
+            '$' if s[i + 1..].starts_with(is_name) => {
+                let len = s[i + 1..]
+                    .find(|c: char| !is_name(c))
+                    .unwrap_or(s.len() - i - 1);
+                out.push_str(&lookup(&s[i + 1..i + 1 + len]));
+                while chars.next_if(|&(j, _)| j <= i + len).is_some() {}
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Applies `--change` instructions (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, WORKDIR,
 /// VOLUME, STOPSIGNAL) to an image config.
 pub fn apply_changes(c: &mut ContainerConfig, changes: &[String]) -> Result<()> {
@@ -72,6 +111,8 @@ pub fn apply_changes(c: &mut ContainerConfig, changes: &[String]) -> Result<()> 
             "ENV" => {
                 let env = c.env.get_or_insert_with(Vec::new);
                 for (k, v) in key_values(arg) {
+                    // `ENV PATH=/x:$PATH`: references see the config's environment so far
+                    let v = expand_env(&v, env);
                     env.retain(|e| e.split('=').next() != Some(k.as_str()));
                     env.push(format!("{k}={v}"));
                 }
@@ -148,6 +189,34 @@ fn engine_placeholder(rel: &str, md: &std::fs::Metadata, in_lower: bool) -> bool
     }
 }
 
+/// Whether the upper directory `p` (`rel`) is the lower's same directory holding nothing but
+/// the engine's placeholders.
+fn only_placeholders(
+    p: &Path,
+    rel: &Path,
+    md: &std::fs::Metadata,
+    lowers: &[std::path::PathBuf],
+) -> bool {
+    let same_in_lower = lowers.iter().any(|l| {
+        l.join(rel).symlink_metadata().is_ok_and(|lm| {
+            lm.is_dir() && lm.mode() == md.mode() && lm.uid() == md.uid() && lm.gid() == md.gid()
+        })
+    });
+    let Ok(rd) = std::fs::read_dir(p) else {
+        return false;
+    };
+    same_in_lower
+        && rd.into_iter().all(|e| {
+            e.ok().is_some_and(|e| {
+                let r = rel.join(e.file_name());
+                let in_lower = lowers.iter().any(|l| l.join(&r).symlink_metadata().is_ok());
+                e.path()
+                    .symlink_metadata()
+                    .is_ok_and(|m| engine_placeholder(&r.to_string_lossy(), &m, in_lower))
+            })
+        })
+}
+
 impl Engine {
     /// Writes the RW layer at `upper` as a docker layer tar (overlay whiteouts → `.wh.` files,
     /// opaque dirs → `.wh..wh..opq`), each file read once.
@@ -177,6 +246,15 @@ impl Engine {
                     if engine_placeholder(&rs, &md, in_lower) {
                         continue;
                     }
+                }
+                // `/etc` copied up only to hold the engine's mount points: no change of the
+                // container's (an unchanged container commits an empty layer, as docker's)
+                if rs == "etc"
+                    && md.is_dir()
+                    && !xattr_opaque(&p)
+                    && only_placeholders(&p, &r, &md, lowers)
+                {
+                    continue;
                 }
                 if md.file_type().is_char_device() && md.rdev() == 0 {
                     let mut name = rel.as_os_str().as_bytes().to_vec();
@@ -253,11 +331,19 @@ impl Engine {
             cc.user = Some(own.user.clone()).filter(|u| !u.is_empty());
             cc.labels = own.labels.clone();
             apply_changes(&mut cc, changes)?;
+            cc.extra.insert("Image".into(), json!(own.image));
             let now = format_rfc3339_nanos(Some(SystemTime::now()));
+            // the container's own config, as docker records it (`ContainerConfig`)
+            cfg.extra
+                .insert("container_config".into(), serde_json::to_value(own)?);
             cfg.config = Some(cc);
             cfg.created = Some(now.clone());
             cfg.author = Some(author.to_string()).filter(|a| !a.is_empty());
-            cfg.rootfs.diff_ids.push(diff_id);
+            // an unchanged container adds no layer, only history (docker's empty_layer)
+            let empty = diff_id == crate::EMPTY_LAYER_DIFF_ID;
+            if !empty {
+                cfg.rootfs.diff_ids.push(diff_id);
+            }
             cfg.extra.insert("container".into(), json!(c.id));
             cfg.extra.insert("comment".into(), json!(comment));
             let mut h = serde_json::Map::new();
@@ -275,9 +361,15 @@ impl Engine {
             if !comment.is_empty() {
                 h.insert("comment".into(), json!(comment));
             }
+            if empty {
+                h.insert("empty_layer".into(), json!(true));
+            }
             cfg.history.push(Value::Object(h));
             let bytes = serde_json::to_vec(&cfg)?;
-            let image = self.images.add_image(&bytes)?;
+            // the image committed from is the new one's `Parent`, as docker's
+            let image = self
+                .images
+                .add_image_opts(&bytes, Some(img.id.as_str()), true)?;
             if let Some(r) = &reference {
                 let r = Reference::parse(r)?;
                 self.images.tag(&image.id, &r)?;
@@ -469,6 +561,14 @@ fn xattr_opaque(p: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_references_expand() {
+        let env = vec!["PATH=/bin:/usr/bin".to_string(), "A=1".to_string()];
+        assert_eq!(super::expand_env("/x:$PATH", &env), "/x:/bin:/usr/bin");
+        assert_eq!(super::expand_env("${A}b$A-$NONE", &env), "1b1-");
+        assert_eq!(super::expand_env("\\$A $", &env), "$A $");
+    }
 
     #[test]
     fn changes_apply_like_dockerfile_instructions() {

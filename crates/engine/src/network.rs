@@ -115,8 +115,9 @@ pub struct NetworkRecord {
     pub options: BTreeMap<String, String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// `IPAM.Options` as sent (`None`: none, shown as `null` as dockerd does)
     #[serde(default)]
-    pub ipam_options: BTreeMap<String, String>,
+    pub ipam_options: Option<BTreeMap<String, String>>,
     /// `bridge`, `host`, `none`: made by the daemon, not removable
     #[serde(default)]
     pub predefined: bool,
@@ -212,6 +213,10 @@ pub struct Endpoint {
     pub mac_request: String,
     #[serde(default)]
     pub driver_opts: BTreeMap<String, String>,
+    /// `IPAMConfig` as asked (its non-empty `IPv4Address`/`IPv6Address`/`LinkLocalIPs`),
+    /// shown back by inspect as docker keeps it
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub ipam_config: serde_json::Value,
     // --- set while the container runs
     #[serde(default)]
     pub endpoint_id: String,
@@ -335,7 +340,7 @@ impl NetState {
                     mtu: 0,
                     options: BTreeMap::new(),
                     labels: BTreeMap::new(),
-                    ipam_options: BTreeMap::new(),
+                    ipam_options: None,
                     predefined: true,
                 };
                 write_record(dir, &rec)?;

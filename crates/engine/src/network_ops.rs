@@ -54,10 +54,10 @@ fn ipv6_gateway_given(req: &NetworkCreate) -> bool {
         .is_some_and(|c| !c.gateway.is_empty())
 }
 
+/// dockerd 20.10 takes any network name (`my net`, `a b/c`); control characters, which no
+/// client can send in a path, are refused.
 fn valid_name(n: &str) -> bool {
-    let mut chars = n.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    !n.is_empty() && !n.chars().any(char::is_control)
 }
 
 impl Engine {
@@ -205,11 +205,7 @@ impl Engine {
             mtu,
             options,
             labels: req.labels.clone().unwrap_or_default(),
-            ipam_options: req
-                .ipam
-                .as_ref()
-                .and_then(|i| i.options.clone())
-                .unwrap_or_default(),
+            ipam_options: req.ipam.as_ref().and_then(|i| i.options.clone()),
             predefined: false,
         };
         link::ensure_bridge(&link::BridgeSpec {
@@ -410,7 +406,10 @@ impl Engine {
         let mut out = Vec::new();
         for n in nets {
             if self.network_matches(&n, filters)? {
-                out.push(self.network_json(&n));
+                // the list names no containers (dockerd fills them in inspect only)
+                let mut v = self.network_json(&n);
+                v["Containers"] = serde_json::json!({});
+                out.push(v);
             }
         }
         Ok(Value::Array(out))
@@ -683,8 +682,9 @@ mod tests {
     fn network_names() {
         assert!(valid_name("ac-n1"));
         assert!(valid_name("a.b_c"));
-        assert!(!valid_name("-x"));
-        assert!(!valid_name("a b"));
+        assert!(valid_name("my net"));
+        assert!(valid_name("a b/c"));
+        assert!(!valid_name("a\nb"));
         assert!(!valid_name(""));
     }
 

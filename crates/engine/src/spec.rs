@@ -396,6 +396,11 @@ fn privileged_devices() -> Vec<Device> {
 
 /// OCI `linux.resources` from a HostConfig (also what `update` sends to a live container).
 pub fn resources(hc: &HostConfig) -> Result<Value> {
+    if hc_i64(hc, "CpuRealtimePeriod") > 0 || hc_i64(hc, "CpuRealtimeRuntime") > 0 {
+        return Err(Error::InvalidParameter(
+            "CPU real-time scheduling (CpuRealtimePeriod, CpuRealtimeRuntime) is not supported by berth".into(),
+        ));
+    }
     let mut r = serde_json::Map::new();
     let mut mem = serde_json::Map::new();
     let limit = hc_i64(hc, "Memory");
