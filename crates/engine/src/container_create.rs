@@ -239,6 +239,9 @@ impl Engine {
         if hc.console_size.is_none() {
             hc.console_size = Some([0, 0]);
         }
+        // dockerd records the cgroup namespace mode it picked (inspect shows it)
+        let cgns = crate::spec::cgroupns_mode(hc);
+        hc.extra.insert("CgroupnsMode".into(), cgns.into());
 
         let dir = self.container_dir(id);
         std::fs::create_dir_all(&dir)?;
