@@ -239,8 +239,18 @@ impl Engine {
         if hc.console_size.is_none() {
             hc.console_size = Some([0, 0]);
         }
-        // dockerd records the cgroup namespace mode it picked (inspect shows it)
-        let cgns = crate::spec::cgroupns_mode(hc);
+        // dockerd records the cgroup namespace mode it picked (inspect shows it). With
+        // --userns-remap the hierarchies can only be mounted from a cgroup namespace the
+        // container's user namespace owns: private unless asked otherwise.
+        let unset = !matches!(
+            hc.extra.get("CgroupnsMode").and_then(|v| v.as_str()),
+            Some("host" | "private")
+        );
+        let cgns = if unset && self.cfg.userns.is_some() && !crate::userns::opted_out(hc) {
+            "private"
+        } else {
+            crate::spec::cgroupns_mode(hc)
+        };
         hc.extra.insert("CgroupnsMode".into(), cgns.into());
 
         let dir = self.container_dir(id);
