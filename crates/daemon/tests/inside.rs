@@ -233,6 +233,25 @@ fn default_sysctls_hostnames_and_etc_files_as_docker() {
         run(&["--hostname", "h2.foo.bar"], uts),
         "h2.foo.bar\n(none)\nh2.foo.bar\nh2.foo.bar h2\nh2.foo.bar\n"
     );
+    // --net container:x takes x's host and domain names (inspect shows them too)
+    p.both(&[
+        "run",
+        "-d",
+        "--name",
+        "base",
+        "--hostname",
+        "bh",
+        "--domainname",
+        "dd.org",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(
+        run(&["--name", "cm", "--net", "container:base"], uts),
+        "bh\ndd.org\nbh\nbh.dd.org bh\nbh\n"
+    );
+    p.both(&["rm", "-f", "base"]);
     // --shm-size: the size of /dev/shm, /proc/sys read-only
     assert_eq!(
         run(
@@ -361,7 +380,18 @@ grep nameserver /etc/resolv.conf"#;
             "dockerd"
         );
     }
-    for c in ["srv", "cl", "me3"] {
+    // stopped on the default bridge, connected, then started: both addresses in /etc/hosts,
+    // the embedded DNS in resolv.conf
+    p.both(&["create", "--name", "st", "busybox", "sleep", "300"]);
+    p.both(&["network", "connect", "inn", "st"]);
+    p.both(&["start", "st"]);
+    let probe = "grep nameserver /etc/resolv.conf; grep -c -w $(hostname) /etc/hosts";
+    let (b, d) = p.both(&["exec", "st", "sh", "-c", probe]);
+    assert_eq!(b, "nameserver 127.0.0.11\n2\n");
+    if let Some(d) = d {
+        assert_eq!(d, b, "dockerd");
+    }
+    for c in ["srv", "cl", "me3", "st"] {
         p.both(&["rm", "-f", c]);
     }
     p.both(&["network", "rm", "inn"]);

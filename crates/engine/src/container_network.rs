@@ -314,6 +314,13 @@ impl Engine {
                     o.id
                 )));
             }
+            // docker: a container in another's network namespace takes its host and domain
+            // names (its /etc/hosts and /etc/hostname are the other's)
+            let orec = o.record();
+            c.update(|r| {
+                r.config.hostname = orec.config.hostname.clone();
+                r.config.domainname = orec.config.domainname.clone();
+            });
             return Ok(NetPlan {
                 ns: NetNs::Join(format!("/proc/{}/ns/net", ost.pid)),
                 files: self.container_dir(&o.id),
@@ -403,7 +410,7 @@ impl Engine {
             &dir.join("hosts"),
             &hosts_file(
                 &crate::network::own_hosts_names(&rec.config.hostname, &rec.config.domainname),
-                own.first().copied().as_slice(),
+                &own,
                 &extra,
             ),
         )?;
