@@ -217,6 +217,21 @@ fn default_sysctls_hostnames_and_etc_files_as_docker() {
         ),
         "0\t2147483647\n500\n"
     );
+    // their effect: a user without capabilities binds port 80, unless a --sysctl says no
+    let bind80 = "nc -l -p 80 2>/dev/null & sleep 0.5; netstat -ltn | grep -c ':80 '; kill $! 2>/dev/null; true";
+    assert_eq!(run(&["--user", "1000"], bind80), "1\n");
+    assert_eq!(
+        run(
+            &[
+                "--user",
+                "1000",
+                "--sysctl",
+                "net.ipv4.ip_unprivileged_port_start=1024"
+            ],
+            bind80
+        ),
+        "0\n"
+    );
     // --net host: the host's own values, untouched
     assert_eq!(
         run(&["--net", "host"], probe),
