@@ -248,6 +248,13 @@ fn default_sysctls_hostnames_and_etc_files_as_docker() {
         run(&["--hostname", "h2.foo.bar"], uts),
         "h2.foo.bar\n(none)\nh2.foo.bar\nh2.foo.bar h2\nh2.foo.bar\n"
     );
+    // a domain name longer than the UTS field keeps its first 64 bytes (dockerd writes it
+    // through /proc/sys/kernel/domainname), the container starts
+    let long = "d".repeat(70);
+    assert_eq!(
+        run(&["--domainname", &long], "cat /proc/sys/kernel/domainname"),
+        format!("{}\n", &long[..64])
+    );
     // --net container:x takes x's host and domain names (inspect shows them too)
     p.both(&[
         "run",

@@ -331,8 +331,11 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
             check(r, || format!("sethostname {h:?}"))?;
         }
         if let Some(h) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
-            // SAFETY: pointer and length of a valid buffer.
-            let r = unsafe { libc::setdomainname(h.as_ptr() as *const libc::c_char, h.len()) };
+            // dockerd sets it through /proc/sys/kernel/domainname, which keeps the first 64
+            // bytes of a longer name (the UTS field's size) instead of failing
+            let len = h.len().min(64);
+            // SAFETY: pointer and length within a valid buffer.
+            let r = unsafe { libc::setdomainname(h.as_ptr() as *const libc::c_char, len) };
             check(r, || format!("setdomainname {h:?}"))?;
         }
     }
