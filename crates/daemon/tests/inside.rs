@@ -418,3 +418,59 @@ grep nameserver /etc/resolv.conf"#;
     }
     p.both(&["network", "rm", "inn"]);
 }
+
+/// `--default-cgroupns-mode` (a dockerd flag): the mode of containers that do not ask for one;
+/// a bad value stops the daemon.
+#[test]
+fn daemon_default_cgroupns_mode_flag() {
+    let d = Daemon::start_args(&["--default-cgroupns-mode", "private"]);
+    d.load_busybox();
+    let root = common::tmpdir("in-cgns");
+    let dk = Dockerd::start_args(&root, &["--default-cgroupns-mode", "private"]);
+    let probe = "grep -E '^[0-9]+:memory:' /proc/self/cgroup | cut -d: -f3";
+    let run = |docker: &dyn Fn(&[&str]) -> Option<std::process::Output>| {
+        let o = docker(&["run", "--name", "c1", "busybox", "sh", "-c", probe])?;
+        assert!(o.status.success(), "{}", stderr(&o));
+        let i = docker(&["inspect", "-f", "{{.HostConfig.CgroupnsMode}}", "c1"])?;
+        let _ = docker(&["rm", "c1"]);
+        Some(format!("{}{}", stdout(&o), stdout(&i)))
+    };
+    let Some(b) = run(&|a| d.docker(a)) else {
+        return;
+    };
+    let want = if v2_host() {
+        "private\n"
+    } else {
+        "/\nprivate\n"
+    };
+    assert!(b.ends_with(want), "berth: {b}");
+    if let Some(dk) = &dk {
+        let o = dk.docker(&["load", "-i", busybox_tar().to_str().expect("utf8")]);
+        assert!(o.status.success());
+        let got = run(&|a| Some(dk.docker(a))).expect("dockerd");
+        assert_eq!(got, b, "dockerd");
+    }
+    drop(dk);
+    let _ = std::fs::remove_dir_all(&root);
+    // a value that is neither: the daemon does not start
+    let root = common::tmpdir("in-cgns-bad");
+    let o = std::process::Command::new(common::bin_dir().join("berthd"))
+        .arg("--data-root")
+        .arg(root.join("data"))
+        .arg("--exec-root")
+        .arg(root.join("run"))
+        .arg("-H")
+        .arg(format!("unix://{}", root.join("s.sock").display()))
+        .arg("--pidfile")
+        .arg(root.join("pid"))
+        .args(["--default-cgroupns-mode", "shared"])
+        .output()
+        .expect("run berthd");
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("default cgroup namespace mode (shared) is invalid"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -246,10 +246,10 @@ impl Engine {
             hc.extra.get("CgroupnsMode").and_then(|v| v.as_str()),
             Some("host" | "private")
         );
-        let cgns = if unset && self.cfg.userns.is_some() && !crate::userns::opted_out(hc) {
-            "private"
-        } else {
-            crate::spec::cgroupns_mode(hc)
+        let cgns = match self.cfg.default_cgroupns_mode.as_deref() {
+            Some(m @ ("host" | "private")) if unset => m,
+            _ if unset && self.cfg.userns.is_some() && !crate::userns::opted_out(hc) => "private",
+            _ => crate::spec::cgroupns_mode(hc),
         };
         hc.extra.insert("CgroupnsMode".into(), cgns.into());
 
