@@ -285,7 +285,7 @@ fn default_sysctls_hostnames_and_etc_files_as_docker() {
 }
 
 /// On a user network: the container's name, host name, network aliases and its own link
-/// aliases answer through the embedded DNS (links write nothing into /etc/hosts or the
+/// aliases answer through the embedded DNS (and a container's address its `name.network`) (links write nothing into /etc/hosts or the
 /// environment there); a container started on the default bridge and connected to a user
 /// network later switches to the embedded DNS and resolves that network's names.
 #[test]
@@ -319,6 +319,7 @@ for n in me hh lk al1 srv nosuch; do
   case "$a" in "$SRV") a=SRV;; "$self") a=SELF;; "") a=NONE;; esac
   echo "$n $a"
 done
+echo "ptr $(nslookup $SRV 127.0.0.11 2>/dev/null | grep -o 'name = .*')"
 echo "link-env $(env | grep -c '^LK_')"
 echo "link-hosts $(grep -c -w lk /etc/hosts)"
 grep nameserver /etc/resolv.conf"#;
@@ -342,7 +343,7 @@ grep nameserver /etc/resolv.conf"#;
             script.into(),
         ]
     };
-    let want = "me SELF\nhh SELF\nlk SRV\nal1 SRV\nsrv SRV\nnosuch NONE\nlink-env 0\nlink-hosts 0\nnameserver 127.0.0.11\n";
+    let want = "me SELF\nhh SELF\nlk SRV\nal1 SRV\nsrv SRV\nnosuch NONE\nptr name = srv.inn\nlink-env 0\nlink-hosts 0\nnameserver 127.0.0.11\n";
     let a = run_me(&b_srv);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     assert_eq!(p.b(&a), want);

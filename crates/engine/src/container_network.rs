@@ -1117,6 +1117,39 @@ impl Lookup for EngineLookup {
         out
     }
 
+    /// `<name>.<network>` for the address of a running container on a user network the asker
+    /// is on, as docker's embedded DNS answers a PTR query.
+    fn reverse(&self, container_id: &str, ip: Ipv4Addr) -> Option<String> {
+        let engine = self.0.upgrade()?;
+        let me = engine.get_container(container_id).ok()?.record();
+        let mine: Vec<String> = me
+            .networks
+            .values()
+            .filter(|e| e.ip.is_some())
+            .map(|e| e.network_id.clone())
+            .collect();
+        for c in engine.all_containers() {
+            let rec = c.record();
+            if !matches!(rec.state.status, Status::Running | Status::Paused) {
+                continue;
+            }
+            for (net_name, ep) in &rec.networks {
+                if ep.ip != Some(ip) || !mine.contains(&ep.network_id) {
+                    continue;
+                }
+                let user = engine
+                    .net()
+                    .get(&ep.network_id)
+                    .map(|n| n.rec.is_user())
+                    .unwrap_or(false);
+                if user {
+                    return Some(format!("{}.{net_name}", rec.name));
+                }
+            }
+        }
+        None
+    }
+
     fn upstreams(&self, container_id: &str) -> Vec<SocketAddr> {
         let Some(engine) = self.0.upgrade() else {
             return Vec::new();
