@@ -255,6 +255,26 @@ fn default_sysctls_hostnames_and_etc_files_as_docker() {
         run(&["--domainname", &long], "cat /proc/sys/kernel/domainname"),
         format!("{}\n", &long[..64])
     );
+    // a domain name in the host's UTS namespace: refused at start, the host keeps its own
+    let args = [
+        "run",
+        "--rm",
+        "--uts",
+        "host",
+        "--domainname",
+        "x.example",
+        "busybox",
+        "true",
+    ];
+    let text = "sysctl \"kernel.domainname\" is not in a separate kernel namespace";
+    let o = p.berth.docker(&args).expect("docker CLI");
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).contains(text), "{}", stderr(&o));
+    if let Some(dk) = &p.docker {
+        let o = dk.docker(&args);
+        assert_eq!(o.status.code(), Some(125), "dockerd: {}", stderr(&o));
+        assert!(stderr(&o).contains(text), "dockerd: {}", stderr(&o));
+    }
     // --net container:x takes x's host and domain names (inspect shows them too)
     p.both(&[
         "run",

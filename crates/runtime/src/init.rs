@@ -324,6 +324,14 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
         }
     }
 
+    let domainname = spec.domainname().as_deref().unwrap_or("");
+    if !ctx.new_uts_ns && !domainname.is_empty() {
+        // the host's UTS namespace (`--uts host`): setting it would rename the host (runc's
+        // refusal, which dockerd passes on)
+        return Err(Error::Spec(
+            "sysctl \"kernel.domainname\" is not in a separate kernel namespace".into(),
+        ));
+    }
     if ctx.new_uts_ns {
         if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
             // SAFETY: pointer and length of a valid buffer.
