@@ -61,6 +61,10 @@ struct Args {
     /// Group for the unix socket (root:GROUP 0660; root:root if the default group is absent)
     #[arg(short = 'G', long, default_value = socket::DEFAULT_GROUP)]
     group: String,
+    /// Cgroup namespace mode of containers that do not ask for one: `host` or `private`
+    /// (default: `host` on cgroup v1 and hybrid hosts, `private` on cgroup v2 hosts)
+    #[arg(long)]
+    default_cgroupns_mode: Option<String>,
     /// Set no-new-privileges by default for new containers (docker's daemon option)
     #[arg(long)]
     no_new_privileges: bool,
@@ -468,6 +472,13 @@ async fn daemon() -> Result<()> {
     if !shim.exists() {
         bail!("berth-shim not found at {}", shim.display());
     }
+    if let Some(m) = args
+        .default_cgroupns_mode
+        .as_deref()
+        .filter(|m| !matches!(*m, "host" | "private"))
+    {
+        bail!("default cgroup namespace mode ({m}) is invalid: use \"host\" or \"private\"");
+    }
     std::fs::create_dir_all(&args.exec_root)?;
     std::fs::create_dir_all(&args.data_root)?;
     let ids = match &args.userns_remap {
@@ -543,6 +554,7 @@ async fn daemon() -> Result<()> {
         settings: settings_of(&args, file.as_ref().map(|l| &l.cfg)),
         userns: ids,
         no_new_privileges: args.no_new_privileges,
+        default_cgroupns_mode: args.default_cgroupns_mode.clone(),
         registry: berth_registry::Config {
             insecure: args.insecure_registries.clone(),
             mirrors: args.registry_mirrors.clone(),

@@ -418,10 +418,17 @@ fn ipc_uts_cgroupns_host_and_none_modes_are_applied() {
         .collect();
     let hostname = nix_hostname();
     let def: Vec<&str> = def.lines().collect();
-    assert!(
-        def[0] != host[0] && def[1] != host[1] && def[2] != host[2],
-        "{def:?}"
-    );
+    assert!(def[0] != host[0] && def[1] != host[1], "{def:?}");
+    // the cgroup namespace: dockerd's default per cgroup version (host on v1 and hybrid
+    // hosts, private on v2), a private one when asked
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    assert_eq!(def[2] != host[2], v2, "{def:?}");
+    let private = run(
+        &d,
+        &["--cgroupns", "private", "busybox", "sh", "-c", read_ns],
+    )
+    .unwrap();
+    assert_ne!(private.lines().nth(2), Some(host[2].as_str()), "{private}");
     let out = run(
         &d,
         &[

@@ -317,6 +317,19 @@ impl Engine {
         if let Some(l) = links {
             hc.extra.insert("Links".into(), l);
         }
+        // dockerd records the cgroup namespace mode it picked (inspect shows it). With
+        // --userns-remap the hierarchies can only be mounted from a cgroup namespace the
+        // container's user namespace owns: private unless asked otherwise.
+        let unset = !matches!(
+            hc.extra.get("CgroupnsMode").and_then(|v| v.as_str()),
+            Some("host" | "private")
+        );
+        let cgns = match self.cfg.default_cgroupns_mode.as_deref() {
+            Some(m @ ("host" | "private")) if unset => m,
+            _ if unset && self.cfg.userns.is_some() && !crate::userns::opted_out(hc) => "private",
+            _ => crate::spec::cgroupns_mode(hc),
+        };
+        hc.extra.insert("CgroupnsMode".into(), cgns.into());
 
         let dir = self.container_dir(id);
         std::fs::create_dir_all(&dir)?;

@@ -345,6 +345,13 @@ impl Engine {
                     o.id
                 )));
             }
+            // docker: a container in another's network namespace takes its host and domain
+            // names (its /etc/hosts and /etc/hostname are the other's)
+            let orec = o.record();
+            c.update(|r| {
+                r.config.hostname = orec.config.hostname.clone();
+                r.config.domainname = orec.config.domainname.clone();
+            });
             return Ok(NetPlan {
                 ns: NetNs::Join(format!("/proc/{}/ns/net", ost.pid)),
                 files: self.container_dir(&o.id),
@@ -422,15 +429,21 @@ impl Engine {
             extra.push((host.to_string(), ip));
         }
         let mut link_env = Vec::new();
+        // legacy links write hosts entries and variables on the default bridge only; on a
+        // user network they are names in the embedded DNS for this container (as docker's)
+        let legacy = matches!(mode.as_str(), "" | "default" | "bridge");
         for (names, ip, env) in self.link_entries(&rec)? {
+            if !legacy {
+                continue;
+            }
             extra.push((names, ip));
             link_env.extend(env);
         }
         write_if_changed(
             &dir.join("hosts"),
             &hosts_file(
-                &rec.config.hostname,
-                own.first().copied().as_slice(),
+                &crate::network::own_hosts_names(&rec.config.hostname, &rec.config.domainname),
+                &own,
                 &extra,
             ),
         )?;
@@ -453,6 +466,39 @@ impl Engine {
             files: dir,
             link_env,
         })
+    }
+
+    /// A running container connected to a user network: its resolv.conf switches to the
+    /// embedded DNS (the servers it had become that server's upstreams) and /etc/hosts gets
+    /// its address there, as docker updates them. Files written in place: they are bound
+    /// into the container.
+    pub(crate) fn net_files_on_connect(&self, rec: &Record, ip: Ipv4Addr) -> Result<()> {
+        let dir = self.container_dir(&rec.id);
+        let hc = &rec.host_config.extra;
+        let host_resolv = dns::parse_resolv_conf(
+            &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        );
+        write_if_changed(
+            &dir.join("resolv.conf"),
+            &dns::container_resolv_conf(
+                &host_resolv,
+                &[],
+                &hc_list(hc.get("DnsSearch")),
+                &hc_list(hc.get("DnsOptions")),
+                true,
+            ),
+        )?;
+        let hosts_path = dir.join("hosts");
+        let mut hosts = std::fs::read_to_string(&hosts_path).unwrap_or_default();
+        let line = format!(
+            "{ip}\t{}\n",
+            crate::network::own_hosts_names(&rec.config.hostname, &rec.config.domainname)
+        );
+        if !hosts.contains(&line) {
+            hosts.push_str(&line);
+            write_if_changed(&hosts_path, &hosts)?;
+        }
+        Ok(())
     }
 
     /// `--link name:alias` → hosts entries `ip\talias id12 name` and docker's link variables
@@ -934,6 +980,11 @@ impl Engine {
             if user && running && !aliases.iter().any(|a| a == short) {
                 aliases.push(short.to_string());
             }
+            // docker adds the container's own host name on user networks (it resolves there)
+            let host = rec.config.hostname.as_str();
+            if user && running && !host.is_empty() && !aliases.iter().any(|a| a == host) {
+                aliases.push(host.to_string());
+            }
             networks.insert(
                 name.clone(),
                 json!({
@@ -1251,6 +1302,19 @@ impl Lookup for EngineLookup {
             })
             .collect();
         let name = name.trim_end_matches('.').to_ascii_lowercase();
+        // the asker's own links (`--link target:alias`, HostConfig's and its endpoints'):
+        // on a user network their aliases resolve for it alone, as docker's do
+        let me_rec = me.record();
+        let link_targets: Vec<String> = hc_list(me_rec.host_config.extra.get("Links"))
+            .into_iter()
+            .chain(me_rec.networks.values().flat_map(|e| e.links.clone()))
+            .filter_map(|l| {
+                let (target, alias) = l.split_once(':').unwrap_or((l.as_str(), l.as_str()));
+                let alias = alias.rsplit('/').next().unwrap_or(alias);
+                (alias.to_ascii_lowercase() == name)
+                    .then(|| target.trim_start_matches('/').to_string())
+            })
+            .collect();
         let mut out = Vec::new();
         for c in engine.all_containers() {
             let rec = c.record();
@@ -1263,7 +1327,11 @@ impl Lookup for EngineLookup {
                     continue;
                 }
                 let hit = rec.name.to_ascii_lowercase() == name
+                    || rec.config.hostname.to_ascii_lowercase() == name
                     || ep.aliases.iter().any(|a| a.to_ascii_lowercase() == name)
+                    || link_targets.iter().any(|t| {
+                        *t == rec.name || (t.len() >= 12 && rec.id.starts_with(t.as_str()))
+                    })
                     || (name.len() == 12 && rec.id.starts_with(&name));
                 if hit && !out.contains(&ip) {
                     out.push(ip);
@@ -1294,6 +1362,39 @@ impl Lookup for EngineLookup {
             }
         }
         out
+    }
+
+    /// `<name>.<network>` for the address of a running container on a user network the asker
+    /// is on, as docker's embedded DNS answers a PTR query.
+    fn reverse(&self, container_id: &str, ip: Ipv4Addr) -> Option<String> {
+        let engine = self.0.upgrade()?;
+        let me = engine.get_container(container_id).ok()?.record();
+        let mine: Vec<String> = me
+            .networks
+            .values()
+            .filter(|e| e.ip.is_some())
+            .map(|e| e.network_id.clone())
+            .collect();
+        for c in engine.all_containers() {
+            let rec = c.record();
+            if !matches!(rec.state.status, Status::Running | Status::Paused) {
+                continue;
+            }
+            for (net_name, ep) in &rec.networks {
+                if ep.ip != Some(ip) || !mine.contains(&ep.network_id) {
+                    continue;
+                }
+                let user = engine
+                    .net()
+                    .get(&ep.network_id)
+                    .map(|n| n.rec.is_user())
+                    .unwrap_or(false);
+                if user {
+                    return Some(format!("{}.{net_name}", rec.name));
+                }
+            }
+        }
+        None
     }
 
     fn upstreams(&self, container_id: &str) -> Vec<SocketAddr> {

@@ -90,6 +90,8 @@ impl Engine {
         let pid_mode = rec.host_config.extra.get("PidMode");
         let pid_ns = self.pid_namespace(pid_mode.and_then(|m| m.as_str()).unwrap_or(""))?;
         let net = self.net_prepare(c)?;
+        // net_prepare may take names from the container whose network this one joins
+        let rec = c.record();
         let run_dir = self.run_dir(&id);
         std::fs::create_dir_all(&run_dir)?;
         let _ = std::fs::remove_file(self.exit_file(&id));

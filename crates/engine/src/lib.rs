@@ -155,6 +155,9 @@ pub struct Config {
     /// `--no-new-privileges`: containers get no_new_privs unless their SecurityOpt says
     /// `no-new-privileges=false`
     pub no_new_privileges: bool,
+    /// `--default-cgroupns-mode`: `host` or `private` for containers that do not say (None:
+    /// dockerd's default for the host's cgroup version)
+    pub default_cgroupns_mode: Option<String>,
     /// registries: insecure hosts, mirrors, certificates, timeouts
     pub registry: berth_registry::Config,
     /// `daemon.json` settings a reload may change, and those `GET /info` reports

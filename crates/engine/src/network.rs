@@ -589,6 +589,20 @@ pub(crate) fn parse_port_range(s: &str) -> Option<(u16, u16)> {
 }
 
 /// `/etc/hosts` as docker writes it for a container with addresses `own`.
+/// The names of the container's own line in /etc/hosts, as docker writes them: the FQDN
+/// (hostname, plus `.domainname` when set) and, when that has a dot, the bare host name.
+pub(crate) fn own_hosts_names(hostname: &str, domainname: &str) -> String {
+    let fqdn = if domainname.is_empty() {
+        hostname.to_string()
+    } else {
+        format!("{hostname}.{domainname}")
+    };
+    match fqdn.split_once('.') {
+        Some((short, _)) => format!("{fqdn} {short}"),
+        None => fqdn,
+    }
+}
+
 pub(crate) fn hosts_file(hostname: &str, own: &[Ipv4Addr], extra: &[(String, String)]) -> String {
     let mut s = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
@@ -655,6 +669,13 @@ mod tests {
         assert!(h.starts_with("127.0.0.1\tlocalhost\n"));
         assert!(h.contains("10.1.2.3\tdb\n"));
         assert!(h.ends_with("172.18.0.2\tabc\n"));
+    }
+
+    #[test]
+    fn own_names_as_docker_writes_them() {
+        assert_eq!(own_hosts_names("h1", ""), "h1");
+        assert_eq!(own_hosts_names("h1", "example.org"), "h1.example.org h1");
+        assert_eq!(own_hosts_names("h2.foo.bar", ""), "h2.foo.bar h2");
     }
 
     #[test]

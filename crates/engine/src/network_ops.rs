@@ -612,6 +612,9 @@ impl Engine {
             if let Err(e) = self.serve_dns(&c.id, pid) {
                 tracing::warn!(id = %c.id, "DNS server: {e}");
             }
+            if let Err(e) = self.net_files_on_connect(&c.record(), ip) {
+                tracing::warn!(id = %c.id, "resolv.conf / hosts on connect: {e}");
+            }
         }
         Ok(())
     }

@@ -633,6 +633,41 @@ pub fn process_env(base: &[String], hostname: &str, tty: bool, home: &str) -> Ve
     env
 }
 
+/// docker's cgroup namespace mode for a container: the one asked for, else the daemon's
+/// default for the host's cgroup version (`host` on v1 and hybrid hosts, `private` on a
+/// unified cgroup v2 host), as dockerd 20.10 picks it.
+pub(crate) fn cgroupns_mode(hc: &HostConfig) -> &'static str {
+    match hc_str(hc, "CgroupnsMode") {
+        "host" => "host",
+        "private" => "private",
+        _ => default_cgroupns_mode(),
+    }
+}
+
+/// `private` when the host runs cgroup v2 alone (its root has `cgroup.controllers`).
+pub(crate) fn default_cgroupns_mode() -> &'static str {
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "private"
+    } else {
+        "host"
+    }
+}
+
+/// docker's default sysctls for a container with a network namespace of its own
+/// (unprivileged ping and low ports, as dockerd 20.10 sets them), under the container's own
+/// `Sysctls`, which win.
+pub(crate) fn sysctls(hc: &HostConfig, own_netns: bool) -> Value {
+    let mut out = serde_json::Map::new();
+    if own_netns {
+        out.insert("net.ipv4.ping_group_range".into(), json!("0 2147483647"));
+        out.insert("net.ipv4.ip_unprivileged_port_start".into(), json!("0"));
+    }
+    if let Some(Value::Object(m)) = hc.extra.get("Sysctls") {
+        out.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    Value::Object(out)
+}
+
 /// The container's cgroup below every hierarchy: `/berth/<id>`, or `<CgroupParent>/<id>`.
 pub(crate) fn cgroup_path(hc: &HostConfig, id: &str) -> String {
     let parent = hc_str(hc, "CgroupParent").trim_matches('/');
@@ -742,12 +777,7 @@ pub(crate) fn build(
                    "fileMode": d.mode, "uid": d.uid, "gid": d.gid})
         })
         .collect();
-    let sysctl = hc
-        .extra
-        .get("Sysctls")
-        .cloned()
-        .filter(Value::is_object)
-        .unwrap_or_else(|| json!({}));
+    let sysctl = sysctls(hc, matches!(net.ns, NetNs::New));
     let mut annotations = serde_json::Map::new();
     if hc_bool(hc, "Init") {
         annotations.insert("io.berth.init".into(), json!("true"));
@@ -761,7 +791,7 @@ pub(crate) fn build(
         namespaces.push(json!({"type": "uts"}));
     }
     namespaces.push(json!({"type": "mount"}));
-    if hc_str(hc, "CgroupnsMode") != "host" {
+    if cgroupns_mode(hc) == "private" {
         namespaces.push(json!({"type": "cgroup"}));
     }
     match &net.ns {

@@ -73,6 +73,22 @@ fn joined_pid(spec: &Value) -> Option<String> {
 pub(crate) fn apply(spec: &mut Value, ids: &IdMaps) {
     let joined = joined_pid(spec);
     let linux = &mut spec["linux"];
+    // the default ping range names every gid; in a user namespace the kernel takes only gids
+    // mapped there: the range shrinks to the gids the container has
+    const PING: &str = "net.ipv4.ping_group_range";
+    if linux["sysctl"][PING] == json!("0 2147483647") {
+        let top = ids
+            .gids
+            .iter()
+            .find(|r| r.container == 0 && r.size > 0)
+            .map(|r| r.size - 1);
+        if let Some(m) = linux["sysctl"].as_object_mut() {
+            match top {
+                Some(top) => m.insert(PING.into(), json!(format!("0 {top}"))),
+                None => m.remove(PING),
+            };
+        }
+    }
     if let Some(pid) = joined {
         if let Some(ns) = linux["namespaces"].as_array_mut() {
             ns.push(json!({"type": "user", "path": format!("/proc/{pid}/ns/user")}));
@@ -168,5 +184,28 @@ mod tests {
             json!({"type": "user", "path": "/proc/4242/ns/user"})
         );
         assert!(spec["linux"].get("uidMappings").is_none());
+    }
+
+    #[test]
+    fn default_ping_range_shrinks_to_the_mapped_gids() {
+        let ids = IdMaps::from_host_ranges(&[(100000, 65536)], &[(100000, 65536)]);
+        let mut spec = json!({"linux": {"namespaces": [], "sysctl": {
+            "net.ipv4.ping_group_range": "0 2147483647", "net.ipv4.ip_unprivileged_port_start": "0"
+        }}});
+        apply(&mut spec, &ids);
+        assert_eq!(
+            spec["linux"]["sysctl"]["net.ipv4.ping_group_range"],
+            "0 65535"
+        );
+        assert_eq!(
+            spec["linux"]["sysctl"]["net.ipv4.ip_unprivileged_port_start"],
+            "0"
+        );
+        // one the user set stays as set
+        let mut spec = json!({"linux": {"namespaces": [], "sysctl": {
+            "net.ipv4.ping_group_range": "0 10"
+        }}});
+        apply(&mut spec, &ids);
+        assert_eq!(spec["linux"]["sysctl"]["net.ipv4.ping_group_range"], "0 10");
     }
 }

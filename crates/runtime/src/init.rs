@@ -324,6 +324,14 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
         }
     }
 
+    let domainname = spec.domainname().as_deref().unwrap_or("");
+    if !ctx.new_uts_ns && !domainname.is_empty() {
+        // the host's UTS namespace (`--uts host`): setting it would rename the host (runc's
+        // refusal, which dockerd passes on)
+        return Err(Error::Spec(
+            "sysctl \"kernel.domainname\" is not in a separate kernel namespace".into(),
+        ));
+    }
     if ctx.new_uts_ns {
         if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
             // SAFETY: pointer and length of a valid buffer.
@@ -331,8 +339,11 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
             check(r, || format!("sethostname {h:?}"))?;
         }
         if let Some(h) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
-            // SAFETY: pointer and length of a valid buffer.
-            let r = unsafe { libc::setdomainname(h.as_ptr() as *const libc::c_char, h.len()) };
+            // dockerd sets it through /proc/sys/kernel/domainname, which keeps the first 64
+            // bytes of a longer name (the UTS field's size) instead of failing
+            let len = h.len().min(64);
+            // SAFETY: pointer and length within a valid buffer.
+            let r = unsafe { libc::setdomainname(h.as_ptr() as *const libc::c_char, len) };
             check(r, || format!("setdomainname {h:?}"))?;
         }
     }

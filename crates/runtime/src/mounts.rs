@@ -369,8 +369,8 @@ pub(crate) fn create_devices(root: &Path, extra: &[LinuxDevice], userns: bool) -
 }
 
 /// After pivot_root, inside the container's cgroup namespace: the cgroup hierarchies at
-/// `dest` as docker shows them (v1: a tmpfs with one mount per hierarchy; v2: cgroup2),
-/// read-only unless `rw`. In a cgroup namespace of its own each hierarchy's root is the
+/// `dest` as docker shows them (v1: a writable tmpfs with one mount per hierarchy; v2:
+/// cgroup2), the hierarchies read-only unless `rw`. In a cgroup namespace of its own each hierarchy's root is the
 /// container's cgroup; without one (`--cgroupns host`), `own_subtree` (the container's cgroup
 /// path) is bound instead of the whole hierarchy, so the host's other cgroups stay unseen.
 pub(crate) fn mount_cgroups(
@@ -380,7 +380,6 @@ pub(crate) fn mount_cgroups(
     own_subtree: Option<&str>,
 ) -> Result<()> {
     let base = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-    let ro = if rw { 0 } else { libc::MS_RDONLY };
     let remount_ro = |p: &Path| {
         if rw {
             return Ok(());
@@ -452,15 +451,8 @@ pub(crate) fn mount_cgroups(
         }
         remount_ro(&at)?;
     }
-    if !rw {
-        sys::mount(
-            None,
-            dest,
-            None,
-            libc::MS_REMOUNT | base | ro,
-            Some("mode=755"),
-        )?;
-    }
+    // the tmpfs itself stays writable, as runc leaves it under docker: only the hierarchies
+    // in it are read-only
     Ok(())
 }
 
