@@ -77,7 +77,24 @@ impl Engine {
         c.update(|r| r.state.manually_stopped = true);
         let _ = c.save(&self.container_dir(&c.id));
         self.emit(&c, "kill", &[("signal", sig.to_string())]);
-        self.signal(&c.id, sig).await
+        if sig != libc::SIGKILL {
+            return self.signal(&c.id, sig).await;
+        }
+        // a SIGKILL answers once the container has exited, as dockerd's (an inspect
+        // right after shows it stopped)
+        let mut rx = c.progress.subscribe();
+        let exits = rx.borrow().exits;
+        self.signal(&c.id, sig).await?;
+        let exited = async {
+            while rx.borrow().exits == exits {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), exited)
+            .await
+            .map_err(|_| Error::Internal(format!("container {} did not exit after SIGKILL", c.id)))
     }
 
     pub(crate) async fn signal(&self, id: &str, sig: i32) -> Result<()> {
