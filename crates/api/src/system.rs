@@ -30,6 +30,16 @@ fn os_release(key: &str) -> String {
         .unwrap_or_default()
 }
 
+/// dockerd leaves `DefaultAddressPools` out of `/info` when none is configured.
+fn without_empty_pools(mut info: serde_json::Value) -> serde_json::Value {
+    if let Some(m) = info.as_object_mut() {
+        if m.get("DefaultAddressPools").is_some_and(|v| v.is_null()) {
+            m.remove("DefaultAddressPools");
+        }
+    }
+    info
+}
+
 fn count_entries(dir: &str) -> usize {
     std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
 }
@@ -97,7 +107,7 @@ pub async fn route(engine: &Arc<Engine>, method: &Method, segs: &[&str]) -> Resp
                 .unwrap_or(1);
             json_response(
                 StatusCode::OK,
-                &crate::compat::info(json!({
+                &crate::compat::info(without_empty_pools(json!({
                     "ID": engine.engine_id(), "Containers": total, "ContainersRunning": running, "ContainersPaused": paused,
                     "ContainersStopped": stopped, "Images": images, "Driver": "overlay2",
                     "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"], ["Native Overlay Diff", "true"]],
@@ -128,7 +138,7 @@ pub async fn route(engine: &Arc<Engine>, method: &Method, segs: &[&str]) -> Resp
                     "SecurityOptions": security_options(cfg, cgv2),
                     "DefaultAddressPools": if pools.is_empty() { serde_json::Value::Null } else { json!(pools) },
                     "Warnings": if warnings.is_empty() { serde_json::Value::Null } else { json!(warnings) }
-                })),
+                }))),
             )
         }
         ("GET", ["system", "df"]) => match engine.system_df() {
