@@ -86,6 +86,8 @@ impl Drop for Dockerd {
         for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
             let _ = self.docker(&["rm", "-f", id]);
         }
+        // user networks the test made: dockerd leaves their br-* bridges when it stops
+        let _ = self.docker(&["network", "prune", "-f"]);
         // SAFETY: the dockerd this test started, by pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
