@@ -457,6 +457,8 @@ pub async fn route(
                 stdin: q.flag("stdin"),
                 stdout: q.flag("stdout"),
                 stderr: q.flag("stderr"),
+                logs: q.flag("logs"),
+                stream: q.flag("stream"),
             };
             engine.attach_prepare(id, opts).map(|ticket| {
                 let engine = engine.clone();

@@ -186,6 +186,8 @@ async fn run_task(
                 stdin: false,
                 stdout: true,
                 stderr: true,
+                logs: false,
+                stream: true,
             },
         )
         .map_err(fail)?;

@@ -20,6 +20,10 @@ pub struct AttachOptions {
     pub stdin: bool,
     pub stdout: bool,
     pub stderr: bool,
+    /// Send the container's log so far first (`logs=1`).
+    pub logs: bool,
+    /// Join the live streams (`stream=1`); without it the stream closes after the log.
+    pub stream: bool,
 }
 
 impl Engine {
@@ -30,6 +34,7 @@ impl Engine {
     pub fn attach_prepare(&self, name_or_id: &str, opts: AttachOptions) -> Result<AttachTicket> {
         let c = self.get_container(name_or_id)?;
         let slot = match c.state().status {
+            _ if !opts.stream => None,
             Status::Created | Status::Exited => {
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 c.pending
@@ -60,6 +65,14 @@ impl Engine {
         ticket: AttachTicket,
         io: Box<dyn ClientIo>,
     ) -> Result<()> {
+        let mut io = io;
+        if ticket.opts.logs && (ticket.opts.stdout || ticket.opts.stderr) {
+            self.attach_logs(&ticket, &mut io).await;
+        }
+        if !ticket.opts.stream {
+            let _ = io.shutdown().await;
+            return Ok(());
+        }
         if let Some(slot) = ticket.slot {
             // `start` takes it from here; if the container is gone the stream just closes
             let _ = slot.send(io);
@@ -75,6 +88,24 @@ impl Engine {
             let _ = io.shutdown().await;
         }
         Ok(())
+    }
+
+    /// `logs=1`: the log so far, framed as `logs` frames it (by the container's tty).
+    async fn attach_logs(self: &Arc<Self>, ticket: &AttachTicket, io: &mut Box<dyn ClientIo>) {
+        let opts = crate::LogsOptions {
+            stdout: ticket.opts.stdout,
+            stderr: ticket.opts.stderr,
+            ..Default::default()
+        };
+        let Ok(mut rx) = self.logs(&ticket.id, opts) else {
+            return;
+        };
+        while let Some(chunk) = rx.recv().await {
+            if io.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = io.flush().await;
     }
 
     /// Connects to the shim and copies both ways in a task of its own.
