@@ -313,7 +313,18 @@ fn file_settings_show_in_info_through_the_docker_cli() {
                 .find(" Live Restore Enabled:")
                 .map(|i| a + i)
                 .unwrap_or(t.len());
-            t[a..b].to_string()
+            // dockerd lists its labels in Go map order (random): sort them
+            let mut lines: Vec<&str> = t[a..b].lines().collect();
+            let start = lines
+                .iter()
+                .position(|l| *l == " Labels:")
+                .map_or(0, |i| i + 1);
+            let end = lines[start..]
+                .iter()
+                .position(|l| !l.starts_with("  "))
+                .map_or(lines.len(), |i| start + i);
+            lines[start..end].sort_unstable();
+            lines.join("\n")
         };
         // (a dockerd just up may not answer info yet: a few tries)
         let mut theirs = String::new();

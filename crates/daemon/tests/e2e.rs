@@ -586,6 +586,14 @@ fn interactive_tty_with_berth_and_docker() {
 
 #[test]
 fn detach_with_ctrl_p_ctrl_q_then_attach_again() {
+    let pane = |session: &str| {
+        stdout(
+            &Command::new("tmux")
+                .args(["capture-pane", "-p", "-t", session])
+                .output()
+                .unwrap(),
+        )
+    };
     let d = Daemon::start();
     d.load_busybox();
     if Command::new("tmux").arg("-V").output().is_err() {
@@ -615,7 +623,13 @@ fn detach_with_ctrl_p_ctrl_q_then_attach_again() {
         ])
         .status()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // keys typed before the CLI makes the terminal raw go to the line
+    // discipline (which eats ^Q as XON): wait for the shell's prompt first
+    assert!(
+        eventually(20, || pane(&s1).contains("/ #")),
+        "no prompt from run -it: {}",
+        pane(&s1)
+    );
     Command::new("tmux")
         .args(["send-keys", "-t", &s1, "C-p", "C-q"])
         .status()
@@ -649,18 +663,25 @@ fn detach_with_ctrl_p_ctrl_q_then_attach_again() {
         ])
         .status()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // attach prints nothing until the shell answers: press Enter until a prompt shows
+    assert!(
+        eventually(20, || {
+            Command::new("tmux")
+                .args(["send-keys", "-t", &s2, "Enter"])
+                .status()
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            pane(&s2).contains("/ #")
+        }),
+        "attach shows no prompt: {}",
+        pane(&s2)
+    );
     Command::new("tmux")
         .args(["send-keys", "-t", &s2, "echo again$((1+1))", "Enter"])
         .status()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
-    let screen = stdout(
-        &Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &s2])
-            .output()
-            .unwrap(),
-    );
+    eventually(10, || pane(&s2).contains("again2"));
+    let screen = pane(&s2);
     Command::new("tmux")
         .args(["send-keys", "-t", &s2, "exit 7", "Enter"])
         .status()
