@@ -131,6 +131,19 @@ struct Args {
     /// Report experimental features as enabled
     #[arg(long)]
     experimental: bool,
+    /// The Kubernetes CRI socket (gRPC); '' turns the CRI off (default: cri.sock beside the
+    /// first API socket)
+    #[arg(long)]
+    cri_socket: Option<String>,
+    /// CNI network configurations of CRI pods
+    #[arg(long, default_value = "/etc/cni/net.d")]
+    cni_conf_dir: PathBuf,
+    /// Where CNI plugins are looked for; repeatable (default: /opt/cni/bin, /usr/lib/cni)
+    #[arg(long = "cni-bin-dir")]
+    cni_bin_dirs: Vec<PathBuf>,
+    /// The berth-pause binary of CRI pod sandboxes (default: next to berthd)
+    #[arg(long)]
+    pause: Option<PathBuf>,
 }
 
 /// Each berthd flag that dockerd also has, and its daemon.json key.
@@ -392,6 +405,36 @@ fn write_pidfile(path: &Path) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// The CRI's settings, or `None` when `--cri-socket ''` turns it off.
+fn cri_config(args: &Args, api_socket: Option<&PathBuf>) -> Result<Option<berth_cri::Config>> {
+    let socket = match args.cri_socket.as_deref() {
+        Some("") => return Ok(None),
+        Some(s) => PathBuf::from(s.strip_prefix("unix://").unwrap_or(s)),
+        None => api_socket
+            .and_then(|p| p.parent())
+            .unwrap_or(&args.exec_root)
+            .join("cri.sock"),
+    };
+    let pause_path = match args.pause.clone() {
+        Some(p) => p,
+        None => std::env::current_exe()?
+            .parent()
+            .map(|d| d.join("berth-pause"))
+            .context("locating berth-pause")?,
+    };
+    let cni_bin_dirs = if args.cni_bin_dirs.is_empty() {
+        vec![PathBuf::from("/opt/cni/bin"), PathBuf::from("/usr/lib/cni")]
+    } else {
+        args.cni_bin_dirs.clone()
+    };
+    Ok(Some(berth_cri::Config {
+        socket,
+        cni_conf_dir: args.cni_conf_dir.clone(),
+        cni_bin_dirs,
+        pause_path,
+    }))
+}
+
 fn main() -> Result<()> {
     // Whatever descriptor we inherited (a shell's, an init script's) stays ours and is never
     // passed on to a shim, a helper or a container.
@@ -575,6 +618,18 @@ async fn daemon() -> Result<()> {
         tracing::info!("API listening on {}", path.display());
         tokio::spawn(berth_api::serve(engine.clone(), listener));
         sockets.push(path);
+    }
+
+    if let Some(cfg) = cri_config(&args, sockets.first())? {
+        let sock = cfg.socket.clone();
+        let cri = berth_cri::Cri::open(engine.clone(), cfg)
+            .map_err(|e| anyhow::anyhow!("opening the CRI state: {e}"))?;
+        tokio::spawn(async move {
+            if let Err(e) = cri.serve().await {
+                tracing::error!("CRI: {e}");
+            }
+        });
+        sockets.push(sock);
     }
 
     let mut reloader = reload::Reloader {

@@ -4,7 +4,7 @@ use crate::fsutil::write_atomic;
 use crate::timefmt::from_unix_nanos;
 use berth_types::{ContainerConfig, HostConfig};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -110,6 +110,25 @@ pub struct Record {
     /// host ports bound while running
     #[serde(default)]
     pub ports: Vec<crate::network::PortMap>,
+    /// a container of a CRI pod sandbox: the namespaces it joins and its log
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodLink>,
+}
+
+/// What a container in a CRI pod sandbox shares with the sandbox (set by `berth-cri`, never
+/// through the Engine API).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PodLink {
+    /// the sandbox's network namespace (a path); `None`: the host's (`hostNetwork`)
+    pub net: Option<String>,
+    /// the sandbox's IPC namespace; `None`: the host's (`hostIPC`)
+    pub ipc: Option<String>,
+    /// the sandbox's UTS namespace; `None`: the host's (`hostNetwork`)
+    pub uts: Option<String>,
+    /// the directory whose `hosts`, `hostname` and `resolv.conf` are bind-mounted
+    pub files: PathBuf,
+    /// the CRI log (`<RFC3339Nano> stdout|stderr F|P <line>`) instead of the json-file log
+    pub log: Option<PathBuf>,
 }
 
 pub fn now_nanos() -> u128 {

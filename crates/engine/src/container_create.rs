@@ -37,7 +37,27 @@ impl Engine {
     pub async fn create(
         self: &Arc<Self>,
         name: Option<&str>,
+        req: CreateRequest,
+    ) -> Result<(String, Vec<String>)> {
+        self.create_with_pod(name, req, None).await
+    }
+
+    /// Creates a container of a CRI pod sandbox: it joins the sandbox's namespaces and logs in
+    /// the CRI format (`berth-cri`).
+    pub async fn create_in_pod(
+        self: &Arc<Self>,
+        name: &str,
+        req: CreateRequest,
+        pod: crate::PodLink,
+    ) -> Result<(String, Vec<String>)> {
+        self.create_with_pod(Some(name), req, Some(pod)).await
+    }
+
+    async fn create_with_pod(
+        self: &Arc<Self>,
+        name: Option<&str>,
         mut req: CreateRequest,
+        pod: Option<crate::PodLink>,
     ) -> Result<(String, Vec<String>)> {
         if req.config.image.is_empty() {
             return Err(Error::InvalidParameter(
@@ -69,7 +89,10 @@ impl Engine {
         let id = hex::encode(idb);
 
         let name = self.reserve_name(name, &id)?;
-        match self.create_reserved(&id, &name, &image, &mut req).await {
+        match self
+            .create_reserved(&id, &name, &image, &mut req, pod)
+            .await
+        {
             Ok(()) => Ok((id, warnings)),
             Err(e) => {
                 self.names.write().expect("names lock").remove(&name);
@@ -139,6 +162,7 @@ impl Engine {
         name: &str,
         image: &berth_image::Image,
         req: &mut CreateRequest,
+        pod: Option<crate::PodLink>,
     ) -> Result<()> {
         let icfg = image.config.config.clone().unwrap_or_default();
         let hostname_given = !req.config.hostname.is_empty();
@@ -370,6 +394,7 @@ impl Engine {
             mounts,
             networks,
             ports: Vec::new(),
+            pod,
         };
         let ctr = Arc::new(Container::new(rec));
         ctr.save(&dir)?;

@@ -336,6 +336,14 @@ impl Engine {
         let rec = c.record();
         let dir = self.container_dir(&c.id);
         let mode = rec.host_config.network_mode.clone();
+        if let Some(pod) = &rec.pod {
+            // a CRI container: the sandbox's namespace and files (`berth-cri` wrote them)
+            return Ok(NetPlan {
+                ns: pod.net.clone().map_or(NetNs::Host, NetNs::Join),
+                files: pod.files.clone(),
+                link_env: Vec::new(),
+            });
+        }
         if let Mode::Container(other) = mode_of(&mode) {
             let o = self.get_container(other)?;
             let ost = o.state();
@@ -712,10 +720,12 @@ impl Engine {
     /// Between READY and START: veths into the container's namespace, its DNS server, NAT.
     pub(crate) async fn net_attach(self: &Arc<Self>, c: &Arc<Container>, pid: i32) -> Result<()> {
         let rec = c.record();
-        if matches!(
-            mode_of(&rec.host_config.network_mode),
-            Mode::Host | Mode::Container(_)
-        ) {
+        if rec.pod.is_some()
+            || matches!(
+                mode_of(&rec.host_config.network_mode),
+                Mode::Host | Mode::Container(_)
+            )
+        {
             return Ok(());
         }
         let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));

@@ -111,7 +111,10 @@ impl Engine {
         }
         std::fs::write(run_dir.join("config.json"), serde_json::to_vec(&spec)?)?;
 
-        let log = if rec.host_config.log_config.kind == "none" {
+        let cri_log = rec.pod.as_ref().and_then(|p| p.log.clone());
+        let log = if let Some(p) = &cri_log {
+            p.to_string_lossy().into_owned()
+        } else if rec.host_config.log_config.kind == "none" || rec.pod.is_some() {
             String::new()
         } else {
             self.log_path(&id).to_string_lossy().into_owned()
@@ -134,6 +137,9 @@ impl Engine {
             .arg(self.exit_file(&id))
             .arg("--log")
             .arg(&log);
+        if cri_log.is_some() {
+            cmd.arg("--log-format").arg("cri");
+        }
         if let Some(size) = rec.host_config.log_config.config.get("max-size") {
             let bytes = parse_size(size).ok_or_else(|| {
                 Error::InvalidParameter(format!("invalid value for log option max-size: {size}"))

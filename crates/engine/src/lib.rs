@@ -53,7 +53,7 @@ mod spec;
 mod timefmt;
 mod userns;
 
-pub use container::{ClientIo, Container, Health, HealthLog, State, Status};
+pub use container::{ClientIo, Container, Health, HealthLog, PodLink, State, Status};
 pub use container_attach::{AttachOptions, AttachTicket};
 pub use container_list::ListOptions;
 pub use container_logs::LogsOptions;
@@ -284,6 +284,11 @@ impl Engine {
             }
         }
         found.ok_or_else(not_found)
+    }
+
+    /// Every container (for `berth-cri`, which keeps its containers as the engine's).
+    pub fn containers(&self) -> Vec<Arc<Container>> {
+        self.all_containers()
     }
 
     pub(crate) fn all_containers(&self) -> Vec<Arc<Container>> {

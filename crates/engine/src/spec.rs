@@ -678,6 +678,16 @@ pub(crate) fn cgroup_path(hc: &HostConfig, id: &str) -> String {
     }
 }
 
+/// A CRI container joins its sandbox's IPC and UTS namespaces (or the host's).
+fn pod_namespaces(namespaces: &mut Vec<Value>, pod: &crate::PodLink) {
+    namespaces.retain(|n| !matches!(n["type"].as_str(), Some("ipc" | "uts")));
+    for (kind, path) in [("ipc", &pod.ipc), ("uts", &pod.uts)] {
+        if let Some(p) = path {
+            namespaces.push(json!({"type": kind, "path": p}));
+        }
+    }
+}
+
 /// Builds the spec and checks it against the OCI types.
 pub(crate) fn build(
     rec: &Record,
@@ -798,6 +808,9 @@ pub(crate) fn build(
         NetNs::New => namespaces.push(json!({"type": "network"})),
         NetNs::Host => {}
         NetNs::Join(path) => namespaces.push(json!({"type": "network", "path": path})),
+    }
+    if let Some(pod) = &rec.pod {
+        pod_namespaces(&mut namespaces, pod);
     }
     let spec = json!({
         "ociVersion": "1.0.2",

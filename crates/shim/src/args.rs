@@ -19,6 +19,8 @@ pub struct Args {
     pub log_max_size: u64,
     /// files kept, the current one included (`log`, `log.1`, … `log.(N-1)`); at least 1
     pub log_max_file: u32,
+    /// `--log-format cri`: the Kubernetes CRI log format instead of json-file
+    pub log_cri: bool,
 }
 
 pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -49,6 +51,11 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                     .filter(|n| *n > 0)
                     .ok_or_else(|| format!("invalid number: {v:?}"))?
             }
+            "--log-format" => match val("--log-format")?.as_str() {
+                "json-file" => a.log_cri = false,
+                "cri" => a.log_cri = true,
+                other => return Err(format!("unknown log format: {other:?}")),
+            },
             "--tty" => a.tty = true,
             "--stdin" => a.stdin = true,
             "--stdin-once" => a.stdin_once = true,

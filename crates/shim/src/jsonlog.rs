@@ -1,4 +1,6 @@
-//! docker's json-file log: one `{"log":…,"stream":…,"time":…}` object per line.
+//! docker's json-file log: one `{"log":…,"stream":…,"time":…}` object per line; or, for CRI
+//! containers, kubelet's format: `<RFC3339Nano> stdout|stderr F|P <line>` (`P`: a partial
+//! line, continued by the next entry; `F`: its end).
 
 use std::fs::File;
 use std::io::Write;
@@ -18,6 +20,7 @@ pub struct JsonLog {
     size: u64,
     partial: [Vec<u8>; 2],
     buf: Vec<u8>,
+    cri: bool,
 }
 
 impl JsonLog {
@@ -28,6 +31,21 @@ impl JsonLog {
             size: 0,
             partial: [Vec::new(), Vec::new()],
             buf: Vec::new(),
+            cri: false,
+        }
+    }
+
+    /// Writes the CRI log format instead of json-file.
+    pub fn cri(mut self, on: bool) -> Self {
+        self.cri = on;
+        self
+    }
+
+    fn encode(&mut self, line: &[u8], stream: usize, time: &str) {
+        if self.cri {
+            encode_cri(&mut self.buf, line, stream, time)
+        } else {
+            encode(&mut self.buf, line, stream, time)
         }
     }
 
@@ -90,18 +108,18 @@ impl JsonLog {
         while let Some(i) = rest.iter().position(|&b| b == b'\n') {
             let (line, tail) = rest.split_at(i + 1);
             if self.partial[stream].is_empty() {
-                encode(&mut self.buf, line, stream, &time);
+                self.encode(line, stream, &time);
             } else {
                 let mut l = std::mem::take(&mut self.partial[stream]);
                 l.extend_from_slice(line);
-                encode(&mut self.buf, &l, stream, &time);
+                self.encode(&l, stream, &time);
             }
             rest = tail;
         }
         self.partial[stream].extend_from_slice(rest);
         if self.partial[stream].len() >= MAX_PARTIAL {
             let l = std::mem::take(&mut self.partial[stream]);
-            encode(&mut self.buf, &l, stream, &time);
+            self.encode(&l, stream, &time);
         }
         self.flush_buf();
     }
@@ -115,7 +133,7 @@ impl JsonLog {
         for stream in [STDOUT, STDERR] {
             if !self.partial[stream].is_empty() {
                 let l = std::mem::take(&mut self.partial[stream]);
-                encode(&mut self.buf, &l, stream, &time);
+                self.encode(&l, stream, &time);
             }
         }
         self.flush_buf();
@@ -164,6 +182,19 @@ fn encode(out: &mut Vec<u8>, line: &[u8], stream: usize, time: &str) {
     out.extend_from_slice(b"\"}\n");
 }
 
+/// One CRI log entry: a line with its newline is a full one (`F`), without a partial one
+/// (`P`, the rest follows in the next entry).
+fn encode_cri(out: &mut Vec<u8>, line: &[u8], stream: usize, time: &str) {
+    let (body, tag) = match line.strip_suffix(b"\n") {
+        Some(b) => (b, "F"),
+        None => (line, "P"),
+    };
+    let name = if stream == STDERR { "stderr" } else { "stdout" };
+    out.extend_from_slice(format!("{time} {name} {tag} ").as_bytes());
+    out.extend_from_slice(body);
+    out.push(b'\n');
+}
+
 /// JSON string escaping as docker's encoder does it (including `<`, `>`, `&`).
 fn escape(out: &mut Vec<u8>, s: &str) {
     for c in s.chars() {
@@ -190,6 +221,37 @@ fn escape(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cri_format() {
+        let p = std::env::temp_dir().join(format!("berth-crilog-{}", std::process::id()));
+        let mut l = JsonLog::new(Some(File::create(&p).unwrap())).cri(true);
+        l.write(STDOUT, b"hello\nwor");
+        l.write(STDERR, b"oops\n");
+        l.write(STDOUT, b"ld\n");
+        l.write(STDOUT, b"tail");
+        l.finish();
+        let text = std::fs::read_to_string(&p).unwrap();
+        std::fs::remove_file(&p).unwrap();
+        let got: Vec<(&str, &str, &str)> = text
+            .lines()
+            .map(|l| {
+                let mut it = l.splitn(4, ' ');
+                let t = it.next().unwrap();
+                assert!(humantime::parse_rfc3339(t).is_ok(), "{t}");
+                (it.next().unwrap(), it.next().unwrap(), it.next().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("stdout", "F", "hello"),
+                ("stderr", "F", "oops"),
+                ("stdout", "F", "world"),
+                ("stdout", "P", "tail")
+            ]
+        );
+    }
 
     #[test]
     fn lines_and_partials() {

@@ -285,6 +285,7 @@ pub fn run(args: Args, spec: oci_spec::runtime::Spec) -> i32 {
     redirect_std(&args.bundle);
 
     let (args_log, max_size, max_file) = (args.log.clone(), args.log_max_size, args.log_max_file);
+    let log_cri = args.log_cri;
     let mut shim = Shim {
         args,
         cg_path,
@@ -303,7 +304,8 @@ pub fn run(args: Args, spec: oci_spec::runtime::Spec) -> i32 {
         log: match &args_log {
             Some(p) => JsonLog::new(log_file).with_rotation(p.clone(), max_size, max_file),
             None => JsonLog::new(log_file),
-        },
+        }
+        .cri(log_cri),
         paused: false,
         oom: false,
         execs: Vec::new(),

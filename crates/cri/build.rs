@@ -1,0 +1,16 @@
+//! Compiles the vendored CRI `api.proto` (see proto/README.md) with protox: no `protoc`.
+
+fn main() {
+    println!("cargo:rerun-if-changed=proto/api.proto");
+    let fds = match protox::compile(["api.proto"], ["proto"]) {
+        Ok(f) => f,
+        Err(e) => panic!("compiling proto/api.proto: {e}"),
+    };
+    let r = tonic_prost_build::configure()
+        .build_client(false)
+        .type_attribute(".", "#[derive(serde::Serialize, serde::Deserialize)]")
+        .compile_fds(fds);
+    if let Err(e) = r {
+        panic!("generating the CRI code: {e}");
+    }
+}

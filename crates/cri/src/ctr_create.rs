@@ -1,0 +1,296 @@
+//! `CreateContainer` (`crictl create`): the CRI container config translated into an engine
+//! create request, in the pod's namespaces, logging in the CRI format.
+
+use crate::ctr_meta::{Meta, LABEL};
+use crate::pod_store::Pod;
+use crate::{pause, pb, Cri, Error, Result};
+use berth_types::CreateRequest;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+/// kubelet's container name form, `k8s_<ctr>_<pod>_<namespace>_<uid>_<attempt>`, with any
+/// character the engine refuses in a name made `-`.
+pub fn engine_name(c: &pb::ContainerMetadata, p: &pb::PodSandboxMetadata) -> String {
+    let raw = format!(
+        "k8s_{}_{}_{}_{}_{}",
+        c.name, p.name, p.namespace, p.uid, c.attempt
+    );
+    raw.chars()
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() || matches!(ch, '_' | '.' | '-') {
+                ch
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// `docker run --user`'s form of the CRI's user and group.
+pub fn user_spec(sc: &pb::LinuxContainerSecurityContext) -> String {
+    let user = match (&sc.run_as_user, sc.run_as_username.as_str()) {
+        (Some(u), _) => u.value.to_string(),
+        (None, name) if !name.is_empty() => name.to_string(),
+        _ => return String::new(),
+    };
+    match &sc.run_as_group {
+        Some(g) => format!("{user}:{}", g.value),
+        None => user,
+    }
+}
+
+/// A bind in `HostConfig.Binds` form: `host:container[:ro][,propagation]`.
+pub fn bind_of(m: &pb::Mount) -> Result<String> {
+    if m.container_path.is_empty() || m.host_path.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "invalid mount {:?} -> {:?}",
+            m.host_path, m.container_path
+        )));
+    }
+    let prop = match pb::MountPropagation::try_from(m.propagation) {
+        Ok(pb::MountPropagation::PropagationHostToContainer) => "rslave",
+        Ok(pb::MountPropagation::PropagationBidirectional) => "rshared",
+        _ => "rprivate",
+    };
+    let mode = if m.readonly { "ro" } else { "rw" };
+    Ok(format!(
+        "{}:{}:{mode},{prop}",
+        m.host_path, m.container_path
+    ))
+}
+
+/// The engine's create request for a CRI container (without the pod's namespaces: those are
+/// the [`berth_engine::PodLink`]).
+pub fn create_request(
+    cfg: &pb::ContainerConfig,
+    pod: &Pod,
+    image: &str,
+    meta: &Meta,
+) -> Result<CreateRequest> {
+    let mut req = CreateRequest::default();
+    let c = &mut req.config;
+    c.image = image.to_string();
+    if !cfg.command.is_empty() {
+        c.entrypoint = Some(cfg.command.clone());
+        c.cmd = Some(cfg.args.clone());
+    } else if !cfg.args.is_empty() {
+        c.cmd = Some(cfg.args.clone());
+    }
+    c.env = Some(
+        cfg.envs
+            .iter()
+            .map(|kv| format!("{}={}", kv.key, kv.value))
+            .collect(),
+    );
+    c.working_dir = cfg.working_dir.clone();
+    c.tty = cfg.tty;
+    c.open_stdin = cfg.stdin;
+    c.stdin_once = cfg.stdin_once;
+    c.hostname = if pod.host_network() {
+        String::new()
+    } else {
+        pod.config.hostname.clone()
+    };
+    c.labels = Some([(LABEL.to_string(), serde_json::to_string(meta)?)].into());
+    let linux = cfg.linux.clone().unwrap_or_default();
+    let sc = linux.security_context.clone().unwrap_or_default();
+    c.user = user_spec(&sc);
+
+    let hc = &mut req.host_config;
+    hc.network_mode = if pod.host_network() { "host" } else { "none" }.into();
+    hc.log_config.kind = "none".into();
+    let x = &mut hc.extra;
+    let binds: Vec<String> = cfg.mounts.iter().map(bind_of).collect::<Result<_>>()?;
+    if !binds.is_empty() {
+        x.insert("Binds".into(), json!(binds));
+    }
+    if sc.privileged {
+        x.insert("Privileged".into(), json!(true));
+    }
+    if let Some(caps) = &sc.capabilities {
+        if !caps.add_capabilities.is_empty() {
+            x.insert("CapAdd".into(), json!(caps.add_capabilities));
+        }
+        if !caps.drop_capabilities.is_empty() {
+            x.insert("CapDrop".into(), json!(caps.drop_capabilities));
+        }
+    }
+    if sc.readonly_rootfs {
+        x.insert("ReadonlyRootfs".into(), json!(true));
+    }
+    let mut secopt: Vec<String> = Vec::new();
+    if sc.no_new_privs {
+        secopt.push("no-new-privileges".into());
+    }
+    if let Some(p) = &sc.seccomp {
+        if p.profile_type == pb::security_profile::ProfileType::Unconfined as i32 {
+            secopt.push("seccomp=unconfined".into());
+        }
+    }
+    if !secopt.is_empty() {
+        x.insert("SecurityOpt".into(), json!(secopt));
+    }
+    if !sc.supplemental_groups.is_empty() {
+        let g: Vec<String> = sc
+            .supplemental_groups
+            .iter()
+            .map(|g| g.to_string())
+            .collect();
+        x.insert("GroupAdd".into(), json!(g));
+    }
+    if !sc.masked_paths.is_empty() {
+        x.insert("MaskedPaths".into(), json!(sc.masked_paths));
+    }
+    if !sc.readonly_paths.is_empty() {
+        x.insert("ReadonlyPaths".into(), json!(sc.readonly_paths));
+    }
+    if pod.host_pid()
+        || sc.namespace_options.as_ref().map(|n| n.pid) == Some(pb::NamespaceMode::Node as i32)
+    {
+        x.insert("PidMode".into(), json!("host"));
+    }
+    if pod.host_ipc() {
+        x.insert("IpcMode".into(), json!("host"));
+    }
+    if let Some(r) = &linux.resources {
+        let pairs: [(&str, Value); 7] = [
+            ("Memory", json!(r.memory_limit_in_bytes)),
+            ("CpuShares", json!(r.cpu_shares)),
+            ("CpuQuota", json!(r.cpu_quota)),
+            ("CpuPeriod", json!(r.cpu_period)),
+            ("OomScoreAdj", json!(r.oom_score_adj)),
+            ("CpusetCpus", json!(r.cpuset_cpus)),
+            ("CpusetMems", json!(r.cpuset_mems)),
+        ];
+        for (k, v) in pairs {
+            let set = match &v {
+                Value::Number(n) => n.as_i64() != Some(0),
+                Value::String(s) => !s.is_empty(),
+                _ => false,
+            };
+            if set {
+                x.insert(k.into(), v);
+            }
+        }
+    }
+    if !cfg.devices.is_empty() {
+        let d: Vec<Value> = cfg
+            .devices
+            .iter()
+            .map(|d| json!({"PathOnHost": d.host_path, "PathInContainer": d.container_path, "CgroupPermissions": if d.permissions.is_empty() { "rwm" } else { d.permissions.as_str() }}))
+            .collect();
+        x.insert("Devices".into(), json!(d));
+    }
+    if let Some(parent) = pod
+        .config
+        .linux
+        .as_ref()
+        .map(|l| l.cgroup_parent.clone())
+        .filter(|p| !p.is_empty())
+    {
+        x.insert("CgroupParent".into(), json!(parent));
+    }
+    Ok(req)
+}
+
+impl Cri {
+    pub(crate) async fn create_container(
+        &self,
+        r: pb::CreateContainerRequest,
+    ) -> Result<pb::CreateContainerResponse> {
+        let pod = self.pods.get(&r.pod_sandbox_id)?;
+        if !pod.ready {
+            return Err(Error::FailedPrecondition(format!(
+                "sandbox {} is not ready",
+                pod.id
+            )));
+        }
+        let cfg = r
+            .config
+            .ok_or_else(|| Error::InvalidArgument("container config is required".into()))?;
+        let cmeta = cfg.metadata.clone().unwrap_or_default();
+        if cmeta.name.is_empty() {
+            return Err(Error::InvalidArgument(
+                "container config must include metadata.name".into(),
+            ));
+        }
+        let image = cfg
+            .image
+            .as_ref()
+            .map(|i| i.image.clone())
+            .unwrap_or_default();
+        if image.is_empty() {
+            return Err(Error::InvalidArgument(
+                "container config must name an image".into(),
+            ));
+        }
+        self.engine
+            .images()
+            .get(&image)
+            .map_err(|_| Error::NotFound(format!("image {image:?} not found: pull it first")))?;
+        let log_path = if pod.config.log_directory.is_empty() || cfg.log_path.is_empty() {
+            String::new()
+        } else {
+            let p = PathBuf::from(&pod.config.log_directory).join(&cfg.log_path);
+            if let Some(dir) = p.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            p.to_string_lossy().into_owned()
+        };
+        let meta = Meta {
+            sandbox: pod.id.clone(),
+            metadata: cmeta.clone(),
+            labels: cfg.labels.clone(),
+            annotations: cfg.annotations.clone(),
+            image: image.clone(),
+            log_path: log_path.clone(),
+        };
+        let req = create_request(&cfg, &pod, &image, &meta)?;
+        let link = berth_engine::PodLink {
+            net: (!pod.host_network()).then(|| pause::ns_path(pod.pid, "net")),
+            ipc: (!pod.host_ipc()).then(|| pause::ns_path(pod.pid, "ipc")),
+            uts: (!pod.host_network()).then(|| pause::ns_path(pod.pid, "uts")),
+            files: self.pods.files_dir(&pod.id),
+            log: (!log_path.is_empty()).then(|| PathBuf::from(&log_path)),
+        };
+        let name = engine_name(&cmeta, &pod.metadata());
+        let (id, _warnings) = self.engine.create_in_pod(&name, req, link).await?;
+        Ok(pb::CreateContainerResponse { container_id: id })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_users_binds() {
+        let c = pb::ContainerMetadata {
+            name: "web".into(),
+            attempt: 1,
+        };
+        let p = pb::PodSandboxMetadata {
+            name: "pod".into(),
+            uid: "u/1".into(),
+            namespace: "ns".into(),
+            attempt: 0,
+        };
+        assert_eq!(engine_name(&c, &p), "k8s_web_pod_ns_u-1_1");
+        let mut sc = pb::LinuxContainerSecurityContext::default();
+        assert_eq!(user_spec(&sc), "");
+        sc.run_as_username = "www-data".into();
+        assert_eq!(user_spec(&sc), "www-data");
+        sc.run_as_user = Some(pb::Int64Value { value: 1000 });
+        sc.run_as_group = Some(pb::Int64Value { value: 50 });
+        assert_eq!(user_spec(&sc), "1000:50");
+        let m = pb::Mount {
+            container_path: "/data".into(),
+            host_path: "/tmp/x".into(),
+            readonly: true,
+            propagation: pb::MountPropagation::PropagationHostToContainer as i32,
+            ..Default::default()
+        };
+        assert_eq!(bind_of(&m).unwrap(), "/tmp/x:/data:ro,rslave");
+        assert!(bind_of(&pb::Mount::default()).is_err());
+    }
+}

@@ -1,0 +1,259 @@
+//! berth-cri: the Kubernetes Container Runtime Interface (CRI `runtime.v1`) over gRPC on a
+//! unix socket, as a translation layer beside `berth-api` over the same `berth-engine`: pods
+//! and their containers are the engine's containers, images the engine's images, so
+//! `crictl images` and `berth images` show one store.
+//!
+//! One file per CRI verb (`pod_run.rs`, `ctr_create.rs`, `image_pull.rs`, …); `service.rs`
+//! only routes the gRPC methods to them. A pod sandbox is a `berth-pause` process holding
+//! the pod's network, IPC and UTS namespaces (`pause.rs`), networked through CNI (`cni.rs`).
+
+pub mod pb {
+    #![allow(clippy::all, clippy::pedantic)]
+    tonic::include_proto!("runtime.v1");
+}
+
+mod authority;
+mod cni;
+mod ctr_create;
+mod ctr_exec_sync;
+mod ctr_list;
+mod ctr_meta;
+mod ctr_remove;
+mod ctr_start;
+mod ctr_stats;
+mod ctr_status;
+mod ctr_stop;
+mod image_fsinfo;
+mod image_list;
+mod image_pull;
+mod image_remove;
+mod image_status;
+mod pause;
+mod pod_list;
+mod pod_remove;
+mod pod_run;
+mod pod_status;
+mod pod_stop;
+mod pod_store;
+mod runtime_info;
+mod service;
+
+use berth_engine::Engine;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Errors of the CRI layer; each becomes one gRPC status code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    Unimplemented(String),
+    #[error("{0}")]
+    Internal(String),
+    #[error(transparent)]
+    Engine(#[from] berth_engine::Error),
+}
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Internal(e.to_string())
+    }
+}
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Internal(e.to_string())
+    }
+}
+
+impl From<Error> for tonic::Status {
+    fn from(e: Error) -> Self {
+        use berth_engine::Error as E;
+        let msg = e.to_string();
+        match e {
+            Error::NotFound(_) | Error::Engine(E::NotFound(_)) => tonic::Status::not_found(msg),
+            Error::InvalidArgument(_) | Error::Engine(E::InvalidParameter(_)) => {
+                tonic::Status::invalid_argument(msg)
+            }
+            Error::FailedPrecondition(_) | Error::Engine(E::Conflict(_)) => {
+                tonic::Status::failed_precondition(msg)
+            }
+            Error::Engine(E::Unauthorized(_)) => tonic::Status::unauthenticated(msg),
+            Error::Engine(E::Forbidden(_)) => tonic::Status::permission_denied(msg),
+            Error::Unimplemented(_) => tonic::Status::unimplemented(msg),
+            _ => tonic::Status::internal(msg),
+        }
+    }
+}
+
+/// Where the CRI listens and what it uses.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// the gRPC unix socket
+    pub socket: PathBuf,
+    /// CNI network configurations (the first `.conflist`/`.conf`/`.json` by name is used)
+    pub cni_conf_dir: PathBuf,
+    /// where CNI plugin binaries are looked for, in order
+    pub cni_bin_dirs: Vec<PathBuf>,
+    /// the `berth-pause` binary
+    pub pause_path: PathBuf,
+}
+
+/// The CRI runtime: state shared by both gRPC services.
+pub struct Cri {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) cfg: Config,
+    pub(crate) pods: pod_store::PodStore,
+}
+
+impl Cri {
+    /// Opens the pod records under `<data-root>/cri` (its run files under `<exec-root>/cri`).
+    pub fn open(engine: Arc<Engine>, cfg: Config) -> Result<Arc<Cri>> {
+        let ec = engine.config();
+        let pods = pod_store::PodStore::open(
+            &ec.data_root.join("cri/pods"),
+            &ec.exec_root.join("cri/pods"),
+        )?;
+        Ok(Arc::new(Cri { engine, cfg, pods }))
+    }
+
+    /// Serves both services on the unix socket until the task is dropped.
+    pub async fn serve(self: Arc<Self>) -> Result<()> {
+        let path = &self.cfg.socket;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+        let listener = tokio::net::UnixListener::bind(path)?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+        }
+        tracing::info!("CRI listening on {}", path.display());
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Conn>>(16);
+        tokio::spawn(accept_loop(listener, tx));
+        let incoming = tokio_stream::wrappers::ReceiverStream::new(rx);
+        tonic::transport::Server::builder()
+            .add_service(pb::runtime_service_server::RuntimeServiceServer::new(
+                service::Runtime(self.clone()),
+            ))
+            .add_service(pb::image_service_server::ImageServiceServer::new(
+                service::Images(self.clone()),
+            ))
+            .serve_with_incoming(incoming)
+            .await
+            .map_err(|e| Error::Internal(format!("CRI server: {e}")))
+    }
+}
+
+/// A client connection as the gRPC server sees it: through [`authority::Rewriter`].
+pub(crate) struct Conn(tokio::io::DuplexStream);
+
+impl tonic::transport::server::Connected for Conn {
+    type ConnectInfo = ();
+    fn connect_info(&self) -> Self::ConnectInfo {}
+}
+
+impl tokio::io::AsyncRead for Conn {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Conn {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+/// Accepts clients; each is joined to the server through a rewriter of its requests.
+async fn accept_loop(
+    listener: tokio::net::UnixListener,
+    tx: tokio::sync::mpsc::Sender<std::io::Result<Conn>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let client = match listener.accept().await {
+            Ok((c, _)) => c,
+            Err(e) => {
+                tracing::warn!("CRI accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (server_side, ours) = tokio::io::duplex(256 * 1024);
+        if tx.send(Ok(Conn(server_side))).await.is_err() {
+            return;
+        }
+        tokio::spawn(async move {
+            let (mut cr, mut cw) = client.into_split();
+            let (mut sr, mut sw) = tokio::io::split(ours);
+            let up = async {
+                let mut rw = authority::Rewriter::default();
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut out = Vec::with_capacity(64 * 1024);
+                loop {
+                    let n = match cr.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    out.clear();
+                    rw.feed(&buf[..n], &mut out);
+                    if sw.write_all(&out).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = sw.shutdown().await;
+            };
+            let down = async {
+                let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                let _ = cw.shutdown().await;
+            };
+            tokio::join!(up, down);
+        });
+    }
+}
+
+/// Unix nanoseconds now.
+pub(crate) fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// A new 64-hex-digit ID.
+pub(crate) fn new_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
