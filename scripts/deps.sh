@@ -13,6 +13,8 @@ command -v tmux >/dev/null || need+=(tmux)
 command -v nft >/dev/null || need+=(nftables)
 command -v ip >/dev/null || need+=(iproute2)
 command -v docker-compose >/dev/null || need+=(docker-compose)
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)   # CRI pods' networks
+command -v xz >/dev/null || need+=(xz-utils)   # unpacks crictl/critest from ../shared/tools
 if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

@@ -1,0 +1,546 @@
+//! The Kubernetes CRI of berthd, driven by the real `crictl` (cri-tools v1.26.1) against a
+//! test daemon: its own CRI socket (beside its API socket), its own CNI configuration (a
+//! bridge and a host-local range of the test's own, Debian's `containernetworking-plugins`)
+//! and a loopback `docker-registry` to pull from.
+//!
+//! `crictl` is taken from `$CRICTL`, `<repo>/.tools/crictl`, or unpacked from
+//! `../shared/tools/cri-tools/crictl.xz`; a test without it (or without the CNI plugins or
+//! the registry) says so and passes nothing off as checked.
+
+mod common;
+
+use common::registry::Registry;
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const CNI_BIN: &str = "/usr/lib/cni";
+
+/// The `crictl` binary, if it can be had.
+fn crictl_bin() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("CRICTL") {
+        return Some(PathBuf::from(p));
+    }
+    let local = repo_root().join(".tools/crictl");
+    if local.is_file() {
+        return Some(local);
+    }
+    let xz = repo_root().join("../shared/tools/cri-tools/crictl.xz");
+    let out = bin_dir().join("crictl");
+    if out.is_file() {
+        return Some(out);
+    }
+    if xz.is_file() {
+        let tmp = bin_dir().join(format!("crictl.tmp.{}", std::process::id()));
+        let f = std::fs::File::create(&tmp).ok()?;
+        let ok = Command::new("xz")
+            .arg("-dc")
+            .arg(&xz)
+            .stdout(f)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if ok {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).ok()?;
+            std::fs::rename(&tmp, &out).ok()?;
+            return Some(out);
+        }
+        let _ = std::fs::remove_file(&tmp);
+    }
+    None
+}
+
+/// A test daemon with the CRI on, a CNI network of its own, and `crictl` pointed at it.
+struct Cri {
+    dir: PathBuf,
+    bridge: String,
+    subnet: String,
+    crictl: PathBuf,
+    sock: PathBuf,
+    d: Daemon,
+}
+
+impl Cri {
+    fn start() -> Option<Cri> {
+        let Some(crictl) = crictl_bin() else {
+            eprintln!("skipping: no crictl ($CRICTL, .tools/crictl or ../shared/tools/cri-tools)");
+            return None;
+        };
+        if !Path::new(CNI_BIN).join("bridge").exists() {
+            eprintln!("skipping: the CNI plugins (containernetworking-plugins) are not installed");
+            return None;
+        }
+        let dir = tmpdir("cri");
+        let tag: String = dir
+            .file_name()
+            .map(|n| {
+                n.to_string_lossy()
+                    .rsplit('-')
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let bridge = format!("bc{}", &tag[..tag.len().min(8)]);
+        // 10.244.<n>.0/24: n from the tag, so tests side by side take different ranges
+        let n = u8::from_str_radix(&tag[..2.min(tag.len())], 16).unwrap_or(7);
+        let subnet = format!("10.244.{n}");
+        let conf = dir.join("net.d");
+        std::fs::create_dir_all(&conf).expect("mkdir net.d");
+        let cfg = serde_json::json!({
+            "cniVersion": "1.0.0",
+            "name": format!("crit{tag}"),
+            "plugins": [
+                {"type": "bridge", "bridge": bridge, "isGateway": true, "ipMasq": false,
+                 "ipam": {"type": "host-local", "dataDir": dir.join("ipam"),
+                          "ranges": [[{"subnet": format!("{subnet}.0/24")}]],
+                          "routes": [{"dst": "0.0.0.0/0"}]}},
+                {"type": "portmap", "capabilities": {"portMappings": true}}
+            ]
+        });
+        std::fs::write(conf.join("10-test.conflist"), cfg.to_string()).expect("write CNI conf");
+        let d = Daemon::start_args(&[
+            "--cni-conf-dir",
+            conf.to_str().expect("utf8"),
+            "--cni-bin-dir",
+            CNI_BIN,
+        ]);
+        let sock = d.root.join("run/cri.sock");
+        assert!(
+            eventually(10, || sock.exists()),
+            "no CRI socket beside the API socket: {}",
+            d.log()
+        );
+        Some(Cri {
+            dir,
+            bridge,
+            subnet,
+            crictl,
+            sock,
+            d,
+        })
+    }
+
+    fn crictl(&self, args: &[&str]) -> Output {
+        let ep = format!("unix://{}", self.sock.display());
+        Command::new(&self.crictl)
+            .args([
+                "--runtime-endpoint",
+                &ep,
+                "--image-endpoint",
+                &ep,
+                "--timeout",
+                "60s",
+            ])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run crictl")
+    }
+
+    /// crictl that must succeed; its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.crictl(args);
+        assert!(
+            o.status.success(),
+            "crictl {args:?} failed ({:?}): {}{}\n--- berthd log tail:\n{}",
+            o.status.code(),
+            stdout(&o),
+            stderr(&o),
+            tail(&self.d.log(), 30)
+        );
+        stdout(&o)
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("crictl {args:?}: {e}: {out}"))
+    }
+
+    /// busybox, pushed to a loopback registry as `<reg>/busybox:cri` and removed from the
+    /// daemon again, so that `crictl pull` has something to fetch.
+    fn registry_with_busybox(&self) -> Option<(Registry, String)> {
+        let reg = Registry::start()?;
+        let image = reg.image("busybox:cri");
+        self.d.load_busybox();
+        self.d.ok(&["tag", "busybox:latest", &image]);
+        self.d.ok(&["push", &image]);
+        self.d.ok(&["rmi", &image, "busybox:latest"]);
+        Some((reg, image))
+    }
+
+    fn write(&self, name: &str, v: &Value) -> String {
+        let p = self.dir.join(name);
+        std::fs::write(&p, v.to_string()).expect("write config");
+        p.to_string_lossy().into_owned()
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+impl Drop for Cri {
+    fn drop(&mut self) {
+        // pods the test left: their pause processes are no shims (cleanup_root misses them)
+        let _ = self.crictl(&["rmp", "-a", "-f"]);
+        if let Ok(rd) = std::fs::read_dir(self.d.root.join("data/cri/pods")) {
+            for e in rd.flatten() {
+                let rec: Value = std::fs::read(e.path())
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or_default();
+                let pid = rec["pid"].as_i64().unwrap_or(0) as i32;
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                if pid > 0 && comm.trim() == "berth-pause" {
+                    // SAFETY: the pause process of this test daemon's pod, by pid.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The links enslaved to `bridge` (the pods' host-side veths).
+fn bridge_ports(bridge: &str) -> usize {
+    let o = Command::new("ip")
+        .args(["-o", "link", "show", "master", bridge])
+        .output()
+        .expect("ip link");
+    String::from_utf8_lossy(&o.stdout).lines().count()
+}
+
+#[test]
+fn cri_version_info_and_images() {
+    let Some(c) = Cri::start() else { return };
+    let v = c.ok(&["version"]);
+    assert!(v.contains("RuntimeName:  berth"), "{v}");
+    assert!(v.contains("RuntimeApiVersion:  v1"), "{v}");
+    let info = c.json(&["info"]);
+    let conds = info["status"]["conditions"].as_array().expect("conditions");
+    for want in ["RuntimeReady", "NetworkReady"] {
+        let cond = conds.iter().find(|x| x["type"] == want).expect(want);
+        assert_eq!(cond["status"], true, "{want}: {info}");
+    }
+    assert_eq!(
+        info["config"]["cniConfig"]["plugins"][0]["bridge"],
+        c.bridge.as_str()
+    );
+
+    let Some((_reg, image)) = c.registry_with_busybox() else {
+        eprintln!("skipping the image part: docker-registry is not installed");
+        return;
+    };
+    // not here before the pull: inspecti fails, images lists nothing
+    assert!(!c.crictl(&["inspecti", &image]).status.success());
+    assert!(!c.ok(&["images"]).contains("busybox"));
+    let out = c.ok(&["pull", &image]);
+    assert!(out.contains("Image is up to date for sha256:"), "{out}");
+    let id = out.trim().rsplit(' ').next().expect("id").to_string();
+
+    // the same image through the CRI and the Engine API
+    let list = c.json(&["images", "-o", "json"]);
+    let imgs = list["images"].as_array().expect("images");
+    assert_eq!(imgs.len(), 1, "{list}");
+    assert_eq!(imgs[0]["id"], id.as_str());
+    assert_eq!(imgs[0]["repoTags"][0], image.as_str());
+    assert!(imgs[0]["repoDigests"][0]
+        .as_str()
+        .unwrap_or("")
+        .contains("@sha256:"));
+    assert!(
+        imgs[0]["size"]
+            .as_str()
+            .unwrap_or("0")
+            .parse::<u64>()
+            .unwrap_or(0)
+            > 100_000
+    );
+    let berth_ids = c.d.ok(&["images", "-q", "--no-trunc"]);
+    assert_eq!(berth_ids.trim(), id);
+    let status = c.json(&["inspecti", &image]);
+    assert_eq!(status["status"]["id"], id.as_str());
+    assert_eq!(status["info"]["imageSpec"]["os"], "linux");
+
+    let fs = c.json(&["imagefsinfo"]);
+    let used: u64 = fs["status"]["usedBytes"]["value"]
+        .as_str()
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    assert!(used > 1_000_000, "{fs}");
+    assert!(fs["status"]["fsId"]["mountpoint"]
+        .as_str()
+        .unwrap_or("")
+        .ends_with("/overlay2"));
+
+    // a name that is no reference is refused, with the reference in the message
+    let bad = c.crictl(&["pull", "UPPER/case"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("UPPER/case"), "{}", stderr(&bad));
+
+    c.ok(&["rmi", &image]);
+    assert!(!c.ok(&["images"]).contains("busybox"));
+    assert_eq!(c.d.ok(&["images", "-q"]).trim(), "");
+}
+
+#[test]
+fn cri_pod_and_container_lifecycle() {
+    let Some(c) = Cri::start() else { return };
+    let Some((_reg, image)) = c.registry_with_busybox() else {
+        eprintln!("skipping: docker-registry is not installed");
+        return;
+    };
+    c.ok(&["pull", &image]);
+    let logs = c.dir.join("logs");
+    let pod_cfg = serde_json::json!({
+        "metadata": {"name": "web", "namespace": "team", "uid": "u-1", "attempt": 0},
+        "hostname": "webhost",
+        "log_directory": logs.join("web"),
+        "dns_config": {"servers": ["10.96.0.10"], "searches": ["team.svc.cluster.local"], "options": ["ndots:5"]},
+        "labels": {"app": "web"},
+        "annotations": {"note": "a"},
+        "linux": {}
+    });
+    let pod_file = c.write("pod.json", &pod_cfg);
+    let pod = c.ok(&["runp", &pod_file]).trim().to_string();
+    assert_eq!(pod.len(), 64, "{pod}");
+
+    let pods = c.json(&["pods", "-o", "json"]);
+    assert_eq!(pods["items"].as_array().map(Vec::len), Some(1), "{pods}");
+    assert_eq!(pods["items"][0]["state"], "SANDBOX_READY");
+    assert_eq!(c.ok(&["pods", "-q", "--label", "app=web"]).trim(), pod);
+    assert_eq!(c.ok(&["pods", "-q", "--label", "app=db"]).trim(), "");
+    let st = c.json(&["inspectp", &pod]);
+    let ip = st["status"]["network"]["ip"]
+        .as_str()
+        .expect("pod ip")
+        .to_string();
+    assert!(
+        ip.starts_with(&format!("{}.", c.subnet)),
+        "{ip} not in {}",
+        c.subnet
+    );
+    assert_eq!(st["status"]["metadata"]["namespace"], "team");
+    assert_eq!(st["status"]["annotations"]["note"], "a");
+    let pause_pid = st["info"]["pid"].as_i64().expect("pause pid");
+    let pause_net = std::fs::read_link(format!("/proc/{pause_pid}/ns/net")).expect("pause netns");
+    assert_eq!(bridge_ports(&c.bridge), 1, "one veth on the test's bridge");
+
+    let ctr_cfg = serde_json::json!({
+        "metadata": {"name": "app"},
+        "image": {"image": image},
+        "command": ["sh", "-c"],
+        "args": ["echo hello; echo oops >&2; printf part; exec sleep 1000"],
+        "envs": [{"key": "GREETING", "value": "hi there"}],
+        "working_dir": "/tmp",
+        "log_path": "app/0.log",
+        "labels": {"tier": "front"}
+    });
+    let ctr_file = c.write("ctr.json", &ctr_cfg);
+    let ctr = c
+        .ok(&["create", &pod, &ctr_file, &pod_file])
+        .trim()
+        .to_string();
+    assert_eq!(
+        c.json(&["inspect", &ctr])["status"]["state"],
+        "CONTAINER_CREATED"
+    );
+    c.ok(&["start", &ctr]);
+    let ps = c.json(&["ps", "-o", "json"]);
+    assert_eq!(ps["containers"][0]["id"], ctr.as_str(), "{ps}");
+    assert_eq!(ps["containers"][0]["state"], "CONTAINER_RUNNING");
+    assert_eq!(ps["containers"][0]["podSandboxId"], pod.as_str());
+    assert_eq!(c.ok(&["ps", "-q", "--label", "tier=front"]).trim(), ctr);
+    // the engine's container, by kubelet's name
+    let names = c.d.ok(&["ps", "--format", "{{.Names}}"]);
+    assert_eq!(names.trim(), "k8s_app_web_team_u-1_0");
+
+    // the log: the CRI format at <log_directory>/<log_path>
+    let log_file = logs.join("web/app/0.log");
+    assert!(
+        eventually(10, || std::fs::read_to_string(&log_file)
+            .map(|s| s.contains(" stderr F oops"))
+            .unwrap_or(false)),
+        "no CRI log at {}",
+        log_file.display()
+    );
+    let text = std::fs::read_to_string(&log_file).expect("log");
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.splitn(4, ' ').collect()).collect();
+    for l in &lines {
+        assert_eq!(l.len(), 4, "{text}");
+        assert!(l[0].contains('T') && l[0].ends_with('Z'), "time {:?}", l[0]);
+    }
+    let entries: Vec<(&str, &str, &str)> = lines.iter().map(|l| (l[1], l[2], l[3])).collect();
+    assert!(entries.contains(&("stdout", "F", "hello")), "{text}");
+    assert!(entries.contains(&("stderr", "F", "oops")), "{text}");
+    let insp = c.json(&["inspect", &ctr]);
+    assert_eq!(insp["status"]["logPath"], log_file.to_str().expect("utf8"));
+    let o = c.crictl(&["logs", &ctr]);
+    assert!(stdout(&o).contains("hello") && stderr(&o).contains("oops"));
+
+    // exec -s: output, exit code, the pod's names, the pod's network namespace
+    assert_eq!(c.ok(&["exec", "-s", &ctr, "hostname"]).trim(), "webhost");
+    assert_eq!(c.ok(&["exec", "-s", &ctr, "pwd"]).trim(), "/tmp");
+    let env = c.ok(&["exec", "-s", &ctr, "sh", "-c", "echo \"$GREETING\""]);
+    assert_eq!(env.trim(), "hi there");
+    let resolv = c.ok(&["exec", "-s", &ctr, "cat", "/etc/resolv.conf"]);
+    assert!(resolv.contains("nameserver 10.96.0.10"), "{resolv}");
+    assert!(resolv.contains("search team.svc.cluster.local"), "{resolv}");
+    assert!(resolv.contains("options ndots:5"), "{resolv}");
+    let hosts = c.ok(&["exec", "-s", &ctr, "cat", "/etc/hosts"]);
+    assert!(hosts.contains(&format!("{ip}\twebhost")), "{hosts}");
+    let addr = c.ok(&["exec", "-s", &ctr, "ip", "-o", "-4", "addr", "show", "eth0"]);
+    assert!(addr.contains(&format!("inet {ip}/24")), "{addr}");
+    let netns = c.ok(&["exec", "-s", &ctr, "readlink", "/proc/self/ns/net"]);
+    assert_eq!(netns.trim(), pause_net.to_string_lossy());
+    let ipcns = std::fs::read_link(format!("/proc/{pause_pid}/ns/ipc")).expect("pause ipc");
+    let own_ipc = c.ok(&["exec", "-s", &ctr, "readlink", "/proc/self/ns/ipc"]);
+    assert_eq!(own_ipc.trim(), ipcns.to_string_lossy());
+    let fail = c.crictl(&[
+        "exec",
+        "-s",
+        &ctr,
+        "sh",
+        "-c",
+        "echo out; echo bad >&2; exit 3",
+    ]);
+    assert!(!fail.status.success());
+    assert!(stderr(&fail).contains("exited with 3"), "{}", stderr(&fail));
+    assert!(stderr(&fail).contains("bad"), "{}", stderr(&fail));
+
+    // stats of the running container
+    let stats = c.json(&["stats", "-o", "json"]);
+    let s = &stats["stats"][0];
+    assert_eq!(s["attributes"]["id"], ctr.as_str(), "{stats}");
+    let cpu: u64 = s["cpu"]["usageCoreNanoSeconds"]["value"]
+        .as_str()
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    let mem: u64 = s["memory"]["workingSetBytes"]["value"]
+        .as_str()
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    assert!(cpu > 0 && mem > 0, "{stats}");
+
+    // stop: killed after the (zero) timeout; exited with 137
+    c.ok(&["stop", &ctr]);
+    let insp = c.json(&["inspect", &ctr]);
+    assert_eq!(insp["status"]["state"], "CONTAINER_EXITED");
+    assert_eq!(insp["status"]["exitCode"], 137);
+    assert_eq!(insp["status"]["reason"], "Error");
+    assert!(!c.crictl(&["exec", "-s", &ctr, "true"]).status.success());
+    c.ok(&["rm", &ctr]);
+    assert_eq!(c.ok(&["ps", "-a", "-q"]).trim(), "");
+    assert_eq!(c.d.ok(&["ps", "-a", "-q"]).trim(), "");
+    // gone for the CRI too
+    assert!(!c.crictl(&["inspect", &ctr]).status.success());
+
+    // stopp: the network and the pause process go, the pod stays (not ready)
+    c.ok(&["stopp", &pod]);
+    assert_eq!(
+        c.json(&["inspectp", &pod])["status"]["state"],
+        "SANDBOX_NOTREADY"
+    );
+    assert!(eventually(5, || !Path::new(&format!("/proc/{pause_pid}"))
+        .exists()
+        || std::fs::read_to_string(format!("/proc/{pause_pid}/comm"))
+            .map(|s| s.trim() != "berth-pause")
+            .unwrap_or(true)));
+    assert_eq!(bridge_ports(&c.bridge), 0, "the pod's veth is gone");
+    // a container cannot be made in a pod that is not ready
+    assert!(!c
+        .crictl(&["create", &pod, &ctr_file, &pod_file])
+        .status
+        .success());
+    c.ok(&["stopp", &pod]);
+    c.ok(&["rmp", &pod]);
+    assert_eq!(c.ok(&["pods", "-q"]).trim(), "");
+    assert!(!c.d.root.join("run/cri/pods").join(&pod).exists());
+    assert!(!c
+        .d
+        .root
+        .join("data/cri/pods")
+        .join(format!("{pod}.json"))
+        .exists());
+}
+
+#[test]
+fn cri_rmp_takes_running_containers_and_bad_input_is_refused() {
+    let Some(c) = Cri::start() else { return };
+    let Some((_reg, image)) = c.registry_with_busybox() else {
+        eprintln!("skipping: docker-registry is not installed");
+        return;
+    };
+    // a pod without a name is refused, and nothing is left of it
+    let nameless = c.write(
+        "bad.json",
+        &serde_json::json!({"metadata": {"namespace": "x"}}),
+    );
+    let o = c.crictl(&["runp", &nameless]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("metadata.name"), "{}", stderr(&o));
+    assert_eq!(c.ok(&["pods", "-q"]).trim(), "");
+
+    let pod_file = c.write(
+        "pod.json",
+        &serde_json::json!({"metadata": {"name": "p", "namespace": "n", "uid": "u"}, "linux": {}}),
+    );
+    let pod = c.ok(&["runp", &pod_file]).trim().to_string();
+    // an image that is not here: refused, with its name
+    let missing = c.write(
+        "missing.json",
+        &serde_json::json!({"metadata": {"name": "m"}, "image": {"image": "127.0.0.1:1/nope:1"}}),
+    );
+    let o = c.crictl(&["create", &pod, &missing, &pod_file]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
+    // unknown IDs
+    assert!(!c.crictl(&["start", "0123456789ab"]).status.success());
+    assert!(!c.crictl(&["inspectp", "0123456789ab"]).status.success());
+
+    c.ok(&["pull", &image]);
+    let ctr_file = c.write(
+        "c.json",
+        &serde_json::json!({"metadata": {"name": "s"}, "image": {"image": image},
+                            "command": ["sleep", "1000"]}),
+    );
+    let ctr = c
+        .ok(&["create", &pod, &ctr_file, &pod_file])
+        .trim()
+        .to_string();
+    c.ok(&["start", &ctr]);
+    // starting twice is refused
+    assert!(!c.crictl(&["start", &ctr]).status.success());
+    // rmp of a ready pod with a running container: stopped and removed with it
+    c.ok(&["rmp", "-f", &pod]);
+    assert_eq!(c.ok(&["pods", "-q"]).trim(), "");
+    assert_eq!(c.ok(&["ps", "-a", "-q"]).trim(), "");
+    assert_eq!(c.d.ok(&["ps", "-a", "-q"]).trim(), "");
+    assert_eq!(bridge_ports(&c.bridge), 0);
+}
+
+#[test]
+fn cri_socket_can_be_turned_off() {
+    let d = Daemon::start_args(&["--cri-socket", ""]);
+    assert!(d.root.join("run/berth.sock").exists());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!d.root.join("run/cri.sock").exists());
+    // and a path of its own when given one
+    let p = tmpdir("crisock").join("c.sock");
+    let d2 = Daemon::start_args(&["--cri-socket", p.to_str().expect("utf8")]);
+    assert!(eventually(10, || p.exists()), "{}", d2.log());
+    assert!(!d2.root.join("run/cri.sock").exists());
+    drop(d2);
+    let _ = std::fs::remove_dir_all(p.parent().expect("dir"));
+}
