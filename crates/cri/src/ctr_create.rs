@@ -181,6 +181,15 @@ pub fn create_request(
             .collect();
         x.insert("Devices".into(), json!(d));
     }
+    if let Some(sysctls) = pod
+        .config
+        .linux
+        .as_ref()
+        .map(|l| &l.sysctls)
+        .filter(|s| !s.is_empty())
+    {
+        x.insert("Sysctls".into(), json!(sysctls));
+    }
     if let Some(parent) = pod
         .config
         .linux

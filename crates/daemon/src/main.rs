@@ -141,6 +141,10 @@ struct Args {
     /// Where CNI plugins are looked for; repeatable (default: /opt/cni/bin, /usr/lib/cni)
     #[arg(long = "cni-bin-dir")]
     cni_bin_dirs: Vec<PathBuf>,
+    /// A mirror of one registry domain, `DOMAIN=URL` (`registry.k8s.io=http://127.0.0.1:5000`),
+    /// tried before the domain itself; repeatable (containerd's hosts.toml mirrors)
+    #[arg(long = "registry-host-mirror", value_parser = parse_host_mirror)]
+    registry_host_mirrors: Vec<(String, String)>,
     /// The berth-pause binary of CRI pod sandboxes (default: next to berthd)
     #[arg(long)]
     pause: Option<PathBuf>,
@@ -405,6 +409,17 @@ fn write_pidfile(path: &Path) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// `--registry-host-mirror DOMAIN=URL`
+fn parse_host_mirror(v: &str) -> std::result::Result<(String, String), String> {
+    let (d, u) = v
+        .split_once('=')
+        .ok_or_else(|| format!("{v}: want DOMAIN=URL"))?;
+    if d.is_empty() || d.contains('/') || !(u.starts_with("http://") || u.starts_with("https://")) {
+        return Err(format!("{v}: want DOMAIN=http[s]://HOST[:PORT]"));
+    }
+    Ok((d.to_string(), u.to_string()))
+}
+
 /// The CRI's settings, or `None` when `--cri-socket ''` turns it off.
 fn cri_config(args: &Args, api_socket: Option<&PathBuf>) -> Result<Option<berth_cri::Config>> {
     let socket = match args.cri_socket.as_deref() {
@@ -601,6 +616,7 @@ async fn daemon() -> Result<()> {
         registry: berth_registry::Config {
             insecure: args.insecure_registries.clone(),
             mirrors: args.registry_mirrors.clone(),
+            host_mirrors: args.registry_host_mirrors.clone(),
             certs_dir: args.registry_certs_dir.clone(),
             connect_timeout: std::time::Duration::from_secs(10),
             read_timeout: std::time::Duration::from_secs(args.registry_timeout.max(1)),

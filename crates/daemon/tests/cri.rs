@@ -26,12 +26,16 @@ fn crictl_bin() -> Option<PathBuf> {
     if local.is_file() {
         return Some(local);
     }
-    let xz = repo_root().join("../shared/tools/cri-tools/crictl.xz");
     let out = bin_dir().join("crictl");
     if out.is_file() {
         return Some(out);
     }
-    if xz.is_file() {
+    // shared/ beside the clone (one level further up for a git worktree)
+    let xz = ["../shared", "../../shared"]
+        .iter()
+        .map(|s| repo_root().join(s).join("tools/cri-tools/crictl.xz"))
+        .find(|p| p.is_file());
+    if let Some(xz) = xz {
         let tmp = bin_dir().join(format!("crictl.tmp.{}", std::process::id()));
         let f = std::fs::File::create(&tmp).ok()?;
         let ok = Command::new("xz")

@@ -95,23 +95,30 @@ impl Client {
     /// The endpoints to try for a domain, in order.
     pub fn endpoints(&self, domain: &str) -> Vec<Endpoint> {
         let mut out = Vec::new();
-        let host = if domain == DOCKER_IO || domain == DOCKER_INDEX {
-            for m in &self.cfg.mirrors {
-                let base = m.trim_end_matches('/').to_string();
-                let host = base
-                    .split_once("://")
-                    .map(|(_, h)| h)
-                    .unwrap_or(&base)
-                    .split('/')
-                    .next()
-                    .unwrap_or("")
-                    .to_string();
-                out.push(Endpoint {
-                    base,
-                    host,
-                    mirror: true,
-                });
+        let mirror = |m: &str| {
+            let base = m.trim_end_matches('/').to_string();
+            let host = base
+                .split_once("://")
+                .map(|(_, h)| h)
+                .unwrap_or(&base)
+                .split('/')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            Endpoint {
+                base,
+                host,
+                mirror: true,
             }
+        };
+        let is_docker_io = domain == DOCKER_IO || domain == DOCKER_INDEX;
+        for (d, m) in &self.cfg.host_mirrors {
+            if d == domain || (is_docker_io && (d == DOCKER_IO || d == DOCKER_INDEX)) {
+                out.push(mirror(m));
+            }
+        }
+        let host = if is_docker_io {
+            out.extend(self.cfg.mirrors.iter().map(|m| mirror(m)));
             DOCKER_IO_HOST
         } else {
             domain
@@ -153,6 +160,27 @@ mod tests {
         assert!(validate_insecure("http://x").is_err());
         assert!(validate_insecure("10.0.0.0/x").is_err());
         assert!(validate_insecure("10.0.0.0/8").is_ok());
+    }
+
+    #[test]
+    fn any_domain_can_have_mirrors() {
+        let c = Client::new(crate::Config {
+            host_mirrors: vec![
+                ("registry.k8s.io".into(), "http://127.0.0.1:5002/".into()),
+                ("docker.io".into(), "http://127.0.0.1:5003".into()),
+            ],
+            ..Default::default()
+        })
+        .unwrap();
+        let e = c.endpoints("registry.k8s.io");
+        assert_eq!(e.len(), 2);
+        assert_eq!(
+            (e[0].base.as_str(), e[0].mirror),
+            ("http://127.0.0.1:5002", true)
+        );
+        assert_eq!(e[1].base, "https://registry.k8s.io");
+        assert_eq!(c.endpoints("docker.io")[0].host, "127.0.0.1:5003");
+        assert_eq!(c.endpoints("gcr.io").len(), 1);
     }
 
     #[test]

@@ -85,6 +85,10 @@ pub struct Config {
     pub insecure: Vec<String>,
     /// tried first, in order, for `docker.io` references (`https://mirror.example:5000`)
     pub mirrors: Vec<String>,
+    /// mirrors of any registry domain, tried first, in order, for references to that domain
+    /// (`("registry.k8s.io", "http://127.0.0.1:5000")`), like containerd's `hosts.toml`;
+    /// the repository path is kept (`registry.k8s.io/pause` → `<mirror>/v2/pause/…`)
+    pub host_mirrors: Vec<(String, String)>,
     /// `<certs_dir>/<host:port>/{ca.crt,*.cert,*.key}`
     pub certs_dir: PathBuf,
     pub connect_timeout: Duration,
@@ -97,6 +101,7 @@ impl Default for Config {
         Config {
             insecure: Vec::new(),
             mirrors: Vec::new(),
+            host_mirrors: Vec::new(),
             certs_dir: PathBuf::from("/etc/berth/certs.d"),
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
