@@ -78,7 +78,8 @@ JSON
 echo '{}' > "$work/daemon.json"
 mirrors=()
 for d in gcr.io registry.k8s.io k8s.gcr.io docker.io; do
-    mirrors+=(--registry-host-mirror "$d=http://$reg")
+    # the loopback registry in the domain's place: nothing is ever asked of the real one
+    mirrors+=(--registry-host-server "$d=http://$reg")
 done
 "$target/berthd" --data-root "$work/data" --exec-root "$work/run" -H "unix://$work/run/berth.sock" \
     --pidfile "$work/berthd.pid" --bridge "$engine_bridge" --dns 127.0.0.1 \

@@ -39,6 +39,64 @@ pub fn user_spec(sc: &pb::LinuxContainerSecurityContext) -> String {
     }
 }
 
+/// The container's PID namespace: its own option, the pod's when it gives none (`POD` only
+/// where the pod has one to share).
+pub fn pid_mode(pod: &Pod, sc: &pb::LinuxContainerSecurityContext) -> pb::NamespaceMode {
+    let own = sc
+        .namespace_options
+        .as_ref()
+        .map(|n| n.pid)
+        .unwrap_or(pod.ns_options().pid);
+    match pb::NamespaceMode::try_from(own) {
+        Ok(pb::NamespaceMode::Node) => pb::NamespaceMode::Node,
+        _ if pod.host_pid() => pb::NamespaceMode::Node,
+        Ok(pb::NamespaceMode::Pod) if pod.shared_pid() => pb::NamespaceMode::Pod,
+        _ => pb::NamespaceMode::Container,
+    }
+}
+
+/// The engine's `seccomp=` security option for the CRI's profile: the newer `seccomp` field,
+/// else the older `seccomp_profile_path` (`""`/`unconfined`: none, as the CRI's default;
+/// `runtime/default`/`docker/default`: the engine's default; `localhost/<path>`: that file).
+/// `None`: the engine's default profile.
+#[allow(deprecated)] // seccomp_profile_path: what critest v1.26 and kubelet < 1.27 send
+pub fn seccomp_opt(sc: &pb::LinuxContainerSecurityContext) -> Result<Option<String>> {
+    use pb::security_profile::ProfileType;
+    let localhost = |path: &str| -> Result<Option<String>> {
+        if !path.starts_with('/') {
+            return Err(Error::InvalidArgument(format!(
+                "seccomp profile path {path:?} must be absolute"
+            )));
+        }
+        let json = std::fs::read_to_string(path).map_err(|e| {
+            Error::InvalidArgument(format!("cannot load seccomp profile {path:?}: {e}"))
+        })?;
+        Ok(Some(format!("seccomp={json}")))
+    };
+    let unconfined = Ok(Some("seccomp=unconfined".to_string()));
+    match &sc.seccomp {
+        Some(p) => match ProfileType::try_from(p.profile_type) {
+            Ok(ProfileType::RuntimeDefault) => Ok(None),
+            Ok(ProfileType::Unconfined) => unconfined,
+            Ok(ProfileType::Localhost) => localhost(&p.localhost_ref),
+            Err(_) => Err(Error::InvalidArgument(format!(
+                "unknown seccomp profile type {}",
+                p.profile_type
+            ))),
+        },
+        None => match sc.seccomp_profile_path.as_str() {
+            "" | "unconfined" => unconfined,
+            "runtime/default" | "docker/default" => Ok(None),
+            p => match p.strip_prefix("localhost/") {
+                Some(path) => localhost(path),
+                None => Err(Error::InvalidArgument(format!(
+                    "unknown seccomp profile option: {p:?}"
+                ))),
+            },
+        },
+    }
+}
+
 /// A bind in `HostConfig.Binds` form: `host:container[:ro][,propagation]`.
 pub fn bind_of(m: &pb::Mount) -> Result<String> {
     if m.container_path.is_empty() || m.host_path.is_empty() {
@@ -57,6 +115,28 @@ pub fn bind_of(m: &pb::Mount) -> Result<String> {
         "{}:{}:{mode},{prop}",
         m.host_path, m.container_path
     ))
+}
+
+/// The CRI's resources as Engine API `HostConfig` keys (only those set).
+pub fn resources(r: &pb::LinuxContainerResources) -> serde_json::Map<String, Value> {
+    let pairs: [(&str, Value); 7] = [
+        ("Memory", json!(r.memory_limit_in_bytes)),
+        ("CpuShares", json!(r.cpu_shares)),
+        ("CpuQuota", json!(r.cpu_quota)),
+        ("CpuPeriod", json!(r.cpu_period)),
+        ("OomScoreAdj", json!(r.oom_score_adj)),
+        ("CpusetCpus", json!(r.cpuset_cpus)),
+        ("CpusetMems", json!(r.cpuset_mems)),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(_, v)| match v {
+            Value::Number(n) => n.as_i64() != Some(0),
+            Value::String(s) => !s.is_empty(),
+            _ => false,
+        })
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
 }
 
 /// The engine's create request for a CRI container (without the pod's namespaces: those are
@@ -94,6 +174,11 @@ pub fn create_request(
     c.labels = Some([(LABEL.to_string(), serde_json::to_string(meta)?)].into());
     let linux = cfg.linux.clone().unwrap_or_default();
     let sc = linux.security_context.clone().unwrap_or_default();
+    if sc.run_as_group.is_some() && sc.run_as_user.is_none() && sc.run_as_username.is_empty() {
+        return Err(Error::InvalidArgument(
+            "user group is specified without user".into(),
+        ));
+    }
     c.user = user_spec(&sc);
 
     let hc = &mut req.host_config;
@@ -122,10 +207,8 @@ pub fn create_request(
     if sc.no_new_privs {
         secopt.push("no-new-privileges".into());
     }
-    if let Some(p) = &sc.seccomp {
-        if p.profile_type == pb::security_profile::ProfileType::Unconfined as i32 {
-            secopt.push("seccomp=unconfined".into());
-        }
+    if let Some(opt) = seccomp_opt(&sc)? {
+        secopt.push(opt);
     }
     if !secopt.is_empty() {
         x.insert("SecurityOpt".into(), json!(secopt));
@@ -144,34 +227,14 @@ pub fn create_request(
     if !sc.readonly_paths.is_empty() {
         x.insert("ReadonlyPaths".into(), json!(sc.readonly_paths));
     }
-    if pod.host_pid()
-        || sc.namespace_options.as_ref().map(|n| n.pid) == Some(pb::NamespaceMode::Node as i32)
-    {
+    if pid_mode(pod, &sc) == pb::NamespaceMode::Node {
         x.insert("PidMode".into(), json!("host"));
     }
     if pod.host_ipc() {
         x.insert("IpcMode".into(), json!("host"));
     }
     if let Some(r) = &linux.resources {
-        let pairs: [(&str, Value); 7] = [
-            ("Memory", json!(r.memory_limit_in_bytes)),
-            ("CpuShares", json!(r.cpu_shares)),
-            ("CpuQuota", json!(r.cpu_quota)),
-            ("CpuPeriod", json!(r.cpu_period)),
-            ("OomScoreAdj", json!(r.oom_score_adj)),
-            ("CpusetCpus", json!(r.cpuset_cpus)),
-            ("CpusetMems", json!(r.cpuset_mems)),
-        ];
-        for (k, v) in pairs {
-            let set = match &v {
-                Value::Number(n) => n.as_i64() != Some(0),
-                Value::String(s) => !s.is_empty(),
-                _ => false,
-            };
-            if set {
-                x.insert(k.into(), v);
-            }
-        }
+        x.extend(resources(r));
     }
     if !cfg.devices.is_empty() {
         let d: Vec<Value> = cfg
@@ -255,10 +318,17 @@ impl Cri {
             log_path: log_path.clone(),
         };
         let req = create_request(&cfg, &pod, &image, &meta)?;
+        let sc = cfg
+            .linux
+            .as_ref()
+            .and_then(|l| l.security_context.clone())
+            .unwrap_or_default();
         let link = berth_engine::PodLink {
             net: (!pod.host_network()).then(|| pause::ns_path(pod.pid, "net")),
             ipc: (!pod.host_ipc()).then(|| pause::ns_path(pod.pid, "ipc")),
             uts: (!pod.host_network()).then(|| pause::ns_path(pod.pid, "uts")),
+            pid: (pid_mode(&pod, &sc) == pb::NamespaceMode::Pod)
+                .then(|| pause::ns_path(pod.pid, "pid")),
             files: self.pods.files_dir(&pod.id),
             log: (!log_path.is_empty()).then(|| PathBuf::from(&log_path)),
         };
@@ -273,6 +343,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(deprecated)]
     fn names_users_binds() {
         let c = pb::ContainerMetadata {
             name: "web".into(),
@@ -301,5 +372,27 @@ mod tests {
         };
         assert_eq!(bind_of(&m).unwrap(), "/tmp/x:/data:ro,rslave");
         assert!(bind_of(&pb::Mount::default()).is_err());
+        let mut sc = pb::LinuxContainerSecurityContext::default();
+        assert_eq!(
+            seccomp_opt(&sc).unwrap().as_deref(),
+            Some("seccomp=unconfined")
+        );
+        sc.seccomp_profile_path = "runtime/default".into();
+        assert_eq!(seccomp_opt(&sc).unwrap(), None);
+        sc.seccomp_profile_path = "/abs/without/prefix".into();
+        assert!(seccomp_opt(&sc).is_err());
+        sc.seccomp_profile_path = "localhost//nonexistent/p.json".into();
+        assert!(seccomp_opt(&sc).is_err());
+        let p = std::env::temp_dir().join(format!("berth-cri-sc-{}.json", std::process::id()));
+        std::fs::write(&p, r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#).unwrap();
+        sc.seccomp_profile_path = format!("localhost/{}", p.display());
+        let opt = seccomp_opt(&sc).unwrap().unwrap();
+        std::fs::remove_file(&p).unwrap();
+        assert_eq!(opt, r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW"}"#);
+        sc.seccomp = Some(pb::SecurityProfile {
+            profile_type: pb::security_profile::ProfileType::RuntimeDefault as i32,
+            localhost_ref: String::new(),
+        });
+        assert_eq!(seccomp_opt(&sc).unwrap(), None);
     }
 }

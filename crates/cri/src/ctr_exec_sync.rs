@@ -74,14 +74,25 @@ impl Cri {
             (buf, 255)
         };
         let (raw, code) = if r.timeout > 0 {
-            tokio::time::timeout(Duration::from_secs(r.timeout as u64), collect)
-                .await
-                .map_err(|_| {
-                    Error::Internal(format!(
+            match tokio::time::timeout(Duration::from_secs(r.timeout as u64), collect).await {
+                Ok(x) => x,
+                Err(_) => {
+                    // the process must not outlive its deadline (kubelet's probes rely on it)
+                    if let Ok(v) = self.engine.exec_inspect(&exec_id) {
+                        let pid = v["Pid"].as_i64().unwrap_or(0) as i32;
+                        if pid > 0 && v["Running"] == true {
+                            let _ = nix::sys::signal::kill(
+                                nix::unistd::Pid::from_raw(pid),
+                                nix::sys::signal::Signal::SIGKILL,
+                            );
+                        }
+                    }
+                    return Err(Error::DeadlineExceeded(format!(
                         "command {:?} timed out after {}s",
                         r.cmd, r.timeout
-                    ))
-                })?
+                    )));
+                }
+            }
         } else {
             collect.await
         };

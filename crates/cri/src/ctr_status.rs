@@ -26,6 +26,11 @@ impl Cri {
                 container_path: v["Destination"].as_str().unwrap_or("").into(),
                 host_path: v["Source"].as_str().unwrap_or("").into(),
                 readonly: v["RW"].as_bool() == Some(false),
+                propagation: match v["Propagation"].as_str() {
+                    Some("rshared" | "shared") => pb::MountPropagation::PropagationBidirectional,
+                    Some("rslave" | "slave") => pb::MountPropagation::PropagationHostToContainer,
+                    _ => pb::MountPropagation::PropagationPrivate,
+                } as i32,
                 ..Default::default()
             })
             .collect();

@@ -19,10 +19,12 @@ mod ctr_exec_sync;
 mod ctr_list;
 mod ctr_meta;
 mod ctr_remove;
+mod ctr_reopen_log;
 mod ctr_start;
 mod ctr_stats;
 mod ctr_status;
 mod ctr_stop;
+mod ctr_update;
 mod image_fsinfo;
 mod image_list;
 mod image_pull;
@@ -53,6 +55,8 @@ pub enum Error {
     FailedPrecondition(String),
     #[error("{0}")]
     Unimplemented(String),
+    #[error("{0}")]
+    DeadlineExceeded(String),
     #[error("{0}")]
     Internal(String),
     #[error(transparent)]
@@ -86,6 +90,7 @@ impl From<Error> for tonic::Status {
             Error::Engine(E::Unauthorized(_)) => tonic::Status::unauthenticated(msg),
             Error::Engine(E::Forbidden(_)) => tonic::Status::permission_denied(msg),
             Error::Unimplemented(_) => tonic::Status::unimplemented(msg),
+            Error::DeadlineExceeded(_) => tonic::Status::deadline_exceeded(msg),
             _ => tonic::Status::internal(msg),
         }
     }

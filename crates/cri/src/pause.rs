@@ -11,12 +11,18 @@ pub struct Namespaces {
     pub net: bool,
     pub ipc: bool,
     pub uts: bool,
+    pub pid: bool,
 }
 
 /// The arguments of `berth-pause` (separate for the unit test).
 pub fn args(ns: Namespaces, hostname: &str) -> Vec<String> {
     let mut a = Vec::new();
-    for (on, flag) in [(ns.net, "--net"), (ns.ipc, "--ipc"), (ns.uts, "--uts")] {
+    for (on, flag) in [
+        (ns.net, "--net"),
+        (ns.ipc, "--ipc"),
+        (ns.uts, "--uts"),
+        (ns.pid, "--pid"),
+    ] {
         if on {
             a.push(flag.to_string());
         }
@@ -104,15 +110,17 @@ mod tests {
             net: true,
             ipc: true,
             uts: true,
+            pid: true,
         };
         assert_eq!(
             args(all, "h"),
-            ["--net", "--ipc", "--uts", "--hostname", "h"]
+            ["--net", "--ipc", "--uts", "--pid", "--hostname", "h"]
         );
         let host = Namespaces {
             net: false,
             ipc: true,
             uts: false,
+            pid: false,
         };
         assert_eq!(args(host, "h"), ["--ipc"]);
         assert!(!is_pause(std::process::id() as i32));

@@ -121,6 +121,7 @@ impl Cri {
             net: !host_net,
             ipc: !pod.host_ipc(),
             uts: !host_net,
+            pid: pod.shared_pid(),
         };
         pod.pid = match pause::start(&self.cfg.pause_path, ns, &hostname).await {
             Ok(pid) => pid,

@@ -48,6 +48,11 @@ impl Pod {
     pub fn host_pid(&self) -> bool {
         self.ns_options().pid == pb::NamespaceMode::Node as i32
     }
+    /// One PID namespace for the whole pod (the CRI's `POD`, its default), held by the
+    /// pause process.
+    pub fn shared_pid(&self) -> bool {
+        self.ns_options().pid == pb::NamespaceMode::Pod as i32
+    }
     pub fn state(&self) -> pb::PodSandboxState {
         if self.ready {
             pb::PodSandboxState::SandboxReady

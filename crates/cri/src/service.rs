@@ -96,15 +96,15 @@ impl RuntimeService for Runtime {
     }
     async fn update_container_resources(
         &self,
-        _r: Request<pb::UpdateContainerResourcesRequest>,
+        r: Request<pb::UpdateContainerResourcesRequest>,
     ) -> R<pb::UpdateContainerResourcesResponse> {
-        unimplemented("UpdateContainerResources")
+        ok(self.0.update_resources(r.into_inner()).await)
     }
     async fn reopen_container_log(
         &self,
-        _r: Request<pb::ReopenContainerLogRequest>,
+        r: Request<pb::ReopenContainerLogRequest>,
     ) -> R<pb::ReopenContainerLogResponse> {
-        unimplemented("ReopenContainerLog")
+        ok(self.0.reopen_log(r.into_inner()).await)
     }
     async fn exec_sync(&self, r: Request<pb::ExecSyncRequest>) -> R<pb::ExecSyncResponse> {
         ok(self.0.exec_sync(r.into_inner()).await)

@@ -145,6 +145,10 @@ struct Args {
     /// tried before the domain itself; repeatable (containerd's hosts.toml mirrors)
     #[arg(long = "registry-host-mirror", value_parser = parse_host_mirror)]
     registry_host_mirrors: Vec<(String, String)>,
+    /// The server that answers for a registry domain in its place, `DOMAIN=URL`, with no
+    /// fallback to the domain (containerd's hosts.toml `server`); repeatable
+    #[arg(long = "registry-host-server", value_parser = parse_host_mirror)]
+    registry_host_servers: Vec<(String, String)>,
     /// The berth-pause binary of CRI pod sandboxes (default: next to berthd)
     #[arg(long)]
     pause: Option<PathBuf>,
@@ -409,7 +413,7 @@ fn write_pidfile(path: &Path) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// `--registry-host-mirror DOMAIN=URL`
+/// `--registry-host-mirror DOMAIN=URL` and `--registry-host-server DOMAIN=URL`
 fn parse_host_mirror(v: &str) -> std::result::Result<(String, String), String> {
     let (d, u) = v
         .split_once('=')
@@ -617,6 +621,7 @@ async fn daemon() -> Result<()> {
             insecure: args.insecure_registries.clone(),
             mirrors: args.registry_mirrors.clone(),
             host_mirrors: args.registry_host_mirrors.clone(),
+            host_servers: args.registry_host_servers.clone(),
             certs_dir: args.registry_certs_dir.clone(),
             connect_timeout: std::time::Duration::from_secs(10),
             read_timeout: std::time::Duration::from_secs(args.registry_timeout.max(1)),

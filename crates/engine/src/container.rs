@@ -125,6 +125,9 @@ pub struct PodLink {
     pub ipc: Option<String>,
     /// the sandbox's UTS namespace; `None`: the host's (`hostNetwork`)
     pub uts: Option<String>,
+    /// the sandbox's PID namespace when the pod shares one (`None`: as `PidMode` says)
+    #[serde(default)]
+    pub pid: Option<String>,
     /// the directory whose `hosts`, `hostname` and `resolv.conf` are bind-mounted
     pub files: PathBuf,
     /// the CRI log (`<RFC3339Nano> stdout|stderr F|P <line>`) instead of the json-file log

@@ -88,7 +88,11 @@ impl Engine {
         let rootfs = self.snaps.mount_rw(&id)?;
         self.copy_up_volumes(c, &rootfs)?;
         let pid_mode = rec.host_config.extra.get("PidMode");
-        let pid_ns = self.pid_namespace(pid_mode.and_then(|m| m.as_str()).unwrap_or(""))?;
+        let pid_ns = match rec.pod.as_ref().and_then(|p| p.pid.clone()) {
+            // a CRI pod that shares one PID namespace (its pause process is PID 1)
+            Some(path) => crate::container_pid::PidNs::Join(path),
+            None => self.pid_namespace(pid_mode.and_then(|m| m.as_str()).unwrap_or(""))?,
+        };
         let net = self.net_prepare(c)?;
         // net_prepare may take names from the container whose network this one joins
         let rec = c.record();

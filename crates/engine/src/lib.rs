@@ -21,6 +21,7 @@ mod container_pid;
 mod container_prune;
 mod container_remove;
 mod container_rename;
+mod container_reopen_log;
 mod container_start;
 mod container_stats;
 mod container_top;

@@ -117,6 +117,16 @@ impl Client {
                 out.push(mirror(m));
             }
         }
+        let server =
+            self.cfg.host_servers.iter().find(|(d, _)| {
+                d == domain || (is_docker_io && (d == DOCKER_IO || d == DOCKER_INDEX))
+            });
+        if let Some((_, url)) = server {
+            let mut ep = mirror(url);
+            ep.mirror = false;
+            out.push(ep);
+            return out;
+        }
         let host = if is_docker_io {
             out.extend(self.cfg.mirrors.iter().map(|m| mirror(m)));
             DOCKER_IO_HOST
@@ -181,6 +191,19 @@ mod tests {
         assert_eq!(e[1].base, "https://registry.k8s.io");
         assert_eq!(c.endpoints("docker.io")[0].host, "127.0.0.1:5003");
         assert_eq!(c.endpoints("gcr.io").len(), 1);
+        // a server in the domain's place: no fallback to the domain itself
+        let c = Client::new(crate::Config {
+            host_servers: vec![("gcr.io".into(), "http://127.0.0.1:5004".into())],
+            ..Default::default()
+        })
+        .unwrap();
+        let e = c.endpoints("gcr.io");
+        assert_eq!(e.len(), 1);
+        assert_eq!(
+            (e[0].base.as_str(), e[0].mirror),
+            ("http://127.0.0.1:5004", false)
+        );
+        assert_eq!(c.endpoints("quay.io")[0].base, "https://quay.io");
     }
 
     #[test]

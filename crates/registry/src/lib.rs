@@ -89,6 +89,10 @@ pub struct Config {
     /// (`("registry.k8s.io", "http://127.0.0.1:5000")`), like containerd's `hosts.toml`;
     /// the repository path is kept (`registry.k8s.io/pause` → `<mirror>/v2/pause/…`)
     pub host_mirrors: Vec<(String, String)>,
+    /// the server that answers for a registry domain instead of the domain itself, never
+    /// falling back to it (containerd's `server` in `hosts.toml`): `("gcr.io",
+    /// "http://127.0.0.1:5000")`
+    pub host_servers: Vec<(String, String)>,
     /// `<certs_dir>/<host:port>/{ca.crt,*.cert,*.key}`
     pub certs_dir: PathBuf,
     pub connect_timeout: Duration,
@@ -102,6 +106,7 @@ impl Default for Config {
             insecure: Vec::new(),
             mirrors: Vec::new(),
             host_mirrors: Vec::new(),
+            host_servers: Vec::new(),
             certs_dir: PathBuf::from("/etc/berth/certs.d"),
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),

@@ -21,6 +21,8 @@ pub struct JsonLog {
     partial: [Vec<u8>; 2],
     buf: Vec<u8>,
     cri: bool,
+    /// the file's path, for [`JsonLog::reopen`]
+    path: Option<PathBuf>,
 }
 
 impl JsonLog {
@@ -32,7 +34,29 @@ impl JsonLog {
             partial: [Vec::new(), Vec::new()],
             buf: Vec::new(),
             cri: false,
+            path: None,
         }
+    }
+
+    /// Remembers the file's path (for [`JsonLog::reopen`]).
+    pub fn with_path(mut self, path: Option<PathBuf>) -> Self {
+        self.path = path;
+        self
+    }
+
+    /// Opens the log's path afresh (kubelet renamed the file away and asks for a new one);
+    /// lines written so far stay in the old file.
+    pub fn reopen(&mut self) -> std::io::Result<()> {
+        let Some(p) = &self.path else {
+            return Err(std::io::Error::other("the container has no log file"));
+        };
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)?;
+        self.size = f.metadata().map_or(0, |m| m.len());
+        self.file = Some(f);
+        Ok(())
     }
 
     /// Writes the CRI log format instead of json-file.
@@ -221,6 +245,28 @@ fn escape(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reopen_starts_a_new_file() {
+        let p = std::env::temp_dir().join(format!("berth-reopen-{}", std::process::id()));
+        let old = p.with_extension("old");
+        let mut l = JsonLog::new(Some(File::create(&p).unwrap()))
+            .cri(true)
+            .with_path(Some(p.clone()));
+        l.write(STDOUT, b"one\n");
+        std::fs::rename(&p, &old).unwrap();
+        l.reopen().unwrap();
+        l.write(STDOUT, b"two\n");
+        let (a, b) = (
+            std::fs::read_to_string(&old).unwrap(),
+            std::fs::read_to_string(&p).unwrap(),
+        );
+        std::fs::remove_file(&old).unwrap();
+        std::fs::remove_file(&p).unwrap();
+        assert!(a.ends_with(" stdout F one\n") && !a.contains("two"), "{a}");
+        assert!(b.ends_with(" stdout F two\n") && !b.contains("one"), "{b}");
+        assert!(JsonLog::new(None).reopen().is_err());
+    }
 
     #[test]
     fn cri_format() {

@@ -305,7 +305,8 @@ pub fn run(args: Args, spec: oci_spec::runtime::Spec) -> i32 {
             Some(p) => JsonLog::new(log_file).with_rotation(p.clone(), max_size, max_file),
             None => JsonLog::new(log_file),
         }
-        .cri(log_cri),
+        .cri(log_cri)
+        .with_path(args_log.clone()),
         paused: false,
         oom: false,
         execs: Vec::new(),
@@ -733,6 +734,10 @@ impl Shim {
                 State::Draining(c, n) | State::Exited(c, n) => self.exited_line(c, n),
             },
             "PAUSE" | "RESUME" => self.pause(verb == "PAUSE"),
+            "REOPENLOG" => match self.log.reopen() {
+                Ok(()) => "OK\n".to_string(),
+                Err(e) => format!("ERROR reopen log: {e}\n"),
+            },
             "UPDATE" => {
                 let json = line.split_once(' ').map_or("", |(_, j)| j);
                 match serde_json::from_str::<oci_spec::runtime::LinuxResources>(json) {

@@ -1,9 +1,11 @@
 //! berth-pause: the process that holds a CRI pod sandbox's namespaces.
 //!
-//! `berth-pause [--net] [--ipc] [--uts] [--hostname NAME]`: unshares the namespaces asked
-//! for, sets the host name (in a new UTS namespace), brings `lo` up (in a new network
-//! namespace), says `READY` on stdout and then sleeps until SIGTERM, SIGINT or SIGKILL. It
-//! needs no image: it never execs anything and its root is an empty directory.
+//! `berth-pause [--net] [--ipc] [--uts] [--pid] [--hostname NAME]`: unshares the namespaces
+//! asked for, sets the host name (in a new UTS namespace), brings `lo` up (in a new network
+//! namespace), says `READY <pid>` on stdout and then sleeps until SIGTERM, SIGINT or SIGKILL.
+//! With `--pid` it forks into a new PID namespace: the child is that namespace's PID 1 (it
+//! reaps the orphans of the pod's processes) and the pid said is the child's. It needs no
+//! image: it never execs anything.
 
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{SigSet, Signal};
@@ -45,6 +47,7 @@ fn loopback_up() -> std::io::Result<()> {
 
 fn main() {
     let mut flags = CloneFlags::empty();
+    let mut pid_ns = false;
     let mut hostname = String::new();
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -52,6 +55,7 @@ fn main() {
             "--net" => flags |= CloneFlags::CLONE_NEWNET,
             "--ipc" => flags |= CloneFlags::CLONE_NEWIPC,
             "--uts" => flags |= CloneFlags::CLONE_NEWUTS,
+            "--pid" => pid_ns = true,
             "--hostname" => hostname = it.next().unwrap_or_default(),
             other => fail(format!("unknown flag {other:?}")),
         }
@@ -69,19 +73,40 @@ fn main() {
             fail(format!("bringing lo up: {e}"));
         }
     }
-    let _ = nix::unistd::setsid();
     let mut wait = SigSet::empty();
-    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+    for s in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGCHLD,
+    ] {
         wait.add(s);
     }
     if let Err(e) = wait.thread_block() {
         fail(format!("sigprocmask: {e}"));
     }
-    // nothing of the host's file system is needed any more
-    let _ = std::env::set_current_dir("/");
     let mut out = std::io::stdout();
-    let _ = writeln!(out, "READY {}", std::process::id());
-    let _ = out.flush();
+    if pid_ns {
+        if let Err(e) = unshare(CloneFlags::CLONE_NEWPID) {
+            fail(format!("unshare pid: {e}"));
+        }
+        // SAFETY: single-threaded here; the child only makes async-signal-safe calls and
+        // plain Rust without allocation locks held by other threads (there are none).
+        match unsafe { nix::unistd::fork() } {
+            Err(e) => fail(format!("fork: {e}")),
+            Ok(nix::unistd::ForkResult::Parent { child }) => {
+                let _ = writeln!(out, "READY {child}");
+                let _ = out.flush();
+                std::process::exit(0);
+            }
+            Ok(nix::unistd::ForkResult::Child) => {}
+        }
+    } else {
+        let _ = writeln!(out, "READY {}", std::process::id());
+        let _ = out.flush();
+    }
+    let _ = nix::unistd::setsid();
+    let _ = std::env::set_current_dir("/");
     // SAFETY: closing our own stdio: nothing else uses them.
     unsafe {
         libc::close(0);
@@ -90,6 +115,17 @@ fn main() {
     }
     loop {
         match wait.wait() {
+            Ok(Signal::SIGCHLD) => {
+                // PID 1 of the pod: reap whatever was orphaned to us
+                while let Ok(s) = nix::sys::wait::waitpid(
+                    nix::unistd::Pid::from_raw(-1),
+                    Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+                ) {
+                    if s == nix::sys::wait::WaitStatus::StillAlive {
+                        break;
+                    }
+                }
+            }
             Ok(Signal::SIGHUP) => continue,
             Ok(_) => std::process::exit(0),
             Err(_) => continue,
