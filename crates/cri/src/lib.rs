@@ -124,6 +124,15 @@ impl Cri {
             &ec.data_root.join("cri/pods"),
             &ec.exec_root.join("cri/pods"),
         )?;
+        // after a daemon restart: a pod whose pause process died meanwhile is no longer ready
+        for mut pod in pods.list() {
+            if pod.ready && !pause::is_pause(pod.pid) {
+                tracing::warn!(id = %pod.id, pid = pod.pid, "pod sandbox process is gone");
+                pod.ready = false;
+                pod.pid = 0;
+                pods.save(&pod)?;
+            }
+        }
         Ok(Arc::new(Cri { engine, cfg, pods }))
     }
 

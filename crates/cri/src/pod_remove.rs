@@ -13,12 +13,10 @@ impl Cri {
             Err(Error::NotFound(_)) => return Ok(pb::RemovePodSandboxResponse {}),
             Err(e) => return Err(e),
         };
-        if pod.ready || pod.pid > 0 {
-            self.stop_pod(pb::StopPodSandboxRequest {
-                pod_sandbox_id: pod.id.clone(),
-            })
-            .await?;
-        }
+        self.stop_pod(pb::StopPodSandboxRequest {
+            pod_sandbox_id: pod.id.clone(),
+        })
+        .await?;
         for c in self.pod_containers(&pod.id) {
             self.engine.remove(&c.id, true).await?;
         }

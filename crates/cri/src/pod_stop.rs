@@ -14,11 +14,16 @@ impl Cri {
                 self.engine.stop(&c.id, Some(0)).await?;
             }
         }
-        if pod.ready || pod.pid > 0 {
+        let before = (pod.ready, pod.pid, pod.cni_result.is_some());
+        // the network first: CNI DEL enters the namespace the pause process holds
+        if pod.cni_result.is_some() {
             self.pod_network_down(&pod).await;
-            pause::stop(pod.pid).await;
-            pod.ready = false;
-            pod.pid = 0;
+            pod.cni_result = None;
+        }
+        pause::stop(pod.pid).await;
+        pod.ready = false;
+        pod.pid = 0;
+        if before != (pod.ready, pod.pid, pod.cni_result.is_some()) {
             self.pods.save(&pod)?;
         }
         Ok(pb::StopPodSandboxResponse {})

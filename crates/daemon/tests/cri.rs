@@ -63,6 +63,7 @@ struct Cri {
     subnet: String,
     crictl: PathBuf,
     sock: PathBuf,
+    args: Vec<String>,
     d: Daemon,
 }
 
@@ -105,12 +106,13 @@ impl Cri {
             ]
         });
         std::fs::write(conf.join("10-test.conflist"), cfg.to_string()).expect("write CNI conf");
-        let d = Daemon::start_args(&[
-            "--cni-conf-dir",
-            conf.to_str().expect("utf8"),
-            "--cni-bin-dir",
-            CNI_BIN,
-        ]);
+        let args: Vec<String> = vec![
+            "--cni-conf-dir".into(),
+            conf.to_string_lossy().into_owned(),
+            "--cni-bin-dir".into(),
+            CNI_BIN.into(),
+        ];
+        let d = Daemon::start_args(&args.iter().map(String::as_str).collect::<Vec<_>>());
         let sock = d.root.join("run/cri.sock");
         assert!(
             eventually(10, || sock.exists()),
@@ -123,8 +125,20 @@ impl Cri {
             subnet,
             crictl,
             sock,
+            args,
             d,
         })
+    }
+
+    /// Stops berthd (SIGTERM) and starts it again on the same roots and flags.
+    fn restart(&mut self) {
+        self.d.stop_daemon();
+        let root = self.d.root.clone();
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let new = Daemon::start_on_args(&root, &args);
+        // the old handle must not clean the roots the new daemon runs on
+        std::mem::forget(std::mem::replace(&mut self.d, new));
+        assert!(eventually(10, || self.sock.exists()), "{}", self.d.log());
     }
 
     fn crictl(&self, args: &[&str]) -> Output {
@@ -547,4 +561,144 @@ fn cri_socket_can_be_turned_off() {
     assert!(!d2.root.join("run/cri.sock").exists());
     drop(d2);
     let _ = std::fs::remove_dir_all(p.parent().expect("dir"));
+}
+
+/// The memory limit of a process's cgroup (v1 `memory.limit_in_bytes` or v2 `memory.max`).
+fn memory_limit(pid: i64) -> u64 {
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
+    let mut v1 = None;
+    let mut v2 = None;
+    for l in cg.lines() {
+        let mut f = l.splitn(3, ':');
+        let (_, ctl, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
+        if ctl.split(',').any(|c| c == "memory") {
+            v1 = Some(format!("/sys/fs/cgroup/memory{path}/memory.limit_in_bytes"));
+        } else if ctl.is_empty() {
+            v2 = Some(format!("/sys/fs/cgroup{path}/memory.max"));
+        }
+    }
+    let file = v1.or(v2).expect("a memory cgroup");
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    text.trim().parse().unwrap_or(u64::MAX)
+}
+
+/// The PID 1 a container sees, and its `/proc/self/ns/pid`.
+fn pid_view(c: &Cri, ctr: &str) -> (String, String) {
+    let one = c.ok(&["exec", "-s", ctr, "cat", "/proc/1/cmdline"]);
+    let ns = c.ok(&["exec", "-s", ctr, "readlink", "/proc/self/ns/pid"]);
+    (
+        one.replace('\0', " ").trim().to_string(),
+        ns.trim().to_string(),
+    )
+}
+
+#[test]
+fn cri_namespace_options_and_restart() {
+    let Some(mut c) = Cri::start() else { return };
+    let Some((_reg, image)) = c.registry_with_busybox() else {
+        eprintln!("skipping: docker-registry is not installed");
+        return;
+    };
+    c.ok(&["pull", &image]);
+    // the CRI's default: one PID namespace for the pod, the pause process its PID 1
+    let pod_file = c.write(
+        "pod.json",
+        &serde_json::json!({"metadata": {"name": "shared", "namespace": "n", "uid": "u1"},
+                            "linux": {"security_context": {"namespace_options": {"pid": 0}}}}),
+    );
+    let pod = c.ok(&["runp", &pod_file]).trim().to_string();
+    let mk = |name: &str, pid_mode: i32| {
+        let f = c.write(
+            &format!("{name}.json"),
+            &serde_json::json!({"metadata": {"name": name}, "image": {"image": image},
+                                "command": ["sleep", "1000"],
+                                "linux": {"security_context": {"namespace_options": {"pid": pid_mode}}}}),
+        );
+        let id = c.ok(&["create", &pod, &f, &pod_file]).trim().to_string();
+        c.ok(&["start", &id]);
+        id
+    };
+    let a = mk("a", 0);
+    let b = mk("b", 0);
+    let own = mk("own", 1);
+    let (one_a, ns_a) = pid_view(&c, &a);
+    let (_, ns_b) = pid_view(&c, &b);
+    let (one_own, ns_own) = pid_view(&c, &own);
+    assert!(
+        one_a.contains("berth-pause --net"),
+        "PID 1 in the pod: {one_a}"
+    );
+    assert_eq!(ns_a, ns_b, "containers of the pod share its PID namespace");
+    assert_ne!(ns_a, ns_own);
+    assert_eq!(
+        one_own, "sleep 1000",
+        "a container with its own PID namespace is its PID 1"
+    );
+    // b sees a's sleep
+    let ps = c.ok(&["exec", "-s", &b, "ps"]);
+    assert!(ps.matches("sleep 1000").count() >= 2, "{ps}");
+
+    // a container's resources, updated in place
+    c.ok(&["update", "--memory", "67108864", &a]);
+    let pid = c.json(&["inspect", &a])["info"]["pid"]
+        .as_i64()
+        .expect("pid");
+    assert_eq!(memory_limit(pid), 67_108_864);
+
+    // a daemon restart: the pod and its containers keep running and are listed
+    let pause_pid = c.json(&["inspectp", &pod])["info"]["pid"]
+        .as_i64()
+        .expect("pause pid");
+    c.restart();
+    assert_eq!(
+        c.json(&["inspectp", &pod])["status"]["state"],
+        "SANDBOX_READY"
+    );
+    assert_eq!(
+        c.json(&["inspectp", &pod])["info"]["pid"].as_i64(),
+        Some(pause_pid)
+    );
+    let running = c.ok(&["ps", "-q", "--state", "running"]);
+    for id in [&a, &b, &own] {
+        assert!(
+            running.contains(id.as_str()),
+            "{id} after the restart: {running}"
+        );
+    }
+    assert_eq!(pid_view(&c, &a).1, ns_a);
+    c.ok(&["stopp", &pod]);
+    c.ok(&["rmp", &pod]);
+    assert_eq!(c.ok(&["ps", "-a", "-q"]).trim(), "");
+
+    // hostNetwork and hostIPC: the host's namespaces, the host's name
+    let host_file = c.write(
+        "hostpod.json",
+        &serde_json::json!({"metadata": {"name": "h", "namespace": "n", "uid": "u2"},
+                            "linux": {"security_context": {"namespace_options": {"network": 2, "ipc": 2, "pid": 1}}}}),
+    );
+    let hp = c.ok(&["runp", &host_file]).trim().to_string();
+    assert_eq!(c.json(&["inspectp", &hp])["status"]["network"]["ip"], "");
+    let f = c.write(
+        "h.json",
+        &serde_json::json!({"metadata": {"name": "h"}, "image": {"image": image},
+                            "command": ["sleep", "1000"]}),
+    );
+    let h = c.ok(&["create", &hp, &f, &host_file]).trim().to_string();
+    c.ok(&["start", &h]);
+    let host_net = std::fs::read_link("/proc/self/ns/net").expect("own netns");
+    let host_ipc = std::fs::read_link("/proc/self/ns/ipc").expect("own ipc ns");
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    assert_eq!(
+        c.ok(&["exec", "-s", &h, "readlink", "/proc/self/ns/net"])
+            .trim(),
+        host_net.to_string_lossy()
+    );
+    assert_eq!(
+        c.ok(&["exec", "-s", &h, "readlink", "/proc/self/ns/ipc"])
+            .trim(),
+        host_ipc.to_string_lossy()
+    );
+    assert_eq!(c.ok(&["exec", "-s", &h, "hostname"]).trim(), name.trim());
+    assert_eq!(bridge_ports(&c.bridge), 0, "no CNI for a host-network pod");
+    c.ok(&["rmp", "-f", &hp]);
 }
