@@ -50,3 +50,22 @@ impl Cri {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_bytes_and_inodes_once() {
+        let d = std::env::temp_dir().join(format!("berth-fsinfo-{}", std::process::id()));
+        std::fs::create_dir_all(d.join("a")).unwrap();
+        std::fs::write(d.join("a/f"), vec![1u8; 10_000]).unwrap();
+        std::fs::hard_link(d.join("a/f"), d.join("g")).unwrap();
+        std::os::unix::fs::symlink("/", d.join("s")).unwrap();
+        let (bytes, inodes) = usage(&d);
+        std::fs::remove_dir_all(&d).unwrap();
+        // d, a, f (once, though linked twice), s
+        assert_eq!(inodes, 4);
+        assert!((10_000..100_000).contains(&bytes), "{bytes}");
+    }
+}

@@ -70,8 +70,19 @@ pub struct PodStore {
 
 impl PodStore {
     pub fn open(dir: &Path, run: &Path) -> Result<PodStore> {
+        use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(dir)?;
         std::fs::create_dir_all(run)?;
+        // the records hold the pods' whole configs (annotations may be secret): root only;
+        // the files containers bind-mount are reached by path, not listed
+        let set =
+            |p: &Path, mode| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
+        for p in [Some(dir), dir.parent()].into_iter().flatten() {
+            set(p, 0o700)?;
+        }
+        for p in [Some(run), run.parent()].into_iter().flatten() {
+            set(p, 0o711)?;
+        }
         let mut pods = HashMap::new();
         for e in std::fs::read_dir(dir)?.flatten() {
             let p = e.path();
@@ -146,5 +157,53 @@ impl PodStore {
             .values()
             .cloned()
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn records_round_trip_and_stay_private() {
+        let base = std::env::temp_dir().join(format!("berth-podstore-{}", std::process::id()));
+        let (dir, run) = (base.join("data/cri/pods"), base.join("run/cri/pods"));
+        let s = PodStore::open(&dir, &run).unwrap();
+        let mut cfg = pb::PodSandboxConfig::default();
+        cfg.metadata = Some(pb::PodSandboxMetadata {
+            name: "p".into(),
+            ..Default::default()
+        });
+        cfg.annotations.insert("k".into(), "v".into());
+        let pod = Pod {
+            id: "abc123".into(),
+            config: cfg,
+            created_at: 1,
+            ready: true,
+            pid: 42,
+            ips: vec!["10.0.0.2".into()],
+            cni_result: None,
+            runtime_handler: String::new(),
+        };
+        s.save(&pod).unwrap();
+        assert_eq!(s.get("abc").unwrap().id, "abc123");
+        assert!(s.get("zzz").is_err());
+        assert!(s.get("").is_err());
+        // read back by a new store (a daemon restart)
+        let s2 = PodStore::open(&dir, &run).unwrap();
+        let back = s2.get("abc123").unwrap();
+        assert_eq!(back.config.annotations["k"], "v");
+        assert_eq!(
+            (back.pid, back.ips.clone()),
+            (42, vec!["10.0.0.2".to_string()])
+        );
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&base.join("data/cri")), 0o700);
+        assert_eq!(mode(&base.join("run/cri")), 0o711);
+        s2.remove("abc123").unwrap();
+        assert!(PodStore::open(&dir, &run).unwrap().list().is_empty());
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }
