@@ -170,12 +170,14 @@ mod tests {
         let base = std::env::temp_dir().join(format!("berth-podstore-{}", std::process::id()));
         let (dir, run) = (base.join("data/cri/pods"), base.join("run/cri/pods"));
         let s = PodStore::open(&dir, &run).unwrap();
-        let mut cfg = pb::PodSandboxConfig::default();
-        cfg.metadata = Some(pb::PodSandboxMetadata {
-            name: "p".into(),
+        let cfg = pb::PodSandboxConfig {
+            metadata: Some(pb::PodSandboxMetadata {
+                name: "p".into(),
+                ..Default::default()
+            }),
+            annotations: [("k".to_string(), "v".to_string())].into(),
             ..Default::default()
-        });
-        cfg.annotations.insert("k".into(), "v".into());
+        };
         let pod = Pod {
             id: "abc123".into(),
             config: cfg,
