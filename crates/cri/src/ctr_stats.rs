@@ -22,15 +22,21 @@ pub fn cpu_and_memory(v: &Value) -> (u64, u64) {
 }
 
 impl Cri {
-    async fn stats_of(&self, c: &Arc<Container>, m: &Meta) -> Result<pb::ContainerStats> {
+    /// The container's stats and its process count.
+    pub(crate) async fn stats_of(
+        &self,
+        c: &Arc<Container>,
+        m: &Meta,
+    ) -> Result<(pb::ContainerStats, u64)> {
         let mut rx = self.engine.stats(&c.id, false, true)?;
         let sample: Value = match rx.recv().await {
             Some(b) => serde_json::from_slice(&b).unwrap_or(Value::Null),
             None => Value::Null,
         };
         let (cpu, mem) = cpu_and_memory(&sample);
+        let pids = sample["pids_stats"]["current"].as_u64().unwrap_or(0);
         let ts = crate::now_nanos();
-        Ok(pb::ContainerStats {
+        let stats = pb::ContainerStats {
             attributes: Some(pb::ContainerAttributes {
                 id: c.id.clone(),
                 metadata: Some(m.metadata.clone()),
@@ -61,7 +67,8 @@ impl Cri {
                 used_bytes: Some(pb::UInt64Value { value: 0 }),
                 inodes_used: Some(pb::UInt64Value { value: 0 }),
             }),
-        })
+        };
+        Ok((stats, pids))
     }
 
     pub(crate) async fn container_stats(
@@ -70,7 +77,7 @@ impl Cri {
     ) -> Result<pb::ContainerStatsResponse> {
         let (c, m) = self.cri_container(&r.container_id)?;
         Ok(pb::ContainerStatsResponse {
-            stats: Some(self.stats_of(&c, &m).await?),
+            stats: Some(self.stats_of(&c, &m).await?.0),
         })
     }
 
@@ -88,7 +95,7 @@ impl Cri {
             {
                 continue;
             }
-            stats.push(self.stats_of(&c, &m).await?);
+            stats.push(self.stats_of(&c, &m).await?.0);
         }
         Ok(pb::ListContainerStatsResponse { stats })
     }

@@ -16,7 +16,10 @@ impl Cri {
         let Ok(img) = self.engine.images().get(&name) else {
             return Ok(pb::RemoveImageResponse {});
         };
-        self.engine.image_remove(img.id.as_str(), true)?;
-        Ok(pb::RemoveImageResponse {})
+        match self.engine.image_remove(img.id.as_str(), true) {
+            // removed meanwhile by another request: what was asked is done
+            Ok(_) | Err(berth_engine::Error::NotFound(_)) => Ok(pb::RemoveImageResponse {}),
+            Err(e) => Err(e.into()),
+        }
     }
 }

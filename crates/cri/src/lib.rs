@@ -34,6 +34,7 @@ mod pause;
 mod pod_list;
 mod pod_remove;
 mod pod_run;
+mod pod_stats;
 mod pod_status;
 mod pod_stop;
 mod pod_store;

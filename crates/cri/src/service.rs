@@ -135,15 +135,15 @@ impl RuntimeService for Runtime {
     }
     async fn pod_sandbox_stats(
         &self,
-        _r: Request<pb::PodSandboxStatsRequest>,
+        r: Request<pb::PodSandboxStatsRequest>,
     ) -> R<pb::PodSandboxStatsResponse> {
-        unimplemented("PodSandboxStats")
+        ok(self.0.pod_stats(r.into_inner()).await)
     }
     async fn list_pod_sandbox_stats(
         &self,
-        _r: Request<pb::ListPodSandboxStatsRequest>,
+        r: Request<pb::ListPodSandboxStatsRequest>,
     ) -> R<pb::ListPodSandboxStatsResponse> {
-        unimplemented("ListPodSandboxStats")
+        ok(self.0.list_pod_stats(r.into_inner()).await)
     }
     async fn update_runtime_config(
         &self,

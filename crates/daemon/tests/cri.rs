@@ -451,6 +451,26 @@ fn cri_pod_and_container_lifecycle() {
         .unwrap_or(0);
     assert!(cpu > 0 && mem > 0, "{stats}");
 
+    // the pod's stats: its container's CPU and memory, eth0's counters, a process
+    let ps = c.json(&["statsp", "-o", "json"]);
+    let p = &ps["stats"][0];
+    assert_eq!(p["attributes"]["id"], pod.as_str(), "{ps}");
+    assert_eq!(
+        p["linux"]["containers"][0]["attributes"]["id"],
+        ctr.as_str()
+    );
+    assert_eq!(
+        p["linux"]["network"]["defaultInterface"]["name"], "eth0",
+        "{ps}"
+    );
+    let rx: u64 = p["linux"]["network"]["defaultInterface"]["rxBytes"]["value"]
+        .as_str()
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    assert!(rx > 0, "{ps}");
+    assert_ne!(p["linux"]["process"]["processCount"]["value"], "0", "{ps}");
+
     // stop: killed after the (zero) timeout; exited with 137
     c.ok(&["stop", &ctr]);
     let insp = c.json(&["inspect", &ctr]);
