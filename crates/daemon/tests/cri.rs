@@ -64,6 +64,8 @@ struct Cri {
     crictl: PathBuf,
     sock: PathBuf,
     args: Vec<String>,
+    /// the marker that holds the subnet for this test
+    reserved: PathBuf,
     d: Daemon,
 }
 
@@ -89,8 +91,23 @@ impl Cri {
             })
             .unwrap_or_default();
         let bridge = format!("bc{}", &tag[..tag.len().min(8)]);
-        // 10.244.<n>.0/24: n from the tag, so tests side by side take different ranges
-        let n = u8::from_str_radix(&tag[..2.min(tag.len())], 16).unwrap_or(7);
+        // 10.244.<n>.0/24, reserved by a marker directory (atomic) and free of routes, so
+        // tests side by side never share a range
+        let start = u8::from_str_radix(&tag[..2.min(tag.len())], 16).unwrap_or(7);
+        let mut n = start;
+        let reserved = loop {
+            let mark = PathBuf::from(format!("/tmp/bt-cri-subnet-{n}"));
+            let routed = Command::new("ip")
+                .args(["-o", "route", "show", &format!("10.244.{n}.0/24")])
+                .output()
+                .map(|o| !o.stdout.is_empty())
+                .unwrap_or(false);
+            if !routed && std::fs::create_dir(&mark).is_ok() {
+                break mark;
+            }
+            n = n.wrapping_add(1);
+            assert_ne!(n, start, "no free 10.244.x.0/24 range");
+        };
         let subnet = format!("10.244.{n}");
         let conf = dir.join("net.d");
         std::fs::create_dir_all(&conf).expect("mkdir net.d");
@@ -126,6 +143,7 @@ impl Cri {
             crictl,
             sock,
             args,
+            reserved,
             d,
         })
     }
@@ -224,6 +242,7 @@ impl Drop for Cri {
             .stderr(Stdio::null())
             .status();
         let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir(&self.reserved);
     }
 }
 
@@ -560,6 +579,30 @@ fn cri_rmp_takes_running_containers_and_bad_input_is_refused() {
     c.ok(&["start", &ctr]);
     // starting twice is refused
     assert!(!c.crictl(&["start", &ctr]).status.success());
+    // `crictl run`: pod, container and start in one; `logs -f` follows until the exit
+    let run_pod = c.write(
+        "runpod.json",
+        &serde_json::json!({"metadata": {"name": "r", "namespace": "n", "uid": "ur"},
+                            "log_directory": c.dir.join("runlogs"), "linux": {}}),
+    );
+    let run_ctr = c.write(
+        "runctr.json",
+        &serde_json::json!({"metadata": {"name": "talk"}, "image": {"image": image},
+                            "command": ["sh", "-c", "echo first; sleep 1; echo second"],
+                            "log_path": "talk.log"}),
+    );
+    let talk = c.ok(&["run", &run_ctr, &run_pod]).trim().to_string();
+    let followed = c.ok(&["logs", "-f", &talk]);
+    assert_eq!(followed, "first\nsecond\n");
+    let st = c.json(&["inspect", &talk]);
+    assert_eq!(st["status"]["state"], "CONTAINER_EXITED");
+    assert_eq!(st["status"]["exitCode"], 0);
+    assert_eq!(st["status"]["reason"], "Completed");
+    let talk_pod = st["info"]["sandboxID"]
+        .as_str()
+        .expect("sandbox")
+        .to_string();
+    c.ok(&["rmp", "-f", &talk_pod]);
     // rmp of a ready pod with a running container: stopped and removed with it
     c.ok(&["rmp", "-f", &pod]);
     assert_eq!(c.ok(&["pods", "-q"]).trim(), "");
