@@ -1,4 +1,5 @@
-//! `RemoveImage` (`crictl rmi`): the image with all its names; an absent one is no error.
+//! `RemoveImage` (`crictl rmi`): the image with all its names; an absent one is no error; one
+//! that a running container uses loses its names.
 
 use crate::{pb, Cri, Result};
 
@@ -19,6 +20,18 @@ impl Cri {
         match self.engine.image_remove(img.id.as_str(), true) {
             // removed meanwhile by another request: what was asked is done
             Ok(_) | Err(berth_engine::Error::NotFound(_)) => Ok(pb::RemoveImageResponse {}),
+            // a running container still uses it: its names go (as containerd's CRI does, the
+            // image is no longer there for the CRI); its content stays until the container
+            // is removed and the image pruned
+            Err(berth_engine::Error::Conflict(_)) => {
+                for name in img.repo_tags.iter().chain(&img.repo_digests) {
+                    match self.engine.image_remove(name, true) {
+                        Ok(_) | Err(berth_engine::Error::NotFound(_)) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Ok(pb::RemoveImageResponse {})
+            }
             Err(e) => Err(e.into()),
         }
     }

@@ -603,6 +603,15 @@ fn cri_rmp_takes_running_containers_and_bad_input_is_refused() {
         .expect("sandbox")
         .to_string();
     c.ok(&["rmp", "-f", &talk_pod]);
+    // rmi of an image a running container uses: its names go, the container runs on
+    c.ok(&["rmi", &image]);
+    assert!(!c.ok(&["images"]).contains("busybox"));
+    assert!(!c.crictl(&["inspecti", &image]).status.success());
+    assert_eq!(
+        c.json(&["inspect", &ctr])["status"]["state"],
+        "CONTAINER_RUNNING"
+    );
+    assert_eq!(c.ok(&["exec", "-s", &ctr, "echo", "still"]).trim(), "still");
     // rmp of a ready pod with a running container: stopped and removed with it
     c.ok(&["rmp", "-f", &pod]);
     assert_eq!(c.ok(&["pods", "-q"]).trim(), "");
