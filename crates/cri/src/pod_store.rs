@@ -53,8 +53,9 @@ impl Pod {
     pub fn shared_pid(&self) -> bool {
         self.ns_options().pid == pb::NamespaceMode::Pod as i32
     }
+    /// Ready while its pause process lives (it may die under the daemon: an OOM kill).
     pub fn state(&self) -> pb::PodSandboxState {
-        if self.ready {
+        if self.ready && crate::pause::is_pause(self.pid) {
             pb::PodSandboxState::SandboxReady
         } else {
             pb::PodSandboxState::SandboxNotready

@@ -602,6 +602,15 @@ fn cri_rmp_takes_running_containers_and_bad_input_is_refused() {
         .as_str()
         .expect("sandbox")
         .to_string();
+    // a pod whose pause process dies is not ready any more; its removal still cleans up
+    let ppid = c.json(&["inspectp", &talk_pod])["info"]["pid"]
+        .as_i64()
+        .expect("pid") as i32;
+    // SAFETY: the pause process of this test's pod, by pid.
+    unsafe { libc::kill(ppid, libc::SIGKILL) };
+    assert!(eventually(5, || c.json(&["inspectp", &talk_pod])["status"]
+        ["state"]
+        == "SANDBOX_NOTREADY"));
     c.ok(&["rmp", "-f", &talk_pod]);
     // rmi of an image a running container uses: its names go, the container runs on
     c.ok(&["rmi", &image]);
