@@ -1,6 +1,7 @@
 //! `PullImage` (`crictl pull`): berth's registry client into berth's image store.
 
 use crate::{pb, Cri, Error, Result};
+use std::sync::Arc;
 
 /// The reference to pull: a bare name gets `:latest` (the engine would pull every tag).
 pub(crate) fn pull_reference(image: &str) -> Result<String> {
@@ -75,6 +76,34 @@ impl Cri {
         }
         let reference = pull_reference(&image)?;
         let creds = credentials(r.auth)?;
+        let slot = self
+            .pulls
+            .lock()
+            .expect("pulls lock")
+            .entry(reference.clone())
+            .or_default()
+            .clone();
+        let res = {
+            let _one = slot.lock().await;
+            self.pull_locked(&image, &reference, creds).await
+        };
+        // the last one out forgets the slot (the map's and ours are the two left)
+        let mut pulls = self.pulls.lock().expect("pulls lock");
+        if pulls
+            .get(&reference)
+            .is_some_and(|s| Arc::strong_count(s) <= 2)
+        {
+            pulls.remove(&reference);
+        }
+        res
+    }
+
+    async fn pull_locked(
+        &self,
+        image: &str,
+        reference: &str,
+        creds: berth_registry::Credentials,
+    ) -> Result<pb::PullImageResponse> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<serde_json::Value>(64);
         let drain = tokio::spawn(async move {
             let mut err = None;
@@ -90,7 +119,7 @@ impl Cri {
             .engine
             .image_pull(
                 berth_engine::PullRequest {
-                    image: reference.clone(),
+                    image: reference.to_string(),
                     tag: String::new(),
                     platform: None,
                     creds,
@@ -107,7 +136,7 @@ impl Cri {
             )));
         }
         let img =
-            self.engine.images().get(&reference).map_err(|e| {
+            self.engine.images().get(reference).map_err(|e| {
                 Error::Internal(format!("pulled {reference} but cannot find it: {e}"))
             })?;
         Ok(pb::PullImageResponse {

@@ -17,6 +17,11 @@ impl Cri {
             return Ok(pb::ImageStatusResponse::default());
         };
         let image = crate::image_list::cri_image(&v);
+        if image.id.is_empty() || image.size == 0 {
+            // caught in the middle of a removal (its layers going): not there for the CRI,
+            // whose clients refuse an image without ID or size
+            return Ok(pb::ImageStatusResponse::default());
+        }
         let mut info = std::collections::HashMap::new();
         if r.verbose {
             let i = serde_json::json!({

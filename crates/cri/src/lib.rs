@@ -115,6 +115,10 @@ pub struct Cri {
     pub(crate) engine: Arc<Engine>,
     pub(crate) cfg: Config,
     pub(crate) pods: pod_store::PodStore,
+    /// one pull at a time per reference: a second `PullImage` of the same name waits for the
+    /// first and then finds the image up to date (kubelet and critest pull in parallel)
+    pub(crate) pulls:
+        std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Cri {
@@ -134,7 +138,12 @@ impl Cri {
                 pods.save(&pod)?;
             }
         }
-        Ok(Arc::new(Cri { engine, cfg, pods }))
+        Ok(Arc::new(Cri {
+            engine,
+            cfg,
+            pods,
+            pulls: Default::default(),
+        }))
     }
 
     /// Serves both services on the unix socket until the task is dropped.
