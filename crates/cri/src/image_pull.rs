@@ -85,6 +85,7 @@ impl Cri {
             .clone();
         let res = {
             let _one = slot.lock().await;
+            let _shared = self.image_ops.read().await;
             self.pull_locked(&image, &reference, creds).await
         };
         // the last one out forgets the slot (the map's and ours are the two left)

@@ -4,10 +4,11 @@
 use crate::{pb, Cri, Result};
 
 impl Cri {
-    pub(crate) fn remove_image(
+    pub(crate) async fn remove_image(
         &self,
         r: pb::RemoveImageRequest,
     ) -> Result<pb::RemoveImageResponse> {
+        let _alone = self.image_ops.write().await;
         let name = r.image.map(|s| s.image).unwrap_or_default();
         if name.is_empty() {
             return Err(crate::Error::InvalidArgument(

@@ -119,6 +119,9 @@ pub struct Cri {
     /// first and then finds the image up to date (kubelet and critest pull in parallel)
     pub(crate) pulls:
         std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// pulls (shared) against image removals (exclusive): the engine's pull of an image that
+    /// is here re-tags it, which must not meet its removal halfway
+    pub(crate) image_ops: tokio::sync::RwLock<()>,
 }
 
 impl Cri {
@@ -143,6 +146,7 @@ impl Cri {
             cfg,
             pods,
             pulls: Default::default(),
+            image_ops: Default::default(),
         }))
     }
 

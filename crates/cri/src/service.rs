@@ -194,7 +194,7 @@ impl ImageService for Images {
         ok(self.0.pull_image(r.into_inner()).await)
     }
     async fn remove_image(&self, r: Request<pb::RemoveImageRequest>) -> R<pb::RemoveImageResponse> {
-        ok(self.0.remove_image(r.into_inner()))
+        ok(self.0.remove_image(r.into_inner()).await)
     }
     async fn image_fs_info(
         &self,
