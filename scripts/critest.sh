@@ -42,7 +42,7 @@ cleanup() {
         [ "$pid" -gt 0 ] 2>/dev/null && [ "$(cat /proc/$pid/comm 2>/dev/null)" = berth-pause ] && kill -9 "$pid"
     done
     [ -n "$berthd_pid" ] && kill "$berthd_pid" && wait "$berthd_pid" 2>/dev/null
-    for pid in $(pgrep -f "berth-shim.*$work"); do kill -9 "$pid"; done
+    for pid in $(pgrep -f "berth-(shim|pause).*$work"); do kill -9 "$pid"; done
     [ -n "$reg_pid" ] && kill "$reg_pid" && wait "$reg_pid" 2>/dev/null
     sleep 0.2
     grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done

@@ -34,10 +34,13 @@ pub fn args(ns: Namespaces, hostname: &str) -> Vec<String> {
     a
 }
 
-/// Starts the pause process; returns its pid once it holds its namespaces.
-pub async fn start(bin: &Path, ns: Namespaces, hostname: &str) -> Result<i32> {
+/// Starts the pause process; returns its pid once it holds its namespaces. `dir` (the pod's
+/// run directory) is on its command line, so that a clean-up can tell whose it is.
+pub async fn start(bin: &Path, ns: Namespaces, hostname: &str, dir: &Path) -> Result<i32> {
     let mut cmd = tokio::process::Command::new(bin);
     cmd.args(args(ns, hostname))
+        .arg("--pod-dir")
+        .arg(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());

@@ -123,7 +123,7 @@ impl Cri {
             uts: !host_net,
             pid: pod.shared_pid(),
         };
-        pod.pid = match pause::start(&self.cfg.pause_path, ns, &hostname).await {
+        pod.pid = match pause::start(&self.cfg.pause_path, ns, &hostname, &dir).await {
             Ok(pid) => pid,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&dir);

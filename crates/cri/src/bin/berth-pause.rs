@@ -1,6 +1,6 @@
 //! berth-pause: the process that holds a CRI pod sandbox's namespaces.
 //!
-//! `berth-pause [--net] [--ipc] [--uts] [--pid] [--hostname NAME]`: unshares the namespaces
+//! `berth-pause [--net] [--ipc] [--uts] [--pid] [--hostname NAME] [--pod-dir DIR]`: unshares the namespaces
 //! asked for, sets the host name (in a new UTS namespace), brings `lo` up (in a new network
 //! namespace), says `READY <pid>` on stdout and then sleeps until SIGTERM, SIGINT or SIGKILL.
 //! With `--pid` it forks into a new PID namespace: the child is that namespace's PID 1 (it
@@ -57,6 +57,10 @@ fn main() {
             "--uts" => flags |= CloneFlags::CLONE_NEWUTS,
             "--pid" => pid_ns = true,
             "--hostname" => hostname = it.next().unwrap_or_default(),
+            // the pod's directory: only to name the process (`ps`, clean-ups match it)
+            "--pod-dir" => {
+                let _ = it.next();
+            }
             other => fail(format!("unknown flag {other:?}")),
         }
     }

@@ -443,7 +443,9 @@ pub fn cleanup_root(root: &Path) {
             };
             let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let cmd = String::from_utf8_lossy(&cmd);
-            if cmd.starts_with(&*bin_dir().join("berth-shim").to_string_lossy())
+            // shims, and the pause processes of CRI pods (`--pod-dir <root>/run/cri/pods/…`)
+            if (cmd.starts_with(&*bin_dir().join("berth-shim").to_string_lossy())
+                || cmd.starts_with(&*bin_dir().join("berth-pause").to_string_lossy()))
                 && cmd.contains(&root_s)
             {
                 // SAFETY: a shim this test's daemon started (its command line names our root).
