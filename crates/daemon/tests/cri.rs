@@ -688,7 +688,7 @@ fn cri_namespace_options_and_restart() {
                             "linux": {"security_context": {"namespace_options": {"pid": 0}}}}),
     );
     let pod = c.ok(&["runp", &pod_file]).trim().to_string();
-    let mk = |name: &str, pid_mode: i32| {
+    let mk = |c: &Cri, name: &str, pid_mode: i32| {
         let f = c.write(
             &format!("{name}.json"),
             &serde_json::json!({"metadata": {"name": name}, "image": {"image": image},
@@ -699,9 +699,9 @@ fn cri_namespace_options_and_restart() {
         c.ok(&["start", &id]);
         id
     };
-    let a = mk("a", 0);
-    let b = mk("b", 0);
-    let own = mk("own", 1);
+    let a = mk(&c, "a", 0);
+    let b = mk(&c, "b", 0);
+    let own = mk(&c, "own", 1);
     let (one_a, ns_a) = pid_view(&c, &a);
     let (_, ns_b) = pid_view(&c, &b);
     let (one_own, ns_own) = pid_view(&c, &own);
@@ -747,6 +747,9 @@ fn cri_namespace_options_and_restart() {
         );
     }
     assert_eq!(pid_view(&c, &a).1, ns_a);
+    // and a new container joins the pod as before
+    let late = mk(&c, "late", 0);
+    assert_eq!(pid_view(&c, &late).1, ns_a);
     c.ok(&["stopp", &pod]);
     c.ok(&["rmp", &pod]);
     assert_eq!(c.ok(&["ps", "-a", "-q"]).trim(), "");
