@@ -166,8 +166,13 @@ pub fn create_request(
     c.tty = cfg.tty;
     c.open_stdin = cfg.stdin;
     c.stdin_once = cfg.stdin_once;
-    c.hostname = if pod.host_network() {
-        String::new()
+    // the name the pod's UTS namespace has (the node's for host-network pods and pods that
+    // name none), for `$HOSTNAME`
+    c.hostname = if pod.host_network() || pod.config.hostname.is_empty() {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default()
     } else {
         pod.config.hostname.clone()
     };

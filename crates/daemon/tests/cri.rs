@@ -427,6 +427,8 @@ fn cri_pod_and_container_lifecycle() {
     // exec -s: output, exit code, the pod's names, the pod's network namespace
     assert_eq!(c.ok(&["exec", "-s", &ctr, "hostname"]).trim(), "webhost");
     assert_eq!(c.ok(&["exec", "-s", &ctr, "pwd"]).trim(), "/tmp");
+    let env_host = c.ok(&["exec", "-s", &ctr, "sh", "-c", "echo $HOSTNAME"]);
+    assert_eq!(env_host.trim(), "webhost");
     let env = c.ok(&["exec", "-s", &ctr, "sh", "-c", "echo \"$GREETING\""]);
     assert_eq!(env.trim(), "hi there");
     let resolv = c.ok(&["exec", "-s", &ctr, "cat", "/etc/resolv.conf"]);
