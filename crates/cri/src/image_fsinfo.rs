@@ -3,6 +3,9 @@
 use crate::{pb, Cri, Result};
 use std::path::{Path, PathBuf};
 
+/// How long a count of the layer store is reused.
+const FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Bytes (allocated blocks) and inodes under `dir`, not following symlinks, each inode once.
 pub(crate) fn usage(dir: &Path) -> (u64, u64) {
     use std::os::unix::fs::MetadataExt;
@@ -33,10 +36,19 @@ impl Cri {
         _r: pb::ImageFsInfoRequest,
     ) -> Result<pb::ImageFsInfoResponse> {
         let dir = self.engine.config().data_root.join("overlay2");
-        let d = dir.clone();
-        let (bytes, inodes) = tokio::task::spawn_blocking(move || usage(&d))
-            .await
-            .map_err(|e| crate::Error::Internal(e.to_string()))?;
+        let cached = *self.fs_usage.lock().expect("fs usage lock");
+        let (bytes, inodes) = match cached {
+            Some((at, b, i)) if at.elapsed() < FRESH => (b, i),
+            _ => {
+                let d = dir.clone();
+                let (b, i) = tokio::task::spawn_blocking(move || usage(&d))
+                    .await
+                    .map_err(|e| crate::Error::Internal(e.to_string()))?;
+                *self.fs_usage.lock().expect("fs usage lock") =
+                    Some((std::time::Instant::now(), b, i));
+                (b, i)
+            }
+        };
         let fs = pb::FilesystemUsage {
             timestamp: crate::now_nanos(),
             fs_id: Some(pb::FilesystemIdentifier {

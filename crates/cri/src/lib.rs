@@ -122,6 +122,9 @@ pub struct Cri {
     /// pulls (shared) against image removals (exclusive): the engine's pull of an image that
     /// is here re-tags it, which must not meet its removal halfway
     pub(crate) image_ops: tokio::sync::RwLock<()>,
+    /// the last `ImageFsInfo` count and when it was made (a walk of the layer store is not
+    /// free; kubelet asks every few seconds)
+    pub(crate) fs_usage: std::sync::Mutex<Option<(std::time::Instant, u64, u64)>>,
 }
 
 impl Cri {
@@ -147,6 +150,7 @@ impl Cri {
             pods,
             pulls: Default::default(),
             image_ops: Default::default(),
+            fs_usage: Default::default(),
         }))
     }
 
