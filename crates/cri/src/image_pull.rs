@@ -88,6 +88,8 @@ impl Cri {
             let _shared = self.image_ops.read().await;
             self.pull_locked(&image, &reference, creds).await
         };
+        // the layer store changed: the next ImageFsInfo counts again
+        *self.fs_usage.lock().expect("fs usage lock") = None;
         // the last one out forgets the slot (the map's and ours are the two left)
         let mut pulls = self.pulls.lock().expect("pulls lock");
         if pulls

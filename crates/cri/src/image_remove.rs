@@ -9,6 +9,7 @@ impl Cri {
         r: pb::RemoveImageRequest,
     ) -> Result<pb::RemoveImageResponse> {
         let _alone = self.image_ops.write().await;
+        *self.fs_usage.lock().expect("fs usage lock") = None;
         let name = r.image.map(|s| s.image).unwrap_or_default();
         if name.is_empty() {
             return Err(crate::Error::InvalidArgument(
