@@ -335,6 +335,7 @@ impl Cri {
             pid: (pid_mode(&pod, &sc) == pb::NamespaceMode::Pod)
                 .then(|| pause::ns_path(pod.pid, "pid")),
             files: self.pods.files_dir(&pod.id),
+            shm: (!pod.host_ipc()).then(|| crate::shm::path(&self.pods.files_dir(&pod.id))),
             log: (!log_path.is_empty()).then(|| PathBuf::from(&log_path)),
         };
         let name = engine_name(&cmeta, &pod.metadata());

@@ -40,6 +40,7 @@ mod pod_stop;
 mod pod_store;
 mod runtime_info;
 mod service;
+mod shm;
 
 use berth_engine::Engine;
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! host files, and its network through CNI.
 
 use crate::pod_store::Pod;
-use crate::{cni, pause, pb, Cri, Error, Result};
+use crate::{cni, pause, pb, shm, Cri, Error, Result};
 use std::path::Path;
 
 /// The pod's `resolv.conf`: its DNS config, or the host's file when it gives none.
@@ -117,6 +117,12 @@ impl Cri {
         if !pod.config.log_directory.is_empty() {
             std::fs::create_dir_all(&pod.config.log_directory)?;
         }
+        if !pod.host_ipc() {
+            if let Err(e) = shm::mount(&dir) {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        }
         let ns = pause::Namespaces {
             net: !host_net,
             ipc: !pod.host_ipc(),
@@ -126,6 +132,7 @@ impl Cri {
         pod.pid = match pause::start(&self.cfg.pause_path, ns, &hostname, &dir).await {
             Ok(pid) => pid,
             Err(e) => {
+                shm::unmount(&dir);
                 let _ = std::fs::remove_dir_all(&dir);
                 return Err(e);
             }
@@ -133,6 +140,7 @@ impl Cri {
         if !host_net {
             if let Err(e) = self.pod_network_up(&mut pod).await {
                 pause::stop(pod.pid).await;
+                shm::unmount(&dir);
                 let _ = std::fs::remove_dir_all(&dir);
                 return Err(e);
             }
@@ -143,6 +151,7 @@ impl Cri {
         if let Err(e) = self.pods.save(&pod) {
             self.pod_network_down(&pod).await;
             pause::stop(pod.pid).await;
+            shm::unmount(&dir);
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }

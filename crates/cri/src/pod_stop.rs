@@ -21,6 +21,7 @@ impl Cri {
             pod.cni_result = None;
         }
         pause::stop(pod.pid).await;
+        crate::shm::unmount(&self.pods.files_dir(&pod.id));
         pod.ready = false;
         pod.pid = 0;
         if before != (pod.ready, pod.pid, pod.cni_result.is_some()) {

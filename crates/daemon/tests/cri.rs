@@ -717,6 +717,16 @@ fn cri_namespace_options_and_restart() {
         one_own, "sleep 1000",
         "a container with its own PID namespace is its PID 1"
     );
+    // one /dev/shm for the pod
+    c.ok(&["exec", "-s", &a, "sh", "-c", "echo shared > /dev/shm/note"]);
+    assert_eq!(
+        c.ok(&["exec", "-s", &b, "cat", "/dev/shm/note"]).trim(),
+        "shared"
+    );
+    assert_eq!(
+        c.ok(&["exec", "-s", &own, "cat", "/dev/shm/note"]).trim(),
+        "shared"
+    );
     // b sees a's sleep
     let ps = c.ok(&["exec", "-s", &b, "ps"]);
     assert!(ps.matches("sleep 1000").count() >= 2, "{ps}");
@@ -753,6 +763,14 @@ fn cri_namespace_options_and_restart() {
     let late = mk(&c, "late", 0);
     assert_eq!(pid_view(&c, &late).1, ns_a);
     c.ok(&["stopp", &pod]);
+    let shm = c.d.root.join("run/cri/pods").join(&pod).join("shm");
+    let mounted = |p: &Path| {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some(&*p.to_string_lossy()))
+    };
+    assert!(!mounted(&shm), "the pod's /dev/shm is unmounted at stopp");
     c.ok(&["rmp", &pod]);
     assert_eq!(c.ok(&["ps", "-a", "-q"]).trim(), "");
 

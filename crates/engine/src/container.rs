@@ -128,6 +128,9 @@ pub struct PodLink {
     /// the sandbox's PID namespace when the pod shares one (`None`: as `PidMode` says)
     #[serde(default)]
     pub pid: Option<String>,
+    /// the pod's `/dev/shm` (a tmpfs every container of the pod shares), if it has one
+    #[serde(default)]
+    pub shm: Option<PathBuf>,
     /// the directory whose `hosts`, `hostname` and `resolv.conf` are bind-mounted
     pub files: PathBuf,
     /// the CRI log (`<RFC3339Nano> stdout|stderr F|P <line>`) instead of the json-file log

@@ -752,6 +752,11 @@ pub(crate) fn build(
         "none" => {}
         _ => mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]})),
     }
+    // a CRI pod's containers share one /dev/shm, as they share the IPC namespace
+    if let Some(shm) = rec.pod.as_ref().and_then(|p| p.shm.as_deref()) {
+        mounts.retain(|m| m["destination"] != "/dev/shm");
+        mounts.push(bind(shm, "/dev/shm"));
+    }
     mounts.extend(rec.mounts.iter().map(|m| m.to_spec()));
     // parents before children (a volume on /etc must not hide /etc/hostname): docker's order
     mounts.sort_by_key(|m| {
