@@ -401,4 +401,142 @@ mod tests {
         });
         assert_eq!(seccomp_opt(&sc).unwrap(), None);
     }
+
+    fn pod(ns: pb::NamespaceOption) -> Pod {
+        Pod {
+            id: "p1".into(),
+            config: pb::PodSandboxConfig {
+                hostname: "web".into(),
+                linux: Some(pb::LinuxPodSandboxConfig {
+                    cgroup_parent: "/kubepods/pod1".into(),
+                    sysctls: [("net.ipv4.ip_forward".to_string(), "1".to_string())].into(),
+                    security_context: Some(pb::LinuxSandboxSecurityContext {
+                        namespace_options: Some(ns),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            created_at: 0,
+            ready: true,
+            pid: 1,
+            ips: Vec::new(),
+            cni_result: None,
+            runtime_handler: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_cri_config_as_an_engine_create_request() {
+        let cfg = pb::ContainerConfig {
+            command: vec!["/bin/app".into()],
+            args: vec!["--port".into(), "80".into()],
+            envs: vec![pb::KeyValue {
+                key: "A".into(),
+                value: "b c".into(),
+            }],
+            working_dir: "/srv".into(),
+            mounts: vec![pb::Mount {
+                container_path: "/data".into(),
+                host_path: "/var/data".into(),
+                ..Default::default()
+            }],
+            linux: Some(pb::LinuxContainerConfig {
+                resources: Some(pb::LinuxContainerResources {
+                    memory_limit_in_bytes: 64 << 20,
+                    cpu_shares: 512,
+                    ..Default::default()
+                }),
+                security_context: Some(pb::LinuxContainerSecurityContext {
+                    capabilities: Some(pb::Capability {
+                        add_capabilities: vec!["NET_ADMIN".into()],
+                        drop_capabilities: vec!["CHOWN".into()],
+                        ..Default::default()
+                    }),
+                    readonly_rootfs: true,
+                    no_new_privs: true,
+                    run_as_user: Some(pb::Int64Value { value: 1000 }),
+                    supplemental_groups: vec![50],
+                    ..Default::default()
+                }),
+            }),
+            ..Default::default()
+        };
+        let meta = Meta {
+            sandbox: "p1".into(),
+            ..Default::default()
+        };
+        let p = pod(pb::NamespaceOption::default());
+        let r = create_request(&cfg, &p, "img:1", &meta).unwrap();
+        let c = &r.config;
+        assert_eq!(c.image, "img:1");
+        // command replaces the entrypoint, args the cmd
+        assert_eq!(c.entrypoint.as_deref(), Some(&["/bin/app".to_string()][..]));
+        assert_eq!(c.cmd.as_deref().map(<[String]>::len), Some(2));
+        assert_eq!(c.env.as_deref(), Some(&["A=b c".to_string()][..]));
+        assert_eq!(
+            (c.working_dir.as_str(), c.user.as_str(), c.hostname.as_str()),
+            ("/srv", "1000", "web")
+        );
+        let label = &c.labels.as_ref().unwrap()[LABEL];
+        assert_eq!(serde_json::from_str::<Meta>(label).unwrap().sandbox, "p1");
+        let hc = &r.host_config;
+        assert_eq!(
+            (hc.network_mode.as_str(), hc.log_config.kind.as_str()),
+            ("none", "none")
+        );
+        let x = &hc.extra;
+        assert_eq!(x["Binds"], json!(["/var/data:/data:rw,rprivate"]));
+        assert_eq!(x["CapAdd"], json!(["NET_ADMIN"]));
+        assert_eq!(x["CapDrop"], json!(["CHOWN"]));
+        assert_eq!(x["ReadonlyRootfs"], json!(true));
+        assert_eq!(
+            x["SecurityOpt"],
+            json!(["no-new-privileges", "seccomp=unconfined"])
+        );
+        assert_eq!(x["GroupAdd"], json!(["50"]));
+        assert_eq!(
+            (x["Memory"].clone(), x["CpuShares"].clone()),
+            (json!(64 << 20), json!(512))
+        );
+        assert!(!x.contains_key("CpuQuota"), "unset resources stay unset");
+        assert_eq!(x["Sysctls"]["net.ipv4.ip_forward"], "1");
+        assert_eq!(x["CgroupParent"], "/kubepods/pod1");
+        assert!(!x.contains_key("PidMode") && !x.contains_key("IpcMode"));
+        assert_eq!(
+            pid_mode(&p, &pb::LinuxContainerSecurityContext::default()),
+            pb::NamespaceMode::Pod
+        );
+
+        // only args: the image's entrypoint stays; host network, IPC and PID
+        let host = pod(pb::NamespaceOption {
+            network: pb::NamespaceMode::Node as i32,
+            pid: pb::NamespaceMode::Node as i32,
+            ipc: pb::NamespaceMode::Node as i32,
+            ..Default::default()
+        });
+        let only_args = pb::ContainerConfig {
+            args: vec!["x".into()],
+            ..Default::default()
+        };
+        let r = create_request(&only_args, &host, "img:1", &meta).unwrap();
+        assert!(r.config.entrypoint.is_none());
+        assert_eq!(r.config.cmd.as_deref(), Some(&["x".to_string()][..]));
+        assert_eq!(r.host_config.network_mode, "host");
+        assert_eq!(r.host_config.extra["PidMode"], "host");
+        assert_eq!(r.host_config.extra["IpcMode"], "host");
+        // a group without a user is refused
+        let bad = pb::ContainerConfig {
+            linux: Some(pb::LinuxContainerConfig {
+                security_context: Some(pb::LinuxContainerSecurityContext {
+                    run_as_group: Some(pb::Int64Value { value: 5 }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(create_request(&bad, &p, "img:1", &meta).is_err());
+    }
 }
