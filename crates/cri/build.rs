@@ -7,7 +7,7 @@ fn main() {
         Err(e) => panic!("compiling proto/api.proto: {e}"),
     };
     let r = tonic_prost_build::configure()
-        .build_client(false)
+        // the client too: the daemon's tests speak gRPC to berthd with it
         .type_attribute(".", "#[derive(serde::Serialize, serde::Deserialize)]")
         .compile_fds(fds);
     if let Err(e) = r {

@@ -15,6 +15,7 @@ pub mod pb {
 mod authority;
 mod cni;
 mod ctr_create;
+mod ctr_events;
 mod ctr_exec_sync;
 mod ctr_list;
 mod ctr_meta;

@@ -161,12 +161,12 @@ impl RuntimeService for Runtime {
     ) -> R<pb::CheckpointContainerResponse> {
         unimplemented("CheckpointContainer")
     }
-    type GetContainerEventsStream = tokio_stream::Empty<Result<pb::ContainerEventResponse, Status>>;
+    type GetContainerEventsStream = crate::ctr_events::EventStream;
     async fn get_container_events(
         &self,
         _r: Request<pb::GetEventsRequest>,
     ) -> R<Self::GetContainerEventsStream> {
-        unimplemented("GetContainerEvents")
+        Ok(Response::new(self.0.container_events()))
     }
     async fn list_metric_descriptors(
         &self,

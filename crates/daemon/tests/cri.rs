@@ -859,3 +859,86 @@ fn cri_critest_conformance() {
         .unwrap_or(0);
     assert!(passed >= 70, "{summary}");
 }
+
+/// `GetContainerEvents` through a gRPC client of our own (crictl 1.26 has no command for it):
+/// a container's create, start, stop and removal arrive, with its pod's status.
+#[test]
+fn cri_container_events_stream() {
+    use berth_cri::pb;
+    let Some(c) = Cri::start() else { return };
+    let Some((_reg, image)) = c.registry_with_busybox() else {
+        eprintln!("skipping: docker-registry is not installed");
+        return;
+    };
+    c.ok(&["pull", &image]);
+    let pod_file = c.write(
+        "pod.json",
+        &serde_json::json!({"metadata": {"name": "ev", "namespace": "n", "uid": "ue"}, "linux": {}}),
+    );
+    let pod = c.ok(&["runp", &pod_file]).trim().to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let sock = c.sock.clone();
+    let mut stream = rt.block_on(async {
+        let channel = tonic::transport::Endpoint::try_from("http://[::]:50051")
+            .expect("endpoint")
+            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+                let sock = sock.clone();
+                async move {
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                        tokio::net::UnixStream::connect(sock).await?,
+                    ))
+                }
+            }))
+            .await
+            .expect("connect to the CRI socket");
+        let mut client = pb::runtime_service_client::RuntimeServiceClient::new(channel);
+        let v = client
+            .version(pb::VersionRequest::default())
+            .await
+            .expect("version");
+        assert_eq!(v.into_inner().runtime_name, "berth");
+        client
+            .get_container_events(pb::GetEventsRequest {})
+            .await
+            .expect("events")
+            .into_inner()
+    });
+    let f = c.write(
+        "c.json",
+        &serde_json::json!({"metadata": {"name": "e"}, "image": {"image": image},
+                            "command": ["sleep", "1000"]}),
+    );
+    let ctr = c.ok(&["create", &pod, &f, &pod_file]).trim().to_string();
+    c.ok(&["start", &ctr]);
+    c.ok(&["stop", &ctr]);
+    c.ok(&["rm", &ctr]);
+    let mut seen = Vec::new();
+    rt.block_on(async {
+        while seen.len() < 4 {
+            let next = tokio::time::timeout(std::time::Duration::from_secs(10), stream.message());
+            let ev = next
+                .await
+                .expect("an event in time")
+                .expect("stream")
+                .expect("open");
+            assert_eq!(ev.container_id, ctr);
+            let pod_status = ev.pod_sandbox_status.expect("pod status");
+            assert_eq!(pod_status.id, pod);
+            seen.push(ev.container_event_type);
+        }
+    });
+    use pb::ContainerEventType as T;
+    assert_eq!(
+        seen,
+        [
+            T::ContainerCreatedEvent as i32,
+            T::ContainerStartedEvent as i32,
+            T::ContainerStoppedEvent as i32,
+            T::ContainerDeletedEvent as i32
+        ]
+    );
+    c.ok(&["rmp", "-f", &pod]);
+}
