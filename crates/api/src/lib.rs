@@ -245,16 +245,8 @@ where
             Err(e) => tracing::warn!("connection upgrade failed: {e}"),
         }
     });
-    let mut r = Response::new(full(Bytes::new()));
-    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let mut r = raw_stream(StatusCode::SWITCHING_PROTOCOLS, Bytes::new(), "Upgrade");
     let h = r.headers_mut();
-    h.insert(
-        "Content-Type",
-        "application/vnd.docker.raw-stream"
-            .parse()
-            .expect("static header"),
-    );
-    h.insert("Connection", "Upgrade".parse().expect("static header"));
     h.insert("Upgrade", "tcp".parse().expect("static header"));
     if api_version {
         h.insert("Api-Version", API_VERSION.parse().expect("static header"));
@@ -308,7 +300,13 @@ pub(crate) fn error_response(e: Error) -> Response<Body> {
 /// message and `\r\n` as a raw stream, then the connection closes.
 pub(crate) fn hijack_error(e: Error) -> Response<Body> {
     let (status, m) = error_parts(e);
-    let mut r = Response::new(full(Bytes::from(format!("{}\r\n", m.unwrap_or_default()))));
+    let text = format!("{}\r\n", m.unwrap_or_default());
+    raw_stream(status, Bytes::from(text), "close")
+}
+
+/// A response of docker's raw-stream type with `connection`.
+fn raw_stream(status: StatusCode, body: Bytes, connection: &'static str) -> Response<Body> {
+    let mut r = Response::new(full(body));
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(
@@ -317,7 +315,7 @@ pub(crate) fn hijack_error(e: Error) -> Response<Body> {
             .parse()
             .expect("static header"),
     );
-    h.insert("Connection", "close".parse().expect("static header"));
+    h.insert("Connection", connection.parse().expect("static header"));
     r
 }
 
