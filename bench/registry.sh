@@ -19,14 +19,15 @@
 # engines interleaved.
 # Env: BERTH_HOST (default unix:///run/berth/berth.sock), DOCKER (default /usr/local/bin/docker),
 #      DOCKER_ENGINE_HOST (default unix:///var/run/docker.sock), RUNS,
-#      BERTH (the berth CLI; default target/release/berth of this checkout, else `berth`).
+#      BERTH (the berth CLI; default target/dist/berth of this checkout (scripts/build-release.sh),
+#      else `berth`).
 set -uo pipefail
 DOCKER=${DOCKER:-/usr/local/bin/docker}
 BERTH_HOST=${BERTH_HOST:-unix:///run/berth/berth.sock}
 DOCKER_ENGINE_HOST=${DOCKER_ENGINE_HOST:-unix:///var/run/docker.sock}
 RUNS=${RUNS:-3}
 here=$(cd "$(dirname "$0")/.." && pwd)
-BERTH=${BERTH:-$here/target/release/berth}
+BERTH=${BERTH:-$here/target/dist/berth}
 [ -x "$BERTH" ] || BERTH=$(command -v berth || echo berth)
 tmp=$(mktemp -d)
 regdir=$(mktemp -d /dev/shm/bench-reg.XXXXXX 2>/dev/null || mktemp -d)

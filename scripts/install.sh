@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 scripts/deps.sh
-cargo build --release --workspace --bins
-install -m 0755 target/release/berthd target/release/berth-shim target/release/berth-pause target/release/berth /usr/local/bin/
+scripts/build-release.sh
+install -m 0755 target/dist/berthd target/dist/berth-shim target/dist/berth-pause target/dist/berth /usr/local/bin/
 sock=/run/berth/berth.sock
 if ! /usr/local/bin/berth version >/dev/null 2>&1; then
     mkdir -p /var/log

@@ -453,22 +453,42 @@ pub async fn route(
             })
         }
         ("POST", ["containers", id, "attach"]) => {
+            let keys = q.get("detachKeys").unwrap_or("");
+            let detach_keys = match keys {
+                "" => None,
+                k => match berth_types::detach::parse_detach_keys(k) {
+                    Ok(b) => Some(b),
+                    Err(_) => {
+                        return crate::hijack_error(Error::InvalidParameter(format!(
+                            "Invalid detach keys ({k}) provided"
+                        )))
+                    }
+                },
+            };
             let opts = AttachOptions {
                 stdin: q.flag("stdin"),
                 stdout: q.flag("stdout"),
                 stderr: q.flag("stderr"),
                 logs: q.flag("logs"),
                 stream: q.flag("stream"),
+                detach_keys,
             };
-            engine.attach_prepare(id, opts).map(|ticket| {
-                let engine = engine.clone();
-                crate::hijack(hyper::upgrade::on(&mut req), false, move |io| async move {
-                    let id = ticket.id.clone();
-                    if let Err(e) = engine.attach(ticket, io).await {
-                        tracing::warn!("attach {id}: {e}");
-                    }
-                })
-            })
+            match engine.attach_prepare(id, opts) {
+                Ok(ticket) => {
+                    let engine = engine.clone();
+                    Ok(crate::hijack(
+                        hyper::upgrade::on(&mut req),
+                        false,
+                        move |io| async move {
+                            let id = ticket.id.clone();
+                            if let Err(e) = engine.attach(ticket, io).await {
+                                tracing::warn!("attach {id}: {e}");
+                            }
+                        },
+                    ))
+                }
+                Err(e) => return crate::hijack_error(e),
+            }
         }
         _ => return not_found(),
     };

@@ -12,6 +12,8 @@ use std::sync::Arc;
 #[serde(rename_all = "PascalCase", default)]
 struct StartBody {
     detach: bool,
+    /// frames or not for the client (the process's own tty is the create's)
+    tty: bool,
 }
 
 pub async fn route(
@@ -55,7 +57,7 @@ pub async fn route(
             }
             if body.detach || !upgrade {
                 if body.detach {
-                    engine.exec_start(&id, None).await.map(|_| {
+                    engine.exec_start(&id, None, body.tty).await.map(|_| {
                         let mut r = empty(StatusCode::OK);
                         r.headers_mut()
                             .insert("Content-Length", "0".parse().expect("static"));
@@ -68,8 +70,9 @@ pub async fn route(
                 }
             } else {
                 let engine = engine.clone();
+                let tty = body.tty;
                 Ok(crate::hijack(on_upgrade, true, move |io| async move {
-                    if let Err(e) = engine.exec_start(&id, Some(io)).await {
+                    if let Err(e) = engine.exec_start(&id, Some(io), tty).await {
                         tracing::warn!("exec {id}: {e}");
                     }
                 }))

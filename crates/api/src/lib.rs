@@ -245,16 +245,8 @@ where
             Err(e) => tracing::warn!("connection upgrade failed: {e}"),
         }
     });
-    let mut r = Response::new(full(Bytes::new()));
-    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let mut r = raw_stream(StatusCode::SWITCHING_PROTOCOLS, Bytes::new(), "Upgrade");
     let h = r.headers_mut();
-    h.insert(
-        "Content-Type",
-        "application/vnd.docker.raw-stream"
-            .parse()
-            .expect("static header"),
-    );
-    h.insert("Connection", "Upgrade".parse().expect("static header"));
     h.insert("Upgrade", "tcp".parse().expect("static header"));
     if api_version {
         h.insert("Api-Version", API_VERSION.parse().expect("static header"));
@@ -284,17 +276,47 @@ pub(crate) fn message(status: StatusCode, msg: &str) -> Response<Body> {
     json_response(status, &serde_json::json!({ "message": msg }))
 }
 
-/// The one place engine errors become HTTP statuses.
-pub(crate) fn error_response(e: Error) -> Response<Body> {
+/// The one place engine errors become HTTP statuses (and their messages).
+fn error_parts(e: Error) -> (StatusCode, Option<String>) {
     match e {
-        Error::NotFound(m) => message(StatusCode::NOT_FOUND, &m),
-        Error::Conflict(m) => message(StatusCode::CONFLICT, &m),
-        Error::Forbidden(m) => message(StatusCode::FORBIDDEN, &m),
-        Error::Unauthorized(m) => message(StatusCode::UNAUTHORIZED, &m),
-        Error::InvalidParameter(m) => message(StatusCode::BAD_REQUEST, &m),
-        Error::NotModified => empty(StatusCode::NOT_MODIFIED),
-        Error::Internal(m) => message(StatusCode::INTERNAL_SERVER_ERROR, &m),
+        Error::NotFound(m) => (StatusCode::NOT_FOUND, Some(m)),
+        Error::Conflict(m) => (StatusCode::CONFLICT, Some(m)),
+        Error::Forbidden(m) => (StatusCode::FORBIDDEN, Some(m)),
+        Error::Unauthorized(m) => (StatusCode::UNAUTHORIZED, Some(m)),
+        Error::InvalidParameter(m) => (StatusCode::BAD_REQUEST, Some(m)),
+        Error::NotModified => (StatusCode::NOT_MODIFIED, None),
+        Error::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, Some(m)),
     }
+}
+
+pub(crate) fn error_response(e: Error) -> Response<Body> {
+    match error_parts(e) {
+        (status, Some(m)) => message(status, &m),
+        (status, None) => empty(status),
+    }
+}
+
+/// A failed attach, as dockerd answers it on the connection it has taken over: the bare
+/// message and `\r\n` as a raw stream, then the connection closes.
+pub(crate) fn hijack_error(e: Error) -> Response<Body> {
+    let (status, m) = error_parts(e);
+    let text = format!("{}\r\n", m.unwrap_or_default());
+    raw_stream(status, Bytes::from(text), "close")
+}
+
+/// A response of docker's raw-stream type with `connection`.
+fn raw_stream(status: StatusCode, body: Bytes, connection: &'static str) -> Response<Body> {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        "Content-Type",
+        "application/vnd.docker.raw-stream"
+            .parse()
+            .expect("static header"),
+    );
+    h.insert("Connection", connection.parse().expect("static header"));
+    r
 }
 
 /// Splits `/v1.41/containers/json` into (Some("1.41"), "/containers/json").

@@ -188,6 +188,7 @@ async fn run_task(
                 stderr: true,
                 logs: false,
                 stream: true,
+                detach_keys: None,
             },
         )
         .map_err(fail)?;

@@ -734,31 +734,7 @@ fn security_opt(o: &str) -> Result<String, String> {
     Ok(format!("seccomp={json}"))
 }
 
-/// docker's detach key spec (`ctrl-p,ctrl-q`, `ctrl-a,x`) → bytes.
-pub fn parse_detach_keys(spec: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    for k in spec.split(',') {
-        let lk = k.to_lowercase();
-        if let Some(c) = lk.strip_prefix("ctrl-") {
-            let b = match c.as_bytes() {
-                [b @ b'a'..=b'z'] => b - b'a' + 1,
-                [b'@'] => 0,
-                [b'['] => 27,
-                [b'\\'] => 28,
-                [b']'] => 29,
-                [b'^'] => 30,
-                [b'_'] => 31,
-                _ => return Err(format!("Unknown character: '{c}'")),
-            };
-            out.push(b);
-        } else if k.len() == 1 {
-            out.push(k.as_bytes()[0]);
-        } else {
-            return Err(format!("Unknown character: '{k}'"));
-        }
-    }
-    Ok(out)
-}
+pub use berth_types::detach::parse_detach_keys;
 
 /// Splits an image reference into docker's normalised name and tag.
 pub fn normalize_ref(r: &str) -> (String, String) {
@@ -1050,48 +1026,7 @@ pub fn install_signal_proxy(c: &Client, id: &str, tty: bool, sig_proxy: bool, re
     }
 }
 
-/// Scans typed input for the detach sequence, docker's escape proxy: a
-/// partial match is held back and let through once it stops matching.
-pub struct EscapeScan {
-    keys: Vec<u8>,
-    held: usize,
-}
-
-impl EscapeScan {
-    pub fn new(keys: Vec<u8>) -> Self {
-        EscapeScan { keys, held: 0 }
-    }
-    /// Returns the bytes to forward, and whether the sequence completed.
-    pub fn feed(&mut self, input: &[u8]) -> (Vec<u8>, bool) {
-        let mut out = Vec::with_capacity(input.len());
-        for &b in input {
-            if self.keys.is_empty() {
-                out.push(b);
-                continue;
-            }
-            if b == self.keys[self.held] {
-                self.held += 1;
-                if self.held == self.keys.len() {
-                    self.held = 0;
-                    return (out, true);
-                }
-                continue;
-            }
-            out.extend_from_slice(&self.keys[..self.held]);
-            self.held = 0;
-            if b == self.keys[0] {
-                self.held = 1;
-                if self.keys.len() == 1 {
-                    self.held = 0;
-                    return (out, true);
-                }
-            } else {
-                out.push(b);
-            }
-        }
-        (out, false)
-    }
-}
+pub use berth_types::detach::EscapeScanner as EscapeScan;
 
 /// Copies stdin to the hijacked socket (half-closing at EOF) and the
 /// socket to stdout/stderr; returns true if the user typed the detach keys.
@@ -1491,27 +1426,6 @@ mod tests {
         let b = body(&["--network", "bridge", "--link", "a:b", "busybox"]);
         assert!(b.contains(r#""Links":["a:b"],"OomScoreAdj""#));
         assert!(b.ends_with(r#""EndpointsConfig":{}}}"#));
-    }
-
-    #[test]
-    fn detach_keys() {
-        assert_eq!(
-            parse_detach_keys("ctrl-p,ctrl-q").unwrap(),
-            vec![0x10, 0x11]
-        );
-        assert_eq!(parse_detach_keys("ctrl-a,x").unwrap(), vec![1, b'x']);
-        assert_eq!(
-            parse_detach_keys("ctrl-@,ctrl-[,ctrl-_").unwrap(),
-            vec![0, 27, 31]
-        );
-        assert!(parse_detach_keys("ctrl-foo").is_err());
-        assert!(parse_detach_keys("ab").is_err());
-        let mut s = EscapeScan::new(vec![0x10, 0x11]);
-        assert_eq!(s.feed(b"ls\n"), (b"ls\n".to_vec(), false));
-        assert_eq!(s.feed(b"a\x10"), (b"a".to_vec(), false));
-        assert_eq!(s.feed(b"b"), (b"\x10b".to_vec(), false));
-        assert_eq!(s.feed(b"\x10\x10"), (b"\x10".to_vec(), false));
-        assert_eq!(s.feed(b"\x11rest"), (vec![], true));
     }
 
     #[test]

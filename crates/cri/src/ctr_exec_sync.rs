@@ -46,7 +46,7 @@ impl Cri {
         let exec_id = self.engine.exec_create(&c.id, cfg)?;
         let (ours, theirs) = tokio::io::duplex(64 * 1024);
         self.engine
-            .exec_start(&exec_id, Some(Box::new(theirs)))
+            .exec_start(&exec_id, Some(Box::new(theirs)), false)
             .await?;
         let collect = async {
             let mut buf = Vec::new();

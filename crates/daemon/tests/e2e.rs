@@ -515,19 +515,27 @@ fn tmux_session(name: &str, cmd: &str, keys: &[&str], d: &Daemon) -> (String, St
     if !matches!(ok, Ok(s) if s.success()) {
         return (String::new(), "tmux unavailable".into());
     }
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let pane = || {
+        stdout(
+            &Command::new("tmux")
+                .args(["capture-pane", "-p", "-t", name])
+                .output()
+                .unwrap(),
+        )
+    };
+    let prompts = || pane().matches("/ #").count();
+    // keys typed before the shell is up would be echoed by the tty, not run: wait for its
+    // prompt, then after each line for the next prompt (or the end)
+    eventually(20, || prompts() > 0);
     let mut screen = String::new();
     for k in keys {
+        let before = prompts();
         Command::new("tmux")
             .args(["send-keys", "-t", name, k, "Enter"])
             .status()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(700));
-        let cap = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", name])
-            .output()
-            .unwrap();
-        screen.push_str(&stdout(&cap));
+        eventually(10, || prompts() > before || rcfile.exists());
+        screen.push_str(&pane());
     }
     eventually(10, || rcfile.exists());
     let _ = Command::new("tmux")

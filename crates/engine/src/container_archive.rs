@@ -1,12 +1,14 @@
 //! `cp`: `/containers/{id}/archive` HEAD (stat), GET (tar out), PUT (tar in). Paths resolve
 //! inside the container's root like a chroot, by the kernel (`berth_util::inroot`,
 //! `RESOLVE_IN_ROOT`): a symlink to `/etc` or `../../..`, even one swapped in by the container
-//! while the copy runs, never reaches the host. A running container is reached through `/proc/<pid>/root` (its volumes included);
-//! a stopped one through its mounted overlay.
+//! while the copy runs, never reaches the host. A running container is reached through
+//! `/proc/<pid>/root` (its volumes included); a stopped one through its mounted overlay, with
+//! its volumes and binds mounted on it in a private mount namespace for the copy (as docker
+//! shows them: a stopped container's `/data` volume is still the volume).
 
 use crate::container_fs::ChannelWriter;
 use crate::{Engine, Error, Result};
-use berth_util::inroot;
+use berth_util::{inroot, mountns};
 use bytes::Bytes;
 use serde_json::{json, Value};
 use std::os::fd::{AsFd, OwnedFd};
@@ -49,8 +51,16 @@ pub fn go_file_mode(md: &std::fs::Metadata) -> u32 {
 /// A container's root, opened: every path below is resolved from it with `RESOLVE_IN_ROOT`.
 pub(crate) struct Resolved {
     root: OwnedFd,
+}
+
+/// Where a copy works.
+struct Place {
+    c: Arc<crate::Container>,
+    root: PathBuf,
     /// the container whose overlay we mounted for this, to unmount afterwards
     unmount: Option<String>,
+    /// a stopped container's volumes and binds: (source, destination, rw), parents first
+    binds: Vec<(PathBuf, String, bool)>,
 }
 
 /// `cp`'s reading of a path: a trailing `/` or `/.` follows the last link (docker's
@@ -70,34 +80,59 @@ fn read_link_fd(fd: &OwnedFd) -> std::io::Result<PathBuf> {
 }
 
 impl Engine {
-    fn container_root(&self, c: &crate::Container) -> Result<(PathBuf, Option<String>)> {
+    fn place(&self, name_or_id: &str) -> Result<Place> {
+        let c = self.get_container(name_or_id)?;
         let st = c.state();
         if st.status.is_running() && st.pid > 0 {
-            return Ok((PathBuf::from(format!("/proc/{}/root", st.pid)), None));
+            let root = PathBuf::from(format!("/proc/{}/root", st.pid));
+            return Ok(Place {
+                c,
+                root,
+                unmount: None,
+                binds: Vec::new(),
+            });
         }
-        let merged = self.snaps.mount_rw(&c.id)?;
-        Ok((merged, Some(c.id.clone())))
+        let root = self.snaps.mount_rw(&c.id)?;
+        let mut binds: Vec<(PathBuf, String, bool)> = c
+            .record()
+            .mounts
+            .iter()
+            .filter(|m| m.kind != "tmpfs" && !m.source.as_os_str().is_empty())
+            .map(|m| (m.source.clone(), m.destination.clone(), m.rw))
+            .collect();
+        binds.sort_by_key(|(_, d, _)| Path::new(d).components().count());
+        Ok(Place {
+            unmount: Some(c.id.clone()),
+            c,
+            root,
+            binds,
+        })
     }
 
-    fn open_container_root(&self, name_or_id: &str) -> Result<(Arc<crate::Container>, Resolved)> {
-        let c = self.get_container(name_or_id)?;
-        let (root, unmount) = self.container_root(&c)?;
-        let fd = match inroot::open_root(&root) {
-            Ok(fd) => fd,
-            Err(e) => {
-                let r = Resolved {
-                    root: inroot::open_root(Path::new("/"))?,
-                    unmount,
-                };
-                self.release(&r);
-                return Err(e.into());
-            }
+    /// Runs `f` on the opened root: right here, or (a stopped container with volumes) on a
+    /// thread in a private mount namespace where they are mounted on the root.
+    fn on_root<T: Send>(p: &Place, f: impl FnOnce(&Resolved) -> Result<T> + Send) -> Result<T> {
+        let open = || -> Result<Resolved> {
+            Ok(Resolved {
+                root: inroot::open_root(&p.root)?,
+            })
         };
-        Ok((c, Resolved { root: fd, unmount }))
+        if p.binds.is_empty() {
+            return f(&open()?);
+        }
+        mountns::in_private_mount_ns(|| {
+            let r = open()?;
+            for (src, dst, rw) in &p.binds {
+                mountns::bind_in_root(r.root.as_fd(), src, Path::new(dst), *rw).map_err(|e| {
+                    Error::Internal(format!("cannot mount {dst} for the copy: {e}"))
+                })?;
+            }
+            f(&r)
+        })?
     }
 
-    fn release(&self, r: &Resolved) {
-        if let Some(id) = &r.unmount {
+    fn release(&self, p: &Place) {
+        if let Some(id) = &p.unmount {
             let running = self
                 .get_container(id)
                 .map(|c| c.state().status.is_running())
@@ -172,55 +207,70 @@ impl Engine {
 
     /// `HEAD …/archive`: docker's path stat JSON.
     pub fn archive_stat(&self, name_or_id: &str, path: &str) -> Result<Value> {
-        let (c, r) = self.open_container_root(name_or_id)?;
-        let out = Self::open_entry(&c, &r, path)
-            .and_then(|fd| Self::stat_json(path, &fd).map_err(|_| Self::not_found(&c, path)));
-        self.release(&r);
+        let p = self.place(name_or_id)?;
+        let out = Self::on_root(&p, |r| {
+            Self::open_entry(&p.c, r, path)
+                .and_then(|fd| Self::stat_json(path, &fd).map_err(|_| Self::not_found(&p.c, path)))
+        });
+        self.release(&p);
         out
     }
 
-    /// `GET …/archive`: a tar of the path (a directory with everything below it).
+    /// `GET …/archive`: a tar of the path (a directory with everything below it), streamed
+    /// by a thread of its own once the path's stat is known.
     pub fn archive_get(
         self: &Arc<Self>,
         name_or_id: &str,
         path: &str,
     ) -> Result<(Value, mpsc::Receiver<Bytes>)> {
-        let (c, r) = self.open_container_root(name_or_id)?;
-        let opened = Self::open_entry(&c, &r, path).and_then(|fd| {
-            let stat = Self::stat_json(path, &fd).map_err(|_| Self::not_found(&c, path))?;
-            Ok((fd, stat))
-        });
-        let (top, stat) = match opened {
-            Ok(x) => x,
-            Err(e) => {
-                self.release(&r);
-                return Err(e);
-            }
-        };
-        let base = stat["name"].as_str().unwrap_or(".").to_string();
-        let base = if base == "/" || base == "." {
-            "./".to_string()
-        } else {
-            base
-        };
+        let p = self.place(name_or_id)?;
+        let (stat_tx, stat_rx) = std::sync::mpsc::sync_channel::<Result<Value>>(1);
         let (tx, rx) = mpsc::channel(8);
         let engine = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut w = ChannelWriter {
-                tx,
-                buf: Vec::new(),
-            };
-            let res = (|| -> std::io::Result<()> {
-                let mut b = tar::Builder::new(&mut w);
-                append_tree_fd(&mut b, top, &base)?;
-                b.finish()
-            })();
-            let _ = std::io::Write::flush(&mut w);
-            if let Err(e) = res {
-                tracing::warn!("archive get: {e}");
+        let path = path.to_string();
+        std::thread::spawn(move || {
+            let on_err = stat_tx.clone();
+            let done = Self::on_root(&p, |r| {
+                let opened = Self::open_entry(&p.c, r, &path).and_then(|fd| {
+                    let stat =
+                        Self::stat_json(&path, &fd).map_err(|_| Self::not_found(&p.c, &path))?;
+                    Ok((fd, stat))
+                });
+                let (top, stat) = match opened {
+                    Ok(x) => x,
+                    Err(e) => {
+                        let _ = stat_tx.send(Err(e));
+                        return Ok(());
+                    }
+                };
+                let base = match stat["name"].as_str().unwrap_or(".") {
+                    "/" | "." => "./".to_string(),
+                    b => b.to_string(),
+                };
+                let _ = stat_tx.send(Ok(stat));
+                let mut w = ChannelWriter {
+                    tx,
+                    buf: Vec::new(),
+                };
+                let res = (|| -> std::io::Result<()> {
+                    let mut b = tar::Builder::new(&mut w);
+                    append_tree_fd(&mut b, top, &base)?;
+                    b.finish()
+                })();
+                let _ = std::io::Write::flush(&mut w);
+                if let Err(e) = res {
+                    tracing::warn!("archive get: {e}");
+                }
+                Ok(())
+            });
+            if let Err(e) = done {
+                let _ = on_err.send(Err(e));
             }
-            engine.release(&r);
+            engine.release(&p);
         });
+        let stat = stat_rx
+            .recv()
+            .map_err(|_| Error::Internal("the archive worker ended early".into()))??;
         Ok((stat, rx))
     }
 
@@ -229,10 +279,11 @@ impl Engine {
     /// every entry is then created relative to the directory opened in the root.
     pub fn archive_put(&self, name_or_id: &str, path: &str, staged: &Path) -> Result<()> {
         berth_snapshot::validate_tar(std::io::BufReader::new(std::fs::File::open(staged)?))?;
-        let (c, r) = self.open_container_root(name_or_id)?;
-        let out = (|| {
+        let p = self.place(name_or_id)?;
+        let out = Self::on_root(&p, |r| {
+            let c = &p.c;
             let fd = inroot::open_in_root(r.root.as_fd(), Path::new(path), libc::O_PATH)
-                .map_err(|e| Self::lookup_err(&c, path, e))?;
+                .map_err(|e| Self::lookup_err(c, path, e))?;
             if !io_meta(&fd)?.is_dir() {
                 return Err(Error::InvalidParameter(
                     "extraction point is not a directory".into(),
@@ -244,10 +295,10 @@ impl Engine {
                 std::io::BufReader::new(std::fs::File::open(staged)?),
                 self.snaps.id_maps(),
             )
-            .map_err(|e| put_error(&c, path, e))?;
+            .map_err(|e| put_error(c, path, e))?;
             Ok(())
-        })();
-        self.release(&r);
+        });
+        self.release(&p);
         out
     }
 }

@@ -1,6 +1,7 @@
 //! `exec`: a new process in a running container's namespaces and cgroups, run by its shim.
 
 use crate::container::{ClientIo, Status};
+use crate::container_attach::Reframe;
 use crate::shim_client;
 use crate::{spec, Engine, Error, Result};
 use rand::RngCore;
@@ -114,6 +115,14 @@ impl Engine {
         if cfg.cmd.as_ref().map(|c| c.is_empty()).unwrap_or(true) {
             return Err(Error::InvalidParameter("No exec command specified".into()));
         }
+        if !cfg.detach_keys.is_empty()
+            && berth_types::detach::parse_detach_keys(&cfg.detach_keys).is_err()
+        {
+            return Err(Error::InvalidParameter(format!(
+                "Invalid escape keys ({}) provided",
+                cfg.detach_keys
+            )));
+        }
         let mut b = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut b);
         let id = hex::encode(b);
@@ -202,12 +211,15 @@ impl Engine {
         }))
     }
 
-    /// Starts the exec. With `io`, its stream is joined to the client until the process ends;
-    /// without, the output is drained and dropped (docker's detached exec).
+    /// Starts the exec. With `io`, its stream is joined to the client until the process ends
+    /// (or the client types the detach keys); without, the output is drained and dropped
+    /// (docker's detached exec). `start_tty` is the start body's `Tty`: it, not the create's,
+    /// says whether the client gets frames (dockerd's rule).
     pub async fn exec_start(
         self: &Arc<Self>,
         id: &str,
         io: Option<Box<dyn ClientIo>>,
+        start_tty: bool,
     ) -> Result<()> {
         let ex = self.get_exec(id)?;
         let (container, cfg) = {
@@ -271,10 +283,33 @@ impl Engine {
         let id = id.to_string();
         let finish = async move {
             let client = match io {
-                Some(io) => Some(
-                    crate::container_attach::splice_open(conn, io, cfg.attach_stdin, !cfg.tty)
-                        .await,
-                ),
+                Some(io) => {
+                    let how = crate::container_attach::Splice {
+                        stdin: cfg.attach_stdin,
+                        close_stdin: !cfg.tty,
+                        detach_keys: crate::container_attach::escape_keys(
+                            cfg.tty && cfg.attach_stdin,
+                            berth_types::detach::parse_detach_keys(&cfg.detach_keys)
+                                .ok()
+                                .filter(|_| !cfg.detach_keys.is_empty()),
+                        ),
+                        out: match (cfg.tty, start_tty) {
+                            (false, true) => Reframe::Deframe,
+                            (true, false) => Reframe::Frame,
+                            _ => Reframe::Same,
+                        },
+                    };
+                    let (mut w, detached) =
+                        crate::container_attach::splice_open(conn, io, how).await;
+                    if detached {
+                        // the client leaves now; the process runs on
+                        let _ = w.shutdown().await;
+                        engine.emit(&c, "exec_detach", &[("execID", id.clone())]);
+                        None
+                    } else {
+                        Some(w)
+                    }
+                }
                 None => {
                     let mut sink = [0u8; 8192];
                     while matches!(conn.read(&mut sink).await, Ok(n) if n > 0) {}

@@ -5,6 +5,7 @@
 //! zero values (`HOST_CONFIG_DEFAULTS`, `CONFIG_DEFAULTS`) so Go templates with
 //! `missingkey=error` find every key.
 
+pub mod detach;
 pub mod go_json;
 
 use serde::{Deserialize, Deserializer, Serialize};

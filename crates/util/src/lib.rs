@@ -10,3 +10,4 @@ pub mod inroot;
 pub mod io;
 pub mod limits;
 pub mod mountinfo;
+pub mod mountns;
