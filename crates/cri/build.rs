@@ -6,8 +6,9 @@ fn main() {
         Ok(f) => f,
         Err(e) => panic!("compiling proto/api.proto: {e}"),
     };
+    // server and client (the daemon's tests speak gRPC to berthd with the client); the
+    // messages derive serde: pod records are stored as the CRI's own JSON
     let r = tonic_prost_build::configure()
-        // the client too: the daemon's tests speak gRPC to berthd with it
         .type_attribute(".", "#[derive(serde::Serialize, serde::Deserialize)]")
         .compile_fds(fds);
     if let Err(e) = r {
