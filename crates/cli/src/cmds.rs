@@ -757,9 +757,12 @@ fn kv(out: &mut String, indent: &str, width: usize, k: &str, v: &str) {
 }
 
 pub fn version(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32> {
-    let Some(_p) = parse("version", args, &[v(Some('f'), "format")])? else {
+    let Some(p) = parse("version", args, &[v(Some('f'), "format")])? else {
         return Ok(0);
     };
+    if let Some(f) = p.get("format").filter(|f| !f.is_empty()) {
+        return version_formatted(connect, f);
+    }
     let mut t = String::from("Client:\n");
     kv(&mut t, " ", 20, "Version", env!("CARGO_PKG_VERSION"));
     let conn = connect().and_then(|mut c| c.negotiate().map(|_| c));
@@ -859,6 +862,57 @@ pub fn version(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<
     }
     out(&t)?;
     Ok(0)
+}
+
+/// `version --format`: docker's `{Client, Server}` value through the template (`json`: the
+/// value itself). Without a daemon the client part is still printed, then the error.
+fn version_formatted(connect: impl Fn() -> Result<Client>, format: &str) -> Result<i32> {
+    let template = if format == "json" {
+        None
+    } else {
+        Some(
+            tmpl::Template::parse(format)
+                .map_err(|e| fail(format!("template parsing error: {e}"), 1))?,
+        )
+    };
+    let arch = if cfg!(target_arch = "x86_64") {
+        "amd64"
+    } else {
+        std::env::consts::ARCH
+    };
+    let conn = connect().and_then(|mut c| c.negotiate().map(|_| c));
+    let api = match &conn {
+        Ok(c) => c.version.clone(),
+        Err(_) => crate::client::MAX_API.to_string(),
+    };
+    let client = serde_json::json!({
+        "Platform": {"Name": ""},
+        "Version": env!("CARGO_PKG_VERSION"),
+        "ApiVersion": api,
+        "DefaultAPIVersion": crate::client::MAX_API,
+        "GitCommit": "",
+        "GoVersion": "",
+        "Os": "linux",
+        "Arch": arch,
+        "BuildTime": "",
+        "Context": "default"
+    });
+    let (server, err) = match conn.and_then(|mut c| c.get_json("/version")) {
+        Ok(v) => (v, None),
+        Err(e) => (Value::Null, Some(e)),
+    };
+    let all = serde_json::json!({"Client": client, "Server": server});
+    let text = match &template {
+        None => serde_json::to_string(&all).unwrap_or_default(),
+        Some(t) => t
+            .execute(&crate::jv::J::from_serde(&all))
+            .map_err(|e| fail(format!("template parsing error: {e}"), 1))?,
+    };
+    out(&format!("{text}\n"))?;
+    match err {
+        Some(e) => Err(fail(e.to_string(), 1)),
+        None => Ok(0),
+    }
 }
 
 /// go-units `BytesSize` (%.4g, powers of 1024).

@@ -2,6 +2,7 @@
 
 mod config;
 mod log;
+mod notify;
 mod reload;
 mod socket;
 
@@ -21,7 +22,7 @@ struct Args {
     /// Root directory for execution state (bundles, shim sockets)
     #[arg(long, default_value = "/run/berth")]
     exec_root: PathBuf,
-    /// Daemon socket to listen on (unix:///path)
+    /// Daemon socket to listen on (unix:///path, or fd:// / fd://N for sockets passed by systemd)
     #[arg(short = 'H', long = "host")]
     host: Vec<String>,
     /// Path of the pid file (default: <exec-root>/berthd.pid)
@@ -389,7 +390,7 @@ fn settings_of(a: &Args, f: Option<&config::FileConfig>) -> berth_engine::settin
 fn socket_path(host: &str) -> Result<PathBuf> {
     match host.strip_prefix("unix://") {
         Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
-        _ => bail!("unsupported host {host:?}: only unix:///path is supported"),
+        _ => bail!("unsupported host {host:?}: only unix:///path and fd:// are supported"),
     }
 }
 
@@ -455,6 +456,7 @@ fn cri_config(args: &Args, api_socket: Option<&PathBuf>) -> Result<Option<berth_
 }
 
 fn main() -> Result<()> {
+    notify::init();
     // Whatever descriptor we inherited (a shell's, an init script's) stays ours and is never
     // passed on to a shim, a helper or a container.
     // SAFETY: no other thread exists yet; plain syscall.
@@ -582,15 +584,28 @@ async fn daemon() -> Result<()> {
         args.host.clone()
     };
     // the sockets first: a path we must refuse stops the daemon before it touches any state
+    // (path, listener, ours: made here and removed at exit; systemd's sockets stay)
     let mut listeners = Vec::new();
     for h in &hosts {
+        if h.starts_with("fd://") {
+            for l in socket::activated(h)? {
+                let path = l
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(Path::to_path_buf))
+                    .unwrap_or_default();
+                listeners.push((path, l, false));
+            }
+            continue;
+        }
         let path = socket_path(h)?;
         if let Some(d) = path.parent() {
             std::fs::create_dir_all(d)?;
         }
         let l = socket::bind(&path, socket_gid)?;
-        listeners.push((path, l));
+        listeners.push((path, l, true));
     }
+    socket::clear_activation_env();
     let engine = berth_engine::Engine::open(berth_engine::Config {
         data_root,
         exec_root: args.exec_root.clone(),
@@ -634,14 +649,18 @@ async fn daemon() -> Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut sockets = Vec::new();
-    for (path, listener) in listeners {
+    let mut api_paths = Vec::new();
+    for (path, listener, ours) in listeners {
         let listener = tokio::net::UnixListener::from_std(listener)?;
         tracing::info!("API listening on {}", path.display());
         tokio::spawn(berth_api::serve(engine.clone(), listener));
-        sockets.push(path);
+        api_paths.push(path.clone());
+        if ours {
+            sockets.push(path);
+        }
     }
 
-    if let Some(cfg) = cri_config(&args, sockets.first())? {
+    if let Some(cfg) = cri_config(&args, api_paths.first())? {
         let sock = cfg.socket.clone();
         let cri = berth_cri::Cri::open(engine.clone(), cfg)
             .map_err(|e| anyhow::anyhow!("opening the CRI state: {e}"))?;
@@ -661,6 +680,7 @@ async fn daemon() -> Result<()> {
         log_level: args.log_level.clone(),
         log,
     };
+    notify::notify("READY=1");
     loop {
         tokio::select! {
             _ = term.recv() => break,
@@ -668,6 +688,7 @@ async fn daemon() -> Result<()> {
             _ = hup.recv() => reloader.reload(&engine),
         }
     }
+    notify::notify("STOPPING=1");
     engine.shutdown();
     tracing::info!("shutting down; running containers keep running");
     for s in sockets {

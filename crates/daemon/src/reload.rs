@@ -6,11 +6,15 @@ use berth_engine::Engine;
 use serde_json::Value;
 use std::path::PathBuf;
 
-/// Called when a reload starts. The hook for systemd's `RELOADING=1` notification.
-pub fn reload_begin() {}
+/// Called when a reload starts: systemd's `RELOADING=1`.
+pub fn reload_begin() {
+    crate::notify::reloading();
+}
 
-/// Called when a reload ends, applied or refused. The hook for systemd's `READY=1`.
-pub fn reload_end() {}
+/// Called when a reload ends, applied or refused: systemd's `READY=1`.
+pub fn reload_end() {
+    crate::notify::notify("READY=1");
+}
 
 /// What a reload needs from the start: the file, the flags given (a key may not be given both
 /// ways on reload either) and the file's keys in force.

@@ -122,6 +122,94 @@ pub fn raise_nofile() {
     }
 }
 
+/// The listening sockets systemd passed (`LISTEN_FDS`, from fd 3; `LISTEN_PID` must name us
+/// when set), for `-H fd://` (all of them) or `-H fd://N` (that one). Each must be a unix
+/// stream socket that listens. The variables are removed, so no child sees them.
+pub fn activated(host: &str) -> Result<Vec<std::os::unix::net::UnixListener>> {
+    let n: i32 = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_none_or(|pid| pid == std::process::id());
+    if n <= 0 || !for_us {
+        bail!(
+            "no sockets found via socket activation: make sure the service was started by systemd"
+        );
+    }
+    let fds: Vec<i32> = match host.strip_prefix("fd://").unwrap_or("") {
+        "" => (3..3 + n).collect(),
+        one => {
+            let fd: i32 = one
+                .parse()
+                .with_context(|| format!("invalid fd in {host:?}"))?;
+            if !(3..3 + n).contains(&fd) {
+                bail!("too few sockets passed by systemd for {host:?} (LISTEN_FDS={n})");
+            }
+            vec![fd]
+        }
+    };
+    let mut out = Vec::new();
+    for fd in fds {
+        let mut ty: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        let mut listening: libc::c_int = 0;
+        let mut len2 = len;
+        // SAFETY: getsockopt into ints of the right size on a descriptor we only inspect.
+        let ok = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_TYPE,
+                (&mut ty as *mut i32).cast(),
+                &mut len,
+            ) == 0
+                && libc::getsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_ACCEPTCONN,
+                    (&mut listening as *mut i32).cast(),
+                    &mut len2,
+                ) == 0
+        };
+        let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut alen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: a sockaddr_storage and its length.
+        let named = unsafe {
+            libc::getsockname(
+                fd,
+                (&mut addr as *mut libc::sockaddr_storage).cast(),
+                &mut alen,
+            )
+        } == 0;
+        if !ok
+            || !named
+            || ty != libc::SOCK_STREAM
+            || listening == 0
+            || addr.ss_family != libc::AF_UNIX as u16
+        {
+            bail!("fd {fd} passed by systemd is not a listening unix stream socket");
+        }
+        // SAFETY: the descriptor was passed to us and is taken over exactly once here.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: fcntl on a descriptor we own.
+        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+        let l = std::os::unix::net::UnixListener::from(fd);
+        l.set_nonblocking(true)?;
+        out.push(l);
+    }
+    Ok(out)
+}
+
+/// Forgets the activation variables (after `activated`, or when no `fd://` host uses them).
+pub fn clear_activation_env() {
+    for k in ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"] {
+        std::env::remove_var(k);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

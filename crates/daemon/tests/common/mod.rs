@@ -275,6 +275,23 @@ impl Daemon {
         serde_json::from_slice(&body).expect("inspect json")
     }
 
+    /// A daemon the test spawned its own way (e.g. through a socket activator) on `root`,
+    /// answering on `sock`: cleaned up like the others when dropped.
+    pub fn adopt(root: &Path, sock: PathBuf, child: Child) -> Daemon {
+        Daemon {
+            root: root.to_path_buf(),
+            sock,
+            child: Some(child),
+        }
+    }
+
+    /// A fresh root directory for a daemon under /tmp (short: unix socket paths).
+    pub fn fresh_root() -> PathBuf {
+        let root = PathBuf::from(format!("/tmp/bt-{}", short_rand()));
+        std::fs::create_dir_all(&root).expect("mkdir root");
+        root
+    }
+
     /// SIGKILL the daemon (containers and shims stay).
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
