@@ -5,6 +5,7 @@
 //! - `flannel`: flannel's key layout and JSON (network config, subnet leases) and the choice
 //!   of a free subnet — pure logic, tested without root or etcd.
 
+pub mod agent;
 pub mod etcd;
 pub mod flannel;
 

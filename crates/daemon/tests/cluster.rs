@@ -40,3 +40,159 @@ fn harness_lan_etcd_and_cleanup() {
         assert!(!r.exists(), "{} left", r.display());
     }
 }
+
+fn info(d: &common::Daemon) -> serde_json::Value {
+    let (st, _, body) = d.http("GET", "/info", None);
+    assert_eq!(st, 200);
+    serde_json::from_slice(&body).expect("info json")
+}
+
+/// Three hosts: each leases a subnet from etcd (flannel's layout), its bridge takes the .1
+/// with the MTU lowered by 50, flannel.1 carries a route/neighbour/FDB entry per other host;
+/// a container on host A pings a container on host B by IP; a second host with the same
+/// advertise address is refused; a host killed with SIGKILL loses its lease and the others
+/// remove its entries.
+#[test]
+fn three_hosts_flannel_vxlan_and_lease_expiry() {
+    let mut c = Cluster::new(3);
+    let store = c.store_url();
+    for i in 0..3 {
+        let ip = c.hosts[i].ip.clone();
+        c.hosts[i].start(&[
+            "--cluster-store",
+            &store,
+            "--cluster-advertise",
+            &ip,
+            "--cluster-lease-ttl",
+            "3",
+        ]);
+    }
+    // flannel's config, written by the first host
+    let o = c.etcdctl(&["get", "--print-value-only", "/coreos.com/network/config"]);
+    let cfg: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("config json");
+    assert_eq!(cfg["Network"], "10.250.0.0/16");
+    assert_eq!(cfg["Backend"]["Type"], "vxlan");
+
+    // three leases, one per host, distinct subnets, flannel's JSON
+    let o = c.etcdctl(&["get", "--prefix", "/coreos.com/network/subnets/"]);
+    let lines: Vec<String> = stdout(&o).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    let mut subnets = std::collections::BTreeMap::new();
+    for kv in lines.chunks(2) {
+        let net = kv[0]
+            .strip_prefix("/coreos.com/network/subnets/")
+            .expect("key")
+            .replace("-24", "");
+        let l: serde_json::Value = serde_json::from_str(&kv[1]).expect("lease json");
+        assert_eq!(l["BackendType"], "vxlan");
+        assert!(l["BackendData"]["VtepMAC"].as_str().is_some());
+        subnets.insert(l["PublicIP"].as_str().expect("ip").to_string(), net);
+    }
+    assert_eq!(subnets.len(), 3, "{subnets:?}");
+
+    for h in &c.hosts {
+        let net = &subnets[&h.ip];
+        let gw = net.trim_end_matches(".0").to_string() + ".1";
+        let br = common::bridge_name(&h.root);
+        let show = h.ip(&["-4", "addr", "show", &br]);
+        assert!(show.contains(&format!("{gw}/24")), "{show}");
+        assert!(h.ip(&["link", "show", &br]).contains("mtu 1450"));
+        let vx = h.ip(&["-d", "link", "show", "flannel.1"]);
+        assert!(vx.contains("vxlan id 1"), "{vx}");
+        assert!(vx.contains(&format!("local {}", h.ip)), "{vx}");
+        assert!(vx.contains("dstport 8472"), "{vx}");
+        assert!(vx.contains("nolearning"), "{vx}");
+        // a route per other host
+        let routes = h.ip(&["route", "show", "dev", "flannel.1"]);
+        for (other, onet) in &subnets {
+            if other != &h.ip {
+                assert!(
+                    routes.contains(&format!("{onet}/24 via {onet}")),
+                    "{routes}"
+                );
+            }
+        }
+        let inf = info(h.d());
+        assert_eq!(inf["ClusterStore"], store.as_str());
+        assert!(inf["ClusterLease"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with(&format!("{net}/24")));
+    }
+
+    // a container on host 1 pings one on host 0 by IP
+    c.hosts[0].d().load_busybox();
+    c.hosts[1].d().load_busybox();
+    let o = c.hosts[0]
+        .d()
+        .berth(&["run", "-d", "--name", "srv", "busybox", "sleep", "600"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ip0 = c.hosts[0].d().inspect("srv")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        ip0.starts_with(subnets[&c.hosts[0].ip].trim_end_matches('0')),
+        "{ip0}"
+    );
+    let o = c.hosts[1]
+        .d()
+        .berth(&["run", "--rm", "busybox", "ping", "-c", "3", "-W", "2", &ip0]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "cross-host ping: {out} {}", stderr(&o));
+    println!("cross-host ping:\n{out}");
+    let o = c.hosts[0]
+        .d()
+        .berth(&["run", "--rm", "busybox", "ping", "-c", "3", "-W", "2", &ip0]);
+    println!("same-host ping:\n{}", stdout(&o));
+
+    // the same advertise address again: refused
+    let dup = common::cluster::Host {
+        ns: c.hosts[2].ns.clone(),
+        ip: c.hosts[2].ip.clone(),
+        root: std::path::PathBuf::from(format!("/tmp/bt-{}dp", &c.tag[..6])),
+        daemon: None,
+    };
+    std::fs::create_dir_all(&dup.root).expect("mkdir");
+    let o = dup.start_expect_failure(&[
+        "--cluster-store",
+        &store,
+        "--cluster-advertise",
+        &c.hosts[2].ip.clone(),
+    ]);
+    assert!(o.contains("already used by another host"), "{o}");
+    common::cleanup_root(&dup.root);
+
+    // kill -9 host 2: its lease expires, the others drop its route, neighbour and FDB entry
+    let gone_net = subnets[&c.hosts[2].ip].clone();
+    c.hosts[2].d_mut().kill9();
+    let t0 = std::time::Instant::now();
+    assert!(common::eventually(15, || {
+        !c.hosts[0]
+            .ip(&["route", "show", "dev", "flannel.1"])
+            .contains(&gone_net)
+    }));
+    println!("route of the killed host removed after {:?}", t0.elapsed());
+    for h in &c.hosts[..2] {
+        assert!(common::eventually(5, || {
+            !h.ip(&["route", "show", "dev", "flannel.1"])
+                .contains(&gone_net)
+                && !h
+                    .ip(&["neigh", "show", "dev", "flannel.1"])
+                    .contains(&gone_net)
+                && !h
+                    .run(&["bridge", "fdb", "show", "dev", "flannel.1"])
+                    .stdout
+                    .windows(c.hosts[2].ip.len())
+                    .any(|w| w == c.hosts[2].ip.as_bytes())
+        }));
+    }
+    let o = c.etcdctl(&[
+        "get",
+        "--prefix",
+        "--keys-only",
+        "/coreos.com/network/subnets/",
+    ]);
+    assert!(!stdout(&o).contains(&gone_net), "{}", stdout(&o));
+    let _ = ETCD_IP;
+}

@@ -78,6 +78,63 @@ impl Host {
     }
 }
 
+impl Host {
+    /// Runs this host's berthd expecting it to exit with an error; answers its log.
+    pub fn start_expect_failure(&self, extra: &[&str]) -> String {
+        let f = std::fs::File::open(format!("/run/netns/{}", self.ns)).expect("open netns");
+        let mut cmd = Command::new(super::bin_dir().join("berthd"));
+        cmd.arg("--data-root")
+            .arg(self.root.join("data"))
+            .arg("--exec-root")
+            .arg(self.root.join("run"))
+            .arg("-H")
+            .arg(format!(
+                "unix://{}",
+                self.root.join("run/berth.sock").display()
+            ))
+            .arg("--bridge")
+            .arg(super::bridge_name(&self.root))
+            .arg("--config-file")
+            .arg(self.root.join("daemon.json"))
+            .args(extra);
+        std::fs::write(self.root.join("daemon.json"), "{}\n").expect("daemon.json");
+        // SAFETY: only setns(2) between fork and exec, on a descriptor opened before.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn berthd");
+        let t0 = Instant::now();
+        loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                assert!(!st.success(), "berthd should have failed");
+                break;
+            }
+            if t0.elapsed() > Duration::from_secs(15) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("berthd did not exit");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let o = child.wait_with_output().expect("output");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    }
+}
+
 pub struct Cluster {
     pub tag: String,
     /// the LAN namespace (bridge `lan0` and etcd)

@@ -1,0 +1,359 @@
+//! A host joining the cluster: its subnet lease (taken with a create-if-absent txn, attached
+//! to an etcd lease renewed by keepalive), its VXLAN device, and the other hosts' leases
+//! followed through a watch and turned into routes, neighbours and FDB entries.
+
+use crate::etcd::{Client, Event, Kv};
+use crate::flannel::{self, NetworkConfig, SubnetLease};
+use crate::{Error, Result};
+use berth_network::vxlan::{self, Peer, VtepSpec};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// The VXLAN device's name (flannel's, VNI 1).
+pub const VTEP: &str = "flannel.1";
+
+#[derive(Debug, Clone)]
+pub struct JoinConfig {
+    /// `etcd://host:port[,…]`
+    pub store: String,
+    /// an IPv4 address of this host, or an interface name
+    pub advertise: String,
+    /// seconds a lease lives without renewal
+    pub ttl: i64,
+}
+
+/// What the host got.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub client: Client,
+    pub config: NetworkConfig,
+    pub subnet: Ipv4Addr,
+    pub prefix: u8,
+    pub public_ip: Ipv4Addr,
+    pub mac: [u8; 6],
+    pub lease_id: i64,
+    pub ttl: i64,
+    /// the underlay's MTU less VXLAN's overhead
+    pub mtu: u32,
+}
+
+impl Joined {
+    /// The default bridge's address, as `--bip` takes it (the subnet's .1).
+    pub fn bip(&self) -> String {
+        format!(
+            "{}/{}",
+            Ipv4Addr::from(u32::from(self.subnet) + 1),
+            self.prefix
+        )
+    }
+
+    pub fn key(&self) -> String {
+        flannel::subnet_key(self.subnet, self.prefix)
+    }
+
+    /// A line for `info`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}/{} (PublicIP {}, VtepMAC {}, lease {:x}, TTL {}s)",
+            self.subnet,
+            self.prefix,
+            self.public_ip,
+            flannel::format_mac(&self.mac),
+            self.lease_id,
+            self.ttl
+        )
+    }
+
+    fn document(&self) -> Vec<u8> {
+        SubnetLease::vxlan(self.public_ip, &self.mac).to_json()
+    }
+}
+
+/// Reads the cluster's network config, writing flannel's default if there is none.
+async fn network_config(c: &Client) -> Result<NetworkConfig> {
+    if c.get(flannel::CONFIG_KEY).await?.is_none() {
+        let def = serde_json::to_vec(&NetworkConfig::default()).unwrap_or_default();
+        c.create(flannel::CONFIG_KEY, &def, 0).await?;
+    }
+    let kv = c
+        .get(flannel::CONFIG_KEY)
+        .await?
+        .ok_or_else(|| Error::Etcd("network config vanished".into()))?;
+    NetworkConfig::parse(&kv.value)
+}
+
+/// Joins: config, VTEP, lease. Fails (clearly, within seconds) when etcd is unreachable or
+/// another host already advertises this address.
+pub async fn join(cfg: &JoinConfig) -> Result<Joined> {
+    let client = Client::new(&cfg.store)?;
+    let (public_ip, underlay, under_mtu) = vxlan::resolve_advertise(&cfg.advertise)
+        .map_err(|e| Error::InvalidParameter(e.to_string()))?;
+    let config = network_config(&client).await?;
+    let prefix = config.subnet_len;
+    let mtu = under_mtu.saturating_sub(flannel::VXLAN_OVERHEAD);
+
+    let (leases, _) = client.get_prefix(flannel::SUBNETS).await?;
+    let existing_mac = vxlan_mac_if_present();
+    let mut taken = BTreeSet::new();
+    let mut mine = None;
+    for kv in &leases {
+        let Some((net, _)) = flannel::parse_subnet_key(&kv.key) else {
+            continue;
+        };
+        taken.insert(net);
+        if let Ok(l) = SubnetLease::parse(&kv.value) {
+            if l.public_ip == public_ip {
+                // ours from an earlier run (the VTEP kept its MAC), or another host's
+                if existing_mac.is_some() && l.mac() == existing_mac {
+                    mine = Some((net, kv.clone()));
+                } else {
+                    return Err(Error::Conflict(format!(
+                        "cluster-advertise {public_ip} is already used by another host (lease {})",
+                        kv.key
+                    )));
+                }
+            }
+        }
+    }
+
+    let ttl = cfg.ttl.max(1);
+    let lease_id = client.grant(ttl).await?;
+    let mut joined = Joined {
+        client: client.clone(),
+        config: config.clone(),
+        subnet: Ipv4Addr::UNSPECIFIED,
+        prefix,
+        public_ip,
+        mac: [0; 6],
+        lease_id,
+        ttl,
+        mtu,
+    };
+
+    // the subnet: our old one again, else the first free one from a place of our own
+    let subnet = match mine {
+        Some((net, kv)) => {
+            // re-attach the old key to the new lease (the old lease may still be alive)
+            joined.subnet = net;
+            let _ = client.delete_if(&kv.key, kv.mod_revision).await?;
+            net
+        }
+        None => {
+            let all = config.subnets()?;
+            let start = (u32::from(public_ip) as usize).wrapping_mul(2654435761) % all.len().max(1);
+            config.pick(&taken, start)?
+        }
+    };
+    let mut subnet = subnet;
+    loop {
+        joined.subnet = subnet;
+        joined.mac = vxlan::ensure_vtep(&VtepSpec {
+            name: VTEP.into(),
+            vni: config.backend.vni,
+            local: public_ip,
+            underlay,
+            port: flannel::VXLAN_PORT,
+            mtu,
+            addr: subnet,
+        })
+        .map_err(|e| Error::Etcd(format!("VXLAN device: {e}")))?;
+        if client
+            .create(&joined.key(), &joined.document(), lease_id)
+            .await?
+        {
+            break;
+        }
+        // another host took it meanwhile: pick again
+        tracing::debug!(%subnet, "subnet taken by another host; picking another");
+        taken.insert(subnet);
+        subnet = config.pick(&taken, 0)?;
+    }
+    tracing::info!(lease = %joined.describe(), "joined the cluster");
+    Ok(joined)
+}
+
+fn vxlan_mac_if_present() -> Option<[u8; 6]> {
+    vxlan::device_mac(VTEP)
+}
+
+/// The peer a lease describes (none for ours or a bad document).
+pub fn peer_of(kv: &Kv, own: Ipv4Addr) -> Option<Peer> {
+    let (subnet, prefix) = flannel::parse_subnet_key(&kv.key)?;
+    if subnet == own {
+        return None;
+    }
+    let l = SubnetLease::parse(&kv.value).ok()?;
+    if l.backend_type != "vxlan" {
+        return None;
+    }
+    Some(Peer {
+        subnet,
+        prefix,
+        mac: l.mac()?,
+        public_ip: l.public_ip,
+    })
+}
+
+/// Keeps the lease alive and the peers in the kernel until the process ends.
+pub async fn run(j: Joined) {
+    let keep = j.clone();
+    tokio::spawn(async move { keepalive(keep).await });
+    follow(j).await;
+}
+
+async fn keepalive(mut j: Joined) {
+    let every = Duration::from_millis((j.ttl as u64 * 1000 / 3).max(300));
+    loop {
+        tokio::time::sleep(every).await;
+        match j.client.keepalive(j.lease_id).await {
+            Ok(ttl) if ttl > 0 => {}
+            Ok(_) => {
+                // the lease expired (etcd was away longer than the TTL): take it again
+                tracing::warn!(subnet = %j.subnet, "cluster lease expired; re-taking it");
+                match j.client.grant(j.ttl).await {
+                    Ok(id) => {
+                        j.lease_id = id;
+                        match j.client.create(&j.key(), &j.document(), id).await {
+                            Ok(true) => {}
+                            Ok(false) => tracing::error!(
+                                subnet = %j.subnet,
+                                "our subnet was taken by another host while our lease was lost"
+                            ),
+                            Err(e) => tracing::warn!(error = %e, "re-taking the lease"),
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "new cluster lease"),
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "renewing the cluster lease"),
+        }
+    }
+}
+
+/// Applies the difference between the peers in the kernel and `want`.
+fn apply(have: &mut BTreeMap<String, Peer>, want: BTreeMap<String, Peer>) {
+    for (k, p) in have.clone() {
+        if want.get(&k) != Some(&p) {
+            match vxlan::del_peer(VTEP, &p) {
+                Ok(()) => {
+                    tracing::info!(subnet = %p.subnet, host = %p.public_ip, "peer removed");
+                    have.remove(&k);
+                }
+                Err(e) => tracing::warn!(error = %e, "removing peer"),
+            }
+        }
+    }
+    for (k, p) in want {
+        if have.get(&k) != Some(&p) {
+            match vxlan::add_peer(VTEP, &p) {
+                Ok(()) => {
+                    tracing::info!(subnet = %p.subnet, host = %p.public_ip, "peer added");
+                    have.insert(k, p);
+                }
+                Err(e) => tracing::warn!(error = %e, "adding peer"),
+            }
+        }
+    }
+}
+
+async fn follow(j: Joined) {
+    let mut have: BTreeMap<String, Peer> = BTreeMap::new();
+    loop {
+        // a full read, then a watch from just after it; any error: read again
+        let (kvs, rev) = match j.client.get_prefix(flannel::SUBNETS).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the cluster's leases");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let mut want: BTreeMap<String, Peer> = kvs
+            .iter()
+            .filter_map(|kv| peer_of(kv, j.subnet).map(|p| (kv.key.clone(), p)))
+            .collect();
+        apply(&mut have, want.clone());
+        let mut w = match j.client.watch(flannel::SUBNETS, rev + 1).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "watching the cluster's leases");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        loop {
+            match w.next().await {
+                Ok(evs) => {
+                    for e in evs {
+                        match e {
+                            Event::Put(kv) => match peer_of(&kv, j.subnet) {
+                                Some(p) => {
+                                    want.insert(kv.key, p);
+                                }
+                                None => {
+                                    want.remove(&kv.key);
+                                }
+                            },
+                            Event::Delete(kv) => {
+                                want.remove(&kv.key);
+                            }
+                        }
+                    }
+                    apply(&mut have, want.clone());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cluster watch ended; reading again");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_from_leases() {
+        let l = SubnetLease::vxlan(Ipv4Addr::new(10, 99, 0, 2), &[2, 0, 0, 0, 0, 9]);
+        let kv = Kv {
+            key: "/coreos.com/network/subnets/10.250.7.0-24".into(),
+            value: l.to_json(),
+            create_revision: 1,
+            mod_revision: 1,
+            lease: 5,
+        };
+        let p = peer_of(&kv, Ipv4Addr::new(10, 250, 1, 0)).unwrap();
+        assert_eq!(p.subnet, Ipv4Addr::new(10, 250, 7, 0));
+        assert_eq!(p.prefix, 24);
+        assert_eq!(p.public_ip, Ipv4Addr::new(10, 99, 0, 2));
+        assert_eq!(p.mac, [2, 0, 0, 0, 0, 9]);
+        // our own lease is no peer; nor is garbage
+        assert!(peer_of(&kv, Ipv4Addr::new(10, 250, 7, 0)).is_none());
+        let bad = Kv {
+            value: b"{}".to_vec(),
+            ..kv.clone()
+        };
+        assert!(peer_of(&bad, Ipv4Addr::new(10, 250, 1, 0)).is_none());
+    }
+
+    #[test]
+    fn bip_is_the_subnets_first_address() {
+        let j = Joined {
+            client: Client::new("etcd://127.0.0.1:1").unwrap(),
+            config: NetworkConfig::default(),
+            subnet: Ipv4Addr::new(10, 250, 3, 0),
+            prefix: 24,
+            public_ip: Ipv4Addr::new(10, 99, 0, 1),
+            mac: [0; 6],
+            lease_id: 1,
+            ttl: 10,
+            mtu: 1450,
+        };
+        assert_eq!(j.bip(), "10.250.3.1/24");
+        assert_eq!(j.key(), "/coreos.com/network/subnets/10.250.3.0-24");
+    }
+}
