@@ -21,6 +21,15 @@ pub struct JoinConfig {
     pub advertise: String,
     /// seconds a lease lives without renewal
     pub ttl: i64,
+    /// this daemon's identity (kept in its data root): tells a restart of this host from
+    /// another host advertising the same address
+    pub host_id: String,
+}
+
+/// `/berth/hosts/<PublicIP>`: which daemon holds an advertise address (attached to the same
+/// etcd lease as the subnet, so both expire together). Outside flannel's prefix.
+pub fn host_key(ip: Ipv4Addr) -> String {
+    format!("/berth/hosts/{ip}")
 }
 
 /// What the host got.
@@ -94,7 +103,8 @@ pub async fn join(cfg: &JoinConfig) -> Result<Joined> {
     let mtu = under_mtu.saturating_sub(flannel::VXLAN_OVERHEAD);
 
     let (leases, _) = client.get_prefix(flannel::SUBNETS).await?;
-    let existing_mac = vxlan_mac_if_present();
+    let holder = client.get(&host_key(public_ip)).await?;
+    let is_us = holder.as_ref().map(|kv| kv.value.as_slice()) == Some(cfg.host_id.as_bytes());
     let mut taken = BTreeSet::new();
     let mut mine = None;
     for kv in &leases {
@@ -104,8 +114,8 @@ pub async fn join(cfg: &JoinConfig) -> Result<Joined> {
         taken.insert(net);
         if let Ok(l) = SubnetLease::parse(&kv.value) {
             if l.public_ip == public_ip {
-                // ours from an earlier run (the VTEP kept its MAC), or another host's
-                if existing_mac.is_some() && l.mac() == existing_mac {
+                // ours from an earlier run (its lease not expired yet), or another host's
+                if is_us {
                     mine = Some((net, kv.clone()));
                 } else {
                     return Err(Error::Conflict(format!(
@@ -117,8 +127,26 @@ pub async fn join(cfg: &JoinConfig) -> Result<Joined> {
         }
     }
 
+    if holder.is_some() && !is_us {
+        return Err(Error::Conflict(format!(
+            "cluster-advertise {public_ip} is already used by another host"
+        )));
+    }
     let ttl = cfg.ttl.max(1);
     let lease_id = client.grant(ttl).await?;
+    // claim the address (a txn: of two hosts starting together with one address, one wins)
+    if let Some(kv) = &holder {
+        let _ = client.delete_if(&kv.key, kv.mod_revision).await?;
+    }
+    if !client
+        .create(&host_key(public_ip), cfg.host_id.as_bytes(), lease_id)
+        .await?
+    {
+        let _ = client.revoke(lease_id).await;
+        return Err(Error::Conflict(format!(
+            "cluster-advertise {public_ip} is already used by another host"
+        )));
+    }
     let mut joined = Joined {
         client: client.clone(),
         config: config.clone(),
@@ -171,10 +199,6 @@ pub async fn join(cfg: &JoinConfig) -> Result<Joined> {
     }
     tracing::info!(lease = %joined.describe(), "joined the cluster");
     Ok(joined)
-}
-
-fn vxlan_mac_if_present() -> Option<[u8; 6]> {
-    vxlan::device_mac(VTEP)
 }
 
 /// The peer a lease describes (none for ours or a bad document).

@@ -29,8 +29,28 @@ pub async fn join(args: &Args) -> Result<Option<Joined>> {
         store: store.to_string(),
         advertise: advertise.to_string(),
         ttl: args.cluster_lease_ttl,
+        host_id: host_id(&args.data_root)?,
     })
     .await
     .map_err(|e| anyhow!("joining the cluster at {store}: {e}"))?;
     Ok(Some(j))
+}
+
+/// This daemon's cluster identity: random, made once, kept in `<data-root>/cluster/host-id`.
+fn host_id(data_root: &std::path::Path) -> Result<String> {
+    let dir = data_root.join("cluster");
+    let path = dir.join("host-id");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        let s = s.trim();
+        if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(s.to_string());
+        }
+    }
+    let mut b = [0u8; 16];
+    use std::io::Read as _;
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    let id: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    std::fs::create_dir_all(&dir)?;
+    berth_util::fs::write_atomic(&path, format!("{id}\n").as_bytes())?;
+    Ok(id)
 }
