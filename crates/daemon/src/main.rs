@@ -590,6 +590,7 @@ async fn daemon() -> Result<()> {
                 .into_iter()
                 .map(|p| (p.base, p.size.min(32) as u8))
                 .collect(),
+            cluster_network: cluster.as_ref().map(|j| j.config.network.clone()),
         },
         settings,
         userns: ids,

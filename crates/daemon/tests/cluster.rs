@@ -102,16 +102,16 @@ fn three_hosts_flannel_vxlan_and_lease_expiry() {
         assert!(vx.contains(&format!("local {}", h.ip)), "{vx}");
         assert!(vx.contains("dstport 8472"), "{vx}");
         assert!(vx.contains("nolearning"), "{vx}");
-        // a route per other host
-        let routes = h.ip(&["route", "show", "dev", "flannel.1"]);
-        for (other, onet) in &subnets {
-            if other != &h.ip {
-                assert!(
-                    routes.contains(&format!("{onet}/24 via {onet}")),
-                    "{routes}"
-                );
-            }
-        }
+        // a route per other host (the watch delivers the later hosts' leases)
+        let mut routes = String::new();
+        let all = common::eventually(5, || {
+            routes = h.ip(&["route", "show", "dev", "flannel.1"]);
+            subnets
+                .iter()
+                .filter(|(other, _)| **other != h.ip)
+                .all(|(_, onet)| routes.contains(&format!("{onet}/24 via {onet}")))
+        });
+        assert!(all, "{}: {routes}", h.ip);
         let inf = info(h.d());
         assert_eq!(inf["ClusterStore"], store.as_str());
         assert!(inf["ClusterLease"]
@@ -145,6 +145,48 @@ fn three_hosts_flannel_vxlan_and_lease_expiry() {
         .d()
         .berth(&["run", "--rm", "busybox", "ping", "-c", "3", "-W", "2", &ip0]);
     println!("same-host ping:\n{}", stdout(&o));
+
+    // between hosts the cluster range is routed, not masqueraded: the server sees the
+    // client container's own address
+    let o = c.hosts[0].d().berth(&[
+        "run",
+        "-d",
+        "--name",
+        "tcp",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 30 | nc -l -p 7000",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ip_tcp = c.hosts[0].d().inspect("tcp")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let o = c.hosts[1].d().berth(&[
+        "run",
+        "-d",
+        "--name",
+        "cli",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("sleep 30 | nc {ip_tcp} 7000"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ip_cli = c.hosts[1].d().inspect("cli")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let mut seen = String::new();
+    assert!(
+        common::eventually(10, || {
+            let o = c.hosts[0].d().berth(&["exec", "tcp", "netstat", "-tn"]);
+            seen = format!("{}{}", stdout(&o), stderr(&o));
+            seen.contains(&format!("{ip_cli}:"))
+        }),
+        "server should see {ip_cli}: {seen}"
+    );
 
     // the same advertise address again: refused
     let dup = common::cluster::Host {
