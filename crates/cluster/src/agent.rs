@@ -24,6 +24,9 @@ pub struct JoinConfig {
     /// this daemon's identity (kept in its data root): tells a restart of this host from
     /// another host advertising the same address
     pub host_id: String,
+    /// the subnet this host had last time (its containers still use it): taken again when
+    /// it is free
+    pub prefer: Option<Ipv4Addr>,
 }
 
 /// `/berth/hosts/<PublicIP>`: which daemon holds an advertise address (attached to the same
@@ -166,6 +169,12 @@ pub async fn join(cfg: &JoinConfig) -> Result<Joined> {
             joined.subnet = net;
             let _ = client.delete_if(&kv.key, kv.mod_revision).await?;
             net
+        }
+        None if cfg.prefer.is_some_and(|p| {
+            !taken.contains(&p) && config.subnets().is_ok_and(|a| a.contains(&p))
+        }) =>
+        {
+            cfg.prefer.unwrap_or(Ipv4Addr::UNSPECIFIED)
         }
         None => {
             let all = config.subnets()?;

@@ -30,9 +30,16 @@ pub async fn join(args: &Args) -> Result<Option<Joined>> {
         advertise: advertise.to_string(),
         ttl: args.cluster_lease_ttl,
         host_id: host_id(&args.data_root)?,
+        prefer: std::fs::read_to_string(last_subnet(&args.data_root))
+            .ok()
+            .and_then(|s| s.trim().parse().ok()),
     })
     .await
     .map_err(|e| anyhow!("joining the cluster at {store}: {e}"))?;
+    berth_util::fs::write_atomic(
+        &last_subnet(&args.data_root),
+        format!("{}\n", j.subnet).as_bytes(),
+    )?;
     Ok(Some(j))
 }
 
@@ -53,4 +60,9 @@ fn host_id(data_root: &std::path::Path) -> Result<String> {
     std::fs::create_dir_all(&dir)?;
     berth_util::fs::write_atomic(&path, format!("{id}\n").as_bytes())?;
     Ok(id)
+}
+
+/// `<data-root>/cluster/subnet`: the subnet this host leased last (asked for again at start).
+fn last_subnet(data_root: &std::path::Path) -> std::path::PathBuf {
+    data_root.join("cluster/subnet")
 }

@@ -238,3 +238,122 @@ fn three_hosts_flannel_vxlan_and_lease_expiry() {
     assert!(!stdout(&o).contains(&gone_net), "{}", stdout(&o));
     let _ = ETCD_IP;
 }
+
+fn lease_of(d: &common::Daemon) -> String {
+    info(d)["ClusterLease"]
+        .as_str()
+        .unwrap_or("")
+        .split(' ')
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// etcd away: running containers keep talking across hosts, and a daemon that cannot reach
+/// the store refuses to start within seconds with a clear error. A host killed with SIGKILL
+/// and restarted gets its subnet back (before and after its lease expired), so its running
+/// containers keep their addresses and stay reachable.
+#[test]
+fn etcd_outage_restart_and_rejoin() {
+    let mut c = Cluster::new(2);
+    let store = c.store_url();
+    let flags = |ip: &str| -> Vec<String> {
+        [
+            "--cluster-store",
+            &store,
+            "--cluster-advertise",
+            ip,
+            "--cluster-lease-ttl",
+            "2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    for i in 0..2 {
+        let f = flags(&c.hosts[i].ip.clone());
+        let f: Vec<&str> = f.iter().map(String::as_str).collect();
+        c.hosts[i].start(&f);
+    }
+    let lease1 = lease_of(c.hosts[1].d());
+    assert!(lease1.starts_with("10.250."), "{lease1}");
+    c.hosts[1].d().load_busybox();
+    c.hosts[0].d().load_busybox();
+    let o = c.hosts[1]
+        .d()
+        .berth(&["run", "-d", "--name", "srv", "busybox", "sleep", "600"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ip = c.hosts[1].d().inspect("srv")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let o = c.hosts[0]
+        .d()
+        .berth(&["run", "-d", "--name", "cli", "busybox", "sleep", "600"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ping = |c: &Cluster| {
+        c.hosts[0]
+            .d()
+            .berth(&["exec", "cli", "ping", "-c", "1", "-W", "2", &ip])
+            .status
+            .success()
+    };
+    assert!(common::eventually(5, || ping(&c)), "ping before");
+
+    // host 1 restarted at once (its lease still alive): same subnet, the container reachable
+    c.hosts[1].kill9();
+    let f = flags(&c.hosts[1].ip.clone());
+    let f: Vec<&str> = f.iter().map(String::as_str).collect();
+    c.hosts[1].start(&f);
+    assert_eq!(lease_of(c.hosts[1].d()), lease1);
+    assert!(
+        common::eventually(5, || ping(&c)),
+        "ping after a quick restart"
+    );
+
+    // host 1 down longer than its TTL: the lease goes, then it comes back on the same subnet
+    c.hosts[1].kill9();
+    let net = lease1.trim_end_matches("/24").to_string();
+    assert!(common::eventually(10, || {
+        !stdout(&c.etcdctl(&[
+            "get",
+            "--prefix",
+            "--keys-only",
+            "/coreos.com/network/subnets/",
+        ]))
+        .contains(&net)
+    }));
+    c.hosts[1].start(&f);
+    assert_eq!(lease_of(c.hosts[1].d()), lease1);
+    assert!(
+        common::eventually(5, || ping(&c)),
+        "ping after the lease expired and came back"
+    );
+
+    // etcd gone: the data plane stays
+    c.kill_etcd();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(ping(&c), "ping with etcd down");
+
+    // a new host cannot join without etcd: a clear error within seconds
+    let t0 = std::time::Instant::now();
+    let h = &c.hosts[0];
+    let extra = common::cluster::Host {
+        ns: h.ns.clone(),
+        ip: h.ip.clone(),
+        root: std::path::PathBuf::from(format!("/tmp/bt-{}nx", &c.tag[..6])),
+        daemon: None,
+    };
+    std::fs::create_dir_all(&extra.root).expect("mkdir");
+    let log =
+        extra.start_expect_failure(&["--cluster-store", &store, "--cluster-advertise", &h.ip]);
+    common::cleanup_root(&extra.root);
+    assert!(log.contains("cluster store unreachable"), "{log}");
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        t0.elapsed()
+    );
+    println!("refused without etcd after {:?}", t0.elapsed());
+    let _ = ETCD_IP;
+}

@@ -57,6 +57,16 @@ impl Host {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
+    /// SIGKILLs the daemon and forgets it, keeping its roots and containers (for a restart
+    /// with `start`; the cluster's Drop cleans the roots).
+    pub fn kill9(&mut self) {
+        if let Some(mut d) = self.daemon.take() {
+            d.kill9();
+            // its Drop would remove the roots
+            std::mem::forget(d);
+        }
+    }
+
     /// Starts (or restarts, on the same roots) this host's daemon with `extra` flags.
     pub fn start(&mut self, extra: &[&str]) {
         assert!(self.daemon.is_none(), "daemon already running");
