@@ -153,3 +153,32 @@ async fn unreachable_store_errors_within_seconds() {
     assert!(t0.elapsed() < Duration::from_secs(4));
     assert!(e.to_string().contains("unreachable"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_have_one_winner() {
+    let e = start_etcd();
+    let c = Client::new(&e.url).unwrap();
+    let t0 = Instant::now();
+    while c.get("/x").await.is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for round in 0..5 {
+        let key = format!("/race/{round}");
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let c = c.clone();
+            let key = key.clone();
+            tasks.push(tokio::spawn(async move {
+                c.create(&key, format!("host{i}").as_bytes(), 0).await
+            }));
+        }
+        let mut winners = 0;
+        for t in tasks {
+            if t.await.unwrap().unwrap() {
+                winners += 1;
+            }
+        }
+        assert_eq!(winners, 1, "round {round}");
+    }
+}

@@ -56,17 +56,23 @@ fn info(d: &common::Daemon) -> serde_json::Value {
 fn three_hosts_flannel_vxlan_and_lease_expiry() {
     let mut c = Cluster::new(3);
     let store = c.store_url();
-    for i in 0..3 {
-        let ip = c.hosts[i].ip.clone();
-        c.hosts[i].start(&[
-            "--cluster-store",
-            &store,
-            "--cluster-advertise",
-            &ip,
-            "--cluster-lease-ttl",
-            "3",
-        ]);
-    }
+    // all three at once: the create-if-absent txn keeps their subnets apart
+    std::thread::scope(|sc| {
+        for h in c.hosts.iter_mut() {
+            let store = store.clone();
+            sc.spawn(move || {
+                let ip = h.ip.clone();
+                h.start(&[
+                    "--cluster-store",
+                    &store,
+                    "--cluster-advertise",
+                    &ip,
+                    "--cluster-lease-ttl",
+                    "3",
+                ]);
+            });
+        }
+    });
     // flannel's config, written by the first host
     let o = c.etcdctl(&["get", "--print-value-only", "/coreos.com/network/config"]);
     let cfg: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("config json");
@@ -114,6 +120,19 @@ fn three_hosts_flannel_vxlan_and_lease_expiry() {
         assert!(all, "{}: {routes}", h.ip);
         let inf = info(h.d());
         assert_eq!(inf["ClusterStore"], store.as_str());
+        let text = stdout(&h.d().berth(&["info"]));
+        assert!(
+            text.contains(&format!(" Cluster Store: {store}\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(" Cluster Advertise: {}\n", h.ip)),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(" Cluster Lease: {net}/24 (PublicIP {}", h.ip)),
+            "{text}"
+        );
         assert!(inf["ClusterLease"]
             .as_str()
             .unwrap_or("")
@@ -270,11 +289,21 @@ fn etcd_outage_restart_and_rejoin() {
         .map(|s| s.to_string())
         .collect()
     };
-    for i in 0..2 {
-        let f = flags(&c.hosts[i].ip.clone());
-        let f: Vec<&str> = f.iter().map(String::as_str).collect();
-        c.hosts[i].start(&f);
-    }
+    // host 0 takes the cluster keys from daemon.json, host 1 from flags
+    std::fs::write(
+        c.hosts[0].root.join("daemon.json"),
+        serde_json::json!({"cluster-store": store, "cluster-advertise": c.hosts[0].ip}).to_string(),
+    )
+    .expect("daemon.json");
+    c.hosts[0].start(&["--cluster-lease-ttl", "2"]);
+    assert!(lease_of(c.hosts[0].d()).starts_with("10.250."));
+    assert_eq!(
+        info(c.hosts[0].d())["ClusterAdvertise"],
+        c.hosts[0].ip.as_str()
+    );
+    let f = flags(&c.hosts[1].ip.clone());
+    let f: Vec<&str> = f.iter().map(String::as_str).collect();
+    c.hosts[1].start(&f);
     let lease1 = lease_of(c.hosts[1].d());
     assert!(lease1.starts_with("10.250."), "{lease1}");
     c.hosts[1].d().load_busybox();
