@@ -386,3 +386,107 @@ fn etcd_outage_restart_and_rejoin() {
     println!("refused without etcd after {:?}", t0.elapsed());
     let _ = ETCD_IP;
 }
+
+/// The average of busybox ping's `round-trip min/avg/max = a/b/c ms` line.
+fn ping_avg(out: &str) -> f64 {
+    out.lines()
+        .find(|l| l.contains("round-trip"))
+        .and_then(|l| l.split('=').nth(1))
+        .and_then(|v| v.trim().split('/').nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// bench/cluster.sh: ping latency and TCP throughput (busybox nc, 256 MiB) between two
+/// containers on two hosts (through flannel.1) and on one host (through the bridge).
+#[test]
+#[ignore = "benchmark: bench/cluster.sh"]
+fn bench_cross_host_vs_same_host() {
+    let mut c = Cluster::new(2);
+    let store = c.store_url();
+    for h in c.hosts.iter_mut() {
+        let ip = h.ip.clone();
+        h.start(&["--cluster-store", &store, "--cluster-advertise", &ip]);
+    }
+    for h in &c.hosts {
+        h.d().load_busybox();
+    }
+    let run = |h: usize, args: &[&str]| {
+        let o = c.hosts[h].d().berth(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    run(
+        0,
+        &["run", "-d", "--name", "srv", "busybox", "sleep", "3600"],
+    );
+    let ip = c.hosts[0].d().inspect("srv")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    run(
+        0,
+        &["run", "-d", "--name", "near", "busybox", "sleep", "3600"],
+    );
+    run(
+        1,
+        &["run", "-d", "--name", "far", "busybox", "sleep", "3600"],
+    );
+    let mut results = Vec::new();
+    for (label, h, ctr) in [("same host", 0, "near"), ("cross host", 1, "far")] {
+        // warm up ARP/neighbour entries, then measure
+        let _ = c.hosts[h].d().berth(&["exec", ctr, "ping", "-c", "2", &ip]);
+        let out = run(h, &["exec", ctr, "ping", "-c", "50", "-i", "0.05", &ip]);
+        let lat = ping_avg(&out);
+        let mut rates = Vec::new();
+        for round in 0..3 {
+            let srv = c.hosts[0].d().berth(&[
+                "exec",
+                "-d",
+                "srv",
+                "sh",
+                "-c",
+                &format!("sleep 3600 | nc -l -p 7100 | wc -c > /tmp/n{round}"),
+            ]);
+            assert!(srv.status.success());
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            // the exec's own cost, measured alone and taken off
+            let t0 = std::time::Instant::now();
+            run(h, &["exec", ctr, "true"]);
+            let overhead = t0.elapsed();
+            let t0 = std::time::Instant::now();
+            run(
+                h,
+                &[
+                    "exec",
+                    ctr,
+                    "sh",
+                    "-c",
+                    &format!("head -c 268435456 /dev/zero | nc {ip} 7100"),
+                ],
+            );
+            let secs = (t0.elapsed().saturating_sub(overhead)).as_secs_f64();
+            let mut got = String::new();
+            assert!(
+                common::eventually(5, || {
+                    got = run(0, &["exec", "srv", "cat", &format!("/tmp/n{round}")]);
+                    got.trim() == "268435456"
+                }),
+                "server got {got:?}"
+            );
+            rates.push(268435456.0 * 8.0 / 1e6 / secs);
+        }
+        rates.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        results.push((label, lat, rates[1]));
+    }
+    for (label, lat, rate) in &results {
+        println!("{label}: ping avg {lat:.3} ms, TCP (nc, 256 MiB, median of 3) {rate:.0} Mbit/s");
+    }
+    let (_, l0, r0) = results[0];
+    let (_, l1, r1) = results[1];
+    println!(
+        "VXLAN cost: +{:.3} ms latency, {:.1}% throughput",
+        l1 - l0,
+        (r1 - r0) / r0 * 100.0
+    );
+}
