@@ -7,3 +7,6 @@ cd "$(dirname "$0")/.."
 CARGO_INCREMENTAL=0 cargo build --workspace --bins
 CARGO_INCREMENTAL=0 cargo test -p berthd --test cluster -- --ignored --nocapture \
     bench_cross_host_vs_same_host 2>&1 | grep -E "ping avg|VXLAN cost|test result"
+# scale: simulated hosts as etcd clients (BERTH_SIM_HOSTS, default 50)
+CARGO_INCREMENTAL=0 cargo test -p berth-cluster --test etcd -- --ignored --nocapture \
+    simulated_cluster_scale 2>&1 | grep -E "hosts: joined|test result"
