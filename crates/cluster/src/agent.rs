@@ -264,11 +264,31 @@ async fn keepalive(mut j: Joined) {
     }
 }
 
-/// Applies the difference between the peers in the kernel and `want`.
-fn apply(have: &mut BTreeMap<String, Peer>, want: BTreeMap<String, Peer>) {
+/// Where peers go: the kernel (`flannel.1` over netlink), or a recorder in tests.
+pub trait Dataplane {
+    fn add_peer(&self, p: &Peer) -> berth_network::Result<()>;
+    fn del_peer(&self, p: &Peer) -> berth_network::Result<()>;
+}
+
+/// The VXLAN device through rtnetlink.
+pub struct Kernel;
+
+impl Dataplane for Kernel {
+    fn add_peer(&self, p: &Peer) -> berth_network::Result<()> {
+        vxlan::add_peer(VTEP, p)
+    }
+    fn del_peer(&self, p: &Peer) -> berth_network::Result<()> {
+        vxlan::del_peer(VTEP, p)
+    }
+}
+
+/// Applies the difference between the peers in place (`have`) and `want`: a peer that
+/// changed (new VTEP MAC or address) is removed then added; a failed step is left for the
+/// next pass (it stays out of `have`, or in it).
+pub fn apply(dp: &dyn Dataplane, have: &mut BTreeMap<String, Peer>, want: &BTreeMap<String, Peer>) {
     for (k, p) in have.clone() {
         if want.get(&k) != Some(&p) {
-            match vxlan::del_peer(VTEP, &p) {
+            match dp.del_peer(&p) {
                 Ok(()) => {
                     tracing::info!(subnet = %p.subnet, host = %p.public_ip, "peer removed");
                     have.remove(&k);
@@ -278,11 +298,11 @@ fn apply(have: &mut BTreeMap<String, Peer>, want: BTreeMap<String, Peer>) {
         }
     }
     for (k, p) in want {
-        if have.get(&k) != Some(&p) {
-            match vxlan::add_peer(VTEP, &p) {
+        if have.get(k) != Some(p) {
+            match dp.add_peer(p) {
                 Ok(()) => {
                     tracing::info!(subnet = %p.subnet, host = %p.public_ip, "peer added");
-                    have.insert(k, p);
+                    have.insert(k.clone(), p.clone());
                 }
                 Err(e) => tracing::warn!(error = %e, "adding peer"),
             }
@@ -306,7 +326,7 @@ async fn follow(j: Joined) {
             .iter()
             .filter_map(|kv| peer_of(kv, j.subnet).map(|p| (kv.key.clone(), p)))
             .collect();
-        apply(&mut have, want.clone());
+        apply(&Kernel, &mut have, &want);
         let mut w = match j.client.watch(flannel::SUBNETS, rev + 1).await {
             Ok(w) => w,
             Err(e) => {
@@ -333,7 +353,7 @@ async fn follow(j: Joined) {
                             }
                         }
                     }
-                    apply(&mut have, want.clone());
+                    apply(&Kernel, &mut have, &want);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "cluster watch ended; reading again");
@@ -348,6 +368,91 @@ async fn follow(j: Joined) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::RefCell;
+
+    #[derive(Default)]
+    struct Rec {
+        log: RefCell<Vec<String>>,
+        fail_add: Option<Ipv4Addr>,
+    }
+
+    impl Dataplane for Rec {
+        fn add_peer(&self, p: &Peer) -> berth_network::Result<()> {
+            if self.fail_add == Some(p.subnet) {
+                return Err(berth_network::Error::Netlink("refused".into()));
+            }
+            self.log
+                .borrow_mut()
+                .push(format!("add {} {}", p.subnet, p.public_ip));
+            Ok(())
+        }
+        fn del_peer(&self, p: &Peer) -> berth_network::Result<()> {
+            self.log
+                .borrow_mut()
+                .push(format!("del {} {}", p.subnet, p.public_ip));
+            Ok(())
+        }
+    }
+
+    fn peer(n: u8, host: u8) -> (String, Peer) {
+        let subnet = Ipv4Addr::new(10, 250, n, 0);
+        (
+            flannel::subnet_key(subnet, 24),
+            Peer {
+                subnet,
+                prefix: 24,
+                mac: [2, 0, 0, 0, 0, host],
+                public_ip: Ipv4Addr::new(10, 99, 0, host),
+            },
+        )
+    }
+
+    #[test]
+    fn apply_adds_removes_and_replaces_changed_peers() {
+        let dp = Rec::default();
+        let mut have = BTreeMap::new();
+        let want: BTreeMap<_, _> = [peer(1, 1), peer(2, 2)].into_iter().collect();
+        apply(&dp, &mut have, &want);
+        assert_eq!(
+            *dp.log.borrow(),
+            ["add 10.250.1.0 10.99.0.1", "add 10.250.2.0 10.99.0.2"]
+        );
+        assert_eq!(have, want);
+
+        // nothing changed: nothing done
+        dp.log.borrow_mut().clear();
+        apply(&dp, &mut have, &want);
+        assert!(dp.log.borrow().is_empty());
+
+        // host 1 gone, host 2 came back from another address, host 3 new
+        let want: BTreeMap<_, _> = [peer(2, 7), peer(3, 3)].into_iter().collect();
+        apply(&dp, &mut have, &want);
+        assert_eq!(
+            *dp.log.borrow(),
+            [
+                "del 10.250.1.0 10.99.0.1",
+                "del 10.250.2.0 10.99.0.2",
+                "add 10.250.2.0 10.99.0.7",
+                "add 10.250.3.0 10.99.0.3"
+            ]
+        );
+        assert_eq!(have, want);
+    }
+
+    #[test]
+    fn a_failed_add_is_retried_on_the_next_pass() {
+        let mut dp = Rec {
+            fail_add: Some(Ipv4Addr::new(10, 250, 1, 0)),
+            ..Default::default()
+        };
+        let mut have = BTreeMap::new();
+        let want: BTreeMap<_, _> = [peer(1, 1)].into_iter().collect();
+        apply(&dp, &mut have, &want);
+        assert!(have.is_empty());
+        dp.fail_add = None;
+        apply(&dp, &mut have, &want);
+        assert_eq!(have, want);
+    }
 
     #[test]
     fn peers_from_leases() {
