@@ -8,6 +8,8 @@ use crate::{Error, Result};
 use berth_network::vxlan::{self, Peer, VtepSpec};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The VXLAN device's name (flannel's, VNI 1).
@@ -48,6 +50,7 @@ pub struct Joined {
     pub ttl: i64,
     /// the underlay's MTU less VXLAN's overhead
     pub mtu: u32,
+    pub host_id: String,
 }
 
 impl Joined {
@@ -160,6 +163,7 @@ pub async fn join(cfg: &JoinConfig) -> Result<Joined> {
         lease_id,
         ttl,
         mtu,
+        host_id: cfg.host_id.clone(),
     };
 
     // the subnet: our old one again, else the first free one from a place of our own
@@ -230,31 +234,40 @@ pub fn peer_of(kv: &Kv, own: Ipv4Addr) -> Option<Peer> {
 
 /// Keeps the lease alive and the peers in the kernel until the process ends.
 pub async fn run(j: Joined) {
+    let lease = Arc::new(AtomicI64::new(j.lease_id));
     let keep = j.clone();
-    tokio::spawn(async move { keepalive(keep).await });
-    follow(j).await;
+    let l = lease.clone();
+    tokio::spawn(async move { keepalive(keep, l).await });
+    follow(j, lease).await;
 }
 
-async fn keepalive(mut j: Joined) {
+/// Puts this host's subnet lease and address claim back (after a lease expired, or when
+/// someone deleted our key).
+async fn retake(j: &Joined, id: i64) {
+    match j.client.create(&j.key(), &j.document(), id).await {
+        Ok(true) => tracing::info!(subnet = %j.subnet, "subnet lease taken again"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "re-taking the subnet lease"),
+    }
+    let _ = j
+        .client
+        .put(&host_key(j.public_ip), j.host_id.as_bytes(), id)
+        .await;
+}
+
+async fn keepalive(j: Joined, lease: Arc<AtomicI64>) {
     let every = Duration::from_millis((j.ttl as u64 * 1000 / 3).max(300));
     loop {
         tokio::time::sleep(every).await;
-        match j.client.keepalive(j.lease_id).await {
+        match j.client.keepalive(lease.load(Ordering::Relaxed)).await {
             Ok(ttl) if ttl > 0 => {}
             Ok(_) => {
                 // the lease expired (etcd was away longer than the TTL): take it again
                 tracing::warn!(subnet = %j.subnet, "cluster lease expired; re-taking it");
                 match j.client.grant(j.ttl).await {
                     Ok(id) => {
-                        j.lease_id = id;
-                        match j.client.create(&j.key(), &j.document(), id).await {
-                            Ok(true) => {}
-                            Ok(false) => tracing::error!(
-                                subnet = %j.subnet,
-                                "our subnet was taken by another host while our lease was lost"
-                            ),
-                            Err(e) => tracing::warn!(error = %e, "re-taking the lease"),
-                        }
+                        lease.store(id, Ordering::Relaxed);
+                        retake(&j, id).await;
                     }
                     Err(e) => tracing::warn!(error = %e, "new cluster lease"),
                 }
@@ -310,7 +323,7 @@ pub fn apply(dp: &dyn Dataplane, have: &mut BTreeMap<String, Peer>, want: &BTree
     }
 }
 
-async fn follow(j: Joined) {
+async fn follow(j: Joined, lease: Arc<AtomicI64>) {
     let mut have: BTreeMap<String, Peer> = BTreeMap::new();
     loop {
         // a full read, then a watch from just after it; any error: read again
@@ -348,6 +361,10 @@ async fn follow(j: Joined) {
                                     want.remove(&kv.key);
                                 }
                             },
+                            Event::Delete(kv) if kv.key == j.key() => {
+                                tracing::warn!(key = %kv.key, "our subnet lease was deleted");
+                                retake(&j, lease.load(Ordering::Relaxed)).await;
+                            }
                             Event::Delete(kv) => {
                                 want.remove(&kv.key);
                             }
@@ -490,6 +507,7 @@ mod tests {
             lease_id: 1,
             ttl: 10,
             mtu: 1450,
+            host_id: "x".into(),
         };
         assert_eq!(j.bip(), "10.250.3.1/24");
         assert_eq!(j.key(), "/coreos.com/network/subnets/10.250.3.0-24");

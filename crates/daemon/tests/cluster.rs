@@ -73,6 +73,16 @@ fn three_hosts_flannel_vxlan_and_lease_expiry() {
             });
         }
     });
+    for h in &c.hosts {
+        let (st, _, body) = h.d().http("GET", "/info", None);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        assert!(
+            st == 200 && v["ClusterLease"].as_str().is_some_and(|l| !l.is_empty()),
+            "{} did not join: {}",
+            h.ip,
+            h.d().log()
+        );
+    }
     // flannel's config, written by the first host
     let o = c.etcdctl(&["get", "--print-value-only", "/coreos.com/network/config"]);
     let cfg: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("config json");
@@ -101,7 +111,12 @@ fn three_hosts_flannel_vxlan_and_lease_expiry() {
         let gw = net.trim_end_matches(".0").to_string() + ".1";
         let br = common::bridge_name(&h.root);
         let show = h.ip(&["-4", "addr", "show", &br]);
-        assert!(show.contains(&format!("{gw}/24")), "{show}");
+        assert!(
+            show.contains(&format!("{gw}/24")),
+            "{} {br} {gw}: {show} {}",
+            h.ip,
+            h.ip(&["-4", "addr"])
+        );
         assert!(h.ip(&["link", "show", &br]).contains("mtu 1450"));
         let vx = h.ip(&["-d", "link", "show", "flannel.1"]);
         assert!(vx.contains("vxlan id 1"), "{vx}");
@@ -206,6 +221,26 @@ fn three_hosts_flannel_vxlan_and_lease_expiry() {
         }),
         "server should see {ip_cli}: {seen}"
     );
+
+    // our lease deleted behind our back: host 0 puts it back, the others keep their route
+    let key0 = format!("/coreos.com/network/subnets/{}-24", subnets[&c.hosts[0].ip]);
+    let o = c.etcdctl(&["del", &key0]);
+    assert!(o.status.success());
+    assert!(
+        common::eventually(5, || {
+            stdout(&c.etcdctl(&["get", "--keys-only", &key0])).contains(&key0)
+        }),
+        "host 0 did not re-take its lease"
+    );
+    assert!(common::eventually(5, || {
+        c.hosts[1]
+            .ip(&["route", "show", "dev", "flannel.1"])
+            .contains(&subnets[&c.hosts[0].ip])
+    }));
+    let o = c.hosts[1]
+        .d()
+        .berth(&["run", "--rm", "busybox", "ping", "-c", "1", "-W", "2", &ip0]);
+    assert!(o.status.success(), "ping after the lease came back");
 
     // the same advertise address again: refused
     let dup = common::cluster::Host {
