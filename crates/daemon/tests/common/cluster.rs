@@ -84,6 +84,17 @@ impl Host {
                 });
             }
         });
+        // the socket is bound before the daemon joins the cluster and opens its state:
+        // wait until the API answers
+        let t0 = Instant::now();
+        while d.http("GET", "/_ping", None).0 != 200 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "berthd did not serve: {}",
+                d.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         self.daemon = Some(d);
     }
 }
