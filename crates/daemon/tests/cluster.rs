@@ -336,10 +336,19 @@ fn etcd_outage_restart_and_rejoin() {
         info(c.hosts[0].d())["ClusterAdvertise"],
         c.hosts[0].ip.as_str()
     );
-    let f = flags(&c.hosts[1].ip.clone());
+    // host 1 advertises an interface name: its address is taken from it
+    let f = flags("eth0");
     let f: Vec<&str> = f.iter().map(String::as_str).collect();
     c.hosts[1].start(&f);
     let lease1 = lease_of(c.hosts[1].d());
+    let full = info(c.hosts[1].d())["ClusterLease"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        full.contains(&format!("PublicIP {}", c.hosts[1].ip)),
+        "{full}"
+    );
     assert!(lease1.starts_with("10.250."), "{lease1}");
     c.hosts[1].d().load_busybox();
     c.hosts[0].d().load_busybox();
@@ -366,8 +375,6 @@ fn etcd_outage_restart_and_rejoin() {
 
     // host 1 restarted at once (its lease still alive): same subnet, the container reachable
     c.hosts[1].kill9();
-    let f = flags(&c.hosts[1].ip.clone());
-    let f: Vec<&str> = f.iter().map(String::as_str).collect();
     c.hosts[1].start(&f);
     assert_eq!(lease_of(c.hosts[1].d()), lease1);
     assert!(
