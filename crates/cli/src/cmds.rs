@@ -1009,6 +1009,16 @@ pub fn info(connect: impl Fn() -> Result<Client>, args: &[String]) -> Result<i32
     ));
     t.push_str(&info_list(" Labels:", "  ", i.get("Labels")));
     t.push_str(&format!(" Experimental: {}\n", b("ExperimentalBuild")));
+    // docker 20.10's lines, shown only when set; the lease is berth's (issue 14)
+    for (label, key) in [
+        ("Cluster Store", "ClusterStore"),
+        ("Cluster Advertise", "ClusterAdvertise"),
+        ("Cluster Lease", "ClusterLease"),
+    ] {
+        if !st(key).is_empty() {
+            t.push_str(&format!(" {label}: {}\n", st(key)));
+        }
+    }
     let reg = i.get("RegistryConfig");
     let mut insecure: Vec<String> = reg
         .and_then(|r| r.get("IndexConfigs"))

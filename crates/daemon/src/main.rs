@@ -1,5 +1,6 @@
 //! berthd: the berth daemon.
 
+mod cluster;
 mod config;
 mod log;
 mod notify;
@@ -153,6 +154,15 @@ struct Args {
     /// The berth-pause binary of CRI pod sandboxes (default: next to berthd)
     #[arg(long)]
     pause: Option<PathBuf>,
+    /// Join hosts through this etcd: `etcd://HOST:PORT[,HOST:PORT…]` (issue 14)
+    #[arg(long)]
+    cluster_store: Option<String>,
+    /// This host's address for the cluster: an IPv4 address or an interface name
+    #[arg(long)]
+    cluster_advertise: Option<String>,
+    /// Seconds this host's subnet lease lives without renewal (renewed every third)
+    #[arg(long, default_value_t = 20, hide = true)]
+    cluster_lease_ttl: i64,
 }
 
 /// Each berthd flag that dockerd also has, and its daemon.json key.
@@ -187,6 +197,8 @@ pub const FLAG_KEYS: &[(&str, &str)] = &[
     ("shutdown_timeout", "shutdown-timeout"),
     ("storage_driver", "storage-driver"),
     ("experimental", "experimental"),
+    ("cluster_store", "cluster-store"),
+    ("cluster_advertise", "cluster-advertise"),
 ];
 
 /// The daemon.json keys set on the command line, with the flag's value as dockerd prints it
@@ -244,6 +256,12 @@ fn apply_file(a: &mut Args, f: &config::FileConfig) {
         a.fixed_cidr = f.fixed_cidr.clone();
     }
     set(&mut a.mtu, &f.mtu);
+    if a.cluster_store.is_none() {
+        a.cluster_store = f.cluster_store.clone();
+    }
+    if a.cluster_advertise.is_none() {
+        a.cluster_advertise = f.cluster_advertise.clone();
+    }
     set(&mut a.dns, &f.dns);
     set(&mut a.dns_search, &f.dns_search);
     set(&mut a.dns_opts, &f.dns_opts);
@@ -380,10 +398,17 @@ fn settings_of(a: &Args, f: Option<&config::FileConfig>) -> berth_engine::settin
             .filter_map(|o| o.split_once('='))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        cluster_store: f.and_then(|f| f.cluster_store.clone()).unwrap_or_default(),
-        cluster_advertise: f
-            .and_then(|f| f.cluster_advertise.clone())
+        cluster_store: a
+            .cluster_store
+            .clone()
+            .or_else(|| f.and_then(|f| f.cluster_store.clone()))
             .unwrap_or_default(),
+        cluster_advertise: a
+            .cluster_advertise
+            .clone()
+            .or_else(|| f.and_then(|f| f.cluster_advertise.clone()))
+            .unwrap_or_default(),
+        cluster_lease: String::new(),
     }
 }
 
@@ -606,17 +631,32 @@ async fn daemon() -> Result<()> {
         listeners.push((path, l, true));
     }
     socket::clear_activation_env();
+    // cluster mode: the subnet lease decides the default bridge's address and MTU
+    let mut bip = args.bip.clone();
+    let mut mtu = args.mtu;
+    let cluster = cluster::join(&args).await?;
+    if let Some(j) = &cluster {
+        if bip.is_some() {
+            tracing::warn!("--bip is ignored in cluster mode: the bridge takes the leased subnet");
+        }
+        bip = Some(j.bip());
+        mtu = mtu.min(j.mtu);
+    }
+    let mut settings = settings_of(&args, file.as_ref().map(|l| &l.cfg));
+    if let Some(j) = &cluster {
+        settings.cluster_lease = j.describe();
+    }
     let engine = berth_engine::Engine::open(berth_engine::Config {
         data_root,
         exec_root: args.exec_root.clone(),
         shim_path: shim,
         net: berth_engine::NetConfig {
             bridge: args.bridge.clone(),
-            bip: args.bip.clone(),
+            bip,
             fixed_cidr: args.fixed_cidr.clone(),
             ipv6: args.ipv6,
             fixed_cidr_v6: args.fixed_cidr_v6.clone(),
-            mtu: args.mtu,
+            mtu,
             dns: args.dns.clone(),
             dns_search: args.dns_search.clone(),
             dns_opts: args.dns_opts.clone(),
@@ -627,8 +667,9 @@ async fn daemon() -> Result<()> {
                 .into_iter()
                 .map(|p| (p.base, p.size.min(32) as u8))
                 .collect(),
+            cluster_network: cluster.as_ref().map(|j| j.config.network.clone()),
         },
-        settings: settings_of(&args, file.as_ref().map(|l| &l.cfg)),
+        settings,
         userns: ids,
         no_new_privileges: args.no_new_privileges,
         default_cgroupns_mode: args.default_cgroupns_mode.clone(),
@@ -644,6 +685,10 @@ async fn daemon() -> Result<()> {
     })
     .await
     .map_err(|e| anyhow::anyhow!("opening state: {e}"))?;
+
+    if let Some(j) = cluster {
+        tokio::spawn(berth_cluster::agent::run(j));
+    }
 
     // the handlers before the API answers
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

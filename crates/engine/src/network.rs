@@ -37,6 +37,8 @@ pub struct NetConfig {
     pub dns_opts: Vec<String>,
     /// `default-address-pools` (`base`, `size`): where networks without a subnet get one
     pub address_pools: Vec<(String, u8)>,
+    /// cluster mode: the cluster-wide range, routed between hosts (not masqueraded)
+    pub cluster_network: Option<String>,
 }
 
 impl Default for NetConfig {
@@ -52,6 +54,7 @@ impl Default for NetConfig {
             dns_search: Vec::new(),
             dns_opts: Vec::new(),
             address_pools: Vec::new(),
+            cluster_network: None,
         }
     }
 }
@@ -513,6 +516,12 @@ impl NetState {
     /// Makes the nftables table match every bridge and every published port.
     pub fn sync_nat(&self) -> Result<()> {
         let mut rs = Ruleset::default();
+        if let Some(net) = &self.cfg.cluster_network {
+            match berth_network::Subnet::parse(net) {
+                Ok(s) => rs.routed.push(s),
+                Err(e) => tracing::warn!(error = %e, "cluster network"),
+            }
+        }
         for n in self.all() {
             if let (true, Some(subnet)) = (n.rec.is_bridge(), n.rec.subnet) {
                 rs.networks.push(NetRules {

@@ -47,6 +47,8 @@ pub struct Settings {
     /// `cluster-store`, `cluster-advertise` (accepted and stored)
     pub cluster_store: String,
     pub cluster_advertise: String,
+    /// this host's subnet lease in cluster mode (`10.250.3.0/24 (PublicIP …)`), else empty
+    pub cluster_lease: String,
 }
 
 impl Default for Settings {
@@ -68,6 +70,7 @@ impl Default for Settings {
             log_opts: BTreeMap::new(),
             cluster_store: String::new(),
             cluster_advertise: String::new(),
+            cluster_lease: String::new(),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod nat;
 pub mod ports;
 pub mod proxy;
 pub mod sysctl;
+pub mod vxlan;
 
 pub use ipam::{Pool, Subnet};
 pub use ipam6::{Pool6, Subnet6};

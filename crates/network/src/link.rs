@@ -340,7 +340,7 @@ pub fn links_in_netns(netns: &Path) -> Result<Vec<String>> {
 
 // ---------------------------------------------------------------------------------------
 
-fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     if name.is_empty()
         || name.len() > 15
         || name == "."
@@ -413,21 +413,21 @@ fn in_netns_fd<T: Send>(ns: OwnedFd, f: impl FnOnce(&mut Nl) -> Result<T> + Send
     })
 }
 
-fn link_name(l: &LinkMessage) -> Option<&str> {
+pub(crate) fn link_name(l: &LinkMessage) -> Option<&str> {
     l.attributes.iter().find_map(|a| match a {
         LinkAttribute::IfName(n) => Some(n.as_str()),
         _ => None,
     })
 }
 
-fn link_mtu(l: &LinkMessage) -> Option<u32> {
+pub(crate) fn link_mtu(l: &LinkMessage) -> Option<u32> {
     l.attributes.iter().find_map(|a| match a {
         LinkAttribute::Mtu(m) => Some(*m),
         _ => None,
     })
 }
 
-fn link_kind(l: &LinkMessage) -> Option<InfoKind> {
+pub(crate) fn link_kind(l: &LinkMessage) -> Option<InfoKind> {
     l.attributes.iter().find_map(|a| match a {
         LinkAttribute::LinkInfo(infos) => infos.iter().find_map(|i| match i {
             LinkInfo::Kind(k) => Some(k.clone()),
@@ -438,7 +438,7 @@ fn link_kind(l: &LinkMessage) -> Option<InfoKind> {
 }
 
 /// A random unicast, locally administered MAC.
-fn random_mac() -> [u8; 6] {
+pub(crate) fn random_mac() -> [u8; 6] {
     let mut mac: [u8; 6] = rand::random();
     mac[0] = (mac[0] & 0xfe) | 0x02;
     mac
@@ -451,14 +451,14 @@ fn broadcast(addr: Ipv4Addr, prefix: u8) -> Ipv4Addr {
 
 /// A netlink failure: the kernel's errno, or something else already phrased.
 #[derive(Debug)]
-enum NlError {
+pub(crate) enum NlError {
     /// errno, and the kernel's extended-ack message if it gave one
     Os(i32, Option<String>),
     Other(Error),
 }
 
 impl NlError {
-    fn into_error(self, what: &str) -> Error {
+    pub(crate) fn into_error(self, what: &str) -> Error {
         match self {
             NlError::Os(code, msg) => {
                 let err = std::io::Error::from_raw_os_error(code);
@@ -512,7 +512,7 @@ fn ext_ack_msg(flags: u16, rest: &[u8]) -> Option<String> {
 }
 
 /// A blocking rtnetlink socket in the namespace of the thread that opened it.
-struct Nl {
+pub(crate) struct Nl {
     sock: Socket,
     seq: u32,
     buf: Vec<u8>,
@@ -521,7 +521,7 @@ struct Nl {
 const RECV_BUF: usize = 64 * 1024;
 
 impl Nl {
-    fn open() -> Result<Nl> {
+    pub(crate) fn open() -> Result<Nl> {
         let mut sock = Socket::new(NETLINK_ROUTE).map_err(Error::Io)?;
         sock.bind_auto().map_err(Error::Io)?;
         // the kernel's reason in words along with an errno ("Unknown device type", …)
@@ -607,16 +607,20 @@ impl Nl {
         }
     }
 
-    fn ack(&mut self, msg: RouteNetlinkMessage, flags: u16) -> std::result::Result<(), NlError> {
+    pub(crate) fn ack(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+    ) -> std::result::Result<(), NlError> {
         self.request(msg, flags | NLM_F_ACK).map(drop)
     }
 
-    fn dump(&mut self, msg: RouteNetlinkMessage) -> Result<Vec<RouteNetlinkMessage>> {
+    pub(crate) fn dump(&mut self, msg: RouteNetlinkMessage) -> Result<Vec<RouteNetlinkMessage>> {
         self.request(msg, NLM_F_DUMP)
             .map_err(|e| e.into_error("dump"))
     }
 
-    fn get_link(&mut self, name: &str) -> Result<Option<LinkMessage>> {
+    pub(crate) fn get_link(&mut self, name: &str) -> Result<Option<LinkMessage>> {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
         match self.request(RouteNetlinkMessage::GetLink(msg), 0) {
@@ -629,7 +633,7 @@ impl Nl {
         }
     }
 
-    fn del_link(&mut self, name: &str) -> Result<()> {
+    pub(crate) fn del_link(&mut self, name: &str) -> Result<()> {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
         match self.ack(RouteNetlinkMessage::DelLink(msg), 0) {
@@ -638,7 +642,7 @@ impl Nl {
         }
     }
 
-    fn set_up(&mut self, name: &str) -> Result<()> {
+    pub(crate) fn set_up(&mut self, name: &str) -> Result<()> {
         let mut msg = LinkMessage::default();
         msg.header.flags = LinkFlags::Up;
         msg.header.change_mask = LinkFlags::Up;
@@ -648,7 +652,10 @@ impl Nl {
     }
 
     /// IPv4 addresses (address, prefix, the message to delete it with), of one link or all.
-    fn ipv4_addrs(&mut self, index: Option<u32>) -> Result<Vec<(Ipv4Addr, u8, AddressMessage)>> {
+    pub(crate) fn ipv4_addrs(
+        &mut self,
+        index: Option<u32>,
+    ) -> Result<Vec<(Ipv4Addr, u8, AddressMessage)>> {
         let mut req = AddressMessage::default();
         req.header.family = AddressFamily::Inet;
         let mut out = Vec::new();
@@ -677,7 +684,7 @@ impl Nl {
         Ok(out)
     }
 
-    fn add_addr(
+    pub(crate) fn add_addr(
         &mut self,
         index: u32,
         addr: Ipv4Addr,

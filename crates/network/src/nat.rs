@@ -70,6 +70,9 @@ pub struct Ruleset {
     pub ports: Vec<PortRule>,
     pub networks6: Vec<NetRules6>,
     pub ports6: Vec<PortRule6>,
+    /// cluster mode: the cluster-wide range (flannel's `Network`); traffic between two of
+    /// its addresses is routed through the VXLAN device, never masqueraded
+    pub routed: Vec<Subnet>,
 }
 
 /// The nft text of the table `ip6 <table>`: the IPv6 twin of [`render`]'s (masquerade of
@@ -276,6 +279,9 @@ pub fn render(table: &str, rs: &Ruleset) -> String {
         w,
         "\t\ttype nat hook postrouting priority srcnat; policy accept;"
     );
+    for r in &rs.routed {
+        let _ = writeln!(w, "\t\tip saddr {r} ip daddr {r} return");
+    }
     for n in nets.iter().filter(|n| !n.internal) {
         let _ = writeln!(
             w,
@@ -843,5 +849,18 @@ mod tests {
             "{}\n{t}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    #[test]
+    fn cluster_range_is_routed_not_masqueraded() {
+        let mut rs = sample();
+        rs.routed.push("10.250.0.0/16".parse().unwrap());
+        let t = render("berth", &rs);
+        let ret = t
+            .find("ip saddr 10.250.0.0/16 ip daddr 10.250.0.0/16 return")
+            .expect("return rule");
+        let masq = t.find("masquerade").expect("masquerade");
+        assert!(ret < masq, "the return comes before any masquerade:\n{t}");
+        assert!(!render("berth", &sample()).contains("return"));
     }
 }

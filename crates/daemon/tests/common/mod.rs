@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub mod build;
+pub mod cluster;
 pub mod dockerd;
 pub mod registry;
 pub mod sdk;

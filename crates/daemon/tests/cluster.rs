@@ -1,0 +1,534 @@
+//! Multi-host networking (issue 14) on a cluster of network namespaces: see
+//! tests/common/cluster.rs for the harness.
+
+mod common;
+
+use common::cluster::{netns_left, Cluster, ETCD_IP};
+use common::{stderr, stdout};
+
+/// The harness itself: hosts reach each other and etcd over the LAN, a daemon runs a
+/// container inside its host namespace, and everything is gone after Drop.
+#[test]
+fn harness_lan_etcd_and_cleanup() {
+    let tag;
+    let roots;
+    {
+        let mut c = Cluster::new(2);
+        tag = c.tag.clone();
+        roots = c.hosts.iter().map(|h| h.root.clone()).collect::<Vec<_>>();
+        let o = c.hosts[0].run(&["busybox", "ping", "-c1", "-W2", &c.hosts[1].ip]);
+        assert!(o.status.success(), "host ping: {}", stdout(&o));
+        let o = c.hosts[1].run(&["busybox", "ping", "-c1", "-W2", ETCD_IP]);
+        assert!(o.status.success(), "etcd ping: {}", stdout(&o));
+        let o = c.etcdctl(&["put", "/t/k", "v"]);
+        assert!(o.status.success(), "etcdctl put: {}", stderr(&o));
+        let o = c.etcdctl(&["get", "--print-value-only", "/t/k"]);
+        assert_eq!(stdout(&o).trim(), "v");
+
+        c.start_all(&[]);
+        let d = c.hosts[0].d();
+        d.load_busybox();
+        // the daemon's bridge is in the host namespace, not in the caller's
+        let br = common::bridge_name(&c.hosts[0].root);
+        assert!(c.hosts[0].ip(&["link", "show", &br]).contains(&br));
+        let o = d.berth(&["run", "--rm", "busybox", "ip", "-4", "addr", "show", "eth0"]);
+        assert!(o.status.success(), "run: {}", stderr(&o));
+        assert!(stdout(&o).contains("172."), "{}", stdout(&o));
+    }
+    assert!(netns_left(&tag).is_empty(), "{:?}", netns_left(&tag));
+    for r in roots {
+        assert!(!r.exists(), "{} left", r.display());
+    }
+}
+
+fn info(d: &common::Daemon) -> serde_json::Value {
+    let (st, _, body) = d.http("GET", "/info", None);
+    assert_eq!(st, 200);
+    serde_json::from_slice(&body).expect("info json")
+}
+
+/// Three hosts: each leases a subnet from etcd (flannel's layout), its bridge takes the .1
+/// with the MTU lowered by 50, flannel.1 carries a route/neighbour/FDB entry per other host;
+/// a container on host A pings a container on host B by IP; a second host with the same
+/// advertise address is refused; a host killed with SIGKILL loses its lease and the others
+/// remove its entries.
+#[test]
+fn three_hosts_flannel_vxlan_and_lease_expiry() {
+    let mut c = Cluster::new(3);
+    let store = c.store_url();
+    // all three at once: the create-if-absent txn keeps their subnets apart
+    std::thread::scope(|sc| {
+        for h in c.hosts.iter_mut() {
+            let store = store.clone();
+            sc.spawn(move || {
+                let ip = h.ip.clone();
+                h.start(&[
+                    "--cluster-store",
+                    &store,
+                    "--cluster-advertise",
+                    &ip,
+                    "--cluster-lease-ttl",
+                    "3",
+                ]);
+            });
+        }
+    });
+    for h in &c.hosts {
+        let (st, _, body) = h.d().http("GET", "/info", None);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        assert!(
+            st == 200 && v["ClusterLease"].as_str().is_some_and(|l| !l.is_empty()),
+            "{} did not join: {}",
+            h.ip,
+            h.d().log()
+        );
+    }
+    // flannel's config, written by the first host
+    let o = c.etcdctl(&["get", "--print-value-only", "/coreos.com/network/config"]);
+    let cfg: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("config json");
+    assert_eq!(cfg["Network"], "10.250.0.0/16");
+    assert_eq!(cfg["Backend"]["Type"], "vxlan");
+
+    // three leases, one per host, distinct subnets, flannel's JSON
+    let o = c.etcdctl(&["get", "--prefix", "/coreos.com/network/subnets/"]);
+    let lines: Vec<String> = stdout(&o).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    let mut subnets = std::collections::BTreeMap::new();
+    for kv in lines.chunks(2) {
+        let net = kv[0]
+            .strip_prefix("/coreos.com/network/subnets/")
+            .expect("key")
+            .replace("-24", "");
+        let l: serde_json::Value = serde_json::from_str(&kv[1]).expect("lease json");
+        assert_eq!(l["BackendType"], "vxlan");
+        assert!(l["BackendData"]["VtepMAC"].as_str().is_some());
+        subnets.insert(l["PublicIP"].as_str().expect("ip").to_string(), net);
+    }
+    assert_eq!(subnets.len(), 3, "{subnets:?}");
+
+    for h in &c.hosts {
+        let net = &subnets[&h.ip];
+        let gw = net.trim_end_matches(".0").to_string() + ".1";
+        let br = common::bridge_name(&h.root);
+        let show = h.ip(&["-4", "addr", "show", &br]);
+        assert!(
+            show.contains(&format!("{gw}/24")),
+            "{} {br} {gw}: {show} {}",
+            h.ip,
+            h.ip(&["-4", "addr"])
+        );
+        assert!(h.ip(&["link", "show", &br]).contains("mtu 1450"));
+        let vx = h.ip(&["-d", "link", "show", "flannel.1"]);
+        assert!(vx.contains("vxlan id 1"), "{vx}");
+        assert!(vx.contains(&format!("local {}", h.ip)), "{vx}");
+        assert!(vx.contains("dstport 8472"), "{vx}");
+        assert!(vx.contains("nolearning"), "{vx}");
+        // a route per other host (the watch delivers the later hosts' leases)
+        let mut routes = String::new();
+        let all = common::eventually(5, || {
+            routes = h.ip(&["route", "show", "dev", "flannel.1"]);
+            subnets
+                .iter()
+                .filter(|(other, _)| **other != h.ip)
+                .all(|(_, onet)| routes.contains(&format!("{onet}/24 via {onet}")))
+        });
+        assert!(all, "{}: {routes}", h.ip);
+        let inf = info(h.d());
+        assert_eq!(inf["ClusterStore"], store.as_str());
+        let text = stdout(&h.d().berth(&["info"]));
+        assert!(
+            text.contains(&format!(" Cluster Store: {store}\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(" Cluster Advertise: {}\n", h.ip)),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(" Cluster Lease: {net}/24 (PublicIP {}", h.ip)),
+            "{text}"
+        );
+        assert!(inf["ClusterLease"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with(&format!("{net}/24")));
+    }
+
+    // a container on host 1 pings one on host 0 by IP
+    c.hosts[0].d().load_busybox();
+    c.hosts[1].d().load_busybox();
+    let o = c.hosts[0]
+        .d()
+        .berth(&["run", "-d", "--name", "srv", "busybox", "sleep", "600"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ip0 = c.hosts[0].d().inspect("srv")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        ip0.starts_with(subnets[&c.hosts[0].ip].trim_end_matches('0')),
+        "{ip0}"
+    );
+    let o = c.hosts[1]
+        .d()
+        .berth(&["run", "--rm", "busybox", "ping", "-c", "3", "-W", "2", &ip0]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "cross-host ping: {out} {}", stderr(&o));
+    println!("cross-host ping:\n{out}");
+    let o = c.hosts[0]
+        .d()
+        .berth(&["run", "--rm", "busybox", "ping", "-c", "3", "-W", "2", &ip0]);
+    println!("same-host ping:\n{}", stdout(&o));
+
+    // between hosts the cluster range is routed, not masqueraded: the server sees the
+    // client container's own address
+    let o = c.hosts[0].d().berth(&[
+        "run",
+        "-d",
+        "--name",
+        "tcp",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 30 | nc -l -p 7000",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ip_tcp = c.hosts[0].d().inspect("tcp")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let o = c.hosts[1].d().berth(&[
+        "run",
+        "-d",
+        "--name",
+        "cli",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("sleep 30 | nc {ip_tcp} 7000"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ip_cli = c.hosts[1].d().inspect("cli")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let mut seen = String::new();
+    assert!(
+        common::eventually(10, || {
+            let o = c.hosts[0].d().berth(&["exec", "tcp", "netstat", "-tn"]);
+            seen = format!("{}{}", stdout(&o), stderr(&o));
+            seen.contains(&format!("{ip_cli}:"))
+        }),
+        "server should see {ip_cli}: {seen}"
+    );
+
+    // our lease deleted behind our back: host 0 puts it back, the others keep their route
+    let key0 = format!("/coreos.com/network/subnets/{}-24", subnets[&c.hosts[0].ip]);
+    let o = c.etcdctl(&["del", &key0]);
+    assert!(o.status.success());
+    assert!(
+        common::eventually(5, || {
+            stdout(&c.etcdctl(&["get", "--keys-only", &key0])).contains(&key0)
+        }),
+        "host 0 did not re-take its lease"
+    );
+    assert!(common::eventually(5, || {
+        c.hosts[1]
+            .ip(&["route", "show", "dev", "flannel.1"])
+            .contains(&subnets[&c.hosts[0].ip])
+    }));
+    let o = c.hosts[1]
+        .d()
+        .berth(&["run", "--rm", "busybox", "ping", "-c", "1", "-W", "2", &ip0]);
+    assert!(o.status.success(), "ping after the lease came back");
+
+    // the same advertise address again: refused
+    let dup = common::cluster::Host {
+        ns: c.hosts[2].ns.clone(),
+        ip: c.hosts[2].ip.clone(),
+        root: std::path::PathBuf::from(format!("/tmp/bt-{}dp", &c.tag[..6])),
+        daemon: None,
+    };
+    std::fs::create_dir_all(&dup.root).expect("mkdir");
+    let o = dup.start_expect_failure(&[
+        "--cluster-store",
+        &store,
+        "--cluster-advertise",
+        &c.hosts[2].ip.clone(),
+    ]);
+    assert!(o.contains("already used by another host"), "{o}");
+    common::cleanup_root(&dup.root);
+
+    // kill -9 host 2: its lease expires, the others drop its route, neighbour and FDB entry
+    let gone_net = subnets[&c.hosts[2].ip].clone();
+    c.hosts[2].d_mut().kill9();
+    let t0 = std::time::Instant::now();
+    assert!(common::eventually(15, || {
+        !c.hosts[0]
+            .ip(&["route", "show", "dev", "flannel.1"])
+            .contains(&gone_net)
+    }));
+    println!("route of the killed host removed after {:?}", t0.elapsed());
+    for h in &c.hosts[..2] {
+        assert!(common::eventually(5, || {
+            !h.ip(&["route", "show", "dev", "flannel.1"])
+                .contains(&gone_net)
+                && !h
+                    .ip(&["neigh", "show", "dev", "flannel.1"])
+                    .contains(&gone_net)
+                && !h
+                    .run(&["bridge", "fdb", "show", "dev", "flannel.1"])
+                    .stdout
+                    .windows(c.hosts[2].ip.len())
+                    .any(|w| w == c.hosts[2].ip.as_bytes())
+        }));
+    }
+    let o = c.etcdctl(&[
+        "get",
+        "--prefix",
+        "--keys-only",
+        "/coreos.com/network/subnets/",
+    ]);
+    assert!(!stdout(&o).contains(&gone_net), "{}", stdout(&o));
+    let _ = ETCD_IP;
+}
+
+fn lease_of(d: &common::Daemon) -> String {
+    info(d)["ClusterLease"]
+        .as_str()
+        .unwrap_or("")
+        .split(' ')
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// etcd away: running containers keep talking across hosts, and a daemon that cannot reach
+/// the store refuses to start within seconds with a clear error. A host killed with SIGKILL
+/// and restarted gets its subnet back (before and after its lease expired), so its running
+/// containers keep their addresses and stay reachable.
+#[test]
+fn etcd_outage_restart_and_rejoin() {
+    let mut c = Cluster::new(2);
+    let store = c.store_url();
+    let flags = |ip: &str| -> Vec<String> {
+        [
+            "--cluster-store",
+            &store,
+            "--cluster-advertise",
+            ip,
+            "--cluster-lease-ttl",
+            "2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    // host 0 takes the cluster keys from daemon.json, host 1 from flags
+    std::fs::write(
+        c.hosts[0].root.join("daemon.json"),
+        serde_json::json!({"cluster-store": store, "cluster-advertise": c.hosts[0].ip}).to_string(),
+    )
+    .expect("daemon.json");
+    c.hosts[0].start(&["--cluster-lease-ttl", "2"]);
+    assert!(lease_of(c.hosts[0].d()).starts_with("10.250."));
+    assert_eq!(
+        info(c.hosts[0].d())["ClusterAdvertise"],
+        c.hosts[0].ip.as_str()
+    );
+    // host 1 advertises an interface name: its address is taken from it
+    let f = flags("eth0");
+    let f: Vec<&str> = f.iter().map(String::as_str).collect();
+    c.hosts[1].start(&f);
+    let lease1 = lease_of(c.hosts[1].d());
+    let full = info(c.hosts[1].d())["ClusterLease"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        full.contains(&format!("PublicIP {}", c.hosts[1].ip)),
+        "{full}"
+    );
+    assert!(lease1.starts_with("10.250."), "{lease1}");
+    c.hosts[1].d().load_busybox();
+    c.hosts[0].d().load_busybox();
+    let o = c.hosts[1]
+        .d()
+        .berth(&["run", "-d", "--name", "srv", "busybox", "sleep", "600"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ip = c.hosts[1].d().inspect("srv")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let o = c.hosts[0]
+        .d()
+        .berth(&["run", "-d", "--name", "cli", "busybox", "sleep", "600"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ping = |c: &Cluster| {
+        c.hosts[0]
+            .d()
+            .berth(&["exec", "cli", "ping", "-c", "1", "-W", "2", &ip])
+            .status
+            .success()
+    };
+    assert!(common::eventually(5, || ping(&c)), "ping before");
+
+    // host 1 restarted at once (its lease still alive): same subnet, the container reachable
+    c.hosts[1].kill9();
+    c.hosts[1].start(&f);
+    assert_eq!(lease_of(c.hosts[1].d()), lease1);
+    assert!(
+        common::eventually(5, || ping(&c)),
+        "ping after a quick restart"
+    );
+
+    // host 1 down longer than its TTL: the lease goes, then it comes back on the same subnet
+    c.hosts[1].kill9();
+    let net = lease1.trim_end_matches("/24").to_string();
+    assert!(common::eventually(10, || {
+        !stdout(&c.etcdctl(&[
+            "get",
+            "--prefix",
+            "--keys-only",
+            "/coreos.com/network/subnets/",
+        ]))
+        .contains(&net)
+    }));
+    c.hosts[1].start(&f);
+    assert_eq!(lease_of(c.hosts[1].d()), lease1);
+    assert!(
+        common::eventually(5, || ping(&c)),
+        "ping after the lease expired and came back"
+    );
+
+    // etcd gone: the data plane stays
+    c.kill_etcd();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(ping(&c), "ping with etcd down");
+
+    // a new host cannot join without etcd: a clear error within seconds
+    let t0 = std::time::Instant::now();
+    let h = &c.hosts[0];
+    let extra = common::cluster::Host {
+        ns: h.ns.clone(),
+        ip: h.ip.clone(),
+        root: std::path::PathBuf::from(format!("/tmp/bt-{}nx", &c.tag[..6])),
+        daemon: None,
+    };
+    std::fs::create_dir_all(&extra.root).expect("mkdir");
+    let log =
+        extra.start_expect_failure(&["--cluster-store", &store, "--cluster-advertise", &h.ip]);
+    common::cleanup_root(&extra.root);
+    assert!(log.contains("cluster store unreachable"), "{log}");
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        t0.elapsed()
+    );
+    println!("refused without etcd after {:?}", t0.elapsed());
+    let _ = ETCD_IP;
+}
+
+/// The average of busybox ping's `round-trip min/avg/max = a/b/c ms` line.
+fn ping_avg(out: &str) -> f64 {
+    out.lines()
+        .find(|l| l.contains("round-trip"))
+        .and_then(|l| l.split('=').nth(1))
+        .and_then(|v| v.trim().split('/').nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// bench/cluster.sh: ping latency and TCP throughput (busybox nc, 256 MiB) between two
+/// containers on two hosts (through flannel.1) and on one host (through the bridge).
+#[test]
+#[ignore = "benchmark: bench/cluster.sh"]
+fn bench_cross_host_vs_same_host() {
+    let mut c = Cluster::new(2);
+    let store = c.store_url();
+    for h in c.hosts.iter_mut() {
+        let ip = h.ip.clone();
+        h.start(&["--cluster-store", &store, "--cluster-advertise", &ip]);
+    }
+    for h in &c.hosts {
+        h.d().load_busybox();
+    }
+    let run = |h: usize, args: &[&str]| {
+        let o = c.hosts[h].d().berth(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    run(
+        0,
+        &["run", "-d", "--name", "srv", "busybox", "sleep", "3600"],
+    );
+    let ip = c.hosts[0].d().inspect("srv")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    run(
+        0,
+        &["run", "-d", "--name", "near", "busybox", "sleep", "3600"],
+    );
+    run(
+        1,
+        &["run", "-d", "--name", "far", "busybox", "sleep", "3600"],
+    );
+    let mut results = Vec::new();
+    for (label, h, ctr) in [("same host", 0, "near"), ("cross host", 1, "far")] {
+        // warm up ARP/neighbour entries, then measure
+        let _ = c.hosts[h].d().berth(&["exec", ctr, "ping", "-c", "2", &ip]);
+        let out = run(h, &["exec", ctr, "ping", "-c", "50", "-i", "0.05", &ip]);
+        let lat = ping_avg(&out);
+        let mut rates = Vec::new();
+        for round in 0..3 {
+            let srv = c.hosts[0].d().berth(&[
+                "exec",
+                "-d",
+                "srv",
+                "sh",
+                "-c",
+                &format!("sleep 3600 | nc -l -p 7100 | wc -c > /tmp/n{round}"),
+            ]);
+            assert!(srv.status.success());
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            // the exec's own cost, measured alone and taken off
+            let t0 = std::time::Instant::now();
+            run(h, &["exec", ctr, "true"]);
+            let overhead = t0.elapsed();
+            let t0 = std::time::Instant::now();
+            run(
+                h,
+                &[
+                    "exec",
+                    ctr,
+                    "sh",
+                    "-c",
+                    &format!("head -c 268435456 /dev/zero | nc {ip} 7100"),
+                ],
+            );
+            let secs = (t0.elapsed().saturating_sub(overhead)).as_secs_f64();
+            let mut got = String::new();
+            assert!(
+                common::eventually(5, || {
+                    got = run(0, &["exec", "srv", "cat", &format!("/tmp/n{round}")]);
+                    got.trim() == "268435456"
+                }),
+                "server got {got:?}"
+            );
+            rates.push(268435456.0 * 8.0 / 1e6 / secs);
+        }
+        rates.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        results.push((label, lat, rates[1]));
+    }
+    for (label, lat, rate) in &results {
+        println!("{label}: ping avg {lat:.3} ms, TCP (nc, 256 MiB, median of 3) {rate:.0} Mbit/s");
+    }
+    let (_, l0, r0) = results[0];
+    let (_, l1, r1) = results[1];
+    println!(
+        "VXLAN cost: +{:.3} ms latency, {:.1}% throughput",
+        l1 - l0,
+        (r1 - r0) / r0 * 100.0
+    );
+}
