@@ -102,8 +102,12 @@ fn socket_activation_starts_the_daemon_on_the_first_request() {
     assert!(v.status.success(), "{}{}", stdout(&v), d.log());
     assert_eq!(stdout(&v).trim(), "linux");
     assert!(root.join("berthd.pid").exists());
-    // the CRI socket lands beside the passed one
-    assert!(root.join("cri.sock").exists(), "{}", d.log());
+    // the CRI socket lands beside the passed one (it is bound after the API serves)
+    assert!(
+        common::eventually(10, || root.join("cri.sock").exists()),
+        "{}",
+        d.log()
+    );
     d.load_busybox();
     assert_eq!(
         d.ok(&["run", "--rm", "busybox", "echo", "via fd"]).trim(),
