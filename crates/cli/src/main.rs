@@ -5,6 +5,7 @@ mod build;
 mod client;
 mod cmds;
 mod commands;
+mod completion;
 mod cp;
 mod ctr;
 mod flags;
@@ -210,6 +211,10 @@ fn real_main() -> anyhow::Result<i32> {
 /// `berth CMD ARGS…`: a top-level command, a group and its subcommand,
 /// or `help [CMD…]`.
 fn dispatch(connect: commands::Connect, word: &str, rest: &[String]) -> anyhow::Result<i32> {
+    // hidden from the help, as docker 28's is
+    if word == "completion" {
+        return completion::completion(rest);
+    }
     if word == "help" {
         return help_topic(connect, rest);
     }
