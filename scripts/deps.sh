@@ -15,6 +15,9 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)   # CRI pods' networks
 command -v xz >/dev/null || need+=(xz-utils)   # unpacks crictl/critest from ../shared/tools
+command -v etcd >/dev/null || need+=(etcd-server)   # the cluster tests' store
+command -v etcdctl >/dev/null || need+=(etcd-client)
+command -v systemd-analyze >/dev/null || need+=(systemd)   # unit checks, socket activation
 if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
