@@ -30,11 +30,17 @@ fn os_release(key: &str) -> String {
         .unwrap_or_default()
 }
 
-/// dockerd leaves `DefaultAddressPools` out of `/info` when none is configured.
+/// dockerd leaves `DefaultAddressPools` out of `/info` when none is configured, and the
+/// cluster keys when the daemon is not in a cluster (`omitempty`).
 fn without_empty_pools(mut info: serde_json::Value) -> serde_json::Value {
     if let Some(m) = info.as_object_mut() {
         if m.get("DefaultAddressPools").is_some_and(|v| v.is_null()) {
             m.remove("DefaultAddressPools");
+        }
+        for k in ["ClusterStore", "ClusterAdvertise", "ClusterLease"] {
+            if m.get(k).is_some_and(|v| v.as_str() == Some("")) {
+                m.remove(k);
+            }
         }
     }
     info
