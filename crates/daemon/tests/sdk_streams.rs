@@ -403,4 +403,5 @@ fn archive_of_a_stopped_container_sees_its_volumes() {
         })
         .collect();
     assert!(left.is_empty(), "mounts left after the copies: {left:?}");
+    let _ = std::fs::remove_dir_all(&host);
 }
