@@ -166,3 +166,172 @@ fn notifications_follow_the_daemons_life() {
     assert_eq!(next(), "STOPPING=1");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// systemd as PID 1 of a berth container (an image `berth build` makes from the host's Debian
+/// systemd, scripts/make-systemd-context.sh) drives berth's own units the way an administrator
+/// would: `enable --now berth.socket`, a first request starts berthd (Type=notify), reload and
+/// restart keep a container of the inner daemon running (KillMode=process), stop. The outer
+/// container stops on its image's STOPSIGNAL (SIGRTMIN+3: systemd halts) and leaves no cgroup.
+#[test]
+fn systemd_as_pid1_in_a_container_drives_the_units() {
+    if !std::path::Path::new("/lib/systemd/systemd").exists() {
+        eprintln!("skipping: systemd is not installed");
+        return;
+    }
+    let d = Daemon::start();
+    let ctx = common::tmpdir("systemd-ctx");
+    let st = Command::new(repo_root().join("scripts/make-systemd-context.sh"))
+        .arg(&ctx)
+        .arg(bin_dir())
+        .status()
+        .expect("make-systemd-context.sh");
+    assert!(st.success(), "make-systemd-context.sh failed");
+    d.ok(&[
+        "build",
+        "-q",
+        "-t",
+        "berth-systemd",
+        ctx.to_str().expect("utf8"),
+    ]);
+    let _ = std::fs::remove_dir_all(&ctx);
+    assert_eq!(
+        d.ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{.Config.StopSignal}}",
+            "berth-systemd"
+        ])
+        .trim(),
+        "SIGRTMIN+3"
+    );
+    // privileged: systemd writes its cgroups, the inner berthd makes bridges and mounts in the
+    // container's own namespaces; its data root on a volume (overlayfs is no upper layer)
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sd",
+        "--privileged",
+        "--cgroupns",
+        "private",
+        "-v",
+        "sdvar:/var/lib/berth",
+        "berth-systemd",
+    ]);
+    let id = d.ok(&["inspect", "-f", "{{.Id}}", "sd"]).trim().to_string();
+    let sh = |script: &str| -> String {
+        let o = d.berth(&["exec", "sd", "sh", "-c", script]);
+        assert!(
+            o.status.success(),
+            "{script}: {}{}",
+            stdout(&o),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        stdout(&o).trim().to_string()
+    };
+    assert_eq!(
+        sh("timeout 60 systemctl is-system-running --wait || systemctl --failed --no-pager"),
+        "running"
+    );
+    assert_eq!(sh("ps -o pid,comm | awk '$1 == 1 {print $2}'"), "systemd");
+
+    // the socket first; the daemon is not started until a request comes
+    sh("systemctl enable --now berth.socket");
+    assert_eq!(
+        sh("systemctl is-enabled berth.socket; systemctl is-active berth.socket"),
+        "enabled\nactive"
+    );
+    assert_eq!(sh("systemctl is-active berthd.service || true"), "inactive");
+    assert_eq!(
+        sh("stat -c '%a %U:%G' /run/berth/berth.sock"),
+        "660 root:berth"
+    );
+    assert_eq!(
+        sh("berth version --format '{{.Server.Version}}'"),
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(sh("systemctl is-active berthd.service"), "active");
+    assert_eq!(
+        sh("systemctl show berthd -p Type -p KillMode -p Delegate -p OOMScoreAdjust -p TasksMax"),
+        "Type=notify\nDelegate=yes\nTasksMax=infinity\nOOMScoreAdjust=-500\nKillMode=process"
+    );
+    let pid1 = sh("systemctl show berthd -p MainPID --value");
+
+    // a container of the inner daemon
+    d.ok(&[
+        "cp",
+        common::busybox_tar().to_str().expect("utf8"),
+        "sd:/tmp/busybox.tar",
+    ]);
+    sh("berth load -q -i /tmp/busybox.tar && berth run -d --name inner busybox sleep 1000");
+    let inner = sh("berth inspect -f '{{.State.Pid}}' inner");
+
+    // reload: RELOADING=1 then READY=1, the same process
+    sh("systemctl reload berthd");
+    assert_eq!(sh("systemctl is-active berthd"), "active");
+    assert_eq!(sh("systemctl show berthd -p MainPID --value"), pid1);
+
+    // restart: a new daemon, the container untouched
+    sh("systemctl restart berthd");
+    let pid2 = sh("systemctl show berthd -p MainPID --value");
+    assert_ne!(pid2, pid1);
+    assert_eq!(
+        sh("berth inspect -f '{{.State.Running}} {{.State.Pid}}' inner"),
+        format!("true {inner}")
+    );
+
+    // stop both units: only berthd goes, and nothing answers on the socket
+    sh("systemctl stop berth.socket berthd.service");
+    assert_eq!(
+        sh("systemctl is-active berthd berth.socket || true"),
+        "inactive\ninactive"
+    );
+    assert_eq!(sh(&format!("kill -0 {inner} && echo alive")), "alive");
+    assert!(
+        sh("berth version 2>&1 || true").contains("Cannot connect to the berth daemon"),
+        "the API answered with its units stopped"
+    );
+    // and a request brings it all back
+    sh("systemctl start berth.socket");
+    assert_eq!(sh("berth ps --format '{{.Names}}'"), "inner");
+    sh("berth rm -f inner");
+
+    // `berth stop` sends the image's SIGRTMIN+3: systemd halts (the kernel ends a namespace's
+    // init that halts with SIGINT: 130), and no SIGKILL is needed
+    d.ok(&["stop", "sd"]);
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.ExitCode}}", "sd"]).trim(),
+        "130"
+    );
+    // `--until 0s` is sent in whole seconds, as docker's CLI sends it: this second's events
+    // are after it
+    std::thread::sleep(Duration::from_millis(1100));
+    let kills = d.ok(&[
+        "events",
+        "--since",
+        "5m",
+        "--until",
+        "0s",
+        "--filter",
+        "container=sd",
+        "--filter",
+        "event=kill",
+        "--format",
+        "{{.Actor.Attributes.signal}}",
+    ]);
+    assert_eq!(
+        kills.trim(),
+        "37",
+        "signals sent to stop the container: {kills}"
+    );
+    d.ok(&["rm", "sd"]);
+    let left: Vec<String> = std::fs::read_dir("/sys/fs/cgroup")
+        .expect("cgroupfs")
+        .flatten()
+        .map(|h| h.path().join("berth").join(&id))
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+}

@@ -46,9 +46,39 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         "IO" | "POLL" => libc::SIGIO,
         "PWR" => libc::SIGPWR,
         "SYS" => libc::SIGSYS,
-        _ => return Err(Error::InvalidParameter(format!("Invalid signal: {s}"))),
+        _ => match realtime(name) {
+            Some(n) => n,
+            None => return Err(Error::InvalidParameter(format!("Invalid signal: {s}"))),
+        },
     };
     Ok(n)
+}
+
+/// The real-time names docker knows: `RTMIN`, `RTMIN+1`…`RTMIN+15`, `RTMAX-14`…`RTMAX`.
+/// RTMIN is the C library's (34: glibc keeps the kernel's first two for its threads), as a
+/// program in the container sees it; systemd stops on `SIGRTMIN+3`.
+fn realtime(name: &str) -> Option<i32> {
+    const RTMIN: i32 = 34;
+    const RTMAX: i32 = 64;
+    // "" for the base name, else the sign and a number in 1..=max
+    let off = |rest: &str, sign: char, max: i32| -> Option<i32> {
+        if rest.is_empty() {
+            return Some(0);
+        }
+        let digits = rest.strip_prefix(sign)?;
+        if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n = digits.parse::<i32>().ok()?;
+        (1..=max).contains(&n).then_some(n)
+    };
+    if let Some(rest) = name.strip_prefix("RTMIN") {
+        return off(rest, '+', 15).map(|n| RTMIN + n);
+    }
+    if let Some(rest) = name.strip_prefix("RTMAX") {
+        return off(rest, '-', 14).map(|n| RTMAX - n);
+    }
+    None
 }
 
 impl Engine {
@@ -215,5 +245,20 @@ mod tests {
         assert_eq!(parse_signal("hup").unwrap(), 1);
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("0").is_err());
+    }
+
+    #[test]
+    fn realtime_signals_as_docker_numbers_them() {
+        assert_eq!(parse_signal("SIGRTMIN").unwrap(), 34);
+        assert_eq!(parse_signal("SIGRTMIN+3").unwrap(), 37);
+        assert_eq!(parse_signal("rtmin+15").unwrap(), 49);
+        assert_eq!(parse_signal("RTMAX-14").unwrap(), 50);
+        assert_eq!(parse_signal("SIGRTMAX").unwrap(), 64);
+        for bad in [
+            "RTMIN+16", "RTMIN+0", "RTMIN-1", "RTMAX+1", "RTMAX-15", "RTMIN+", "RTMINX",
+            "RTMIN++3", "RTMIN+03",
+        ] {
+            assert!(parse_signal(bad).is_err(), "{bad}");
+        }
     }
 }

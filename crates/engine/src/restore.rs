@@ -124,13 +124,8 @@ fn kill_orphan(id: &str, pid: i32) {
     }
 }
 
-/// Best-effort removal of `/sys/fs/cgroup/*/berth/<id>` left by a dead shim.
+/// Best-effort removal of the cgroups a dead shim left (`berth/<id>` in every hierarchy, and
+/// whatever the container made below it).
 fn remove_cgroups(id: &str) {
-    let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return;
-    };
-    for e in rd.flatten() {
-        let _ = std::fs::remove_dir(e.path().join("berth").join(id));
-    }
-    let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/berth/{id}"));
+    let _ = berth_runtime::remove_cgroups(&format!("/berth/{id}"));
 }

@@ -391,30 +391,45 @@ pub(crate) fn setup(
     Ok(())
 }
 
-/// rmdir `cgroups_path` in every hierarchy; missing dirs are fine.
+/// rmdir `cgroups_path` in every hierarchy, with whatever the container made below it (systemd
+/// as a container's PID 1 makes `init.scope`, `system.slice`…; an engine inside makes its
+/// own tree): children first, as a cgroup with children cannot go. Missing dirs are fine.
 pub(crate) fn remove(cgroups_path: &str) -> Result<()> {
     let rel = rel(cgroups_path)?;
     let mut first_err = None;
     for h in hierarchies()? {
-        let dir = h.mountpoint.join(rel);
-        let mut tries = 0;
-        loop {
-            match fs::remove_dir(&dir) {
-                Ok(()) => break,
-                Err(e) if e.kind() == ErrorKind::NotFound => break,
-                // a just-reaped task can linger for a moment
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 200 => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(1));
-                }
-                Err(e) => {
-                    first_err.get_or_insert(Error::Sys(format!("rmdir {}: {e}", dir.display())));
-                    break;
-                }
-            }
+        if let Err(e) = rmdir_tree(&h.mountpoint.join(rel)) {
+            first_err.get_or_insert(e);
         }
     }
     first_err.map_or(Ok(()), Err)
+}
+
+/// Depth-first rmdir of a cgroup directory (its files are the kernel's and go with it).
+fn rmdir_tree(dir: &Path) -> Result<()> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::Sys(format!("read {}: {e}", dir.display()))),
+    };
+    for e in rd.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            rmdir_tree(&e.path())?;
+        }
+    }
+    let mut tries = 0;
+    loop {
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            // a just-reaped task can linger for a moment
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 200 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(e) => return Err(Error::Sys(format!("rmdir {}: {e}", dir.display()))),
+        }
+    }
 }
 
 #[cfg(test)]
