@@ -9,7 +9,6 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 scripts/build-release.sh
 deb=$(scripts/deb.sh)
-sock=/run/berth/berth.sock
 # an earlier quick start put the binaries in /usr/local/bin (ahead of /usr/bin in PATH): stop
 # that daemon gracefully (its containers keep running; the new one takes them over) and
 # remove those copies
@@ -28,9 +27,11 @@ if [ -d /run/systemd/system ]; then
 elif ! /usr/bin/berth version >/dev/null 2>&1; then
     mkdir -p /var/log
     nohup /usr/bin/berthd >>/var/log/berthd.log 2>&1 &
-    for _ in $(seq 100); do [ -S $sock ] && break; sleep 0.1; done
-    [ -S $sock ] || { echo "berthd did not start; see /var/log/berthd.log" >&2; exit 1; }
-    echo "berthd started (pid $(cat /run/berth/berthd.pid)), log in /var/log/berthd.log"
+    pid=$!
+    # the socket may be left from a daemon that did not stop cleanly: wait for an answer
+    for _ in $(seq 200); do /usr/bin/berth version >/dev/null 2>&1 && break; sleep 0.1; done
+    /usr/bin/berth version >/dev/null 2>&1 || { echo "berthd did not start; see /var/log/berthd.log" >&2; exit 1; }
+    echo "berthd started (pid $pid), log in /var/log/berthd.log"
 fi
 /usr/bin/berth version >/dev/null
 tmp=$(mktemp -d)
