@@ -109,33 +109,6 @@ impl Mounted for EngineMount {
     }
 }
 
-/// Splits docker's multiplexed attach stream (8-byte headers) into payloads.
-#[derive(Default)]
-struct Demux {
-    buf: Vec<u8>,
-}
-
-impl Demux {
-    fn feed(&mut self, data: &[u8], out: &mut dyn FnMut(&[u8])) {
-        self.buf.extend_from_slice(data);
-        let mut pos = 0;
-        while self.buf.len() - pos >= 8 {
-            let len = u32::from_be_bytes([
-                self.buf[pos + 4],
-                self.buf[pos + 5],
-                self.buf[pos + 6],
-                self.buf[pos + 7],
-            ]) as usize;
-            if self.buf.len() - pos - 8 < len {
-                break;
-            }
-            out(&self.buf[pos + 8..pos + 8 + len]);
-            pos += 8 + len;
-        }
-        self.buf.drain(..pos);
-    }
-}
-
 /// What the RUN task tells the build thread.
 enum RunEvent {
     Started(String),
@@ -196,7 +169,7 @@ async fn run_task(
     e.attach(ticket, Box::new(theirs)).await.map_err(fail)?;
     let wait = e.wait(&id, WaitCondition::NextExit).map_err(fail)?;
     e.start(&id).await.map_err(fail)?;
-    let mut demux = Demux::default();
+    let mut demux = berth_types::stdcopy::Demux::default();
     let mut buf = vec![0u8; 32 * 1024];
     let mut killed = false;
     loop {
@@ -205,7 +178,7 @@ async fn run_task(
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     let mut chunks = Vec::new();
-                    demux.feed(&buf[..n], &mut |b| chunks.push(b.to_vec()));
+                    demux.feed(&buf[..n], &mut |_, b| chunks.push(b.to_vec()));
                     for c in chunks {
                         let _ = tx.send(RunEvent::Output(c)).await;
                     }
@@ -344,25 +317,5 @@ impl Backend for EngineBackend {
 
     fn cancelled(&self) -> bool {
         *self.cancel.borrow()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_attach_stream_is_demultiplexed_across_reads() {
-        let mut d = Demux::default();
-        let mut got = Vec::new();
-        let mut frame = vec![1u8, 0, 0, 0, 0, 0, 0, 3];
-        frame.extend_from_slice(b"abc");
-        frame.extend_from_slice(&[2, 0, 0, 0, 0, 0, 0, 2]);
-        frame.extend_from_slice(b"de");
-        d.feed(&frame[..5], &mut |b| got.push(b.to_vec()));
-        assert!(got.is_empty());
-        d.feed(&frame[5..12], &mut |b| got.push(b.to_vec()));
-        d.feed(&frame[12..], &mut |b| got.push(b.to_vec()));
-        assert_eq!(got, vec![b"abc".to_vec(), b"de".to_vec()]);
     }
 }

@@ -4,21 +4,16 @@ use crate::{pb, Cri, Error, Result};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
-/// Splits docker's multiplexed stream (8-byte headers: stream, 0, 0, 0, big-endian length)
-/// into stdout and stderr.
-pub fn demux(mut data: &[u8]) -> (Vec<u8>, Vec<u8>) {
+/// Splits docker's multiplexed stream into stdout and stderr.
+pub fn demux(data: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    while data.len() >= 8 {
-        let len = u32::from_be_bytes([data[4], data[5], data[6], data[7]]) as usize;
-        let end = (8 + len).min(data.len());
-        let payload = &data[8..end];
-        if data[0] == 2 {
-            err.extend_from_slice(payload);
+    berth_types::stdcopy::Demux::default().feed(data, &mut |k, p| {
+        if k == 2 {
+            err.extend_from_slice(p)
         } else {
-            out.extend_from_slice(payload);
+            out.extend_from_slice(p)
         }
-        data = &data[end..];
-    }
+    });
     (out, err)
 }
 
@@ -26,6 +21,20 @@ pub fn demux(mut data: &[u8]) -> (Vec<u8>, Vec<u8>) {
 const MAX_OUTPUT: usize = 16 << 20;
 
 impl Cri {
+    /// An exec's exit code once its output has ended: it is set when the process is reaped,
+    /// a moment later (255 if that does not come within 5 s).
+    pub(crate) async fn exec_exit_code(&self, exec_id: &str) -> i32 {
+        for _ in 0..500 {
+            if let Ok(v) = self.engine.exec_inspect(exec_id) {
+                if v["Running"] == false && !v["ExitCode"].is_null() {
+                    return v["ExitCode"].as_i64().unwrap_or(0) as i32;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        255
+    }
+
     pub(crate) async fn exec_sync(&self, r: pb::ExecSyncRequest) -> Result<pb::ExecSyncResponse> {
         let (c, _) = self.cri_container(&r.container_id)?;
         if r.cmd.is_empty() {
@@ -62,16 +71,7 @@ impl Cri {
                     }
                 }
             }
-            // the exit code is set once the exec is reaped
-            for _ in 0..500 {
-                if let Ok(v) = self.engine.exec_inspect(&exec_id) {
-                    if v["Running"] == false && !v["ExitCode"].is_null() {
-                        return (buf, v["ExitCode"].as_i64().unwrap_or(0) as i32);
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            (buf, 255)
+            (buf, self.exec_exit_code(&exec_id).await)
         };
         let (raw, code) = if r.timeout > 0 {
             match tokio::time::timeout(Duration::from_secs(r.timeout as u64), collect).await {
@@ -117,7 +117,7 @@ mod tests {
         d.extend_from_slice(b"out");
         d.extend_from_slice(&[2, 0, 0, 0, 0, 0, 0, 2]);
         d.extend_from_slice(b"er");
-        d.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 9, b'x']);
+        d.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 1, b'x']);
         let (o, e) = demux(&d);
         assert_eq!((o.as_slice(), e.as_slice()), (&b"outx"[..], &b"er"[..]));
     }

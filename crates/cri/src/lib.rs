@@ -42,6 +42,11 @@ mod pod_store;
 mod runtime_info;
 mod service;
 mod shm;
+mod spdy;
+mod stream_attach;
+mod stream_exec;
+mod stream_portforward;
+mod stream_server;
 
 use berth_engine::Engine;
 use std::path::PathBuf;
@@ -110,6 +115,9 @@ pub struct Config {
     pub cni_bin_dirs: Vec<PathBuf>,
     /// the `berth-pause` binary
     pub pause_path: PathBuf,
+    /// where the streaming server (`Exec`, `Attach`, `PortForward` URLs) listens; port 0
+    /// picks a free one
+    pub stream_addr: std::net::SocketAddr,
 }
 
 /// The CRI runtime: state shared by both gRPC services.
@@ -127,6 +135,8 @@ pub struct Cri {
     /// the last `ImageFsInfo` count and when it was made (a walk of the layer store is not
     /// free; kubelet asks every few seconds)
     pub(crate) fs_usage: std::sync::Mutex<Option<(std::time::Instant, u64, u64)>>,
+    /// the streaming server's address and the URLs handed out
+    pub(crate) streaming: stream_server::Tokens,
 }
 
 impl Cri {
@@ -153,6 +163,7 @@ impl Cri {
             pulls: Default::default(),
             image_ops: Default::default(),
             fs_usage: Default::default(),
+            streaming: Default::default(),
         }))
     }
 
@@ -172,10 +183,11 @@ impl Cri {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
         }
         tracing::info!("CRI listening on {}", path.display());
+        let streams = tokio::spawn(self.clone().serve_streams(self.bind_streams().await?));
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Conn>>(16);
         tokio::spawn(accept_loop(listener, tx));
         let incoming = tokio_stream::wrappers::ReceiverStream::new(rx);
-        tonic::transport::Server::builder()
+        let res = tonic::transport::Server::builder()
             .add_service(pb::runtime_service_server::RuntimeServiceServer::new(
                 service::Runtime(self.clone()),
             ))
@@ -184,7 +196,9 @@ impl Cri {
             ))
             .serve_with_incoming(incoming)
             .await
-            .map_err(|e| Error::Internal(format!("CRI server: {e}")))
+            .map_err(|e| Error::Internal(format!("CRI server: {e}")));
+        streams.abort();
+        res
     }
 }
 

@@ -109,17 +109,14 @@ impl RuntimeService for Runtime {
     async fn exec_sync(&self, r: Request<pb::ExecSyncRequest>) -> R<pb::ExecSyncResponse> {
         ok(self.0.exec_sync(r.into_inner()).await)
     }
-    async fn exec(&self, _r: Request<pb::ExecRequest>) -> R<pb::ExecResponse> {
-        unimplemented("Exec (the streaming server)")
+    async fn exec(&self, r: Request<pb::ExecRequest>) -> R<pb::ExecResponse> {
+        ok(self.0.exec(r.into_inner()).await)
     }
-    async fn attach(&self, _r: Request<pb::AttachRequest>) -> R<pb::AttachResponse> {
-        unimplemented("Attach (the streaming server)")
+    async fn attach(&self, r: Request<pb::AttachRequest>) -> R<pb::AttachResponse> {
+        ok(self.0.attach(r.into_inner()).await)
     }
-    async fn port_forward(
-        &self,
-        _r: Request<pb::PortForwardRequest>,
-    ) -> R<pb::PortForwardResponse> {
-        unimplemented("PortForward (the streaming server)")
+    async fn port_forward(&self, r: Request<pb::PortForwardRequest>) -> R<pb::PortForwardResponse> {
+        ok(self.0.port_forward(r.into_inner()).await)
     }
     async fn container_stats(
         &self,

@@ -137,6 +137,10 @@ struct Args {
     /// first API socket)
     #[arg(long)]
     cri_socket: Option<String>,
+    /// Where the CRI streaming server (exec, attach, port-forward URLs) listens; port 0
+    /// picks a free one
+    #[arg(long, default_value = "127.0.0.1:0")]
+    cri_stream_address: std::net::SocketAddr,
     /// CNI network configurations of CRI pods
     #[arg(long, default_value = "/etc/cni/net.d")]
     cni_conf_dir: PathBuf,
@@ -475,6 +479,7 @@ fn cri_config(args: &Args, api_socket: Option<&PathBuf>) -> Result<Option<berth_
     Ok(Some(berth_cri::Config {
         socket,
         cni_conf_dir: args.cni_conf_dir.clone(),
+        stream_addr: args.cri_stream_address,
         cni_bin_dirs,
         pause_path,
     }))

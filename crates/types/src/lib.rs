@@ -7,6 +7,7 @@
 
 pub mod detach;
 pub mod go_json;
+pub mod stdcopy;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};

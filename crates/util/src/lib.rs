@@ -11,3 +11,4 @@ pub mod io;
 pub mod limits;
 pub mod mountinfo;
 pub mod mountns;
+pub mod netns;
