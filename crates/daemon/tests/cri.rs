@@ -829,7 +829,7 @@ fn cri_critest_conformance() {
         eprintln!("skipping: containernetworking-plugins or docker-registry missing");
         return;
     }
-    let skip = "public image with digest|'rshared'";
+    let skip = "public image with digest";
     let out = Command::new("bash")
         .arg(repo_root().join("scripts/critest.sh"))
         .args(["--ginkgo.skip", skip, "--ginkgo.no-color"])

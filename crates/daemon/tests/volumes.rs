@@ -290,3 +290,58 @@ fn system_prune_with_volumes_and_all() {
         "{imgs}"
     );
 }
+
+/// Bind propagation as docker gives it: with `rshared` on a host directory that is a shared
+/// mount, a mount the (privileged) container makes inside the bind appears on the host; with
+/// the default (`rprivate`) it does not; either way nothing else of the container's mounts
+/// (its /proc, /dev, the rootfs bind) shows in the host's mount table.
+#[test]
+fn rshared_binds_carry_the_containers_mounts_to_the_host() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let host = d.root.join("prop");
+    std::fs::create_dir_all(&host).unwrap();
+    let h = host.to_str().unwrap().to_string();
+    let sh = |cmd: &str| {
+        let st = std::process::Command::new("sh")
+            .args(["-c", cmd])
+            .status()
+            .expect("sh");
+        assert!(st.success(), "{cmd}");
+    };
+    sh(&format!("mount --bind {h} {h} && mount --make-rshared {h}"));
+    let mounts_of = |root: &std::path::Path| {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(root.to_str().unwrap()))
+            .count()
+    };
+    let before = mounts_of(&d.root);
+    for (prop, seen) in [("rprivate", false), ("rshared", true)] {
+        let target = host.join(prop);
+        std::fs::create_dir_all(&target).unwrap();
+        d.ok(&[
+            "run",
+            "--rm",
+            "--privileged",
+            "-v",
+            &format!("{h}:/mnt:{prop}"),
+            "busybox",
+            "mount",
+            "--bind",
+            "/etc",
+            &format!("/mnt/{prop}"),
+        ]);
+        let got = target.join("hostname").exists();
+        assert_eq!(
+            got, seen,
+            "{prop}: the container's mount seen on the host: {got}"
+        );
+        if got {
+            sh(&format!("umount {}", target.display()));
+        }
+    }
+    assert_eq!(mounts_of(&d.root), before, "mounts left on the host");
+    sh(&format!("umount {h}"));
+}

@@ -849,14 +849,38 @@ pub(crate) fn build(
     if let Some(s) = seccomp {
         spec["linux"]["seccomp"] = s;
     }
+    if let Some(p) = rootfs_propagation(&spec["mounts"]) {
+        spec["linux"]["rootfsPropagation"] = json!(p);
+    }
     serde_json::from_value::<oci_spec::runtime::Spec>(spec.clone())
         .map_err(|e| Error::Internal(format!("bad runtime spec: {e}")))?;
     Ok(spec)
 }
 
+/// The root's propagation, as docker derives it: shared when a mount is to be shared with the
+/// host (`rshared`/`shared`: a mount the container makes there must reach the host's peer
+/// group, which a slave root would cut), else left to the runtime's default (a slave).
+fn rootfs_propagation(mounts: &Value) -> Option<&'static str> {
+    let shared = mounts.as_array()?.iter().any(|m| {
+        m["options"]
+            .as_array()
+            .is_some_and(|o| o.iter().any(|o| o == "rshared" || o == "shared"))
+    });
+    shared.then_some("rshared")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_mount_makes_the_root_shared() {
+        let m = json!([{"destination": "/a", "options": ["rbind", "rprivate"]}]);
+        assert_eq!(rootfs_propagation(&m), None);
+        let m = json!([{"destination": "/a", "options": ["rbind", "rprivate"]},
+                       {"destination": "/b", "options": ["rbind", "rshared"]}]);
+        assert_eq!(rootfs_propagation(&m), Some("rshared"));
+    }
 
     const PW: &str = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\nbob:x:1000:1000::/home/bob:/bin/sh\n";
     const GR: &str = "root:x:0:\nstaff:x:50:bob\nbob:x:1000:\n";

@@ -235,13 +235,22 @@ fn setup(ctx: &Ctx) -> Result<Prepared> {
 
     let mut cgroup_mount: Option<(std::path::PathBuf, bool)> = None;
     if ctx.new_mount_ns {
-        sys::mount(
-            None,
-            Path::new("/"),
-            None,
-            libc::MS_SLAVE | libc::MS_REC,
-            None,
-        )?;
+        // `rootfsPropagation: shared` (a bind with shared propagation in the spec): the
+        // namespace's copies stay peers of the host's mounts, so such a bind joins its
+        // source's peer group and mounts the container makes in it reach the host. Everything
+        // else of the container is kept from propagating (see mounts::share_root).
+        let shared_root = linux
+            .and_then(|l| l.rootfs_propagation().as_deref())
+            .is_some_and(|p| matches!(p, "shared" | "rshared"));
+        let root_prop = if shared_root {
+            libc::MS_SHARED
+        } else {
+            libc::MS_SLAVE
+        };
+        sys::mount(None, Path::new("/"), None, root_prop | libc::MS_REC, None)?;
+        if shared_root {
+            mounts::isolate_rootfs(ctx.root)?;
+        }
         sys::mount(
             Some(ctx.root),
             ctx.root,

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fs;
 use std::io::ErrorKind;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 /// Resolves `path` as if `root` were `/`: symlinks (absolute or relative) and `..` never
@@ -563,17 +563,60 @@ pub(crate) fn readonly_path(path: &str) -> Result<()> {
 }
 
 /// `pivot_root(".", ".")` then detach the old root stacked on top.
+/// With a shared root (see init): the rootfs's own mount becomes a slave in this namespace,
+/// so that the mounts made inside it (the rootfs bind, /proc, /dev, the volumes' mount points)
+/// never show on the host, and the mount that holds the rootfs's directory becomes private,
+/// which pivot_root requires of the new root's parent and of the old root.
+pub(crate) fn isolate_rootfs(root: &Path) -> Result<()> {
+    let points = berth_util::mountinfo::mount_points()
+        .map_err(|e| Error::Sys(format!("read mountinfo: {e}")))?;
+    // the rootfs is normally a mount of its own (the overlay); a plain directory is not
+    if points.iter().any(|p| p == root) {
+        sys::mount(None, root, None, libc::MS_SLAVE, None)?;
+    }
+    let parent = root.parent().unwrap_or(Path::new("/"));
+    let holder = points
+        .iter()
+        .filter(|p| parent.starts_with(p))
+        .max_by_key(|p| p.as_os_str().len())
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from("/"));
+    sys::mount(None, &holder, None, libc::MS_PRIVATE, None)
+}
+
 pub(crate) fn pivot_root(root: &Path) -> Result<()> {
     let c = cstr(root)?;
     let dot = cstr(".")?;
-    // SAFETY: valid C strings.
+    // SAFETY: valid C strings; descriptors opened here and closed below.
     unsafe {
+        let old = libc::open(
+            c"/".as_ptr(),
+            libc::O_DIRECTORY | libc::O_RDONLY | libc::O_CLOEXEC,
+        );
+        check(old, || "open the old root".to_string())?;
+        let old = OwnedFd::from_raw_fd(old);
         check(libc::chdir(c.as_ptr()), || {
             format!("chdir {}", root.display())
         })?;
         check(
             libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) as libc::c_int,
             || "pivot_root".to_string(),
+        )?;
+        // "." is the new root's directory; the old root is stacked on it now. From inside the
+        // old root, make it a slave (its unmount must not reach the host: with a shared root
+        // its mounts are the host's peers), then detach it.
+        check(libc::fchdir(old.as_raw_fd()), || {
+            "fchdir old root".to_string()
+        })?;
+        check(
+            libc::mount(
+                std::ptr::null(),
+                dot.as_ptr(),
+                std::ptr::null(),
+                libc::MS_SLAVE | libc::MS_REC,
+                std::ptr::null(),
+            ),
+            || "make the old root a slave".to_string(),
         )?;
         check(libc::umount2(dot.as_ptr(), libc::MNT_DETACH), || {
             "umount old root".to_string()
