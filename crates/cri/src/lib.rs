@@ -47,6 +47,8 @@ mod stream_attach;
 mod stream_exec;
 mod stream_portforward;
 mod stream_server;
+mod stream_wire;
+mod stream_ws;
 
 use berth_engine::Engine;
 use std::path::PathBuf;

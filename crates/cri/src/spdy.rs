@@ -355,36 +355,6 @@ impl Incoming {
 /// The writing side, shared by every task of the connection.
 pub type SharedWriter<W> = Arc<Mutex<Writer<W>>>;
 
-/// A half of a stream we write to.
-pub struct Outgoing<W> {
-    pub id: u32,
-    w: SharedWriter<W>,
-    closed: bool,
-}
-
-impl<W: AsyncWrite + Unpin> Outgoing<W> {
-    pub fn new(id: u32, w: SharedWriter<W>) -> Self {
-        Outgoing {
-            id,
-            w,
-            closed: false,
-        }
-    }
-    pub async fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        if self.closed || data.is_empty() {
-            return Ok(());
-        }
-        self.w.lock().await.data(self.id, data, false).await
-    }
-    /// Half-closes the stream (DATA with FIN); once only.
-    pub async fn close(&mut self) -> io::Result<()> {
-        if std::mem::replace(&mut self.closed, true) {
-            return Ok(());
-        }
-        self.w.lock().await.data(self.id, &[], true).await
-    }
-}
-
 /// Reads the client's frames until the connection ends: each new stream is answered with
 /// SYN_REPLY and handed to `streams`; its DATA goes to the stream's channel; PINGs are
 /// echoed. Returns when the client closes the connection, sends GOAWAY, or breaks the

@@ -4,8 +4,9 @@
 //! is written) and `data`, which we join to a TCP connection to that port on the pod's
 //! loopback, made inside the pod's network namespace.
 
-use crate::spdy::{header, Incoming, Outgoing};
+use crate::spdy::{header, Incoming};
 use crate::stream_server::Conn;
+use crate::stream_wire::Outgoing;
 use crate::{pb, Cri, Error, Result};
 use std::collections::HashMap;
 use std::net::{Ipv6Addr, SocketAddr, TcpStream};
@@ -13,7 +14,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
 
 impl Cri {
     pub(crate) async fn port_forward(
@@ -46,7 +46,7 @@ impl Cri {
         // the pod's namespace, held by its pause process (none: the node's own)
         let netns =
             (!pod.host_network()).then(|| PathBuf::from(format!("/proc/{}/ns/net", pod.pid)));
-        let mut errors: HashMap<String, Outgoing<OwnedWriteHalf>> = HashMap::new();
+        let mut errors: HashMap<String, Outgoing> = HashMap::new();
         let mut tasks = Vec::new();
         let mut streams = std::mem::replace(&mut conn.streams, tokio::sync::mpsc::channel(1).1);
         loop {
@@ -82,8 +82,8 @@ impl Cri {
 /// One forwarded connection: dial, then copy both ways until both sides have ended.
 async fn forward(
     mut data: Incoming,
-    mut out: Outgoing<OwnedWriteHalf>,
-    mut err: Option<Outgoing<OwnedWriteHalf>>,
+    mut out: Outgoing,
+    mut err: Option<Outgoing>,
     port: Option<u16>,
     netns: Option<PathBuf>,
     pod: String,

@@ -6,14 +6,14 @@
 //! `portforward.k8s.io` (`stream_portforward.rs`). The HTTP request is read by hand: it is one
 //! head, answered with 101 or an error, and the connection is SPDY from then on.
 
-use crate::spdy::{self, Incoming, Outgoing, SharedWriter};
+use crate::spdy::{self, Incoming};
+use crate::stream_wire::{Outgoing, Wire};
 use crate::{pb, Cri, Error, Result};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -66,10 +66,10 @@ impl Tokens {
 
 /// The channel streams a remotecommand client opened (v2+: one per kind).
 pub(crate) struct Streams {
-    pub error: Outgoing<OwnedWriteHalf>,
+    pub error: Outgoing,
     pub stdin: Option<Incoming>,
-    pub stdout: Option<Outgoing<OwnedWriteHalf>>,
-    pub stderr: Option<Outgoing<OwnedWriteHalf>>,
+    pub stdout: Option<Outgoing>,
+    pub stderr: Option<Outgoing>,
     /// streams still to come (the resize stream is opened last)
     pub rest: mpsc::Receiver<Incoming>,
     /// the protocol agreed on
@@ -81,7 +81,7 @@ impl Streams {
     /// (`Success`, or `Failure` with reason `NonZeroExitCode` and the code as a cause), older
     /// versions only a message, only on failure. Then every stream is half-closed.
     pub async fn finish(&mut self, outcome: std::result::Result<i32, String>) {
-        let v4 = self.protocol == REMOTECOMMAND[0];
+        let v4 = self.protocol.starts_with("v4.");
         let body = match (&outcome, v4) {
             (Ok(0), true) => Some(r#"{"metadata":{},"status":"Success"}"#.to_string()),
             (Ok(0), false) => None,
@@ -143,10 +143,10 @@ pub(crate) fn check_want(w: Want) -> Result<()> {
 /// One upgraded connection: its writer, the streams the client opens, and the task reading
 /// its frames (ended when the client goes).
 pub(crate) struct Conn {
-    pub w: SharedWriter<OwnedWriteHalf>,
+    pub w: Wire,
     pub streams: mpsc::Receiver<Incoming>,
     /// None once it ended
-    reader: Option<tokio::task::JoinHandle<()>>,
+    pub(crate) reader: Option<tokio::task::JoinHandle<()>>,
     pub protocol: &'static str,
 }
 
@@ -197,6 +197,16 @@ impl Conn {
             });
             rx
         };
+        // WebSocket: an empty message on the lowest channel we write, as kubelet sends, says
+        // the streams are up
+        let first = stdout
+            .as_ref()
+            .or(stderr.as_ref())
+            .or(error.as_ref())
+            .map(|o: &Outgoing| o.id);
+        if let Some(id) = first {
+            let _ = self.w.announce(id).await;
+        }
         Ok(Streams {
             error: error.expect("checked"),
             stdin,
@@ -210,12 +220,18 @@ impl Conn {
     /// Lets the client read what was written, then closes: waits (a while) for the client to
     /// close its side first, as it does once it has every stream's end.
     pub async fn close(mut self) {
+        // a WebSocket client waits for our close; a SPDY client closes first once it has
+        // every stream's end
+        let ws = matches!(self.w, Wire::Ws(..));
+        if ws {
+            self.w.finish().await;
+        }
         if let Some(r) = self.reader.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), r).await;
         }
-        let mut w = self.w.lock().await;
-        let _ = w.goaway(0).await;
-        let _ = w.shutdown().await;
+        if !ws {
+            self.w.finish().await;
+        }
     }
 }
 
@@ -401,11 +417,14 @@ impl Cri {
         if h.method != "POST" && h.method != "GET" {
             return reply(&mut s, 405, "method not allowed").await;
         }
+        if h.upgrade.eq_ignore_ascii_case("websocket") {
+            return self.stream_ws(req, s, h.ws_key, h.ws_protocols, rest).await;
+        }
         if !h.upgrade.eq_ignore_ascii_case("SPDY/3.1") {
             return reply(
                 &mut s,
                 400,
-                "unable to upgrade: this server speaks SPDY/3.1 only",
+                "unable to upgrade: this server speaks SPDY/3.1 and WebSocket",
             )
             .await;
         }
@@ -440,17 +459,21 @@ impl Cri {
             tx,
         ));
         let conn = Conn {
-            w,
+            w: Wire::Spdy(w),
             streams: rx,
             reader: Some(reader),
             protocol,
         };
+        self.run_stream(req, conn).await;
+        Ok(())
+    }
+
+    pub(crate) async fn run_stream(self: Arc<Self>, req: Request, conn: Conn) {
         match req {
             Request::Exec(r) => self.stream_exec(r, conn).await,
             Request::Attach(r) => self.stream_attach(r, conn).await,
             Request::PortForward(r) => self.stream_port_forward(r, conn).await,
         }
-        Ok(())
     }
 }
 
@@ -487,6 +510,9 @@ struct Head {
     upgrade: String,
     /// every `X-Stream-Protocol-Version` value, in the client's order
     protocols: Vec<String>,
+    ws_key: String,
+    /// every `Sec-WebSocket-Protocol` value, in the client's order
+    ws_protocols: Vec<String>,
 }
 
 fn parse_head(b: &[u8]) -> Option<Head> {
@@ -510,19 +536,27 @@ fn parse_head(b: &[u8]) -> Option<Head> {
         if k.eq_ignore_ascii_case("upgrade") {
             h.upgrade = v.to_string();
         } else if k.eq_ignore_ascii_case("x-stream-protocol-version") {
-            h.protocols.extend(
-                v.split(',')
-                    .map(|p| p.trim().to_string())
-                    .filter(|p| !p.is_empty()),
-            );
+            h.protocols.extend(list(v));
+        } else if k.eq_ignore_ascii_case("sec-websocket-key") {
+            h.ws_key = v.to_string();
+        } else if k.eq_ignore_ascii_case("sec-websocket-protocol") {
+            h.ws_protocols.extend(list(v));
         }
     }
     Some(h)
 }
 
-async fn reply(s: &mut TcpStream, code: u16, msg: &str) -> std::io::Result<()> {
+/// A header's comma-separated values.
+fn list(v: &str) -> impl Iterator<Item = String> + '_ {
+    v.split(',')
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+}
+
+pub(crate) async fn reply(s: &mut TcpStream, code: u16, msg: &str) -> std::io::Result<()> {
     let reason = match code {
         400 => "Bad Request",
+        501 => "Not Implemented",
         403 => "Forbidden",
         404 => "Not Found",
         _ => "Method Not Allowed",
@@ -557,6 +591,15 @@ mod tests {
             ["v4.channel.k8s.io", "v3.channel.k8s.io", "channel.k8s.io"]
         );
         assert!(parse_head(b"garbage\r\n\r\n").is_none());
+        let w = parse_head(b"GET /attach/t HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k==\r\nSec-WebSocket-Protocol: v4.channel.k8s.io, base64.channel.k8s.io\r\n\r\n").expect("head");
+        assert_eq!(
+            (w.upgrade.as_str(), w.ws_key.as_str()),
+            ("websocket", "k==")
+        );
+        assert_eq!(
+            w.ws_protocols,
+            ["v4.channel.k8s.io", "base64.channel.k8s.io"]
+        );
         assert!(parse_head(b"GET / SPDY\r\n\r\n").is_none());
     }
 

@@ -1113,3 +1113,153 @@ fn cri_streaming_exec_attach_and_port_forward() {
     c.ok(&["stopp", &pod]);
     c.ok(&["rmp", &pod]);
 }
+
+/// The streaming server over WebSocket (kubelet's channel protocol, as clients that do not
+/// speak SPDY use it): the URL from the CRI's `Exec`, upgraded by a WebSocket client of our
+/// own with `v4.channel.k8s.io` — stdin on channel 0, stdout 1, stderr 2, the status on 3 —
+/// and the base64 variant; a subprotocol the server lacks is refused.
+#[test]
+fn cri_streaming_over_websocket() {
+    use berth_cri::pb;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+    let Some(c) = Cri::start() else { return };
+    let Some((_reg, image)) = c.registry_with_busybox() else {
+        eprintln!("skipping: docker-registry is not installed");
+        return;
+    };
+    c.ok(&["pull", &image]);
+    let pod_file = c.write(
+        "pod.json",
+        &serde_json::json!({"metadata": {"name": "ws", "namespace": "n", "uid": "uw"}, "linux": {}}),
+    );
+    let pod = c.ok(&["runp", &pod_file]).trim().to_string();
+    let f = c.write(
+        "c.json",
+        &serde_json::json!({"metadata": {"name": "w"}, "image": {"image": image},
+                            "command": ["sleep", "1000"]}),
+    );
+    let ctr = c.ok(&["create", &pod, &f, &pod_file]).trim().to_string();
+    c.ok(&["start", &ctr]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let sock = c.sock.clone();
+    rt.block_on(async {
+        let channel = tonic::transport::Endpoint::try_from("http://[::]:50051")
+            .expect("endpoint")
+            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+                let sock = sock.clone();
+                async move {
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                        tokio::net::UnixStream::connect(sock).await?,
+                    ))
+                }
+            }))
+            .await
+            .expect("connect to the CRI socket");
+        let mut client = pb::runtime_service_client::RuntimeServiceClient::new(channel);
+        // one exec per protocol: (subprotocol, base64)
+        for (proto, b64) in [
+            ("v4.channel.k8s.io", false),
+            ("v4.base64.channel.k8s.io", true),
+        ] {
+            let url = client
+                .exec(pb::ExecRequest {
+                    container_id: ctr.clone(),
+                    cmd: vec![
+                        "sh".into(),
+                        "-c".into(),
+                        "read l; echo out:$l; echo err >&2; exit 4".into(),
+                    ],
+                    stdin: true,
+                    stdout: true,
+                    stderr: true,
+                    tty: false,
+                })
+                .await
+                .expect("Exec")
+                .into_inner()
+                .url;
+            let url = url.replacen("http://", "ws://", 1);
+            let mut req = url.as_str().into_client_request().expect("request");
+            req.headers_mut()
+                .insert("Sec-WebSocket-Protocol", proto.parse().expect("header"));
+            let (mut ws, resp) = tokio_tungstenite::connect_async(req)
+                .await
+                .expect("WebSocket upgrade");
+            assert_eq!(
+                resp.headers()["sec-websocket-protocol"].to_str().unwrap(),
+                proto
+            );
+            let msg = |ch: u8, data: &[u8]| {
+                use base64::Engine;
+                if b64 {
+                    let mut t = String::from(char::from(b'0' + ch));
+                    t.push_str(&base64::engine::general_purpose::STANDARD.encode(data));
+                    Message::Text(t.into())
+                } else {
+                    let mut v = vec![ch];
+                    v.extend_from_slice(data);
+                    Message::Binary(v.into())
+                }
+            };
+            ws.send(msg(0, b"hi\n")).await.expect("stdin");
+            let mut chans: std::collections::BTreeMap<u8, Vec<u8>> = Default::default();
+            let read = async {
+                while let Some(Ok(m)) = ws.next().await {
+                    let (ch, data) = match m {
+                        Message::Binary(b) if !b.is_empty() => (b[0], b[1..].to_vec()),
+                        Message::Text(t) if !t.is_empty() => {
+                            use base64::Engine;
+                            let t = t.as_bytes();
+                            (
+                                t[0] - b'0',
+                                base64::engine::general_purpose::STANDARD
+                                    .decode(&t[1..])
+                                    .expect("base64"),
+                            )
+                        }
+                        Message::Close(_) => break,
+                        _ => continue,
+                    };
+                    chans.entry(ch).or_default().extend_from_slice(&data);
+                }
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(30), read)
+                .await
+                .expect("the exec ends");
+            let text = |ch: u8| {
+                String::from_utf8_lossy(chans.get(&ch).map(Vec::as_slice).unwrap_or(&[]))
+                    .into_owned()
+            };
+            assert_eq!(text(1), "out:hi\n", "{proto}: {chans:?}");
+            assert_eq!(text(2), "err\n", "{proto}");
+            let status: serde_json::Value = serde_json::from_str(&text(3)).expect("status JSON");
+            assert_eq!(status["status"], "Failure", "{status}");
+            assert_eq!(status["reason"], "NonZeroExitCode");
+            assert_eq!(status["details"]["causes"][0]["message"], "4");
+        }
+        // a protocol the server does not have is refused
+        let url = client
+            .exec(pb::ExecRequest {
+                container_id: ctr.clone(),
+                cmd: vec!["true".into()],
+                stdout: true,
+                ..Default::default()
+            })
+            .await
+            .expect("Exec")
+            .into_inner()
+            .url
+            .replacen("http://", "ws://", 1);
+        let mut req = url.as_str().into_client_request().expect("request");
+        req.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "v9.nothing".parse().expect("header"),
+        );
+        assert!(tokio_tungstenite::connect_async(req).await.is_err());
+    });
+    c.ok(&["rmp", "-f", &pod]);
+}
