@@ -1,46 +1,28 @@
 //! `Attach` (`crictl attach`): the URL of the streaming server, and the attach to the
 //! container's stdio it makes once the client has connected and opened its streams.
 
-use crate::stream_server::{check_want, pump, resizes, Conn, Request, Want};
-use crate::{pb, Cri, Error, Result};
+use crate::stream_server::{join, Conn, Request, Want};
+use crate::{pb, Cri, Result};
 use std::sync::Arc;
-use tokio::sync::mpsc;
+
+fn want(r: &pb::AttachRequest) -> Want {
+    Want {
+        stdin: r.stdin,
+        stdout: r.stdout,
+        stderr: r.stderr,
+        tty: r.tty,
+    }
+}
 
 impl Cri {
     pub(crate) async fn attach(&self, r: pb::AttachRequest) -> Result<pb::AttachResponse> {
-        let (c, _) = self.cri_container(&r.container_id)?;
-        check_want(Want {
-            stdin: r.stdin,
-            stdout: r.stdout,
-            stderr: r.stderr,
-            tty: r.tty,
-        })?;
-        if !c.state().status.is_running() {
-            return Err(Error::FailedPrecondition(format!(
-                "container {} is not running",
-                c.id
-            )));
-        }
+        self.check_streamable(&r.container_id, want(&r))?;
         let url = self.stream_url(Request::Attach(r))?;
         Ok(pb::AttachResponse { url })
     }
 
-    pub(crate) async fn stream_attach(self: Arc<Self>, r: pb::AttachRequest, mut conn: Conn) {
-        let want = Want {
-            stdin: r.stdin,
-            stdout: r.stdout,
-            stderr: r.stderr,
-            tty: r.tty,
-        };
-        let mut st = match conn.remotecommand(want).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::debug!("attach stream: {e}");
-                conn.close().await;
-                return;
-            }
-        };
-        let outcome = async {
+    pub(crate) async fn stream_attach(self: Arc<Self>, r: pb::AttachRequest, conn: Conn) {
+        self.remotecommand_session(conn, want(&r), async |conn, st| {
             let (c, _) = self
                 .cri_container(&r.container_id)
                 .map_err(|e| e.to_string())?;
@@ -64,22 +46,15 @@ impl Cri {
                 .await
                 .map_err(|e| e.to_string())?;
             let (eng, id) = (self.engine.clone(), c.id.clone());
-            let rest = std::mem::replace(&mut st.rest, mpsc::channel(1).1);
-            let resizer = tokio::spawn(resizes(rest, move |h, w| {
+            join(conn, st, ours, tty, move |h, w| {
                 let (eng, id) = (eng.clone(), id.clone());
                 async move {
                     let _ = eng.resize(&id, h, w).await;
                 }
-            }));
-            let gone = pump(&mut conn, &mut st, ours, tty).await;
-            resizer.abort();
-            if gone {
-                return Err("the client went away".to_string());
-            }
+            })
+            .await?;
             Ok(0)
-        }
-        .await;
-        st.finish(outcome).await;
-        conn.close().await;
+        })
+        .await
     }
 }

@@ -125,6 +125,67 @@ pub(crate) struct Want {
     pub tty: bool,
 }
 
+impl Cri {
+    /// What `Exec` and `Attach` check before handing out a URL: the container is a CRI
+    /// container and running, and the streams asked for make sense.
+    pub(crate) fn check_streamable(&self, container_id: &str, want: Want) -> Result<()> {
+        let (c, _) = self.cri_container(container_id)?;
+        check_want(want)?;
+        if !c.state().status.is_running() {
+            return Err(Error::FailedPrecondition(format!(
+                "container {} is not running",
+                c.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// A remotecommand session (exec or attach) on a connection: waits for the client's
+    /// streams, runs `body` (which starts the engine's side and joins it with [`join`]),
+    /// writes the outcome on the error stream and closes.
+    pub(crate) async fn remotecommand_session(
+        &self,
+        mut conn: Conn,
+        want: Want,
+        body: impl AsyncFnOnce(&mut Conn, &mut Streams) -> std::result::Result<i32, String>,
+    ) {
+        let mut st = match conn.remotecommand(want).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!("stream: {e}");
+                conn.close().await;
+                return;
+            }
+        };
+        let outcome = body(&mut conn, &mut st).await;
+        st.finish(outcome).await;
+        conn.close().await;
+    }
+}
+
+/// Joins the engine stream `io` to the client's streams (see [`pump`]) while the resize
+/// stream's sizes go to `resize`. Err when the client went away first.
+pub(crate) async fn join<F, Fut>(
+    conn: &mut Conn,
+    st: &mut Streams,
+    io: tokio::io::DuplexStream,
+    tty: bool,
+    resize: F,
+) -> std::result::Result<(), String>
+where
+    F: FnMut(u32, u32) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let rest = std::mem::replace(&mut st.rest, mpsc::channel(1).1);
+    let resizer = tokio::spawn(resizes(rest, resize));
+    let gone = pump(conn, st, io, tty).await;
+    resizer.abort();
+    if gone {
+        return Err("the client went away".to_string());
+    }
+    Ok(())
+}
+
 /// Checks what `Exec` and `Attach` share: at least one stream, not both tty and stderr.
 pub(crate) fn check_want(w: Want) -> Result<()> {
     if !(w.stdin || w.stdout || w.stderr) {

@@ -859,6 +859,26 @@ fn cri_critest_conformance() {
     assert!(passed >= 75, "{summary}");
 }
 
+/// A gRPC client of the CRI's RuntimeService on `sock` (crictl has no command for some calls).
+async fn runtime_client(
+    sock: &Path,
+) -> berth_cri::pb::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel> {
+    let sock = sock.to_path_buf();
+    let channel = tonic::transport::Endpoint::try_from("http://[::]:50051")
+        .expect("endpoint")
+        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+            let sock = sock.clone();
+            async move {
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                    tokio::net::UnixStream::connect(sock).await?,
+                ))
+            }
+        }))
+        .await
+        .expect("connect to the CRI socket");
+    berth_cri::pb::runtime_service_client::RuntimeServiceClient::new(channel)
+}
+
 /// `GetContainerEvents` through a gRPC client of our own (crictl 1.26 has no command for it):
 /// a container's create, start, stop and removal arrive, with its pod's status.
 #[test]
@@ -881,19 +901,7 @@ fn cri_container_events_stream() {
         .expect("runtime");
     let sock = c.sock.clone();
     let mut stream = rt.block_on(async {
-        let channel = tonic::transport::Endpoint::try_from("http://[::]:50051")
-            .expect("endpoint")
-            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-                let sock = sock.clone();
-                async move {
-                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                        tokio::net::UnixStream::connect(sock).await?,
-                    ))
-                }
-            }))
-            .await
-            .expect("connect to the CRI socket");
-        let mut client = pb::runtime_service_client::RuntimeServiceClient::new(channel);
+        let mut client = runtime_client(&sock).await;
         let v = client
             .version(pb::VersionRequest::default())
             .await
@@ -1147,19 +1155,7 @@ fn cri_streaming_over_websocket() {
         .expect("runtime");
     let sock = c.sock.clone();
     rt.block_on(async {
-        let channel = tonic::transport::Endpoint::try_from("http://[::]:50051")
-            .expect("endpoint")
-            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-                let sock = sock.clone();
-                async move {
-                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                        tokio::net::UnixStream::connect(sock).await?,
-                    ))
-                }
-            }))
-            .await
-            .expect("connect to the CRI socket");
-        let mut client = pb::runtime_service_client::RuntimeServiceClient::new(channel);
+        let mut client = runtime_client(&sock).await;
         // one exec per protocol: (subprotocol, base64)
         for (proto, b64) in [
             ("v4.channel.k8s.io", false),
