@@ -904,13 +904,22 @@ fn berth_build_interrupted_mid_run_leaves_nothing() {
         &d,
         &[("Dockerfile", "FROM busybox\nRUN echo started; sleep 60\n")],
     );
-    let mut child = Command::new(common::bin_dir().join("berth"))
-        .args(["-H", &d.host(), "build", "-t", "gone:1", "."])
+    let mut cmd = Command::new(common::bin_dir().join("berth"));
+    cmd.args(["-H", &d.host(), "build", "-t", "gone:1", "."])
         .current_dir(&ctx)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("berth build");
+        .stderr(Stdio::null());
+    // as at a terminal: a suite started in the background (`cmd &`) has SIGINT ignored, and
+    // children inherit that
+    // SAFETY: only signal(2) between fork and exec.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("berth build");
     // wait for the RUN to be running
     let mut out = child.stdout.take().expect("stdout");
     let mut seen = String::new();
