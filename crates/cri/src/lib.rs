@@ -169,8 +169,9 @@ impl Cri {
         }))
     }
 
-    /// Serves both services on the unix socket until the task is dropped.
-    pub async fn serve(self: Arc<Self>) -> Result<()> {
+    /// Binds the gRPC unix socket and the streaming server's port. Done before the daemon
+    /// answers anything, so a flood of API connections cannot take the descriptors first.
+    pub async fn bind(&self) -> Result<Bound> {
         let path = &self.cfg.socket;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -179,13 +180,24 @@ impl Cri {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}
         }
-        let listener = tokio::net::UnixListener::bind(path)?;
+        let grpc = tokio::net::UnixListener::bind(path)?;
         {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
         }
         tracing::info!("CRI listening on {}", path.display());
-        let streams = tokio::spawn(self.clone().serve_streams(self.bind_streams().await?));
+        let streams = self.bind_streams().await?;
+        Ok(Bound { grpc, streams })
+    }
+
+    /// Serves both services and the streaming server on what [`Cri::bind`] bound, until the
+    /// task is dropped.
+    pub async fn serve(self: Arc<Self>, bound: Bound) -> Result<()> {
+        let Bound {
+            grpc: listener,
+            streams,
+        } = bound;
+        let streams = tokio::spawn(self.clone().serve_streams(streams));
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Conn>>(16);
         tokio::spawn(accept_loop(listener, tx));
         let incoming = tokio_stream::wrappers::ReceiverStream::new(rx);
@@ -202,6 +214,12 @@ impl Cri {
         streams.abort();
         res
     }
+}
+
+/// The CRI's listening sockets, bound before anything is served.
+pub struct Bound {
+    grpc: tokio::net::UnixListener,
+    streams: tokio::net::TcpListener,
 }
 
 /// A client connection as the gRPC server sees it: through [`authority::Rewriter`].

@@ -699,27 +699,31 @@ async fn daemon() -> Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut sockets = Vec::new();
-    let mut api_paths = Vec::new();
-    for (path, listener, ours) in listeners {
-        let listener = tokio::net::UnixListener::from_std(listener)?;
-        tracing::info!("API listening on {}", path.display());
-        tokio::spawn(berth_api::serve(engine.clone(), listener));
-        api_paths.push(path.clone());
-        if ours {
-            sockets.push(path);
-        }
-    }
-
+    let api_paths: Vec<PathBuf> = listeners.iter().map(|(p, _, _)| p.clone()).collect();
+    // the CRI's state and sockets before the API answers: a flood of API connections must not
+    // take the descriptors they need
     if let Some(cfg) = cri_config(&args, api_paths.first())? {
         let sock = cfg.socket.clone();
         let cri = berth_cri::Cri::open(engine.clone(), cfg)
             .map_err(|e| anyhow::anyhow!("opening the CRI state: {e}"))?;
+        let bound = cri
+            .bind()
+            .await
+            .map_err(|e| anyhow::anyhow!("CRI sockets: {e}"))?;
         tokio::spawn(async move {
-            if let Err(e) = cri.serve().await {
+            if let Err(e) = cri.serve(bound).await {
                 tracing::error!("CRI: {e}");
             }
         });
         sockets.push(sock);
+    }
+    for (path, listener, ours) in listeners {
+        let listener = tokio::net::UnixListener::from_std(listener)?;
+        tracing::info!("API listening on {}", path.display());
+        tokio::spawn(berth_api::serve(engine.clone(), listener));
+        if ours {
+            sockets.push(path);
+        }
     }
 
     let mut reloader = reload::Reloader {
