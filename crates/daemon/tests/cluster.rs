@@ -902,4 +902,151 @@ fn overlay_networks_across_three_hosts() {
     );
     ok(a.d().berth(&["network", "rm", "ov1"]), "rm ov1 again");
     ok(a.d().berth(&["network", "rm", "ov2"]), "rm ov2");
+    let o = c.etcdctl(&["get", "--prefix", "--keys-only", "/berth/overlay/"]);
+    assert!(stdout(&o).trim().is_empty(), "{}", stdout(&o));
+
+    // everything goes with the cluster: namespaces (and the bridges, VXLAN devices and
+    // veths in them), etcd, the hosts' roots
+    let tag = c.tag.clone();
+    let etcd = c.etcd_pid().expect("etcd running");
+    let roots: Vec<_> = c.hosts.iter().map(|h| h.root.clone()).collect();
+    drop(c);
+    assert!(netns_left(&tag).is_empty(), "{:?}", netns_left(&tag));
+    assert!(
+        !std::path::Path::new(&format!("/proc/{etcd}")).exists(),
+        "etcd {etcd} left"
+    );
+    for r in roots {
+        assert!(!r.exists(), "{} left", r.display());
+    }
+}
+
+/// Overlay endpoints live with their host: a host killed with SIGKILL keeps its containers'
+/// data plane (reachable by IP), its endpoints expire with its lease (the others' DNS stops
+/// answering its names); back on the same roots it publishes them again with the same
+/// addresses. etcd down: the containers still talk, and creating an overlay network fails
+/// clearly within seconds. Afterwards nothing of the cluster is left.
+#[test]
+fn overlay_endpoints_follow_the_host_lease() {
+    let tag;
+    {
+        let mut c = Cluster::new(2);
+        tag = c.tag.clone();
+        let store = c.store_url();
+        let flags: Vec<Vec<String>> = c
+            .hosts
+            .iter()
+            .map(|h| {
+                [
+                    "--cluster-store",
+                    &store,
+                    "--cluster-advertise",
+                    &h.ip,
+                    "--cluster-lease-ttl",
+                    "2",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+            })
+            .collect();
+        for (h, f) in c.hosts.iter_mut().zip(&flags) {
+            let f: Vec<&str> = f.iter().map(String::as_str).collect();
+            h.start(&f);
+            h.d().load_busybox();
+        }
+        ok(
+            c.hosts[0]
+                .d()
+                .berth(&["network", "create", "-d", "overlay", "ovk"]),
+            "create",
+        );
+        assert!(common::eventually(5, || {
+            c.hosts[1].d().http("GET", "/networks/ovk", None).0 == 200
+        }));
+        ok(
+            c.hosts[0].d().berth(&[
+                "run",
+                "-d",
+                "--name",
+                "srv",
+                "--network",
+                "ovk",
+                "--network-alias",
+                "web",
+                "busybox",
+                "sleep",
+                "600",
+            ]),
+            "run srv",
+        );
+        ok(
+            c.hosts[1].d().berth(&[
+                "run",
+                "-d",
+                "--name",
+                "cli",
+                "--network",
+                "ovk",
+                "busybox",
+                "sleep",
+                "600",
+            ]),
+            "run cli",
+        );
+        let ip = ctr_ip(c.hosts[0].d(), "srv", "ovk");
+        let resolves = |c: &Cluster| {
+            stdout(
+                &c.hosts[1]
+                    .d()
+                    .berth(&["exec", "cli", "nslookup", "web", "127.0.0.11"]),
+            )
+            .contains(&ip)
+        };
+        let ping_ip = |c: &Cluster| {
+            c.hosts[1]
+                .d()
+                .berth(&["exec", "cli", "ping", "-c", "1", "-W", "2", &ip])
+                .status
+                .success()
+        };
+        assert!(common::eventually(10, || resolves(&c)), "web before");
+        assert!(ping_ip(&c));
+
+        // host 0 killed: its endpoint expires with its lease, the container stays reachable
+        c.hosts[0].kill9();
+        let t0 = std::time::Instant::now();
+        assert!(
+            common::eventually(15, || !resolves(&c)),
+            "web still resolves after the host died"
+        );
+        println!("remote endpoint gone {:?} after kill -9", t0.elapsed());
+        assert!(ping_ip(&c), "data plane kept while host 0 is down");
+
+        // back: same address, name resolves again
+        let f: Vec<&str> = flags[0].iter().map(String::as_str).collect();
+        c.hosts[0].start(&f);
+        assert_eq!(ctr_ip(c.hosts[0].d(), "srv", "ovk"), ip);
+        assert!(
+            common::eventually(10, || resolves(&c)),
+            "web resolves again"
+        );
+        assert!(ping_ip(&c));
+
+        // etcd gone: the containers still talk; creating fails clearly within seconds
+        c.kill_etcd();
+        assert!(ping_ip(&c), "ping with etcd down");
+        let t0 = std::time::Instant::now();
+        let o = c.hosts[1]
+            .d()
+            .berth(&["network", "create", "-d", "overlay", "ov-noetcd"]);
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("cluster store unreachable"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(t0.elapsed() < std::time::Duration::from_secs(10));
+    }
+    assert!(netns_left(&tag).is_empty(), "{:?}", netns_left(&tag));
 }
