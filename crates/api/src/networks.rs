@@ -36,7 +36,8 @@ pub async fn route(
                 Err(resp) => return resp,
             };
             engine
-                .network_create(b)
+                .network_create_any(b)
+                .await
                 .map(|v| json_response(StatusCode::CREATED, &v))
         }
         ("POST", ["networks", "prune"]) => filters(q)
@@ -51,7 +52,8 @@ pub async fn route(
             .network_inspect(id)
             .map(|v| json_response(StatusCode::OK, &v)),
         ("DELETE", ["networks", id]) => engine
-            .network_remove(id)
+            .network_remove_any(id)
+            .await
             .map(|_| empty(StatusCode::NO_CONTENT)),
         ("POST", ["networks", id, action @ ("connect" | "disconnect")]) => {
             let b: ConnectBody = match read_json(req).await {

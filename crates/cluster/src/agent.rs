@@ -51,6 +51,11 @@ pub struct Joined {
     /// the underlay's MTU less VXLAN's overhead
     pub mtu: u32,
     pub host_id: String,
+    /// the interface holding `public_ip`
+    pub underlay: u32,
+    /// the etcd lease in force (`lease_id` at first; a new one after it expired while
+    /// etcd was away): keys that live with this host go on it
+    pub lease: Arc<AtomicI64>,
 }
 
 impl Joined {
@@ -164,6 +169,8 @@ pub async fn join(cfg: &JoinConfig) -> Result<Joined> {
         ttl,
         mtu,
         host_id: cfg.host_id.clone(),
+        underlay,
+        lease: Arc::new(AtomicI64::new(lease_id)),
     };
 
     // the subnet: our old one again, else the first free one from a place of our own
@@ -234,7 +241,7 @@ pub fn peer_of(kv: &Kv, own: Ipv4Addr) -> Option<Peer> {
 
 /// Keeps the lease alive and the peers in the kernel until the process ends.
 pub async fn run(j: Joined) {
-    let lease = Arc::new(AtomicI64::new(j.lease_id));
+    let lease = j.lease.clone();
     let keep = j.clone();
     let l = lease.clone();
     tokio::spawn(async move { keepalive(keep, l).await });
@@ -508,6 +515,8 @@ mod tests {
             ttl: 10,
             mtu: 1450,
             host_id: "x".into(),
+            underlay: 1,
+            lease: Arc::new(AtomicI64::new(1)),
         };
         assert_eq!(j.bip(), "10.250.3.1/24");
         assert_eq!(j.key(), "/coreos.com/network/subnets/10.250.3.0-24");

@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod etcd;
 pub mod flannel;
+pub mod overlay;
 
 /// Errors of the cluster layer.
 #[derive(Debug, thiserror::Error)]

@@ -692,6 +692,17 @@ async fn daemon() -> Result<()> {
     .map_err(|e| anyhow::anyhow!("opening state: {e}"))?;
 
     if let Some(j) = cluster {
+        // overlay networks: the records, hosts and endpoints read before the API answers
+        engine
+            .overlay_start(berth_engine::OverlayConfig {
+                client: j.client.clone(),
+                local: j.public_ip,
+                underlay: j.underlay,
+                mtu: j.mtu,
+                lease: j.lease.clone(),
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("overlay networks: {e}"))?;
         tokio::spawn(berth_cluster::agent::run(j));
     }
 

@@ -532,3 +532,521 @@ fn bench_cross_host_vs_same_host() {
         (r1 - r0) / r0 * 100.0
     );
 }
+
+/// `network create -d overlay` needs cluster mode: a plain daemon refuses it clearly.
+#[test]
+fn overlay_refused_without_cluster_mode() {
+    let d = common::Daemon::start();
+    let o = d.berth(&["network", "create", "-d", "overlay", "ov-nocluster"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("overlay networks need cluster mode"),
+        "{}",
+        stderr(&o)
+    );
+    let o = d.berth(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!stdout(&o).contains("ov-nocluster"));
+}
+
+fn ctr_ip(d: &common::Daemon, name: &str, net: &str) -> String {
+    d.inspect(name)["NetworkSettings"]["Networks"][net]["IPAddress"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+fn net_inspect(d: &common::Daemon, name: &str) -> serde_json::Value {
+    let (st, _, body) = d.http("GET", &format!("/networks/{name}"), None);
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).expect("network json")
+}
+
+fn ok(o: std::process::Output, what: &str) -> String {
+    assert!(o.status.success(), "{what}: {} {}", stdout(&o), stderr(&o));
+    stdout(&o)
+}
+
+/// Overlay networks on three hosts: created on A, seen alike on B and C; one VXLAN (own VNI)
+/// per network on the hosts that run containers on it, flooding to the other hosts;
+/// containers on A and B reach each other by IP, name and alias (the embedded DNS learns the
+/// remote endpoints from etcd); `--ip`; two hosts starting containers at once get distinct
+/// addresses; connect/disconnect; `network rm` refused while any host is on it, then gone
+/// everywhere with its devices and keys.
+#[test]
+fn overlay_networks_across_three_hosts() {
+    let mut c = Cluster::new(3);
+    let store = c.store_url();
+    std::thread::scope(|sc| {
+        for h in c.hosts.iter_mut() {
+            let store = store.clone();
+            sc.spawn(move || {
+                let ip = h.ip.clone();
+                h.start(&[
+                    "--cluster-store",
+                    &store,
+                    "--cluster-advertise",
+                    &ip,
+                    "--cluster-lease-ttl",
+                    "3",
+                ]);
+            });
+        }
+    });
+    let (a, b, cc) = (&c.hosts[0], &c.hosts[1], &c.hosts[2]);
+    let id = ok(
+        a.d().berth(&[
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "--attachable",
+            "--subnet",
+            "10.77.0.0/24",
+            "ov1",
+        ]),
+        "create ov1",
+    )
+    .trim()
+    .to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    // every host lists and inspects it alike
+    for h in [a, b, cc] {
+        let mut seen = String::new();
+        assert!(
+            common::eventually(5, || {
+                seen = stdout(&h.d().berth(&[
+                    "network",
+                    "ls",
+                    "--no-trunc",
+                    "--format",
+                    "{{.ID}} {{.Name}} {{.Driver}} {{.Scope}}",
+                ]));
+                seen.contains(&format!("{id} ov1 overlay global"))
+            }),
+            "{}: {seen}",
+            h.ip
+        );
+        let v = net_inspect(h.d(), "ov1");
+        assert_eq!(v["Id"], id.as_str());
+        assert_eq!(v["Driver"], "overlay");
+        assert_eq!(v["Scope"], "global");
+        assert_eq!(v["Attachable"], true);
+        assert_eq!(v["IPAM"]["Config"][0]["Subnet"], "10.77.0.0/24");
+        assert_eq!(
+            v["Options"]["com.docker.network.driver.overlay.vxlanid_list"],
+            "4096"
+        );
+    }
+    // names are cluster-wide; a second network gets a default subnet and the next VNI
+    let o = b.d().berth(&["network", "create", "-d", "overlay", "ov1"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    ok(
+        b.d().berth(&["network", "create", "-d", "overlay", "ov2"]),
+        "create ov2",
+    );
+    let v2 = net_inspect(b.d(), "ov2");
+    assert_eq!(v2["IPAM"]["Config"][0]["Subnet"], "10.0.0.0/24");
+    assert_eq!(
+        v2["Options"]["com.docker.network.driver.overlay.vxlanid_list"],
+        "4097"
+    );
+
+    for h in [a, b, cc] {
+        h.d().load_busybox();
+    }
+    ok(
+        a.d().berth(&[
+            "run",
+            "-d",
+            "--name",
+            "ca",
+            "--network",
+            "ov1",
+            "--network-alias",
+            "alpha",
+            "busybox",
+            "sleep",
+            "600",
+        ]),
+        "run ca",
+    );
+    ok(
+        b.d().berth(&[
+            "run",
+            "-d",
+            "--name",
+            "cb",
+            "--network",
+            "ov1",
+            "--ip",
+            "10.77.0.50",
+            "busybox",
+            "sleep",
+            "600",
+        ]),
+        "run cb",
+    );
+    let ip_a = ctr_ip(a.d(), "ca", "ov1");
+    assert!(ip_a.starts_with("10.77.0."), "{ip_a}");
+    assert_eq!(ctr_ip(b.d(), "cb", "ov1"), "10.77.0.50");
+
+    // the data plane on A: a bridge without address, a VXLAN port with the VNI, flooding
+    // to both other hosts
+    let short = &id[..12];
+    let (br, vx) = (format!("ov-{short}"), format!("vx-{short}"));
+    let link = a.ip(&["-d", "link", "show", &vx]);
+    assert!(link.contains("vxlan id 4096"), "{link}");
+    assert!(link.contains("dstport 4789"), "{link}");
+    assert!(link.contains(&format!("local {}", a.ip)), "{link}");
+    assert!(link.contains(&format!("master {br}")), "{link}");
+    assert!(!link.contains("nolearning"), "{link}");
+    assert!(link.contains("mtu 1450"), "{link}");
+    assert!(a.ip(&["link", "show", &br]).contains("mtu 1450"));
+    assert!(!a.ip(&["-4", "addr", "show", &br]).contains("inet "));
+    let mut fdb = String::new();
+    assert!(
+        common::eventually(5, || {
+            fdb = String::from_utf8_lossy(&a.run(&["bridge", "fdb", "show", "dev", &vx]).stdout)
+                .into_owned();
+            [&b.ip, &cc.ip]
+                .iter()
+                .all(|p| fdb.contains(&format!("00:00:00:00:00:00 dst {p} ")))
+        }),
+        "{fdb}"
+    );
+    // host C runs nothing on ov1: no devices there
+    assert!(!cc.ip(&["link", "show"]).contains(&vx));
+
+    // by IP both ways, then by name and alias through the embedded DNS
+    ok(
+        b.d()
+            .berth(&["exec", "cb", "ping", "-c", "2", "-W", "2", &ip_a]),
+        "B → A by IP",
+    );
+    ok(
+        a.d()
+            .berth(&["exec", "ca", "ping", "-c", "2", "-W", "2", "10.77.0.50"]),
+        "A → B by IP",
+    );
+    for (h, ctr, name) in [(b, "cb", "ca"), (b, "cb", "alpha"), (a, "ca", "cb")] {
+        let mut out = String::new();
+        assert!(
+            common::eventually(10, || {
+                let o = h
+                    .d()
+                    .berth(&["exec", ctr, "ping", "-c", "1", "-W", "2", name]);
+                out = format!("{}{}", stdout(&o), stderr(&o));
+                o.status.success()
+            }),
+            "{ctr} → {name}: {out}"
+        );
+    }
+    let o = b
+        .d()
+        .berth(&["exec", "cb", "nslookup", "alpha", "127.0.0.11"]);
+    assert!(stdout(&o).contains(&ip_a), "{}", stdout(&o));
+
+    // --ip taken on another host: refused
+    let o = cc.d().berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "ov1",
+        "--ip",
+        "10.77.0.50",
+        "busybox",
+        "true",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("Address already in use"),
+        "{}",
+        stderr(&o)
+    );
+
+    // two hosts starting containers at the same moment never share an address
+    let mut ips = std::collections::BTreeSet::new();
+    ips.insert(ip_a.clone());
+    ips.insert("10.77.0.50".to_string());
+    let names: Vec<(usize, String)> = (0..4).map(|i| (i % 2, format!("race{i}"))).collect();
+    std::thread::scope(|sc| {
+        for (hi, name) in &names {
+            let h = &c.hosts[*hi];
+            sc.spawn(move || {
+                ok(
+                    h.d().berth(&[
+                        "run",
+                        "-d",
+                        "--name",
+                        name,
+                        "--network",
+                        "ov1",
+                        "busybox",
+                        "sleep",
+                        "600",
+                    ]),
+                    name,
+                );
+            });
+        }
+    });
+    for (hi, name) in &names {
+        let ip = ctr_ip(c.hosts[*hi].d(), name, "ov1");
+        assert!(ip.starts_with("10.77.0."), "{name}: {ip}");
+        assert!(ips.insert(ip.clone()), "{name} got {ip} twice: {ips:?}");
+    }
+    let o = c.etcdctl(&[
+        "get",
+        "--prefix",
+        "--keys-only",
+        &format!("/berth/overlay/ipam/{id}/"),
+    ]);
+    assert_eq!(
+        stdout(&o).lines().filter(|l| !l.is_empty()).count(),
+        6,
+        "{}",
+        stdout(&o)
+    );
+
+    // connect / disconnect a running container of host C
+    ok(
+        cc.d()
+            .berth(&["run", "-d", "--name", "cc", "busybox", "sleep", "600"]),
+        "run cc",
+    );
+    ok(
+        cc.d()
+            .berth(&["network", "connect", "--alias", "delta", "ov1", "cc"]),
+        "connect",
+    );
+    let ip_c = ctr_ip(cc.d(), "cc", "ov1");
+    assert!(ip_c.starts_with("10.77.0."), "{ip_c}");
+    assert!(
+        cc.ip(&["link", "show"]).contains(&vx),
+        "C has the devices now"
+    );
+    assert!(
+        common::eventually(10, || {
+            a.d()
+                .berth(&["exec", "ca", "ping", "-c", "1", "-W", "2", "delta"])
+                .status
+                .success()
+        }),
+        "A → C by alias after connect"
+    );
+    ok(
+        cc.d().berth(&["network", "disconnect", "ov1", "cc"]),
+        "disconnect",
+    );
+    assert!(
+        common::eventually(5, || !cc.ip(&["link", "show"]).contains(&vx)),
+        "C's devices go with its last endpoint"
+    );
+    assert!(common::eventually(5, || {
+        !a.d()
+            .berth(&["exec", "ca", "nslookup", "delta", "127.0.0.11"])
+            .status
+            .success()
+    }));
+
+    // rm refused while any host has an endpoint, on any host
+    let o = cc.d().berth(&["network", "rm", "ov1"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains(&format!(
+            "error while removing network: network ov1 id {id} has active endpoints"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    for (h, names) in [(a, ["ca", "race0", "race2"]), (b, ["cb", "race1", "race3"])] {
+        for n in names {
+            ok(h.d().berth(&["rm", "-f", n]), n);
+        }
+    }
+    // the devices go with the last local container
+    assert!(common::eventually(5, || !a
+        .ip(&["link", "show"])
+        .contains(&vx)));
+    assert!(common::eventually(5, || !b
+        .ip(&["link", "show"])
+        .contains(&br)));
+    let mut out = String::new();
+    assert!(
+        common::eventually(5, || {
+            let o = cc.d().berth(&["network", "rm", "ov1"]);
+            out = stderr(&o);
+            o.status.success()
+        }),
+        "rm after the endpoints left: {out}"
+    );
+    for h in [a, b, cc] {
+        assert!(
+            common::eventually(5, || {
+                !stdout(&h.d().berth(&["network", "ls", "--format", "{{.Name}}"]))
+                    .lines()
+                    .any(|l| l == "ov1")
+            }),
+            "{} still lists ov1",
+            h.ip
+        );
+    }
+    let o = c.etcdctl(&["get", "--prefix", "--keys-only", "/berth/overlay/"]);
+    assert!(!stdout(&o).contains(&id), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("/names/ov1"), "{}", stdout(&o));
+    // the name is free again
+    ok(
+        b.d().berth(&["network", "create", "-d", "overlay", "ov1"]),
+        "re-create ov1",
+    );
+    ok(a.d().berth(&["network", "rm", "ov1"]), "rm ov1 again");
+    ok(a.d().berth(&["network", "rm", "ov2"]), "rm ov2");
+    let o = c.etcdctl(&["get", "--prefix", "--keys-only", "/berth/overlay/"]);
+    assert!(stdout(&o).trim().is_empty(), "{}", stdout(&o));
+
+    // everything goes with the cluster: namespaces (and the bridges, VXLAN devices and
+    // veths in them), etcd, the hosts' roots
+    let tag = c.tag.clone();
+    let etcd = c.etcd_pid().expect("etcd running");
+    let roots: Vec<_> = c.hosts.iter().map(|h| h.root.clone()).collect();
+    drop(c);
+    assert!(netns_left(&tag).is_empty(), "{:?}", netns_left(&tag));
+    assert!(
+        !std::path::Path::new(&format!("/proc/{etcd}")).exists(),
+        "etcd {etcd} left"
+    );
+    for r in roots {
+        assert!(!r.exists(), "{} left", r.display());
+    }
+}
+
+/// Overlay endpoints live with their host: a host killed with SIGKILL keeps its containers'
+/// data plane (reachable by IP), its endpoints expire with its lease (the others' DNS stops
+/// answering its names); back on the same roots it publishes them again with the same
+/// addresses. etcd down: the containers still talk, and creating an overlay network fails
+/// clearly within seconds. Afterwards nothing of the cluster is left.
+#[test]
+fn overlay_endpoints_follow_the_host_lease() {
+    let tag;
+    {
+        let mut c = Cluster::new(2);
+        tag = c.tag.clone();
+        let store = c.store_url();
+        let flags: Vec<Vec<String>> = c
+            .hosts
+            .iter()
+            .map(|h| {
+                [
+                    "--cluster-store",
+                    &store,
+                    "--cluster-advertise",
+                    &h.ip,
+                    "--cluster-lease-ttl",
+                    "2",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+            })
+            .collect();
+        for (h, f) in c.hosts.iter_mut().zip(&flags) {
+            let f: Vec<&str> = f.iter().map(String::as_str).collect();
+            h.start(&f);
+            h.d().load_busybox();
+        }
+        ok(
+            c.hosts[0]
+                .d()
+                .berth(&["network", "create", "-d", "overlay", "ovk"]),
+            "create",
+        );
+        assert!(common::eventually(5, || {
+            c.hosts[1].d().http("GET", "/networks/ovk", None).0 == 200
+        }));
+        ok(
+            c.hosts[0].d().berth(&[
+                "run",
+                "-d",
+                "--name",
+                "srv",
+                "--network",
+                "ovk",
+                "--network-alias",
+                "web",
+                "busybox",
+                "sleep",
+                "600",
+            ]),
+            "run srv",
+        );
+        ok(
+            c.hosts[1].d().berth(&[
+                "run",
+                "-d",
+                "--name",
+                "cli",
+                "--network",
+                "ovk",
+                "busybox",
+                "sleep",
+                "600",
+            ]),
+            "run cli",
+        );
+        let ip = ctr_ip(c.hosts[0].d(), "srv", "ovk");
+        let resolves = |c: &Cluster| {
+            stdout(
+                &c.hosts[1]
+                    .d()
+                    .berth(&["exec", "cli", "nslookup", "web", "127.0.0.11"]),
+            )
+            .contains(&ip)
+        };
+        let ping_ip = |c: &Cluster| {
+            c.hosts[1]
+                .d()
+                .berth(&["exec", "cli", "ping", "-c", "1", "-W", "2", &ip])
+                .status
+                .success()
+        };
+        assert!(common::eventually(10, || resolves(&c)), "web before");
+        assert!(ping_ip(&c));
+
+        // host 0 killed: its endpoint expires with its lease, the container stays reachable
+        c.hosts[0].kill9();
+        let t0 = std::time::Instant::now();
+        assert!(
+            common::eventually(15, || !resolves(&c)),
+            "web still resolves after the host died"
+        );
+        println!("remote endpoint gone {:?} after kill -9", t0.elapsed());
+        assert!(ping_ip(&c), "data plane kept while host 0 is down");
+
+        // back: same address, name resolves again
+        let f: Vec<&str> = flags[0].iter().map(String::as_str).collect();
+        c.hosts[0].start(&f);
+        assert_eq!(ctr_ip(c.hosts[0].d(), "srv", "ovk"), ip);
+        assert!(
+            common::eventually(10, || resolves(&c)),
+            "web resolves again"
+        );
+        assert!(ping_ip(&c));
+
+        // etcd gone: the containers still talk; creating fails clearly within seconds
+        c.kill_etcd();
+        assert!(ping_ip(&c), "ping with etcd down");
+        let t0 = std::time::Instant::now();
+        let o = c.hosts[1]
+            .d()
+            .berth(&["network", "create", "-d", "overlay", "ov-noetcd"]);
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("cluster store unreachable"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(t0.elapsed() < std::time::Duration::from_secs(10));
+    }
+    assert!(netns_left(&tag).is_empty(), "{:?}", netns_left(&tag));
+}

@@ -210,7 +210,7 @@ impl Engine {
                 .cloned()
                 .unwrap_or(Value::Null);
             // host/none/container networks cannot be an extra network
-            if !net.rec.is_bridge() && name != primary {
+            if !net.rec.has_veths() && name != primary {
                 return Err(Error::InvalidParameter(
                     "container sharing network namespace with another container or host cannot be connected to any other network".into(),
                 ));
@@ -563,13 +563,19 @@ impl Engine {
                 .or_else(|_| self.net().get(name))
                 .map_err(|_| Error::NotFound(format!("network {name} not found")))?;
             ep.network_id = net.rec.id.clone();
-            if !net.rec.is_bridge() {
+            if !net.rec.has_veths() {
                 continue;
             }
             let (Some(subnet), Some(gw)) = (net.rec.subnet, net.rec.gateway) else {
                 continue;
             };
-            let ip = {
+            let overlay = net.rec.is_overlay();
+            let ip = if overlay {
+                // taken from etcd by `overlay_allocate` before
+                ep.ip.ok_or_else(|| {
+                    Error::Internal(format!("no address taken on overlay network {name}"))
+                })?
+            } else {
                 let mut pool = net.pool.lock().expect("pool lock");
                 let pool = pool
                     .as_mut()
@@ -590,7 +596,8 @@ impl Engine {
             };
             ep.ip = Some(ip);
             ep.prefix = subnet.prefix;
-            ep.gateway = Some(gw);
+            // an overlay bridge has no address on the host: no gateway through it
+            ep.gateway = (!overlay).then_some(gw);
             ep.mac = if ep.mac_request.is_empty() {
                 berth_network::format_mac(&berth_network::mac_for(ip))
             } else {
@@ -606,7 +613,7 @@ impl Engine {
             ep.gateway6 = v6.map(|v| v.0);
             ep.endpoint_id = random_id();
             ep.ifname = format!("eth{i}");
-            if primary.is_none() {
+            if primary.is_none() && !overlay {
                 primary = Some((ip, net.rec.bridge.clone()));
                 primary6 = ep.ip6;
             }
@@ -731,6 +738,7 @@ impl Engine {
         let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
         let mut user = false;
         let mut specs = Vec::new();
+        let mut overlays = Vec::new();
         for (i, name) in self.ordered_endpoints(&rec).iter().enumerate() {
             let ep = &rec.networks[name];
             let Ok(net) = self.net().get(&ep.network_id) else {
@@ -738,6 +746,9 @@ impl Engine {
             };
             let Some(ip) = ep.ip else { continue };
             user |= net.rec.is_user();
+            if net.rec.is_overlay() {
+                overlays.push(net.rec.clone());
+            }
             specs.push(link::VethSpec {
                 host_name: format!("veth{}", &random_id()[..7]),
                 bridge: net.rec.bridge.clone(),
@@ -766,6 +777,9 @@ impl Engine {
                 .contains_key(&c.id);
         let engine = self.clone();
         tokio::task::spawn_blocking(move || -> Result<()> {
+            for n in &overlays {
+                engine.overlay_plane_up(n)?;
+            }
             for s in &specs {
                 link::attach_veth(s).map_err(net_err)?;
             }
@@ -779,6 +793,7 @@ impl Engine {
         if user {
             self.serve_dns(&c.id, pid)?;
         }
+        self.overlay_publish(c).await;
         for name in rec.networks.keys() {
             if let Ok(n) = self.net().get(name) {
                 self.emit_network(&n.rec, "connect", Some(&c.id));
@@ -811,10 +826,14 @@ impl Engine {
             }
         }
         let rec = c.record();
+        let mut overlay_eps = Vec::new();
         for ep in rec.networks.values() {
             let Ok(net) = self.net().get(&ep.network_id) else {
                 continue;
             };
+            if let (true, Some(ip)) = (net.rec.is_overlay(), ep.ip) {
+                overlay_eps.push((net.rec.id.clone(), ip));
+            }
             net.release_ip6(ep.ip6);
             if let Some(ip) = ep.ip {
                 if let Some(p) = net.pool.lock().expect("pool lock").as_mut() {
@@ -839,6 +858,7 @@ impl Engine {
             }
             r.ports.clear();
         });
+        self.overlay_release(&c.id, overlay_eps);
     }
 
     /// Daemon start, for a container that is still running: take its addresses and ports
@@ -1344,6 +1364,14 @@ impl Lookup for EngineLookup {
                     })
                     || (name.len() == 12 && rec.id.starts_with(&name));
                 if hit && !out.contains(&ip) {
+                    out.push(ip);
+                }
+            }
+        }
+        // other hosts' endpoints on the overlay networks the asker is on
+        for net in &mine {
+            for ip in engine.overlay_lookup(net, &name) {
+                if !out.contains(&ip) {
                     out.push(ip);
                 }
             }

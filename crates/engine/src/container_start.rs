@@ -93,6 +93,7 @@ impl Engine {
             Some(path) => crate::container_pid::PidNs::Join(path),
             None => self.pid_namespace(pid_mode.and_then(|m| m.as_str()).unwrap_or(""))?,
         };
+        self.overlay_allocate(c).await?;
         let net = self.net_prepare(c)?;
         // net_prepare may take names from the container whose network this one joins
         let rec = c.record();

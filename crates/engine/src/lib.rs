@@ -46,6 +46,7 @@ mod layers;
 mod names;
 mod network;
 mod network_ops;
+mod overlay;
 mod restore;
 pub mod seccomp;
 pub mod settings;
@@ -68,6 +69,7 @@ pub use image_push::PushRequest;
 pub use image_registry::Progress;
 pub use network::{NetConfig, NetworkRecord};
 pub use network_ops::NetworkCreate;
+pub use overlay::OverlayConfig;
 pub use timefmt::{format_rfc3339_nanos, human_duration};
 
 use std::collections::HashMap;
@@ -182,6 +184,8 @@ pub struct Engine {
     pub(crate) settings: std::sync::RwLock<settings::Settings>,
     /// serialises writes of the distribution records (`image_registry.rs`)
     pub(crate) dist_lock: std::sync::Mutex<()>,
+    /// cluster mode: overlay networks (set once by `overlay_start`)
+    pub(crate) overlay: std::sync::OnceLock<Arc<overlay::Overlay>>,
 }
 
 impl Engine {
@@ -218,6 +222,7 @@ impl Engine {
             registry: std::sync::RwLock::new(Arc::new(registry)),
             settings: std::sync::RwLock::new(settings_init),
             dist_lock: std::sync::Mutex::new(()),
+            overlay: std::sync::OnceLock::new(),
         });
         restore::restore(&engine).await?;
         if let Err(e) = engine.net.sync_nat() {

@@ -124,15 +124,26 @@ pub struct NetworkRecord {
     /// `bridge`, `host`, `none`: made by the daemon, not removable
     #[serde(default)]
     pub predefined: bool,
+    /// an overlay network's VXLAN VNI (cluster mode)
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub vni: u32,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 impl NetworkRecord {
     pub fn is_bridge(&self) -> bool {
         self.driver == "bridge"
     }
-    /// user-defined bridge networks have the embedded DNS and aliases
+    /// user-defined bridge and overlay networks have the embedded DNS and aliases
     pub fn is_user(&self) -> bool {
-        self.is_bridge() && !self.predefined
+        (self.is_bridge() || self.driver == "overlay") && !self.predefined
+    }
+    /// containers get a veth on a bridge of this network (bridge and overlay drivers)
+    pub fn has_veths(&self) -> bool {
+        self.is_bridge() || self.driver == "overlay"
     }
     /// the bridge's IPv6 gateway and prefix, when the network has IPv6
     pub fn v6(&self) -> Option<(Ipv6Addr, u8)> {
@@ -345,6 +356,7 @@ impl NetState {
                     labels: BTreeMap::new(),
                     ipam_options: None,
                     predefined: true,
+                    vni: 0,
                 };
                 write_record(dir, &rec)?;
                 recs.push(rec);

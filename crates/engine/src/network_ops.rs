@@ -60,7 +60,49 @@ fn valid_name(n: &str) -> bool {
     !n.is_empty() && !n.chars().any(char::is_control)
 }
 
+fn check_name(req: &NetworkCreate) -> Result<String> {
+    let name = req.name.trim().to_string();
+    if name.is_empty() {
+        return Err(Error::InvalidParameter(
+            "network name must not be empty".into(),
+        ));
+    }
+    if !valid_name(&name) {
+        return Err(Error::InvalidParameter(format!(
+            "invalid network name \"{name}\", only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )));
+    }
+    if let Some(ipam) = &req.ipam {
+        if !ipam.driver.is_empty() && ipam.driver != "default" {
+            return Err(Error::NotFound(format!(
+                "plugin \"{}\" not found",
+                ipam.driver
+            )));
+        }
+    }
+    Ok(name)
+}
+
 impl Engine {
+    /// `POST /networks/create`: overlay networks (cluster mode) go through etcd, the others
+    /// are made here.
+    pub async fn network_create_any(self: &Arc<Self>, req: NetworkCreate) -> Result<Value> {
+        if req.driver == "overlay" {
+            check_name(&req)?;
+            return self.overlay_create(req).await;
+        }
+        self.network_create(req)
+    }
+
+    /// `DELETE /networks/{id}`: an overlay network is removed from the whole cluster.
+    pub async fn network_remove_any(self: &Arc<Self>, name_or_id: &str) -> Result<()> {
+        let n = self.net().get(name_or_id)?;
+        if n.rec.is_overlay() {
+            return self.overlay_remove(&n).await;
+        }
+        self.network_remove(name_or_id)
+    }
+
     pub fn network_create(&self, req: NetworkCreate) -> Result<Value> {
         let name = req.name.trim().to_string();
         if name.is_empty() {
@@ -80,6 +122,11 @@ impl Engine {
         };
         match driver.as_str() {
             "bridge" => {}
+            "overlay" => {
+                return Err(Error::Internal(
+                    "overlay networks are created by network_create_any".into(),
+                ))
+            }
             "host" | "null" => {
                 return Err(Error::Conflict(format!(
                     "only one instance of \"{driver}\" network is allowed"
@@ -207,6 +254,7 @@ impl Engine {
             labels: req.labels.clone().unwrap_or_default(),
             ipam_options: req.ipam.as_ref().and_then(|i| i.options.clone()),
             predefined: false,
+            vni: 0,
         };
         link::ensure_bridge(&link::BridgeSpec {
             name: bridge.clone(),
@@ -348,7 +396,7 @@ impl Engine {
             "Name": r.name,
             "Id": r.id,
             "Created": format_rfc3339_nanos(Some(from_unix_nanos(r.created))),
-            "Scope": "local",
+            "Scope": if r.is_overlay() { "global" } else { "local" },
             "Driver": r.driver,
             "EnableIPv6": r.enable_ipv6,
             "IPAM": {
@@ -379,7 +427,9 @@ impl Engine {
                 "name" => vals.iter().any(|v| r.name.contains(v.as_str())),
                 "id" => vals.iter().any(|v| r.id.starts_with(v.as_str())),
                 "driver" => vals.iter().any(|v| &r.driver == v),
-                "scope" => vals.iter().any(|v| v == "local"),
+                "scope" => vals
+                    .iter()
+                    .any(|v| v == if r.is_overlay() { "global" } else { "local" }),
                 "type" => vals.iter().any(|v| match v.as_str() {
                     "custom" => !r.predefined,
                     "builtin" => r.predefined,
@@ -423,6 +473,11 @@ impl Engine {
                 n.rec.name
             )));
         }
+        if n.rec.is_overlay() {
+            return Err(Error::Internal(
+                "overlay networks are removed by network_remove_any".into(),
+            ));
+        }
         let users = self.network_users(&n.rec.id);
         if !users.is_empty() {
             return Err(Error::Forbidden(format!(
@@ -455,7 +510,8 @@ impl Engine {
         let mut f = filters.clone();
         f.remove("until");
         for n in self.net().all() {
-            if n.rec.predefined || !self.network_users(&n.rec.id).is_empty() {
+            // overlay networks are the cluster's: `network rm` them by name
+            if n.rec.predefined || n.rec.is_overlay() || !self.network_users(&n.rec.id).is_empty() {
                 continue;
             }
             if !self.network_matches(&n, &f)? {
@@ -492,7 +548,7 @@ impl Engine {
             }
             _ => {}
         }
-        if !n.rec.is_bridge() {
+        if !n.rec.has_veths() {
             return Err(Error::Forbidden(
                 "container cannot be disconnected from host network or connected to host network"
                     .into(),
@@ -513,6 +569,9 @@ impl Engine {
             r.networks.insert(n.rec.name.clone(), ep);
         });
         c.save(&self.container_dir(&c.id))?;
+        if running && n.rec.is_overlay() {
+            self.overlay_publish(&c).await;
+        }
         if running {
             self.emit_network(&n.rec, "connect", Some(&c.id));
         }
@@ -532,7 +591,10 @@ impl Engine {
                 n.rec.name
             )));
         };
-        let ip = {
+        let overlay = n.rec.is_overlay();
+        let ip = if overlay {
+            self.overlay_take_ip(n, ep.static_ip, &c.id).await?
+        } else {
             let mut pool = n.pool.lock().expect("pool lock");
             let pool = pool
                 .as_mut()
@@ -585,15 +647,24 @@ impl Engine {
             addr6: ip6.zip(v6.map(|v| v.1)),
             gateway6: None,
         };
-        let res = tokio::task::spawn_blocking(move || link::attach_veth(&spec))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let engine = self.clone();
+        let rec_n = n.rec.clone();
+        let res = tokio::task::spawn_blocking(move || -> Result<()> {
+            if rec_n.is_overlay() {
+                engine.overlay_plane_up(&rec_n)?;
+            }
+            link::attach_veth(&spec).map_err(net_err)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
         if let Err(e) = res {
-            if let Some(p) = n.pool.lock().expect("pool lock").as_mut() {
+            if overlay {
+                self.overlay_release(&c.id, vec![(n.rec.id.clone(), ip)]);
+            } else if let Some(p) = n.pool.lock().expect("pool lock").as_mut() {
                 p.release(ip);
             }
             n.release_ip6(ip6);
-            return Err(net_err(e));
+            return Err(e);
         }
         ep.ip6 = ip6;
         ep.prefix6 = if ip6.is_some() {
@@ -604,7 +675,7 @@ impl Engine {
         ep.gateway6 = if ip6.is_some() { v6.map(|v| v.0) } else { None };
         ep.ip = Some(ip);
         ep.prefix = subnet.prefix;
-        ep.gateway = Some(gw);
+        ep.gateway = (!overlay).then_some(gw);
         ep.mac = berth_network::format_mac(&mac);
         ep.endpoint_id = random_id();
         ep.ifname = ifname;
@@ -642,7 +713,7 @@ impl Engine {
                 rec.id, n.rec.name
             )));
         };
-        if !n.rec.is_bridge() {
+        if !n.rec.has_veths() {
             return Err(Error::Forbidden(
                 "container cannot be disconnected from host network or connected to host network"
                     .into(),
@@ -662,6 +733,10 @@ impl Engine {
         c.update(|r| {
             r.networks.remove(&n.rec.name);
         });
+        if let (Some(ip), true) = (ep.ip, n.rec.is_overlay()) {
+            // after the record lost the endpoint: the devices go if nobody else is on it
+            self.overlay_release(&c.id, vec![(n.rec.id.clone(), ip)]);
+        }
         c.save(&self.container_dir(&c.id))?;
         Ok(())
     }

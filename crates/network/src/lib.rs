@@ -19,6 +19,7 @@ pub mod ipam;
 pub mod ipam6;
 pub mod link;
 pub mod nat;
+pub mod overlay;
 pub mod ports;
 pub mod proxy;
 pub mod sysctl;

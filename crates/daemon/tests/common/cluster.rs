@@ -318,6 +318,11 @@ impl Cluster {
         }
     }
 
+    /// etcd's pid while it runs (the clean-up checks).
+    pub fn etcd_pid(&self) -> Option<u32> {
+        self.etcd.as_ref().map(Child::id)
+    }
+
     /// Kills etcd (SIGKILL, by pid).
     pub fn kill_etcd(&mut self) {
         if let Some(mut c) = self.etcd.take() {
