@@ -1050,3 +1050,102 @@ fn overlay_endpoints_follow_the_host_lease() {
     }
     assert!(netns_left(&tag).is_empty(), "{:?}", netns_left(&tag));
 }
+
+/// bench/cluster.sh: how long after `berth run --network <overlay>` on host A a container on
+/// host B resolves the new name through its embedded DNS. B's container polls `nslookup`
+/// every 5 ms from before the run; the time is from the start of `run` on A (so it includes
+/// that container's start) to the poller's exit, and from `run`'s return to it.
+#[test]
+#[ignore = "benchmark: bench/cluster.sh"]
+fn bench_overlay_name_resolution() {
+    let mut c = Cluster::new(2);
+    let store = c.store_url();
+    for h in c.hosts.iter_mut() {
+        let ip = h.ip.clone();
+        h.start(&["--cluster-store", &store, "--cluster-advertise", &ip]);
+    }
+    for h in &c.hosts {
+        h.d().load_busybox();
+    }
+    let ok = |h: usize, args: &[&str]| {
+        let o = c.hosts[h].d().berth(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    ok(
+        0,
+        &[
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "--subnet",
+            "10.78.0.0/24",
+            "benchnet",
+        ],
+    );
+    ok(
+        1,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "probe",
+            "--network",
+            "benchnet",
+            "busybox",
+            "sleep",
+            "3600",
+        ],
+    );
+    let (mut total, mut after) = (Vec::new(), Vec::new());
+    for i in 0..7 {
+        let name = format!("n{i}");
+        let mut poll = std::process::Command::new(common::bin_dir().join("berth"))
+            .args(["-H", &c.hosts[1].d().host(), "exec", "probe", "sh", "-c"])
+            .arg(format!(
+                "while ! nslookup {name} >/dev/null 2>&1; do usleep 5000; done"
+            ))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("poller");
+        // let the poller start looping
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let t0 = std::time::Instant::now();
+        ok(
+            0,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--network",
+                "benchnet",
+                "busybox",
+                "sleep",
+                "3600",
+            ],
+        );
+        let t1 = std::time::Instant::now();
+        let st = poll.wait().expect("poller");
+        let t2 = std::time::Instant::now();
+        assert!(st.success());
+        total.push((t2 - t0).as_secs_f64() * 1000.0);
+        after.push((t2 - t1).as_secs_f64() * 1000.0);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).expect("number"));
+        v[v.len() / 2]
+    };
+    eprintln!(
+        "overlay name resolution: from run's start {:.1} ms, from run's return {:.1} ms (median of 7)",
+        median(&mut total),
+        median(&mut after)
+    );
+    for i in 0..7 {
+        ok(0, &["rm", "-f", &format!("n{i}")]);
+    }
+    ok(1, &["rm", "-f", "probe"]);
+    ok(0, &["network", "rm", "benchnet"]);
+}
