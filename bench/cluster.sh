@@ -5,6 +5,7 @@
 # overlay network. Needs root and etcd-server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command -v iperf3 >/dev/null || apt-get install -y -qq iperf3 >/dev/null
 CARGO_INCREMENTAL=0 cargo build --workspace --bins
 CARGO_INCREMENTAL=0 cargo test -p berthd --test cluster -- --ignored --nocapture \
     bench_cross_host_vs_same_host 2>&1 | grep -E "ping avg|VXLAN cost|test result"
