@@ -971,3 +971,66 @@ fn berth_cli_drives_the_lifecycle() {
     assert!(pruned.contains(&id), "{pruned}");
     assert!(d.ok(&["ps", "-aq"]).trim().is_empty());
 }
+
+/// Processes whose command line is exactly `cmd`.
+fn procs_running(cmd: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .expect("proc")
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let c = std::fs::read(e.path().join("cmdline")).ok()?;
+            (String::from_utf8_lossy(&c).replace('\0', " ").trim() == cmd).then_some(pid)
+        })
+        .collect()
+}
+
+/// A `--pid host` container has no namespace whose init takes the rest along: `kill` ends
+/// every process of the container (its cgroup), and so does its init's exit, as with runc.
+/// (critest's HostPID spec left such a container's child running after every run.)
+#[test]
+fn pid_host_containers_end_with_their_init() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let n = 40000 + std::process::id() % 20000;
+    let (child, init) = (format!("sleep {n}"), format!("sleep {}", n + 1));
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ph1",
+        "--pid",
+        "host",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("{child} & {init}"),
+    ]);
+    assert!(eventually(5, || !procs_running(&child).is_empty()));
+    d.ok(&["kill", "ph1"]);
+    assert!(
+        eventually(5, || procs_running(&child).is_empty()),
+        "the container's child outlived kill: {:?}",
+        procs_running(&child)
+    );
+    let child2 = format!("sleep {}", n + 2);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ph2",
+        "--pid",
+        "host",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("{child2} & exec sleep 1"),
+    ]);
+    assert!(eventually(5, || !procs_running(&child2).is_empty()));
+    assert_eq!(d.ok(&["wait", "ph2"]).trim(), "0");
+    assert!(
+        procs_running(&child2).is_empty(),
+        "the container's child outlived its init"
+    );
+    d.ok(&["rm", "-f", "ph1", "ph2"]);
+}

@@ -405,6 +405,41 @@ pub(crate) fn remove(cgroups_path: &str) -> Result<()> {
     first_err.map_or(Ok(()), Err)
 }
 
+/// Sends `sig` to every process in `cgroups_path` and below it (read from the first
+/// hierarchy that has the directory: each holds all of the container's processes). For a
+/// container without a PID namespace of its own, whose init dying leaves its children alive.
+/// Returns how many processes were signalled.
+pub(crate) fn kill_all(cgroups_path: &str, sig: i32) -> Result<usize> {
+    let rel = rel(cgroups_path)?;
+    for h in hierarchies()? {
+        let dir = h.mountpoint.join(rel);
+        if !dir.is_dir() {
+            continue;
+        }
+        let mut n = 0;
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            if let Ok(procs) = fs::read_to_string(d.join("cgroup.procs")) {
+                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    // SAFETY: kill(2) of a process listed in the container's own cgroup.
+                    if unsafe { libc::kill(pid, sig) } == 0 {
+                        n += 1;
+                    }
+                }
+            }
+            if let Ok(rd) = fs::read_dir(&d) {
+                stack.extend(
+                    rd.flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| e.path()),
+                );
+            }
+        }
+        return Ok(n);
+    }
+    Ok(0)
+}
+
 /// Depth-first rmdir of a cgroup directory (its files are the kernel's and go with it).
 fn rmdir_tree(dir: &Path) -> Result<()> {
     let rd = match fs::read_dir(dir) {

@@ -452,6 +452,12 @@ pub fn freeze(cgroups_path: &str, frozen: bool) -> Result<()> {
     cgroups::freeze(cgroups_path, frozen)
 }
 
+/// Sends `sig` to every process of the container's cgroup (a container in the host's PID
+/// namespace: killing its init does not end the rest). How many were signalled.
+pub fn kill_all(cgroups_path: &str, sig: i32) -> Result<usize> {
+    cgroups::kill_all(cgroups_path, sig)
+}
+
 /// Removes the container's cgroup directories (after its processes are gone).
 pub fn remove_cgroups(cgroups_path: &str) -> Result<()> {
     cgroups::remove(cgroups_path)

@@ -93,6 +93,9 @@ impl Client {
 struct Shim {
     args: Args,
     cg_path: String,
+    /// false in the host's (or another's) PID namespace: a kill must reach every process
+    /// of the cgroup, and they are ended when the init exits
+    own_pidns: bool,
     listener: UnixListener,
     sigfd: OwnedFd,
     out: Option<File>,
@@ -263,6 +266,16 @@ pub fn run(args: Args, spec: oci_spec::runtime::Spec) -> i32 {
         None => None,
     };
     let cg_path = berth_runtime::cgroups_path(&args.id, &spec);
+    // a PID namespace of its own (not joined by path): its init's death ends every process
+    let own_pidns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter().any(|n| {
+                n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_none()
+            })
+        });
     let mut created = match berth_runtime::create(&args.id, &spec, cstdio) {
         Ok(c) => c,
         Err(e) => {
@@ -289,6 +302,7 @@ pub fn run(args: Args, spec: oci_spec::runtime::Spec) -> i32 {
     let mut shim = Shim {
         args,
         cg_path,
+        own_pidns,
         listener,
         sigfd,
         out: Some(File::from(side.out)),
@@ -844,6 +858,9 @@ impl Shim {
                 "OK\n".to_string()
             }
             State::Running => {
+                if sig == libc::SIGKILL && !self.own_pidns {
+                    let _ = berth_runtime::kill_all(&self.cg_path, sig);
+                }
                 // SAFETY: our own child (not yet reaped, so the pid cannot be reused).
                 if unsafe { libc::kill(self.pid, sig) } == 0 {
                     // as docker: a paused container is thawed after SIGKILL so it can die
@@ -890,6 +907,11 @@ impl Shim {
                 let code = self.forced_code.unwrap_or(code);
                 self.state = State::Draining(code, now_nanos());
                 self.created = None;
+                if !self.own_pidns {
+                    // as runc: the init's end is the container's end; what it left running
+                    // goes too (and lets go of the output pipes)
+                    let _ = berth_runtime::kill_all(&self.cg_path, libc::SIGKILL);
+                }
                 self.drain_deadline = Some(Instant::now() + DRAIN_TIMEOUT);
                 self.paused = false;
             } else if let Some(e) = self
@@ -1089,6 +1111,10 @@ impl Shim {
         self.stdin = None;
         self.log.finish();
         self.oom = berth_runtime::stats::oom_kills(&self.cg_path) > 0;
+        if !self.own_pidns {
+            // anything started since the init's end
+            let _ = berth_runtime::kill_all(&self.cg_path, libc::SIGKILL);
+        }
         let oom = if self.oom { " oom" } else { "" };
         if let Err(e) = write_exit_file(&self.args.exit_file, code, nanos, oom) {
             eprintln!("berth-shim: exit file: {e}");
