@@ -511,6 +511,7 @@ impl Template {
             vars: vec![("$".into(), data.clone())],
             src: &self.src,
             lenient: self.lenient,
+            iterations: 0,
         };
         let mut out = String::new();
         st.walk(&self.nodes, data, &mut out)?;
@@ -522,7 +523,14 @@ struct State<'a> {
     vars: Vec<(String, J)>,
     src: &'a str,
     lenient: bool,
+    /// range iterations so far, all loops together (see MAX_ITERATIONS)
+    iterations: u64,
 }
+
+/// How many `range` iterations one execution may make. Go has no limit, but ranging over an
+/// integer (`{{range 99999999999}}`, or a number in the data) would otherwise run for hours or
+/// ask for more memory than there is; no format template needs this many.
+const MAX_ITERATIONS: u64 = 1_000_000;
 
 struct EvalErr {
     at: String,
@@ -597,6 +605,15 @@ impl State<'_> {
                         J::Null => vec![],
                         J::Num(n) => {
                             let k: i64 = n.parse().unwrap_or(0);
+                            if k > 0 && self.iterations + k as u64 > MAX_ITERATIONS {
+                                return Err(self.fmt_err(ee(
+                                    &p.cmds.last().map(|c| c.text.clone()).unwrap_or_default(),
+                                    0,
+                                    format!(
+                                        "range over {k}: more than {MAX_ITERATIONS} iterations"
+                                    ),
+                                )));
+                            }
                             (0..k.max(0))
                                 .map(|i| (J::Num(i.to_string()), J::Num(i.to_string())))
                                 .collect()
@@ -613,6 +630,12 @@ impl State<'_> {
                         self.walk(els, dot, out)?;
                     }
                     for (k, x) in items {
+                        self.iterations += 1;
+                        if self.iterations > MAX_ITERATIONS {
+                            return Err(format!(
+                                "template: range: more than {MAX_ITERATIONS} iterations"
+                            ));
+                        }
                         let m = self.vars.len();
                         match p.decl.len() {
                             0 => {}
@@ -1012,28 +1035,29 @@ pub fn sprintf(f: &str, args: &[J]) -> String {
                 break;
             }
         }
-        let mut width = String::new();
-        while let Some(&d) = chars.peek() {
-            if d.is_ascii_digit() {
-                width.push(d);
+        // Go's parsenum: a number that grows past 1e6 is "crazy long", and the rest of the
+        // format is taken as gone (so `%!(NOVERB)` follows)
+        let num = |chars: &mut std::iter::Peekable<std::str::Chars>| -> Option<usize> {
+            let mut n: usize = 0;
+            while let Some(&d) = chars.peek() {
+                let Some(v) = d.to_digit(10) else { break };
+                if n > 1_000_000 {
+                    chars.for_each(drop);
+                    return None;
+                }
+                n = n * 10 + v as usize;
                 chars.next();
-            } else {
-                break;
             }
-        }
+            Some(n)
+        };
+        let mut w = num(&mut chars).unwrap_or(0);
         let mut prec: Option<usize> = None;
         if chars.peek() == Some(&'.') {
             chars.next();
-            let mut p = String::new();
-            while let Some(&d) = chars.peek() {
-                if d.is_ascii_digit() {
-                    p.push(d);
-                    chars.next();
-                } else {
-                    break;
-                }
-            }
-            prec = Some(p.parse().unwrap_or(0));
+            prec = Some(num(&mut chars).unwrap_or_else(|| {
+                w = 0;
+                0
+            }));
         }
         let Some(verb) = chars.next() else {
             o.push_str("%!(NOVERB)");
@@ -1081,7 +1105,6 @@ pub fn sprintf(f: &str, args: &[J]) -> String {
             't' => go_print(a),
             other => format!("%!{other}({}={})", type_name(a), go_print(a)),
         };
-        let w: usize = width.parse().unwrap_or(0);
         let n = s.chars().count();
         if n < w {
             let pad = w - n;
@@ -1347,6 +1370,34 @@ mod tests {
         assert_eq!(
             run("{{json .Name}}", &j(r#"{"Name":"<a&b>"}"#)).unwrap(),
             "\"<a&b>\""
+        );
+    }
+
+    #[test]
+    fn range_over_huge_counts_is_refused_not_run() {
+        let v = J::Null;
+        assert_eq!(run("{{range 3}}{{.}}{{end}}", &v).unwrap(), "012");
+        let e = run("{{range 99999999999}}x{{end}}", &v).unwrap_err();
+        assert!(e.contains("more than 1000000 iterations"), "{e}");
+        let e = run(
+            "{{range 1000}}{{range 1000}}{{range 1000}}{{end}}{{end}}{{end}}",
+            &v,
+        )
+        .unwrap_err();
+        assert!(e.contains("more than 1000000 iterations"), "{e}");
+    }
+
+    #[test]
+    fn printf_widths_past_a_million_are_go_s_noverb() {
+        let v = J::Null;
+        let out = |t: &str| run(t, &v).unwrap();
+        assert_eq!(out(r#"{{printf "[%-5d]" 7}}"#), "[7    ]");
+        // as the docker CLI prints them (Go's fmt)
+        // (Go types the literals as int here: "%!(EXTRA int=1, int=2)")
+        assert!(out(r#"{{printf "%-99999999d|%d" 1 2}}"#).starts_with("%!(NOVERB)%!(EXTRA "));
+        assert_eq!(
+            out(r#"{{printf "%5.99999999f|" 1.5}}"#),
+            "%!(NOVERB)%!(EXTRA float64=1.5)"
         );
     }
 
