@@ -1034,3 +1034,38 @@ fn pid_host_containers_end_with_their_init() {
     );
     d.ok(&["rm", "-f", "ph1", "ph2"]);
 }
+
+/// A client still connected to a container's old shim (a slow attach or stats reader) keeps
+/// that shim alive for a while after the exit; a restart meanwhile starts a new shim on the
+/// same socket path. The old one must not take the new one's socket (or cgroup) with it when
+/// it goes: the container stays reachable (exec, kill) after the old shim's end.
+#[test]
+fn a_lingering_old_shim_leaves_the_restarted_containers_socket() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let id = d
+        .ok(&["run", "-d", "--name", "linger", "busybox", "sleep", "300"])
+        .trim()
+        .to_string();
+    let sock = d.root.join("run/containers").join(&id).join("shim.sock");
+    // an idle client of the first shim: it sends nothing and never hangs up
+    let idle = std::os::unix::net::UnixStream::connect(&sock).expect("connect to the shim");
+    let pid0 = d.inspect("linger")["State"]["Pid"].as_i64().unwrap();
+    let (code, _, body) = d.http("POST", "/containers/linger/restart?t=0", None);
+    assert_eq!(code, 204, "{}", String::from_utf8_lossy(&body));
+    let pid1 = d.inspect("linger")["State"]["Pid"].as_i64().unwrap();
+    assert_ne!(pid0, pid1);
+    // the old shim waits up to 5 s for its clients before it goes
+    std::thread::sleep(Duration::from_secs(7));
+    drop(idle);
+    assert!(
+        sock.exists(),
+        "the restarted container's shim socket is gone"
+    );
+    let out = d.ok(&["exec", "linger", "echo", "reachable"]);
+    assert_eq!(out.trim(), "reachable");
+    // its cgroup is the new init's
+    let procs = cgroup_file("memory", &id, "cgroup.procs");
+    assert!(procs.lines().any(|l| l == pid1.to_string()), "{procs}");
+    d.ok(&["rm", "-f", "linger"]);
+}

@@ -367,7 +367,6 @@ impl Shim {
             if let State::Exited(..) = self.state {
                 let timed_out = self.exit_deadline.is_some_and(|d| Instant::now() >= d);
                 if self.clients.is_empty() || timed_out {
-                    let _ = std::fs::remove_file(&self.args.socket);
                     return;
                 }
             }
@@ -1119,6 +1118,13 @@ impl Shim {
         if let Err(e) = write_exit_file(&self.args.exit_file, code, nanos, oom) {
             eprintln!("berth-shim: exit file: {e}");
         }
+        // the socket path and the cgroup go before any waiter hears of the exit: the daemon
+        // may start the container again at once, and the new shim binds the same path and
+        // makes the same cgroup (clients already connected keep their connections)
+        let _ = std::fs::remove_file(&self.args.socket);
+        if let Err(e) = berth_runtime::remove_cgroups(&self.cg_path) {
+            eprintln!("berth-shim: {e}");
+        }
         self.state = State::Exited(code, nanos);
         let line = self.exited_line(code, nanos);
         for c in &mut self.clients {
@@ -1130,9 +1136,6 @@ impl Shim {
                 Kind::Attach { .. } => c.finish(),
                 _ => {}
             }
-        }
-        if let Err(e) = berth_runtime::remove_cgroups(&self.cg_path) {
-            eprintln!("berth-shim: {e}");
         }
         self.exit_deadline = Some(Instant::now() + FLUSH_TIMEOUT);
     }
