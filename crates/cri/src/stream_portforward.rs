@@ -2,11 +2,12 @@
 //! forwarding it does once the client has connected. Per forwarded connection the client
 //! opens two streams with the same `requestid` and `port` headers: `error` (where a failure
 //! is written) and `data`, which we join to a TCP connection to that port on the pod's
-//! loopback, made inside the pod's network namespace.
+//! loopback, made inside the pod's network namespace. (Over WebSocket the pairs are the
+//! request's ports, made up front by `stream_ws`.)
 
 use crate::spdy::{header, Incoming};
 use crate::stream_server::Conn;
-use crate::stream_wire::Outgoing;
+use crate::stream_wire::{Outgoing, Wire};
 use crate::{pb, Cri, Error, Result};
 use std::collections::HashMap;
 use std::net::{Ipv6Addr, SocketAddr, TcpStream};
@@ -49,13 +50,17 @@ impl Cri {
         let mut errors: HashMap<String, Outgoing> = HashMap::new();
         let mut tasks = Vec::new();
         let mut streams = std::mem::replace(&mut conn.streams, tokio::sync::mpsc::channel(1).1);
+        let mut client_left = false;
         loop {
             let s: Incoming = tokio::select! {
                 s = streams.recv() => match s {
                     Some(s) => s,
                     None => break,
                 },
-                _ = conn.client_gone() => break,
+                _ = conn.client_gone() => {
+                    client_left = true;
+                    break;
+                }
             };
             let request = header(&s.headers, "requestid").unwrap_or("").to_string();
             match s.kind() {
@@ -72,6 +77,19 @@ impl Cri {
                 other => tracing::debug!(kind = other, "port-forward: unknown stream type"),
             }
         }
+        // a WebSocket's forwards are fixed at its start: it ends once they all have, as
+        // kubelet's (a SPDY client's streams end only when the client goes)
+        if !client_left && matches!(conn.w, Wire::Ws(..)) {
+            let all = async {
+                for t in tasks.iter_mut() {
+                    let _ = t.await;
+                }
+            };
+            tokio::select! {
+                _ = all => {}
+                _ = conn.client_gone() => {}
+            }
+        }
         for t in tasks {
             t.abort();
         }
@@ -79,7 +97,8 @@ impl Cri {
     }
 }
 
-/// One forwarded connection: dial, then copy both ways until both sides have ended.
+/// One forwarded connection: dial, then copy both ways until the pod's side has ended (the
+/// client's end only half-closes the connection: a WebSocket client never ends its side).
 async fn forward(
     mut data: Incoming,
     mut out: Outgoing,
@@ -123,6 +142,7 @@ async fn forward(
             }
         }
         let _ = wr.shutdown().await;
+        std::future::pending::<()>().await
     };
     let outbound = async {
         let mut buf = vec![0u8; 32 * 1024];
@@ -138,7 +158,10 @@ async fn forward(
         }
         let _ = out.close().await;
     };
-    tokio::join!(inbound, outbound);
+    tokio::select! {
+        _ = inbound => {}
+        _ = outbound => {}
+    }
     if let Some(err) = err.as_mut() {
         let _ = err.close().await;
     }

@@ -1145,7 +1145,7 @@ fn cri_streaming_over_websocket() {
     let f = c.write(
         "c.json",
         &serde_json::json!({"metadata": {"name": "w"}, "image": {"image": image},
-                            "command": ["sleep", "1000"]}),
+                            "command": ["sh", "-c", "mkdir -p /www && echo served-over-ws > /www/index.html && httpd -p 127.0.0.1:8080 -h /www && exec sleep 1000"]}),
     );
     let ctr = c.ok(&["create", &pod, &f, &pod_file]).trim().to_string();
     c.ok(&["start", &ctr]);
@@ -1255,6 +1255,122 @@ fn cri_streaming_over_websocket() {
             "Sec-WebSocket-Protocol",
             "v9.nothing".parse().expect("header"),
         );
+        assert!(tokio_tungstenite::connect_async(req).await.is_err());
+
+        // port forwarding: the request's ports, two channels each (data, error), each opened
+        // with its port (u16, little-endian); 8080 is served, nothing listens on 8081
+        for (proto, b64) in [
+            ("v4.channel.k8s.io", false),
+            ("v4.base64.channel.k8s.io", true),
+        ] {
+            let url = client
+                .port_forward(pb::PortForwardRequest {
+                    pod_sandbox_id: pod.clone(),
+                    port: vec![8080, 8081],
+                })
+                .await
+                .expect("PortForward")
+                .into_inner()
+                .url
+                .replacen("http://", "ws://", 1);
+            let mut req = url.as_str().into_client_request().expect("request");
+            req.headers_mut()
+                .insert("Sec-WebSocket-Protocol", proto.parse().expect("header"));
+            let (mut ws, _) = tokio_tungstenite::connect_async(req)
+                .await
+                .expect("WebSocket upgrade for port forwarding");
+            let decode = |m: Message| -> Option<(u8, Vec<u8>)> {
+                use base64::Engine;
+                match m {
+                    Message::Binary(b) if !b.is_empty() => Some((b[0], b[1..].to_vec())),
+                    Message::Text(t) if !t.is_empty() => {
+                        let t = t.as_bytes();
+                        let d = base64::engine::general_purpose::STANDARD
+                            .decode(&t[1..])
+                            .expect("base64");
+                        Some((t[0] - b'0', d))
+                    }
+                    _ => None,
+                }
+            };
+            let mut chans: std::collections::BTreeMap<u8, Vec<Vec<u8>>> = Default::default();
+            let mut sent = false;
+            let read = async {
+                while let Some(Ok(m)) = ws.next().await {
+                    if matches!(m, Message::Close(_)) {
+                        break;
+                    }
+                    let Some((ch, data)) = decode(m) else {
+                        continue;
+                    };
+                    chans.entry(ch).or_default().push(data);
+                    // every channel has named its port: ask the pod's server
+                    if !sent
+                        && (0..4).all(|c| {
+                            chans
+                                .get(&c)
+                                .is_some_and(|v| v.iter().any(|d| d.len() == 2))
+                        })
+                    {
+                        sent = true;
+                        let get = b"GET / HTTP/1.0\r\n\r\n";
+                        let msg = if b64 {
+                            use base64::Engine;
+                            let mut t = String::from("0");
+                            t.push_str(&base64::engine::general_purpose::STANDARD.encode(get));
+                            Message::Text(t.into())
+                        } else {
+                            let mut v = vec![0u8];
+                            v.extend_from_slice(get);
+                            Message::Binary(v.into())
+                        };
+                        ws.send(msg).await.expect("send the request");
+                    }
+                }
+            };
+            let ended = tokio::time::timeout(std::time::Duration::from_secs(30), read).await;
+            assert!(
+                ended.is_ok(),
+                "{proto}: the forwarding did not end: {chans:?}"
+            );
+            let first = |ch: u8| {
+                chans
+                    .get(&ch)
+                    .and_then(|v| v.iter().find(|d| !d.is_empty()).cloned())
+                    .unwrap_or_default()
+            };
+            assert_eq!(first(0), 8080u16.to_le_bytes(), "{proto}: {chans:?}");
+            assert_eq!(first(1), 8080u16.to_le_bytes(), "{proto}");
+            assert_eq!(first(2), 8081u16.to_le_bytes(), "{proto}");
+            assert_eq!(first(3), 8081u16.to_le_bytes(), "{proto}");
+            let all = |ch: u8| {
+                String::from_utf8_lossy(&chans.get(&ch).cloned().unwrap_or_default().concat()[2..])
+                    .into_owned()
+            };
+            let body = all(0);
+            assert!(
+                body.starts_with("HTTP/1.") && body.contains("served-over-ws"),
+                "{proto}: {body}"
+            );
+            assert_eq!(all(1), "", "{proto}");
+            assert!(
+                all(3).contains("error forwarding port 8081"),
+                "{proto}: {}",
+                all(3)
+            );
+        }
+        // no ports in the request: refused before the upgrade
+        let url = client
+            .port_forward(pb::PortForwardRequest {
+                pod_sandbox_id: pod.clone(),
+                port: vec![],
+            })
+            .await
+            .expect("PortForward")
+            .into_inner()
+            .url
+            .replacen("http://", "ws://", 1);
+        let req = url.as_str().into_client_request().expect("request");
         assert!(tokio_tungstenite::connect_async(req).await.is_err());
     });
     c.ok(&["rmp", "-f", &pod]);
