@@ -207,11 +207,36 @@ impl Cri {
         Some((reg, image))
     }
 
+    /// `registry_with_busybox`, pulled through the CRI (None, said, without a registry).
+    fn pulled_busybox(&self) -> Option<(Registry, String)> {
+        let Some((reg, image)) = self.registry_with_busybox() else {
+            eprintln!("skipping: docker-registry is not installed");
+            return None;
+        };
+        self.ok(&["pull", &image]);
+        Some((reg, image))
+    }
+
+    /// A pod from `cfg` (written as `pod.json`): its config file and its ID.
+    fn runp(&self, cfg: &Value) -> (String, String) {
+        let file = self.write("pod.json", cfg);
+        let id = self.ok(&["runp", &file]).trim().to_string();
+        (file, id)
+    }
+
     fn write(&self, name: &str, v: &Value) -> String {
         let p = self.dir.join(name);
         std::fs::write(&p, v.to_string()).expect("write config");
         p.to_string_lossy().into_owned()
     }
+}
+
+/// A runtime for a test's own gRPC or WebSocket client.
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 fn tail(s: &str, n: usize) -> String {
@@ -332,11 +357,9 @@ fn cri_version_info_and_images() {
 #[test]
 fn cri_pod_and_container_lifecycle() {
     let Some(c) = Cri::start() else { return };
-    let Some((_reg, image)) = c.registry_with_busybox() else {
-        eprintln!("skipping: docker-registry is not installed");
+    let Some((_reg, image)) = c.pulled_busybox() else {
         return;
     };
-    c.ok(&["pull", &image]);
     let logs = c.dir.join("logs");
     let pod_cfg = serde_json::json!({
         "metadata": {"name": "web", "namespace": "team", "uid": "u-1", "attempt": 0},
@@ -347,8 +370,7 @@ fn cri_pod_and_container_lifecycle() {
         "annotations": {"note": "a"},
         "linux": {}
     });
-    let pod_file = c.write("pod.json", &pod_cfg);
-    let pod = c.ok(&["runp", &pod_file]).trim().to_string();
+    let (pod_file, pod) = c.runp(&pod_cfg);
     assert_eq!(pod.len(), 64, "{pod}");
 
     let pods = c.json(&["pods", "-o", "json"]);
@@ -551,11 +573,9 @@ fn cri_rmp_takes_running_containers_and_bad_input_is_refused() {
     assert!(stderr(&o).contains("metadata.name"), "{}", stderr(&o));
     assert_eq!(c.ok(&["pods", "-q"]).trim(), "");
 
-    let pod_file = c.write(
-        "pod.json",
+    let (pod_file, pod) = c.runp(
         &serde_json::json!({"metadata": {"name": "p", "namespace": "n", "uid": "u"}, "linux": {}}),
     );
-    let pod = c.ok(&["runp", &pod_file]).trim().to_string();
     // an image that is not here: refused, with its name
     let missing = c.write(
         "missing.json",
@@ -678,18 +698,14 @@ fn pid_view(c: &Cri, ctr: &str) -> (String, String) {
 #[test]
 fn cri_namespace_options_and_restart() {
     let Some(mut c) = Cri::start() else { return };
-    let Some((_reg, image)) = c.registry_with_busybox() else {
-        eprintln!("skipping: docker-registry is not installed");
+    let Some((_reg, image)) = c.pulled_busybox() else {
         return;
     };
-    c.ok(&["pull", &image]);
     // the CRI's default: one PID namespace for the pod, the pause process its PID 1
-    let pod_file = c.write(
-        "pod.json",
+    let (pod_file, pod) = c.runp(
         &serde_json::json!({"metadata": {"name": "shared", "namespace": "n", "uid": "u1"},
                             "linux": {"security_context": {"namespace_options": {"pid": 0}}}}),
     );
-    let pod = c.ok(&["runp", &pod_file]).trim().to_string();
     let mk = |c: &Cri, name: &str, pid_mode: i32| {
         let f = c.write(
             &format!("{name}.json"),
@@ -885,20 +901,11 @@ async fn runtime_client(
 fn cri_container_events_stream() {
     use berth_cri::pb;
     let Some(c) = Cri::start() else { return };
-    let Some((_reg, image)) = c.registry_with_busybox() else {
-        eprintln!("skipping: docker-registry is not installed");
+    let Some((_reg, image)) = c.pulled_busybox() else {
         return;
     };
-    c.ok(&["pull", &image]);
-    let pod_file = c.write(
-        "pod.json",
-        &serde_json::json!({"metadata": {"name": "ev", "namespace": "n", "uid": "ue"}, "linux": {}}),
-    );
-    let pod = c.ok(&["runp", &pod_file]).trim().to_string();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (pod_file, pod) = c.runp(&serde_json::json!({"metadata": {"name": "ev", "namespace": "n", "uid": "ue"}, "linux": {}}));
+    let rt = tokio_rt();
     let sock = c.sock.clone();
     let mut stream = rt.block_on(async {
         let mut client = runtime_client(&sock).await;
@@ -992,20 +999,14 @@ fn crictl_input(c: &Cri, args: &[&str], input: &[u8], secs: u64) -> Output {
 #[test]
 fn cri_streaming_exec_attach_and_port_forward() {
     let Some(c) = Cri::start() else { return };
-    let Some((_reg, image)) = c.registry_with_busybox() else {
-        eprintln!("skipping: docker-registry is not installed");
+    let Some((_reg, image)) = c.pulled_busybox() else {
         return;
     };
-    c.ok(&["pull", &image]);
-    let pod_file = c.write(
-        "pod.json",
-        &serde_json::json!({
-            "metadata": {"name": "st", "namespace": "t", "uid": "u-st", "attempt": 0},
-            "log_directory": c.dir.join("logs"),
-            "linux": {}
-        }),
-    );
-    let pod = c.ok(&["runp", &pod_file]).trim().to_string();
+    let (pod_file, pod) = c.runp(&serde_json::json!({
+        "metadata": {"name": "st", "namespace": "t", "uid": "u-st", "attempt": 0},
+        "log_directory": c.dir.join("logs"),
+        "linux": {}
+    }));
     let srv = c.write(
         "srv.json",
         &serde_json::json!({
@@ -1132,16 +1133,10 @@ fn cri_streaming_over_websocket() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
     let Some(c) = Cri::start() else { return };
-    let Some((_reg, image)) = c.registry_with_busybox() else {
-        eprintln!("skipping: docker-registry is not installed");
+    let Some((_reg, image)) = c.pulled_busybox() else {
         return;
     };
-    c.ok(&["pull", &image]);
-    let pod_file = c.write(
-        "pod.json",
-        &serde_json::json!({"metadata": {"name": "ws", "namespace": "n", "uid": "uw"}, "linux": {}}),
-    );
-    let pod = c.ok(&["runp", &pod_file]).trim().to_string();
+    let (pod_file, pod) = c.runp(&serde_json::json!({"metadata": {"name": "ws", "namespace": "n", "uid": "uw"}, "linux": {}}));
     let f = c.write(
         "c.json",
         &serde_json::json!({"metadata": {"name": "w"}, "image": {"image": image},
@@ -1149,10 +1144,7 @@ fn cri_streaming_over_websocket() {
     );
     let ctr = c.ok(&["create", &pod, &f, &pod_file]).trim().to_string();
     c.ok(&["start", &ctr]);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = tokio_rt();
     let sock = c.sock.clone();
     rt.block_on(async {
         let mut client = runtime_client(&sock).await;
