@@ -2,7 +2,7 @@
 //! against berthd and a private dockerd (when installed) and must print the same lines.
 
 mod common;
-use common::sdk::dockerd_with_busybox;
+use common::sdk::{docker_py_available, dockerd_with_busybox, run_docker_py};
 use common::Daemon;
 
 const SCRIPT: &str = r#"
@@ -47,27 +47,12 @@ print('\n'.join(out))
 "#;
 
 fn run(host: &str) -> String {
-    let o = std::process::Command::new("python3")
-        .args(["-c", SCRIPT, host])
-        .output()
-        .expect("python3");
-    assert!(
-        o.status.success(),
-        "docker-py against {host}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    run_docker_py(SCRIPT, &[host])
 }
 
 #[test]
 fn docker_py_sees_dockerd() {
-    if std::process::Command::new("python3")
-        .args(["-c", "import docker"])
-        .status()
-        .map(|s| !s.success())
-        .unwrap_or(true)
-    {
-        eprintln!("skipping: python3-docker is not installed");
+    if !docker_py_available() {
         return;
     }
     let d = Daemon::start();

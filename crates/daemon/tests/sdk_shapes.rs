@@ -3,7 +3,7 @@
 //! hold for both, so each value asserted here is dockerd's.
 
 mod common;
-use common::sdk::{dockerd_with_busybox, engines, Api};
+use common::sdk::{docker_py_available, dockerd_with_busybox, engines, run_docker_py, Api};
 use common::Daemon;
 use serde_json::{json, Value};
 use std::process::Output;
@@ -639,27 +639,12 @@ print('\n'.join(out))
 "#;
 
 fn py_run(host: &str) -> String {
-    let o = std::process::Command::new("python3")
-        .args(["-c", PY_SCRIPT, host])
-        .output()
-        .expect("python3");
-    assert!(
-        o.status.success(),
-        "docker-py against {host}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    run_docker_py(PY_SCRIPT, &[host])
 }
 
 #[test]
 fn docker_py_reads_dockerds_shapes() {
-    if std::process::Command::new("python3")
-        .args(["-c", "import docker"])
-        .status()
-        .map(|s| !s.success())
-        .unwrap_or(true)
-    {
-        eprintln!("skipping: python3-docker is not installed");
+    if !docker_py_available() {
         return;
     }
     let d = Daemon::start();

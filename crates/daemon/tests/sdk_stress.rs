@@ -390,12 +390,7 @@ fn docker_cli_exec_run_attach_lose_nothing() {
 /// was lost (issue 12.6). Skipped when the `docker` Python package is not installed.
 #[test]
 fn docker_py_exec_run_loses_nothing() {
-    let have = Command::new("python3")
-        .args(["-c", "import docker"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        eprintln!("skipping: the docker Python package is not installed");
+    if !common::sdk::docker_py_available() {
         return;
     }
     let d = Daemon::start();
@@ -420,17 +415,8 @@ print(len(lost), n * th, lost[:8])
 "#;
     let n = per_thread().to_string();
     let th = (threads() * 2).to_string();
-    let o = Command::new("python3")
-        .args(["-c", script, &d.host(), &n, &th])
-        .output()
-        .expect("python3");
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let out = common::sdk::run_docker_py(script, &[&d.host(), &n, &th]);
     eprintln!("docker-py exec_run: lost/total {out}");
-    assert!(
-        o.status.success(),
-        "{out}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
     assert!(
         out.starts_with("0 "),
         "docker-py exec_run lost output: {out}"

@@ -262,51 +262,6 @@ fn check_resources(x: &Map<String, Value>, host: &Host) -> Result<()> {
     Ok(())
 }
 
-/// Every capability name the kernel has had (up to CAP_CHECKPOINT_RESTORE, 40), by number.
-pub(crate) const CAP_NAMES: &[&str] = &[
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "DAC_READ_SEARCH",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "SETGID",
-    "SETUID",
-    "SETPCAP",
-    "LINUX_IMMUTABLE",
-    "NET_BIND_SERVICE",
-    "NET_BROADCAST",
-    "NET_ADMIN",
-    "NET_RAW",
-    "IPC_LOCK",
-    "IPC_OWNER",
-    "SYS_MODULE",
-    "SYS_RAWIO",
-    "SYS_CHROOT",
-    "SYS_PTRACE",
-    "SYS_PACCT",
-    "SYS_ADMIN",
-    "SYS_BOOT",
-    "SYS_NICE",
-    "SYS_RESOURCE",
-    "SYS_TIME",
-    "SYS_TTY_CONFIG",
-    "MKNOD",
-    "LEASE",
-    "AUDIT_WRITE",
-    "AUDIT_CONTROL",
-    "SETFCAP",
-    "MAC_OVERRIDE",
-    "MAC_ADMIN",
-    "SYSLOG",
-    "WAKE_ALARM",
-    "BLOCK_SUSPEND",
-    "AUDIT_READ",
-    "PERFMON",
-    "BPF",
-    "CHECKPOINT_RESTORE",
-];
-
 /// docker's normalisation: upper case, `CAP_` prefixed; `ALL` (any case) stays `ALL`.
 pub(crate) fn normalize_cap(c: &str) -> String {
     let up = c.trim().to_ascii_uppercase();
@@ -321,17 +276,15 @@ fn check_caps(x: &Map<String, Value>) -> Result<()> {
     for key in ["CapAdd", "CapDrop"] {
         for c in str_list(x, key) {
             let n = normalize_cap(&c);
-            let known = n == "ALL"
-                || n.strip_prefix("CAP_")
-                    .is_some_and(|s| CAP_NAMES.contains(&s));
+            let known = n == "ALL" || berth_runtime::capability_names().contains(&n.as_str());
             if !known {
                 return Err(bad(format!("invalid {key}: unknown capability: {n:?}")));
             }
             // one the daemon itself lacks could only be dropped silently: refused instead
             // (docker fails at start with "unable to apply caps: operation not permitted")
-            let bit = n
-                .strip_prefix("CAP_")
-                .and_then(|s| CAP_NAMES.iter().position(|c| *c == s));
+            let bit = berth_runtime::capability_names()
+                .iter()
+                .position(|c| *c == n);
             if key == "CapAdd"
                 && bit.is_some_and(|b| crate::spec::bounding_set() & (1u64 << b) == 0)
             {

@@ -522,12 +522,12 @@ fn all_caps() -> Vec<String> {
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(40);
     let bnd = bounding_set();
-    crate::container_validate::CAP_NAMES
+    berth_runtime::capability_names()
         .iter()
         .enumerate()
         .take(last + 1)
         .filter(|(i, _)| bnd & (1u64 << i) != 0)
-        .map(|(_, n)| format!("CAP_{n}"))
+        .map(|(_, n)| n.to_string())
         .collect()
 }
 

@@ -50,6 +50,12 @@ const NAMES: &[&str] = &[
     "CAP_CHECKPOINT_RESTORE",
 ];
 
+/// Every capability name this runtime knows, by number (the kernel may have fewer:
+/// `/proc/sys/kernel/cap_last_cap`).
+pub(crate) fn names() -> &'static [&'static str] {
+    NAMES
+}
+
 pub(crate) fn number(name: &str) -> Option<u32> {
     NAMES.iter().position(|n| *n == name).map(|i| i as u32)
 }

@@ -458,6 +458,11 @@ pub fn kill_all(cgroups_path: &str, sig: i32) -> Result<usize> {
     cgroups::kill_all(cgroups_path, sig)
 }
 
+/// The capability names the runtime knows, by number (`CAP_CHOWN` is 0).
+pub fn capability_names() -> &'static [&'static str] {
+    caps::names()
+}
+
 /// Removes the container's cgroup directories (after its processes are gone).
 pub fn remove_cgroups(cgroups_path: &str) -> Result<()> {
     cgroups::remove(cgroups_path)

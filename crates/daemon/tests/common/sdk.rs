@@ -124,3 +124,33 @@ pub fn expect_all(
     }
     first.expect("at least berthd")
 }
+
+/// Whether docker-py (the `docker` Python package) is installed; says so when it is not.
+pub fn docker_py_available() -> bool {
+    let have = std::process::Command::new("python3")
+        .args(["-c", "import docker"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        eprintln!("skipping: the docker Python package is not installed");
+    }
+    have
+}
+
+/// Runs a docker-py `script` with `args` (`sys.argv[1..]`); its stdout, or a panic with its
+/// stderr when it failed.
+pub fn run_docker_py(script: &str, args: &[&str]) -> String {
+    let o = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "docker-py {args:?}: {out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
