@@ -8,7 +8,8 @@
 #   crictl_floor_ms  three `crictl version` processes: what the three crictl processes of
 #                pod_ms cost before any work (the same for both engines)
 #   rss_50_kb    the daemon's RSS with 50 pods running (each with one container); also the
-#                total RSS of the daemon and every process it runs for them (shims, pause)
+#                total RSS of the daemon and every process it runs for them (shims, pause);
+#                the daemon's split into anonymous and file-backed pages
 # Each time figure is the median of RUNS runs (default 10), the engines interleaved.
 # Env: RUNS, PODS (default 50), BERTH_BIN_DIR (default target/dist, else target/release),
 #      CRI_TOOLS (default ../shared/tools/cri-tools).
@@ -178,6 +179,9 @@ for ((i = 0; i < RUNS; i++)); do
 done
 
 rss_of() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# the daemon's RSS split: anonymous (its heap, stacks) and file-backed (its binary's and the
+# libraries' pages it has touched)
+rss_split() { awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } END { print a + 0, f + 0 }' "/proc/$1/status" 2>/dev/null || echo 0 0; }
 # the daemon's RSS, and with every process it runs for the pods: its shims, pause processes
 # and the shims' children (the containers' own processes)
 rss_total() { # ENGINE DAEMON-PID
@@ -203,7 +207,7 @@ for e in berth ctrd; do
       "${c[@]}" start "$ctr" >/dev/null || { echo "$e: pod $i failed" >&2; exit 1; }
   done
   sleep 2
-  echo "$(rss_of "${dpid[$e]}") $(rss_total "$e" "${dpid[$e]}")" >"$work/$e.rss"
+  echo "$(rss_of "${dpid[$e]}") $(rss_total "$e" "${dpid[$e]}") $(rss_split "${dpid[$e]}")" >"$work/$e.rss"
   "${c[@]}" rmp -a -f >/dev/null 2>&1
 done
 
@@ -218,7 +222,9 @@ row crictl_floor_ms "$(median <"$work/berth.floor_ms")" "$(median <"$work/ctrd.f
 paste -d' ' "$work/berth.pod_ms" "$work/berth.floor_ms" | awk '{ print $1 - $2 }' >"$work/berth.net"
 paste -d' ' "$work/ctrd.pod_ms" "$work/ctrd.floor_ms" | awk '{ print $1 - $2 }' >"$work/ctrd.net"
 row pod_less_crictl_ms "$(median <"$work/berth.net")" "$(median <"$work/ctrd.net")"
-read -r bd bt <"$work/berth.rss"
-read -r cd ct <"$work/ctrd.rss"
+read -r bd bt ba bf <"$work/berth.rss"
+read -r cd ct ca cf <"$work/ctrd.rss"
 row "rss_${PODS}_daemon_kb" "$bd" "$cd"
+row "  of_which_anon_kb" "$ba" "$ca"
+row "  of_which_file_kb" "$bf" "$cf"
 row "rss_${PODS}_total_kb" "$bt" "$ct"
