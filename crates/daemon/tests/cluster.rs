@@ -1261,6 +1261,12 @@ fn overlay_gwbridge_publishes_ports_and_routes_out() {
     assert!(ov_ip.starts_with("10.78.0."), "{ov_ip}");
     // eth0 on the overlay, eth1 on the gateway bridge with the default route
     let gw = net_inspect(a.d(), "berth_gwbridge");
+    let web_id = v["Id"].as_str().expect("id").to_string();
+    assert_eq!(
+        gw["Containers"][&web_id]["Name"],
+        format!("gateway_{}", &web_id[..12]).as_str(),
+        "{gw}"
+    );
     let gw_ip = gw["IPAM"]["Config"][0]["Gateway"]
         .as_str()
         .unwrap_or("")

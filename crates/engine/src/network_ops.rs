@@ -358,6 +358,13 @@ impl Engine {
         let r = &n.rec;
         let mut containers = serde_json::Map::new();
         for (id, name, ep) in self.network_users(&r.id) {
+            // a container's way out of its overlays shows as docker lists it on
+            // docker_gwbridge: `gateway_<sandbox id>`
+            let name = if ep.gwbridge {
+                format!("gateway_{}", id.get(..12).unwrap_or(&id))
+            } else {
+                name
+            };
             containers.insert(
                 id,
                 json!({
