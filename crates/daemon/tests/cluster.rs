@@ -1340,18 +1340,59 @@ fn overlay_gwbridge_publishes_ports_and_routes_out() {
         fetch(&url2)
     );
 
+    // the last overlay disconnected from a running container: its gateway bridge endpoint
+    // and the ports published there go with it
+    ok(
+        a.d().berth(&[
+            "run",
+            "-d",
+            "--name",
+            "solo",
+            "--network",
+            "ovp",
+            "-p",
+            "8082:80",
+            "busybox",
+            "sleep",
+            "600",
+        ]),
+        "run solo",
+    );
+    assert!(nft_rules(a).contains("dport 8082"));
+    assert_eq!(bridge_ports(a, "berth_gwbridge").len(), 3);
+    ok(
+        a.d().berth(&["network", "disconnect", "ovp", "solo"]),
+        "disconnect",
+    );
+    assert!(!nft_rules(a).contains("dport 8082"), "{}", nft_rules(a));
+    assert_eq!(bridge_ports(a, "berth_gwbridge").len(), 2);
+    let v = a.d().inspect("solo");
+    assert!(
+        v["NetworkSettings"]["Ports"]["80/tcp"].is_null(),
+        "{}",
+        v["NetworkSettings"]["Ports"]
+    );
+    let links = ok(a.d().berth(&["exec", "solo", "ip", "-o", "link"]), "links");
+    assert!(!links.contains("eth1"), "{links}");
+    ok(a.d().berth(&["rm", "-f", "solo"]), "rm solo");
+
     // rm -f: DNAT rules and the ports on the gateway bridge go
     assert!(nft_rules(a).contains("dport 8080"), "{}", nft_rules(a));
     ok(a.d().berth(&["rm", "-f", "web"]), "rm web");
     let rules = nft_rules(a);
     assert!(!rules.contains("dport 8080"), "{rules}");
     assert!(rules.contains("dport 8081"), "{rules}");
-    assert_eq!(bridge_ports(a, "berth_gwbridge").len(), 1);
+    // (the kernel takes the veth away with the namespace, in the background)
+    assert!(
+        common::eventually(5, || bridge_ports(a, "berth_gwbridge").len() == 1),
+        "{:?}",
+        bridge_ports(a, "berth_gwbridge")
+    );
     ok(a.d().berth(&["rm", "-f", "web2"]), "rm web2");
     let rules = nft_rules(a);
     assert!(!rules.contains("dport 8081"), "{rules}");
     assert!(
-        bridge_ports(a, "berth_gwbridge").is_empty(),
+        common::eventually(5, || bridge_ports(a, "berth_gwbridge").is_empty()),
         "{:?}",
         bridge_ports(a, "berth_gwbridge")
     );

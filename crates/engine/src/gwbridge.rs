@@ -99,6 +99,55 @@ impl Engine {
         });
         Ok(())
     }
+
+    /// A running container that lost its last overlay (`network disconnect`): its gateway
+    /// bridge endpoint goes too, with its veth, its address and the ports published through
+    /// it, as docker clears the gateway of a sandbox that no longer needs one.
+    pub(crate) async fn gwbridge_leave_if_unneeded(&self, c: &Container) {
+        let rec = c.record();
+        let Some((name, ep)) = rec.networks.iter().find(|(_, e)| e.gwbridge) else {
+            return;
+        };
+        let overlay_left = rec.networks.values().filter(|e| !e.gwbridge).any(|e| {
+            self.net()
+                .get(&e.network_id)
+                .is_ok_and(|n| n.rec.is_overlay())
+        });
+        if overlay_left {
+            return;
+        }
+        if rec.state.pid > 0 && !ep.ifname.is_empty() {
+            let netns = std::path::PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid));
+            let ifname = ep.ifname.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                berth_network::link::remove_in_netns(&netns, &ifname)
+            })
+            .await;
+        }
+        if let Ok(n) = self.net().get(&ep.network_id) {
+            if let (Some(ip), Some(p)) = (ep.ip, n.pool.lock().expect("pool lock").as_mut()) {
+                p.release(ip);
+            }
+            self.emit_network(&n.rec, "disconnect", Some(&c.id));
+        }
+        let had_ports = self
+            .net()
+            .published
+            .lock()
+            .expect("published lock")
+            .remove(&c.id)
+            .is_some();
+        if had_ports {
+            if let Err(e) = self.net().sync_nat_in_task() {
+                tracing::warn!(id = %c.id, "removing port rules: {e}");
+            }
+        }
+        let name = name.clone();
+        c.update(|r| {
+            r.networks.remove(&name);
+            r.ports.clear();
+        });
+    }
 }
 
 #[cfg(test)]

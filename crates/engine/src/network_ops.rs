@@ -743,6 +743,9 @@ impl Engine {
         if let (Some(ip), true) = (ep.ip, n.rec.is_overlay()) {
             // after the record lost the endpoint: the devices go if nobody else is on it
             self.overlay_release(&c.id, vec![(n.rec.id.clone(), ip)]);
+            if rec.state.status.is_running() {
+                self.gwbridge_leave_if_unneeded(&c).await;
+            }
         }
         c.save(&self.container_dir(&c.id))?;
         Ok(())
