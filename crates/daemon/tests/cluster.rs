@@ -1279,6 +1279,21 @@ fn overlay_gwbridge_publishes_ports_and_routes_out() {
     );
     assert!(routes.contains("10.78.0.0/24 dev eth0"), "{routes}");
     assert_eq!(bridge_ports(a, "berth_gwbridge").len(), 1);
+    // not one of its networks: not a filter match, not something to disconnect
+    let ps = stdout(
+        &a.d()
+            .berth(&["ps", "-q", "--filter", "network=berth_gwbridge"]),
+    );
+    assert!(ps.trim().is_empty(), "{ps}");
+    let o = a
+        .d()
+        .berth(&["network", "disconnect", "berth_gwbridge", "web"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("is not connected to network berth_gwbridge"),
+        "{}",
+        stderr(&o)
+    );
 
     // published: host B at host A's LAN address
     let url = format!("http://{}:8080/", a.ip);

@@ -714,7 +714,13 @@ impl Engine {
         };
         let _op = c.op.lock().await;
         let rec = c.record();
-        let Some(ep) = rec.networks.get(&n.rec.name).cloned() else {
+        // (the gateway bridge endpoint is not one the container was connected to)
+        let Some(ep) = rec
+            .networks
+            .get(&n.rec.name)
+            .filter(|e| !e.gwbridge)
+            .cloned()
+        else {
             return Err(Error::Forbidden(format!(
                 "container {} is not connected to network {}",
                 rec.id, n.rec.name
