@@ -617,23 +617,7 @@ fn ok(o: std::process::Output, what: &str) -> String {
 #[test]
 fn overlay_networks_across_three_hosts() {
     let mut c = Cluster::new(3);
-    let store = c.store_url();
-    std::thread::scope(|sc| {
-        for h in c.hosts.iter_mut() {
-            let store = store.clone();
-            sc.spawn(move || {
-                let ip = h.ip.clone();
-                h.start(&[
-                    "--cluster-store",
-                    &store,
-                    "--cluster-advertise",
-                    &ip,
-                    "--cluster-lease-ttl",
-                    "3",
-                ]);
-            });
-        }
-    });
+    c.start_all_in_cluster("3");
     let (a, b, cc) = (&c.hosts[0], &c.hosts[1], &c.hosts[2]);
     let id = ok(
         a.d().berth(&[
@@ -1190,4 +1174,250 @@ fn bench_overlay_name_resolution() {
     }
     ok(1, &["rm", "-f", "probe"]);
     ok(0, &["network", "rm", "benchnet"]);
+}
+
+/// The host's nftables rules (all tables), as `nft list ruleset` prints them.
+fn nft_rules(h: &common::cluster::Host) -> String {
+    stdout(&h.run(&["nft", "list", "ruleset"]))
+}
+
+/// The interfaces enslaved to `bridge` in the host's namespace.
+fn bridge_ports(h: &common::cluster::Host, bridge: &str) -> Vec<String> {
+    h.ip(&["-o", "link", "show", "master", bridge])
+        .lines()
+        .filter_map(|l| {
+            l.split(": ")
+                .nth(1)
+                .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        })
+        .collect()
+}
+
+/// An overlay-only container's way out (docker's `docker_gwbridge`, berth's
+/// `berth_gwbridge`): a second interface on a host-local bridge network (listed by
+/// `network ls`, not in the container's `Networks`) with the default route and outbound NAT,
+/// and `-p` publishing DNAT to it: host B reaches host A's LAN address:8080; the container
+/// reaches host B's LAN address. Survives a SIGKILL of berthd; `rm -f` leaves no DNAT rule
+/// and no port on the bridge.
+#[test]
+fn overlay_gwbridge_publishes_ports_and_routes_out() {
+    let mut c = Cluster::new(2);
+    c.start_all_in_cluster("3");
+    let (a, b) = (&c.hosts[0], &c.hosts[1]);
+    a.d().load_busybox();
+    ok(
+        a.d().berth(&[
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "--subnet",
+            "10.78.0.0/24",
+            "ovp",
+        ]),
+        "create ovp",
+    );
+    let httpd = |name: &str, port: &str| {
+        ok(
+            a.d().berth(&[
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--network",
+                "ovp",
+                "-p",
+                port,
+                "busybox",
+                "sh",
+                "-c",
+                &format!("mkdir /www && echo hello-{name} > /www/index.html && exec httpd -f -p 80 -h /www"),
+            ]),
+            name,
+        )
+    };
+    httpd("web", "8080:80");
+
+    // docker's picture: the gateway bridge is a local bridge network; the container lists
+    // only the overlay, with its published port
+    let ls = stdout(&a.d().berth(&[
+        "network",
+        "ls",
+        "--format",
+        "{{.Name}} {{.Driver}} {{.Scope}}",
+    ]));
+    assert!(ls.contains("berth_gwbridge bridge local"), "{ls}");
+    let v = a.d().inspect("web");
+    let nets = v["NetworkSettings"]["Networks"]
+        .as_object()
+        .expect("networks");
+    assert_eq!(nets.keys().collect::<Vec<_>>(), ["ovp"], "{nets:?}");
+    assert_eq!(
+        v["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"], "8080",
+        "{}",
+        v["NetworkSettings"]["Ports"]
+    );
+    let ov_ip = ctr_ip(a.d(), "web", "ovp");
+    assert!(ov_ip.starts_with("10.78.0."), "{ov_ip}");
+    // eth0 on the overlay, eth1 on the gateway bridge with the default route
+    let gw = net_inspect(a.d(), "berth_gwbridge");
+    let web_id = v["Id"].as_str().expect("id").to_string();
+    assert_eq!(
+        gw["Containers"][&web_id]["Name"],
+        format!("gateway_{}", &web_id[..12]).as_str(),
+        "{gw}"
+    );
+    let gw_ip = gw["IPAM"]["Config"][0]["Gateway"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(!gw_ip.is_empty(), "{gw}");
+    let routes = ok(a.d().berth(&["exec", "web", "ip", "route"]), "ip route");
+    assert!(
+        routes.contains(&format!("default via {gw_ip} dev eth1")),
+        "{routes}"
+    );
+    assert!(routes.contains("10.78.0.0/24 dev eth0"), "{routes}");
+    assert_eq!(bridge_ports(a, "berth_gwbridge").len(), 1);
+    // not one of its networks: not a filter match, not something to disconnect
+    let ps = stdout(
+        &a.d()
+            .berth(&["ps", "-q", "--filter", "network=berth_gwbridge"]),
+    );
+    assert!(ps.trim().is_empty(), "{ps}");
+    let o = a
+        .d()
+        .berth(&["network", "disconnect", "berth_gwbridge", "web"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("is not connected to network berth_gwbridge"),
+        "{}",
+        stderr(&o)
+    );
+
+    // published: host B at host A's LAN address
+    let url = format!("http://{}:8080/", a.ip);
+    let fetch = |url: &str| stdout(&b.run(&["curl", "-s", "-m", "3", url]));
+    let mut got = String::new();
+    assert!(
+        common::eventually(10, || {
+            got = fetch(&url);
+            got.contains("hello-web")
+        }),
+        "from host B: {got:?}"
+    );
+    // outbound: the container reaches host B's LAN address, out of the overlay
+    let o = a
+        .d()
+        .berth(&["exec", "web", "ping", "-c", "1", "-W", "2", &b.ip]);
+    assert!(o.status.success(), "ping host B: {}", stdout(&o));
+    // the overlay itself still works (and is not NATed away)
+    assert!(routes.contains("10.78.0.0/24"));
+
+    // the gateway bridge carries no traffic between its containers (enable_icc=false, as
+    // docker's): web2 reaches web on the overlay, not on the bridge
+    httpd("web2", "8081:80");
+    let eth1 = ok(
+        a.d()
+            .berth(&["exec", "web", "ip", "-4", "-o", "addr", "show", "eth1"]),
+        "eth1",
+    );
+    let web_gw_ip = eth1
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .expect("eth1 address")
+        .to_string();
+    assert!(a
+        .d()
+        .berth(&["exec", "web2", "ping", "-c", "1", "-W", "2", &ov_ip])
+        .status
+        .success());
+    assert!(!a
+        .d()
+        .berth(&["exec", "web2", "ping", "-c", "1", "-W", "1", &web_gw_ip])
+        .status
+        .success());
+    assert!(nft_rules(a).contains("iifname \"berth_gwbridge\" oifname \"berth_gwbridge\" drop"));
+
+    // berthd SIGKILLed and back on its roots: the port is published again
+    c.hosts[0].kill9();
+    c.start_in_cluster(0, "3");
+    let (a, b) = (&c.hosts[0], &c.hosts[1]);
+    let url2 = format!("http://{}:8081/", a.ip);
+    let fetch = |url: &str| stdout(&b.run(&["curl", "-s", "-m", "3", url]));
+    assert!(
+        common::eventually(10, || fetch(&url).contains("hello-web")
+            && fetch(&url2).contains("hello-web2")),
+        "after restart: {:?} {:?}",
+        fetch(&url),
+        fetch(&url2)
+    );
+
+    // the last overlay disconnected from a running container: its gateway bridge endpoint
+    // and the ports published there go with it
+    ok(
+        a.d().berth(&[
+            "run",
+            "-d",
+            "--name",
+            "solo",
+            "--network",
+            "ovp",
+            "-p",
+            "8082:80",
+            "busybox",
+            "sleep",
+            "600",
+        ]),
+        "run solo",
+    );
+    assert!(nft_rules(a).contains("dport 8082"));
+    assert_eq!(bridge_ports(a, "berth_gwbridge").len(), 3);
+    ok(
+        a.d().berth(&["network", "disconnect", "ovp", "solo"]),
+        "disconnect",
+    );
+    assert!(!nft_rules(a).contains("dport 8082"), "{}", nft_rules(a));
+    assert_eq!(bridge_ports(a, "berth_gwbridge").len(), 2);
+    let v = a.d().inspect("solo");
+    assert!(
+        v["NetworkSettings"]["Ports"]["80/tcp"].is_null(),
+        "{}",
+        v["NetworkSettings"]["Ports"]
+    );
+    let links = ok(a.d().berth(&["exec", "solo", "ip", "-o", "link"]), "links");
+    assert!(!links.contains("eth1"), "{links}");
+    ok(a.d().berth(&["rm", "-f", "solo"]), "rm solo");
+
+    // rm -f: DNAT rules and the ports on the gateway bridge go
+    assert!(nft_rules(a).contains("dport 8080"), "{}", nft_rules(a));
+    ok(a.d().berth(&["rm", "-f", "web"]), "rm web");
+    let rules = nft_rules(a);
+    assert!(!rules.contains("dport 8080"), "{rules}");
+    assert!(rules.contains("dport 8081"), "{rules}");
+    // (the kernel takes the veth away with the namespace, in the background)
+    assert!(
+        common::eventually(5, || bridge_ports(a, "berth_gwbridge").len() == 1),
+        "{:?}",
+        bridge_ports(a, "berth_gwbridge")
+    );
+    ok(a.d().berth(&["rm", "-f", "web2"]), "rm web2");
+    let rules = nft_rules(a);
+    assert!(!rules.contains("dport 8081"), "{rules}");
+    assert!(
+        common::eventually(5, || bridge_ports(a, "berth_gwbridge").is_empty()),
+        "{:?}",
+        bridge_ports(a, "berth_gwbridge")
+    );
+    assert!(fetch(&url).is_empty());
+    // the overlay goes; the gateway bridge stays, as docker's does
+    // (the endpoints leave etcd in the background)
+    assert!(common::eventually(5, || a
+        .d()
+        .berth(&["network", "rm", "ovp"])
+        .status
+        .success()));
+    assert!(a.d().http("GET", "/networks/berth_gwbridge", None).0 == 200);
 }

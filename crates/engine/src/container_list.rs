@@ -99,9 +99,14 @@ fn matches(engine: &Engine, c: &Container, filters: &HashMap<String, Vec<String>
                         .unwrap_or("none");
                     h == v
                 }
-                "network" => rec.networks.iter().any(|(n, ep)| {
-                    n == v || (!v.is_empty() && ep.network_id.starts_with(v.as_str()))
-                }),
+                // the gateway bridge endpoint is not one of the container's networks
+                "network" => rec
+                    .networks
+                    .iter()
+                    .filter(|(_, ep)| !ep.gwbridge)
+                    .any(|(n, ep)| {
+                        n == v || (!v.is_empty() && ep.network_id.starts_with(v.as_str()))
+                    }),
                 "publish" => {
                     let (port, proto) = v.split_once('/').unwrap_or((v.as_str(), "tcp"));
                     rec.state.status.is_running()

@@ -408,7 +408,7 @@ impl Engine {
         let mut user = false;
         for name in self.ordered_endpoints(&rec) {
             let ep = &rec.networks[&name];
-            if let Some(ip) = ep.ip {
+            if let (Some(ip), false) = (ep.ip, ep.gwbridge) {
                 own.push(ip);
             }
             if let Ok(n) = self.net().get(&ep.network_id) {
@@ -528,11 +528,12 @@ impl Engine {
                     trec.name, rec.name
                 )));
             }
-            let ip = trec
-                .networks
-                .get("bridge")
-                .and_then(|e| e.ip)
-                .or_else(|| trec.networks.values().find_map(|e| e.ip));
+            let ip = trec.networks.get("bridge").and_then(|e| e.ip).or_else(|| {
+                trec.networks
+                    .values()
+                    .filter(|e| !e.gwbridge)
+                    .find_map(|e| e.ip)
+            });
             if let Some(ip) = ip {
                 let mut names = alias.to_string();
                 names.push(' ');
@@ -550,6 +551,7 @@ impl Engine {
 
     /// Takes the addresses and host ports of every bridge endpoint.
     fn net_allocate(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
+        self.gwbridge_plan(c)?;
         let rec = c.record();
         let order = self.ordered_endpoints(&rec);
         let mut updated = rec.networks.clone();
@@ -739,12 +741,17 @@ impl Engine {
         let mut user = false;
         let mut specs = Vec::new();
         let mut overlays = Vec::new();
-        for (i, name) in self.ordered_endpoints(&rec).iter().enumerate() {
+        // the default route: through the first endpoint with a gateway (an overlay one has
+        // none; the gateway bridge's comes after it)
+        let mut routed = false;
+        for name in self.ordered_endpoints(&rec).iter() {
             let ep = &rec.networks[name];
             let Ok(net) = self.net().get(&ep.network_id) else {
                 continue;
             };
             let Some(ip) = ep.ip else { continue };
+            let default_route = !routed && ep.gateway.is_some();
+            routed |= default_route;
             user |= net.rec.is_user();
             if net.rec.is_overlay() {
                 overlays.push(net.rec.clone());
@@ -756,11 +763,11 @@ impl Engine {
                 ifname: ep.ifname.clone(),
                 addr: ip,
                 prefix: ep.prefix,
-                gateway: if i == 0 { ep.gateway } else { None },
+                gateway: if default_route { ep.gateway } else { None },
                 mac: parse_mac(&ep.mac).unwrap_or_else(|| berth_network::mac_for(ip)),
                 mtu: if net.rec.mtu > 0 { net.rec.mtu } else { 1500 },
                 addr6: ep.ip6.map(|a| (a, ep.prefix6)),
-                gateway6: if i == 0 { ep.gateway6 } else { None },
+                gateway6: if default_route { ep.gateway6 } else { None },
             });
         }
         let has_ports = self
@@ -856,6 +863,7 @@ impl Engine {
                 ep.endpoint_id.clear();
                 ep.ifname.clear();
             }
+            r.networks.retain(|_, ep| !ep.gwbridge);
             r.ports.clear();
         });
         self.overlay_release(&c.id, overlay_eps);
@@ -884,7 +892,8 @@ impl Engine {
                     tracing::warn!(id = %c.id, "address {ip6} on {name}: {e}");
                 }
             }
-            if primary.is_none() {
+            // published ports go to the first endpoint whose bridge the host routes to
+            if primary.is_none() && !net.rec.is_overlay() {
                 primary = Some((ip, net.rec.bridge.clone()));
                 primary6 = ep.ip6;
             }
@@ -999,7 +1008,7 @@ impl Engine {
     pub(crate) fn network_settings(&self, rec: &Record) -> Value {
         let mut networks = serde_json::Map::new();
         let running = rec.state.status.is_running();
-        for (name, ep) in &rec.networks {
+        for (name, ep) in rec.networks.iter().filter(|(_, ep)| !ep.gwbridge) {
             let user = self
                 .net()
                 .get(&ep.network_id)
@@ -1321,7 +1330,7 @@ impl Lookup for EngineLookup {
             .record()
             .networks
             .values()
-            .filter(|e| e.ip.is_some())
+            .filter(|e| e.ip.is_some() && !e.gwbridge)
             .map(|e| e.network_id.clone())
             .filter(|id| {
                 engine
@@ -1351,7 +1360,7 @@ impl Lookup for EngineLookup {
             if !matches!(rec.state.status, Status::Running | Status::Paused) {
                 continue;
             }
-            for ep in rec.networks.values() {
+            for ep in rec.networks.values().filter(|e| !e.gwbridge) {
                 let Some(ip) = ep.ip else { continue };
                 if !mine.contains(&ep.network_id) {
                     continue;
@@ -1391,7 +1400,7 @@ impl Lookup for EngineLookup {
         let mut out = Vec::new();
         for c in engine.all_containers() {
             let rec = c.record();
-            for ep in rec.networks.values() {
+            for ep in rec.networks.values().filter(|e| !e.gwbridge) {
                 if let (Some(ip), Some(ip6)) = (ep.ip, ep.ip6) {
                     if v4.contains(&ip) && !out.contains(&ip6) {
                         out.push(ip6);
@@ -1410,7 +1419,7 @@ impl Lookup for EngineLookup {
         let mine: Vec<String> = me
             .networks
             .values()
-            .filter(|e| e.ip.is_some())
+            .filter(|e| e.ip.is_some() && !e.gwbridge)
             .map(|e| e.network_id.clone())
             .collect();
         for c in engine.all_containers() {

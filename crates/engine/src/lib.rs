@@ -32,6 +32,7 @@ mod container_wait;
 mod events;
 mod exec;
 mod fsutil;
+mod gwbridge;
 mod health;
 mod image_auth;
 mod image_build;

@@ -231,6 +231,11 @@ pub struct Endpoint {
     /// shown back by inspect as docker keeps it
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub ipam_config: serde_json::Value,
+    /// the endpoint on `berth_gwbridge` an overlay-only container gets while it runs (its
+    /// default route, outbound NAT and published ports; see `gwbridge.rs`): not listed in
+    /// inspect's `Networks`, not in the embedded DNS, dropped when the container stops
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gwbridge: bool,
     // --- set while the container runs
     #[serde(default)]
     pub endpoint_id: String,
@@ -541,6 +546,11 @@ impl NetState {
                     subnet,
                     internal: n.rec.internal,
                 });
+                if n.rec.options.get("com.docker.network.bridge.enable_icc")
+                    == Some(&"false".to_string())
+                {
+                    rs.no_icc.push(n.rec.bridge.clone());
+                }
             }
         }
         for (_, rules) in self.published.lock().expect("published lock").values() {

@@ -358,6 +358,13 @@ impl Engine {
         let r = &n.rec;
         let mut containers = serde_json::Map::new();
         for (id, name, ep) in self.network_users(&r.id) {
+            // a container's way out of its overlays shows as docker lists it on
+            // docker_gwbridge: `gateway_<sandbox id>`
+            let name = if ep.gwbridge {
+                format!("gateway_{}", id.get(..12).unwrap_or(&id))
+            } else {
+                name
+            };
             containers.insert(
                 id,
                 json!({
@@ -707,7 +714,13 @@ impl Engine {
         };
         let _op = c.op.lock().await;
         let rec = c.record();
-        let Some(ep) = rec.networks.get(&n.rec.name).cloned() else {
+        // (the gateway bridge endpoint is not one the container was connected to)
+        let Some(ep) = rec
+            .networks
+            .get(&n.rec.name)
+            .filter(|e| !e.gwbridge)
+            .cloned()
+        else {
             return Err(Error::Forbidden(format!(
                 "container {} is not connected to network {}",
                 rec.id, n.rec.name
@@ -736,6 +749,9 @@ impl Engine {
         if let (Some(ip), true) = (ep.ip, n.rec.is_overlay()) {
             // after the record lost the endpoint: the devices go if nobody else is on it
             self.overlay_release(&c.id, vec![(n.rec.id.clone(), ip)]);
+            if rec.state.status.is_running() {
+                self.gwbridge_leave_if_unneeded(&c).await;
+            }
         }
         c.save(&self.container_dir(&c.id))?;
         Ok(())

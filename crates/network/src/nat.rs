@@ -73,6 +73,9 @@ pub struct Ruleset {
     /// cluster mode: the cluster-wide range (flannel's `Network`); traffic between two of
     /// its addresses is routed through the VXLAN device, never masqueraded
     pub routed: Vec<Subnet>,
+    /// bridges whose containers may not talk to each other through them (docker's
+    /// `com.docker.network.bridge.enable_icc=false`, as on its `docker_gwbridge`; IPv4)
+    pub no_icc: Vec<String>,
 }
 
 /// The nft text of the table `ip6 <table>`: the IPv6 twin of [`render`]'s (masquerade of
@@ -313,6 +316,17 @@ pub fn render(table: &str, rs: &Ruleset) -> String {
         let b = &n.bridge;
         let _ = writeln!(w, "\t\tiifname \"{b}\" oifname != \"{b}\" drop");
         let _ = writeln!(w, "\t\toifname \"{b}\" iifname != \"{b}\" drop");
+    }
+    let mut no_icc: Vec<&str> = rs
+        .no_icc
+        .iter()
+        .map(String::as_str)
+        .filter(|b| quotable(b))
+        .collect();
+    no_icc.sort_unstable();
+    no_icc.dedup();
+    for b in no_icc {
+        let _ = writeln!(w, "\t\tiifname \"{b}\" oifname \"{b}\" drop");
     }
     let mut bridges: Vec<&str> = nets.iter().map(|n| n.bridge.as_str()).collect();
     bridges.dedup();
@@ -784,6 +798,23 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(chain(&render("berth", &one), "forward").len(), 1);
+    }
+
+    #[test]
+    fn no_icc_bridges_drop_between_their_own_ports() {
+        let rs = Ruleset {
+            networks: vec![net("br-gw", [198, 18, 0, 0], 24, false)],
+            no_icc: vec!["br-gw".into(), "br-gw".into(), "bad\"name".into()],
+            ..Default::default()
+        };
+        let t = render("berth", &rs);
+        assert_eq!(
+            chain(&t, "forward")[1..],
+            ["iifname \"br-gw\" oifname \"br-gw\" drop"]
+        );
+        // the masquerade out stays
+        assert!(chain(&t, "postrouting")
+            .contains(&"ip saddr 198.18.0.0/24 oifname != \"br-gw\" masquerade".into()));
     }
 
     #[test]

@@ -318,6 +318,43 @@ impl Cluster {
         }
     }
 
+    /// The flags that join host `i` to the cluster, with a lease TTL of `ttl` seconds.
+    pub fn cluster_flags(&self, i: usize, ttl: &str) -> Vec<String> {
+        [
+            "--cluster-store",
+            &self.store_url(),
+            "--cluster-advertise",
+            &self.hosts[i].ip,
+            "--cluster-lease-ttl",
+            ttl,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    /// Starts (or restarts, on its roots) host `i`'s daemon in cluster mode.
+    pub fn start_in_cluster(&mut self, i: usize, ttl: &str) {
+        let f = self.cluster_flags(i, ttl);
+        let f: Vec<&str> = f.iter().map(String::as_str).collect();
+        self.hosts[i].start(&f);
+    }
+
+    /// Starts every host's daemon in cluster mode, all at once.
+    pub fn start_all_in_cluster(&mut self, ttl: &str) {
+        let flags: Vec<Vec<String>> = (0..self.hosts.len())
+            .map(|i| self.cluster_flags(i, ttl))
+            .collect();
+        std::thread::scope(|sc| {
+            for (h, f) in self.hosts.iter_mut().zip(&flags) {
+                sc.spawn(move || {
+                    let f: Vec<&str> = f.iter().map(String::as_str).collect();
+                    h.start(&f);
+                });
+            }
+        });
+    }
+
     /// etcd's pid while it runs (the clean-up checks).
     pub fn etcd_pid(&self) -> Option<u32> {
         self.etcd.as_ref().map(Child::id)

@@ -1,0 +1,194 @@
+//! `berth_gwbridge` (issue 14, point 3): the way out of a container whose networks are all
+//! overlays, as docker's `docker_gwbridge`. An overlay bridge has no address on the host, so
+//! such a container would have no default route, no outbound NAT and nowhere to publish its
+//! ports. While it runs it gets one more endpoint, on a host-local bridge network made on
+//! first need (an ordinary bridge network: listed by `network ls` as docker lists
+//! `docker_gwbridge`, masqueraded, isolated from the other bridges by the same nftables
+//! rules, and with `enable_icc=false` as docker's: its containers do not reach each other
+//! through it, only through their overlays). That endpoint carries the default route, and the published ports DNAT to its
+//! address: the bridge code's allocation, veth, NAT, port and restore paths serve it
+//! unchanged. It is marked `gwbridge` in the record: inspect's `Networks` and the embedded
+//! DNS leave it out (as docker's do), and it is dropped when the container stops.
+
+use crate::container::Container;
+use crate::network::{Endpoint, Net};
+use crate::network_ops::NetworkCreate;
+use crate::{Engine, Error, Result};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The network's name and its bridge's kernel name (14 characters: within IFNAMSIZ).
+pub const GWBRIDGE: &str = "berth_gwbridge";
+
+/// Whether a container on these endpoints needs the gateway bridge: it is on an overlay
+/// network and on no bridge network (which would give it a gateway already).
+pub(crate) fn needs_gwbridge<'a>(
+    nets: impl Iterator<Item = (&'a Endpoint, Option<&'a Net>)>,
+) -> bool {
+    let mut overlay = false;
+    for (ep, net) in nets {
+        if ep.gwbridge {
+            return false;
+        }
+        match net {
+            Some(n) if n.rec.is_overlay() => overlay = true,
+            Some(n) if n.rec.is_bridge() => return false,
+            _ => {}
+        }
+    }
+    overlay
+}
+
+impl Engine {
+    /// The gateway bridge network, made if missing (another start making it at the same
+    /// moment is fine).
+    fn gwbridge_net(&self) -> Result<Arc<Net>> {
+        if let Ok(n) = self.net().get(GWBRIDGE) {
+            if n.rec.is_bridge() {
+                return Ok(n);
+            }
+        }
+        let options: BTreeMap<String, String> = [
+            ("com.docker.network.bridge.name", GWBRIDGE),
+            ("com.docker.network.bridge.enable_icc", "false"),
+            ("com.docker.network.bridge.enable_ip_masquerade", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        match self.network_create(NetworkCreate {
+            name: GWBRIDGE.into(),
+            driver: "bridge".into(),
+            options: Some(options),
+            ..Default::default()
+        }) {
+            Ok(_) | Err(Error::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let n = self.net().get(GWBRIDGE)?;
+        if !n.rec.is_bridge() {
+            return Err(Error::Conflict(format!(
+                "network {GWBRIDGE} exists and is not a bridge network"
+            )));
+        }
+        Ok(n)
+    }
+
+    /// Before the addresses are taken: the gateway bridge endpoint of a container that
+    /// needs one (see [`needs_gwbridge`]).
+    pub(crate) fn gwbridge_plan(&self, c: &Container) -> Result<()> {
+        let rec = c.record();
+        let nets: Vec<(&Endpoint, Option<Arc<Net>>)> = rec
+            .networks
+            .values()
+            .map(|ep| (ep, self.net().get(&ep.network_id).ok()))
+            .collect();
+        if !needs_gwbridge(nets.iter().map(|(e, n)| (*e, n.as_deref()))) {
+            return Ok(());
+        }
+        let n = self.gwbridge_net()?;
+        c.update(|r| {
+            r.networks.insert(
+                n.rec.name.clone(),
+                Endpoint {
+                    network_id: n.rec.id.clone(),
+                    gwbridge: true,
+                    ..Default::default()
+                },
+            );
+        });
+        Ok(())
+    }
+
+    /// A running container that lost its last overlay (`network disconnect`): its gateway
+    /// bridge endpoint goes too, with its veth, its address and the ports published through
+    /// it, as docker clears the gateway of a sandbox that no longer needs one.
+    pub(crate) async fn gwbridge_leave_if_unneeded(&self, c: &Container) {
+        let rec = c.record();
+        let Some((name, ep)) = rec.networks.iter().find(|(_, e)| e.gwbridge) else {
+            return;
+        };
+        let overlay_left = rec.networks.values().filter(|e| !e.gwbridge).any(|e| {
+            self.net()
+                .get(&e.network_id)
+                .is_ok_and(|n| n.rec.is_overlay())
+        });
+        if overlay_left {
+            return;
+        }
+        if rec.state.pid > 0 && !ep.ifname.is_empty() {
+            let netns = std::path::PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid));
+            let ifname = ep.ifname.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                berth_network::link::remove_in_netns(&netns, &ifname)
+            })
+            .await;
+        }
+        if let Ok(n) = self.net().get(&ep.network_id) {
+            if let (Some(ip), Some(p)) = (ep.ip, n.pool.lock().expect("pool lock").as_mut()) {
+                p.release(ip);
+            }
+            self.emit_network(&n.rec, "disconnect", Some(&c.id));
+        }
+        let had_ports = self
+            .net()
+            .published
+            .lock()
+            .expect("published lock")
+            .remove(&c.id)
+            .is_some();
+        if had_ports {
+            if let Err(e) = self.net().sync_nat_in_task() {
+                tracing::warn!(id = %c.id, "removing port rules: {e}");
+            }
+        }
+        let name = name.clone();
+        c.update(|r| {
+            r.networks.remove(&name);
+            r.ports.clear();
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::NetworkRecord;
+    use std::sync::Mutex;
+
+    fn net(driver: &str, predefined: bool) -> Net {
+        let rec: NetworkRecord = serde_json::from_value(serde_json::json!({
+            "id": "x", "name": "x", "driver": driver, "created": 0, "predefined": predefined
+        }))
+        .unwrap();
+        Net {
+            rec,
+            pool: Mutex::new(None),
+            pool6: Mutex::new(None),
+        }
+    }
+
+    #[test]
+    fn only_overlay_only_containers_get_the_gateway_bridge() {
+        let ep = Endpoint::default();
+        let gw = Endpoint {
+            gwbridge: true,
+            ..Default::default()
+        };
+        let (ov, br, host) = (
+            net("overlay", false),
+            net("bridge", false),
+            net("host", true),
+        );
+        assert!(needs_gwbridge([(&ep, Some(&ov))].into_iter()));
+        assert!(!needs_gwbridge(
+            [(&ep, Some(&ov)), (&ep, Some(&br))].into_iter()
+        ));
+        assert!(!needs_gwbridge(
+            [(&ep, Some(&ov)), (&gw, Some(&br))].into_iter()
+        ));
+        assert!(!needs_gwbridge([(&ep, Some(&br))].into_iter()));
+        assert!(!needs_gwbridge([(&ep, Some(&host))].into_iter()));
+        assert!(!needs_gwbridge([(&ep, None)].into_iter()));
+    }
+}
