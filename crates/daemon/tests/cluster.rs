@@ -1421,3 +1421,99 @@ fn overlay_gwbridge_publishes_ports_and_routes_out() {
         .success()));
     assert!(a.d().http("GET", "/networks/berth_gwbridge", None).0 == 200);
 }
+
+/// A host cut off from etcd for longer than its lease TTL (etcd itself up): its endpoints
+/// expire for the others; once it reaches etcd again it takes a new lease and publishes
+/// its running containers' endpoints on it, so the other hosts resolve them again.
+#[test]
+fn overlay_endpoints_come_back_after_a_partition_longer_than_the_lease() {
+    let mut c = Cluster::new(2);
+    c.start_all_in_cluster("2");
+    for h in &c.hosts {
+        h.d().load_busybox();
+    }
+    ok(
+        c.hosts[0]
+            .d()
+            .berth(&["network", "create", "-d", "overlay", "ovp"]),
+        "create",
+    );
+    assert!(common::eventually(5, || {
+        c.hosts[1].d().http("GET", "/networks/ovp", None).0 == 200
+    }));
+    ok(
+        c.hosts[0].d().berth(&[
+            "run",
+            "-d",
+            "--name",
+            "srv",
+            "--network",
+            "ovp",
+            "--network-alias",
+            "web",
+            "busybox",
+            "sleep",
+            "600",
+        ]),
+        "run srv",
+    );
+    ok(
+        c.hosts[1].d().berth(&[
+            "run",
+            "-d",
+            "--name",
+            "cli",
+            "--network",
+            "ovp",
+            "busybox",
+            "sleep",
+            "600",
+        ]),
+        "run cli",
+    );
+    let ip = ctr_ip(c.hosts[0].d(), "srv", "ovp");
+    let resolves = |c: &Cluster| {
+        stdout(
+            &c.hosts[1]
+                .d()
+                .berth(&["exec", "cli", "nslookup", "web", "127.0.0.11"]),
+        )
+        .contains(&ip)
+    };
+    assert!(common::eventually(10, || resolves(&c)), "web before");
+
+    // host 0 cannot reach etcd (its packets to and from etcd's port dropped in its own
+    // namespace): its lease and endpoint expire
+    let nft = |h: &common::cluster::Host, script: &str| {
+        let o = h.run(&["nft", script]);
+        assert!(o.status.success(), "nft {script}: {}", stderr(&o));
+    };
+    nft(&c.hosts[0], "add table inet bt_partition");
+    nft(
+        &c.hosts[0],
+        "add chain inet bt_partition out { type filter hook output priority 0; }",
+    );
+    nft(
+        &c.hosts[0],
+        &format!("add rule inet bt_partition out ip daddr {ETCD_IP} tcp dport 2379 drop"),
+    );
+    nft(
+        &c.hosts[0],
+        "add chain inet bt_partition in { type filter hook input priority 0; }",
+    );
+    nft(
+        &c.hosts[0],
+        &format!("add rule inet bt_partition in ip saddr {ETCD_IP} tcp sport 2379 drop"),
+    );
+    assert!(
+        common::eventually(20, || !resolves(&c)),
+        "web still resolves with its host cut off"
+    );
+    nft(&c.hosts[0], "delete table inet bt_partition");
+    let t0 = std::time::Instant::now();
+    assert!(
+        common::eventually(30, || resolves(&c)),
+        "web does not resolve again after the partition"
+    );
+    println!("endpoint back {:?} after the partition ended", t0.elapsed());
+}
