@@ -84,6 +84,9 @@ impl Engine {
 
     pub(crate) async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
         let id = c.id.clone();
+        // the shim moves the container into its cgroups in a few ms: the kernel's wait
+        // before that move starts now (berth_runtime::prime_cgroup_move)
+        berth_runtime::prime_cgroup_move();
         let rec = c.record();
         let rootfs = self.snaps.mount_rw(&id)?;
         self.copy_up_volumes(c, &rootfs)?;

@@ -248,6 +248,8 @@ impl Engine {
         let (rows, cols) = cfg.console_size.map(|[h, w]| (h, w)).unwrap_or((0, 0));
         let req = json!({"id": id, "process": process, "stdin": cfg.attach_stdin, "rows": rows, "cols": cols});
         let sock = self.shim_socket(&c.id);
+        // the shim moves the exec'd process into the container's cgroups
+        berth_runtime::prime_cgroup_move();
         let mut conn = shim_client::connect(&sock, &format!("EXEC {req}"))
             .await
             .map_err(|e| Error::Internal(format!("cannot reach the container's shim: {e}")))?;
@@ -441,6 +443,7 @@ impl Engine {
         let process = self.exec_process(&e.container, &e.config).await?;
         let req = json!({"id": id, "process": process, "stdin": false, "rows": 0, "cols": 0});
         let sock = self.shim_socket(&c.id);
+        berth_runtime::prime_cgroup_move();
         let mut conn = shim_client::connect(&sock, &format!("EXEC {req}")).await?;
         let answer = read_answer(&mut conn).await?;
         if !answer.starts_with("OK") {

@@ -467,8 +467,100 @@ fn rmdir_tree(dir: &Path) -> Result<()> {
     }
 }
 
+/// The `cgroup.procs` file of the calling process's own cgroup: in the unified (v2)
+/// hierarchy when one is mounted with its root at `/`, else in the first such v1 hierarchy.
+/// `mountinfo` is `/proc/self/mountinfo`, `own` is `/proc/self/cgroup`.
+fn own_procs_file(mountinfo: &str, own: &str) -> Option<PathBuf> {
+    // (hierarchy line of /proc/self/cgroup: its controllers ("" for v2), path)
+    let lines: Vec<(&str, &str)> = own
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctl, path) = (f.next()?, f.next()?, f.next()?);
+            Some((ctl, path))
+        })
+        .collect();
+    let mut v1 = None;
+    for line in mountinfo.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let pre: Vec<&str> = pre.split(' ').collect();
+        let post: Vec<&str> = post.split(' ').collect();
+        if pre.len() < 5 || post.len() < 3 || pre[3] != "/" {
+            continue;
+        }
+        let mountpoint = PathBuf::from(unescape_octal(pre[4]));
+        match post[0] {
+            "cgroup2" => {
+                if let Some((_, path)) = lines.iter().find(|(c, _)| c.is_empty()) {
+                    return Some(
+                        mountpoint
+                            .join(path.trim_start_matches('/'))
+                            .join("cgroup.procs"),
+                    );
+                }
+            }
+            "cgroup" if v1.is_none() => {
+                let opts: Vec<&str> = post[2].split(',').collect();
+                v1 = lines
+                    .iter()
+                    .find(|(c, _)| !c.is_empty() && c.split(',').all(|x| opts.contains(&x)))
+                    .map(|(_, path)| {
+                        mountpoint
+                            .join(path.trim_start_matches('/'))
+                            .join("cgroup.procs")
+                    });
+            }
+            _ => {}
+        }
+    }
+    v1
+}
+
+/// Moves the calling process into the cgroup it is already in, in a thread of its own: a
+/// move that changes nothing, made only for the kernel's lock around every cgroup move.
+/// Taking that lock after a quiet spell waits for an RCU grace period (10-16 ms on this
+/// kind of VM, most of a container's start); a move made while another waits, or just
+/// after, shares its wait. Called by the daemon as a start or an exec begins, it makes the
+/// wait run beside the shim's own start instead of after it. Errors are of no consequence.
+/// Unlike the rest of this crate it may be called from the daemon (a thread and a write).
+pub fn prime_cgroup_move() {
+    let run = || -> Option<()> {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+        let file = own_procs_file(&mountinfo, &own)?;
+        fs::write(file, std::process::id().to_string()).ok()
+    };
+    let _ = std::thread::Builder::new()
+        .name("cgroup-prime".into())
+        .spawn(run);
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn own_procs_file_prefers_the_unified_hierarchy() {
+        let mi = "35 31 0:30 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory\n\
+                  36 31 0:31 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+                  30 31 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        let own = "5:cpu,cpuacct:/system.slice/berthd.service\n\
+                   4:memory:/system.slice/berthd.service\n0::/system.slice/berthd.service\n";
+        assert_eq!(
+            super::own_procs_file(mi, own),
+            Some("/sys/fs/cgroup/unified/system.slice/berthd.service/cgroup.procs".into())
+        );
+        // v1 only: the first hierarchy whose controllers match a line
+        let own_v1 = "5:cpu,cpuacct:/a\n4:memory:/b\n";
+        assert_eq!(
+            super::own_procs_file(mi, own_v1),
+            Some("/sys/fs/cgroup/memory/b/cgroup.procs".into())
+        );
+        // a hierarchy mounted from below its root (a container's view) is not used
+        let mi_sub = "35 31 0:30 /docker/x /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
+        assert_eq!(super::own_procs_file(mi_sub, "4:memory:/\n"), None);
+    }
+
     use super::*;
 
     #[test]

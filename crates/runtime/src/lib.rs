@@ -25,6 +25,7 @@ use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Spec};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use sync::{Msg, SyncSock};
 
+pub use cgroups::prime_cgroup_move;
 pub use exec::lookup;
 pub use exec_in::{exec, ExecProcess};
 
