@@ -813,25 +813,7 @@ impl Engine {
     /// The veths went with the namespace. `events`: emit `disconnect` (a real exit).
     pub(crate) fn net_release(&self, c: &Container, events: bool) {
         self.net().dns.lock().expect("dns lock").remove(&c.id);
-        let had_ports = self
-            .net()
-            .published
-            .lock()
-            .expect("published lock")
-            .remove(&c.id)
-            .is_some();
-        let had_ports6 = self
-            .net()
-            .published6
-            .lock()
-            .expect("published6 lock")
-            .remove(&c.id)
-            .is_some();
-        if had_ports || had_ports6 {
-            if let Err(e) = self.net().sync_nat_in_task() {
-                tracing::warn!(id = %c.id, "removing port rules: {e}");
-            }
-        }
+        self.net_unpublish(c);
         let rec = c.record();
         let mut overlay_eps = Vec::new();
         for ep in rec.networks.values() {
@@ -867,6 +849,57 @@ impl Engine {
             r.ports.clear();
         });
         self.overlay_release(&c.id, overlay_eps);
+    }
+
+    /// The container's published ports given back: host ports, DNAT rules (NAT synced when
+    /// it had any), `[::1]` proxies, the bindings of its record.
+    pub(crate) fn net_unpublish(&self, c: &Container) {
+        let had_ports = self
+            .net()
+            .published
+            .lock()
+            .expect("published lock")
+            .remove(&c.id)
+            .is_some();
+        let had_ports6 = self
+            .net()
+            .published6
+            .lock()
+            .expect("published6 lock")
+            .remove(&c.id)
+            .is_some();
+        if had_ports || had_ports6 {
+            if let Err(e) = self.net().sync_nat_in_task() {
+                tracing::warn!(id = %c.id, "removing port rules: {e}");
+            }
+        }
+        c.update(|r| r.ports.clear());
+    }
+
+    /// The container's published IPv4 ports DNATed to `ctr_ip` on `bridge` from now on (the
+    /// endpoint that took its way out over); same host ports, so the record's bindings stay.
+    pub(crate) fn net_move_ports(&self, c: &Container, ctr_ip: Ipv4Addr, bridge: &str) {
+        let moved = match self
+            .net()
+            .published
+            .lock()
+            .expect("published lock")
+            .get_mut(&c.id)
+        {
+            Some((_, rules)) => {
+                for r in rules.iter_mut() {
+                    r.ctr_ip = ctr_ip;
+                    r.bridge = bridge.to_string();
+                }
+                true
+            }
+            None => false,
+        };
+        if moved {
+            if let Err(e) = self.net().sync_nat_in_task() {
+                tracing::warn!(id = %c.id, "moving port rules: {e}");
+            }
+        }
     }
 
     /// Daemon start, for a container that is still running: take its addresses and ports

@@ -105,17 +105,25 @@ impl Engine {
     /// it, as docker clears the gateway of a sandbox that no longer needs one.
     pub(crate) async fn gwbridge_leave_if_unneeded(&self, c: &Container) {
         let rec = c.record();
-        let Some((name, ep)) = rec.networks.iter().find(|(_, e)| e.gwbridge) else {
-            return;
-        };
         let overlay_left = rec.networks.values().filter(|e| !e.gwbridge).any(|e| {
             self.net()
                 .get(&e.network_id)
                 .is_ok_and(|n| n.rec.is_overlay())
         });
-        if overlay_left {
-            return;
+        if !overlay_left && self.gwbridge_take_down(c).await {
+            self.net_unpublish(c);
         }
+    }
+
+    /// A running container's gateway bridge endpoint out: its veth (with the default route
+    /// through it), its address, its place in the record. The ports published through it
+    /// stay for the caller to move ([`Engine::net_move_ports`]) or give back. Answers
+    /// whether there was one.
+    pub(crate) async fn gwbridge_take_down(&self, c: &Container) -> bool {
+        let rec = c.record();
+        let Some((name, ep)) = rec.networks.iter().find(|(_, e)| e.gwbridge) else {
+            return false;
+        };
         if rec.state.pid > 0 && !ep.ifname.is_empty() {
             let netns = std::path::PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid));
             let ifname = ep.ifname.clone();
@@ -130,23 +138,46 @@ impl Engine {
             }
             self.emit_network(&n.rec, "disconnect", Some(&c.id));
         }
-        let had_ports = self
-            .net()
-            .published
-            .lock()
-            .expect("published lock")
-            .remove(&c.id)
-            .is_some();
-        if had_ports {
-            if let Err(e) = self.net().sync_nat_in_task() {
-                tracing::warn!(id = %c.id, "removing port rules: {e}");
-            }
-        }
         let name = name.clone();
         c.update(|r| {
             r.networks.remove(&name);
-            r.ports.clear();
         });
+        true
+    }
+
+    /// A running container that needs the gateway bridge again (the bridge network that had
+    /// taken its way out over was disconnected, or connecting one failed): a new endpoint
+    /// there, with the default route, and its published ports DNATed to it. If that fails
+    /// it has no way out: its ports are given back.
+    pub(crate) async fn gwbridge_bring_back(self: &Arc<Self>, c: &Arc<Container>, pid: i32) {
+        let rec = c.record();
+        let nets: Vec<(&Endpoint, Option<Arc<Net>>)> = rec
+            .networks
+            .values()
+            .map(|ep| (ep, self.net().get(&ep.network_id).ok()))
+            .collect();
+        if !needs_gwbridge(nets.iter().map(|(e, n)| (*e, n.as_deref()))) {
+            return;
+        }
+        let res: Result<()> = async {
+            let n = self.gwbridge_net()?;
+            let mut ep = Endpoint {
+                network_id: n.rec.id.clone(),
+                gwbridge: true,
+                ..Default::default()
+            };
+            self.connect_running(c, &n, &mut ep, pid, true).await?;
+            c.update(|r| {
+                r.networks.insert(n.rec.name.clone(), ep);
+            });
+            self.emit_network(&n.rec, "connect", Some(&c.id));
+            Ok(())
+        }
+        .await;
+        if let Err(e) = res {
+            tracing::warn!(id = %c.id, "gateway bridge endpoint: {e}");
+            self.net_unpublish(c);
+        }
     }
 }
 

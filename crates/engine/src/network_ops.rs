@@ -569,8 +569,25 @@ impl Engine {
         }
         let mut ep = self.endpoint_from(&n.rec, endpoint)?;
         let running = rec.state.status.is_running();
+        // a bridge network connected to a running container that went out through the
+        // gateway bridge: its way out moves to the new network at once (docker's move of a
+        // sandbox's external connectivity): the gateway bridge endpoint goes, the default
+        // route and the published ports follow the new endpoint
+        let takes_over = running && n.rec.is_bridge() && rec.networks.values().any(|e| e.gwbridge);
+        if takes_over {
+            self.gwbridge_take_down(&c).await;
+        }
         if running {
-            self.connect_running(&c, &n, &mut ep, rec.state.pid).await?;
+            if let Err(e) = self
+                .connect_running(&c, &n, &mut ep, rec.state.pid, takes_over)
+                .await
+            {
+                if takes_over {
+                    self.gwbridge_bring_back(&c, rec.state.pid).await;
+                    c.save(&self.container_dir(&c.id))?;
+                }
+                return Err(e);
+            }
         }
         c.update(|r| {
             r.networks.insert(n.rec.name.clone(), ep);
@@ -585,12 +602,15 @@ impl Engine {
         Ok(())
     }
 
-    async fn connect_running(
+    /// A running container's new endpoint `ep` on `n`: address, veth, DNS and files.
+    /// `way_out`: it takes the default route and the published ports over.
+    pub(crate) async fn connect_running(
         self: &Arc<Self>,
         c: &Arc<crate::Container>,
         n: &Arc<Net>,
         ep: &mut crate::network::Endpoint,
         pid: i32,
+        way_out: bool,
     ) -> Result<()> {
         let (Some(subnet), Some(gw)) = (n.rec.subnet, n.rec.gateway) else {
             return Err(Error::Internal(format!(
@@ -648,7 +668,7 @@ impl Engine {
             ifname: ifname.clone(),
             addr: ip,
             prefix: subnet.prefix,
-            gateway: None,
+            gateway: (way_out && !overlay).then_some(gw),
             mac,
             mtu: if n.rec.mtu > 0 { n.rec.mtu } else { 1500 },
             addr6: ip6.zip(v6.map(|v| v.1)),
@@ -673,6 +693,9 @@ impl Engine {
             n.release_ip6(ip6);
             return Err(e);
         }
+        if way_out && !overlay {
+            self.net_move_ports(c, ip, &n.rec.bridge);
+        }
         ep.ip6 = ip6;
         ep.prefix6 = if ip6.is_some() {
             v6.map(|v| v.1).unwrap_or(0)
@@ -686,7 +709,8 @@ impl Engine {
         ep.mac = berth_network::format_mac(&mac);
         ep.endpoint_id = random_id();
         ep.ifname = ifname;
-        if n.rec.is_user() {
+        // (the gateway bridge endpoint is in no name service nor file)
+        if n.rec.is_user() && !ep.gwbridge {
             if let Err(e) = self.serve_dns(&c.id, pid) {
                 tracing::warn!(id = %c.id, "DNS server: {e}");
             }
@@ -752,6 +776,11 @@ impl Engine {
             if rec.state.status.is_running() {
                 self.gwbridge_leave_if_unneeded(&c).await;
             }
+        } else if ep.ip.is_some() && n.rec.is_bridge() && rec.state.status.is_running() {
+            // the bridge network that was the way out of a container on overlays only:
+            // the gateway bridge takes it back (docker gives the sandbox its gateway
+            // endpoint again)
+            self.gwbridge_bring_back(&c, rec.state.pid).await;
         }
         c.save(&self.container_dir(&c.id))?;
         Ok(())
