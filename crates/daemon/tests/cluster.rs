@@ -1490,11 +1490,11 @@ fn overlay_gwbridge_moves_to_a_connected_bridge_and_back() {
 
     // the container's route, its port's DNAT target, and the port from host A (loopback
     // and LAN address) and from host B
-    let check = |c: &Cluster, gw: &str, ctr_ip: &str, when: &str| {
+    let check = |c: &Cluster, gw: &str, dev: &str, ctr_ip: &str, when: &str| {
         let (a, b) = (&c.hosts[0], &c.hosts[1]);
         let routes = ok(a.d().berth(&["exec", "mv", "ip", "route"]), "ip route");
         assert!(
-            routes.contains(&format!("default via {gw} dev eth1")),
+            routes.contains(&format!("default via {gw} dev {dev}")),
             "{when}: {routes}"
         );
         assert_eq!(
@@ -1540,7 +1540,7 @@ fn overlay_gwbridge_moves_to_a_connected_bridge_and_back() {
         assert!(o.status.success(), "{when}: ping etcd: {}", stdout(&o));
     };
     let gw_ip = ctr_if_ip(a.d(), "mv", "eth1");
-    check(&c, &gw_gw, &gw_ip, "on the gateway bridge");
+    check(&c, &gw_gw, "eth1", &gw_ip, "on the gateway bridge");
     assert_eq!(bridge_ports(&c.hosts[0], "berth_gwbridge").len(), 1);
 
     // connect: the gateway bridge endpoint goes, the user bridge is the way out
@@ -1557,10 +1557,16 @@ fn overlay_gwbridge_moves_to_a_connected_bridge_and_back() {
         gw["Containers"].as_object().is_none_or(|m| m.is_empty()),
         "{gw}"
     );
-    check(&c, "10.81.0.1", &ubr_ip, "connected to ubr");
+    check(&c, "10.81.0.1", "eth1", &ubr_ip, "connected to ubr");
     c.hosts[0].kill9();
     c.start_in_cluster(0, "3");
-    check(&c, "10.81.0.1", &ubr_ip, "connected to ubr, after kill -9");
+    check(
+        &c,
+        "10.81.0.1",
+        "eth1",
+        &ubr_ip,
+        "connected to ubr, after kill -9",
+    );
     assert!(bridge_ports(&c.hosts[0], "berth_gwbridge").is_empty());
 
     // disconnect: a gateway bridge endpoint again
@@ -1590,26 +1596,70 @@ fn overlay_gwbridge_moves_to_a_connected_bridge_and_back() {
         Some(vec!["ovm".to_string()]),
         "{nets}"
     );
-    check(&c, &gw_gw, &gw_ip, "disconnected from ubr");
+    check(&c, &gw_gw, "eth1", &gw_ip, "disconnected from ubr");
     c.hosts[0].kill9();
     c.start_in_cluster(0, "3");
-    check(&c, &gw_gw, &gw_ip, "disconnected from ubr, after kill -9");
+    check(
+        &c,
+        &gw_gw,
+        "eth1",
+        &gw_ip,
+        "disconnected from ubr, after kill -9",
+    );
     assert_eq!(bridge_ports(&c.hosts[0], "berth_gwbridge").len(), 1);
 
-    // the default bridge takes it over as well
+    // two bridge networks: the second one connected does not take the way out over (nor
+    // does a restart hand the ports to it, though `bridge` sorts before `ubr`); the way out
+    // moves to it when the first one leaves, and to the gateway bridge when it leaves too
+    let a = &c.hosts[0];
+    ok(
+        a.d().berth(&["network", "connect", "ubr", "mv"]),
+        "connect ubr",
+    );
+    let ubr_ip = ctr_ip(a.d(), "mv", "ubr");
+    check(&c, "10.81.0.1", "eth1", &ubr_ip, "connected to ubr again");
     let a = &c.hosts[0];
     let br_gw = net_inspect(a.d(), "bridge")["IPAM"]["Config"][0]["Gateway"]
         .as_str()
         .unwrap_or("")
         .to_string();
+    assert!(!br_gw.is_empty());
     ok(
         a.d().berth(&["network", "connect", "bridge", "mv"]),
         "connect bridge",
     );
     let br_ip = ctr_ip(a.d(), "mv", "bridge");
-    check(&c, &br_gw, &br_ip, "connected to bridge");
+    assert_eq!(ctr_if_ip(a.d(), "mv", "eth2"), br_ip);
+    check(&c, "10.81.0.1", "eth1", &ubr_ip, "on ubr and bridge");
+    c.hosts[0].kill9();
+    c.start_in_cluster(0, "3");
+    check(
+        &c,
+        "10.81.0.1",
+        "eth1",
+        &ubr_ip,
+        "on ubr and bridge, after kill -9",
+    );
+    let a = &c.hosts[0];
+    ok(
+        a.d().berth(&["network", "disconnect", "ubr", "mv"]),
+        "disconnect ubr",
+    );
     assert!(bridge_ports(a, "berth_gwbridge").is_empty());
+    check(&c, &br_gw, "eth2", &br_ip, "ubr gone, on bridge");
+    c.hosts[0].kill9();
+    c.start_in_cluster(0, "3");
+    check(&c, &br_gw, "eth2", &br_ip, "on bridge, after kill -9");
+    let a = &c.hosts[0];
+    ok(
+        a.d().berth(&["network", "disconnect", "bridge", "mv"]),
+        "disconnect bridge",
+    );
+    let gw_ip = ctr_if_ip(a.d(), "mv", "eth1");
+    assert_eq!(bridge_ports(a, "berth_gwbridge").len(), 1);
+    check(&c, &gw_gw, "eth1", &gw_ip, "overlay only again");
 
+    let a = &c.hosts[0];
     ok(a.d().berth(&["rm", "-f", "mv"]), "rm mv");
     assert!(!nft_rules(a).contains("dport 8090"));
     ok(a.d().berth(&["network", "rm", "ubr"]), "rm ubr");

@@ -313,7 +313,7 @@ impl Engine {
     }
 
     /// The endpoints of a record in interface order: the network of `NetworkMode` first.
-    fn ordered_endpoints(&self, rec: &Record) -> Vec<String> {
+    pub(crate) fn ordered_endpoints(&self, rec: &Record) -> Vec<String> {
         let primary = match mode_of(&rec.host_config.network_mode) {
             // NetworkMode may name the network by ID or prefix; endpoints are keyed by name
             Mode::User(n) => self
@@ -909,7 +909,20 @@ impl Engine {
         let mut user = false;
         let mut primary: Option<(Ipv4Addr, String)> = None;
         let mut primary6: Option<std::net::Ipv6Addr> = None;
-        for name in self.ordered_endpoints(&rec) {
+        // the way out the kernel kept (it moves with `network connect`/`disconnect`): its
+        // endpoint first, so the published ports go back to it
+        let route_dev = (rec.state.pid > 0)
+            .then(|| {
+                let netns = PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid));
+                link::default_route_dev_in_netns(&netns)
+                    .inspect_err(|e| tracing::debug!(id = %c.id, "default route: {e}"))
+                    .ok()
+                    .flatten()
+            })
+            .flatten();
+        let mut order = self.ordered_endpoints(&rec);
+        order.sort_by_key(|name| Some(&rec.networks[name].ifname) != route_dev.as_ref());
+        for name in order {
             let ep = &rec.networks[&name];
             let (Some(ip), Ok(net)) = (ep.ip, self.net().get(&ep.network_id)) else {
                 continue;

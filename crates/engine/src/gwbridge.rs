@@ -8,7 +8,10 @@
 //! through it, only through their overlays). That endpoint carries the default route, and the published ports DNAT to its
 //! address: the bridge code's allocation, veth, NAT, port and restore paths serve it
 //! unchanged. It is marked `gwbridge` in the record: inspect's `Networks` and the embedded
-//! DNS leave it out (as docker's do), and it is dropped when the container stops.
+//! DNS leave it out (as docker's do), and it is dropped when the container stops. A bridge
+//! network connected to the running container takes the way out over at once (the endpoint
+//! goes; the default route and the published ports follow the new endpoint); disconnecting
+//! it while only overlays remain gives the container a gateway bridge endpoint again.
 
 use crate::container::Container;
 use crate::network::{Endpoint, Net};
@@ -148,8 +151,12 @@ impl Engine {
     /// A running container that needs the gateway bridge again (the bridge network that had
     /// taken its way out over was disconnected, or connecting one failed): a new endpoint
     /// there, with the default route, and its published ports DNATed to it. If that fails
-    /// it has no way out: its ports are given back.
-    pub(crate) async fn gwbridge_bring_back(self: &Arc<Self>, c: &Arc<Container>, pid: i32) {
+    /// it has no way out: its ports are given back. Answers whether it needed one.
+    pub(crate) async fn gwbridge_bring_back(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        pid: i32,
+    ) -> bool {
         let rec = c.record();
         let nets: Vec<(&Endpoint, Option<Arc<Net>>)> = rec
             .networks
@@ -157,7 +164,7 @@ impl Engine {
             .map(|ep| (ep, self.net().get(&ep.network_id).ok()))
             .collect();
         if !needs_gwbridge(nets.iter().map(|(e, n)| (*e, n.as_deref()))) {
-            return;
+            return false;
         }
         let res: Result<()> = async {
             let n = self.gwbridge_net()?;
@@ -178,6 +185,7 @@ impl Engine {
             tracing::warn!(id = %c.id, "gateway bridge endpoint: {e}");
             self.net_unpublish(c);
         }
+        true
     }
 }
 

@@ -777,13 +777,59 @@ impl Engine {
                 self.gwbridge_leave_if_unneeded(&c).await;
             }
         } else if ep.ip.is_some() && n.rec.is_bridge() && rec.state.status.is_running() {
-            // the bridge network that was the way out of a container on overlays only:
-            // the gateway bridge takes it back (docker gives the sandbox its gateway
-            // endpoint again)
-            self.gwbridge_bring_back(&c, rec.state.pid).await;
+            self.way_out_after_disconnect(&c, rec.state.pid).await;
         }
         c.save(&self.container_dir(&c.id))?;
         Ok(())
+    }
+}
+
+impl Engine {
+    /// After a running container left a bridge network: if that endpoint was its way out
+    /// (no default route is left in its namespace), the way out moves as docker moves a
+    /// sandbox's gateway: to its next bridge endpoint in interface order (default route,
+    /// published ports), else, on overlays only, to a new gateway bridge endpoint; with
+    /// neither, its published ports are given back.
+    async fn way_out_after_disconnect(self: &Arc<Self>, c: &Arc<crate::Container>, pid: i32) {
+        let netns = std::path::PathBuf::from(format!("/proc/{pid}/ns/net"));
+        let ns = netns.clone();
+        match tokio::task::spawn_blocking(move || link::default_route_dev_in_netns(&ns)).await {
+            Ok(Ok(None)) => {}
+            Ok(Ok(Some(_))) => return,
+            Ok(Err(e)) => {
+                tracing::warn!(id = %c.id, "default route: {e}");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(id = %c.id, "default route: {e}");
+                return;
+            }
+        }
+        let rec = c.record();
+        let next = self.ordered_endpoints(&rec).into_iter().find_map(|name| {
+            let ep = rec.networks.get(&name)?;
+            let n = self.net().get(&ep.network_id).ok()?;
+            match (n.rec.is_bridge(), ep.ip, ep.gateway) {
+                (true, Some(ip), Some(gw)) => {
+                    Some((ep.ifname.clone(), ip, gw, n.rec.bridge.clone()))
+                }
+                _ => None,
+            }
+        });
+        if let Some((ifname, ip, gw, bridge)) = next {
+            let res = tokio::task::spawn_blocking(move || {
+                link::add_default_route_in_netns(&netns, &ifname, gw)
+            })
+            .await;
+            match res {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(id = %c.id, "default route via {gw}: {e}"),
+                Err(e) => tracing::warn!(id = %c.id, "default route via {gw}: {e}"),
+            }
+            self.net_move_ports(c, ip, &bridge);
+        } else if !self.gwbridge_bring_back(c, pid).await {
+            self.net_unpublish(c);
+        }
     }
 }
 
