@@ -910,8 +910,8 @@ impl Engine {
         let mut primary: Option<(Ipv4Addr, String)> = None;
         let mut primary6: Option<std::net::Ipv6Addr> = None;
         // the way out the kernel kept (it moves with `network connect`/`disconnect`): its
-        // endpoint first, so the published ports go back to it
-        let route_dev = (rec.state.pid > 0)
+        // endpoint first, so the published ports go back to it (asked only when it has some)
+        let route_dev = (rec.state.pid > 0 && !rec.ports.is_empty())
             .then(|| {
                 let netns = PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid));
                 link::default_route_dev_in_netns(&netns)
@@ -920,8 +920,11 @@ impl Engine {
                     .flatten()
             })
             .flatten();
-        let mut order = self.ordered_endpoints(&rec);
-        order.sort_by_key(|name| Some(&rec.networks[name].ifname) != route_dev.as_ref());
+        let order = crate::gwbridge::route_first(
+            self.ordered_endpoints(&rec),
+            &rec.networks,
+            route_dev.as_deref(),
+        );
         for name in order {
             let ep = &rec.networks[&name];
             let (Some(ip), Ok(net)) = (ep.ip, self.net().get(&ep.network_id)) else {

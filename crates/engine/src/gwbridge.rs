@@ -18,6 +18,7 @@ use crate::network::{Endpoint, Net};
 use crate::network_ops::NetworkCreate;
 use crate::{Engine, Error, Result};
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 /// The network's name and its bridge's kernel name (14 characters: within IFNAMSIZ).
@@ -40,6 +41,45 @@ pub(crate) fn needs_gwbridge<'a>(
         }
     }
     overlay
+}
+
+/// A bridge endpoint that can be a container's way out: default route, published ports.
+#[derive(Debug, PartialEq)]
+pub(crate) struct WayOut {
+    pub ifname: String,
+    pub ip: Ipv4Addr,
+    pub gw: Ipv4Addr,
+    pub bridge: String,
+}
+
+/// The first of these endpoints (in interface order) that can be the way out: one on a
+/// bridge network with an address and a gateway.
+pub(crate) fn next_way_out<'a>(
+    nets: impl Iterator<Item = (&'a Endpoint, Option<&'a Net>)>,
+) -> Option<WayOut> {
+    nets.filter_map(|(ep, n)| match (n?.rec.is_bridge(), ep.ip, ep.gateway) {
+        (true, Some(ip), Some(gw)) => Some(WayOut {
+            ifname: ep.ifname.clone(),
+            ip,
+            gw,
+            bridge: n?.rec.bridge.clone(),
+        }),
+        _ => None,
+    })
+    .next()
+}
+
+/// Endpoint names in interface order, the one whose interface the default route leaves by
+/// (`route_dev`, as the kernel kept it) first: where a restart puts the published ports.
+pub(crate) fn route_first(
+    mut order: Vec<String>,
+    networks: &BTreeMap<String, Endpoint>,
+    route_dev: Option<&str>,
+) -> Vec<String> {
+    order.sort_by_key(|name| {
+        route_dev.is_none() || networks.get(name).map(|e| e.ifname.as_str()) != route_dev
+    });
+    order
 }
 
 impl Engine {
@@ -229,5 +269,60 @@ mod tests {
         assert!(!needs_gwbridge([(&ep, Some(&br))].into_iter()));
         assert!(!needs_gwbridge([(&ep, Some(&host))].into_iter()));
         assert!(!needs_gwbridge([(&ep, None)].into_iter()));
+    }
+
+    fn ep(ifname: &str, ip: Option<[u8; 4]>, gw: Option<[u8; 4]>) -> Endpoint {
+        Endpoint {
+            ifname: ifname.into(),
+            ip: ip.map(Ipv4Addr::from),
+            gateway: gw.map(Ipv4Addr::from),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_way_out_is_the_first_bridge_endpoint_with_a_gateway() {
+        let (mut ov, mut br) = (net("overlay", false), net("bridge", false));
+        ov.rec.bridge = "ov-x".into();
+        br.rec.bridge = "br-y".into();
+        let o = ep("eth0", Some([10, 0, 0, 2]), None);
+        let b = ep("eth2", Some([10, 1, 0, 2]), Some([10, 1, 0, 1]));
+        let unaddressed = ep("eth1", None, Some([10, 2, 0, 1]));
+        assert_eq!(
+            next_way_out([(&o, Some(&ov)), (&unaddressed, Some(&br)), (&b, Some(&br))].into_iter()),
+            Some(WayOut {
+                ifname: "eth2".into(),
+                ip: [10, 1, 0, 2].into(),
+                gw: [10, 1, 0, 1].into(),
+                bridge: "br-y".into(),
+            })
+        );
+        assert_eq!(
+            next_way_out([(&o, Some(&ov)), (&b, None)].into_iter()),
+            None
+        );
+        assert_eq!(next_way_out([(&o, Some(&ov))].into_iter()), None);
+    }
+
+    #[test]
+    fn a_restart_puts_the_endpoint_with_the_default_route_first() {
+        let networks: BTreeMap<String, Endpoint> = [
+            ("ov", ep("eth0", Some([10, 0, 0, 2]), None)),
+            (
+                "bridge",
+                ep("eth2", Some([10, 1, 0, 2]), Some([10, 1, 0, 1])),
+            ),
+            ("ubr", ep("eth1", Some([10, 2, 0, 2]), Some([10, 2, 0, 1]))),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let order = || vec!["ov".to_string(), "bridge".into(), "ubr".into()];
+        assert_eq!(
+            route_first(order(), &networks, Some("eth1")),
+            ["ubr", "ov", "bridge"]
+        );
+        assert_eq!(route_first(order(), &networks, None), order());
+        assert_eq!(route_first(order(), &networks, Some("eth7")), order());
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::container::now_nanos;
 use crate::container_network::{mode_of, Mode};
+use crate::gwbridge::WayOut;
 use crate::network::{net_err, random_id, Net, NetworkRecord};
 use crate::timefmt::{format_rfc3339_nanos, from_unix_nanos};
 use crate::{Engine, Error, Result};
@@ -806,17 +807,20 @@ impl Engine {
             }
         }
         let rec = c.record();
-        let next = self.ordered_endpoints(&rec).into_iter().find_map(|name| {
-            let ep = rec.networks.get(&name)?;
-            let n = self.net().get(&ep.network_id).ok()?;
-            match (n.rec.is_bridge(), ep.ip, ep.gateway) {
-                (true, Some(ip), Some(gw)) => {
-                    Some((ep.ifname.clone(), ip, gw, n.rec.bridge.clone()))
-                }
-                _ => None,
-            }
-        });
-        if let Some((ifname, ip, gw, bridge)) = next {
+        let eps: Vec<(&crate::network::Endpoint, Option<Arc<Net>>)> = self
+            .ordered_endpoints(&rec)
+            .iter()
+            .filter_map(|name| rec.networks.get(name))
+            .map(|ep| (ep, self.net().get(&ep.network_id).ok()))
+            .collect();
+        let next = crate::gwbridge::next_way_out(eps.iter().map(|(e, n)| (*e, n.as_deref())));
+        if let Some(WayOut {
+            ifname,
+            ip,
+            gw,
+            bridge,
+        }) = next
+        {
             let res = tokio::task::spawn_blocking(move || {
                 link::add_default_route_in_netns(&netns, &ifname, gw)
             })
