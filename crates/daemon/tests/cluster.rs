@@ -1543,6 +1543,35 @@ fn overlay_gwbridge_moves_to_a_connected_bridge_and_back() {
     check(&c, &gw_gw, "eth1", &gw_ip, "on the gateway bridge");
     assert_eq!(bridge_ports(&c.hosts[0], "berth_gwbridge").len(), 1);
 
+    // an internal network is no way out: the gateway bridge keeps the default route and
+    // the port, connected or disconnected
+    let a = &c.hosts[0];
+    ok(
+        a.d().berth(&[
+            "network",
+            "create",
+            "--internal",
+            "--subnet",
+            "10.82.0.0/24",
+            "inr",
+        ]),
+        "create inr",
+    );
+    ok(
+        a.d().berth(&["network", "connect", "inr", "mv"]),
+        "connect inr",
+    );
+    assert!(ctr_if_ip(a.d(), "mv", "eth2").starts_with("10.82.0."));
+    check(&c, &gw_gw, "eth1", &gw_ip, "on the gateway bridge and inr");
+    let a = &c.hosts[0];
+    ok(
+        a.d().berth(&["network", "disconnect", "inr", "mv"]),
+        "disconnect inr",
+    );
+    check(&c, &gw_gw, "eth1", &gw_ip, "inr gone");
+    let a = &c.hosts[0];
+    ok(a.d().berth(&["network", "rm", "inr"]), "rm inr");
+
     // connect: the gateway bridge endpoint goes, the user bridge is the way out
     let a = &c.hosts[0];
     ok(a.d().berth(&["network", "connect", "ubr", "mv"]), "connect");

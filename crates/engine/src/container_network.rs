@@ -557,6 +557,7 @@ impl Engine {
         let mut updated = rec.networks.clone();
         let mut primary: Option<(Ipv4Addr, String)> = None;
         let mut primary6: Option<std::net::Ipv6Addr> = None;
+        let mut primary_internal = false;
         for (i, name) in order.iter().enumerate() {
             let ep = updated.get_mut(name).expect("endpoint by name");
             let net = self
@@ -615,9 +616,12 @@ impl Engine {
             ep.gateway6 = v6.map(|v| v.0);
             ep.endpoint_id = random_id();
             ep.ifname = format!("eth{i}");
-            if primary.is_none() && !overlay {
+            // the published ports' endpoint: the first bridge one, not internal if there is
+            // one (the way out, where `net_attach` puts the default route)
+            if !overlay && (primary.is_none() || (primary_internal && !net.rec.internal)) {
                 primary = Some((ip, net.rec.bridge.clone()));
                 primary6 = ep.ip6;
+                primary_internal = net.rec.internal;
             }
             // written as we go, so a failure part-way releases what was taken
             c.update(|r| r.networks = updated.clone());
@@ -742,16 +746,26 @@ impl Engine {
         let mut specs = Vec::new();
         let mut overlays = Vec::new();
         // the default route: through the first endpoint with a gateway (an overlay one has
-        // none; the gateway bridge's comes after it)
-        let mut routed = false;
-        for name in self.ordered_endpoints(&rec).iter() {
+        // none; the gateway bridge's comes after it), not an internal network's if another
+        // has one (docker's sandbox takes an internal network's gateway last)
+        let order = self.ordered_endpoints(&rec);
+        let with_gw = |internal: bool| {
+            order.iter().find(|name| {
+                rec.networks[name.as_str()].gateway.is_some()
+                    && self
+                        .net()
+                        .get(&rec.networks[name.as_str()].network_id)
+                        .is_ok_and(|n| n.rec.internal == internal)
+            })
+        };
+        let route_via = with_gw(false).or_else(|| with_gw(true)).cloned();
+        for name in order.iter() {
             let ep = &rec.networks[name];
             let Ok(net) = self.net().get(&ep.network_id) else {
                 continue;
             };
             let Some(ip) = ep.ip else { continue };
-            let default_route = !routed && ep.gateway.is_some();
-            routed |= default_route;
+            let default_route = route_via.as_ref() == Some(name);
             user |= net.rec.is_user();
             if net.rec.is_overlay() {
                 overlays.push(net.rec.clone());

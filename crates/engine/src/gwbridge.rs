@@ -25,7 +25,9 @@ use std::sync::Arc;
 pub const GWBRIDGE: &str = "berth_gwbridge";
 
 /// Whether a container on these endpoints needs the gateway bridge: it is on an overlay
-/// network and on no bridge network (which would give it a gateway already).
+/// network and on no bridge network that is not internal (which would give it a way out
+/// already; an internal one does not count, as docker's sandbox skips internal networks
+/// when it decides whether it needs a default gateway).
 pub(crate) fn needs_gwbridge<'a>(
     nets: impl Iterator<Item = (&'a Endpoint, Option<&'a Net>)>,
 ) -> bool {
@@ -36,7 +38,7 @@ pub(crate) fn needs_gwbridge<'a>(
         }
         match net {
             Some(n) if n.rec.is_overlay() => overlay = true,
-            Some(n) if n.rec.is_bridge() => return false,
+            Some(n) if n.rec.is_bridge() && !n.rec.internal => return false,
             _ => {}
         }
     }
@@ -53,18 +55,26 @@ pub(crate) struct WayOut {
 }
 
 /// The first of these endpoints (in interface order) that can be the way out: one on a
-/// bridge network with an address and a gateway.
+/// bridge network, internal or not as asked, with an address and a gateway.
 pub(crate) fn next_way_out<'a>(
     nets: impl Iterator<Item = (&'a Endpoint, Option<&'a Net>)>,
+    internal: bool,
 ) -> Option<WayOut> {
-    nets.filter_map(|(ep, n)| match (n?.rec.is_bridge(), ep.ip, ep.gateway) {
-        (true, Some(ip), Some(gw)) => Some(WayOut {
-            ifname: ep.ifname.clone(),
-            ip,
-            gw,
-            bridge: n?.rec.bridge.clone(),
-        }),
-        _ => None,
+    nets.filter_map(|(ep, n)| {
+        let n = n?;
+        match (
+            n.rec.is_bridge() && n.rec.internal == internal,
+            ep.ip,
+            ep.gateway,
+        ) {
+            (true, Some(ip), Some(gw)) => Some(WayOut {
+                ifname: ep.ifname.clone(),
+                ip,
+                gw,
+                bridge: n.rec.bridge.clone(),
+            }),
+            _ => None,
+        }
     })
     .next()
 }
@@ -268,6 +278,12 @@ mod tests {
         ));
         assert!(!needs_gwbridge([(&ep, Some(&br))].into_iter()));
         assert!(!needs_gwbridge([(&ep, Some(&host))].into_iter()));
+        let mut inner = net("bridge", false);
+        inner.rec.internal = true;
+        assert!(needs_gwbridge(
+            [(&ep, Some(&ov)), (&ep, Some(&inner))].into_iter()
+        ));
+        assert!(!needs_gwbridge([(&ep, Some(&inner))].into_iter()));
         assert!(!needs_gwbridge([(&ep, None)].into_iter()));
     }
 
@@ -288,8 +304,20 @@ mod tests {
         let o = ep("eth0", Some([10, 0, 0, 2]), None);
         let b = ep("eth2", Some([10, 1, 0, 2]), Some([10, 1, 0, 1]));
         let unaddressed = ep("eth1", None, Some([10, 2, 0, 1]));
+        let mut inner = net("bridge", false);
+        inner.rec.internal = true;
+        let i = ep("eth3", Some([10, 3, 0, 2]), Some([10, 3, 0, 1]));
         assert_eq!(
-            next_way_out([(&o, Some(&ov)), (&unaddressed, Some(&br)), (&b, Some(&br))].into_iter()),
+            next_way_out(
+                [
+                    (&o, Some(&ov)),
+                    (&i, Some(&inner)),
+                    (&unaddressed, Some(&br)),
+                    (&b, Some(&br))
+                ]
+                .into_iter(),
+                false
+            ),
             Some(WayOut {
                 ifname: "eth2".into(),
                 ip: [10, 1, 0, 2].into(),
@@ -298,10 +326,18 @@ mod tests {
             })
         );
         assert_eq!(
-            next_way_out([(&o, Some(&ov)), (&b, None)].into_iter()),
+            next_way_out([(&o, Some(&ov)), (&b, None)].into_iter(), false),
             None
         );
-        assert_eq!(next_way_out([(&o, Some(&ov))].into_iter()), None);
+        assert_eq!(next_way_out([(&o, Some(&ov))].into_iter(), false), None);
+        assert_eq!(
+            next_way_out([(&o, Some(&ov)), (&i, Some(&inner))].into_iter(), true).map(|w| w.ifname),
+            Some("eth3".to_string())
+        );
+        assert_eq!(
+            next_way_out([(&o, Some(&ov)), (&i, Some(&inner))].into_iter(), false),
+            None
+        );
     }
 
     #[test]

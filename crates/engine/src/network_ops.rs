@@ -574,7 +574,11 @@ impl Engine {
         // gateway bridge: its way out moves to the new network at once (docker's move of a
         // sandbox's external connectivity): the gateway bridge endpoint goes, the default
         // route and the published ports follow the new endpoint
-        let takes_over = running && n.rec.is_bridge() && rec.networks.values().any(|e| e.gwbridge);
+        // (an internal network is no way out: the gateway bridge stays, as docker's does)
+        let takes_over = running
+            && n.rec.is_bridge()
+            && !n.rec.internal
+            && rec.networks.values().any(|e| e.gwbridge);
         if takes_over {
             self.gwbridge_take_down(&c).await;
         }
@@ -813,13 +817,24 @@ impl Engine {
             .filter_map(|name| rec.networks.get(name))
             .map(|ep| (ep, self.net().get(&ep.network_id).ok()))
             .collect();
-        let next = crate::gwbridge::next_way_out(eps.iter().map(|(e, n)| (*e, n.as_deref())));
+        let next = |internal| {
+            crate::gwbridge::next_way_out(eps.iter().map(|(e, n)| (*e, n.as_deref())), internal)
+        };
+        // a bridge network that is not internal; else, on overlays, the gateway bridge;
+        // else an internal one (docker's sandbox takes its gateway last)
+        let mut next_out = next(false);
+        if next_out.is_none() {
+            if self.gwbridge_bring_back(c, pid).await {
+                return;
+            }
+            next_out = next(true);
+        }
         if let Some(WayOut {
             ifname,
             ip,
             gw,
             bridge,
-        }) = next
+        }) = next_out
         {
             let res = tokio::task::spawn_blocking(move || {
                 link::add_default_route_in_netns(&netns, &ifname, gw)
@@ -831,7 +846,7 @@ impl Engine {
                 Err(e) => tracing::warn!(id = %c.id, "default route via {gw}: {e}"),
             }
             self.net_move_ports(c, ip, &bridge);
-        } else if !self.gwbridge_bring_back(c, pid).await {
+        } else {
             self.net_unpublish(c);
         }
     }
