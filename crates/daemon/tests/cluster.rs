@@ -1389,6 +1389,17 @@ fn overlay_gwbridge_publishes_ports_and_routes_out() {
     );
     let links = ok(a.d().berth(&["exec", "solo", "ip", "-o", "link"]), "links");
     assert!(!links.contains("eth1"), "{links}");
+    // an overlay connected again: the gateway bridge gives it a way out again, as at start
+    ok(
+        a.d().berth(&["network", "connect", "ovp", "solo"]),
+        "connect again",
+    );
+    let routes = ok(a.d().berth(&["exec", "solo", "ip", "route"]), "ip route");
+    assert!(
+        routes.contains(&format!("default via {gw_ip} dev eth1")),
+        "{routes}"
+    );
+    assert_eq!(bridge_ports(a, "berth_gwbridge").len(), 3);
     ok(a.d().berth(&["rm", "-f", "solo"]), "rm solo");
 
     // rm -f: DNAT rules and the ports on the gateway bridge go

@@ -597,6 +597,11 @@ impl Engine {
         c.update(|r| {
             r.networks.insert(n.rec.name.clone(), ep);
         });
+        if running && n.rec.is_overlay() {
+            // an overlay connected to a running container with no way out (all its networks
+            // were disconnected): the gateway bridge gives it one, as at start
+            self.gwbridge_bring_back(&c, rec.state.pid).await;
+        }
         c.save(&self.container_dir(&c.id))?;
         if running && n.rec.is_overlay() {
             self.overlay_publish(&c).await;
@@ -792,9 +797,10 @@ impl Engine {
 impl Engine {
     /// After a running container left a bridge network: if that endpoint was its way out
     /// (no default route is left in its namespace), the way out moves as docker moves a
-    /// sandbox's gateway: to its next bridge endpoint in interface order (default route,
-    /// published ports), else, on overlays only, to a new gateway bridge endpoint; with
-    /// neither, its published ports are given back.
+    /// sandbox's gateway: to its next non-internal bridge endpoint in interface order
+    /// (default route, published ports), else, on overlays, to a new gateway bridge
+    /// endpoint, else to an internal bridge endpoint; with none, its published ports are
+    /// given back.
     async fn way_out_after_disconnect(self: &Arc<Self>, c: &Arc<crate::Container>, pid: i32) {
         let netns = std::path::PathBuf::from(format!("/proc/{pid}/ns/net"));
         let ns = netns.clone();
