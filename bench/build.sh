@@ -7,16 +7,17 @@
 # touched ≤ 1/3.
 #
 # Runs as root. Starts its own daemons and removes them at the end: berthd from
-# target/release (cargo build --release -p berthd -p berth -p berth-shim) and a private dockerd (own
+# target/dist (scripts/build-release.sh; else target/release) and a private dockerd (own
 # data-root, exec-root, socket, pidfile and bridge, --iptables=false), both with busybox
 # loaded. Env: RUNS (default 3), WARMUP (default 1), DOCKER (default /usr/local/bin/docker),
-# DOCKERD (default /usr/sbin/dockerd), BERTH_BIN_DIR (default target/release).
+# DOCKERD (default /usr/sbin/dockerd), BERTH_BIN_DIR (default target/dist).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 DOCKER=${DOCKER:-/usr/local/bin/docker}
 DOCKERD=${DOCKERD:-/usr/sbin/dockerd}
-BIN=${BERTH_BIN_DIR:-$repo/target/release}
+BIN=${BERTH_BIN_DIR:-$repo/target/dist}
+[ -x "$BIN/berthd" ] || BIN=$repo/target/release
 RUNS=${RUNS:-3}
 WARMUP=${WARMUP:-1}
 # shellcheck source=bench/lib.sh

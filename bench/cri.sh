@@ -7,6 +7,9 @@
 #   teardown_ms  crictl stopp + rmp of that pod
 #   crictl_floor_ms  three `crictl version` processes: what the three crictl processes of
 #                pod_ms cost before any work (the same for both engines)
+#   cni_ms       the CNI plugins of one pod run by hand (bridge, which runs host-local, then
+#                portmap: ADD as the engines run them, in a scratch network namespace): what
+#                both engines spend inside their own part of pod_ms in plugin processes
 #   rss_50_kb    the daemon's RSS with 50 pods running (each with one container); also the
 #                total RSS of the daemon and every process it runs for them (shims, pause);
 #                the daemon's split into anonymous and file-backed pages
@@ -42,7 +45,8 @@ cleanup() {
   for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $work"); do kill -9 "$p"; done
   sleep 0.3
   grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
-  for b in bcbB bcbC bcbE; do ip link del "$b" 2>/dev/null; done
+  for b in bcbB bcbC bcbE bcbN; do ip link del "$b" 2>/dev/null; done
+  ip netns del bcb-cni 2>/dev/null
   nft delete table ip berth_bcbE 2>/dev/null
   nft delete table ip6 berth_bcbE 2>/dev/null
   rm -rf "$work"
@@ -172,10 +176,32 @@ pod_cycle() { # ENGINE N
   awk -v d=$(( f1 - f0 )) 'BEGIN { printf "%.2f\n", d / 1000 }' >>"$work/$e.floor_ms"
   awk -v d=$(( t2 - t1 )) 'BEGIN { printf "%.2f\n", d / 1000 }' >>"$work/$e.teardown_ms"
 }
-pod_cycle berth warm && pod_cycle ctrd warm
+# the CNI plugins alone: ADD of the chain (each plugin's time, process included), then DEL
+cni_conf_b='{"cniVersion": "1.0.0", "name": "benchcni", "type": "bridge", "bridge": "bcbN", "isGateway": true, "ipMasq": false, "ipam": {"type": "host-local", "dataDir": "'$work/ipam-cni'", "ranges": [[{"subnet": "10.89.3.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]}}'
+cni_plugin() { # COMMAND TYPE < input
+  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND="$1" CNI_CONTAINERID=benchcni \
+    CNI_NETNS=/run/netns/bcb-cni CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni "/usr/lib/cni/$2"
+}
+cni_cycle() {
+  local t0 t1 t2 out pm
+  ip netns add bcb-cni
+  t0=${EPOCHREALTIME/./}
+  out=$(cni_plugin ADD bridge <<<"$cni_conf_b") || echo "cni: bridge ADD failed: $out" >&2
+  t1=${EPOCHREALTIME/./}
+  pm='{"cniVersion": "1.0.0", "name": "benchcni", "type": "portmap", "capabilities": {"portMappings": true}, "prevResult": '$out'}'
+  cni_plugin ADD portmap <<<"$pm" >/dev/null || echo "cni: portmap ADD failed" >&2
+  t2=${EPOCHREALTIME/./}
+  cni_plugin DEL portmap <<<"$pm" >/dev/null
+  cni_plugin DEL bridge <<<"$cni_conf_b" >/dev/null
+  ip netns del bcb-cni
+  awk -v d=$(( t2 - t0 )) 'BEGIN { printf "%.2f\n", d / 1000 }' >>"$work/cni_ms"
+}
+
+pod_cycle berth warm && pod_cycle ctrd warm && cni_cycle
 for e in berth ctrd; do : >"$work/$e.pod_ms"; : >"$work/$e.teardown_ms"; : >"$work/$e.floor_ms"; done
+: >"$work/cni_ms"
 for ((i = 0; i < RUNS; i++)); do
-  pod_cycle berth "$i" && pod_cycle ctrd "$i" || exit 1
+  pod_cycle berth "$i" && pod_cycle ctrd "$i" && cni_cycle || exit 1
 done
 
 rss_of() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
@@ -222,6 +248,11 @@ row crictl_floor_ms "$(median <"$work/berth.floor_ms")" "$(median <"$work/ctrd.f
 paste -d' ' "$work/berth.pod_ms" "$work/berth.floor_ms" | awk '{ print $1 - $2 }' >"$work/berth.net"
 paste -d' ' "$work/ctrd.pod_ms" "$work/ctrd.floor_ms" | awk '{ print $1 - $2 }' >"$work/ctrd.net"
 row pod_less_crictl_ms "$(median <"$work/berth.net")" "$(median <"$work/ctrd.net")"
+cni=$(median <"$work/cni_ms")
+row cni_ms "$cni" "$cni"
+# and less the CNI plugins' processes too: what each engine's own code costs
+row pod_less_crictl_cni_ms "$(median <"$work/berth.net" | awk -v c="$cni" '{ print $1 - c }')" \
+  "$(median <"$work/ctrd.net" | awk -v c="$cni" '{ print $1 - c }')"
 read -r bd bt ba bf <"$work/berth.rss"
 read -r cd ct ca cf <"$work/ctrd.rss"
 row "rss_${PODS}_daemon_kb" "$bd" "$cd"

@@ -52,14 +52,22 @@ Files: *
 License: see the project's repository.
 TXT
 size=$(du -sk "$pkg" | cut -f1)
+# the release binaries are static; a dynamic build (the tests' target/debug) needs glibc
+depends=""
+for b in berth berthd berth-shim berth-pause; do
+    # a dynamic executable names its loader
+    if grep -qa /lib64/ld-linux-x86-64.so.2 "$bin/$b"; then
+        depends="Depends: libc6 (>= 2.34), libgcc-s1
+"
+    fi
+done
 cat >"$pkg/DEBIAN/control" <<CTL
 Package: berth
 Version: $version
 Architecture: amd64
 Maintainer: berth engineers <berth@localhost>
 Installed-Size: $size
-Depends: libc6 (>= 2.34), libgcc-s1
-Recommends: containernetworking-plugins, busybox-static
+${depends}Recommends: containernetworking-plugins, busybox-static
 Section: admin
 Priority: optional
 Description: container engine speaking the Docker Engine API

@@ -53,8 +53,7 @@ fn save(engine: &Arc<Engine>, names: &[String]) -> Result<Response<Body>, Error>
 fn json_lines(lines: &[serde_json::Value]) -> Response<Body> {
     let mut data = Vec::new();
     for l in lines {
-        data.extend_from_slice(&serde_json::to_vec(l).unwrap_or_default());
-        data.extend_from_slice(b"\r\n");
+        data.extend_from_slice(&crate::body::json_line(l));
     }
     let mut r = Response::new(crate::body::full(data));
     r.headers_mut()
@@ -73,49 +72,61 @@ fn registry_auth(req: &Request<Incoming>) -> Option<&str> {
 /// message is an HTTP error status (as dockerd answers a missing manifest with 404); a later
 /// one ends the stream with `{"errorDetail":{"message":…},"error":…}`. The operation goes on
 /// when the client goes away.
+///
+/// The work runs in this request's task until it first waits with a message out; the body
+/// then drives it on ([`crate::body::JsonLines`]). Work that never waits (a re-pull of an
+/// image that is up to date, after the registry's answer) is answered in one buffer.
 async fn progress_response<F, Fut>(f: F) -> Response<Body>
 where
     F: FnOnce(berth_engine::Progress) -> Fut,
     Fut: std::future::Future<Output = Result<(), Error>> + Send + 'static,
 {
     let (vtx, mut vrx) = mpsc::channel::<serde_json::Value>(64);
-    let task = tokio::spawn(f(berth_engine::Progress::new(vtx)));
-    let first = vrx.recv().await;
+    let mut work = Box::pin(f(berth_engine::Progress::new(vtx)));
+    let mut result = None;
+    let first = loop {
+        tokio::select! {
+            biased;
+            r = &mut work, if result.is_none() => result = Some(r),
+            m = vrx.recv() => break m,
+        }
+    };
     let Some(first) = first else {
         // finished without a message
-        return match task.await {
-            Ok(Ok(())) => json_lines(&[]),
-            Ok(Err(e)) => error_response(e),
-            Err(e) => error_response(Error::Internal(e.to_string())),
+        return match result {
+            Some(Ok(())) | None => json_lines(&[]),
+            Some(Err(e)) => error_response(e),
         };
     };
-    let (btx, body) = crate::body::channel();
-    tokio::spawn(async move {
-        let line = |v: &serde_json::Value| {
-            let mut d = serde_json::to_vec(v).unwrap_or_default();
-            d.extend_from_slice(b"\r\n");
-            Bytes::from(d)
-        };
-        let mut open = btx.send(line(&first)).await.is_ok();
-        while let Some(v) = vrx.recv().await {
-            if open {
-                open = btx.send(line(&v)).await.is_ok();
-            }
-        }
-        let res = task
-            .await
-            .unwrap_or_else(|e| Err(Error::Internal(e.to_string())));
-        if let Err(e) = res {
+    let error_line = |r: Result<(), Error>| {
+        r.err().map(|e| {
             tracing::warn!(error = %e, "registry operation failed");
-            if open {
-                let m = e.to_string();
-                let _ = btx
-                    .send(line(&json!({"errorDetail": {"message": m}, "error": m})))
-                    .await;
+            let m = e.to_string();
+            json!({"errorDetail": {"message": m}, "error": m})
+        })
+    };
+    let mut head = std::collections::VecDeque::from([first]);
+    let body = match result {
+        Some(r) => {
+            loop {
+                match vrx.try_recv() {
+                    Ok(m) => head.push_back(m),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        head.extend(error_line(r));
+                        return json_lines(head.make_contiguous());
+                    }
+                }
             }
+            // a task of the work still holds a sender
+            crate::body::JsonLines::new(head, None, vrx, error_line(r))
         }
-    });
-    let mut r = Response::new(body);
+        None => {
+            let work: crate::body::LinesWork = Box::pin(async move { error_line(work.await) });
+            crate::body::JsonLines::new(head, Some(work), vrx, None)
+        }
+    };
+    let mut r = Response::new(Body::Lines(body));
     r.headers_mut()
         .insert("Content-Type", "application/json".parse().expect("static"));
     crate::with_headers(r)

@@ -947,6 +947,75 @@ fn overlay_networks_across_three_hosts() {
     }
 }
 
+/// Two hosts in cluster mode (lease TTL 2 s) with busybox, an overlay network `net` made on
+/// host 0, `srv` (alias `web`) on it on host 0 and `cli` on host 1, and `web` resolved by
+/// host 1: srv's address.
+fn srv_and_cli_on_an_overlay(c: &mut Cluster, net: &str) -> String {
+    c.start_all_in_cluster("2");
+    for h in &c.hosts {
+        h.d().load_busybox();
+    }
+    ok(
+        c.hosts[0]
+            .d()
+            .berth(&["network", "create", "-d", "overlay", net]),
+        "create",
+    );
+    assert!(common::eventually(5, || {
+        c.hosts[1]
+            .d()
+            .http("GET", &format!("/networks/{net}"), None)
+            .0
+            == 200
+    }));
+    ok(
+        c.hosts[0].d().berth(&[
+            "run",
+            "-d",
+            "--name",
+            "srv",
+            "--network",
+            net,
+            "--network-alias",
+            "web",
+            "busybox",
+            "sleep",
+            "600",
+        ]),
+        "run srv",
+    );
+    ok(
+        c.hosts[1].d().berth(&[
+            "run",
+            "-d",
+            "--name",
+            "cli",
+            "--network",
+            net,
+            "busybox",
+            "sleep",
+            "600",
+        ]),
+        "run cli",
+    );
+    let ip = ctr_ip(c.hosts[0].d(), "srv", net);
+    assert!(
+        common::eventually(10, || web_resolves(c, &ip)),
+        "web before"
+    );
+    ip
+}
+
+/// Whether host 1's `cli` resolves `web` to `ip` through its embedded DNS.
+fn web_resolves(c: &Cluster, ip: &str) -> bool {
+    stdout(
+        &c.hosts[1]
+            .d()
+            .berth(&["exec", "cli", "nslookup", "web", "127.0.0.11"]),
+    )
+    .contains(ip)
+}
+
 /// Overlay endpoints live with their host: a host killed with SIGKILL keeps its containers'
 /// data plane (reachable by IP), its endpoints expire with its lease (the others' DNS stops
 /// answering its names); back on the same roots it publishes them again with the same
@@ -958,77 +1027,8 @@ fn overlay_endpoints_follow_the_host_lease() {
     {
         let mut c = Cluster::new(2);
         tag = c.tag.clone();
-        let store = c.store_url();
-        let flags: Vec<Vec<String>> = c
-            .hosts
-            .iter()
-            .map(|h| {
-                [
-                    "--cluster-store",
-                    &store,
-                    "--cluster-advertise",
-                    &h.ip,
-                    "--cluster-lease-ttl",
-                    "2",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .collect()
-            })
-            .collect();
-        for (h, f) in c.hosts.iter_mut().zip(&flags) {
-            let f: Vec<&str> = f.iter().map(String::as_str).collect();
-            h.start(&f);
-            h.d().load_busybox();
-        }
-        ok(
-            c.hosts[0]
-                .d()
-                .berth(&["network", "create", "-d", "overlay", "ovk"]),
-            "create",
-        );
-        assert!(common::eventually(5, || {
-            c.hosts[1].d().http("GET", "/networks/ovk", None).0 == 200
-        }));
-        ok(
-            c.hosts[0].d().berth(&[
-                "run",
-                "-d",
-                "--name",
-                "srv",
-                "--network",
-                "ovk",
-                "--network-alias",
-                "web",
-                "busybox",
-                "sleep",
-                "600",
-            ]),
-            "run srv",
-        );
-        ok(
-            c.hosts[1].d().berth(&[
-                "run",
-                "-d",
-                "--name",
-                "cli",
-                "--network",
-                "ovk",
-                "busybox",
-                "sleep",
-                "600",
-            ]),
-            "run cli",
-        );
-        let ip = ctr_ip(c.hosts[0].d(), "srv", "ovk");
-        let resolves = |c: &Cluster| {
-            stdout(
-                &c.hosts[1]
-                    .d()
-                    .berth(&["exec", "cli", "nslookup", "web", "127.0.0.11"]),
-            )
-            .contains(&ip)
-        };
+        let ip = srv_and_cli_on_an_overlay(&mut c, "ovk");
+        let resolves = |c: &Cluster| web_resolves(c, &ip);
         let ping_ip = |c: &Cluster| {
             c.hosts[1]
                 .d()
@@ -1036,7 +1036,6 @@ fn overlay_endpoints_follow_the_host_lease() {
                 .status
                 .success()
         };
-        assert!(common::eventually(10, || resolves(&c)), "web before");
         assert!(ping_ip(&c));
 
         // host 0 killed: its endpoint expires with its lease, the container stays reachable
@@ -1050,8 +1049,7 @@ fn overlay_endpoints_follow_the_host_lease() {
         assert!(ping_ip(&c), "data plane kept while host 0 is down");
 
         // back: same address, name resolves again
-        let f: Vec<&str> = flags[0].iter().map(String::as_str).collect();
-        c.hosts[0].start(&f);
+        c.start_in_cluster(0, "2");
         assert_eq!(ctr_ip(c.hosts[0].d(), "srv", "ovk"), ip);
         assert!(
             common::eventually(10, || resolves(&c)),
@@ -1708,4 +1706,50 @@ fn overlay_gwbridge_moves_to_a_connected_bridge_and_back() {
         .berth(&["network", "rm", "ovm"])
         .status
         .success()));
+}
+
+/// A host cut off from etcd for longer than its lease TTL (etcd itself up): its endpoints
+/// expire for the others; once it reaches etcd again it takes a new lease and publishes
+/// its running containers' endpoints on it, so the other hosts resolve them again.
+#[test]
+fn overlay_endpoints_come_back_after_a_partition_longer_than_the_lease() {
+    let mut c = Cluster::new(2);
+    let ip = srv_and_cli_on_an_overlay(&mut c, "ovp");
+    let resolves = |c: &Cluster| web_resolves(c, &ip);
+    assert!(common::eventually(10, || resolves(&c)), "web before");
+
+    // host 0 cannot reach etcd (its packets to and from etcd's port dropped in its own
+    // namespace): its lease and endpoint expire
+    let nft = |h: &common::cluster::Host, script: &str| {
+        let o = h.run(&["nft", script]);
+        assert!(o.status.success(), "nft {script}: {}", stderr(&o));
+    };
+    nft(&c.hosts[0], "add table inet bt_partition");
+    nft(
+        &c.hosts[0],
+        "add chain inet bt_partition out { type filter hook output priority 0; }",
+    );
+    nft(
+        &c.hosts[0],
+        &format!("add rule inet bt_partition out ip daddr {ETCD_IP} tcp dport 2379 drop"),
+    );
+    nft(
+        &c.hosts[0],
+        "add chain inet bt_partition in { type filter hook input priority 0; }",
+    );
+    nft(
+        &c.hosts[0],
+        &format!("add rule inet bt_partition in ip saddr {ETCD_IP} tcp sport 2379 drop"),
+    );
+    assert!(
+        common::eventually(20, || !resolves(&c)),
+        "web still resolves with its host cut off"
+    );
+    nft(&c.hosts[0], "delete table inet bt_partition");
+    let t0 = std::time::Instant::now();
+    assert!(
+        common::eventually(30, || resolves(&c)),
+        "web does not resolve again after the partition"
+    );
+    println!("endpoint back {:?} after the partition ended", t0.elapsed());
 }

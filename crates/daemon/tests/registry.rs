@@ -1690,3 +1690,48 @@ fn many_layers_pull_concurrently_and_in_order() {
         "{s:?}"
     );
 }
+
+/// A client that hangs up once the pull's answer has begun does not stop the pull (as
+/// dockerd): the image is there afterwards, whole. The pull's work runs in the response's
+/// body, so this is the body dropped mid-stream.
+#[test]
+fn a_pull_goes_on_when_its_client_hangs_up() {
+    use std::io::{Read, Write};
+    let Some(reg) = Registry::start() else { return };
+    let d = Daemon::start();
+    d.load_busybox();
+    let name = reg.image("gone/busybox:1");
+    d.ok(&["tag", "busybox", &name]);
+    let id = image_id(&d, "busybox");
+    stream_ok(
+        &d,
+        &format!("/images/{}/push?tag=1", reg.image("gone/busybox")),
+    );
+    let d2 = Daemon::start();
+    let mut s = std::os::unix::net::UnixStream::connect(&d2.sock).expect("connect");
+    write!(
+        s,
+        "POST /images/create?fromImage={}&tag=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        reg.image("gone/busybox")
+    )
+    .expect("request");
+    // the status line and the first bytes of the stream, then the client is gone
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).expect("answer");
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    drop(s);
+    assert!(
+        common::eventually(20, || d2
+            .http("GET", &format!("/images/{name}/json"), None)
+            .0
+            == 200),
+        "the pull stopped with its client"
+    );
+    assert_eq!(image_id(&d2, &name), id);
+    let out = d2.ok(&["run", "--rm", &name, "echo", "whole"]);
+    assert_eq!(out.trim(), "whole");
+}
