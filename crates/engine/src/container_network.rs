@@ -890,9 +890,17 @@ impl Engine {
         c.update(|r| r.ports.clear());
     }
 
-    /// The container's published IPv4 ports DNATed to `ctr_ip` on `bridge` from now on (the
-    /// endpoint that took its way out over); same host ports, so the record's bindings stay.
-    pub(crate) fn net_move_ports(&self, c: &Container, ctr_ip: Ipv4Addr, bridge: &str) {
+    /// The container's published ports DNATed to `ctr_ip` (and `ctr_ip6`) on `bridge` from
+    /// now on (the endpoint that took its way out over); same host ports, so the record's
+    /// bindings stay. The IPv6 side (DNAT rules, `[::1]` proxies) follows when the new
+    /// endpoint has IPv6, and is given back (with its bindings) when it has none.
+    pub(crate) fn net_move_ports(
+        &self,
+        c: &Container,
+        ctr_ip: Ipv4Addr,
+        ctr_ip6: Option<std::net::Ipv6Addr>,
+        bridge: &str,
+    ) {
         let moved = match self
             .net()
             .published
@@ -909,7 +917,28 @@ impl Engine {
             }
             None => false,
         };
-        if moved {
+        let moved6 = {
+            let mut published6 = self.net().published6.lock().expect("published6 lock");
+            match (ctr_ip6, published6.get_mut(&c.id)) {
+                (Some(ip6), Some((rules6, proxies))) => {
+                    for r in rules6.iter_mut() {
+                        r.ctr_ip = ip6;
+                        r.bridge = bridge.to_string();
+                    }
+                    for p in proxies.iter() {
+                        p.retarget(ip6.into());
+                    }
+                    true
+                }
+                (None, Some(_)) => {
+                    published6.remove(&c.id);
+                    c.update(|r| r.ports.retain(|m| !m.host_ip.contains(':')));
+                    true
+                }
+                (_, None) => false,
+            }
+        };
+        if moved || moved6 {
             if let Err(e) = self.net().sync_nat_in_task() {
                 tracing::warn!(id = %c.id, "moving port rules: {e}");
             }

@@ -51,6 +51,9 @@ pub(crate) struct WayOut {
     pub ifname: String,
     pub ip: Ipv4Addr,
     pub gw: Ipv4Addr,
+    /// its IPv6 address and gateway, when it has IPv6
+    pub ip6: Option<std::net::Ipv6Addr>,
+    pub gw6: Option<std::net::Ipv6Addr>,
     pub bridge: String,
 }
 
@@ -71,6 +74,8 @@ pub(crate) fn next_way_out<'a>(
                 ifname: ep.ifname.clone(),
                 ip,
                 gw,
+                ip6: ep.ip6,
+                gw6: ep.ip6.and(ep.gateway6),
                 bridge: n.rec.bridge.clone(),
             }),
             _ => None,
@@ -322,6 +327,8 @@ mod tests {
                 ifname: "eth2".into(),
                 ip: [10, 1, 0, 2].into(),
                 gw: [10, 1, 0, 1].into(),
+                ip6: None,
+                gw6: None,
                 bridge: "br-y".into(),
             })
         );

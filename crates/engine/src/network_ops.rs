@@ -682,7 +682,11 @@ impl Engine {
             mac,
             mtu: if n.rec.mtu > 0 { n.rec.mtu } else { 1500 },
             addr6: ip6.zip(v6.map(|v| v.1)),
-            gateway6: None,
+            gateway6: if way_out && !overlay && ip6.is_some() {
+                v6.map(|v| v.0)
+            } else {
+                None
+            },
         };
         let engine = self.clone();
         let rec_n = n.rec.clone();
@@ -704,7 +708,7 @@ impl Engine {
             return Err(e);
         }
         if way_out && !overlay {
-            self.net_move_ports(c, ip, &n.rec.bridge);
+            self.net_move_ports(c, ip, ip6, &n.rec.bridge);
         }
         ep.ip6 = ip6;
         ep.prefix6 = if ip6.is_some() {
@@ -839,11 +843,13 @@ impl Engine {
             ifname,
             ip,
             gw,
+            ip6,
+            gw6,
             bridge,
         }) = next_out
         {
             let res = tokio::task::spawn_blocking(move || {
-                link::add_default_route_in_netns(&netns, &ifname, gw)
+                link::add_default_route_in_netns(&netns, &ifname, gw, gw6)
             })
             .await;
             match res {
@@ -851,7 +857,7 @@ impl Engine {
                 Ok(Err(e)) => tracing::warn!(id = %c.id, "default route via {gw}: {e}"),
                 Err(e) => tracing::warn!(id = %c.id, "default route via {gw}: {e}"),
             }
-            self.net_move_ports(c, ip, &bridge);
+            self.net_move_ports(c, ip, ip6, &bridge);
         } else {
             self.net_unpublish(c);
         }

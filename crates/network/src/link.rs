@@ -357,9 +357,15 @@ pub fn default_route_dev_in_netns(netns: &Path) -> Result<Option<String>> {
     })
 }
 
-/// Adds a namespace's IPv4 default route via `gw` out of `ifname` (the way out moving to
-/// another of a container's interfaces).
-pub fn add_default_route_in_netns(netns: &Path, ifname: &str, gw: Ipv4Addr) -> Result<()> {
+/// Adds a namespace's default routes out of `ifname`: IPv4 via `gw`, IPv6 via `gw6` when
+/// given and the namespace has none (the way out moving to another of a container's
+/// interfaces).
+pub fn add_default_route_in_netns(
+    netns: &Path,
+    ifname: &str,
+    gw: Ipv4Addr,
+    gw6: Option<Ipv6Addr>,
+) -> Result<()> {
     check_name(ifname)?;
     let ns = open_netns(netns)?;
     in_netns_fd(ns, |nl| {
@@ -367,7 +373,14 @@ pub fn add_default_route_in_netns(netns: &Path, ifname: &str, gw: Ipv4Addr) -> R
             .get_link(ifname)?
             .ok_or_else(|| Error::NotFound(format!("{ifname} not found in the namespace")))?;
         nl.add_default_route(idx.header.index, gw)
-            .map_err(|e| e.into_error(&format!("add default route via {gw}")))
+            .map_err(|e| e.into_error(&format!("add default route via {gw}")))?;
+        if let Some(gw6) = gw6 {
+            match nl.add_default_route6(idx.header.index, gw6) {
+                Ok(()) | Err(NlError::Os(libc::EEXIST, _)) => {}
+                Err(e) => return Err(e.into_error(&format!("add default route via {gw6}"))),
+            }
+        }
+        Ok(())
     })
 }
 
