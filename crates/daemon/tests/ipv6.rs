@@ -555,6 +555,23 @@ fn ipv6_published_ports_follow_the_way_out() {
     let d2 = Daemon::start_on(&root);
     std::mem::forget(d); // d2 owns the root now
     check(&d2, "after kill -9");
+
+    // to a network without IPv6: the IPv4 side moves, the IPv6 side is given back
+    d2.ok(&["network", "create", "--subnet", "198.18.47.0/24", "v4mc"]);
+    d2.ok(&["network", "connect", "v4mc", "mv6"]);
+    d2.ok(&["network", "disconnect", "v6mb", "mv6"]);
+    let r4 = sh(&d2, "mv6", "ip route");
+    assert!(r4.contains("default via 198.18.47.1 dev eth"), "{r4}");
+    assert!(common::eventually(10, || http_get(&format!(
+        "127.0.0.1:{any}"
+    ))
+    .contains("hello6")));
+    assert!(!ip6_rules(&d2).contains("dnat"), "{}", ip6_rules(&d2));
+    // (the proxy's task ends on the runtime's next turn)
+    assert!(common::eventually(5, || http_get(&format!("[::1]:{lo6}")).is_empty()));
+    let port = d2.ok(&["port", "mv6"]);
+    assert!(!port.contains("[::"), "{port}");
+    assert!(port.contains(&format!("0.0.0.0:{any}")), "{port}");
     d2.ok(&["rm", "-f", "mv6"]);
-    d2.ok(&["network", "rm", "v6ma", "v6mb"]);
+    d2.ok(&["network", "rm", "v6ma", "v6mb", "v4mc"]);
 }

@@ -917,7 +917,7 @@ impl Engine {
             }
             None => false,
         };
-        let moved6 = {
+        let (moved6, dropped6) = {
             let mut published6 = self.net().published6.lock().expect("published6 lock");
             match (ctr_ip6, published6.get_mut(&c.id)) {
                 (Some(ip6), Some((rules6, proxies))) => {
@@ -928,16 +928,15 @@ impl Engine {
                     for p in proxies.iter() {
                         p.retarget(ip6.into());
                     }
-                    true
+                    (true, false)
                 }
-                (None, Some(_)) => {
-                    published6.remove(&c.id);
-                    c.update(|r| r.ports.retain(|m| !m.host_ip.contains(':')));
-                    true
-                }
-                (_, None) => false,
+                (None, Some(_)) => (published6.remove(&c.id).is_some(), true),
+                (_, None) => (false, false),
             }
         };
+        if dropped6 {
+            c.update(|r| r.ports.retain(|m| !m.host_ip.contains(':')));
+        }
         if moved || moved6 {
             if let Err(e) = self.net().sync_nat_in_task() {
                 tracing::warn!(id = %c.id, "moving port rules: {e}");
