@@ -1387,6 +1387,17 @@ fn overlay_gwbridge_publishes_ports_and_routes_out() {
     );
     let links = ok(a.d().berth(&["exec", "solo", "ip", "-o", "link"]), "links");
     assert!(!links.contains("eth1"), "{links}");
+    // an overlay connected again: the gateway bridge gives it a way out again, as at start
+    ok(
+        a.d().berth(&["network", "connect", "ovp", "solo"]),
+        "connect again",
+    );
+    let routes = ok(a.d().berth(&["exec", "solo", "ip", "route"]), "ip route");
+    assert!(
+        routes.contains(&format!("default via {gw_ip} dev eth1")),
+        "{routes}"
+    );
+    assert_eq!(bridge_ports(a, "berth_gwbridge").len(), 3);
     ok(a.d().berth(&["rm", "-f", "solo"]), "rm solo");
 
     // rm -f: DNAT rules and the ports on the gateway bridge go
@@ -1418,6 +1429,283 @@ fn overlay_gwbridge_publishes_ports_and_routes_out() {
         .status
         .success()));
     assert!(a.d().http("GET", "/networks/berth_gwbridge", None).0 == 200);
+}
+
+/// The IPv4 address of `ifname` inside container `ctr` (`ip -4 -o addr show`).
+fn ctr_if_ip(d: &common::Daemon, ctr: &str, ifname: &str) -> String {
+    let out = ok(
+        d.berth(&["exec", ctr, "ip", "-4", "-o", "addr", "show", ifname]),
+        ifname,
+    );
+    out.split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The way out of a running overlay-only container moves as docker's does: `network
+/// connect` of a bridge network takes the gateway bridge endpoint away at once (default
+/// route through the new network's gateway, published port DNATed to the new address,
+/// reachable from the host at 127.0.0.1 and at its LAN address, and from another host);
+/// `network disconnect` of it gives the container a gateway bridge endpoint again (`eth1`,
+/// default route, port DNATed to it). Both pictures survive a SIGKILL of berthd.
+#[test]
+fn overlay_gwbridge_moves_to_a_connected_bridge_and_back() {
+    let mut c = Cluster::new(2);
+    c.start_all_in_cluster("3");
+    let a = &c.hosts[0];
+    a.d().load_busybox();
+    ok(
+        a.d().berth(&[
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "--subnet",
+            "10.79.0.0/24",
+            "ovm",
+        ]),
+        "create ovm",
+    );
+    ok(
+        a.d()
+            .berth(&["network", "create", "--subnet", "10.81.0.0/24", "ubr"]),
+        "create ubr",
+    );
+    ok(
+        a.d().berth(&[
+            "run",
+            "-d",
+            "--name",
+            "mv",
+            "--network",
+            "ovm",
+            "-p",
+            "8090:80",
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir /www && echo hello-mv > /www/index.html && exec httpd -f -p 80 -h /www",
+        ]),
+        "run mv",
+    );
+    let gw_gw = net_inspect(a.d(), "berth_gwbridge")["IPAM"]["Config"][0]["Gateway"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(!gw_gw.is_empty());
+
+    // the container's route, its port's DNAT target, and the port from host A (loopback
+    // and LAN address) and from host B
+    let check = |c: &Cluster, gw: &str, dev: &str, ctr_ip: &str, when: &str| {
+        let (a, b) = (&c.hosts[0], &c.hosts[1]);
+        let routes = ok(a.d().berth(&["exec", "mv", "ip", "route"]), "ip route");
+        assert!(
+            routes.contains(&format!("default via {gw} dev {dev}")),
+            "{when}: {routes}"
+        );
+        assert_eq!(
+            routes.matches("default").count(),
+            1,
+            "{when}: one default route: {routes}"
+        );
+        let rules = nft_rules(a);
+        let dnat: Vec<&str> = rules.lines().filter(|l| l.contains("dport 8090")).collect();
+        assert!(!dnat.is_empty(), "{when}: {rules}");
+        assert!(
+            dnat.iter().all(|l| l.contains(&format!("{ctr_ip}:80"))),
+            "{when}: DNAT to {ctr_ip}: {dnat:?}"
+        );
+        let v = a.d().inspect("mv");
+        assert_eq!(
+            v["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"], "8090",
+            "{when}: {}",
+            v["NetworkSettings"]["Ports"]
+        );
+        let port = ok(a.d().berth(&["port", "mv", "80"]), "port");
+        assert!(port.contains("0.0.0.0:8090"), "{when}: {port}");
+        let local = "http://127.0.0.1:8090/";
+        let lan = format!("http://{}:8090/", a.ip);
+        let mut got = (String::new(), String::new(), String::new());
+        assert!(
+            common::eventually(10, || {
+                got = (
+                    stdout(&a.run(&["curl", "-s", "-m", "3", local])),
+                    stdout(&a.run(&["curl", "-s", "-m", "3", &lan])),
+                    stdout(&b.run(&["curl", "-s", "-m", "3", &lan])),
+                );
+                got.0.contains("hello-mv")
+                    && got.1.contains("hello-mv")
+                    && got.2.contains("hello-mv")
+            }),
+            "{when}: host A loopback, host A LAN, host B: {got:?}"
+        );
+        // out through the new way: host B's LAN address and etcd's
+        let o = a
+            .d()
+            .berth(&["exec", "mv", "ping", "-c", "1", "-W", "2", ETCD_IP]);
+        assert!(o.status.success(), "{when}: ping etcd: {}", stdout(&o));
+    };
+    let gw_ip = ctr_if_ip(a.d(), "mv", "eth1");
+    check(&c, &gw_gw, "eth1", &gw_ip, "on the gateway bridge");
+    assert_eq!(bridge_ports(&c.hosts[0], "berth_gwbridge").len(), 1);
+
+    // an internal network is no way out: the gateway bridge keeps the default route and
+    // the port, connected or disconnected
+    let a = &c.hosts[0];
+    ok(
+        a.d().berth(&[
+            "network",
+            "create",
+            "--internal",
+            "--subnet",
+            "10.82.0.0/24",
+            "inr",
+        ]),
+        "create inr",
+    );
+    ok(
+        a.d().berth(&["network", "connect", "inr", "mv"]),
+        "connect inr",
+    );
+    assert!(ctr_if_ip(a.d(), "mv", "eth2").starts_with("10.82.0."));
+    check(&c, &gw_gw, "eth1", &gw_ip, "on the gateway bridge and inr");
+    let a = &c.hosts[0];
+    ok(
+        a.d().berth(&["network", "disconnect", "inr", "mv"]),
+        "disconnect inr",
+    );
+    check(&c, &gw_gw, "eth1", &gw_ip, "inr gone");
+    let a = &c.hosts[0];
+    ok(a.d().berth(&["network", "rm", "inr"]), "rm inr");
+
+    // connect: the gateway bridge endpoint goes, the user bridge is the way out
+    let a = &c.hosts[0];
+    ok(a.d().berth(&["network", "connect", "ubr", "mv"]), "connect");
+    let ubr_ip = ctr_ip(a.d(), "mv", "ubr");
+    assert!(ubr_ip.starts_with("10.81.0."), "{ubr_ip}");
+    assert_eq!(ctr_if_ip(a.d(), "mv", "eth1"), ubr_ip);
+    let links = ok(a.d().berth(&["exec", "mv", "ip", "-o", "link"]), "links");
+    assert!(!links.contains("eth2"), "{links}");
+    assert!(bridge_ports(a, "berth_gwbridge").is_empty());
+    let gw = net_inspect(a.d(), "berth_gwbridge");
+    assert!(
+        gw["Containers"].as_object().is_none_or(|m| m.is_empty()),
+        "{gw}"
+    );
+    check(&c, "10.81.0.1", "eth1", &ubr_ip, "connected to ubr");
+    c.hosts[0].kill9();
+    c.start_in_cluster(0, "3");
+    check(
+        &c,
+        "10.81.0.1",
+        "eth1",
+        &ubr_ip,
+        "connected to ubr, after kill -9",
+    );
+    assert!(bridge_ports(&c.hosts[0], "berth_gwbridge").is_empty());
+
+    // disconnect: a gateway bridge endpoint again
+    let a = &c.hosts[0];
+    ok(
+        a.d().berth(&["network", "disconnect", "ubr", "mv"]),
+        "disconnect",
+    );
+    let gw_ip = ctr_if_ip(a.d(), "mv", "eth1");
+    assert!(!gw_ip.is_empty());
+    assert_eq!(bridge_ports(a, "berth_gwbridge").len(), 1);
+    let id = a.d().inspect("mv")["Id"].as_str().unwrap_or("").to_string();
+    let gw = net_inspect(a.d(), "berth_gwbridge");
+    assert_eq!(
+        gw["Containers"][&id]["IPv4Address"]
+            .as_str()
+            .unwrap_or("")
+            .split('/')
+            .next(),
+        Some(gw_ip.as_str()),
+        "{gw}"
+    );
+    let nets = a.d().inspect("mv")["NetworkSettings"]["Networks"].clone();
+    assert_eq!(
+        nets.as_object()
+            .map(|m| m.keys().cloned().collect::<Vec<_>>()),
+        Some(vec!["ovm".to_string()]),
+        "{nets}"
+    );
+    check(&c, &gw_gw, "eth1", &gw_ip, "disconnected from ubr");
+    c.hosts[0].kill9();
+    c.start_in_cluster(0, "3");
+    check(
+        &c,
+        &gw_gw,
+        "eth1",
+        &gw_ip,
+        "disconnected from ubr, after kill -9",
+    );
+    assert_eq!(bridge_ports(&c.hosts[0], "berth_gwbridge").len(), 1);
+
+    // two bridge networks: the second one connected does not take the way out over (nor
+    // does a restart hand the ports to it, though `bridge` sorts before `ubr`); the way out
+    // moves to it when the first one leaves, and to the gateway bridge when it leaves too
+    let a = &c.hosts[0];
+    ok(
+        a.d().berth(&["network", "connect", "ubr", "mv"]),
+        "connect ubr",
+    );
+    let ubr_ip = ctr_ip(a.d(), "mv", "ubr");
+    check(&c, "10.81.0.1", "eth1", &ubr_ip, "connected to ubr again");
+    let a = &c.hosts[0];
+    let br_gw = net_inspect(a.d(), "bridge")["IPAM"]["Config"][0]["Gateway"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(!br_gw.is_empty());
+    ok(
+        a.d().berth(&["network", "connect", "bridge", "mv"]),
+        "connect bridge",
+    );
+    let br_ip = ctr_ip(a.d(), "mv", "bridge");
+    assert_eq!(ctr_if_ip(a.d(), "mv", "eth2"), br_ip);
+    check(&c, "10.81.0.1", "eth1", &ubr_ip, "on ubr and bridge");
+    c.hosts[0].kill9();
+    c.start_in_cluster(0, "3");
+    check(
+        &c,
+        "10.81.0.1",
+        "eth1",
+        &ubr_ip,
+        "on ubr and bridge, after kill -9",
+    );
+    let a = &c.hosts[0];
+    ok(
+        a.d().berth(&["network", "disconnect", "ubr", "mv"]),
+        "disconnect ubr",
+    );
+    assert!(bridge_ports(a, "berth_gwbridge").is_empty());
+    check(&c, &br_gw, "eth2", &br_ip, "ubr gone, on bridge");
+    c.hosts[0].kill9();
+    c.start_in_cluster(0, "3");
+    check(&c, &br_gw, "eth2", &br_ip, "on bridge, after kill -9");
+    let a = &c.hosts[0];
+    ok(
+        a.d().berth(&["network", "disconnect", "bridge", "mv"]),
+        "disconnect bridge",
+    );
+    let gw_ip = ctr_if_ip(a.d(), "mv", "eth1");
+    assert_eq!(bridge_ports(a, "berth_gwbridge").len(), 1);
+    check(&c, &gw_gw, "eth1", &gw_ip, "overlay only again");
+
+    let a = &c.hosts[0];
+    ok(a.d().berth(&["rm", "-f", "mv"]), "rm mv");
+    assert!(!nft_rules(a).contains("dport 8090"));
+    ok(a.d().berth(&["network", "rm", "ubr"]), "rm ubr");
+    assert!(common::eventually(5, || a
+        .d()
+        .berth(&["network", "rm", "ovm"])
+        .status
+        .success()));
 }
 
 /// A host cut off from etcd for longer than its lease TTL (etcd itself up): its endpoints

@@ -468,3 +468,110 @@ fn same_as_dockerd() {
         "berth (left) and dockerd (right) differ"
     );
 }
+
+/// A dual-stack container's way out moving to its other network (the first one
+/// disconnected): the IPv6 default route, the ip6 DNAT rule and the `[::1]` proxies follow
+/// its address there, as the IPv4 side does; still so after a SIGKILL of berthd.
+#[test]
+fn ipv6_published_ports_follow_the_way_out() {
+    let mut d = Daemon::start();
+    d.load_busybox();
+    let (p, q) = (ula64(), ula64());
+    for (net, v4, v6) in [
+        ("v6ma", "198.18.45.0/24", &p),
+        ("v6mb", "198.18.46.0/24", &q),
+    ] {
+        d.ok(&[
+            "network",
+            "create",
+            "--ipv6",
+            "--subnet",
+            v4,
+            "--subnet",
+            &format!("{v6}/64"),
+            net,
+        ]);
+    }
+    let (any, lo6) = (free_port(), free_port());
+    d.ok(&[
+        "run", "-d", "--name", "mv6", "--network", "v6ma",
+        "-p", &format!("{any}:80"),
+        "-p", &format!("[::1]:{lo6}:81"),
+        "busybox", "sh", "-c",
+        "mkdir -p /w && echo hello6 > /w/index.html && httpd -p 80 -h /w && httpd -p 81 -h /w && sleep 300",
+    ]);
+    assert!(common::eventually(10, || http_get(&format!("[::1]:{lo6}")).contains("hello6")));
+    d.ok(&["network", "connect", "v6mb", "mv6"]);
+    d.ok(&["network", "disconnect", "v6ma", "mv6"]);
+    let ip6 = d.inspect("mv6")["NetworkSettings"]["Networks"]["v6mb"]["GlobalIPv6Address"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(ip6.starts_with(&q), "{ip6}");
+    let ip6_rules = |d: &Daemon| {
+        let t = format!(
+            "berth_{}",
+            common::bridge_name(&d.root).replace(['-', '.'], "_")
+        );
+        let o = std::process::Command::new("nft")
+            .args(["list", "table", "ip6", &t])
+            .output()
+            .expect("nft");
+        stdout(&o)
+    };
+    let check = |d: &Daemon, when: &str| {
+        let r6 = sh(d, "mv6", "ip -6 route");
+        assert!(
+            r6.contains(&format!("default via {q}1 dev eth1")),
+            "{when}: {r6}"
+        );
+        let r4 = sh(d, "mv6", "ip route");
+        assert!(
+            r4.contains("default via 198.18.46.1 dev eth1"),
+            "{when}: {r4}"
+        );
+        let rules = ip6_rules(d);
+        assert!(
+            rules.contains(&format!("dnat to [{ip6}]:80")) && !rules.contains(&format!("[{p}")),
+            "{when}: {rules}"
+        );
+        for addr in [
+            format!("[::1]:{lo6}"),
+            format!("[::1]:{any}"),
+            format!("[{q}1]:{any}"),
+            format!("127.0.0.1:{any}"),
+        ] {
+            assert!(
+                common::eventually(10, || http_get(&addr).contains("hello6")),
+                "{when}: {addr}"
+            );
+        }
+        let port = d.ok(&["port", "mv6", "80/tcp"]);
+        assert!(port.contains(&format!("[::]:{any}")), "{when}: {port}");
+    };
+    check(&d, "v6ma disconnected");
+    d.kill9();
+    let root = d.root.clone();
+    let d2 = Daemon::start_on(&root);
+    std::mem::forget(d); // d2 owns the root now
+    check(&d2, "after kill -9");
+
+    // to a network without IPv6: the IPv4 side moves, the IPv6 side is given back
+    d2.ok(&["network", "create", "--subnet", "198.18.47.0/24", "v4mc"]);
+    d2.ok(&["network", "connect", "v4mc", "mv6"]);
+    d2.ok(&["network", "disconnect", "v6mb", "mv6"]);
+    let r4 = sh(&d2, "mv6", "ip route");
+    assert!(r4.contains("default via 198.18.47.1 dev eth"), "{r4}");
+    assert!(common::eventually(10, || http_get(&format!(
+        "127.0.0.1:{any}"
+    ))
+    .contains("hello6")));
+    assert!(!ip6_rules(&d2).contains("dnat"), "{}", ip6_rules(&d2));
+    // (the proxy's task ends on the runtime's next turn)
+    assert!(common::eventually(5, || http_get(&format!("[::1]:{lo6}")).is_empty()));
+    let port = d2.ok(&["port", "mv6"]);
+    assert!(!port.contains("[::"), "{port}");
+    assert!(port.contains(&format!("0.0.0.0:{any}")), "{port}");
+    d2.ok(&["rm", "-f", "mv6"]);
+    d2.ok(&["network", "rm", "v6ma", "v6mb", "v4mc"]);
+}

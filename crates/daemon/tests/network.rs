@@ -1075,3 +1075,78 @@ fn daemon_bip_fixed_cidr_mtu_and_network_options() {
     );
     assert!(!nft_table(&d).contains("dnat"), "{}", nft_table(&d));
 }
+
+/// The way out of a running container moves when the network that carried it is
+/// disconnected, as docker's sandbox moves its gateway: the default route goes through the
+/// network left, the published port is DNATed to the container's address there (and
+/// still after a SIGKILL of berthd); with no network left the port's rules go.
+#[test]
+fn the_way_out_moves_when_its_network_is_disconnected() {
+    let mut d = Daemon::start();
+    d.load_busybox();
+    d.ok(&["network", "create", "--subnet", "198.18.43.0/24", "wx"]);
+    d.ok(&["network", "create", "--subnet", "198.18.44.0/24", "wy"]);
+    let p = free_port();
+    web(
+        &d,
+        &["--network", "wx", "-p", &format!("127.0.0.1:{p}:80")],
+        "wo",
+        "out",
+    );
+    let routes = |d: &Daemon| d.ok(&["exec", "wo", "ip", "route"]);
+    let dnat = |d: &Daemon| -> Vec<String> {
+        nft_table(d)
+            .lines()
+            .filter(|l| l.contains(&format!("dport {p}")))
+            .map(String::from)
+            .collect()
+    };
+    assert!(eventually(10, || http_get(&format!("127.0.0.1:{p}")).contains("out")));
+    assert!(routes(&d).contains("default via 198.18.43.1 dev eth0"));
+    // a second network (whose name sorts after: docker keeps its gateway too) takes nothing
+    d.ok(&["network", "connect", "wy", "wo"]);
+    let r = routes(&d);
+    assert!(r.contains("default via 198.18.43.1 dev eth0"), "{r}");
+    assert_eq!(r.matches("default").count(), 1, "{r}");
+    let y_ip = ip_of(&d, "wo", "wy");
+    assert!(y_ip.starts_with("198.18.44."), "{y_ip}");
+
+    d.ok(&["network", "disconnect", "wx", "wo"]);
+    let check = |d: &Daemon, when: &str| {
+        let r = routes(d);
+        assert!(
+            r.contains("default via 198.18.44.1 dev eth1"),
+            "{when}: {r}"
+        );
+        let rules = dnat(d);
+        assert!(
+            !rules.is_empty() && rules.iter().all(|l| l.contains(&format!("{y_ip}:80"))),
+            "{when}: {rules:?}"
+        );
+        assert!(
+            eventually(10, || http_get(&format!("127.0.0.1:{p}")).contains("out")),
+            "{when}: 127.0.0.1:{p}"
+        );
+        let port = d.ok(&["port", "wo"]);
+        assert_eq!(port.trim(), format!("80/tcp -> 127.0.0.1:{p}"), "{when}");
+    };
+    check(&d, "wx disconnected");
+    d.kill9();
+    let root = d.root.clone();
+    let d2 = Daemon::start_on(&root);
+    std::mem::forget(d); // d2 owns the root now
+    check(&d2, "after kill -9");
+
+    // the last network: no way out, no port
+    d2.ok(&["network", "disconnect", "wy", "wo"]);
+    assert!(dnat(&d2).is_empty(), "{}", nft_table(&d2));
+    let v = d2.inspect("wo");
+    assert!(
+        v["NetworkSettings"]["Ports"]["80/tcp"].is_null(),
+        "{}",
+        v["NetworkSettings"]["Ports"]
+    );
+    assert!(http_get(&format!("127.0.0.1:{p}")).is_empty());
+    d2.ok(&["rm", "-f", "wo"]);
+    d2.ok(&["network", "rm", "wx", "wy"]);
+}

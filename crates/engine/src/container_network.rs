@@ -313,7 +313,7 @@ impl Engine {
     }
 
     /// The endpoints of a record in interface order: the network of `NetworkMode` first.
-    fn ordered_endpoints(&self, rec: &Record) -> Vec<String> {
+    pub(crate) fn ordered_endpoints(&self, rec: &Record) -> Vec<String> {
         let primary = match mode_of(&rec.host_config.network_mode) {
             // NetworkMode may name the network by ID or prefix; endpoints are keyed by name
             Mode::User(n) => self
@@ -557,6 +557,7 @@ impl Engine {
         let mut updated = rec.networks.clone();
         let mut primary: Option<(Ipv4Addr, String)> = None;
         let mut primary6: Option<std::net::Ipv6Addr> = None;
+        let mut primary_internal = false;
         for (i, name) in order.iter().enumerate() {
             let ep = updated.get_mut(name).expect("endpoint by name");
             let net = self
@@ -615,9 +616,12 @@ impl Engine {
             ep.gateway6 = v6.map(|v| v.0);
             ep.endpoint_id = random_id();
             ep.ifname = format!("eth{i}");
-            if primary.is_none() && !overlay {
+            // the published ports' endpoint: the first bridge one, not internal if there is
+            // one (the way out, where `net_attach` puts the default route)
+            if !overlay && (primary.is_none() || (primary_internal && !net.rec.internal)) {
                 primary = Some((ip, net.rec.bridge.clone()));
                 primary6 = ep.ip6;
+                primary_internal = net.rec.internal;
             }
             // written as we go, so a failure part-way releases what was taken
             c.update(|r| r.networks = updated.clone());
@@ -742,16 +746,26 @@ impl Engine {
         let mut specs = Vec::new();
         let mut overlays = Vec::new();
         // the default route: through the first endpoint with a gateway (an overlay one has
-        // none; the gateway bridge's comes after it)
-        let mut routed = false;
-        for name in self.ordered_endpoints(&rec).iter() {
+        // none; the gateway bridge's comes after it), not an internal network's if another
+        // has one (docker's sandbox takes an internal network's gateway last)
+        let order = self.ordered_endpoints(&rec);
+        let with_gw = |internal: bool| {
+            order.iter().find(|name| {
+                rec.networks[name.as_str()].gateway.is_some()
+                    && self
+                        .net()
+                        .get(&rec.networks[name.as_str()].network_id)
+                        .is_ok_and(|n| n.rec.internal == internal)
+            })
+        };
+        let route_via = with_gw(false).or_else(|| with_gw(true)).cloned();
+        for name in order.iter() {
             let ep = &rec.networks[name];
             let Ok(net) = self.net().get(&ep.network_id) else {
                 continue;
             };
             let Some(ip) = ep.ip else { continue };
-            let default_route = !routed && ep.gateway.is_some();
-            routed |= default_route;
+            let default_route = route_via.as_ref() == Some(name);
             user |= net.rec.is_user();
             if net.rec.is_overlay() {
                 overlays.push(net.rec.clone());
@@ -813,25 +827,7 @@ impl Engine {
     /// The veths went with the namespace. `events`: emit `disconnect` (a real exit).
     pub(crate) fn net_release(&self, c: &Container, events: bool) {
         self.net().dns.lock().expect("dns lock").remove(&c.id);
-        let had_ports = self
-            .net()
-            .published
-            .lock()
-            .expect("published lock")
-            .remove(&c.id)
-            .is_some();
-        let had_ports6 = self
-            .net()
-            .published6
-            .lock()
-            .expect("published6 lock")
-            .remove(&c.id)
-            .is_some();
-        if had_ports || had_ports6 {
-            if let Err(e) = self.net().sync_nat_in_task() {
-                tracing::warn!(id = %c.id, "removing port rules: {e}");
-            }
-        }
+        self.net_unpublish(c);
         let rec = c.record();
         let mut overlay_eps = Vec::new();
         for ep in rec.networks.values() {
@@ -869,6 +865,85 @@ impl Engine {
         self.overlay_release(&c.id, overlay_eps);
     }
 
+    /// The container's published ports given back: host ports, DNAT rules (NAT synced when
+    /// it had any), `[::1]` proxies, the bindings of its record.
+    pub(crate) fn net_unpublish(&self, c: &Container) {
+        let had_ports = self
+            .net()
+            .published
+            .lock()
+            .expect("published lock")
+            .remove(&c.id)
+            .is_some();
+        let had_ports6 = self
+            .net()
+            .published6
+            .lock()
+            .expect("published6 lock")
+            .remove(&c.id)
+            .is_some();
+        if had_ports || had_ports6 {
+            if let Err(e) = self.net().sync_nat_in_task() {
+                tracing::warn!(id = %c.id, "removing port rules: {e}");
+            }
+        }
+        c.update(|r| r.ports.clear());
+    }
+
+    /// The container's published ports DNATed to `ctr_ip` (and `ctr_ip6`) on `bridge` from
+    /// now on (the endpoint that took its way out over); same host ports, so the record's
+    /// bindings stay. The IPv6 side (DNAT rules, `[::1]` proxies) follows when the new
+    /// endpoint has IPv6, and is given back (with its bindings) when it has none.
+    pub(crate) fn net_move_ports(
+        &self,
+        c: &Container,
+        ctr_ip: Ipv4Addr,
+        ctr_ip6: Option<std::net::Ipv6Addr>,
+        bridge: &str,
+    ) {
+        let moved = match self
+            .net()
+            .published
+            .lock()
+            .expect("published lock")
+            .get_mut(&c.id)
+        {
+            Some((_, rules)) => {
+                for r in rules.iter_mut() {
+                    r.ctr_ip = ctr_ip;
+                    r.bridge = bridge.to_string();
+                }
+                true
+            }
+            None => false,
+        };
+        let (moved6, dropped6) = {
+            let mut published6 = self.net().published6.lock().expect("published6 lock");
+            match (ctr_ip6, published6.get_mut(&c.id)) {
+                (Some(ip6), Some((rules6, proxies))) => {
+                    for r in rules6.iter_mut() {
+                        r.ctr_ip = ip6;
+                        r.bridge = bridge.to_string();
+                    }
+                    for p in proxies.iter() {
+                        p.retarget(ip6.into());
+                    }
+                    (true, false)
+                }
+                (None, Some(_)) => (published6.remove(&c.id).is_some(), true),
+                (_, None) => (false, false),
+            }
+        };
+        if dropped6 {
+            c.update(|r| r.ports.retain(|m| !m.host_ip.contains(':')));
+        }
+        if moved || moved6 {
+            if let Err(e) = self.net().sync_nat_in_task() {
+                tracing::warn!(id = %c.id, "moving port rules: {e}");
+            }
+        }
+    }
+
     /// Daemon start, for a container that is still running: take its addresses and ports
     /// back and serve its DNS again. The kernel kept its veths; NAT is synced once after.
     pub(crate) fn net_restore(self: &Arc<Self>, c: &Arc<Container>) {
@@ -876,7 +951,23 @@ impl Engine {
         let mut user = false;
         let mut primary: Option<(Ipv4Addr, String)> = None;
         let mut primary6: Option<std::net::Ipv6Addr> = None;
-        for name in self.ordered_endpoints(&rec) {
+        // the way out the kernel kept (it moves with `network connect`/`disconnect`): its
+        // endpoint first, so the published ports go back to it (asked only when it has some)
+        let route_dev = (rec.state.pid > 0 && !rec.ports.is_empty())
+            .then(|| {
+                let netns = PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid));
+                link::default_route_dev_in_netns(&netns)
+                    .inspect_err(|e| tracing::debug!(id = %c.id, "default route: {e}"))
+                    .ok()
+                    .flatten()
+            })
+            .flatten();
+        let order = crate::gwbridge::route_first(
+            self.ordered_endpoints(&rec),
+            &rec.networks,
+            route_dev.as_deref(),
+        );
+        for name in order {
             let ep = &rec.networks[&name];
             let (Some(ip), Ok(net)) = (ep.ip, self.net().get(&ep.network_id)) else {
                 continue;

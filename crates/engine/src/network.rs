@@ -280,6 +280,9 @@ pub(crate) type Published6 = (
 pub(crate) struct NetState {
     pub nets: RwLock<BTreeMap<String, Arc<Net>>>,
     pub nat: berth_network::nat::Nat,
+    /// held by `sync_nat` from reading the state to applying it: two syncs at once (two
+    /// containers exiting) could otherwise apply an older reading after a newer one
+    nat_sync: Mutex<()>,
     /// per container: reserved host ports and the rules that publish them
     pub published: Mutex<HashMap<String, Published>>,
     /// per container: its ports published over IPv6 (primary network with `--ipv6`)
@@ -333,6 +336,7 @@ impl NetState {
         let st = NetState {
             nets: RwLock::new(BTreeMap::new()),
             nat: berth_network::nat::Nat::new(&cfg.nft_table()),
+            nat_sync: Mutex::new(()),
             published: Mutex::new(HashMap::new()),
             published6: Mutex::new(HashMap::new()),
             dns: Mutex::new(HashMap::new()),
@@ -532,6 +536,7 @@ impl NetState {
 
     /// Makes the nftables table match every bridge and every published port.
     pub fn sync_nat(&self) -> Result<()> {
+        let _sync = self.nat_sync.lock().unwrap_or_else(|p| p.into_inner());
         let mut rs = Ruleset::default();
         if let Some(net) = &self.cfg.cluster_network {
             match berth_network::Subnet::parse(net) {

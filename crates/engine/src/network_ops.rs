@@ -2,6 +2,7 @@
 
 use crate::container::now_nanos;
 use crate::container_network::{mode_of, Mode};
+use crate::gwbridge::WayOut;
 use crate::network::{net_err, random_id, Net, NetworkRecord};
 use crate::timefmt::{format_rfc3339_nanos, from_unix_nanos};
 use crate::{Engine, Error, Result};
@@ -569,12 +570,38 @@ impl Engine {
         }
         let mut ep = self.endpoint_from(&n.rec, endpoint)?;
         let running = rec.state.status.is_running();
+        // a bridge network connected to a running container that went out through the
+        // gateway bridge: its way out moves to the new network at once (docker's move of a
+        // sandbox's external connectivity): the gateway bridge endpoint goes, the default
+        // route and the published ports follow the new endpoint
+        // (an internal network is no way out: the gateway bridge stays, as docker's does)
+        let takes_over = running
+            && n.rec.is_bridge()
+            && !n.rec.internal
+            && rec.networks.values().any(|e| e.gwbridge);
+        if takes_over {
+            self.gwbridge_take_down(&c).await;
+        }
         if running {
-            self.connect_running(&c, &n, &mut ep, rec.state.pid).await?;
+            if let Err(e) = self
+                .connect_running(&c, &n, &mut ep, rec.state.pid, takes_over)
+                .await
+            {
+                if takes_over {
+                    self.gwbridge_bring_back(&c, rec.state.pid).await;
+                    c.save(&self.container_dir(&c.id))?;
+                }
+                return Err(e);
+            }
         }
         c.update(|r| {
             r.networks.insert(n.rec.name.clone(), ep);
         });
+        if running && n.rec.is_overlay() {
+            // an overlay connected to a running container with no way out (all its networks
+            // were disconnected): the gateway bridge gives it one, as at start
+            self.gwbridge_bring_back(&c, rec.state.pid).await;
+        }
         c.save(&self.container_dir(&c.id))?;
         if running && n.rec.is_overlay() {
             self.overlay_publish(&c).await;
@@ -585,12 +612,15 @@ impl Engine {
         Ok(())
     }
 
-    async fn connect_running(
+    /// A running container's new endpoint `ep` on `n`: address, veth, DNS and files.
+    /// `way_out`: it takes the default route and the published ports over.
+    pub(crate) async fn connect_running(
         self: &Arc<Self>,
         c: &Arc<crate::Container>,
         n: &Arc<Net>,
         ep: &mut crate::network::Endpoint,
         pid: i32,
+        way_out: bool,
     ) -> Result<()> {
         let (Some(subnet), Some(gw)) = (n.rec.subnet, n.rec.gateway) else {
             return Err(Error::Internal(format!(
@@ -648,11 +678,15 @@ impl Engine {
             ifname: ifname.clone(),
             addr: ip,
             prefix: subnet.prefix,
-            gateway: None,
+            gateway: (way_out && !overlay).then_some(gw),
             mac,
             mtu: if n.rec.mtu > 0 { n.rec.mtu } else { 1500 },
             addr6: ip6.zip(v6.map(|v| v.1)),
-            gateway6: None,
+            gateway6: if way_out && !overlay && ip6.is_some() {
+                v6.map(|v| v.0)
+            } else {
+                None
+            },
         };
         let engine = self.clone();
         let rec_n = n.rec.clone();
@@ -673,6 +707,9 @@ impl Engine {
             n.release_ip6(ip6);
             return Err(e);
         }
+        if way_out && !overlay {
+            self.net_move_ports(c, ip, ip6, &n.rec.bridge);
+        }
         ep.ip6 = ip6;
         ep.prefix6 = if ip6.is_some() {
             v6.map(|v| v.1).unwrap_or(0)
@@ -686,7 +723,8 @@ impl Engine {
         ep.mac = berth_network::format_mac(&mac);
         ep.endpoint_id = random_id();
         ep.ifname = ifname;
-        if n.rec.is_user() {
+        // (the gateway bridge endpoint is in no name service nor file)
+        if n.rec.is_user() && !ep.gwbridge {
             if let Err(e) = self.serve_dns(&c.id, pid) {
                 tracing::warn!(id = %c.id, "DNS server: {e}");
             }
@@ -752,9 +790,77 @@ impl Engine {
             if rec.state.status.is_running() {
                 self.gwbridge_leave_if_unneeded(&c).await;
             }
+        } else if ep.ip.is_some() && n.rec.is_bridge() && rec.state.status.is_running() {
+            self.way_out_after_disconnect(&c, rec.state.pid).await;
         }
         c.save(&self.container_dir(&c.id))?;
         Ok(())
+    }
+}
+
+impl Engine {
+    /// After a running container left a bridge network: if that endpoint was its way out
+    /// (no default route is left in its namespace), the way out moves as docker moves a
+    /// sandbox's gateway: to its next non-internal bridge endpoint in interface order
+    /// (default route, published ports), else, on overlays, to a new gateway bridge
+    /// endpoint, else to an internal bridge endpoint; with none, its published ports are
+    /// given back.
+    async fn way_out_after_disconnect(self: &Arc<Self>, c: &Arc<crate::Container>, pid: i32) {
+        let netns = std::path::PathBuf::from(format!("/proc/{pid}/ns/net"));
+        let ns = netns.clone();
+        match tokio::task::spawn_blocking(move || link::default_route_dev_in_netns(&ns)).await {
+            Ok(Ok(None)) => {}
+            Ok(Ok(Some(_))) => return,
+            Ok(Err(e)) => {
+                tracing::warn!(id = %c.id, "default route: {e}");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(id = %c.id, "default route: {e}");
+                return;
+            }
+        }
+        let rec = c.record();
+        let eps: Vec<(&crate::network::Endpoint, Option<Arc<Net>>)> = self
+            .ordered_endpoints(&rec)
+            .iter()
+            .filter_map(|name| rec.networks.get(name))
+            .map(|ep| (ep, self.net().get(&ep.network_id).ok()))
+            .collect();
+        let next = |internal| {
+            crate::gwbridge::next_way_out(eps.iter().map(|(e, n)| (*e, n.as_deref())), internal)
+        };
+        // a bridge network that is not internal; else, on overlays, the gateway bridge;
+        // else an internal one (docker's sandbox takes its gateway last)
+        let mut next_out = next(false);
+        if next_out.is_none() {
+            if self.gwbridge_bring_back(c, pid).await {
+                return;
+            }
+            next_out = next(true);
+        }
+        if let Some(WayOut {
+            ifname,
+            ip,
+            gw,
+            ip6,
+            gw6,
+            bridge,
+        }) = next_out
+        {
+            let res = tokio::task::spawn_blocking(move || {
+                link::add_default_route_in_netns(&netns, &ifname, gw, gw6)
+            })
+            .await;
+            match res {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(id = %c.id, "default route via {gw}: {e}"),
+                Err(e) => tracing::warn!(id = %c.id, "default route via {gw}: {e}"),
+            }
+            self.net_move_ports(c, ip, ip6, &bridge);
+        } else {
+            self.net_unpublish(c);
+        }
     }
 }
 

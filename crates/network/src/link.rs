@@ -322,6 +322,68 @@ pub fn remove_in_netns(netns: &Path, ifname: &str) -> Result<()> {
     in_netns_fd(ns, |nl| nl.del_link(ifname))
 }
 
+/// The interface a namespace's IPv4 default route (main table) leaves by, if it has one
+/// (`network disconnect` and a daemon restart finding a container's way out).
+pub fn default_route_dev_in_netns(netns: &Path) -> Result<Option<String>> {
+    let ns = open_netns(netns)?;
+    in_netns_fd(ns, |nl| {
+        let mut q = RouteMessage::default();
+        q.header.address_family = AddressFamily::Inet;
+        let oif = nl
+            .dump(RouteNetlinkMessage::GetRoute(q))?
+            .into_iter()
+            .find_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(r)
+                    if r.header.destination_prefix_length == 0
+                        && r.header.table == RouteHeader::RT_TABLE_MAIN =>
+                {
+                    r.attributes.iter().find_map(|a| match a {
+                        RouteAttribute::Oif(i) => Some(*i),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            });
+        let Some(oif) = oif else { return Ok(None) };
+        Ok(nl
+            .dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))?
+            .into_iter()
+            .find_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) if l.header.index == oif => {
+                    link_name(&l).map(str::to_string)
+                }
+                _ => None,
+            }))
+    })
+}
+
+/// Adds a namespace's default routes out of `ifname`: IPv4 via `gw`, IPv6 via `gw6` when
+/// given and the namespace has none (the way out moving to another of a container's
+/// interfaces).
+pub fn add_default_route_in_netns(
+    netns: &Path,
+    ifname: &str,
+    gw: Ipv4Addr,
+    gw6: Option<Ipv6Addr>,
+) -> Result<()> {
+    check_name(ifname)?;
+    let ns = open_netns(netns)?;
+    in_netns_fd(ns, |nl| {
+        let idx = nl
+            .get_link(ifname)?
+            .ok_or_else(|| Error::NotFound(format!("{ifname} not found in the namespace")))?;
+        nl.add_default_route(idx.header.index, gw)
+            .map_err(|e| e.into_error(&format!("add default route via {gw}")))?;
+        if let Some(gw6) = gw6 {
+            match nl.add_default_route6(idx.header.index, gw6) {
+                Ok(()) | Err(NlError::Os(libc::EEXIST, _)) => {}
+                Err(e) => return Err(e.into_error(&format!("add default route via {gw6}"))),
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Names of the links inside a namespace (tests, `network connect` picking eth<N>).
 pub fn links_in_netns(netns: &Path) -> Result<Vec<String>> {
     let ns = open_netns(netns)?;

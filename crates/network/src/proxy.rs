@@ -4,15 +4,26 @@
 //! docker uses its userland proxy there, and so does berth.
 
 use crate::{Error, Result};
-use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::sync::{Arc, RwLock};
 
 /// A running proxy; dropping it stops accepting and closes the listening socket.
 pub struct ProxyHandle {
     task: tokio::task::JoinHandle<()>,
+    target: Arc<RwLock<SocketAddr>>,
 }
 impl Drop for ProxyHandle {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+impl ProxyHandle {
+    /// New connections go to `ip` from now on (same port; the container's published ports
+    /// moved to another of its addresses). Connections already made stay where they are.
+    pub fn retarget(&self, ip: IpAddr) {
+        let mut t = self.target.write().unwrap_or_else(|p| p.into_inner());
+        t.set_ip(ip);
     }
 }
 
@@ -37,12 +48,15 @@ pub fn tcp_loopback6(port: u16, target: SocketAddr) -> Result<ProxyHandle> {
     })?;
     let _guard = rt.enter();
     let listener = tokio::net::TcpListener::from_std(l).map_err(Error::Io)?;
+    let shared = Arc::new(RwLock::new(target));
+    let current = shared.clone();
     let task = rt.spawn(async move {
         loop {
             let Ok((mut inbound, _)) = listener.accept().await else {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             };
+            let target = *current.read().unwrap_or_else(|p| p.into_inner());
             tokio::spawn(async move {
                 match tokio::net::TcpStream::connect(target).await {
                     Ok(mut out) => {
@@ -53,5 +67,8 @@ pub fn tcp_loopback6(port: u16, target: SocketAddr) -> Result<ProxyHandle> {
             });
         }
     });
-    Ok(ProxyHandle { task })
+    Ok(ProxyHandle {
+        task,
+        target: shared,
+    })
 }
