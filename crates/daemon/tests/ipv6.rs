@@ -309,17 +309,6 @@ fn published_ports_over_ipv6_and_aaaa() {
     );
 
     // a daemon killed and started again serves the IPv6 side again: rules and [::1] proxy
-    let ip6_rules = |d: &Daemon| {
-        let t = format!(
-            "berth_{}",
-            common::bridge_name(&d.root).replace(['-', '.'], "_")
-        );
-        let o = std::process::Command::new("nft")
-            .args(["list", "table", "ip6", &t])
-            .output()
-            .expect("nft");
-        stdout(&o)
-    };
     let before = ip6_rules(&d);
     d.kill9();
     let root = d.root.clone();
@@ -508,17 +497,6 @@ fn ipv6_published_ports_follow_the_way_out() {
         .unwrap_or("")
         .to_string();
     assert!(ip6.starts_with(&q), "{ip6}");
-    let ip6_rules = |d: &Daemon| {
-        let t = format!(
-            "berth_{}",
-            common::bridge_name(&d.root).replace(['-', '.'], "_")
-        );
-        let o = std::process::Command::new("nft")
-            .args(["list", "table", "ip6", &t])
-            .output()
-            .expect("nft");
-        stdout(&o)
-    };
     let check = |d: &Daemon, when: &str| {
         let r6 = sh(d, "mv6", "ip -6 route");
         assert!(
@@ -574,4 +552,17 @@ fn ipv6_published_ports_follow_the_way_out() {
     assert!(port.contains(&format!("0.0.0.0:{any}")), "{port}");
     d2.ok(&["rm", "-f", "mv6"]);
     d2.ok(&["network", "rm", "v6ma", "v6mb", "v4mc"]);
+}
+
+/// The ip6 nft table of the daemon's default bridge.
+fn ip6_rules(d: &Daemon) -> String {
+    let t = format!(
+        "berth_{}",
+        common::bridge_name(&d.root).replace(['-', '.'], "_")
+    );
+    let o = std::process::Command::new("nft")
+        .args(["list", "table", "ip6", &t])
+        .output()
+        .expect("nft");
+    stdout(&o)
 }

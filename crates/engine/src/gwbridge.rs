@@ -132,16 +132,21 @@ impl Engine {
         Ok(n)
     }
 
-    /// Before the addresses are taken: the gateway bridge endpoint of a container that
-    /// needs one (see [`needs_gwbridge`]).
-    pub(crate) fn gwbridge_plan(&self, c: &Container) -> Result<()> {
-        let rec = c.record();
+    /// [`needs_gwbridge`] of a container's record, its networks looked up.
+    fn record_needs_gwbridge(&self, rec: &crate::container::Record) -> bool {
         let nets: Vec<(&Endpoint, Option<Arc<Net>>)> = rec
             .networks
             .values()
             .map(|ep| (ep, self.net().get(&ep.network_id).ok()))
             .collect();
-        if !needs_gwbridge(nets.iter().map(|(e, n)| (*e, n.as_deref()))) {
+        needs_gwbridge(nets.iter().map(|(e, n)| (*e, n.as_deref())))
+    }
+
+    /// Before the addresses are taken: the gateway bridge endpoint of a container that
+    /// needs one (see [`needs_gwbridge`]).
+    pub(crate) fn gwbridge_plan(&self, c: &Container) -> Result<()> {
+        let rec = c.record();
+        if !self.record_needs_gwbridge(&rec) {
             return Ok(());
         }
         let n = self.gwbridge_net()?;
@@ -213,12 +218,7 @@ impl Engine {
         pid: i32,
     ) -> bool {
         let rec = c.record();
-        let nets: Vec<(&Endpoint, Option<Arc<Net>>)> = rec
-            .networks
-            .values()
-            .map(|ep| (ep, self.net().get(&ep.network_id).ok()))
-            .collect();
-        if !needs_gwbridge(nets.iter().map(|(e, n)| (*e, n.as_deref()))) {
+        if !self.record_needs_gwbridge(&rec) {
             return false;
         }
         let res: Result<()> = async {
