@@ -200,8 +200,11 @@ cni_cycle() {
 pod_cycle berth warm && pod_cycle ctrd warm && cni_cycle
 for e in berth ctrd; do : >"$work/$e.pod_ms"; : >"$work/$e.teardown_ms"; : >"$work/$e.floor_ms"; done
 : >"$work/cni_ms"
+# a pause before each cycle: berthd keeps the kernel's cgroup-move lock ready for 500 ms
+# after a create or start (berth_runtime::prime_cgroup_move), which is system-wide and would
+# also spare containerd's cycle right after it its wait; each cycle starts with it cold
 for ((i = 0; i < RUNS; i++)); do
-  pod_cycle berth "$i" && pod_cycle ctrd "$i" && cni_cycle || exit 1
+  sleep 0.7; pod_cycle berth "$i" && sleep 0.7 && pod_cycle ctrd "$i" && cni_cycle || exit 1
 done
 
 rss_of() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }

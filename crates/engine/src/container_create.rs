@@ -59,6 +59,8 @@ impl Engine {
         mut req: CreateRequest,
         pod: Option<crate::PodLink>,
     ) -> Result<(String, Vec<String>)> {
+        // a start follows a create: the kernel's cgroup-move lock made ready meanwhile
+        berth_runtime::prime_cgroup_move();
         if req.config.image.is_empty() {
             return Err(Error::InvalidParameter(
                 "Config cannot be empty in order to create a container".into(),

@@ -518,23 +518,69 @@ fn own_procs_file(mountinfo: &str, own: &str) -> Option<PathBuf> {
     v1
 }
 
-/// Moves the calling process into the cgroup it is already in, in a thread of its own: a
-/// move that changes nothing, made only for the kernel's lock around every cgroup move.
-/// Taking that lock after a quiet spell waits for an RCU grace period (10-16 ms on this
-/// kind of VM, most of a container's start); a move made while another waits, or just
-/// after, shares its wait. Called by the daemon as a start or an exec begins, it makes the
-/// wait run beside the shim's own start instead of after it. Errors are of no consequence.
-/// Unlike the rest of this crate it may be called from the daemon (a thread and a write).
-pub fn prime_cgroup_move() {
-    let run = || -> Option<()> {
+/// How long after the last container operation the cgroup-move lock is kept ready.
+const WARM_FOR: std::time::Duration = std::time::Duration::from_millis(500);
+/// How often it is taken meanwhile: under an RCU grace period (about 10 ms here; the kernel
+/// lets the lock go cold one grace period after its last user).
+const WARM_EVERY: std::time::Duration = std::time::Duration::from_millis(3);
+
+struct Primer {
+    until: std::sync::Mutex<Option<std::time::Instant>>,
+    wake: std::sync::Condvar,
+}
+
+/// The primer's thread, started on first use; `None` where the daemon's own cgroup file
+/// cannot be found or opened (nothing is primed then).
+fn primer() -> Option<&'static Primer> {
+    static PRIMER: std::sync::OnceLock<Option<&'static Primer>> = std::sync::OnceLock::new();
+    *PRIMER.get_or_init(|| {
         let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
         let own = fs::read_to_string("/proc/self/cgroup").ok()?;
-        let file = own_procs_file(&mountinfo, &own)?;
-        fs::write(file, std::process::id().to_string()).ok()
-    };
-    let _ = std::thread::Builder::new()
-        .name("cgroup-prime".into())
-        .spawn(run);
+        let path = own_procs_file(&mountinfo, &own)?;
+        let mut file = fs::OpenOptions::new().write(true).open(path).ok()?;
+        let p: &'static Primer = Box::leak(Box::new(Primer {
+            until: std::sync::Mutex::new(None),
+            wake: std::sync::Condvar::new(),
+        }));
+        let pid = std::process::id().to_string();
+        std::thread::Builder::new()
+            .name("cgroup-prime".into())
+            .spawn(move || loop {
+                {
+                    let mut until = p.until.lock().unwrap_or_else(|e| e.into_inner());
+                    while !until.is_some_and(|t| std::time::Instant::now() < t) {
+                        until = p.wake.wait(until).unwrap_or_else(|e| e.into_inner());
+                    }
+                }
+                // one write is one move request (of this process, into its own cgroup)
+                let _ = file.write_all(pid.as_bytes());
+                std::thread::sleep(WARM_EVERY);
+            })
+            .ok()?;
+        Some(p)
+    })
+}
+
+/// Keeps the kernel's lock around cgroup moves ready for the next 500 ms, so that the shim's
+/// move of a container (or an exec'd process) into its cgroup does not wait.
+///
+/// Why: taking that lock (`cgroup_threadgroup_rwsem`) after a quiet spell waits for an RCU
+/// grace period, 10-16 ms on this kind of VM and most of a container's start; it stays ready
+/// for one grace period after its last user. A thread of the daemon therefore moves the
+/// daemon into the cgroup it is already in (a move that changes nothing) at once and then
+/// every 3 ms until 500 ms after the last call. Called as a container is created or
+/// started, a pod is run or an exec begins: the first wait runs beside that request's own
+/// work, and the operations that follow within the window (`run`'s create then start, a
+/// kubelet's run-pod, create, start) find the lock ready. It is the kernel's own
+/// `favordynmods` trade (fork and exit take a slightly slower path while the lock is
+/// ready), confined to bursts of container operations. Errors are of no consequence.
+/// Unlike the rest of this crate it may be called from the daemon (a thread and a write).
+pub fn prime_cgroup_move() {
+    if let Some(p) = primer() {
+        *p.until.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(std::time::Instant::now() + WARM_FOR);
+        p.wake.notify_one();
+    }
 }
 
 #[cfg(test)]
