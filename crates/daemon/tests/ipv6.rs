@@ -278,15 +278,7 @@ fn published_ports_over_ipv6_and_aaaa() {
         http_get(&format!("[{p}1]:{any}")).contains("hello6"),
         "[{p}1]:{any} does not reach the container"
     );
-    let table = format!(
-        "berth_{}",
-        common::bridge_name(&d.root).replace(['-', '.'], "_")
-    );
-    let o = std::process::Command::new("nft")
-        .args(["list", "table", "ip6", &table])
-        .output()
-        .expect("nft");
-    let rules = stdout(&o);
+    let rules = ip6_rules(&d);
     assert!(rules.contains(&format!("dnat to [{p}2]:80")), "{rules}");
     // the embedded DNS answers AAAA for the container's name on the v6 network
     d.ok(&[
