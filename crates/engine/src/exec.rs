@@ -97,6 +97,8 @@ impl Engine {
 
     pub fn exec_create(self: &Arc<Self>, name_or_id: &str, cfg: ExecConfig) -> Result<String> {
         let c = self.get_container(name_or_id)?;
+        // an exec start follows: the kernel's cgroup-move lock made ready meanwhile
+        berth_runtime::prime_cgroup_move();
         match c.state().status {
             Status::Running => {}
             Status::Paused => {
