@@ -1197,24 +1197,25 @@ fn bridge_ports(h: &common::cluster::Host, bridge: &str) -> Vec<String> {
 /// and `-p` publishing DNAT to it: host B reaches host A's LAN address:8080; the container
 /// reaches host B's LAN address. Survives a SIGKILL of berthd; `rm -f` leaves no DNAT rule
 /// and no port on the bridge.
-#[test]
-fn overlay_gwbridge_publishes_ports_and_routes_out() {
+/// Two hosts in cluster mode (lease TTL 3 s), busybox on host 0, and an overlay network
+/// `net` on `subnet` made there.
+fn two_hosts_with_an_overlay(net: &str, subnet: &str) -> Cluster {
     let mut c = Cluster::new(2);
     c.start_all_in_cluster("3");
-    let (a, b) = (&c.hosts[0], &c.hosts[1]);
-    a.d().load_busybox();
+    c.hosts[0].d().load_busybox();
     ok(
-        a.d().berth(&[
-            "network",
-            "create",
-            "-d",
-            "overlay",
-            "--subnet",
-            "10.78.0.0/24",
-            "ovp",
+        c.hosts[0].d().berth(&[
+            "network", "create", "-d", "overlay", "--subnet", subnet, net,
         ]),
-        "create ovp",
+        &format!("create {net}"),
     );
+    c
+}
+
+#[test]
+fn overlay_gwbridge_publishes_ports_and_routes_out() {
+    let mut c = two_hosts_with_an_overlay("ovp", "10.78.0.0/24");
+    let (a, b) = (&c.hosts[0], &c.hosts[1]);
     let httpd = |name: &str, port: &str| {
         ok(
             a.d().berth(&[
@@ -1453,22 +1454,8 @@ fn ctr_if_ip(d: &common::Daemon, ctr: &str, ifname: &str) -> String {
 /// default route, port DNATed to it). Both pictures survive a SIGKILL of berthd.
 #[test]
 fn overlay_gwbridge_moves_to_a_connected_bridge_and_back() {
-    let mut c = Cluster::new(2);
-    c.start_all_in_cluster("3");
+    let mut c = two_hosts_with_an_overlay("ovm", "10.79.0.0/24");
     let a = &c.hosts[0];
-    a.d().load_busybox();
-    ok(
-        a.d().berth(&[
-            "network",
-            "create",
-            "-d",
-            "overlay",
-            "--subnet",
-            "10.79.0.0/24",
-            "ovm",
-        ]),
-        "create ovm",
-    );
     ok(
         a.d()
             .berth(&["network", "create", "--subnet", "10.81.0.0/24", "ubr"]),

@@ -244,14 +244,7 @@ fn published_ports_over_ipv6_and_aaaa() {
         &format!("{p}/64"),
         "v6web",
     ]);
-    let (any, lo6) = (free_port(), free_port());
-    d.ok(&[
-        "run", "-d", "--name", "web6", "--network", "v6web",
-        "-p", &format!("{any}:80"),
-        "-p", &format!("[::1]:{lo6}:81"),
-        "busybox", "sh", "-c",
-        "mkdir -p /w && echo hello6 > /w/index.html && httpd -p 80 -h /w && httpd -p 81 -h /w && sleep 300",
-    ]);
+    let (any, lo6) = run_web6(&d, "web6", "v6web");
     // the port column as docker 28 prints it, through the docker CLI
     if let Some(o) = d.docker(&["ps", "--format", "{{.Ports}}", "--filter", "name=web6"]) {
         let ports = stdout(&o);
@@ -473,14 +466,7 @@ fn ipv6_published_ports_follow_the_way_out() {
             net,
         ]);
     }
-    let (any, lo6) = (free_port(), free_port());
-    d.ok(&[
-        "run", "-d", "--name", "mv6", "--network", "v6ma",
-        "-p", &format!("{any}:80"),
-        "-p", &format!("[::1]:{lo6}:81"),
-        "busybox", "sh", "-c",
-        "mkdir -p /w && echo hello6 > /w/index.html && httpd -p 80 -h /w && httpd -p 81 -h /w && sleep 300",
-    ]);
+    let (any, lo6) = run_web6(&d, "mv6", "v6ma");
     assert!(common::eventually(10, || http_get(&format!("[::1]:{lo6}")).contains("hello6")));
     d.ok(&["network", "connect", "v6mb", "mv6"]);
     d.ok(&["network", "disconnect", "v6ma", "mv6"]);
@@ -557,4 +543,18 @@ fn ip6_rules(d: &Daemon) -> String {
         .output()
         .expect("nft");
     stdout(&o)
+}
+
+/// Runs `name` on network `net` with httpd serving "hello6" on 80 (published on a free port
+/// of every address) and on 81 (published on `[::1]` only): those two host ports.
+fn run_web6(d: &Daemon, name: &str, net: &str) -> (u16, u16) {
+    let (any, lo6) = (free_port(), free_port());
+    d.ok(&[
+        "run", "-d", "--name", name, "--network", net,
+        "-p", &format!("{any}:80"),
+        "-p", &format!("[::1]:{lo6}:81"),
+        "busybox", "sh", "-c",
+        "mkdir -p /w && echo hello6 > /w/index.html && httpd -p 80 -h /w && httpd -p 81 -h /w && sleep 300",
+    ]);
+    (any, lo6)
 }
