@@ -5,20 +5,29 @@
 # started here on 127.0.0.1 with its storage on tmpfs when /dev/shm has room).
 #   push:    each engine pushes the image it imported (it compresses the layer)
 #   pull:    each engine pulls the image docker pushed, after removing it
-#   re-pull: the same pull again, with the image present, measured four ways:
+#   re-pull: the same pull again, with the image present (one manifest request to the registry):
 #     repull_ms           the docker CLI against each daemon
 #     repull_own_cli_ms   each engine's own CLI: `berth pull` against berthd, `docker pull`
 #                         against dockerd
-#     repull_api_ms       one API request by a curl process (its ~5 ms start included)
+#     repull_cold_ms      the same, each run after the machine was idle for 0.3 s (as a command
+#                         typed by hand finds it: sleeping processors, daemons parked)
 #     repull_req_ms       the API request alone: curl's time_total of requests 2..n sent over
 #                         one connection (no process start, no connect)
 #   docker_cli_floor_ms, own_cli_floor_ms: `docker version` through the docker CLI, and
 #     `berth version` / `docker version` through each engine's own CLI: what a CLI process
-#     costs with one API request and no pull work (a re-pull through it cannot be faster).
-# Each figure is the median of RUNS runs (default 3); the re-pull figures of 5*RUNS, both
-# engines interleaved.
+#     costs with one API request and no pull work.
+#   The floors, the registry's part alone: registry_get_ms (and _cold_ms), a `busybox wget`
+#     process that makes just the one manifest request a re-pull needs, straight to the
+#     registry; registry_req_ms, that request sent by curl on an open connection (the floor of
+#     repull_req_ms). Each is printed next to docker's figure of the same kind: its ratio is
+#     the best any engine could show, daemon or not.
+# Each push and pull figure is the median of RUNS runs (default 3). The re-pull figures are
+# medians of 5*RUNS runs (cold: 2*RUNS), timed by bench/spawn-times.py: the commands take turns,
+# each started by posix_spawn, each timed run (warm) right after an untimed run of the same
+# command; see that file for why not bash's clock around each command.
 # Env: BERTH_HOST (default unix:///run/berth/berth.sock), DOCKER (default /usr/local/bin/docker),
 #      DOCKER_ENGINE_HOST (default unix:///var/run/docker.sock), RUNS,
+#      REPULL_ONLY=1 (the re-pull figures only: one pull each to have the image, no push),
 #      BERTH (the berth CLI; default target/dist/berth of this checkout (scripts/build-release.sh),
 #      else `berth`).
 set -uo pipefail
@@ -26,6 +35,7 @@ DOCKER=${DOCKER:-/usr/local/bin/docker}
 BERTH_HOST=${BERTH_HOST:-unix:///run/berth/berth.sock}
 DOCKER_ENGINE_HOST=${DOCKER_ENGINE_HOST:-unix:///var/run/docker.sock}
 RUNS=${RUNS:-3}
+REPULL_ONLY=${REPULL_ONLY:-0}
 here=$(cd "$(dirname "$0")/.." && pwd)
 BERTH=${BERTH:-$here/target/dist/berth}
 [ -x "$BERTH" ] || BERTH=$(command -v berth || echo berth)
@@ -78,9 +88,10 @@ tar -C "$tmp/root" -cf "$tmp/big.tar" .
 rm -rf "$tmp/root"
 echo "big.tar: $(( $(stat -c %s "$tmp/big.tar") / 1000000 )) MB, $(tar -tf "$tmp/big.tar" | wc -l) entries"
 
-# the clock is bash's own (EPOCHREALTIME): a `date` process around each sample would add its
-# ~1 ms fork+exec to every figure, as much as a whole re-pull costs berth
+# push and pull (seconds each): the clock is bash's own (EPOCHREALTIME), no `date` process
+# around each sample; the re-pulls (milliseconds) are timed by bench/spawn-times.py
 ms() { local t0 t1; t0=${EPOCHREALTIME/./}; "$@" >/dev/null 2>&1 || echo "failed: $*" >&2; t1=${EPOCHREALTIME/./}; awk -v d=$(( t1 - t0 )) 'BEGIN { printf "%.2f\n", d / 1000 }'; }
+jarr() { python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$@"; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 # push: the imported image into an empty registry each run
@@ -101,49 +112,88 @@ push_suite() {
 pull_suite() {
   local name=$1 host=$2 i
   local d=("$DOCKER" -H "$host")
-  for ((i = 0; i < RUNS; i++)); do
+  for ((i = 0; i < RUNS_PULL; i++)); do
     "${d[@]}" rmi -f "$REG/src/big:1" >/dev/null 2>&1
     ms "${d[@]}" pull "$REG/src/big:1"
   done | median | sed "s/^/$name pull_ms /"
 }
 
-# one sample of every re-pull figure for engine $1 at $2, appended to $tmp/$1.<metric>
-repull_sample() {
-  local name=$1 host=$2 n
-  local sock=${host#unix://}
-  local own=("$DOCKER" -H "$host")
-  [ "$name" = berth ] && own=("$BERTH" -H "$host")
-  local url="http://x/images/create?fromImage=$REG/src/big&tag=1"
-  ms "$DOCKER" -H "$host" pull "$REG/src/big:1" >>"$tmp/$name.repull_ms"
-  ms "${own[@]}" pull "$REG/src/big:1" >>"$tmp/$name.repull_own_cli_ms"
-  ms curl -sf --unix-socket "$sock" -X POST "$url" >>"$tmp/$name.repull_api_ms"
-  # the API request without curl's start: 4 requests on one connection, the first left out
-  local urls=()
-  for ((n = 0; n < 4; n++)); do urls+=(-o /dev/null "$url"); done
-  curl -s --unix-socket "$sock" -X POST -w '%{time_total}\n' "${urls[@]}" | tail -n +2 |
-    awk '{ printf "%.2f\n", $1 * 1000 }' >>"$tmp/$name.repull_req_ms"
-  # what the CLIs cost before any work: one API request each
-  ms "$DOCKER" -H "$host" version >>"$tmp/$name.docker_cli_floor_ms"
-  ms "${own[@]}" version >>"$tmp/$name.own_cli_floor_ms"
-}
-
-# the re-pulls of both engines interleaved (the machine's load hits both alike)
+# the re-pull figures of the engines given as name=host (berth first), from bench/spawn-times.py
 repull_suite() {
-  local i e
+  local e name host sock i m ref="$REG/src/big:1"
+  local url="http://x/images/create?fromImage=$REG/src/big&tag=1"
+  local mt
+  mt=$(curl -sf -o /dev/null -w '%{content_type}' -H "Accept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json" "http://$REG/v2/src/big/manifests/1")
+  local get=(/bin/busybox wget -q -O /dev/null --header "Accept: $mt" "http://$REG/v2/src/big/manifests/1")
+  : >"$tmp/warm.cmds"; : >"$tmp/warm.names"; : >"$tmp/cold.cmds"; : >"$tmp/cold.names"
+  add() { local f=$1 metric=$2; shift 2; jarr "$@" >>"$tmp/$f.cmds"; echo "$metric" >>"$tmp/$f.names"; }
+  for e in "$@"; do
+    name=${e%%=*} host=${e#*=}
+    local own=("$DOCKER" -H "$host")
+    [ "$name" = berth ] && own=("$BERTH" -H "$host")
+    add warm "$name repull_own_cli_ms" "${own[@]}" pull "$ref"
+    add cold "$name repull_cold_ms" "${own[@]}" pull "$ref"
+    [ "$name" = berth ] && add warm "$name repull_ms" "$DOCKER" -H "$host" pull "$ref"
+    add warm "$name own_cli_floor_ms" "${own[@]}" version
+    [ "$name" = berth ] && add warm "$name docker_cli_floor_ms" "$DOCKER" -H "$host" version
+  done
+  if [ -x /bin/busybox ]; then
+    add warm "floor registry_get_ms" "${get[@]}"
+    add cold "floor registry_get_cold_ms" "${get[@]}"
+  fi
+  python3 "$here/bench/spawn-times.py" $((5 * RUNS)) warm "$tmp/warm.cmds" >"$tmp/warm.out"
+  python3 "$here/bench/spawn-times.py" $((2 * RUNS)) cold:0.3 "$tmp/cold.cmds" >"$tmp/cold.out"
+  for m in warm cold; do
+    i=0
+    while read -r name metric; do
+      echo "$name $metric $(awk -v k=$i '$1 == k { printf "%.2f\n", $2 }' "$tmp/$m.out" | median)"
+      i=$((i + 1))
+    done <"$tmp/$m.names"
+  done >"$tmp/repull.txt"
+  # docker's re-pull through the docker CLI is its own-CLI figure
+  awk '$1 == "docker" && $2 == "repull_own_cli_ms" { print "docker repull_ms " $3 }' "$tmp/repull.txt" >>"$tmp/repull.txt"
+  awk '$1 == "docker" && $2 == "own_cli_floor_ms" { print "docker docker_cli_floor_ms " $3 }' "$tmp/repull.txt" >>"$tmp/repull.txt"
+  # the API request alone: 4 requests on one connection, the first left out, engines in turn
   for ((i = 0; i < 5 * RUNS; i++)); do
-    for e in "$@"; do repull_sample "${e%%=*}" "${e#*=}"; done
+    for e in "$@"; do
+      name=${e%%=*} sock=${e#*=unix://}
+      local urls=()
+      for ((m = 0; m < 4; m++)); do urls+=(-o /dev/null "$url"); done
+      curl -s --unix-socket "$sock" -X POST -w '%{time_total}\n' "${urls[@]}" | tail -n +2 |
+        awk '{ printf "%.2f\n", $1 * 1000 }' >>"$tmp/$name.repull_req_ms"
+    done
+  done
+  # its floor: the registry's own answer, the same way (straight to the registry)
+  for ((i = 0; i < 5 * RUNS; i++)); do
+    local urls=()
+    for ((m = 0; m < 4; m++)); do urls+=(-o /dev/null "http://$REG/v2/src/big/manifests/1"); done
+    curl -s -H "Accept: $mt" -w '%{time_total}\n' "${urls[@]}" | tail -n +2 |
+      awk '{ printf "%.2f\n", $1 * 1000 }' >>"$tmp/floor.registry_req_ms"
+  done
+  echo "floor registry_req_ms $(median <"$tmp/floor.registry_req_ms")" >>"$tmp/repull.txt"
+  for e in "$@"; do
+    name=${e%%=*}
+    echo "$name repull_req_ms $(median <"$tmp/$name.repull_req_ms")" >>"$tmp/repull.txt"
   done
   for e in "$@"; do
-    for m in repull_ms repull_own_cli_ms repull_api_ms repull_req_ms docker_cli_floor_ms own_cli_floor_ms; do
-      echo "${e%%=*} $m $(median <"$tmp/${e%%=*}.$m")"
-    done >>"$tmp/${e%%=*}.txt"
+    name=${e%%=*}
+    for m in repull_ms repull_own_cli_ms repull_cold_ms repull_req_ms docker_cli_floor_ms own_cli_floor_ms; do
+      awk -v n="$name" -v m="$m" '$1 == n && $2 == m { print }' "$tmp/repull.txt"
+    done >>"$tmp/$name.txt"
   done
+  grep '^floor ' "$tmp/repull.txt" >"$tmp/floor.txt" || true
 }
 
 have_docker=0
 "$DOCKER" -H "$DOCKER_ENGINE_HOST" version >/dev/null 2>&1 && have_docker=1
-[ $have_docker = 1 ] && push_suite docker "$DOCKER_ENGINE_HOST" > "$tmp/docker.txt"
-push_suite berth "$BERTH_HOST" > "$tmp/berth.txt"
+: >"$tmp/docker.txt"; : >"$tmp/berth.txt"
+if [ "$REPULL_ONLY" = 1 ]; then
+  RUNS_PULL=1
+else
+  RUNS_PULL=$RUNS
+  [ $have_docker = 1 ] && push_suite docker "$DOCKER_ENGINE_HOST" > "$tmp/docker.txt"
+  push_suite berth "$BERTH_HOST" > "$tmp/berth.txt"
+fi
 # the image both pull: pushed by docker (by berth without a docker engine)
 src_host=$BERTH_HOST; [ $have_docker = 1 ] && src_host=$DOCKER_ENGINE_HOST
 fresh_registry
@@ -151,8 +201,10 @@ fresh_registry
 "$DOCKER" -H "$src_host" push "$REG/src/big:1" >/dev/null || echo "failed: the source push" >&2
 "$DOCKER" -H "$src_host" rmi -f "$REG/src/big:1" >/dev/null 2>&1
 pull_suite berth "$BERTH_HOST" >> "$tmp/berth.txt"
+[ "$REPULL_ONLY" = 1 ] && sed -i '/ pull_ms /d' "$tmp/berth.txt"
 if [ $have_docker = 1 ]; then
   pull_suite docker "$DOCKER_ENGINE_HOST" >> "$tmp/docker.txt"
+  [ "$REPULL_ONLY" = 1 ] && sed -i '/ pull_ms /d' "$tmp/docker.txt"
   repull_suite "berth=$BERTH_HOST" "docker=$DOCKER_ENGINE_HOST"
 else
   repull_suite "berth=$BERTH_HOST"
@@ -167,6 +219,17 @@ if [ $have_docker = 1 ]; then
     other=$(awk -v m="$metric" '$2 == m {print $3}' "$tmp/docker.txt")
     printf '%-20s %10s %10s %8s\n' "$metric" "$value" "${other:--}" "$(awk -v a="$value" -v b="$other" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }')"
   done < "$tmp/berth.txt"
+  # the floor next to docker's re-pull of the same regime
+  while read -r _ metric value; do
+    case $metric in
+      registry_get_cold_ms) d=repull_cold_ms ;;
+      registry_req_ms) d=repull_req_ms ;;
+      *) d=repull_own_cli_ms ;;
+    esac
+    other=$(awk -v m="$d" '$2 == m {print $3}' "$tmp/docker.txt")
+    printf '%-20s %10s %10s %8s\n' "$metric" "$value" "${other:--}" "$(awk -v a="$value" -v b="$other" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }')"
+  done < "$tmp/floor.txt"
 else
+  cat "$tmp/floor.txt"
   echo "(no docker engine at $DOCKER_ENGINE_HOST: berth figures only)"
 fi
