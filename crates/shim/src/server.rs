@@ -144,21 +144,8 @@ struct Exec {
 
 impl Exec {
     fn flush_stdin(&mut self) {
-        while let Some(f) = &mut self.stdin {
-            if self.stdin_buf.is_empty() {
-                break;
-            }
-            match f.write(&self.stdin_buf) {
-                Ok(n) => {
-                    self.stdin_buf.drain(..n);
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(_) => {
-                    self.stdin = None;
-                    self.stdin_buf.clear();
-                }
-            }
+        if !write_pending(&mut self.stdin, &mut self.stdin_buf) {
+            return;
         }
         if self.stdin_close_pending && self.stdin_buf.is_empty() {
             // a pty has no half-close: send ^D (EOF at the start of a line) instead
@@ -170,6 +157,29 @@ impl Exec {
             self.stdin = None;
         }
     }
+}
+
+/// Writes what is buffered for a process's stdin (a non-blocking pipe or pty) until it is all
+/// written or the pipe is full; a process that closed its stdin drops it and the buffer.
+/// False when the pipe is full (the rest waits for the next `POLLOUT`).
+fn write_pending(stdin: &mut Option<File>, buf: &mut Vec<u8>) -> bool {
+    while let Some(f) = stdin {
+        if buf.is_empty() {
+            break;
+        }
+        match f.write(buf) {
+            Ok(n) => {
+                buf.drain(..n);
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+            Err(_) => {
+                *stdin = None;
+                buf.clear();
+            }
+        }
+    }
+    true
 }
 
 fn now_nanos() -> u128 {
@@ -568,22 +578,8 @@ impl Shim {
     }
 
     fn flush_stdin(&mut self) {
-        while let Some(f) = &mut self.stdin {
-            if self.stdin_buf.is_empty() {
-                break;
-            }
-            match f.write(&self.stdin_buf) {
-                Ok(n) => {
-                    self.stdin_buf.drain(..n);
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(_) => {
-                    // the container closed its stdin
-                    self.stdin = None;
-                    self.stdin_buf.clear();
-                }
-            }
+        if !write_pending(&mut self.stdin, &mut self.stdin_buf) {
+            return;
         }
         if self.stdin_close_pending && self.stdin_buf.is_empty() {
             self.stdin = None;
