@@ -6,6 +6,7 @@ use crate::gwbridge::WayOut;
 use crate::network::{net_err, random_id, Net, NetworkRecord};
 use crate::timefmt::{format_rfc3339_nanos, from_unix_nanos};
 use crate::{Engine, Error, Result};
+use berth_network::ipam::Cidr;
 use berth_network::{ipam, link, Pool, Subnet, Subnet6};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -166,36 +167,7 @@ impl Engine {
         let (subnet, gateway, range) = match v4 {
             Some(c) if !c.subnet.is_empty() => {
                 let s = Subnet::parse(&c.subnet).map_err(net_err)?;
-                if taken.iter().any(|t| t.overlaps(&s)) {
-                    return Err(Error::Conflict(
-                        "Pool overlaps with other one on this address space".into(),
-                    ));
-                }
-                let gw = if c.gateway.is_empty() {
-                    s.first_host()
-                } else {
-                    c.gateway.parse::<Ipv4Addr>().map_err(|_| {
-                        Error::InvalidParameter(format!("invalid gateway address: {}", c.gateway))
-                    })?
-                };
-                if !s.contains(gw) {
-                    return Err(Error::InvalidParameter(format!(
-                        "no matching subnet for gateway {gw}"
-                    )));
-                }
-                let range = if c.ip_range.is_empty() {
-                    None
-                } else {
-                    let r = Subnet::parse(&c.ip_range).map_err(net_err)?;
-                    if !s.contains(r.addr) || r.prefix < s.prefix {
-                        return Err(Error::InvalidParameter(format!(
-                            "no matching subnet for range {}",
-                            c.ip_range
-                        )));
-                    }
-                    Some(r)
-                };
-                (s, gw, range)
+                checked_pool(s, &c.gateway, &c.ip_range, &taken)?
             }
             Some(c) if !c.gateway.is_empty() || !c.ip_range.is_empty() => {
                 return Err(Error::InvalidParameter(
@@ -308,36 +280,7 @@ impl Engine {
             .iter()
             .filter_map(|n| n.rec.subnet6)
             .collect();
-        if taken.iter().any(|t| t.overlaps(&s)) {
-            return Err(Error::Conflict(
-                "Pool overlaps with other one on this address space".into(),
-            ));
-        }
-        let gw = if c.gateway.is_empty() {
-            s.first_host()
-        } else {
-            c.gateway.parse::<Ipv6Addr>().map_err(|_| {
-                Error::InvalidParameter(format!("invalid gateway address: {}", c.gateway))
-            })?
-        };
-        if !s.contains(gw) {
-            return Err(Error::InvalidParameter(format!(
-                "no matching subnet for gateway {gw}"
-            )));
-        }
-        let range = if c.ip_range.is_empty() {
-            None
-        } else {
-            let r = Subnet6::parse(&c.ip_range).map_err(net_err)?;
-            if !s.contains(r.addr) || r.prefix < s.prefix {
-                return Err(Error::InvalidParameter(format!(
-                    "no matching subnet for range {}",
-                    c.ip_range
-                )));
-            }
-            Some(r)
-        };
-        Ok(Some((s, gw, range)))
+        checked_pool(s, &c.gateway, &c.ip_range, &taken).map(Some)
     }
 
     /// Running containers with an address on `net`: (id, name, endpoint).
@@ -872,6 +815,46 @@ fn parse_mac_or(s: &str, ip: Ipv4Addr) -> [u8; 6] {
     parts
         .and_then(|p| p.try_into().ok())
         .unwrap_or_else(|| berth_network::mac_for(ip))
+}
+
+/// A network's subnet of either family checked against its IPAM config as dockerd checks it:
+/// no overlap with another network's, its gateway (the first host when none is given) and its
+/// `ip-range` inside it. (subnet, gateway, range)
+fn checked_pool<S: Cidr>(
+    subnet: S,
+    gateway: &str,
+    ip_range: &str,
+    taken: &[S],
+) -> Result<(S, S::Addr, Option<S>)> {
+    if taken.iter().any(|t| t.overlaps_with(&subnet)) {
+        return Err(Error::Conflict(
+            "Pool overlaps with other one on this address space".into(),
+        ));
+    }
+    let gw = if gateway.is_empty() {
+        subnet.gateway_default()
+    } else {
+        gateway
+            .parse::<S::Addr>()
+            .map_err(|_| Error::InvalidParameter(format!("invalid gateway address: {gateway}")))?
+    };
+    if !subnet.holds(gw) {
+        return Err(Error::InvalidParameter(format!(
+            "no matching subnet for gateway {gw}"
+        )));
+    }
+    let range = if ip_range.is_empty() {
+        None
+    } else {
+        let r = S::parse_cidr(ip_range).map_err(net_err)?;
+        if !subnet.holds(r.base_addr()) || r.prefix_len() < subnet.prefix_len() {
+            return Err(Error::InvalidParameter(format!(
+                "no matching subnet for range {ip_range}"
+            )));
+        }
+        Some(r)
+    };
+    Ok((subnet, gw, range))
 }
 
 #[cfg(test)]

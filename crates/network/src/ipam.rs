@@ -6,6 +6,40 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::os::unix::io::AsRawFd;
 
+/// What IPv4 and IPv6 subnets share, for code that checks a network's IPAM config of either
+/// family the same way.
+pub trait Cidr: Copy {
+    type Addr: Copy + std::str::FromStr + std::fmt::Display;
+    fn parse_cidr(s: &str) -> Result<Self>;
+    fn base_addr(&self) -> Self::Addr;
+    fn prefix_len(&self) -> u8;
+    fn holds(&self, ip: Self::Addr) -> bool;
+    fn overlaps_with(&self, other: &Self) -> bool;
+    fn gateway_default(&self) -> Self::Addr;
+}
+
+impl Cidr for Subnet {
+    type Addr = Ipv4Addr;
+    fn parse_cidr(s: &str) -> Result<Self> {
+        Subnet::parse(s)
+    }
+    fn base_addr(&self) -> Ipv4Addr {
+        self.addr
+    }
+    fn prefix_len(&self) -> u8 {
+        self.prefix
+    }
+    fn holds(&self, ip: Ipv4Addr) -> bool {
+        self.contains(ip)
+    }
+    fn overlaps_with(&self, other: &Self) -> bool {
+        self.overlaps(other)
+    }
+    fn gateway_default(&self) -> Ipv4Addr {
+        self.first_host()
+    }
+}
+
 /// An IPv4 subnet, always held normalised (host bits cleared). Serialises as "a.b.c.d/n".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Subnet {
