@@ -18,27 +18,34 @@ pub trait Cidr: Copy {
     fn gateway_default(&self) -> Self::Addr;
 }
 
-impl Cidr for Subnet {
-    type Addr = Ipv4Addr;
-    fn parse_cidr(s: &str) -> Result<Self> {
-        Subnet::parse(s)
-    }
-    fn base_addr(&self) -> Ipv4Addr {
-        self.addr
-    }
-    fn prefix_len(&self) -> u8 {
-        self.prefix
-    }
-    fn holds(&self, ip: Ipv4Addr) -> bool {
-        self.contains(ip)
-    }
-    fn overlaps_with(&self, other: &Self) -> bool {
-        self.overlaps(other)
-    }
-    fn gateway_default(&self) -> Ipv4Addr {
-        self.first_host()
-    }
+/// Both subnet types have the same fields (`addr`, `prefix`) and inherent methods.
+macro_rules! impl_cidr {
+    ($subnet:ty, $addr:ty) => {
+        impl Cidr for $subnet {
+            type Addr = $addr;
+            fn parse_cidr(s: &str) -> Result<Self> {
+                <$subnet>::parse(s)
+            }
+            fn base_addr(&self) -> $addr {
+                self.addr
+            }
+            fn prefix_len(&self) -> u8 {
+                self.prefix
+            }
+            fn holds(&self, ip: $addr) -> bool {
+                self.contains(ip)
+            }
+            fn overlaps_with(&self, other: &Self) -> bool {
+                self.overlaps(other)
+            }
+            fn gateway_default(&self) -> $addr {
+                self.first_host()
+            }
+        }
+    };
 }
+impl_cidr!(Subnet, Ipv4Addr);
+impl_cidr!(crate::ipam6::Subnet6, std::net::Ipv6Addr);
 
 /// An IPv4 subnet, always held normalised (host bits cleared). Serialises as "a.b.c.d/n".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -23,28 +23,6 @@ fn mask6(prefix: u8) -> u128 {
     }
 }
 
-impl crate::ipam::Cidr for Subnet6 {
-    type Addr = Ipv6Addr;
-    fn parse_cidr(s: &str) -> Result<Self> {
-        Subnet6::parse(s)
-    }
-    fn base_addr(&self) -> Ipv6Addr {
-        self.addr
-    }
-    fn prefix_len(&self) -> u8 {
-        self.prefix
-    }
-    fn holds(&self, ip: Ipv6Addr) -> bool {
-        self.contains(ip)
-    }
-    fn overlaps_with(&self, other: &Self) -> bool {
-        self.overlaps(other)
-    }
-    fn gateway_default(&self) -> Ipv6Addr {
-        self.first_host()
-    }
-}
-
 impl Subnet6 {
     /// Parses "fd00:1::/64" (host bits cleared). Errors: `invalid CIDR address: x`.
     pub fn parse(s: &str) -> Result<Subnet6> {
