@@ -439,20 +439,23 @@ fn ping_avg(out: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Two hosts in cluster mode with the default lease TTL (20 s), busybox on both: the
+/// benchmarks' cluster.
+fn two_hosts_with_busybox() -> Cluster {
+    let mut c = Cluster::new(2);
+    c.start_all_in_cluster("20");
+    for h in &c.hosts {
+        h.d().load_busybox();
+    }
+    c
+}
+
 /// bench/cluster.sh: ping latency and TCP throughput (busybox nc, 256 MiB) between two
 /// containers on two hosts (through flannel.1) and on one host (through the bridge).
 #[test]
 #[ignore = "benchmark: bench/cluster.sh"]
 fn bench_cross_host_vs_same_host() {
-    let mut c = Cluster::new(2);
-    let store = c.store_url();
-    for h in c.hosts.iter_mut() {
-        let ip = h.ip.clone();
-        h.start(&["--cluster-store", &store, "--cluster-advertise", &ip]);
-    }
-    for h in &c.hosts {
-        h.d().load_busybox();
-    }
+    let c = two_hosts_with_busybox();
     let run = |h: usize, args: &[&str]| {
         let o = c.hosts[h].d().berth(args);
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
@@ -1082,15 +1085,7 @@ fn overlay_endpoints_follow_the_host_lease() {
 #[test]
 #[ignore = "benchmark: bench/cluster.sh"]
 fn bench_overlay_name_resolution() {
-    let mut c = Cluster::new(2);
-    let store = c.store_url();
-    for h in c.hosts.iter_mut() {
-        let ip = h.ip.clone();
-        h.start(&["--cluster-store", &store, "--cluster-advertise", &ip]);
-    }
-    for h in &c.hosts {
-        h.d().load_busybox();
-    }
+    let c = two_hosts_with_busybox();
     let ok = |h: usize, args: &[&str]| {
         let o = c.hosts[h].d().berth(args);
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
