@@ -878,6 +878,14 @@ mod tests {
         assert_eq!(b.ipam.unwrap().config.unwrap()[0].subnet, "172.30.0.0/16");
     }
 
+    /// checked_pool's error text for a pool of either family
+    fn pool_err<S: Cidr>(s: S, gateway: &str, range: &str, taken: &[S]) -> String {
+        checked_pool(s, gateway, range, taken)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    }
+
     #[test]
     fn pools_of_both_families_are_checked_alike() {
         let v4 = Subnet::parse("172.30.0.0/16").unwrap();
@@ -886,43 +894,42 @@ mod tests {
         let (_, gw, range) = checked_pool(v4, "172.30.9.9", "172.30.1.0/24", &[]).unwrap();
         assert_eq!(gw, Ipv4Addr::new(172, 30, 9, 9));
         assert_eq!(range, Some(Subnet::parse("172.30.1.0/24").unwrap()));
-        let taken = [Subnet::parse("172.30.5.0/24").unwrap()];
-        let e = checked_pool(v4, "", "", &taken).unwrap_err().to_string();
-        assert!(e.contains("Pool overlaps with other one"), "{e}");
-        let e = checked_pool(v4, "10.0.0.1", "", &[])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("no matching subnet for gateway 10.0.0.1"), "{e}");
-        let e = checked_pool(v4, "nope", "", &[]).unwrap_err().to_string();
-        assert!(e.contains("invalid gateway address: nope"), "{e}");
-        let e = checked_pool(v4, "", "172.0.0.0/8", &[])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("no matching subnet for range 172.0.0.0/8"),
-            "{e}"
-        );
-
         let v6 = Subnet6::parse("fd00:1::/64").unwrap();
         let (_, gw, _) = checked_pool(v6, "", "", &[]).unwrap();
         assert_eq!(gw, "fd00:1::1".parse::<Ipv6Addr>().unwrap());
-        let e = checked_pool(v6, "fd00:2::1", "", &[])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("no matching subnet for gateway fd00:2::1"),
-            "{e}"
-        );
-        let e = checked_pool(v6, "", "", &[Subnet6::parse("fd00:1::/48").unwrap()])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("Pool overlaps with other one"), "{e}");
-        let e = checked_pool(v6, "", "fd00:1::/56", &[])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("no matching subnet for range fd00:1::/56"),
-            "{e}"
-        );
+        let taken4 = [Subnet::parse("172.30.5.0/24").unwrap()];
+        let taken6 = [Subnet6::parse("fd00:1::/48").unwrap()];
+        for (e, want) in [
+            (
+                pool_err(v4, "", "", &taken4),
+                "Pool overlaps with other one",
+            ),
+            (
+                pool_err(v4, "10.0.0.1", "", &[]),
+                "no matching subnet for gateway 10.0.0.1",
+            ),
+            (
+                pool_err(v4, "nope", "", &[]),
+                "invalid gateway address: nope",
+            ),
+            (
+                pool_err(v4, "", "172.0.0.0/8", &[]),
+                "no matching subnet for range 172.0.0.0/8",
+            ),
+            (
+                pool_err(v6, "", "", &taken6),
+                "Pool overlaps with other one",
+            ),
+            (
+                pool_err(v6, "fd00:2::1", "", &[]),
+                "no matching subnet for gateway fd00:2::1",
+            ),
+            (
+                pool_err(v6, "", "fd00:1::/56", &[]),
+                "no matching subnet for range fd00:1::/56",
+            ),
+        ] {
+            assert!(e.contains(want), "{e}");
+        }
     }
 }
