@@ -9,6 +9,9 @@
 #     repull_ms           the docker CLI against each daemon
 #     repull_own_cli_ms   each engine's own CLI: `berth pull` against berthd, `docker pull`
 #                         against dockerd
+#     repull_turns_ms     the same with nothing between the runs: each engine's run right after
+#                         the other's, and what the other left running (dockerd's after-work) in
+#                         its time, as `farm-bench --vs` pairs them
 #     repull_cold_ms      the same, each run after the machine was idle for 0.3 s (as a command
 #                         typed by hand finds it: sleeping processors, daemons parked)
 #     repull_req_ms       the API request alone: curl's time_total of requests 2..n sent over
@@ -16,7 +19,7 @@
 #   docker_cli_floor_ms, own_cli_floor_ms: `docker version` through the docker CLI, and
 #     `berth version` / `docker version` through each engine's own CLI: what a CLI process
 #     costs with one API request and no pull work.
-#   The floors, the registry's part alone: registry_get_ms (and _cold_ms), a `busybox wget`
+#   The floors, the registry's part alone: registry_get_ms (_turns_ms, _cold_ms), a `busybox wget`
 #     process that makes just the one manifest request a re-pull needs, straight to the
 #     registry; registry_req_ms, that request sent by curl on an open connection (the floor of
 #     repull_req_ms). Each is printed next to docker's figure of the same kind: its ratio is
@@ -125,7 +128,8 @@ repull_suite() {
   local mt
   mt=$(curl -sf -o /dev/null -w '%{content_type}' -H "Accept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json" "http://$REG/v2/src/big/manifests/1")
   local get=(/bin/busybox wget -q -O /dev/null --header "Accept: $mt" "http://$REG/v2/src/big/manifests/1")
-  : >"$tmp/warm.cmds"; : >"$tmp/warm.names"; : >"$tmp/cold.cmds"; : >"$tmp/cold.names"
+  local docker_pull=()
+  for m in warm turns turns2 cold; do : >"$tmp/$m.cmds"; : >"$tmp/$m.names"; done
   add() { local f=$1 metric=$2; shift 2; jarr "$@" >>"$tmp/$f.cmds"; echo "$metric" >>"$tmp/$f.names"; }
   for e in "$@"; do
     name=${e%%=*} host=${e#*=}
@@ -133,6 +137,8 @@ repull_suite() {
     [ "$name" = berth ] && own=("$BERTH" -H "$host")
     add warm "$name repull_own_cli_ms" "${own[@]}" pull "$ref"
     add cold "$name repull_cold_ms" "${own[@]}" pull "$ref"
+    add turns "$name repull_turns_ms" "${own[@]}" pull "$ref"
+    [ "$name" = docker ] && docker_pull=("${own[@]}" pull "$ref")
     [ "$name" = berth ] && add warm "$name repull_ms" "$DOCKER" -H "$host" pull "$ref"
     add warm "$name own_cli_floor_ms" "${own[@]}" version
     [ "$name" = berth ] && add warm "$name docker_cli_floor_ms" "$DOCKER" -H "$host" version
@@ -140,16 +146,22 @@ repull_suite() {
   if [ -x /bin/busybox ]; then
     add warm "floor registry_get_ms" "${get[@]}"
     add cold "floor registry_get_cold_ms" "${get[@]}"
+    # taking turns with docker's re-pull, as berth's does (docker's times here are dropped)
+    add turns2 "floor registry_get_turns_ms" "${get[@]}"
+    [ ${#docker_pull[@]} -gt 0 ] && add turns2 "skip -" "${docker_pull[@]}"
   fi
   python3 "$here/bench/spawn-times.py" $((5 * RUNS)) warm "$tmp/warm.cmds" >"$tmp/warm.out"
+  python3 "$here/bench/spawn-times.py" $((5 * RUNS)) turns "$tmp/turns.cmds" >"$tmp/turns.out"
+  python3 "$here/bench/spawn-times.py" $((5 * RUNS)) turns "$tmp/turns2.cmds" >"$tmp/turns2.out"
   python3 "$here/bench/spawn-times.py" $((2 * RUNS)) cold:0.3 "$tmp/cold.cmds" >"$tmp/cold.out"
-  for m in warm cold; do
+  for m in warm turns turns2 cold; do
+    [ -s "$tmp/$m.cmds" ] || continue
     i=0
     while read -r name metric; do
       echo "$name $metric $(awk -v k=$i '$1 == k { printf "%.2f\n", $2 }' "$tmp/$m.out" | median)"
       i=$((i + 1))
     done <"$tmp/$m.names"
-  done >"$tmp/repull.txt"
+  done | grep -v '^skip ' >"$tmp/repull.txt"
   # docker's re-pull through the docker CLI is its own-CLI figure
   awk '$1 == "docker" && $2 == "repull_own_cli_ms" { print "docker repull_ms " $3 }' "$tmp/repull.txt" >>"$tmp/repull.txt"
   awk '$1 == "docker" && $2 == "own_cli_floor_ms" { print "docker docker_cli_floor_ms " $3 }' "$tmp/repull.txt" >>"$tmp/repull.txt"
@@ -177,7 +189,7 @@ repull_suite() {
   done
   for e in "$@"; do
     name=${e%%=*}
-    for m in repull_ms repull_own_cli_ms repull_cold_ms repull_req_ms docker_cli_floor_ms own_cli_floor_ms; do
+    for m in repull_ms repull_own_cli_ms repull_turns_ms repull_cold_ms repull_req_ms docker_cli_floor_ms own_cli_floor_ms; do
       awk -v n="$name" -v m="$m" '$1 == n && $2 == m { print }' "$tmp/repull.txt"
     done >>"$tmp/$name.txt"
   done
@@ -223,6 +235,7 @@ if [ $have_docker = 1 ]; then
   while read -r _ metric value; do
     case $metric in
       registry_get_cold_ms) d=repull_cold_ms ;;
+      registry_get_turns_ms) d=repull_turns_ms ;;
       registry_req_ms) d=repull_req_ms ;;
       *) d=repull_own_cli_ms ;;
     esac

@@ -4,6 +4,7 @@
 Usage: spawn-times.py ROUNDS MODE CMDFILE
   CMDFILE   one command per line, as a JSON array of its words (no shell)
   MODE      warm: before each timed run, one untimed run of the same command, right before it
+            turns: nothing between the runs (each command right after the one before it)
             cold:SECONDS: before each timed run, the machine is left idle for SECONDS instead
 Prints one line per timed run, `<line number of the command, from 0> <ms>`; the commands take
 turns within each round (0 1 2 0 1 2 ...), so the machine's drift hits them alike.
@@ -41,14 +42,14 @@ def main():
     idle = None
     if mode.startswith("cold:"):
         idle = float(mode[5:])
-    elif mode != "warm":
+    elif mode not in ("warm", "turns"):
         sys.exit(f"unknown mode {mode}")
     null = os.open(os.devnull, os.O_RDWR)
     for _ in range(rounds):
         for i, argv in enumerate(cmds):
-            if idle is None:
+            if mode == "warm":
                 run(argv, null)
-            else:
+            elif idle is not None:
                 time.sleep(idle)
             print(i, f"{run(argv, null):.3f}", flush=True)
 
