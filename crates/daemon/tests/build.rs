@@ -139,9 +139,7 @@ fn build_run_copy_cmd_tag_then_cached_rebuild() {
     // the cache survives a daemon restart
     let mut d = d;
     d.stop_daemon();
-    let root = d.root.clone();
-    std::mem::forget(d);
-    let d = Daemon::start_on(&root);
+    let d = d.restarted(&[]);
     let out4 = build_ok(&d, &ctx, &["-t", "b1:4", "."]).unwrap();
     assert_eq!(out4.matches(" ---> Using cache").count(), 5, "{out4}");
     let _ = std::fs::remove_dir_all(&ctx);

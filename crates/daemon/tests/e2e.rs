@@ -425,9 +425,7 @@ fn daemon_kill9_loses_nothing() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     d.kill9();
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let root = d.root.clone();
-    std::mem::forget(d); // the first daemon is dead; the new one owns the roots
-    let d = Daemon::start_on(&root);
+    let d = d.restarted(&[]);
     let ps = d.ok(&["ps"]);
     assert!(ps.contains("ticker") && !ps.contains("quitter"), "{ps}");
     let q = d.inspect("quitter");

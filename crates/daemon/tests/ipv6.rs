@@ -296,9 +296,7 @@ fn published_ports_over_ipv6_and_aaaa() {
     // a daemon killed and started again serves the IPv6 side again: rules and [::1] proxy
     let before = ip6_rules(&d);
     d.kill9();
-    let root = d.root.clone();
-    let d2 = Daemon::start_on(&root);
-    std::mem::forget(d); // d2 owns the root now
+    let d2 = d.restarted(&[]);
     assert!(
         common::eventually(10, || http_get(&format!("[::1]:{lo6}")).contains("hello6")),
         "[::1]:{lo6} after a restart"
@@ -507,9 +505,7 @@ fn ipv6_published_ports_follow_the_way_out() {
     };
     check(&d, "v6ma disconnected");
     d.kill9();
-    let root = d.root.clone();
-    let d2 = Daemon::start_on(&root);
-    std::mem::forget(d); // d2 owns the root now
+    let d2 = d.restarted(&[]);
     check(&d2, "after kill -9");
 
     // to a network without IPv6: the IPv4 side moves, the IPv6 side is given back

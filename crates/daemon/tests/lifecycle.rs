@@ -601,9 +601,7 @@ fn policies_survive_daemon_restart() {
     );
     docker_ok(&d, &["stop", "-t", "0", "alw", "uns"]);
     d.stop_daemon();
-    let root = d.root.clone();
-    std::mem::forget(d);
-    let d = Daemon::start_on(&root);
+    let d = d.restarted(&[]);
     assert!(
         eventually(5, || d.inspect("alw")["State"]["Status"] == "running"),
         "always comes back on daemon start"

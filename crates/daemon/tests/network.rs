@@ -679,9 +679,7 @@ fn networking_survives_a_daemon_kill() {
     let before = nft_table(&d);
     let ip = ip_of(&d, "kw", "keep");
     d.kill9();
-    let root = d.root.clone();
-    let d2 = Daemon::start_on(&root);
-    std::mem::forget(d); // d2 owns the root now
+    let d2 = d.restarted(&[]);
     assert!(
         eventually(10, || http_get(&format!("127.0.0.1:{p}")).contains("kept")),
         "port after restart"
@@ -1132,9 +1130,7 @@ fn the_way_out_moves_when_its_network_is_disconnected() {
     };
     check(&d, "wx disconnected");
     d.kill9();
-    let root = d.root.clone();
-    let d2 = Daemon::start_on(&root);
-    std::mem::forget(d); // d2 owns the root now
+    let d2 = d.restarted(&[]);
     check(&d2, "after kill -9");
 
     // the last network: no way out, no port

@@ -533,9 +533,7 @@ fn berthd_killed_mid_pull_registers_nothing() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     d.kill9();
     let _ = puller.join();
-    let root = d.root.clone();
-    std::mem::forget(d); // the new daemon owns the roots
-    let d = Daemon::start_on(&root);
+    let d = d.restarted(&[]);
     let (st, _, _) = d.http("GET", &format!("/images/{name}:1/json"), None);
     assert_eq!(st, 404, "a killed pull registered its image");
     assert_eq!(leftovers(&d), Vec::<String>::new());

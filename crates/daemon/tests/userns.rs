@@ -382,9 +382,7 @@ fn remap_to_a_named_user() {
     // container kept running and still execs in its user namespace
     let mut d = d;
     d.kill9();
-    let root = d.root.clone();
-    std::mem::forget(d);
-    let d = Daemon::start_on_args(&root, &["--userns-remap", &name]);
+    let d = d.restarted(&["--userns-remap", &name]);
     assert_eq!(d.inspect("c1")["State"]["Pid"].as_i64(), Some(pid));
     let out = d.ok(&["exec", "c1", "readlink", "/proc/self/ns/user"]);
     assert_eq!(out.trim(), ns.to_string_lossy());

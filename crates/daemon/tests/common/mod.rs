@@ -293,6 +293,14 @@ impl Daemon {
         root
     }
 
+    /// A new daemon (with `extra` flags) on this one's roots, once this one is stopped or
+    /// killed: the new one owns the roots from now on and cleans them up.
+    pub fn restarted(self, extra: &[&str]) -> Daemon {
+        let root = self.root.clone();
+        std::mem::forget(self);
+        Daemon::start_on_args(&root, extra)
+    }
+
     /// SIGKILL the daemon (containers and shims stay).
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
