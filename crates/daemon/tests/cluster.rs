@@ -1530,6 +1530,13 @@ fn overlay_gwbridge_moves_to_a_connected_bridge_and_back() {
             .berth(&["exec", "mv", "ping", "-c", "1", "-W", "2", ETCD_IP]);
         assert!(o.status.success(), "{when}: ping etcd: {}", stdout(&o));
     };
+    // the same checks, then again once host A's daemon was killed and started again
+    let check_across_kill9 = |c: &mut Cluster, gw: &str, dev: &str, ctr_ip: &str, when: &str| {
+        check(c, gw, dev, ctr_ip, when);
+        c.hosts[0].kill9();
+        c.start_in_cluster(0, "3");
+        check(c, gw, dev, ctr_ip, &format!("{when}, after kill -9"));
+    };
     let gw_ip = ctr_if_ip(a.d(), "mv", "eth1");
     check(&c, &gw_gw, "eth1", &gw_ip, "on the gateway bridge");
     assert_eq!(bridge_ports(&c.hosts[0], "berth_gwbridge").len(), 1);
@@ -1577,16 +1584,7 @@ fn overlay_gwbridge_moves_to_a_connected_bridge_and_back() {
         gw["Containers"].as_object().is_none_or(|m| m.is_empty()),
         "{gw}"
     );
-    check(&c, "10.81.0.1", "eth1", &ubr_ip, "connected to ubr");
-    c.hosts[0].kill9();
-    c.start_in_cluster(0, "3");
-    check(
-        &c,
-        "10.81.0.1",
-        "eth1",
-        &ubr_ip,
-        "connected to ubr, after kill -9",
-    );
+    check_across_kill9(&mut c, "10.81.0.1", "eth1", &ubr_ip, "connected to ubr");
     assert!(bridge_ports(&c.hosts[0], "berth_gwbridge").is_empty());
 
     // disconnect: a gateway bridge endpoint again
@@ -1616,16 +1614,7 @@ fn overlay_gwbridge_moves_to_a_connected_bridge_and_back() {
         Some(vec!["ovm".to_string()]),
         "{nets}"
     );
-    check(&c, &gw_gw, "eth1", &gw_ip, "disconnected from ubr");
-    c.hosts[0].kill9();
-    c.start_in_cluster(0, "3");
-    check(
-        &c,
-        &gw_gw,
-        "eth1",
-        &gw_ip,
-        "disconnected from ubr, after kill -9",
-    );
+    check_across_kill9(&mut c, &gw_gw, "eth1", &gw_ip, "disconnected from ubr");
     assert_eq!(bridge_ports(&c.hosts[0], "berth_gwbridge").len(), 1);
 
     // two bridge networks: the second one connected does not take the way out over (nor
@@ -1650,26 +1639,14 @@ fn overlay_gwbridge_moves_to_a_connected_bridge_and_back() {
     );
     let br_ip = ctr_ip(a.d(), "mv", "bridge");
     assert_eq!(ctr_if_ip(a.d(), "mv", "eth2"), br_ip);
-    check(&c, "10.81.0.1", "eth1", &ubr_ip, "on ubr and bridge");
-    c.hosts[0].kill9();
-    c.start_in_cluster(0, "3");
-    check(
-        &c,
-        "10.81.0.1",
-        "eth1",
-        &ubr_ip,
-        "on ubr and bridge, after kill -9",
-    );
+    check_across_kill9(&mut c, "10.81.0.1", "eth1", &ubr_ip, "on ubr and bridge");
     let a = &c.hosts[0];
     ok(
         a.d().berth(&["network", "disconnect", "ubr", "mv"]),
         "disconnect ubr",
     );
     assert!(bridge_ports(a, "berth_gwbridge").is_empty());
-    check(&c, &br_gw, "eth2", &br_ip, "ubr gone, on bridge");
-    c.hosts[0].kill9();
-    c.start_in_cluster(0, "3");
-    check(&c, &br_gw, "eth2", &br_ip, "on bridge, after kill -9");
+    check_across_kill9(&mut c, &br_gw, "eth2", &br_ip, "ubr gone, on bridge");
     let a = &c.hosts[0];
     ok(
         a.d().berth(&["network", "disconnect", "bridge", "mv"]),
