@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub(crate) struct Hierarchy {
     pub mountpoint: PathBuf,
+    /// the directory of the hierarchy mounted there (`/` unless a subtree is mounted, as in a
+    /// container's view)
+    pub root: String,
     /// v1 controllers (superblock options) or empty for cgroup2
     pub controllers: Vec<String>,
 }
@@ -26,27 +29,33 @@ pub(crate) fn hierarchies() -> Result<Vec<Hierarchy>> {
     Ok(parse_mountinfo(&info))
 }
 
+/// One hierarchy per superblock: the first of its mounts.
 fn parse_mountinfo(info: &str) -> Vec<Hierarchy> {
     let mut seen: Vec<&str> = Vec::new();
-    let mut out = Vec::new();
-    for line in info.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
+    cgroup_mounts(info)
+        .filter(|(dev, _)| {
+            let new = !seen.contains(dev);
+            seen.push(dev);
+            new
+        })
+        .map(|(_, h)| h)
+        .collect()
+}
+
+/// Every cgroup mount of `mountinfo`, with its device (the same hierarchy may be mounted
+/// more than once).
+fn cgroup_mounts(info: &str) -> impl Iterator<Item = (&str, Hierarchy)> {
+    info.lines().filter_map(|line| {
+        let (pre, post) = line.split_once(" - ")?;
         let pre: Vec<&str> = pre.split(' ').collect();
         let post: Vec<&str> = post.split(' ').collect();
         if pre.len() < 5 || post.len() < 3 {
-            continue;
+            return None;
         }
         let fstype = post[0];
         if fstype != "cgroup" && fstype != "cgroup2" {
-            continue;
+            return None;
         }
-        let dev = pre[2];
-        if seen.contains(&dev) {
-            continue;
-        }
-        seen.push(dev);
         let controllers = if fstype == "cgroup" {
             post[2]
                 .split(',')
@@ -56,12 +65,15 @@ fn parse_mountinfo(info: &str) -> Vec<Hierarchy> {
         } else {
             Vec::new()
         };
-        out.push(Hierarchy {
-            mountpoint: PathBuf::from(unescape_octal(pre[4])),
-            controllers,
-        });
-    }
-    out
+        Some((
+            pre[2],
+            Hierarchy {
+                mountpoint: PathBuf::from(unescape_octal(pre[4])),
+                root: unescape_octal(pre[3]),
+                controllers,
+            },
+        ))
+    })
 }
 
 fn unescape_octal(s: &str) -> String {
@@ -480,42 +492,28 @@ fn own_procs_file(mountinfo: &str, own: &str) -> Option<PathBuf> {
             Some((ctl, path))
         })
         .collect();
-    let mut v1 = None;
-    for line in mountinfo.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let pre: Vec<&str> = pre.split(' ').collect();
-        let post: Vec<&str> = post.split(' ').collect();
-        if pre.len() < 5 || post.len() < 3 || pre[3] != "/" {
-            continue;
-        }
-        let mountpoint = PathBuf::from(unescape_octal(pre[4]));
-        match post[0] {
-            "cgroup2" => {
-                if let Some((_, path)) = lines.iter().find(|(c, _)| c.is_empty()) {
-                    return Some(
-                        mountpoint
-                            .join(path.trim_start_matches('/'))
-                            .join("cgroup.procs"),
-                    );
-                }
-            }
-            "cgroup" if v1.is_none() => {
-                let opts: Vec<&str> = post[2].split(',').collect();
-                v1 = lines
-                    .iter()
-                    .find(|(c, _)| !c.is_empty() && c.split(',').all(|x| opts.contains(&x)))
-                    .map(|(_, path)| {
-                        mountpoint
-                            .join(path.trim_start_matches('/'))
-                            .join("cgroup.procs")
-                    });
-            }
-            _ => {}
-        }
+    let whole: Vec<Hierarchy> = cgroup_mounts(mountinfo)
+        .map(|(_, h)| h)
+        .filter(|h| h.root == "/")
+        .collect();
+    let procs = |h: &Hierarchy, path: &str| {
+        h.mountpoint
+            .join(path.trim_start_matches('/'))
+            .join("cgroup.procs")
+    };
+    let unified = whole.iter().find(|h| h.controllers.is_empty());
+    if let (Some(h), Some((_, path))) = (unified, lines.iter().find(|(c, _)| c.is_empty())) {
+        return Some(procs(h, path));
     }
-    v1
+    whole
+        .iter()
+        .filter(|h| !h.controllers.is_empty())
+        .find_map(|h| {
+            lines
+                .iter()
+                .find(|(c, _)| !c.is_empty() && c.split(',').all(|x| h.has(x)))
+                .map(|(_, path)| procs(h, path))
+        })
 }
 
 /// How long after the last container operation the cgroup-move lock is kept ready.
